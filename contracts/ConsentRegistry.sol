@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.37;
+
+import {IConsentRegistry} from "./interfaces/IConsentRegistry.sol";
+import {EIP712Signatures} from "./utils/EIP712Signatures.sol";
+import {MembershipMirror} from "./utils/MembershipMirror.sol";
+
+/// @title ConsentRegistry
+/// @notice Patients decide who may read which categories of their records, for which purposes,
+/// and until when. Members ask `isPermitted` at the current block before releasing a record.
+/// @dev Grants and revocations come from the patient's own account (or a delegate's), or are
+/// relayed by any active member with the patient's (or delegate's) EIP-712 signature, so patients
+/// need no ether. Signed messages carry the patient's nonce (one sequence per patient, shared by
+/// the patient and their delegates) and a deadline; the domain binds chain id and this contract.
+/// A consent id is `(uint256(uint160(patient)) << 96) | index`: unique, and it names its patient.
+/// Break-glass: an active member may declare emergency access to a patient; it is allowed for
+/// `breakGlassDuration` seconds, recorded, and stays flagged until an auditor reviews it.
+/// No personal data on chain: patients are pseudonymous accounts; justifications are hashes.
+contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror {
+    // ----------------------------------------------------------------- CONSTANTS
+    bytes32 public constant GRANT_TYPEHASH = keccak256(
+        "ConsentGrant(address patient,address grantee,uint16 categories,uint8 purposes,uint32 validFrom,uint32 validUntil,uint256 nonce,uint256 deadline)"
+    );
+    bytes32 public constant REVOCATION_TYPEHASH =
+        keccak256("ConsentRevocation(address patient,uint256 consentId,uint256 nonce,uint256 deadline)");
+    bytes32 public constant DELEGATION_TYPEHASH =
+        keccak256("DelegateChange(address patient,address delegate,bool appointed,uint256 nonce,uint256 deadline)");
+
+    // ------------------------------------------------------------------- STORAGE
+    /// @dev Nonce and consent count share one slot: a relayed grant writes it once.
+    struct PatientState {
+        uint64 nonce;
+        uint64 consentCount;
+    }
+
+    uint32 private immutable _breakGlassDuration;
+    mapping(address patient => PatientState) private _patients;
+    mapping(uint256 consentId => Consent) private _consents;
+    mapping(address patient => mapping(address delegate => bool)) private _delegates;
+    BreakGlass[] private _breakGlasses;
+    mapping(address patient => mapping(address member => uint256 breakGlassId)) private _latestBreakGlass;
+
+    constructor(address registry_, uint32 breakGlassDuration_)
+        EIP712Signatures("MedLedger Consent", "1")
+        MembershipMirror(registry_)
+    {
+        _breakGlassDuration = breakGlassDuration_;
+    }
+
+    // ------------------------------------------------------------------- GRANTS
+    /// @notice Grants consent, sent by the patient or one of their delegates.
+    /// @dev Requirements: caller is the patient or a delegate; non-empty categories and purposes;
+    /// `validFrom < validUntil` and `validUntil` in the future. Emits {ConsentGranted}.
+    function grant(address patient, GrantTerms calldata terms) external returns (uint256) {
+        _checkPatientOrDelegate(patient, msg.sender);
+        return _grant(_patients[patient], patient, terms, msg.sender);
+    }
+
+    /// @notice Grants consent on the patient's behalf with their (or a delegate's) EIP-712 signature.
+    /// @dev Requirements: caller is an active member; deadline not passed; the signature is by the
+    /// patient or a delegate over the current nonce; scope and window as in {grant}.
+    /// Emits {ConsentGranted}.
+    function grantBySig(
+        address patient,
+        GrantTerms calldata terms,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external returns (uint256) {
+        if (!_isActiveMember(msg.sender)) revert ConsentRegistryNotActiveMember(msg.sender);
+        if (block.timestamp > deadline) revert ConsentRegistryExpiredSignature(deadline);
+        PatientState storage ps = _patients[patient];
+        uint64 nonce = ps.nonce;
+        address signer = _recoverTyped(_grantHash(patient, terms, nonce, deadline), v, r, s);
+        _checkSigner(patient, signer);
+        ps.nonce = nonce + 1;
+        return _grant(ps, patient, terms, signer);
+    }
+
+    // -------------------------------------------------------------- REVOCATIONS
+    /// @notice Revokes a consent, sent by its patient or one of their delegates. Effective from
+    /// this block: `isPermitted` answers false from here on.
+    /// @dev Requirements: caller is the patient or a delegate; the consent exists and is not yet
+    /// revoked. Emits {ConsentRevoked}.
+    function revoke(uint256 consentId) external {
+        address patient = _patientOf(consentId);
+        _checkPatientOrDelegate(patient, msg.sender);
+        _revoke(consentId, patient, msg.sender);
+    }
+
+    /// @notice Revokes a consent with the patient's (or a delegate's) EIP-712 signature.
+    /// @dev Requirements: caller is an active member; deadline not passed; signature by the patient
+    /// or a delegate over the current nonce; consent exists, not yet revoked. Emits {ConsentRevoked}.
+    function revokeBySig(uint256 consentId, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external {
+        if (!_isActiveMember(msg.sender)) revert ConsentRegistryNotActiveMember(msg.sender);
+        if (block.timestamp > deadline) revert ConsentRegistryExpiredSignature(deadline);
+        address patient = _patientOf(consentId);
+        PatientState storage ps = _patients[patient];
+        uint64 nonce = ps.nonce;
+        address signer =
+            _recoverTyped(keccak256(abi.encode(REVOCATION_TYPEHASH, patient, consentId, nonce, deadline)), v, r, s);
+        _checkSigner(patient, signer);
+        ps.nonce = nonce + 1;
+        _revoke(consentId, patient, signer);
+    }
+
+    // ---------------------------------------------------------------- DELEGATES
+    /// @notice Appoints or removes a delegate (guardian), sent by the patient.
+    /// @dev Requirements: caller is the patient; delegate non-zero, not the patient, and the call
+    /// changes something. Emits {DelegateChanged}.
+    function setDelegate(address delegate, bool appointed) external {
+        _setDelegate(msg.sender, delegate, appointed);
+    }
+
+    /// @notice Appoints or removes a delegate with the patient's own EIP-712 signature (delegates
+    /// cannot appoint delegates).
+    /// @dev Requirements: caller is an active member; deadline not passed; signature by the patient
+    /// over the current nonce; as in {setDelegate}. Emits {DelegateChanged}.
+    function setDelegateBySig(
+        address patient,
+        address delegate,
+        bool appointed,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external {
+        if (!_isActiveMember(msg.sender)) revert ConsentRegistryNotActiveMember(msg.sender);
+        if (block.timestamp > deadline) revert ConsentRegistryExpiredSignature(deadline);
+        PatientState storage ps = _patients[patient];
+        uint64 nonce = ps.nonce;
+        address signer = _recoverTyped(
+            keccak256(abi.encode(DELEGATION_TYPEHASH, patient, delegate, appointed, nonce, deadline)), v, r, s
+        );
+        if (signer == address(0)) revert ConsentRegistryInvalidSignature();
+        if (signer != patient) revert ConsentRegistryNotPatient(patient, signer);
+        ps.nonce = nonce + 1;
+        _setDelegate(patient, delegate, appointed);
+    }
+
+    // --------------------------------------------------------------- BREAK-GLASS
+    /// @notice Declares emergency (break-glass) access to a patient's records.
+    /// @dev Requirements: caller is an active member; patient non-zero. The access is allowed for
+    /// `breakGlassDuration` seconds and flagged for review. Emits {BreakGlassDeclared}.
+    function declareBreakGlass(address patient, uint8 reasonCode, bytes32 justificationHash)
+        external
+        returns (uint256 breakGlassId)
+    {
+        if (!_isActiveMember(msg.sender)) revert ConsentRegistryNotActiveMember(msg.sender);
+        if (patient == address(0)) revert ConsentRegistryInvalidPatient(patient);
+        uint32 expiresAt = uint32(block.timestamp) + _breakGlassDuration;
+        _breakGlasses.push(
+            BreakGlass({
+                member: msg.sender,
+                declaredAt: uint32(block.timestamp),
+                expiresAt: expiresAt,
+                reasonCode: reasonCode,
+                review: Review.Pending,
+                patient: patient,
+                justificationHash: justificationHash,
+                reviewReasonHash: bytes32(0)
+            })
+        );
+        breakGlassId = _breakGlasses.length;
+        _latestBreakGlass[patient][msg.sender] = breakGlassId;
+        emit BreakGlassDeclared(breakGlassId, patient, msg.sender, reasonCode, justificationHash, expiresAt);
+    }
+
+    /// @notice Records an auditor's decision on a break-glass access.
+    /// @dev Requirements: caller is an active auditor; the declaration exists and is unreviewed.
+    /// Emits {BreakGlassReviewed}.
+    function reviewBreakGlass(uint256 breakGlassId, bool justified, bytes32 reasonHash) external {
+        if (!_isActiveAuditor(msg.sender)) revert ConsentRegistryNotActiveAuditor(msg.sender);
+        BreakGlass storage bg = _breakGlassAt(breakGlassId);
+        if (bg.review != Review.Pending) revert ConsentRegistryAlreadyReviewed(breakGlassId);
+        Review review = justified ? Review.Justified : Review.NotJustified;
+        bg.review = review;
+        bg.reviewReasonHash = reasonHash;
+        emit BreakGlassReviewed(breakGlassId, msg.sender, review, reasonHash);
+    }
+
+    // --------------------------------------------------------------------- VIEWS
+    /// @inheritdoc IConsentRegistry
+    function consent(uint256 consentId) external view returns (Consent memory) {
+        Consent memory c = _consents[consentId];
+        if (c.state == ConsentState.None) revert ConsentRegistryUnknownConsent(consentId);
+        return c;
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function consentCount(address patient) external view returns (uint256) {
+        return _patients[patient].consentCount;
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function nonces(address patient) external view returns (uint256) {
+        return _patients[patient].nonce;
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function isDelegate(address patient, address delegate) external view returns (bool) {
+        return _delegates[patient][delegate];
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function isPermitted(address patient, address requester, uint8 category, uint8 purpose) external view returns (bool) {
+        (bool permitted,) = permittingConsent(patient, requester, category, purpose);
+        return permitted;
+    }
+
+    /// @notice Whether, at the current block, an active consent lets `requester` (an active member)
+    /// read `category` for `purpose`, and the id of the first consent that does.
+    function permittingConsent(address patient, address requester, uint8 category, uint8 purpose)
+        public
+        view
+        returns (bool permitted, uint256 consentId)
+    {
+        if (!_isActiveMember(requester) || category >= 16 || purpose >= 8) return (false, 0);
+        uint256 base = uint256(uint160(patient)) << 96;
+        uint256 count = _patients[patient].consentCount;
+        for (uint256 i = 0; i < count; ++i) {
+            Consent storage c = _consents[base | i];
+            if (
+                c.state == ConsentState.Active && (c.grantee == requester || c.grantee == address(0))
+                    && (c.categories >> category) & 1 == 1 && (c.purposes >> purpose) & 1 == 1
+                    && block.timestamp >= c.validFrom && block.timestamp < c.validUntil
+            ) return (true, base | i);
+        }
+        return (false, 0);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function breakGlass(uint256 breakGlassId) external view returns (BreakGlass memory) {
+        return _breakGlassAt(breakGlassId);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function breakGlassCount() external view returns (uint256) {
+        return _breakGlasses.length;
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function emergencyAccess(address patient, address member) external view returns (bool active, uint256 breakGlassId) {
+        breakGlassId = _latestBreakGlass[patient][member];
+        if (breakGlassId == 0 || !_isActiveMember(member)) return (false, breakGlassId);
+        active = block.timestamp < _breakGlasses[breakGlassId - 1].expiresAt;
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function breakGlassDuration() external view returns (uint32) {
+        return _breakGlassDuration;
+    }
+
+    // ------------------------------------------------------------------ INTERNAL
+    function _grantHash(address patient, GrantTerms calldata t, uint64 nonce, uint256 deadline)
+        private
+        pure
+        returns (bytes32)
+    {
+        return keccak256(
+            abi.encode(
+                GRANT_TYPEHASH, patient, t.grantee, t.categories, t.purposes, t.validFrom, t.validUntil, nonce, deadline
+            )
+        );
+    }
+
+    function _grant(PatientState storage ps, address patient, GrantTerms calldata t, address signer)
+        private
+        returns (uint256 consentId)
+    {
+        if (patient == address(0)) revert ConsentRegistryInvalidPatient(patient);
+        if (t.categories == 0 || t.purposes == 0) revert ConsentRegistryEmptyScope(t.categories, t.purposes);
+        if (t.validFrom >= t.validUntil || t.validUntil <= block.timestamp) {
+            revert ConsentRegistryInvalidWindow(t.validFrom, t.validUntil);
+        }
+        uint64 index = ps.consentCount;
+        ps.consentCount = index + 1;
+        consentId = (uint256(uint160(patient)) << 96) | index;
+        _consents[consentId] = Consent({
+            grantee: t.grantee,
+            categories: t.categories,
+            purposes: t.purposes,
+            state: ConsentState.Active,
+            validFrom: t.validFrom,
+            validUntil: t.validUntil
+        });
+        emit ConsentGranted(
+            consentId, patient, t.grantee, t.categories, t.purposes, t.validFrom, t.validUntil, signer
+        );
+    }
+
+    function _revoke(uint256 consentId, address patient, address signer) private {
+        Consent storage c = _consents[consentId];
+        if (c.state == ConsentState.None) revert ConsentRegistryUnknownConsent(consentId);
+        if (c.state == ConsentState.Revoked) revert ConsentRegistryAlreadyRevoked(consentId);
+        c.state = ConsentState.Revoked;
+        emit ConsentRevoked(consentId, patient, signer);
+    }
+
+    function _setDelegate(address patient, address delegate, bool appointed) private {
+        if (delegate == address(0) || delegate == patient) revert ConsentRegistryInvalidDelegate(delegate);
+        if (_delegates[patient][delegate] == appointed) {
+            revert ConsentRegistryDelegateUnchanged(patient, delegate, appointed);
+        }
+        _delegates[patient][delegate] = appointed;
+        emit DelegateChanged(patient, delegate, appointed);
+    }
+
+    function _checkPatientOrDelegate(address patient, address account) private view {
+        if (account != patient && !_delegates[patient][account]) {
+            revert ConsentRegistryNotPatientOrDelegate(patient, account);
+        }
+    }
+
+    function _checkSigner(address patient, address signer) private view {
+        if (signer == address(0)) revert ConsentRegistryInvalidSignature();
+        _checkPatientOrDelegate(patient, signer);
+    }
+
+    function _patientOf(uint256 consentId) private pure returns (address) {
+        return address(uint160(consentId >> 96));
+    }
+
+    function _breakGlassAt(uint256 breakGlassId) private view returns (BreakGlass storage) {
+        if (breakGlassId == 0 || breakGlassId > _breakGlasses.length) {
+            revert ConsentRegistryUnknownBreakGlass(breakGlassId);
+        }
+        return _breakGlasses[breakGlassId - 1];
+    }
+}

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.37;
+
+import {IRecordRegistry} from "./interfaces/IRecordRegistry.sol";
+import {MembershipMirror} from "./utils/MembershipMirror.sol";
+import {Role, MemberStatus} from "./interfaces/IConsortiumRegistry.sol";
+
+/// @title RecordRegistry
+/// @notice Anchors the content hash of every version of every encrypted record, append-only.
+/// @dev Only the custodian member (the one that anchored version 1) may add versions, each
+/// exactly one above the last: nothing is ever overwritten, and a retried transaction fails with
+/// a version mismatch instead of anchoring twice. The header packs patient, custodian index,
+/// category and latest version into one slot; the anchor time is the block's.
+/// No personal data on chain: random record ids, pseudonymous patients, ciphertext hashes only.
+contract RecordRegistry is IRecordRegistry, MembershipMirror {
+    /// @notice Categories are bit positions in consent category sets, so at most 16.
+    uint16 public constant CATEGORY_COUNT = 16;
+
+    /// @dev One slot: 160 + 32 + 16 + 32 bits.
+    struct Header {
+        address patient;
+        uint32 custodianIndex;
+        uint16 category;
+        uint32 latestVersion;
+    }
+
+    mapping(bytes32 recordId => Header) private _headers;
+    mapping(bytes32 recordId => mapping(uint32 version => bytes32)) private _contentHashes;
+
+    constructor(address registry_) MembershipMirror(registry_) {}
+
+    /// @notice Anchors version 1 of a new record, making the caller its custodian.
+    /// @dev Requirements: caller is an active member; record id, patient and hash non-zero;
+    /// category below 16; the record id is unused. Emits {RecordAnchored}.
+    function anchorRecord(bytes32 recordId, address patient, uint16 category, bytes32 contentHash_) external {
+        Seat storage seat = _seats[msg.sender];
+        if (seat.status != MemberStatus.Active || seat.role != Role.Member) {
+            revert RecordRegistryNotActiveMember(msg.sender);
+        }
+        if (recordId == bytes32(0)) revert RecordRegistryInvalidRecordId();
+        if (patient == address(0)) revert RecordRegistryInvalidPatient(patient);
+        if (category >= CATEGORY_COUNT) revert RecordRegistryInvalidCategory(category);
+        if (contentHash_ == bytes32(0)) revert RecordRegistryInvalidContentHash();
+        Header storage h = _headers[recordId];
+        if (h.latestVersion != 0) revert RecordRegistryRecordExists(recordId);
+        _headers[recordId] =
+            Header({patient: patient, custodianIndex: seat.index, category: category, latestVersion: 1});
+        _contentHashes[recordId][1] = contentHash_;
+        emit RecordAnchored(recordId, patient, msg.sender, 1, category, contentHash_);
+    }
+
+    /// @notice Anchors the next version of an existing record.
+    /// @dev Requirements: caller is the record's custodian and an active member; `version` is
+    /// exactly the latest plus one; hash non-zero. Emits {RecordAnchored}.
+    function anchorVersion(bytes32 recordId, uint32 version, bytes32 contentHash_) external {
+        Seat storage seat = _seats[msg.sender];
+        if (seat.status != MemberStatus.Active || seat.role != Role.Member) {
+            revert RecordRegistryNotActiveMember(msg.sender);
+        }
+        if (contentHash_ == bytes32(0)) revert RecordRegistryInvalidContentHash();
+        Header storage h = _headers[recordId];
+        uint32 latest = h.latestVersion;
+        if (latest == 0) revert RecordRegistryUnknownRecord(recordId);
+        if (h.custodianIndex != seat.index) revert RecordRegistryNotCustodian(recordId, msg.sender);
+        if (version != latest + 1) revert RecordRegistryVersionMismatch(recordId, latest + 1, version);
+        h.latestVersion = version;
+        _contentHashes[recordId][version] = contentHash_;
+        emit RecordAnchored(recordId, h.patient, msg.sender, version, h.category, contentHash_);
+    }
+
+    /// @inheritdoc IRecordRegistry
+    function record(bytes32 recordId) external view returns (RecordInfo memory) {
+        Header memory h = _headers[recordId];
+        if (h.latestVersion == 0) revert RecordRegistryUnknownRecord(recordId);
+        return RecordInfo({
+            patient: h.patient,
+            custodian: _accountAt[h.custodianIndex],
+            category: h.category,
+            latestVersion: h.latestVersion
+        });
+    }
+
+    /// @inheritdoc IRecordRegistry
+    function contentHash(bytes32 recordId, uint32 version) external view returns (bytes32 hash) {
+        hash = _contentHashes[recordId][version];
+        if (hash == bytes32(0)) revert RecordRegistryUnknownVersion(recordId, version);
+    }
+
+    /// @inheritdoc IRecordRegistry
+    function exists(bytes32 recordId) external view returns (bool) {
+        return _headers[recordId].latestVersion != 0;
+    }
+}

@@ -1,0 +1,1 @@
+"""MedLedger cryptography (imported as ``medledger_crypto``; see pyproject.toml for why)."""

@@ -1,0 +1,1 @@
+"""MedLedger member node, chain layer and command line."""

@@ -1,0 +1,1 @@
+"""The chain layer: compiled artifacts, backends, transaction sending and typed contract clients."""

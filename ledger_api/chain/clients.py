@@ -1,0 +1,468 @@
+"""One typed client per contract. Reads are ``eth_call`` methods returning models; writes sign a
+transaction with the client's ``TransactionSender`` and return its ``Receipt``.
+
+Reverts surface as ``ContractReverted`` carrying the Solidity error name and arguments; an
+unreachable node as ``ChainUnavailable``.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict
+from web3 import Web3
+
+from ledger_api.chain.artifacts import load_artifact
+from ledger_api.chain.transactions import Receipt, TransactionSender, chain_call
+
+# --------------------------------------------------------------------------- enums (as on chain)
+
+
+class Role(IntEnum):
+    NONE = 0
+    MEMBER = 1
+    AUDITOR = 2
+
+
+class MemberStatus(IntEnum):
+    NONE = 0
+    ACTIVE = 1
+    SUSPENDED = 2
+    REMOVED = 3
+
+
+class ProposalKind(IntEnum):
+    ADD_MEMBER = 0
+    SUSPEND_MEMBER = 1
+    REINSTATE_MEMBER = 2
+    REMOVE_MEMBER = 3
+    UPDATE_MEMBER_KEYS = 4
+
+
+class ProposalState(IntEnum):
+    NONE = 0
+    PENDING = 1
+    APPROVED = 2
+    DEFEATED = 3
+    EXPIRED = 4
+    EXECUTED = 5
+
+
+class ConsentState(IntEnum):
+    NONE = 0
+    ACTIVE = 1
+    REVOKED = 2
+
+
+class Review(IntEnum):
+    PENDING = 0
+    JUSTIFIED = 1
+    NOT_JUSTIFIED = 2
+
+
+class Basis(IntEnum):
+    NONE = 0
+    CONSENT = 1
+    BREAK_GLASS = 2
+
+
+ANY_MEMBER = "0x0000000000000000000000000000000000000000"
+
+# --------------------------------------------------------------------------- models
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Member(_Model):
+    """A consortium member as the registry holds it."""
+
+    account: str
+    index: int
+    role: Role
+    status: MemberStatus
+    key_version: int
+    joined_at: int
+    name: str
+    endpoint: str
+    hpke_public_key: bytes
+
+
+class GenesisMember(_Model):
+    """A founding member, fixed at deployment."""
+
+    account: str
+    role: Role
+    name: str
+    endpoint: str
+    hpke_public_key: bytes
+
+
+class Proposal(_Model):
+    kind: ProposalKind
+    target: str
+    proposer: str
+    created_at: int
+    expires_at: int
+    approvals: int
+    rejections: int
+    executed: bool
+    payload: bytes
+
+
+class Consent(_Model):
+    """A consent as stored (expiry is derived from ``valid_until``, not stored)."""
+
+    consent_id: int
+    patient: str
+    grantee: str
+    categories: int
+    purposes: int
+    state: ConsentState
+    valid_from: int
+    valid_until: int
+
+
+class GrantTerms(_Model):
+    """What a patient grants; ``grantee`` = ``ANY_MEMBER`` for every active member."""
+
+    grantee: str
+    categories: int
+    purposes: int
+    valid_from: int
+    valid_until: int
+
+    def as_tuple(self) -> tuple[str, int, int, int, int]:
+        return (self.grantee, self.categories, self.purposes, self.valid_from, self.valid_until)
+
+
+class BreakGlass(_Model):
+    break_glass_id: int
+    member: str
+    declared_at: int
+    expires_at: int
+    reason_code: int
+    review: Review
+    patient: str
+    justification_hash: bytes
+    review_reason_hash: bytes
+
+
+class RecordInfo(_Model):
+    patient: str
+    custodian: str
+    category: int
+    latest_version: int
+
+
+# --------------------------------------------------------------------------- base
+
+
+class ContractClient:
+    """Common plumbing: the contract object, reads with decoded reverts, signed writes."""
+
+    contract_name: ClassVar[str]
+
+    def __init__(self, w3: Web3, address: str, sender: TransactionSender | None = None) -> None:
+        self.w3 = w3
+        self.address = Web3.to_checksum_address(address)
+        self.sender = sender
+        self.contract = w3.eth.contract(address=self.address, abi=load_artifact(self.contract_name).abi)
+
+    def with_sender(self, sender: TransactionSender) -> Self:
+        """The same contract, writing as another account."""
+        return type(self)(self.w3, self.address, sender)
+
+    def _read(self, function: str, *args: Any, block: int | str = "latest") -> Any:
+        fn = getattr(self.contract.functions, function)(*args)
+        return chain_call(fn.call, block_identifier=block, contract=self.contract_name)
+
+    def _write(self, function: str, *args: Any) -> Receipt:
+        if self.sender is None:
+            raise RuntimeError(f"{self.contract_name} client has no sender: it is read-only")
+        fn = getattr(self.contract.functions, function)(*args)
+        return self.sender.send(fn, contract=self.contract_name)
+
+
+def _member(raw: Any) -> Member:
+    account, index, role, status, key_version, joined_at, name, endpoint, key = raw
+    return Member(
+        account=account,
+        index=index,
+        role=Role(role),
+        status=MemberStatus(status),
+        key_version=key_version,
+        joined_at=joined_at,
+        name=name,
+        endpoint=endpoint,
+        hpke_public_key=bytes(key),
+    )
+
+
+# --------------------------------------------------------------------------- clients
+
+
+class ConsortiumRegistryClient(ContractClient):
+    contract_name = "ConsortiumRegistry"
+
+    # reads
+    def member(self, account: str) -> Member:
+        return _member(self._read("member", Web3.to_checksum_address(account)))
+
+    def member_at(self, index: int) -> Member:
+        return _member(self._read("memberAt", index))
+
+    def member_count(self) -> int:
+        return int(self._read("memberCount"))
+
+    def members(self) -> list[Member]:
+        """Every member ever admitted, in admission order, with current status."""
+        return [self.member_at(i) for i in range(self.member_count())]
+
+    def is_active(self, account: str) -> bool:
+        return bool(self._read("isActive", Web3.to_checksum_address(account)))
+
+    def is_active_member(self, account: str) -> bool:
+        return bool(self._read("isActiveMember", Web3.to_checksum_address(account)))
+
+    def is_active_auditor(self, account: str) -> bool:
+        return bool(self._read("isActiveAuditor", Web3.to_checksum_address(account)))
+
+    def active_voter_count(self) -> int:
+        return int(self._read("activeVoterCount"))
+
+    def voting_period(self) -> int:
+        return int(self._read("votingPeriod"))
+
+    def proposal(self, proposal_id: int) -> Proposal:
+        kind, target, proposer, created, expires, approvals, rejections, executed, payload = self._read(
+            "proposal", proposal_id
+        )
+        return Proposal(
+            kind=ProposalKind(kind),
+            target=target,
+            proposer=proposer,
+            created_at=created,
+            expires_at=expires,
+            approvals=approvals,
+            rejections=rejections,
+            executed=executed,
+            payload=bytes(payload),
+        )
+
+    def proposal_state(self, proposal_id: int) -> ProposalState:
+        return ProposalState(self._read("proposalState", proposal_id))
+
+    def proposal_count(self) -> int:
+        return int(self._read("proposalCount"))
+
+    def has_voted(self, proposal_id: int, voter: str) -> bool:
+        return bool(self._read("hasVoted", proposal_id, Web3.to_checksum_address(voter)))
+
+    def consumers(self) -> list[str]:
+        return list(self._read("consumers"))
+
+    # writes
+    def bind_consumers(self, consumers: list[str]) -> Receipt:
+        return self._write("bindConsumers", [Web3.to_checksum_address(c) for c in consumers])
+
+    def propose_add_member(
+        self, account: str, role: Role, name: str, endpoint: str, hpke_public_key: bytes
+    ) -> Receipt:
+        return self._write(
+            "proposeAddMember", Web3.to_checksum_address(account), int(role), name, endpoint, hpke_public_key
+        )
+
+    def propose_status_change(self, kind: ProposalKind, account: str) -> Receipt:
+        return self._write("proposeStatusChange", int(kind), Web3.to_checksum_address(account))
+
+    def propose_key_update(self, account: str, endpoint: str, hpke_public_key: bytes) -> Receipt:
+        return self._write("proposeKeyUpdate", Web3.to_checksum_address(account), endpoint, hpke_public_key)
+
+    def vote(self, proposal_id: int, support: bool) -> Receipt:
+        return self._write("vote", proposal_id, support)
+
+    def execute(self, proposal_id: int) -> Receipt:
+        return self._write("execute", proposal_id)
+
+
+class ConsentRegistryClient(ContractClient):
+    contract_name = "ConsentRegistry"
+
+    # reads
+    def consent(self, consent_id: int, *, block: int | str = "latest") -> Consent:
+        grantee, categories, purposes, state, valid_from, valid_until = self._read("consent", consent_id, block=block)
+        return Consent(
+            consent_id=consent_id,
+            patient=patient_of(consent_id),
+            grantee=grantee,
+            categories=categories,
+            purposes=purposes,
+            state=ConsentState(state),
+            valid_from=valid_from,
+            valid_until=valid_until,
+        )
+
+    def consent_count(self, patient: str) -> int:
+        return int(self._read("consentCount", Web3.to_checksum_address(patient)))
+
+    def consents_of(self, patient: str) -> list[Consent]:
+        base = consent_id_base(patient)
+        return [self.consent(base | i) for i in range(self.consent_count(patient))]
+
+    def nonce(self, patient: str) -> int:
+        return int(self._read("nonces", Web3.to_checksum_address(patient)))
+
+    def is_delegate(self, patient: str, delegate: str) -> bool:
+        return bool(self._read("isDelegate", Web3.to_checksum_address(patient), Web3.to_checksum_address(delegate)))
+
+    def is_permitted(self, patient: str, requester: str, category: int, purpose: int) -> bool:
+        return bool(
+            self._read(
+                "isPermitted", Web3.to_checksum_address(patient), Web3.to_checksum_address(requester), category, purpose
+            )
+        )
+
+    def permitting_consent(self, patient: str, requester: str, category: int, purpose: int) -> int | None:
+        """The id of a consent that permits the access now, or ``None``."""
+        permitted, consent_id = self._read(
+            "permittingConsent", Web3.to_checksum_address(patient), Web3.to_checksum_address(requester), category, purpose
+        )
+        return int(consent_id) if permitted else None
+
+    def break_glass(self, break_glass_id: int) -> BreakGlass:
+        member, declared, expires, reason, review, patient, justification, review_reason = self._read(
+            "breakGlass", break_glass_id
+        )
+        return BreakGlass(
+            break_glass_id=break_glass_id,
+            member=member,
+            declared_at=declared,
+            expires_at=expires,
+            reason_code=reason,
+            review=Review(review),
+            patient=patient,
+            justification_hash=bytes(justification),
+            review_reason_hash=bytes(review_reason),
+        )
+
+    def break_glass_count(self) -> int:
+        return int(self._read("breakGlassCount"))
+
+    def emergency_access(self, patient: str, member: str) -> int | None:
+        """The id of an unexpired break-glass declaration by ``member`` for ``patient``, or ``None``."""
+        active, bg_id = self._read(
+            "emergencyAccess", Web3.to_checksum_address(patient), Web3.to_checksum_address(member)
+        )
+        return int(bg_id) if active else None
+
+    def break_glass_duration(self) -> int:
+        return int(self._read("breakGlassDuration"))
+
+    def domain_separator(self) -> bytes:
+        return bytes(self._read("DOMAIN_SEPARATOR"))
+
+    # writes
+    def grant(self, patient: str, terms: GrantTerms) -> Receipt:
+        return self._write("grant", Web3.to_checksum_address(patient), terms.as_tuple())
+
+    def grant_by_sig(
+        self, patient: str, terms: GrantTerms, deadline: int, signature: tuple[int, bytes, bytes]
+    ) -> Receipt:
+        return self._write("grantBySig", Web3.to_checksum_address(patient), terms.as_tuple(), deadline, *signature)
+
+    def revoke(self, consent_id: int) -> Receipt:
+        return self._write("revoke", consent_id)
+
+    def revoke_by_sig(self, consent_id: int, deadline: int, signature: tuple[int, bytes, bytes]) -> Receipt:
+        return self._write("revokeBySig", consent_id, deadline, *signature)
+
+    def set_delegate(self, delegate: str, appointed: bool) -> Receipt:
+        return self._write("setDelegate", Web3.to_checksum_address(delegate), appointed)
+
+    def set_delegate_by_sig(
+        self, patient: str, delegate: str, appointed: bool, deadline: int, signature: tuple[int, bytes, bytes]
+    ) -> Receipt:
+        return self._write(
+            "setDelegateBySig",
+            Web3.to_checksum_address(patient),
+            Web3.to_checksum_address(delegate),
+            appointed,
+            deadline,
+            *signature,
+        )
+
+    def declare_break_glass(self, patient: str, reason_code: int, justification_hash: bytes) -> Receipt:
+        return self._write("declareBreakGlass", Web3.to_checksum_address(patient), reason_code, justification_hash)
+
+    def review_break_glass(self, break_glass_id: int, justified: bool, reason_hash: bytes) -> Receipt:
+        return self._write("reviewBreakGlass", break_glass_id, justified, reason_hash)
+
+
+class RecordRegistryClient(ContractClient):
+    contract_name = "RecordRegistry"
+
+    def record(self, record_id: bytes) -> RecordInfo:
+        patient, custodian, category, latest = self._read("record", record_id)
+        return RecordInfo(patient=patient, custodian=custodian, category=category, latest_version=latest)
+
+    def content_hash(self, record_id: bytes, version: int) -> bytes:
+        return bytes(self._read("contentHash", record_id, version))
+
+    def exists(self, record_id: bytes) -> bool:
+        return bool(self._read("exists", record_id))
+
+    def anchor_record(self, record_id: bytes, patient: str, category: int, content_hash: bytes) -> Receipt:
+        return self._write("anchorRecord", record_id, Web3.to_checksum_address(patient), category, content_hash)
+
+    def anchor_version(self, record_id: bytes, version: int, content_hash: bytes) -> Receipt:
+        return self._write("anchorVersion", record_id, version, content_hash)
+
+
+class AccessTrailClient(ContractClient):
+    contract_name = "AccessTrail"
+
+    def last_sequence(self, member: str) -> int:
+        return int(self._read("lastSequence", Web3.to_checksum_address(member)))
+
+    def record_access(
+        self,
+        *,
+        entry_hash: bytes,
+        sequence: int,
+        requester: str,
+        patient: str,
+        record_id: bytes,
+        purpose: int,
+        basis: Basis,
+        authorization: bytes,
+    ) -> Receipt:
+        return self._write(
+            "recordAccess",
+            entry_hash,
+            sequence,
+            Web3.to_checksum_address(requester),
+            Web3.to_checksum_address(patient),
+            record_id,
+            purpose,
+            int(basis),
+            authorization,
+        )
+
+    def anchor_batch(self, root: bytes, from_sequence: int, to_sequence: int) -> Receipt:
+        return self._write("anchorAccessBatch", root, from_sequence, to_sequence)
+
+
+# --------------------------------------------------------------------------- consent ids
+
+
+def consent_id_base(patient: str) -> int:
+    """Consent ids of ``patient`` are ``base | index``."""
+    return int(Web3.to_checksum_address(patient), 16) << 96
+
+
+def patient_of(consent_id: int) -> str:
+    """The patient a consent id belongs to."""
+    return Web3.to_checksum_address((consent_id >> 96).to_bytes(20, "big"))

@@ -1,0 +1,189 @@
+"""Signs and sends transactions locally, one member key at a time, safely from many threads.
+
+Why local signing: production nodes (Besu, GoQuorum) must never hold unlocked member keys.
+Why our own nonce counter: concurrent requests on one member key would otherwise race on
+``eth_getTransactionCount`` and produce duplicate or skipped nonces. The counter is taken under
+a lock, synced from the node's pending count on first use and after any send failure, so a
+failed send never leaves a gap.
+"""
+
+from __future__ import annotations
+
+import ast
+import threading
+import time
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from pydantic import BaseModel, ConfigDict
+from requests.exceptions import RequestException
+from web3 import Web3
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, TimeExhausted
+
+from ledger_api.chain.reverts import decode_revert
+from ledger_api.errors import ChainUnavailable, LedgerError, TransactionFailed
+
+
+class DecodedEvent(BaseModel):
+    """One event log decoded with the emitting contract's ABI."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    address: str
+    args: dict[str, Any]
+    log_index: int
+
+
+class Receipt(BaseModel):
+    """What a mined, successful transaction left behind."""
+
+    model_config = ConfigDict(frozen=True)
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    gas_used: int
+    contract_address: str | None = None
+    events: list[DecodedEvent] = []
+
+    def event(self, name: str) -> DecodedEvent:
+        """The first event called ``name``; ``KeyError`` if the transaction emitted none."""
+        for event in self.events:
+            if event.name == name:
+                return event
+        raise KeyError(f"no {name} event in {self.tx_hash}")
+
+
+def chain_call(fn: Any, *args: Any, contract: str | None = None, **kwargs: Any) -> Any:
+    """Runs a chain request, turning reverts into ``ContractReverted`` and outages into ``ChainUnavailable``."""
+    try:
+        return fn(*args, **kwargs)
+    except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
+        decoded = decode_revert(getattr(exc, "data", None), contract)
+        if decoded is not None:
+            raise decoded from None
+        raise TransactionFailed(f"reverted without reason: {exc}") from None
+    except (RequestException, ConnectionError, TimeoutError, OSError) as exc:
+        raise ChainUnavailable(f"chain node unreachable: {type(exc).__name__}") from None
+    except Exception as exc:
+        if type(exc).__module__ == "eth_tester.exceptions" and type(exc).__name__ == "TransactionFailed":
+            decoded = decode_revert(_eth_tester_revert_data(str(exc)), contract)
+            if decoded is not None:
+                raise decoded from None
+            raise TransactionFailed(f"reverted: {exc}") from None
+        raise
+
+
+def _eth_tester_revert_data(message: str) -> bytes | None:
+    """eth-tester (in-process chain) reports reverts as ``execution reverted: b'...'``."""
+    prefix = "execution reverted: "
+    literal = message[len(prefix):] if message.startswith(prefix) else ""
+    if not literal.startswith(("b'", 'b"')):
+        return None
+    try:
+        value = ast.literal_eval(literal)
+    except (ValueError, SyntaxError):
+        return None
+    return value if isinstance(value, bytes) else None
+
+
+class TransactionSender:
+    """Sends contract transactions signed by one local account.
+
+    ``confirmations``: blocks that must follow the transaction's block before it counts (0 on
+    instant-finality chains such as QBFT). ``receipt_timeout``: seconds to wait for mining.
+    """
+
+    def __init__(
+        self,
+        w3: Web3,
+        account: LocalAccount,
+        *,
+        chain_id: int | None = None,
+        gas_margin: float = 1.25,
+        receipt_timeout: float = 30.0,
+        confirmations: int = 0,
+        poll_interval: float = 0.05,
+    ) -> None:
+        self.w3 = w3
+        self.account = account
+        self.chain_id = chain_id if chain_id is not None else chain_call(lambda: int(w3.eth.chain_id))
+        self.gas_margin = gas_margin
+        self.receipt_timeout = receipt_timeout
+        self.confirmations = confirmations
+        self.poll_interval = poll_interval
+        self._lock = threading.Lock()
+        self._next_nonce: int | None = None
+
+    @property
+    def address(self) -> str:
+        return self.account.address
+
+    def send(self, fn: ContractFunction, *, contract: str | None = None, gas: int | None = None) -> Receipt:
+        """Estimates, signs, sends and waits for ``fn``; returns its receipt with decoded events.
+
+        Raises ``ContractReverted`` (decoded custom error) if the call would revert or did,
+        ``ChainUnavailable`` if the node cannot be reached, ``TransactionFailed`` otherwise.
+        """
+        params = {"from": self.account.address, "chainId": self.chain_id}
+        if gas is None:
+            estimate = chain_call(fn.estimate_gas, params, contract=contract)
+            gas = int(estimate * self.gas_margin)
+        gas_price = chain_call(lambda: self.w3.eth.gas_price)
+        with self._lock:
+            if self._next_nonce is None:
+                self._next_nonce = chain_call(self.w3.eth.get_transaction_count, self.account.address, "pending")
+            nonce = self._next_nonce
+            tx = fn.build_transaction({**params, "gas": gas, "gasPrice": gas_price, "nonce": nonce})
+            signed = self.account.sign_transaction(tx)
+            try:
+                tx_hash = chain_call(self.w3.eth.send_raw_transaction, signed.raw_transaction, contract=contract)
+            except LedgerError:
+                self._next_nonce = None  # resync from the node: never leave a gap
+                raise
+            except ValueError as exc:  # the node refused the transaction (nonce, funds ...)
+                self._next_nonce = None
+                raise TransactionFailed(f"node refused transaction: {exc}") from None
+            self._next_nonce = nonce + 1
+        return self.wait(tx_hash.to_0x_hex() if hasattr(tx_hash, "to_0x_hex") else str(tx_hash), fn, contract)
+
+    def wait(self, tx_hash: str, fn: ContractFunction | None = None, contract: str | None = None) -> Receipt:
+        """Waits for a sent transaction to be mined and confirmed; decodes a failure's reason."""
+        try:
+            raw = chain_call(
+                self.w3.eth.wait_for_transaction_receipt,
+                tx_hash,
+                timeout=self.receipt_timeout,
+                poll_latency=self.poll_interval,
+            )
+        except TimeExhausted:
+            raise ChainUnavailable(f"transaction {tx_hash} not mined within {self.receipt_timeout:.0f}s") from None
+        if raw["status"] != 1:
+            if fn is not None:  # replay at the failing block to learn the custom error
+                chain_call(fn.call, {"from": self.account.address}, raw["blockNumber"] - 1, contract=contract)
+            raise TransactionFailed(f"transaction {tx_hash} failed (gas used {raw['gasUsed']})")
+        self._await_confirmations(raw["blockNumber"])
+        return Receipt(
+            tx_hash=tx_hash,
+            block_number=raw["blockNumber"],
+            block_hash=raw["blockHash"].to_0x_hex(),
+            gas_used=raw["gasUsed"],
+            contract_address=raw.get("contractAddress"),
+            events=decode_events(self.w3, raw["logs"]),
+        )
+
+    def _await_confirmations(self, block_number: int) -> None:
+        if self.confirmations <= 0:
+            return
+        deadline = time.monotonic() + self.receipt_timeout
+        while chain_call(lambda: self.w3.eth.block_number) < block_number + self.confirmations:
+            if time.monotonic() > deadline:
+                raise ChainUnavailable(f"block {block_number} not confirmed within {self.receipt_timeout:.0f}s")
+            time.sleep(self.poll_interval)
+
+
+def decode_events(w3: Web3, logs: list[Any]) -> list[DecodedEvent]:
+    """Decodes every log emitted by one of our contracts (others are skipped)."""
+    from ledger_api.chain.events import decode_log  # events imports this module's models
+
+    return [event for event in (decode_log(w3, log) for log in logs) if event is not None]

@@ -1,0 +1,73 @@
+"""The one error hierarchy of MedLedger.
+
+Every domain failure is a ``LedgerError`` with an HTTP ``status`` and a stable ``code``; the API
+maps them to RFC 9457 problem responses in one place and the CLI prints ``code: detail``.
+Services and the chain layer raise these, never ``HTTPException``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LedgerError(Exception):
+    """Root of all MedLedger errors."""
+
+    status: int = 500
+    code: str = "internal-error"
+    title: str = "Internal error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class ChainUnavailable(LedgerError):
+    """The chain node cannot be reached or did not answer in time: fail closed."""
+
+    status = 503
+    code = "chain-unavailable"
+    title = "Chain unavailable"
+
+
+class ContractReverted(LedgerError):
+    """A contract call reverted with a custom error, decoded to its name and arguments.
+
+    ``error_name`` is the Solidity error name (``ConsentRegistryExpiredSignature``) and
+    ``arguments`` maps its parameter names to decoded values, so callers and tests can match on
+    exactly what the contract said.
+    """
+
+    status = 409
+    code = "contract-reverted"
+    title = "Rejected by the contract"
+
+    def __init__(self, error_name: str, arguments: dict[str, Any], contract: str | None = None) -> None:
+        shown = ", ".join(f"{k}={_short(v)}" for k, v in arguments.items())
+        super().__init__(f"{contract + ': ' if contract else ''}{error_name}({shown})")
+        self.error_name = error_name
+        self.arguments = arguments
+        self.contract = contract
+
+
+class TransactionFailed(LedgerError):
+    """A transaction was mined but failed without a decodable reason (e.g. out of gas)."""
+
+    status = 502
+    code = "transaction-failed"
+    title = "Transaction failed"
+
+
+class DeploymentMismatch(LedgerError):
+    """The chain does not hold the contracts the deployment manifest names."""
+
+    status = 503
+    code = "deployment-mismatch"
+    title = "Contracts not found at the manifest's addresses"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    return str(value)

@@ -1,0 +1,43 @@
+"""Shared fixtures: one chain per backend per worker, a fresh snapshot for every test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from ledger_api.chain.backends import AnvilBackend, ChainBackend, EthTesterBackend
+from ledger_api.chain.deployment import DeploymentManifest
+from tests.utils.actors import Actors, Chain, deploy_test_consortium
+
+BACKENDS = ["eth_tester", "anvil"]
+
+
+def start_backend(kind: str) -> ChainBackend:
+    return EthTesterBackend() if kind == "eth_tester" else AnvilBackend()
+
+
+@pytest.fixture(scope="session")
+def actors() -> Actors:
+    return Actors.create()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def deployed(request: pytest.FixtureRequest, actors: Actors) -> Iterator[tuple[ChainBackend, DeploymentManifest]]:
+    """A backend with the consortium deployed once per test session."""
+    backend = start_backend(request.param)
+    try:
+        yield backend, deploy_test_consortium(backend, actors)
+    finally:
+        backend.close()
+
+
+@pytest.fixture
+def chain(deployed: tuple[ChainBackend, DeploymentManifest], actors: Actors) -> Iterator[Chain]:
+    """The deployed consortium, rolled back after the test (senders are per test: nonces restart)."""
+    backend, manifest = deployed
+    snapshot = backend.snapshot()
+    try:
+        yield Chain(backend, manifest, actors)
+    finally:
+        backend.revert(snapshot)

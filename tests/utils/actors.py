@@ -1,0 +1,148 @@
+"""Factories for the people and institutions in a test consortium."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from ledger_api.chain.backends import ChainBackend
+from ledger_api.chain.clients import GenesisMember, GrantTerms, Role
+from ledger_api.chain.consent_messages import sign_typed, typed_data
+from ledger_api.chain.deployment import Consortium, DeploymentManifest, deploy_consortium
+from ledger_api.chain.transactions import TransactionSender
+from ledger_api.errors import ContractReverted
+
+HYBRID_KEY = bytes(range(256)) * 4 + bytes(192)  # 1216 bytes: ML-KEM-768 + X25519 public key size
+X25519_KEY = bytes(range(32))
+ETHER = 10**18
+
+
+@dataclass
+class Actors:
+    """Everyone in the test consortium. Members A, B, C vote; the auditor oversees."""
+
+    deployer: LocalAccount
+    a: LocalAccount
+    b: LocalAccount
+    c: LocalAccount
+    auditor: LocalAccount
+    patient: LocalAccount
+    delegate: LocalAccount
+    stranger: LocalAccount
+    candidate: LocalAccount
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls) -> Actors:
+        names = ["deployer", "a", "b", "c", "auditor", "patient", "delegate", "stranger", "candidate"]
+        return cls(**{n: Account.create() for n in names})
+
+    def all(self) -> list[LocalAccount]:
+        return [self.deployer, self.a, self.b, self.c, self.auditor, self.patient, self.delegate, self.stranger,
+                self.candidate]  # fmt: skip
+
+    def genesis(self) -> list[GenesisMember]:
+        return [
+            GenesisMember(account=self.a.address, role=Role.MEMBER, name="Dapeng New District People's Hospital",
+                          endpoint="https://a.example", hpke_public_key=HYBRID_KEY),
+            GenesisMember(account=self.b.address, role=Role.MEMBER, name="Kuichong Community Health Center",
+                          endpoint="https://b.example", hpke_public_key=X25519_KEY),
+            GenesisMember(account=self.c.address, role=Role.MEMBER, name="Nan'ao Community Health Center",
+                          endpoint="https://c.example", hpke_public_key=X25519_KEY),
+            GenesisMember(account=self.auditor.address, role=Role.AUDITOR, name="Consortium Audit Office",
+                          endpoint="https://audit.example", hpke_public_key=X25519_KEY),
+        ]  # fmt: skip
+
+
+def deploy_test_consortium(backend: ChainBackend, actors: Actors) -> DeploymentManifest:
+    for account in actors.all():
+        backend.fund(account.address, 100 * ETHER)
+    return deploy_consortium(TransactionSender(backend.w3, actors.deployer), actors.genesis())
+
+
+class Chain:
+    """One test's view of the deployed consortium: clients per actor, time, signing helpers."""
+
+    def __init__(self, backend: ChainBackend, manifest: DeploymentManifest, actors: Actors) -> None:
+        self.backend = backend
+        self.w3 = backend.w3
+        self.manifest = manifest
+        self.actors = actors
+        self._clients: dict[str, Consortium] = {}
+
+    def as_(self, account: LocalAccount) -> Consortium:
+        """The consortium's clients writing as ``account`` (fresh sender per test, see conftest)."""
+        if account.address not in self._clients:
+            sender = TransactionSender(self.w3, account, chain_id=self.backend.chain_id)
+            self._clients[account.address] = Consortium(self.w3, self.manifest, sender)
+        return self._clients[account.address]
+
+    @property
+    def read(self) -> Consortium:
+        return Consortium(self.w3, self.manifest)
+
+    def now(self) -> int:
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def terms(self, grantee: str, categories: int = 0b11, purposes: int = 0b1, hours: int = 24) -> GrantTerms:
+        now = self.now()
+        return GrantTerms(grantee=grantee, categories=categories, purposes=purposes, valid_from=now - 1,
+                          valid_until=now + hours * 3600)  # fmt: skip
+
+    def sign_grant(
+        self, signer: LocalAccount, patient: str, terms: GrantTerms, *, deadline: int | None = None,
+        nonce: int | None = None, chain_id: int | None = None, contract: str | None = None,
+    ) -> tuple[int, tuple[int, bytes, bytes]]:  # fmt: skip
+        deadline = deadline if deadline is not None else self.now() + 3600
+        message = {
+            "patient": patient, "grantee": terms.grantee, "categories": terms.categories,
+            "purposes": terms.purposes, "validFrom": terms.valid_from, "validUntil": terms.valid_until,
+            "nonce": nonce if nonce is not None else self.read.consents.nonce(patient), "deadline": deadline,
+        }  # fmt: skip
+        return deadline, self._sign(signer, "ConsentGrant", message, chain_id, contract)
+
+    def sign_revocation(
+        self, signer: LocalAccount, consent_id: int, patient: str, *, deadline: int | None = None,
+        nonce: int | None = None,
+    ) -> tuple[int, tuple[int, bytes, bytes]]:  # fmt: skip
+        deadline = deadline if deadline is not None else self.now() + 3600
+        message = {"patient": patient, "consentId": consent_id, "deadline": deadline,
+                   "nonce": nonce if nonce is not None else self.read.consents.nonce(patient)}  # fmt: skip
+        return deadline, self._sign(signer, "ConsentRevocation", message, None, None)
+
+    def sign_delegation(
+        self, signer: LocalAccount, patient: str, delegate: str, appointed: bool
+    ) -> tuple[int, tuple[int, bytes, bytes]]:
+        deadline = self.now() + 3600
+        message = {"patient": patient, "delegate": delegate, "appointed": appointed, "deadline": deadline,
+                   "nonce": self.read.consents.nonce(patient)}  # fmt: skip
+        return deadline, self._sign(signer, "DelegateChange", message, None, None)
+
+    def _sign(self, signer, primary, message, chain_id, contract) -> tuple[int, bytes, bytes]:  # noqa: ANN001
+        document = typed_data(
+            primary,
+            message,
+            chain_id=chain_id if chain_id is not None else self.backend.chain_id,
+            contract=contract or self.manifest.address("ConsentRegistry"),
+        )
+        return sign_typed(signer, document)
+
+
+def random_id() -> bytes:
+    return os.urandom(32)
+
+
+@contextmanager
+def reverts(error_name: str, **arguments: Any):  # noqa: ANN201
+    """Asserts the block raises ``ContractReverted`` with this custom error and these arguments."""
+    with pytest.raises(ContractReverted) as caught:
+        yield caught
+    assert caught.value.error_name == error_name, caught.value.detail
+    for key, expected in arguments.items():
+        assert caught.value.arguments[key] == expected, (key, caught.value.arguments)
