@@ -49,7 +49,8 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
 
     // ------------------------------------------------------------------- GRANTS
     /// @notice Grants consent, sent by the patient or one of their delegates.
-    /// @dev Requirements: caller is the patient or a delegate; non-empty categories and purposes;
+    /// @dev Requirements: caller is the patient or a delegate (so never the zero address); non-empty
+    /// categories and purposes;
     /// `validFrom < validUntil` and `validUntil` in the future. Emits {ConsentGranted}.
     function grant(address patient, GrantTerms calldata terms) external returns (uint256) {
         _checkPatientOrDelegate(patient, msg.sender);
@@ -269,7 +270,6 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
         private
         returns (uint256 consentId)
     {
-        if (patient == address(0)) revert ConsentRegistryInvalidPatient(patient);
         if (t.categories == 0 || t.purposes == 0) revert ConsentRegistryEmptyScope(t.categories, t.purposes);
         if (t.validFrom >= t.validUntil || t.validUntil <= block.timestamp) {
             revert ConsentRegistryInvalidWindow(t.validFrom, t.validUntil);

@@ -1,0 +1,339 @@
+"""ConsentRegistry: patients grant and revoke, directly or by EIP-712 signature; break-glass."""
+
+from __future__ import annotations
+
+from eth_account import Account
+
+from ledger_api.chain.clients import ANY_MEMBER, ConsentState, GrantTerms, Review
+from ledger_api.vocabulary import Category, Purpose, bitset
+from tests.utils.actors import Chain, reverts
+
+LABS, IMAGING, GENOMICS = int(Category.LABS), int(Category.IMAGING), int(Category.GENOMICS)
+TREATMENT, RESEARCH = int(Purpose.TREATMENT), int(Purpose.RESEARCH)
+
+
+def _consent_id(receipt) -> int:  # noqa: ANN001
+    return receipt.event("ConsentGranted").args["consentId"]
+
+
+class TestDirectGrants:
+    def test_patient_grant_permits_exactly_its_scope(self, chain: Chain) -> None:
+        p, b = chain.actors.patient, chain.actors.b.address
+        terms = chain.terms(b, categories=bitset([Category.LABS, Category.IMAGING]),
+                            purposes=bitset([Purpose.TREATMENT]))  # fmt: skip
+        receipt = chain.as_(p).consents.grant(p.address, terms)
+        event = receipt.event("ConsentGranted").args
+        assert (event["patient"], event["grantee"], event["signer"]) == (p.address, b, p.address)
+        cid = event["consentId"]
+        assert cid >> 96 == int(p.address, 16)
+        consents = chain.read.consents
+        assert consents.is_permitted(p.address, b, LABS, TREATMENT)
+        assert consents.is_permitted(p.address, b, IMAGING, TREATMENT)
+        assert consents.permitting_consent(p.address, b, LABS, TREATMENT) == cid
+        assert not consents.is_permitted(p.address, b, GENOMICS, TREATMENT)  # other category
+        assert not consents.is_permitted(p.address, b, LABS, RESEARCH)  # other purpose
+        assert not consents.is_permitted(p.address, chain.actors.c.address, LABS, TREATMENT)  # other member
+        assert not consents.is_permitted(chain.actors.stranger.address, b, LABS, TREATMENT)  # other patient
+        assert consents.permitting_consent(p.address, b, GENOMICS, TREATMENT) is None
+        stored = consents.consent(cid)
+        assert (stored.grantee, stored.categories, stored.purposes, stored.state) == (
+            b, terms.categories, terms.purposes, ConsentState.ACTIVE)
+        assert consents.consent_count(p.address) == 1
+
+    def test_grant_to_every_member_covers_active_members_only(self, chain: Chain) -> None:
+        p = chain.actors.patient
+        chain.as_(p).consents.grant(p.address, chain.terms(ANY_MEMBER))
+        consents = chain.read.consents
+        for member in (chain.actors.a, chain.actors.b, chain.actors.c):
+            assert consents.is_permitted(p.address, member.address, LABS, TREATMENT)
+        assert not consents.is_permitted(p.address, chain.actors.auditor.address, LABS, TREATMENT)
+        assert not consents.is_permitted(p.address, chain.actors.stranger.address, LABS, TREATMENT)
+
+    def test_validity_window_is_honoured(self, chain: Chain) -> None:
+        p, b = chain.actors.patient, chain.actors.b.address
+        now = chain.now()
+        later = GrantTerms(grantee=b, categories=1, purposes=1, valid_from=now + 3600, valid_until=now + 7200)
+        chain.as_(p).consents.grant(p.address, later)
+        assert not chain.read.consents.is_permitted(p.address, b, LABS, TREATMENT)  # not yet
+        chain.backend.increase_time(3600)
+        assert chain.read.consents.is_permitted(p.address, b, LABS, TREATMENT)
+        chain.backend.increase_time(3601)
+        assert not chain.read.consents.is_permitted(p.address, b, LABS, TREATMENT)  # expired
+
+    def test_out_of_range_codes_are_never_permitted(self, chain: Chain) -> None:
+        p, b = chain.actors.patient, chain.actors.b.address
+        chain.as_(p).consents.grant(p.address, chain.terms(b, categories=0xFFFF, purposes=0xFF))
+        assert chain.read.consents.is_permitted(p.address, b, 15, 7)
+        assert not chain.read.consents.is_permitted(p.address, b, 16, 0)
+        assert not chain.read.consents.is_permitted(p.address, b, 0, 8)
+
+    def test_grant_is_refused_to_anyone_but_patient_or_delegate(self, chain: Chain) -> None:
+        p, b = chain.actors.patient, chain.actors.b
+        with reverts("ConsentRegistryNotPatientOrDelegate", patient=p.address, caller=b.address):
+            chain.as_(b).consents.grant(p.address, chain.terms(b.address))
+
+    def test_empty_scope_and_bad_windows_are_refused(self, chain: Chain) -> None:
+        p, b = chain.actors.patient, chain.actors.b.address
+        grant = chain.as_(p).consents.grant
+        now = chain.now()
+        with reverts("ConsentRegistryEmptyScope", categories=0, purposes=1):
+            grant(p.address, chain.terms(b, categories=0))
+        with reverts("ConsentRegistryEmptyScope", categories=1, purposes=0):
+            grant(p.address, chain.terms(b, categories=1, purposes=0))
+        backwards = GrantTerms(grantee=b, categories=1, purposes=1, valid_from=now + 10, valid_until=now + 10)
+        with reverts("ConsentRegistryInvalidWindow", validFrom=now + 10, validUntil=now + 10):
+            grant(p.address, backwards)
+        past = GrantTerms(grantee=b, categories=1, purposes=1, valid_from=now - 100, valid_until=now - 1)
+        with reverts("ConsentRegistryInvalidWindow"):
+            grant(p.address, past)
+        zero = "0x" + "00" * 20  # nobody is the zero patient or its delegate
+        with reverts("ConsentRegistryNotPatientOrDelegate", patient=zero, caller=p.address):
+            grant(zero, chain.terms(b))
+
+
+class TestRevocation:
+    def test_revocation_takes_effect_in_its_block(self, chain: Chain) -> None:
+        p, b = chain.actors.patient, chain.actors.b.address
+        cid = _consent_id(chain.as_(p).consents.grant(p.address, chain.terms(b)))
+        assert chain.read.consents.is_permitted(p.address, b, LABS, TREATMENT)
+        receipt = chain.as_(p).consents.revoke(cid)
+        assert receipt.event("ConsentRevoked").args == {"consentId": cid, "patient": p.address, "signer": p.address}
+        assert not chain.read.consents.is_permitted(p.address, b, LABS, TREATMENT)
+        assert chain.read.consents.consent(cid).state == ConsentState.REVOKED
+        with reverts("ConsentRegistryAlreadyRevoked", consentId=cid):
+            chain.as_(p).consents.revoke(cid)
+
+    def test_another_consent_still_permits_after_one_is_revoked(self, chain: Chain) -> None:
+        p, b = chain.actors.patient, chain.actors.b.address
+        first = _consent_id(chain.as_(p).consents.grant(p.address, chain.terms(b)))
+        second = _consent_id(chain.as_(p).consents.grant(p.address, chain.terms(ANY_MEMBER)))
+        chain.as_(p).consents.revoke(first)
+        assert chain.read.consents.permitting_consent(p.address, b, LABS, TREATMENT) == second
+
+    def test_only_patient_or_delegate_revokes_and_only_known_consents(self, chain: Chain) -> None:
+        p, b = chain.actors.patient, chain.actors.b
+        cid = _consent_id(chain.as_(p).consents.grant(p.address, chain.terms(b.address)))
+        with reverts("ConsentRegistryNotPatientOrDelegate", patient=p.address, caller=b.address):
+            chain.as_(b).consents.revoke(cid)
+        with reverts("ConsentRegistryUnknownConsent", consentId=cid + 5):
+            chain.as_(p).consents.revoke(cid + 5)
+        with reverts("ConsentRegistryUnknownConsent", consentId=cid + 5):
+            chain.read.consents.consent(cid + 5)
+
+
+class TestDelegates:
+    def test_delegate_grants_and_revokes_for_the_patient(self, chain: Chain) -> None:
+        p, d, b = chain.actors.patient, chain.actors.delegate, chain.actors.b.address
+        receipt = chain.as_(p).consents.set_delegate(d.address, True)
+        assert receipt.event("DelegateChanged").args == {"patient": p.address, "delegate": d.address,
+                                                          "appointed": True}  # fmt: skip
+        assert chain.read.consents.is_delegate(p.address, d.address)
+        cid = _consent_id(chain.as_(d).consents.grant(p.address, chain.terms(b)))
+        assert chain.read.consents.consent(cid).patient == p.address
+        assert chain.read.consents.is_permitted(p.address, b, LABS, TREATMENT)
+        chain.as_(d).consents.revoke(cid)
+        assert not chain.read.consents.is_permitted(p.address, b, LABS, TREATMENT)
+
+    def test_removed_delegate_loses_the_power(self, chain: Chain) -> None:
+        p, d = chain.actors.patient, chain.actors.delegate
+        chain.as_(p).consents.set_delegate(d.address, True)
+        chain.as_(p).consents.set_delegate(d.address, False)
+        with reverts("ConsentRegistryNotPatientOrDelegate", patient=p.address, caller=d.address):
+            chain.as_(d).consents.grant(p.address, chain.terms(chain.actors.b.address))
+
+    def test_invalid_or_no_op_delegate_changes_are_refused(self, chain: Chain) -> None:
+        p, d = chain.actors.patient, chain.actors.delegate
+        with reverts("ConsentRegistryInvalidDelegate", delegate=p.address):
+            chain.as_(p).consents.set_delegate(p.address, True)
+        with reverts("ConsentRegistryInvalidDelegate"):
+            chain.as_(p).consents.set_delegate("0x" + "00" * 20, True)
+        with reverts("ConsentRegistryDelegateUnchanged", patient=p.address, delegate=d.address, appointed=False):
+            chain.as_(p).consents.set_delegate(d.address, False)
+
+    def test_delegation_by_patient_signature_relayed_by_a_member(self, chain: Chain) -> None:
+        p, d = chain.actors.patient, chain.actors.delegate
+        deadline, sig = chain.sign_delegation(p, p.address, d.address, True)
+        chain.as_(chain.actors.a).consents.set_delegate_by_sig(p.address, d.address, True, deadline, sig)
+        assert chain.read.consents.is_delegate(p.address, d.address)
+        assert chain.read.consents.nonce(p.address) == 1
+        # a delegate cannot appoint another delegate
+        deadline, sig = chain.sign_delegation(d, p.address, chain.actors.stranger.address, True)
+        with reverts("ConsentRegistryNotPatient", patient=p.address, caller=d.address):
+            chain.as_(chain.actors.a).consents.set_delegate_by_sig(
+                p.address, chain.actors.stranger.address, True, deadline, sig)
+
+
+class TestRelayedBySignature:
+    def test_member_relays_a_patient_signed_grant_and_revocation(self, chain: Chain) -> None:
+        p, a, b = chain.actors.patient, chain.actors.a, chain.actors.b.address
+        terms = chain.terms(b)
+        deadline, sig = chain.sign_grant(p, p.address, terms)
+        receipt = chain.as_(a).consents.grant_by_sig(p.address, terms, deadline, sig)
+        assert receipt.event("ConsentGranted").args["signer"] == p.address
+        cid = _consent_id(receipt)
+        assert chain.read.consents.is_permitted(p.address, b, LABS, TREATMENT)
+        assert chain.read.consents.nonce(p.address) == 1
+        deadline, sig = chain.sign_revocation(p, cid, p.address)
+        receipt = chain.as_(a).consents.revoke_by_sig(cid, deadline, sig)
+        assert receipt.event("ConsentRevoked").args["signer"] == p.address
+        assert not chain.read.consents.is_permitted(p.address, b, LABS, TREATMENT)
+        assert chain.read.consents.nonce(p.address) == 2
+
+    def test_delegate_signature_is_accepted_and_recorded(self, chain: Chain) -> None:
+        p, d = chain.actors.patient, chain.actors.delegate
+        chain.as_(p).consents.set_delegate(d.address, True)
+        terms = chain.terms(chain.actors.b.address)
+        deadline, sig = chain.sign_grant(d, p.address, terms)
+        receipt = chain.as_(chain.actors.a).consents.grant_by_sig(p.address, terms, deadline, sig)
+        assert receipt.event("ConsentGranted").args["signer"] == d.address
+
+    def test_signature_by_a_stranger_is_refused(self, chain: Chain) -> None:
+        p, s = chain.actors.patient, chain.actors.stranger
+        terms = chain.terms(chain.actors.b.address)
+        deadline, sig = chain.sign_grant(s, p.address, terms)
+        with reverts("ConsentRegistryNotPatientOrDelegate", patient=p.address, caller=s.address):
+            chain.as_(chain.actors.a).consents.grant_by_sig(p.address, terms, deadline, sig)
+
+    def test_signature_for_another_chain_id_is_refused(self, chain: Chain) -> None:
+        self._assert_foreign_signature_refused(chain, chain_id=chain.backend.chain_id + 1)
+
+    def test_signature_for_another_contract_is_refused(self, chain: Chain) -> None:
+        self._assert_foreign_signature_refused(chain, contract=chain.manifest.address("RecordRegistry"))
+
+    def _assert_foreign_signature_refused(self, chain: Chain, **domain: object) -> None:
+        p = chain.actors.patient
+        terms = chain.terms(chain.actors.b.address)
+        deadline, sig = chain.sign_grant(p, p.address, terms, **domain)  # type: ignore[arg-type]
+        # recovery yields some unrelated address: neither patient nor delegate
+        with reverts("ConsentRegistryNotPatientOrDelegate", patient=p.address):
+            chain.as_(chain.actors.a).consents.grant_by_sig(p.address, terms, deadline, sig)
+
+    def test_used_nonce_cannot_be_replayed(self, chain: Chain) -> None:
+        p = chain.actors.patient
+        terms = chain.terms(chain.actors.b.address)
+        deadline, sig = chain.sign_grant(p, p.address, terms)
+        relayer = chain.as_(chain.actors.a).consents
+        relayer.grant_by_sig(p.address, terms, deadline, sig)
+        with reverts("ConsentRegistryNotPatientOrDelegate", patient=p.address):
+            relayer.grant_by_sig(p.address, terms, deadline, sig)
+        assert chain.read.consents.consent_count(p.address) == 1
+
+    def test_future_nonce_is_refused(self, chain: Chain) -> None:
+        p = chain.actors.patient
+        terms = chain.terms(chain.actors.b.address)
+        deadline, sig = chain.sign_grant(p, p.address, terms, nonce=5)
+        with reverts("ConsentRegistryNotPatientOrDelegate"):
+            chain.as_(chain.actors.a).consents.grant_by_sig(p.address, terms, deadline, sig)
+
+    def test_passed_deadline_is_refused(self, chain: Chain) -> None:
+        p = chain.actors.patient
+        terms = chain.terms(chain.actors.b.address)
+        deadline = chain.now() + 60
+        _, sig = chain.sign_grant(p, p.address, terms, deadline=deadline)
+        chain.backend.increase_time(120)
+        with reverts("ConsentRegistryExpiredSignature", deadline=deadline):
+            chain.as_(chain.actors.a).consents.grant_by_sig(p.address, terms, deadline, sig)
+        cid = _consent_id(chain.as_(p).consents.grant(p.address, chain.terms(chain.actors.b.address)))
+        deadline = chain.now() - 1
+        _, sig = chain.sign_revocation(p, cid, p.address, deadline=deadline)
+        with reverts("ConsentRegistryExpiredSignature", deadline=deadline):
+            chain.as_(chain.actors.a).consents.revoke_by_sig(cid, deadline, sig)
+
+    def test_tampered_terms_do_not_match_the_signature(self, chain: Chain) -> None:
+        p = chain.actors.patient
+        terms = chain.terms(chain.actors.b.address, categories=bitset([Category.LABS]))
+        deadline, sig = chain.sign_grant(p, p.address, terms)
+        widened = terms.model_copy(update={"categories": 0xFFFF})
+        with reverts("ConsentRegistryNotPatientOrDelegate"):
+            chain.as_(chain.actors.a).consents.grant_by_sig(p.address, widened, deadline, sig)
+
+    def test_malformed_signatures_are_refused(self, chain: Chain) -> None:
+        p = chain.actors.patient
+        terms = chain.terms(chain.actors.b.address)
+        deadline, (v, r, s) = chain.sign_grant(p, p.address, terms)
+        relayer = chain.as_(chain.actors.a).consents
+        order = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+        malleable_twin = (55 - v, r, (order - int.from_bytes(s, "big")).to_bytes(32, "big"))  # same signer, high s
+        for bad in ((0, r, s), (29, r, s), malleable_twin, (v, b"\x00" * 32, s)):
+            with reverts("ConsentRegistryInvalidSignature"):
+                relayer.grant_by_sig(p.address, terms, deadline, bad)
+        flipped_v = (55 - v, r, s)  # recovers some other account
+        with reverts("ConsentRegistryNotPatientOrDelegate", patient=p.address):
+            relayer.grant_by_sig(p.address, terms, deadline, flipped_v)
+
+    def test_only_active_members_may_relay(self, chain: Chain) -> None:
+        p = chain.actors.patient
+        terms = chain.terms(chain.actors.b.address)
+        deadline, sig = chain.sign_grant(p, p.address, terms)
+        for relayer in (chain.actors.auditor, chain.actors.stranger, p):
+            with reverts("ConsentRegistryNotActiveMember", account=relayer.address):
+                chain.as_(relayer).consents.grant_by_sig(p.address, terms, deadline, sig)
+
+    def test_contract_domain_matches_eth_account_typed_data(self, chain: Chain) -> None:
+        from eth_account.messages import encode_typed_data
+
+        from ledger_api.chain.consent_messages import typed_data
+
+        terms = chain.terms(chain.actors.b.address)
+        message = {"patient": chain.actors.patient.address, "grantee": terms.grantee,
+                   "categories": terms.categories, "purposes": terms.purposes, "validFrom": terms.valid_from,
+                   "validUntil": terms.valid_until, "nonce": 0, "deadline": 1}  # fmt: skip
+        doc = typed_data("ConsentGrant", message, chain_id=chain.backend.chain_id,
+                         contract=chain.manifest.address("ConsentRegistry"))  # fmt: skip
+        assert encode_typed_data(full_message=doc).header == chain.read.consents.domain_separator()
+
+
+class TestBreakGlass:
+    def test_break_glass_grants_time_limited_access_flagged_for_review(self, chain: Chain) -> None:
+        p, c = chain.actors.patient, chain.actors.c
+        justification = b"\x42" * 32
+        receipt = chain.as_(c).consents.declare_break_glass(p.address, 3, justification)
+        event = receipt.event("BreakGlassDeclared").args
+        bg_id = event["breakGlassId"]
+        assert (event["patient"], event["member"], event["reasonCode"]) == (p.address, c.address, 3)
+        consents = chain.read.consents
+        assert consents.emergency_access(p.address, c.address) == bg_id
+        assert consents.emergency_access(p.address, chain.actors.b.address) is None
+        declared = consents.break_glass(bg_id)
+        assert declared.review == Review.PENDING and declared.justification_hash == justification
+        assert declared.expires_at - declared.declared_at == consents.break_glass_duration()
+        assert consents.break_glass_count() == 1
+        # break-glass is not consent
+        assert not consents.is_permitted(p.address, c.address, LABS, TREATMENT)
+        chain.backend.increase_time(consents.break_glass_duration())
+        assert consents.emergency_access(p.address, c.address) is None
+
+    def test_auditor_reviews_each_declaration_once(self, chain: Chain) -> None:
+        p = chain.actors.patient
+        bg_id = chain.as_(chain.actors.c).consents.declare_break_glass(p.address, 1, b"\x01" * 32) \
+            .event("BreakGlassDeclared").args["breakGlassId"]  # fmt: skip
+        with reverts("ConsentRegistryNotActiveAuditor", account=chain.actors.a.address):
+            chain.as_(chain.actors.a).consents.review_break_glass(bg_id, True, b"\x02" * 32)
+        receipt = chain.as_(chain.actors.auditor).consents.review_break_glass(bg_id, False, b"\x02" * 32)
+        assert receipt.event("BreakGlassReviewed").args["review"] == int(Review.NOT_JUSTIFIED)
+        assert chain.read.consents.break_glass(bg_id).review == Review.NOT_JUSTIFIED
+        assert chain.read.consents.break_glass(bg_id).review_reason_hash == b"\x02" * 32
+        with reverts("ConsentRegistryAlreadyReviewed", breakGlassId=bg_id):
+            chain.as_(chain.actors.auditor).consents.review_break_glass(bg_id, True, b"\x02" * 32)
+        with reverts("ConsentRegistryUnknownBreakGlass", breakGlassId=0):
+            chain.read.consents.break_glass(0)
+        with reverts("ConsentRegistryUnknownBreakGlass", breakGlassId=9):
+            chain.as_(chain.actors.auditor).consents.review_break_glass(9, True, b"\x02" * 32)
+
+    def test_only_active_members_declare_and_never_for_no_patient(self, chain: Chain) -> None:
+        for outsider in (chain.actors.auditor, chain.actors.stranger, chain.actors.patient):
+            with reverts("ConsentRegistryNotActiveMember", account=outsider.address):
+                chain.as_(outsider).consents.declare_break_glass(chain.actors.patient.address, 1, b"\x01" * 32)
+        with reverts("ConsentRegistryInvalidPatient"):
+            chain.as_(chain.actors.c).consents.declare_break_glass("0x" + "00" * 20, 1, b"\x01" * 32)
+
+
+def test_consents_of_lists_every_consent_with_its_state(chain: Chain) -> None:
+    p = chain.actors.patient
+    ids = [_consent_id(chain.as_(p).consents.grant(p.address, chain.terms(m.address)))
+           for m in (chain.actors.a, chain.actors.b)]  # fmt: skip
+    chain.as_(p).consents.revoke(ids[0])
+    listed = chain.read.consents.consents_of(p.address)
+    assert [c.consent_id for c in listed] == ids
+    assert [c.state for c in listed] == [ConsentState.REVOKED, ConsentState.ACTIVE]
+    assert chain.read.consents.consents_of(Account.create().address) == []
