@@ -18,7 +18,7 @@ import signal
 import socket
 import subprocess
 import time
-from abc import ABC, abstractmethod
+from abc import ABC
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ class ChainBackend(ABC):
     def chain_id(self) -> int:
         return int(self.w3.eth.chain_id)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most backends hold nothing to release
         """Releases the connection (and stops the chain if this backend started it)."""
 
     # -- development-chain helpers -------------------------------------------------------------

@@ -328,7 +328,11 @@ class ConsentRegistryClient(ContractClient):
     def permitting_consent(self, patient: str, requester: str, category: int, purpose: int) -> int | None:
         """The id of a consent that permits the access now, or ``None``."""
         permitted, consent_id = self._read(
-            "permittingConsent", Web3.to_checksum_address(patient), Web3.to_checksum_address(requester), category, purpose
+            "permittingConsent",
+            Web3.to_checksum_address(patient),
+            Web3.to_checksum_address(requester),
+            category,
+            purpose,
         )
         return int(consent_id) if permitted else None
 

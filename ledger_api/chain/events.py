@@ -33,4 +33,6 @@ def decode_log(w3: Web3, log: Any) -> DecodedEvent | None:
     if abi is None:
         return None
     data = get_event_data(w3.codec, abi, log)
-    return DecodedEvent(name=data["event"], address=data["address"], args=dict(data["args"]), log_index=data["logIndex"])
+    return DecodedEvent(
+        name=data["event"], address=data["address"], args=dict(data["args"]), log_index=data["logIndex"]
+    )

@@ -67,8 +67,8 @@ def test_unreachable_node_is_chain_unavailable() -> None:
 
 @pytest.mark.anvil
 def test_node_killed_mid_session_fails_closed_with_chain_unavailable(actors) -> None:  # noqa: ANN001
-    from tests.utils.actors import deploy_test_consortium
     from ledger_api.chain.deployment import Consortium
+    from tests.utils.actors import deploy_test_consortium
 
     backend = AnvilBackend()
     try:

@@ -1,0 +1,43 @@
+# MedLedger: every target installs what it needs first (pinned Python and npm dependencies).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
+PYTEST_WORKERS ?= 2
+
+.PHONY: deps run test lint bench contracts clean
+
+deps: $(PY_STAMP) $(NPM_STAMP)
+
+$(PY_STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## run: the main job (for now: the embedded chain with the consortium deployed; Ctrl-C stops it)
+run: deps
+	$(BIN)/medledger chain up --data-dir data/chain
+
+## test: lint + the whole suite (contracts on eth-tester and anvil, chain layer, crypto, API)
+test: deps lint
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
+
+lint: deps
+	$(BIN)/ruff check .
+
+## bench: every benchmark; prints a table and writes bench-results.json
+bench: deps
+	$(BIN)/python scripts/bench.py
+
+## contracts: recompile contracts/ with the pinned solc-js and rewrite the committed artifacts
+contracts: deps
+	$(BIN)/python scripts/compile_contracts.py
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache bench-results.json

@@ -1,0 +1,75 @@
+"""Measures the gas of the consortium's hot transactions on a real EVM.
+
+Used by ``make bench`` (figures ``gas.*``) and by a test that holds the budgets, since gas, unlike
+time, is deterministic. Steady-state figures are measured on a patient's / member's second
+operation (storage slots already warm in the sense of non-zero), first-time costs separately.
+"""
+
+from __future__ import annotations
+
+import os
+
+from eth_account import Account
+
+from ledger_api.chain.backends import ChainBackend
+from ledger_api.chain.clients import Basis, GenesisMember, GrantTerms, Role
+from ledger_api.chain.consent_messages import sign_typed, typed_data
+from ledger_api.chain.deployment import Consortium, deploy_consortium
+from ledger_api.chain.transactions import TransactionSender
+
+#: Budgets from the foundation issue (gas per transaction, batch: per entry).
+GAS_BUDGETS = {
+    "gas.consent_grant_relayed": 65_000,
+    "gas.consent_revoke": 40_000,
+    "gas.record_anchor": 75_000,
+    "gas.access_entry": 35_000,
+    "gas.access_batch_256_per_entry": 300,
+}
+
+
+def measure_gas(backend: ChainBackend) -> dict[str, float]:
+    """Deploys a fresh consortium on ``backend`` and returns the gas figures."""
+    deployer, a, b, patient = (Account.create() for _ in range(4))
+    for account in (deployer, a, b, patient):
+        backend.fund(account.address, 10**20)
+    genesis = [
+        GenesisMember(account=m.address, role=Role.MEMBER, name=n, endpoint=f"https://{n}", hpke_public_key=bytes(32))
+        for m, n in ((a, "a"), (b, "b"))
+    ]
+    manifest = deploy_consortium(TransactionSender(backend.w3, deployer), genesis)
+    member = Consortium(backend.w3, manifest, TransactionSender(backend.w3, a))
+    own = Consortium(backend.w3, manifest, TransactionSender(backend.w3, patient))
+    now = int(backend.w3.eth.get_block("latest")["timestamp"])
+    terms = GrantTerms(grantee=b.address, categories=0b11, purposes=0b1, valid_from=now, valid_until=now + 86_400)
+
+    def relayed_grant() -> int:
+        nonce = member.consents.nonce(patient.address)
+        message = {"patient": patient.address, "grantee": terms.grantee, "categories": terms.categories,
+                   "purposes": terms.purposes, "validFrom": terms.valid_from, "validUntil": terms.valid_until,
+                   "nonce": nonce, "deadline": now + 3600}  # fmt: skip
+        document = typed_data("ConsentGrant", message, chain_id=backend.chain_id,
+                              contract=manifest.address("ConsentRegistry"))  # fmt: skip
+        return member.consents.grant_by_sig(patient.address, terms, now + 3600, sign_typed(patient, document)).gas_used
+
+    figures: dict[str, float] = {}
+    figures["gas.consent_grant_relayed_first"] = relayed_grant()
+    figures["gas.consent_grant_relayed"] = relayed_grant()
+    figures["gas.consent_grant"] = own.consents.grant(patient.address, terms).gas_used
+    receipt = own.consents.grant(patient.address, terms)
+    consent_id = receipt.event("ConsentGranted").args["consentId"]
+    figures["gas.consent_revoke"] = own.consents.revoke(consent_id).gas_used
+    declared = member.consents.declare_break_glass(patient.address, 1, os.urandom(32))
+    figures["gas.break_glass_declare"] = declared.gas_used
+    record_id = os.urandom(32)
+    figures["gas.record_anchor"] = member.records.anchor_record(record_id, patient.address, 1, os.urandom(32)).gas_used
+    figures["gas.record_anchor_version"] = member.records.anchor_version(record_id, 2, os.urandom(32)).gas_used
+    entry = {"requester": b.address, "patient": patient.address, "purpose": 0, "basis": Basis.CONSENT,
+             "authorization": consent_id.to_bytes(32, "big")}  # fmt: skip
+    member.trail.record_access(entry_hash=os.urandom(32), sequence=1, record_id=os.urandom(32), **entry)
+    figures["gas.access_entry"] = member.trail.record_access(
+        entry_hash=os.urandom(32), sequence=2, record_id=os.urandom(32), **entry
+    ).gas_used
+    batch = member.trail.anchor_batch(os.urandom(32), 3, 258).gas_used
+    figures["gas.access_batch_256"] = batch
+    figures["gas.access_batch_256_per_entry"] = round(batch / 256, 1)
+    return figures

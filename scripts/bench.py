@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""``make bench``: runs every benchmark group, prints a table, writes bench-results.json.
+
+bench-results.json is a flat object {figure name: number}. ``--only gas`` runs some groups and
+merges their figures into the existing file. Figures are measured in one run on this machine;
+compare ratios, not absolute times, across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench-results.json"
+
+
+def bench_gas() -> dict[str, float]:
+    from ledger_api.chain.backends import AnvilBackend
+    from ledger_api.chain.gas import measure_gas
+
+    with AnvilBackend() as backend:
+        return measure_gas(backend)
+
+
+GROUPS: dict[str, Callable[[], dict[str, float]]] = {"gas": bench_gas}
+GOALS: dict[str, tuple[str, float]] = {}
+
+
+def _goals() -> dict[str, tuple[str, float]]:
+    from ledger_api.chain.gas import GAS_BUDGETS
+
+    return {**{k: ("<=", v) for k, v in GAS_BUDGETS.items()}, **GOALS}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", help="comma-separated groups: " + ",".join(GROUPS))
+    args = parser.parse_args()
+    groups = args.only.split(",") if args.only else list(GROUPS)
+    unknown = set(groups) - set(GROUPS)
+    if unknown:
+        parser.error(f"unknown groups: {sorted(unknown)}")
+    results = json.loads(RESULTS.read_text()) if (args.only and RESULTS.exists()) else {}
+    for group in groups:
+        results.update(GROUPS[group]())
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+
+    goals = _goals()
+    table = Table(title="MedLedger benchmarks")
+    for column in ("figure", "value", "goal", "met"):
+        table.add_column(column, justify="right" if column != "figure" else "left")
+    missed = 0
+    for name in sorted(results):
+        value = results[name]
+        goal = goals.get(name)
+        met = ""
+        if goal:
+            op, bound = goal
+            ok = value <= bound if op == "<=" else value >= bound
+            missed += not ok
+            met = "[green]yes[/green]" if ok else "[red]no[/red]"
+        table.add_row(name, f"{value:,.6g}", f"{goal[0]} {goal[1]:,}" if goal else "", met)
+    Console().print(table)
+    print(f"wrote {RESULTS.relative_to(ROOT)} ({len(results)} figures, {missed} goals missed)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
