@@ -216,7 +216,10 @@ def anvil_binary() -> Path:
     machine = {"x86_64": "amd64", "AMD64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), "")
     path = REPO_ROOT / "node_modules" / "@foundry-rs" / f"anvil-{system}-{machine}" / "bin" / "anvil"
     if not path.exists():
-        raise ChainUnavailable(f"anvil binary not found at {path}: run `npm ci` (make does this)")
+        raise ChainUnavailable(
+            f"anvil binary not found at {path}: run `npm ci` (make does this), or set MEDLEDGER_ANVIL "
+            "to an anvil binary on platforms other than linux x64"
+        )
     return path
 
 
