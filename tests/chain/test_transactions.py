@@ -92,3 +92,25 @@ def test_revert_data_decoding_covers_panics_strings_and_unknown_errors() -> None
     known = decode_revert(function_signature_to_4byte_selector("AccessTrailInvalidHash()"))
     assert known.error_name == "AccessTrailInvalidHash" and known.arguments == {}
     assert decode_revert(None) is None and decode_revert("0x") is None and decode_revert("garbage") is None
+
+
+@pytest.mark.anvil
+def test_confirmations_wait_for_following_blocks(actors) -> None:  # noqa: ANN001
+    import threading
+    import time
+
+    from ledger_api.chain.deployment import Consortium
+    from tests.utils.actors import deploy_test_consortium
+
+    with AnvilBackend() as backend:
+        manifest = deploy_test_consortium(backend, actors)
+        sender = TransactionSender(backend.w3, actors.a, confirmations=2, receipt_timeout=10)
+        miner = threading.Timer(0.5, lambda: [backend.w3.provider.make_request("evm_mine", []) for _ in range(2)])
+        miner.start()
+        started = time.monotonic()
+        receipt = Consortium(backend.w3, manifest, sender).trail.anchor_batch(random_id(), 1, 1)
+        assert time.monotonic() - started >= 0.4  # waited for the two blocks mined later
+        assert backend.w3.eth.block_number >= receipt.block_number + 2
+        impatient = TransactionSender(backend.w3, actors.a, confirmations=5, receipt_timeout=0.5)
+        with pytest.raises(ChainUnavailable, match="not confirmed"):
+            Consortium(backend.w3, manifest, impatient).trail.anchor_batch(random_id(), 2, 2)

@@ -337,3 +337,46 @@ def test_consents_of_lists_every_consent_with_its_state(chain: Chain) -> None:
     assert [c.consent_id for c in listed] == ids
     assert [c.state for c in listed] == [ConsentState.REVOKED, ConsentState.ACTIVE]
     assert chain.read.consents.consents_of(Account.create().address) == []
+
+
+class TestEveryRelayPathChecksRelayerDeadlineAndSigner:
+    def test_revocation_relay(self, chain: Chain) -> None:
+        p = chain.actors.patient
+        cid = _consent_id(chain.as_(p).consents.grant(p.address, chain.terms(chain.actors.b.address)))
+        deadline, sig = chain.sign_revocation(p, cid, p.address)
+        with reverts("ConsentRegistryNotActiveMember", account=chain.actors.auditor.address):
+            chain.as_(chain.actors.auditor).consents.revoke_by_sig(cid, deadline, sig)
+        deadline, sig = chain.sign_revocation(chain.actors.stranger, cid, p.address)
+        with reverts("ConsentRegistryNotPatientOrDelegate", patient=p.address, caller=chain.actors.stranger.address):
+            chain.as_(chain.actors.a).consents.revoke_by_sig(cid, deadline, sig)
+        with reverts("ConsentRegistryInvalidSignature"):
+            chain.as_(chain.actors.a).consents.revoke_by_sig(cid, deadline, (0, sig[1], sig[2]))
+        assert chain.read.consents.consent(cid).state == ConsentState.ACTIVE
+
+    def test_delegation_relay(self, chain: Chain) -> None:
+        p, d = chain.actors.patient, chain.actors.delegate
+        deadline, sig = chain.sign_delegation(p, p.address, d.address, True)
+        with reverts("ConsentRegistryNotActiveMember", account=chain.actors.stranger.address):
+            chain.as_(chain.actors.stranger).consents.set_delegate_by_sig(p.address, d.address, True, deadline, sig)
+        with reverts("ConsentRegistryInvalidSignature"):
+            chain.as_(chain.actors.a).consents.set_delegate_by_sig(p.address, d.address, True, deadline,
+                                                                   (29, sig[1], sig[2]))  # fmt: skip
+        chain.backend.increase_time(3601)
+        with reverts("ConsentRegistryExpiredSignature", deadline=deadline):
+            chain.as_(chain.actors.a).consents.set_delegate_by_sig(p.address, d.address, True, deadline, sig)
+        assert not chain.read.consents.is_delegate(p.address, d.address)
+
+
+def test_suspended_member_loses_consent_and_emergency_access(chain: Chain) -> None:
+    from ledger_api.chain.clients import ProposalKind
+
+    p, c = chain.actors.patient, chain.actors.c
+    chain.as_(p).consents.grant(p.address, chain.terms(c.address))
+    chain.as_(c).consents.declare_break_glass(p.address, 1, b"\x01" * 32)
+    assert chain.read.consents.is_permitted(p.address, c.address, LABS, TREATMENT)
+    pid = chain.as_(chain.actors.a).registry.propose_status_change(ProposalKind.SUSPEND_MEMBER, c.address) \
+        .event("ProposalCreated").args["proposalId"]  # fmt: skip
+    chain.as_(chain.actors.b).registry.vote(pid, True)
+    chain.as_(chain.actors.b).registry.execute(pid)
+    assert not chain.read.consents.is_permitted(p.address, c.address, LABS, TREATMENT)
+    assert chain.read.consents.emergency_access(p.address, c.address) is None

@@ -265,3 +265,19 @@ def test_fresh_accounts_have_no_role(chain: Chain) -> None:
 def test_backend_reports_chain_id(chain: Chain) -> None:
     backend: ChainBackend = chain.backend
     assert backend.chain_id == chain.manifest.chain_id
+
+
+def test_an_executed_proposal_takes_no_more_votes_or_executions(chain: Chain) -> None:
+    pid = _proposal_id(chain.as_(chain.actors.a).registry.propose_status_change(
+        ProposalKind.SUSPEND_MEMBER, chain.actors.c.address))
+    _pass(chain, pid)
+    with reverts("ConsortiumRegistryNotVoter", account=chain.actors.c.address):  # c is suspended now
+        chain.as_(chain.actors.c).registry.vote(pid, True)
+    with reverts("ConsortiumRegistryProposalNotApproved", proposalId=pid, state=int(ProposalState.EXECUTED)):
+        chain.as_(chain.actors.a).registry.execute(pid)
+    pid2 = _proposal_id(chain.as_(chain.actors.a).registry.propose_status_change(
+        ProposalKind.REINSTATE_MEMBER, chain.actors.c.address))
+    chain.as_(chain.actors.b).registry.vote(pid2, True)
+    chain.as_(chain.actors.b).registry.execute(pid2)
+    with reverts("ConsortiumRegistryProposalNotPending", proposalId=pid2, state=int(ProposalState.EXECUTED)):
+        chain.as_(chain.actors.c).registry.vote(pid2, True)
