@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 
 from eth_account import Account
+from medledger_crypto import sign_typed, typed_data
 
 from ledger_api.chain.backends import ChainBackend
 from ledger_api.chain.clients import Basis, GenesisMember, GrantTerms, Role
-from ledger_api.chain.consent_messages import sign_typed, typed_data
 from ledger_api.chain.deployment import Consortium, deploy_consortium
 from ledger_api.chain.transactions import TransactionSender
 

@@ -271,8 +271,7 @@ class TestRelayedBySignature:
 
     def test_contract_domain_matches_eth_account_typed_data(self, chain: Chain) -> None:
         from eth_account.messages import encode_typed_data
-
-        from ledger_api.chain.consent_messages import typed_data
+        from medledger_crypto import typed_data
 
         terms = chain.terms(chain.actors.b.address)
         message = {"patient": chain.actors.patient.address, "grantee": terms.grantee,

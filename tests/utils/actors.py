@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from medledger_crypto import sign_typed, typed_data
 
 from ledger_api.chain.backends import ChainBackend
 from ledger_api.chain.clients import GenesisMember, GrantTerms, Role
-from ledger_api.chain.consent_messages import sign_typed, typed_data
 from ledger_api.chain.deployment import Consortium, DeploymentManifest, deploy_consortium
 from ledger_api.chain.transactions import TransactionSender
 from ledger_api.errors import ContractReverted

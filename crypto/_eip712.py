@@ -1,4 +1,4 @@
-"""EIP-712 typed data for consent grants, revocations and delegate changes.
+"""EIP-712 typed data for consent grants, revocations and delegate changes (patients sign these).
 
 These are exactly the structs ``ConsentRegistry`` hashes (same type strings, same field order),
 so a signature made by any EIP-712 wallet over them is accepted by the contract. The domain
