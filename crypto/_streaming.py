@@ -22,8 +22,12 @@ associated data (another record, version, custodian or patient) fails at its fir
 The segment counter and last-segment flag make reordered, dropped, duplicated or truncated
 segments fail; the header is authenticated in every segment.
 
-The content hash anchored on chain is SHA-256 over the whole ciphertext (header and
-segments), computed while the ciphertext streams out: no second pass.
+The content hash anchored on chain is BLAKE3-256 over the whole ciphertext (header and
+segments), computed while the ciphertext streams out: no second pass. Why BLAKE3 and not
+SHA-256: on one core it hashes at ~6 GB/s against SHA-256's ~1.7 GB/s even with SHA-NI, which
+decides whether a 2 GB imaging study streams at disk speed; its collision resistance (128 bits)
+equals SHA-256's, and auditors check it with ``b3sum``. (The access-trail Merkle trees stay
+RFC 6962 SHA-256.)
 
 Decryption releases each segment only after its tag verifies, but a stream is only complete and
 authentic when ``decrypt_stream`` returns: callers write to a temporary place and publish on
@@ -32,12 +36,13 @@ success (a truncated stream raises at its end).
 
 from __future__ import annotations
 
-import hashlib
+import io
 import os
 import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
+import blake3
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -90,7 +95,7 @@ class DataKey(SecretHolder):
 
 @dataclass(frozen=True)
 class StreamResult:
-    """What a streaming pass produced: sizes and the SHA-256 of the ciphertext."""
+    """What a streaming pass produced: sizes and the BLAKE3-256 hash of the ciphertext (the content hash)."""
 
     plaintext_size: int
     ciphertext_size: int
@@ -115,16 +120,23 @@ def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
     return prefix + struct.pack(">I", index) + (b"\x01" if last else b"\x00")
 
 
-def _read_exact(source: BinaryIO, size: int) -> bytes:
-    """Reads ``size`` bytes, or fewer only at end of stream (pipes and sockets return short reads)."""
-    chunks, remaining = [], size
-    while remaining:
-        chunk = source.read(remaining)
-        if not chunk:
+def _fill(source: BinaryIO, buffer: bytearray) -> int:
+    """Fills ``buffer`` from ``source``; fewer bytes only at end of stream (pipes return short reads)."""
+    view, filled = memoryview(buffer), 0
+    readinto = getattr(source, "readinto", None)
+    while filled < len(buffer):
+        try:
+            got = readinto(view[filled:]) if readinto is not None else None
+        except (NotImplementedError, io.UnsupportedOperation):
+            readinto, got = None, None
+        if got is None and readinto is None:
+            chunk = source.read(len(buffer) - filled)
+            got = len(chunk)
+            view[filled : filled + got] = chunk
+        if not got:
             break
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+        filled += got
+    return filled
 
 
 def encrypt_stream(
@@ -135,7 +147,10 @@ def encrypt_stream(
     *,
     segment_size: int = DEFAULT_SEGMENT_SIZE,
 ) -> StreamResult:
-    """Encrypts ``source`` into ``sink`` and returns sizes and the ciphertext's SHA-256."""
+    """Encrypts ``source`` into ``sink`` and returns sizes and the ciphertext's BLAKE3-256 hash.
+
+    Memory: two plaintext segments and one ciphertext segment, reused for the whole stream.
+    """
     if not isinstance(associated_data, bytes | bytearray):
         raise TypeError("associated_data must be bytes")
     if not MIN_SEGMENT_SIZE <= segment_size <= MAX_SEGMENT_SIZE:
@@ -143,58 +158,64 @@ def encrypt_stream(
     salt, prefix = os.urandom(32), os.urandom(7)
     header = struct.pack(">BI", FORMAT_VERSION, segment_size) + salt + prefix
     aead = _segment_key(data_key, salt, associated_data)
-    digest = hashlib.sha256(header)
+    digest = blake3.blake3(header)
     sink.write(header)
-    written = HEADER_SIZE
     plain_per_segment = segment_size - TAG_SIZE
-    current = _read_exact(source, plain_per_segment)
+    current, following, sealed = bytearray(plain_per_segment), bytearray(plain_per_segment), bytearray(segment_size)
+    out = memoryview(sealed)
+    size = _fill(source, current)
     index = plaintext_size = 0
+    written = HEADER_SIZE
     while True:
-        following = _read_exact(source, plain_per_segment) if len(current) == plain_per_segment else b""
-        last = not following
-        sealed = aead.encrypt(_nonce(prefix, index, last), current, header)
-        digest.update(sealed)
-        sink.write(sealed)
-        written += len(sealed)
-        plaintext_size += len(current)
+        next_size = _fill(source, following) if size == plain_per_segment else 0
+        last = next_size == 0
+        n = aead.encrypt_into(_nonce(prefix, index, last), memoryview(current)[:size], header, out[: size + TAG_SIZE])
+        digest.update(out[:n])
+        sink.write(out[:n])
+        written += n
+        plaintext_size += size
         if last:
             return StreamResult(plaintext_size, written, digest.digest())
-        current, index = following, index + 1
+        current, following, size, index = following, current, next_size, index + 1
 
 
 def decrypt_stream(data_key: DataKey, source: BinaryIO, sink: BinaryIO, associated_data: bytes) -> StreamResult:
     """Decrypts ``source`` into ``sink``; raises ``DecryptionError`` on any tampering or wrong key/AD.
 
-    Also returns the SHA-256 of the ciphertext read, so a reader can compare it with the
+    Also returns the BLAKE3-256 hash of the ciphertext read, so a reader can compare it with the
     anchored content hash in the same pass.
     """
     if not isinstance(associated_data, bytes | bytearray):
         raise TypeError("associated_data must be bytes")
-    header = _read_exact(source, HEADER_SIZE)
-    if len(header) != HEADER_SIZE:
+    header_buffer = bytearray(HEADER_SIZE)
+    if _fill(source, header_buffer) != HEADER_SIZE:
         raise DecryptionError()
+    header = bytes(header_buffer)
     version, segment_size = struct.unpack(">BI", header[:5])
     if version != FORMAT_VERSION or not MIN_SEGMENT_SIZE <= segment_size <= MAX_SEGMENT_SIZE:
         raise DecryptionError()
-    salt, prefix = header[5:37], header[37:44]
-    aead = _segment_key(data_key, salt, associated_data)
-    digest = hashlib.sha256(header)
-    read = HEADER_SIZE
-    current = _read_exact(source, segment_size)
+    aead = _segment_key(data_key, header[5:37], associated_data)
+    prefix = header[37:44]
+    digest = blake3.blake3(header)
+    current, following, opened = bytearray(segment_size), bytearray(segment_size), bytearray(segment_size)
+    out = memoryview(opened)
+    size = _fill(source, current)
     index = plaintext_size = 0
+    read = HEADER_SIZE
     while True:
-        following = _read_exact(source, segment_size) if len(current) == segment_size else b""
-        last = not following
-        if len(current) < TAG_SIZE:
+        next_size = _fill(source, following) if size == segment_size else 0
+        last = next_size == 0
+        if size < TAG_SIZE:
             raise DecryptionError()
+        segment = memoryview(current)[:size]
         try:
-            plain = aead.decrypt(_nonce(prefix, index, last), current, header)
+            n = aead.decrypt_into(_nonce(prefix, index, last), segment, header, out[: size - TAG_SIZE])
         except (InvalidTag, ValueError):
             raise DecryptionError() from None
-        digest.update(current)
-        read += len(current)
-        sink.write(plain)
-        plaintext_size += len(plain)
+        digest.update(segment)
+        sink.write(out[:n])
+        read += size
+        plaintext_size += n
         if last:
             return StreamResult(plaintext_size, read, digest.digest())
-        current, index = following, index + 1
+        current, following, size, index = following, current, next_size, index + 1

@@ -29,14 +29,21 @@ def bench_gas() -> dict[str, float]:
         return measure_gas(backend)
 
 
-GROUPS: dict[str, Callable[[], dict[str, float]]] = {"gas": bench_gas}
-GOALS: dict[str, tuple[str, float]] = {}
+def bench_crypto() -> dict[str, float]:
+    import bench_crypto
+
+    return bench_crypto.run()
+
+
+GROUPS: dict[str, Callable[[], dict[str, float]]] = {"gas": bench_gas, "crypto": bench_crypto}
 
 
 def _goals() -> dict[str, tuple[str, float]]:
+    import bench_crypto
+
     from ledger_api.chain.gas import GAS_BUDGETS
 
-    return {**{k: ("<=", v) for k, v in GAS_BUDGETS.items()}, **GOALS}
+    return {**{k: ("<=", v) for k, v in GAS_BUDGETS.items()}, **bench_crypto.GOALS}
 
 
 def main() -> int:

@@ -4,8 +4,9 @@ This is what ``medledger chain up`` (and for now ``make run``) starts. Everythin
 data directory, so a second start continues with the same chain, keys and contracts:
 
 * ``anvil-state.json``: the chain state (dumped periodically and on stop);
-* ``keys/<name>.json``: Ethereum V3 keystores (scrypt) of the deployer and the dev members,
-  encrypted under the dev passphrase — development only, never production keys;
+* ``keys/deployer.json``: the deployer's Ethereum V3 keystore; ``keys/<member>.json``: each dev
+  member's identity keystore (Ethereum key + hybrid HPKE key), all under the development
+  passphrase (``MEDLEDGER_DEV_PASSPHRASE``) — development only, never production keys;
 * ``genesis.json`` and ``deployment.json``: the founding members and the manifest.
 """
 
@@ -16,10 +17,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from medledger_crypto import DEV_SCRYPT, MemberIdentity
 
 from ledger_api.chain.backends import AnvilBackend
 from ledger_api.chain.clients import GenesisMember, Role
@@ -43,12 +43,22 @@ AUDITOR = ("auditor", "Consortium Audit Office")
 class Devnet:
     backend: AnvilBackend
     manifest: DeploymentManifest
-    accounts: dict[str, LocalAccount]
+    deployer: LocalAccount
+    identities: dict[str, MemberIdentity]
     reused: bool
 
 
 def _passphrase() -> str:
     return os.environ.get(DEV_PASSPHRASE_ENV, _DEV_PASSPHRASE_DEFAULT)
+
+
+def load_or_create_identity(path: Path) -> MemberIdentity:
+    """Loads a member identity keystore, or creates one (hybrid HPKE key) if absent."""
+    if path.exists():
+        return MemberIdentity.load(path, _passphrase())
+    identity = MemberIdentity.generate()
+    identity.save(path, _passphrase(), dev_mode=True, params=DEV_SCRYPT)
+    return identity
 
 
 def load_or_create_key(path: Path) -> LocalAccount:
@@ -63,44 +73,43 @@ def load_or_create_key(path: Path) -> LocalAccount:
     return account
 
 
-def start_devnet(data_dir: Path, *, port: int = 8545, base_port: int = 8601) -> Devnet:
-    """Starts (or resumes) the local chain and makes sure the consortium is deployed on it."""
+def start_devnet(data_dir: Path, *, port: int | None = 8545, base_port: int = 8601) -> Devnet:
+    """Starts (or resumes) the local chain and makes sure the consortium is deployed on it (port None: any free)."""
     backend = AnvilBackend(data_dir, port=port)
     try:
-        names = ["deployer", *(slug for slug, _ in DEFAULT_MEMBERS), AUDITOR[0]]
-        accounts = {name: load_or_create_key(data_dir / "keys" / f"{name}.json") for name in names}
+        deployer = load_or_create_key(data_dir / "keys" / "deployer.json")
+        slugs = [*(slug for slug, _ in DEFAULT_MEMBERS), AUDITOR[0]]
+        identities = {slug: load_or_create_identity(data_dir / "keys" / f"{slug}.json") for slug in slugs}
         manifest_path = data_dir / "deployment.json"
         if manifest_path.exists():
             manifest = DeploymentManifest.load(manifest_path)
             try:
                 verify_deployment(backend.w3, manifest)
-                return Devnet(backend, manifest, accounts, reused=True)
+                return Devnet(backend, manifest, deployer, identities, reused=True)
             except DeploymentMismatch:
                 pass  # chain state was lost (e.g. deleted): deploy afresh below
-        for account in accounts.values():
-            backend.fund(account.address, 1000 * 10**18)
+        for address in (deployer.address, *(i.address for i in identities.values())):
+            backend.fund(address, 1000 * 10**18)
         genesis = [
             GenesisMember(
-                account=accounts[slug].address,
+                account=identities[slug].address,
                 role=Role.MEMBER,
                 name=name,
                 endpoint=f"http://127.0.0.1:{base_port + i}",
-                hpke_public_key=_x25519_public_key(),
+                hpke_public_key=identities[slug].hpke_public_key.to_bytes(),
             )
             for i, (slug, name) in enumerate(DEFAULT_MEMBERS)
         ]
+        auditor = identities[AUDITOR[0]]
         genesis.append(
-            GenesisMember(account=accounts[AUDITOR[0]].address, role=Role.AUDITOR, name=AUDITOR[1],
-                          endpoint="", hpke_public_key=_x25519_public_key())  # fmt: skip
+            GenesisMember(account=auditor.address, role=Role.AUDITOR, name=AUDITOR[1], endpoint="",
+                          hpke_public_key=auditor.hpke_public_key.to_bytes())  # fmt: skip
         )
         dump_genesis(genesis, data_dir / "genesis.json")
-        manifest = deploy_consortium(TransactionSender(backend.w3, accounts["deployer"]), genesis)
+        manifest = deploy_consortium(TransactionSender(backend.w3, deployer), genesis)
         manifest.save(manifest_path)
-        return Devnet(backend, manifest, accounts, reused=False)
+        return Devnet(backend, manifest, deployer, identities, reused=False)
     except BaseException:
         backend.close()
         raise
 
-
-def _x25519_public_key() -> bytes:
-    return X25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)

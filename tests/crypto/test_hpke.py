@@ -7,7 +7,6 @@ from dataclasses import replace
 import pytest
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import x25519
-
 from medledger_crypto import (
     DataKey,
     DecryptionError,
@@ -20,6 +19,7 @@ from medledger_crypto import (
     wrap_data_key,
     wrapped_key_id,
 )
+
 from tests.crypto.conftest import load_vectors
 
 CONTEXT = WrapContext(record_id=b"\x05" * 32, version=2, recipient="0x" + "cc" * 20)

@@ -7,8 +7,8 @@ import hashlib
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from medledger_crypto import ConsistencyMismatch, InclusionMismatch, merkle
+
 from tests.crypto.conftest import load_vectors
 
 V = load_vectors("rfc6962_merkle.json")

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import struct
 from dataclasses import replace
 
+import blake3
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from medledger_crypto import (
     DataKey,
     DecryptionError,
@@ -21,6 +20,7 @@ from medledger_crypto import (
     encrypt_record,
     encrypt_stream,
 )
+
 from tests.crypto.conftest import load_vectors
 
 SEG = 64  # ciphertext segment size in these tests
@@ -54,9 +54,9 @@ def test_round_trip_at_segment_boundaries(size: int, context: RecordContext) -> 
     assert _decrypt(ciphertext, encrypted.data_key, context) == data
 
 
-def test_content_hash_is_sha256_of_the_ciphertext_in_both_directions(context: RecordContext) -> None:
+def test_content_hash_is_blake3_of_the_ciphertext_in_both_directions(context: RecordContext) -> None:
     encrypted, ciphertext = _encrypt(b"lab report" * 100, context)
-    assert encrypted.content_hash == hashlib.sha256(ciphertext).digest()
+    assert encrypted.content_hash == blake3.blake3(ciphertext).digest()
     result = decrypt_record(context, encrypted.data_key, io.BytesIO(ciphertext), io.BytesIO())
     assert result.content_hash == encrypted.content_hash
 
