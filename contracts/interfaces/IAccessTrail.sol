@@ -7,11 +7,13 @@ pragma solidity 0.8.37;
 /// the contract keeps only each member's last sequence number, which must grow by exactly one,
 /// so an omitted entry shows as a gap. No personal data: hashes and pseudonymous accounts only.
 interface IAccessTrail {
-    /// @notice On what grounds a record was released.
+    /// @notice On what grounds a record was released (or, for Custodian, acted on by its own
+    /// custodian: a read by the holding hospital, or an erasure).
     enum Basis {
         None,
         Consent,
-        BreakGlass
+        BreakGlass,
+        Custodian
     }
 
     // ----------------------------------------------------------------- ERRORS
