@@ -31,6 +31,77 @@ class ChainUnavailable(LedgerError):
     title = "Chain unavailable"
 
 
+class DatabaseUnavailable(LedgerError):
+    """The node's database cannot be reached: nothing was written."""
+
+    status = 503
+    code = "database-unavailable"
+    title = "Database unavailable"
+
+
+class BadRequest(LedgerError):
+    """The request is malformed; ``field`` names the offending part when there is one."""
+
+    status = 400
+    code = "bad-request"
+    title = "Bad request"
+
+
+class Unauthenticated(LedgerError):
+    """No valid signature or session: who is asking is unknown."""
+
+    status = 401
+    code = "unauthenticated"
+    title = "Authentication required"
+
+
+class Forbidden(LedgerError):
+    """The caller is known but not allowed to do this."""
+
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class ConsentDenied(Forbidden):
+    """No consent covers this requester, category, purpose and time, and no break-glass is declared."""
+
+    code = "consent-denied"
+    title = "No consent covers this access"
+
+
+class NotFound(LedgerError):
+    status = 404
+    code = "not-found"
+    title = "Not found"
+
+
+class Conflict(LedgerError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class PayloadTooLarge(LedgerError):
+    status = 413
+    code = "payload-too-large"
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(LedgerError):
+    status = 415
+    code = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
+class IntegrityViolation(LedgerError):
+    """Stored data does not match what the chain anchored: refuse to serve it."""
+
+    status = 500
+    code = "integrity-violation"
+    title = "Stored data does not match its anchor"
+
+
 class ContractReverted(LedgerError):
     """A contract call reverted with a custom error, decoded to its name and arguments.
 

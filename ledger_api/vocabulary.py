@@ -7,7 +7,7 @@ ActReason (PurposeOfUse) code for interoperability (FHIR AuditEvent / Consent).
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 
 class Category(IntEnum):
@@ -71,3 +71,17 @@ def bitset(items: list[Category] | list[Purpose] | tuple[IntEnum, ...]) -> int:
 def from_bitset(enum: type[Category] | type[Purpose], value: int) -> list:
     """The members of ``enum`` present in bit set ``value``."""
     return [member for member in enum if value >> int(member) & 1]
+
+
+#: The API's names for categories and purposes (``labs``, ``treatment`` ...): readable in URLs and
+#: OpenAPI, while the numbers above stay the on-chain format.
+CategoryName = StrEnum("CategoryName", {c.name: c.name.lower() for c in Category})  # type: ignore[misc]
+PurposeName = StrEnum("PurposeName", {p.name: p.name.lower() for p in Purpose})  # type: ignore[misc]
+
+
+def category_of(name: StrEnum) -> Category:
+    return Category[name.name]
+
+
+def purpose_of(name: StrEnum) -> Purpose:
+    return Purpose[name.name]

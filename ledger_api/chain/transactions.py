@@ -87,6 +87,15 @@ def _eth_tester_revert_data(message: str) -> bytes | None:
     return value if isinstance(value, bytes) else None
 
 
+class PreparedTransaction(BaseModel):
+    """A signed transaction not yet (or not surely) broadcast: store it, then send it, any number of times."""
+
+    model_config = ConfigDict(frozen=True)
+    raw: str
+    tx_hash: str
+    nonce: int
+
+
 class TransactionSender:
     """Sends contract transactions signed by one local account.
 
@@ -146,6 +155,48 @@ class TransactionSender:
                 raise TransactionFailed(f"node refused transaction: {exc}") from None
             self._next_nonce = nonce + 1
         return self.wait(tx_hash.to_0x_hex() if hasattr(tx_hash, "to_0x_hex") else str(tx_hash), fn, contract)
+
+    def prepare(self, fn: ContractFunction, *, contract: str | None = None) -> PreparedTransaction:
+        """Estimates and signs ``fn`` with the next nonce, without sending it.
+
+        The caller persists the result, then calls ``broadcast`` (again after a crash: the same
+        bytes, so the chain executes it at most once).
+        """
+        params = {"from": self.account.address, "chainId": self.chain_id}
+        gas = int(chain_call(fn.estimate_gas, params, contract=contract) * self.gas_margin)
+        gas_price = chain_call(lambda: self.w3.eth.gas_price)
+        with self._lock:
+            if self._next_nonce is None:
+                self._next_nonce = chain_call(self.w3.eth.get_transaction_count, self.account.address, "pending")
+            nonce = self._next_nonce
+            tx = fn.build_transaction({**params, "gas": gas, "gasPrice": gas_price, "nonce": nonce})
+            signed = self.account.sign_transaction(tx)
+            self._next_nonce = nonce + 1
+        return PreparedTransaction(raw=signed.raw_transaction.hex(), tx_hash=signed.hash.to_0x_hex(), nonce=nonce)
+
+    def broadcast(self, prepared: PreparedTransaction) -> None:
+        """Sends a prepared transaction; a node that already has it (or mined it) is not an error."""
+        try:
+            chain_call(self.w3.eth.send_raw_transaction, bytes.fromhex(prepared.raw.removeprefix("0x")))
+        except TransactionFailed:
+            raise
+        except ValueError as exc:  # "already known", "nonce too low": look at the receipt instead
+            if self.receipt(prepared.tx_hash) is None and "already known" not in str(exc).lower():
+                raise TransactionFailed(f"node refused transaction: {exc}") from None
+
+    def receipt(self, tx_hash: str) -> dict | None:
+        """The raw receipt if the transaction is mined, else ``None``."""
+        from web3.exceptions import TransactionNotFound
+
+        try:
+            return chain_call(self.w3.eth.get_transaction_receipt, tx_hash)
+        except TransactionNotFound:
+            return None
+
+    def resync_nonce(self) -> None:
+        """Forgets the local nonce counter; the next transaction reads the node's pending count."""
+        with self._lock:
+            self._next_nonce = None
 
     def wait(self, tx_hash: str, fn: ContractFunction | None = None, contract: str | None = None) -> Receipt:
         """Waits for a sent transaction to be mined and confirmed; decodes a failure's reason."""

@@ -1,0 +1,50 @@
+"""The local access log: one entry per release (or erasure) of a record, numbered per member.
+
+Each entry's hash goes on chain (AccessTrail) through the outbox; the entry itself, with the
+pseudonymous clinician id, stays here. The hash covers every field, so an auditor can prove the
+row was not edited after anchoring.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+
+class AccessEntryBase(SQLModel):
+    record_id: str = Field(index=True, max_length=64)
+    record_version: int
+    patient: str = Field(index=True, max_length=42)
+    requester: str = Field(max_length=42)
+    clinician: str = Field(max_length=128)
+    purpose: int
+    basis: str = Field(max_length=16)  # consent | break_glass | custodian
+    authorization: str = Field(max_length=66)  # consent id / break-glass id (hex), or "" for custodian
+    action: str = Field(max_length=16)  # read | erase
+
+
+class AccessEntry(AccessEntryBase, table=True):
+    __tablename__ = "access_log"
+    sequence: int = Field(primary_key=True)
+    member: str = Field(max_length=42)
+    created_at: datetime
+    entry_hash: str = Field(max_length=64, unique=True)
+    outbox_id: int | None = Field(default=None, foreign_key="outbox.id")
+
+
+class AccessEntryPublic(AccessEntryBase):
+    sequence: int
+    member: str
+    created_at: datetime
+    entry_hash: str
+    break_glass: bool
+    anchoring: str
+
+
+class Counter(SQLModel, table=True):
+    """Monotonic counters (the access-log sequence) allocated inside transactions."""
+
+    __tablename__ = "counters"
+    name: str = Field(primary_key=True, max_length=32)
+    value: int = 0

@@ -1,0 +1,93 @@
+"""Writes access-log entries with their per-member sequence and queues their hashes for the chain.
+
+The entry hash is SHA-256 over the canonical JSON of every field (sorted keys, no spaces), so any
+later edit of the row is detectable against the chain. Sequences are allocated from a counter
+row inside the writing transaction, under the node's access lock (and the row lock on
+PostgreSQL), so they are gap-free and unique even under concurrent releases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from ledger_api.access.models import AccessEntry, AccessEntryBase, AccessEntryPublic, Counter
+from ledger_api.outbox.models import OutboxItem
+from ledger_api.outbox.service import anchoring_state, enqueue, items_by_id
+
+ENTRY_FORMAT = 1
+_COUNTER = "access_sequence"
+
+
+def entry_document(entry: AccessEntry) -> dict[str, Any]:
+    """The canonical content an entry hash covers (also what an auditor recomputes)."""
+    return {
+        "format": ENTRY_FORMAT, "member": entry.member, "sequence": entry.sequence, "record_id": entry.record_id,
+        "record_version": entry.record_version, "patient": entry.patient, "requester": entry.requester,
+        "clinician": entry.clinician, "purpose": entry.purpose, "basis": entry.basis,
+        "authorization": entry.authorization, "action": entry.action,
+        "created_at": entry.created_at.astimezone(UTC).isoformat(timespec="microseconds"),
+    }  # fmt: skip
+
+
+def entry_hash(entry: AccessEntry) -> str:
+    canonical = json.dumps(entry_document(entry), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _next_sequence(session: Session) -> int:
+    counter = session.exec(select(Counter).where(Counter.name == _COUNTER).with_for_update()).first()
+    if counter is None:
+        session.add(Counter(name=_COUNTER, value=0))
+        session.flush()
+    session.exec(update(Counter).where(col(Counter.name) == _COUNTER).values(value=Counter.value + 1))  # type: ignore[call-overload]
+    return session.exec(select(Counter.value).where(Counter.name == _COUNTER)).one()
+
+
+def record_access(session: Session, *, member: str, fields: AccessEntryBase) -> AccessEntry:
+    """Adds an entry and its outbox row to the current transaction (caller holds the access lock)."""
+    entry = AccessEntry(**fields.model_dump(), sequence=_next_sequence(session), member=member,
+                        created_at=datetime.now(UTC), entry_hash="")  # fmt: skip
+    entry.entry_hash = entry_hash(entry)
+    item = enqueue(session, "access_entry", {
+        "sequence": entry.sequence, "entry_hash": entry.entry_hash, "requester": entry.requester,
+        "patient": entry.patient, "record_id": entry.record_id, "purpose": entry.purpose, "basis": entry.basis,
+        "authorization": entry.authorization,
+    })  # fmt: skip
+    entry.outbox_id = item.id
+    session.add(entry)
+    return entry
+
+
+def to_public(entry: AccessEntry, items: dict[int, OutboxItem]) -> AccessEntryPublic:
+    return AccessEntryPublic(**entry.model_dump(exclude={"outbox_id"}), break_glass=entry.basis == "break_glass",
+                             anchoring=anchoring_state(items.get(entry.outbox_id or -1)))  # fmt: skip
+
+
+def list_entries(session: Session, *, patient: str | None = None, after: int = 0,
+                 limit: int = 500) -> list[AccessEntryPublic]:  # fmt: skip
+    query = select(AccessEntry).where(AccessEntry.sequence > after)
+    if patient is not None:
+        query = query.where(AccessEntry.patient == patient)
+    entries = list(session.exec(query.order_by(col(AccessEntry.sequence)).limit(limit)))
+    items = items_by_id(session, [e.outbox_id for e in entries if e.outbox_id is not None])
+    return [to_public(e, items) for e in entries]
+
+
+def iter_export(session: Session, *, batch: int = 1000) -> Iterator[str]:
+    """Every entry as one JSON line (the canonical document plus its hash), in sequence order."""
+    after = 0
+    while True:
+        rows = list(session.exec(select(AccessEntry).where(AccessEntry.sequence > after)
+                                 .order_by(col(AccessEntry.sequence)).limit(batch)))  # fmt: skip
+        if not rows:
+            return
+        for row in rows:
+            yield json.dumps({**entry_document(row), "entry_hash": row.entry_hash}, sort_keys=True) + "\n"
+        after = rows[-1].sequence

@@ -1,0 +1,77 @@
+"""FastAPI dependencies for who is calling, as ``Annotated`` aliases so routes stay short."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ledger_api.auth import signing
+from ledger_api.auth.service import Caller, resolve_session, verify_signed_request
+from ledger_api.errors import Forbidden, PayloadTooLarge, Unauthenticated
+from ledger_api.node import Node
+
+
+def get_node(request: Request) -> Node:
+    return request.app.state.node
+
+
+NodeDep = Annotated[Node, Depends(get_node)]
+
+
+def get_caller(request: Request, node: NodeDep) -> Caller:
+    """A patient (Bearer session token) or a member system / auditor (signed request)."""
+    authorization = request.headers.get("authorization", "")
+    if authorization.lower().startswith("bearer "):
+        return resolve_session(node, authorization[7:].strip())
+    if signing.SIGNATURE in request.headers:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        return verify_signed_request(node, method=request.method, path=request.url.path,
+                                     query=request.url.query, headers=headers)  # fmt: skip
+    raise Unauthenticated("sign the request as a member, or sign in as a patient")
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def get_member(caller: CallerDep) -> Caller:
+    if caller.kind != "member":
+        raise Forbidden("only consortium members may do this")
+    return caller
+
+
+def get_local_member(caller: CallerDep) -> Caller:
+    if not (caller.kind == "member" and caller.local):
+        raise Forbidden("only this node's own hospital system may do this")
+    return caller
+
+
+def get_member_or_auditor(caller: CallerDep) -> Caller:
+    if caller.kind not in ("member", "auditor"):
+        raise Forbidden("only members and auditors may do this")
+    return caller
+
+
+MemberDep = Annotated[Caller, Depends(get_member)]
+LocalMemberDep = Annotated[Caller, Depends(get_local_member)]
+MemberOrAuditorDep = Annotated[Caller, Depends(get_member_or_auditor)]
+
+
+async def read_verified_body(request: Request, caller: CallerDep, node: NodeDep) -> bytes:
+    """The request body, size-limited, and for signed requests checked against the signed digest."""
+    limit = node.settings.limits.max_json_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body of {declared} bytes exceeds the {limit}-byte limit")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"body exceeds the {limit}-byte limit")
+    if caller.kind != "patient" and hashlib.sha256(body).hexdigest() != request.headers.get(signing.DIGEST):
+        raise Unauthenticated("body does not match the signed content digest")
+    return bytes(body)
+
+
+VerifiedBody = Annotated[bytes, Depends(read_verified_body)]

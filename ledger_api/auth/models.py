@@ -1,0 +1,33 @@
+"""Replay protection for signed requests, Sign-In with Ethereum nonces and patient sessions.
+
+Session tokens are stored only as SHA-256 hashes: a database leak yields no usable token.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+
+class SeenRequestNonce(SQLModel, table=True):
+    """A signed request's nonce, kept until it can no longer pass the freshness window."""
+
+    __tablename__ = "seen_request_nonces"
+    key: str = Field(primary_key=True, max_length=200)  # signer:nonce
+    expires_at: datetime = Field(index=True)
+
+
+class SiweChallenge(SQLModel, table=True):
+    __tablename__ = "siwe_challenges"
+    nonce: str = Field(primary_key=True, max_length=64)
+    expires_at: datetime
+    used: bool = False
+
+
+class PatientSession(SQLModel, table=True):
+    __tablename__ = "patient_sessions"
+    token_hash: str = Field(primary_key=True, max_length=64)
+    patient: str = Field(index=True, max_length=42)
+    created_at: datetime
+    expires_at: datetime

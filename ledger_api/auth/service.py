@@ -1,0 +1,161 @@
+"""Who is calling: verifies signed member requests and patient sessions. Raises domain errors only."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import structlog
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from ledger_api.auth import signing, siwe
+from ledger_api.auth.models import PatientSession, SeenRequestNonce, SiweChallenge
+from ledger_api.chain.clients import MemberStatus, Role
+from ledger_api.core.db import session_scope
+from ledger_api.errors import BadRequest, ContractReverted, Forbidden, Unauthenticated
+from ledger_api.node import Node
+
+log = structlog.get_logger("medledger.auth")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated caller. ``local``: the member system of this very node's hospital."""
+
+    kind: Literal["member", "auditor", "patient"]
+    address: str
+    local: bool = False
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def verify_signed_request(node: Node, *, method: str, path: str, query: str, headers: dict[str, str]) -> Caller:
+    """Checks signature, freshness, nonce and the signer's on-chain role and status."""
+    try:
+        signer, ts, nonce, digest, signature = (headers[h] for h in (signing.SIGNER, signing.TIMESTAMP, signing.NONCE,
+                                                                      signing.DIGEST, signing.SIGNATURE))  # fmt: skip
+    except KeyError as missing:
+        raise Unauthenticated(f"missing signature header {missing.args[0]}") from None
+    if not ts.isdigit() or not (16 <= len(nonce) <= 128) or not all(c in "0123456789abcdef" for c in nonce):
+        raise Unauthenticated("malformed timestamp or nonce")
+    window = node.settings.auth.signature_window_s
+    if abs(now().timestamp() - int(ts)) > window:
+        _reject("expired", signer)
+        raise Unauthenticated(f"signature timestamp outside the {window}s window")
+    base = signing.signature_base(chain_id=node.chain_id, audience=node.address, method=method, path=path,
+                                  query=query, digest=digest, timestamp=ts, nonce=nonce)  # fmt: skip
+    try:
+        recovered = signing.recover_signer(base, signature)
+    except ValueError:
+        _reject("malformed-signature", signer)
+        raise Unauthenticated("malformed signature") from None
+    if recovered.lower() != signer.lower():
+        _reject("bad-signature", signer)
+        raise Unauthenticated("signature does not match the signer (or the request was altered)")
+    try:
+        member = node.chain.registry.member(recovered)
+    except ContractReverted:
+        _reject("unknown-signer", recovered)
+        raise Unauthenticated("signer is not a consortium member") from None
+    role, status = member.role, member.status
+    if status != MemberStatus.ACTIVE:
+        _reject(f"signer-{status.name.lower()}", recovered)
+        raise Forbidden(f"signer's membership is {status.name.lower()}")
+    _consume_nonce(node, recovered, nonce, int(ts) + window)
+    kind: Literal["member", "auditor"] = "member" if role == Role.MEMBER else "auditor"
+    return Caller(kind=kind, address=recovered, local=recovered == node.address)
+
+
+def _reject(reason: str, signer: str) -> None:
+    log.warning("signed_request_rejected", reason=reason, signer=signer)
+
+
+def _consume_nonce(node: Node, signer: str, nonce: str, valid_until: int) -> None:
+    try:
+        with session_scope(node.engine) as session:
+            session.add(SeenRequestNonce(key=f"{signer}:{nonce}", expires_at=datetime.fromtimestamp(valid_until, UTC)))
+    except IntegrityError:
+        _reject("replayed", signer)
+        raise Unauthenticated("request nonce already used (replay)") from None
+
+
+def purge_expired(session: Session) -> None:
+    """Drops nonces and sessions that can no longer be used."""
+    moment = now()
+    session.exec(delete(SeenRequestNonce).where(SeenRequestNonce.expires_at < moment))  # type: ignore[call-overload]
+    session.exec(delete(PatientSession).where(PatientSession.expires_at < moment))  # type: ignore[call-overload]
+    session.exec(delete(SiweChallenge).where(SiweChallenge.expires_at < moment))  # type: ignore[call-overload]
+
+
+# ----------------------------------------------------------------------------- patients (SIWE)
+
+
+def create_challenge(node: Node) -> SiweChallenge:
+    challenge = SiweChallenge(nonce=secrets.token_hex(16),
+                              expires_at=now() + timedelta(seconds=node.settings.auth.siwe_nonce_ttl_s))  # fmt: skip
+    with session_scope(node.engine) as session:
+        session.add(challenge)
+    return challenge
+
+
+def open_session(node: Node, *, message: str, signature: str) -> tuple[str, PatientSession]:
+    """Verifies a signed EIP-4361 message and returns a fresh session token (shown once)."""
+    try:
+        parsed = siwe.parse_message(message)
+    except ValueError as exc:
+        raise BadRequest(f"message: {exc}", field="message") from None
+    if parsed.domain != node.settings.auth.siwe_domain:
+        raise Unauthenticated(f"message is for domain {parsed.domain!r}, not {node.settings.auth.siwe_domain!r}")
+    if parsed.chain_id != node.chain_id:
+        raise Unauthenticated(f"message is for chain {parsed.chain_id}, not {node.chain_id}")
+    moment = now()
+    if parsed.expiration is None or parsed.expiration <= moment:
+        raise Unauthenticated("sign-in message expired (or has no Expiration Time)")
+    if parsed.issued_at > moment + timedelta(seconds=60) or (parsed.not_before and parsed.not_before > moment):
+        raise Unauthenticated("sign-in message is not valid yet")
+    try:
+        signer = siwe.verify_signature(message, signature)
+    except ValueError as exc:
+        raise BadRequest(f"signature: {exc}", field="signature") from None
+    if signer != parsed.address:
+        raise Unauthenticated("signature is not by the account named in the message")
+    token = secrets.token_urlsafe(32)
+    ttl = node.settings.auth.session_ttl_s
+    expires = min(moment + timedelta(seconds=ttl), parsed.expiration)
+    record = PatientSession(token_hash=_hash(token), patient=signer, created_at=moment, expires_at=expires)
+    with session_scope(node.engine) as session:
+        challenge = session.get(SiweChallenge, parsed.nonce)
+        if challenge is None or challenge.used or challenge.expires_at <= moment:
+            raise Unauthenticated("unknown, used or expired sign-in nonce")
+        challenge.used = True
+        session.add(challenge)
+        session.add(record)
+    return token, record
+
+
+def resolve_session(node: Node, token: str) -> Caller:
+    with session_scope(node.engine) as session:
+        record = session.get(PatientSession, _hash(token))
+    if record is None or record.expires_at <= now():
+        raise Unauthenticated("unknown or expired session")
+    return Caller(kind="patient", address=record.patient)
+
+
+def close_session(node: Node, token: str) -> None:
+    with session_scope(node.engine) as session:
+        session.exec(delete(PatientSession).where(PatientSession.token_hash == _hash(token)))  # type: ignore[call-overload]
+
+
+def sessions_of(session: Session, patient: str) -> list[PatientSession]:
+    return list(session.exec(select(PatientSession).where(PatientSession.patient == patient)))
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,88 @@
+"""Routes for consents: relay patient-signed grants, revocations and delegate changes; list; ask."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, TypeVar
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, ValidationError
+from web3 import Web3
+
+from ledger_api.auth.dependencies import CallerDep, MemberOrAuditorDep, NodeDep, VerifiedBody
+from ledger_api.consents import service
+from ledger_api.core.problems import responses
+from ledger_api.errors import BadRequest, UnsupportedMediaType
+from ledger_api.outbox.models import OutboxItemPublic
+from ledger_api.vocabulary import CategoryName, PurposeName, category_of, purpose_of
+
+router = APIRouter(prefix="/v1", tags=["consents"])
+Address = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")]
+_ERRORS = responses(400, 401, 403, 404, 409, 413, 415, 422, 503)
+M = TypeVar("M", bound=BaseModel)
+
+
+def json_body(model: type[BaseModel]) -> dict:
+    """OpenAPI: this route reads a JSON body of ``model`` (parsed by hand after the signature check)."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+
+
+def parse_json(request: Request, body: bytes, model: type[M]) -> M:
+    """Parses a JSON body into ``model``: 415 for another content type, 400/422 naming the problem."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise UnsupportedMediaType("send application/json")
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        raise BadRequest(f"{field}: {first['msg']}", field=field) from None
+
+
+@router.post("/consents", status_code=202, response_model=OutboxItemPublic, responses=_ERRORS,
+             openapi_extra=json_body(service.GrantIn))
+def relay_grant(request: Request, node: NodeDep, caller: CallerDep, body: VerifiedBody) -> OutboxItemPublic:
+    """Checks a patient-signed EIP-712 grant and relays it to the chain (202: pending until anchored)."""
+    return service.relay_grant(node, caller, parse_json(request, body, service.GrantIn))
+
+
+@router.post("/consents/revocations", status_code=202, response_model=OutboxItemPublic, responses=_ERRORS,
+             openapi_extra=json_body(service.RevocationIn))
+def relay_revocation(request: Request, node: NodeDep, caller: CallerDep, body: VerifiedBody) -> OutboxItemPublic:
+    """Checks a patient-signed revocation and relays it; it takes effect in the block it lands in."""
+    return service.relay_revocation(node, caller, parse_json(request, body, service.RevocationIn))
+
+
+@router.post("/delegates", status_code=202, response_model=OutboxItemPublic, responses=_ERRORS,
+             openapi_extra=json_body(service.DelegationIn))
+def relay_delegation(request: Request, node: NodeDep, caller: CallerDep, body: VerifiedBody) -> OutboxItemPublic:
+    """Relays a patient-signed appointment or removal of a delegate (guardian)."""
+    return service.relay_delegation(node, caller, parse_json(request, body, service.DelegationIn))
+
+
+@router.get("/relays/{item_id}", response_model=OutboxItemPublic, responses=_ERRORS)
+def relay_status(node: NodeDep, caller: CallerDep, item_id: Annotated[int, Path(ge=1)]) -> OutboxItemPublic:
+    """Where a relayed consent stands: pending, sent, confirmed (on chain) or failed."""
+    return service.outbox_item(node, item_id)
+
+
+@router.get("/patients/{patient}/consents", response_model=list[service.ConsentView], responses=_ERRORS)
+def list_consents(node: NodeDep, caller: CallerDep, patient: Address) -> list[service.ConsentView]:
+    """A patient's consents with their status (active, expired, revoked, pending on chain)."""
+    return service.list_consents(node, caller, Web3.to_checksum_address(patient))
+
+
+@router.get("/permissions", response_model=service.PermissionView, responses=_ERRORS)
+def check_permission(
+    node: NodeDep, caller: MemberOrAuditorDep,
+    patient: Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{40}$")],
+    requester: Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{40}$")],
+    category: Annotated[CategoryName, Query()], purpose: Annotated[PurposeName, Query()],
+) -> service.PermissionView:  # fmt: skip
+    """May ``requester`` read ``category`` of ``patient`` for ``purpose`` right now (consent or break-glass)?"""
+    return service.check_permission(node, Web3.to_checksum_address(patient), Web3.to_checksum_address(requester),
+                                    int(category_of(category)), int(purpose_of(purpose)))  # fmt: skip

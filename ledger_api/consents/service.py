@@ -1,0 +1,226 @@
+"""Consents: relay patient-signed grants and revocations to the chain, list them, answer "may X read?".
+
+The node checks a signed grant before relaying it, exactly as the contract will (chain id,
+contract, current nonce, deadline, signer = patient or delegate), so a bad signature is a clear
+4xx now, not a failed transaction later. Relays go through the outbox: the response says
+"pending", and the listing shows when it is on chain.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+from medledger_crypto import recover_typed, typed_data
+from pydantic import BaseModel, Field, field_validator
+from sqlmodel import col, select
+from web3 import Web3
+
+from ledger_api.auth.service import Caller
+from ledger_api.chain.clients import ANY_MEMBER, ConsentState, GrantTerms, patient_of
+from ledger_api.core.db import session_scope
+from ledger_api.errors import BadRequest, Conflict, ContractReverted, Forbidden, NotFound
+from ledger_api.node import Node
+from ledger_api.outbox.models import OutboxItem, OutboxItemPublic
+from ledger_api.outbox.service import enqueue
+
+
+def _address(value: str) -> str:
+    if not Web3.is_address(value):
+        raise ValueError("not an Ethereum address")
+    return Web3.to_checksum_address(value)
+
+
+class SignatureIn(BaseModel):
+    v: int = Field(ge=27, le=28)
+    r: str = Field(pattern=r"^(0x)?[0-9a-fA-F]{64}$")
+    s: str = Field(pattern=r"^(0x)?[0-9a-fA-F]{64}$")
+
+    def as_tuple(self) -> tuple[int, bytes, bytes]:
+        return self.v, bytes.fromhex(self.r.removeprefix("0x")), bytes.fromhex(self.s.removeprefix("0x"))
+
+
+class GrantIn(BaseModel):
+    """A patient-signed grant to relay. ``grantee`` = the zero address for every active member."""
+
+    patient: str
+    grantee: str
+    categories: int = Field(ge=1, le=0xFFFF)
+    purposes: int = Field(ge=1, le=0xFF)
+    valid_from: int = Field(ge=0, lt=2**32)
+    valid_until: int = Field(ge=1, lt=2**32)
+    nonce: int = Field(ge=0)
+    deadline: int = Field(ge=0, lt=2**63)
+    signature: SignatureIn
+
+    _check_patient = field_validator("patient", "grantee")(_address)
+
+
+class RevocationIn(BaseModel):
+    consent_id: str = Field(pattern=r"^[0-9]{1,78}$", description="decimal consent id")
+    nonce: int = Field(ge=0)
+    deadline: int = Field(ge=0, lt=2**63)
+    signature: SignatureIn
+
+
+class DelegationIn(BaseModel):
+    patient: str
+    delegate: str
+    appointed: bool
+    nonce: int = Field(ge=0)
+    deadline: int = Field(ge=0, lt=2**63)
+    signature: SignatureIn
+
+    _check = field_validator("patient", "delegate")(_address)
+
+
+class ConsentView(BaseModel):
+    consent_id: str
+    patient: str
+    grantee: str
+    categories: int
+    purposes: int
+    valid_from: int
+    valid_until: int
+    status: Literal["active", "not-yet-valid", "expired", "revoked", "pending"]
+
+
+class PermissionView(BaseModel):
+    patient: str
+    requester: str
+    category: int
+    purpose: int
+    permitted: bool
+    consent_id: str | None
+    break_glass_id: str | None
+
+
+def _check_relay(node: Node, caller: Caller, patient: str) -> None:
+    if caller.kind == "auditor":
+        raise Forbidden("auditors do not relay consents")
+    if caller.kind == "patient" and caller.address != patient and not node.chain.consents.is_delegate(
+            patient, caller.address):  # fmt: skip
+        raise Forbidden("patients relay only their own consents (or those they are delegate for)")
+
+
+def _check_signed(node: Node, primary: str, message: dict, signature: SignatureIn, patient: str, *,
+                  delegates_allowed: bool = True) -> str:  # fmt: skip
+    if message["deadline"] <= int(time.time()):
+        raise BadRequest("deadline: the signature has expired", field="deadline")
+    current = node.chain.consents.nonce(patient)
+    if message["nonce"] != current:
+        raise Conflict(f"nonce: signed for nonce {message['nonce']}, the patient's next nonce is {current}")
+    document = typed_data(primary, message, chain_id=node.chain_id, contract=node.manifest.address("ConsentRegistry"))
+    try:
+        signer = recover_typed(document, *signature.as_tuple())
+    except Exception:  # noqa: BLE001 - any malformed signature is the caller's error
+        raise BadRequest("signature: not a valid signature", field="signature") from None
+    allowed = signer == patient or (delegates_allowed and node.chain.consents.is_delegate(patient, signer))
+    if not allowed:
+        raise Forbidden(f"signature is by {signer}, who is neither the patient nor a delegate")
+    return signer
+
+
+def relay_grant(node: Node, caller: Caller, grant: GrantIn) -> OutboxItemPublic:
+    _check_relay(node, caller, grant.patient)
+    if grant.valid_from >= grant.valid_until or grant.valid_until <= int(time.time()):
+        raise BadRequest("valid_until: the window must end in the future, after valid_from", field="valid_until")
+    if grant.grantee != ANY_MEMBER and not node.chain.registry.is_active_member(grant.grantee):
+        raise BadRequest("grantee: not an active consortium member", field="grantee")
+    terms = GrantTerms(grantee=grant.grantee, categories=grant.categories, purposes=grant.purposes,
+                       valid_from=grant.valid_from, valid_until=grant.valid_until)  # fmt: skip
+    message = {"patient": grant.patient, "grantee": grant.grantee, "categories": grant.categories,
+               "purposes": grant.purposes, "validFrom": grant.valid_from, "validUntil": grant.valid_until,
+               "nonce": grant.nonce, "deadline": grant.deadline}  # fmt: skip
+    _check_signed(node, "ConsentGrant", message, grant.signature, grant.patient)
+    return _enqueue(node, "consent_grant", {"patient": grant.patient, "terms": terms.model_dump(),
+                                            "nonce": grant.nonce, "deadline": grant.deadline,
+                                            **_sig(grant.signature)})  # fmt: skip
+
+
+def relay_revocation(node: Node, caller: Caller, revocation: RevocationIn) -> OutboxItemPublic:
+    consent_id = int(revocation.consent_id)
+    patient = patient_of(consent_id)
+    _check_relay(node, caller, patient)
+    try:
+        consent = node.chain.consents.consent(consent_id)
+    except ContractReverted:
+        raise NotFound(f"no consent {consent_id}") from None
+    if consent.state == ConsentState.REVOKED:
+        raise Conflict("consent already revoked")
+    message = {"patient": patient, "consentId": consent_id, "nonce": revocation.nonce, "deadline": revocation.deadline}
+    _check_signed(node, "ConsentRevocation", message, revocation.signature, patient)
+    return _enqueue(node, "consent_revoke", {"patient": patient, "consent_id": str(consent_id),
+                                             "nonce": revocation.nonce, "deadline": revocation.deadline,
+                                             **_sig(revocation.signature)})  # fmt: skip
+
+
+def relay_delegation(node: Node, caller: Caller, change: DelegationIn) -> OutboxItemPublic:
+    _check_relay(node, caller, change.patient)
+    if change.delegate == change.patient:
+        raise BadRequest("delegate: a patient cannot be their own delegate", field="delegate")
+    message = {"patient": change.patient, "delegate": change.delegate, "appointed": change.appointed,
+               "nonce": change.nonce, "deadline": change.deadline}  # fmt: skip
+    _check_signed(node, "DelegateChange", message, change.signature, change.patient, delegates_allowed=False)
+    return _enqueue(node, "delegate_change", {"patient": change.patient, "delegate": change.delegate,
+                                              "appointed": change.appointed, "nonce": change.nonce,
+                                              "deadline": change.deadline, **_sig(change.signature)})  # fmt: skip
+
+
+def _sig(signature: SignatureIn) -> dict:
+    v, r, s = signature.as_tuple()
+    return {"v": v, "r": r.hex(), "s": s.hex()}
+
+
+def _enqueue(node: Node, kind: str, payload: dict) -> OutboxItemPublic:
+    with session_scope(node.engine) as session:
+        item = enqueue(session, kind, payload)
+        return OutboxItemPublic.model_validate(item, from_attributes=True)
+
+
+def outbox_item(node: Node, item_id: int) -> OutboxItemPublic:
+    with session_scope(node.engine) as session:
+        item = session.get(OutboxItem, item_id)
+        if item is None:
+            raise NotFound(f"no relay {item_id}")
+        return OutboxItemPublic.model_validate(item, from_attributes=True)
+
+
+def list_consents(node: Node, caller: Caller, patient: str) -> list[ConsentView]:
+    """The patient's consents as the chain holds them, plus grants relayed here and not yet on chain."""
+    if caller.kind == "patient" and caller.address != patient and not node.chain.consents.is_delegate(
+            patient, caller.address):  # fmt: skip
+        raise Forbidden("patients see only their own consents (or those they are delegate for)")
+    now = int(time.time())
+    views = []
+    for c in node.chain.consents.consents_of(patient):
+        if c.state == ConsentState.REVOKED:
+            status = "revoked"
+        elif now >= c.valid_until:
+            status = "expired"
+        elif now < c.valid_from:
+            status = "not-yet-valid"
+        else:
+            status = "active"
+        views.append(ConsentView(consent_id=str(c.consent_id), patient=patient, grantee=c.grantee,
+                                 categories=c.categories, purposes=c.purposes, valid_from=c.valid_from,
+                                 valid_until=c.valid_until, status=status))  # fmt: skip
+    with session_scope(node.engine) as session:
+        pending = session.exec(select(OutboxItem).where(OutboxItem.kind == "consent_grant",
+                                                        col(OutboxItem.state).in_(["pending", "sent"]))).all()
+    for item in pending:
+        if item.payload["patient"] == patient:
+            t = item.payload["terms"]
+            views.append(ConsentView(consent_id=f"pending-{item.id}", patient=patient, grantee=t["grantee"],
+                                     categories=t["categories"], purposes=t["purposes"], valid_from=t["valid_from"],
+                                     valid_until=t["valid_until"], status="pending"))  # fmt: skip
+    return views
+
+
+def check_permission(node: Node, patient: str, requester: str, category: int, purpose: int) -> PermissionView:
+    consent_id = node.chain.consents.permitting_consent(patient, requester, category, purpose)
+    break_glass_id = None if consent_id is not None else node.chain.consents.emergency_access(patient, requester)
+    return PermissionView(patient=patient, requester=requester, category=category, purpose=purpose,
+                          permitted=consent_id is not None or break_glass_id is not None,
+                          consent_id=str(consent_id) if consent_id is not None else None,
+                          break_glass_id=str(break_glass_id) if break_glass_id is not None else None)  # fmt: skip

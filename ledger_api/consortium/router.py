@@ -1,0 +1,175 @@
+"""Routes for the consortium as the chain says: members, governance, and break-glass declarations."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Request
+from pydantic import BaseModel, Field, field_validator
+from web3 import Web3
+
+from ledger_api.auth.dependencies import CallerDep, LocalMemberDep, NodeDep, VerifiedBody
+from ledger_api.chain.clients import ProposalKind, Role
+from ledger_api.consents.router import parse_json
+from ledger_api.consortium.models import BreakGlassDeclaration
+from ledger_api.core.db import session_scope
+from ledger_api.core.problems import responses
+from ledger_api.errors import BadRequest, NotFound
+
+router = APIRouter(prefix="/v1", tags=["consortium"])
+_ERRORS = responses(400, 401, 403, 404, 409, 413, 415, 422, 503)
+
+
+class MemberView(BaseModel):
+    account: str
+    index: int
+    name: str
+    role: Literal["member", "auditor"]
+    status: Literal["active", "suspended", "removed"]
+    endpoint: str
+    hpke_public_key: str
+    key_version: int
+
+
+class ProposalIn(BaseModel):
+    kind: Literal["add_member", "suspend_member", "reinstate_member", "remove_member", "update_member_keys"]
+    target: str
+    role: Literal["member", "auditor"] | None = None
+    name: str | None = Field(default=None, max_length=200)
+    endpoint: str | None = Field(default=None, max_length=500)
+    hpke_public_key: str | None = Field(default=None, pattern=r"^(0x)?[0-9a-fA-F]+$")
+
+    @field_validator("target")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if not Web3.is_address(value):
+            raise ValueError("not an Ethereum address")
+        return Web3.to_checksum_address(value)
+
+
+class VoteIn(BaseModel):
+    support: bool
+
+
+class ProposalView(BaseModel):
+    proposal_id: int
+    kind: str
+    target: str
+    proposer: str
+    state: str
+    approvals: int
+    rejections: int
+    expires_at: int
+
+
+class TxView(BaseModel):
+    tx_hash: str
+    block_number: int
+    proposal_id: int | None = None
+
+
+class EmergencyIn(BaseModel):
+    patient: str
+    reason_code: int = Field(ge=0, le=255)
+    justification: str = Field(min_length=10, max_length=4000)
+    clinician: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")
+
+    @field_validator("patient")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if not Web3.is_address(value):
+            raise ValueError("not an Ethereum address")
+        return Web3.to_checksum_address(value)
+
+
+class EmergencyView(BaseModel):
+    break_glass_id: int
+    patient: str
+    expires_at: datetime
+    justification_hash: str
+    tx_hash: str
+
+
+@router.get("/consortium/members", response_model=list[MemberView], responses=_ERRORS)
+def members(node: NodeDep, caller: CallerDep) -> list[MemberView]:
+    """Every member with its role, status, endpoint and HPKE key, read from the chain now."""
+    return [MemberView(account=m.account, index=m.index, name=m.name, role=m.role.name.lower(),
+                       status=m.status.name.lower(), endpoint=m.endpoint, hpke_public_key=m.hpke_public_key.hex(),
+                       key_version=m.key_version) for m in node.chain.registry.members()]  # fmt: skip
+
+
+@router.get("/governance/proposals", response_model=list[ProposalView], responses=_ERRORS)
+def proposals(node: NodeDep, caller: CallerDep) -> list[ProposalView]:
+    registry = node.chain.registry
+    views = []
+    for pid in range(registry.proposal_count()):
+        p = registry.proposal(pid)
+        views.append(ProposalView(proposal_id=pid, kind=p.kind.name.lower(), target=p.target, proposer=p.proposer,
+                                  state=registry.proposal_state(pid).name.lower(), approvals=p.approvals,
+                                  rejections=p.rejections, expires_at=p.expires_at))  # fmt: skip
+    return views
+
+
+@router.post("/governance/proposals", status_code=201, response_model=TxView, responses=_ERRORS)
+def propose(request: Request, node: NodeDep, caller: LocalMemberDep, body: VerifiedBody) -> TxView:
+    """Submits a governance proposal as this member (its vote counts as an approval)."""
+    proposal = parse_json(request, body, ProposalIn)
+    registry = node.chain.registry
+    if proposal.kind == "add_member":
+        if not (proposal.role and proposal.name and proposal.endpoint and proposal.hpke_public_key):
+            raise BadRequest("add_member needs role, name, endpoint and hpke_public_key", field="role")
+        key = bytes.fromhex(proposal.hpke_public_key.removeprefix("0x"))
+        receipt = registry.propose_add_member(proposal.target, Role[proposal.role.upper()], proposal.name,
+                                              proposal.endpoint, key)
+    elif proposal.kind == "update_member_keys":
+        if not (proposal.endpoint and proposal.hpke_public_key):
+            raise BadRequest("update_member_keys needs endpoint and hpke_public_key", field="endpoint")
+        receipt = registry.propose_key_update(proposal.target, proposal.endpoint,
+                                              bytes.fromhex(proposal.hpke_public_key.removeprefix("0x")))
+    else:
+        receipt = registry.propose_status_change(ProposalKind[proposal.kind.upper()], proposal.target)
+    return TxView(tx_hash=receipt.tx_hash, block_number=receipt.block_number,
+                  proposal_id=receipt.event("ProposalCreated").args["proposalId"])  # fmt: skip
+
+
+@router.post("/governance/proposals/{proposal_id}/votes", response_model=TxView, responses=_ERRORS)
+def vote(request: Request, node: NodeDep, caller: LocalMemberDep, body: VerifiedBody,
+         proposal_id: Annotated[int, Path(ge=0)]) -> TxView:  # fmt: skip
+    receipt = node.chain.registry.vote(proposal_id, parse_json(request, body, VoteIn).support)
+    return TxView(tx_hash=receipt.tx_hash, block_number=receipt.block_number, proposal_id=proposal_id)
+
+
+@router.post("/governance/proposals/{proposal_id}/execution", response_model=TxView, responses=_ERRORS)
+def execute(node: NodeDep, caller: LocalMemberDep, proposal_id: Annotated[int, Path(ge=0)]) -> TxView:
+    receipt = node.chain.registry.execute(proposal_id)
+    return TxView(tx_hash=receipt.tx_hash, block_number=receipt.block_number, proposal_id=proposal_id)
+
+
+@router.post("/emergency", status_code=201, response_model=EmergencyView, responses=_ERRORS)
+def declare_emergency(request: Request, node: NodeDep, caller: LocalMemberDep, body: VerifiedBody) -> EmergencyView:
+    """Declares break-glass access to a patient: on chain at once (hash only), justification kept here."""
+    emergency = parse_json(request, body, EmergencyIn)
+    justification_hash = hashlib.sha256(emergency.justification.encode()).digest()
+    receipt = node.chain.consents.declare_break_glass(emergency.patient, emergency.reason_code, justification_hash)
+    args = receipt.event("BreakGlassDeclared").args
+    declaration = BreakGlassDeclaration(
+        id=args["breakGlassId"], patient=emergency.patient, clinician=emergency.clinician,
+        reason_code=emergency.reason_code, justification=emergency.justification,
+        justification_hash=justification_hash.hex(), declared_at=datetime.now(UTC),
+        expires_at=datetime.fromtimestamp(args["expiresAt"], UTC), tx_hash=receipt.tx_hash)  # fmt: skip
+    with session_scope(node.engine) as session:
+        session.add(declaration)
+    return EmergencyView(break_glass_id=declaration.id, patient=emergency.patient, expires_at=declaration.expires_at,
+                         justification_hash=declaration.justification_hash, tx_hash=receipt.tx_hash)  # fmt: skip
+
+
+@router.get("/emergency/{break_glass_id}", response_model=EmergencyView, responses=_ERRORS)
+def get_emergency(node: NodeDep, caller: LocalMemberDep, break_glass_id: Annotated[int, Path(ge=1)]) -> EmergencyView:
+    with session_scope(node.engine) as session:
+        declaration = session.get(BreakGlassDeclaration, break_glass_id)
+    if declaration is None:
+        raise NotFound(f"no break-glass declaration {break_glass_id} by this member")
+    return EmergencyView(break_glass_id=declaration.id, patient=declaration.patient, expires_at=declaration.expires_at,
+                         justification_hash=declaration.justification_hash, tx_hash=declaration.tx_hash)  # fmt: skip

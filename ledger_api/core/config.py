@@ -1,0 +1,112 @@
+"""The one settings object of a member node (pydantic-settings).
+
+Values come from environment variables prefixed ``MEDLEDGER_`` (nested with ``__``), or from a
+JSON config file named by ``MEDLEDGER_CONFIG``; environment wins. Outside dev mode, settings
+that would weaken security (placeholder passphrases, SQLite in a temp dir...) are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class ChainSettings(BaseModel):
+    """Where the chain is and how patient the node is with it."""
+
+    rpc_url: str = "http://127.0.0.1:8545"
+    manifest_path: Path = Path("data/chain/deployment.json")
+    confirmations: int = Field(0, ge=0, le=64)
+    receipt_timeout_s: float = Field(30.0, gt=0)
+    rpc_timeout_s: float = Field(5.0, gt=0)
+
+
+class AuthSettings(BaseModel):
+    signature_window_s: int = Field(60, ge=5, le=600)
+    session_ttl_s: int = Field(900, ge=60, le=86_400)
+    siwe_nonce_ttl_s: int = Field(300, ge=30, le=3600)
+    siwe_domain: str = "localhost"
+
+
+class OutboxSettings(BaseModel):
+    poll_interval_s: float = Field(0.2, gt=0)
+    max_attempts: int = Field(50, ge=1)
+    backoff_base_s: float = Field(0.5, gt=0)
+    backoff_max_s: float = Field(60.0, gt=0)
+    #: access entries per Merkle batch; 1 anchors every entry on its own
+    batch_size: int = Field(1, ge=1, le=10_000)
+    batch_delay_s: float = Field(2.0, ge=0)
+
+
+class LimitSettings(BaseModel):
+    max_upload_bytes: int = Field(2 * 1024**3 + 1024, ge=1024)
+    max_json_bytes: int = Field(1024 * 1024, ge=1024)
+
+
+class Settings(BaseSettings):
+    """Everything a member node is configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="MEDLEDGER_", env_nested_delimiter="__", extra="forbid")
+
+    mode: Literal["dev", "production"] = "dev"
+    node_name: str = "medledger-node"
+    data_dir: Path = Path("data/node")
+    database_url: str | None = None
+    keystore_path: Path = Path("data/node/identity.json")
+    keystore_passphrase_file: Path | None = None
+    public_url: str = "http://127.0.0.1:8601"
+    chain: ChainSettings = ChainSettings()
+    auth: AuthSettings = AuthSettings()
+    outbox: OutboxSettings = OutboxSettings()
+    limits: LimitSettings = LimitSettings()
+    run_outbox_worker: bool = True
+
+    @property
+    def dev_mode(self) -> bool:
+        return self.mode == "dev"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'ledger.db').as_posix()}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.mode == "production":
+            if self.keystore_passphrase_file is None and not os.environ.get("MEDLEDGER_KEYSTORE_PASSPHRASE"):
+                raise ValueError("production needs a keystore passphrase (file or MEDLEDGER_KEYSTORE_PASSPHRASE)")
+            if self.auth.siwe_domain == "localhost":
+                raise ValueError("production needs auth.siwe_domain set to the portal's real domain")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:  # fmt: skip
+        return (init_settings, env_settings, _JsonFileSource(settings_cls))
+
+
+class _JsonFileSource(PydanticBaseSettingsSource):
+    """Reads the optional JSON config file named by MEDLEDGER_CONFIG."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("MEDLEDGER_CONFIG")
+        if not path:
+            return {}
+        try:
+            return json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"cannot read config file {path}: {exc}") from None

@@ -1,0 +1,70 @@
+"""One place that turns errors into RFC 9457 problem+json responses.
+
+Domain errors carry their status and stable code; request validation errors become 422 with the
+offending fields named; anything unexpected is a 500 with no internals shown (and logged).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger_api.errors import LedgerError
+
+log = structlog.get_logger("medledger.api")
+PROBLEM = "application/problem+json"
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    field: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": f"https://medledger.example/problems/{code}", "title": title, "status": status,
+            "detail": detail, "code": code, **{k: v for k, v in extra.items() if v is not None}}  # fmt: skip
+    headers = {"Retry-After": "5"} if status == 503 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declarations of the problem responses a route can give."""
+    return {status: {"model": Problem, "content": {PROBLEM: {}}} for status in statuses}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(LedgerError)
+    async def _domain(_: Request, exc: LedgerError) -> JSONResponse:
+        if exc.status >= 500:
+            log.warning("request_failed", code=exc.code, detail=exc.detail)
+        return problem(exc.status, exc.code, exc.title, exc.detail, field=exc.extra.get("field"))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        first = errors[0] if errors else {"field": None, "message": "invalid request"}
+        return problem(422, "validation-error", "Invalid request", f"{first['field']}: {first['message']}",
+                       field=first["field"], errors=errors)  # fmt: skip
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected_error", error=type(exc).__name__)
+        return problem(500, "internal-error", "Internal error", "the node failed unexpectedly; it was logged")

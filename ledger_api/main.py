@@ -1,0 +1,54 @@
+"""Builds the member node's FastAPI app. Routes live one file per resource; errors map in one place."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from ledger_api.access.router import router as access_router
+from ledger_api.auth.router import router as auth_router
+from ledger_api.consents.router import router as consents_router
+from ledger_api.consortium.router import router as consortium_router
+from ledger_api.core import observability, problems
+from ledger_api.node import Node
+from ledger_api.ops.router import router as ops_router
+from ledger_api.outbox.worker import OutboxWorker
+from ledger_api.records.router import router as records_router
+
+
+def create_app(node: Node) -> FastAPI:
+    """The app for one node; the outbox worker runs while the app does (unless disabled in settings)."""
+    worker = OutboxWorker(node)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if node.settings.run_outbox_worker:
+            worker.start()
+        try:
+            yield
+        finally:
+            worker.stop()
+
+    app = FastAPI(
+        title=f"MedLedger member node — {node.settings.node_name}",
+        version="1.0.0",
+        description="Patient-controlled sharing of encrypted medical records across a hospital consortium. "
+        "Members sign every request (X-MedLedger-* headers); patients sign in with Ethereum (EIP-4361).",
+        lifespan=lifespan,
+    )
+    app.state.node = node
+    app.state.worker = worker
+    problems.install(app)
+    observability.install(app, observability.Metrics())
+    for router in (records_router, consents_router, access_router, consortium_router, auth_router, ops_router):
+        app.include_router(router)
+
+    @app.middleware("http")
+    async def _refresh_gauges(request, call_next):  # noqa: ANN001, ANN202
+        if request.url.path == "/metrics":
+            observability.refresh_outbox_gauge(app)
+        return await call_next(request)
+
+    return app

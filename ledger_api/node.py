@@ -1,0 +1,65 @@
+"""Everything one member node runs on, built once from the settings and held by the app.
+
+No global state: the app keeps one ``Node`` in ``app.state.node``; tests build their own.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from medledger_crypto import MemberIdentity, load_passphrase
+from sqlalchemy.engine import Engine
+from web3 import Web3
+
+from ledger_api.chain.backends import RpcBackend
+from ledger_api.chain.deployment import Consortium, DeploymentManifest
+from ledger_api.chain.transactions import TransactionSender
+from ledger_api.core.config import Settings
+from ledger_api.core.db import make_engine, migrate
+
+
+@dataclass
+class Node:
+    """One member hospital's node: its identity, database, chain view and blob store."""
+
+    settings: Settings
+    identity: MemberIdentity
+    engine: Engine
+    w3: Web3
+    manifest: DeploymentManifest
+    sender: TransactionSender
+    chain: Consortium = field(init=False)
+    access_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.chain = Consortium(self.w3, self.manifest, self.sender)
+        self.settings.blob_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def address(self) -> str:
+        return self.identity.address
+
+    @property
+    def chain_id(self) -> int:
+        return self.manifest.chain_id
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.settings.blob_dir
+
+
+def build_node(settings: Settings, *, w3: Web3 | None = None, identity: MemberIdentity | None = None) -> Node:
+    """Loads identity, opens and migrates the database, connects to the chain (lazily: no call yet)."""
+    if identity is None:
+        identity = MemberIdentity.load(settings.keystore_path, load_passphrase(file=settings.keystore_passphrase_file))
+    manifest = DeploymentManifest.load(settings.chain.manifest_path)
+    if w3 is None:
+        w3 = RpcBackend(settings.chain.rpc_url, timeout=settings.chain.rpc_timeout_s).w3
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine)
+    sender = TransactionSender(w3, identity.account, chain_id=manifest.chain_id,
+                               confirmations=settings.chain.confirmations,
+                               receipt_timeout=settings.chain.receipt_timeout_s)  # fmt: skip
+    return Node(settings=settings, identity=identity, engine=engine, w3=w3, manifest=manifest, sender=sender)

@@ -1,0 +1,41 @@
+"""Operations: liveness, readiness (database and chain, contracts where the manifest says), metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ledger_api.auth.dependencies import NodeDep
+from ledger_api.chain.deployment import verify_deployment
+from ledger_api.core.db import ping
+from ledger_api.errors import LedgerError
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(node: NodeDep) -> JSONResponse:
+    """Ready when the database answers and the chain holds our contracts at the manifest's addresses."""
+    checks: dict[str, str] = {}
+    for name, check in (("database", lambda: ping(node.engine)),
+                        ("chain", lambda: verify_deployment(node.w3, node.manifest))):  # fmt: skip
+        try:
+            check()
+            checks[name] = "ok"
+        except LedgerError as exc:
+            checks[name] = exc.code
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks,
+                         "member": node.address}, status_code=200 if ready else 503)  # fmt: skip
+
+
+@router.get("/metrics")
+def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,274 @@
+"""Sends outbox rows to the chain: idempotent, crash-safe, nonce-safe, with backoff.
+
+For each due row, in id order:
+1. If the chain already shows the row's effect (record anchored with this hash, sequence
+   reached, consent revoked ...), mark it confirmed: a crash after sending never anchors twice.
+2. Otherwise sign the transaction, store it (raw bytes, hash, nonce) in the row, commit, and
+   only then broadcast: a crash after this point re-broadcasts the very same transaction.
+3. Wait for the receipt and mark the row confirmed with its block.
+A chain outage leaves rows as they are with a growing backoff; a deterministic rejection by the
+contract marks the row failed with the decoded reason. Access entries go in sequence order;
+with ``outbox.batch_size > 1`` consecutive entries are anchored as one RFC 6962 Merkle root over
+the member's whole log.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from medledger_crypto import merkle
+from sqlmodel import col, select
+from web3 import Web3
+
+from ledger_api.access.models import AccessEntry
+from ledger_api.auth.service import purge_expired
+from ledger_api.chain.clients import ConsentState, GrantTerms
+from ledger_api.chain.transactions import PreparedTransaction
+from ledger_api.core.db import session_scope
+from ledger_api.errors import ChainUnavailable, ContractReverted, DatabaseUnavailable, LedgerError, TransactionFailed
+from ledger_api.node import Node
+from ledger_api.outbox.models import OutboxItem
+from ledger_api.records.service import BASIS_CODES
+
+log = structlog.get_logger("medledger.outbox")
+
+
+class OutboxWorker:
+    """Background thread draining the outbox; ``run_once`` is the unit tests and crash drills call."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_purge = 0.0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="outbox-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once()
+                if time.monotonic() - self._last_purge > 60:
+                    with session_scope(self.node.engine) as session:
+                        purge_expired(session)
+                    self._last_purge = time.monotonic()
+            except (ChainUnavailable, DatabaseUnavailable) as exc:
+                log.warning("outbox_paused", reason=exc.code)
+                busy = 0
+            except Exception:  # noqa: BLE001 - the worker must outlive any single bad row
+                log.exception("outbox_error")
+                busy = 0
+            if not busy:
+                self._stop.wait(self.node.settings.outbox.poll_interval_s)
+
+    # ------------------------------------------------------------------------------------------
+    def run_once(self) -> int:
+        """Processes the due rows once; returns how many were handled."""
+        moment = datetime.now(UTC)
+        with session_scope(self.node.engine) as session:
+            due = list(session.exec(select(OutboxItem).where(col(OutboxItem.state).in_(["pending", "sent"]),
+                                                             OutboxItem.next_attempt_at <= moment)
+                                    .order_by(col(OutboxItem.id)).limit(200)))  # fmt: skip
+        handled = 0
+        index = 0
+        while index < len(due):
+            item = due[index]
+            if item.kind == "access_entry" and self.node.settings.outbox.batch_size > 1 and item.state == "pending":
+                group = [i for i in due[index:] if i.kind == "access_entry" and i.state == "pending"]
+                group = _consecutive(group)
+                if not self._batch_due(group):
+                    index += len(group)
+                    continue
+                ok = self._guard(group, lambda g=group: self._send_batch(g))
+                index += len(group)
+            else:
+                ok = self._guard([item], lambda i=item: self._process(i))
+                index += 1
+            if not ok:
+                break  # the chain is down or a sequence is blocked: later rows would fail the same way
+            handled += 1
+        return handled
+
+    def _batch_due(self, group: list[OutboxItem]) -> bool:
+        settings = self.node.settings.outbox
+        oldest = min(i.created_at for i in group)
+        age = (datetime.now(UTC) - oldest.replace(tzinfo=oldest.tzinfo or UTC)).total_seconds()
+        return len(group) >= settings.batch_size or age >= settings.batch_delay_s
+
+    def _guard(self, items: list[OutboxItem], action: Any) -> bool:
+        try:
+            action()
+            return True
+        except ChainUnavailable as exc:
+            self._retry(items, exc.detail)
+            return False
+        except ContractReverted as exc:
+            if all(self._already_done(i) for i in items):
+                self._confirm(items, None)
+                return True
+            self._fail(items, exc.detail)
+            return items[0].kind != "access_entry"  # a stuck sequence blocks the entries after it
+        except LedgerError as exc:
+            self._retry(items, exc.detail)
+            return False
+
+    def _process(self, item: OutboxItem) -> None:
+        if item.state == "sent" and item.tx_hash and item.raw_tx:
+            prepared = PreparedTransaction(raw=item.raw_tx, tx_hash=item.tx_hash, nonce=item.nonce or 0)
+            self._finish([item], prepared)
+            return
+        if self._already_done(item):
+            self._confirm([item], None)
+            return
+        prepared = self.node.sender.prepare(self._call(item), contract=_CONTRACT[item.kind])
+        self._mark_sent([item], prepared)
+        self._finish([item], prepared)
+
+    def _send_batch(self, group: list[OutboxItem]) -> None:
+        first, last = group[0].payload["sequence"], group[-1].payload["sequence"]
+        if self.node.chain.trail.last_sequence(self.node.address) >= last:
+            self._confirm(group, None)
+            return
+        with session_scope(self.node.engine) as session:
+            hashes = session.exec(select(AccessEntry.entry_hash).where(AccessEntry.sequence <= last)
+                                  .order_by(col(AccessEntry.sequence)))  # fmt: skip
+            builder = merkle.RootBuilder()
+            for entry_hash in hashes:
+                builder.append(merkle.leaf_hash(bytes.fromhex(entry_hash)))
+        fn = self.node.chain.trail.contract.functions.anchorAccessBatch(builder.root(), first, last)
+        prepared = self.node.sender.prepare(fn, contract="AccessTrail")
+        self._mark_sent(group, prepared)
+        self._finish(group, prepared)
+
+    def _finish(self, items: list[OutboxItem], prepared: PreparedTransaction) -> None:
+        receipt = self.node.sender.receipt(prepared.tx_hash)
+        if receipt is None:
+            try:
+                self.node.sender.broadcast(prepared)
+            except TransactionFailed:
+                # the stored transaction's nonce went to another one meanwhile: sign it anew
+                self.node.sender.resync_nonce()
+                self._update(items, state="pending", tx_hash=None, raw_tx=None, nonce=None)
+                raise ChainUnavailable("stored transaction superseded; re-signing") from None
+            try:
+                mined = self.node.sender.wait(prepared.tx_hash)
+            except TransactionFailed as exc:
+                self._settle_failure(items, exc.detail)
+                return
+            self._confirm(items, mined.block_number)
+        elif receipt["status"] != 1:
+            self._settle_failure(items, f"transaction {prepared.tx_hash} reverted")
+        else:
+            self._confirm(items, receipt["blockNumber"])
+
+    def _settle_failure(self, items: list[OutboxItem], reason: str) -> None:
+        if all(self._already_done(i) for i in items):
+            self._confirm(items, None)
+        else:
+            self._fail(items, reason)
+
+    # -- state transitions ---------------------------------------------------------------------
+    def _update(self, items: list[OutboxItem], **changes: Any) -> None:
+        with session_scope(self.node.engine) as session:
+            for item in items:
+                row = session.get(OutboxItem, item.id)
+                assert row is not None
+                for key, value in changes.items():
+                    setattr(row, key, value)
+                    setattr(item, key, value)
+                session.add(row)
+
+    def _mark_sent(self, items: list[OutboxItem], prepared: PreparedTransaction) -> None:
+        self._update(items, state="sent", tx_hash=prepared.tx_hash, raw_tx=prepared.raw, nonce=prepared.nonce)
+
+    def _confirm(self, items: list[OutboxItem], block: int | None) -> None:
+        self._update(items, state="confirmed", block_number=block, confirmed_at=datetime.now(UTC), last_error=None)
+        log.info("outbox_confirmed", ids=[i.id for i in items], kind=items[0].kind, block=block)
+
+    def _retry(self, items: list[OutboxItem], reason: str) -> None:
+        settings = self.node.settings.outbox
+        attempts = items[0].attempts + 1
+        delay = min(settings.backoff_max_s, settings.backoff_base_s * 2 ** min(attempts, 16))
+        state = "failed" if attempts >= settings.max_attempts else items[0].state
+        self._update(items, attempts=attempts, last_error=reason[:500], state=state,
+                     next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay))  # fmt: skip
+
+    def _fail(self, items: list[OutboxItem], reason: str) -> None:
+        self.node.sender.resync_nonce()
+        self._update(items, state="failed", last_error=reason[:500], attempts=items[0].attempts + 1)
+        log.warning("outbox_failed", ids=[i.id for i in items], kind=items[0].kind, reason=reason)
+
+    # -- what each kind does on chain ------------------------------------------------------------
+    def _call(self, item: OutboxItem) -> Any:
+        p, fns = item.payload, self.node.chain
+        if item.kind == "anchor_record":
+            return fns.records.contract.functions.anchorRecord(
+                bytes.fromhex(p["record_id"]), Web3.to_checksum_address(p["patient"]), p["category"],
+                bytes.fromhex(p["content_hash"]))  # fmt: skip
+        if item.kind == "anchor_version":
+            return fns.records.contract.functions.anchorVersion(bytes.fromhex(p["record_id"]), p["version"],
+                                                                bytes.fromhex(p["content_hash"]))  # fmt: skip
+        if item.kind == "access_entry":
+            return fns.trail.contract.functions.recordAccess(
+                bytes.fromhex(p["entry_hash"]), p["sequence"], Web3.to_checksum_address(p["requester"]),
+                Web3.to_checksum_address(p["patient"]), bytes.fromhex(p["record_id"]), p["purpose"],
+                int(BASIS_CODES[p["basis"]]), bytes.fromhex(p["authorization"] or "00" * 32))  # fmt: skip
+        signature = (p["v"], bytes.fromhex(p["r"]), bytes.fromhex(p["s"]))
+        if item.kind == "consent_grant":
+            terms = GrantTerms.model_validate(p["terms"])
+            return fns.consents.contract.functions.grantBySig(Web3.to_checksum_address(p["patient"]),
+                                                              terms.as_tuple(), p["deadline"], *signature)  # fmt: skip
+        if item.kind == "consent_revoke":
+            return fns.consents.contract.functions.revokeBySig(int(p["consent_id"]), p["deadline"], *signature)
+        if item.kind == "delegate_change":
+            return fns.consents.contract.functions.setDelegateBySig(
+                Web3.to_checksum_address(p["patient"]), Web3.to_checksum_address(p["delegate"]), p["appointed"],
+                p["deadline"], *signature)  # fmt: skip
+        raise ValueError(f"unknown outbox kind {item.kind}")
+
+    def _already_done(self, item: OutboxItem) -> bool:
+        p, chain = item.payload, self.node.chain
+        if item.kind in ("anchor_record", "anchor_version"):
+            try:
+                anchored = chain.records.content_hash(bytes.fromhex(p["record_id"]), p["version"])
+                return anchored.hex() == p["content_hash"]
+            except ContractReverted:
+                return False
+        if item.kind == "access_entry":
+            return chain.trail.last_sequence(self.node.address) >= p["sequence"]
+        if item.kind == "consent_revoke":
+            try:
+                return chain.consents.consent(int(p["consent_id"])).state == ConsentState.REVOKED
+            except ContractReverted:
+                return False
+        if item.kind == "delegate_change":
+            return chain.consents.is_delegate(p["patient"], p["delegate"]) == p["appointed"] and \
+                chain.consents.nonce(p["patient"]) > p["nonce"]  # fmt: skip
+        if item.kind == "consent_grant":
+            return False  # a grant's landing is known only from its own receipt (state "sent")
+        return False
+
+
+def _consecutive(items: list[OutboxItem]) -> list[OutboxItem]:
+    run = items[:1]
+    for item in items[1:]:
+        if item.payload["sequence"] != run[-1].payload["sequence"] + 1:
+            break
+        run.append(item)
+    return run
+
+
+_CONTRACT = {"anchor_record": "RecordRegistry", "anchor_version": "RecordRegistry", "access_entry": "AccessTrail",
+             "consent_grant": "ConsentRegistry", "consent_revoke": "ConsentRegistry",
+             "delegate_change": "ConsentRegistry"}  # fmt: skip

@@ -1,0 +1,79 @@
+"""Records held by this member (custodian), their versions and wrapped data keys.
+
+Plaintext never reaches the database: versions point at ciphertext blobs, and the data key is
+stored only wrapped (HPKE) for the custodian's own key. Erasure deletes the wrapped keys.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel, UniqueConstraint
+
+
+class RecordBase(SQLModel):
+    """Metadata anyone allowed to list a patient's records may see."""
+
+    patient: str = Field(index=True, max_length=42)
+    category: int = Field(ge=0, le=15)
+    media_type: str = Field(max_length=127)
+    fhir_resource_type: str | None = Field(default=None, max_length=64)
+
+
+class Record(RecordBase, table=True):
+    """One record held by this node (the custodian)."""
+
+    __tablename__ = "records"
+    id: str = Field(primary_key=True, max_length=64)  # hex of the random 32-byte record id
+    custodian: str = Field(max_length=42)
+    latest_version: int = 0
+    created_at: datetime
+    erased_at: datetime | None = None
+
+
+class RecordVersion(SQLModel, table=True):
+    """One encrypted version; the ciphertext lives in the blob store under ``blob_name``."""
+
+    __tablename__ = "record_versions"
+    __table_args__ = (UniqueConstraint("record_id", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    record_id: str = Field(foreign_key="records.id", index=True, max_length=64)
+    version: int
+    content_hash: str = Field(max_length=64)
+    plaintext_size: int
+    ciphertext_size: int
+    blob_name: str = Field(max_length=200)
+    created_at: datetime
+    outbox_id: int | None = Field(default=None, foreign_key="outbox.id")
+
+
+class WrappedKey(SQLModel, table=True):
+    """A version's data key wrapped for one recipient key (the custodian's own)."""
+
+    __tablename__ = "wrapped_keys"
+    id: int | None = Field(default=None, primary_key=True)
+    record_id: str = Field(foreign_key="records.id", index=True, max_length=64)
+    version: int
+    recipient: str = Field(max_length=42)
+    key_id: str = Field(max_length=32)
+    wrapped: bytes
+
+
+class RecordPublic(RecordBase):
+    """What the API shows of a record: metadata only, never content."""
+
+    id: str
+    custodian: str
+    latest_version: int
+    created_at: datetime
+    erased: bool
+    versions: list[RecordVersionPublic] = []
+
+
+class RecordVersionPublic(SQLModel):
+    version: int
+    content_hash: str
+    plaintext_size: int
+    ciphertext_size: int
+    created_at: datetime
+    anchoring: str

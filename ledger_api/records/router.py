@@ -1,0 +1,107 @@
+"""Routes for records: upload, versions, metadata, consent-checked release, erasure."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import FileResponse
+
+from ledger_api.access.models import AccessEntryPublic
+from ledger_api.access.service import to_public
+from ledger_api.auth import signing
+from ledger_api.auth.dependencies import CallerDep, LocalMemberDep, NodeDep, get_caller
+from ledger_api.core.problems import responses
+from ledger_api.errors import UnsupportedMediaType
+from ledger_api.records import service
+from ledger_api.records.models import RecordPublic
+from ledger_api.vocabulary import Category, CategoryName, PurposeName, category_of, purpose_of
+
+router = APIRouter(prefix="/v1", tags=["records"])
+RecordId = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="hex record id")]
+Address = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")]
+Clinician = Annotated[str, Query(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$",
+                                 description="pseudonymous id of the acting clinician")]  # fmt: skip
+PurposeQ = Annotated[PurposeName, Query(description="purpose of use")]
+_ERRORS = responses(400, 401, 403, 404, 409, 413, 415, 422, 503)
+
+
+def _octet_stream(request: Request) -> None:
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/octet-stream":
+        raise UnsupportedMediaType("upload the record body as application/octet-stream")
+
+
+@router.post("/records", status_code=201, response_model=RecordPublic, responses=_ERRORS)
+async def upload_record(
+    request: Request, node: NodeDep, caller: LocalMemberDep,
+    patient: Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{40}$")],
+    category: Annotated[CategoryName, Query()],
+    media_type: Annotated[str, Query(min_length=3, max_length=127, pattern=r"^[\w.+-]+/[\w.+-]+$")],
+    fhir_resource_type: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Z][A-Za-z]+$")] = None,
+) -> RecordPublic:  # fmt: skip
+    """Encrypts and stores a new record for a patient (the body is the plaintext) and anchors its hash."""
+    from web3 import Web3
+
+    _octet_stream(request)
+    upload = service.UploadRequest(patient=Web3.to_checksum_address(patient), category=category_of(category),
+                                   media_type=media_type, fhir_resource_type=fhir_resource_type,
+                                   declared_sha256=request.headers.get(signing.DIGEST))  # fmt: skip
+    record = await service.upload(node, upload, request.stream())
+    return service.get_record(node, caller, record.id)
+
+
+@router.post("/records/{record_id}/versions", status_code=201, response_model=RecordPublic, responses=_ERRORS)
+async def add_version(request: Request, node: NodeDep, caller: LocalMemberDep, record_id: RecordId) -> RecordPublic:
+    """Appends a new version (new data key, new anchor); earlier versions stay."""
+    _octet_stream(request)
+    upload = service.UploadRequest(patient="", category=Category.LABS, media_type="", fhir_resource_type=None,
+                                   declared_sha256=request.headers.get(signing.DIGEST))  # fmt: skip
+    await service.upload(node, upload, request.stream(), record_id=record_id)
+    return service.get_record(node, caller, record_id)
+
+
+@router.get("/records/{record_id}", response_model=RecordPublic, responses=_ERRORS)
+def get_record(node: NodeDep, caller: CallerDep, record_id: RecordId) -> RecordPublic:
+    """A record's metadata (never content)."""
+    return service.get_record(node, caller, record_id)
+
+
+@router.get("/patients/{patient}/records", response_model=list[RecordPublic], responses=_ERRORS)
+def list_records(node: NodeDep, caller: CallerDep, patient: Address,
+                 purpose: Annotated[PurposeName | None, Query()] = None) -> list[RecordPublic]:  # fmt: skip
+    """A patient's records held here, metadata only; other members see only categories they may read."""
+    from web3 import Web3
+
+    return service.list_records(node, caller, Web3.to_checksum_address(patient),
+                                purpose_of(purpose) if purpose else None)
+
+
+@router.get("/records/{record_id}/content", responses={200: {"content": {"application/octet-stream": {}}}, **_ERRORS})
+def fetch_record(node: NodeDep, caller: CallerDep, record_id: RecordId, purpose: PurposeQ, clinician: Clinician,
+                 version: Annotated[int | None, Query(ge=1)] = None) -> FileResponse:  # fmt: skip
+    """Releases the ciphertext and its data key wrapped for the requester, if the chain allows it now.
+
+    Headers carry the wrapped key, the context needed to decrypt, and the access-log sequence.
+    """
+    release = service.release(node, caller, record_id, version, purpose_of(purpose), clinician)
+    headers = {
+        "X-MedLedger-Record-Id": release.record.id, "X-MedLedger-Version": str(release.version.version),
+        "X-MedLedger-Custodian": release.record.custodian, "X-MedLedger-Patient": release.record.patient,
+        "X-MedLedger-Category": str(release.record.category),
+        "X-MedLedger-Content-Hash": release.version.content_hash,
+        "X-MedLedger-Wrapped-Key": base64.b64encode(release.wrapped_key).decode(),
+        "X-MedLedger-Access-Sequence": str(release.entry.sequence), "X-MedLedger-Basis": release.entry.basis,
+        "Cache-Control": "no-store",
+    }  # fmt: skip
+    return FileResponse(release.path, media_type="application/octet-stream", headers=headers)
+
+
+@router.delete("/records/{record_id}", response_model=AccessEntryPublic, responses=_ERRORS)
+def erase_record(node: NodeDep, caller: CallerDep, record_id: RecordId) -> AccessEntryPublic:
+    """Crypto-shreds a record: every wrapped key and ciphertext deleted; the erasure itself is logged."""
+    entry = service.erase(node, caller, record_id)
+    return to_public(entry, {})
+
+
+__all__ = ["router", "get_caller"]

@@ -1,0 +1,349 @@
+"""Records: encrypt and store, anchor, release under consent, list as metadata, erase.
+
+Plaintext never touches the disk: an upload streams from the request body through a bounded
+queue into the encrypting thread, which writes only ciphertext. The data key is kept only
+wrapped for the custodian's own HPKE key; a release unwraps it and re-wraps it for the
+requester's registered HPKE key, so the custodian never hands out plaintext to other members.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import queue
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import blake3
+from medledger_crypto import (
+    EncryptedRecord,
+    HpkePublicKey,
+    RecordContext,
+    WrapContext,
+    crypto_shred,
+    encrypt_record,
+    unwrap_data_key,
+    wrap_data_key,
+)
+from sqlmodel import Session, col, select
+
+from ledger_api.access.models import AccessEntry, AccessEntryBase
+from ledger_api.access.service import record_access
+from ledger_api.auth.service import Caller
+from ledger_api.chain.clients import Basis
+from ledger_api.core.db import session_scope
+from ledger_api.errors import (
+    ConsentDenied,
+    Forbidden,
+    IntegrityViolation,
+    NotFound,
+    PayloadTooLarge,
+    Unauthenticated,
+)
+from ledger_api.node import Node
+from ledger_api.outbox.service import anchoring_state, enqueue, items_by_id
+from ledger_api.records.models import Record, RecordPublic, RecordVersion, RecordVersionPublic, WrappedKey
+from ledger_api.vocabulary import Category, Purpose
+
+_EOF = object()
+_ABORT = object()
+
+
+class _QueueReader(io.RawIOBase):
+    """The encrypting thread's view of the request body: blocking reads from a bounded queue."""
+
+    def __init__(self, chunks: queue.Queue) -> None:
+        self._chunks, self._pending, self._done = chunks, memoryview(b""), False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        while not self._pending and not self._done:
+            item = self._chunks.get()
+            if item is _ABORT:
+                raise OSError("upload aborted")
+            if item is _EOF:
+                self._done = True
+            else:
+                self._pending = memoryview(item)
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+@dataclass
+class UploadRequest:
+    patient: str
+    category: Category
+    media_type: str
+    fhir_resource_type: str | None
+    declared_sha256: str | None  # signed digest of the body (member uploads)
+
+
+def blob_path(node: Node, record_id: str, version: int) -> Path:
+    return node.blob_dir / record_id / f"v{version}.bin"
+
+
+async def _encrypt_body(node: Node, context: RecordContext, body: AsyncIterator[bytes],
+                        declared_sha256: str | None) -> tuple[EncryptedRecord, Path]:  # fmt: skip
+    limit = node.settings.limits.max_upload_bytes
+    chunks: queue.Queue = queue.Queue(maxsize=16)
+    node.blob_dir.mkdir(parents=True, exist_ok=True)
+    incoming = node.blob_dir / f".incoming-{uuid.uuid4().hex}"
+
+    def encrypt() -> EncryptedRecord:
+        with open(incoming, "wb") as sink:
+            return encrypt_record(context, _QueueReader(chunks), sink)
+
+    worker = asyncio.get_running_loop().run_in_executor(None, encrypt)
+    digest, size = hashlib.sha256(), 0
+    try:
+        async for chunk in body:
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"upload exceeds the {limit}-byte limit")
+            digest.update(chunk)
+            await asyncio.to_thread(chunks.put, chunk)
+        await asyncio.to_thread(chunks.put, _EOF)
+        encrypted = await worker
+        if declared_sha256 is not None and digest.hexdigest() != declared_sha256:
+            raise Unauthenticated("body does not match the signed content digest")
+        return encrypted, incoming
+    except BaseException:
+        chunks.put(_ABORT)
+        try:
+            await worker
+        except BaseException:  # noqa: BLE001,S110 - the upload failed anyway; keep the first error
+            pass
+        incoming.unlink(missing_ok=True)
+        raise
+
+
+async def upload(node: Node, request: UploadRequest, body: AsyncIterator[bytes], *,
+                 record_id: str | None = None) -> Record:  # fmt: skip
+    """Encrypts and stores a new record (or, with ``record_id``, its next version) and queues its anchor."""
+    if record_id is None:
+        record_id, version, patient, category = os.urandom(32).hex(), 1, request.patient, int(request.category)
+    else:
+        existing = await asyncio.to_thread(_load_live_record, node, record_id)
+        version, patient, category = existing.latest_version + 1, existing.patient, existing.category
+    context = RecordContext(record_id=bytes.fromhex(record_id), version=version, custodian=node.address,
+                            patient=patient)  # fmt: skip
+    encrypted, incoming = await _encrypt_body(node, context, body, request.declared_sha256)
+    try:
+        return await asyncio.to_thread(_store, node, request, record_id, version, patient, category, encrypted,
+                                       incoming)  # fmt: skip
+    finally:
+        incoming.unlink(missing_ok=True)
+        encrypted.data_key.destroy()
+
+
+def _load_live_record(node: Node, record_id: str) -> Record:
+    with session_scope(node.engine) as session:
+        record = session.get(Record, record_id)
+    if record is None:
+        raise NotFound(f"no record {record_id} at this member")
+    if record.erased_at is not None:
+        raise NotFound(f"record {record_id} was erased")
+    return record
+
+
+def _store(node: Node, request: UploadRequest, record_id: str, version: int, patient: str, category: int,
+           encrypted: EncryptedRecord, incoming: Path) -> Record:  # fmt: skip
+    own_key = node.identity.hpke_public_key
+    wrapped = wrap_data_key(encrypted.data_key, own_key, WrapContext(bytes.fromhex(record_id), version, node.address))
+    final = blob_path(node, record_id, version)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(incoming, final)  # a crash after this and before commit leaves an orphan blob, never a lost one
+    moment = datetime.now(UTC)
+    content_hash = encrypted.content_hash.hex()
+    try:
+        with session_scope(node.engine) as session:
+            record = session.get(Record, record_id)
+            if record is None:
+                record = Record(id=record_id, patient=patient, category=category, media_type=request.media_type,
+                                fhir_resource_type=request.fhir_resource_type, custodian=node.address,
+                                created_at=moment)  # fmt: skip
+            elif record.latest_version != version - 1:
+                raise Forbidden("a concurrent upload added this version first; retry")
+            record.latest_version = version
+            session.add(record)
+            session.flush()
+            kind = "anchor_record" if version == 1 else "anchor_version"
+            item = enqueue(session, kind, {"record_id": record_id, "version": version, "patient": patient,
+                                           "category": category, "content_hash": content_hash})  # fmt: skip
+            session.add(RecordVersion(record_id=record_id, version=version, content_hash=content_hash,
+                                      plaintext_size=encrypted.result.plaintext_size,
+                                      ciphertext_size=encrypted.result.ciphertext_size, blob_name=final.name,
+                                      created_at=moment, outbox_id=item.id))  # fmt: skip
+            session.add(WrappedKey(record_id=record_id, version=version, recipient=node.address,
+                                   key_id=own_key.key_id.hex(), wrapped=wrapped))  # fmt: skip
+        return record
+    except BaseException:
+        final.unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------------- reading
+
+
+def _public(session: Session, record: Record) -> RecordPublic:
+    versions = list(session.exec(select(RecordVersion).where(RecordVersion.record_id == record.id)
+                                 .order_by(col(RecordVersion.version))))  # fmt: skip
+    items = items_by_id(session, [v.outbox_id for v in versions if v.outbox_id is not None])
+    return RecordPublic(
+        id=record.id, patient=record.patient, category=record.category, media_type=record.media_type,
+        fhir_resource_type=record.fhir_resource_type, custodian=record.custodian,
+        latest_version=record.latest_version, created_at=record.created_at, erased=record.erased_at is not None,
+        versions=[RecordVersionPublic(version=v.version, content_hash=v.content_hash, plaintext_size=v.plaintext_size,
+                                      ciphertext_size=v.ciphertext_size, created_at=v.created_at,
+                                      anchoring=anchoring_state(items.get(v.outbox_id or -1))) for v in versions],
+    )  # fmt: skip
+
+
+def get_record(node: Node, caller: Caller, record_id: str) -> RecordPublic:
+    with session_scope(node.engine) as session:
+        record = session.get(Record, record_id)
+        if record is None:
+            raise NotFound(f"no record {record_id} at this member")
+        _check_can_see(node, caller, record.patient, {record.category})
+        return _public(session, record)
+
+
+def list_records(node: Node, caller: Caller, patient: str, purpose: Purpose | None) -> list[RecordPublic]:
+    """A patient's records here, metadata only. Remote members see only categories they may read now."""
+    with session_scope(node.engine) as session:
+        records = list(session.exec(select(Record).where(Record.patient == patient).order_by(col(Record.created_at))))
+        visible = _visible_categories(node, caller, patient, {r.category for r in records}, purpose)
+        return [_public(session, r) for r in records if r.category in visible]
+
+
+def _visible_categories(node: Node, caller: Caller, patient: str, categories: set[int],
+                        purpose: Purpose | None) -> set[int]:  # fmt: skip
+    if caller.kind == "patient":
+        if caller.address != patient and not node.chain.consents.is_delegate(patient, caller.address):
+            raise Forbidden("patients see only their own records (or those of patients they are delegate for)")
+        return categories
+    if caller.kind == "auditor":
+        raise Forbidden("auditors see the trail and hashes, not record listings")
+    if caller.local:
+        return categories
+    if node.chain.consents.emergency_access(patient, caller.address) is not None:
+        return categories
+    wanted = purpose if purpose is not None else Purpose.TREATMENT
+    return {c for c in categories if node.chain.consents.permitting_consent(patient, caller.address, c, wanted)}
+
+
+def _check_can_see(node: Node, caller: Caller, patient: str, categories: set[int]) -> None:
+    if not _visible_categories(node, caller, patient, categories, None):
+        raise ConsentDenied("no consent lets you see this record")
+
+
+@dataclass
+class Release:
+    """What a requester receives: ciphertext (streamed from ``path``) and its key wrapped for them."""
+
+    record: Record
+    version: RecordVersion
+    wrapped_key: bytes
+    entry: AccessEntry
+    path: Path
+
+
+def release(node: Node, caller: Caller, record_id: str, version: int | None, purpose: Purpose,
+            clinician: str) -> Release:  # fmt: skip
+    """Checks the chain now, logs the access, and returns the ciphertext with a key wrapped for the caller.
+
+    Fails closed: if the chain cannot be asked, ``ChainUnavailable`` (503) and nothing is released.
+    """
+    if caller.kind != "member":
+        raise Forbidden("only members receive records (auditors never see content)")
+    with session_scope(node.engine) as session:
+        record = session.get(Record, record_id)
+        if record is None or record.erased_at is not None:
+            raise NotFound(f"no record {record_id} at this member")
+        number = version or record.latest_version
+        stored = session.exec(select(RecordVersion).where(RecordVersion.record_id == record_id,
+                                                          RecordVersion.version == number)).first()  # fmt: skip
+        own = session.exec(select(WrappedKey).where(WrappedKey.record_id == record_id, WrappedKey.version == number,
+                                                    WrappedKey.recipient == node.address)).first()  # fmt: skip
+    if stored is None or own is None:
+        raise NotFound(f"record {record_id} has no version {number}")
+    basis, authorization = _authorize(node, caller, record, purpose)
+    path = blob_path(node, record_id, number)
+    _verify_blob(path, stored.content_hash)
+    recipient_key = node.identity.hpke_public_key if caller.local else HpkePublicKey.from_bytes(
+        node.chain.registry.member(caller.address).hpke_public_key)  # fmt: skip
+    data_key = unwrap_data_key(own.wrapped, node.identity.hpke_keys(),
+                               WrapContext(bytes.fromhex(record_id), number, node.address))  # fmt: skip
+    try:
+        wrapped = wrap_data_key(data_key, recipient_key, WrapContext(bytes.fromhex(record_id), number, caller.address))
+    finally:
+        data_key.destroy()
+    fields = AccessEntryBase(record_id=record_id, record_version=number, patient=record.patient,
+                             requester=caller.address, clinician=clinician, purpose=int(purpose), basis=basis,
+                             authorization=authorization, action="read")  # fmt: skip
+    with node.access_lock, session_scope(node.engine) as session:
+        entry = record_access(session, member=node.address, fields=fields)
+    return Release(record=record, version=stored, wrapped_key=wrapped, entry=entry, path=path)
+
+
+def _authorize(node: Node, caller: Caller, record: Record, purpose: Purpose) -> tuple[str, str]:
+    if caller.local:
+        return "custodian", ""
+    consent_id = node.chain.consents.permitting_consent(record.patient, caller.address, record.category, int(purpose))
+    if consent_id is not None:
+        return "consent", f"{consent_id:064x}"
+    break_glass_id = node.chain.consents.emergency_access(record.patient, caller.address)
+    if break_glass_id is not None:
+        return "break_glass", f"{break_glass_id:064x}"
+    raise ConsentDenied(f"no consent lets {caller.address} read {Category(record.category).name.lower()} for "
+                        f"{purpose.name.lower()}, and no break-glass is declared")  # fmt: skip
+
+
+def _verify_blob(path: Path, content_hash: str) -> None:
+    digest = blake3.blake3()
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    except FileNotFoundError:
+        raise IntegrityViolation("the ciphertext is missing from the blob store") from None
+    if digest.hexdigest() != content_hash:
+        raise IntegrityViolation("the stored ciphertext does not match its content hash")
+
+
+def erase(node: Node, caller: Caller, record_id: str) -> AccessEntry:
+    """Crypto-shreds a record (every version): wrapped keys and ciphertext deleted, the erasure logged."""
+    with session_scope(node.engine) as session:
+        record = session.get(Record, record_id)
+    if record is None or record.erased_at is not None:
+        raise NotFound(f"no record {record_id} at this member")
+    if not (caller.local or (caller.kind == "patient" and caller.address == record.patient)):
+        raise Forbidden("only the custodian or the patient may erase a record")
+    fields = AccessEntryBase(record_id=record_id, record_version=record.latest_version, patient=record.patient,
+                             requester=caller.address, clinician="erasure", purpose=int(Purpose.PATIENT_REQUEST),
+                             basis="custodian", authorization="", action="erase")  # fmt: skip
+    with node.access_lock, session_scope(node.engine) as session:
+        keys = list(session.exec(select(WrappedKey).where(WrappedKey.record_id == record_id)))
+        crypto_shred([bytearray(k.wrapped) for k in keys])
+        for key in keys:
+            session.delete(key)
+        stored = session.get(Record, record_id)
+        assert stored is not None
+        stored.erased_at = datetime.now(UTC)
+        session.add(stored)
+        entry = record_access(session, member=node.address, fields=fields)
+    for version in range(1, record.latest_version + 1):
+        blob_path(node, record_id, version).unlink(missing_ok=True)
+    return entry
+
+
+BASIS_CODES = {"consent": Basis.CONSENT, "break_glass": Basis.BREAK_GLASS, "custodian": Basis.CUSTODIAN}

@@ -1,0 +1,129 @@
+"""Records through the member node: upload, anchor, consent-checked release, versions, erasure."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+from medledger_crypto import RecordContext, WrapContext, decrypt_record, unwrap_data_key
+
+from ledger_api.chain.clients import ANY_MEMBER, GrantTerms
+from ledger_api.vocabulary import Category, Purpose, bitset
+from tests.api.conftest import World
+
+LAB_REPORT = b"HbA1c 6.1 %; fasting glucose 5.9 mmol/L" * 50
+
+
+def upload(world: World, body: bytes = LAB_REPORT, category: Category = Category.LABS, patient: str | None = None):  # noqa: ANN201
+    with world.node.member_client(world.a.account) as client:
+        return client.post("/v1/records", content=body, headers={"content-type": "application/octet-stream"},
+                           params={"patient": patient or world.patient.address, "category": category.name.lower(),
+                                   "media_type": "text/plain", "fhir_resource_type": "Observation"})  # fmt: skip
+
+
+def grant(world: World, grantee: str, categories: int = 0b11, purposes: int = 0b1, hours: int = 24) -> int:
+    now = int(world.backend.w3.eth.get_block("latest")["timestamp"])
+    terms = GrantTerms(grantee=grantee, categories=categories, purposes=purposes, valid_from=now - 1,
+                       valid_until=now + hours * 3600)  # fmt: skip
+    receipt = world.chain_as(world.patient).consents.grant(world.patient.address, terms)
+    return receipt.event("ConsentGranted").args["consentId"]
+
+
+def fetch(world: World, member, record_id: str, purpose: Purpose = Purpose.TREATMENT):  # noqa: ANN001, ANN201
+    with world.node.member_client(member.account) as client:
+        return client.get(f"/v1/records/{record_id}/content",
+                          params={"purpose": purpose.name.lower(), "clinician": "dr-wang-7f3a"})  # fmt: skip
+
+
+def open_release(response, reader) -> bytes:  # noqa: ANN001
+    h = response.headers
+    context = RecordContext(record_id=bytes.fromhex(h["x-medledger-record-id"]), version=int(h["x-medledger-version"]),
+                            custodian=h["x-medledger-custodian"], patient=h["x-medledger-patient"])  # fmt: skip
+    data_key = unwrap_data_key(base64.b64decode(h["x-medledger-wrapped-key"]), reader.hpke_keys(),
+                               WrapContext(context.record_id, context.version, reader.address))  # fmt: skip
+    out = io.BytesIO()
+    result = decrypt_record(context, data_key, io.BytesIO(response.content), out)
+    assert result.content_hash.hex() == h["x-medledger-content-hash"]
+    return out.getvalue()
+
+
+def test_upload_encrypts_stores_and_anchors(world: World) -> None:
+    response = upload(world)
+    assert response.status_code == 201, response.text
+    record = response.json()
+    assert record["patient"] == world.patient.address and record["custodian"] == world.a.address
+    assert record["category"] == Category.LABS and record["latest_version"] == 1
+    version = record["versions"][0]
+    assert version["anchoring"] == "pending" and version["plaintext_size"] == len(LAB_REPORT)
+    world.node.drain()
+    with world.node.member_client(world.a.account) as client:
+        record = client.get(f"/v1/records/{record['id']}").json()
+    assert record["versions"][0]["anchoring"] == "anchored"
+    reader = world.chain_as(world.stranger)
+    anchored = reader.records.content_hash(bytes.fromhex(record["id"]), 1)
+    assert anchored.hex() == version["content_hash"]
+    assert reader.records.record(bytes.fromhex(record["id"])).custodian == world.a.address
+    blobs = list((world.node.node.blob_dir / record["id"]).iterdir())
+    assert len(blobs) == 1 and LAB_REPORT[:20] not in blobs[0].read_bytes()
+
+
+def test_other_member_is_denied_without_consent_and_served_with_it(world: World) -> None:
+    record_id = upload(world).json()["id"]
+    denied = fetch(world, world.b, record_id)
+    assert denied.status_code == 403 and denied.json()["code"] == "consent-denied"
+    assert denied.headers["content-type"] == "application/problem+json"
+    consent_id = grant(world, world.b.address, categories=bitset([Category.LABS]))
+    served = fetch(world, world.b, record_id)
+    assert served.status_code == 200, served.text
+    assert served.headers["x-medledger-basis"] == "consent"
+    assert open_release(served, world.b) == LAB_REPORT
+    # research is not covered; C has no consent
+    assert fetch(world, world.b, record_id, Purpose.RESEARCH).status_code == 403
+    assert fetch(world, world.c, record_id).status_code == 403
+    # revocation honoured by the very next request
+    world.chain_as(world.patient).consents.revoke(consent_id)
+    assert fetch(world, world.b, record_id).status_code == 403
+
+
+def test_consent_to_every_member_and_break_glass(world: World) -> None:
+    record_id = upload(world, category=Category.IMAGING).json()["id"]
+    grant(world, ANY_MEMBER, categories=bitset([Category.IMAGING]))
+    assert fetch(world, world.c, record_id).status_code == 200
+    other = upload(world, category=Category.MENTAL_HEALTH).json()["id"]
+    assert fetch(world, world.c, other).status_code == 403
+    world.chain_as(world.c.account).consents.declare_break_glass(world.patient.address, 1, b"\x01" * 32)
+    served = fetch(world, world.c, other)
+    assert served.status_code == 200 and served.headers["x-medledger-basis"] == "break_glass"
+
+
+def test_custodian_reads_its_own_record(world: World) -> None:
+    record_id = upload(world).json()["id"]
+    served = fetch(world, world.a, record_id)
+    assert served.status_code == 200 and served.headers["x-medledger-basis"] == "custodian"
+    assert open_release(served, world.a) == LAB_REPORT
+
+
+def test_new_versions_append(world: World) -> None:
+    record_id = upload(world).json()["id"]
+    with world.node.member_client(world.a.account) as client:
+        response = client.post(f"/v1/records/{record_id}/versions", content=b"corrected report",
+                               headers={"content-type": "application/octet-stream"})  # fmt: skip
+    assert response.status_code == 201, response.text
+    assert [v["version"] for v in response.json()["versions"]] == [1, 2]
+    world.node.drain()
+    assert world.chain_as(world.stranger).records.record(bytes.fromhex(record_id)).latest_version == 2
+    assert open_release(fetch(world, world.a, record_id), world.a) == b"corrected report"
+
+
+def test_erasure_crypto_shreds_and_is_logged(world: World) -> None:
+    record_id = upload(world).json()["id"]
+    with world.node.member_client(world.a.account) as client:
+        response = client.delete(f"/v1/records/{record_id}")
+    assert response.status_code == 200 and response.json()["action"] == "erase"
+    assert fetch(world, world.a, record_id).status_code == 404
+    assert not any((world.node.node.blob_dir / record_id).glob("*.bin"))
+    with world.node.member_client(world.a.account) as client:
+        listed = client.get(f"/v1/patients/{world.patient.address}/records").json()
+    assert listed[0]["erased"] is True
+    world.node.drain()
+    assert world.chain_as(world.stranger).trail.last_sequence(world.a.address) == 1

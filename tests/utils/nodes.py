@@ -1,0 +1,142 @@
+"""Running real member nodes in tests: real HTTP (uvicorn on a free port), real SQL, real chain."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import psycopg
+import uvicorn
+from eth_account.messages import encode_defunct
+from eth_account.signers.local import LocalAccount
+from medledger_crypto import MemberIdentity
+
+from ledger_api.auth.signing import MemberAuth
+from ledger_api.auth.siwe import build_message
+from ledger_api.chain.backends import ChainBackend, free_port
+from ledger_api.chain.clients import GenesisMember, Role
+from ledger_api.chain.deployment import DeploymentManifest, deploy_consortium
+from ledger_api.chain.transactions import TransactionSender
+from ledger_api.core.config import ChainSettings, OutboxSettings, Settings
+from ledger_api.main import create_app
+from ledger_api.node import Node, build_node
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+MEMBER_NAMES = {"a": "Dapeng New District People's Hospital", "b": "Kuichong Community Health Center",
+                "c": "Nan'ao Community Health Center"}  # fmt: skip
+
+
+class Identities:
+    """The consortium's members with real keys (Ethereum + HPKE), plus the auditor."""
+
+    def __init__(self) -> None:
+        self.members = {slug: MemberIdentity.generate() for slug in MEMBER_NAMES}
+        self.auditor = MemberIdentity.generate()
+
+    def genesis(self) -> list[GenesisMember]:
+        members = [GenesisMember(account=i.address, role=Role.MEMBER, name=MEMBER_NAMES[slug],
+                                 endpoint=f"http://{slug}.invalid", hpke_public_key=i.hpke_public_key.to_bytes())
+                   for slug, i in self.members.items()]  # fmt: skip
+        members.append(GenesisMember(account=self.auditor.address, role=Role.AUDITOR, name="Consortium Audit Office",
+                                     endpoint="", hpke_public_key=self.auditor.hpke_public_key.to_bytes()))
+        return members
+
+
+def deploy(backend: ChainBackend, identities: Identities, deployer: LocalAccount) -> DeploymentManifest:
+    for address in (deployer.address, identities.auditor.address, *(i.address for i in identities.members.values())):
+        backend.fund(address, 10**21)
+    return deploy_consortium(TransactionSender(backend.w3, deployer), identities.genesis())
+
+
+@contextmanager
+def database(kind: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of the given kind; dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'node.db'}"
+        return
+    name = f"mltest_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def node_settings(tmp_path: Path, database_url: str, manifest: DeploymentManifest, **overrides: object) -> Settings:
+    manifest_path = tmp_path / "deployment.json"
+    manifest.save(manifest_path)
+    return Settings(mode="dev", data_dir=tmp_path / "node", database_url=database_url, run_outbox_worker=False,
+                    chain=ChainSettings(manifest_path=manifest_path, receipt_timeout_s=10),
+                    outbox=OutboxSettings(poll_interval_s=0.05, backoff_base_s=0.05), **overrides)  # fmt: skip
+
+
+class RunningNode:
+    """A node served by uvicorn on a free loopback port, in a thread of the test process."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.app = create_app(node)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    lifespan="on"))  # fmt: skip
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> RunningNode:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("node did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.node.engine.dispose()
+
+    @property
+    def worker(self):  # noqa: ANN201
+        return self.app.state.worker
+
+    def drain(self, rounds: int = 10) -> None:
+        """Runs the outbox worker until nothing is due (tests run it by hand for determinism)."""
+        for _ in range(rounds):
+            if not self.worker.run_once():
+                return
+
+    def member_client(self, account: LocalAccount) -> httpx.Client:
+        auth = MemberAuth(account=account, chain_id=self.node.chain_id, audience=self.node.address)
+        return httpx.Client(base_url=self.url, auth=auth, timeout=30)
+
+    def anonymous(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+    def patient_client(self, account: LocalAccount) -> httpx.Client:
+        """Signs in with Ethereum (EIP-4361) and returns a client carrying the session token."""
+        with self.anonymous() as client:
+            challenge = client.post("/v1/auth/challenge").json()
+            moment = datetime.now(UTC)
+            message = build_message(domain=challenge["domain"], address=account.address, uri=challenge["uri"],
+                                    chain_id=challenge["chain_id"], nonce=challenge["nonce"], issued_at=moment,
+                                    expiration=moment + timedelta(minutes=10))  # fmt: skip
+            signature = account.sign_message(encode_defunct(text=message)).signature.hex()
+            response = client.post("/v1/auth/session", json={"message": message, "signature": signature})
+            response.raise_for_status()
+        return httpx.Client(base_url=self.url, timeout=30,
+                            headers={"Authorization": f"Bearer {response.json()['token']}"})  # fmt: skip
+
+
+def start_node(backend: ChainBackend, manifest: DeploymentManifest, identity: MemberIdentity, tmp_path: Path,
+               database_url: str, **overrides: object) -> RunningNode:  # fmt: skip
+    settings = node_settings(tmp_path, database_url, manifest, **overrides)
+    return RunningNode(build_node(settings, w3=backend.w3, identity=identity))
