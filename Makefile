@@ -20,9 +20,9 @@ $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-## run: the main job (for now: the embedded chain with the consortium deployed; Ctrl-C stops it)
+## run: the main job: the local consortium (chain + 3 member nodes, data in ./data); Ctrl-C stops it
 run: deps
-	$(BIN)/medledger chain up --data-dir data/chain
+	$(BIN)/medledger consortium up --data-dir data
 
 ## test: lint + the whole suite (contracts on eth-tester and anvil, chain layer, crypto, API)
 test: deps lint

@@ -1,15 +1,17 @@
 """The ``medledger`` command line (typer + rich).
 
-Errors print as one readable line with the problem's code, never a traceback: every command
-runs inside ``run_command``, which maps ``LedgerError`` (and caller mistakes) to exit codes.
+Errors print as one readable line with the problem's code, never a traceback (see ``output``).
 """
 
 from __future__ import annotations
 
 import typer
 
-from ledger_api.cli import chain
+from ledger_api.cli import chain, consortium
+from ledger_api.cli.serve import serve
 
 app = typer.Typer(name="medledger", help="MedLedger: patient-controlled record sharing for a hospital consortium.",
                   no_args_is_help=True, pretty_exceptions_enable=False)  # fmt: skip
 app.add_typer(chain.app, name="chain")
+app.add_typer(consortium.app, name="consortium")
+app.command()(serve)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import time
 
 from eth_account.signers.local import LocalAccount
+from medledger_crypto import sign_typed, typed_data
 
 from ledger_api.vocabulary import Category, Purpose, bitset
-from medledger_crypto import sign_typed, typed_data
 from tests.api.conftest import World
+
+LABS_ONLY, TREATMENT_ONLY = bitset([Category.LABS]), bitset([Purpose.TREATMENT])
 
 
 def _signed_grant(world: World, signer: LocalAccount, *, patient: str | None = None, grantee: str | None = None,
                   nonce: int | None = None, deadline: int | None = None, chain_id: int | None = None,
-                  categories: int = bitset([Category.LABS]), purposes: int = bitset([Purpose.TREATMENT])) -> dict:  # fmt: skip
+                  categories: int = LABS_ONLY, purposes: int = TREATMENT_ONLY) -> dict:  # fmt: skip
     patient = patient or world.patient.address
     now = int(time.time())
     body = {"patient": patient, "grantee": grantee or world.b.address, "categories": categories,

@@ -1,0 +1,3 @@
+from ledger_api.cli import app
+
+app()

@@ -1,0 +1,118 @@
+"""Bad input gets a clear 4xx naming the problem; outages a 503; nothing half-written."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from ledger_api.access.models import AccessEntry
+from ledger_api.core.db import session_scope
+from ledger_api.records.models import Record
+from tests.api.conftest import World
+from tests.api.test_records import fetch, upload
+
+
+def _count(world: World, model) -> int:  # noqa: ANN001
+    with session_scope(world.node.node.engine) as session:
+        return len(session.exec(select(model)).all())
+
+
+def test_malformed_json_wrong_type_and_invalid_fields(world: World) -> None:
+    with world.node.member_client(world.a.account) as client:
+        bad_json = client.post("/v1/consents", content=b"{not json", headers={"content-type": "application/json"})
+        assert bad_json.status_code == 400 and "not valid JSON" in bad_json.json()["detail"]
+        wrong_type = client.post("/v1/consents", content=b"{}", headers={"content-type": "text/plain"})
+        assert wrong_type.status_code == 415
+        missing = client.post("/v1/consents", json={"patient": world.patient.address})
+        assert missing.status_code == 400 and missing.json()["field"]
+        bad_address = client.post("/v1/emergency", json={"patient": "0x123", "reason_code": 1, "clinician": "x",
+                                                         "justification": "unconscious on arrival"})  # fmt: skip
+        assert bad_address.status_code == 400 and bad_address.json()["field"] == "patient"
+        bad_query = client.get("/v1/permissions", params={"patient": "nope", "requester": world.b.address,
+                                                          "category": "labs", "purpose": "treatment"})  # fmt: skip
+        assert bad_query.status_code == 422 and "patient" in bad_query.json()["field"]
+        unknown_category = upload(world, patient=world.patient.address)
+        assert unknown_category.status_code == 201
+        bad_record = client.get("/v1/records/../../etc/passwd")
+        assert bad_record.status_code in (404, 422)
+        assert client.get("/v1/records/" + "g" * 64).status_code == 422
+        assert client.get("/v1/nothing-here").status_code == 404
+
+
+def test_uploads_need_octet_stream_and_respect_the_size_limit(world: World) -> None:
+    world.node.node.settings.limits.max_upload_bytes = 4096
+    before = _count(world, Record)
+    with world.node.member_client(world.a.account) as client:
+        params = {"patient": world.patient.address, "category": "labs", "media_type": "text/plain"}
+        wrong = client.post("/v1/records", content=b"x", params=params, headers={"content-type": "text/plain"})
+        assert wrong.status_code == 415
+        huge = client.post("/v1/records", content=b"x" * 10_000, params=params,
+                           headers={"content-type": "application/octet-stream"})  # fmt: skip
+        assert huge.status_code == 413 and huge.json()["code"] == "payload-too-large"
+        bad_media = client.post("/v1/records", content=b"x", params={**params, "media_type": "../../x"},
+                                headers={"content-type": "application/octet-stream"})  # fmt: skip
+        assert bad_media.status_code == 422
+    assert _count(world, Record) == before
+    assert not [p for p in world.node.node.blob_dir.rglob("*") if p.is_file()]
+
+
+def test_oversized_json_is_413(world: World) -> None:
+    with world.node.member_client(world.a.account) as client:
+        response = client.post("/v1/consents", content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+                               headers={"content-type": "application/json"})  # fmt: skip
+    assert response.status_code == 413
+
+
+def test_only_the_custodian_system_uploads(world: World) -> None:
+    with world.node.member_client(world.b.account) as client:
+        response = client.post("/v1/records", content=b"x", headers={"content-type": "application/octet-stream"},
+                               params={"patient": world.patient.address, "category": "labs",
+                                       "media_type": "text/plain"})  # fmt: skip
+    assert response.status_code == 403
+
+
+def test_chain_down_means_503_and_nothing_released_or_logged(world: World) -> None:
+    record_id = upload(world).json()["id"]
+    entries = _count(world, AccessEntry)
+    node = world.node.node
+    original = node.chain.consents.w3
+    from ledger_api.chain.backends import RpcBackend, free_port
+
+    dead = RpcBackend(f"http://127.0.0.1:{free_port()}", timeout=1).w3
+    node.chain.consents.contract = dead.eth.contract(address=node.chain.consents.address,
+                                                     abi=node.chain.consents.contract.abi)  # fmt: skip
+    try:
+        response = fetch(world, world.b, record_id)
+        assert response.status_code == 503 and response.json()["code"] == "chain-unavailable"
+        assert response.headers.get("retry-after")
+    finally:
+        node.chain.consents.contract = original.eth.contract(address=node.chain.consents.address,
+                                                             abi=node.chain.consents.contract.abi)  # fmt: skip
+    assert _count(world, AccessEntry) == entries
+
+
+def test_database_unreachable_is_503_and_the_node_recovers(world: World) -> None:
+    from ledger_api.chain.backends import free_port
+    from ledger_api.core.db import make_engine
+
+    node = world.node.node
+    healthy = node.engine
+    url = (f"postgresql://postgres@127.0.0.1:{free_port()}/none" if world.db_kind == "postgresql"
+           else "sqlite:////nonexistent-dir/ledger.db")  # fmt: skip
+    node.engine = make_engine(url) if world.db_kind == "postgresql" else _broken_sqlite(url)
+    try:
+        with world.node.member_client(world.a.account) as client:
+            response = client.get("/v1/access-log")
+            assert response.status_code == 503 and response.json()["code"] == "database-unavailable"
+            with world.node.anonymous() as anonymous:
+                ready = anonymous.get("/readyz")
+            assert ready.status_code == 503 and ready.json()["checks"]["database"] == "database-unavailable"
+    finally:
+        node.engine = healthy
+    with world.node.member_client(world.a.account) as client:
+        assert client.get("/v1/access-log").status_code == 200
+
+
+def _broken_sqlite(url: str):  # noqa: ANN202
+    from sqlmodel import create_engine
+
+    return create_engine(url)
