@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from ledger_api.auth import signing, siwe
 from ledger_api.auth.models import PatientSession, SeenRequestNonce, SiweChallenge
-from ledger_api.chain.clients import MemberStatus, Role
+from ledger_api.chain.clients import Member, MemberStatus, Role
 from ledger_api.core.db import session_scope
 from ledger_api.errors import BadRequest, ContractReverted, Forbidden, Unauthenticated
 from ledger_api.node import Node
@@ -25,11 +25,16 @@ log = structlog.get_logger("medledger.auth")
 
 @dataclass(frozen=True)
 class Caller:
-    """An authenticated caller. ``local``: the member system of this very node's hospital."""
+    """An authenticated caller. ``local``: the member system of this very node's hospital.
+
+    ``member`` is the registry entry read from the chain for this very request (members and
+    auditors), so later checks in the same request need not read it again.
+    """
 
     kind: Literal["member", "auditor", "patient"]
     address: str
     local: bool = False
+    member: Member | None = None
 
 
 def now() -> datetime:
@@ -70,7 +75,7 @@ def verify_signed_request(node: Node, *, method: str, path: str, query: str, hea
         raise Forbidden(f"signer's membership is {status.name.lower()}")
     _consume_nonce(node, recovered, nonce, int(ts) + window)
     kind: Literal["member", "auditor"] = "member" if role == Role.MEMBER else "auditor"
-    return Caller(kind=kind, address=recovered, local=recovered == node.address)
+    return Caller(kind=kind, address=recovered, local=recovered == node.address, member=member)
 
 
 def _reject(reason: str, signer: str) -> None:

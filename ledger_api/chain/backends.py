@@ -134,7 +134,9 @@ class RpcBackend(ChainBackend):
 
     def __init__(self, url: str, timeout: float = 10.0) -> None:
         self.url = url
-        self.w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}))
+        # cache_allowed_requests: web3 caches eth_chainId (asked twice per call by its validation
+        # middleware otherwise), tripling the round trips of every contract read.
+        self.w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}, cache_allowed_requests=True))
 
 
 class AnvilBackend(_DevRpcMixin, RpcBackend):

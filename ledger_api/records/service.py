@@ -13,8 +13,10 @@ import hashlib
 import io
 import os
 import queue
+import threading
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,11 +100,19 @@ async def _encrypt_body(node: Node, context: RecordContext, body: AsyncIterator[
     node.blob_dir.mkdir(parents=True, exist_ok=True)
     incoming = node.blob_dir / f".incoming-{uuid.uuid4().hex}"
 
-    def encrypt() -> EncryptedRecord:
-        with open(incoming, "wb") as sink:
-            return encrypt_record(context, _QueueReader(chunks), sink)
+    done: Future[EncryptedRecord] = Future()
 
-    worker = asyncio.get_running_loop().run_in_executor(None, encrypt)
+    def encrypt() -> None:
+        try:
+            with open(incoming, "wb") as sink:
+                done.set_result(encrypt_record(context, _QueueReader(chunks), sink))
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
+            done.set_exception(exc)
+
+    # A thread of its own, not a pool thread: a pool of blocked encryptors would starve the
+    # very pool the request needs to feed them (a deadlock under concurrent uploads).
+    threading.Thread(target=encrypt, name="upload-encrypt", daemon=True).start()
+    worker = asyncio.wrap_future(done)
     digest, size = hashlib.sha256(), 0
     try:
         async for chunk in body:
@@ -279,8 +289,11 @@ def release(node: Node, caller: Caller, record_id: str, version: int | None, pur
     basis, authorization = _authorize(node, caller, record, purpose)
     path = blob_path(node, record_id, number)
     _verify_blob(path, stored.content_hash)
-    recipient_key = node.identity.hpke_public_key if caller.local else HpkePublicKey.from_bytes(
-        node.chain.registry.member(caller.address).hpke_public_key)  # fmt: skip
+    if caller.local:
+        recipient_key = node.identity.hpke_public_key
+    else:
+        member = caller.member or node.chain.registry.member(caller.address)
+        recipient_key = HpkePublicKey.from_bytes(member.hpke_public_key)
     data_key = unwrap_data_key(own.wrapped, node.identity.hpke_keys(),
                                WrapContext(bytes.fromhex(record_id), number, node.address))  # fmt: skip
     try:

@@ -74,19 +74,16 @@ def test_chain_down_means_503_and_nothing_released_or_logged(world: World) -> No
     record_id = upload(world).json()["id"]
     entries = _count(world, AccessEntry)
     node = world.node.node
-    original = node.chain.consents.w3
     from ledger_api.chain.backends import RpcBackend, free_port
 
-    dead = RpcBackend(f"http://127.0.0.1:{free_port()}", timeout=1).w3
-    node.chain.consents.contract = dead.eth.contract(address=node.chain.consents.address,
-                                                     abi=node.chain.consents.contract.abi)  # fmt: skip
+    healthy = node.chain.consents.w3
+    node.chain.consents.w3 = RpcBackend(f"http://127.0.0.1:{free_port()}", timeout=1).w3  # consent reads fail
     try:
         response = fetch(world, world.b, record_id)
         assert response.status_code == 503 and response.json()["code"] == "chain-unavailable"
         assert response.headers.get("retry-after")
     finally:
-        node.chain.consents.contract = original.eth.contract(address=node.chain.consents.address,
-                                                             abi=node.chain.consents.contract.abi)  # fmt: skip
+        node.chain.consents.w3 = healthy
     assert _count(world, AccessEntry) == entries
 
 
