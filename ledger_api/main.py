@@ -45,10 +45,4 @@ def create_app(node: Node) -> FastAPI:
     for router in (records_router, consents_router, access_router, consortium_router, auth_router, ops_router):
         app.include_router(router)
 
-    @app.middleware("http")
-    async def _refresh_gauges(request, call_next):  # noqa: ANN001, ANN202
-        if request.url.path == "/metrics":
-            observability.refresh_outbox_gauge(app)
-        return await call_next(request)
-
     return app

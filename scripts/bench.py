@@ -35,15 +35,22 @@ def bench_crypto() -> dict[str, float]:
     return bench_crypto.run()
 
 
-GROUPS: dict[str, Callable[[], dict[str, float]]] = {"gas": bench_gas, "crypto": bench_crypto}
+def bench_api() -> dict[str, float]:
+    import bench_api
+
+    return bench_api.run()
+
+
+GROUPS: dict[str, Callable[[], dict[str, float]]] = {"gas": bench_gas, "crypto": bench_crypto, "api": bench_api}
 
 
 def _goals() -> dict[str, tuple[str, float]]:
+    import bench_api
     import bench_crypto
 
     from ledger_api.chain.gas import GAS_BUDGETS
 
-    return {**{k: ("<=", v) for k, v in GAS_BUDGETS.items()}, **bench_crypto.GOALS}
+    return {**{k: ("<=", v) for k, v in GAS_BUDGETS.items()}, **bench_crypto.GOALS, **bench_api.GOALS}
 
 
 def main() -> int:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy import func
 from sqlmodel import select
@@ -41,20 +42,41 @@ class Metrics:
         self.outbox = Gauge("medledger_outbox_items", "Outbox items by state", ["state"], registry=self.registry)
 
 
+class ObserveRequests:
+    """Pure ASGI middleware: counts, times and logs each request by route template.
+
+    Pure ASGI rather than ``@app.middleware("http")``: Starlette's BaseHTTPMiddleware re-streams
+    every response body through memory channels, which costs milliseconds on record downloads.
+    """
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), {"code": 500}
+
+        async def observed_send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed_send)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            elapsed = time.perf_counter() - started
+            self.metrics.requests.labels(scope["method"], route, str(status["code"])).inc()
+            self.metrics.latency.labels(route).observe(elapsed)
+            log.info("request", method=scope["method"], route=route, status=status["code"],
+                     ms=round(elapsed * 1000, 2))  # fmt: skip
+
+
 def install(app: FastAPI, metrics: Metrics) -> None:
     app.state.metrics = metrics
-
-    @app.middleware("http")
-    async def _observe(request: Request, call_next):  # noqa: ANN001, ANN202
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        elapsed = time.perf_counter() - started
-        metrics.requests.labels(request.method, route, str(response.status_code)).inc()
-        metrics.latency.labels(route).observe(elapsed)
-        log.info("request", method=request.method, route=route, status=response.status_code,
-                 ms=round(elapsed * 1000, 2))  # fmt: skip
-        return response
+    app.add_middleware(ObserveRequests, metrics=metrics)
 
 
 def refresh_outbox_gauge(app: FastAPI) -> None:

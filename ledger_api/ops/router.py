@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from ledger_api.auth.dependencies import NodeDep
 from ledger_api.chain.deployment import verify_deployment
 from ledger_api.core.db import ping
+from ledger_api.core.observability import refresh_outbox_gauge
 from ledger_api.errors import LedgerError
 
 router = APIRouter(tags=["operations"])
@@ -38,4 +39,5 @@ def readyz(node: NodeDep) -> JSONResponse:
 
 @router.get("/metrics")
 def metrics(request: Request) -> Response:
+    refresh_outbox_gauge(request.app)
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
