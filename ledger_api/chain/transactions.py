@@ -134,17 +134,9 @@ class TransactionSender:
         Raises ``ContractReverted`` (decoded custom error) if the call would revert or did,
         ``ChainUnavailable`` if the node cannot be reached, ``TransactionFailed`` otherwise.
         """
-        params = {"from": self.account.address, "chainId": self.chain_id}
-        if gas is None:
-            estimate = chain_call(fn.estimate_gas, params, contract=contract)
-            gas = int(estimate * self.gas_margin)
-        gas_price = chain_call(lambda: self.w3.eth.gas_price)
-        with self._lock:
-            if self._next_nonce is None:
-                self._next_nonce = chain_call(self.w3.eth.get_transaction_count, self.account.address, "pending")
-            nonce = self._next_nonce
-            tx = fn.build_transaction({**params, "gas": gas, "gasPrice": gas_price, "nonce": nonce})
-            signed = self.account.sign_transaction(tx)
+        fields = self._fields(fn, contract, gas)
+        with self._lock:  # sent under the lock, so nonces reach the node in order
+            signed, nonce = self._sign_next(fn, fields)
             try:
                 tx_hash = chain_call(self.w3.eth.send_raw_transaction, signed.raw_transaction, contract=contract)
             except LedgerError:
@@ -162,17 +154,25 @@ class TransactionSender:
         The caller persists the result, then calls ``broadcast`` (again after a crash: the same
         bytes, so the chain executes it at most once).
         """
-        params = {"from": self.account.address, "chainId": self.chain_id}
-        gas = int(chain_call(fn.estimate_gas, params, contract=contract) * self.gas_margin)
-        gas_price = chain_call(lambda: self.w3.eth.gas_price)
+        fields = self._fields(fn, contract, None)
         with self._lock:
-            if self._next_nonce is None:
-                self._next_nonce = chain_call(self.w3.eth.get_transaction_count, self.account.address, "pending")
-            nonce = self._next_nonce
-            tx = fn.build_transaction({**params, "gas": gas, "gasPrice": gas_price, "nonce": nonce})
-            signed = self.account.sign_transaction(tx)
+            signed, nonce = self._sign_next(fn, fields)
             self._next_nonce = nonce + 1
         return PreparedTransaction(raw=signed.raw_transaction.hex(), tx_hash=signed.hash.to_0x_hex(), nonce=nonce)
+
+    def _fields(self, fn: ContractFunction, contract: str | None, gas: int | None) -> dict[str, Any]:
+        """Sender, chain id, gas (estimated with a margin unless given) and gas price; no lock needed."""
+        fields: dict[str, Any] = {"from": self.account.address, "chainId": self.chain_id}
+        if gas is None:
+            gas = int(chain_call(fn.estimate_gas, fields, contract=contract) * self.gas_margin)
+        return {**fields, "gas": gas, "gasPrice": chain_call(lambda: self.w3.eth.gas_price)}
+
+    def _sign_next(self, fn: ContractFunction, fields: dict[str, Any]) -> tuple[Any, int]:
+        """Signs ``fn`` with the next nonce (synced from the node when unknown). Caller holds the lock."""
+        if self._next_nonce is None:
+            self._next_nonce = chain_call(self.w3.eth.get_transaction_count, self.account.address, "pending")
+        nonce = self._next_nonce
+        return self.account.sign_transaction(fn.build_transaction({**fields, "nonce": nonce})), nonce
 
     def broadcast(self, prepared: PreparedTransaction) -> None:
         """Sends a prepared transaction; a node that already has it (or mined it) is not an error."""
