@@ -102,6 +102,14 @@ class IntegrityViolation(LedgerError):
     title = "Stored data does not match its anchor"
 
 
+class PeerUnavailable(LedgerError):
+    """Another member's node could not be reached, or did not answer in time."""
+
+    status = 503
+    code = "peer-unavailable"
+    title = "Member node unavailable"
+
+
 class ContractReverted(LedgerError):
     """A contract call reverted with a custom error, decoded to its name and arguments.
 

@@ -6,17 +6,20 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 from web3 import Web3
 
 from ledger_api.auth.dependencies import CallerDep, LocalMemberDep, NodeDep, VerifiedBody
 from ledger_api.chain.clients import ProposalKind, Role
 from ledger_api.consents.router import parse_json
+from ledger_api.consortium import peers
 from ledger_api.consortium.models import BreakGlassDeclaration
 from ledger_api.core.db import session_scope
 from ledger_api.core.problems import responses
 from ledger_api.errors import BadRequest, NotFound
+from ledger_api.vocabulary import PurposeName, purpose_of
 
 router = APIRouter(prefix="/v1", tags=["consortium"])
 _ERRORS = responses(400, 401, 403, 404, 409, 413, 415, 422, 503)
@@ -173,3 +176,37 @@ def get_emergency(node: NodeDep, caller: LocalMemberDep, break_glass_id: Annotat
         raise NotFound(f"no break-glass declaration {break_glass_id} by this member")
     return EmergencyView(break_glass_id=declaration.id, patient=declaration.patient, expires_at=declaration.expires_at,
                          justification_hash=declaration.justification_hash, tx_hash=declaration.tx_hash)  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- across members
+
+
+@router.get("/consortium/records/{record_id}", responses={200: {"content": {"*/*": {}}}, **_ERRORS})
+def fetch_across(node: NodeDep, caller: LocalMemberDep,
+                 record_id: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
+                 custodian: Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{40}$")],
+                 purpose: Annotated[PurposeName, Query()],
+                 clinician: Annotated[str, Query(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")],
+                 version: Annotated[int | None, Query(ge=1)] = None) -> StreamingResponse:  # fmt: skip
+    """Fetches a record held by another member, as this member, and returns the plaintext to this
+    hospital's own system (after checking the ciphertext against the hash anchored on chain)."""
+    fetched = peers.fetch_from_custodian(node, caller, custodian=Web3.to_checksum_address(custodian),
+                                         record_id=record_id, version=version, purpose=purpose_of(purpose),
+                                         clinician=clinician)  # fmt: skip
+    headers = {"X-MedLedger-Record-Id": record_id, "X-MedLedger-Version": str(fetched.context.version),
+               "X-MedLedger-Custodian": fetched.context.custodian, "X-MedLedger-Patient": fetched.context.patient,
+               "X-MedLedger-Content-Hash": fetched.content_hash, "X-MedLedger-Basis": fetched.basis,
+               "X-MedLedger-Custodian-Access-Sequence": str(fetched.access_sequence), "Cache-Control": "no-store"}
+    return StreamingResponse(fetched.plaintext(node), media_type=fetched.media_type, headers=headers)
+
+
+@router.get("/consortium/patients/{patient}/records", response_model=peers.FanOutResult, responses=_ERRORS)
+def records_across(node: NodeDep, caller: LocalMemberDep,
+                   patient: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")],
+                   purpose: Annotated[PurposeName, Query()] = PurposeName.TREATMENT,  # type: ignore[attr-defined]
+                   deadline_ms: Annotated[int, Query(ge=100, le=30_000)] = 3000) -> peers.FanOutResult:  # fmt: skip
+    """Everything this member may see of a patient, across every member node at once, with a deadline;
+    each member's outcome (returned, denied, unreachable) is reported, and a member that is down does
+    not fail the request."""
+    return peers.records_across_consortium(node, caller, patient=Web3.to_checksum_address(patient),
+                                           purpose=purpose_of(purpose), deadline_s=deadline_ms / 1000)  # fmt: skip

@@ -89,6 +89,7 @@ def fetch_record(node: NodeDep, caller: CallerDep, record_id: RecordId, purpose:
         "X-MedLedger-Record-Id": release.record.id, "X-MedLedger-Version": str(release.version.version),
         "X-MedLedger-Custodian": release.record.custodian, "X-MedLedger-Patient": release.record.patient,
         "X-MedLedger-Category": str(release.record.category),
+        "X-MedLedger-Media-Type": release.record.media_type,
         "X-MedLedger-Content-Hash": release.version.content_hash,
         "X-MedLedger-Wrapped-Key": base64.b64encode(release.wrapped_key).decode(),
         "X-MedLedger-Access-Sequence": str(release.entry.sequence), "X-MedLedger-Basis": release.entry.basis,

@@ -35,13 +35,14 @@ MEMBER_NAMES = {"a": "Dapeng New District People's Hospital", "b": "Kuichong Com
 class Identities:
     """The consortium's members with real keys (Ethereum + HPKE), plus the auditor."""
 
-    def __init__(self) -> None:
+    def __init__(self, endpoints: dict[str, str] | None = None) -> None:
         self.members = {slug: MemberIdentity.generate() for slug in MEMBER_NAMES}
         self.auditor = MemberIdentity.generate()
+        self.endpoints = endpoints or {slug: f"http://{slug}.invalid" for slug in MEMBER_NAMES}
 
     def genesis(self) -> list[GenesisMember]:
         members = [GenesisMember(account=i.address, role=Role.MEMBER, name=MEMBER_NAMES[slug],
-                                 endpoint=f"http://{slug}.invalid", hpke_public_key=i.hpke_public_key.to_bytes())
+                                 endpoint=self.endpoints[slug], hpke_public_key=i.hpke_public_key.to_bytes())
                    for slug, i in self.members.items()]  # fmt: skip
         members.append(GenesisMember(account=self.auditor.address, role=Role.AUDITOR, name="Consortium Audit Office",
                                      endpoint="", hpke_public_key=self.auditor.hpke_public_key.to_bytes()))
@@ -81,10 +82,10 @@ def node_settings(tmp_path: Path, database_url: str, manifest: DeploymentManifes
 class RunningNode:
     """A node served by uvicorn on a free loopback port, in a thread of the test process."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, port: int | None = None) -> None:
         self.node = node
         self.app = create_app(node)
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
                                                     lifespan="on"))  # fmt: skip
@@ -137,6 +138,6 @@ class RunningNode:
 
 
 def start_node(backend: ChainBackend, manifest: DeploymentManifest, identity: MemberIdentity, tmp_path: Path,
-               database_url: str, **overrides: object) -> RunningNode:  # fmt: skip
+               database_url: str, *, port: int | None = None, **overrides: object) -> RunningNode:  # fmt: skip
     settings = node_settings(tmp_path, database_url, manifest, **overrides)
-    return RunningNode(build_node(settings, w3=backend.w3, identity=identity))
+    return RunningNode(build_node(settings, w3=backend.w3, identity=identity), port=port)

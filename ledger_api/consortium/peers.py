@@ -1,0 +1,224 @@
+"""Sharing across members: this node fetches from the custodian's node on behalf of its own users.
+
+Member B's clinician asks B's node for a record held by A. B's node finds A's endpoint on chain
+(the registry is the only directory: no side configuration to drift), calls A with a request
+signed by B's member key, receives ciphertext and the data key wrapped for B's HPKE key, checks
+the ciphertext against the content hash anchored on chain, and only then decrypts — streaming
+the plaintext to its own authenticated caller. A never sees B's caller; B never sees a record
+the chain did not allow. The fan-out asks every member at once with a deadline and reports, per
+member, what came back, what was denied and who was unreachable.
+"""
+
+from __future__ import annotations
+
+import base64
+import queue
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import blake3
+import httpx
+from medledger_crypto import RecordContext, WrapContext, decrypt_record, unwrap_data_key
+from pydantic import BaseModel
+
+from ledger_api.auth.service import Caller
+from ledger_api.auth.signing import MemberAuth
+from ledger_api.chain.clients import Member, MemberStatus, Role
+from ledger_api.errors import (
+    BadRequest,
+    ConsentDenied,
+    ContractReverted,
+    IntegrityViolation,
+    LedgerError,
+    NotFound,
+    PeerUnavailable,
+)
+from ledger_api.node import Node
+from ledger_api.records import service as records
+from ledger_api.records.models import RecordPublic
+from ledger_api.vocabulary import Purpose
+
+_ERRORS_BY_CODE = {"consent-denied": ConsentDenied, "not-found": NotFound, "integrity-violation": IntegrityViolation}
+
+
+@dataclass
+class PeerRecord:
+    """A record fetched from its custodian, verified against the chain, ready to decrypt."""
+
+    context: RecordContext
+    media_type: str
+    category: int
+    content_hash: str
+    access_sequence: int
+    basis: str
+    ciphertext: Path
+    wrapped_key: bytes
+
+    def plaintext(self, node: Node) -> Iterator[bytes]:
+        """Decrypts as it streams (bounded memory); the ciphertext was already matched to the chain's anchor."""
+        data_key = unwrap_data_key(self.wrapped_key, node.identity.hpke_keys(),
+                                   WrapContext(self.context.record_id, self.context.version, node.address))
+        chunks: queue.Queue = queue.Queue(maxsize=8)
+        outcome: dict[str, BaseException] = {}
+
+        class _Sink:
+            def write(self, data: bytes | memoryview) -> int:
+                chunks.put(bytes(data))
+                return len(data)
+
+        def decrypt() -> None:
+            try:
+                with open(self.ciphertext, "rb") as source:
+                    decrypt_record(self.context, data_key, source, _Sink())  # type: ignore[arg-type]
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the consuming generator
+                outcome["error"] = exc
+            finally:
+                data_key.destroy()
+                self.ciphertext.unlink(missing_ok=True)
+                chunks.put(None)
+
+        threading.Thread(target=decrypt, name="peer-decrypt", daemon=True).start()
+        while (chunk := chunks.get()) is not None:
+            yield chunk
+        if "error" in outcome:
+            raise outcome["error"]
+
+
+def _peer(node: Node, account: str) -> Member:
+    try:
+        member = node.chain.registry.member(account)
+    except ContractReverted:
+        raise NotFound(f"{account} is not a consortium member") from None
+    if member.status != MemberStatus.ACTIVE or member.role != Role.MEMBER or not member.endpoint:
+        raise NotFound(f"{account} is not an active member with a node")
+    return member
+
+
+def _client(node: Node, peer: Member, timeout: float) -> httpx.Client:
+    auth = MemberAuth(account=node.identity.account, chain_id=node.chain_id, audience=peer.account)
+    return httpx.Client(base_url=peer.endpoint, auth=auth, timeout=timeout)
+
+
+def _raise_for_peer(response: httpx.Response, peer: Member) -> None:
+    if response.status_code < 300:
+        return
+    try:
+        problem = response.json()
+        code, detail = problem.get("code", ""), problem.get("detail", "")
+    except ValueError:
+        code, detail = "", response.text[:200]
+    error = _ERRORS_BY_CODE.get(code)
+    if error is not None:
+        raise error(f"{peer.name}: {detail}")
+    if response.status_code >= 500:
+        raise PeerUnavailable(f"{peer.name} answered {response.status_code}: {detail}")
+    raise LedgerError(f"{peer.name} refused: {detail}")
+
+
+def fetch_from_custodian(node: Node, caller: Caller, *, custodian: str, record_id: str, version: int | None,
+                         purpose: Purpose, clinician: str, timeout: float = 30.0) -> PeerRecord:  # fmt: skip
+    """Fetches a record from its custodian's node as this member, and verifies it against the chain."""
+    if not caller.local:
+        raise BadRequest("only this node's own hospital system fetches through it")
+    if custodian == node.address:
+        raise BadRequest("custodian: this node holds the record itself; use /v1/records/{id}/content")
+    peer = _peer(node, custodian)
+    params: dict[str, str | int] = {"purpose": purpose.name.lower(), "clinician": clinician}
+    if version is not None:
+        params["version"] = version
+    node.blob_dir.mkdir(parents=True, exist_ok=True)
+    target = Path(tempfile.mkstemp(prefix=".peer-", dir=node.blob_dir)[1])
+    digest = blake3.blake3()
+    try:
+        with _client(node, peer, timeout) as client, client.stream(
+                "GET", f"/v1/records/{record_id}/content", params=params) as response:  # fmt: skip
+            if response.status_code >= 300:
+                response.read()
+                _raise_for_peer(response, peer)
+            with open(target, "wb") as sink:
+                for chunk in response.iter_bytes():
+                    digest.update(chunk)
+                    sink.write(chunk)
+            h = response.headers
+        context = RecordContext(record_id=bytes.fromhex(h["x-medledger-record-id"]),
+                                version=int(h["x-medledger-version"]), custodian=h["x-medledger-custodian"],
+                                patient=h["x-medledger-patient"])  # fmt: skip
+        if context.record_id.hex() != record_id or h["x-medledger-custodian"].lower() != custodian.lower():
+            raise IntegrityViolation("the custodian answered for another record")
+        anchored = node.chain.records.content_hash(context.record_id, context.version).hex()
+        if digest.hexdigest() != anchored:
+            raise IntegrityViolation("the custodian's ciphertext does not match the hash anchored on chain")
+        return PeerRecord(context=context, media_type=h.get("x-medledger-media-type", "application/octet-stream"),
+                          category=int(h["x-medledger-category"]), content_hash=anchored,
+                          access_sequence=int(h["x-medledger-access-sequence"]), basis=h["x-medledger-basis"],
+                          ciphertext=target, wrapped_key=base64.b64decode(h["x-medledger-wrapped-key"]))  # fmt: skip
+    except httpx.HTTPError as exc:
+        target.unlink(missing_ok=True)
+        raise PeerUnavailable(f"{peer.name} unreachable: {type(exc).__name__}") from None
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+
+
+class MemberResult(BaseModel):
+    """One member's part of a consortium-wide answer."""
+
+    member: str
+    name: str
+    status: Literal["returned", "denied", "unreachable", "error"]
+    detail: str | None = None
+    records: list[RecordPublic] = []
+
+
+class FanOutResult(BaseModel):
+    patient: str
+    purpose: str
+    elapsed_ms: float
+    members: list[MemberResult]
+
+
+def records_across_consortium(node: Node, caller: Caller, *, patient: str, purpose: Purpose,
+                              deadline_s: float = 5.0) -> FanOutResult:  # fmt: skip
+    """Asks every active member node at once for the patient's records; reports each member's outcome."""
+    if not caller.local:
+        raise BadRequest("only this node's own hospital system asks across the consortium")
+    started = time.monotonic()
+    peers = [m for m in node.chain.registry.members()
+             if m.status == MemberStatus.ACTIVE and m.role == Role.MEMBER]  # fmt: skip
+
+    def ask(peer: Member) -> MemberResult:
+        if peer.account == node.address:
+            found = records.list_records(node, caller, patient, purpose)
+            return MemberResult(member=peer.account, name=peer.name, status="returned", records=found)
+        try:
+            with _client(node, peer, deadline_s) as client:
+                response = client.get(f"/v1/patients/{patient}/records", params={"purpose": purpose.name.lower()})
+        except httpx.HTTPError as exc:
+            return MemberResult(member=peer.account, name=peer.name, status="unreachable", detail=type(exc).__name__)
+        if response.status_code == 200:
+            return MemberResult(member=peer.account, name=peer.name, status="returned",
+                                records=[RecordPublic.model_validate(r) for r in response.json()])  # fmt: skip
+        status = "denied" if response.status_code in (401, 403) else "error"
+        return MemberResult(member=peer.account, name=peer.name, status=status,
+                            detail=f"HTTP {response.status_code}")  # fmt: skip
+
+    results: dict[str, MemberResult] = {}
+    pool = ThreadPoolExecutor(max_workers=max(1, len(peers)))
+    futures = {pool.submit(ask, peer): peer for peer in peers}
+    finished, _ = wait(futures, timeout=deadline_s)
+    for future, peer in futures.items():
+        if future in finished:
+            results[peer.account] = future.result()
+        else:
+            results[peer.account] = MemberResult(member=peer.account, name=peer.name, status="unreachable",
+                                                 detail=f"no answer within {deadline_s:.1f}s")  # fmt: skip
+    pool.shutdown(wait=False, cancel_futures=True)
+    return FanOutResult(patient=patient, purpose=purpose.name.lower(),
+                        elapsed_ms=round((time.monotonic() - started) * 1000, 1),
+                        members=[results[p.account] for p in peers])  # fmt: skip
