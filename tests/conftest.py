@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import pytest
+import structlog
 
 from ledger_api.chain.backends import AnvilBackend, ChainBackend, EthTesterBackend
 from ledger_api.chain.deployment import DeploymentManifest
 from tests.utils.actors import Actors, Chain, deploy_test_consortium
 
 BACKENDS = ["eth_tester", "anvil"]
+
+# Nodes run inside the test process; their logs go to stderr so command output stays parseable.
+structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
 
 
 def start_backend(kind: str) -> ChainBackend:

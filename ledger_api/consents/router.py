@@ -86,3 +86,20 @@ def check_permission(
     """May ``requester`` read ``category`` of ``patient`` for ``purpose`` right now (consent or break-glass)?"""
     return service.check_permission(node, Web3.to_checksum_address(patient), Web3.to_checksum_address(requester),
                                     int(category_of(category)), int(purpose_of(purpose)))  # fmt: skip
+
+
+class SigningDomain(BaseModel):
+    """What a patient's wallet needs to sign a consent message for this consortium."""
+
+    chain_id: int
+    verifying_contract: str
+    patient: str
+    nonce: int
+
+
+@router.get("/patients/{patient}/signing-domain", response_model=SigningDomain, responses=_ERRORS)
+def signing_domain(node: NodeDep, caller: CallerDep, patient: Address) -> SigningDomain:
+    """Chain id, ConsentRegistry address and the patient's next nonce, for EIP-712 signing."""
+    patient = Web3.to_checksum_address(patient)
+    return SigningDomain(chain_id=node.chain_id, verifying_contract=node.manifest.address("ConsentRegistry"),
+                         patient=patient, nonce=node.chain.consents.nonce(patient))  # fmt: skip

@@ -1,0 +1,145 @@
+"""``medledger patient``: the patient's side, signing locally with the patient's own key file.
+
+The key file is a standard Ethereum V3 keystore; its passphrase comes from
+MEDLEDGER_PATIENT_PASSPHRASE. Only signatures ever leave this machine.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from medledger_crypto import PatientIdentity
+from rich.table import Table
+
+from ledger_api.chain.clients import ANY_MEMBER
+from ledger_api.cli.client import check, load_patient, node_url, patient_client, patient_passphrase
+from ledger_api.cli.output import console, reported_errors
+from ledger_api.vocabulary import Category, Purpose, bitset, from_bitset
+
+app = typer.Typer(help="Patients: create a key, grant and revoke consent, see who read what.", no_args_is_help=True)
+KeyOpt = Annotated[Path, typer.Option("--key", help="The patient's keystore (V3 JSON).")]
+NodeOpt = Annotated[str | None, typer.Option("--node", help="Member node URL (default $MEDLEDGER_NODE_URL).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _names(enum: type[Category] | type[Purpose], text: str) -> int:
+    try:
+        return bitset([enum[name.strip().upper()] for name in text.split(",") if name.strip()])
+    except KeyError as exc:
+        choices = ", ".join(m.name.lower() for m in enum)
+        raise ValueError(f"unknown {enum.__name__.lower()} {exc.args[0].lower()!r}; choose from {choices}") from None
+
+
+@app.command()
+def new(key: KeyOpt, dev: Annotated[bool, typer.Option(help="Allow a weak passphrase (development).")] = False) -> None:
+    """Creates a patient account and writes its encrypted key file (keep a backup!)."""
+    with reported_errors():
+        if key.exists():
+            raise ValueError(f"{key} exists; refusing to overwrite a patient's key")
+        patient = PatientIdentity.create()
+        patient.backup(key, patient_passphrase(), dev_mode=dev)
+        console.print(f"patient account [bold]{patient.address}[/bold]; key written to {key}")
+
+
+@app.command()
+def grant(
+    key: KeyOpt,
+    to: Annotated[str, typer.Option(help="Grantee member account, or 'any' for every active member.")],
+    categories: Annotated[str, typer.Option(help="Comma-separated, e.g. labs,imaging.")],
+    purposes: Annotated[str, typer.Option(help="Comma-separated, e.g. treatment.")] = "treatment",
+    hours: Annotated[float, typer.Option(min=0.01, help="How long the consent lasts.")] = 24.0,
+    node: NodeOpt = None,
+) -> None:
+    """Signs a consent grant here and has the node relay it to the chain."""
+    with reported_errors():
+        patient, url = load_patient(key), node_url(node)
+        grantee = ANY_MEMBER if to.lower() == "any" else to
+        cats, purps = _names(Category, categories), _names(Purpose, purposes)
+        with patient_client(url, patient) as client:
+            domain = check(client.get(f"/v1/patients/{patient.address}/signing-domain")).json()
+            now = int(time.time())
+            terms = {"grantee": grantee, "categories": cats, "purposes": purps, "valid_from": now - 60,
+                     "valid_until": now + int(hours * 3600)}  # fmt: skip
+            document = patient.grant_document(**terms, nonce=domain["nonce"], deadline=now + 600,
+                                              chain_id=domain["chain_id"], contract=domain["verifying_contract"])
+            v, r, s = patient.sign(document)
+            relay = check(client.post("/v1/consents", json={
+                "patient": patient.address, **terms, "nonce": domain["nonce"], "deadline": now + 600,
+                "signature": {"v": v, "r": r.hex(), "s": s.hex()}})).json()  # fmt: skip
+            state = _await_relay(client, relay["id"])
+        console.print(f"consent for {to} ({categories}; {purposes}; {hours:g} h): {state}")
+
+
+@app.command()
+def revoke(key: KeyOpt, consent: Annotated[str, typer.Option(help="The consent id.")], node: NodeOpt = None) -> None:
+    """Signs a revocation here; it takes effect in the block it lands in."""
+    with reported_errors():
+        patient, url = load_patient(key), node_url(node)
+        with patient_client(url, patient) as client:
+            domain = check(client.get(f"/v1/patients/{patient.address}/signing-domain")).json()
+            deadline = int(time.time()) + 600
+            document = patient.revocation_document(consent_id=int(consent), nonce=domain["nonce"], deadline=deadline,
+                                                   chain_id=domain["chain_id"],
+                                                   contract=domain["verifying_contract"])  # fmt: skip
+            v, r, s = patient.sign(document)
+            relay = check(client.post("/v1/consents/revocations", json={
+                "consent_id": consent, "nonce": domain["nonce"], "deadline": deadline,
+                "signature": {"v": v, "r": r.hex(), "s": s.hex()}})).json()  # fmt: skip
+            state = _await_relay(client, relay["id"])
+        console.print(f"revocation of consent {consent}: {state}")
+
+
+def _await_relay(client, relay_id: int, timeout: float = 30) -> str:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = check(client.get(f"/v1/relays/{relay_id}")).json()
+        if state["state"] in ("confirmed", "failed"):
+            return "on chain" if state["state"] == "confirmed" else f"failed: {state['last_error']}"
+        time.sleep(0.3)
+    return "pending (relayed; not yet on chain)"
+
+
+@app.command()
+def consents(key: KeyOpt, node: NodeOpt = None, as_json: JsonOpt = False) -> None:
+    """Lists the patient's consents with their status."""
+    with reported_errors():
+        patient = load_patient(key)
+        with patient_client(node_url(node), patient) as client:
+            rows = check(client.get(f"/v1/patients/{patient.address}/consents")).json()
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        table = Table(title=f"Consents of {patient.address}")
+        for column in ("id", "grantee", "categories", "purposes", "until", "status"):
+            table.add_column(column)
+        for c in rows:
+            table.add_row(c["consent_id"], "every member" if c["grantee"] == ANY_MEMBER else c["grantee"],
+                          ",".join(x.name.lower() for x in from_bitset(Category, c["categories"])),
+                          ",".join(x.name.lower() for x in from_bitset(Purpose, c["purposes"])),
+                          datetime.fromtimestamp(c["valid_until"], UTC).strftime("%Y-%m-%d %H:%M"), c["status"])
+        console.print(table)
+
+
+@app.command()
+def history(key: KeyOpt, node: NodeOpt = None, as_json: JsonOpt = False) -> None:
+    """Who read the patient's records at this node, when, why — break-glass flagged."""
+    with reported_errors():
+        patient = load_patient(key)
+        with patient_client(node_url(node), patient) as client:
+            rows = check(client.get(f"/v1/patients/{patient.address}/access-log")).json()
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        table = Table(title=f"Access history of {patient.address}")
+        for column in ("#", "when", "who", "clinician", "purpose", "grounds", "action"):
+            table.add_column(column)
+        for e in rows:
+            grounds = "[bold red]BREAK-GLASS[/bold red]" if e["break_glass"] else e["basis"]
+            table.add_row(str(e["sequence"]), e["created_at"][:19], e["requester"], e["clinician"],
+                          Purpose(e["purpose"]).name.lower(), grounds, e["action"])  # fmt: skip
+        console.print(table)

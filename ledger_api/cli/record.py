@@ -1,0 +1,150 @@
+"""``medledger record`` and ``medledger emergency``: a member hospital's system, signing with its identity."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from medledger_crypto import RecordContext, WrapContext, decrypt_record, unwrap_data_key
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.table import Table
+
+from ledger_api.auth.signing import sign_headers
+from ledger_api.cli.client import check, load_member, member_client, node_url
+from ledger_api.cli.output import console, reported_errors
+from ledger_api.vocabulary import Category, Purpose
+
+app = typer.Typer(help="Member hospitals: put, get and list records.", no_args_is_help=True)
+IdentityOpt = Annotated[Path, typer.Option("--identity", help="This member's identity keystore.")]
+NodeOpt = Annotated[str | None, typer.Option("--node", help="This member's node URL (default $MEDLEDGER_NODE_URL).")]
+
+
+def _progress() -> Progress:
+    return Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                    console=console, transient=True)  # fmt: skip
+
+
+@app.command()
+def put(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The record to upload.")],
+    patient: Annotated[str, typer.Option(help="The patient's account.")],
+    category: Annotated[str, typer.Option(help="labs, imaging, medication, ...")],
+    media_type: Annotated[str, typer.Option(help="e.g. application/pdf, application/dicom.")],
+    identity: IdentityOpt, node: NodeOpt = None,
+) -> None:  # fmt: skip
+    """Uploads a record (encrypted by the node, anchored on chain), with a progress bar."""
+    with reported_errors():
+        if category.upper() not in Category.__members__:
+            raise ValueError(f"unknown category {category!r}")
+        member, url = load_member(identity), node_url(node)
+        digest = hashlib.sha256()
+        with open(file, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        size = file.stat().st_size
+        with member_client(url, member) as client, _progress() as progress:
+            task = progress.add_task(f"uploading {file.name}", total=size)
+
+            def body():  # noqa: ANN202
+                with open(file, "rb") as handle:
+                    while chunk := handle.read(1 << 20):
+                        progress.advance(task, len(chunk))
+                        yield chunk
+
+            path = f"/v1/records?patient={patient}&category={category.lower()}&media_type={media_type}"
+            headers = sign_headers(member.account, chain_id=client.auth.chain_id, audience=client.auth.audience,
+                                   method="POST", url=url + path, digest=digest.hexdigest())  # fmt: skip
+            headers["content-type"] = "application/octet-stream"
+            response = check(client.post(path, content=body(), headers=headers, auth=None))
+        record = response.json()
+        console.print(f"record [bold]{record['id']}[/bold] v{record['latest_version']} stored; "
+                      f"content hash {record['versions'][-1]['content_hash']} (anchoring)")  # fmt: skip
+
+
+@app.command()
+def get(
+    record_id: Annotated[str, typer.Argument(help="The record id (hex).")],
+    out: Annotated[Path, typer.Option(help="Where to write the record.")],
+    identity: IdentityOpt,
+    custodian: Annotated[str | None, typer.Option(help="The custodian member (default: this member).")] = None,
+    purpose: Annotated[str, typer.Option(help="Purpose of use.")] = "treatment",
+    clinician: Annotated[str, typer.Option(help="Pseudonymous id of the acting clinician.")] = "cli",
+    node: NodeOpt = None,
+) -> None:  # fmt: skip
+    """Fetches a record if the chain allows it now: from this node, or from its custodian through this node."""
+    with reported_errors():
+        if purpose.upper() not in Purpose.__members__:
+            raise ValueError(f"unknown purpose {purpose!r}")
+        member, url = load_member(identity), node_url(node)
+        params = {"purpose": purpose.lower(), "clinician": clinician}
+        local = custodian is None or custodian.lower() == member.address.lower()
+        with member_client(url, member) as client, _progress() as progress:
+            path = f"/v1/records/{record_id}/content" if local else f"/v1/consortium/records/{record_id}"
+            request_params = params if local else {**params, "custodian": custodian}
+            with client.stream("GET", path, params=request_params) as response:
+                if response.status_code >= 300:
+                    response.read()
+                    check(response)
+                task = progress.add_task(f"fetching {record_id[:12]}…", total=None)
+                body = io.BytesIO()
+                for chunk in response.iter_bytes():
+                    body.write(chunk)
+                    progress.advance(task, len(chunk))
+                headers = response.headers
+        if local:  # ciphertext + key wrapped for us: decrypt here
+            context = RecordContext(bytes.fromhex(record_id), int(headers["x-medledger-version"]),
+                                    headers["x-medledger-custodian"], headers["x-medledger-patient"])  # fmt: skip
+            data_key = unwrap_data_key(base64.b64decode(headers["x-medledger-wrapped-key"]), member.hpke_keys(),
+                                       WrapContext(context.record_id, context.version, member.address))  # fmt: skip
+            body.seek(0)
+            with open(out, "wb") as sink:
+                decrypt_record(context, data_key, body, sink)
+        else:
+            out.write_bytes(body.getvalue())
+        console.print(f"record {record_id} v{headers['x-medledger-version']} written to {out} "
+                      f"(grounds: {headers['x-medledger-basis']})")  # fmt: skip
+
+
+@app.command("list")
+def list_records(
+    patient: Annotated[str, typer.Option(help="The patient's account.")], identity: IdentityOpt,
+    node: NodeOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:  # fmt: skip
+    """Lists a patient's records held at this node (metadata only)."""
+    with reported_errors():
+        member = load_member(identity)
+        with member_client(node_url(node), member) as client:
+            rows = check(client.get(f"/v1/patients/{patient}/records")).json()
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        table = Table(title=f"Records of {patient}")
+        for column in ("id", "category", "media type", "versions", "anchoring", "created"):
+            table.add_column(column)
+        for r in rows:
+            table.add_row(r["id"], Category(r["category"]).name.lower(), r["media_type"], str(r["latest_version"]),
+                          r["versions"][-1]["anchoring"] if r["versions"] else "-", r["created_at"][:19])
+        console.print(table)
+
+
+def emergency(
+    patient: Annotated[str, typer.Option(help="The patient's account.")],
+    reason_code: Annotated[int, typer.Option(min=0, max=255, help="Coded reason (e.g. 1 = unconscious).")],
+    justification: Annotated[str, typer.Option(help="Free-text justification (kept at this node).")],
+    clinician: Annotated[str, typer.Option(help="Pseudonymous id of the acting clinician.")],
+    identity: IdentityOpt, node: NodeOpt = None,
+) -> None:  # fmt: skip
+    """Declares break-glass access to a patient: on chain at once, flagged for review."""
+    with reported_errors():
+        member = load_member(identity)
+        with member_client(node_url(node), member) as client:
+            declared = check(client.post("/v1/emergency", json={"patient": patient, "reason_code": reason_code,
+                                                                "justification": justification,
+                                                                "clinician": clinician})).json()  # fmt: skip
+        console.print(f"[bold red]break-glass {declared['break_glass_id']}[/bold red] declared for {patient} "
+                      f"until {declared['expires_at']}; it will be reviewed")  # fmt: skip

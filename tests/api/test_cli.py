@@ -1,0 +1,82 @@
+"""The `medledger` CLI against a real node: patients sign locally, members put/get/list, errors in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from medledger_crypto import DEV_SCRYPT
+from typer.testing import CliRunner
+
+from ledger_api.cli import app
+from tests.api.conftest import World
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    monkeypatch.setenv("MEDLEDGER_NODE_URL", world.node.url)
+    monkeypatch.setenv("MEDLEDGER_KEYSTORE_PASSPHRASE", "member passphrase for tests 7")
+    monkeypatch.setenv("MEDLEDGER_PATIENT_PASSPHRASE", "patient passphrase for tests 9")
+    keys = {"a": tmp_path / "a.json", "b": tmp_path / "b.json", "patient": tmp_path / "patient.json"}
+    world.a.save(keys["a"], "member passphrase for tests 7", params=DEV_SCRYPT)
+    world.b.save(keys["b"], "member passphrase for tests 7", params=DEV_SCRYPT)
+    world.node.worker.start()
+    yield keys
+    world.node.worker.stop()
+
+
+def _ok(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_patient_and_member_flows_through_the_cli(world: World, cli_env: dict[str, Path], tmp_path: Path) -> None:
+    out = _ok("patient", "new", "--key", str(cli_env["patient"]))
+    patient = out.split("account ")[1].split(";")[0].strip()
+    report = tmp_path / "report.txt"
+    report.write_text("eGFR 78 mL/min/1.73m²\n" * 500)
+    out = _ok("record", "put", str(report), "--patient", patient, "--category", "labs", "--media-type", "text/plain",
+              "--identity", str(cli_env["a"]))
+    record_id = out.split("record ")[1].split()[0]
+    listed = json.loads(_ok("record", "list", "--patient", patient, "--identity", str(cli_env["a"]), "--json"))
+    assert [r["id"] for r in listed] == [record_id]
+    fetched = tmp_path / "fetched.txt"
+    out = _ok("record", "get", record_id, "--out", str(fetched), "--identity", str(cli_env["a"]),
+              "--clinician", "dr-chen")
+    assert fetched.read_bytes() == report.read_bytes() and "grounds: custodian" in out
+
+    out = _ok("patient", "grant", "--key", str(cli_env["patient"]), "--to", world.b.address,
+              "--categories", "labs,imaging", "--purposes", "treatment", "--hours", "2")
+    assert "on chain" in out
+    consents = json.loads(_ok("patient", "consents", "--key", str(cli_env["patient"]), "--json"))
+    assert [c["status"] for c in consents] == ["active"]
+    assert "every member" not in _ok("patient", "consents", "--key", str(cli_env["patient"]))
+
+    out = _ok("emergency", "--patient", patient, "--reason-code", "1", "--clinician", "dr-chen",
+              "--justification", "unconscious on arrival, no relatives reachable", "--identity", str(cli_env["a"]))
+    assert "break-glass" in out
+    history = json.loads(_ok("patient", "history", "--key", str(cli_env["patient"]), "--json"))
+    assert [(e["clinician"], e["basis"]) for e in history] == [("dr-chen", "custodian")]
+
+    out = _ok("patient", "revoke", "--key", str(cli_env["patient"]), "--consent", consents[0]["consent_id"])
+    assert "on chain" in out
+    consents = json.loads(_ok("patient", "consents", "--key", str(cli_env["patient"]), "--json"))
+    assert [c["status"] for c in consents] == ["revoked"]
+
+
+def test_errors_are_one_line_with_a_code_never_a_traceback(world: World, cli_env: dict[str, Path]) -> None:
+    cases = [
+        ["record", "get", "ab" * 32, "--out", "/tmp/x", "--identity", str(cli_env["a"]), "--purpose", "gossip"],
+        ["record", "get", "ab" * 32, "--out", "/tmp/x", "--identity", str(cli_env["a"])],
+        ["patient", "consents", "--key", "/nonexistent/key.json"],
+        ["record", "list", "--patient", "0x123", "--identity", str(cli_env["a"])],
+    ]
+    for args in cases:
+        result = runner.invoke(app, args)
+        assert result.exit_code in (2, 3), result.output
+        assert "Traceback" not in result.output and "error" in result.output
+        assert "[" in result.output and "]" in result.output  # the problem's code
