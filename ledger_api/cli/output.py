@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from ledger_api.errors import LedgerError
 
@@ -29,6 +31,20 @@ def reported_errors() -> Iterator[None]:
     except (ValueError, ValidationError, FileNotFoundError) as exc:
         errors.print(f"[red]error[/red] {escape(f'[invalid-input] {exc}')}")
         raise typer.Exit(2) from None
+
+
+def print_listing(rows: list[dict[str, Any]], *, as_json: bool, title: str, columns: Sequence[str],
+                  row: Callable[[dict[str, Any]], Sequence[str]]) -> None:  # fmt: skip
+    """Every listing prints the same way: ``--json`` for scripts, a table for people."""
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for item in rows:
+        table.add_row(*row(item))
+    console.print(table)
 
 
 def run(fn: Callable[[], T]) -> T:

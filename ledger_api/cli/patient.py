@@ -6,7 +6,6 @@ MEDLEDGER_PATIENT_PASSPHRASE. Only signatures ever leave this machine.
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,11 +13,10 @@ from typing import Annotated
 
 import typer
 from medledger_crypto import PatientIdentity
-from rich.table import Table
 
 from ledger_api.chain.clients import ANY_MEMBER
 from ledger_api.cli.client import check, load_patient, node_url, patient_client, patient_passphrase
-from ledger_api.cli.output import console, reported_errors
+from ledger_api.cli.output import console, print_listing, reported_errors
 from ledger_api.vocabulary import Category, Purpose, bitset, from_bitset
 
 app = typer.Typer(help="Patients: create a key, grant and revoke consent, see who read what.", no_args_is_help=True)
@@ -111,18 +109,13 @@ def consents(key: KeyOpt, node: NodeOpt = None, as_json: JsonOpt = False) -> Non
         patient = load_patient(key)
         with patient_client(node_url(node), patient) as client:
             rows = check(client.get(f"/v1/patients/{patient.address}/consents")).json()
-        if as_json:
-            typer.echo(json.dumps(rows, indent=2))
-            return
-        table = Table(title=f"Consents of {patient.address}")
-        for column in ("id", "grantee", "categories", "purposes", "until", "status"):
-            table.add_column(column)
-        for c in rows:
-            table.add_row(c["consent_id"], "every member" if c["grantee"] == ANY_MEMBER else c["grantee"],
-                          ",".join(x.name.lower() for x in from_bitset(Category, c["categories"])),
-                          ",".join(x.name.lower() for x in from_bitset(Purpose, c["purposes"])),
-                          datetime.fromtimestamp(c["valid_until"], UTC).strftime("%Y-%m-%d %H:%M"), c["status"])
-        console.print(table)
+        print_listing(rows, as_json=as_json, title=f"Consents of {patient.address}",
+                      columns=("id", "grantee", "categories", "purposes", "until", "status"),
+                      row=lambda c: (c["consent_id"], "every member" if c["grantee"] == ANY_MEMBER else c["grantee"],
+                                     ",".join(x.name.lower() for x in from_bitset(Category, c["categories"])),
+                                     ",".join(x.name.lower() for x in from_bitset(Purpose, c["purposes"])),
+                                     datetime.fromtimestamp(c["valid_until"], UTC).strftime("%Y-%m-%d %H:%M"),
+                                     c["status"]))  # fmt: skip
 
 
 @app.command()
@@ -132,14 +125,9 @@ def history(key: KeyOpt, node: NodeOpt = None, as_json: JsonOpt = False) -> None
         patient = load_patient(key)
         with patient_client(node_url(node), patient) as client:
             rows = check(client.get(f"/v1/patients/{patient.address}/access-log")).json()
-        if as_json:
-            typer.echo(json.dumps(rows, indent=2))
-            return
-        table = Table(title=f"Access history of {patient.address}")
-        for column in ("#", "when", "who", "clinician", "purpose", "grounds", "action"):
-            table.add_column(column)
-        for e in rows:
-            grounds = "[bold red]BREAK-GLASS[/bold red]" if e["break_glass"] else e["basis"]
-            table.add_row(str(e["sequence"]), e["created_at"][:19], e["requester"], e["clinician"],
-                          Purpose(e["purpose"]).name.lower(), grounds, e["action"])  # fmt: skip
-        console.print(table)
+        print_listing(rows, as_json=as_json, title=f"Access history of {patient.address}",
+                      columns=("#", "when", "who", "clinician", "purpose", "grounds", "action"),
+                      row=lambda e: (str(e["sequence"]), e["created_at"][:19], e["requester"], e["clinician"],
+                                     Purpose(e["purpose"]).name.lower(),
+                                     "[bold red]BREAK-GLASS[/bold red]" if e["break_glass"] else e["basis"],
+                                     e["action"]))  # fmt: skip

@@ -5,18 +5,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from medledger_crypto import RecordContext, WrapContext, decrypt_record, unwrap_data_key
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-from rich.table import Table
 
 from ledger_api.auth.signing import sign_headers
 from ledger_api.cli.client import check, load_member, member_client, node_url
-from ledger_api.cli.output import console, reported_errors
+from ledger_api.cli.output import console, print_listing, reported_errors
 from ledger_api.vocabulary import Category, Purpose
 
 app = typer.Typer(help="Member hospitals: put, get and list records.", no_args_is_help=True)
@@ -120,16 +118,11 @@ def list_records(
         member = load_member(identity)
         with member_client(node_url(node), member) as client:
             rows = check(client.get(f"/v1/patients/{patient}/records")).json()
-        if as_json:
-            typer.echo(json.dumps(rows, indent=2))
-            return
-        table = Table(title=f"Records of {patient}")
-        for column in ("id", "category", "media type", "versions", "anchoring", "created"):
-            table.add_column(column)
-        for r in rows:
-            table.add_row(r["id"], Category(r["category"]).name.lower(), r["media_type"], str(r["latest_version"]),
-                          r["versions"][-1]["anchoring"] if r["versions"] else "-", r["created_at"][:19])
-        console.print(table)
+        print_listing(rows, as_json=as_json, title=f"Records of {patient}",
+                      columns=("id", "category", "media type", "versions", "anchoring", "created"),
+                      row=lambda r: (r["id"], Category(r["category"]).name.lower(), r["media_type"],
+                                     str(r["latest_version"]), r["versions"][-1]["anchoring"] if r["versions"] else "-",
+                                     r["created_at"][:19]))  # fmt: skip
 
 
 def emergency(
