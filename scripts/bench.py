@@ -41,16 +41,26 @@ def bench_api() -> dict[str, float]:
     return bench_api.run()
 
 
-GROUPS: dict[str, Callable[[], dict[str, float]]] = {"gas": bench_gas, "crypto": bench_crypto, "api": bench_api}
+def bench_consortium() -> dict[str, float]:
+    import bench_consortium
+
+    return bench_consortium.run()
+
+
+GROUPS: dict[str, Callable[[], dict[str, float]]] = {
+    "gas": bench_gas, "crypto": bench_crypto, "api": bench_api, "consortium": bench_consortium,
+}
 
 
 def _goals() -> dict[str, tuple[str, float]]:
     import bench_api
+    import bench_consortium
     import bench_crypto
 
     from ledger_api.chain.gas import GAS_BUDGETS
 
-    return {**{k: ("<=", v) for k, v in GAS_BUDGETS.items()}, **bench_crypto.GOALS, **bench_api.GOALS}
+    return {**{k: ("<=", v) for k, v in GAS_BUDGETS.items()}, **bench_crypto.GOALS, **bench_api.GOALS,
+            **bench_consortium.GOALS}
 
 
 def main() -> int:
