@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from medledger_crypto import MemberIdentity, load_passphrase
 from sqlalchemy.engine import Engine
@@ -32,6 +33,9 @@ class Node:
     sender: TransactionSender
     chain: Consortium = field(init=False)
     access_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: kept-alive HTTP clients to other members' nodes, by member account (see consortium.peers)
+    peer_clients: dict[str, Any] = field(default_factory=dict)
+    peer_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.chain = Consortium(self.w3, self.manifest, self.sender)

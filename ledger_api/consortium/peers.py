@@ -100,9 +100,14 @@ def _peer(node: Node, account: str) -> Member:
     return member
 
 
-def _client(node: Node, peer: Member, timeout: float) -> httpx.Client:
-    auth = MemberAuth(account=node.identity.account, chain_id=node.chain_id, audience=peer.account)
-    return httpx.Client(base_url=peer.endpoint, auth=auth, timeout=timeout)
+def _client(node: Node, peer: Member) -> httpx.Client:
+    """A kept-alive client per peer; rebuilt when the chain shows a new endpoint (timeouts per request)."""
+    with node.peer_lock:
+        client = node.peer_clients.get(peer.account)
+        if client is None or str(client.base_url).rstrip("/") != peer.endpoint.rstrip("/"):
+            auth = MemberAuth(account=node.identity.account, chain_id=node.chain_id, audience=peer.account)
+            client = node.peer_clients[peer.account] = httpx.Client(base_url=peer.endpoint, auth=auth)
+        return client
 
 
 def _raise_for_peer(response: httpx.Response, peer: Member) -> None:
@@ -136,8 +141,8 @@ def fetch_from_custodian(node: Node, caller: Caller, *, custodian: str, record_i
     target = Path(tempfile.mkstemp(prefix=".peer-", dir=node.blob_dir)[1])
     digest = blake3.blake3()
     try:
-        with _client(node, peer, timeout) as client, client.stream(
-                "GET", f"/v1/records/{record_id}/content", params=params) as response:  # fmt: skip
+        with _client(node, peer).stream("GET", f"/v1/records/{record_id}/content", params=params,
+                                        timeout=timeout) as response:  # fmt: skip
             if response.status_code >= 300:
                 response.read()
                 _raise_for_peer(response, peer)
@@ -197,8 +202,8 @@ def records_across_consortium(node: Node, caller: Caller, *, patient: str, purpo
             found = records.list_records(node, caller, patient, purpose)
             return MemberResult(member=peer.account, name=peer.name, status="returned", records=found)
         try:
-            with _client(node, peer, deadline_s) as client:
-                response = client.get(f"/v1/patients/{patient}/records", params={"purpose": purpose.name.lower()})
+            response = _client(node, peer).get(f"/v1/patients/{patient}/records",
+                                               params={"purpose": purpose.name.lower()}, timeout=deadline_s)
         except httpx.HTTPError as exc:
             return MemberResult(member=peer.account, name=peer.name, status="unreachable", detail=type(exc).__name__)
         if response.status_code == 200:
