@@ -98,6 +98,11 @@ def up(
                           f"    account {devnet.identities[slug].address}", soft_wrap=True)  # fmt: skip
         console.print(f"  Consortium Audit Office (auditor)\n    account {devnet.identities['auditor'].address}",
                       soft_wrap=True)
+        _state_file(data_dir).write_text(json.dumps({
+            "pid": os.getpid(), "chain": devnet.backend.url, "chain_id": devnet.manifest.chain_id,
+            "nodes": {slug: {"name": name, "url": urls[slug], "account": devnet.identities[slug].address}
+                      for slug, name in DEFAULT_MEMBERS[:members]},
+        }, indent=2))  # fmt: skip
         console.print(f"ready in {time.monotonic() - started:.1f}s; data in {data_dir}; press Ctrl-C to stop",
                       soft_wrap=True)
         console.file.flush()  # a piped stdout is block-buffered: supervisors must see "ready" now
@@ -122,5 +127,59 @@ def up(
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
         devnet.backend.close()
+        _state_file(data_dir).unlink(missing_ok=True)
         console.print("consortium stopped; chain state and databases kept")
         console.file.flush()
+
+
+def _state_file(data_dir: Path) -> Path:
+    return data_dir / "consortium.json"
+
+
+def _running(data_dir: Path) -> dict:
+    path = _state_file(data_dir)
+    if not path.exists():
+        raise StartupFailed(f"no local consortium is running from {data_dir}")
+    state = json.loads(path.read_text())
+    try:
+        os.kill(state["pid"], 0)
+    except ProcessLookupError:
+        path.unlink(missing_ok=True)
+        raise StartupFailed(f"the consortium that ran from {data_dir} is gone (stale state removed)") from None
+    return state
+
+
+@app.command()
+def status(
+    data_dir: Annotated[Path, typer.Option(help="The data directory `up` runs from.")] = Path("data"),
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Shows the running local consortium: the chain and each member node's readiness."""
+    from ledger_api.cli.output import print_listing
+
+    with reported_errors():
+        state = _running(data_dir)
+        rows = []
+        for slug, info in state["nodes"].items():
+            try:
+                ready = httpx.get(f"{info['url']}/readyz", timeout=3)
+                health = "ready" if ready.status_code == 200 else f"not ready: {ready.json().get('checks')}"
+            except httpx.HTTPError:
+                health = "unreachable"
+            rows.append({"member": slug, "name": info["name"], "url": info["url"], "account": info["account"],
+                         "status": health})  # fmt: skip
+        print_listing(rows, as_json=as_json, title=f"Local consortium (chain {state['chain_id']} at {state['chain']})",
+                      columns=("member", "node", "status"),
+                      row=lambda r: (r["name"], r["url"], r["status"]))  # fmt: skip
+
+
+@app.command()
+def down(data_dir: Annotated[Path, typer.Option(help="The data directory `up` runs from.")] = Path("data")) -> None:
+    """Stops the running local consortium cleanly (as Ctrl-C would); its data stays."""
+    with reported_errors():
+        state = _running(data_dir)
+        os.kill(state["pid"], signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while _state_file(data_dir).exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        console.print("consortium stopped" if not _state_file(data_dir).exists() else "stop requested; still stopping")

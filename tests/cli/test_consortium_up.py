@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -67,5 +68,15 @@ def test_local_consortium_starts_serves_stops_and_resumes(tmp_path: Path) -> Non
     try:
         again.wait_for("press Ctrl-C")
         assert httpx.get(f"http://127.0.0.1:{base + 1}/readyz", timeout=5).status_code == 200
+        status = subprocess.run([sys.executable, "-m", "ledger_api.cli", "consortium", "status", "--data-dir",
+                                 str(tmp_path), "--json"], capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert [n["status"] for n in json.loads(status.stdout)] == ["ready", "ready"], status.stdout
+        down = subprocess.run([sys.executable, "-m", "ledger_api.cli", "consortium", "down", "--data-dir",
+                               str(tmp_path)], capture_output=True, text=True, timeout=90)  # fmt: skip
+        assert "consortium stopped" in down.stdout, down.stdout + down.stderr
+        assert again.process.wait(timeout=30) is not None
     finally:
         again.stop()
+    gone = subprocess.run([sys.executable, "-m", "ledger_api.cli", "consortium", "status", "--data-dir",
+                           str(tmp_path)], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert gone.returncode != 0 and "no local consortium is running" in gone.stderr
