@@ -73,7 +73,8 @@ def load_or_create_key(path: Path) -> LocalAccount:
     return account
 
 
-def start_devnet(data_dir: Path, *, port: int | None = 8545, base_port: int = 8601) -> Devnet:
+def start_devnet(data_dir: Path, *, port: int | None = 8545, base_port: int = 8601,
+                 endpoints: dict[str, str] | None = None) -> Devnet:
     """Starts (or resumes) the local chain and makes sure the consortium is deployed on it (port None: any free)."""
     backend = AnvilBackend(data_dir, port=port)
     try:
@@ -95,7 +96,7 @@ def start_devnet(data_dir: Path, *, port: int | None = 8545, base_port: int = 86
                 account=identities[slug].address,
                 role=Role.MEMBER,
                 name=name,
-                endpoint=f"http://127.0.0.1:{base_port + i}",
+                endpoint=(endpoints or {}).get(slug, f"http://127.0.0.1:{base_port + i}"),
                 hpke_public_key=identities[slug].hpke_public_key.to_bytes(),
             )
             for i, (slug, name) in enumerate(DEFAULT_MEMBERS)

@@ -19,6 +19,7 @@ from typing import Annotated
 
 import httpx
 import typer
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ledger_api.chain.devnet import DEFAULT_MEMBERS, _passphrase, start_devnet
 from ledger_api.cli.output import console, reported_errors
@@ -33,21 +34,69 @@ class StartupFailed(LedgerError):
     title = "A member node did not start"
 
 
-def _node_env(data: Path, slug: str, port: int, rpc_port: int) -> dict[str, str]:
-    node_dir = data / "nodes" / slug
+class MemberConfig(BaseModel):
+    """One member node: its dev slug (dapeng, kuichong, nanao), port and database."""
+
+    model_config = ConfigDict(extra="forbid")
+    slug: str = Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")
+    port: int = Field(ge=1, le=65535)
+    database_url: str | None = None  # default: SQLite in the node's data directory
+    keystore: Path | None = None  # external chain: the member's identity keystore
+
+
+class ChainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rpc_url: str | None = None  # an external chain (Besu QBFT, GoQuorum); None = the embedded anvil
+    rpc_port: int = Field(8545, ge=1, le=65535)  # the embedded chain's port
+    manifest: Path | None = None  # external chain: its deployment manifest
+
+
+class ConsortiumConfig(BaseModel):
+    """Everything `consortium up` runs, in one file (JSON)."""
+
+    model_config = ConfigDict(extra="forbid")
+    data_dir: Path = Path("data")
+    chain: ChainConfig = ChainConfig()
+    members: list[MemberConfig]
+
+    @model_validator(mode="after")
+    def _check(self) -> ConsortiumConfig:
+        if len({m.slug for m in self.members}) != len(self.members) or len({m.port for m in self.members}) != len(
+                self.members):  # fmt: skip
+            raise ValueError("members need distinct slugs and ports")
+        if self.chain.rpc_url is None:
+            unknown = {m.slug for m in self.members} - {slug for slug, _ in DEFAULT_MEMBERS}
+            if unknown:
+                raise ValueError(f"the embedded chain has dev members {[s for s, _ in DEFAULT_MEMBERS]}, not {unknown}")
+        elif self.chain.manifest is None or any(m.keystore is None for m in self.members):
+            raise ValueError("an external chain needs chain.manifest and every member's keystore")
+        return self
+
+    @classmethod
+    def defaults(cls, data_dir: Path, members: int, rpc_port: int, base_port: int) -> ConsortiumConfig:
+        return cls(data_dir=data_dir, chain=ChainConfig(rpc_port=rpc_port),
+                   members=[MemberConfig(slug=slug, port=base_port + i)
+                            for i, (slug, _) in enumerate(DEFAULT_MEMBERS[:members])])  # fmt: skip
+
+
+def _node_env(config: ConsortiumConfig, member: MemberConfig, rpc_url: str, manifest: Path, keystore: Path,
+              passphrase: str) -> dict[str, str]:  # fmt: skip
+    node_dir = config.data_dir / "nodes" / member.slug
     node_dir.mkdir(parents=True, exist_ok=True)
-    return {
+    env = {
         **os.environ,
         "MEDLEDGER_MODE": "dev",
-        "MEDLEDGER_NODE_NAME": slug,
+        "MEDLEDGER_NODE_NAME": member.slug,
         "MEDLEDGER_DATA_DIR": str(node_dir),
-        "MEDLEDGER_KEYSTORE_PATH": str(data / "chain" / "keys" / f"{slug}.json"),
-        "MEDLEDGER_KEYSTORE_PASSPHRASE": _passphrase(),
-        "MEDLEDGER_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "MEDLEDGER_CHAIN": json.dumps({"rpc_url": f"http://127.0.0.1:{rpc_port}",
-                                       "manifest_path": str(data / "chain" / "deployment.json")}),
-        "MEDLEDGER_AUTH": json.dumps({"siwe_domain": f"127.0.0.1:{port}"}),
+        "MEDLEDGER_KEYSTORE_PATH": str(keystore),
+        "MEDLEDGER_KEYSTORE_PASSPHRASE": passphrase,
+        "MEDLEDGER_PUBLIC_URL": f"http://127.0.0.1:{member.port}",
+        "MEDLEDGER_CHAIN": json.dumps({"rpc_url": rpc_url, "manifest_path": str(manifest)}),
+        "MEDLEDGER_AUTH": json.dumps({"siwe_domain": f"127.0.0.1:{member.port}"}),
     }  # fmt: skip
+    if member.database_url:
+        env["MEDLEDGER_DATABASE_URL"] = member.database_url
+    return env
 
 
 def _wait_ready(urls: dict[str, str], processes: dict[str, subprocess.Popen], timeout: float) -> None:
@@ -69,39 +118,65 @@ def _wait_ready(urls: dict[str, str], processes: dict[str, subprocess.Popen], ti
 
 @app.command()
 def up(
+    config_file: Annotated[Path | None, typer.Option("--config", exists=True, dir_okay=False,
+                                                     help="One JSON file: data_dir, chain, members.")] = None,
     data_dir: Annotated[Path, typer.Option(help="Where the chain and every node keep their data.")] = Path("data"),
     members: Annotated[int, typer.Option(min=1, max=len(DEFAULT_MEMBERS), help="How many member nodes.")] = 3,
     rpc_port: Annotated[int, typer.Option(help="Port of the local chain.")] = 8545,
     base_port: Annotated[int, typer.Option(help="Port of the first member node; the next ones follow.")] = 8601,
-) -> None:
-    """Starts the chain and the member nodes, prints where they are, and runs until Ctrl-C."""
+) -> None:  # fmt: skip
+    """Starts the chain and the member nodes, prints where they are, and runs until Ctrl-C.
+
+    With --config, everything comes from that file (members, ports, database URLs, and an external
+    chain's RPC URL with its manifest and the members' keystores); otherwise the flags describe
+    the embedded default: managed anvil, dev identities, SQLite.
+    """
     started = time.monotonic()
     with reported_errors():
-        devnet = start_devnet(data_dir / "chain", port=rpc_port, base_port=base_port)
+        config = (ConsortiumConfig.model_validate_json(config_file.read_text()) if config_file
+                  else ConsortiumConfig.defaults(data_dir, members, rpc_port, base_port))  # fmt: skip
+    data_dir = config.data_dir
+    names = dict(DEFAULT_MEMBERS)
+    devnet = None
+    if config.chain.rpc_url is None:
+        with reported_errors():
+            devnet = start_devnet(data_dir / "chain", port=config.chain.rpc_port,
+                                  endpoints={m.slug: f"http://127.0.0.1:{m.port}" for m in config.members})
+        rpc_url, manifest_path, chain_id = devnet.backend.url, data_dir / "chain" / "deployment.json", \
+            devnet.manifest.chain_id  # fmt: skip
+        keystores = {m.slug: data_dir / "chain" / "keys" / f"{m.slug}.json" for m in config.members}
+        passphrase = _passphrase()
+        accounts = {slug: identity.address for slug, identity in devnet.identities.items()}
+    else:
+        rpc_url, manifest_path = config.chain.rpc_url, config.chain.manifest
+        assert manifest_path is not None
+        chain_id = json.loads(manifest_path.read_text())["chain_id"]
+        keystores = {m.slug: m.keystore for m in config.members if m.keystore is not None}
+        passphrase = os.environ.get("MEDLEDGER_KEYSTORE_PASSPHRASE", "")
+        accounts = {slug: json.loads(path.read_text())["address"] for slug, path in keystores.items()}
     processes: dict[str, subprocess.Popen] = {}
     try:
         urls = {}
-        for i, (slug, _) in enumerate(DEFAULT_MEMBERS[:members]):
-            port = base_port + i
-            env = _node_env(data_dir, slug, port, rpc_port)
-            log = open(data_dir / "nodes" / slug / "node.log", "ab")  # noqa: SIM115 - owned by the child
-            processes[slug] = subprocess.Popen([sys.executable, "-m", "ledger_api.cli", "serve", "--port", str(port)],
-                                               env=env, stdout=log, stderr=subprocess.STDOUT,
-                                               start_new_session=True)  # fmt: skip
-            urls[slug] = f"http://127.0.0.1:{port}"
+        for member in config.members:
+            env = _node_env(config, member, rpc_url, manifest_path, keystores[member.slug], passphrase)
+            log = open(data_dir / "nodes" / member.slug / "node.log", "ab")  # noqa: SIM115 - owned by the child
+            processes[member.slug] = subprocess.Popen(
+                [sys.executable, "-m", "ledger_api.cli", "serve", "--port", str(member.port)], env=env, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+            urls[member.slug] = f"http://127.0.0.1:{member.port}"
         with reported_errors():
             _wait_ready(urls, processes, timeout=60)
-        console.print(f"[bold]MedLedger local consortium[/bold]: chain {devnet.manifest.chain_id} at "
-                      f"{devnet.backend.url}", soft_wrap=True)  # fmt: skip
-        for slug, name in DEFAULT_MEMBERS[:members]:
-            console.print(f"  {name}\n    node {urls[slug]}  API docs {urls[slug]}/docs\n"
-                          f"    account {devnet.identities[slug].address}", soft_wrap=True)  # fmt: skip
-        console.print(f"  Consortium Audit Office (auditor)\n    account {devnet.identities['auditor'].address}",
-                      soft_wrap=True)
+        console.print(f"[bold]MedLedger local consortium[/bold]: chain {chain_id} at {rpc_url}", soft_wrap=True)
+        for member in config.members:
+            name = names.get(member.slug, member.slug)
+            console.print(f"  {name}\n    node {urls[member.slug]}  API docs {urls[member.slug]}/docs\n"
+                          f"    account {accounts[member.slug]}", soft_wrap=True)  # fmt: skip
+        if "auditor" in accounts:
+            console.print(f"  Consortium Audit Office (auditor)\n    account {accounts['auditor']}", soft_wrap=True)
         _state_file(data_dir).write_text(json.dumps({
-            "pid": os.getpid(), "chain": devnet.backend.url, "chain_id": devnet.manifest.chain_id,
-            "nodes": {slug: {"name": name, "url": urls[slug], "account": devnet.identities[slug].address}
-                      for slug, name in DEFAULT_MEMBERS[:members]},
+            "pid": os.getpid(), "chain": rpc_url, "chain_id": chain_id,
+            "nodes": {m.slug: {"name": names.get(m.slug, m.slug), "url": urls[m.slug], "account": accounts[m.slug]}
+                      for m in config.members},
         }, indent=2))  # fmt: skip
         console.print(f"ready in {time.monotonic() - started:.1f}s; data in {data_dir}; press Ctrl-C to stop",
                       soft_wrap=True)
@@ -126,7 +201,8 @@ def up(
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
-        devnet.backend.close()
+        if devnet is not None:
+            devnet.backend.close()
         _state_file(data_dir).unlink(missing_ok=True)
         console.print("consortium stopped; chain state and databases kept")
         console.file.flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -80,3 +81,74 @@ def test_local_consortium_starts_serves_stops_and_resumes(tmp_path: Path) -> Non
     gone = subprocess.run([sys.executable, "-m", "ledger_api.cli", "consortium", "status", "--data-dir",
                            str(tmp_path)], capture_output=True, text=True, timeout=60)  # fmt: skip
     assert gone.returncode != 0 and "no local consortium is running" in gone.stderr
+
+
+class ConfiguredUp(Supervised):
+    def __init__(self, config: Path) -> None:  # noqa: D107 - same supervision, driven by a config file
+        self.process = subprocess.Popen([sys.executable, "-m", "ledger_api.cli", "consortium", "up", "--config",
+                                         str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines = []
+        self._reader = threading.Thread(target=lambda: self.lines.extend(iter(self.process.stdout.readline, "")),
+                                        daemon=True)  # fmt: skip
+        self._reader.start()
+
+
+@pytest.mark.slow
+def test_one_config_file_points_members_at_postgresql(tmp_path: Path) -> None:
+    import psycopg
+
+    from tests.utils.nodes import database
+
+    ports = [free_port(), free_port()]
+    with database("postgresql", tmp_path) as url_a, database("postgresql", tmp_path) as url_b:
+        config = {"data_dir": str(tmp_path / "data"), "chain": {"rpc_port": free_port()},
+                  "members": [{"slug": "dapeng", "port": ports[0], "database_url": url_a},
+                              {"slug": "kuichong", "port": ports[1], "database_url": url_b}]}  # fmt: skip
+        (tmp_path / "consortium.json").write_text(json.dumps(config))
+        up = ConfiguredUp(tmp_path / "consortium.json")
+        try:
+            up.wait_for("press Ctrl-C")
+            assert all(httpx.get(f"http://127.0.0.1:{p}/readyz", timeout=5).status_code == 200 for p in ports)
+        finally:
+            up.stop()
+        for url in (url_a, url_b):
+            with psycopg.connect(url) as connection:
+                tables = {r[0] for r in connection.execute("SELECT tablename FROM pg_tables WHERE schemaname='public'")}
+            assert {"records", "access_log", "outbox", "alembic_version"} <= tables
+    assert not (tmp_path / "data" / "nodes" / "dapeng" / "ledger.db").exists()
+
+
+@pytest.mark.slow
+def test_one_config_file_points_members_at_an_external_chain(tmp_path: Path) -> None:
+    from ledger_api.chain.devnet import _passphrase, start_devnet
+
+    ports = {"dapeng": free_port(), "kuichong": free_port()}
+    external = start_devnet(tmp_path / "external", port=free_port(),
+                            endpoints={s: f"http://127.0.0.1:{p}" for s, p in ports.items()})  # fmt: skip
+    try:
+        manifest = str(tmp_path / "external" / "deployment.json")
+        config = {"data_dir": str(tmp_path / "data"), "chain": {"rpc_url": external.backend.url, "manifest": manifest},
+                  "members": [{"slug": s, "port": p, "keystore": str(tmp_path / "external" / "keys" / f"{s}.json")}
+                              for s, p in ports.items()]}  # fmt: skip
+        (tmp_path / "consortium.json").write_text(json.dumps(config))
+        os.environ["MEDLEDGER_KEYSTORE_PASSPHRASE"] = _passphrase()
+        up = ConfiguredUp(tmp_path / "consortium.json")
+        try:
+            up.wait_for("press Ctrl-C")
+            assert external.backend.url in up.output
+            ready = httpx.get(f"http://127.0.0.1:{ports['kuichong']}/readyz", timeout=5).json()
+            assert ready["member"] == external.identities["kuichong"].address
+        finally:
+            up.stop()
+            os.environ.pop("MEDLEDGER_KEYSTORE_PASSPHRASE", None)
+        assert not (tmp_path / "data" / "chain").exists()  # no chain of its own was started
+    finally:
+        external.backend.close()
+
+
+def test_a_bad_config_file_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "bad.json").write_text(json.dumps({"members": [{"slug": "dapeng", "port": 1},
+                                                               {"slug": "dapeng", "port": 2}]}))
+    result = subprocess.run([sys.executable, "-m", "ledger_api.cli", "consortium", "up", "--config",
+                             str(tmp_path / "bad.json")], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 2 and "distinct slugs and ports" in result.stderr and "Traceback" not in result.stderr
