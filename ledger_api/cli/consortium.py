@@ -166,20 +166,19 @@ def up(
             urls[member.slug] = f"http://127.0.0.1:{member.port}"
         with reported_errors():
             _wait_ready(urls, processes, timeout=60)
-        console.print(f"[bold]MedLedger local consortium[/bold]: chain {chain_id} at {rpc_url}", soft_wrap=True)
+        console.print(f"[bold]MedLedger local consortium[/bold]: chain {chain_id} at {rpc_url}")
         for member in config.members:
             name = names.get(member.slug, member.slug)
             console.print(f"  {name}\n    node {urls[member.slug]}  API docs {urls[member.slug]}/docs\n"
-                          f"    account {accounts[member.slug]}", soft_wrap=True)  # fmt: skip
+                          f"    account {accounts[member.slug]}")  # fmt: skip
         if "auditor" in accounts:
-            console.print(f"  Consortium Audit Office (auditor)\n    account {accounts['auditor']}", soft_wrap=True)
+            console.print(f"  Consortium Audit Office (auditor)\n    account {accounts['auditor']}")
         _state_file(data_dir).write_text(json.dumps({
             "pid": os.getpid(), "chain": rpc_url, "chain_id": chain_id,
             "nodes": {m.slug: {"name": names.get(m.slug, m.slug), "url": urls[m.slug], "account": accounts[m.slug]}
                       for m in config.members},
         }, indent=2))  # fmt: skip
-        console.print(f"ready in {time.monotonic() - started:.1f}s; data in {data_dir}; press Ctrl-C to stop",
-                      soft_wrap=True)
+        console.print(f"ready in {time.monotonic() - started:.1f}s; data in {data_dir}; press Ctrl-C to stop")
         console.file.flush()  # a piped stdout is block-buffered: supervisors must see "ready" now
         stop = {"now": False}
         signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))

@@ -15,8 +15,9 @@ from rich.table import Table
 
 from ledger_api.errors import LedgerError
 
-console = Console()
-errors = Console(stderr=True)
+# soft_wrap: messages carrying ids and addresses stay on one line (scripts grep them); tables still fit.
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
 
