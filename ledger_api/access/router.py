@@ -11,7 +11,7 @@ from web3 import Web3
 from ledger_api.access import service
 from ledger_api.access.models import AccessEntryPublic
 from ledger_api.auth.dependencies import CallerDep, MemberOrAuditorDep, NodeDep
-from ledger_api.core.db import session_scope
+from ledger_api.core.db import DB_INT_MAX, session_scope
 from ledger_api.core.problems import responses
 from ledger_api.errors import Forbidden
 
@@ -21,7 +21,7 @@ _ERRORS = responses(401, 403, 422, 503)
 
 @router.get("/patients/{patient}/access-log", response_model=list[AccessEntryPublic], responses=_ERRORS)
 def patient_history(node: NodeDep, caller: CallerDep, patient: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")],
-                    after: Annotated[int, Query(ge=0)] = 0,
+                    after: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> list[AccessEntryPublic]:  # fmt: skip
     """Who read this patient's records here, when, why and on what grounds (break-glass flagged)."""
     patient = Web3.to_checksum_address(patient)
@@ -35,7 +35,7 @@ def patient_history(node: NodeDep, caller: CallerDep, patient: Annotated[str, Pa
 
 
 @router.get("/access-log", response_model=list[AccessEntryPublic], responses=_ERRORS)
-def member_log(node: NodeDep, caller: MemberOrAuditorDep, after: Annotated[int, Query(ge=0)] = 0,
+def member_log(node: NodeDep, caller: MemberOrAuditorDep, after: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
                limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> list[AccessEntryPublic]:  # fmt: skip
     """This member's access log in sequence order (its own system, or an auditor)."""
     if caller.kind == "member" and not caller.local:

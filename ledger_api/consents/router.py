@@ -11,6 +11,7 @@ from web3 import Web3
 
 from ledger_api.auth.dependencies import CallerDep, MemberOrAuditorDep, NodeDep, VerifiedBody
 from ledger_api.consents import service
+from ledger_api.core.db import DB_INT_MAX
 from ledger_api.core.problems import responses
 from ledger_api.errors import BadRequest, UnsupportedMediaType
 from ledger_api.outbox.models import OutboxItemPublic
@@ -65,7 +66,8 @@ def relay_delegation(request: Request, node: NodeDep, caller: CallerDep, body: V
 
 
 @router.get("/relays/{item_id}", response_model=OutboxItemPublic, responses=_ERRORS)
-def relay_status(node: NodeDep, caller: CallerDep, item_id: Annotated[int, Path(ge=1)]) -> OutboxItemPublic:
+def relay_status(node: NodeDep, caller: CallerDep,
+                 item_id: Annotated[int, Path(ge=1, le=DB_INT_MAX)]) -> OutboxItemPublic:  # fmt: skip
     """Where a relayed consent stands: pending, sent, confirmed (on chain) or failed."""
     return service.outbox_item(node, item_id)
 

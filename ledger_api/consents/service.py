@@ -58,6 +58,13 @@ class GrantIn(BaseModel):
 
 class RevocationIn(BaseModel):
     consent_id: str = Field(pattern=r"^[0-9]{1,78}$", description="decimal consent id")
+
+    @field_validator("consent_id")
+    @classmethod
+    def _uint256(cls, value: str) -> str:
+        if int(value) >= 2**256:
+            raise ValueError("a consent id is below 2**256")
+        return value
     nonce: int = Field(ge=0)
     deadline: int = Field(ge=0, lt=2**63)
     signature: SignatureIn

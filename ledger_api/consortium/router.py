@@ -16,7 +16,7 @@ from ledger_api.chain.clients import ProposalKind, Role
 from ledger_api.consents.router import parse_json
 from ledger_api.consortium import peers
 from ledger_api.consortium.models import BreakGlassDeclaration
-from ledger_api.core.db import session_scope
+from ledger_api.core.db import DB_INT_MAX, session_scope
 from ledger_api.core.problems import responses
 from ledger_api.errors import BadRequest, NotFound
 from ledger_api.vocabulary import PurposeName, purpose_of
@@ -139,13 +139,13 @@ def propose(request: Request, node: NodeDep, caller: LocalMemberDep, body: Verif
 
 @router.post("/governance/proposals/{proposal_id}/votes", response_model=TxView, responses=_ERRORS)
 def vote(request: Request, node: NodeDep, caller: LocalMemberDep, body: VerifiedBody,
-         proposal_id: Annotated[int, Path(ge=0)]) -> TxView:  # fmt: skip
+         proposal_id: Annotated[int, Path(ge=0, le=2**63)]) -> TxView:  # fmt: skip
     receipt = node.chain.registry.vote(proposal_id, parse_json(request, body, VoteIn).support)
     return TxView(tx_hash=receipt.tx_hash, block_number=receipt.block_number, proposal_id=proposal_id)
 
 
 @router.post("/governance/proposals/{proposal_id}/execution", response_model=TxView, responses=_ERRORS)
-def execute(node: NodeDep, caller: LocalMemberDep, proposal_id: Annotated[int, Path(ge=0)]) -> TxView:
+def execute(node: NodeDep, caller: LocalMemberDep, proposal_id: Annotated[int, Path(ge=0, le=2**63)]) -> TxView:
     receipt = node.chain.registry.execute(proposal_id)
     return TxView(tx_hash=receipt.tx_hash, block_number=receipt.block_number, proposal_id=proposal_id)
 
@@ -169,7 +169,8 @@ def declare_emergency(request: Request, node: NodeDep, caller: LocalMemberDep, b
 
 
 @router.get("/emergency/{break_glass_id}", response_model=EmergencyView, responses=_ERRORS)
-def get_emergency(node: NodeDep, caller: LocalMemberDep, break_glass_id: Annotated[int, Path(ge=1)]) -> EmergencyView:
+def get_emergency(node: NodeDep, caller: LocalMemberDep,
+                  break_glass_id: Annotated[int, Path(ge=1, le=DB_INT_MAX)]) -> EmergencyView:  # fmt: skip
     with session_scope(node.engine) as session:
         declaration = session.get(BreakGlassDeclaration, break_glass_id)
     if declaration is None:
@@ -187,7 +188,7 @@ def fetch_across(node: NodeDep, caller: LocalMemberDep,
                  custodian: Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{40}$")],
                  purpose: Annotated[PurposeName, Query()],
                  clinician: Annotated[str, Query(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")],
-                 version: Annotated[int | None, Query(ge=1)] = None) -> StreamingResponse:  # fmt: skip
+                 version: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None) -> StreamingResponse:  # fmt: skip
     """Fetches a record held by another member, as this member, and returns the plaintext to this
     hospital's own system (after checking the ciphertext against the hash anchored on chain)."""
     fetched = peers.fetch_from_custodian(node, caller, custodian=Web3.to_checksum_address(custodian),

@@ -20,6 +20,9 @@ from sqlmodel import Session, create_engine
 from ledger_api.errors import DatabaseUnavailable
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
+#: Integer columns are 32-bit in PostgreSQL: ids, sequences and versions from clients are bounded
+#: by this, so an absurd number is a 422, never a database overflow.
+DB_INT_MAX = 2**31 - 1
 
 
 def make_engine(url: str) -> Engine:

@@ -12,6 +12,7 @@ from ledger_api.access.models import AccessEntryPublic
 from ledger_api.access.service import to_public
 from ledger_api.auth import signing
 from ledger_api.auth.dependencies import CallerDep, LocalMemberDep, NodeDep, get_caller
+from ledger_api.core.db import DB_INT_MAX
 from ledger_api.core.problems import responses
 from ledger_api.errors import UnsupportedMediaType
 from ledger_api.records import service
@@ -79,7 +80,7 @@ def list_records(node: NodeDep, caller: CallerDep, patient: Address,
 
 @router.get("/records/{record_id}/content", responses={200: {"content": {"application/octet-stream": {}}}, **_ERRORS})
 def fetch_record(node: NodeDep, caller: CallerDep, record_id: RecordId, purpose: PurposeQ, clinician: Clinician,
-                 version: Annotated[int | None, Query(ge=1)] = None) -> FileResponse:  # fmt: skip
+                 version: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None) -> FileResponse:  # fmt: skip
     """Releases the ciphertext and its data key wrapped for the requester, if the chain allows it now.
 
     Headers carry the wrapped key, the context needed to decrypt, and the access-log sequence.

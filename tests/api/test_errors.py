@@ -113,3 +113,16 @@ def _broken_sqlite(url: str):  # noqa: ANN202
     from sqlmodel import create_engine
 
     return create_engine(url)
+
+
+def test_numbers_beyond_the_database_range_are_422_not_500(world: World) -> None:
+    """Found by the OpenAPI fuzzer: a 64-bit `after` overflowed a 32-bit column."""
+    with world.node.member_client(world.a.account) as client:
+        for path, params in (("/v1/access-log", {"after": 2**63}), (f"/v1/relays/{2**40}", {}),
+                             ("/v1/records/" + "ab" * 32 + "/content",
+                              {"purpose": "treatment", "clinician": "x", "version": 2**40})):  # fmt: skip
+            response = client.get(path, params=params)
+            assert response.status_code == 422, (path, response.text)
+        revocation = client.post("/v1/consents/revocations", json={
+            "consent_id": "9" * 78, "nonce": 0, "deadline": 1, "signature": {"v": 27, "r": "00" * 32, "s": "00" * 32}})
+        assert revocation.status_code == 400 and revocation.json()["field"] == "consent_id"
