@@ -11,7 +11,7 @@ from typing import Literal
 import structlog
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from ledger_api.auth import signing, siwe
 from ledger_api.auth.models import PatientSession, SeenRequestNonce, SiweChallenge
@@ -156,10 +156,6 @@ def resolve_session(node: Node, token: str) -> Caller:
 def close_session(node: Node, token: str) -> None:
     with session_scope(node.engine) as session:
         session.exec(delete(PatientSession).where(PatientSession.token_hash == _hash(token)))  # type: ignore[call-overload]
-
-
-def sessions_of(session: Session, patient: str) -> list[PatientSession]:
-    return list(session.exec(select(PatientSession).where(PatientSession.patient == patient)))
 
 
 def _hash(token: str) -> str:

@@ -92,8 +92,3 @@ class MemberAuth(httpx.Auth):
                                             method=request.method, url=str(request.url), digest=digest))  # fmt: skip
         yield request
 
-
-def stream_digest_headers(account: LocalAccount, *, chain_id: int, audience: str, method: str, url: str,
-                          digest: str) -> dict[str, str]:  # fmt: skip
-    """Headers for a streamed upload whose SHA-256 the sender computed beforehand."""
-    return sign_headers(account, chain_id=chain_id, audience=audience, method=method, url=url, digest=digest)

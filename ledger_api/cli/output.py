@@ -47,7 +47,3 @@ def print_listing(rows: list[dict[str, Any]], *, as_json: bool, title: str, colu
         table.add_row(*row(item))
     console.print(table)
 
-
-def run(fn: Callable[[], T]) -> T:
-    with reported_errors():
-        return fn()

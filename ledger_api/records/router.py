@@ -17,7 +17,7 @@ from ledger_api.core.problems import responses
 from ledger_api.errors import UnsupportedMediaType
 from ledger_api.records import service
 from ledger_api.records.models import RecordPublic
-from ledger_api.vocabulary import Category, CategoryName, PurposeName, category_of, purpose_of
+from ledger_api.vocabulary import CategoryName, PurposeName, category_of, purpose_of
 
 router = APIRouter(prefix="/v1", tags=["records"])
 RecordId = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="hex record id")]
@@ -45,10 +45,9 @@ async def upload_record(
     from web3 import Web3
 
     _octet_stream(request)
-    upload = service.UploadRequest(patient=Web3.to_checksum_address(patient), category=category_of(category),
-                                   media_type=media_type, fhir_resource_type=fhir_resource_type,
-                                   declared_sha256=request.headers.get(signing.DIGEST))  # fmt: skip
-    record = await service.upload(node, upload, request.stream())
+    new = service.NewRecord(patient=Web3.to_checksum_address(patient), category=category_of(category),
+                            media_type=media_type, fhir_resource_type=fhir_resource_type)  # fmt: skip
+    record = await service.upload(node, request.stream(), declared_sha256=request.headers.get(signing.DIGEST), new=new)
     return service.get_record(node, caller, record.id)
 
 
@@ -56,9 +55,8 @@ async def upload_record(
 async def add_version(request: Request, node: NodeDep, caller: LocalMemberDep, record_id: RecordId) -> RecordPublic:
     """Appends a new version (new data key, new anchor); earlier versions stay."""
     _octet_stream(request)
-    upload = service.UploadRequest(patient="", category=Category.LABS, media_type="", fhir_resource_type=None,
-                                   declared_sha256=request.headers.get(signing.DIGEST))  # fmt: skip
-    await service.upload(node, upload, request.stream(), record_id=record_id)
+    await service.upload(node, request.stream(), declared_sha256=request.headers.get(signing.DIGEST),
+                         record_id=record_id)
     return service.get_record(node, caller, record_id)
 
 

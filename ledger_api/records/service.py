@@ -81,12 +81,13 @@ class _QueueReader(io.RawIOBase):
 
 
 @dataclass
-class UploadRequest:
+class NewRecord:
+    """What only the first version of a record says: whose it is and what kind of data."""
+
     patient: str
     category: Category
     media_type: str
     fhir_resource_type: str | None
-    declared_sha256: str | None  # signed digest of the body (member uploads)
 
 
 def blob_path(node: Node, record_id: str, version: int) -> Path:
@@ -136,19 +137,24 @@ async def _encrypt_body(node: Node, context: RecordContext, body: AsyncIterator[
         raise
 
 
-async def upload(node: Node, request: UploadRequest, body: AsyncIterator[bytes], *,
-                 record_id: str | None = None) -> Record:  # fmt: skip
-    """Encrypts and stores a new record (or, with ``record_id``, its next version) and queues its anchor."""
-    if record_id is None:
-        record_id, version, patient, category = os.urandom(32).hex(), 1, request.patient, int(request.category)
+async def upload(node: Node, body: AsyncIterator[bytes], *, declared_sha256: str | None,
+                 new: NewRecord | None = None, record_id: str | None = None) -> Record:  # fmt: skip
+    """Encrypts and stores a ``new`` record, or the next version of ``record_id``, and queues its anchor.
+
+    ``declared_sha256`` is the signed digest of the body (member uploads); a mismatch stores nothing.
+    """
+    if (new is None) == (record_id is None):
+        raise ValueError("upload takes either a new record or the id of an existing one")
+    if new is not None:
+        record_id, version, patient, category = os.urandom(32).hex(), 1, new.patient, int(new.category)
     else:
         existing = await asyncio.to_thread(_load_live_record, node, record_id)
         version, patient, category = existing.latest_version + 1, existing.patient, existing.category
     context = RecordContext(record_id=bytes.fromhex(record_id), version=version, custodian=node.address,
                             patient=patient)  # fmt: skip
-    encrypted, incoming = await _encrypt_body(node, context, body, request.declared_sha256)
+    encrypted, incoming = await _encrypt_body(node, context, body, declared_sha256)
     try:
-        return await asyncio.to_thread(_store, node, request, record_id, version, patient, category, encrypted,
+        return await asyncio.to_thread(_store, node, new, record_id, version, patient, category, encrypted,
                                        incoming)  # fmt: skip
     finally:
         incoming.unlink(missing_ok=True)
@@ -165,7 +171,7 @@ def _load_live_record(node: Node, record_id: str) -> Record:
     return record
 
 
-def _store(node: Node, request: UploadRequest, record_id: str, version: int, patient: str, category: int,
+def _store(node: Node, new: NewRecord | None, record_id: str, version: int, patient: str, category: int,
            encrypted: EncryptedRecord, incoming: Path) -> Record:  # fmt: skip
     own_key = node.identity.hpke_public_key
     wrapped = wrap_data_key(encrypted.data_key, own_key, WrapContext(bytes.fromhex(record_id), version, node.address))
@@ -178,8 +184,10 @@ def _store(node: Node, request: UploadRequest, record_id: str, version: int, pat
         with session_scope(node.engine) as session:
             record = session.get(Record, record_id)
             if record is None:
-                record = Record(id=record_id, patient=patient, category=category, media_type=request.media_type,
-                                fhir_resource_type=request.fhir_resource_type, custodian=node.address,
+                if new is None:
+                    raise NotFound(f"record {record_id} disappeared during the upload")
+                record = Record(id=record_id, patient=patient, category=category, media_type=new.media_type,
+                                fhir_resource_type=new.fhir_resource_type, custodian=node.address,
                                 created_at=moment)  # fmt: skip
             elif record.latest_version != version - 1:
                 raise Forbidden("a concurrent upload added this version first; retry")
