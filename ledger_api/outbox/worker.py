@@ -255,9 +255,7 @@ class OutboxWorker:
         if item.kind == "delegate_change":
             return chain.consents.is_delegate(p["patient"], p["delegate"]) == p["appointed"] and \
                 chain.consents.nonce(p["patient"]) > p["nonce"]  # fmt: skip
-        if item.kind == "consent_grant":
-            return False  # a grant's landing is known only from its own receipt (state "sent")
-        return False
+        return False  # consent_grant: its landing is known only from its own receipt (state "sent")
 
 
 def _consecutive(items: list[OutboxItem]) -> list[OutboxItem]:
