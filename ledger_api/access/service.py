@@ -42,12 +42,14 @@ def entry_hash(entry: AccessEntry) -> str:
 
 
 def _next_sequence(session: Session) -> int:
-    counter = session.exec(select(Counter).where(Counter.name == _COUNTER).with_for_update()).first()
-    if counter is None:
-        session.add(Counter(name=_COUNTER, value=0))
-        session.flush()
-    session.exec(update(Counter).where(col(Counter.name) == _COUNTER).values(value=Counter.value + 1))  # type: ignore[call-overload]
-    return session.exec(select(Counter.value).where(Counter.name == _COUNTER)).one()
+    """Allocates the next sequence in one statement (UPDATE ... RETURNING takes the row lock)."""
+    statement = update(Counter).where(col(Counter.name) == _COUNTER).values(value=Counter.value + 1)
+    allocated = session.exec(statement.returning(Counter.value)).scalar_one_or_none()  # type: ignore[call-overload]
+    if allocated is not None:
+        return int(allocated)
+    session.add(Counter(name=_COUNTER, value=1))
+    session.flush()
+    return 1
 
 
 def record_access(session: Session, *, member: str, fields: AccessEntryBase) -> AccessEntry:

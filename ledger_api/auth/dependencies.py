@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from typing import Annotated
 
+from anyio.to_thread import run_sync
 from fastapi import Depends, Request
 
 from ledger_api.auth import signing
@@ -12,42 +14,46 @@ from ledger_api.auth.service import Caller, resolve_session, verify_signed_reque
 from ledger_api.errors import Forbidden, PayloadTooLarge, Unauthenticated
 from ledger_api.node import Node
 
+# Dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in the thread
+# pool, and every such hop costs a GIL hand-off per request. Blocking work (database, chain) goes
+# to a worker thread once, inside ``get_caller``.
 
-def get_node(request: Request) -> Node:
+
+async def get_node(request: Request) -> Node:
     return request.app.state.node
 
 
 NodeDep = Annotated[Node, Depends(get_node)]
 
 
-def get_caller(request: Request, node: NodeDep) -> Caller:
+async def get_caller(request: Request, node: NodeDep) -> Caller:
     """A patient (Bearer session token) or a member system / auditor (signed request)."""
     authorization = request.headers.get("authorization", "")
     if authorization.lower().startswith("bearer "):
-        return resolve_session(node, authorization[7:].strip())
+        return await run_sync(resolve_session, node, authorization[7:].strip())
     if signing.SIGNATURE in request.headers:
         headers = {k.lower(): v for k, v in request.headers.items()}
-        return verify_signed_request(node, method=request.method, path=request.url.path,
-                                     query=request.url.query, headers=headers)  # fmt: skip
+        return await run_sync(partial(verify_signed_request, node, method=request.method, path=request.url.path,
+                                      query=request.url.query, headers=headers))  # fmt: skip
     raise Unauthenticated("sign the request as a member, or sign in as a patient")
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-def get_member(caller: CallerDep) -> Caller:
+async def get_member(caller: CallerDep) -> Caller:
     if caller.kind != "member":
         raise Forbidden("only consortium members may do this")
     return caller
 
 
-def get_local_member(caller: CallerDep) -> Caller:
+async def get_local_member(caller: CallerDep) -> Caller:
     if not (caller.kind == "member" and caller.local):
         raise Forbidden("only this node's own hospital system may do this")
     return caller
 
 
-def get_member_or_auditor(caller: CallerDep) -> Caller:
+async def get_member_or_auditor(caller: CallerDep) -> Caller:
     if caller.kind not in ("member", "auditor"):
         raise Forbidden("only members and auditors may do this")
     return caller

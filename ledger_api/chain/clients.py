@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, ClassVar, Self
 
 from eth_abi import decode as abi_decode
@@ -21,6 +21,7 @@ from web3.providers.rpc import HTTPProvider
 
 from ledger_api.chain.artifacts import load_artifact
 from ledger_api.chain.reverts import decode_revert
+from ledger_api.chain.rpc import JsonRpcReader
 from ledger_api.chain.transactions import Receipt, TransactionSender, chain_call
 from ledger_api.errors import TransactionFailed
 
@@ -179,6 +180,7 @@ class ContractClient:
         self.address = Web3.to_checksum_address(address)
         self.sender = sender
         self.contract = w3.eth.contract(address=self.address, abi=load_artifact(self.contract_name).abi)
+        self._rpc = _reader_for(w3)
 
     def with_sender(self, sender: TransactionSender) -> Self:
         """The same contract, writing as another account."""
@@ -193,18 +195,17 @@ class ContractClient:
         """
         spec = _function_spec(self.contract_name, function)
         data = spec.selector + abi_encode(spec.inputs, args)
-        if isinstance(self.w3.provider, HTTPProvider):  # production and anvil: one plain JSON-RPC request
-            raw = self._raw_call(data, block)
+        if self._rpc is not None:  # production and anvil: one plain JSON-RPC request
+            raw = self._raw_call(self._rpc, data, block)
         else:  # the in-process eth-tester takes web3's request formatting
             raw = chain_call(self.w3.eth.call, {"to": self.address, "data": data}, block, contract=self.contract_name)
         values = abi_decode(spec.outputs, bytes(raw))
         values = tuple(_checksummed(t, v) for t, v in zip(spec.outputs, values, strict=True))
         return values[0] if len(values) == 1 else values
 
-    def _raw_call(self, data: bytes, block: int | str) -> bytes:
+    def _raw_call(self, rpc: JsonRpcReader, data: bytes, block: int | str) -> bytes:
         block_id = hex(block) if isinstance(block, int) else block
-        response = chain_call(self.w3.provider.make_request, "eth_call",  # type: ignore[arg-type]
-                              [{"to": self.address, "data": "0x" + data.hex()}, block_id])  # fmt: skip
+        response = rpc.request("eth_call", [{"to": self.address, "data": "0x" + data.hex()}, block_id])
         if "error" in response:
             error = response["error"]
             decoded = decode_revert(error.get("data"), self.contract_name) if isinstance(error, dict) else None
@@ -241,15 +242,33 @@ def _function_spec(contract: str, function: str) -> _FunctionSpec:
     return _FunctionSpec(selector, inputs, [_abi_type(p) for p in item["outputs"]])
 
 
+def _reader_for(w3: Web3) -> JsonRpcReader | None:
+    """A lean reader for HTTP(S) chains (see ``chain.rpc``); None for the in-process eth-tester."""
+    provider = w3.provider
+    if not isinstance(provider, HTTPProvider) or provider.endpoint_uri is None:
+        return None
+    kwargs = provider.get_request_kwargs()
+    timeout = kwargs.get("timeout", 10.0)
+    return JsonRpcReader(str(provider.endpoint_uri), timeout=timeout if isinstance(timeout, int | float) else 10.0,
+                         headers={k: v for k, v in dict(kwargs.get("headers") or {}).items() if k != "User-Agent"})
+
+
+@lru_cache(maxsize=65536)
+def checksum_address(value: str) -> str:
+    """EIP-55 form of an address, memoised: it costs a Keccak per call and the same members and
+    patients recur on every request."""
+    return Web3.to_checksum_address(value)
+
+
 def _checksummed(abi_type: str, value: Any) -> Any:
     """Addresses come back checksummed (as web3 returns them), also inside tuples."""
     if abi_type == "address":
-        return Web3.to_checksum_address(value)
+        return checksum_address(value)
     if abi_type.startswith("(") and abi_type.endswith(")"):
         inner = _split_tuple(abi_type[1:-1])
         return tuple(_checksummed(t, v) for t, v in zip(inner, value, strict=True))
     if abi_type == "address[]":
-        return [Web3.to_checksum_address(v) for v in value]
+        return [checksum_address(v) for v in value]
     return value
 
 
@@ -288,7 +307,7 @@ class ConsortiumRegistryClient(ContractClient):
 
     # reads
     def member(self, account: str) -> Member:
-        return _member(self._read("member", Web3.to_checksum_address(account)))
+        return _member(self._read("member", checksum_address(account)))
 
     def member_at(self, index: int) -> Member:
         return _member(self._read("memberAt", index))
@@ -301,13 +320,13 @@ class ConsortiumRegistryClient(ContractClient):
         return [self.member_at(i) for i in range(self.member_count())]
 
     def is_active(self, account: str) -> bool:
-        return bool(self._read("isActive", Web3.to_checksum_address(account)))
+        return bool(self._read("isActive", checksum_address(account)))
 
     def is_active_member(self, account: str) -> bool:
-        return bool(self._read("isActiveMember", Web3.to_checksum_address(account)))
+        return bool(self._read("isActiveMember", checksum_address(account)))
 
     def is_active_auditor(self, account: str) -> bool:
-        return bool(self._read("isActiveAuditor", Web3.to_checksum_address(account)))
+        return bool(self._read("isActiveAuditor", checksum_address(account)))
 
     def active_voter_count(self) -> int:
         return int(self._read("activeVoterCount"))
@@ -338,27 +357,27 @@ class ConsortiumRegistryClient(ContractClient):
         return int(self._read("proposalCount"))
 
     def has_voted(self, proposal_id: int, voter: str) -> bool:
-        return bool(self._read("hasVoted", proposal_id, Web3.to_checksum_address(voter)))
+        return bool(self._read("hasVoted", proposal_id, checksum_address(voter)))
 
     def consumers(self) -> list[str]:
         return list(self._read("consumers"))
 
     # writes
     def bind_consumers(self, consumers: list[str]) -> Receipt:
-        return self._write("bindConsumers", [Web3.to_checksum_address(c) for c in consumers])
+        return self._write("bindConsumers", [checksum_address(c) for c in consumers])
 
     def propose_add_member(
         self, account: str, role: Role, name: str, endpoint: str, hpke_public_key: bytes
     ) -> Receipt:
         return self._write(
-            "proposeAddMember", Web3.to_checksum_address(account), int(role), name, endpoint, hpke_public_key
+            "proposeAddMember", checksum_address(account), int(role), name, endpoint, hpke_public_key
         )
 
     def propose_status_change(self, kind: ProposalKind, account: str) -> Receipt:
-        return self._write("proposeStatusChange", int(kind), Web3.to_checksum_address(account))
+        return self._write("proposeStatusChange", int(kind), checksum_address(account))
 
     def propose_key_update(self, account: str, endpoint: str, hpke_public_key: bytes) -> Receipt:
-        return self._write("proposeKeyUpdate", Web3.to_checksum_address(account), endpoint, hpke_public_key)
+        return self._write("proposeKeyUpdate", checksum_address(account), endpoint, hpke_public_key)
 
     def vote(self, proposal_id: int, support: bool) -> Receipt:
         return self._write("vote", proposal_id, support)
@@ -385,22 +404,22 @@ class ConsentRegistryClient(ContractClient):
         )
 
     def consent_count(self, patient: str) -> int:
-        return int(self._read("consentCount", Web3.to_checksum_address(patient)))
+        return int(self._read("consentCount", checksum_address(patient)))
 
     def consents_of(self, patient: str) -> list[Consent]:
         base = consent_id_base(patient)
         return [self.consent(base | i) for i in range(self.consent_count(patient))]
 
     def nonce(self, patient: str) -> int:
-        return int(self._read("nonces", Web3.to_checksum_address(patient)))
+        return int(self._read("nonces", checksum_address(patient)))
 
     def is_delegate(self, patient: str, delegate: str) -> bool:
-        return bool(self._read("isDelegate", Web3.to_checksum_address(patient), Web3.to_checksum_address(delegate)))
+        return bool(self._read("isDelegate", checksum_address(patient), checksum_address(delegate)))
 
     def is_permitted(self, patient: str, requester: str, category: int, purpose: int) -> bool:
         return bool(
             self._read(
-                "isPermitted", Web3.to_checksum_address(patient), Web3.to_checksum_address(requester), category, purpose
+                "isPermitted", checksum_address(patient), checksum_address(requester), category, purpose
             )
         )
 
@@ -408,8 +427,8 @@ class ConsentRegistryClient(ContractClient):
         """The id of a consent that permits the access now, or ``None``."""
         permitted, consent_id = self._read(
             "permittingConsent",
-            Web3.to_checksum_address(patient),
-            Web3.to_checksum_address(requester),
+            checksum_address(patient),
+            checksum_address(requester),
             category,
             purpose,
         )
@@ -437,7 +456,7 @@ class ConsentRegistryClient(ContractClient):
     def emergency_access(self, patient: str, member: str) -> int | None:
         """The id of an unexpired break-glass declaration by ``member`` for ``patient``, or ``None``."""
         active, bg_id = self._read(
-            "emergencyAccess", Web3.to_checksum_address(patient), Web3.to_checksum_address(member)
+            "emergencyAccess", checksum_address(patient), checksum_address(member)
         )
         return int(bg_id) if active else None
 
@@ -449,12 +468,12 @@ class ConsentRegistryClient(ContractClient):
 
     # writes
     def grant(self, patient: str, terms: GrantTerms) -> Receipt:
-        return self._write("grant", Web3.to_checksum_address(patient), terms.as_tuple())
+        return self._write("grant", checksum_address(patient), terms.as_tuple())
 
     def grant_by_sig(
         self, patient: str, terms: GrantTerms, deadline: int, signature: tuple[int, bytes, bytes]
     ) -> Receipt:
-        return self._write("grantBySig", Web3.to_checksum_address(patient), terms.as_tuple(), deadline, *signature)
+        return self._write("grantBySig", checksum_address(patient), terms.as_tuple(), deadline, *signature)
 
     def revoke(self, consent_id: int) -> Receipt:
         return self._write("revoke", consent_id)
@@ -463,22 +482,22 @@ class ConsentRegistryClient(ContractClient):
         return self._write("revokeBySig", consent_id, deadline, *signature)
 
     def set_delegate(self, delegate: str, appointed: bool) -> Receipt:
-        return self._write("setDelegate", Web3.to_checksum_address(delegate), appointed)
+        return self._write("setDelegate", checksum_address(delegate), appointed)
 
     def set_delegate_by_sig(
         self, patient: str, delegate: str, appointed: bool, deadline: int, signature: tuple[int, bytes, bytes]
     ) -> Receipt:
         return self._write(
             "setDelegateBySig",
-            Web3.to_checksum_address(patient),
-            Web3.to_checksum_address(delegate),
+            checksum_address(patient),
+            checksum_address(delegate),
             appointed,
             deadline,
             *signature,
         )
 
     def declare_break_glass(self, patient: str, reason_code: int, justification_hash: bytes) -> Receipt:
-        return self._write("declareBreakGlass", Web3.to_checksum_address(patient), reason_code, justification_hash)
+        return self._write("declareBreakGlass", checksum_address(patient), reason_code, justification_hash)
 
     def review_break_glass(self, break_glass_id: int, justified: bool, reason_hash: bytes) -> Receipt:
         return self._write("reviewBreakGlass", break_glass_id, justified, reason_hash)
@@ -498,7 +517,7 @@ class RecordRegistryClient(ContractClient):
         return bool(self._read("exists", record_id))
 
     def anchor_record(self, record_id: bytes, patient: str, category: int, content_hash: bytes) -> Receipt:
-        return self._write("anchorRecord", record_id, Web3.to_checksum_address(patient), category, content_hash)
+        return self._write("anchorRecord", record_id, checksum_address(patient), category, content_hash)
 
     def anchor_version(self, record_id: bytes, version: int, content_hash: bytes) -> Receipt:
         return self._write("anchorVersion", record_id, version, content_hash)
@@ -508,7 +527,7 @@ class AccessTrailClient(ContractClient):
     contract_name = "AccessTrail"
 
     def last_sequence(self, member: str) -> int:
-        return int(self._read("lastSequence", Web3.to_checksum_address(member)))
+        return int(self._read("lastSequence", checksum_address(member)))
 
     def record_access(
         self,
@@ -526,8 +545,8 @@ class AccessTrailClient(ContractClient):
             "recordAccess",
             entry_hash,
             sequence,
-            Web3.to_checksum_address(requester),
-            Web3.to_checksum_address(patient),
+            checksum_address(requester),
+            checksum_address(patient),
             record_id,
             purpose,
             int(basis),
@@ -543,9 +562,9 @@ class AccessTrailClient(ContractClient):
 
 def consent_id_base(patient: str) -> int:
     """Consent ids of ``patient`` are ``base | index``."""
-    return int(Web3.to_checksum_address(patient), 16) << 96
+    return int(checksum_address(patient), 16) << 96
 
 
 def patient_of(consent_id: int) -> str:
     """The patient a consent id belongs to."""
-    return Web3.to_checksum_address((consent_id >> 96).to_bytes(20, "big"))
+    return checksum_address((consent_id >> 96).to_bytes(20, "big"))

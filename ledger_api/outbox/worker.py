@@ -21,6 +21,7 @@ from typing import Any
 
 import structlog
 from medledger_crypto import merkle
+from sqlalchemy import update
 from sqlmodel import col, select
 from web3 import Web3
 
@@ -45,6 +46,7 @@ class OutboxWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_purge = 0.0
+        self._frontier: merkle.RootBuilder | None = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="outbox-worker", daemon=True)
@@ -79,7 +81,8 @@ class OutboxWorker:
         with session_scope(self.node.engine) as session:
             due = list(session.exec(select(OutboxItem).where(col(OutboxItem.state).in_(["pending", "sent"]),
                                                              OutboxItem.next_attempt_at <= moment)
-                                    .order_by(col(OutboxItem.id)).limit(200)))  # fmt: skip
+                                    .order_by(col(OutboxItem.id))
+                                    .limit(max(200, self.node.settings.outbox.batch_size))))  # fmt: skip
         handled = 0
         index = 0
         while index < len(due):
@@ -140,16 +143,27 @@ class OutboxWorker:
         if self.node.chain.trail.last_sequence(self.node.address) >= last:
             self._confirm(group, None)
             return
-        with session_scope(self.node.engine) as session:
-            hashes = session.exec(select(AccessEntry.entry_hash).where(AccessEntry.sequence <= last)
-                                  .order_by(col(AccessEntry.sequence)))  # fmt: skip
-            builder = merkle.RootBuilder()
-            for entry_hash in hashes:
-                builder.append(merkle.leaf_hash(bytes.fromhex(entry_hash)))
+        builder = self._log_root_builder(last)
         fn = self.node.chain.trail.contract.functions.anchorAccessBatch(builder.root(), first, last)
         prepared = self.node.sender.prepare(fn, contract="AccessTrail")
         self._mark_sent(group, prepared)
         self._finish(group, prepared)
+
+    def _log_root_builder(self, last: int) -> merkle.RootBuilder:
+        """The Merkle frontier of this member's log 1..last, advanced from the one kept since the
+        last batch (entries never change, so it stays valid): each batch costs its own entries,
+        not the whole log again. After a restart the first batch rebuilds it from the database.
+        """
+        builder = self._frontier if self._frontier is not None and self._frontier.size <= last else None
+        builder = builder or merkle.RootBuilder()
+        with session_scope(self.node.engine) as session:
+            hashes = session.exec(select(AccessEntry.entry_hash)
+                                  .where(AccessEntry.sequence > builder.size, AccessEntry.sequence <= last)
+                                  .order_by(col(AccessEntry.sequence)))  # fmt: skip
+            for entry_hash in hashes:
+                builder.append(merkle.leaf_hash(bytes.fromhex(entry_hash)))
+        self._frontier = builder
+        return builder
 
     def _finish(self, items: list[OutboxItem], prepared: PreparedTransaction) -> None:
         receipt = self.node.sender.receipt(prepared.tx_hash)
@@ -180,14 +194,13 @@ class OutboxWorker:
 
     # -- state transitions ---------------------------------------------------------------------
     def _update(self, items: list[OutboxItem], **changes: Any) -> None:
+        """One UPDATE for the whole group (a batch is hundreds of rows), then mirrors it in memory."""
         with session_scope(self.node.engine) as session:
-            for item in items:
-                row = session.get(OutboxItem, item.id)
-                assert row is not None
-                for key, value in changes.items():
-                    setattr(row, key, value)
-                    setattr(item, key, value)
-                session.add(row)
+            session.exec(update(OutboxItem).where(col(OutboxItem.id).in_([i.id for i in items]))  # type: ignore[call-overload]
+                         .values(**changes))  # fmt: skip
+        for item in items:
+            for key, value in changes.items():
+                setattr(item, key, value)
 
     def _mark_sent(self, items: list[OutboxItem], prepared: PreparedTransaction) -> None:
         self._update(items, state="sent", tx_hash=prepared.tx_hash, raw_tx=prepared.raw, nonce=prepared.nonce)

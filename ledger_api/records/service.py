@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import io
 import os
 import queue
@@ -266,13 +267,18 @@ def _check_can_see(node: Node, caller: Caller, patient: str, categories: set[int
 
 @dataclass
 class Release:
-    """What a requester receives: ciphertext (streamed from ``path``) and its key wrapped for them."""
+    """What a requester receives: ciphertext and its key wrapped for them.
+
+    ``content``: the ciphertext itself when small enough to hold (the very bytes whose hash was
+    just checked); otherwise None and it is streamed from ``path``.
+    """
 
     record: Record
     version: RecordVersion
     wrapped_key: bytes
     entry: AccessEntry
     path: Path
+    content: bytes | None = None
 
 
 def release(node: Node, caller: Caller, record_id: str, version: int | None, purpose: Purpose,
@@ -296,7 +302,7 @@ def release(node: Node, caller: Caller, record_id: str, version: int | None, pur
         raise NotFound(f"record {record_id} has no version {number}")
     basis, authorization = _authorize(node, caller, record, purpose)
     path = blob_path(node, record_id, number)
-    _verify_blob(path, stored.content_hash)
+    content = _verify_blob(path, stored.content_hash)
     if caller.local:
         recipient_key = node.identity.hpke_public_key
     else:
@@ -313,7 +319,7 @@ def release(node: Node, caller: Caller, record_id: str, version: int | None, pur
                              authorization=authorization, action="read")  # fmt: skip
     with node.access_lock, session_scope(node.engine) as session:
         entry = record_access(session, member=node.address, fields=fields)
-    return Release(record=record, version=stored, wrapped_key=wrapped, entry=entry, path=path)
+    return Release(record=record, version=stored, wrapped_key=wrapped, entry=entry, path=path, content=content)
 
 
 def _authorize(node: Node, caller: Caller, record: Record, purpose: Purpose) -> tuple[str, str]:
@@ -329,16 +335,26 @@ def _authorize(node: Node, caller: Caller, record: Record, purpose: Purpose) -> 
                         f"{purpose.name.lower()}, and no break-glass is declared")  # fmt: skip
 
 
-def _verify_blob(path: Path, content_hash: str) -> None:
+#: Ciphertexts up to this size are read once, hash-checked and sent from memory; larger ones are
+#: checked, then streamed from disk.
+IN_MEMORY_RELEASE_BYTES = 4 << 20
+
+
+def _verify_blob(path: Path, content_hash: str) -> bytes | None:
+    """Checks the stored ciphertext against its content hash; returns it if small (see above)."""
     digest = blake3.blake3()
+    kept = bytearray()
     try:
         with open(path, "rb") as handle:
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
+                if len(kept) <= IN_MEMORY_RELEASE_BYTES:
+                    kept += chunk
     except FileNotFoundError:
         raise IntegrityViolation("the ciphertext is missing from the blob store") from None
-    if digest.hexdigest() != content_hash:
+    if not hmac.compare_digest(digest.hexdigest(), content_hash):
         raise IntegrityViolation("the stored ciphertext does not match its content hash")
+    return bytes(kept) if len(kept) <= IN_MEMORY_RELEASE_BYTES else None
 
 
 def erase(node: Node, caller: Caller, record_id: str) -> AccessEntry:

@@ -44,17 +44,20 @@ def test_batched_anchoring_commits_the_merkle_root_of_the_whole_log(world: World
 
     world.node.node.settings.outbox.batch_size = 3
     record_id = upload(world).json()["id"]
-    for _ in range(3):
-        assert fetch(world, world.a, record_id).status_code == 200
-    world.node.drain()
-    assert world.chain_as(world.stranger).trail.last_sequence(world.a.address) == 3
+    for _ in range(2):  # two batches: the second root covers the whole log 1..6, not only its own entries
+        for _ in range(3):
+            assert fetch(world, world.a, record_id).status_code == 200
+        world.node.drain()
+    assert world.chain_as(world.stranger).trail.last_sequence(world.a.address) == 6
     with world.node.member_client(world.a.account) as client:
         hashes = [e["entry_hash"] for e in client.get("/v1/access-log").json()]
+    leaves = [merkle.leaf_hash(bytes.fromhex(h)) for h in hashes]
     events = world.backend.w3.eth.get_logs({"address": world.manifest.address("AccessTrail"), "fromBlock": 0})
     batch = world.chain_as(world.stranger).trail.contract.events.AccessBatchAnchored()
-    (anchored,) = [batch.process_log(e)["args"] for e in events]
-    assert (anchored["fromSequence"], anchored["toSequence"]) == (1, 3)
-    assert anchored["root"] == merkle.root([merkle.leaf_hash(bytes.fromhex(h)) for h in hashes])
+    first, second = [batch.process_log(e)["args"] for e in events]
+    assert (first["fromSequence"], first["toSequence"], second["fromSequence"], second["toSequence"]) == (1, 3, 4, 6)
+    assert first["root"] == merkle.root(leaves[:3])
+    assert second["root"] == merkle.root(leaves)
 
 
 def test_members_see_only_their_own_log(world: World) -> None:

@@ -76,14 +76,15 @@ def test_chain_down_means_503_and_nothing_released_or_logged(world: World) -> No
     node = world.node.node
     from ledger_api.chain.backends import RpcBackend, free_port
 
-    healthy = node.chain.consents.w3
-    node.chain.consents.w3 = RpcBackend(f"http://127.0.0.1:{free_port()}", timeout=1).w3  # consent reads fail
+    healthy = node.chain.consents
+    unreachable = RpcBackend(f"http://127.0.0.1:{free_port()}", timeout=1).w3
+    node.chain.consents = type(healthy)(unreachable, healthy.address)  # consent reads fail
     try:
         response = fetch(world, world.b, record_id)
         assert response.status_code == 503 and response.json()["code"] == "chain-unavailable"
         assert response.headers.get("retry-after")
     finally:
-        node.chain.consents.w3 = healthy
+        node.chain.consents = healthy
     assert _count(world, AccessEntry) == entries
 
 
