@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from ledger_api.access.router import router as access_router
+from ledger_api.audit.router import router as audit_router
 from ledger_api.auth.router import router as auth_router
 from ledger_api.consents.router import router as consents_router
 from ledger_api.consortium.router import router as consortium_router
@@ -42,7 +43,8 @@ def create_app(node: Node) -> FastAPI:
     app.state.worker = worker
     problems.install(app)
     observability.install(app, observability.Metrics())
-    for router in (records_router, consents_router, access_router, consortium_router, auth_router, ops_router):
+    for router in (records_router, consents_router, access_router, audit_router, consortium_router, auth_router,
+                   ops_router):  # fmt: skip
         app.include_router(router)
 
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel
 
 
@@ -22,6 +23,8 @@ class AccessEntryBase(SQLModel):
     basis: str = Field(max_length=16)  # consent | break_glass | custodian
     authorization: str = Field(max_length=66)  # consent id / break-glass id (hex), or "" for custodian
     action: str = Field(max_length=16)  # read | erase
+    #: the block the authorisation was read at (an auditor re-checks the consent at that very block)
+    chain_block: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class AccessEntry(AccessEntryBase, table=True):

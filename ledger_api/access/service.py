@@ -21,7 +21,7 @@ from ledger_api.access.models import AccessEntry, AccessEntryBase, AccessEntryPu
 from ledger_api.outbox.models import OutboxItem
 from ledger_api.outbox.service import anchoring_state, enqueue, items_by_id
 
-ENTRY_FORMAT = 1
+ENTRY_FORMAT = 2  # 2: with chain_block
 _COUNTER = "access_sequence"
 
 
@@ -31,14 +31,20 @@ def entry_document(entry: AccessEntry) -> dict[str, Any]:
         "format": ENTRY_FORMAT, "member": entry.member, "sequence": entry.sequence, "record_id": entry.record_id,
         "record_version": entry.record_version, "patient": entry.patient, "requester": entry.requester,
         "clinician": entry.clinician, "purpose": entry.purpose, "basis": entry.basis,
-        "authorization": entry.authorization, "action": entry.action,
+        "authorization": entry.authorization, "action": entry.action, "chain_block": entry.chain_block,
         "created_at": entry.created_at.astimezone(UTC).isoformat(timespec="microseconds"),
     }  # fmt: skip
 
 
-def entry_hash(entry: AccessEntry) -> str:
-    canonical = json.dumps(entry_document(entry), sort_keys=True, separators=(",", ":"))
+def document_hash(document: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON (sorted keys, no spaces) of an entry document: what goes on
+    chain, and what an auditor recomputes from an exported line."""
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def entry_hash(entry: AccessEntry) -> str:
+    return document_hash(entry_document(entry))
 
 
 def _next_sequence(session: Session) -> int:

@@ -203,6 +203,15 @@ class ContractClient:
         values = tuple(_checksummed(t, v) for t, v in zip(spec.outputs, values, strict=True))
         return values[0] if len(values) == 1 else values
 
+    def head_block(self) -> int:
+        """The chain's latest block number (authorisation is read at one named block and logged with it)."""
+        if self._rpc is not None:
+            response = self._rpc.request("eth_blockNumber", [])
+            if "result" not in response:
+                raise TransactionFailed(f"eth_blockNumber failed: {response.get('error')}")
+            return int(response["result"], 16)
+        return int(chain_call(lambda: self.w3.eth.block_number))
+
     def _raw_call(self, rpc: JsonRpcReader, data: bytes, block: int | str) -> bytes:
         block_id = hex(block) if isinstance(block, int) else block
         response = rpc.request("eth_call", [{"to": self.address, "data": "0x" + data.hex()}, block_id])
@@ -423,14 +432,16 @@ class ConsentRegistryClient(ContractClient):
             )
         )
 
-    def permitting_consent(self, patient: str, requester: str, category: int, purpose: int) -> int | None:
-        """The id of a consent that permits the access now, or ``None``."""
+    def permitting_consent(self, patient: str, requester: str, category: int, purpose: int,
+                           block: int | str = "latest") -> int | None:  # fmt: skip
+        """The id of a consent that permits the access at ``block`` (default: now), or ``None``."""
         permitted, consent_id = self._read(
             "permittingConsent",
             checksum_address(patient),
             checksum_address(requester),
             category,
             purpose,
+            block=block,
         )
         return int(consent_id) if permitted else None
 
@@ -453,10 +464,10 @@ class ConsentRegistryClient(ContractClient):
     def break_glass_count(self) -> int:
         return int(self._read("breakGlassCount"))
 
-    def emergency_access(self, patient: str, member: str) -> int | None:
-        """The id of an unexpired break-glass declaration by ``member`` for ``patient``, or ``None``."""
+    def emergency_access(self, patient: str, member: str, block: int | str = "latest") -> int | None:
+        """The id of a break-glass declaration by ``member`` for ``patient`` unexpired at ``block``, or ``None``."""
         active, bg_id = self._read(
-            "emergencyAccess", checksum_address(patient), checksum_address(member)
+            "emergencyAccess", checksum_address(patient), checksum_address(member), block=block
         )
         return int(bg_id) if active else None
 

@@ -300,7 +300,8 @@ def release(node: Node, caller: Caller, record_id: str, version: int | None, pur
                                                     WrappedKey.recipient == node.address)).first()  # fmt: skip
     if stored is None or own is None:
         raise NotFound(f"record {record_id} has no version {number}")
-    basis, authorization = _authorize(node, caller, record, purpose)
+    block = node.chain.consents.head_block()
+    basis, authorization = _authorize(node, caller, record, purpose, block)
     path = blob_path(node, record_id, number)
     content = _verify_blob(path, stored.content_hash)
     if caller.local:
@@ -316,19 +317,21 @@ def release(node: Node, caller: Caller, record_id: str, version: int | None, pur
         data_key.destroy()
     fields = AccessEntryBase(record_id=record_id, record_version=number, patient=record.patient,
                              requester=caller.address, clinician=clinician, purpose=int(purpose), basis=basis,
-                             authorization=authorization, action="read")  # fmt: skip
+                             authorization=authorization, action="read", chain_block=block)  # fmt: skip
     with node.access_lock, session_scope(node.engine) as session:
         entry = record_access(session, member=node.address, fields=fields)
     return Release(record=record, version=stored, wrapped_key=wrapped, entry=entry, path=path, content=content)
 
 
-def _authorize(node: Node, caller: Caller, record: Record, purpose: Purpose) -> tuple[str, str]:
+def _authorize(node: Node, caller: Caller, record: Record, purpose: Purpose, block: int) -> tuple[str, str]:
+    """Reads the consent (else a break-glass) at ``block``, the latest block, logged with the entry."""
     if caller.local:
         return "custodian", ""
-    consent_id = node.chain.consents.permitting_consent(record.patient, caller.address, record.category, int(purpose))
+    consents = node.chain.consents
+    consent_id = consents.permitting_consent(record.patient, caller.address, record.category, int(purpose), block)
     if consent_id is not None:
         return "consent", f"{consent_id:064x}"
-    break_glass_id = node.chain.consents.emergency_access(record.patient, caller.address)
+    break_glass_id = consents.emergency_access(record.patient, caller.address, block)
     if break_glass_id is not None:
         return "break_glass", f"{break_glass_id:064x}"
     raise ConsentDenied(f"no consent lets {caller.address} read {Category(record.category).name.lower()} for "

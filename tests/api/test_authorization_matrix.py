@@ -67,6 +67,12 @@ CASES: dict[str, tuple[Request, dict[str, int]]] = {
     "log export": (
         lambda w, c, r: c.get("/v1/access-log/export"),
         {"local": 200, "remote": 403, "auditor": 200, "own": 403, "other": 403, "anonymous": 401}),
+    "record manifest (audit)": (
+        lambda w, c, r: c.get("/v1/audit/records"),
+        {"local": 200, "remote": 403, "auditor": 200, "own": 403, "other": 403, "anonymous": 401}),
+    "trail verification (audit)": (
+        lambda w, c, r: c.get("/v1/audit/report"),
+        {"local": 200, "remote": 403, "auditor": 200, "own": 403, "other": 403, "anonymous": 401}),
     "members": (
         lambda w, c, r: c.get("/v1/consortium/members"),
         {"local": 200, "remote": 200, "auditor": 200, "own": 200, "other": 200, "anonymous": 401}),

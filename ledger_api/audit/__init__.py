@@ -1,0 +1,1 @@
+"""Independent audit of the access trail: chain view, verification, reports, FHIR export."""

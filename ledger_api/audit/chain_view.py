@@ -1,0 +1,188 @@
+"""What the chain says, read once for an audit: anchors, consents, break-glass, records.
+
+The auditor trusts only this (read-only RPC against any validator) and recomputes everything
+else from the members' exports. Reads are event logs, fetched in block ranges, plus block
+timestamps (cached), so a full audit costs a few thousand RPC calls however long the logs are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from web3 import Web3
+from web3.providers.rpc import HTTPProvider
+
+from ledger_api.chain.clients import checksum_address
+from ledger_api.chain.deployment import DeploymentManifest
+from ledger_api.chain.events import decode_log
+from ledger_api.chain.rpc import JsonRpcReader
+from ledger_api.chain.transactions import chain_call
+
+LOG_CHUNK_BLOCKS = 10_000
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+
+@dataclass
+class SingleAnchor:
+    sequence: int
+    entry_hash: str
+    requester: str
+    patient: str
+    record_id: str
+    purpose: int
+    basis: int
+    authorization: str
+    block: int
+
+
+@dataclass
+class BatchAnchor:
+    from_sequence: int
+    to_sequence: int
+    root: bytes
+    block: int
+
+
+@dataclass
+class ConsentFact:
+    consent_id: int
+    patient: str
+    grantee: str
+    categories: int
+    purposes: int
+    valid_from: int
+    valid_until: int
+    granted_block: int
+    revoked_block: int | None = None
+
+
+@dataclass
+class BreakGlassFact:
+    break_glass_id: int
+    patient: str
+    member: str
+    reason_code: int
+    expires_at: int
+    declared_block: int
+    review: int = 0  # 0 pending, 1 justified, 2 not justified
+    reviewed_block: int | None = None
+    reviewer: str | None = None
+
+
+@dataclass
+class RecordFact:
+    record_id: str
+    patient: str
+    custodian: str
+    category: int
+    versions: dict[int, str] = field(default_factory=dict)  # version -> content hash (hex)
+    blocks: dict[int, int] = field(default_factory=dict)  # version -> anchoring block
+
+
+@dataclass
+class MemberTrail:
+    singles: dict[int, SingleAnchor] = field(default_factory=dict)
+    batches: list[BatchAnchor] = field(default_factory=list)
+
+
+@dataclass
+class ChainView:
+    """Everything the audit needs from the chain, up to ``head`` (the block it was read at)."""
+
+    head: int
+    trails: dict[str, MemberTrail]
+    consents: dict[int, ConsentFact]
+    break_glass: dict[int, BreakGlassFact]
+    records: dict[str, RecordFact]
+    block_time: Any  # callable(block) -> unix seconds
+
+    def trail(self, member: str) -> MemberTrail:
+        return self.trails.get(checksum_address(member), MemberTrail())
+
+
+class BlockClock:
+    """Block timestamps, cached (the plain JSON-RPC path for HTTP chains)."""
+
+    def __init__(self, w3: Web3) -> None:
+        self.w3 = w3
+        provider = w3.provider
+        self._rpc = (JsonRpcReader(str(provider.endpoint_uri)) if isinstance(provider, HTTPProvider)
+                     and provider.endpoint_uri else None)  # fmt: skip
+        self._cache: dict[int, int] = {}
+
+    def __call__(self, block: int) -> int:
+        cached = self._cache.get(block)
+        if cached is not None:
+            return cached
+        if self._rpc is not None:
+            result = self._rpc.request("eth_getBlockByNumber", [hex(block), False]).get("result") or {}
+            value = int(result.get("timestamp", "0x0"), 16)
+        else:
+            value = int(chain_call(self.w3.eth.get_block, block)["timestamp"])
+        self._cache[block] = value
+        return value
+
+
+def read_chain(w3: Web3, manifest: DeploymentManifest, *, head: int | None = None) -> ChainView:
+    """Reads every event of the consortium's contracts from their deployment block to ``head``."""
+    head = int(chain_call(lambda: w3.eth.block_number)) if head is None else head
+    start = min(c.block_number for c in manifest.contracts.values())
+    addresses = [manifest.address(n) for n in ("ConsentRegistry", "RecordRegistry", "AccessTrail")]
+    view = ChainView(head=head, trails={}, consents={}, break_glass={}, records={}, block_time=BlockClock(w3))
+    for low in range(start, head + 1, LOG_CHUNK_BLOCKS):
+        high = min(head, low + LOG_CHUNK_BLOCKS - 1)
+        logs = chain_call(w3.eth.get_logs, {"address": addresses, "fromBlock": low, "toBlock": high})
+        for log in logs:
+            event = decode_log(w3, log)
+            if event is not None:
+                _apply(view, event.name, event.args, int(log["blockNumber"]))
+    return view
+
+
+def _hex(value: bytes) -> str:
+    return bytes(value).hex()
+
+
+def _apply(view: ChainView, name: str, args: dict[str, Any], block: int) -> None:
+    if name == "AccessRecorded":
+        member = checksum_address(args["member"])
+        view.trails.setdefault(member, MemberTrail()).singles[int(args["sequence"])] = SingleAnchor(
+            sequence=int(args["sequence"]), entry_hash=_hex(args["entryHash"]),
+            requester=checksum_address(args["requester"]), patient=checksum_address(args["patient"]),
+            record_id=_hex(args["recordId"]), purpose=int(args["purpose"]), basis=int(args["basis"]),
+            authorization=_hex(args["authorization"]), block=block)  # fmt: skip
+    elif name == "AccessBatchAnchored":
+        member = checksum_address(args["member"])
+        view.trails.setdefault(member, MemberTrail()).batches.append(BatchAnchor(
+            int(args["fromSequence"]), int(args["toSequence"]), bytes(args["root"]), block))  # fmt: skip
+    elif name == "ConsentGranted":
+        consent_id = int(args["consentId"])
+        view.consents[consent_id] = ConsentFact(
+            consent_id=consent_id, patient=checksum_address(args["patient"]),
+            grantee=checksum_address(args["grantee"]), categories=int(args["categories"]),
+            purposes=int(args["purposes"]), valid_from=int(args["validFrom"]), valid_until=int(args["validUntil"]),
+            granted_block=block)  # fmt: skip
+    elif name == "ConsentRevoked":
+        fact = view.consents.get(int(args["consentId"]))
+        if fact is not None:
+            fact.revoked_block = block
+    elif name == "BreakGlassDeclared":
+        bg_id = int(args["breakGlassId"])
+        view.break_glass[bg_id] = BreakGlassFact(
+            break_glass_id=bg_id, patient=checksum_address(args["patient"]), member=checksum_address(args["member"]),
+            reason_code=int(args["reasonCode"]), expires_at=int(args["expiresAt"]), declared_block=block)  # fmt: skip
+    elif name == "BreakGlassReviewed":
+        fact_bg = view.break_glass.get(int(args["breakGlassId"]))
+        if fact_bg is not None:
+            fact_bg.review, fact_bg.reviewed_block = int(args["review"]), block
+            fact_bg.reviewer = checksum_address(args["auditor"])
+    elif name == "RecordAnchored":
+        record_id = _hex(args["recordId"])
+        record = view.records.get(record_id)
+        if record is None:
+            record = view.records[record_id] = RecordFact(
+                record_id=record_id, patient=checksum_address(args["patient"]),
+                custodian=checksum_address(args["custodian"]), category=int(args["category"]))  # fmt: skip
+        record.versions[int(args["version"])] = _hex(args["contentHash"])
+        record.blocks[int(args["version"])] = block

@@ -1,0 +1,268 @@
+"""The auditor's verification: a clean trail passes; every kind of tampering is found.
+
+Each test runs a short story on node A (uploads, a consented read by B, the custodian's own
+read, a break-glass read by C), tampers with A's database, blob store or history the way a
+dishonest administrator could, then verifies A's export (fetched with the auditor's signed
+requests) against the chain, exactly as ``medledger audit verify`` does.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from sqlalchemy import text
+
+from ledger_api.access.models import AccessEntry, AccessEntryBase
+from ledger_api.access.service import entry_hash, record_access
+from ledger_api.audit.chain_view import read_chain
+from ledger_api.audit.verify import AuditPolicy, AuditReport, MemberExport, verify
+from ledger_api.core.db import session_scope
+from ledger_api.records.service import blob_path
+from ledger_api.vocabulary import Category, Purpose
+from tests.api.conftest import World
+from tests.api.test_records import fetch, grant, upload
+
+
+def _story(world: World) -> dict[str, str]:
+    labs = upload(world).json()["id"]
+    imaging = upload(world, category=Category.IMAGING).json()["id"]
+    grant(world, world.b.address)  # labs + imaging, treatment
+    assert fetch(world, world.b, labs).status_code == 200
+    assert fetch(world, world.b, imaging).status_code == 200
+    assert fetch(world, world.a, labs).status_code == 200  # the custodian's own read
+    world.chain_as(world.c.account).consents.declare_break_glass(world.patient.address, 1, b"\x11" * 32)
+    assert fetch(world, world.c, labs).status_code == 200
+    world.node.drain()
+    return {"labs": labs, "imaging": imaging}
+
+
+def _audit(world: World, policy: AuditPolicy | None = None, reorder: bool = False) -> AuditReport:
+    with world.node.member_client(world.ids.auditor.account) as client:
+        export = client.get("/v1/access-log/export")
+        manifest = client.get("/v1/audit/records")
+    assert export.status_code == manifest.status_code == 200
+    entries = [json.loads(line) for line in export.text.splitlines()]
+    if reorder:
+        entries[1], entries[2] = entries[2], entries[1]
+    records = [json.loads(line) for line in manifest.text.splitlines()]
+    chain = read_chain(world.backend.w3, world.manifest)
+    return verify(chain, world.manifest.chain_id, [MemberExport(world.a.address, entries, records)], policy)
+
+
+def _codes(report: AuditReport) -> set[str]:
+    return {f.code for f in report.findings if f.severity.value in ("critical", "high")}
+
+
+def _sql(world: World, statement: str, **params: object) -> None:
+    with world.node.node.engine.begin() as connection:
+        connection.execute(text(statement), params)
+
+
+def _rehash(world: World, sequence: int) -> None:
+    """What a careful forger does after editing a row: recompute its stored hash."""
+    with session_scope(world.node.node.engine) as session:
+        entry = session.get(AccessEntry, sequence)
+        assert entry is not None
+        entry.entry_hash = entry_hash(entry)
+        session.add(entry)
+
+
+def _batched(world: World) -> None:
+    world.node.node.settings.outbox.batch_size = 3
+    world.node.node.settings.outbox.batch_delay_s = 0.0
+
+
+def test_an_honest_trail_passes_with_every_access_covered(world: World) -> None:
+    _story(world)
+    report = _audit(world)
+    assert report.passed, report.findings
+    (summary,) = report.members
+    assert (summary.entries, summary.anchored_through, summary.single_anchors) == (4, 4, 4)
+    assert summary.break_glass_accesses == 1 and summary.unauthorised_accesses == 0
+    assert summary.records_checked == 2
+    assert [f.code for f in report.findings] == ["break-glass-declared"]  # noted, pending review
+    assert sum(b.accesses for b in report.timeline) == 4 and sum(b.break_glass for b in report.timeline) == 1
+
+
+def test_an_honest_trail_in_merkle_batches_passes_with_an_inclusion_proof(world: World) -> None:
+    _batched(world)
+    _story(world)
+    report = _audit(world)
+    assert report.passed, report.findings
+    (summary,) = report.members
+    assert summary.batch_anchors >= 1 and summary.single_anchors == 0 and summary.anchored_through == 4
+    assert summary.inclusion_proof is not None and summary.inclusion_proof["verified"]
+
+
+def test_a_deleted_row_is_a_gap(world: World) -> None:
+    _story(world)
+    _sql(world, "DELETE FROM access_log WHERE sequence = 2")
+    report = _audit(world)
+    assert not report.passed
+    (gap,) = [f for f in report.findings if f.code == "sequence-gap"]
+    assert (gap.first_sequence, gap.last_sequence, gap.severity.value) == (2, 2, "critical")
+
+
+def test_an_edited_row_no_longer_hashes_to_its_hash(world: World) -> None:
+    _story(world)
+    _sql(world, "UPDATE access_log SET clinician = 'dr-nobody' WHERE sequence = 2")
+    report = _audit(world)
+    (edited,) = [f for f in report.findings if f.code == "entry-edited"]
+    assert edited.first_sequence == 2 and not report.passed
+
+
+def test_an_edited_and_rehashed_row_differs_from_the_chain(world: World) -> None:
+    _story(world)
+    _sql(world, "UPDATE access_log SET purpose = :p WHERE sequence = 1", p=int(Purpose.RESEARCH))
+    _rehash(world, 1)
+    report = _audit(world)
+    assert "entry-edited" not in _codes(report)
+    (forged,) = [f for f in report.findings if f.code == "entry-not-as-anchored"]
+    assert forged.first_sequence == 1 and not report.passed
+
+
+def test_reordered_rows_are_found_in_the_database_and_in_the_export(world: World) -> None:
+    _story(world)
+    report = _audit(world, reorder=True)
+    assert "sequence-out-of-order" in _codes(report)
+    _sql(world, "UPDATE access_log SET sequence = 1000 WHERE sequence = 2")
+    _sql(world, "UPDATE access_log SET sequence = 2 WHERE sequence = 3")
+    _sql(world, "UPDATE access_log SET sequence = 3 WHERE sequence = 1000")
+    edited = [f for f in _audit(world).findings if f.code == "entry-edited"]
+    assert [(f.first_sequence, f.last_sequence) for f in edited] == [(2, 3)]
+
+
+def test_an_inserted_row_is_not_what_the_chain_anchored(world: World) -> None:
+    _story(world)
+    _sql(world, "UPDATE access_log SET sequence = sequence + 1000 WHERE sequence >= 3")
+    _sql(world, "UPDATE access_log SET sequence = sequence - 999 WHERE sequence >= 1000")
+    with session_scope(world.node.node.engine) as session:
+        original = session.get(AccessEntry, 1)
+        assert original is not None
+        forged = AccessEntry(**original.model_dump(exclude={"outbox_id"}))
+        forged.sequence, forged.clinician = 3, "dr-forged"
+        forged.entry_hash = entry_hash(forged)
+        session.add(forged)
+    report = _audit(world)
+    not_anchored = [f for f in report.findings if f.code == "entry-not-as-anchored"]
+    assert not_anchored and not_anchored[0].first_sequence == 3 and not report.passed
+
+
+def test_a_backdated_row_is_found_even_when_rehashed(world: World) -> None:
+    _story(world)
+    with session_scope(world.node.node.engine) as session:
+        entry = session.get(AccessEntry, 2)
+        assert entry is not None
+        entry.created_at = entry.created_at - timedelta(days=3)
+        session.add(entry)
+    assert "entry-edited" in _codes(_audit(world))
+    _rehash(world, 2)
+    assert "entry-not-as-anchored" in _codes(_audit(world))
+
+
+def test_a_changed_ciphertext_byte_is_found(world: World) -> None:
+    records = _story(world)
+    path = blob_path(world.node.node, records["imaging"], 1)
+    data = bytearray(path.read_bytes())
+    data[100] ^= 0x01
+    path.write_bytes(bytes(data))
+    report = _audit(world)
+    (altered,) = [f for f in report.findings if f.code == "ciphertext-altered"]
+    assert altered.evidence[0]["record_id"] == records["imaging"] and not report.passed
+
+
+def test_a_missing_record_version_is_found(world: World) -> None:
+    records = _story(world)
+    _sql(world, "DELETE FROM wrapped_keys WHERE record_id = :r", r=records["labs"])
+    _sql(world, "DELETE FROM record_versions WHERE record_id = :r", r=records["labs"])
+    assert "record-version-missing" in _codes(_audit(world))
+
+
+def test_rewriting_an_anchored_batch_fails_the_consistency_proof(world: World) -> None:
+    _batched(world)
+    records = _story(world)  # batch 1..3 and 4..4 (or 1..4) anchored
+    _sql(world, "UPDATE access_log SET clinician = 'dr-rewritten' WHERE sequence = 2")
+    _rehash(world, 2)
+    world.node.worker._frontier = None  # a member that re-roots its rewritten log from the database
+    for _ in range(3):
+        assert fetch(world, world.a, records["labs"]).status_code == 200
+    world.node.drain()
+    report = _audit(world)
+    rewritten = [f for f in report.findings if f.code == "anchored-history-rewritten"]
+    assert rewritten and rewritten[0].first_sequence == 1
+    assert rewritten[0].evidence[0]["consistency_proof"] and not report.passed
+
+
+def test_an_access_released_without_consent_is_found(world: World) -> None:
+    records = _story(world)
+    labs_only = grant(world, world.b.address, categories=1 << Category.LABS)
+    node = world.node.node
+    fields = AccessEntryBase(record_id=records["imaging"], record_version=1, patient=world.patient.address,
+                             requester=world.b.address, clinician="dr-x", purpose=int(Purpose.TREATMENT),
+                             basis="consent", authorization=f"{labs_only:064x}", action="read",
+                             chain_block=node.chain.consents.head_block())  # fmt: skip
+    with node.access_lock, session_scope(node.engine) as session:  # a node that skipped the chain check
+        record_access(session, member=node.address, fields=fields)
+    world.node.drain()
+    report = _audit(world)
+    (violation,) = [f for f in report.findings if f.check.value == "authorisation"]
+    assert (violation.code, violation.first_sequence) == ("consent-category", 5)
+    assert report.members[0].unauthorised_accesses == 1 and not report.passed
+
+
+def test_a_read_after_revocation_is_found(world: World) -> None:
+    records = _story(world)
+    (consent_id,) = [int(e["authorization"], 16) for e in _export(world) if e["basis"] == "consent"][:1]
+    world.chain_as(world.patient).consents.revoke(consent_id)
+    assert fetch(world, world.b, records["labs"]).status_code == 403  # the node honours it
+    node = world.node.node
+    fields = AccessEntryBase(record_id=records["labs"], record_version=1, patient=world.patient.address,
+                             requester=world.b.address, clinician="dr-x", purpose=int(Purpose.TREATMENT),
+                             basis="consent", authorization=f"{consent_id:064x}", action="read",
+                             chain_block=node.chain.consents.head_block())  # fmt: skip
+    with node.access_lock, session_scope(node.engine) as session:
+        record_access(session, member=node.address, fields=fields)
+    world.node.drain()
+    assert "consent-revoked" in _codes(_audit(world))
+
+
+def _export(world: World) -> list[dict]:
+    with world.node.member_client(world.ids.auditor.account) as client:
+        return [json.loads(line) for line in client.get("/v1/access-log/export").text.splitlines()]
+
+
+def test_break_glass_reviews_are_checked(world: World) -> None:
+    _story(world)
+    chain = world.chain_as(world.ids.auditor.account)
+    (bg_id,) = [int(e["authorization"], 16) for e in _export(world) if e["basis"] == "break_glass"]
+    late = AuditPolicy(review_deadline_s=0, now=int(world.backend.w3.eth.get_block("latest")["timestamp"]) + 60)
+    assert "break-glass-review-overdue" in _codes(_audit(world, late))
+    chain.consents.review_break_glass(bg_id, False, b"\x22" * 32)
+    report = _audit(world, late)
+    (judged,) = [f for f in report.findings if f.code == "break-glass-not-justified"]
+    assert judged.evidence[0]["reviewer"] == world.ids.auditor.address and not report.passed
+
+
+def test_unanchored_entries_are_pending_then_overdue(world: World) -> None:
+    world.node.node.settings.outbox.batch_size = 100  # nothing reaches the chain
+    world.node.node.settings.outbox.batch_delay_s = 10**6
+    record_id = upload(world).json()["id"]
+    world.node.drain()
+    assert fetch(world, world.a, record_id).status_code == 200
+    report = _audit(world)
+    assert [f.code for f in report.findings] == ["anchoring-pending"] and report.passed
+    later = AuditPolicy(max_anchor_delay_s=60, now=int(world.backend.w3.eth.get_block("latest")["timestamp"]) + 3600)
+    overdue = _audit(world, later)
+    assert [f.code for f in overdue.findings] == ["anchoring-overdue"] and overdue.passed  # medium: flagged
+
+
+def test_the_node_verifies_its_own_trail_for_an_auditor_as_json_and_html(world: World) -> None:
+    _story(world)
+    with world.node.member_client(world.ids.auditor.account) as client:
+        report = client.get("/v1/audit/report")
+        page = client.get("/v1/audit/report", params={"format": "html"})
+    assert report.status_code == 200 and report.json()["passed"] is True
+    assert report.json()["schema"] == "medledger.audit-report/1"
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "PASSED" in page.text and "<svg" in page.text and "<script" not in page.text
