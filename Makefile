@@ -7,7 +7,7 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: deps run test lint bench contracts clean
+.PHONY: deps run demo test lint bench contracts clean
 
 deps: $(PY_STAMP) $(NPM_STAMP)
 
@@ -23,6 +23,10 @@ $(NPM_STAMP): package.json package-lock.json
 ## run: the main job: the local consortium (chain + 3 member nodes, data in ./data); Ctrl-C stops it
 run: deps
 	$(BIN)/medledger consortium up --data-dir data
+
+## demo: the story (consent, revocation, break-glass, audit) on the running local consortium, or a fresh one
+demo: deps
+	$(BIN)/python scripts/demo.py --data-dir data
 
 ## test: lint + the whole suite (contracts on eth-tester and anvil, chain layer, crypto, API)
 test: deps lint

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from ledger_api.cli import chain, consortium, patient, record
+from ledger_api.cli import audit, chain, consortium, patient, record
 from ledger_api.cli.serve import serve
 
 app = typer.Typer(name="medledger", help="MedLedger: patient-controlled record sharing for a hospital consortium.",
@@ -16,5 +16,6 @@ app.add_typer(chain.app, name="chain")
 app.add_typer(consortium.app, name="consortium")
 app.add_typer(patient.app, name="patient")
 app.add_typer(record.app, name="record")
+app.add_typer(audit.app, name="audit")
 app.command()(serve)
 app.command()(record.emergency)
