@@ -47,20 +47,27 @@ def bench_consortium() -> dict[str, float]:
     return bench_consortium.run()
 
 
+def bench_audit() -> dict[str, float]:
+    import bench_audit
+
+    return bench_audit.run()
+
+
 GROUPS: dict[str, Callable[[], dict[str, float]]] = {
-    "gas": bench_gas, "crypto": bench_crypto, "api": bench_api, "consortium": bench_consortium,
+    "gas": bench_gas, "crypto": bench_crypto, "api": bench_api, "consortium": bench_consortium, "audit": bench_audit,
 }
 
 
 def _goals() -> dict[str, tuple[str, float]]:
     import bench_api
+    import bench_audit
     import bench_consortium
     import bench_crypto
 
     from ledger_api.chain.gas import GAS_BUDGETS
 
     return {**{k: ("<=", v) for k, v in GAS_BUDGETS.items()}, **bench_crypto.GOALS, **bench_api.GOALS,
-            **bench_consortium.GOALS}
+            **bench_consortium.GOALS, **bench_audit.GOALS}
 
 
 def main() -> int:

@@ -113,16 +113,22 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 @dataclass
 class _Timeline:
-    buckets: dict[tuple[str, int], TimelineBucket] = field(default_factory=dict)
+    """Per member and minute: [accesses, break-glass, violations] (plain lists: this runs per entry)."""
+
+    counts: dict[tuple[str, int], list[int]] = field(default_factory=dict)
 
     def count(self, member: str, at: int, *, break_glass: bool = False, violation: bool = False) -> None:
         key = (member, at // 60)
-        bucket = self.buckets.get(key)
-        if bucket is None:
-            bucket = self.buckets[key] = TimelineBucket(member=member, minute=at // 60)
-        bucket.accesses += 1
-        bucket.break_glass += break_glass
-        bucket.violations += violation
+        slot = self.counts.get(key)
+        if slot is None:
+            slot = self.counts[key] = [0, 0, 0]
+        slot[0] += 1
+        slot[1] += break_glass
+        slot[2] += violation
+
+    def buckets(self) -> list[TimelineBucket]:
+        return [TimelineBucket(member=member, minute=minute, accesses=a, break_glass=b, violations=v)
+                for (member, minute), (a, b, v) in sorted(self.counts.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
 
 
 class AuditRun:
@@ -152,7 +158,7 @@ class AuditRun:
             generated_at=datetime.fromtimestamp(self.now, UTC).isoformat(), chain_id=self.chain_id,
             head_block=self.chain.head, policy=self.policy, passed=counts["critical"] == counts["high"] == 0,
             counts=counts, members=self.summaries, findings=findings,
-            timeline=sorted(self.timeline.buckets.values(), key=lambda b: (b.minute, b.member)),
+            timeline=self.timeline.buckets(),
         )  # fmt: skip
 
     # ------------------------------------------------------------------------------ the log

@@ -1,0 +1,150 @@
+"""Audit benchmark: full verification of 1,000,000 access entries across 3 members.
+
+Set-up (not timed): a managed anvil with the consortium deployed; 300 patients each grant a
+consent on chain; each member anchors 100 records; 1,000,000 entries are generated the way nodes
+write them (canonical documents, per-member sequences, consent references, authorisation block),
+written as each member's JSON-lines export, and anchored on chain in Merkle batches of 512 (one
+transaction per batch, as the outbox does). Timed: ``medledger audit verify`` over the chain and the
+three exports, as its own process, whose peak RSS is measured too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from eth_account import Account
+from medledger_crypto import merkle
+
+from ledger_api.access.service import ENTRY_FORMAT, document_hash
+from ledger_api.chain.backends import free_port
+from ledger_api.chain.clients import ANY_MEMBER, GrantTerms
+from ledger_api.chain.deployment import Consortium
+from ledger_api.chain.devnet import DEFAULT_MEMBERS, start_devnet
+from ledger_api.chain.transactions import TransactionSender
+
+ENTRIES = int(os.environ.get("MEDLEDGER_BENCH_AUDIT_ENTRIES", "1000000"))
+PATIENTS, RECORDS_PER_MEMBER, BATCH = 300, 100, 512
+
+
+def _generate(tmp: Path, devnet, consortium_for) -> dict[str, Path]:  # noqa: ANN001
+    w3 = devnet.backend.w3
+    now = int(w3.eth.get_block("latest")["timestamp"])
+    rng = random.Random(7)
+    patients, consent_of = [], {}
+    for _ in range(PATIENTS):
+        patient = Account.create()
+        devnet.backend.fund(patient.address, 10**18)
+        receipt = consortium_for(patient).consents.grant(patient.address, GrantTerms(
+            grantee=ANY_MEMBER, categories=0xFFFF, purposes=0xFF, valid_from=now - 10, valid_until=now + 10**7))
+        consent_of[patient.address] = receipt.event("ConsentGranted").args["consentId"]
+        patients.append(patient.address)
+    slugs = [slug for slug, _ in DEFAULT_MEMBERS]
+    members = {slug: devnet.identities[slug] for slug in slugs}
+    records: dict[str, list[tuple[str, str, str]]] = {}
+    for slug, identity in members.items():
+        chain = consortium_for(identity.account)
+        records[slug] = []
+        manifest = tmp / f"{slug}-records.jsonl"
+        with open(manifest, "w") as out:
+            for _ in range(RECORDS_PER_MEMBER):
+                record_id, content = os.urandom(32), os.urandom(32)
+                patient = rng.choice(patients)
+                chain.records.anchor_record(record_id, patient, rng.randrange(16), content)
+                records[slug].append((record_id.hex(), patient, content.hex()))
+                out.write(json.dumps({"record_id": record_id.hex(), "version": 1, "erased": False,
+                                      "stored_hash": content.hex()}) + "\n")  # fmt: skip
+    chain_block = int(w3.eth.block_number)
+    start = datetime.now(UTC) - timedelta(days=30)
+    exports = {}
+    for index, (slug, identity) in enumerate(members.items()):
+        count = ENTRIES // 3 + (1 if index < ENTRIES % 3 else 0)
+        others = [m.address for s, m in members.items() if s != slug]
+        builder, roots = merkle.RootBuilder(), []
+        path = tmp / f"{slug}-log.jsonl"
+        with open(path, "w") as out:
+            for sequence in range(1, count + 1):
+                record_id, patient, _ = rng.choice(records[slug])
+                doc = {"format": ENTRY_FORMAT, "member": identity.address, "sequence": sequence,
+                       "record_id": record_id, "record_version": 1, "patient": patient,
+                       "requester": rng.choice(others), "clinician": f"dr-{rng.randrange(500):03d}",
+                       "purpose": 0, "basis": "consent", "authorization": f"{consent_of[patient]:064x}",
+                       "action": "read", "chain_block": chain_block,
+                       "created_at": (start + timedelta(seconds=sequence * 7)).isoformat(timespec="microseconds")}
+                entry_hash = document_hash(doc)
+                out.write(json.dumps({**doc, "entry_hash": entry_hash}, sort_keys=True) + "\n")
+                builder.append(merkle.leaf_hash(bytes.fromhex(entry_hash)))
+                if sequence % BATCH == 0 or sequence == count:
+                    roots.append((sequence - (sequence - 1) % BATCH, sequence, builder.root()))  # fmt: skip
+        _anchor(w3, identity.account, consortium_for(identity.account), roots)
+        exports[identity.address] = path
+    return exports
+
+
+def _anchor(w3, account, chain, roots: list[tuple[int, int, bytes]]) -> None:  # noqa: ANN001
+    """One anchorAccessBatch transaction per batch, signed here and sent back to back."""
+    nonce = w3.eth.get_transaction_count(account.address, "pending")
+    gas_price, chain_id, last = w3.eth.gas_price, w3.eth.chain_id, None
+    for first, last_sequence, root in roots:
+        fn = chain.trail.contract.functions.anchorAccessBatch(root, first, last_sequence)
+        tx = fn.build_transaction({"from": account.address, "nonce": nonce, "gas": 150_000, "gasPrice": gas_price,
+                                   "chainId": chain_id})  # fmt: skip
+        last = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+        nonce += 1
+    if last is not None:
+        assert w3.eth.wait_for_transaction_receipt(last, timeout=120)["status"] == 1
+
+
+def run() -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="medledger-bench-audit-") as tmp_name:
+        tmp = Path(tmp_name)
+        devnet = start_devnet(tmp / "chain", port=free_port())
+        try:
+            w3 = devnet.backend.w3
+
+            def consortium_for(account):  # noqa: ANN001, ANN202
+                return Consortium(w3, devnet.manifest, TransactionSender(w3, account))
+
+            exports = _generate(tmp, devnet, consortium_for)
+            slugs = {identity.address: slug for slug, identity in devnet.identities.items()}
+            profile = ["-m", "cProfile", "-o", os.environ["MEDLEDGER_BENCH_PROFILE"]] if os.environ.get(
+                "MEDLEDGER_BENCH_PROFILE") else []  # fmt: skip
+            # the verifier's own peak RSS, printed by itself at exit
+            measured = ["-c", "import atexit, resource, runpy, sys; atexit.register(lambda: print(f'PEAK_RSS_KIB="
+                        "{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', file=sys.stderr)); sys.argv = "
+                        "['medledger', *sys.argv[1:]]; runpy.run_module('ledger_api.cli', run_name='__main__')"]
+            runner = [*profile, "-m", "ledger_api.cli"] if profile else measured
+            command = [sys.executable, *runner, "audit", "verify", "--rpc", devnet.backend.url,
+                       "--manifest", str(tmp / "chain" / "deployment.json"), "--json", str(tmp / "report.json")]
+            for member, path in exports.items():
+                command += ["--export", f"{member}={path},{tmp / f'{slugs[member]}-records.jsonl'}"]
+            started = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+            elapsed = time.perf_counter() - started
+            peaks = [line.split("=", 1)[1] for line in done.stderr.splitlines() if line.startswith("PEAK_RSS_KIB=")]
+            peak_kib = int(peaks[-1]) if peaks else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            report = json.loads((tmp / "report.json").read_text())
+            if done.returncode != 0 or not report["passed"]:
+                raise RuntimeError(f"the audit of honest data did not pass: {done.stdout[-2000:]}{done.stderr[-2000:]}")
+            verified = sum(m["entries"] for m in report["members"])
+            assert verified == ENTRIES, verified
+        finally:
+            devnet.backend.close()
+    suffix = "1m" if ENTRIES == 1_000_000 else f"{ENTRIES}"
+    return {f"audit.verify_{suffix}_s": round(elapsed, 1),
+            f"audit.verify_{suffix}_peak_rss_mb": round(peak_kib / 1024, 1),
+            "audit.verify_entries_per_s": round(ENTRIES / elapsed)}  # fmt: skip
+
+
+GOALS = {"audit.verify_1m_s": ("<=", 60.0), "audit.verify_1m_peak_rss_mb": ("<=", 1024.0)}
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2))
