@@ -11,12 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from web3 import Web3
-from web3.providers.rpc import HTTPProvider
 
-from ledger_api.chain.clients import checksum_address
+from ledger_api.chain.clients import checksum_address, reader_for
 from ledger_api.chain.deployment import DeploymentManifest
 from ledger_api.chain.events import decode_log
-from ledger_api.chain.rpc import JsonRpcReader
 from ledger_api.chain.transactions import chain_call
 
 LOG_CHUNK_BLOCKS = 10_000
@@ -106,9 +104,7 @@ class BlockClock:
 
     def __init__(self, w3: Web3) -> None:
         self.w3 = w3
-        provider = w3.provider
-        self._rpc = (JsonRpcReader(str(provider.endpoint_uri)) if isinstance(provider, HTTPProvider)
-                     and provider.endpoint_uri else None)  # fmt: skip
+        self._rpc = reader_for(w3)
         self._cache: dict[int, int] = {}
 
     def __call__(self, block: int) -> int:

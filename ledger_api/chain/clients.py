@@ -180,7 +180,7 @@ class ContractClient:
         self.address = Web3.to_checksum_address(address)
         self.sender = sender
         self.contract = w3.eth.contract(address=self.address, abi=load_artifact(self.contract_name).abi)
-        self._rpc = _reader_for(w3)
+        self._rpc = reader_for(w3)
 
     def with_sender(self, sender: TransactionSender) -> Self:
         """The same contract, writing as another account."""
@@ -251,7 +251,7 @@ def _function_spec(contract: str, function: str) -> _FunctionSpec:
     return _FunctionSpec(selector, inputs, [_abi_type(p) for p in item["outputs"]])
 
 
-def _reader_for(w3: Web3) -> JsonRpcReader | None:
+def reader_for(w3: Web3) -> JsonRpcReader | None:
     """A lean reader for HTTP(S) chains (see ``chain.rpc``); None for the in-process eth-tester."""
     provider = w3.provider
     if not isinstance(provider, HTTPProvider) or provider.endpoint_uri is None:
