@@ -14,6 +14,8 @@ from ledger_api.consents.router import router as consents_router
 from ledger_api.consortium.router import router as consortium_router
 from ledger_api.core import observability, problems
 from ledger_api.node import Node
+from ledger_api.notifications.router import router as notifications_router
+from ledger_api.notifications.worker import NotificationWorker
 from ledger_api.ops.router import router as ops_router
 from ledger_api.outbox.worker import OutboxWorker
 from ledger_api.records.router import router as records_router
@@ -22,15 +24,18 @@ from ledger_api.records.router import router as records_router
 def create_app(node: Node) -> FastAPI:
     """The app for one node; the outbox worker runs while the app does (unless disabled in settings)."""
     worker = OutboxWorker(node)
+    notifier = NotificationWorker(node)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if node.settings.run_outbox_worker:
             worker.start()
+            notifier.start()
         try:
             yield
         finally:
             worker.stop()
+            notifier.stop()
 
     app = FastAPI(
         title=f"MedLedger member node — {node.settings.node_name}",
@@ -41,10 +46,11 @@ def create_app(node: Node) -> FastAPI:
     )
     app.state.node = node
     app.state.worker = worker
+    app.state.notifier = notifier
     problems.install(app)
     observability.install(app, observability.Metrics())
-    for router in (records_router, consents_router, access_router, audit_router, consortium_router, auth_router,
-                   ops_router):  # fmt: skip
+    for router in (records_router, consents_router, access_router, audit_router, notifications_router,
+                   consortium_router, auth_router, ops_router):  # fmt: skip
         app.include_router(router)
 
     return app

@@ -186,6 +186,21 @@ def story(demo: Demo, imaging_mb: int) -> None:
     demo.cli("audit", "verify", "--data-dir", str(demo.data_dir), "--html", str(work / "audit-report.html"))
     demo.ok(f"verification passed; report in {work / 'audit-report.html'}")
 
+    demo.step("The auditor exports the trail and the consents as FHIR R4 for the hospitals' systems")
+    fhir_dir = demo.data_dir / "demo-fhir"
+    demo.cli("audit", "fhir", "--data-dir", str(demo.data_dir), "--out", str(fhir_dir))
+    events = [json.loads(line) for line in (fhir_dir / "AuditEvent.ndjson").read_text().splitlines()]
+    consents_fhir = [json.loads(line) for line in (fhir_dir / "Consent.ndjson").read_text().splitlines()]
+    history_ids = {e["entry_hash"] for e in history}
+    assert history_ids <= {e["id"] for e in events}, "an access of the patient's history is missing from the export"
+    emergency = [e for e in events if e["id"] in history_ids
+                 and any(c["code"] == "BTG" for p in e["purposeOfEvent"] for c in p["coding"])]  # fmt: skip
+    assert len(emergency) == 1, emergency
+    revoked = [c for c in consents_fhir if c["identifier"][0]["value"] == consent["consent_id"]]
+    assert revoked and revoked[0]["status"] == "inactive", revoked
+    demo.ok(f"{len(events)} AuditEvent (break-glass coded BTG) and {len(consents_fhir)} Consent "
+            f"(the revoked one inactive) in {fhir_dir}")
+
 
 def _running(data_dir: Path) -> bool:
     state = data_dir / "consortium.json"

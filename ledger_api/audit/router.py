@@ -6,17 +6,19 @@ from typing import Annotated
 
 from anyio.to_thread import run_sync
 from fastapi import APIRouter, Query
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from web3 import Web3
 
-from ledger_api.audit import service
+from ledger_api.audit import fhir, service
 from ledger_api.audit.report import render_html
 from ledger_api.audit.verify import AuditPolicy, AuditReport
-from ledger_api.auth.dependencies import MemberOrAuditorDep, NodeDep
+from ledger_api.auth.dependencies import CallerDep, MemberOrAuditorDep, NodeDep
 from ledger_api.core.problems import responses
 from ledger_api.errors import Forbidden
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 _ERRORS = responses(401, 403, 422, 503)
+_ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 
 
 def _own_system_or_auditor(caller) -> None:  # noqa: ANN001
@@ -45,3 +47,22 @@ async def own_trail_report(
     if format == "html":
         return HTMLResponse(render_html(report))
     return report
+
+
+@router.get("/fhir/AuditEvent", responses={200: {"content": {fhir.FHIR_NDJSON: {}}}, **_ERRORS})
+def fhir_audit_events(node: NodeDep, caller: MemberOrAuditorDep,
+                      patient: Annotated[str | None, Query(pattern=_ADDRESS)] = None) -> StreamingResponse:  # fmt: skip
+    """This node's access trail as FHIR R4 AuditEvent resources (bulk-data NDJSON, validated), optionally
+    one patient's entries only. Purpose of use is coded in HL7 v3 ActReason; break-glass adds BTG."""
+    _own_system_or_auditor(caller)
+    selected = Web3.to_checksum_address(patient) if patient else None
+    return StreamingResponse(service.fhir_audit_events(node, patient=selected), media_type=fhir.FHIR_NDJSON)
+
+
+@router.get("/fhir/Consent", responses={200: {"content": {fhir.FHIR_JSON: {}}}, **_ERRORS})
+def fhir_consents(node: NodeDep, caller: CallerDep, patient: Annotated[str, Query(pattern=_ADDRESS)]) -> JSONResponse:
+    """A patient's consents as a FHIR R4 searchset Bundle of Consent resources (validated): status, the
+    grantee, categories, purposes (HL7 v3 ActReason) and the validity period. Patients see their own
+    (or those they are delegate for)."""
+    bundle = service.fhir_consents(node, caller, Web3.to_checksum_address(patient))
+    return JSONResponse(bundle, media_type=fhir.FHIR_JSON)

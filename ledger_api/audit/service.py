@@ -13,9 +13,13 @@ from typing import Any
 import blake3
 from sqlmodel import col, select
 
-from ledger_api.access.service import iter_export
+from ledger_api.access.models import AccessEntry
+from ledger_api.access.service import entry_document, iter_export
+from ledger_api.audit import fhir
 from ledger_api.audit.chain_view import read_chain
 from ledger_api.audit.verify import AuditPolicy, AuditReport, MemberExport, verify
+from ledger_api.auth.service import Caller
+from ledger_api.consents.service import list_consents
 from ledger_api.core.db import session_scope
 from ledger_api.node import Node
 from ledger_api.records.models import Record, RecordVersion
@@ -66,3 +70,34 @@ def verify_own_trail(node: Node, policy: AuditPolicy) -> AuditReport:
 
     export = MemberExport(member=node.address, entries=entries(), records=iter_record_manifest(node))
     return verify(chain, node.chain_id, [export], policy)
+
+
+def member_names(node: Node) -> dict[str, str]:
+    """Account -> name of every member ever admitted (for readable FHIR displays)."""
+    return {m.account: m.name for m in node.chain.registry.members()}
+
+
+def fhir_audit_events(node: Node, *, patient: str | None = None, batch: int = 1000) -> Iterator[str]:
+    """This node's access log as FHIR AuditEvent NDJSON (optionally one patient's entries only)."""
+    names = member_names(node)
+    after = 0
+    while True:
+        with session_scope(node.engine) as session:
+            query = select(AccessEntry).where(col(AccessEntry.sequence) > after)
+            if patient is not None:
+                query = query.where(col(AccessEntry.patient) == patient)
+            rows = list(session.exec(query.order_by(col(AccessEntry.sequence)).limit(batch)))
+        if not rows:
+            return
+        yield from fhir.ndjson(fhir.audit_event({**entry_document(r), "entry_hash": r.entry_hash}, names) for r in rows)
+        after = rows[-1].sequence
+
+
+def fhir_consents(node: Node, caller: Caller, patient: str) -> dict[str, Any]:
+    """A patient's consents (on chain, and relayed here but still pending) as a FHIR searchset Bundle."""
+    names = member_names(node)
+    resources = [fhir.consent_resource(fhir.ConsentTerms(
+        consent_id=view.consent_id if view.status == "pending" else int(view.consent_id), patient=view.patient,
+        grantee=view.grantee, categories=view.categories, purposes=view.purposes, valid_from=view.valid_from,
+        valid_until=view.valid_until, status=view.status), names) for view in list_consents(node, caller, patient)]
+    return fhir.bundle(resources, bundle_type="searchset")

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from ledger_api.auth import service
 from ledger_api.auth.dependencies import CallerDep, NodeDep
-from ledger_api.consents.router import parse_json
+from ledger_api.core.bodies import parse_json
 from ledger_api.core.problems import responses
 from ledger_api.errors import Forbidden
 

@@ -18,7 +18,8 @@ from typing import Annotated
 import typer
 from medledger_crypto import MemberIdentity
 
-from ledger_api.audit.chain_view import read_chain
+from ledger_api.audit import fhir
+from ledger_api.audit.chain_view import ChainView, read_chain
 from ledger_api.audit.report import render_html
 from ledger_api.audit.sources import export_from_files, exports_from_nodes
 from ledger_api.audit.verify import AuditPolicy, AuditReport, verify
@@ -57,6 +58,32 @@ class _Context:
         return load_member(self.identity_path)
 
 
+NodeOpt = Annotated[list[str] | None, typer.Option("--node", help="A member node URL (repeat; default: all).")]
+ExportOpt = Annotated[list[str] | None, typer.Option("--export", help="MEMBER=LOG.jsonl[,RECORDS.jsonl]")]
+
+
+def _exports(stack: ExitStack, context: _Context, node: list[str] | None, export: list[str] | None) -> list:
+    """Members' exports from files (``--export``) and from nodes (``--node``, or every local node)."""
+    exports = []
+    for spec in export or []:
+        member, _, files = spec.partition("=")
+        log, _, records = files.partition(",")
+        if not member or not log:
+            raise BadRequest(f"--export {spec!r}: expected MEMBER=LOG.jsonl[,RECORDS.jsonl]", field="export")
+        exports.append(export_from_files(member, Path(log), Path(records) if records else None))
+    urls = node or ([] if export else [n["url"] for n in context.state.get("nodes", {}).values()])
+    if urls:
+        auditor = context.auditor()
+        clients = {}
+        for url in urls:
+            client = stack.enter_context(member_client(url.rstrip("/"), auditor))
+            clients[client.get("/readyz").json()["member"]] = client
+        exports += stack.enter_context(exports_from_nodes(clients))
+    if not exports:
+        raise BadRequest("nothing to read: pass --node or --export (or run a local consortium)", field="node")
+    return exports
+
+
 def _print_report(report: AuditReport) -> None:
     verdict = "[green]PASSED[/green]" if report.passed else "[red]FAILED[/red]"
     console.print(f"audit {verdict}: chain {report.chain_id} at block {report.head_block}; "
@@ -82,8 +109,7 @@ def _sequences(finding: dict) -> str:
 def verify_command(
     data_dir: DataDirOpt = Path("data"), rpc: RpcOpt = None, manifest: ManifestOpt = None,
     identity: IdentityOpt = None,
-    node: Annotated[list[str] | None, typer.Option("--node", help="A member node URL (repeat; default: all).")] = None,
-    export: Annotated[list[str] | None, typer.Option("--export", help="MEMBER=LOG.jsonl[,RECORDS.jsonl]")] = None,
+    node: NodeOpt = None, export: ExportOpt = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")] = None,
     html_out: Annotated[Path | None, typer.Option("--html", help="Write the HTML report here.")] = None,
     max_anchor_delay: Annotated[int, typer.Option(help="Seconds an entry may wait for its anchor.")] = 600,
@@ -95,23 +121,7 @@ def verify_command(
         policy = AuditPolicy(max_anchor_delay_s=max_anchor_delay, review_deadline_s=review_deadline)
         chain = read_chain(context.w3, context.manifest)
         with ExitStack() as stack:
-            exports = []
-            for spec in export or []:
-                member, _, files = spec.partition("=")
-                log, _, records = files.partition(",")
-                if not member or not log:
-                    raise BadRequest(f"--export {spec!r}: expected MEMBER=LOG.jsonl[,RECORDS.jsonl]", field="export")
-                exports.append(export_from_files(member, Path(log), Path(records) if records else None))
-            urls = node or ([] if export else [n["url"] for n in context.state.get("nodes", {}).values()])
-            if urls:
-                auditor = context.auditor()
-                clients = {}
-                for url in urls:
-                    client = stack.enter_context(member_client(url.rstrip("/"), auditor))
-                    clients[client.get("/readyz").json()["member"]] = client
-                exports += stack.enter_context(exports_from_nodes(clients))
-            if not exports:
-                raise BadRequest("nothing to verify: pass --node or --export (or run a local consortium)", field="node")
+            exports = _exports(stack, context, node, export)
             report = verify(chain, context.manifest.chain_id, exports, policy)
         if json_out:
             json_out.write_text(report.model_dump_json(by_alias=True, indent=2))
@@ -165,3 +175,52 @@ def review(
         receipt = chain.consents.review_break_glass(bg_id, justified, reason_hash)
         console.print(f"break-glass {bg_id} reviewed: {'justified' if justified else 'not justified'} "
                       f"(reason hash {reason_hash.hex()[:16]}…, block {receipt.block_number})")  # fmt: skip
+
+
+def _consent_terms(chain: ChainView, now: int) -> list[fhir.ConsentTerms]:
+    terms = []
+    for fact in chain.consents.values():
+        if fact.revoked_block is not None:
+            status = "revoked"
+        elif now >= fact.valid_until:
+            status = "expired"
+        elif now < fact.valid_from:
+            status = "not-yet-valid"
+        else:
+            status = "active"
+        terms.append(fhir.ConsentTerms(
+            consent_id=fact.consent_id, patient=fact.patient, grantee=fact.grantee, categories=fact.categories,
+            purposes=fact.purposes, valid_from=fact.valid_from, valid_until=fact.valid_until, status=status,
+            granted_at=chain.block_time(fact.granted_block),
+            revoked_at=chain.block_time(fact.revoked_block) if fact.revoked_block is not None else None))
+    return terms
+
+
+@app.command("fhir")
+def fhir_export(
+    out: Annotated[Path, typer.Option("--out", help="Directory for AuditEvent.ndjson and Consent.ndjson.")],
+    data_dir: DataDirOpt = Path("data"), rpc: RpcOpt = None, manifest: ManifestOpt = None,
+    identity: IdentityOpt = None, node: NodeOpt = None, export: ExportOpt = None,
+) -> None:  # fmt: skip
+    """Exports the consortium's trail as FHIR R4 AuditEvent and every consent on chain as FHIR R4 Consent
+    (bulk-data NDJSON, one file per resource type, every resource validated)."""
+    with reported_errors():
+        context = _Context(data_dir, rpc, manifest, identity)
+        chain = read_chain(context.w3, context.manifest)
+        names = {m.account: m.name for m in Consortium(context.w3, context.manifest).registry.members()}
+        out.mkdir(parents=True, exist_ok=True)
+        counts = {"AuditEvent": 0, "Consent": 0}
+        with ExitStack() as stack:
+            exports = _exports(stack, context, node, export)
+            with open(out / "AuditEvent.ndjson", "w", encoding="utf-8") as handle:
+                for member_export in exports:
+                    for entry in member_export.entries:
+                        handle.writelines(fhir.ndjson([fhir.audit_event(entry, names)]))
+                        counts["AuditEvent"] += 1
+        now = chain.block_time(chain.head)
+        with open(out / "Consent.ndjson", "w", encoding="utf-8") as handle:
+            for terms in _consent_terms(chain, now):
+                handle.writelines(fhir.ndjson([fhir.consent_resource(terms, names)]))
+                counts["Consent"] += 1
+        console.print(f"FHIR R4 export in {out}: {counts['AuditEvent']} AuditEvent, {counts['Consent']} Consent "
+                      "(each validated)")  # fmt: skip

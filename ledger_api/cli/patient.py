@@ -125,9 +125,79 @@ def history(key: KeyOpt, node: NodeOpt = None, as_json: JsonOpt = False) -> None
         patient = load_patient(key)
         with patient_client(node_url(node), patient) as client:
             rows = check(client.get(f"/v1/patients/{patient.address}/access-log")).json()
+            sent = [] if as_json else check(client.get(f"/v1/patients/{patient.address}/notifications")).json()
         print_listing(rows, as_json=as_json, title=f"Access history of {patient.address}",
                       columns=("#", "when", "who", "clinician", "purpose", "grounds", "action"),
                       row=lambda e: (str(e["sequence"]), e["created_at"][:19], e["requester"], e["clinician"],
                                      Purpose(e["purpose"]).name.lower(),
                                      "[bold red]BREAK-GLASS[/bold red]" if e["break_glass"] else e["basis"],
                                      e["action"]))  # fmt: skip
+        if sent:
+            _print_notifications(sent, as_json=False)
+
+
+def _print_notifications(rows: list[dict], *, as_json: bool) -> None:
+    print_listing(rows, as_json=as_json, title="Notifications",
+                  columns=("when", "event", "detail", "delivery", "attempts"),
+                  row=lambda n: (n["created_at"][:19], n["event_type"], _event_detail(n["payload"]),
+                                 n["state"], str(n["attempts"])))  # fmt: skip
+
+
+def _event_detail(payload: dict) -> str:
+    data = payload.get("data", {})
+    if payload.get("type") == "access":
+        flag = " [bold red]BREAK-GLASS[/bold red]" if data.get("break_glass") else ""
+        return f"{data.get('requester', '')[:10]}… read for {data.get('purpose')}{flag}"
+    if payload.get("type") == "review":
+        return f"break-glass {data.get('break_glass_id', '')[:10]} {data.get('decision')}"
+    return ", ".join(f"{k} {v}" for k, v in data.items() if k in ("consent_id", "grantee", "member"))[:60]
+
+
+@app.command()
+def subscribe(
+    key: KeyOpt,
+    url: Annotated[str, typer.Option(help="Your webhook (https; http only to loopback in production).")],
+    events: Annotated[str, typer.Option(help="Comma-separated: access,grant,revocation,break_glass,review.")] = (
+        "access,grant,revocation,break_glass,review"),
+    node: NodeOpt = None,
+) -> None:
+    """Subscribes a webhook to events about the patient's account; prints the signing secret once."""
+    with reported_errors():
+        patient = load_patient(key)
+        wanted = [e.strip() for e in events.split(",") if e.strip()]
+        with patient_client(node_url(node), patient) as client:
+            created = check(client.post("/v1/subscriptions", json={"url": url, "events": wanted})).json()
+        console.print(f"subscription [bold]{created['id']}[/bold] for {', '.join(created['events'])}")
+        console.print(f"signing secret (shown once; verify X-MedLedger-Signature with it): {created['secret']}")
+
+
+@app.command()
+def subscriptions(key: KeyOpt, node: NodeOpt = None, as_json: JsonOpt = False) -> None:
+    """Lists the patient's webhook subscriptions at this node."""
+    with reported_errors():
+        patient = load_patient(key)
+        with patient_client(node_url(node), patient) as client:
+            rows = check(client.get("/v1/subscriptions")).json()
+        print_listing(rows, as_json=as_json, title="Subscriptions", columns=("id", "events", "url", "active"),
+                      row=lambda s: (s["id"], ",".join(s["events"]), s["url"], "yes" if s["active"] else "no"))
+
+
+@app.command()
+def unsubscribe(key: KeyOpt, subscription: Annotated[str, typer.Argument(help="The subscription id.")],
+                node: NodeOpt = None) -> None:  # fmt: skip
+    """Stops a webhook subscription (pending deliveries are cancelled)."""
+    with reported_errors():
+        patient = load_patient(key)
+        with patient_client(node_url(node), patient) as client:
+            check(client.delete(f"/v1/subscriptions/{subscription}"))
+        console.print(f"subscription {subscription} stopped")
+
+
+@app.command()
+def notifications(key: KeyOpt, node: NodeOpt = None, as_json: JsonOpt = False) -> None:
+    """Every notification about the patient's account and whether it was delivered."""
+    with reported_errors():
+        patient = load_patient(key)
+        with patient_client(node_url(node), patient) as client:
+            rows = check(client.get(f"/v1/patients/{patient.address}/notifications")).json()
+        _print_notifications(rows, as_json=as_json)

@@ -2,46 +2,23 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from web3 import Web3
 
 from ledger_api.auth.dependencies import CallerDep, MemberOrAuditorDep, NodeDep, VerifiedBody
 from ledger_api.consents import service
+from ledger_api.core.bodies import json_body, parse_json
 from ledger_api.core.db import DB_INT_MAX
 from ledger_api.core.problems import responses
-from ledger_api.errors import BadRequest, UnsupportedMediaType
 from ledger_api.outbox.models import OutboxItemPublic
 from ledger_api.vocabulary import CategoryName, PurposeName, category_of, purpose_of
 
 router = APIRouter(prefix="/v1", tags=["consents"])
 Address = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")]
 _ERRORS = responses(400, 401, 403, 404, 409, 413, 415, 422, 503)
-M = TypeVar("M", bound=BaseModel)
-
-
-def json_body(model: type[BaseModel]) -> dict:
-    """OpenAPI: this route reads a JSON body of ``model`` (parsed by hand after the signature check)."""
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
-
-
-def parse_json(request: Request, body: bytes, model: type[M]) -> M:
-    """Parses a JSON body into ``model``: 415 for another content type, 400/422 naming the problem."""
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        raise UnsupportedMediaType("send application/json")
-    try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"body is not valid JSON: {exc}") from None
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "body"
-        raise BadRequest(f"{field}: {first['msg']}", field=field) from None
 
 
 @router.post("/consents", status_code=202, response_model=OutboxItemPublic, responses=_ERRORS,

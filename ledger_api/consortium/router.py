@@ -13,9 +13,9 @@ from web3 import Web3
 
 from ledger_api.auth.dependencies import CallerDep, LocalMemberDep, NodeDep, VerifiedBody
 from ledger_api.chain.clients import ProposalKind, Role
-from ledger_api.consents.router import parse_json
 from ledger_api.consortium import peers
 from ledger_api.consortium.models import BreakGlassDeclaration
+from ledger_api.core.bodies import parse_json
 from ledger_api.core.db import DB_INT_MAX, session_scope
 from ledger_api.core.problems import responses
 from ledger_api.errors import BadRequest, NotFound

@@ -43,6 +43,16 @@ class OutboxSettings(BaseModel):
     batch_delay_s: float = Field(2.0, ge=0)
 
 
+class NotificationSettings(BaseModel):
+    poll_interval_s: float = Field(1.0, gt=0)
+    #: blocks read per scan (one eth_getLogs)
+    scan_blocks: int = Field(2000, ge=1, le=100_000)
+    max_attempts: int = Field(8, ge=1, le=100)
+    backoff_base_s: float = Field(2.0, gt=0)
+    backoff_max_s: float = Field(600.0, gt=0)
+    timeout_s: float = Field(5.0, gt=0, le=60)
+
+
 class LimitSettings(BaseModel):
     max_upload_bytes: int = Field(2 * 1024**3 + 1024, ge=1024)
     max_json_bytes: int = Field(1024 * 1024, ge=1024)
@@ -64,6 +74,8 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     outbox: OutboxSettings = OutboxSettings()
     limits: LimitSettings = LimitSettings()
+    notifications: NotificationSettings = NotificationSettings()
+    #: run the background workers (outbox to the chain, notification delivery) with the app
     run_outbox_worker: bool = True
 
     @property

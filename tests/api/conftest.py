@@ -18,6 +18,7 @@ from ledger_api.chain.backends import AnvilBackend, ChainBackend, EthTesterBacke
 from ledger_api.chain.deployment import Consortium, DeploymentManifest
 from ledger_api.chain.transactions import TransactionSender
 from tests.utils.nodes import Identities, RunningNode, database, deploy, start_node
+from tests.utils.webhooks import Receiver, serve_receiver
 
 COMBOS = [("eth_tester", "sqlite"), ("anvil", "postgresql")]
 
@@ -75,3 +76,10 @@ def world(consortium, tmp_path: Path) -> Iterator[World]:  # noqa: ANN001
             yield World(backend, manifest, identities, node, *patients, db_kind=db_kind)
     finally:
         backend.revert(snapshot)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on a loopback port (see tests.utils.webhooks)."""
+    with serve_receiver() as state:
+        yield state

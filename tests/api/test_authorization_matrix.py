@@ -73,6 +73,22 @@ CASES: dict[str, tuple[Request, dict[str, int]]] = {
     "trail verification (audit)": (
         lambda w, c, r: c.get("/v1/audit/report"),
         {"local": 200, "remote": 403, "auditor": 200, "own": 403, "other": 403, "anonymous": 401}),
+    "FHIR AuditEvent export": (
+        lambda w, c, r: c.get("/v1/audit/fhir/AuditEvent"),
+        {"local": 200, "remote": 403, "auditor": 200, "own": 403, "other": 403, "anonymous": 401}),
+    "FHIR Consent export": (
+        lambda w, c, r: c.get("/v1/audit/fhir/Consent", params={"patient": w.patient.address}),
+        {"local": 200, "remote": 200, "auditor": 200, "own": 200, "other": 403, "anonymous": 401}),
+    "subscribe to the patient's events": (
+        lambda w, c, r: c.post("/v1/subscriptions", json={"patient": w.patient.address, "events": ["break_glass"],
+                                                          "url": "http://127.0.0.1:9/hook"}),
+        {"local": 403, "remote": 403, "auditor": 201, "own": 201, "other": 403, "anonymous": 401}),
+    "own subscriptions": (
+        lambda w, c, r: c.get("/v1/subscriptions"),
+        {"local": 200, "remote": 200, "auditor": 200, "own": 200, "other": 200, "anonymous": 401}),
+    "patient's notifications": (
+        lambda w, c, r: c.get(f"/v1/patients/{w.patient.address}/notifications"),
+        {"local": 200, "remote": 403, "auditor": 403, "own": 200, "other": 403, "anonymous": 401}),
     "members": (
         lambda w, c, r: c.get("/v1/consortium/members"),
         {"local": 200, "remote": 200, "auditor": 200, "own": 200, "other": 200, "anonymous": 401}),

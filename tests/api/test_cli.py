@@ -10,7 +10,9 @@ from medledger_crypto import DEV_SCRYPT
 from typer.testing import CliRunner
 
 from ledger_api.cli import app
+from ledger_api.notifications.service import verify_signature
 from tests.api.conftest import World
+from tests.utils.webhooks import Receiver
 
 runner = CliRunner()
 
@@ -66,6 +68,25 @@ def test_patient_and_member_flows_through_the_cli(world: World, cli_env: dict[st
     assert "on chain" in out
     consents = json.loads(_ok("patient", "consents", "--key", str(cli_env["patient"]), "--json"))
     assert [c["status"] for c in consents] == ["revoked"]
+
+
+def test_a_patient_subscribes_a_webhook_and_sees_the_notifications(world: World, cli_env: dict[str, Path],
+                                                                   receiver: Receiver) -> None:  # fmt: skip
+    out = _ok("patient", "new", "--key", str(cli_env["patient"]))
+    out = _ok("patient", "subscribe", "--key", str(cli_env["patient"]), "--url", receiver.url, "--events", "grant")
+    secret = out.split("with it): ")[1].split()[0]
+    subscriptions = json.loads(_ok("patient", "subscriptions", "--key", str(cli_env["patient"]), "--json"))
+    assert [s["events"] for s in subscriptions] == [["grant"]]
+    _ok("patient", "grant", "--key", str(cli_env["patient"]), "--to", world.b.address, "--categories", "labs")
+    world.node.app.state.notifier.run_once()
+    ((headers, body),) = receiver.received
+    assert verify_signature(secret, headers["x-medledger-signature"], body)
+    sent = json.loads(_ok("patient", "notifications", "--key", str(cli_env["patient"]), "--json"))
+    assert [(n["event_type"], n["state"]) for n in sent] == [("grant", "delivered")]
+    assert "Notifications" in _ok("patient", "history", "--key", str(cli_env["patient"]))
+    _ok("patient", "unsubscribe", "--key", str(cli_env["patient"]), subscriptions[0]["id"])
+    listed = json.loads(_ok("patient", "subscriptions", "--key", str(cli_env["patient"]), "--json"))
+    assert [s["active"] for s in listed] == [False]
 
 
 def test_errors_are_one_line_with_a_code_never_a_traceback(world: World, cli_env: dict[str, Path]) -> None:

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from fhir.resources.R4B.auditevent import AuditEvent
+from fhir.resources.R4B.consent import Consent
 
 from ledger_api.chain.backends import free_port
 
@@ -22,7 +24,16 @@ def test_the_demo_story_passes_on_a_fresh_local_consortium(tmp_path: Path) -> No
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     for step in ("asks for the lab report without consent", "denied on the very next request",
-                 "break-glass flagged", "verification passed", "demo passed"):  # fmt: skip
+                 "break-glass flagged", "verification passed", "Consent (the revoked one inactive)",
+                 "demo passed"):  # fmt: skip
         assert step in output, output
     report = (tmp_path / "data" / "demo-audit-report.html").read_text()
     assert "PASSED" in report and "<svg" in report
+    fhir = tmp_path / "data" / "demo-fhir"
+    events = (fhir / "AuditEvent.ndjson").read_text().splitlines()
+    consents = (fhir / "Consent.ndjson").read_text().splitlines()
+    assert len(events) >= 3 and len(consents) >= 1  # B: labs + imaging, C: labs under break-glass
+    for line in events:
+        AuditEvent.model_validate_json(line)
+    for line in consents:
+        Consent.model_validate_json(line)

@@ -1,0 +1,231 @@
+"""Subscriptions, matching chain events to them, and signing and delivering webhooks.
+
+Payloads are signed with HMAC-SHA256 under the subscription's own secret (``X-MedLedger-Signature:
+t=<unix time>,v1=<hex>`` over ``<t>.<body>``), so a receiver can check both origin and freshness
+without trusting the network; :func:`verify_signature` is the receiver's side, in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import secrets
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from ledger_api.access.models import Counter
+from ledger_api.auth.service import Caller
+from ledger_api.chain.clients import checksum_address
+from ledger_api.chain.transactions import chain_call
+from ledger_api.core.db import session_scope
+from ledger_api.errors import BadRequest, Forbidden, NotFound
+from ledger_api.node import Node
+from ledger_api.notifications.events import AUDITOR_EVENT_TYPES, EVENT_TYPES, AccountEvent
+from ledger_api.notifications.models import (
+    Notification,
+    NotificationPublic,
+    Subscription,
+    SubscriptionCreated,
+    SubscriptionPublic,
+)
+
+SIGNATURE_HEADER = "X-MedLedger-Signature"
+EVENT_ID_HEADER = "X-MedLedger-Event-Id"
+EVENT_TYPE_HEADER = "X-MedLedger-Event"
+CURSOR = "notify_block"
+
+
+class SubscriptionIn(BaseModel):
+    """A webhook subscription. ``patient``: whose events (default: the signed-in patient; auditors may
+    leave it out for every patient's break-glass and reviews)."""
+
+    url: str = Field(max_length=2048)
+    events: list[str] = Field(min_length=1, max_length=len(EVENT_TYPES))
+    patient: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$")
+
+    @field_validator("events")
+    @classmethod
+    def _known(cls, events: list[str]) -> list[str]:
+        unknown = sorted(set(events) - set(EVENT_TYPES))
+        if unknown:
+            raise ValueError(f"unknown event types {unknown}; choose from {list(EVENT_TYPES)}")
+        return sorted(set(events), key=EVENT_TYPES.index)
+
+
+def _check_url(node: Node, url: str) -> None:
+    """http(s) with a host and no credentials; plain http only to loopback unless the node is in dev mode."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise BadRequest("url: not a valid URL", field="url") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadRequest("url: must be an http(s) URL with a host", field="url")
+    if parts.username or parts.password:
+        raise BadRequest("url: must not carry credentials (payloads are signed instead)", field="url")
+    if parts.scheme == "http" and node.settings.mode == "production" and not _loopback(parts.hostname):
+        raise BadRequest("url: production nodes deliver over https only", field="url")
+    if port == 0:
+        raise BadRequest("url: port 0 is not a port", field="url")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _public(sub: Subscription) -> SubscriptionPublic:
+    return SubscriptionPublic(id=sub.id, subscriber=sub.subscriber, role=sub.role, patient=sub.patient,
+                              events=sub.events.split(","), url=sub.url, from_block=sub.from_block,
+                              created_at=sub.created_at, active=sub.active)  # fmt: skip
+
+
+def subscribe(node: Node, caller: Caller, request: SubscriptionIn) -> SubscriptionCreated:
+    """Creates a subscription for events from the next block on; the secret is returned only here."""
+    _check_url(node, request.url)
+    patient = checksum_address(request.patient) if request.patient else None
+    if caller.kind == "patient":
+        patient = patient or caller.address
+        if patient != caller.address and not node.chain.consents.is_delegate(patient, caller.address):
+            raise Forbidden("patients subscribe to their own account (or one they are delegate for)")
+    elif caller.kind == "auditor":
+        extra = sorted(set(request.events) - set(AUDITOR_EVENT_TYPES))
+        if extra:
+            raise BadRequest(f"events: auditors subscribe to {list(AUDITOR_EVENT_TYPES)} only, not {extra}",
+                             field="events")  # fmt: skip
+    else:
+        raise Forbidden("members read their own access log; subscriptions are for patients and auditors")
+    head = int(chain_call(lambda: node.w3.eth.block_number))
+    sub = Subscription(id=secrets.token_hex(16), subscriber=caller.address, role=caller.kind, patient=patient,
+                       events=",".join(request.events), url=request.url, secret=secrets.token_urlsafe(32),
+                       from_block=head + 1, created_at=datetime.now(UTC))  # fmt: skip
+    with session_scope(node.engine) as session:
+        session.add(sub)
+        session.flush()
+        created = SubscriptionCreated(**_public(sub).model_dump(), secret=sub.secret)
+    return created
+
+
+def subscriptions_of(node: Node, caller: Caller) -> list[SubscriptionPublic]:
+    with session_scope(node.engine) as session:
+        rows = session.exec(select(Subscription).where(col(Subscription.subscriber) == caller.address)
+                            .order_by(col(Subscription.created_at))).all()  # fmt: skip
+        return [_public(row) for row in rows]
+
+
+def unsubscribe(node: Node, caller: Caller, subscription_id: str) -> None:
+    """Stops a subscription; deliveries still pending are cancelled (the history keeps them)."""
+    with session_scope(node.engine) as session:
+        sub = session.get(Subscription, subscription_id)
+        if sub is None or not hmac.compare_digest(sub.subscriber, caller.address):
+            raise NotFound(f"no subscription {subscription_id} of yours")
+        sub.active = False
+        session.add(sub)
+        pending = update(Notification).where(col(Notification.subscription_id) == sub.id,
+                                             col(Notification.state) == "pending")  # fmt: skip
+        session.exec(pending.values(state="cancelled"))  # type: ignore[call-overload]
+
+
+def notifications_of(node: Node, caller: Caller, *, patient: str | None = None, subscription_id: str | None = None,
+                      after: int = 0, limit: int = 200) -> list[NotificationPublic]:  # fmt: skip
+    """The notifications owed for a patient's account (patient, delegate, or this node's own system), or for
+    one of the caller's subscriptions, with their delivery state."""
+    query = select(Notification).where(col(Notification.id) > after)
+    if patient is not None:
+        own = caller.kind == "patient" and (caller.address == patient
+                                           or node.chain.consents.is_delegate(patient, caller.address))  # fmt: skip
+        if not own and not (caller.kind == "member" and caller.local):
+            raise Forbidden("a patient's notifications are theirs (and their delegate's) to see")
+        query = query.where(col(Notification.patient) == patient)
+    if subscription_id is not None:
+        with session_scope(node.engine) as session:
+            sub = session.get(Subscription, subscription_id)
+            if sub is None or sub.subscriber != caller.address:
+                raise NotFound(f"no subscription {subscription_id} of yours")
+        query = query.where(col(Notification.subscription_id) == subscription_id)
+    with session_scope(node.engine) as session:
+        rows = session.exec(query.order_by(col(Notification.id)).limit(limit)).all()
+        return [NotificationPublic.model_validate(row, from_attributes=True) for row in rows]
+
+
+# ---------------------------------------------------------------------------------------------- matching
+
+
+def _matches(sub: Subscription, event: AccountEvent) -> bool:
+    if event.block < sub.from_block or event.type not in sub.events.split(","):
+        return False
+    if sub.patient is not None:
+        return sub.patient == event.patient
+    return sub.role == "auditor" and event.type in AUDITOR_EVENT_TYPES
+
+
+def cursor(session: Session) -> int | None:
+    row = session.get(Counter, CURSOR)
+    return None if row is None else row.value
+
+
+def record_matches(session: Session, events: Sequence[AccountEvent], payloads: dict[str, dict], *,
+                   subscriptions: Sequence[Subscription], through_block: int) -> int:  # fmt: skip
+    """Adds a notification per (subscription, event) match and moves the cursor, in the caller's
+    transaction: a crash before commit redoes both, after commit neither."""
+    moment = datetime.now(UTC)
+    created = 0
+    for event in events:
+        for sub in subscriptions:
+            if _matches(sub, event):
+                session.add(Notification(subscription_id=sub.id, event_id=event.event_id, event_type=event.type,
+                                         patient=event.patient, payload=payloads[event.event_id],
+                                         next_attempt_at=moment, created_at=moment))  # fmt: skip
+                created += 1
+    row = session.get(Counter, CURSOR)
+    if row is None:
+        session.add(Counter(name=CURSOR, value=through_block))
+    else:
+        row.value = through_block
+        session.add(row)
+    return created
+
+
+# ---------------------------------------------------------------------------------------------- signing
+
+
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    """The ``X-MedLedger-Signature`` header value for ``body``."""
+    t = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
+def verify_signature(secret: str, header: str, body: bytes, *, tolerance_s: int = 300,
+                     now: float | None = None) -> bool:  # fmt: skip
+    """A receiver's check: the signature is ours over this very body, and fresh (constant-time compare)."""
+    try:
+        fields = dict(part.split("=", 1) for part in header.split(","))
+        t, given = int(fields["t"]), fields["v1"]
+    except (ValueError, KeyError):
+        return False
+    if abs((time.time() if now is None else now) - t) > tolerance_s:
+        return False
+    expected = sign(secret, body, t).split("v1=", 1)[1]
+    return hmac.compare_digest(expected, given)
+
+
+def body_of(notification: Notification) -> bytes:
+    return json.dumps(notification.payload, sort_keys=True, separators=(",", ":")).encode()
+
+
+def backoff(node: Node, attempts: int) -> timedelta:
+    settings = node.settings.notifications
+    return timedelta(seconds=min(settings.backoff_max_s, settings.backoff_base_s * 2 ** (attempts - 1)))

@@ -1,0 +1,143 @@
+"""Background thread: reads new chain events into notifications, then delivers due webhooks.
+
+Scanning moves a block cursor forward in the same transaction as the notifications it creates,
+so each event is matched once. Delivery is at least once: a 2xx answer marks a notification
+delivered; anything else (an error status, a timeout, a refused connection) retries with
+exponential backoff until ``notifications.max_attempts``, then marks it failed. Receivers dedupe
+by the ``X-MedLedger-Event-Id`` header.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import httpx
+import structlog
+from sqlmodel import col, select
+
+from ledger_api.audit.chain_view import BlockClock
+from ledger_api.chain.transactions import chain_call
+from ledger_api.core.db import session_scope
+from ledger_api.errors import ChainUnavailable, DatabaseUnavailable
+from ledger_api.node import Node
+from ledger_api.notifications import service
+from ledger_api.notifications.events import payload, read_events
+from ledger_api.notifications.models import Notification, Subscription
+
+log = structlog.get_logger("medledger.notifications")
+
+
+class NotificationWorker:
+    """``run_once`` (scan, then deliver) is what tests call; ``start`` runs it in a loop."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._clock = BlockClock(node.w3)
+        self._http: httpx.Client | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="notification-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        if self._http is not None:
+            self._http.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once()
+            except (ChainUnavailable, DatabaseUnavailable) as exc:
+                log.warning("notifications_paused", reason=exc.code)
+                busy = 0
+            except Exception:  # noqa: BLE001 - the worker must outlive any single bad event
+                log.exception("notifications_error")
+                busy = 0
+            if not busy:
+                self._stop.wait(self.node.settings.notifications.poll_interval_s)
+
+    def run_once(self) -> int:
+        return self.scan() + self.deliver()
+
+    # ------------------------------------------------------------------------------------------
+    def scan(self) -> int:
+        """Matches the events of the next range of blocks; returns how many notifications it created."""
+        settings = self.node.settings
+        head = int(chain_call(lambda: self.node.w3.eth.block_number)) - settings.chain.confirmations
+        with session_scope(self.node.engine) as session:
+            subscriptions = list(session.exec(select(Subscription).where(col(Subscription.active))))
+            done = service.cursor(session)
+            if not subscriptions:  # nothing wanted: keep up with the head without reading anything
+                if done is None or done < head:
+                    service.record_matches(session, [], {}, subscriptions=[], through_block=head)
+                return 0
+        if done is None:
+            done = min(s.from_block for s in subscriptions) - 1
+        if done >= head:
+            return 0
+        high = min(head, done + settings.notifications.scan_blocks)
+        events = read_events(self.node, done + 1, high)
+        payloads = {e.event_id: payload(e, self.node, self._clock) for e in events}
+        with session_scope(self.node.engine) as session:
+            if service.cursor(session) not in (None, done):
+                return 0  # another scanner moved on meanwhile
+            created = service.record_matches(session, events, payloads, subscriptions=subscriptions,
+                                             through_block=high)  # fmt: skip
+        if created:
+            log.info("notifications_matched", count=created, through_block=high)
+        return created + (1 if high < head else 0)
+
+    # ------------------------------------------------------------------------------------------
+    def deliver(self, limit: int = 50) -> int:
+        """Posts every due notification once; returns how many were attempted."""
+        moment = datetime.now(UTC)
+        with session_scope(self.node.engine) as session:
+            due = list(session.exec(select(Notification, Subscription)
+                                    .join(Subscription, col(Subscription.id) == Notification.subscription_id)
+                                    .where(col(Notification.state) == "pending",
+                                           col(Notification.next_attempt_at) <= moment)
+                                    .order_by(col(Notification.id)).limit(limit)))  # fmt: skip
+        for notification, subscription in due:
+            self._post(notification, subscription)
+        return len(due)
+
+    def _client(self) -> httpx.Client:
+        if self._http is None:
+            self._http = httpx.Client(timeout=self.node.settings.notifications.timeout_s, follow_redirects=False)
+        return self._http
+
+    def _post(self, notification: Notification, subscription: Subscription) -> None:
+        body = service.body_of(notification)
+        headers = {"content-type": "application/json", "user-agent": "MedLedger-Webhook/1",
+                   service.SIGNATURE_HEADER: service.sign(subscription.secret, body),
+                   service.EVENT_ID_HEADER: notification.event_id,
+                   service.EVENT_TYPE_HEADER: notification.event_type}  # fmt: skip
+        status, error = None, None
+        try:
+            status = self._client().post(subscription.url, content=body, headers=headers).status_code
+            if not 200 <= status < 300:
+                error = f"receiver answered {status}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}"
+        moment = datetime.now(UTC)
+        with session_scope(self.node.engine) as session:
+            row = session.get(Notification, notification.id)
+            if row is None or row.state != "pending":
+                return
+            row.attempts += 1
+            row.last_status, row.last_error = status, error
+            if error is None:
+                row.state, row.delivered_at = "delivered", moment
+            elif row.attempts >= self.node.settings.notifications.max_attempts:
+                row.state = "failed"
+            else:
+                row.next_attempt_at = moment + service.backoff(self.node, row.attempts)
+            session.add(row)
+        log.info("notification_delivery", event_type=notification.event_type, state=row.state,
+                 attempts=row.attempts, status=status, error=error)  # fmt: skip
