@@ -68,6 +68,35 @@ contract RecordRegistry is IRecordRegistry, MembershipMirror {
         emit RecordAnchored(recordId, h.patient, msg.sender, version, h.category, contentHash_);
     }
 
+    /// @notice Hands custody of the caller's records to another member: a member leaving the
+    /// consortium (or leaving it already) passes what it holds to a successor.
+    /// @dev Requirements: the caller was admitted as a member (any status: a member governance has
+    /// suspended or removed must still be able to hand over what it held) and is the custodian of
+    /// every listed record; the successor is an active member other than the caller; at least one
+    /// record. Consents are the patient's and name grantees, not custodians, so they are untouched;
+    /// the record's versions and hashes stay as anchored. Emits {CustodyTransferred} per record.
+    function transferCustody(bytes32[] calldata recordIds, address successor) external {
+        Seat storage from = _seats[msg.sender];
+        if (from.status == MemberStatus.None || from.role != Role.Member) {
+            revert RecordRegistryNotActiveMember(msg.sender);
+        }
+        Seat storage to = _seats[successor];
+        if (to.status != MemberStatus.Active || to.role != Role.Member || successor == msg.sender) {
+            revert RecordRegistryInvalidSuccessor(successor);
+        }
+        if (recordIds.length == 0) revert RecordRegistryEmptyHandover();
+        uint32 fromIndex = from.index;
+        uint32 toIndex = to.index;
+        for (uint256 i = 0; i < recordIds.length; ++i) {
+            bytes32 recordId = recordIds[i];
+            Header storage h = _headers[recordId];
+            if (h.latestVersion == 0) revert RecordRegistryUnknownRecord(recordId);
+            if (h.custodianIndex != fromIndex) revert RecordRegistryNotCustodian(recordId, msg.sender);
+            h.custodianIndex = toIndex;
+            emit CustodyTransferred(recordId, h.patient, successor, msg.sender, h.latestVersion);
+        }
+    }
+
     /// @inheritdoc IRecordRegistry
     function record(bytes32 recordId) external view returns (RecordInfo memory) {
         Header memory h = _headers[recordId];

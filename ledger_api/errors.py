@@ -76,6 +76,14 @@ class NotFound(LedgerError):
     title = "Not found"
 
 
+class CustodyMoved(LedgerError):
+    """The record was handed over to another member (a leaving custodian's handover): ask its successor."""
+
+    status = 410
+    code = "custody-moved"
+    title = "Custody moved to another member"
+
+
 class Conflict(LedgerError):
     status = 409
     code = "conflict"

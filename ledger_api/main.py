@@ -13,6 +13,7 @@ from ledger_api.auth.router import router as auth_router
 from ledger_api.consents.router import router as consents_router
 from ledger_api.consortium.router import router as consortium_router
 from ledger_api.core import observability, problems
+from ledger_api.custody.router import router as custody_router
 from ledger_api.node import Node
 from ledger_api.notifications.router import router as notifications_router
 from ledger_api.notifications.worker import NotificationWorker
@@ -50,7 +51,7 @@ def create_app(node: Node) -> FastAPI:
     problems.install(app)
     observability.install(app, observability.Metrics())
     for router in (records_router, consents_router, access_router, audit_router, notifications_router,
-                   consortium_router, auth_router, ops_router):  # fmt: skip
+                   custody_router, consortium_router, auth_router, ops_router):  # fmt: skip
         app.include_router(router)
 
     return app

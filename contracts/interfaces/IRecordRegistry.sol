@@ -25,6 +25,8 @@ interface IRecordRegistry {
     error RecordRegistryNotCustodian(bytes32 recordId, address caller);
     error RecordRegistryVersionMismatch(bytes32 recordId, uint32 expected, uint32 given);
     error RecordRegistryUnknownVersion(bytes32 recordId, uint32 version);
+    error RecordRegistryInvalidSuccessor(address successor);
+    error RecordRegistryEmptyHandover();
 
     // ----------------------------------------------------------------- EVENTS
     event RecordAnchored(
@@ -34,6 +36,15 @@ interface IRecordRegistry {
         uint32 version,
         uint16 category,
         bytes32 contentHash
+    );
+
+    /// @notice Custody of a record moved from one member to another (a leaving member's handover).
+    event CustodyTransferred(
+        bytes32 indexed recordId,
+        address indexed patient,
+        address indexed to,
+        address from,
+        uint32 latestVersion
     );
 
     // ------------------------------------------------------------------ VIEWS

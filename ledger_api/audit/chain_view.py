@@ -76,6 +76,11 @@ class RecordFact:
     category: int
     versions: dict[int, str] = field(default_factory=dict)  # version -> content hash (hex)
     blocks: dict[int, int] = field(default_factory=dict)  # version -> anchoring block
+    #: custody handovers in chain order: (from, to, block); ``custodian`` is the latest holder
+    transfers: list[tuple[str, str, int]] = field(default_factory=list)
+
+    def transferred(self, source: str, successor: str) -> bool:
+        return any(f == source and t == successor for f, t, _ in self.transfers)
 
 
 @dataclass
@@ -182,3 +187,8 @@ def _apply(view: ChainView, name: str, args: dict[str, Any], block: int) -> None
                 custodian=checksum_address(args["custodian"]), category=int(args["category"]))  # fmt: skip
         record.versions[int(args["version"])] = _hex(args["contentHash"])
         record.blocks[int(args["version"])] = block
+    elif name == "CustodyTransferred":
+        moved = view.records.get(_hex(args["recordId"]))
+        if moved is not None:
+            moved.custodian = checksum_address(args["to"])
+            moved.transfers.append((checksum_address(args["from"]), moved.custodian, block))

@@ -105,7 +105,7 @@ def consent_fhir_id(consent_id: int | str) -> str:
 def audit_event(entry: dict[str, Any], names: dict[str, str] | None = None) -> dict[str, Any]:
     """One exported access-log entry (its canonical document plus ``entry_hash``) as an AuditEvent."""
     names = {k.lower(): v for k, v in (names or {}).items()}
-    erase = entry["action"] == "erase"
+    erase, handover = entry["action"] == "erase", entry["action"] == "handover"
     break_glass = entry["basis"] == "break_glass"
     purposes = [purpose_coding(entry["purpose"])]
     if break_glass:
@@ -141,7 +141,7 @@ def audit_event(entry: dict[str, Any], names: dict[str, str] | None = None) -> d
     resource = {
         "resourceType": "AuditEvent",
         "id": entry["entry_hash"],
-        "type": _coding(_DCM, "110110", "Patient Record"),
+        "type": _coding(_DCM, "110106", "Export") if handover else _coding(_DCM, "110110", "Patient Record"),
         "subtype": [_coding(_RESTFUL, "delete" if erase else "read")],
         "action": "D" if erase else "R",
         "recorded": _instant(entry["created_at"]),

@@ -49,8 +49,11 @@ def iter_record_manifest(node: Node, *, batch: int = 500) -> Iterator[dict[str, 
             return
         for version, record in rows:
             erased = record.erased_at is not None
-            yield {"record_id": record.id, "version": version.version, "category": record.category,
-                   "erased": erased, "stored_hash": None if erased else stored_hash(node, record.id, version.version)}
+            line = {"record_id": record.id, "version": version.version, "category": record.category,
+                    "erased": erased, "stored_hash": None if erased else stored_hash(node, record.id, version.version)}
+            if record.custody == "transferred":
+                line["transferred_to"] = record.custody_counterpart
+            yield line
         after = rows[-1][0].id or after
 
 

@@ -307,6 +307,10 @@ class AuditRun:
 
         def before(event_block: int) -> bool:  # the event had happened when the access was authorised
             return event_block <= block if block is not None else chain.block_time(event_block) <= at + skew
+        if basis == "custodian" and doc.get("action") == "handover":
+            record = chain.records.get(str(doc.get("record_id")))
+            return None if record is not None and record.transferred(member, str(requester)) else (
+                "handover-unconfirmed", "a record handed to another member whose custody transfer is not on chain")
         if basis == "custodian":
             allowed = {member, patient} if doc.get("action") == "erase" else {member}
             return None if requester in allowed else ("custodian-basis-misused",
@@ -368,6 +372,8 @@ class AuditRun:
             fact = self.chain.records.get(record_id)
             anchored = fact.versions.get(version) if fact is not None else None
             evidence = {"record_id": record_id, "version": version}
+            if line.get("transferred_to") and fact is not None and fact.transferred(member, line["transferred_to"]):
+                continue  # handed over: the successor holds it now, and is checked for it
             if anchored is None:
                 add(Check.RECORDS, "record-unanchored", Severity.MEDIUM, "a stored record version is not anchored",
                     member=member, evidence=evidence)  # fmt: skip

@@ -533,6 +533,9 @@ class RecordRegistryClient(ContractClient):
     def anchor_version(self, record_id: bytes, version: int, content_hash: bytes) -> Receipt:
         return self._write("anchorVersion", record_id, version, content_hash)
 
+    def transfer_custody(self, record_ids: list[bytes], successor: str) -> Receipt:
+        return self._write("transferCustody", record_ids, checksum_address(successor))
+
 
 class AccessTrailClient(ContractClient):
     contract_name = "AccessTrail"

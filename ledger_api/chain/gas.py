@@ -24,6 +24,8 @@ GAS_BUDGETS = {
     "gas.record_anchor": 75_000,
     "gas.access_entry": 35_000,
     "gas.access_batch_256_per_entry": 300,
+    #: a leaving member's handover, per record in a 100-record transaction (not an issue budget: ours)
+    "gas.custody_transfer_100_per_record": 12_000,
 }
 
 
@@ -72,4 +74,9 @@ def measure_gas(backend: ChainBackend) -> dict[str, float]:
     batch = member.trail.anchor_batch(os.urandom(32), 3, 258).gas_used
     figures["gas.access_batch_256"] = batch
     figures["gas.access_batch_256_per_entry"] = round(batch / 256, 1)
+    handed = [os.urandom(32) for _ in range(100)]
+    for handed_id in handed:
+        member.records.anchor_record(handed_id, patient.address, 1, os.urandom(32))
+    transfer = member.records.transfer_custody(handed, b.address).gas_used
+    figures["gas.custody_transfer_100_per_record"] = round(transfer / 100, 1)
     return figures

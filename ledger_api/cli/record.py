@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -95,8 +96,9 @@ def get(
                     progress.advance(task, len(chunk))
                 headers = response.headers
         if local:  # ciphertext + key wrapped for us: decrypt here
-            context = RecordContext(bytes.fromhex(record_id), int(headers["x-medledger-version"]),
-                                    headers["x-medledger-custodian"], headers["x-medledger-patient"])  # fmt: skip
+            sealed_by = headers.get("x-medledger-sealed-by", headers["x-medledger-custodian"])
+            context = RecordContext(bytes.fromhex(record_id), int(headers["x-medledger-version"]), sealed_by,
+                                    headers["x-medledger-patient"])  # fmt: skip
             data_key = unwrap_data_key(base64.b64decode(headers["x-medledger-wrapped-key"]), member.hpke_keys(),
                                        WrapContext(context.record_id, context.version, member.address))  # fmt: skip
             body.seek(0)
@@ -141,3 +143,27 @@ def emergency(
                                                                 "clinician": clinician})).json()  # fmt: skip
         console.print(f"[bold red]break-glass {declared['break_glass_id']}[/bold red] declared for {patient} "
                       f"until {declared['expires_at']}; it will be reviewed")  # fmt: skip
+
+
+@app.command()
+def handover(
+    to: Annotated[str, typer.Option("--to", help="The successor: an active member's account.")],
+    identity: IdentityOpt, node: NodeOpt = None,
+    wait: Annotated[bool, typer.Option(help="Follow it to the end with a progress bar.")] = True,
+) -> None:  # fmt: skip
+    """Hands every record this member holds to a successor (this member is leaving the consortium)."""
+    with reported_errors():
+        member = load_member(identity)
+        with member_client(node_url(node), member) as client:
+            state = check(client.post("/v1/custody/handovers", json={"successor": to})).json()
+            if wait:
+                with Progress(console=console) as progress:
+                    task = progress.add_task("records handed over", total=max(1, state["records_total"]))
+                    while state["state"] == "running":
+                        time.sleep(0.5)
+                        state = check(client.get(f"/v1/custody/handovers/{state['id']}")).json()
+                        progress.update(task, completed=state["records_transferred"])
+        if state["state"] == "failed":
+            raise ValueError(f"handover {state['id']} failed: {state['last_error']} (run it again to resume)")
+        console.print(f"handover {state['id']} to {to}: {state['state']}; {state['records_sent']} of "
+                      f"{state['records_total']} records sent, {state['records_transferred']} transferred on chain")

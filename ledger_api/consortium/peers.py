@@ -152,7 +152,8 @@ def fetch_from_custodian(node: Node, caller: Caller, *, custodian: str, record_i
                     sink.write(chunk)
             h = response.headers
         context = RecordContext(record_id=bytes.fromhex(h["x-medledger-record-id"]),
-                                version=int(h["x-medledger-version"]), custodian=h["x-medledger-custodian"],
+                                version=int(h["x-medledger-version"]),
+                                custodian=h.get("x-medledger-sealed-by", h["x-medledger-custodian"]),
                                 patient=h["x-medledger-patient"])  # fmt: skip
         if context.record_id.hex() != record_id or h["x-medledger-custodian"].lower() != custodian.lower():
             raise IntegrityViolation("the custodian answered for another record")

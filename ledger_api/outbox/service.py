@@ -9,7 +9,8 @@ from sqlmodel import Session, select
 
 from ledger_api.outbox.models import OutboxItem
 
-KINDS = ("anchor_record", "anchor_version", "access_entry", "consent_grant", "consent_revoke", "delegate_change")
+KINDS = ("anchor_record", "anchor_version", "access_entry", "consent_grant", "consent_revoke", "delegate_change",
+         "custody_transfer")
 
 
 def enqueue(session: Session, kind: str, payload: dict[str, Any]) -> OutboxItem:

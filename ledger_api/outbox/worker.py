@@ -208,6 +208,10 @@ class OutboxWorker:
     def _confirm(self, items: list[OutboxItem], block: int | None) -> None:
         self._update(items, state="confirmed", block_number=block, confirmed_at=datetime.now(UTC), last_error=None)
         log.info("outbox_confirmed", ids=[i.id for i in items], kind=items[0].kind, block=block)
+        if items[0].kind == "custody_transfer":
+            from ledger_api.custody.handover import finalise  # the handover's last step (custody imports us)
+
+            finalise(self.node)
 
     def _retry(self, items: list[OutboxItem], reason: str) -> None:
         settings = self.node.settings.outbox
@@ -237,6 +241,9 @@ class OutboxWorker:
                 bytes.fromhex(p["entry_hash"]), p["sequence"], Web3.to_checksum_address(p["requester"]),
                 Web3.to_checksum_address(p["patient"]), bytes.fromhex(p["record_id"]), p["purpose"],
                 int(BASIS_CODES[p["basis"]]), bytes.fromhex(p["authorization"] or "00" * 32))  # fmt: skip
+        if item.kind == "custody_transfer":
+            return fns.records.contract.functions.transferCustody([bytes.fromhex(r) for r in p["record_ids"]],
+                                                                  Web3.to_checksum_address(p["successor"]))  # fmt: skip
         signature = (p["v"], bytes.fromhex(p["r"]), bytes.fromhex(p["s"]))
         if item.kind == "consent_grant":
             terms = GrantTerms.model_validate(p["terms"])
@@ -260,6 +267,9 @@ class OutboxWorker:
                 return False
         if item.kind == "access_entry":
             return chain.trail.last_sequence(self.node.address) >= p["sequence"]
+        if item.kind == "custody_transfer":
+            successor = Web3.to_checksum_address(p["successor"])
+            return all(chain.records.record(bytes.fromhex(r)).custodian == successor for r in p["record_ids"])
         if item.kind == "consent_revoke":
             try:
                 return chain.consents.consent(int(p["consent_id"])).state == ConsentState.REVOKED
@@ -282,4 +292,4 @@ def _consecutive(items: list[OutboxItem]) -> list[OutboxItem]:
 
 _CONTRACT = {"anchor_record": "RecordRegistry", "anchor_version": "RecordRegistry", "access_entry": "AccessTrail",
              "consent_grant": "ConsentRegistry", "consent_revoke": "ConsentRegistry",
-             "delegate_change": "ConsentRegistry"}  # fmt: skip
+             "delegate_change": "ConsentRegistry", "custody_transfer": "RecordRegistry"}  # fmt: skip

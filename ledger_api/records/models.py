@@ -29,6 +29,10 @@ class Record(RecordBase, table=True):
     latest_version: int = 0
     created_at: datetime
     erased_at: datetime | None = None
+    #: held (ours) | incoming (handed to us; ours once the chain says so) | transferred (handed away)
+    custody: str = Field(default="held", max_length=16, sa_column_kwargs={"server_default": "held"})
+    #: the member it came from (incoming) or went to (transferred)
+    custody_counterpart: str | None = Field(default=None, max_length=42)
 
 
 class RecordVersion(SQLModel, table=True):
@@ -45,6 +49,8 @@ class RecordVersion(SQLModel, table=True):
     blob_name: str = Field(max_length=200)
     created_at: datetime
     outbox_id: int | None = Field(default=None, foreign_key="outbox.id")
+    #: the custodian named in the encryption context, when another member sealed it (a handover)
+    sealed_by: str | None = Field(default=None, max_length=42)
 
 
 class WrappedKey(SQLModel, table=True):
@@ -67,6 +73,7 @@ class RecordPublic(RecordBase):
     latest_version: int
     created_at: datetime
     erased: bool
+    custody: str = "held"
     versions: list[RecordVersionPublic] = []
 
 
@@ -77,3 +84,30 @@ class RecordVersionPublic(SQLModel):
     ciphertext_size: int
     created_at: datetime
     anchoring: str
+
+
+class CustodyHandover(SQLModel, table=True):
+    """A leaving member's handover of every record it holds to a successor, and how far it got."""
+
+    __tablename__ = "custody_handovers"
+    id: int | None = Field(default=None, primary_key=True)
+    successor: str = Field(max_length=42)
+    state: str = Field(default="running", max_length=16)  # running | done | failed
+    records_total: int = 0
+    records_sent: int = 0
+    records_transferred: int = 0
+    created_at: datetime
+    finished_at: datetime | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+
+
+class CustodyHandoverPublic(SQLModel):
+    id: int
+    successor: str
+    state: str
+    records_total: int
+    records_sent: int
+    records_transferred: int
+    created_at: datetime
+    finished_at: datetime | None
+    last_error: str | None

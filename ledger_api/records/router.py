@@ -88,7 +88,8 @@ async def fetch_record(node: NodeDep, caller: CallerDep, record_id: RecordId, pu
     release = await run_sync(service.release, node, caller, record_id, version, purpose_of(purpose), clinician)
     headers = {
         "X-MedLedger-Record-Id": release.record.id, "X-MedLedger-Version": str(release.version.version),
-        "X-MedLedger-Custodian": release.record.custodian, "X-MedLedger-Patient": release.record.patient,
+        "X-MedLedger-Custodian": release.record.custodian, "X-MedLedger-Sealed-By": release.sealed_by,
+        "X-MedLedger-Patient": release.record.patient,
         "X-MedLedger-Category": str(release.record.category),
         "X-MedLedger-Media-Type": release.record.media_type,
         "X-MedLedger-Content-Hash": release.version.content_hash,

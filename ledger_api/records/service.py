@@ -41,7 +41,9 @@ from ledger_api.auth.service import Caller
 from ledger_api.chain.clients import Basis
 from ledger_api.core.db import session_scope
 from ledger_api.errors import (
+    Conflict,
     ConsentDenied,
+    CustodyMoved,
     Forbidden,
     IntegrityViolation,
     NotFound,
@@ -169,7 +171,26 @@ def _load_live_record(node: Node, record_id: str) -> Record:
         raise NotFound(f"no record {record_id} at this member")
     if record.erased_at is not None:
         raise NotFound(f"record {record_id} was erased")
+    _check_custody(node, record, writing=True)
     return record
+
+
+def _check_custody(node: Node, record: Record, *, writing: bool = False) -> None:
+    """Only what this node holds is served or extended: a record handed away names its successor; one
+    handed to us is ours once the chain says so (checked, then remembered)."""
+    if record.custody == "transferred":
+        raise CustodyMoved(f"custody of record {record.id} moved to {record.custody_counterpart}")
+    if record.custody == "handing" and writing:
+        raise Conflict(f"record {record.id} is being handed over to {record.custody_counterpart}")
+    if record.custody == "incoming":
+        if node.chain.records.record(bytes.fromhex(record.id)).custodian != node.address:
+            raise Conflict(f"record {record.id} is being handed over to this member; not yet on chain")
+        with session_scope(node.engine) as session:
+            stored = session.get(Record, record.id)
+            if stored is not None and stored.custody == "incoming":
+                stored.custody = "held"
+                session.add(stored)
+        record.custody = "held"
 
 
 def _store(node: Node, new: NewRecord | None, record_id: str, version: int, patient: str, category: int,
@@ -217,13 +238,18 @@ def _public(session: Session, record: Record) -> RecordPublic:
     versions = list(session.exec(select(RecordVersion).where(RecordVersion.record_id == record.id)
                                  .order_by(col(RecordVersion.version))))  # fmt: skip
     items = items_by_id(session, [v.outbox_id for v in versions if v.outbox_id is not None])
+
+    def anchoring(v: RecordVersion) -> str:  # a handed-over version was checked against its anchor on receipt
+        return "anchored" if v.outbox_id is None and v.sealed_by else anchoring_state(items.get(v.outbox_id or -1))
+
     return RecordPublic(
         id=record.id, patient=record.patient, category=record.category, media_type=record.media_type,
         fhir_resource_type=record.fhir_resource_type, custodian=record.custodian,
         latest_version=record.latest_version, created_at=record.created_at, erased=record.erased_at is not None,
+        custody=record.custody,
         versions=[RecordVersionPublic(version=v.version, content_hash=v.content_hash, plaintext_size=v.plaintext_size,
                                       ciphertext_size=v.ciphertext_size, created_at=v.created_at,
-                                      anchoring=anchoring_state(items.get(v.outbox_id or -1))) for v in versions],
+                                      anchoring=anchoring(v)) for v in versions],
     )  # fmt: skip
 
 
@@ -239,7 +265,8 @@ def get_record(node: Node, caller: Caller, record_id: str) -> RecordPublic:
 def list_records(node: Node, caller: Caller, patient: str, purpose: Purpose | None) -> list[RecordPublic]:
     """A patient's records here, metadata only. Remote members see only categories they may read now."""
     with session_scope(node.engine) as session:
-        records = list(session.exec(select(Record).where(Record.patient == patient).order_by(col(Record.created_at))))
+        records = list(session.exec(select(Record).where(Record.patient == patient, Record.custody != "transferred")
+                                    .order_by(col(Record.created_at))))  # fmt: skip
         visible = _visible_categories(node, caller, patient, {r.category for r in records}, purpose)
         return [_public(session, r) for r in records if r.category in visible]
 
@@ -277,6 +304,11 @@ class Release:
     version: RecordVersion
     wrapped_key: bytes
     entry: AccessEntry
+
+    @property
+    def sealed_by(self) -> str:
+        """The custodian in the version's encryption context (the original one after a handover)."""
+        return self.version.sealed_by or self.record.custodian
     path: Path
     content: bytes | None = None
 
@@ -298,6 +330,7 @@ def release(node: Node, caller: Caller, record_id: str, version: int | None, pur
                                                           RecordVersion.version == number)).first()  # fmt: skip
         own = session.exec(select(WrappedKey).where(WrappedKey.record_id == record_id, WrappedKey.version == number,
                                                     WrappedKey.recipient == node.address)).first()  # fmt: skip
+    _check_custody(node, record)
     if stored is None or own is None:
         raise NotFound(f"record {record_id} has no version {number}")
     block = node.chain.consents.head_block()
@@ -368,6 +401,7 @@ def erase(node: Node, caller: Caller, record_id: str) -> AccessEntry:
         raise NotFound(f"no record {record_id} at this member")
     if not (caller.local or (caller.kind == "patient" and caller.address == record.patient)):
         raise Forbidden("only the custodian or the patient may erase a record")
+    _check_custody(node, record, writing=True)
     fields = AccessEntryBase(record_id=record_id, record_version=record.latest_version, patient=record.patient,
                              requester=caller.address, clinician="erasure", purpose=int(Purpose.PATIENT_REQUEST),
                              basis="custodian", authorization="", action="erase")  # fmt: skip

@@ -38,7 +38,8 @@ def fetch(world: World, member, record_id: str, purpose: Purpose = Purpose.TREAT
 def open_release(response, reader) -> bytes:  # noqa: ANN001
     h = response.headers
     context = RecordContext(record_id=bytes.fromhex(h["x-medledger-record-id"]), version=int(h["x-medledger-version"]),
-                            custodian=h["x-medledger-custodian"], patient=h["x-medledger-patient"])  # fmt: skip
+                            custodian=h.get("x-medledger-sealed-by", h["x-medledger-custodian"]),
+                            patient=h["x-medledger-patient"])  # fmt: skip
     data_key = unwrap_data_key(base64.b64decode(h["x-medledger-wrapped-key"]), reader.hpke_keys(),
                                WrapContext(context.record_id, context.version, reader.address))  # fmt: skip
     out = io.BytesIO()

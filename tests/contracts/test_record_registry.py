@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ledger_api.chain.clients import MemberStatus, ProposalKind
 from tests.utils.actors import Chain, random_id, reverts
 
 
@@ -68,3 +69,61 @@ def test_outsiders_cannot_anchor(chain: Chain) -> None:
     for outsider in (chain.actors.stranger, chain.actors.auditor, chain.actors.patient):
         with reverts("RecordRegistryNotActiveMember", account=outsider.address):
             chain.as_(outsider).records.anchor_record(random_id(), chain.actors.patient.address, 0, random_id())
+
+
+def _remove(chain: Chain, member: str) -> None:
+    """Governance removes ``member`` (A proposes, B approves: 2 of 3; C executes unless it is the one removed)."""
+    receipt = chain.as_(chain.actors.a).registry.propose_status_change(ProposalKind.REMOVE_MEMBER, member)
+    pid = receipt.event("ProposalCreated").args["proposalId"]
+    chain.as_(chain.actors.b).registry.vote(pid, True)
+    chain.as_(chain.actors.b).registry.execute(pid)
+    assert chain.read.registry.member(member).status == MemberStatus.REMOVED
+
+
+def test_a_removed_member_hands_custody_to_a_successor_and_consents_survive(chain: Chain) -> None:
+    c, b, patient = chain.actors.c, chain.actors.b, chain.actors.patient
+    records = [random_id(), random_id()]
+    for record_id in records:
+        chain.as_(c).records.anchor_record(record_id, patient.address, 0, random_id())
+    chain.as_(c).records.anchor_version(records[0], 2, random_id())
+    granted = chain.as_(patient).consents.grant(patient.address, chain.terms(b.address))
+    consent_id = granted.event("ConsentGranted").args["consentId"]
+    _remove(chain, c.address)
+
+    receipt = chain.as_(c).records.transfer_custody(records, b.address)
+    events = [e for e in receipt.events if e.name == "CustodyTransferred"]
+    assert [e.args for e in events] == [
+        {"recordId": records[0], "patient": patient.address, "to": b.address, "from": c.address, "latestVersion": 2},
+        {"recordId": records[1], "patient": patient.address, "to": b.address, "from": c.address, "latestVersion": 1},
+    ]  # fmt: skip
+    assert [chain.read.records.record(r).custodian for r in records] == [b.address, b.address]
+    assert chain.read.records.record(records[0]).latest_version == 2  # versions and hashes stay as anchored
+    assert chain.read.consents.permitting_consent(patient.address, b.address, 0, 0) == consent_id
+    chain.as_(b).records.anchor_version(records[0], 3, random_id())  # the successor continues the record
+    with reverts("RecordRegistryNotActiveMember", account=c.address):
+        chain.as_(c).records.anchor_version(records[1], 2, random_id())
+    with reverts("RecordRegistryNotCustodian", recordId=records[0], caller=c.address):
+        chain.as_(c).records.transfer_custody([records[0]], chain.actors.a.address)  # it no longer holds it
+
+
+def test_custody_goes_only_from_the_custodian_to_an_active_member(chain: Chain) -> None:
+    a, b, patient = chain.actors.a, chain.actors.b, chain.actors.patient.address
+    record_id = random_id()
+    chain.as_(a).records.anchor_record(record_id, patient, 0, random_id())
+    with reverts("RecordRegistryNotCustodian", recordId=record_id, caller=b.address):
+        chain.as_(b).records.transfer_custody([record_id], chain.actors.c.address)
+    for outsider in (chain.actors.stranger, chain.actors.auditor):  # the stranger's empty seat has index 0, as A's
+        with reverts("RecordRegistryNotActiveMember", account=outsider.address):
+            chain.as_(outsider).records.transfer_custody([record_id], b.address)
+    for successor in (chain.actors.auditor.address, chain.actors.stranger.address, a.address):
+        with reverts("RecordRegistryInvalidSuccessor", successor=successor):
+            chain.as_(a).records.transfer_custody([record_id], successor)
+    with reverts("RecordRegistryEmptyHandover"):
+        chain.as_(a).records.transfer_custody([], b.address)
+    unknown = random_id()
+    with reverts("RecordRegistryUnknownRecord", recordId=unknown):
+        chain.as_(a).records.transfer_custody([record_id, unknown], b.address)  # all or nothing
+    assert chain.read.records.record(record_id).custodian == a.address
+    _remove(chain, chain.actors.c.address)
+    with reverts("RecordRegistryInvalidSuccessor", successor=chain.actors.c.address):
+        chain.as_(a).records.transfer_custody([record_id], chain.actors.c.address)

@@ -1,0 +1,1 @@
+"""Custody handover: a leaving member passes the records it holds to a successor member."""

@@ -1,0 +1,229 @@
+"""The leaving custodian's side of a handover: push every record to the successor, then move custody on chain.
+
+For each batch of records this node holds: every version is pushed to the successor's node
+(ciphertext as stored, data key re-wrapped for the successor's registered HPKE key); once the
+successor has accepted all of a batch, one transaction goes into the outbox together with an
+access-log entry per record (action ``handover``: the trail shows the key left this member), in
+one database transaction. When the chain confirms the transfer, this node crypto-shreds its own
+wrapped keys and deletes the ciphertexts: the successor is now the only holder. Every step is
+idempotent, so a handover interrupted by a crash is resumed by starting it again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+import time
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+import httpx
+import structlog
+from medledger_crypto import HpkePublicKey, WrapContext, crypto_shred, unwrap_data_key, wrap_data_key
+from sqlmodel import col, func, select
+
+from ledger_api.access.models import AccessEntryBase
+from ledger_api.access.service import record_access
+from ledger_api.auth.service import Caller
+from ledger_api.auth.signing import sign_headers
+from ledger_api.chain.clients import checksum_address
+from ledger_api.consortium.peers import _client, _peer, _raise_for_peer
+from ledger_api.core.db import session_scope
+from ledger_api.errors import BadRequest, Conflict, Forbidden, LedgerError, NotFound, PeerUnavailable
+from ledger_api.node import Node
+from ledger_api.outbox.models import OutboxItem
+from ledger_api.outbox.service import enqueue
+from ledger_api.records.models import CustodyHandover, CustodyHandoverPublic, Record, RecordVersion, WrappedKey
+from ledger_api.records.service import blob_path
+from ledger_api.vocabulary import Purpose
+
+log = structlog.get_logger("medledger.custody")
+
+#: records per on-chain transfer (about 8,700 gas each: well inside a block)
+BATCH = 100
+_THREAD = "custody-handover"
+
+
+def start(node: Node, caller: Caller, successor: str) -> CustodyHandoverPublic:
+    """Starts (or resumes) handing every record this node holds to ``successor``, in the background."""
+    if not (caller.kind == "member" and caller.local):
+        raise Forbidden("only this node's own hospital system hands its records over")
+    successor = checksum_address(successor)
+    if successor == node.address:
+        raise BadRequest("successor: a member cannot hand records to itself", field="successor")
+    _peer(node, successor)  # an active member with a node, as the chain says (404 otherwise)
+    finalise(node)
+    with node.peer_lock:
+        if any(t.name == _THREAD and t.is_alive() for t in threading.enumerate()):
+            raise Conflict("a handover is already running on this node")
+        with session_scope(node.engine) as session:
+            for stale in session.exec(select(CustodyHandover).where(CustodyHandover.state == "running")):
+                stale.state, stale.last_error = "failed", "interrupted; resumed by a new handover"
+                session.add(stale)
+            total = session.exec(select(func.count()).select_from(Record).where(
+                col(Record.custody).in_(["held", "handing"]), col(Record.erased_at).is_(None))).one()  # fmt: skip
+            handover = CustodyHandover(successor=successor, records_total=int(total), created_at=datetime.now(UTC))
+            session.add(handover)
+            session.flush()
+            public = CustodyHandoverPublic.model_validate(handover, from_attributes=True)
+        threading.Thread(target=_run, args=(node, public.id), name=_THREAD, daemon=True).start()
+    return public
+
+
+def status(node: Node, caller: Caller, handover_id: int) -> CustodyHandoverPublic:
+    if not (caller.kind == "member" and caller.local):
+        raise Forbidden("only this node's own hospital system sees its handovers")
+    finalise(node)
+    with session_scope(node.engine) as session:
+        handover = session.get(CustodyHandover, handover_id)
+        if handover is None:
+            raise NotFound(f"no handover {handover_id}")
+        return CustodyHandoverPublic.model_validate(handover, from_attributes=True)
+
+
+def _run(node: Node, handover_id: int) -> None:
+    try:
+        _hand_over(node, handover_id)
+    except (LedgerError, httpx.HTTPError) as exc:
+        detail = exc.detail if isinstance(exc, LedgerError) else type(exc).__name__
+        log.warning("handover_failed", handover=handover_id, reason=detail)
+        _set(node, handover_id, state="failed", last_error=detail[:500], finished_at=datetime.now(UTC))
+    except Exception:  # noqa: BLE001 - a background job reports, never dies silently
+        log.exception("handover_error", handover=handover_id)
+        _set(node, handover_id, state="failed", last_error="internal error", finished_at=datetime.now(UTC))
+
+
+def _set(node: Node, handover_id: int, **changes: object) -> None:
+    with session_scope(node.engine) as session:
+        handover = session.get(CustodyHandover, handover_id)
+        if handover is not None:
+            for key, value in changes.items():
+                setattr(handover, key, value)
+            session.add(handover)
+
+
+def _hand_over(node: Node, handover_id: int) -> None:
+    with session_scope(node.engine) as session:
+        handover = session.get(CustodyHandover, handover_id)
+        assert handover is not None
+    successor = _peer(node, handover.successor)
+    client = _client(node, successor)
+    successor_key = HpkePublicKey.from_bytes(successor.hpke_public_key)
+    sent = 0
+    while True:
+        with session_scope(node.engine) as session:
+            records = list(session.exec(select(Record).where(Record.custody == "held", col(Record.erased_at).is_(None))
+                                        .order_by(col(Record.id)).limit(BATCH)))  # fmt: skip
+        if not records:
+            break
+        for record in records:
+            _push(node, client, successor, successor_key, record)
+        with node.access_lock, session_scope(node.engine) as session:
+            for record in records:
+                fields = AccessEntryBase(record_id=record.id, record_version=record.latest_version,
+                                         patient=record.patient, requester=successor.account,
+                                         clinician="custody-handover", purpose=int(Purpose.OPERATIONS),
+                                         basis="custodian", authorization="", action="handover")  # fmt: skip
+                record_access(session, member=node.address, fields=fields)
+                stored = session.get(Record, record.id)
+                assert stored is not None
+                stored.custody, stored.custody_counterpart = "handing", successor.account
+                session.add(stored)
+            enqueue(session, "custody_transfer", {"record_ids": [r.id for r in records],
+                                                  "successor": successor.account})  # fmt: skip
+        sent += len(records)
+        _set(node, handover_id, records_sent=sent)
+    deadline = time.monotonic() + node.settings.chain.receipt_timeout_s * 10
+    while time.monotonic() < deadline:
+        finalise(node)
+        with session_scope(node.engine) as session:
+            handing = session.exec(select(func.count()).select_from(Record).where(Record.custody == "handing")).one()
+            failed = session.exec(select(OutboxItem).where(OutboxItem.kind == "custody_transfer",
+                                                           OutboxItem.state == "failed")).first()  # fmt: skip
+        if failed is not None:
+            raise PeerUnavailable(f"the custody transfer failed on chain: {failed.last_error}")
+        if not handing:
+            _set(node, handover_id, state="done", finished_at=datetime.now(UTC))
+            log.info("handover_done", handover=handover_id, records=sent)
+            return
+        time.sleep(0.2)
+    raise PeerUnavailable("the custody transfer is not confirmed on chain yet; start the handover again to resume")
+
+
+def _push(node: Node, client: httpx.Client, successor, successor_key: HpkePublicKey,  # noqa: ANN001
+          record: Record) -> None:  # fmt: skip
+    """Sends every version of ``record`` to the successor (ciphertext + data key re-wrapped for it)."""
+    with session_scope(node.engine) as session:
+        versions = list(session.exec(select(RecordVersion).where(RecordVersion.record_id == record.id)
+                                     .order_by(col(RecordVersion.version))))  # fmt: skip
+        keys = {k.version: k for k in session.exec(select(WrappedKey).where(WrappedKey.record_id == record.id,
+                                                                             WrappedKey.recipient == node.address))}
+    record_bytes = bytes.fromhex(record.id)
+    for version in versions:
+        data_key = unwrap_data_key(keys[version.version].wrapped, node.identity.hpke_keys(),
+                                   WrapContext(record_bytes, version.version, node.address))  # fmt: skip
+        try:
+            wrapped = wrap_data_key(data_key, successor_key, WrapContext(record_bytes, version.version,
+                                                                         successor.account))  # fmt: skip
+        finally:
+            data_key.destroy()
+        params = {"patient": record.patient, "category": record.category, "media_type": record.media_type,
+                  "sealed_by": version.sealed_by or record.custodian}
+        if record.fhir_resource_type:
+            params["fhir_resource_type"] = record.fhir_resource_type
+        blob = blob_path(node, record.id, version.version)
+        digest = hashlib.sha256()
+        with open(blob, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+
+        def body(path=blob):  # noqa: ANN001, ANN202 - streamed: a 2 GB study is never held in memory
+            with open(path, "rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    yield chunk
+
+        target = f"/v1/custody/incoming/{record.id}/versions/{version.version}?{urlencode(params)}"
+        headers = sign_headers(node.identity.account, chain_id=node.chain_id, audience=successor.account,
+                               method="PUT", url=str(client.base_url).rstrip("/") + target,
+                               digest=digest.hexdigest())  # fmt: skip
+        headers.update({"content-type": "application/octet-stream",
+                        "x-medledger-wrapped-key": base64.b64encode(wrapped).decode()})
+        try:
+            response = client.put(target, content=body(), headers=headers, auth=None,
+                                  timeout=node.settings.chain.receipt_timeout_s * 4)  # fmt: skip
+        except httpx.HTTPError as exc:
+            raise PeerUnavailable(f"{successor.name} unreachable: {type(exc).__name__}") from None
+        _raise_for_peer(response, successor)
+
+
+def finalise(node: Node) -> int:
+    """Records whose transfer the chain confirmed: crypto-shred our keys, delete the ciphertexts."""
+    with session_scope(node.engine) as session:
+        handing = {r.id: r for r in session.exec(select(Record).where(Record.custody == "handing"))}
+        if not handing:
+            return 0
+        confirmed = set()
+        for item in session.exec(select(OutboxItem).where(OutboxItem.kind == "custody_transfer",
+                                                          OutboxItem.state == "confirmed")):  # fmt: skip
+            confirmed.update(r for r in item.payload["record_ids"] if r in handing)
+        done = []
+        for record_id in sorted(confirmed):
+            keys = list(session.exec(select(WrappedKey).where(WrappedKey.record_id == record_id)))
+            crypto_shred([bytearray(k.wrapped) for k in keys])
+            for key in keys:
+                session.delete(key)
+            record = handing[record_id]
+            record.custody = "transferred"
+            session.add(record)
+            done.append(record)
+    for record in done:
+        for version in range(1, record.latest_version + 1):
+            blob_path(node, record.id, version).unlink(missing_ok=True)
+    if done:
+        with session_scope(node.engine) as session:
+            running = session.exec(select(CustodyHandover).where(CustodyHandover.state == "running")).first()
+            if running is not None:
+                running.records_transferred += len(done)
+                session.add(running)
+    return len(done)

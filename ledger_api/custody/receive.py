@@ -1,0 +1,161 @@
+"""The successor's side of a handover: accept a record version only if the chain and the bytes agree.
+
+The leaving custodian pushes each version: ciphertext as the body, what the chain also knows
+(patient, category) plus the media type in the signed query, and the data key wrapped for this
+node's HPKE key in a header. Before anything is stored this node checks that the caller is the
+record's custodian on chain, that patient and category are the anchored ones, that the bytes hash
+to the anchored content hash, and that the wrapped key opens the ciphertext (a full decryption
+into nothing): a successor never takes custody of something it could not serve.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+import blake3
+from anyio.to_thread import run_sync
+from medledger_crypto import DecryptionError, RecordContext, WrapContext, decrypt_record, unwrap_data_key
+from sqlmodel import select
+
+from ledger_api.auth.service import Caller
+from ledger_api.chain.clients import RecordInfo, checksum_address
+from ledger_api.core.db import session_scope
+from ledger_api.errors import (
+    BadRequest,
+    Conflict,
+    ContractReverted,
+    Forbidden,
+    IntegrityViolation,
+    PayloadTooLarge,
+    Unauthenticated,
+)
+from ledger_api.node import Node
+from ledger_api.records.models import Record, RecordVersion, WrappedKey
+from ledger_api.records.service import blob_path
+
+
+class _Discard:
+    """A sink that keeps nothing: the trial decryption only proves the key opens the ciphertext."""
+
+    def write(self, data: bytes | memoryview) -> int:
+        return len(data)
+
+
+async def receive_version(node: Node, caller: Caller, body: AsyncIterator[bytes], *, record_id: str, version: int,
+                          patient: str, category: int, media_type: str, fhir_resource_type: str | None,
+                          sealed_by: str, wrapped_key_b64: str, declared_sha256: str | None) -> dict:  # fmt: skip
+    """Stores one handed-over version (idempotent: the same version again is acknowledged, not stored twice)."""
+    if caller.kind != "member" or caller.local:
+        raise Forbidden("only another member hands records over to this node")
+    try:
+        wrapped = base64.b64decode(wrapped_key_b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest("X-MedLedger-Wrapped-Key is not base64", field="x-medledger-wrapped-key") from None
+    anchored, content_hash, present = await run_sync(_check_anchor, node, caller, record_id, version, patient, category)
+    if present:
+        async for _ in body:  # drain: the version is here already
+            pass
+        return {"record_id": record_id, "version": version, "stored": False}
+    node.blob_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=".handover-", dir=node.blob_dir)
+    incoming = Path(name)
+    limit = node.settings.limits.max_upload_bytes
+    try:
+        digest, signed, size = blake3.blake3(), hashlib.sha256(), 0
+        with os.fdopen(fd, "wb") as sink:
+            async for chunk in body:
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"a record version is limited to {limit} bytes")
+                digest.update(chunk)
+                signed.update(chunk)
+                sink.write(chunk)
+        if declared_sha256 is None or not hmac.compare_digest(signed.hexdigest(), declared_sha256):
+            raise Unauthenticated("body does not match the signed content digest")
+        if not hmac.compare_digest(digest.hexdigest(), content_hash):
+            raise BadRequest("the handed-over ciphertext does not match the hash anchored on chain", field="body")
+        context = RecordContext(record_id=bytes.fromhex(record_id), version=version,
+                                custodian=checksum_address(sealed_by), patient=anchored.patient)  # fmt: skip
+        plaintext_size = await run_sync(_trial_decrypt, node, context, wrapped, incoming)
+        await run_sync(partial(_store_received, node, caller, record_id, version, anchored.patient, category,
+                               media_type, fhir_resource_type, context.custodian, content_hash, plaintext_size, size,
+                               wrapped, incoming))  # fmt: skip
+    finally:
+        incoming.unlink(missing_ok=True)
+    return {"record_id": record_id, "version": version, "stored": True}
+
+
+def _check_anchor(node: Node, caller: Caller, record_id: str, version: int, patient: str,
+                  category: int) -> tuple[RecordInfo, str, bool]:  # fmt: skip
+    """The chain's view of the version; whether it is stored here already (same hash) or not."""
+    record_bytes = bytes.fromhex(record_id)
+    try:
+        anchored = node.chain.records.record(record_bytes)
+        content_hash = node.chain.records.content_hash(record_bytes, version).hex()
+    except ContractReverted:
+        raise BadRequest(f"record {record_id} version {version} is not anchored on chain", field="record_id") from None
+    if anchored.custodian != caller.address:
+        raise Forbidden(f"the chain names {anchored.custodian}, not the caller, as this record's custodian")
+    if anchored.patient != checksum_address(patient) or anchored.category != category:
+        raise BadRequest("patient or category differ from the record's anchor", field="patient")
+    with session_scope(node.engine) as session:
+        record = session.get(Record, record_id)
+        existing = session.exec(select(RecordVersion).where(RecordVersion.record_id == record_id,
+                                                            RecordVersion.version == version)).first()  # fmt: skip
+    if record is not None and record.custody != "incoming":
+        raise Conflict(f"record {record_id} was held here before; a handover back is not supported")
+    if existing is not None and not hmac.compare_digest(existing.content_hash, content_hash):
+        raise IntegrityViolation("a different version is stored under this id")
+    return anchored, content_hash, existing is not None
+
+
+def _trial_decrypt(node: Node, context: RecordContext, wrapped: bytes, path: Path) -> int:
+    try:
+        data_key = unwrap_data_key(wrapped, node.identity.hpke_keys(),
+                                   WrapContext(context.record_id, context.version, node.address))  # fmt: skip
+        try:
+            with open(path, "rb") as source:
+                return decrypt_record(context, data_key, source, _Discard()).plaintext_size  # type: ignore[arg-type]
+        finally:
+            data_key.destroy()
+    except (DecryptionError, ValueError, KeyError) as exc:
+        raise BadRequest(f"the wrapped key does not open this version: {type(exc).__name__}",
+                         field="x-medledger-wrapped-key") from None  # fmt: skip
+
+
+def _store_received(node: Node, caller: Caller, record_id: str, version: int, patient: str, category: int,
+                    media_type: str, fhir_resource_type: str | None, sealed_by: str, content_hash: str,
+                    plaintext_size: int, ciphertext_size: int, wrapped: bytes, incoming: Path) -> None:  # fmt: skip
+    final = blob_path(node, record_id, version)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(incoming, final)
+    moment = datetime.now(UTC)
+    try:
+        with session_scope(node.engine) as session:
+            record = session.get(Record, record_id)
+            if record is None:
+                record = Record(id=record_id, patient=patient, category=category, media_type=media_type,
+                                fhir_resource_type=fhir_resource_type, custodian=node.address, created_at=moment,
+                                custody="incoming", custody_counterpart=caller.address)  # fmt: skip
+            elif record.custody != "incoming":
+                raise Conflict(f"record {record_id} was held here before; a handover back is not supported")
+            record.latest_version = max(record.latest_version, version)
+            session.add(record)
+            session.flush()
+            session.add(RecordVersion(record_id=record_id, version=version, content_hash=content_hash,
+                                      plaintext_size=plaintext_size, ciphertext_size=ciphertext_size,
+                                      blob_name=final.name, created_at=moment, sealed_by=sealed_by))  # fmt: skip
+            session.add(WrappedKey(record_id=record_id, version=version, recipient=node.address,
+                                   key_id=node.identity.hpke_public_key.key_id.hex(), wrapped=wrapped))  # fmt: skip
+    except BaseException:
+        final.unlink(missing_ok=True)
+        raise

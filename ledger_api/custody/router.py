@@ -1,0 +1,69 @@
+"""Routes for custody handover: start and follow one (the leaving member), receive records (the successor)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Request
+from pydantic import BaseModel, Field
+
+from ledger_api.auth import signing
+from ledger_api.auth.dependencies import CallerDep, LocalMemberDep, NodeDep, VerifiedBody
+from ledger_api.core.bodies import json_body, parse_json
+from ledger_api.core.db import DB_INT_MAX
+from ledger_api.core.problems import responses
+from ledger_api.custody import handover, receive
+from ledger_api.records.models import CustodyHandoverPublic
+from ledger_api.records.router import _octet_stream
+
+router = APIRouter(prefix="/v1/custody", tags=["custody"])
+_ERRORS = responses(400, 401, 403, 404, 409, 413, 415, 422, 503)
+Address = Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{40}$")]
+
+
+class HandoverIn(BaseModel):
+    successor: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$", description="the active member taking custody")
+
+
+class Received(BaseModel):
+    record_id: str
+    version: int
+    stored: bool
+
+
+@router.post("/handovers", status_code=202, response_model=CustodyHandoverPublic, responses=_ERRORS,
+             openapi_extra=json_body(HandoverIn))
+def start_handover(request: Request, node: NodeDep, caller: LocalMemberDep,
+                   body: VerifiedBody) -> CustodyHandoverPublic:  # fmt: skip
+    """Hands every record this member holds to a successor member (this member is leaving the consortium):
+    each version is pushed to the successor's node with its key re-wrapped for it, custody moves on chain,
+    then this node crypto-shreds its copies. Runs in the background; starting again resumes."""
+    return handover.start(node, caller, parse_json(request, body, HandoverIn).successor)
+
+
+@router.get("/handovers/{handover_id}", response_model=CustodyHandoverPublic, responses=_ERRORS)
+def handover_status(node: NodeDep, caller: LocalMemberDep,
+                    handover_id: Annotated[int, Path(ge=1, le=DB_INT_MAX)]) -> CustodyHandoverPublic:  # fmt: skip
+    """How far a handover got: records sent to the successor, and transferred on chain."""
+    return handover.status(node, caller, handover_id)
+
+
+@router.put("/incoming/{record_id}/versions/{version}", response_model=Received, responses=_ERRORS)
+async def receive_version(
+    request: Request, node: NodeDep, caller: CallerDep,
+    record_id: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
+    version: Annotated[int, Path(ge=1, le=DB_INT_MAX)],
+    patient: Address, category: Annotated[int, Query(ge=0, le=15)],
+    media_type: Annotated[str, Query(min_length=3, max_length=127, pattern=r"^[\w.+-]+/[\w.+-]+$")],
+    sealed_by: Address,
+    wrapped_key: Annotated[str, Header(alias="x-medledger-wrapped-key", min_length=16, max_length=8192)],
+    fhir_resource_type: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Z][A-Za-z]+$")] = None,
+) -> Received:  # fmt: skip
+    """(Member to member) One version of a record handed over by its custodian: accepted only if the chain
+    names the caller as custodian, the bytes match the anchored hash and the wrapped key opens them."""
+    _octet_stream(request)
+    stored = await receive.receive_version(
+        node, caller, request.stream(), record_id=record_id, version=version, patient=patient, category=category,
+        media_type=media_type, fhir_resource_type=fhir_resource_type, sealed_by=sealed_by,
+        wrapped_key_b64=wrapped_key, declared_sha256=request.headers.get(signing.DIGEST))  # fmt: skip
+    return Received(**stored)

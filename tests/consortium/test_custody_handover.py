@@ -1,0 +1,178 @@
+"""A leaving member hands its records to a successor: data, keys and custody move; consents and trail survive.
+
+A holds records (one with two versions, one erased); B reads one under the patient's consent; then
+A hands everything over to B. Afterwards B serves the records as their custodian (decrypting what
+A sealed), the chain names B, A has crypto-shredded its copies and answers 410, the patient's
+consent is untouched, and the auditor's verification of both members' trails passes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+from sqlmodel import select
+
+from ledger_api.audit.chain_view import read_chain
+from ledger_api.audit.verify import MemberExport, verify
+from ledger_api.core.db import session_scope
+from ledger_api.records.models import WrappedKey
+from ledger_api.vocabulary import Category, bitset
+from tests.api.test_records import open_release
+from tests.consortium.conftest import TwoNodes
+from tests.consortium.test_cross_member import STUDY, _fetch_via_b, _upload
+
+LABS = b"creatinine 88 umol/L; eGFR 79" * 200
+
+
+def _local(world: TwoNodes, slug: str) -> httpx.Client:
+    node = world.a if slug == "a" else world.b
+    return node.member_client(world.ids.members[slug].account)
+
+
+def _hand_over(world: TwoNodes) -> dict:
+    with _local(world, "a") as client:
+        started = client.post("/v1/custody/handovers", json={"successor": world.ids.members["b"].address})
+        assert started.status_code == 202, started.text
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            world.a.drain()
+            state = client.get(f"/v1/custody/handovers/{started.json()['id']}").json()
+            if state["state"] != "running":
+                return state
+            time.sleep(0.1)
+    raise AssertionError("the handover did not finish")
+
+
+def _read_locally(world: TwoNodes, slug: str, record_id: str) -> httpx.Response:
+    with _local(world, slug) as client:
+        return client.get(f"/v1/records/{record_id}/content", params={"purpose": "treatment", "clinician": "dr-he"})
+
+
+def test_a_leaving_member_hands_its_records_to_a_successor(two_nodes: TwoNodes) -> None:
+    world = two_nodes
+    labs = _upload(world, LABS, Category.LABS)
+    with _local(world, "a") as client:
+        assert client.post(f"/v1/records/{labs}/versions", content=LABS + b" (amended)",
+                           headers={"content-type": "application/octet-stream"}).status_code == 201  # fmt: skip
+    imaging = _upload(world, STUDY, Category.IMAGING)
+    erased = _upload(world, b"wrong patient", Category.NOTES)
+    with _local(world, "a") as client:
+        assert client.delete(f"/v1/records/{erased}").status_code == 200
+    world.a.drain()
+    consent_id = world.grant_b(bitset([Category.LABS]))
+    assert _fetch_via_b(world, labs).status_code == 200
+
+    state = _hand_over(world)
+    assert state["state"] == "done", state
+    assert (state["records_total"], state["records_sent"], state["records_transferred"]) == (2, 2, 2)
+
+    chain = world.a.node.chain
+    assert {chain.records.record(bytes.fromhex(r)).custodian for r in (labs, imaging)} == {world.b.node.address}
+    assert chain.records.record(bytes.fromhex(erased)).custodian == world.a.node.address  # nothing to hand over
+    # B serves both, as custodian, decrypting what A sealed
+    b_member = world.ids.members["b"]
+    for record_id, expected in ((labs, LABS + b" (amended)"), (imaging, STUDY)):
+        response = _read_locally(world, "b", record_id)
+        assert response.status_code == 200, response.text
+        assert response.headers["x-medledger-custodian"] == world.b.node.address
+        assert response.headers["x-medledger-sealed-by"] == world.a.node.address
+        assert open_release(response, b_member) == expected
+    first = _read_locally(world, "b", labs)
+    with _local(world, "b") as client:
+        v1 = client.get(f"/v1/records/{labs}/content", params={"purpose": "treatment", "clinician": "dr-he",
+                                                               "version": 1})  # fmt: skip
+        listed = client.get(f"/v1/patients/{world.patient.address}/records").json()
+    assert open_release(v1, b_member) == LABS and first.status_code == 200
+    assert {(r["id"], r["custody"], r["latest_version"]) for r in listed} == {(labs, "held", 2), (imaging, "held", 1)}
+    # A keeps nothing it could open, and points at the successor
+    moved = _read_locally(world, "a", labs)
+    assert moved.status_code == 410 and moved.json()["code"] == "custody-moved"
+    assert world.b.node.address in moved.json()["detail"]
+    with session_scope(world.a.node.engine) as session:
+        assert not list(session.exec(select(WrappedKey)))
+    assert not list(world.a.node.blob_dir.rglob("*.bin"))
+    with _local(world, "a") as client:
+        remaining = client.get(f"/v1/patients/{world.patient.address}/records").json()
+        assert [(r["id"], r["erased"]) for r in remaining] == [(erased, True)]
+        log = client.get("/v1/access-log").json()
+    handovers = [e for e in log if e["action"] == "handover"]
+    assert {(e["record_id"], e["requester"]) for e in handovers} == {(labs, world.b.node.address),
+                                                                     (imaging, world.b.node.address)}
+    # the patient's consent is the patient's: untouched
+    assert chain.consents.permitting_consent(world.patient.address, world.b.node.address, int(Category.LABS),
+                                             0) == consent_id  # fmt: skip
+    # an auditor verifies both trails and both stores against the chain
+    world.a.drain()
+    world.b.drain()
+    exports = []
+    for node in (world.a, world.b):
+        with node.member_client(world.ids.auditor.account) as client:
+            entries = [json.loads(line) for line in client.get("/v1/access-log/export").text.splitlines()]
+            records = [json.loads(line) for line in client.get("/v1/audit/records").text.splitlines()]
+        exports.append(MemberExport(node.node.address, entries, records))
+    report = verify(read_chain(world.backend.w3, world.a.node.manifest), world.a.node.chain_id, exports, None)
+    assert report.passed, report.findings
+    assert {m.member: m.records_checked for m in report.members}[world.b.node.address] == 3
+
+
+def test_the_successor_takes_only_what_the_chain_and_the_bytes_confirm(two_nodes: TwoNodes) -> None:
+    world = two_nodes
+    labs = _upload(world, LABS, Category.LABS)
+    params = {"patient": world.patient.address, "category": int(Category.LABS), "media_type": "text/plain",
+              "sealed_by": world.a.node.address}  # fmt: skip
+    headers = {"content-type": "application/octet-stream", "x-medledger-wrapped-key": "AAAA" * 8}
+    path = f"/v1/custody/incoming/{labs}/versions/1"
+    # not the custodian on chain (C's key; B's own system)
+    for slug in ("c", "b"):
+        with world.b.member_client(world.ids.members[slug].account) as client:
+            response = client.put(path, params=params, content=b"x", headers=headers)
+        assert response.status_code == 403, response.text
+    with world.b.member_client(world.ids.members["a"].account) as client:
+        wrong_patient = client.put(path, params={**params, "patient": world.ids.members["c"].address},
+                                   content=b"x", headers=headers)  # fmt: skip
+        wrong_bytes = client.put(path, params=params, content=b"not the anchored ciphertext", headers=headers)
+        unanchored = client.put(f"/v1/custody/incoming/{'ab' * 32}/versions/1", params=params, content=b"x",
+                                headers=headers)  # fmt: skip
+    assert wrong_patient.status_code == 400 and "patient" in wrong_patient.json()["detail"]
+    assert wrong_bytes.status_code == 400 and "anchored" in wrong_bytes.json()["detail"]
+    assert unanchored.status_code == 400 and "not anchored" in unanchored.json()["detail"]
+    with world.b.member_client(world.ids.members["b"].account) as client:
+        assert client.get(f"/v1/records/{labs}").status_code == 404  # nothing was stored
+    assert not [p for p in world.b.node.blob_dir.rglob("*") if p.is_file()]
+
+
+def test_a_handover_needs_an_active_successor_and_the_members_own_system(two_nodes: TwoNodes) -> None:
+    world = two_nodes
+    with _local(world, "a") as client:
+        to_self = client.post("/v1/custody/handovers", json={"successor": world.a.node.address})
+        to_auditor = client.post("/v1/custody/handovers", json={"successor": world.ids.auditor.address})
+        bad = client.post("/v1/custody/handovers", json={"successor": "B"})
+    assert to_self.status_code == 400 and "itself" in to_self.json()["detail"]
+    assert to_auditor.status_code == 404
+    assert bad.status_code == 400 and "successor" in bad.json()["detail"]
+    with world.a.member_client(world.ids.members["b"].account) as client:
+        assert client.post("/v1/custody/handovers", json={"successor": world.b.node.address}).status_code == 403
+
+
+def test_the_handover_runs_from_the_cli_with_progress(two_nodes: TwoNodes, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from medledger_crypto import DEV_SCRYPT
+    from typer.testing import CliRunner
+
+    from ledger_api.cli import app
+
+    world = two_nodes
+    records = [_upload(world, LABS + bytes([i]), Category.LABS) for i in range(3)]
+    key = tmp_path / "a.json"
+    world.ids.members["a"].save(key, "member passphrase for tests 7", params=DEV_SCRYPT)
+    monkeypatch.setenv("MEDLEDGER_KEYSTORE_PASSPHRASE", "member passphrase for tests 7")
+    world.a.worker.start()  # the outbox sends the custody transfer while the CLI follows along
+    try:
+        result = CliRunner().invoke(app, ["record", "handover", "--to", world.ids.members["b"].address,
+                                          "--identity", str(key), "--node", world.a.url])  # fmt: skip
+    finally:
+        world.a.worker.stop()
+    assert result.exit_code == 0, result.output
+    assert "done; 3 of 3 records sent, 3 transferred on chain" in result.output
+    assert {world.a.node.chain.records.record(bytes.fromhex(r)).custodian for r in records} == {world.b.node.address}
