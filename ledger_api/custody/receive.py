@@ -34,7 +34,6 @@ from ledger_api.errors import (
     Conflict,
     ContractReverted,
     Forbidden,
-    IntegrityViolation,
     PayloadTooLarge,
     Unauthenticated,
 )
@@ -114,7 +113,7 @@ def _check_anchor(node: Node, caller: Caller, record_id: str, version: int, pati
     if record is not None and record.custody != "incoming":
         raise Conflict(f"record {record_id} was held here before; a handover back is not supported")
     if existing is not None and not hmac.compare_digest(existing.content_hash, content_hash):
-        raise IntegrityViolation("a different version is stored under this id")
+        raise Conflict("a different version is already stored under this id")
     return anchored, content_hash, existing is not None
 
 
