@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from ledger_api.access.models import AccessEntry, AccessEntryBase, AccessEntryPublic, Counter
@@ -48,14 +50,19 @@ def entry_hash(entry: AccessEntry) -> str:
 
 
 def _next_sequence(session: Session) -> int:
-    """Allocates the next sequence in one statement (UPDATE ... RETURNING takes the row lock)."""
+    """Allocates the next sequence in one statement (UPDATE ... RETURNING takes the row lock).
+
+    The very first allocation creates the counter row with INSERT ... ON CONFLICT DO NOTHING, so
+    several API processes starting at once cannot both create it (the loser waits, then counts on).
+    """
     statement = update(Counter).where(col(Counter.name) == _COUNTER).values(value=Counter.value + 1)
-    allocated = session.exec(statement.returning(Counter.value)).scalar_one_or_none()  # type: ignore[call-overload]
+    statement = statement.returning(Counter.value)
+    allocated = session.exec(statement).scalar_one_or_none()  # type: ignore[call-overload]
     if allocated is not None:
         return int(allocated)
-    session.add(Counter(name=_COUNTER, value=1))
-    session.flush()
-    return 1
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.exec(insert(Counter).values(name=_COUNTER, value=0).on_conflict_do_nothing(index_elements=["name"]))
+    return int(session.exec(statement).scalar_one())  # type: ignore[call-overload]
 
 
 def record_access(session: Session, *, member: str, fields: AccessEntryBase) -> AccessEntry:

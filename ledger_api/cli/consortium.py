@@ -175,8 +175,8 @@ def up(
             console.print(f"  Consortium Audit Office (auditor)\n    account {accounts['auditor']}")
         _state_file(data_dir).write_text(json.dumps({
             "pid": os.getpid(), "chain": rpc_url, "chain_id": chain_id,
-            "nodes": {m.slug: {"name": names.get(m.slug, m.slug), "url": urls[m.slug], "account": accounts[m.slug]}
-                      for m in config.members},
+            "nodes": {m.slug: {"name": names.get(m.slug, m.slug), "url": urls[m.slug], "account": accounts[m.slug],
+                               "pid": processes[m.slug].pid} for m in config.members},
         }, indent=2))  # fmt: skip
         console.print(f"ready in {time.monotonic() - started:.1f}s; data in {data_dir}; press Ctrl-C to stop")
         console.file.flush()  # a piped stdout is block-buffered: supervisors must see "ready" now

@@ -1,7 +1,19 @@
-"""``medledger serve``: one member node (FastAPI + uvicorn) from the settings (env / config file)."""
+"""``medledger serve``: one member node (FastAPI + uvicorn) from the settings (env / config file).
+
+With ``--workers N`` (or ``MEDLEDGER_API_WORKERS``) N processes serve the API on one listening
+socket, so the node uses more than one core (a single Python process is bound by its GIL). Only
+the first process runs the background workers: one transaction sender per member key keeps
+nonces in order, and one notification scanner matches each chain event once. Everything the
+processes share lives in the database (sequence allocation under the database's write lock or
+row lock, nonces, sessions), so they need no other coordination.
+"""
 
 from __future__ import annotations
 
+import multiprocessing
+import signal
+import socket
+import time
 from typing import Annotated
 
 import typer
@@ -16,12 +28,64 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8601,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "INFO",
+    workers: Annotated[int | None, typer.Option(min=1, max=64, help="API processes (default: settings).")] = None,
 ) -> None:
     """Serves this member's node. Settings: MEDLEDGER_* variables or the JSON file in MEDLEDGER_CONFIG."""
+    from ledger_api.core.db import make_engine, migrate
+
+    configure_logging(log_level.upper())
+    with reported_errors():
+        settings = Settings()
+        count = workers or settings.api_workers
+        if count == 1:
+            _serve_process(None, True, log_level, host, port)
+            return
+        engine = make_engine(settings.resolved_database_url)
+        migrate(engine)  # once, before the processes start
+        engine.dispose()
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.listen(2048)
+    listener.set_inheritable(True)
+    context = multiprocessing.get_context("spawn")  # fresh interpreters: no inherited threads, engines or loops
+    processes = [context.Process(target=_serve_process, args=(listener, index == 0, log_level, host, port),
+                                 name=f"medledger-api-{index}") for index in range(count)]  # fmt: skip
+    for process in processes:
+        process.start()
+    stopping: list[int] = []  # a plain flag: a signal handler must not take locks the main thread may hold
+
+    def stop(signum: int, _frame: object) -> None:
+        stopping.append(signum)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    while not stopping and all(p.is_alive() for p in processes):
+        time.sleep(0.2)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()  # SIGTERM: uvicorn finishes in-flight requests, then the app's lifespan ends
+    for process in processes:
+        process.join(timeout=30)
+    listener.close()
+    if not stopping:
+        raise typer.Exit(1)  # a process died on its own: let the supervisor see it
+
+
+def _serve_process(listener: socket.socket | None, primary: bool, log_level: str, host: str, port: int) -> None:
     from ledger_api.main import create_app
     from ledger_api.node import build_node
 
     configure_logging(log_level.upper())
     with reported_errors():
-        node = build_node(Settings())
-    uvicorn.run(create_app(node), host=host, port=port, log_level=log_level.lower(), access_log=False)
+        settings = Settings()
+        if not primary:
+            settings.run_outbox_worker = False
+        node = build_node(settings)
+    config = uvicorn.Config(create_app(node), host=host, port=port, log_level=log_level.lower(), access_log=False)
+    server = uvicorn.Server(config)
+    if listener is None:
+        server.run()
+    else:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop (it sends SIGTERM)
+        server.run(sockets=[listener])

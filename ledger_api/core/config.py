@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = NotificationSettings()
     #: run the background workers (outbox to the chain, notification delivery) with the app
     run_outbox_worker: bool = True
+    #: API processes of ``medledger serve`` sharing one port (the first runs the background workers)
+    api_workers: int = Field(1, ge=1, le=64)
 
     @property
     def dev_mode(self) -> bool:

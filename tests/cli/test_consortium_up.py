@@ -152,3 +152,74 @@ def test_a_bad_config_file_is_one_clear_error(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "ledger_api.cli", "consortium", "up", "--config",
                              str(tmp_path / "bad.json")], capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 2 and "distinct slugs and ports" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_a_node_served_by_several_processes_keeps_one_gap_free_log(tmp_path: Path) -> None:
+    """``MEDLEDGER_API_WORKERS=2`` on PostgreSQL: concurrent reads land in both processes, the log stays
+    gap-free (sequences come from the database, not a process), and every entry is anchored once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from medledger_crypto import MemberIdentity
+
+    from ledger_api.auth.signing import MemberAuth
+    from ledger_api.chain.devnet import _passphrase
+    from tests.utils.nodes import database
+
+    port = free_port()
+    with database("postgresql", tmp_path) as url:
+        config = {"data_dir": str(tmp_path / "data"), "chain": {"rpc_port": free_port()},
+                  "members": [{"slug": "dapeng", "port": port, "database_url": url}]}  # fmt: skip
+        (tmp_path / "consortium.json").write_text(json.dumps(config))
+        os.environ["MEDLEDGER_API_WORKERS"] = "2"
+        try:
+            up = ConfiguredUp(tmp_path / "consortium.json")
+        finally:
+            del os.environ["MEDLEDGER_API_WORKERS"]
+        try:
+            up.wait_for("press Ctrl-C")
+            node_pid = int(json.loads((tmp_path / "data" / "consortium.json").read_text())["nodes"]["dapeng"]["pid"])
+            children = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) == node_pid]
+            assert sum(b"spawn_main" in _cmdline(p) for p in children) == 2
+            identity = MemberIdentity.load(tmp_path / "data" / "chain" / "keys" / "dapeng.json", _passphrase())
+            manifest = json.loads((tmp_path / "data" / "chain" / "deployment.json").read_text())
+            auth = MemberAuth(account=identity.account, chain_id=manifest["chain_id"], audience=identity.address)
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", auth=auth, timeout=30) as client:
+                record = client.post("/v1/records", content=b"HbA1c 6.1 %" * 100,
+                                     params={"patient": "0x" + "11" * 20, "category": "labs",
+                                             "media_type": "text/plain"},
+                                     headers={"content-type": "application/octet-stream"}).json()["id"]  # fmt: skip
+
+            def read(_: int) -> int:
+                with httpx.Client(base_url=f"http://127.0.0.1:{port}", auth=auth, timeout=30) as own:
+                    return own.get(f"/v1/records/{record}/content", params={"purpose": "treatment",
+                                                                            "clinician": "dr-1"}).status_code
+
+            with ThreadPoolExecutor(8) as pool:
+                assert set(pool.map(read, range(40))) == {200}
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", auth=auth, timeout=30) as client:
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
+                    log = client.get("/v1/access-log", params={"limit": 100}).json()
+                    if all(e["anchoring"] == "anchored" for e in log):
+                        break
+                    time.sleep(0.5)
+            assert [e["sequence"] for e in log] == list(range(1, 41))
+            assert all(e["anchoring"] == "anchored" for e in log)
+        finally:
+            output = up.stop()
+        assert "consortium stopped" in output
+
+
+def _parent(proc: Path) -> int:
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
