@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +25,7 @@ from fhir.resources.R4B.consent import Consent
 from pydantic import ValidationError
 
 from ledger_api.chain.clients import ANY_MEMBER
+from ledger_api.consents.service import ConsentView
 from ledger_api.errors import LedgerError
 from ledger_api.vocabulary import Category, Purpose, from_bitset
 
@@ -165,55 +165,41 @@ def audit_event(entry: dict[str, Any], names: dict[str, str] | None = None) -> d
     return _validated(AuditEvent, resource)
 
 
-@dataclass(frozen=True)
-class ConsentTerms:
-    """A consent as the chain holds it, plus its status now and when it was granted (if known)."""
-
-    consent_id: int | str  # the on-chain id, or ``pending-N`` for a relayed grant not yet on chain
-    patient: str
-    grantee: str
-    categories: int
-    purposes: int
-    valid_from: int
-    valid_until: int
-    status: str  # active | not-yet-valid | expired | revoked | pending
-    granted_at: int | None = None
-    revoked_at: int | None = None
-
-
 #: MedLedger's consent states in FHIR's Consent.status vocabulary
 CONSENT_STATUS = {"active": "active", "not-yet-valid": "active", "expired": "inactive", "revoked": "inactive",
                   "pending": "proposed"}  # fmt: skip
 
 
-def consent_resource(terms: ConsentTerms, names: dict[str, str] | None = None) -> dict[str, Any]:
-    """A patient's on-chain consent as an R4 Consent (privacy scope, opt-in, one permit provision)."""
+def consent_resource(consent: ConsentView, names: dict[str, str] | None = None, *, granted_at: int | None = None,
+                     revoked_at: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """A patient's consent (as the API lists it) as an R4 Consent (privacy scope, opt-in, one permit
+    provision); ``granted_at`` / ``revoked_at`` are block times when the caller knows them."""
     names = {k.lower(): v for k, v in (names or {}).items()}
-    grantee = terms.grantee
+    grantee = consent.grantee
     actor_ref = ({"display": "every active member of the consortium"} if grantee.lower() == ANY_MEMBER.lower()
                  else _account(MEMBER_SYSTEM, grantee, names.get(grantee.lower())))  # fmt: skip
-    revoked = {"extension": [{"url": "urn:medledger:consent-revoked-at", "valueInstant": _instant(terms.revoked_at)}]} \
-        if terms.revoked_at is not None else {}  # fmt: skip
+    revoked = {"extension": [{"url": "urn:medledger:consent-revoked-at", "valueInstant": _instant(revoked_at)}]} \
+        if revoked_at is not None else {}  # fmt: skip
     resource = {
         "resourceType": "Consent",
-        "id": consent_fhir_id(terms.consent_id),
+        "id": consent_fhir_id(consent.consent_id),
         **revoked,
-        **({} if terms.status == "pending" else {"identifier": [{"system": CONSENT_SYSTEM,
-                                                                 "value": str(terms.consent_id)}]}),
-        "status": CONSENT_STATUS[terms.status],
+        **({} if consent.status == "pending" else {"identifier": [{"system": CONSENT_SYSTEM,
+                                                                 "value": str(consent.consent_id)}]}),
+        "status": CONSENT_STATUS[consent.status],
         "scope": _concept("http://terminology.hl7.org/CodeSystem/consentscope", "patient-privacy", "Privacy Consent"),
         "category": [_concept("http://loinc.org", "59284-0", "Patient Consent")],
-        "patient": _account(PATIENT_SYSTEM, terms.patient),
-        "performer": [_account(PATIENT_SYSTEM, terms.patient)],
-        **({"dateTime": _instant(terms.granted_at)} if terms.granted_at is not None else {}),
+        "patient": _account(PATIENT_SYSTEM, consent.patient),
+        "performer": [_account(PATIENT_SYSTEM, consent.patient)],
+        **({"dateTime": _instant(granted_at)} if granted_at is not None else {}),
         "policyRule": _concept("http://terminology.hl7.org/CodeSystem/v3-ActCode", "OPTIN", "opt-in"),
         "provision": {
             "type": "permit",
-            "period": {"start": _instant(terms.valid_from), "end": _instant(terms.valid_until)},
+            "period": {"start": _instant(consent.valid_from), "end": _instant(consent.valid_until)},
             "actor": [{"role": _concept(_PARTICIPATION, "IRCP", "information recipient"), "reference": actor_ref}],
-            "purpose": [purpose_coding(p) for p in from_bitset(Purpose, terms.purposes)],
+            "purpose": [purpose_coding(p) for p in from_bitset(Purpose, consent.purposes)],
             "code": [_concept(CATEGORY_SYSTEM, c.name.lower(), c.name.replace("_", " ").lower())
-                     for c in from_bitset(Category, terms.categories)],
+                     for c in from_bitset(Category, consent.categories)],
         },
     }  # fmt: skip
     return _validated(Consent, resource)

@@ -99,8 +99,5 @@ def fhir_audit_events(node: Node, *, patient: str | None = None, batch: int = 10
 def fhir_consents(node: Node, caller: Caller, patient: str) -> dict[str, Any]:
     """A patient's consents (on chain, and relayed here but still pending) as a FHIR searchset Bundle."""
     names = member_names(node)
-    resources = [fhir.consent_resource(fhir.ConsentTerms(
-        consent_id=view.consent_id if view.status == "pending" else int(view.consent_id), patient=view.patient,
-        grantee=view.grantee, categories=view.categories, purposes=view.purposes, valid_from=view.valid_from,
-        valid_until=view.valid_until, status=view.status), names) for view in list_consents(node, caller, patient)]
+    resources = [fhir.consent_resource(view, names) for view in list_consents(node, caller, patient)]
     return fhir.bundle(resources, bundle_type="searchset")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
@@ -29,6 +30,7 @@ from ledger_api.chain.devnet import _passphrase
 from ledger_api.chain.transactions import TransactionSender
 from ledger_api.cli.client import load_member, member_client
 from ledger_api.cli.output import console, print_listing, reported_errors
+from ledger_api.consents.service import ConsentView, consent_status
 from ledger_api.errors import BadRequest
 
 app = typer.Typer(help="Auditors: verify the access trail, review break-glass, export FHIR.", no_args_is_help=True)
@@ -177,23 +179,18 @@ def review(
                       f"(reason hash {reason_hash.hex()[:16]}…, block {receipt.block_number})")  # fmt: skip
 
 
-def _consent_terms(chain: ChainView, now: int) -> list[fhir.ConsentTerms]:
-    terms = []
+def _consent_resources(chain: ChainView, names: dict[str, str]) -> Iterator[dict]:
+    """Every consent on chain as a FHIR Consent, with its status at the head block and its block times."""
+    now = chain.block_time(chain.head)
     for fact in chain.consents.values():
-        if fact.revoked_block is not None:
-            status = "revoked"
-        elif now >= fact.valid_until:
-            status = "expired"
-        elif now < fact.valid_from:
-            status = "not-yet-valid"
-        else:
-            status = "active"
-        terms.append(fhir.ConsentTerms(
-            consent_id=fact.consent_id, patient=fact.patient, grantee=fact.grantee, categories=fact.categories,
-            purposes=fact.purposes, valid_from=fact.valid_from, valid_until=fact.valid_until, status=status,
-            granted_at=chain.block_time(fact.granted_block),
-            revoked_at=chain.block_time(fact.revoked_block) if fact.revoked_block is not None else None))
-    return terms
+        revoked = fact.revoked_block is not None
+        view = ConsentView(consent_id=str(fact.consent_id), patient=fact.patient, grantee=fact.grantee,
+                           categories=fact.categories, purposes=fact.purposes, valid_from=fact.valid_from,
+                           valid_until=fact.valid_until,
+                           status=consent_status(revoked=revoked, valid_from=fact.valid_from,
+                                                 valid_until=fact.valid_until, now=now))  # fmt: skip
+        yield fhir.consent_resource(view, names, granted_at=chain.block_time(fact.granted_block),
+                                    revoked_at=chain.block_time(fact.revoked_block) if revoked else None)
 
 
 @app.command("fhir")
@@ -217,10 +214,9 @@ def fhir_export(
                     for entry in member_export.entries:
                         handle.writelines(fhir.ndjson([fhir.audit_event(entry, names)]))
                         counts["AuditEvent"] += 1
-        now = chain.block_time(chain.head)
         with open(out / "Consent.ndjson", "w", encoding="utf-8") as handle:
-            for terms in _consent_terms(chain, now):
-                handle.writelines(fhir.ndjson([fhir.consent_resource(terms, names)]))
+            for resource in _consent_resources(chain, names):
+                handle.writelines(fhir.ndjson([resource]))
                 counts["Consent"] += 1
         console.print(f"FHIR R4 export in {out}: {counts['AuditEvent']} AuditEvent, {counts['Consent']} Consent "
                       "(each validated)")  # fmt: skip

@@ -193,6 +193,15 @@ def outbox_item(node: Node, item_id: int) -> OutboxItemPublic:
         return OutboxItemPublic.model_validate(item, from_attributes=True)
 
 
+def consent_status(*, revoked: bool, valid_from: int, valid_until: int, now: int) -> str:
+    """A consent's status at ``now`` (unix seconds), as the contract judges it."""
+    if revoked:
+        return "revoked"
+    if now >= valid_until:
+        return "expired"
+    return "not-yet-valid" if now < valid_from else "active"
+
+
 def list_consents(node: Node, caller: Caller, patient: str) -> list[ConsentView]:
     """The patient's consents as the chain holds them, plus grants relayed here and not yet on chain."""
     if caller.kind == "patient" and caller.address != patient and not node.chain.consents.is_delegate(
@@ -201,14 +210,8 @@ def list_consents(node: Node, caller: Caller, patient: str) -> list[ConsentView]
     now = int(time.time())
     views = []
     for c in node.chain.consents.consents_of(patient):
-        if c.state == ConsentState.REVOKED:
-            status = "revoked"
-        elif now >= c.valid_until:
-            status = "expired"
-        elif now < c.valid_from:
-            status = "not-yet-valid"
-        else:
-            status = "active"
+        status = consent_status(revoked=c.state == ConsentState.REVOKED, valid_from=c.valid_from,
+                                valid_until=c.valid_until, now=now)  # fmt: skip
         views.append(ConsentView(consent_id=str(c.consent_id), patient=patient, grantee=c.grantee,
                                  categories=c.categories, purposes=c.purposes, valid_from=c.valid_from,
                                  valid_until=c.valid_until, status=status))  # fmt: skip
