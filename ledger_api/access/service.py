@@ -95,14 +95,22 @@ def list_entries(session: Session, *, patient: str | None = None, after: int = 0
     return [to_public(e, items) for e in entries]
 
 
-def iter_export(session: Session, *, batch: int = 1000) -> Iterator[str]:
-    """Every entry as one JSON line (the canonical document plus its hash), in sequence order."""
+def iter_documents(session: Session, *, patient: str | None = None, batch: int = 1000) -> Iterator[dict[str, Any]]:
+    """Every entry's canonical document plus its hash (what an export line holds), in sequence order."""
     after = 0
     while True:
-        rows = list(session.exec(select(AccessEntry).where(AccessEntry.sequence > after)
-                                 .order_by(col(AccessEntry.sequence)).limit(batch)))  # fmt: skip
+        query = select(AccessEntry).where(AccessEntry.sequence > after)
+        if patient is not None:
+            query = query.where(AccessEntry.patient == patient)
+        rows = list(session.exec(query.order_by(col(AccessEntry.sequence)).limit(batch)))
         if not rows:
             return
         for row in rows:
-            yield json.dumps({**entry_document(row), "entry_hash": row.entry_hash}, sort_keys=True) + "\n"
+            yield {**entry_document(row), "entry_hash": row.entry_hash}
         after = rows[-1].sequence
+
+
+def iter_export(session: Session, *, batch: int = 1000) -> Iterator[str]:
+    """Every entry as one JSON line (the canonical document plus its hash), in sequence order."""
+    for document in iter_documents(session, batch=batch):
+        yield json.dumps(document, sort_keys=True) + "\n"

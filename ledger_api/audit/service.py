@@ -13,8 +13,7 @@ from typing import Any
 import blake3
 from sqlmodel import col, select
 
-from ledger_api.access.models import AccessEntry
-from ledger_api.access.service import entry_document, iter_export
+from ledger_api.access.service import iter_documents, iter_export
 from ledger_api.audit import fhir
 from ledger_api.audit.chain_view import read_chain
 from ledger_api.audit.verify import AuditPolicy, AuditReport, MemberExport, verify
@@ -80,20 +79,12 @@ def member_names(node: Node) -> dict[str, str]:
     return {m.account: m.name for m in node.chain.registry.members()}
 
 
-def fhir_audit_events(node: Node, *, patient: str | None = None, batch: int = 1000) -> Iterator[str]:
+def fhir_audit_events(node: Node, *, patient: str | None = None) -> Iterator[str]:
     """This node's access log as FHIR AuditEvent NDJSON (optionally one patient's entries only)."""
     names = member_names(node)
-    after = 0
-    while True:
-        with session_scope(node.engine) as session:
-            query = select(AccessEntry).where(col(AccessEntry.sequence) > after)
-            if patient is not None:
-                query = query.where(col(AccessEntry.patient) == patient)
-            rows = list(session.exec(query.order_by(col(AccessEntry.sequence)).limit(batch)))
-        if not rows:
-            return
-        yield from fhir.ndjson(fhir.audit_event({**entry_document(r), "entry_hash": r.entry_hash}, names) for r in rows)
-        after = rows[-1].sequence
+    with session_scope(node.engine) as session:
+        yield from fhir.ndjson(fhir.audit_event(document, names)
+                               for document in iter_documents(session, patient=patient))
 
 
 def fhir_consents(node: Node, caller: Caller, patient: str) -> dict[str, Any]:
