@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from ledger_api.access.models import AccessEntry
 from ledger_api.audit.chain_view import BlockClock
 from ledger_api.chain.clients import Basis, Review, checksum_address
 from ledger_api.chain.events import decode_log
 from ledger_api.chain.transactions import chain_call
+from ledger_api.core.db import session_scope
 from ledger_api.node import Node
 from ledger_api.vocabulary import Category, Purpose, from_bitset
 
@@ -104,7 +105,7 @@ def read_events(node: Node, low: int, high: int) -> list[AccountEvent]:
 
 
 def _own_batch(node: Node, first: int, last: int, block: int, tx: str) -> list[AccountEvent]:
-    with Session(node.engine) as session:
+    with session_scope(node.engine) as session:
         rows = session.exec(select(AccessEntry).where(col(AccessEntry.sequence) >= first,
                                                       col(AccessEntry.sequence) <= last)
                             .order_by(col(AccessEntry.sequence))).all()  # fmt: skip

@@ -9,7 +9,6 @@ by the ``X-MedLedger-Event-Id`` header.
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 
 import httpx
@@ -18,8 +17,8 @@ from sqlmodel import col, select
 
 from ledger_api.audit.chain_view import BlockClock
 from ledger_api.chain.transactions import chain_call
+from ledger_api.core.background import BackgroundLoop
 from ledger_api.core.db import session_scope
-from ledger_api.errors import ChainUnavailable, DatabaseUnavailable
 from ledger_api.node import Node
 from ledger_api.notifications import service
 from ledger_api.notifications.events import payload, read_events
@@ -28,39 +27,27 @@ from ledger_api.notifications.models import Notification, Subscription
 log = structlog.get_logger("medledger.notifications")
 
 
-class NotificationWorker:
+class NotificationWorker(BackgroundLoop):
     """``run_once`` (scan, then deliver) is what tests call; ``start`` runs it in a loop."""
 
+    job = "notifications"
+
     def __init__(self, node: Node) -> None:
+        super().__init__()
         self.node = node
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._clock = BlockClock(node.w3)
         self._http: httpx.Client | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="notification-worker", daemon=True)
-        self._thread.start()
+    def tick(self) -> int:
+        return self.run_once()
+
+    def idle_interval_s(self) -> float:
+        return self.node.settings.notifications.poll_interval_s
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        super().stop()
         if self._http is not None:
             self._http.close()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = self.run_once()
-            except (ChainUnavailable, DatabaseUnavailable) as exc:
-                log.warning("notifications_paused", reason=exc.code)
-                busy = 0
-            except Exception:  # noqa: BLE001 - the worker must outlive any single bad event
-                log.exception("notifications_error")
-                busy = 0
-            if not busy:
-                self._stop.wait(self.node.settings.notifications.poll_interval_s)
 
     def run_once(self) -> int:
         return self.scan() + self.deliver()

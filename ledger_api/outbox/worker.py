@@ -14,7 +14,6 @@ the member's whole log.
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,8 +28,9 @@ from ledger_api.access.models import AccessEntry
 from ledger_api.auth.service import purge_expired
 from ledger_api.chain.clients import ConsentState, GrantTerms
 from ledger_api.chain.transactions import PreparedTransaction
+from ledger_api.core.background import BackgroundLoop
 from ledger_api.core.db import session_scope
-from ledger_api.errors import ChainUnavailable, ContractReverted, DatabaseUnavailable, LedgerError, TransactionFailed
+from ledger_api.errors import ChainUnavailable, ContractReverted, LedgerError, TransactionFailed
 from ledger_api.node import Node
 from ledger_api.outbox.models import OutboxItem
 from ledger_api.records.service import BASIS_CODES
@@ -38,41 +38,27 @@ from ledger_api.records.service import BASIS_CODES
 log = structlog.get_logger("medledger.outbox")
 
 
-class OutboxWorker:
+class OutboxWorker(BackgroundLoop):
     """Background thread draining the outbox; ``run_once`` is the unit tests and crash drills call."""
 
+    job = "outbox"
+
     def __init__(self, node: Node) -> None:
+        super().__init__()
         self.node = node
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last_purge = 0.0
         self._frontier: merkle.RootBuilder | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="outbox-worker", daemon=True)
-        self._thread.start()
+    def tick(self) -> int:
+        busy = self.run_once()
+        if time.monotonic() - self._last_purge > 60:
+            with session_scope(self.node.engine) as session:
+                purge_expired(session)
+            self._last_purge = time.monotonic()
+        return busy
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = self.run_once()
-                if time.monotonic() - self._last_purge > 60:
-                    with session_scope(self.node.engine) as session:
-                        purge_expired(session)
-                    self._last_purge = time.monotonic()
-            except (ChainUnavailable, DatabaseUnavailable) as exc:
-                log.warning("outbox_paused", reason=exc.code)
-                busy = 0
-            except Exception:  # noqa: BLE001 - the worker must outlive any single bad row
-                log.exception("outbox_error")
-                busy = 0
-            if not busy:
-                self._stop.wait(self.node.settings.outbox.poll_interval_s)
+    def idle_interval_s(self) -> float:
+        return self.node.settings.outbox.poll_interval_s
 
     # ------------------------------------------------------------------------------------------
     def run_once(self) -> int:
