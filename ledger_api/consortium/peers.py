@@ -90,7 +90,7 @@ class PeerRecord:
             raise outcome["error"]
 
 
-def _peer(node: Node, account: str) -> Member:
+def active_peer(node: Node, account: str) -> Member:
     try:
         member = node.chain.registry.member(account)
     except ContractReverted:
@@ -100,7 +100,7 @@ def _peer(node: Node, account: str) -> Member:
     return member
 
 
-def _client(node: Node, peer: Member) -> httpx.Client:
+def peer_client(node: Node, peer: Member) -> httpx.Client:
     """A kept-alive client per peer; rebuilt when the chain shows a new endpoint (timeouts per request)."""
     with node.peer_lock:
         client = node.peer_clients.get(peer.account)
@@ -110,7 +110,7 @@ def _client(node: Node, peer: Member) -> httpx.Client:
         return client
 
 
-def _raise_for_peer(response: httpx.Response, peer: Member) -> None:
+def raise_for_peer(response: httpx.Response, peer: Member) -> None:
     if response.status_code < 300:
         return
     try:
@@ -133,7 +133,7 @@ def fetch_from_custodian(node: Node, caller: Caller, *, custodian: str, record_i
         raise BadRequest("only this node's own hospital system fetches through it")
     if custodian == node.address:
         raise BadRequest("custodian: this node holds the record itself; use /v1/records/{id}/content")
-    peer = _peer(node, custodian)
+    peer = active_peer(node, custodian)
     params: dict[str, str | int] = {"purpose": purpose.name.lower(), "clinician": clinician}
     if version is not None:
         params["version"] = version
@@ -141,11 +141,11 @@ def fetch_from_custodian(node: Node, caller: Caller, *, custodian: str, record_i
     target = Path(tempfile.mkstemp(prefix=".peer-", dir=node.blob_dir)[1])
     digest = blake3.blake3()
     try:
-        with _client(node, peer).stream("GET", f"/v1/records/{record_id}/content", params=params,
+        with peer_client(node, peer).stream("GET", f"/v1/records/{record_id}/content", params=params,
                                         timeout=timeout) as response:  # fmt: skip
             if response.status_code >= 300:
                 response.read()
-                _raise_for_peer(response, peer)
+                raise_for_peer(response, peer)
             with open(target, "wb") as sink:
                 for chunk in response.iter_bytes():
                     digest.update(chunk)
@@ -203,7 +203,7 @@ def records_across_consortium(node: Node, caller: Caller, *, patient: str, purpo
             found = records.list_records(node, caller, patient, purpose)
             return MemberResult(member=peer.account, name=peer.name, status="returned", records=found)
         try:
-            response = _client(node, peer).get(f"/v1/patients/{patient}/records",
+            response = peer_client(node, peer).get(f"/v1/patients/{patient}/records",
                                                params={"purpose": purpose.name.lower()}, timeout=deadline_s)
         except httpx.HTTPError as exc:
             return MemberResult(member=peer.account, name=peer.name, status="unreachable", detail=type(exc).__name__)

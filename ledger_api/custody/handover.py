@@ -28,7 +28,7 @@ from ledger_api.access.service import record_access
 from ledger_api.auth.service import Caller
 from ledger_api.auth.signing import sign_headers
 from ledger_api.chain.clients import checksum_address
-from ledger_api.consortium.peers import _client, _peer, _raise_for_peer
+from ledger_api.consortium.peers import active_peer, peer_client, raise_for_peer
 from ledger_api.core.db import session_scope
 from ledger_api.errors import BadRequest, Conflict, Forbidden, LedgerError, NotFound, PeerUnavailable
 from ledger_api.node import Node
@@ -52,7 +52,7 @@ def start(node: Node, caller: Caller, successor: str) -> CustodyHandoverPublic:
     successor = checksum_address(successor)
     if successor == node.address:
         raise BadRequest("successor: a member cannot hand records to itself", field="successor")
-    _peer(node, successor)  # an active member with a node, as the chain says (404 otherwise)
+    active_peer(node, successor)  # an active member with a node, as the chain says (404 otherwise)
     finalise(node)
     with node.peer_lock:
         if any(t.name == _THREAD and t.is_alive() for t in threading.enumerate()):
@@ -107,8 +107,8 @@ def _hand_over(node: Node, handover_id: int) -> None:
     with session_scope(node.engine) as session:
         handover = session.get(CustodyHandover, handover_id)
         assert handover is not None
-    successor = _peer(node, handover.successor)
-    client = _client(node, successor)
+    successor = active_peer(node, handover.successor)
+    client = peer_client(node, successor)
     successor_key = HpkePublicKey.from_bytes(successor.hpke_public_key)
     sent = 0
     while True:
@@ -194,7 +194,7 @@ def _push(node: Node, client: httpx.Client, successor, successor_key: HpkePublic
                                   timeout=node.settings.chain.receipt_timeout_s * 4)  # fmt: skip
         except httpx.HTTPError as exc:
             raise PeerUnavailable(f"{successor.name} unreachable: {type(exc).__name__}") from None
-        _raise_for_peer(response, successor)
+        raise_for_peer(response, successor)
 
 
 def finalise(node: Node) -> int:
