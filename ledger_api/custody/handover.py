@@ -53,7 +53,7 @@ def start(node: Node, caller: Caller, successor: str) -> CustodyHandoverPublic:
     if successor == node.address:
         raise BadRequest("successor: a member cannot hand records to itself", field="successor")
     active_peer(node, successor)  # an active member with a node, as the chain says (404 otherwise)
-    finalise(node)
+    finalise(node)  # transfers confirmed just before a crash, whose last step did not run
     with node.peer_lock:
         if any(t.name == _THREAD and t.is_alive() for t in threading.enumerate()):
             raise Conflict("a handover is already running on this node")
@@ -74,7 +74,6 @@ def start(node: Node, caller: Caller, successor: str) -> CustodyHandoverPublic:
 def status(node: Node, caller: Caller, handover_id: int) -> CustodyHandoverPublic:
     if not (caller.kind == "member" and caller.local):
         raise Forbidden("only this node's own hospital system sees its handovers")
-    finalise(node)
     with session_scope(node.engine) as session:
         handover = session.get(CustodyHandover, handover_id)
         if handover is None:
@@ -135,8 +134,7 @@ def _hand_over(node: Node, handover_id: int) -> None:
         sent += len(records)
         _set(node, handover_id, records_sent=sent)
     deadline = time.monotonic() + node.settings.chain.receipt_timeout_s * 10
-    while time.monotonic() < deadline:
-        finalise(node)
+    while time.monotonic() < deadline:  # the outbox finalises each transfer as it confirms it
         with session_scope(node.engine) as session:
             handing = session.exec(select(func.count()).select_from(Record).where(Record.custody == "handing")).one()
             failed = session.exec(select(OutboxItem).where(OutboxItem.kind == "custody_transfer",
