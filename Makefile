@@ -7,7 +7,7 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: deps run demo test lint bench contracts clean
+.PHONY: deps browser run demo test lint bench contracts clean
 
 deps: $(PY_STAMP) $(NPM_STAMP)
 
@@ -16,9 +16,19 @@ $(PY_STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $@
 
+# npm ci also brings the portal's one front-end dependency (ethers, pinned); it is copied next to the
+# portal's own files so every node serves it from its own origin (no CDN on a hospital network)
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p ledger_api/portal/static/vendor
+	cp node_modules/ethers/dist/ethers.min.js ledger_api/portal/static/vendor/ethers.min.js
 	touch $@
+
+## browser: Debian's Chromium (and CJK fonts) for the portal's end-to-end tests, installed once with apt
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@dpkg -s chromium fonts-noto-cjk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk; }
 
 ## run: the main job: the local consortium (chain + 3 member nodes, data in ./data); Ctrl-C stops it
 run: deps
@@ -29,7 +39,7 @@ demo: deps
 	$(BIN)/python scripts/demo.py --data-dir data
 
 ## test: lint + the whole suite (contracts on eth-tester and anvil, chain layer, crypto, API)
-test: deps lint
+test: deps browser lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
 lint: deps

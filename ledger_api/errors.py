@@ -39,6 +39,14 @@ class DatabaseUnavailable(LedgerError):
     title = "Database unavailable"
 
 
+class AssetsMissing(LedgerError):
+    """The portal's front-end files were not built on this machine (``make deps`` copies them)."""
+
+    status = 503
+    code = "assets-missing"
+    title = "Portal not built"
+
+
 class BadRequest(LedgerError):
     """The request is malformed; ``field`` names the offending part when there is one."""
 

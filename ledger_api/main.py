@@ -19,6 +19,7 @@ from ledger_api.notifications.router import router as notifications_router
 from ledger_api.notifications.worker import NotificationWorker
 from ledger_api.ops.router import router as ops_router
 from ledger_api.outbox.worker import OutboxWorker
+from ledger_api.portal.router import router as portal_router
 from ledger_api.records.router import router as records_router
 
 
@@ -51,7 +52,7 @@ def create_app(node: Node) -> FastAPI:
     problems.install(app)
     observability.install(app, observability.Metrics())
     for router in (records_router, consents_router, access_router, audit_router, notifications_router,
-                   custody_router, consortium_router, auth_router, ops_router):  # fmt: skip
+                   custody_router, consortium_router, auth_router, ops_router, portal_router):  # fmt: skip
         app.include_router(router)
 
     return app

@@ -22,7 +22,8 @@ _ERRORS = responses(401, 403, 422, 503)
 @router.get("/patients/{patient}/access-log", response_model=list[AccessEntryPublic], responses=_ERRORS)
 def patient_history(node: NodeDep, caller: CallerDep, patient: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")],
                     after: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
-                    limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> list[AccessEntryPublic]:  # fmt: skip
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+                    newest_first: bool = False) -> list[AccessEntryPublic]:  # fmt: skip
     """Who read this patient's records here, when, why and on what grounds (break-glass flagged)."""
     patient = Web3.to_checksum_address(patient)
     if caller.kind == "patient" and caller.address != patient and not node.chain.consents.is_delegate(
@@ -31,7 +32,7 @@ def patient_history(node: NodeDep, caller: CallerDep, patient: Annotated[str, Pa
     if caller.kind == "member" and not caller.local:
         raise Forbidden("a member sees its own log, not another member's")
     with session_scope(node.engine) as session:
-        return service.list_entries(session, patient=patient, after=after, limit=limit)
+        return service.list_entries(session, patient=patient, after=after, limit=limit, newest_first=newest_first)
 
 
 @router.get("/access-log", response_model=list[AccessEntryPublic], responses=_ERRORS)

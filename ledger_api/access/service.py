@@ -85,12 +85,14 @@ def to_public(entry: AccessEntry, items: dict[int, OutboxItem]) -> AccessEntryPu
                              anchoring=anchoring_state(items.get(entry.outbox_id or -1)))  # fmt: skip
 
 
-def list_entries(session: Session, *, patient: str | None = None, after: int = 0,
-                 limit: int = 500) -> list[AccessEntryPublic]:  # fmt: skip
+def list_entries(session: Session, *, patient: str | None = None, after: int = 0, limit: int = 500,
+                 newest_first: bool = False) -> list[AccessEntryPublic]:  # fmt: skip
+    """Entries after sequence ``after``, oldest first (paging a log), or the newest ``limit`` (a timeline)."""
     query = select(AccessEntry).where(AccessEntry.sequence > after)
     if patient is not None:
         query = query.where(AccessEntry.patient == patient)
-    entries = list(session.exec(query.order_by(col(AccessEntry.sequence)).limit(limit)))
+    order = col(AccessEntry.sequence).desc() if newest_first else col(AccessEntry.sequence)
+    entries = list(session.exec(query.order_by(order).limit(limit)))
     items = items_by_id(session, [e.outbox_id for e in entries if e.outbox_id is not None])
     return [to_public(e, items) for e in entries]
 

@@ -9,8 +9,8 @@ from typing import Annotated
 from anyio.to_thread import run_sync
 from fastapi import Depends, Request
 
-from ledger_api.auth import signing
-from ledger_api.auth.service import Caller, resolve_session, verify_signed_request
+from ledger_api.auth import patient_proof, signing
+from ledger_api.auth.service import Caller, resolve_patient_proof, resolve_session, verify_signed_request
 from ledger_api.errors import Forbidden, PayloadTooLarge, Unauthenticated
 from ledger_api.node import Node
 
@@ -33,8 +33,11 @@ async def get_caller(request: Request, node: NodeDep) -> Caller:
         return await run_sync(resolve_session, node, authorization[7:].strip())
     if signing.SIGNATURE in request.headers:
         headers = {k.lower(): v for k, v in request.headers.items()}
-        return await run_sync(partial(verify_signed_request, node, method=request.method, path=request.url.path,
-                                      query=request.url.query, headers=headers))  # fmt: skip
+        caller = await run_sync(partial(verify_signed_request, node, method=request.method, path=request.url.path,
+                                        query=request.url.query, headers=headers))  # fmt: skip
+        if patient_proof.HEADER in headers:
+            return resolve_patient_proof(node, caller, request.method, headers[patient_proof.HEADER])
+        return caller
     raise Unauthenticated("sign the request as a member, or sign in as a patient")
 
 
@@ -75,7 +78,8 @@ async def read_verified_body(request: Request, caller: CallerDep, node: NodeDep)
         body += chunk
         if len(body) > limit:
             raise PayloadTooLarge(f"body exceeds the {limit}-byte limit")
-    if caller.kind != "patient" and hashlib.sha256(body).hexdigest() != request.headers.get(signing.DIGEST):
+    signed = caller.kind != "patient" or caller.via is not None
+    if signed and hashlib.sha256(body).hexdigest() != request.headers.get(signing.DIGEST):
         raise Unauthenticated("body does not match the signed content digest")
     return bytes(body)
 

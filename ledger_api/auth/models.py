@@ -31,3 +31,8 @@ class PatientSession(SQLModel, table=True):
     patient: str = Field(index=True, max_length=42)
     created_at: datetime
     expires_at: datetime
+    #: the signed sign-in message and its signature, kept only while the session lives: when the
+    #: message grants the consortium-view resource, this node shows it to the other members as
+    #: the patient's proof (see ``auth.patient_proof``), so one sign-in covers the whole consortium
+    sign_in_message: str | None = Field(default=None, max_length=4000)
+    sign_in_signature: str | None = Field(default=None, max_length=132)

@@ -13,7 +13,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from ledger_api.auth import signing, siwe
+from ledger_api.auth import patient_proof, signing, siwe
 from ledger_api.auth.models import PatientSession, SeenRequestNonce, SiweChallenge
 from ledger_api.chain.clients import Member, MemberStatus, Role
 from ledger_api.core.db import session_scope
@@ -35,6 +35,10 @@ class Caller:
     address: str
     local: bool = False
     member: Member | None = None
+    #: a patient reached through another member's node: that member's account (see ``patient_proof``)
+    via: str | None = None
+    #: a patient session's consortium-view proof, forwarded when this node asks the other members
+    proof: str | None = None
 
 
 def now() -> datetime:
@@ -135,6 +139,10 @@ def open_session(node: Node, *, message: str, signature: str) -> tuple[str, Pati
     ttl = node.settings.auth.session_ttl_s
     expires = min(moment + timedelta(seconds=ttl), parsed.expiration)
     record = PatientSession(token_hash=_hash(token), patient=signer, created_at=moment, expires_at=expires)
+    if patient_proof.CONSORTIUM_VIEW in parsed.resources:
+        if parsed.uri.rstrip("/") != node.settings.public_url.rstrip("/"):
+            raise Unauthenticated(f"message is for {parsed.uri!r}, not this node ({node.settings.public_url!r})")
+        record.sign_in_message, record.sign_in_signature = message, signature
     with session_scope(node.engine) as session:
         challenge = session.get(SiweChallenge, parsed.nonce)
         if challenge is None or challenge.used or challenge.expires_at <= moment:
@@ -150,7 +158,22 @@ def resolve_session(node: Node, token: str) -> Caller:
         record = session.get(PatientSession, _hash(token))
     if record is None or record.expires_at <= now():
         raise Unauthenticated("unknown or expired session")
-    return Caller(kind="patient", address=record.patient)
+    proof = None
+    if record.sign_in_message and record.sign_in_signature:
+        proof = patient_proof.encode(record.sign_in_message, record.sign_in_signature)
+    return Caller(kind="patient", address=record.patient, proof=proof)
+
+
+def resolve_patient_proof(node: Node, presenter: Caller, method: str, value: str) -> Caller:
+    """The patient a member's node is asking for, on the strength of the patient's own proof."""
+    if presenter.kind != "member" or presenter.member is None or presenter.local:
+        raise Forbidden("only another member's node presents a patient's proof")
+    try:
+        patient = patient_proof.verify(chain_id=node.chain_id, presenter=presenter.member, method=method, value=value)
+    except (Unauthenticated, Forbidden) as exc:
+        _reject(f"patient-proof: {exc.detail}", presenter.address)
+        raise
+    return Caller(kind="patient", address=patient, via=presenter.address)
 
 
 def close_session(node: Node, token: str) -> None:

@@ -73,7 +73,10 @@ def recover_signer(base: str, signature_hex: str) -> str:
     raw = bytes.fromhex(signature_hex.removeprefix("0x"))
     if len(raw) != 65:
         raise ValueError("signature must be 65 bytes")
-    return Account.recover_message(encode_defunct(text=base), signature=raw)
+    try:
+        return Account.recover_message(encode_defunct(text=base), signature=raw)
+    except Exception as exc:  # noqa: BLE001 - eth-keys' BadSignature (bad v, r or s) is not a ValueError
+        raise ValueError(f"not a valid signature ({type(exc).__name__})") from None
 
 
 @dataclass

@@ -53,6 +53,7 @@ class SiweMessage:
     issued_at: datetime
     expiration: datetime | None
     not_before: datetime | None
+    resources: tuple[str, ...] = ()
 
 
 def _time(value: str | None) -> datetime | None:
@@ -76,7 +77,8 @@ def parse_message(text: str) -> SiweMessage:
     assert issued_at is not None
     return SiweMessage(domain=match["domain"], address=address, statement=match["statement"], uri=match["uri"],
                        chain_id=int(match["chain_id"]), nonce=match["nonce"], issued_at=issued_at,
-                       expiration=_time(match["expiration"]), not_before=_time(match["not_before"]))  # fmt: skip
+                       expiration=_time(match["expiration"]), not_before=_time(match["not_before"]),
+                       resources=tuple(r[2:] for r in (match["resources"] or "").split("\n") if r))  # fmt: skip
 
 
 def verify_signature(text: str, signature_hex: str) -> str:
@@ -84,15 +86,22 @@ def verify_signature(text: str, signature_hex: str) -> str:
     raw = bytes.fromhex(signature_hex.removeprefix("0x"))
     if len(raw) != 65:
         raise ValueError("signature must be 65 bytes")
-    return Account.recover_message(encode_defunct(text=text), signature=raw)
+    try:
+        return Account.recover_message(encode_defunct(text=text), signature=raw)
+    except Exception as exc:  # noqa: BLE001 - eth-keys' BadSignature (bad v, r or s) is not a ValueError
+        raise ValueError(f"not a valid signature ({type(exc).__name__})") from None
 
 
 def build_message(*, domain: str, address: str, uri: str, chain_id: int, nonce: str, issued_at: datetime,
-                  expiration: datetime, statement: str = "Sign in to MedLedger.") -> str:  # fmt: skip
-    """The message a patient's wallet signs (clients and tests build it the same way)."""
+                  expiration: datetime, statement: str = "Sign in to MedLedger.",
+                  resources: tuple[str, ...] = ()) -> str:  # fmt: skip
+    """The message a patient's wallet signs (clients, the portal's script and tests build it the same way)."""
     def iso(moment: datetime) -> str:
         return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
-    return (f"{domain} wants you to sign in with your Ethereum account:\n{address}\n\n{statement}\n\n"
+    text = (f"{domain} wants you to sign in with your Ethereum account:\n{address}\n\n{statement}\n\n"
             f"URI: {uri}\nVersion: 1\nChain ID: {chain_id}\nNonce: {nonce}\nIssued At: {iso(issued_at)}\n"
             f"Expiration Time: {iso(expiration)}")  # fmt: skip
+    if resources:
+        text += "\nResources:" + "".join(f"\n- {resource}" for resource in resources)
+    return text

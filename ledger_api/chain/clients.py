@@ -425,6 +425,15 @@ class ConsentRegistryClient(ContractClient):
     def is_delegate(self, patient: str, delegate: str) -> bool:
         return bool(self._read("isDelegate", checksum_address(patient), checksum_address(delegate)))
 
+    def delegates_of(self, patient: str) -> list[str]:
+        """The patient's current delegates, replayed from ``DelegateChanged`` (the contract keeps no list)."""
+        events = chain_call(self.contract.events.DelegateChanged.get_logs, from_block=0,
+                            argument_filters={"patient": checksum_address(patient)}, contract=self.contract_name)
+        current: dict[str, bool] = {}
+        for event in sorted(events, key=lambda e: (e["blockNumber"], e["logIndex"])):
+            current[event["args"]["delegate"]] = bool(event["args"]["appointed"])
+        return [delegate for delegate, appointed in current.items() if appointed]
+
     def is_permitted(self, patient: str, requester: str, category: int, purpose: int) -> bool:
         return bool(
             self._read(

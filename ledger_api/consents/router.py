@@ -13,6 +13,7 @@ from ledger_api.consents import service
 from ledger_api.core.bodies import json_body, parse_json
 from ledger_api.core.db import DB_INT_MAX
 from ledger_api.core.problems import responses
+from ledger_api.errors import Forbidden
 from ledger_api.outbox.models import OutboxItemPublic
 from ledger_api.vocabulary import CategoryName, PurposeName, category_of, purpose_of
 
@@ -82,3 +83,22 @@ def signing_domain(node: NodeDep, caller: CallerDep, patient: Address) -> Signin
     patient = Web3.to_checksum_address(patient)
     return SigningDomain(chain_id=node.chain_id, verifying_contract=node.manifest.address("ConsentRegistry"),
                          patient=patient, nonce=node.chain.consents.nonce(patient))  # fmt: skip
+
+
+class DelegatesView(BaseModel):
+    patient: str
+    delegates: list[str]
+
+
+@router.get("/patients/{patient}/delegates", response_model=DelegatesView, responses=_ERRORS)
+def list_delegates(node: NodeDep, caller: CallerDep, patient: Address) -> DelegatesView:
+    """The patient's current delegates (guardians), as the chain's delegate changes leave them."""
+    patient = Web3.to_checksum_address(patient)
+    if caller.kind == "patient" and caller.address != patient and not node.chain.consents.is_delegate(
+            patient, caller.address):  # fmt: skip
+        raise Forbidden("patients see only their own delegates (or those of patients they are delegate for)")
+    if caller.kind == "auditor":
+        raise Forbidden("auditors do not list delegates")
+    if caller.kind == "member" and not caller.local:
+        raise Forbidden("only this node's own hospital system or the patient lists delegates")
+    return DelegatesView(patient=patient, delegates=node.chain.consents.delegates_of(patient))

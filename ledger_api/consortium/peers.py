@@ -16,11 +16,11 @@ import queue
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 import blake3
 import httpx
@@ -44,6 +44,7 @@ from ledger_api.records import service as records
 from ledger_api.records.models import RecordPublic
 from ledger_api.vocabulary import Purpose
 
+T = TypeVar("T")
 _ERRORS_BY_CODE = {"consent-denied": ConsentDenied, "not-found": NotFound, "integrity-violation": IntegrityViolation}
 
 
@@ -189,42 +190,67 @@ class FanOutResult(BaseModel):
     members: list[MemberResult]
 
 
+@dataclass
+class MemberAnswer(Generic[T]):
+    """What one member answered a fan-out: ``value`` when ``status`` is "returned"."""
+
+    member: Member
+    status: Literal["returned", "denied", "unreachable", "error"]
+    detail: str | None = None
+    value: T | None = None
+
+
+def ask_every_member(node: Node, *, local: Callable[[], T], path: str, params: dict[str, str | int],
+                        parse: Callable[[httpx.Response], T], deadline_s: float,
+                        headers: dict[str, str] | None = None) -> list[MemberAnswer[T]]:  # fmt: skip
+    """Asks every active member node at once (this one answers through ``local``), within one deadline.
+
+    A member that is down, slow or refuses does not fail the whole: its answer says so, and the
+    others' answers stand. Members come from the chain, in registry order.
+    """
+    peers = [m for m in node.chain.registry.members()
+             if m.status == MemberStatus.ACTIVE and m.role == Role.MEMBER]  # fmt: skip
+
+    def ask(peer: Member) -> MemberAnswer[T]:
+        if peer.account == node.address:
+            return MemberAnswer(member=peer, status="returned", value=local())
+        try:
+            response = peer_client(node, peer).get(path, params=params, headers=headers, timeout=deadline_s)
+        except httpx.HTTPError as exc:
+            return MemberAnswer(member=peer, status="unreachable", detail=type(exc).__name__)
+        if response.status_code == 200:
+            try:
+                return MemberAnswer(member=peer, status="returned", value=parse(response))
+            except ValueError as exc:
+                return MemberAnswer(member=peer, status="error", detail=f"unreadable answer: {exc}"[:200])
+        status: Literal["denied", "error"] = "denied" if response.status_code in (401, 403) else "error"
+        return MemberAnswer(member=peer, status=status, detail=f"HTTP {response.status_code}")
+
+    answers: dict[str, MemberAnswer[T]] = {}
+    pool = ThreadPoolExecutor(max_workers=max(1, len(peers)))
+    futures = {pool.submit(ask, peer): peer for peer in peers}
+    finished, _ = wait(futures, timeout=deadline_s)
+    for future, peer in futures.items():
+        if future in finished:
+            answers[peer.account] = future.result()
+        else:
+            answers[peer.account] = MemberAnswer(member=peer, status="unreachable",
+                                                 detail=f"no answer within {deadline_s:.1f}s")  # fmt: skip
+    pool.shutdown(wait=False, cancel_futures=True)
+    return [answers[p.account] for p in peers]
+
+
 def records_across_consortium(node: Node, caller: Caller, *, patient: str, purpose: Purpose,
                               deadline_s: float = 5.0) -> FanOutResult:  # fmt: skip
     """Asks every active member node at once for the patient's records; reports each member's outcome."""
     if not caller.local:
         raise BadRequest("only this node's own hospital system asks across the consortium")
     started = time.monotonic()
-    peers = [m for m in node.chain.registry.members()
-             if m.status == MemberStatus.ACTIVE and m.role == Role.MEMBER]  # fmt: skip
-
-    def ask(peer: Member) -> MemberResult:
-        if peer.account == node.address:
-            found = records.list_records(node, caller, patient, purpose)
-            return MemberResult(member=peer.account, name=peer.name, status="returned", records=found)
-        try:
-            response = peer_client(node, peer).get(f"/v1/patients/{patient}/records",
-                                               params={"purpose": purpose.name.lower()}, timeout=deadline_s)
-        except httpx.HTTPError as exc:
-            return MemberResult(member=peer.account, name=peer.name, status="unreachable", detail=type(exc).__name__)
-        if response.status_code == 200:
-            return MemberResult(member=peer.account, name=peer.name, status="returned",
-                                records=[RecordPublic.model_validate(r) for r in response.json()])  # fmt: skip
-        status = "denied" if response.status_code in (401, 403) else "error"
-        return MemberResult(member=peer.account, name=peer.name, status=status,
-                            detail=f"HTTP {response.status_code}")  # fmt: skip
-
-    results: dict[str, MemberResult] = {}
-    pool = ThreadPoolExecutor(max_workers=max(1, len(peers)))
-    futures = {pool.submit(ask, peer): peer for peer in peers}
-    finished, _ = wait(futures, timeout=deadline_s)
-    for future, peer in futures.items():
-        if future in finished:
-            results[peer.account] = future.result()
-        else:
-            results[peer.account] = MemberResult(member=peer.account, name=peer.name, status="unreachable",
-                                                 detail=f"no answer within {deadline_s:.1f}s")  # fmt: skip
-    pool.shutdown(wait=False, cancel_futures=True)
+    answers = ask_every_member(
+        node, local=lambda: records.list_records(node, caller, patient, purpose),
+        path=f"/v1/patients/{patient}/records", params={"purpose": purpose.name.lower()},
+        parse=lambda response: [RecordPublic.model_validate(r) for r in response.json()], deadline_s=deadline_s)
     return FanOutResult(patient=patient, purpose=purpose.name.lower(),
                         elapsed_ms=round((time.monotonic() - started) * 1000, 1),
-                        members=[results[p.account] for p in peers])  # fmt: skip
+                        members=[MemberResult(member=a.member.account, name=a.member.name, status=a.status,
+                                              detail=a.detail, records=a.value or []) for a in answers])  # fmt: skip

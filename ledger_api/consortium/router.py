@@ -13,7 +13,7 @@ from web3 import Web3
 
 from ledger_api.auth.dependencies import CallerDep, LocalMemberDep, NodeDep, VerifiedBody
 from ledger_api.chain.clients import ProposalKind, Role
-from ledger_api.consortium import peers
+from ledger_api.consortium import patient_view, peers
 from ledger_api.consortium.models import BreakGlassDeclaration
 from ledger_api.core.bodies import parse_json
 from ledger_api.core.db import DB_INT_MAX, session_scope
@@ -211,3 +211,27 @@ def records_across(node: NodeDep, caller: LocalMemberDep,
     not fail the request."""
     return peers.records_across_consortium(node, caller, patient=Web3.to_checksum_address(patient),
                                            purpose=purpose_of(purpose), deadline_s=deadline_ms / 1000)  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- a patient's own view
+
+PatientPath = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")]
+DeadlineMs = Annotated[int, Query(ge=100, le=30_000, description="how long to wait for the other members")]
+
+
+@router.get("/patients/{patient}/overview/records", response_model=patient_view.PatientRecords,
+            responses=_ERRORS, tags=["patients: overview"])  # fmt: skip
+def patient_records(node: NodeDep, caller: CallerDep, patient: PatientPath,
+                    deadline_ms: DeadlineMs = 3000) -> patient_view.PatientRecords:  # fmt: skip
+    """The signed-in patient's records at every member (metadata only), with each member's outcome."""
+    return patient_view.patient_records(node, caller, Web3.to_checksum_address(patient), deadline_s=deadline_ms / 1000)
+
+
+@router.get("/patients/{patient}/overview/access-log", response_model=patient_view.PatientHistory,
+            responses=_ERRORS, tags=["patients: overview"])  # fmt: skip
+def patient_history(node: NodeDep, caller: CallerDep, patient: PatientPath,
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+                    deadline_ms: DeadlineMs = 3000) -> patient_view.PatientHistory:  # fmt: skip
+    """Who read the signed-in patient's records at every member, newest first; break-glass with its review."""
+    return patient_view.patient_history(node, caller, Web3.to_checksum_address(patient), limit=limit,
+                                        deadline_s=deadline_ms / 1000)  # fmt: skip

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -15,38 +14,7 @@ import httpx
 import pytest
 
 from ledger_api.chain.backends import free_port
-
-
-class Supervised:
-    """A running ``consortium up`` whose output is collected by a thread (never blocks the test)."""
-
-    def __init__(self, data: Path, rpc: int, base: int) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ledger_api.cli", "consortium", "up", "--data-dir", str(data), "--rpc-port",
-             str(rpc), "--base-port", str(base), "--members", "2"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=lambda: self.lines.extend(iter(self.process.stdout.readline, "")),
-                                        daemon=True)  # fmt: skip
-        self._reader.start()
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def wait_for(self, text: str, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.output:
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise AssertionError(f"no {text!r} in:\n{self.output}")
-            time.sleep(0.1)
-
-    def stop(self) -> str:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        self.process.wait(timeout=60)
-        self._reader.join(timeout=10)
-        return self.output
+from tests.utils.consortium import Supervised
 
 
 @pytest.mark.slow

@@ -1,0 +1,69 @@
+"""One sign-in, the whole consortium: a patient's own signed sign-in message, shown by the node they
+signed in to, lets the other member nodes answer that node *for the patient* (read-only).
+
+Why: a patient's records and access history are spread over every member's database. The portal
+runs on one member's node; asking the patient to sign in at every node (one wallet prompt each)
+would be unusable, and letting any member read another member's patient listings would break
+patient control. So the portal's sign-in message lists the resource ``CONSORTIUM_VIEW`` and says in
+words that this hospital may show the patient their records and history from every member; the
+node keeps the message and signature for the session's life and forwards them unchanged in
+``X-MedLedger-On-Behalf-Of``. A peer accepts the proof only when
+
+- the request itself is signed by an active member (the presenter) and is a GET,
+- the message names the presenter's registered endpoint as its URI (the patient signed in *there*,
+  so another member that saw the proof cannot use it),
+- it is for this chain, has not expired and was not issued in the future,
+- it lists ``CONSORTIUM_VIEW``, and the signature recovers to the account the message names.
+
+The peer then treats the request as that patient's (or delegate's): the usual ownership rules apply.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+from ledger_api.auth import siwe
+from ledger_api.chain.clients import Member
+from ledger_api.errors import Forbidden, Unauthenticated
+
+HEADER = "x-medledger-on-behalf-of"
+CONSORTIUM_VIEW = "urn:medledger:consortium-view"
+#: the clock skew tolerated on "Issued At"
+_SKEW = timedelta(seconds=60)
+
+
+def encode(message: str, signature: str) -> str:
+    """The header value: base64url of ``{"message": ..., "signature": ...}``."""
+    return base64.urlsafe_b64encode(json.dumps({"message": message, "signature": signature}).encode()).decode()
+
+
+def verify(*, chain_id: int, presenter: Member, method: str, value: str) -> str:
+    """The patient (or delegate) account the presenter acts for; ``Unauthenticated``/``Forbidden`` naming why not."""
+    if method.upper() != "GET":
+        raise Forbidden("a patient's consortium-view proof allows reading only")
+    try:
+        document = json.loads(base64.urlsafe_b64decode(value.encode()))
+        message, signature = str(document["message"]), str(document["signature"])
+        parsed = siwe.parse_message(message)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Unauthenticated(f"malformed patient proof: {exc}") from None
+    if CONSORTIUM_VIEW not in parsed.resources:
+        raise Forbidden("the patient's sign-in did not allow consortium-wide viewing")
+    if parsed.uri.rstrip("/") != presenter.endpoint.rstrip("/"):
+        raise Forbidden("the patient signed in at another member, not at the one presenting the proof")
+    if parsed.chain_id != chain_id:
+        raise Unauthenticated(f"patient proof is for chain {parsed.chain_id}, not {chain_id}")
+    moment = datetime.now(UTC)
+    if parsed.expiration is None or parsed.expiration <= moment:
+        raise Unauthenticated("patient proof expired")
+    if parsed.issued_at > moment + _SKEW:
+        raise Unauthenticated("patient proof is not valid yet")
+    try:
+        signer = siwe.verify_signature(message, signature)
+    except ValueError as exc:
+        raise Unauthenticated(f"patient proof signature: {exc}") from None
+    if signer != parsed.address:
+        raise Unauthenticated("patient proof is not signed by the account it names")
+    return signer

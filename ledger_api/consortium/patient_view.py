@@ -1,0 +1,155 @@
+"""What a signed-in patient sees of themself across the whole consortium: records and access history.
+
+The node the patient signed in to asks every member at once (``peers.ask_every_member``) with the
+patient's consortium-view proof (``auth.patient_proof``); each member answers under its own
+ownership rules, as if the patient had asked it directly. Members that are down or slow are
+reported, not hidden, so the portal can say "Nan'ao did not answer" instead of showing a history
+that looks complete but is not. Break-glass entries carry their review state, read from the chain.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+from pydantic import BaseModel, TypeAdapter
+
+from ledger_api.access import service as access
+from ledger_api.access.models import AccessEntryPublic
+from ledger_api.auth import patient_proof
+from ledger_api.auth.service import Caller
+from ledger_api.chain.clients import MemberStatus, Review, Role
+from ledger_api.consortium.peers import MemberAnswer, ask_every_member
+from ledger_api.core.db import session_scope
+from ledger_api.errors import ContractReverted, Forbidden
+from ledger_api.node import Node
+from ledger_api.records import service as records
+from ledger_api.records.models import RecordPublic, RecordVersionPublic
+
+_ENTRIES = TypeAdapter(list[AccessEntryPublic])
+_RECORDS = TypeAdapter(list[RecordPublic])
+_REVIEW = {Review.PENDING: "pending", Review.JUSTIFIED: "justified", Review.NOT_JUSTIFIED: "not-justified"}
+
+
+class MemberOutcome(BaseModel):
+    """How one member answered: "returned", or why not (a patient must know the view is partial)."""
+
+    member: str
+    name: str
+    status: Literal["returned", "denied", "unreachable", "error"]
+    detail: str | None = None
+
+
+class PatientRecord(RecordPublic):
+    custodian_name: str
+
+
+class PatientRecords(BaseModel):
+    patient: str
+    elapsed_ms: float
+    members: list[MemberOutcome]
+    records: list[PatientRecord]
+
+
+# RecordPublic names RecordVersionPublic before defining it; a subclass must resolve it itself
+PatientRecord.model_rebuild(_types_namespace={"RecordVersionPublic": RecordVersionPublic})
+PatientRecords.model_rebuild()
+
+
+class TimelineEntry(AccessEntryPublic):
+    #: the member whose log holds the entry (the custodian that released the record)
+    logged_by: str
+    logged_by_name: str
+    requester_name: str
+    #: break-glass entries: the auditor's review of the declaration, read from the chain now
+    review: Literal["pending", "justified", "not-justified"] | None = None
+
+
+class PatientHistory(BaseModel):
+    patient: str
+    elapsed_ms: float
+    members: list[MemberOutcome]
+    timeline: list[TimelineEntry]
+
+
+def _check_patient(node: Node, caller: Caller, patient: str) -> None:
+    if caller.kind != "patient":
+        raise Forbidden("this view is the patient's own (members ask through /v1/consortium/...)")
+    if caller.address != patient and not node.chain.consents.is_delegate(patient, caller.address):
+        raise Forbidden("patients see only themselves (or patients they are delegate for)")
+
+
+def _ask(node: Node, caller: Caller, **kwargs) -> list[MemberAnswer]:  # noqa: ANN003
+    if caller.proof is not None:
+        return ask_every_member(node, headers={patient_proof.HEADER: caller.proof}, **kwargs)
+    # signed in without the consortium-view resource: this node answers, the others are not asked
+    answers: list[MemberAnswer] = []
+    for member in node.chain.registry.members():
+        if member.status != MemberStatus.ACTIVE or member.role != Role.MEMBER:
+            continue
+        if member.account == node.address:
+            answers.append(MemberAnswer(member=member, status="returned", value=kwargs["local"]()))
+        else:
+            answers.append(MemberAnswer(member=member, status="denied",
+                                        detail="the sign-in did not allow consortium-wide viewing"))
+    return answers
+
+
+def _outcomes(answers: list[MemberAnswer]) -> list[MemberOutcome]:
+    return [MemberOutcome(member=a.member.account, name=a.member.name, status=a.status, detail=a.detail)
+            for a in answers]  # fmt: skip
+
+
+def patient_records(node: Node, caller: Caller, patient: str, *, deadline_s: float = 3.0) -> PatientRecords:
+    """The patient's records at every member (metadata only), newest first."""
+    _check_patient(node, caller, patient)
+    started = time.monotonic()
+    answers = _ask(node, caller, local=lambda: records.list_records(node, caller, patient, None),
+                   path=f"/v1/patients/{patient}/records", params={},
+                   parse=lambda response: _RECORDS.validate_python(response.json()), deadline_s=deadline_s)
+    found = [PatientRecord(**record.model_dump(), custodian_name=a.member.name)
+             for a in answers if a.status == "returned" for record in a.value or []]  # fmt: skip
+    found.sort(key=lambda r: r.created_at, reverse=True)
+    return PatientRecords(patient=patient, elapsed_ms=round((time.monotonic() - started) * 1000, 1),
+                          members=_outcomes(answers), records=found)  # fmt: skip
+
+
+def patient_history(node: Node, caller: Caller, patient: str, *, limit: int = 200,
+                    deadline_s: float = 3.0) -> PatientHistory:  # fmt: skip
+    """Who read the patient's records at every member: newest first, break-glass with its review state."""
+    _check_patient(node, caller, patient)
+    started = time.monotonic()
+
+    def local() -> list[AccessEntryPublic]:
+        with session_scope(node.engine) as session:
+            return access.list_entries(session, patient=patient, limit=limit, newest_first=True)
+
+    answers = _ask(node, caller, local=local, path=f"/v1/patients/{patient}/access-log",
+                   params={"limit": limit, "newest_first": "true"},
+                   parse=lambda response: _ENTRIES.validate_python(response.json()), deadline_s=deadline_s)
+    names = {m.account: m.name for m in node.chain.registry.members()}
+    reviews: dict[str, str | None] = {}
+    timeline = []
+    for answer in answers:
+        for entry in answer.value or []:
+            if entry.member != answer.member.account:
+                continue  # a member answers for its own log only; anything else is not trusted
+            review = None
+            if entry.break_glass:
+                if entry.authorization not in reviews:
+                    reviews[entry.authorization] = _review_of(node, entry.authorization)
+                review = reviews[entry.authorization]
+            timeline.append(TimelineEntry(**entry.model_dump(), logged_by=answer.member.account,
+                                          logged_by_name=answer.member.name,
+                                          requester_name=names.get(entry.requester, entry.requester),
+                                          review=review))  # fmt: skip
+    timeline.sort(key=lambda e: e.created_at, reverse=True)
+    return PatientHistory(patient=patient, elapsed_ms=round((time.monotonic() - started) * 1000, 1),
+                          members=_outcomes(answers), timeline=timeline[:limit])  # fmt: skip
+
+
+def _review_of(node: Node, authorization: str) -> str | None:
+    try:
+        return _REVIEW[node.chain.consents.break_glass(int(authorization, 16)).review]
+    except (ValueError, ContractReverted):
+        return None

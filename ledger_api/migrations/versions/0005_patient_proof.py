@@ -1,0 +1,30 @@
+"""patient sessions keep their signed sign-in message (the consortium-view proof)
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-24 04:40:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+revision = '0005'
+down_revision = '0004'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('patient_sessions', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('sign_in_message', sqlmodel.sql.sqltypes.AutoString(length=4000), nullable=True))
+        batch_op.add_column(sa.Column('sign_in_signature', sqlmodel.sql.sqltypes.AutoString(length=132),
+                                      nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('patient_sessions', schema=None) as batch_op:
+        batch_op.drop_column('sign_in_signature')
+        batch_op.drop_column('sign_in_message')

@@ -1,0 +1,1 @@
+"""The patient portal: pages and scripts every member node serves to patients."""

@@ -1,0 +1,87 @@
+"""Serves the patient portal: one server-rendered page (in the browser's language) and its scripts.
+
+The portal is served by every member node, on the same origin as its API, so the page's script
+calls the API with no cross-origin rules to relax, and a strict Content-Security-Policy allows
+scripts, styles and connections from this origin only (hospitals run closed networks: nothing is
+fetched from a CDN). The page holds no patient data; the script fetches it after sign-in.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from ledger_api.auth.dependencies import NodeDep
+from ledger_api.errors import AssetsMissing, LedgerError, NotFound
+from ledger_api.node import Node
+from ledger_api.portal import i18n
+
+router = APIRouter(include_in_schema=False)
+_HERE = Path(__file__).parent
+STATIC = _HERE / "static"
+#: every file the portal serves (anything else is a 404: no directory listing, no path to walk)
+ASSETS = {
+    "portal.js": "text/javascript; charset=utf-8",
+    "portal.css": "text/css; charset=utf-8",
+    "vendor/ethers.min.js": "text/javascript; charset=utf-8",
+}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+@cache
+def _environment() -> Environment:
+    return Environment(loader=FileSystemLoader(_HERE / "templates"), autoescape=select_autoescape(["html"]))
+
+
+@router.get("/")
+def root() -> RedirectResponse:
+    return RedirectResponse("/portal/", status_code=307)
+
+
+@router.get("/portal")
+def portal_no_slash() -> RedirectResponse:
+    return RedirectResponse("/portal/", status_code=307)
+
+
+@router.get("/portal/", response_class=HTMLResponse)
+def portal(request: Request, node: NodeDep) -> HTMLResponse:
+    """The page, in the language the browser asks for (Chinese or English)."""
+    language = i18n.negotiate(request.headers.get("accept-language"))
+    node_name = _member_name(node)
+    messages = i18n.MESSAGES[language]
+    config = {"language": language, "messages": messages, **i18n.vocabulary(language),
+              "node": {"name": node_name, "account": node.address, "chain_id": node.chain_id}}
+    html = _environment().get_template("portal.html").render(
+        lang="zh-CN" if language == "zh" else "en", t=messages, config=config, node_name=node_name)
+    return HTMLResponse(html, headers={**SECURITY_HEADERS, "Content-Language": language, "Vary": "Accept-Language",
+                                       "Cache-Control": "no-store"})  # fmt: skip
+
+
+def _member_name(node: Node) -> str:
+    """The hospital's name as the consortium registered it (the page still renders if the chain is down)."""
+    try:
+        return node.chain.registry.member(node.address).name or node.settings.node_name
+    except LedgerError:
+        return node.settings.node_name
+
+
+@router.get("/portal/static/{name:path}")
+def asset(name: str) -> FileResponse:
+    media_type = ASSETS.get(name)
+    if media_type is None:
+        raise NotFound(f"no portal asset {name!r}")
+    path = STATIC / name
+    if not path.is_file():
+        raise AssetsMissing(f"portal asset {name} is not built: run `make deps` (it copies the pinned npm files)")
+    return FileResponse(path, media_type=media_type, headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})

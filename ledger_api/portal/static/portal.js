@@ -1,0 +1,577 @@
+// MedLedger patient portal: the patient's key lives here, in the browser, and never leaves it.
+//
+// The key is an Ethereum account. It is kept in localStorage only as a Web3 Secret Storage
+// (keystore v3, scrypt + AES) file locked with the patient's passphrase, or it stays in an injected
+// EIP-1193 wallet. Once unlocked it is held in memory for this page's life only. The node receives
+// signatures: an EIP-4361 sign-in message (which also lets this hospital show the patient's records
+// and history from the other members) and EIP-712 consent messages, shown in words before signing.
+// Everything on screen is built with textContent: nothing the server or another member sends is
+// ever parsed as HTML.
+
+import * as ethers from "./vendor/ethers.min.js";
+
+const config = JSON.parse(document.getElementById("portal-config").textContent);
+const M = config.messages;
+const KEYSTORE_KEY = "medledger.keystore";
+const CONSORTIUM_VIEW = "urn:medledger:consortium-view";
+const ANY_MEMBER = "0x0000000000000000000000000000000000000000";
+const SESSION_MINUTES = 15;
+const SIGNATURE_VALIDITY_S = 600;
+const EIP712_DOMAIN = { name: "MedLedger Consent", version: "1" };
+const EIP712_TYPES = {
+  ConsentGrant: [
+    { name: "patient", type: "address" }, { name: "grantee", type: "address" },
+    { name: "categories", type: "uint16" }, { name: "purposes", type: "uint8" },
+    { name: "validFrom", type: "uint32" }, { name: "validUntil", type: "uint32" },
+    { name: "nonce", type: "uint256" }, { name: "deadline", type: "uint256" },
+  ],
+  ConsentRevocation: [
+    { name: "patient", type: "address" }, { name: "consentId", type: "uint256" },
+    { name: "nonce", type: "uint256" }, { name: "deadline", type: "uint256" },
+  ],
+  DelegateChange: [
+    { name: "patient", type: "address" }, { name: "delegate", type: "address" },
+    { name: "appointed", type: "bool" }, { name: "nonce", type: "uint256" }, { name: "deadline", type: "uint256" },
+  ],
+};
+
+const state = { signer: null, kind: null, address: null, token: null, members: [], records: null };
+const $ = (id) => document.getElementById(id);
+
+// ------------------------------------------------------------------------------------------ words
+
+function t(key, vars = {}) {
+  const text = M[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? String(vars[name]) : whole));
+}
+
+const dateFormat = new Intl.DateTimeFormat(config.language === "zh" ? "zh-CN" : "en-GB",
+  { dateStyle: "medium", timeStyle: "short" });
+const dayFormat = new Intl.DateTimeFormat(config.language === "zh" ? "zh-CN" : "en-GB", { dateStyle: "medium" });
+const when = (value) => dateFormat.format(typeof value === "number" ? new Date(value * 1000) : new Date(value));
+const day = (seconds) => dayFormat.format(new Date(seconds * 1000));
+
+function labels(list, bits) {
+  return list.filter((item) => (bits >> item.bit) & 1).map((item) => item.label).join(config.language === "zh" ? "、" : ", ");
+}
+const categoryLabel = (bit) => config.categories.find((c) => c.bit === bit)?.label ?? t("unknown");
+const purposeLabel = (bit) => config.purposes.find((p) => p.bit === bit)?.label ?? t("unknown");
+function memberName(account) {
+  if (account === ANY_MEMBER) return t("grant.any");
+  return state.members.find((m) => m.account.toLowerCase() === account.toLowerCase())?.name ?? account;
+}
+// consent ids are (patient << 96) | index: the index is what a person can read and compare
+const consentNumber = (id) => String(BigInt(id) & ((1n << 96n) - 1n));
+
+// ------------------------------------------------------------------------------------------ the DOM
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name === "text") node.textContent = value;
+    else if (name === "onclick") node.addEventListener("click", value);
+    else node.setAttribute(name, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function status(text) { $("status").textContent = text || ""; }
+
+function showError(text) {
+  const box = $("error");
+  box.textContent = text;
+  box.hidden = !text;
+  if (text) status("");
+}
+
+function busy(button, running) {
+  if (!button) return;
+  button.disabled = running;
+  if (running) status(t("working"));
+}
+
+function show(screen) {
+  for (const section of document.querySelectorAll("[data-screen]")) section.hidden = section.id !== screen;
+  for (const link of document.querySelectorAll("#nav a")) {
+    if (link.dataset.section === screen) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  const heading = document.querySelector(`#${screen} h2`);
+  if (heading) { heading.setAttribute("tabindex", "-1"); heading.focus(); }
+}
+
+// ------------------------------------------------------------------------------------------ the API
+
+class ApiError extends Error {}
+
+async function api(path, { method = "GET", body } = {}) {
+  const headers = { Accept: "application/json" };
+  if (state.token) headers.Authorization = `Bearer ${state.token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+                                   cache: "no-store", credentials: "omit" });
+  } catch {
+    throw new ApiError(t("error.network"));
+  }
+  if (response.status === 204) return null;
+  const payload = await response.json().catch(() => ({}));
+  if (response.status === 401 && state.token) {
+    signedOut();
+    throw new ApiError(t("error.session"));
+  }
+  if (!response.ok) throw new ApiError(payload.detail || payload.title || `HTTP ${response.status}`);
+  return payload;
+}
+
+async function guarded(button, work) {
+  showError("");
+  busy(button, true);
+  try {
+    await work();
+  } catch (error) {
+    showError(error instanceof ApiError ? error.message : t("error.generic", { reason: error.message || error }));
+  } finally {
+    busy(button, false);
+    if ($("status").textContent === t("working")) status("");
+  }
+}
+
+// ------------------------------------------------------------------------------------------ the key
+
+function storedKeystore() {
+  const text = localStorage.getItem(KEYSTORE_KEY);
+  if (!text) return null;
+  try {
+    const address = ethers.getAddress("0x" + JSON.parse(text).address.replace(/^0x/, ""));
+    return { text, address };
+  } catch {
+    return null;
+  }
+}
+
+function downloadBackup() {
+  const stored = storedKeystore();
+  if (!stored) return;
+  const link = el("a", { href: URL.createObjectURL(new Blob([stored.text], { type: "application/json" })),
+                         download: `medledger-account-${stored.address}.json` });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+}
+
+async function createAccount(event) {
+  event.preventDefault();
+  const passphrase = $("create-passphrase").value;
+  if (passphrase.length < 10) return showError(t("create.short"));
+  if (passphrase !== $("create-confirm").value) return showError(t("create.mismatch"));
+  const button = event.submitter;
+  await guarded(button, async () => {
+    const wallet = ethers.Wallet.createRandom();
+    localStorage.setItem(KEYSTORE_KEY, await wallet.encrypt(passphrase));
+    $("create-form").reset();
+    useSigner(wallet, "local");
+    $("backup-address").textContent = wallet.address;
+    show("backup");
+  });
+}
+
+async function unlockAccount(event) {
+  event.preventDefault();
+  const stored = storedKeystore();
+  const button = event.submitter;
+  await guarded(button, async () => {
+    let wallet;
+    try {
+      wallet = await ethers.Wallet.fromEncryptedJson(stored.text, $("unlock-passphrase").value);
+    } catch {
+      throw new ApiError(t("unlock.failed"));
+    }
+    $("unlock-passphrase").value = "";
+    useSigner(wallet, "local");
+    await signIn();
+  });
+}
+
+async function importAccount(event) {
+  event.preventDefault();
+  const button = event.submitter;
+  const passphrase = $("import-passphrase").value;
+  const file = $("import-file").files[0];
+  const key = $("import-key").value.trim();
+  await guarded(button, async () => {
+    let wallet;
+    try {
+      if (file) {
+        const text = await file.text();
+        wallet = await ethers.Wallet.fromEncryptedJson(text, passphrase);
+        localStorage.setItem(KEYSTORE_KEY, text);
+      } else {
+        if (!/^(0x)?[0-9a-fA-F]{64}$/.test(key)) throw new Error("64 hex digits expected");
+        if (passphrase.length < 10) throw new Error(t("create.short"));
+        wallet = new ethers.Wallet(key.startsWith("0x") ? key : "0x" + key);
+        localStorage.setItem(KEYSTORE_KEY, await wallet.encrypt(passphrase));
+      }
+    } catch (error) {
+      throw new ApiError(t("import.failed", { reason: error.shortMessage || error.message }));
+    }
+    $("import-form").reset();
+    useSigner(wallet, "local");
+    if (file) await signIn();
+    else { $("backup-address").textContent = wallet.address; show("backup"); }
+  });
+}
+
+async function connectWallet(event) {
+  await guarded(event.currentTarget, async () => {
+    try {
+      const provider = new ethers.BrowserProvider(window.ethereum);
+      await provider.send("eth_requestAccounts", []);
+      useSigner(await provider.getSigner(), "wallet", await (await provider.getSigner()).getAddress());
+    } catch (error) {
+      throw new ApiError(t("wallet.failed", { reason: error.shortMessage || error.message }));
+    }
+    await signIn();
+  });
+}
+
+function useSigner(signer, kind, address) {
+  state.signer = signer;
+  state.kind = kind;
+  state.address = ethers.getAddress(address || signer.address);
+}
+
+async function signTyped(primaryType, message, domainInfo) {
+  const domain = { ...EIP712_DOMAIN, chainId: domainInfo.chain_id, verifyingContract: domainInfo.verifying_contract };
+  const signature = ethers.Signature.from(await state.signer.signTypedData(domain,
+    { [primaryType]: EIP712_TYPES[primaryType] }, message));
+  return { v: signature.v, r: signature.r, s: signature.s };
+}
+
+// ------------------------------------------------------------------------------------------ sign-in
+
+function iso(date) { return date.toISOString().replace(/\.\d{3}Z$/, "Z"); }
+
+function signInMessage(challenge, address, issued, expires) {
+  return `${challenge.domain} wants you to sign in with your Ethereum account:\n${address}\n\n`
+    + `${t("signin.statement")}\n\nURI: ${challenge.uri}\nVersion: 1\nChain ID: ${challenge.chain_id}\n`
+    + `Nonce: ${challenge.nonce}\nIssued At: ${iso(issued)}\nExpiration Time: ${iso(expires)}\n`
+    + `Resources:\n- ${CONSORTIUM_VIEW}`;
+}
+
+async function signIn() {
+  const challenge = await api("/v1/auth/challenge", { method: "POST" });
+  const issued = new Date();
+  const expires = new Date(issued.getTime() + SESSION_MINUTES * 60_000);
+  const message = signInMessage(challenge, state.address, issued, expires);
+  let signature;
+  try {
+    signature = await state.signer.signMessage(message);
+  } catch (error) {
+    throw new ApiError(t("signin.failed", { reason: error.shortMessage || error.message }));
+  }
+  const session = await api("/v1/auth/session", { method: "POST", body: { message, signature } });
+  state.token = session.token;
+  state.members = await api("/v1/consortium/members");
+  $("who-address").textContent = t("signed_in_as", { address: state.address });
+  $("who").hidden = false;
+  $("nav").hidden = false;
+  status("");
+  route();
+}
+
+function signedOut() {
+  state.token = null;
+  state.signer = null;
+  state.records = null;
+  $("who").hidden = true;
+  $("nav").hidden = true;
+  prepareWelcome();
+  show("welcome");
+}
+
+async function signOut() {
+  try { await api("/v1/auth/session", { method: "DELETE" }); } catch { /* the session ends here either way */ }
+  signedOut();
+}
+
+function prepareWelcome() {
+  const stored = storedKeystore();
+  $("unlock-form").hidden = !stored;
+  if (stored) $("unlock-account").textContent = t("unlock.account", { address: stored.address });
+  $("wallet-panel").hidden = !window.ethereum;
+}
+
+// ------------------------------------------------------------------------------------------ screens
+
+const SCREENS = { records: loadRecords, consents: loadConsents, history: loadHistory, delegates: loadDelegates,
+                  account: loadAccount };
+
+function route() {
+  if (!state.token) return show("welcome");
+  const screen = location.hash.slice(1) in SCREENS ? location.hash.slice(1) : "records";
+  show(screen);
+  guarded(null, SCREENS[screen]);
+}
+
+function partialNotice(section, members) {
+  const missing = members.filter((m) => m.status !== "returned").map((m) => t(`member.${m.status}`, { name: m.name }));
+  const notice = document.querySelector(`#${section} [data-partial]`);
+  notice.textContent = missing.length ? t("members.partial", { members: missing.join(", ") }) : "";
+  notice.hidden = !missing.length;
+}
+
+function cell(label, ...content) { return el("td", { "data-label": label }, ...content); }
+function badge(kind, text) { return el("span", { class: `badge ${kind}`, text }); }
+
+async function loadRecords() {
+  const view = await api(`/v1/patients/${state.address}/overview/records`);
+  state.records = view.records;
+  partialNotice("records", view.members);
+  const body = $("records-body");
+  body.replaceChildren(...view.records.map((record) => {
+    const latest = record.versions[record.versions.length - 1];
+    const anchoring = latest ? latest.anchoring : "none";
+    return el("tr", { "data-record-id": record.id },
+      cell(t("col.category"), categoryLabel(record.category)),
+      cell(t("col.custodian"), record.custodian_name),
+      cell(t("col.date"), when(record.created_at)),
+      cell(t("col.version"), String(record.latest_version)),
+      cell(t("col.anchoring"), badge(anchoring, t(`anchoring.${anchoring}`))));
+  }));
+  $("records-empty").hidden = view.records.length > 0;
+}
+
+async function loadConsents() {
+  const consents = await api(`/v1/patients/${state.address}/consents`);
+  const body = $("consents-body");
+  body.replaceChildren(...consents.map((consent) => {
+    const pending = consent.status === "pending";
+    const number = pending ? "…" : consentNumber(consent.consent_id);
+    const actions = cell("");
+    if (consent.status === "active" || consent.status === "not-yet-valid") {
+      actions.append(el("button", { type: "button", class: "danger", "aria-label": `${t("revoke")} #${number}`,
+                                    text: t("revoke"), onclick: (e) => revoke(e, consent.consent_id) }));
+    }
+    return el("tr", { "data-consent-id": consent.consent_id, "data-status": consent.status },
+      cell("#", number),
+      cell(t("consents.grantee"), memberName(consent.grantee)),
+      cell(t("consents.what"), labels(config.categories, consent.categories)),
+      cell(t("consents.why"), labels(config.purposes, consent.purposes)),
+      cell(t("consents.window"), `${day(consent.valid_from)} – ${day(consent.valid_until)}`),
+      cell(t("consents.status"), badge(consent.status, t(`status.${consent.status}`))),
+      actions);
+  }));
+  $("consents-empty").hidden = consents.length > 0;
+  fillGrantForm();
+}
+
+function fillGrantForm() {
+  const select = $("grant-member");
+  const current = select.value;
+  select.replaceChildren(
+    ...state.members.filter((m) => m.role === "member" && m.status === "active")
+      .map((m) => el("option", { value: m.account, text: m.name })),
+    el("option", { value: ANY_MEMBER, text: t("grant.any") }));
+  if (current) select.value = current;
+  for (const [box, list, name] of [["grant-categories", config.categories, "category"],
+                                    ["grant-purposes", config.purposes, "purpose"]]) {
+    if ($(box).childElementCount) continue;
+    $(box).replaceChildren(...list.map((item) => el("div", {},
+      el("input", { type: "checkbox", id: `${name}-${item.name}`, name, value: String(item.bit) }),
+      " ", el("label", { for: `${name}-${item.name}`, text: item.label }))));
+  }
+  if (!$("grant-until").value) {
+    const inMonth = new Date(Date.now() + 30 * 86_400_000);
+    $("grant-until").value = inMonth.toISOString().slice(0, 10);
+  }
+  $("grant-until").min = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+}
+
+function checkedBits(name) {
+  return [...document.querySelectorAll(`input[name=${name}]:checked`)].reduce((bits, box) => bits | (1 << Number(box.value)), 0);
+}
+
+async function signingDomain() { return api(`/v1/patients/${state.address}/signing-domain`); }
+
+function confirmSignature(words, primaryType, message, domainInfo) {
+  const dialog = $("sign-dialog");
+  $("sign-words").textContent = words;
+  $("sign-binding").textContent = t("sign.binding", { chain: domainInfo.chain_id, contract: domainInfo.verifying_contract,
+                                                       nonce: message.nonce, deadline: when(message.deadline) });
+  const document712 = { domain: { ...EIP712_DOMAIN, chainId: domainInfo.chain_id,
+                                  verifyingContract: domainInfo.verifying_contract },
+                        primaryType, types: { [primaryType]: EIP712_TYPES[primaryType] }, message };
+  $("sign-raw").textContent = JSON.stringify(document712, null, 2);
+  return new Promise((resolve) => {
+    const finish = (answer) => {
+      $("sign-confirm").onclick = null;
+      $("sign-cancel").onclick = null;
+      dialog.close();
+      resolve(answer);
+    };
+    $("sign-confirm").onclick = () => finish(true);
+    $("sign-cancel").onclick = () => finish(false);
+    dialog.oncancel = () => finish(false);
+    dialog.showModal();
+    $("sign-confirm").focus();
+  });
+}
+
+async function awaitRelay(relay) {
+  status(t("relay.pending"));
+  const giveUp = Date.now() + 60_000;
+  while (Date.now() < giveUp) {
+    const current = await api(`/v1/relays/${relay.id}`);
+    if (current.state === "confirmed") return t("relay.confirmed");
+    if (current.state === "failed") throw new ApiError(`${t("relay.failed")}: ${current.last_error || ""}`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  return t("relay.timeout");
+}
+
+async function grant(event) {
+  event.preventDefault();
+  const categories = checkedBits("category");
+  const purposes = checkedBits("purpose");
+  if (!categories) return showError(t("grant.need_category"));
+  if (!purposes) return showError(t("grant.need_purpose"));
+  const [year, month, date] = $("grant-until").value.split("-").map(Number);
+  const validUntil = Math.floor(new Date(year, month - 1, date, 23, 59, 59).getTime() / 1000);
+  const now = Math.floor(Date.now() / 1000);
+  if (!year || validUntil <= now) return showError(t("grant.need_future"));
+  const button = event.submitter;
+  await guarded(button, async () => {
+    const domainInfo = await signingDomain();
+    const message = { patient: state.address, grantee: $("grant-member").value, categories, purposes,
+                      validFrom: now - 60, validUntil, nonce: domainInfo.nonce, deadline: now + SIGNATURE_VALIDITY_S };
+    const words = t("sign.grant", { grantee: memberName(message.grantee), categories: labels(config.categories, categories),
+                                     purposes: labels(config.purposes, purposes), from: day(message.validFrom),
+                                     until: day(validUntil) });
+    if (!(await confirmSignature(words, "ConsentGrant", message, domainInfo))) return status("");
+    const signature = await signTyped("ConsentGrant", message, domainInfo);
+    const relay = await api("/v1/consents", { method: "POST", body: {
+      patient: message.patient, grantee: message.grantee, categories, purposes, valid_from: message.validFrom,
+      valid_until: validUntil, nonce: message.nonce, deadline: message.deadline, signature } });
+    await loadConsents();
+    status(await awaitRelay(relay));
+    await loadConsents();
+  });
+}
+
+async function revoke(event, consentId) {
+  const button = event.currentTarget;
+  await guarded(button, async () => {
+    const domainInfo = await signingDomain();
+    const now = Math.floor(Date.now() / 1000);
+    const message = { patient: state.address, consentId, nonce: domainInfo.nonce, deadline: now + SIGNATURE_VALIDITY_S };
+    if (!(await confirmSignature(t("sign.revoke", { id: consentNumber(consentId) }), "ConsentRevocation", message,
+                                 domainInfo))) return status("");
+    const signature = await signTyped("ConsentRevocation", message, domainInfo);
+    const relay = await api("/v1/consents/revocations", { method: "POST", body: {
+      consent_id: consentId, nonce: message.nonce, deadline: message.deadline, signature } });
+    const outcome = await awaitRelay(relay);
+    await loadConsents();
+    status(t("revoke.done", { id: consentNumber(consentId), state: outcome }));
+  });
+}
+
+async function loadHistory() {
+  if (state.records === null) {
+    try { state.records = (await api(`/v1/patients/${state.address}/overview/records`)).records; }
+    catch { state.records = []; }
+  }
+  const categories = Object.fromEntries(state.records.map((r) => [r.id, r.category]));
+  const view = await api(`/v1/patients/${state.address}/overview/access-log`);
+  partialNotice("history", view.members);
+  $("timeline").replaceChildren(...view.timeline.map((entry) => {
+    const glass = entry.basis === "break_glass";
+    const names = { requester: entry.requester_name, custodian: entry.logged_by_name, version: entry.record_version,
+                    category: entry.record_id in categories ? categoryLabel(categories[entry.record_id]) : t("unknown") };
+    const headline = t(`history.${entry.action}`, names);
+    const item = el("li", { class: glass ? "break-glass" : "", "data-basis": entry.basis, "data-sequence": String(entry.sequence) },
+      el("p", { class: "when" }, el("time", { datetime: entry.created_at, text: when(entry.created_at) })),
+      el("p", {}, el("strong", { text: headline })));
+    if (entry.clinician && entry.clinician !== "-") item.append(el("p", { text: t("history.clinician", { clinician: entry.clinician }) }));
+    if (entry.action === "read") item.append(el("p", { text: t("history.purpose", { purpose: purposeLabel(entry.purpose) }) }));
+    if (glass) {
+      item.append(el("p", {}, el("strong", { class: "flag", text: t("history.break_glass") }), " ",
+                     badge(entry.review || "pending", t(`review.${entry.review || "pending"}`))));
+    } else if (entry.basis === "consent") {
+      item.append(el("p", { text: t("history.consent", { id: consentNumber(entry.authorization.startsWith("0x") ? entry.authorization : "0x" + entry.authorization) }) }));
+    } else {
+      item.append(el("p", { text: t("history.custodian") }));
+    }
+    return item;
+  }));
+  $("history-empty").hidden = view.timeline.length > 0;
+}
+
+async function loadDelegates() {
+  const view = await api(`/v1/patients/${state.address}/delegates`);
+  $("delegates-list").replaceChildren(...view.delegates.map((delegate) => el("li", { "data-delegate": delegate },
+    el("span", { class: "mono", text: delegate }), " ",
+    el("button", { type: "button", class: "secondary", text: t("delegates.remove"),
+                   "aria-label": `${t("delegates.remove")} ${delegate}`,
+                   onclick: (e) => changeDelegate(e.currentTarget, delegate, false) }))));
+  $("delegates-empty").hidden = view.delegates.length > 0;
+}
+
+async function changeDelegate(button, delegate, appointed) {
+  await guarded(button, async () => {
+    const domainInfo = await signingDomain();
+    const now = Math.floor(Date.now() / 1000);
+    const message = { patient: state.address, delegate, appointed, nonce: domainInfo.nonce,
+                      deadline: now + SIGNATURE_VALIDITY_S };
+    const words = t(appointed ? "sign.delegate_on" : "sign.delegate_off", { delegate });
+    if (!(await confirmSignature(words, "DelegateChange", message, domainInfo))) return status("");
+    const signature = await signTyped("DelegateChange", message, domainInfo);
+    const relay = await api("/v1/delegates", { method: "POST", body: {
+      patient: state.address, delegate, appointed, nonce: message.nonce, deadline: message.deadline, signature } });
+    const outcome = await awaitRelay(relay);
+    await loadDelegates();
+    status(outcome);
+  });
+}
+
+function appointDelegate(event) {
+  event.preventDefault();
+  const value = $("delegate-address").value.trim();
+  if (!ethers.isAddress(value)) return showError(t("delegates.bad_address"));
+  changeDelegate(event.submitter, ethers.getAddress(value), true).then(() => $("delegate-form").reset());
+}
+
+async function loadAccount() {
+  $("account-address").textContent = state.address;
+  $("account-kind").textContent = t(state.kind === "wallet" ? "account.kind_wallet" : "account.kind_local");
+  $("account-backup").hidden = state.kind !== "local" || !storedKeystore();
+}
+
+// ------------------------------------------------------------------------------------------ start
+
+function start() {
+  if (!window.crypto?.getRandomValues) return showError(t("error.no_crypto"));
+  $("create-form").addEventListener("submit", createAccount);
+  $("unlock-form").addEventListener("submit", unlockAccount);
+  $("import-form").addEventListener("submit", importAccount);
+  $("wallet-connect").addEventListener("click", connectWallet);
+  $("forget").addEventListener("click", () => {
+    if (window.confirm(t("unlock.forget_confirm"))) { localStorage.removeItem(KEYSTORE_KEY); prepareWelcome(); }
+  });
+  $("backup-download").addEventListener("click", () => { downloadBackup(); });
+  $("backup-saved").addEventListener("change", (e) => { $("backup-continue").disabled = !e.target.checked; });
+  $("backup-continue").addEventListener("click", (e) => guarded(e.currentTarget, signIn));
+  $("account-backup").addEventListener("click", downloadBackup);
+  $("signout").addEventListener("click", signOut);
+  $("grant-form").addEventListener("submit", grant);
+  $("delegate-form").addEventListener("submit", appointDelegate);
+  window.addEventListener("hashchange", route);
+  prepareWelcome();
+  show("welcome");
+  document.body.dataset.ready = "true";
+}
+
+start();

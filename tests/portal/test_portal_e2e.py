@@ -1,0 +1,243 @@
+"""The patient portal, end to end, in real headless Chromium against a running local consortium.
+
+The story a patient lives through: create an account in the browser (backup first), sign in, see a
+record held by A, grant B a consent after reading in words what is signed, see B's read in the
+history, revoke, see B denied, see C's break-glass access flagged with its review state, appoint a
+guardian, sign out and unlock again; then the same account imported from its backup on a phone in
+Chinese. Hospitals act through their own signed API calls. Screenshots of each screen are saved.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from medledger_crypto import MemberIdentity
+from playwright.sync_api import Browser, Page, expect
+
+from ledger_api.chain.backends import free_port
+from ledger_api.chain.devnet import _passphrase
+from ledger_api.cli.client import member_client
+from tests.utils.consortium import Supervised
+
+pytestmark = pytest.mark.slow
+PASSPHRASE = "correct horse battery staple"
+WAIT = 45_000  # ms: scrypt in the browser and chain confirmations
+
+
+class Consortium:
+    """A running ``consortium up`` with the hospitals' own signed clients."""
+
+    def __init__(self, data: Path) -> None:
+        state = json.loads((data / "consortium.json").read_text())
+        self.nodes = state["nodes"]
+        self.clients = {slug: member_client(node["url"], MemberIdentity.load(data / "chain" / "keys" / f"{slug}.json",
+                                                                              _passphrase()))
+                        for slug, node in self.nodes.items()}  # fmt: skip
+
+    def url(self, slug: str) -> str:
+        return self.nodes[slug]["url"]
+
+    def account(self, slug: str) -> str:
+        return self.nodes[slug]["account"]
+
+    def upload(self, slug: str, patient: str, category: str, body: bytes) -> str:
+        response = self.clients[slug].post("/v1/records", params={"patient": patient, "category": category,
+                                                                  "media_type": "text/plain"},
+                                           content=body, headers={"Content-Type": "application/octet-stream"})
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    def read(self, slug: str, record_id: str, custodian: str, clinician: str) -> httpx.Response:
+        return self.clients[slug].get(f"/v1/consortium/records/{record_id}", params={
+            "custodian": self.account(custodian), "purpose": "treatment", "clinician": clinician})
+
+
+@pytest.fixture(scope="module")
+def consortium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Consortium]:
+    data = tmp_path_factory.mktemp("portal-consortium")
+    running = Supervised(data, free_port(), free_port(), members=3)
+    try:
+        running.wait_for("press Ctrl-C")
+        world = Consortium(data)
+        yield world
+        for client in world.clients.values():
+            client.close()
+    finally:
+        running.stop()
+
+
+def open_portal(browser: Browser, url: str, *, locale: str = "en-US", phone: bool = False) -> Page:
+    context = browser.new_context(locale=locale, accept_downloads=True,
+                                  viewport={"width": 390, "height": 844} if phone else {"width": 1280, "height": 900},
+                                  extra_http_headers={"Accept-Language": locale})  # fmt: skip
+    context.set_default_timeout(WAIT)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{url}/portal/")
+    expect(page.locator("body[data-ready=true]")).to_be_attached()
+    page.script_errors = errors  # type: ignore[attr-defined]
+    return page
+
+
+def go(page: Page, section: str) -> None:
+    page.locator(f'#nav a[data-section="{section}"]').click()
+    expect(page.locator(f"#{section}")).to_be_visible()
+
+
+def test_a_patient_controls_sharing_from_the_browser(browser: Browser, consortium: Consortium,
+                                                     artifacts: Path) -> None:  # fmt: skip
+    page = open_portal(browser, consortium.url("dapeng"))
+    expect(page.locator("h1")).to_have_text("MedLedger patient portal")
+    expect(page.get_by_text("Served by Dapeng New District People's Hospital")).to_be_visible()
+    page.screenshot(path=artifacts / "01-welcome.png", full_page=True)
+
+    # --- create an account: the key is made and locked here; the backup comes before anything else
+    page.get_by_label("Passphrase (at least 10 characters)").fill(PASSPHRASE)
+    page.get_by_label("Repeat the passphrase").fill(PASSPHRASE)
+    page.get_by_role("button", name="Create my account").click()
+    expect(page.locator("#backup")).to_be_visible()
+    patient = page.locator("#backup-address").inner_text().strip()
+    assert re.fullmatch(r"0x[0-9a-fA-F]{40}", patient)
+    expect(page.get_by_role("button", name="Continue")).to_be_disabled()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download backup file").click()
+    backup = artifacts / "backup-keystore.json"
+    download.value.save_as(backup)
+    keystore = json.loads(backup.read_text())
+    sealed = keystore.get("crypto") or keystore.get("Crypto")  # Web3 Secret Storage v3: scrypt + AES-128-CTR
+    assert keystore["address"].lower() == patient[2:].lower() and sealed["kdf"] == "scrypt"
+    assert "privateKey" not in backup.read_text() and PASSPHRASE not in backup.read_text()
+    stored = page.evaluate("localStorage.getItem('medledger.keystore')")
+    assert json.loads(stored)["address"] == keystore["address"]
+    page.screenshot(path=artifacts / "02-backup.png", full_page=True)
+    page.get_by_label("I have saved the backup file in a safe place").check()
+    page.get_by_role("button", name="Continue").click()
+
+    # --- signed in (EIP-4361): records across the consortium, empty for now
+    expect(page.locator("#who-address")).to_have_text(f"Signed in as {patient}")
+    expect(page.locator("#records")).to_be_visible()
+    expect(page.locator("#records-empty")).to_be_visible()
+
+    labs = consortium.upload("dapeng", patient, "labs", b"HbA1c 6.1 %; fasting glucose 5.9 mmol/L\n")
+    consortium.upload("kuichong", patient, "immunizations", b"Hepatitis B, dose 3\n")
+    go(page, "account")
+    go(page, "records")
+    rows = page.locator("#records-body tr")
+    expect(rows).to_have_count(2)
+    expect(page.locator(f'tr[data-record-id="{labs}"]')).to_contain_text("Laboratory results")
+    expect(page.locator(f'tr[data-record-id="{labs}"]')).to_contain_text("Dapeng New District People's Hospital")
+    expect(rows.filter(has_text="Immunizations")).to_contain_text("Kuichong Community Health Center")
+    expect(page.locator("#records [data-partial]")).to_be_hidden()
+    page.screenshot(path=artifacts / "03-records.png", full_page=True)
+
+    # --- B may not read yet
+    assert consortium.read("kuichong", labs, "dapeng", "dr-kuichong-01").status_code == 403
+
+    # --- grant B labs for treatment: the words shown are what is signed
+    go(page, "consents")
+    expect(page.locator("#consents-empty")).to_be_visible()
+    page.get_by_label("Hospital", exact=True).select_option(consortium.account("kuichong"))
+    page.get_by_label("Laboratory results").check()
+    page.get_by_label("Treatment", exact=True).check()
+    page.get_by_role("button", name="Review what I will sign").click()
+    dialog = page.locator("#sign-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("#sign-words")).to_contain_text(
+        "I allow Kuichong Community Health Center to read my Laboratory results for Treatment")
+    expect(dialog.locator("#sign-binding")).to_contain_text("signature number 0")
+    raw = json.loads(dialog.locator("#sign-raw").text_content())
+    assert raw["primaryType"] == "ConsentGrant" and raw["message"]["grantee"] == consortium.account("kuichong")
+    assert raw["message"]["categories"] == 1 and raw["message"]["purposes"] == 1
+    page.screenshot(path=artifacts / "04-sign-grant.png", full_page=True)
+    page.get_by_role("button", name="Sign and send").click()
+    expect(page.locator("#status")).to_have_text("on the ledger")
+    active = page.locator('#consents-body tr[data-status="active"]')
+    expect(active).to_have_count(1)
+    expect(active).to_contain_text("Kuichong Community Health Center")
+    page.screenshot(path=artifacts / "05-consents.png", full_page=True)
+
+    # --- B reads; the patient sees it, with the clinician and the consent
+    read = consortium.read("kuichong", labs, "dapeng", "dr-kuichong-01")
+    assert read.status_code == 200 and read.content.startswith(b"HbA1c"), read.text
+    go(page, "history")
+    entry = page.locator('#timeline li[data-basis="consent"]')
+    expect(entry).to_have_count(1)
+    expect(entry).to_contain_text("Kuichong Community Health Center read a record (Laboratory results, version 1) "
+                                  "held by Dapeng New District People's Hospital")
+    expect(entry).to_contain_text("dr-kuichong-01")
+    expect(entry).to_contain_text("Purpose: Treatment")
+    expect(entry).to_contain_text("Under consent #0")
+
+    # --- revoke with one action: B is denied on the next request
+    go(page, "consents")
+    page.get_by_role("button", name="Revoke #0").click()
+    expect(dialog.locator("#sign-words")).to_have_text("I revoke consent #0.")
+    page.get_by_role("button", name="Sign and send").click()
+    expect(page.locator("#status")).to_have_text("Revocation of consent #0: on the ledger.")
+    expect(page.locator('#consents-body tr[data-status="revoked"]')).to_have_count(1)
+    denied = consortium.read("kuichong", labs, "dapeng", "dr-kuichong-01")
+    assert denied.status_code == 403 and denied.json()["code"] == "consent-denied", denied.text
+
+    # --- C declares break-glass and reads: highlighted in the history, awaiting review
+    emergency = consortium.clients["nanao"].post("/v1/emergency", json={
+        "patient": patient, "reason_code": 1, "justification": "unconscious on arrival, suspected hypoglycaemia",
+        "clinician": "dr-nanao-er"})  # fmt: skip
+    assert emergency.status_code == 201, emergency.text
+    assert consortium.read("nanao", labs, "dapeng", "dr-nanao-er").status_code == 200
+    go(page, "records")
+    go(page, "history")
+    glass = page.locator('#timeline li[data-basis="break_glass"]')
+    expect(glass).to_have_count(1)
+    expect(glass).to_contain_text("Emergency access (break-glass)")
+    expect(glass).to_contain_text("awaiting the auditor's review")
+    expect(glass).to_contain_text("Nan'ao Community Health Center read a record")
+    assert "break-glass" in glass.get_attribute("class")
+    expect(page.locator("#timeline li")).to_have_count(2)
+    page.screenshot(path=artifacts / "06-history.png", full_page=True)
+
+    # --- appoint a guardian
+    go(page, "delegates")
+    guardian = "0x" + "5a" * 20
+    page.get_by_label("Guardian's account (0x…)").fill(guardian)
+    page.get_by_role("button", name="Appoint guardian").click()
+    expect(dialog.locator("#sign-words")).to_contain_text("as my guardian")
+    page.get_by_role("button", name="Sign and send").click()
+    expect(page.locator("#delegates-list li")).to_have_count(1)
+    page.screenshot(path=artifacts / "07-guardians.png", full_page=True)
+
+    # --- sign out; a wrong passphrase is refused, the right one signs in again
+    go(page, "account")
+    expect(page.locator("#account-address")).to_have_text(patient)
+    page.screenshot(path=artifacts / "08-account.png", full_page=True)
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator("#unlock-form")).to_be_visible()
+    page.get_by_label("Passphrase", exact=True).fill("not my passphrase")
+    page.get_by_role("button", name="Unlock and sign in").click()
+    expect(page.locator("#error")).to_have_text("Wrong passphrase, or the stored key is damaged.")
+    page.get_by_label("Passphrase", exact=True).fill(PASSPHRASE)
+    page.get_by_role("button", name="Unlock and sign in").click()
+    expect(page.locator("#records-body tr")).to_have_count(2)
+    assert page.script_errors == []  # type: ignore[attr-defined]
+
+    # --- the same account on a phone, in Chinese, imported from the backup file
+    phone = open_portal(browser, consortium.url("kuichong"), locale="zh-CN", phone=True)
+    expect(phone.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(phone.locator("h1")).to_have_text("MedLedger 患者门户")
+    phone.locator("#import-file").set_input_files(backup)
+    phone.get_by_label("备份的口令（导入私钥时为新口令）").fill(PASSPHRASE)
+    phone.get_by_role("button", name="导入").click()
+    expect(phone.locator("#records-h")).to_have_text("我在联盟内的病历")
+    expect(phone.locator("#records-body tr")).to_have_count(2)
+    phone.screenshot(path=artifacts / "09-phone-records-zh.png", full_page=True)
+    phone.locator('#nav a[data-section="history"]').click()
+    expect(phone.locator('#timeline li[data-basis="break_glass"]')).to_contain_text("紧急访问（破窗）")
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the page scrolls sideways on a phone ({width}px)"
+    phone.screenshot(path=artifacts / "10-phone-history-zh.png", full_page=True)
+    assert phone.script_errors == []  # type: ignore[attr-defined]
