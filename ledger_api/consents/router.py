@@ -47,7 +47,7 @@ def relay_delegation(request: Request, node: NodeDep, caller: CallerDep, body: V
 def relay_status(node: NodeDep, caller: CallerDep,
                  item_id: Annotated[int, Path(ge=1, le=DB_INT_MAX)]) -> OutboxItemPublic:  # fmt: skip
     """Where a relayed consent stands: pending, sent, confirmed (on chain) or failed."""
-    return service.outbox_item(node, item_id)
+    return service.outbox_item(node, caller, item_id)
 
 
 @router.get("/patients/{patient}/consents", response_model=list[service.ConsentView], responses=_ERRORS)

@@ -185,10 +185,19 @@ def _enqueue(node: Node, kind: str, payload: dict) -> OutboxItemPublic:
         return OutboxItemPublic.model_validate(item, from_attributes=True)
 
 
-def outbox_item(node: Node, item_id: int) -> OutboxItemPublic:
+RELAY_KINDS = ("consent_grant", "consent_revoke", "delegate_change")
+
+
+def outbox_item(node: Node, caller: Caller, item_id: int) -> OutboxItemPublic:
+    """A relay's progress. Patients see their own relays only: another's would tell whom they consented to
+    (its transaction hash is on chain). Anything else in the outbox is not a relay and not shown here."""
     with session_scope(node.engine) as session:
         item = session.get(OutboxItem, item_id)
-        if item is None:
+        if item is None or item.kind not in RELAY_KINDS:
+            raise NotFound(f"no relay {item_id}")
+        patient = item.payload.get("patient", "")
+        if caller.kind == "patient" and caller.address != patient and not node.chain.consents.is_delegate(
+                patient, caller.address):  # fmt: skip
             raise NotFound(f"no relay {item_id}")
         return OutboxItemPublic.model_validate(item, from_attributes=True)
 

@@ -122,14 +122,14 @@ class RunningNode:
     def anonymous(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30)
 
-    def patient_client(self, account: LocalAccount) -> httpx.Client:
+    def patient_client(self, account: LocalAccount, resources: tuple[str, ...] = ()) -> httpx.Client:
         """Signs in with Ethereum (EIP-4361) and returns a client carrying the session token."""
         with self.anonymous() as client:
             challenge = client.post("/v1/auth/challenge").json()
             moment = datetime.now(UTC)
             message = build_message(domain=challenge["domain"], address=account.address, uri=challenge["uri"],
                                     chain_id=challenge["chain_id"], nonce=challenge["nonce"], issued_at=moment,
-                                    expiration=moment + timedelta(minutes=10))  # fmt: skip
+                                    expiration=moment + timedelta(minutes=10), resources=resources)  # fmt: skip
             signature = account.sign_message(encode_defunct(text=message)).signature.hex()
             response = client.post("/v1/auth/session", json={"message": message, "signature": signature})
             response.raise_for_status()
@@ -139,5 +139,7 @@ class RunningNode:
 
 def start_node(backend: ChainBackend, manifest: DeploymentManifest, identity: MemberIdentity, tmp_path: Path,
                database_url: str, *, port: int | None = None, **overrides: object) -> RunningNode:  # fmt: skip
+    if port is not None:  # the URL the node is registered under is the one patients sign in at
+        overrides.setdefault("public_url", f"http://127.0.0.1:{port}")
     settings = node_settings(tmp_path, database_url, manifest, **overrides)
     return RunningNode(build_node(settings, w3=backend.w3, identity=identity), port=port)
