@@ -169,8 +169,8 @@ def up(
         console.print(f"[bold]MedLedger local consortium[/bold]: chain {chain_id} at {rpc_url}")
         for member in config.members:
             name = names.get(member.slug, member.slug)
-            console.print(f"  {name}\n    node {urls[member.slug]}  API docs {urls[member.slug]}/docs\n"
-                          f"    account {accounts[member.slug]}")  # fmt: skip
+            console.print(f"  {name}\n    node {urls[member.slug]}  patient portal {urls[member.slug]}/portal/  "
+                          f"API docs {urls[member.slug]}/docs\n    account {accounts[member.slug]}")  # fmt: skip
         if "auditor" in accounts:
             console.print(f"  Consortium Audit Office (auditor)\n    account {accounts['auditor']}")
         _state_file(data_dir).write_text(json.dumps({
