@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
+from anyio.to_thread import run_sync
 from fastapi import FastAPI
 
 from ledger_api.access.router import router as access_router
@@ -21,6 +24,7 @@ from ledger_api.ops.router import router as ops_router
 from ledger_api.outbox.worker import OutboxWorker
 from ledger_api.portal.router import router as portal_router
 from ledger_api.records.router import router as records_router
+from ledger_api.records.service import sweep_orphans
 
 
 def create_app(node: Node) -> FastAPI:
@@ -28,9 +32,12 @@ def create_app(node: Node) -> FastAPI:
     worker = OutboxWorker(node)
     notifier = NotificationWorker(node)
 
+    started = time.time()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if node.settings.run_outbox_worker:
+        if node.settings.run_outbox_worker:  # the primary process: it also tidies what a crash left
+            await run_sync(partial(sweep_orphans, node, older_than=started))
             worker.start()
             notifier.start()
         try:

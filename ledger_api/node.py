@@ -18,6 +18,7 @@ from ledger_api.chain.backends import RpcBackend
 from ledger_api.chain.deployment import Consortium, DeploymentManifest
 from ledger_api.chain.transactions import TransactionSender
 from ledger_api.core.config import Settings
+from ledger_api.core.crash_drill import CrashDrill
 from ledger_api.core.db import make_engine, migrate
 
 
@@ -36,9 +37,11 @@ class Node:
     #: kept-alive HTTP clients to other members' nodes, by member account (see consortium.peers)
     peer_clients: dict[str, Any] = field(default_factory=dict)
     peer_lock: threading.Lock = field(default_factory=threading.Lock)
+    crash_drill: CrashDrill = field(init=False)
 
     def __post_init__(self) -> None:
         self.chain = Consortium(self.w3, self.manifest, self.sender)
+        self.crash_drill = CrashDrill(self.settings.crash_at, self.settings.crash_after)
         self.settings.blob_dir.mkdir(parents=True, exist_ok=True)
 
     @property

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     run_outbox_worker: bool = True
     #: API processes of ``medledger serve`` sharing one port (the first runs the background workers)
     api_workers: int = Field(1, ge=1, le=64)
+    #: crash drills (dev mode only): die by SIGKILL at this step, on its ``crash_after``-th pass
+    crash_at: str | None = None
+    crash_after: int = Field(1, ge=1)
 
     @property
     def dev_mode(self) -> bool:
@@ -99,6 +102,8 @@ class Settings(BaseSettings):
                 raise ValueError("production needs a keystore passphrase (file or MEDLEDGER_KEYSTORE_PASSPHRASE)")
             if self.auth.siwe_domain == "localhost":
                 raise ValueError("production needs auth.siwe_domain set to the portal's real domain")
+            if self.crash_at is not None:
+                raise ValueError("crash drills (crash_at) are for test nodes, never production")
         return self
 
     @classmethod

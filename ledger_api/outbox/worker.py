@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from itertools import takewhile
 from typing import Any
 
 import structlog
@@ -65,10 +66,13 @@ class OutboxWorker(BackgroundLoop):
         """Processes the due rows once; returns how many were handled."""
         moment = datetime.now(UTC)
         with session_scope(self.node.engine) as session:
-            due = list(session.exec(select(OutboxItem).where(col(OutboxItem.state).in_(["pending", "sent"]),
-                                                             OutboxItem.next_attempt_at <= moment)
-                                    .order_by(col(OutboxItem.id))
-                                    .limit(max(200, self.node.settings.outbox.batch_size))))  # fmt: skip
+            waiting = list(session.exec(select(OutboxItem).where(col(OutboxItem.state).in_(["pending", "sent"]))
+                                        .order_by(col(OutboxItem.id))
+                                        .limit(max(200, self.node.settings.outbox.batch_size))))  # fmt: skip
+        # Strictly in order: nothing is tried while an earlier row waits out its backoff. A later
+        # access entry would be refused for its sequence (and must not be failed for it), and a
+        # later transaction would queue behind the earlier one's nonce anyway.
+        due = list(takewhile(lambda item: _aware(item.next_attempt_at) <= moment, waiting))
         handled = 0
         index = 0
         while index < len(due):
@@ -113,6 +117,13 @@ class OutboxWorker(BackgroundLoop):
             return False
 
     def _process(self, item: OutboxItem) -> None:
+        if item.kind == "access_entry":
+            anchored = self.node.chain.trail.last_sequence(self.node.address)
+            if anchored >= item.payload["sequence"]:
+                self._confirm([item], None)
+                return
+            if anchored < item.payload["sequence"] - 1:  # an earlier entry has not landed: not this one's turn
+                raise ChainUnavailable(f"access entry {item.payload['sequence']} waits for entry {anchored + 1}")
         if item.state == "sent" and item.tx_hash and item.raw_tx:
             prepared = PreparedTransaction(raw=item.raw_tx, tx_hash=item.tx_hash, nonce=item.nonce or 0)
             self._finish([item], prepared)
@@ -122,6 +133,7 @@ class OutboxWorker(BackgroundLoop):
             return
         prepared = self.node.sender.prepare(self._call(item), contract=_CONTRACT[item.kind])
         self._mark_sent([item], prepared)
+        self.node.crash_drill.reached(f"outbox.after_sign.{item.kind}")
         self._finish([item], prepared)
 
     def _send_batch(self, group: list[OutboxItem]) -> None:
@@ -156,6 +168,7 @@ class OutboxWorker(BackgroundLoop):
         if receipt is None:
             try:
                 self.node.sender.broadcast(prepared)
+                self.node.crash_drill.reached(f"outbox.after_broadcast.{items[0].kind}")
             except TransactionFailed:
                 # the stored transaction's nonce went to another one meanwhile: sign it anew
                 self.node.sender.resync_nonce()
@@ -265,6 +278,11 @@ class OutboxWorker(BackgroundLoop):
             return chain.consents.is_delegate(p["patient"], p["delegate"]) == p["appointed"] and \
                 chain.consents.nonce(p["patient"]) > p["nonce"]  # fmt: skip
         return False  # consent_grant: its landing is known only from its own receipt (state "sent")
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands timestamps back without their zone; they were stored in UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _consecutive(items: list[OutboxItem]) -> list[OutboxItem]:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import blake3
+import structlog
 from medledger_crypto import (
     EncryptedRecord,
     HpkePublicKey,
@@ -93,8 +94,34 @@ class NewRecord:
     fhir_resource_type: str | None
 
 
+log = structlog.get_logger("medledger.records")
+
 def blob_path(node: Node, record_id: str, version: int) -> Path:
     return node.blob_dir / record_id / f"v{version}.bin"
+
+
+def sweep_orphans(node: Node, *, older_than: float) -> int:
+    """Deletes what a process that died mid-write left in the blob store; returns how many files.
+
+    A ciphertext renamed into place whose database transaction never committed is unreadable (its
+    wrapped key was never stored) and unknown to the database; temp files (``.incoming-``,
+    ``.peer-``, ``.handover-``) belong to requests that no longer exist. Only files last written
+    before ``older_than`` (the start of this node: a sibling process may be mid-upload now) go.
+    """
+    removed = 0
+    with session_scope(node.engine) as session:
+        known = set(session.exec(select(RecordVersion.record_id, RecordVersion.blob_name)).all())
+    for path in node.blob_dir.rglob("*"):
+        if not path.is_file() or path.stat().st_mtime >= older_than:
+            continue
+        temp = path.parent == node.blob_dir and path.name.startswith((".incoming-", ".peer-", ".handover-"))
+        orphan = path.parent.parent == node.blob_dir and (path.parent.name, path.name) not in known
+        if temp or orphan:
+            path.unlink(missing_ok=True)
+            removed += 1
+    if removed:
+        log.warning("orphan_blobs_removed", files=removed)
+    return removed
 
 
 async def _encrypt_body(node: Node, context: RecordContext, body: AsyncIterator[bytes],
@@ -225,6 +252,8 @@ def _store(node: Node, new: NewRecord | None, record_id: str, version: int, pati
                                       created_at=moment, outbox_id=item.id))  # fmt: skip
             session.add(WrappedKey(record_id=record_id, version=version, recipient=node.address,
                                    key_id=own_key.key_id.hex(), wrapped=wrapped))  # fmt: skip
+            node.crash_drill.reached("upload.before_commit", flush=session.flush)
+        node.crash_drill.reached("upload.after_commit")
         return record
     except BaseException:
         final.unlink(missing_ok=True)
@@ -353,6 +382,8 @@ def release(node: Node, caller: Caller, record_id: str, version: int | None, pur
                              authorization=authorization, action="read", chain_block=block)  # fmt: skip
     with node.access_lock, session_scope(node.engine) as session:
         entry = record_access(session, member=node.address, fields=fields)
+        node.crash_drill.reached("fetch.before_commit", flush=session.flush)
+    node.crash_drill.reached("fetch.after_commit")
     return Release(record=record, version=stored, wrapped_key=wrapped, entry=entry, path=path, content=content)
 
 
