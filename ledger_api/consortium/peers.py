@@ -128,13 +128,14 @@ def raise_for_peer(response: httpx.Response, peer: Member) -> None:
 
 
 def fetch_from_custodian(node: Node, caller: Caller, *, custodian: str, record_id: str, version: int | None,
-                         purpose: Purpose, clinician: str, timeout: float = 30.0) -> PeerRecord:  # fmt: skip
+                         purpose: Purpose, clinician: str, timeout: float | None = None) -> PeerRecord:  # fmt: skip
     """Fetches a record from its custodian's node as this member, and verifies it against the chain."""
     if not caller.local:
         raise BadRequest("only this node's own hospital system fetches through it")
     if custodian == node.address:
         raise BadRequest("custodian: this node holds the record itself; use /v1/records/{id}/content")
     peer = active_peer(node, custodian)
+    timeout = timeout if timeout is not None else node.settings.peers.timeout_s
     params: dict[str, str | int] = {"purpose": purpose.name.lower(), "clinician": clinician}
     if version is not None:
         params["version"] = version

@@ -53,6 +53,13 @@ class NotificationSettings(BaseModel):
     timeout_s: float = Field(5.0, gt=0, le=60)
 
 
+class PeerSettings(BaseModel):
+    """How long this node waits for another member's node (a slow peer must not hold requests hostage)."""
+
+    #: a whole cross-member record fetch: connect, the custodian's checks and the first bytes
+    timeout_s: float = Field(30.0, gt=0, le=600)
+
+
 class LimitSettings(BaseModel):
     max_upload_bytes: int = Field(2 * 1024**3 + 1024, ge=1024)
     max_json_bytes: int = Field(1024 * 1024, ge=1024)
@@ -75,6 +82,7 @@ class Settings(BaseSettings):
     outbox: OutboxSettings = OutboxSettings()
     limits: LimitSettings = LimitSettings()
     notifications: NotificationSettings = NotificationSettings()
+    peers: PeerSettings = PeerSettings()
     #: run the background workers (outbox to the chain, notification delivery) with the app
     run_outbox_worker: bool = True
     #: API processes of ``medledger serve`` sharing one port (the first runs the background workers)

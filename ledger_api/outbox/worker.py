@@ -202,7 +202,13 @@ class OutboxWorker(BackgroundLoop):
                 setattr(item, key, value)
 
     def _mark_sent(self, items: list[OutboxItem], prepared: PreparedTransaction) -> None:
-        self._update(items, state="sent", tx_hash=prepared.tx_hash, raw_tx=prepared.raw, nonce=prepared.nonce)
+        try:
+            self._update(items, state="sent", tx_hash=prepared.tx_hash, raw_tx=prepared.raw, nonce=prepared.nonce)
+        except BaseException:
+            # The nonce was taken for a transaction that will not be sent (not stored: it never is).
+            # Without this, the next transaction would skip the nonce and wait forever behind the gap.
+            self.node.sender.resync_nonce()
+            raise
 
     def _confirm(self, items: list[OutboxItem], block: int | None) -> None:
         self._update(items, state="confirmed", block_number=block, confirmed_at=datetime.now(UTC), last_error=None)

@@ -74,9 +74,11 @@ def database(kind: str, tmp_path: Path) -> Iterator[str]:
 def node_settings(tmp_path: Path, database_url: str, manifest: DeploymentManifest, **overrides: object) -> Settings:
     manifest_path = tmp_path / "deployment.json"
     manifest.save(manifest_path)
-    return Settings(mode="dev", data_dir=tmp_path / "node", database_url=database_url, run_outbox_worker=False,
-                    chain=ChainSettings(manifest_path=manifest_path, receipt_timeout_s=10),
-                    outbox=OutboxSettings(poll_interval_s=0.05, backoff_base_s=0.05), **overrides)  # fmt: skip
+    defaults: dict[str, object] = {
+        "run_outbox_worker": False, "chain": ChainSettings(manifest_path=manifest_path, receipt_timeout_s=10),
+        "outbox": OutboxSettings(poll_interval_s=0.05, backoff_base_s=0.05)}
+    return Settings(mode="dev", data_dir=tmp_path / "node", database_url=database_url,
+                    **{**defaults, **overrides})  # type: ignore[arg-type]
 
 
 class RunningNode:
