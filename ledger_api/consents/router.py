@@ -12,7 +12,7 @@ from ledger_api.auth.dependencies import CallerDep, MemberOrAuditorDep, NodeDep,
 from ledger_api.consents import service
 from ledger_api.core.bodies import json_body, parse_json
 from ledger_api.core.db import DB_INT_MAX
-from ledger_api.core.problems import responses
+from ledger_api.core.problems import linked, responses
 from ledger_api.errors import Forbidden
 from ledger_api.outbox.models import OutboxItemPublic
 from ledger_api.vocabulary import CategoryName, PurposeName, category_of, purpose_of
@@ -20,23 +20,24 @@ from ledger_api.vocabulary import CategoryName, PurposeName, category_of, purpos
 router = APIRouter(prefix="/v1", tags=["consents"])
 Address = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")]
 _ERRORS = responses(400, 401, 403, 404, 409, 413, 415, 422, 503)
+_RELAYED = linked(_ERRORS, 202, RelayStatus=("relay_status_v1_relays__item_id__get", {"item_id": "$response.body#/id"}))
 
 
-@router.post("/consents", status_code=202, response_model=OutboxItemPublic, responses=_ERRORS,
+@router.post("/consents", status_code=202, response_model=OutboxItemPublic, responses=_RELAYED,
              openapi_extra=json_body(service.GrantIn))
 def relay_grant(request: Request, node: NodeDep, caller: CallerDep, body: VerifiedBody) -> OutboxItemPublic:
     """Checks a patient-signed EIP-712 grant and relays it to the chain (202: pending until anchored)."""
     return service.relay_grant(node, caller, parse_json(request, body, service.GrantIn))
 
 
-@router.post("/consents/revocations", status_code=202, response_model=OutboxItemPublic, responses=_ERRORS,
+@router.post("/consents/revocations", status_code=202, response_model=OutboxItemPublic, responses=_RELAYED,
              openapi_extra=json_body(service.RevocationIn))
 def relay_revocation(request: Request, node: NodeDep, caller: CallerDep, body: VerifiedBody) -> OutboxItemPublic:
     """Checks a patient-signed revocation and relays it; it takes effect in the block it lands in."""
     return service.relay_revocation(node, caller, parse_json(request, body, service.RevocationIn))
 
 
-@router.post("/delegates", status_code=202, response_model=OutboxItemPublic, responses=_ERRORS,
+@router.post("/delegates", status_code=202, response_model=OutboxItemPublic, responses=_RELAYED,
              openapi_extra=json_body(service.DelegationIn))
 def relay_delegation(request: Request, node: NodeDep, caller: CallerDep, body: VerifiedBody) -> OutboxItemPublic:
     """Relays a patient-signed appointment or removal of a delegate (guardian)."""

@@ -17,7 +17,7 @@ from ledger_api.consortium import patient_view, peers
 from ledger_api.consortium.models import BreakGlassDeclaration
 from ledger_api.core.bodies import parse_json
 from ledger_api.core.db import DB_INT_MAX, session_scope
-from ledger_api.core.problems import responses
+from ledger_api.core.problems import linked, responses
 from ledger_api.errors import BadRequest, NotFound
 from ledger_api.vocabulary import PurposeName, purpose_of
 
@@ -115,7 +115,11 @@ def proposals(node: NodeDep, caller: CallerDep) -> list[ProposalView]:
     return views
 
 
-@router.post("/governance/proposals", status_code=201, response_model=TxView, responses=_ERRORS)
+@router.post("/governance/proposals", status_code=201, response_model=TxView, responses=linked(
+    _ERRORS, 201, Vote=("vote_v1_governance_proposals__proposal_id__votes_post",
+                        {"proposal_id": "$response.body#/proposal_id"}),
+    Execute=("execute_v1_governance_proposals__proposal_id__execution_post",
+             {"proposal_id": "$response.body#/proposal_id"})))
 def propose(request: Request, node: NodeDep, caller: LocalMemberDep, body: VerifiedBody) -> TxView:
     """Submits a governance proposal as this member (its vote counts as an approval)."""
     proposal = parse_json(request, body, ProposalIn)
@@ -150,7 +154,10 @@ def execute(node: NodeDep, caller: LocalMemberDep, proposal_id: Annotated[int, P
     return TxView(tx_hash=receipt.tx_hash, block_number=receipt.block_number, proposal_id=proposal_id)
 
 
-@router.post("/emergency", status_code=201, response_model=EmergencyView, responses=_ERRORS)
+@router.post("/emergency", status_code=201, response_model=EmergencyView, responses=linked(
+    _ERRORS, 201, GetEmergency=("get_emergency_v1_emergency__break_glass_id__get",
+                                {"break_glass_id": "$response.body#/break_glass_id"}),
+    PatientHistory=("patient_history_v1_patients__patient__access_log_get", {"patient": "$response.body#/patient"})))
 def declare_emergency(request: Request, node: NodeDep, caller: LocalMemberDep, body: VerifiedBody) -> EmergencyView:
     """Declares break-glass access to a patient: on chain at once (hash only), justification kept here."""
     emergency = parse_json(request, body, EmergencyIn)

@@ -68,3 +68,15 @@ def install(app: FastAPI) -> None:
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected_error", error=type(exc).__name__)
         return problem(500, "internal-error", "Internal error", "the node failed unexpectedly; it was logged")
+
+
+def linked(errors: dict[int | str, dict[str, Any]], status: int,
+           **targets: tuple[str, dict[str, str]]) -> dict[int | str, dict[str, Any]]:  # fmt: skip
+    """``errors`` plus OpenAPI links on the success response: where its values lead next.
+
+    ``targets``: link name -> (operationId, {parameter: runtime expression}). Clients (and the
+    stateful fuzzing in the tests) follow them, e.g. from an upload to the record it created.
+    """
+    links = {name: {"operationId": operation, "parameters": parameters}
+             for name, (operation, parameters) in targets.items()}  # fmt: skip
+    return {**errors, status: {"description": "Success", "links": links}}

@@ -10,7 +10,7 @@ from web3 import Web3
 from ledger_api.auth.dependencies import CallerDep, NodeDep, VerifiedBody
 from ledger_api.core.bodies import json_body, parse_json
 from ledger_api.core.db import DB_INT_MAX
-from ledger_api.core.problems import responses
+from ledger_api.core.problems import linked, responses
 from ledger_api.notifications import service
 from ledger_api.notifications.models import NotificationPublic, SubscriptionCreated, SubscriptionPublic
 
@@ -22,8 +22,11 @@ After = Annotated[int, Query(ge=0, le=DB_INT_MAX)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
-@router.post("/subscriptions", status_code=201, response_model=SubscriptionCreated, responses=_ERRORS,
-             openapi_extra=json_body(service.SubscriptionIn))
+@router.post("/subscriptions", status_code=201, response_model=SubscriptionCreated, responses=linked(
+    _ERRORS, 201, Unsubscribe=("unsubscribe_v1_subscriptions__subscription_id__delete",
+                               {"subscription_id": "$response.body#/id"}),
+    Deliveries=("subscription_notifications_v1_subscriptions__subscription_id__notifications_get",
+                {"subscription_id": "$response.body#/id"})), openapi_extra=json_body(service.SubscriptionIn))
 def subscribe(request: Request, node: NodeDep, caller: CallerDep, body: VerifiedBody) -> SubscriptionCreated:
     """Subscribes a webhook to events about a patient's account (access, grant, revocation, break_glass,
     review), read from the chain from the next block on. Auditors may subscribe to every patient's

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ledger_api.auth.dependencies import NodeDep
@@ -37,7 +37,8 @@ def readyz(node: NodeDep) -> JSONResponse:
                          "member": node.address}, status_code=200 if ready else 503)  # fmt: skip
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse,
+            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text exposition"}})
 def metrics(request: Request) -> Response:
     refresh_outbox_gauge(request.app)
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -14,7 +14,7 @@ from ledger_api.access.service import to_public
 from ledger_api.auth import signing
 from ledger_api.auth.dependencies import CallerDep, LocalMemberDep, NodeDep, get_caller
 from ledger_api.core.db import DB_INT_MAX
-from ledger_api.core.problems import responses
+from ledger_api.core.problems import linked, responses
 from ledger_api.errors import UnsupportedMediaType
 from ledger_api.records import service
 from ledger_api.records.models import RecordPublic
@@ -34,7 +34,19 @@ def _octet_stream(request: Request) -> None:
         raise UnsupportedMediaType("upload the record body as application/octet-stream")
 
 
-@router.post("/records", status_code=201, response_model=RecordPublic, responses=_ERRORS)
+_RECORD = "$response.body#/id"
+#: the upload body, declared so clients (and generated tests) know to send the plaintext as bytes
+_BYTES_BODY = {"requestBody": {"required": True, "content": {
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary", "maxLength": 1 << 20}}}}}
+
+
+@router.post("/records", status_code=201, response_model=RecordPublic, responses=linked(
+    _ERRORS, 201, GetRecord=("get_record_v1_records__record_id__get", {"record_id": _RECORD}),
+    FetchContent=("fetch_record_v1_records__record_id__content_get", {"record_id": _RECORD}),
+    AddVersion=("add_version_v1_records__record_id__versions_post", {"record_id": _RECORD}),
+    EraseRecord=("erase_record_v1_records__record_id__delete", {"record_id": _RECORD}),
+    PatientRecords=("list_records_v1_patients__patient__records_get", {"patient": "$response.body#/patient"})),
+    openapi_extra=_BYTES_BODY)
 async def upload_record(
     request: Request, node: NodeDep, caller: LocalMemberDep,
     patient: Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{40}$")],
@@ -52,7 +64,8 @@ async def upload_record(
     return service.get_record(node, caller, record.id)
 
 
-@router.post("/records/{record_id}/versions", status_code=201, response_model=RecordPublic, responses=_ERRORS)
+@router.post("/records/{record_id}/versions", status_code=201, response_model=RecordPublic, responses=_ERRORS,
+             openapi_extra=_BYTES_BODY)
 async def add_version(request: Request, node: NodeDep, caller: LocalMemberDep, record_id: RecordId) -> RecordPublic:
     """Appends a new version (new data key, new anchor); earlier versions stay."""
     _octet_stream(request)
