@@ -10,7 +10,7 @@ from anyio.to_thread import run_sync
 from fastapi import Depends, Request
 
 from ledger_api.auth import patient_proof, signing
-from ledger_api.auth.service import Caller, resolve_patient_proof, resolve_session, verify_signed_request
+from ledger_api.auth.service import Caller, reject, resolve_patient_proof, resolve_session, verify_signed_request
 from ledger_api.errors import Forbidden, PayloadTooLarge, Unauthenticated
 from ledger_api.node import Node
 
@@ -80,6 +80,7 @@ async def read_verified_body(request: Request, caller: CallerDep, node: NodeDep)
             raise PayloadTooLarge(f"body exceeds the {limit}-byte limit")
     signed = caller.kind != "patient" or caller.via is not None
     if signed and hashlib.sha256(body).hexdigest() != request.headers.get(signing.DIGEST):
+        reject("body-altered", caller.via or caller.address)
         raise Unauthenticated("body does not match the signed content digest")
     return bytes(body)
 

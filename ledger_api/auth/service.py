@@ -56,33 +56,34 @@ def verify_signed_request(node: Node, *, method: str, path: str, query: str, hea
         raise Unauthenticated("malformed timestamp or nonce")
     window = node.settings.auth.signature_window_s
     if abs(now().timestamp() - int(ts)) > window:
-        _reject("expired", signer)
+        reject("expired", signer)
         raise Unauthenticated(f"signature timestamp outside the {window}s window")
     base = signing.signature_base(chain_id=node.chain_id, audience=node.address, method=method, path=path,
                                   query=query, digest=digest, timestamp=ts, nonce=nonce)  # fmt: skip
     try:
         recovered = signing.recover_signer(base, signature)
     except ValueError:
-        _reject("malformed-signature", signer)
+        reject("malformed-signature", signer)
         raise Unauthenticated("malformed signature") from None
     if recovered.lower() != signer.lower():
-        _reject("bad-signature", signer)
+        reject("bad-signature", signer)
         raise Unauthenticated("signature does not match the signer (or the request was altered)")
     try:
         member = node.chain.registry.member(recovered)
     except ContractReverted:
-        _reject("unknown-signer", recovered)
+        reject("unknown-signer", recovered)
         raise Unauthenticated("signer is not a consortium member") from None
     role, status = member.role, member.status
     if status != MemberStatus.ACTIVE:
-        _reject(f"signer-{status.name.lower()}", recovered)
+        reject(f"signer-{status.name.lower()}", recovered)
         raise Forbidden(f"signer's membership is {status.name.lower()}")
     _consume_nonce(node, recovered, nonce, int(ts) + window)
     kind: Literal["member", "auditor"] = "member" if role == Role.MEMBER else "auditor"
     return Caller(kind=kind, address=recovered, local=recovered == node.address, member=member)
 
 
-def _reject(reason: str, signer: str) -> None:
+def reject(reason: str, signer: str) -> None:
+    """Logs why a signed request was refused (an operator's first question; the caller gets the gist)."""
     log.warning("signed_request_rejected", reason=reason, signer=signer)
 
 
@@ -91,7 +92,7 @@ def _consume_nonce(node: Node, signer: str, nonce: str, valid_until: int) -> Non
         with session_scope(node.engine) as session:
             session.add(SeenRequestNonce(key=f"{signer}:{nonce}", expires_at=datetime.fromtimestamp(valid_until, UTC)))
     except IntegrityError:
-        _reject("replayed", signer)
+        reject("replayed", signer)
         raise Unauthenticated("request nonce already used (replay)") from None
 
 
@@ -171,7 +172,7 @@ def resolve_patient_proof(node: Node, presenter: Caller, method: str, value: str
     try:
         patient = patient_proof.verify(chain_id=node.chain_id, presenter=presenter.member, method=method, value=value)
     except (Unauthenticated, Forbidden) as exc:
-        _reject(f"patient-proof: {exc.detail}", presenter.address)
+        reject(f"patient-proof: {exc.detail}", presenter.address)
         raise
     return Caller(kind="patient", address=patient, via=presenter.address)
 

@@ -1,0 +1,148 @@
+"""A model of the consent lifecycle, run by hypothesis against the real ConsentRegistry on the EVM.
+
+Random sequences of grants (by the patient, or by a delegate who may or may not be appointed),
+revocations (by the patient, a delegate or a stranger), delegate appointments and removals,
+break-glass declarations and the passing of time; after every step the contract's ``isPermitted``
+and ``emergencyAccess`` must agree with the model for every member, category and purpose probed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+from ledger_api.chain.backends import AnvilBackend
+from ledger_api.chain.clients import ANY_MEMBER, GrantTerms
+from ledger_api.chain.deployment import DeploymentManifest
+from ledger_api.errors import ContractReverted
+from tests.utils.actors import Actors, Chain, deploy_test_consortium
+
+CATEGORIES, PURPOSES = range(3), range(2)
+#: timestamps this close to a window's edge are not judged (the block a call reads may be one off)
+EDGE_S = 3
+
+
+@dataclass
+class ModelConsent:
+    consent_id: int
+    grantee: str
+    categories: int
+    purposes: int
+    valid_from: int
+    valid_until: int
+    revoked: bool = False
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[tuple[AnvilBackend, DeploymentManifest, Actors]]:
+    backend, actors = AnvilBackend(), Actors.create()
+    try:
+        yield backend, deploy_test_consortium(backend, actors), actors
+    finally:
+        backend.close()
+
+
+def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> None:  # noqa: ANN001
+    backend, manifest, actors = lab
+    members = {"b": actors.b.address, "c": actors.c.address}
+
+    class ConsentLifecycle(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.snapshot = backend.snapshot()
+            self.chain = Chain(backend, manifest, actors)
+            self.patient = actors.patient.address
+            self.consents: list[ModelConsent] = []
+            self.delegate_appointed = False
+            self.break_glass: dict[str, int] = {}  # member -> expiry of its latest declaration
+            self.duration = self.chain.read.consents.break_glass_duration()
+
+        def teardown(self) -> None:
+            backend.revert(self.snapshot)
+
+        def now(self) -> int:
+            return self.chain.now()
+
+        @rule(by_delegate=st.booleans(), grantee=st.sampled_from(["b", "c", "any"]),
+              categories=st.integers(1, 0b111), purposes=st.integers(1, 0b11),
+              starts_in=st.sampled_from([-600, 0, 120]), lasts=st.sampled_from([60, 600, 7200]))  # fmt: skip
+        def grant(self, by_delegate: bool, grantee: str, categories: int, purposes: int, starts_in: int,
+                  lasts: int) -> None:  # fmt: skip
+            start = self.now() + starts_in
+            terms = GrantTerms(grantee=ANY_MEMBER if grantee == "any" else members[grantee], categories=categories,
+                               purposes=purposes, valid_from=max(start, 0), valid_until=max(start, 0) + lasts)
+            signer = actors.delegate if by_delegate else actors.patient
+            # the contract refuses a window that is already over when the grant lands
+            authorized, now = not by_delegate or self.delegate_appointed, self.now()
+            live, over = terms.valid_until > now + EDGE_S, terms.valid_until <= now - EDGE_S
+            try:
+                receipt = self.chain.as_(signer).consents.grant(self.patient, terms)
+            except ContractReverted:
+                assert not (authorized and live), "a grant the model allows was refused"
+                return
+            assert authorized, "a grant by someone who is not (or no longer) a delegate was accepted"
+            assert not over, "a grant whose window is already over was accepted"
+            self.consents.append(ModelConsent(receipt.event("ConsentGranted").args["consentId"], terms.grantee,
+                                              categories, purposes, terms.valid_from, terms.valid_until))
+
+        @rule(data=st.data(), by=st.sampled_from(["patient", "delegate", "stranger"]))
+        def revoke(self, data: st.DataObject, by: str) -> None:
+            if not self.consents:
+                return
+            consent = data.draw(st.sampled_from(self.consents))
+            allowed = not consent.revoked and (by == "patient" or (by == "delegate" and self.delegate_appointed))
+            try:
+                self.chain.as_(getattr(actors, by)).consents.revoke(consent.consent_id)
+            except ContractReverted:
+                assert not allowed, f"a revocation by the {by} the model allows was refused"
+                return
+            assert allowed, f"a revocation by the {by} was accepted against the model"
+            consent.revoked = True
+
+        @rule(appoint=st.booleans())
+        def change_delegate(self, appoint: bool) -> None:
+            try:
+                self.chain.as_(actors.patient).consents.set_delegate(actors.delegate.address, appoint)
+            except ContractReverted:
+                assert appoint == self.delegate_appointed, "a real delegate change was refused"
+                return
+            assert appoint != self.delegate_appointed, "a no-op delegate change was accepted"
+            self.delegate_appointed = appoint
+
+        @rule(member=st.sampled_from(["b", "c"]))
+        def declare_break_glass(self, member: str) -> None:
+            consents = self.chain.as_(getattr(actors, member)).consents
+            receipt = consents.declare_break_glass(self.patient, 1, b"\x01" * 32)
+            self.break_glass[members[member]] = receipt.event("BreakGlassDeclared").args["expiresAt"]
+
+        @rule(seconds=st.sampled_from([30, 150, 700, 7300]))
+        def time_passes(self, seconds: int) -> None:
+            backend.increase_time(seconds)
+
+        @invariant()
+        def the_contract_agrees(self) -> None:
+            now = self.now()
+            read = self.chain.read.consents
+            for member in members.values():
+                for category in CATEGORIES:
+                    for purpose in PURPOSES:
+                        covering = [c for c in self.consents if not c.revoked and c.grantee in (member, ANY_MEMBER)
+                                    and c.categories >> category & 1 and c.purposes >> purpose & 1]  # fmt: skip
+                        if any(min(abs(now - c.valid_from), abs(now - c.valid_until)) <= EDGE_S for c in covering):
+                            continue
+                        expected = any(c.valid_from <= now < c.valid_until for c in covering)
+                        assert read.is_permitted(self.patient, member, category, purpose) == expected, (
+                            member, category, purpose, now, covering)
+                expiry = self.break_glass.get(member)
+                if expiry is None or abs(now - expiry) > EDGE_S:
+                    active = expiry is not None and now < expiry
+                    assert (read.emergency_access(self.patient, member) is not None) == active, (member, now, expiry)
+
+    run_state_machine_as_test(ConsentLifecycle, settings=settings(
+        max_examples=50, stateful_step_count=20, deadline=None, database=None,
+        suppress_health_check=list(HealthCheck)))  # fmt: skip
