@@ -53,8 +53,27 @@ def bench_audit() -> dict[str, float]:
     return bench_audit.run()
 
 
+def bench_reliability() -> dict[str, float]:
+    import bench_reliability
+
+    return bench_reliability.run_reliability()
+
+
+def bench_fuzz() -> dict[str, float]:
+    import bench_reliability
+
+    return bench_reliability.run_fuzz()
+
+
+def bench_soak() -> dict[str, float]:
+    import bench_reliability
+
+    return bench_reliability.run_soak()
+
+
 GROUPS: dict[str, Callable[[], dict[str, float]]] = {
     "gas": bench_gas, "crypto": bench_crypto, "api": bench_api, "consortium": bench_consortium, "audit": bench_audit,
+    "reliability": bench_reliability, "fuzz": bench_fuzz, "soak": bench_soak,
 }
 
 
@@ -63,11 +82,12 @@ def _goals() -> dict[str, tuple[str, float]]:
     import bench_audit
     import bench_consortium
     import bench_crypto
+    import bench_reliability
 
     from ledger_api.chain.gas import GAS_BUDGETS
 
     return {**{k: ("<=", v) for k, v in GAS_BUDGETS.items()}, **bench_crypto.GOALS, **bench_api.GOALS,
-            **bench_consortium.GOALS, **bench_audit.GOALS}
+            **bench_consortium.GOALS, **bench_audit.GOALS, **bench_reliability.GOALS}
 
 
 def main() -> int:
