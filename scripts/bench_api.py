@@ -29,7 +29,7 @@ from ledger_api.chain.clients import GrantTerms
 from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.devnet import _passphrase, start_devnet
 from ledger_api.chain.transactions import TransactionSender
-from ledger_api.cli.consortium import ChainConfig, ConsortiumConfig, MemberConfig, _node_env
+from ledger_api.cli.consortium import ChainConfig, ConsortiumConfig, MemberConfig, _node_env, wait_ready
 
 RECORD = os.urandom(64 * 1024)
 LEVELS = {1: 150, 8: 600, 32: 1200}  # concurrent clients -> requests
@@ -77,16 +77,7 @@ def run() -> dict[str, float]:
                                 stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("node did not start")
-                time.sleep(0.2)
+            wait_ready({"node": url}, {"node": node}, timeout=60)
             a, b = devnet.identities["dapeng"], devnet.identities["kuichong"]
             chain_id = devnet.manifest.chain_id
 

@@ -82,9 +82,15 @@ class _DevRpcMixin:
         return self.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
 
     def revert(self, snapshot_id: Any) -> None:
+        """Back to the snapshot's state, but not to its time: anvil's revert also rewinds its clock, so
+        the next blocks would be stamped as long ago as the snapshot was taken (wall-clock consent
+        windows would then look "not yet valid"). A chain's clock never runs backwards."""
         result = self.w3.provider.make_request("evm_revert", [snapshot_id])  # type: ignore[arg-type]
         if not result.get("result"):
             raise RuntimeError(f"evm_revert({snapshot_id}) failed: {result}")
+        now = int(time.time())
+        if self.w3.eth.get_block("latest")["timestamp"] < now:
+            self.w3.provider.make_request("evm_setTime", [now])  # type: ignore[arg-type]
 
 
 class EthTesterBackend(ChainBackend):

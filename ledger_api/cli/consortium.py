@@ -99,7 +99,8 @@ def _node_env(config: ConsortiumConfig, member: MemberConfig, rpc_url: str, mani
     return env
 
 
-def _wait_ready(urls: dict[str, str], processes: dict[str, subprocess.Popen], timeout: float) -> None:
+def wait_ready(urls: dict[str, str], processes: dict[str, subprocess.Popen], timeout: float) -> None:
+    """Waits until every node answers /readyz with 200; ``StartupFailed`` if one exits or time runs out."""
     deadline = time.monotonic() + timeout
     pending = dict(urls)
     while pending:
@@ -165,7 +166,7 @@ def up(
                 stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
             urls[member.slug] = f"http://127.0.0.1:{member.port}"
         with reported_errors():
-            _wait_ready(urls, processes, timeout=60)
+            wait_ready(urls, processes, timeout=60)
         console.print(f"[bold]MedLedger local consortium[/bold]: chain {chain_id} at {rpc_url}")
         for member in config.members:
             name = names.get(member.slug, member.slug)

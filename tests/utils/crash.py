@@ -27,6 +27,7 @@ from ledger_api.chain.backends import AnvilBackend, free_port
 from ledger_api.chain.clients import GrantTerms
 from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.transactions import TransactionSender
+from ledger_api.cli.consortium import wait_ready
 from ledger_api.core.crash_drill import POINTS
 from ledger_api.outbox.models import OutboxItem
 from ledger_api.records.models import Record, RecordVersion
@@ -94,18 +95,7 @@ class CrashLab:
         log = open(self.work / "node.log", "ab")  # noqa: SIM115 - owned by the child
         self.process = subprocess.Popen([sys.executable, "-m", "ledger_api.cli", "serve", "--port", str(self.port),
                                          "--log-level", "warning"], env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"node exited with {self.process.returncode}; see {self.work / 'node.log'}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("node did not become ready")
-            time.sleep(0.1)
+        wait_ready({"a": f"http://127.0.0.1:{self.port}"}, {"a": self.process}, timeout=60)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
