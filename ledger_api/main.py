@@ -36,8 +36,9 @@ def create_app(node: Node) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if node.settings.run_outbox_worker:  # the primary process: it also tidies what a crash left
-            await run_sync(partial(sweep_orphans, node, older_than=started))
+        if node.settings.run_outbox_worker:
+            if node.settings.sweep_at_start:  # the only process of this node: tidy what a crash left
+                await run_sync(partial(sweep_orphans, node.engine, node.blob_dir, older_than=started))
             worker.start()
             notifier.start()
         try:

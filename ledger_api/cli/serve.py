@@ -32,6 +32,7 @@ def serve(
 ) -> None:
     """Serves this member's node. Settings: MEDLEDGER_* variables or the JSON file in MEDLEDGER_CONFIG."""
     from ledger_api.core.db import make_engine, migrate
+    from ledger_api.records.service import sweep_orphans
 
     configure_logging(log_level.upper())
     with reported_errors():
@@ -42,6 +43,7 @@ def serve(
             return
         engine = make_engine(settings.resolved_database_url)
         migrate(engine)  # once, before the processes start
+        sweep_orphans(engine, settings.blob_dir, older_than=time.time())  # nothing can be mid-upload yet
         engine.dispose()
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -81,6 +83,8 @@ def _serve_process(listener: socket.socket | None, primary: bool, log_level: str
         settings = Settings()
         if not primary:
             settings.run_outbox_worker = False
+        if listener is not None:  # one of several processes: the parent swept before starting them
+            settings.sweep_at_start = False
         node = build_node(settings)
     config = uvicorn.Config(create_app(node), host=host, port=port, log_level=log_level.lower(), access_log=False)
     server = uvicorn.Server(config)

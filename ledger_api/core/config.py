@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     run_outbox_worker: bool = True
     #: API processes of ``medledger serve`` sharing one port (the first runs the background workers)
     api_workers: int = Field(1, ge=1, le=64)
+    #: delete at start what a crash left in the blob store (``medledger serve`` with several processes
+    #: does it once itself, before any of them starts, and turns this off for them)
+    sweep_at_start: bool = True
     #: crash drills (dev mode only): die by SIGKILL at this step, on its ``crash_after``-th pass
     crash_at: str | None = None
     crash_after: int = Field(1, ge=1)

@@ -34,6 +34,7 @@ from medledger_crypto import (
     unwrap_data_key,
     wrap_data_key,
 )
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from ledger_api.access.models import AccessEntry, AccessEntryBase
@@ -100,22 +101,25 @@ def blob_path(node: Node, record_id: str, version: int) -> Path:
     return node.blob_dir / record_id / f"v{version}.bin"
 
 
-def sweep_orphans(node: Node, *, older_than: float) -> int:
+def sweep_orphans(engine: Engine, blob_dir: Path, *, older_than: float) -> int:
     """Deletes what a process that died mid-write left in the blob store; returns how many files.
 
     A ciphertext renamed into place whose database transaction never committed is unreadable (its
     wrapped key was never stored) and unknown to the database; temp files (``.incoming-``,
     ``.peer-``, ``.handover-``) belong to requests that no longer exist. Only files last written
-    before ``older_than`` (the start of this node: a sibling process may be mid-upload now) go.
+    before ``older_than`` go: the moment this node started, before any of its processes could
+    accept an upload, so nothing in flight is ever touched. The files are listed before the
+    database is asked, so a row committed meanwhile is seen.
     """
-    removed = 0
-    with session_scope(node.engine) as session:
+    candidates = [p for p in blob_dir.rglob("*") if p.is_file() and p.stat().st_mtime < older_than]
+    if not candidates:
+        return 0
+    with session_scope(engine) as session:
         known = set(session.exec(select(RecordVersion.record_id, RecordVersion.blob_name)).all())
-    for path in node.blob_dir.rglob("*"):
-        if not path.is_file() or path.stat().st_mtime >= older_than:
-            continue
-        temp = path.parent == node.blob_dir and path.name.startswith((".incoming-", ".peer-", ".handover-"))
-        orphan = path.parent.parent == node.blob_dir and (path.parent.name, path.name) not in known
+    removed = 0
+    for path in candidates:
+        temp = path.parent == blob_dir and path.name.startswith((".incoming-", ".peer-", ".handover-"))
+        orphan = path.parent.parent == blob_dir and (path.parent.name, path.name) not in known
         if temp or orphan:
             path.unlink(missing_ok=True)
             removed += 1

@@ -75,7 +75,8 @@ def test_a_slow_or_down_custodian_costs_a_deadline_not_the_request(tmp_path: Pat
         assert took < 4.0, f"the 1.5 s peer timeout held for {took:.1f} s"
         members, elapsed = fan_out()
         assert members[ids.members["b"].address]["status"] == "unreachable"
-        assert "within 1.0s" in members[ids.members["b"].address]["detail"]
+        # whichever fires first: the request's own timeout or the fan-out's deadline
+        assert members[ids.members["b"].address]["detail"] in ("ReadTimeout", "no answer within 1.0s")
         assert members[ids.members["a"].address]["status"] == "returned" and elapsed < 1800
 
         b_proxy.delay_s = 0.0
