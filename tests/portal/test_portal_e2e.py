@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from eth_account import Account
 from medledger_crypto import MemberIdentity
 from playwright.sync_api import Browser, Page, expect
 
@@ -289,4 +290,66 @@ def test_every_screen_passes_the_accessibility_checks(browser: Browser, consorti
         page.wait_for_load_state("networkidle")
         violations[section] = _axe_violations(page)
     assert {screen: found for screen, found in violations.items() if found} == {}
+    context.close()
+
+
+#: an EIP-1193 wallet injected into the page, as a browser extension would: it holds its own key and
+#: signs with the same ethers library (loaded from the node's origin, as the page's CSP allows)
+WALLET = """
+(() => {
+  const key = "%s";
+  let wallet;
+  const load = async () => wallet ??= new (await import("/portal/static/vendor/ethers.min.js")).Wallet(key);
+  window.ethereum = {
+    isMetaMask: false,
+    calls: [],
+    on() {}, removeListener() {},
+    async request({ method, params }) {
+      const w = await load();
+      window.ethereum.calls.push(method);
+      const { getBytes, toUtf8String, TypedDataEncoder } = await import("/portal/static/vendor/ethers.min.js");
+      switch (method) {
+        case "eth_chainId": return "0x" + (%d).toString(16);
+        case "net_version": return String(%d);
+        case "eth_accounts": case "eth_requestAccounts": return [w.address];
+        case "personal_sign": return w.signMessage(getBytes(params[0]));
+        case "eth_signTypedData_v4": {
+          const data = JSON.parse(params[1]);
+          const types = { ...data.types };
+          delete types.EIP712Domain;
+          return w.signTypedData(data.domain, types, data.message);
+        }
+        default: throw Object.assign(new Error("unsupported " + method), { code: 4200 });
+      }
+    },
+  };
+})();
+"""
+
+
+def test_a_patient_with_a_browser_wallet_signs_in_and_grants_with_it(browser: Browser, consortium: Consortium,
+                                                                     artifacts: Path) -> None:  # fmt: skip
+    holder = Account.create()
+    chain_id = httpx.post(f"{consortium.url('nanao')}/v1/auth/challenge", timeout=10).json()["chain_id"]
+    context = browser.new_context(locale="en-US", extra_http_headers={"Accept-Language": "en-US"})
+    context.set_default_timeout(WAIT)
+    context.add_init_script(WALLET % (holder.key.hex(), chain_id, chain_id))
+    page = context.new_page()
+    page.goto(f"{consortium.url('nanao')}/portal/")
+    expect(page.locator("#wallet-panel")).to_be_visible()
+    page.get_by_role("button", name="Connect wallet and sign in").click()
+    expect(page.locator("#who-address")).to_have_text(f"Signed in as {holder.address}")
+    go(page, "consents")
+    page.get_by_label("Hospital", exact=True).select_option(consortium.account("dapeng"))
+    page.get_by_label("Immunizations").check()
+    page.get_by_label("Care coordination").check()
+    page.get_by_role("button", name="Review what I will sign").click()
+    page.get_by_role("button", name="Sign and send").click()
+    expect(page.locator('#consents-body tr[data-status="active"]')).to_contain_text("Immunizations")
+    go(page, "account")
+    expect(page.locator("#account-kind")).to_have_text("Browser wallet")
+    page.screenshot(path=artifacts / "11-wallet-account.png", full_page=True)
+    calls = page.evaluate("window.ethereum.calls")
+    assert "personal_sign" in calls and "eth_signTypedData_v4" in calls  # the wallet signed; the page held no key
+    assert page.evaluate("localStorage.getItem('medledger.keystore')") is None
     context.close()

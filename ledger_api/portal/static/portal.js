@@ -230,7 +230,8 @@ async function connectWallet(event) {
     try {
       const provider = new ethers.BrowserProvider(window.ethereum);
       await provider.send("eth_requestAccounts", []);
-      useSigner(await provider.getSigner(), "wallet", await (await provider.getSigner()).getAddress());
+      const signer = await provider.getSigner();
+      useSigner(signer, "wallet", await signer.getAddress());
     } catch (error) {
       throw new ApiError(t("wallet.failed", { reason: error.shortMessage || error.message }));
     }
