@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -103,6 +103,30 @@ def _anchor(w3, account, chain, roots: list[tuple[int, int, bytes]]) -> None:  #
         assert w3.eth.wait_for_transaction_receipt(last, timeout=120)["status"] == 1
 
 
+class _HighWaterMark:
+    """Polls a process's VmHWM (peak resident set, KiB) from /proc while it runs."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak_kib = pid, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        self.peak_kib = max(self.peak_kib, int(line.split()[1]))
+            except (OSError, ValueError):
+                pass
+            self._stop.wait(0.05)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
 def run() -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="medledger-bench-audit-") as tmp_name:
         tmp = Path(tmp_name)
@@ -127,10 +151,16 @@ def run() -> dict[str, float]:
             for member, path in exports.items():
                 command += ["--export", f"{member}={path},{tmp / f'{slugs[member]}-records.jsonl'}"]
             started = time.perf_counter()
-            done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            watched = _HighWaterMark(process.pid)
+            stdout, stderr = process.communicate(timeout=1800)
             elapsed = time.perf_counter() - started
+            watched.stop()
+            done = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
             peaks = [line.split("=", 1)[1] for line in done.stderr.splitlines() if line.startswith("PEAK_RSS_KIB=")]
-            peak_kib = int(peaks[-1]) if peaks else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            # the verifier's own figure; else the kernel's high-water mark of that very process (never
+            # RUSAGE_CHILDREN: that is the largest child this whole benchmark run ever had)
+            peak_kib = int(peaks[-1]) if peaks else watched.peak_kib
             report = json.loads((tmp / "report.json").read_text())
             if done.returncode != 0 or not report["passed"]:
                 raise RuntimeError(f"the audit of honest data did not pass: {done.stdout[-2000:]}{done.stderr[-2000:]}")

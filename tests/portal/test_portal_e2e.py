@@ -218,7 +218,12 @@ def test_a_patient_controls_sharing_from_the_browser(browser: Browser, consortiu
     expect(dialog.locator("#sign-words")).to_contain_text("as my guardian")
     page.get_by_role("button", name="Sign and send").click()
     expect(page.locator("#delegates-list li")).to_have_count(1)
+    expect(page.locator("#delegates-list li")).to_contain_text(guardian.lower()[2:12], ignore_case=True)
     page.screenshot(path=artifacts / "07-guardians.png", full_page=True)
+    page.locator("#delegates-list li button").click()  # remove the guardian again
+    expect(dialog.locator("#sign-words")).to_contain_text("I remove")
+    page.get_by_role("button", name="Sign and send").click()
+    expect(page.locator("#delegates-empty")).to_be_visible()
 
     # --- sign out; a wrong passphrase is refused, the right one signs in again
     go(page, "account")
