@@ -77,7 +77,7 @@ def test_a_slow_or_down_custodian_costs_a_deadline_not_the_request(tmp_path: Pat
         assert members[ids.members["b"].address]["status"] == "unreachable"
         # whichever fires first: the request's own timeout or the fan-out's deadline
         assert members[ids.members["b"].address]["detail"] in ("ReadTimeout", "no answer within 1.0s")
-        assert members[ids.members["a"].address]["status"] == "returned" and elapsed < 1800
+        assert members[ids.members["a"].address]["status"] == "returned" and elapsed < 2500  # 1 s deadline + slack
 
         b_proxy.delay_s = 0.0
         b_proxy.down()  # B's node gone: connections refused
