@@ -11,6 +11,7 @@ from web3 import Web3
 from ledger_api.access import service
 from ledger_api.access.models import AccessEntryPublic
 from ledger_api.auth.dependencies import CallerDep, MemberOrAuditorDep, NodeDep
+from ledger_api.auth.service import speaks_for
 from ledger_api.core.db import DB_INT_MAX, session_scope
 from ledger_api.core.problems import responses
 from ledger_api.errors import Forbidden
@@ -26,8 +27,7 @@ def patient_history(node: NodeDep, caller: CallerDep, patient: Annotated[str, Pa
                     newest_first: bool = False) -> list[AccessEntryPublic]:  # fmt: skip
     """Who read this patient's records here, when, why and on what grounds (break-glass flagged)."""
     patient = Web3.to_checksum_address(patient)
-    if caller.kind == "patient" and caller.address != patient and not node.chain.consents.is_delegate(
-            patient, caller.address):  # fmt: skip
+    if caller.kind == "patient" and not speaks_for(node, caller, patient):
         raise Forbidden("patients see only their own history (or that of patients they are delegate for)")
     if caller.kind == "member" and not caller.local:
         raise Forbidden("a member sees its own log, not another member's")

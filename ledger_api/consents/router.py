@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from web3 import Web3
 
 from ledger_api.auth.dependencies import CallerDep, MemberOrAuditorDep, NodeDep, VerifiedBody
+from ledger_api.auth.service import speaks_for
 from ledger_api.consents import service
 from ledger_api.core.bodies import json_body, parse_json
 from ledger_api.core.db import DB_INT_MAX
@@ -95,8 +96,7 @@ class DelegatesView(BaseModel):
 def list_delegates(node: NodeDep, caller: CallerDep, patient: Address) -> DelegatesView:
     """The patient's current delegates (guardians), as the chain's delegate changes leave them."""
     patient = Web3.to_checksum_address(patient)
-    if caller.kind == "patient" and caller.address != patient and not node.chain.consents.is_delegate(
-            patient, caller.address):  # fmt: skip
+    if caller.kind == "patient" and not speaks_for(node, caller, patient):
         raise Forbidden("patients see only their own delegates (or those of patients they are delegate for)")
     if caller.kind == "auditor":
         raise Forbidden("auditors do not list delegates")

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, field_validator
 from sqlmodel import col, select
 from web3 import Web3
 
-from ledger_api.auth.service import Caller
+from ledger_api.auth.service import Caller, speaks_for
 from ledger_api.chain.clients import ANY_MEMBER, ConsentState, GrantTerms, patient_of
 from ledger_api.core.db import session_scope
 from ledger_api.errors import BadRequest, Conflict, ContractReverted, Forbidden, NotFound
@@ -105,8 +105,7 @@ class PermissionView(BaseModel):
 def _check_relay(node: Node, caller: Caller, patient: str) -> None:
     if caller.kind == "auditor":
         raise Forbidden("auditors do not relay consents")
-    if caller.kind == "patient" and caller.address != patient and not node.chain.consents.is_delegate(
-            patient, caller.address):  # fmt: skip
+    if caller.kind == "patient" and not speaks_for(node, caller, patient):
         raise Forbidden("patients relay only their own consents (or those they are delegate for)")
 
 
@@ -196,8 +195,7 @@ def outbox_item(node: Node, caller: Caller, item_id: int) -> OutboxItemPublic:
         if item is None or item.kind not in RELAY_KINDS:
             raise NotFound(f"no relay {item_id}")
         patient = item.payload.get("patient", "")
-        if caller.kind == "patient" and caller.address != patient and not node.chain.consents.is_delegate(
-                patient, caller.address):  # fmt: skip
+        if caller.kind == "patient" and not speaks_for(node, caller, patient):
             raise NotFound(f"no relay {item_id}")
         return OutboxItemPublic.model_validate(item, from_attributes=True)
 
@@ -213,8 +211,7 @@ def consent_status(*, revoked: bool, valid_from: int, valid_until: int, now: int
 
 def list_consents(node: Node, caller: Caller, patient: str) -> list[ConsentView]:
     """The patient's consents as the chain holds them, plus grants relayed here and not yet on chain."""
-    if caller.kind == "patient" and caller.address != patient and not node.chain.consents.is_delegate(
-            patient, caller.address):  # fmt: skip
+    if caller.kind == "patient" and not speaks_for(node, caller, patient):
         raise Forbidden("patients see only their own consents (or those they are delegate for)")
     now = int(time.time())
     views = []

@@ -17,9 +17,9 @@ from pydantic import BaseModel, TypeAdapter
 from ledger_api.access import service as access
 from ledger_api.access.models import AccessEntryPublic
 from ledger_api.auth import patient_proof
-from ledger_api.auth.service import Caller
-from ledger_api.chain.clients import MemberStatus, Review, Role
-from ledger_api.consortium.peers import MemberAnswer, ask_every_member
+from ledger_api.auth.service import Caller, speaks_for
+from ledger_api.chain.clients import Review
+from ledger_api.consortium.peers import MemberAnswer, ask_every_member, member_nodes
 from ledger_api.core.db import session_scope
 from ledger_api.errors import ContractReverted, Forbidden
 from ledger_api.node import Node
@@ -75,7 +75,7 @@ class PatientHistory(BaseModel):
 def _check_patient(node: Node, caller: Caller, patient: str) -> None:
     if caller.kind != "patient":
         raise Forbidden("this view is the patient's own (members ask through /v1/consortium/...)")
-    if caller.address != patient and not node.chain.consents.is_delegate(patient, caller.address):
+    if not speaks_for(node, caller, patient):
         raise Forbidden("patients see only themselves (or patients they are delegate for)")
 
 
@@ -84,9 +84,7 @@ def _ask(node: Node, caller: Caller, **kwargs) -> list[MemberAnswer]:  # noqa: A
         return ask_every_member(node, headers={patient_proof.HEADER: caller.proof}, **kwargs)
     # signed in without the consortium-view resource: this node answers, the others are not asked
     answers: list[MemberAnswer] = []
-    for member in node.chain.registry.members():
-        if member.status != MemberStatus.ACTIVE or member.role != Role.MEMBER:
-            continue
+    for member in member_nodes(node):
         if member.account == node.address:
             answers.append(MemberAnswer(member=member, status="returned", value=kwargs["local"]()))
         else:

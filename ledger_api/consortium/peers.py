@@ -91,6 +91,11 @@ class PeerRecord:
             raise outcome["error"]
 
 
+def member_nodes(node: Node) -> list[Member]:
+    """The members whose nodes answer for patients now (active, role Member), in registry order."""
+    return [m for m in node.chain.registry.members() if m.status == MemberStatus.ACTIVE and m.role == Role.MEMBER]
+
+
 def active_peer(node: Node, account: str) -> Member:
     try:
         member = node.chain.registry.member(account)
@@ -209,8 +214,7 @@ def ask_every_member(node: Node, *, local: Callable[[], T], path: str, params: d
     A member that is down, slow or refuses does not fail the whole: its answer says so, and the
     others' answers stand. Members come from the chain, in registry order.
     """
-    peers = [m for m in node.chain.registry.members()
-             if m.status == MemberStatus.ACTIVE and m.role == Role.MEMBER]  # fmt: skip
+    peers = member_nodes(node)
 
     def ask(peer: Member) -> MemberAnswer[T]:
         if peer.account == node.address:

@@ -22,7 +22,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from ledger_api.access.models import Counter
-from ledger_api.auth.service import Caller
+from ledger_api.auth.service import Caller, speaks_for
 from ledger_api.chain.clients import checksum_address
 from ledger_api.chain.transactions import chain_call
 from ledger_api.core.db import session_scope
@@ -98,7 +98,7 @@ def subscribe(node: Node, caller: Caller, request: SubscriptionIn) -> Subscripti
     patient = checksum_address(request.patient) if request.patient else None
     if caller.kind == "patient":
         patient = patient or caller.address
-        if patient != caller.address and not node.chain.consents.is_delegate(patient, caller.address):
+        if not speaks_for(node, caller, patient):
             raise Forbidden("patients subscribe to their own account (or one they are delegate for)")
     elif caller.kind == "auditor":
         extra = sorted(set(request.events) - set(AUDITOR_EVENT_TYPES))
@@ -144,8 +144,7 @@ def notifications_of(node: Node, caller: Caller, *, patient: str | None = None, 
     one of the caller's subscriptions, with their delivery state."""
     query = select(Notification).where(col(Notification.id) > after)
     if patient is not None:
-        own = caller.kind == "patient" and (caller.address == patient
-                                           or node.chain.consents.is_delegate(patient, caller.address))  # fmt: skip
+        own = caller.kind == "patient" and speaks_for(node, caller, patient)
         if not own and not (caller.kind == "member" and caller.local):
             raise Forbidden("a patient's notifications are theirs (and their delegate's) to see")
         query = query.where(col(Notification.patient) == patient)

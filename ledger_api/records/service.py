@@ -39,7 +39,7 @@ from sqlmodel import Session, col, select
 
 from ledger_api.access.models import AccessEntry, AccessEntryBase
 from ledger_api.access.service import record_access
-from ledger_api.auth.service import Caller
+from ledger_api.auth.service import Caller, speaks_for
 from ledger_api.chain.clients import Basis
 from ledger_api.core.db import session_scope
 from ledger_api.errors import (
@@ -307,7 +307,7 @@ def list_records(node: Node, caller: Caller, patient: str, purpose: Purpose | No
 def _visible_categories(node: Node, caller: Caller, patient: str, categories: set[int],
                         purpose: Purpose | None) -> set[int]:  # fmt: skip
     if caller.kind == "patient":
-        if caller.address != patient and not node.chain.consents.is_delegate(patient, caller.address):
+        if not speaks_for(node, caller, patient):
             raise Forbidden("patients see only their own records (or those of patients they are delegate for)")
         return categories
     if caller.kind == "auditor":
