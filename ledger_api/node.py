@@ -10,16 +10,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from anyio import CapacityLimiter
 from medledger_crypto import MemberIdentity, load_passphrase
 from sqlalchemy.engine import Engine
 from web3 import Web3
 
+from ledger_api.access.writer import AccessLogWriter
 from ledger_api.chain.backends import RpcBackend
 from ledger_api.chain.deployment import Consortium, DeploymentManifest
 from ledger_api.chain.transactions import TransactionSender
 from ledger_api.core.config import Settings
 from ledger_api.core.crash_drill import CrashDrill
-from ledger_api.core.db import make_engine, migrate
+from ledger_api.core.db import WriteTurns, make_engine, migrate
 
 
 @dataclass
@@ -38,10 +40,20 @@ class Node:
     peer_clients: dict[str, Any] = field(default_factory=dict)
     peer_lock: threading.Lock = field(default_factory=threading.Lock)
     crash_drill: CrashDrill = field(init=False)
+    #: writes release entries in group commits under ``access_lock`` (see access.writer)
+    access_log: AccessLogWriter = field(init=False)
+    #: one write transaction at a time on a SQLite file, across this node's processes (see core.db)
+    write_turns: WriteTurns = field(init=False)
+    #: the threads per-request chain and database work runs in (``settings.limits.request_threads``)
+    request_threads: CapacityLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.chain = Consortium(self.w3, self.manifest, self.sender)
         self.crash_drill = CrashDrill(self.settings.crash_at, self.settings.crash_after)
+        self.write_turns = WriteTurns(self.settings.resolved_database_url)
+        self.access_log = AccessLogWriter(self.engine, self.identity.address, self.access_lock, self.crash_drill,
+                                          self.write_turns)  # fmt: skip
+        self.request_threads = CapacityLimiter(self.settings.limits.request_threads)
         self.settings.blob_dir.mkdir(parents=True, exist_ok=True)
 
     @property

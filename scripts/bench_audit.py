@@ -141,10 +141,13 @@ def run() -> dict[str, float]:
             slugs = {identity.address: slug for slug, identity in devnet.identities.items()}
             profile = ["-m", "cProfile", "-o", os.environ["MEDLEDGER_BENCH_PROFILE"]] if os.environ.get(
                 "MEDLEDGER_BENCH_PROFILE") else []  # fmt: skip
-            # the verifier's own peak RSS, printed by itself at exit
-            measured = ["-c", "import atexit, resource, runpy, sys; atexit.register(lambda: print(f'PEAK_RSS_KIB="
-                        "{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', file=sys.stderr)); sys.argv = "
-                        "['medledger', *sys.argv[1:]]; runpy.run_module('ledger_api.cli', run_name='__main__')"]
+            # the verifier's own peak RSS, printed by itself at exit: VmHWM of its own memory map, not
+            # getrusage's ru_maxrss, which Linux carries over from the parent at fork and across exec
+            # (in a full run this benchmark process holds the crypto group's 1 GiB buffers: 2.1 GB)
+            measured = ["-c", "import atexit, runpy, sys; atexit.register(lambda: print('PEAK_RSS_KIB=' + next("
+                        "l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')), "
+                        "file=sys.stderr)); sys.argv = ['medledger', *sys.argv[1:]]; "
+                        "runpy.run_module('ledger_api.cli', run_name='__main__')"]
             runner = [*profile, "-m", "ledger_api.cli"] if profile else measured
             command = [sys.executable, *runner, "audit", "verify", "--rpc", devnet.backend.url,
                        "--manifest", str(tmp / "chain" / "deployment.json"), "--json", str(tmp / "report.json")]

@@ -10,32 +10,38 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from ledger_api.access.models import AccessEntry, AccessEntryBase, AccessEntryPublic, Counter
 from ledger_api.outbox.models import OutboxItem
-from ledger_api.outbox.service import anchoring_state, enqueue, items_by_id
+from ledger_api.outbox.service import anchoring_state, enqueue_rows, items_by_id
 
 ENTRY_FORMAT = 2  # 2: with chain_block
 _COUNTER = "access_sequence"
 
 
-def entry_document(entry: AccessEntry) -> dict[str, Any]:
+#: The fields an entry hash covers, beside ``format`` and ``created_at`` (see ``document_of``).
+DOCUMENT_FIELDS = ("member", "sequence", "record_id", "record_version", "patient", "requester", "clinician", "purpose",
+                   "basis", "authorization", "action", "chain_block")  # fmt: skip
+
+
+def document_of(values: Mapping[str, Any]) -> dict[str, Any]:
     """The canonical content an entry hash covers (also what an auditor recomputes)."""
-    return {
-        "format": ENTRY_FORMAT, "member": entry.member, "sequence": entry.sequence, "record_id": entry.record_id,
-        "record_version": entry.record_version, "patient": entry.patient, "requester": entry.requester,
-        "clinician": entry.clinician, "purpose": entry.purpose, "basis": entry.basis,
-        "authorization": entry.authorization, "action": entry.action, "chain_block": entry.chain_block,
-        "created_at": entry.created_at.astimezone(UTC).isoformat(timespec="microseconds"),
-    }  # fmt: skip
+    document = {"format": ENTRY_FORMAT, **{name: values[name] for name in DOCUMENT_FIELDS}}
+    document["created_at"] = values["created_at"].astimezone(UTC).isoformat(timespec="microseconds")
+    return document
+
+
+def entry_document(entry: AccessEntry) -> dict[str, Any]:
+    return document_of({name: getattr(entry, name) for name in (*DOCUMENT_FIELDS, "created_at")})
 
 
 def document_hash(document: dict[str, Any]) -> str:
@@ -49,35 +55,55 @@ def entry_hash(entry: AccessEntry) -> str:
     return document_hash(entry_document(entry))
 
 
-def _next_sequence(session: Session) -> int:
-    """Allocates the next sequence in one statement (UPDATE ... RETURNING takes the row lock).
+_COUNTERS = Counter.__table__  # type: ignore[attr-defined]
+_ALLOCATE = (update(_COUNTERS).where(_COUNTERS.c.name == _COUNTER).values(value=_COUNTERS.c.value + bindparam("n"))
+             .returning(_COUNTERS.c.value))  # fmt: skip
+_INSERT_ENTRIES = insert(AccessEntry.__table__)  # type: ignore[attr-defined]
+
+
+def _allocate_sequences(connection: Connection, count: int) -> range:
+    """Allocates ``count`` consecutive sequences in one statement (UPDATE ... RETURNING takes the row lock).
 
     The very first allocation creates the counter row with INSERT ... ON CONFLICT DO NOTHING, so
     several API processes starting at once cannot both create it (the loser waits, then counts on).
     """
-    statement = update(Counter).where(col(Counter.name) == _COUNTER).values(value=Counter.value + 1)
-    statement = statement.returning(Counter.value)
-    allocated = session.exec(statement).scalar_one_or_none()  # type: ignore[call-overload]
-    if allocated is not None:
-        return int(allocated)
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.exec(insert(Counter).values(name=_COUNTER, value=0).on_conflict_do_nothing(index_elements=["name"]))
-    return int(session.exec(statement).scalar_one())  # type: ignore[call-overload]
+    last = connection.execute(_ALLOCATE, {"n": count}).scalar_one_or_none()
+    if last is None:
+        insert_ = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+        create = insert_(_COUNTERS).values(name=_COUNTER, value=0).on_conflict_do_nothing(index_elements=["name"])
+        connection.execute(create)
+        last = connection.execute(_ALLOCATE, {"n": count}).scalar_one()
+    return range(int(last) - count + 1, int(last) + 1)
 
 
 def record_access(session: Session, *, member: str, fields: AccessEntryBase) -> AccessEntry:
     """Adds an entry and its outbox row to the current transaction (caller holds the access lock)."""
-    entry = AccessEntry(**fields.model_dump(), sequence=_next_sequence(session), member=member,
-                        created_at=datetime.now(UTC), entry_hash="")  # fmt: skip
-    entry.entry_hash = entry_hash(entry)
-    item = enqueue(session, "access_entry", {
-        "sequence": entry.sequence, "entry_hash": entry.entry_hash, "requester": entry.requester,
-        "patient": entry.patient, "record_id": entry.record_id, "purpose": entry.purpose, "basis": entry.basis,
-        "authorization": entry.authorization,
-    })  # fmt: skip
-    entry.outbox_id = item.id
-    session.add(entry)
-    return entry
+    return record_accesses(session, member=member, entries=[fields])[0]
+
+
+def record_accesses(session: Session, *, member: str, entries: list[AccessEntryBase]) -> list[AccessEntry]:
+    """Adds entries (numbered in list order) and their outbox rows to the current transaction
+    (caller holds the access lock).
+
+    Written with plain multi-row statements on the session's connection, not as ORM objects:
+    this runs for every release, and the unit of work cost more than the rest of the write
+    (see ``core.db.transaction``).
+    """
+    connection = session.connection()
+    moment = datetime.now(UTC)
+    rows = []
+    for sequence, fields in zip(_allocate_sequences(connection, len(entries)), entries, strict=True):
+        values = {**fields.model_dump(), "sequence": sequence, "member": member, "created_at": moment}
+        values["entry_hash"] = document_hash(document_of(values))
+        rows.append(values)
+    outbox_ids = enqueue_rows(connection, "access_entry", [{
+        "sequence": v["sequence"], "entry_hash": v["entry_hash"], "requester": v["requester"], "patient": v["patient"],
+        "record_id": v["record_id"], "purpose": v["purpose"], "basis": v["basis"], "authorization": v["authorization"],
+    } for v in rows])  # fmt: skip
+    for values, outbox_id in zip(rows, outbox_ids, strict=True):
+        values["outbox_id"] = outbox_id
+    connection.execute(_INSERT_ENTRIES, rows)
+    return [AccessEntry(**values) for values in rows]
 
 
 def to_public(entry: AccessEntry, items: dict[int, OutboxItem]) -> AccessEntryPublic:

@@ -16,7 +16,7 @@ from ledger_api.node import Node
 
 # Dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in the thread
 # pool, and every such hop costs a GIL hand-off per request. Blocking work (database, chain) goes
-# to a worker thread once, inside ``get_caller``.
+# to one of the node's few request threads once, inside ``get_caller`` (see ``LimitSettings``).
 
 
 async def get_node(request: Request) -> Node:
@@ -30,11 +30,12 @@ async def get_caller(request: Request, node: NodeDep) -> Caller:
     """A patient (Bearer session token) or a member system / auditor (signed request)."""
     authorization = request.headers.get("authorization", "")
     if authorization.lower().startswith("bearer "):
-        return await run_sync(resolve_session, node, authorization[7:].strip())
+        return await run_sync(resolve_session, node, authorization[7:].strip(), limiter=node.request_threads)
     if signing.SIGNATURE in request.headers:
         headers = {k.lower(): v for k, v in request.headers.items()}
-        caller = await run_sync(partial(verify_signed_request, node, method=request.method, path=request.url.path,
-                                        query=request.url.query, headers=headers))  # fmt: skip
+        verify = partial(verify_signed_request, node, method=request.method, path=request.url.path,
+                         query=request.url.query, headers=headers)  # fmt: skip
+        caller = await run_sync(verify, limiter=node.request_threads)
         if patient_proof.HEADER in headers:
             return resolve_patient_proof(node, caller, request.method, headers[patient_proof.HEADER])
         return caller

@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import structlog
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from ledger_api.auth import patient_proof, signing, siwe
 from ledger_api.auth.models import PatientSession, SeenRequestNonce, SiweChallenge
 from ledger_api.chain.clients import Member, MemberStatus, Role
-from ledger_api.core.db import session_scope
+from ledger_api.core.db import session_scope, transaction
 from ledger_api.errors import BadRequest, ContractReverted, Forbidden, Unauthenticated
 from ledger_api.node import Node
 
@@ -39,6 +39,9 @@ class Caller:
     via: str | None = None
     #: a patient session's consortium-view proof, forwarded when this node asks the other members
     proof: str | None = None
+    #: the chain's latest block when the signer's membership was read (a release reads its
+    #: authorisation at this block and logs it: one round trip fewer than asking again)
+    head_block: int | None = None
 
 
 def now() -> datetime:
@@ -69,7 +72,7 @@ def verify_signed_request(node: Node, *, method: str, path: str, query: str, hea
         reject("bad-signature", signer)
         raise Unauthenticated("signature does not match the signer (or the request was altered)")
     try:
-        member = node.chain.registry.member(recovered)
+        member, head = node.chain.registry.member_and_head(recovered)
     except ContractReverted:
         reject("unknown-signer", recovered)
         raise Unauthenticated("signer is not a consortium member") from None
@@ -79,7 +82,7 @@ def verify_signed_request(node: Node, *, method: str, path: str, query: str, hea
         raise Forbidden(f"signer's membership is {status.name.lower()}")
     _consume_nonce(node, recovered, nonce, int(ts) + window)
     kind: Literal["member", "auditor"] = "member" if role == Role.MEMBER else "auditor"
-    return Caller(kind=kind, address=recovered, local=recovered == node.address, member=member)
+    return Caller(kind=kind, address=recovered, local=recovered == node.address, member=member, head_block=head)
 
 
 def speaks_for(node: Node, caller: Caller, patient: str) -> bool:
@@ -92,10 +95,15 @@ def reject(reason: str, signer: str) -> None:
     log.warning("signed_request_rejected", reason=reason, signer=signer)
 
 
+#: One INSERT per signed request (see ``core.db.transaction``); the primary key refuses a replay.
+_REMEMBER_NONCE = insert(SeenRequestNonce.__table__)  # type: ignore[attr-defined]
+
+
 def _consume_nonce(node: Node, signer: str, nonce: str, valid_until: int) -> None:
     try:
-        with session_scope(node.engine) as session:
-            session.add(SeenRequestNonce(key=f"{signer}:{nonce}", expires_at=datetime.fromtimestamp(valid_until, UTC)))
+        with node.write_turns.turn(), transaction(node.engine) as connection:
+            connection.execute(_REMEMBER_NONCE, {"key": f"{signer}:{nonce}",
+                                                 "expires_at": datetime.fromtimestamp(valid_until, UTC)})  # fmt: skip
     except IntegrityError:
         reject("replayed", signer)
         raise Unauthenticated("request nonce already used (replay)") from None

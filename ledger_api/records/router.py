@@ -98,7 +98,8 @@ async def fetch_record(node: NodeDep, caller: CallerDep, record_id: RecordId, pu
     Headers carry the wrapped key, the context needed to decrypt, and the access-log sequence.
     (One worker-thread hop does the chain check, the logging and the read: this is the hot path.)
     """
-    release = await run_sync(service.release, node, caller, record_id, version, purpose_of(purpose), clinician)
+    release = await run_sync(service.release, node, caller, record_id, version, purpose_of(purpose), clinician,
+                             limiter=node.request_threads)  # fmt: skip
     headers = {
         "X-MedLedger-Record-Id": release.record.id, "X-MedLedger-Version": str(release.version.version),
         "X-MedLedger-Custodian": release.record.custodian, "X-MedLedger-Sealed-By": release.sealed_by,
