@@ -34,7 +34,7 @@ def _p(values: list[float], q: int) -> float:
 def run() -> dict[str, float]:
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="medledger-bench-consortium-") as tmp:
-        data, rpc, base = Path(tmp), free_port(), free_port()
+        data, rpc, base = Path(tmp), free_port(), free_port(3)  # consortium up: 3 members on base, base+1, base+2
         started = time.monotonic()
         up = subprocess.Popen([sys.executable, "-m", "ledger_api.cli", "consortium", "up", "--data-dir", str(data),
                                "--rpc-port", str(rpc), "--base-port", str(base)],

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import platform
+import random
 import signal
 import socket
 import subprocess
@@ -231,8 +232,25 @@ def anvil_binary() -> Path:
     return path
 
 
-def free_port() -> int:
-    """An unused TCP port on the loopback interface."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_port(count: int = 1) -> int:
+    """The first of ``count`` consecutive unused loopback TCP ports, below the ephemeral range.
+
+    Why not let the OS pick (bind to port 0): it picks from the ephemeral range, which outgoing
+    connections draw from too, so between choosing a port and a server binding it another process's
+    connection can take it ("address already in use" at start-up). Ports 20000-29999 are never
+    handed out for outgoing connections. ``consortium up`` binds base, base+1, ...: hence ``count``.
+    """
+    for _ in range(200):
+        base = random.randrange(20_000, 30_000 - count)
+        sockets: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                sockets.append(sock := socket.socket())
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise ChainUnavailable(f"no {count} consecutive free loopback ports in 20000-29999")

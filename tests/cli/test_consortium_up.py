@@ -14,12 +14,12 @@ import httpx
 import pytest
 
 from ledger_api.chain.backends import free_port
-from tests.utils.consortium import Supervised, free_port_block
+from tests.utils.consortium import Supervised
 
 
 @pytest.mark.slow
 def test_local_consortium_starts_serves_stops_and_resumes(tmp_path: Path) -> None:
-    rpc, base = free_port(), free_port_block(2)
+    rpc, base = free_port(), free_port(2)
     first = Supervised(tmp_path, rpc, base)
     try:
         first.wait_for("press Ctrl-C")

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_demo_story_passes_on_a_fresh_local_consortium(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "demo.py"), "--data-dir", str(tmp_path / "data"), "--imaging-mb", "48",
-         "--rpc-port", str(free_port()), "--base-port", str(free_port())],
+         "--rpc-port", str(free_port()), "--base-port", str(free_port(3))],
         capture_output=True, text=True, timeout=600)  # fmt: skip
     output = done.stdout + done.stderr
     assert done.returncode == 0, output

@@ -16,7 +16,7 @@ from ledger_api.chain.clients import GrantTerms
 from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.transactions import TransactionSender
 from ledger_api.vocabulary import Purpose, bitset
-from tests.utils.nodes import Identities, RunningNode, deploy, start_node
+from tests.utils.nodes import Identities, RunningNode, deploy, loopback_listener, start_node
 
 
 @dataclass
@@ -38,12 +38,13 @@ class TwoNodes:
 
 @pytest.fixture
 def two_nodes(tmp_path: Path) -> Iterator[TwoNodes]:
-    ports = {slug: free_port() for slug in ("a", "b", "c")}  # c is registered but never started
-    ids = Identities({slug: f"http://127.0.0.1:{port}" for slug, port in ports.items()})
+    listeners = {slug: loopback_listener() for slug in ("a", "b")}
+    ports = {"c": free_port()} | {slug: sock.getsockname()[1] for slug, sock in listeners.items()}
+    ids = Identities({slug: f"http://127.0.0.1:{port}" for slug, port in ports.items()})  # C: registered, never up
     with AnvilBackend() as backend, ExitStack() as stack:
         manifest = deploy(backend, ids, Account.create())
         nodes = {slug: stack.enter_context(start_node(backend, manifest, ids.members[slug], tmp_path / slug,
-                                                      f"sqlite:///{tmp_path / slug}.db", port=ports[slug]))
+                                                      f"sqlite:///{tmp_path / slug}.db", listener=listeners[slug]))
                  for slug in ("a", "b")}  # fmt: skip
         patient = Account.create()
         backend.fund(patient.address, 10**19)

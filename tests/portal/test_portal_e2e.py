@@ -23,7 +23,7 @@ from playwright.sync_api import Browser, Page, expect
 from ledger_api.chain.backends import free_port
 from ledger_api.chain.devnet import _passphrase
 from ledger_api.cli.client import member_client
-from tests.utils.consortium import Supervised, free_port_block
+from tests.utils.consortium import Supervised
 
 pytestmark = pytest.mark.slow
 PASSPHRASE = "correct horse battery staple"
@@ -61,7 +61,7 @@ class Consortium:
 @pytest.fixture(scope="module")
 def consortium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Consortium]:
     data = tmp_path_factory.mktemp("portal-consortium")
-    running = Supervised(data, free_port(), free_port_block(3), members=3)
+    running = Supervised(data, free_port(), free_port(3), members=3)
     try:
         running.wait_for("press Ctrl-C")
         world = Consortium(data)

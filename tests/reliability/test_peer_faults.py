@@ -17,7 +17,7 @@ from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.transactions import TransactionSender
 from ledger_api.core.config import PeerSettings
 from ledger_api.vocabulary import Category, Purpose, bitset
-from tests.utils.nodes import Identities, deploy, start_node
+from tests.utils.nodes import Identities, deploy, loopback_listener, start_node
 from tests.utils.proxy import Proxy
 
 pytestmark = pytest.mark.slow
@@ -25,19 +25,20 @@ LAB = b"potassium 4.1 mmol/L\n" * 50
 
 
 def test_a_slow_or_down_custodian_costs_a_deadline_not_the_request(tmp_path: Path) -> None:
-    ports = {slug: free_port() for slug in ("a", "b", "c")}
-    b_proxy = Proxy(ports["b"])
-    ids = Identities({"a": f"http://127.0.0.1:{ports['a']}", "b": f"http://127.0.0.1:{b_proxy.port}",
-                      "c": f"http://127.0.0.1:{ports['c']}"})  # c is registered, never started
+    listeners = {slug: loopback_listener() for slug in ("a", "b")}
+    b_proxy = Proxy(listeners["b"].getsockname()[1])
+    ids = Identities({"a": f"http://127.0.0.1:{listeners['a'].getsockname()[1]}",
+                      "b": f"http://127.0.0.1:{b_proxy.port}",
+                      "c": f"http://127.0.0.1:{free_port()}"})  # c is registered, never started
     with AnvilBackend() as backend, ExitStack() as stack:
         manifest = deploy(backend, ids, Account.create())
         b_proxy.up()
         stack.callback(b_proxy.close)
         a = stack.enter_context(start_node(backend, manifest, ids.members["a"], tmp_path / "a",
-                                           f"sqlite:///{tmp_path / 'a.db'}", port=ports["a"],
+                                           f"sqlite:///{tmp_path / 'a.db'}", listener=listeners["a"],
                                            peers=PeerSettings(timeout_s=1.5)))  # fmt: skip
         b = stack.enter_context(start_node(backend, manifest, ids.members["b"], tmp_path / "b",
-                                           f"sqlite:///{tmp_path / 'b.db'}", port=ports["b"]))  # fmt: skip
+                                           f"sqlite:///{tmp_path / 'b.db'}", listener=listeners["b"]))  # fmt: skip
         patient = Account.create()
         backend.fund(patient.address, 10**19)
         with b.member_client(ids.members["b"].account) as b_system:

@@ -2,37 +2,12 @@
 
 from __future__ import annotations
 
-import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-
-
-def free_port_block(count: int) -> int:
-    """The first of ``count`` consecutive free loopback ports, below the ephemeral range.
-
-    ``consortium up`` binds its nodes to base, base+1, ...: an OS-picked free port says nothing about
-    its neighbours, which outgoing connections of other tests (ephemeral ports) may hold.
-    """
-    for _ in range(200):
-        base = random.randrange(20_000, 30_000 - count)
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError(f"no {count} consecutive free ports")
 
 
 class Supervised:

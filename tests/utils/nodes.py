@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
@@ -81,17 +82,37 @@ def node_settings(tmp_path: Path, database_url: str, manifest: DeploymentManifes
                     **{**defaults, **overrides})  # type: ignore[arg-type]
 
 
-class RunningNode:
-    """A node served by uvicorn on a free loopback port, in a thread of the test process."""
+def loopback_listener() -> socket.socket:
+    """A listening loopback socket, held from the moment its port is chosen until uvicorn serves on it.
 
-    def __init__(self, node: Node, port: int | None = None) -> None:
+    Why: a node's URL goes on chain at deployment, before the node starts. A port merely found free
+    then can be taken by another test in between (uvicorn: "address already in use", the node never
+    starts); a socket already bound cannot. Connections made before the node serves wait in the backlog.
+    """
+    for _ in range(20):
+        sock = socket.socket()
+        try:
+            sock.bind(("127.0.0.1", free_port()))
+        except OSError:  # taken between free_port's check and this bind
+            sock.close()
+            continue
+        sock.listen(128)
+        return sock
+    raise RuntimeError("no free loopback port")
+
+
+class RunningNode:
+    """A node served by uvicorn on a loopback port of its own, in a thread of the test process."""
+
+    def __init__(self, node: Node, listener: socket.socket | None = None) -> None:
         self.node = node
         self.app = create_app(node)
-        self.port = port or free_port()
+        self.listener = listener or loopback_listener()
+        self.port = int(self.listener.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
                                                     lifespan="on"))  # fmt: skip
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.listener]}, daemon=True)
 
     def __enter__(self) -> RunningNode:
         self.thread.start()
@@ -105,6 +126,7 @@ class RunningNode:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        self.listener.close()
         self.node.engine.dispose()
 
     @property
@@ -140,8 +162,9 @@ class RunningNode:
 
 
 def start_node(backend: ChainBackend, manifest: DeploymentManifest, identity: MemberIdentity, tmp_path: Path,
-               database_url: str, *, port: int | None = None, **overrides: object) -> RunningNode:  # fmt: skip
-    if port is not None:  # the URL the node is registered under is the one patients sign in at
-        overrides.setdefault("public_url", f"http://127.0.0.1:{port}")
+               database_url: str, *, listener: socket.socket | None = None,
+               **overrides: object) -> RunningNode:  # fmt: skip
+    if listener is not None:  # the URL the node is registered under is the one patients sign in at
+        overrides.setdefault("public_url", f"http://127.0.0.1:{listener.getsockname()[1]}")
     settings = node_settings(tmp_path, database_url, manifest, **overrides)
-    return RunningNode(build_node(settings, w3=backend.w3, identity=identity), port=port)
+    return RunningNode(build_node(settings, w3=backend.w3, identity=identity), listener=listener)

@@ -28,7 +28,7 @@ from medledger_crypto import MemberIdentity, sign_typed, typed_data
 from ledger_api.chain.backends import free_port
 from ledger_api.chain.devnet import _passphrase
 from ledger_api.cli.client import member_client
-from tests.utils.consortium import Supervised, free_port_block
+from tests.utils.consortium import Supervised
 
 SLUGS = ("dapeng", "kuichong", "nanao")
 
@@ -210,7 +210,7 @@ class Soak:
 
 def run_soak(data: Path, duration_s: float, workers: int = 6) -> SoakResult:
     """Starts a 3-member consortium in ``data``, soaks it, drains it, verifies it; returns the result."""
-    running = Supervised(data, free_port(), free_port_block(3), members=3)
+    running = Supervised(data, free_port(), free_port(3), members=3)
     try:
         running.wait_for("press Ctrl-C")
         soak = Soak(data)
