@@ -9,14 +9,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import structlog
-from sqlalchemy import delete, insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete
 from sqlmodel import Session
 
 from ledger_api.auth import patient_proof, signing, siwe
 from ledger_api.auth.models import PatientSession, SeenRequestNonce, SiweChallenge
 from ledger_api.chain.clients import Member, MemberStatus, Role
-from ledger_api.core.db import session_scope, transaction
+from ledger_api.core.db import session_scope
 from ledger_api.errors import BadRequest, ContractReverted, Forbidden, Unauthenticated
 from ledger_api.node import Node
 
@@ -95,18 +94,10 @@ def reject(reason: str, signer: str) -> None:
     log.warning("signed_request_rejected", reason=reason, signer=signer)
 
 
-#: One INSERT per signed request (see ``core.db.transaction``); the primary key refuses a replay.
-_REMEMBER_NONCE = insert(SeenRequestNonce.__table__)  # type: ignore[attr-defined]
-
-
 def _consume_nonce(node: Node, signer: str, nonce: str, valid_until: int) -> None:
-    try:
-        with node.write_turns.turn(), transaction(node.engine) as connection:
-            connection.execute(_REMEMBER_NONCE, {"key": f"{signer}:{nonce}",
-                                                 "expires_at": datetime.fromtimestamp(valid_until, UTC)})  # fmt: skip
-    except IntegrityError:
+    if not node.nonces.remember(f"{signer}:{nonce}", datetime.fromtimestamp(valid_until, UTC)):
         reject("replayed", signer)
-        raise Unauthenticated("request nonce already used (replay)") from None
+        raise Unauthenticated("request nonce already used (replay)")
 
 
 def purge_expired(session: Session) -> None:

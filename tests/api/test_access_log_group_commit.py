@@ -18,6 +18,7 @@ from ledger_api.access.writer import AccessLogWriter
 from ledger_api.chain.backends import EthTesterBackend
 from ledger_api.core.crash_drill import CrashDrill
 from ledger_api.core.db import WriteTurns, make_engine
+from ledger_api.core.group_commit import GroupCommit
 from ledger_api.errors import DatabaseUnavailable
 from ledger_api.vocabulary import Category, bitset
 from tests.api.conftest import World
@@ -30,10 +31,10 @@ def _fields(record_id: str, clinician: str) -> AccessEntryBase:
                            chain_block=7)  # fmt: skip
 
 
-def _queued(writer: AccessLogWriter, count: int) -> None:
+def _queued(commits: GroupCommit, count: int) -> None:
     deadline = time.monotonic() + 10
-    while len(writer._queue) < count:  # noqa: SLF001 - the test waits until every release has queued its entry
-        assert time.monotonic() < deadline, "releases did not queue their entries"
+    while commits.queued < count:  # the test waits until every caller has queued its item
+        assert time.monotonic() < deadline, "callers did not queue their items"
         time.sleep(0.005)
 
 
@@ -43,7 +44,7 @@ def test_releases_queued_behind_a_write_are_committed_together_each_with_its_own
     with ThreadPoolExecutor(max_workers=6) as pool:
         with node.access_lock:  # a write under way: the next releases queue behind it
             futures = [pool.submit(writer.write, _fields(f"{i:064x}", f"clinician-{i}")) for i in range(6)]
-            _queued(writer, 6)
+            _queued(writer.commits, 6)
             assert not any(f.done() for f in futures)  # nothing acknowledged before its commit
         entries = [f.result(timeout=30) for f in futures]
 
@@ -67,13 +68,13 @@ def test_a_failed_group_fails_every_release_in_it(world: World, tmp_path: Path) 
     turns = WriteTurns(f"sqlite:///{tmp_path / 'turns.db'}")
     writer = AccessLogWriter(unreachable, node.address, threading.Lock(), CrashDrill(), turns)
     with ThreadPoolExecutor(max_workers=3) as pool:
-        with writer.access_lock:
+        with writer.commits.lock:
             futures = [pool.submit(writer.write, _fields(f"{i:064x}", "dr-li")) for i in range(3)]
-            _queued(writer, 3)
+            _queued(writer.commits, 3)
         for future in futures:
             with pytest.raises(DatabaseUnavailable):
                 future.result(timeout=30)
-    assert writer._queue == []  # noqa: SLF001 - nothing left behind to be written later
+    assert writer.commits.queued == 0  # nothing left behind to be written later
 
 
 def test_concurrent_fetches_get_distinct_gap_free_sequences_matching_what_they_read(world: World) -> None:

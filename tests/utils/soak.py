@@ -202,10 +202,17 @@ class Soak:
                                                            json=self.grant_body(patient, domain["nonce"])))
 
     def audit(self) -> None:
+        """Runs the auditor's CLI; keeps its verdict line and every finding above info (the table's
+        tail is hundreds of routine break-glass rows, which would hide why an audit failed)."""
+        report_path = self.data / "audit-report.json"
         done = subprocess.run([sys.executable, "-m", "ledger_api.cli", "audit", "verify", "--data-dir",
-                               str(self.data)], capture_output=True, text=True, timeout=600)  # fmt: skip
+                               str(self.data), "--json", str(report_path)],
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
         self.result.audit_passed = done.returncode == 0
-        self.result.audit_output = (done.stdout + done.stderr)[-3000:]
+        verdict = next((line for line in done.stdout.splitlines() if line.startswith("audit ")), "")
+        findings = json.loads(report_path.read_text())["findings"] if report_path.exists() else []
+        serious = [f for f in findings if f["severity"] != "info"]
+        self.result.audit_output = "\n".join([verdict, *map(json.dumps, serious), done.stderr[-2000:]])
 
 
 def run_soak(data: Path, duration_s: float, workers: int = 6) -> SoakResult:

@@ -1,0 +1,63 @@
+"""Signed requests' nonces that arrive together are remembered in one transaction (group commit);
+a replay is refused whether its first use was committed earlier or sits in the same batch."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from ledger_api.auth.models import SeenRequestNonce
+from ledger_api.auth.nonces import NonceBook
+from ledger_api.core.db import WriteTurns, make_engine, session_scope
+from ledger_api.errors import DatabaseUnavailable
+from tests.api.conftest import World
+
+SIGNER = "0x" + "22" * 20
+
+
+def _wait_queued(book: NonceBook, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while book.commits.queued < count:
+        assert time.monotonic() < deadline, "the requests did not queue their nonces"
+        time.sleep(0.005)
+
+
+def test_nonces_queued_behind_a_write_are_remembered_together_and_a_replay_is_refused(world: World) -> None:
+    book = world.node.node.nonces
+    expires = datetime.now(UTC) + timedelta(minutes=5)
+    assert book.remember(f"{SIGNER}:earlier", expires) is True
+    keys = ["a", "b", "earlier", "a", "c"]  # "earlier" was committed before; "a" comes twice in the batch
+    with ThreadPoolExecutor(max_workers=len(keys)) as pool:
+        with book.commits.lock:  # a write under way: the next requests queue behind it
+            futures = []
+            for i, key in enumerate(keys):
+                futures.append(pool.submit(book.remember, f"{SIGNER}:{key}", expires))
+                _wait_queued(book, i + 1)  # queued in this order, so the first "a" is the first use
+            assert not any(f.done() for f in futures)  # nothing answered before its commit
+        answers = [f.result(timeout=30) for f in futures]
+
+    assert answers == [True, True, False, False, True]
+    with session_scope(world.node.node.engine) as session:
+        stored = set(session.exec(select(SeenRequestNonce.key)).scalars())  # type: ignore[call-overload]
+    assert {f"{SIGNER}:{k}" for k in ("earlier", "a", "b", "c")} <= stored
+    assert book.remember(f"{SIGNER}:c", expires) is False  # and later too
+
+
+def test_a_failed_group_fails_every_request_in_it_and_remembers_nothing(world: World, tmp_path: Path) -> None:
+    unreachable = make_engine(f"sqlite:///{tmp_path / 'missing' / 'gone'}")  # the directory is removed below
+    (tmp_path / "missing").rmdir()
+    book = NonceBook(unreachable, WriteTurns(f"sqlite:///{tmp_path / 'turns.db'}"))
+    expires = datetime.now(UTC) + timedelta(minutes=5)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        with book.commits.lock:
+            futures = [pool.submit(book.remember, f"{SIGNER}:{i}", expires) for i in range(3)]
+            _wait_queued(book, 3)
+        for future in futures:
+            with pytest.raises(DatabaseUnavailable):
+                future.result(timeout=30)
+    assert book.commits.queued == 0
