@@ -83,17 +83,23 @@ def record_access(session: Session, *, member: str, fields: AccessEntryBase) -> 
 
 def record_accesses(session: Session, *, member: str, entries: list[AccessEntryBase]) -> list[AccessEntry]:
     """Adds entries (numbered in list order) and their outbox rows to the current transaction
-    (caller holds the access lock).
+    (caller holds the access lock)."""
+    rows = insert_accesses(session.connection(), member=member, entries=[e.model_dump() for e in entries])
+    return [AccessEntry(**values) for values in rows]
 
-    Written with plain multi-row statements on the session's connection, not as ORM objects:
-    this runs for every release, and the unit of work cost more than the rest of the write
-    (see ``core.db.transaction``).
+
+def insert_accesses(connection: Connection, *, member: str, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Inserts entries (``AccessEntryBase`` fields, numbered in list order) and their outbox rows;
+    returns each entry's stored column values.
+
+    Plain multi-row statements, not ORM objects, and nothing else: this runs for every release
+    inside the database's write turn, so whatever can be done before or after it (validating the
+    fields, building the entry objects) is done there (see ``access.writer``).
     """
-    connection = session.connection()
     moment = datetime.now(UTC)
     rows = []
     for sequence, fields in zip(_allocate_sequences(connection, len(entries)), entries, strict=True):
-        values = {**fields.model_dump(), "sequence": sequence, "member": member, "created_at": moment}
+        values = {**fields, "sequence": sequence, "member": member, "created_at": moment}
         values["entry_hash"] = document_hash(document_of(values))
         rows.append(values)
     outbox_ids = enqueue_rows(connection, "access_entry", [{
@@ -103,7 +109,7 @@ def record_accesses(session: Session, *, member: str, entries: list[AccessEntryB
     for values, outbox_id in zip(rows, outbox_ids, strict=True):
         values["outbox_id"] = outbox_id
     connection.execute(_INSERT_ENTRIES, rows)
-    return [AccessEntry(**values) for values in rows]
+    return rows
 
 
 def to_public(entry: AccessEntry, items: dict[int, OutboxItem]) -> AccessEntryPublic:

@@ -10,13 +10,14 @@ table and one commit; nothing is acknowledged before its commit.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from ledger_api.access.models import AccessEntry, AccessEntryBase
-from ledger_api.access.service import record_accesses
+from ledger_api.access.service import insert_accesses
 from ledger_api.core.crash_drill import CrashDrill
-from ledger_api.core.db import WriteTurns, session_scope
+from ledger_api.core.db import WriteTurns, transaction
 from ledger_api.core.group_commit import GroupCommit
 
 
@@ -26,14 +27,18 @@ class AccessLogWriter:
     def __init__(self, engine: Engine, member: str, access_lock: threading.Lock, crash_drill: CrashDrill,
                  write_turns: WriteTurns) -> None:  # fmt: skip
         self.engine, self.member, self.crash_drill, self.write_turns = engine, member, crash_drill, write_turns
-        self.commits: GroupCommit[AccessEntryBase, AccessEntry] = GroupCommit(access_lock, self._write)
+        self.commits: GroupCommit[dict[str, Any], dict[str, Any]] = GroupCommit(access_lock, self._write)
 
     def write(self, fields: AccessEntryBase) -> AccessEntry:
-        """The committed entry for ``fields`` (written by this thread or by one that held the lock first)."""
-        return self.commits.submit(fields)
+        """The committed entry for ``fields`` (written by this thread or by one that held the lock first).
 
-    def _write(self, batch: list[AccessEntryBase]) -> list[AccessEntry]:
-        with self.write_turns.turn(), session_scope(self.engine) as session:
-            entries = record_accesses(session, member=self.member, entries=batch)
-            self.crash_drill.reached("fetch.before_commit", flush=session.flush)
-        return entries
+        The fields are dumped before, and the entry object built after, the write turn: the turn
+        holds the database's single write lock (SQLite) and should cover the statements only.
+        """
+        return AccessEntry(**self.commits.submit(fields.model_dump()))
+
+    def _write(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        with self.write_turns.turn(), transaction(self.engine) as connection:
+            rows = insert_accesses(connection, member=self.member, entries=batch)
+            self.crash_drill.reached("fetch.before_commit")  # plain statements: already sent, uncommitted
+        return rows
