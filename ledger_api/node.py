@@ -45,7 +45,7 @@ class Node:
     access_log: AccessLogWriter = field(init=False)
     #: one write transaction at a time on a SQLite file, across this node's processes (see core.db)
     write_turns: WriteTurns = field(init=False)
-    #: signed requests' nonces, remembered in group commits (see auth.nonces)
+    #: signed requests' nonces, in group commits; on SQLite in a file of their own (see auth.nonces)
     nonces: NonceBook = field(init=False)
     #: the threads per-request chain and database work runs in (``settings.limits.request_threads``)
     request_threads: CapacityLimiter = field(init=False)
@@ -56,7 +56,7 @@ class Node:
         self.write_turns = WriteTurns(self.settings.resolved_database_url)
         self.access_log = AccessLogWriter(self.engine, self.identity.address, self.access_lock, self.crash_drill,
                                           self.write_turns)  # fmt: skip
-        self.nonces = NonceBook(self.engine, self.write_turns)
+        self.nonces = NonceBook.for_database(self.settings.resolved_database_url, self.engine, self.write_turns)
         self.request_threads = CapacityLimiter(self.settings.limits.request_threads)
         self.settings.blob_dir.mkdir(parents=True, exist_ok=True)
 

@@ -13,7 +13,7 @@ from sqlalchemy import delete
 from sqlmodel import Session
 
 from ledger_api.auth import patient_proof, signing, siwe
-from ledger_api.auth.models import PatientSession, SeenRequestNonce, SiweChallenge
+from ledger_api.auth.models import PatientSession, SiweChallenge
 from ledger_api.chain.clients import Member, MemberStatus, Role
 from ledger_api.core.db import session_scope
 from ledger_api.errors import BadRequest, ContractReverted, Forbidden, Unauthenticated
@@ -100,10 +100,10 @@ def _consume_nonce(node: Node, signer: str, nonce: str, valid_until: int) -> Non
         raise Unauthenticated("request nonce already used (replay)")
 
 
-def purge_expired(session: Session) -> None:
-    """Drops nonces and sessions that can no longer be used."""
+def purge_expired(node: Node, session: Session) -> None:
+    """Drops nonces, sessions and sign-in challenges that can no longer be used."""
     moment = now()
-    session.exec(delete(SeenRequestNonce).where(SeenRequestNonce.expires_at < moment))  # type: ignore[call-overload]
+    node.nonces.purge(moment)
     session.exec(delete(PatientSession).where(PatientSession.expires_at < moment))  # type: ignore[call-overload]
     session.exec(delete(SiweChallenge).where(SiweChallenge.expires_at < moment))  # type: ignore[call-overload]
 

@@ -54,7 +54,7 @@ class OutboxWorker(BackgroundLoop):
         busy = self.run_once()
         if time.monotonic() - self._last_purge > 60:
             with session_scope(self.node.engine) as session:
-                purge_expired(session)
+                purge_expired(self.node, session)
             self._last_purge = time.monotonic()
         return busy
 

@@ -42,10 +42,31 @@ def test_nonces_queued_behind_a_write_are_remembered_together_and_a_replay_is_re
         answers = [f.result(timeout=30) for f in futures]
 
     assert answers == [True, True, False, False, True]
-    with session_scope(world.node.node.engine) as session:
+    with session_scope(book.engine) as session:
         stored = set(session.exec(select(SeenRequestNonce.key)).scalars())  # type: ignore[call-overload]
     assert {f"{SIGNER}:{k}" for k in ("earlier", "a", "b", "c")} <= stored
     assert book.remember(f"{SIGNER}:c", expires) is False  # and later too
+
+
+def test_on_sqlite_nonces_live_in_a_file_of_their_own_shared_by_every_process(tmp_path: Path) -> None:
+    """SQLite has one write lock per file: nonces beside the database do not queue behind its writes."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    engine = make_engine(url)
+    first, second = (NonceBook.for_database(url, engine, WriteTurns(url)) for _ in range(2))  # two API processes
+    assert (tmp_path / "ledger.db.nonces").exists() and first.engine is not engine
+    expires = datetime.now(UTC) + timedelta(minutes=5)
+    assert first.remember(f"{SIGNER}:1", expires) is True
+    assert second.remember(f"{SIGNER}:1", expires) is False  # replayed to the other process: refused
+    assert second.remember(f"{SIGNER}:2", datetime.now(UTC) - timedelta(seconds=1)) is True
+    second.purge(datetime.now(UTC))  # the expired one is forgotten, the live one kept
+    with session_scope(first.engine) as session:
+        assert set(session.exec(select(SeenRequestNonce.key)).scalars()) == {f"{SIGNER}:1"}  # type: ignore[call-overload]
+
+
+def test_on_postgresql_nonces_stay_in_the_node_database(world: World) -> None:
+    node = world.node.node
+    kind = node.engine.dialect.name
+    assert (node.nonces.engine is node.engine) == (kind == "postgresql")
 
 
 def test_a_failed_group_fails_every_request_in_it_and_remembers_nothing(world: World, tmp_path: Path) -> None:
