@@ -9,9 +9,10 @@ Two things keep that write from becoming the node's ceiling (it was, at ~300 fet
   WAL): SQLite has one write lock per file, and nonce writes queued behind access-log and outbox
   writes on the node's database (the lock ~70-80 % busy under load). Measured with 32 clients:
   ~12 % more fetches/s, and the p99 at 300 fetches/s under 100 ms instead of over. Nothing else
-  lives there, and losing it loses nothing but nonces (a replay must also pass the 60-second
-  freshness window). On PostgreSQL (row locks, no file lock) nonces stay in the node's database,
-  in the ``seen_request_nonces`` table its migrations create.
+  lives there, and losing it loses nothing but nonces (a replay must also pass the signature
+  freshness window, ``auth.signature_window_s``, 60 s by default). On PostgreSQL (row locks, no
+  file lock) nonces stay in the node's database, in the ``seen_request_nonces`` table its
+  migrations create.
 
 The order of checks is unchanged: a request's nonce is committed before the request proceeds.
 """
