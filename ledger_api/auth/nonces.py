@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from ledger_api.auth.models import SeenRequestNonce
-from ledger_api.core.db import WriteTurns, make_engine, sqlite_file, transaction
+from ledger_api.core.db import WriteTurns, make_engine, sqlite_companion, transaction
 from ledger_api.core.group_commit import GroupCommit
 
 _TABLE = SeenRequestNonce.__table__  # type: ignore[attr-defined]
@@ -48,10 +48,10 @@ class NonceBook:
     def for_database(cls, database_url: str, engine: Engine, write_turns: WriteTurns) -> NonceBook:
         """The node's nonce book: a SQLite database file gets a nonce file beside it (see above);
         anything else keeps nonces in ``engine``, with ``write_turns``."""
-        database = sqlite_file(database_url)
-        if database is None:
+        nonce_file = sqlite_companion(database_url, ".nonces")
+        if nonce_file is None:
             return cls(engine, write_turns)
-        url = f"sqlite:///{database.with_name(database.name + '.nonces')}"
+        url = f"sqlite:///{nonce_file}"
         own = make_engine(url)
         with own.begin() as connection:  # IF NOT EXISTS: several API processes may open it at once
             connection.execute(CreateTable(_TABLE, if_not_exists=True))

@@ -34,6 +34,12 @@ def sqlite_file(url: str) -> Path | None:
     return Path(path) if path and path != ":memory:" else None
 
 
+def sqlite_companion(url: str, suffix: str) -> Path | None:
+    """A file beside a SQLite database file (``<database><suffix>``); None where there is no file."""
+    database = sqlite_file(url)
+    return database.with_name(database.name + suffix) if database is not None else None
+
+
 def make_engine(url: str) -> Engine:
     """An engine with safe defaults: SQLite in WAL mode with a busy timeout; pooled PostgreSQL with pre-ping."""
     if url.startswith("sqlite"):
@@ -67,8 +73,7 @@ class WriteTurns:
     """
 
     def __init__(self, url: str) -> None:
-        database = sqlite_file(url)
-        self._path = database.with_name(database.name + ".write-turns") if database is not None else None
+        self._path = sqlite_companion(url, ".write-turns")
         self._lock = threading.Lock()
         self._fd: int | None = None
 
