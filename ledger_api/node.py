@@ -60,6 +60,11 @@ class Node:
         self.request_threads = CapacityLimiter(self.settings.limits.request_threads)
         self.settings.blob_dir.mkdir(parents=True, exist_ok=True)
 
+    def close(self) -> None:
+        """Closes the node's database connections (its own database and, on SQLite, the nonce file)."""
+        self.nonces.close()
+        self.engine.dispose()
+
     @property
     def address(self) -> str:
         return self.identity.address

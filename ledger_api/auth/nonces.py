@@ -38,8 +38,8 @@ _DIALECTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 class NonceBook:
     """Remembers ``signer:nonce`` keys until they expire; ``remember`` says whether a key is new."""
 
-    def __init__(self, engine: Engine, write_turns: WriteTurns) -> None:
-        self.engine, self.write_turns = engine, write_turns
+    def __init__(self, engine: Engine, write_turns: WriteTurns, *, own_file: bool = False) -> None:
+        self.engine, self.write_turns, self.own_file = engine, write_turns, own_file
         insert = _DIALECTS[engine.dialect.name]
         self._insert = insert(_TABLE).on_conflict_do_nothing(index_elements=[_TABLE.c.key]).returning(_TABLE.c.key)
         self.commits: GroupCommit[tuple[str, datetime], bool] = GroupCommit(threading.Lock(), self._remember)
@@ -57,7 +57,12 @@ class NonceBook:
             connection.execute(CreateTable(_TABLE, if_not_exists=True))
             for index in _TABLE.indexes:
                 connection.execute(CreateIndex(index, if_not_exists=True))
-        return cls(own, WriteTurns(url))
+        return cls(own, WriteTurns(url), own_file=True)
+
+    def close(self) -> None:
+        """Closes the nonce file's connections (the node's own engine is the node's to close)."""
+        if self.own_file:
+            self.engine.dispose()
 
     def remember(self, key: str, expires_at: datetime) -> bool:
         """True if ``key`` was not seen before (it is committed now); False for a replay."""

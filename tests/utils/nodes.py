@@ -127,7 +127,7 @@ class RunningNode:
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.listener.close()
-        self.node.engine.dispose()
+        self.node.close()
 
     @property
     def worker(self):  # noqa: ANN201
