@@ -27,10 +27,15 @@ from ledger_api.records.router import router as records_router
 from ledger_api.records.service import sweep_orphans
 
 
+def background_jobs(node: Node) -> tuple[OutboxWorker, NotificationWorker]:
+    """The node's background jobs: the outbox sender and the notification scanner (one of each per node)."""
+    return OutboxWorker(node), NotificationWorker(node)
+
+
 def create_app(node: Node) -> FastAPI:
-    """The app for one node; the outbox worker runs while the app does (unless disabled in settings)."""
-    worker = OutboxWorker(node)
-    notifier = NotificationWorker(node)
+    """The app for one node; the background jobs run while the app does (unless disabled in settings:
+    ``medledger serve --workers N`` runs them in a process of their own)."""
+    worker, notifier = background_jobs(node)
 
     started = time.time()
 

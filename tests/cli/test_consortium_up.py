@@ -124,8 +124,9 @@ def test_a_bad_config_file_is_one_clear_error(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_node_served_by_several_processes_keeps_one_gap_free_log(tmp_path: Path) -> None:
-    """``MEDLEDGER_API_WORKERS=2`` on PostgreSQL: concurrent reads land in both processes, the log stays
-    gap-free (sequences come from the database, not a process), and every entry is anchored once."""
+    """``MEDLEDGER_API_WORKERS=2`` on PostgreSQL: concurrent reads land in both API processes, the log
+    stays gap-free (sequences come from the database, not a process), and every entry is anchored once
+    by the node's third process, which runs the background jobs."""
     from concurrent.futures import ThreadPoolExecutor
 
     from medledger_crypto import MemberIdentity
@@ -148,7 +149,7 @@ def test_a_node_served_by_several_processes_keeps_one_gap_free_log(tmp_path: Pat
             up.wait_for("press Ctrl-C")
             node_pid = int(json.loads((tmp_path / "data" / "consortium.json").read_text())["nodes"]["dapeng"]["pid"])
             children = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) == node_pid]
-            assert sum(b"spawn_main" in _cmdline(p) for p in children) == 2
+            assert sum(b"spawn_main" in _cmdline(p) for p in children) == 3  # 2 API processes + the jobs
             identity = MemberIdentity.load(tmp_path / "data" / "chain" / "keys" / "dapeng.json", _passphrase())
             manifest = json.loads((tmp_path / "data" / "chain" / "deployment.json").read_text())
             auth = MemberAuth(account=identity.account, chain_id=manifest["chain_id"], audience=identity.address)

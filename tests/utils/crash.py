@@ -81,7 +81,7 @@ class CrashLab:
         self.read_sequences: set[int] = set()
 
     # -- the node process ------------------------------------------------------------------------
-    def start(self, crash_at: str | None = None, crash_after: int = 1) -> None:
+    def start(self, crash_at: str | None = None, crash_after: int = 1, workers: int = 1) -> None:
         env = {**os.environ, "MEDLEDGER_MODE": "dev", "MEDLEDGER_NODE_NAME": "a",
                "MEDLEDGER_DATA_DIR": str(self.work / "node"), "MEDLEDGER_DATABASE_URL": self.database_url,
                "MEDLEDGER_KEYSTORE_PATH": str(self.work / "a-identity.json"),
@@ -94,7 +94,8 @@ class CrashLab:
             env.update(MEDLEDGER_CRASH_AT=crash_at, MEDLEDGER_CRASH_AFTER=str(crash_after))
         log = open(self.work / "node.log", "ab")  # noqa: SIM115 - owned by the child
         self.process = subprocess.Popen([sys.executable, "-m", "ledger_api.cli", "serve", "--port", str(self.port),
-                                         "--log-level", "warning"], env=env, stdout=log, stderr=subprocess.STDOUT)
+                                         "--log-level", "warning", "--workers", str(workers)],
+                                        env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
         wait_ready({"a": f"http://127.0.0.1:{self.port}"}, {"a": self.process}, timeout=60)
 
     def stop(self) -> None:

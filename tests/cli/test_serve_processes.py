@@ -1,0 +1,76 @@
+"""``medledger serve --workers N``: N API processes on one socket, and one process for the background
+jobs (outbox sender, notification scanner), so that anchoring a Merkle batch never holds up the
+requests of an API process. The parent supervises them: if any dies, the node stops, non-zero, for
+its service manager to restart it whole."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.utils.crash import CrashLab
+from tests.utils.nodes import database
+
+pytestmark = pytest.mark.slow
+
+
+def _children(pid: int) -> dict[str, int]:
+    """The node's own child processes of ``pid`` (not multiprocessing's resource tracker): name -> pid."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                name = (proc / "comm").read_text().strip()
+                if name.startswith("medledger-"):
+                    found[name] = int(proc.name)
+        except (OSError, ValueError, IndexError):
+            continue  # ended while we looked
+    return found
+
+
+def test_the_api_processes_serve_and_the_jobs_process_anchors(tmp_path: Path) -> None:
+    with database("sqlite", tmp_path) as url:
+        lab = CrashLab(tmp_path, url)
+        try:
+            lab.start(workers=2)
+            assert lab.process is not None
+            assert set(_children(lab.process.pid)) == {"medledger-api-0", "medledger-api-1", "medledger-jobs"}
+            lab.prepare_reads(count=2)  # uploads answered by the API processes, anchored by the jobs process
+            with lab.client("b") as client:
+                sequences = [lab.read_once(client, lab.readable[i % 2]) for i in range(6)]
+            assert sequences == [1, 2, 3, 4, 5, 6]
+            lab.wait_drained()  # the access entries anchored too
+            assert lab.tally.problems == []
+            lab.reconcile()
+            assert lab.tally.problems == []
+        finally:
+            lab.close()
+
+
+def test_when_the_jobs_process_dies_the_whole_node_stops_non_zero(tmp_path: Path) -> None:
+    with database("sqlite", tmp_path) as url:
+        lab = CrashLab(tmp_path, url)
+        try:
+            lab.start(workers=2)
+            assert lab.process is not None
+            children = _children(lab.process.pid)
+            os.kill(children["medledger-jobs"], signal.SIGKILL)
+            assert lab.process.wait(timeout=60) == 1  # not 0: a supervisor restarts it
+            deadline = time.monotonic() + 10
+            while any(_alive(pid) for pid in children.values()) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not [pid for pid in children.values() if _alive(pid)]  # the API processes stopped too
+        finally:
+            lab.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
