@@ -89,7 +89,8 @@ class Settings(BaseSettings):
     peers: PeerSettings = PeerSettings()
     #: run the background workers (outbox to the chain, notification delivery) with the app
     run_outbox_worker: bool = True
-    #: API processes of ``medledger serve`` sharing one port (the first runs the background workers)
+    #: API processes of ``medledger serve`` sharing one port (with more than one, the background
+    #: workers run in one more process of their own)
     api_workers: int = Field(1, ge=1, le=64)
     #: delete at start what a crash left in the blob store (``medledger serve`` with several processes
     #: does it once itself, before any of them starts, and turns this off for them)
