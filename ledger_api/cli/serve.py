@@ -60,7 +60,8 @@ def serve(
     context = multiprocessing.get_context("spawn")  # fresh interpreters: no inherited threads, engines or loops
     processes = [context.Process(target=_serve_process, args=(listener, log_level, host, port),
                                  name=f"medledger-api-{index}") for index in range(count)]  # fmt: skip
-    processes.append(context.Process(target=_run_background_jobs, args=(log_level,), name="medledger-jobs"))
+    if settings.run_outbox_worker:  # unless this node's jobs run elsewhere (or not at all)
+        processes.append(context.Process(target=_run_background_jobs, args=(log_level,), name="medledger-jobs"))
     for process in processes:
         process.start()
     stopping: list[int] = []  # a plain flag: a signal handler must not take locks the main thread may hold

@@ -51,6 +51,23 @@ def test_the_api_processes_serve_and_the_jobs_process_anchors(tmp_path: Path) ->
             lab.close()
 
 
+def test_a_node_whose_jobs_are_switched_off_starts_no_jobs_process(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDLEDGER_RUN_OUTBOX_WORKER", "false")
+    with database("sqlite", tmp_path) as url:
+        lab = CrashLab(tmp_path, url)
+        try:
+            lab.start(workers=2)
+            assert lab.process is not None
+            assert set(_children(lab.process.pid)) == {"medledger-api-0", "medledger-api-1"}
+            with lab.client("a") as client:
+                assert lab.upload_once(client) is not None  # served, and left pending for a jobs process
+            lab.wait_drained(timeout=3)
+            assert lab.tally.problems and "not drained" in lab.tally.problems[-1]
+        finally:
+            lab.close()
+
+
 def test_when_the_jobs_process_dies_the_whole_node_stops_non_zero(tmp_path: Path) -> None:
     with database("sqlite", tmp_path) as url:
         lab = CrashLab(tmp_path, url)
