@@ -88,7 +88,7 @@ def _serve_process(listener: socket.socket | None, log_level: str, host: str, po
     it serves requests only (the parent swept the blob store and started the jobs' own process)."""
     from ledger_api.main import create_app
 
-    node = _build_node(log_level, jobs_here=listener is None)
+    node = _build_node(log_level, one_of_several=listener is not None)
     config = uvicorn.Config(create_app(node), host=host, port=port, log_level=log_level.lower(), access_log=False)
     server = uvicorn.Server(config)
     _freeze_start_up_heap()
@@ -104,7 +104,7 @@ def _run_background_jobs(log_level: str) -> None:
     until the parent sends SIGTERM (each job finishes the step it is in; SIGINT is the parent's)."""
     from ledger_api.main import background_jobs
 
-    node = _build_node(log_level, jobs_here=False)
+    node = _build_node(log_level, one_of_several=True)
     jobs = background_jobs(node)
     stopping: list[int] = []  # a plain flag, as in ``serve``
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -121,16 +121,18 @@ def _run_background_jobs(log_level: str) -> None:
         node.close()
 
 
-def _build_node(log_level: str, *, jobs_here: bool) -> Node:
+def _build_node(log_level: str, *, one_of_several: bool) -> Node:
+    """The node as one process sees it. One of several processes: the parent swept the blob store
+    before starting them, and no API process runs the background jobs in its app."""
     from ledger_api.node import build_node
 
     _show_process_name()
     configure_logging(log_level.upper())
     with reported_errors():
         settings = Settings()
-        if not jobs_here:
+        if one_of_several:
             settings.run_outbox_worker = False
-            settings.sweep_at_start = False  # the parent swept before starting any process
+            settings.sweep_at_start = False
         return build_node(settings)
 
 
