@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -32,57 +34,52 @@ def _children(pid: int) -> dict[str, int]:
     return found
 
 
-def test_the_api_processes_serve_and_the_jobs_process_anchors(tmp_path: Path) -> None:
+@contextmanager
+def _node_of_two_api_processes(tmp_path: Path) -> Iterator[tuple[CrashLab, dict[str, int]]]:
+    """Member A's node as ``medledger serve --workers 2`` (SQLite), with its named child processes."""
     with database("sqlite", tmp_path) as url:
         lab = CrashLab(tmp_path, url)
         try:
             lab.start(workers=2)
             assert lab.process is not None
-            assert set(_children(lab.process.pid)) == {"medledger-api-0", "medledger-api-1", "medledger-jobs"}
-            lab.prepare_reads(count=2)  # uploads answered by the API processes, anchored by the jobs process
-            with lab.client("b") as client:
-                sequences = [lab.read_once(client, lab.readable[i % 2]) for i in range(6)]
-            assert sequences == [1, 2, 3, 4, 5, 6]
-            lab.wait_drained()  # the access entries anchored too
-            assert lab.tally.problems == []
-            lab.reconcile()
-            assert lab.tally.problems == []
+            yield lab, _children(lab.process.pid)
         finally:
             lab.close()
+
+
+def test_the_api_processes_serve_and_the_jobs_process_anchors(tmp_path: Path) -> None:
+    with _node_of_two_api_processes(tmp_path) as (lab, children):
+        assert set(children) == {"medledger-api-0", "medledger-api-1", "medledger-jobs"}
+        lab.prepare_reads(count=2)  # uploads answered by the API processes, anchored by the jobs process
+        with lab.client("b") as client:
+            sequences = [lab.read_once(client, lab.readable[i % 2]) for i in range(6)]
+        assert sequences == [1, 2, 3, 4, 5, 6]
+        lab.wait_drained()  # the access entries anchored too
+        assert lab.tally.problems == []
+        lab.reconcile()
+        assert lab.tally.problems == []
 
 
 def test_a_node_whose_jobs_are_switched_off_starts_no_jobs_process(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MEDLEDGER_RUN_OUTBOX_WORKER", "false")
-    with database("sqlite", tmp_path) as url:
-        lab = CrashLab(tmp_path, url)
-        try:
-            lab.start(workers=2)
-            assert lab.process is not None
-            assert set(_children(lab.process.pid)) == {"medledger-api-0", "medledger-api-1"}
-            with lab.client("a") as client:
-                assert lab.upload_once(client) is not None  # served, and left pending for a jobs process
-            lab.wait_drained(timeout=3)
-            assert lab.tally.problems and "not drained" in lab.tally.problems[-1]
-        finally:
-            lab.close()
+    with _node_of_two_api_processes(tmp_path) as (lab, children):
+        assert set(children) == {"medledger-api-0", "medledger-api-1"}
+        with lab.client("a") as client:
+            assert lab.upload_once(client) is not None  # served, and left pending for a jobs process
+        lab.wait_drained(timeout=3)
+        assert lab.tally.problems and "not drained" in lab.tally.problems[-1]
 
 
 def test_when_the_jobs_process_dies_the_whole_node_stops_non_zero(tmp_path: Path) -> None:
-    with database("sqlite", tmp_path) as url:
-        lab = CrashLab(tmp_path, url)
-        try:
-            lab.start(workers=2)
-            assert lab.process is not None
-            children = _children(lab.process.pid)
-            os.kill(children["medledger-jobs"], signal.SIGKILL)
-            assert lab.process.wait(timeout=60) == 1  # not 0: a supervisor restarts it
-            deadline = time.monotonic() + 10
-            while any(_alive(pid) for pid in children.values()) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert not [pid for pid in children.values() if _alive(pid)]  # the API processes stopped too
-        finally:
-            lab.close()
+    with _node_of_two_api_processes(tmp_path) as (lab, children):
+        assert lab.process is not None
+        os.kill(children["medledger-jobs"], signal.SIGKILL)
+        assert lab.process.wait(timeout=60) == 1  # not 0: a supervisor restarts it
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in children.values()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in children.values() if _alive(pid)]  # the API processes stopped too
 
 
 def _alive(pid: int) -> bool:
