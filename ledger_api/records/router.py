@@ -100,15 +100,16 @@ async def fetch_record(node: NodeDep, caller: CallerDep, record_id: RecordId, pu
     """
     release = await run_sync(service.release, node, caller, record_id, version, purpose_of(purpose), clinician,
                              limiter=node.request_threads)  # fmt: skip
+    stored = release.stored
     headers = {
-        "X-MedLedger-Record-Id": release.record.id, "X-MedLedger-Version": str(release.version.version),
-        "X-MedLedger-Custodian": release.record.custodian, "X-MedLedger-Sealed-By": release.sealed_by,
-        "X-MedLedger-Patient": release.record.patient,
-        "X-MedLedger-Category": str(release.record.category),
-        "X-MedLedger-Media-Type": release.record.media_type,
-        "X-MedLedger-Content-Hash": release.version.content_hash,
+        "X-MedLedger-Record-Id": stored.id, "X-MedLedger-Version": str(stored.version),
+        "X-MedLedger-Custodian": stored.custodian, "X-MedLedger-Sealed-By": release.sealed_by,
+        "X-MedLedger-Patient": stored.patient,
+        "X-MedLedger-Category": str(stored.category),
+        "X-MedLedger-Media-Type": stored.media_type,
+        "X-MedLedger-Content-Hash": stored.content_hash,
         "X-MedLedger-Wrapped-Key": base64.b64encode(release.wrapped_key).decode(),
-        "X-MedLedger-Access-Sequence": str(release.entry.sequence), "X-MedLedger-Basis": release.entry.basis,
+        "X-MedLedger-Access-Sequence": str(release.sequence), "X-MedLedger-Basis": release.basis,
         "Cache-Control": "no-store",
     }  # fmt: skip
     if release.content is not None:
