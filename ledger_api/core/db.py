@@ -111,7 +111,7 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Connection]:
-    """A plain connection in one transaction, for the per-request writes of the hot path.
+    """A plain connection in one transaction, for the per-request statements of the hot path.
 
     Why beside ``session_scope``: the ORM's unit of work (identity map, flush planning, object
     construction) cost more CPU than everything else in a consent-checked fetch; a signed
