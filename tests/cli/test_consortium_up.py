@@ -15,6 +15,7 @@ import pytest
 
 from ledger_api.chain.backends import free_port
 from tests.utils.consortium import Supervised
+from tests.utils.processes import children_of, read_proc
 
 
 @pytest.mark.slow
@@ -148,8 +149,8 @@ def test_a_node_served_by_several_processes_keeps_one_gap_free_log(tmp_path: Pat
         try:
             up.wait_for("press Ctrl-C")
             node_pid = int(json.loads((tmp_path / "data" / "consortium.json").read_text())["nodes"]["dapeng"]["pid"])
-            children = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) == node_pid]
-            assert sum(b"spawn_main" in _cmdline(p) for p in children) == 3  # 2 API processes + the jobs
+            children = children_of(node_pid)
+            assert sum(b"spawn_main" in read_proc(p, "cmdline") for p in children) == 3  # 2 API processes + the jobs
             identity = MemberIdentity.load(tmp_path / "data" / "chain" / "keys" / "dapeng.json", _passphrase())
             manifest = json.loads((tmp_path / "data" / "chain" / "deployment.json").read_text())
             auth = MemberAuth(account=identity.account, chain_id=manifest["chain_id"], audience=identity.address)
@@ -179,16 +180,3 @@ def test_a_node_served_by_several_processes_keeps_one_gap_free_log(tmp_path: Pat
             output = up.stop()
         assert "consortium stopped" in output
 
-
-def _parent(proc: Path) -> int:
-    try:
-        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return -1
-
-
-def _cmdline(proc: Path) -> bytes:
-    try:
-        return (proc / "cmdline").read_bytes()
-    except OSError:
-        return b""

@@ -16,22 +16,15 @@ import pytest
 
 from tests.utils.crash import CrashLab
 from tests.utils.nodes import database
+from tests.utils.processes import alive, children_of, read_proc
 
 pytestmark = pytest.mark.slow
 
 
 def _children(pid: int) -> dict[str, int]:
     """The node's own child processes of ``pid`` (not multiprocessing's resource tracker): name -> pid."""
-    found = {}
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                name = (proc / "comm").read_text().strip()
-                if name.startswith("medledger-"):
-                    found[name] = int(proc.name)
-        except (OSError, ValueError, IndexError):
-            continue  # ended while we looked
-    return found
+    names = {child: read_proc(child, "comm").decode().strip() for child in children_of(pid)}
+    return {name: child for child, name in names.items() if name.startswith("medledger-")}
 
 
 @contextmanager
@@ -77,14 +70,7 @@ def test_when_the_jobs_process_dies_the_whole_node_stops_non_zero(tmp_path: Path
         os.kill(children["medledger-jobs"], signal.SIGKILL)
         assert lab.process.wait(timeout=60) == 1  # not 0: a supervisor restarts it
         deadline = time.monotonic() + 10
-        while any(_alive(pid) for pid in children.values()) and time.monotonic() < deadline:
+        while any(alive(pid) for pid in children.values()) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not [pid for pid in children.values() if _alive(pid)]  # the API processes stopped too
+        assert not [pid for pid in children.values() if alive(pid)]  # the API processes stopped too
 
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
