@@ -88,6 +88,7 @@ def _serve_process(listener: socket.socket | None, log_level: str, host: str, po
     it serves requests only (the parent swept the blob store and started the jobs' own process)."""
     from ledger_api.main import create_app
 
+    _show_process_name()
     node = _build_node(log_level, one_of_several=listener is not None)
     config = uvicorn.Config(create_app(node), host=host, port=port, log_level=log_level.lower(), access_log=False)
     server = uvicorn.Server(config)
@@ -104,6 +105,7 @@ def _run_background_jobs(log_level: str) -> None:
     until the parent sends SIGTERM (each job finishes the step it is in; SIGINT is the parent's)."""
     from ledger_api.main import background_jobs
 
+    _show_process_name()
     node = _build_node(log_level, one_of_several=True)
     jobs = background_jobs(node)
     stopping: list[int] = []  # a plain flag, as in ``serve``
@@ -126,7 +128,6 @@ def _build_node(log_level: str, *, one_of_several: bool) -> Node:
     before starting them, and no API process runs the background jobs in its app."""
     from ledger_api.node import build_node
 
-    _show_process_name()
     configure_logging(log_level.upper())
     with reported_errors():
         settings = Settings()
