@@ -7,7 +7,7 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: deps browser run demo test lint bench contracts clean
+.PHONY: deps browser postgres run demo test lint bench contracts clean
 
 deps: $(PY_STAMP) $(NPM_STAMP)
 
@@ -30,6 +30,13 @@ browser:
 	@dpkg -s chromium fonts-noto-cjk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk; }
 
+## postgres: Debian's PostgreSQL server binaries, installed once with apt. No server is started here and the
+## cluster Debian creates is left stopped: the tests and benchmarks start a throw-away cluster of their own
+## on a free loopback port, as the `postgres` user when run as root (tests/utils/postgres.py)
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; }
+
 ## run: the main job: the local consortium (chain + 3 member nodes, data in ./data); Ctrl-C stops it
 run: deps
 	$(BIN)/medledger consortium up --data-dir data
@@ -39,14 +46,14 @@ demo: deps
 	$(BIN)/python scripts/demo.py --data-dir data
 
 ## test: lint + the whole suite (contracts on eth-tester and anvil, chain layer, crypto, API)
-test: deps browser lint
+test: deps browser postgres lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
 lint: deps
 	$(BIN)/ruff check .
 
 ## bench: every benchmark; prints a table and writes bench-results.json
-bench: deps
+bench: deps postgres
 	$(BIN)/python scripts/bench.py
 
 ## contracts: recompile contracts/ with the pinned solc-js and rewrite the committed artifacts

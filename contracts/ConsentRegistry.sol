@@ -34,17 +34,28 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
     }
 
     uint32 private immutable _breakGlassDuration;
+    /// @dev At most `_breakGlassLimit` declarations per member in any `_breakGlassWindow` seconds:
+    /// the member's last `_breakGlassLimit` declaration times, as a ring.
+    uint32 private immutable _breakGlassLimit;
+    uint32 private immutable _breakGlassWindow;
+    mapping(address member => uint256 position) private _breakGlassRingPosition;
+    mapping(address member => mapping(uint256 slot => uint32 declaredAt)) private _breakGlassRing;
+    /// @dev Set by a not-justified review: the member may not declare for the patient until lifted.
+    mapping(address patient => mapping(address member => bool)) private _breakGlassBlocked;
     mapping(address patient => PatientState) private _patients;
     mapping(uint256 consentId => Consent) private _consents;
     mapping(address patient => mapping(address delegate => bool)) private _delegates;
     BreakGlass[] private _breakGlasses;
     mapping(address patient => mapping(address member => uint256 breakGlassId)) private _latestBreakGlass;
 
-    constructor(address registry_, uint32 breakGlassDuration_)
+    /// @param breakGlassLimit_ Declarations one member may make in any `breakGlassWindow_` seconds (at least 1).
+    constructor(address registry_, uint32 breakGlassDuration_, uint32 breakGlassLimit_, uint32 breakGlassWindow_)
         EIP712Signatures("MedLedger Consent", "1")
         MembershipMirror(registry_)
     {
         _breakGlassDuration = breakGlassDuration_;
+        _breakGlassLimit = breakGlassLimit_ == 0 ? 1 : breakGlassLimit_;
+        _breakGlassWindow = breakGlassWindow_;
     }
 
     // ------------------------------------------------------------------- GRANTS
@@ -142,14 +153,18 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
 
     // --------------------------------------------------------------- BREAK-GLASS
     /// @notice Declares emergency (break-glass) access to a patient's records.
-    /// @dev Requirements: caller is an active member; patient non-zero. The access is allowed for
-    /// `breakGlassDuration` seconds and flagged for review. Emits {BreakGlassDeclared}.
+    /// @dev Requirements: caller is an active member; patient non-zero; no not-justified review
+    /// blocks the caller for this patient; fewer than `limit` declarations by the caller in the last
+    /// `window` seconds (see {breakGlassLimit}). The access is allowed for `breakGlassDuration`
+    /// seconds and flagged for review. Emits {BreakGlassDeclared}.
     function declareBreakGlass(address patient, uint8 reasonCode, bytes32 justificationHash)
         external
         returns (uint256 breakGlassId)
     {
         if (!_isActiveMember(msg.sender)) revert ConsentRegistryNotActiveMember(msg.sender);
         if (patient == address(0)) revert ConsentRegistryInvalidPatient(patient);
+        if (_breakGlassBlocked[patient][msg.sender]) revert ConsentRegistryBreakGlassBlocked(patient, msg.sender);
+        _countDeclaration(msg.sender);
         uint32 expiresAt = uint32(block.timestamp) + _breakGlassDuration;
         _breakGlasses.push(
             BreakGlass({
@@ -170,7 +185,9 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
 
     /// @notice Records an auditor's decision on a break-glass access.
     /// @dev Requirements: caller is an active auditor; the declaration exists and is unreviewed.
-    /// Emits {BreakGlassReviewed}.
+    /// A not-justified decision ends the access at once (see {emergencyAccess}) and blocks the member
+    /// from declaring again for this patient until an auditor lifts it. Emits {BreakGlassReviewed},
+    /// and {BreakGlassBlocked} when not justified.
     function reviewBreakGlass(uint256 breakGlassId, bool justified, bytes32 reasonHash) external {
         if (!_isActiveAuditor(msg.sender)) revert ConsentRegistryNotActiveAuditor(msg.sender);
         BreakGlass storage bg = _breakGlassAt(breakGlassId);
@@ -179,6 +196,20 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
         bg.review = review;
         bg.reviewReasonHash = reasonHash;
         emit BreakGlassReviewed(breakGlassId, msg.sender, review, reasonHash);
+        if (!justified) {
+            _breakGlassBlocked[bg.patient][bg.member] = true;
+            emit BreakGlassBlocked(bg.patient, bg.member, breakGlassId);
+        }
+    }
+
+    /// @notice Lets a member declare break-glass for a patient again after a not-justified review.
+    /// @dev Requirements: caller is an active auditor; the member is blocked for the patient.
+    /// Emits {BreakGlassBlockLifted}.
+    function liftBreakGlassBlock(address patient, address member) external {
+        if (!_isActiveAuditor(msg.sender)) revert ConsentRegistryNotActiveAuditor(msg.sender);
+        if (!_breakGlassBlocked[patient][member]) revert ConsentRegistryBreakGlassNotBlocked(patient, member);
+        _breakGlassBlocked[patient][member] = false;
+        emit BreakGlassBlockLifted(patient, member, msg.sender);
     }
 
     // --------------------------------------------------------------------- VIEWS
@@ -245,12 +276,23 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
     function emergencyAccess(address patient, address member) external view returns (bool active, uint256 breakGlassId) {
         breakGlassId = _latestBreakGlass[patient][member];
         if (breakGlassId == 0 || !_isActiveMember(member)) return (false, breakGlassId);
-        active = block.timestamp < _breakGlasses[breakGlassId - 1].expiresAt;
+        BreakGlass storage bg = _breakGlasses[breakGlassId - 1];
+        active = block.timestamp < bg.expiresAt && bg.review != Review.NotJustified;
     }
 
     /// @inheritdoc IConsentRegistry
     function breakGlassDuration() external view returns (uint32) {
         return _breakGlassDuration;
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function breakGlassBlocked(address patient, address member) external view returns (bool) {
+        return _breakGlassBlocked[patient][member];
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function breakGlassLimit() external view returns (uint32 limit, uint32 window) {
+        return (_breakGlassLimit, _breakGlassWindow);
     }
 
     // ------------------------------------------------------------------ INTERNAL
@@ -320,6 +362,19 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
 
     function _patientOf(uint256 consentId) private pure returns (address) {
         return address(uint160(consentId >> 96));
+    }
+
+    /// @dev The ring holds the member's last `limit` declaration times; the slot about to be
+    /// overwritten is the oldest of them, and it must lie a whole window back.
+    function _countDeclaration(address member) private {
+        uint256 position = _breakGlassRingPosition[member];
+        uint256 slot = position % _breakGlassLimit;
+        uint32 oldest = _breakGlassRing[member][slot];
+        if (position >= _breakGlassLimit && block.timestamp < uint256(oldest) + _breakGlassWindow) {
+            revert ConsentRegistryBreakGlassLimit(member, _breakGlassLimit, _breakGlassWindow, oldest + _breakGlassWindow);
+        }
+        _breakGlassRing[member][slot] = uint32(block.timestamp);
+        _breakGlassRingPosition[member] = position + 1;
     }
 
     function _breakGlassAt(uint256 breakGlassId) private view returns (BreakGlass storage) {

@@ -13,8 +13,20 @@ import {
 /// @title ConsortiumRegistry
 /// @notice Who belongs to the hospital consortium, in which role, and how membership changes.
 /// @dev Bootstrapped with a genesis set. Afterwards every change (add, suspend, reinstate, remove,
-/// update keys) is a proposal approved by a strict majority of the active voting members
-/// (role Member; auditors oversee but do not vote). Proposals expire after `votingPeriod`.
+/// update keys) is a proposal approved by a strict majority of its electorate; auditors oversee
+/// but do not vote. Proposals expire after `votingPeriod`.
+///
+/// The electorate rule: the electorate of a proposal is fixed when it is made, as the voting
+/// members (role Member) active at that moment, and so is the majority it needs (more than half of
+/// them). Only electorate members who have stayed active since then, without a break, vote and are
+/// counted: a member suspended or removed during the vote loses its vote, whichever way it went,
+/// and a member added or reinstated meanwhile gets none. Approved: the counted approvals are more
+/// than half of the electorate. Defeated: even if every counted member who has not rejected it
+/// approved, it could not reach that majority. Because the electorate and the majority never change
+/// and counted members only ever leave, a Defeated proposal can never become Approved; membership
+/// changes after the voting period ends are not counted, so an Expired one stays Expired. This
+/// is why a shrinking electorate cannot turn a rejected proposal into an approved one: removing
+/// the members who rejected also removes votes that could have approved.
 /// Changes are pushed to the bound consumer contracts (consent, record and access-trail
 /// registries), which only accept writes from active members: this is the chain's account
 /// permissioning.
@@ -34,7 +46,23 @@ contract ConsortiumRegistry is IConsortiumRegistry {
     address[] private _accounts;
     uint256 private _activeVoters;
     Proposal[] private _proposals;
-    mapping(uint256 proposalId => mapping(address voter => bool)) private _voted;
+    /// @dev 0 no vote, 1 for, 2 against
+    mapping(uint256 proposalId => mapping(address voter => uint8)) private _votes;
+    /// @dev Ticks at every proposal and every change of a voter's status: orders them without
+    /// relying on block timestamps (several can share a block).
+    uint64 private _clock;
+    /// @dev A voting member's current unbroken term: `since` the tick it became an active voter,
+    /// `until` the tick it stopped (0 while active) and `untilTime` when.
+    struct VoterTerm {
+        uint64 since;
+        uint64 until;
+        uint64 untilTime;
+    }
+
+    mapping(address account => VoterTerm) private _terms;
+    /// @dev Per proposal: the tick it was made at and the size of its electorate.
+    mapping(uint256 proposalId => uint64) private _madeAt;
+    mapping(uint256 proposalId => uint32) private _electorate;
     address[] private _consumers;
 
     // ---------------------------------------------------------------- MODIFIERS
@@ -118,15 +146,18 @@ contract ConsortiumRegistry is IConsortiumRegistry {
     /// @notice Casts a vote on a pending proposal.
     /// @dev Requirements: caller is an active voting member who has not voted on it; the proposal
     /// is pending (not expired, approved, defeated or executed). Emits {ProposalVoted}.
+    /// Requirements also: the caller is in the proposal's electorate and has been active since it was made.
     function vote(uint256 proposalId, bool support) external onlyVoter {
         ProposalState state = proposalState(proposalId);
         if (state != ProposalState.Pending) revert ConsortiumRegistryProposalNotPending(proposalId, state);
+        VoterTerm storage term = _terms[msg.sender];
+        if (term.since >= _madeAt[proposalId]) revert ConsortiumRegistryNotInElectorate(proposalId, msg.sender);
         _vote(proposalId, support);
     }
 
     /// @notice Carries out an approved proposal.
-    /// @dev Requirements: caller is an active voting member; approvals are a strict majority of the
-    /// active voters now; not expired nor executed; the change is still valid. Emits
+    /// @dev Requirements: caller is an active voting member; the counted approvals are a strict
+    /// majority of the proposal's electorate; not expired nor executed; the change is still valid. Emits
     /// {ProposalExecuted} and the change's own event.
     function execute(uint256 proposalId) external onlyVoter {
         ProposalState state = proposalState(proposalId);
@@ -216,7 +247,7 @@ contract ConsortiumRegistry is IConsortiumRegistry {
 
     /// @inheritdoc IConsortiumRegistry
     function hasVoted(uint256 proposalId, address voter) external view returns (bool) {
-        return _voted[proposalId][voter];
+        return _votes[proposalId][voter] != 0;
     }
 
     /// @inheritdoc IConsortiumRegistry
@@ -224,19 +255,53 @@ contract ConsortiumRegistry is IConsortiumRegistry {
         return _consumers;
     }
 
-    /// @notice State of a proposal now. Majorities are measured against the active voters now,
-    /// so a shrinking consortium can still reach decisions.
+    /// @notice State of a proposal now, under the electorate rule in the contract's header:
+    /// Executed, then Defeated (final), then Expired (final), then Approved, else Pending.
     function proposalState(uint256 proposalId) public view returns (ProposalState) {
         if (proposalId >= _proposals.length) revert ConsortiumRegistryUnknownProposal(proposalId);
         Proposal storage p = _proposals[proposalId];
         if (p.executed) return ProposalState.Executed;
+        (uint256 counted, uint256 approvals, uint256 rejections) = _tally(proposalId, p.expiresAt);
+        uint256 electorate = _electorate[proposalId];
+        if ((counted - rejections) * 2 <= electorate) return ProposalState.Defeated;
         if (block.timestamp > p.expiresAt) return ProposalState.Expired;
-        if (uint256(p.approvals) * 2 > _activeVoters) return ProposalState.Approved;
-        if (uint256(p.rejections) * 2 >= _activeVoters) return ProposalState.Defeated;
+        if (approvals * 2 > electorate) return ProposalState.Approved;
         return ProposalState.Pending;
     }
 
+    /// @notice The proposal's electorate (voting members active when it was made) and how many of
+    /// them still count, approved and rejected (see the electorate rule in the contract's header).
+    function proposalTally(uint256 proposalId)
+        external
+        view
+        returns (uint256 electorate, uint256 counted, uint256 approvals, uint256 rejections)
+    {
+        if (proposalId >= _proposals.length) revert ConsortiumRegistryUnknownProposal(proposalId);
+        (counted, approvals, rejections) = _tally(proposalId, _proposals[proposalId].expiresAt);
+        electorate = _electorate[proposalId];
+    }
+
     // ------------------------------------------------------------------ INTERNAL
+    /// @dev Electorate members still counted: active when the proposal was made and without a break
+    /// since, up to the end of its voting period (a departure after it changes nothing).
+    function _tally(uint256 proposalId, uint64 expiresAt)
+        private
+        view
+        returns (uint256 counted, uint256 approvals, uint256 rejections)
+    {
+        uint64 madeAt = _madeAt[proposalId];
+        for (uint256 i = 0; i < _accounts.length; ++i) {
+            address account = _accounts[i];
+            VoterTerm storage term = _terms[account];
+            if (term.since == 0 || term.since >= madeAt) continue;
+            if (term.until != 0 && (term.until < madeAt || term.untilTime <= expiresAt)) continue;
+            counted += 1;
+            uint8 cast = _votes[proposalId][account];
+            if (cast == 1) approvals += 1;
+            else if (cast == 2) rejections += 1;
+        }
+    }
+
     function _isVoter(address account) private view returns (bool) {
         Member storage m = _members[account];
         return m.status == MemberStatus.Active && m.role == Role.Member;
@@ -263,6 +328,8 @@ contract ConsortiumRegistry is IConsortiumRegistry {
 
     function _propose(ProposalKind kind, address target, bytes memory payload) private returns (uint256 id) {
         id = _proposals.length;
+        _madeAt[id] = ++_clock;
+        _electorate[id] = uint32(_activeVoters);
         uint64 expiresAt = uint64(block.timestamp) + _votingPeriod;
         _proposals.push(
             Proposal({
@@ -282,8 +349,8 @@ contract ConsortiumRegistry is IConsortiumRegistry {
     }
 
     function _vote(uint256 proposalId, bool support) private {
-        if (_voted[proposalId][msg.sender]) revert ConsortiumRegistryAlreadyVoted(proposalId, msg.sender);
-        _voted[proposalId][msg.sender] = true;
+        if (_votes[proposalId][msg.sender] != 0) revert ConsortiumRegistryAlreadyVoted(proposalId, msg.sender);
+        _votes[proposalId][msg.sender] = support ? 1 : 2;
         Proposal storage p = _proposals[proposalId];
         if (support) p.approvals += 1;
         else p.rejections += 1;
@@ -309,7 +376,10 @@ contract ConsortiumRegistry is IConsortiumRegistry {
         m.name = name;
         m.endpoint = endpoint;
         m.hpkePublicKey = key;
-        if (role == Role.Member) _activeVoters += 1;
+        if (role == Role.Member) {
+            _activeVoters += 1;
+            _terms[account] = VoterTerm({since: ++_clock, until: 0, untilTime: 0});
+        }
         emit MemberAdded(account, index, role, name, endpoint, key);
         _push(m);
     }
@@ -318,8 +388,16 @@ contract ConsortiumRegistry is IConsortiumRegistry {
         Member storage m = _members[account];
         MemberStatus previous = m.status;
         if (m.role == Role.Member) {
-            if (previous == MemberStatus.Active) _activeVoters -= 1;
-            if (next == MemberStatus.Active) _activeVoters += 1;
+            if (previous == MemberStatus.Active && next != MemberStatus.Active) {
+                _activeVoters -= 1;
+                VoterTerm storage term = _terms[account];
+                term.until = ++_clock;
+                term.untilTime = uint64(block.timestamp);
+            }
+            if (previous != MemberStatus.Active && next == MemberStatus.Active) {
+                _activeVoters += 1;
+                _terms[account] = VoterTerm({since: ++_clock, until: 0, untilTime: 0});
+            }
         }
         m.status = next;
         emit MemberStatusChanged(account, previous, next);

@@ -7,7 +7,10 @@ import {Role, MemberStatus} from "./interfaces/IConsortiumRegistry.sol";
 
 /// @title RecordRegistry
 /// @notice Anchors the content hash of every version of every encrypted record, append-only.
-/// @dev Only the custodian member (the one that anchored version 1) may add versions, each
+/// @dev A record id belongs to the member that mints it: its first 20 bytes are that member's
+/// account (the other 12 are random), and only that member may anchor version 1. So no member can
+/// claim an id it saw in another's pending anchor and take custody of that record.
+/// Only the custodian member (the one that anchored version 1) may add versions, each
 /// exactly one above the last: nothing is ever overwritten, and a retried transaction fails with
 /// a version mismatch instead of anchoring twice. The header packs patient, custodian index,
 /// category and latest version into one slot; the anchor time is the block's.
@@ -30,14 +33,15 @@ contract RecordRegistry is IRecordRegistry, MembershipMirror {
     constructor(address registry_) MembershipMirror(registry_) {}
 
     /// @notice Anchors version 1 of a new record, making the caller its custodian.
-    /// @dev Requirements: caller is an active member; record id, patient and hash non-zero;
-    /// category below 16; the record id is unused. Emits {RecordAnchored}.
+    /// @dev Requirements: caller is an active member; the record id starts with the caller's account
+    /// (see the contract's header); patient and hash non-zero; category below 16; the record id is
+    /// unused. Emits {RecordAnchored}.
     function anchorRecord(bytes32 recordId, address patient, uint16 category, bytes32 contentHash_) external {
         Seat storage seat = _seats[msg.sender];
         if (seat.status != MemberStatus.Active || seat.role != Role.Member) {
             revert RecordRegistryNotActiveMember(msg.sender);
         }
-        if (recordId == bytes32(0)) revert RecordRegistryInvalidRecordId();
+        if (address(bytes20(recordId)) != msg.sender) revert RecordRegistryRecordIdNotMinted(recordId, msg.sender);
         if (patient == address(0)) revert RecordRegistryInvalidPatient(patient);
         if (category >= CATEGORY_COUNT) revert RecordRegistryInvalidCategory(category);
         if (contentHash_ == bytes32(0)) revert RecordRegistryInvalidContentHash();

@@ -104,6 +104,18 @@ class PayloadTooLarge(LedgerError):
     title = "Payload too large"
 
 
+class TooManyRequests(LedgerError):
+    """The caller (or everyone) asked too often or has too much in flight; ``retry_after_s`` says when to retry."""
+
+    status = 429
+    code = "too-many-requests"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after_s = max(1, int(retry_after_s))
+
+
 class UnsupportedMediaType(LedgerError):
     status = 415
     code = "unsupported-media-type"
@@ -116,6 +128,14 @@ class IntegrityViolation(LedgerError):
     status = 500
     code = "integrity-violation"
     title = "Stored data does not match its anchor"
+
+
+class AnchorConflict(IntegrityViolation):
+    """The chain holds a different anchor under one of our record ids (another custodian, patient,
+    category or hash): never taken as "already anchored"; the outbox item fails and an alert is logged."""
+
+    code = "anchor-conflict"
+    title = "The chain holds a different anchor for this record"
 
 
 class PeerUnavailable(LedgerError):

@@ -16,6 +16,8 @@ from ledger_api.auth.router import router as auth_router
 from ledger_api.consents.router import router as consents_router
 from ledger_api.consortium.router import router as consortium_router
 from ledger_api.core import observability, problems
+from ledger_api.core.jsontext import restore_recursion_limit
+from ledger_api.core.request_guard import RequestGuard
 from ledger_api.custody.router import router as custody_router
 from ledger_api.node import Node
 from ledger_api.notifications.router import router as notifications_router
@@ -35,6 +37,7 @@ def background_jobs(node: Node) -> tuple[OutboxWorker, NotificationWorker]:
 def create_app(node: Node) -> FastAPI:
     """The app for one node; the background jobs run while the app does (unless disabled in settings:
     ``medledger serve --workers N`` runs them in a process of their own)."""
+    restore_recursion_limit()  # an import (py_ecc) raised it to 100,000: deep input must not reach the C stack
     worker, notifier = background_jobs(node)
 
     started = time.time()
@@ -64,6 +67,7 @@ def create_app(node: Node) -> FastAPI:
     app.state.notifier = notifier
     problems.install(app)
     observability.install(app, observability.Metrics())
+    app.add_middleware(RequestGuard, limit=node.settings.limits.max_upload_bytes)  # outermost: before any route
     for router in (records_router, consents_router, access_router, audit_router, notifications_router,
                    custody_router, consortium_router, auth_router, ops_router, portal_router):  # fmt: skip
         app.include_router(router)

@@ -23,6 +23,7 @@ from ledger_api.chain.transactions import TransactionSender
 from ledger_api.core.config import Settings
 from ledger_api.core.crash_drill import CrashDrill
 from ledger_api.core.db import WriteTurns, make_engine, migrate
+from ledger_api.core.rate_limit import InFlightSlots, TokenBuckets
 
 
 @dataclass
@@ -49,6 +50,10 @@ class Node:
     nonces: NonceBook = field(init=False)
     #: the threads per-request chain and database work runs in (``settings.limits.request_threads``)
     request_threads: CapacityLimiter = field(init=False)
+    #: consortium fan-outs in flight (see consortium.peers.ask_every_member)
+    fanout_slots: InFlightSlots = field(init=False)
+    #: anonymous sign-in challenges per client address (see core.rate_limit)
+    challenge_buckets: TokenBuckets = field(init=False)
 
     def __post_init__(self) -> None:
         self.chain = Consortium(self.w3, self.manifest, self.sender)
@@ -58,6 +63,11 @@ class Node:
                                           self.write_turns)  # fmt: skip
         self.nonces = NonceBook.for_database(self.settings.resolved_database_url, self.engine, self.write_turns)
         self.request_threads = CapacityLimiter(self.settings.limits.request_threads)
+        self.fanout_slots = InFlightSlots(per_key=self.settings.peers.fanouts_per_key,
+                                        total=self.settings.peers.max_fanouts)  # fmt: skip
+        auth = self.settings.auth
+        self.challenge_buckets = TokenBuckets(rate_per_s=auth.challenge_rate_per_minute / 60,
+                                              burst=auth.challenge_burst)  # fmt: skip
         self.settings.blob_dir.mkdir(parents=True, exist_ok=True)
 
     def close(self) -> None:

@@ -26,7 +26,7 @@ from medledger_crypto import merkle
 
 from ledger_api.access.service import ENTRY_FORMAT, document_hash
 from ledger_api.chain.backends import free_port
-from ledger_api.chain.clients import ANY_MEMBER, GrantTerms
+from ledger_api.chain.clients import ANY_MEMBER, GrantTerms, mint_record_id
 from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.devnet import DEFAULT_MEMBERS, start_devnet
 from ledger_api.chain.transactions import TransactionSender
@@ -56,7 +56,7 @@ def _generate(tmp: Path, devnet, consortium_for) -> dict[str, Path]:  # noqa: AN
         manifest = tmp / f"{slug}-records.jsonl"
         with open(manifest, "w") as out:
             for _ in range(RECORDS_PER_MEMBER):
-                record_id, content = os.urandom(32), os.urandom(32)
+                record_id, content = mint_record_id(identity.address), os.urandom(32)
                 patient = rng.choice(patients)
                 chain.records.anchor_record(record_id, patient, rng.randrange(16), content)
                 records[slug].append((record_id.hex(), patient, content.hex()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 
@@ -10,12 +11,32 @@ import structlog
 
 from ledger_api.chain.backends import AnvilBackend, ChainBackend, EthTesterBackend
 from ledger_api.chain.deployment import DeploymentManifest
+from tests.utils import postgres
 from tests.utils.actors import Actors, Chain, deploy_test_consortium
 
 BACKENDS = ["eth_tester", "anvil"]
 
 # Nodes run inside the test process; their logs go to stderr so command output stays parseable.
 structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The run's PostgreSQL server: started once by the controller (xdist workers inherit its URL)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or os.environ.get(postgres.ENV_URL):
+        return
+    server = postgres.TestPostgres().start()
+    os.environ[postgres.ENV_URL] = server.admin_url
+    config.stash[_POSTGRES] = server
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    server = config.stash.get(_POSTGRES, None)
+    if server is not None:
+        server.stop()
+        del os.environ[postgres.ENV_URL]
+
+
+_POSTGRES = pytest.StashKey[postgres.TestPostgres]()
 
 
 def start_backend(kind: str) -> ChainBackend:

@@ -68,6 +68,9 @@ interface IConsentRegistry {
     error ConsentRegistryDelegateUnchanged(address patient, address delegate, bool appointed);
     error ConsentRegistryUnknownBreakGlass(uint256 breakGlassId);
     error ConsentRegistryAlreadyReviewed(uint256 breakGlassId);
+    error ConsentRegistryBreakGlassBlocked(address patient, address member);
+    error ConsentRegistryBreakGlassLimit(address member, uint32 limit, uint32 window, uint32 retryAt);
+    error ConsentRegistryBreakGlassNotBlocked(address patient, address member);
 
     // ----------------------------------------------------------------- EVENTS
     event ConsentGranted(
@@ -91,6 +94,8 @@ interface IConsentRegistry {
         uint32 expiresAt
     );
     event BreakGlassReviewed(uint256 indexed breakGlassId, address indexed auditor, Review review, bytes32 reasonHash);
+    event BreakGlassBlocked(address indexed patient, address indexed member, uint256 indexed breakGlassId);
+    event BreakGlassBlockLifted(address indexed patient, address indexed member, address auditor);
 
     // ------------------------------------------------------------------ VIEWS
     function consent(uint256 consentId) external view returns (Consent memory);
@@ -106,4 +111,6 @@ interface IConsentRegistry {
     function breakGlassCount() external view returns (uint256);
     function emergencyAccess(address patient, address member) external view returns (bool active, uint256 breakGlassId);
     function breakGlassDuration() external view returns (uint32);
+    function breakGlassBlocked(address patient, address member) external view returns (bool);
+    function breakGlassLimit() external view returns (uint32 limit, uint32 window);
 }

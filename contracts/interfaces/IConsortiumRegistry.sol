@@ -88,6 +88,7 @@ interface IConsortiumRegistry {
     error ConsortiumRegistryProposalNotPending(uint256 proposalId, ProposalState state);
     error ConsortiumRegistryProposalNotApproved(uint256 proposalId, ProposalState state);
     error ConsortiumRegistryAlreadyVoted(uint256 proposalId, address voter);
+    error ConsortiumRegistryNotInElectorate(uint256 proposalId, address voter);
     error ConsortiumRegistryLastVoter(address account);
     error ConsortiumRegistryNotDeployer(address caller);
     error ConsortiumRegistryConsumersAlreadyBound();
@@ -112,6 +113,10 @@ interface IConsortiumRegistry {
     function votingPeriod() external view returns (uint64);
     function proposal(uint256 proposalId) external view returns (Proposal memory);
     function proposalState(uint256 proposalId) external view returns (ProposalState);
+    function proposalTally(uint256 proposalId)
+        external
+        view
+        returns (uint256 electorate, uint256 counted, uint256 approvals, uint256 rejections);
     function proposalCount() external view returns (uint256);
     function hasVoted(uint256 proposalId, address voter) external view returns (bool);
     function consumers() external view returns (address[] memory);

@@ -16,7 +16,7 @@ interface IRecordRegistry {
 
     // ----------------------------------------------------------------- ERRORS
     error RecordRegistryNotActiveMember(address account);
-    error RecordRegistryInvalidRecordId();
+    error RecordRegistryRecordIdNotMinted(bytes32 recordId, address caller);
     error RecordRegistryInvalidPatient(address patient);
     error RecordRegistryInvalidContentHash();
     error RecordRegistryInvalidCategory(uint16 category);

@@ -11,7 +11,8 @@ from fastapi import Depends, Request
 
 from ledger_api.auth import patient_proof, signing
 from ledger_api.auth.service import Caller, reject, resolve_patient_proof, resolve_session, verify_signed_request
-from ledger_api.errors import Forbidden, PayloadTooLarge, Unauthenticated
+from ledger_api.core.request_guard import read_body
+from ledger_api.errors import Forbidden, Unauthenticated
 from ledger_api.node import Node
 
 # Dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in the thread
@@ -70,15 +71,7 @@ MemberOrAuditorDep = Annotated[Caller, Depends(get_member_or_auditor)]
 
 async def read_verified_body(request: Request, caller: CallerDep, node: NodeDep) -> bytes:
     """The request body, size-limited, and for signed requests checked against the signed digest."""
-    limit = node.settings.limits.max_json_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"body of {declared} bytes exceeds the {limit}-byte limit")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"body exceeds the {limit}-byte limit")
+    body = await read_body(request, node.settings.limits.max_json_bytes)
     signed = caller.kind != "patient" or caller.via is not None
     if signed and hashlib.sha256(body).hexdigest() != request.headers.get(signing.DIGEST):
         reject("body-altered", caller.via or caller.address)

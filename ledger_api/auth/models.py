@@ -36,3 +36,14 @@ class PatientSession(SQLModel, table=True):
     #: the patient's proof (see ``auth.patient_proof``), so one sign-in covers the whole consortium
     sign_in_message: str | None = Field(default=None, max_length=4000)
     sign_in_signature: str | None = Field(default=None, max_length=132)
+
+
+class EndedProof(SQLModel, table=True):
+    """A patient's consortium-view proof whose session ended (sign-out at the member that presented it).
+
+    Kept until the proof would have expired anyway; a proof listed here is refused when presented.
+    """
+
+    __tablename__ = "ended_patient_proofs"
+    digest: str = Field(primary_key=True, max_length=64)  # SHA-256 of the signed sign-in message
+    expires_at: datetime = Field(index=True)

@@ -16,22 +16,48 @@ node keeps the message and signature for the session's life and forwards them un
 - it lists ``CONSORTIUM_VIEW``, and the signature recovers to the account the message names.
 
 The peer then treats the request as that patient's (or delegate's): the usual ownership rules apply.
+
+A proof lives no longer than ``MAX_LIFETIME`` whatever its message says (every peer checks the
+span from "Issued At" to "Expiration Time", and refuses one issued longer ago than that), and it
+ends with the session: at sign-out the presenting node tells every member, which keep the proof's
+digest (``EndedProof``) until it would have expired and refuse it from then on. A member that missed
+the announcement (down at the time) still refuses it once ``MAX_LIFETIME`` has passed.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ledger_api.auth import siwe
 from ledger_api.chain.clients import Member
+from ledger_api.core import jsontext
 from ledger_api.errors import Forbidden, Unauthenticated
 
 HEADER = "x-medledger-on-behalf-of"
 CONSORTIUM_VIEW = "urn:medledger:consortium-view"
 #: the clock skew tolerated on "Issued At"
 _SKEW = timedelta(seconds=60)
+#: the longest a consortium-view proof is honoured, from "Issued At", whatever the message asks
+MAX_LIFETIME = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class VerifiedProof:
+    """A proof that passed every check: who it speaks for, its digest and when it expires."""
+
+    patient: str
+    digest: str
+    expires_at: datetime
+
+
+def digest_of(message: str) -> str:
+    """What identifies a proof (the SHA-256 of its signed message) in the ended-proof lists."""
+    return hashlib.sha256(message.encode()).hexdigest()
 
 
 def encode(message: str, signature: str) -> str:
@@ -39,15 +65,22 @@ def encode(message: str, signature: str) -> str:
     return base64.urlsafe_b64encode(json.dumps({"message": message, "signature": signature}).encode()).decode()
 
 
-def verify(*, chain_id: int, presenter: Member, method: str, value: str) -> str:
-    """The patient (or delegate) account the presenter acts for; ``Unauthenticated``/``Forbidden`` naming why not."""
+def verify(*, chain_id: int, presenter: Member, method: str, value: str) -> VerifiedProof:
+    """The patient (or delegate) account the presenter acts for; ``Unauthenticated``/``Forbidden`` naming why not.
+
+    The caller must still check that the proof has not been ended (``EndedProof``)."""
     if method.upper() != "GET":
         raise Forbidden("a patient's consortium-view proof allows reading only")
+    return check(chain_id=chain_id, presenter=presenter, value=value)
+
+
+def check(*, chain_id: int, presenter: Member, value: str) -> VerifiedProof:
+    """Every check of ``verify`` but the method (also what a peer runs before ending a proof)."""
     try:
-        document = json.loads(base64.urlsafe_b64decode(value.encode()))
+        document = jsontext.loads(base64.urlsafe_b64decode(value.encode()))
         message, signature = str(document["message"]), str(document["signature"])
         parsed = siwe.parse_message(message)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise Unauthenticated(f"malformed patient proof: {exc}") from None
     if CONSORTIUM_VIEW not in parsed.resources:
         raise Forbidden("the patient's sign-in did not allow consortium-wide viewing")
@@ -60,10 +93,12 @@ def verify(*, chain_id: int, presenter: Member, method: str, value: str) -> str:
         raise Unauthenticated("patient proof expired")
     if parsed.issued_at > moment + _SKEW:
         raise Unauthenticated("patient proof is not valid yet")
+    if parsed.expiration - parsed.issued_at > MAX_LIFETIME or moment - parsed.issued_at > MAX_LIFETIME:
+        raise Unauthenticated(f"patient proofs last at most {int(MAX_LIFETIME.total_seconds() // 60)} minutes")
     try:
         signer = siwe.verify_signature(message, signature)
     except ValueError as exc:
         raise Unauthenticated(f"patient proof signature: {exc}") from None
     if signer != parsed.address:
         raise Unauthenticated("patient proof is not signed by the account it names")
-    return signer
+    return VerifiedProof(patient=signer, digest=digest_of(message), expires_at=parsed.expiration)

@@ -9,14 +9,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import structlog
-from sqlalchemy import delete
-from sqlmodel import Session
+from sqlalchemy import delete, func
+from sqlmodel import Session, col, select
 
 from ledger_api.auth import patient_proof, signing, siwe
-from ledger_api.auth.models import PatientSession, SiweChallenge
+from ledger_api.auth.models import EndedProof, PatientSession, SiweChallenge
 from ledger_api.chain.clients import Member, MemberStatus, Role
 from ledger_api.core.db import session_scope
-from ledger_api.errors import BadRequest, ContractReverted, Forbidden, Unauthenticated
+from ledger_api.core.rate_limit import TokenBuckets
+from ledger_api.errors import BadRequest, ContractReverted, Forbidden, TooManyRequests, Unauthenticated
 from ledger_api.node import Node
 
 log = structlog.get_logger("medledger.auth")
@@ -106,12 +107,30 @@ def purge_expired(node: Node, session: Session) -> None:
     node.nonces.purge(moment)
     session.exec(delete(PatientSession).where(PatientSession.expires_at < moment))  # type: ignore[call-overload]
     session.exec(delete(SiweChallenge).where(SiweChallenge.expires_at < moment))  # type: ignore[call-overload]
+    session.exec(delete(EndedProof).where(EndedProof.expires_at < moment))  # type: ignore[call-overload]
 
 
 # ----------------------------------------------------------------------------- patients (SIWE)
 
 
-def create_challenge(node: Node) -> SiweChallenge:
+def create_challenge(node: Node, *, client: str) -> SiweChallenge:
+    """A one-time sign-in nonce. Anyone may ask, so each client is rate-limited (before any database
+    work) and the node holds a bounded number of outstanding challenges: 429 with Retry-After past either."""
+    wait = node.challenge_buckets.take(client)
+    if wait > 0:
+        raise TooManyRequests("too many sign-in challenges from this client; retry later",
+                              retry_after_s=TokenBuckets.retry_after(wait))  # fmt: skip
+    moment = now()
+    with session_scope(node.engine) as session:
+        outstanding = session.exec(select(func.count()).select_from(SiweChallenge)
+                                   .where(col(SiweChallenge.expires_at) > moment,
+                                          col(SiweChallenge.used).is_(False))).one()  # fmt: skip
+        if outstanding >= node.settings.auth.max_outstanding_challenges:
+            oldest = session.exec(select(func.min(SiweChallenge.expires_at))
+                                  .where(col(SiweChallenge.expires_at) > moment)).one()  # fmt: skip
+            wait_s = (_aware(oldest) - moment).total_seconds() if oldest is not None else 1
+            raise TooManyRequests("the node holds too many unanswered sign-in challenges; retry later",
+                                  retry_after_s=TokenBuckets.retry_after(wait_s))  # fmt: skip
     challenge = SiweChallenge(nonce=secrets.token_hex(16),
                               expires_at=now() + timedelta(seconds=node.settings.auth.siwe_nonce_ttl_s))  # fmt: skip
     with session_scope(node.engine) as session:
@@ -174,16 +193,46 @@ def resolve_patient_proof(node: Node, presenter: Caller, method: str, value: str
     if presenter.kind != "member" or presenter.member is None or presenter.local:
         raise Forbidden("only another member's node presents a patient's proof")
     try:
-        patient = patient_proof.verify(chain_id=node.chain_id, presenter=presenter.member, method=method, value=value)
+        proof = patient_proof.verify(chain_id=node.chain_id, presenter=presenter.member, method=method, value=value)
+        with session_scope(node.engine) as session:
+            if session.get(EndedProof, proof.digest) is not None:
+                raise Unauthenticated("the patient signed out: this proof has ended")
     except (Unauthenticated, Forbidden) as exc:
         reject(f"patient-proof: {exc.detail}", presenter.address)
         raise
-    return Caller(kind="patient", address=patient, via=presenter.address)
+    return Caller(kind="patient", address=proof.patient, via=presenter.address)
+
+
+def end_patient_proof(node: Node, presenter: Caller, value: str) -> None:
+    """Records that a proof's session ended, at the word of the member that presented it (and no other)."""
+    if presenter.kind != "member" or presenter.member is None or presenter.local:
+        raise Forbidden("only the member a patient signed in at ends that patient's proof")
+    try:
+        proof = patient_proof.check(chain_id=node.chain_id, presenter=presenter.member, value=value)
+    except Unauthenticated:
+        return  # expired or not a proof: nothing that could still be used, nothing to remember
+    with session_scope(node.engine) as session:
+        if session.get(EndedProof, proof.digest) is None:
+            session.add(EndedProof(digest=proof.digest, expires_at=proof.expires_at))
+
+
+def session_proof(node: Node, token: str) -> str | None:
+    """The consortium-view proof a session carries (to announce its end at sign-out), or None."""
+    with session_scope(node.engine) as session:
+        record = session.get(PatientSession, _hash(token))
+        if record is None or not (record.sign_in_message and record.sign_in_signature):
+            return None
+        return patient_proof.encode(record.sign_in_message, record.sign_in_signature)
 
 
 def close_session(node: Node, token: str) -> None:
     with session_scope(node.engine) as session:
         session.exec(delete(PatientSession).where(PatientSession.token_hash == _hash(token)))  # type: ignore[call-overload]
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; every one we store is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _hash(token: str) -> str:

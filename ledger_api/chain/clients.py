@@ -7,6 +7,7 @@ unreachable node as ``ChainUnavailable``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import cache
@@ -363,6 +364,11 @@ class ConsortiumRegistryClient(ContractClient):
     def proposal_state(self, proposal_id: int) -> ProposalState:
         return ProposalState(self._read("proposalState", proposal_id))
 
+    def proposal_tally(self, proposal_id: int) -> tuple[int, int, int, int]:
+        """``(electorate, counted, approvals, rejections)``: see the electorate rule in ConsortiumRegistry."""
+        electorate, counted, approvals, rejections = self._read("proposalTally", proposal_id)
+        return int(electorate), int(counted), int(approvals), int(rejections)
+
     def proposal_count(self) -> int:
         return int(self._read("proposalCount"))
 
@@ -484,6 +490,15 @@ class ConsentRegistryClient(ContractClient):
     def break_glass_duration(self) -> int:
         return int(self._read("breakGlassDuration"))
 
+    def break_glass_blocked(self, patient: str, member: str) -> bool:
+        """Whether a not-justified review keeps ``member`` from declaring break-glass for ``patient``."""
+        return bool(self._read("breakGlassBlocked", checksum_address(patient), checksum_address(member)))
+
+    def break_glass_limit(self) -> tuple[int, int]:
+        """``(declarations, window seconds)``: how many break-glass declarations a member may make per window."""
+        limit, window = self._read("breakGlassLimit")
+        return int(limit), int(window)
+
     def domain_separator(self) -> bytes:
         return bytes(self._read("DOMAIN_SEPARATOR"))
 
@@ -522,6 +537,23 @@ class ConsentRegistryClient(ContractClient):
 
     def review_break_glass(self, break_glass_id: int, justified: bool, reason_hash: bytes) -> Receipt:
         return self._write("reviewBreakGlass", break_glass_id, justified, reason_hash)
+
+    def lift_break_glass_block(self, patient: str, member: str) -> Receipt:
+        return self._write("liftBreakGlassBlock", checksum_address(patient), checksum_address(member))
+
+
+def mint_record_id(custodian: str) -> bytes:
+    """A new record id, owned by ``custodian``: its account's 20 bytes, then 12 random bytes.
+
+    The RecordRegistry lets only that member anchor version 1 of it (no member can take another's
+    pending record id); 96 random bits per member keep ids from colliding.
+    """
+    return bytes.fromhex(checksum_address(custodian)[2:]) + os.urandom(12)
+
+
+def record_id_minted_by(record_id: bytes) -> str:
+    """The member that minted a record id (its first 20 bytes)."""
+    return checksum_address("0x" + record_id[:20].hex())
 
 
 class RecordRegistryClient(ContractClient):

@@ -28,6 +28,10 @@ from ledger_api.errors import DeploymentMismatch
 MANIFEST_VERSION = 1
 DEFAULT_VOTING_PERIOD = 7 * 24 * 3600
 DEFAULT_BREAK_GLASS_DURATION = 4 * 3600
+#: break-glass declarations one member may make in any window (an emergency department declares a
+#: few a day; a member declaring back to back to read what it has no consent for is stopped on chain)
+DEFAULT_BREAK_GLASS_LIMIT = 20
+DEFAULT_BREAK_GLASS_WINDOW = 24 * 3600
 
 
 class ContractDeployment(BaseModel):
@@ -48,6 +52,8 @@ class DeploymentManifest(BaseModel):
     deployed_at: str
     voting_period: int
     break_glass_duration: int
+    break_glass_limit: int = DEFAULT_BREAK_GLASS_LIMIT
+    break_glass_window: int = DEFAULT_BREAK_GLASS_WINDOW
     contracts: dict[str, ContractDeployment]
 
     def address(self, name: str) -> str:
@@ -82,11 +88,14 @@ def deploy_consortium(
     *,
     voting_period: int = DEFAULT_VOTING_PERIOD,
     break_glass_duration: int = DEFAULT_BREAK_GLASS_DURATION,
+    break_glass_limit: int = DEFAULT_BREAK_GLASS_LIMIT,
+    break_glass_window: int = DEFAULT_BREAK_GLASS_WINDOW,
 ) -> DeploymentManifest:
     """Deploys registry, consent registry, record registry and access trail, then wires them."""
     genesis_args = [(m.account, int(m.role), m.name, m.endpoint, m.hpke_public_key) for m in genesis]
     registry = deploy_contract(sender, "ConsortiumRegistry", genesis_args, voting_period)
-    consents = deploy_contract(sender, "ConsentRegistry", registry.address, break_glass_duration)
+    consents = deploy_contract(sender, "ConsentRegistry", registry.address, break_glass_duration, break_glass_limit,
+                               break_glass_window)  # fmt: skip
     records = deploy_contract(sender, "RecordRegistry", registry.address)
     trail = deploy_contract(sender, "AccessTrail", registry.address)
     ConsortiumRegistryClient(sender.w3, registry.address, sender).bind_consumers(
@@ -98,6 +107,8 @@ def deploy_consortium(
         deployed_at=datetime.now(UTC).isoformat(timespec="seconds"),
         voting_period=voting_period,
         break_glass_duration=break_glass_duration,
+        break_glass_limit=break_glass_limit,
+        break_glass_window=break_glass_window,
         contracts={
             "ConsortiumRegistry": registry,
             "ConsentRegistry": consents,

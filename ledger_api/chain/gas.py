@@ -13,7 +13,7 @@ from eth_account import Account
 from medledger_crypto import sign_typed, typed_data
 
 from ledger_api.chain.backends import ChainBackend
-from ledger_api.chain.clients import Basis, GenesisMember, GrantTerms, Role
+from ledger_api.chain.clients import Basis, GenesisMember, GrantTerms, Role, mint_record_id
 from ledger_api.chain.deployment import Consortium, deploy_consortium
 from ledger_api.chain.transactions import TransactionSender
 
@@ -62,7 +62,7 @@ def measure_gas(backend: ChainBackend) -> dict[str, float]:
     figures["gas.consent_revoke"] = own.consents.revoke(consent_id).gas_used
     declared = member.consents.declare_break_glass(patient.address, 1, os.urandom(32))
     figures["gas.break_glass_declare"] = declared.gas_used
-    record_id = os.urandom(32)
+    record_id = mint_record_id(a.address)
     figures["gas.record_anchor"] = member.records.anchor_record(record_id, patient.address, 1, os.urandom(32)).gas_used
     figures["gas.record_anchor_version"] = member.records.anchor_version(record_id, 2, os.urandom(32)).gas_used
     entry = {"requester": b.address, "patient": patient.address, "purpose": 0, "basis": Basis.CONSENT,
@@ -74,7 +74,7 @@ def measure_gas(backend: ChainBackend) -> dict[str, float]:
     batch = member.trail.anchor_batch(os.urandom(32), 3, 258).gas_used
     figures["gas.access_batch_256"] = batch
     figures["gas.access_batch_256_per_entry"] = round(batch / 256, 1)
-    handed = [os.urandom(32) for _ in range(100)]
+    handed = [mint_record_id(a.address) for _ in range(100)]
     for handed_id in handed:
         member.records.anchor_record(handed_id, patient.address, 1, os.urandom(32))
     transfer = member.records.transfer_custody(handed, b.address).gas_used

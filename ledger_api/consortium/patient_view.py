@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Literal
 
+from anyio.to_thread import run_sync
 from pydantic import BaseModel, TypeAdapter
 
 from ledger_api.access import service as access
@@ -19,7 +20,8 @@ from ledger_api.access.models import AccessEntryPublic
 from ledger_api.auth import patient_proof
 from ledger_api.auth.service import Caller, speaks_for
 from ledger_api.chain.clients import Review
-from ledger_api.consortium.peers import MemberAnswer, ask_every_member, member_nodes
+from ledger_api.consortium.peers import FANOUT_BUSY, MemberAnswer, ask_every_member, member_nodes, only_patients
+from ledger_api.core import jsontext
 from ledger_api.core.db import session_scope
 from ledger_api.errors import ContractReverted, Forbidden
 from ledger_api.node import Node
@@ -79,18 +81,22 @@ def _check_patient(node: Node, caller: Caller, patient: str) -> None:
         raise Forbidden("patients see only themselves (or patients they are delegate for)")
 
 
-def _ask(node: Node, caller: Caller, **kwargs) -> list[MemberAnswer]:  # noqa: ANN003
-    if caller.proof is not None:
-        return ask_every_member(node, headers={patient_proof.HEADER: caller.proof}, **kwargs)
-    # signed in without the consortium-view resource: this node answers, the others are not asked
-    answers: list[MemberAnswer] = []
-    for member in member_nodes(node):
-        if member.account == node.address:
-            answers.append(MemberAnswer(member=member, status="returned", value=kwargs["local"]()))
-        else:
-            answers.append(MemberAnswer(member=member, status="denied",
-                                        detail="the sign-in did not allow consortium-wide viewing"))
-    return answers
+async def _ask(node: Node, caller: Caller, patient: str, **kwargs) -> list[MemberAnswer]:  # noqa: ANN003
+    """Checks the caller (now), then asks every member, at most ``peers.fanouts_per_key`` at once per patient."""
+    await run_sync(_check_patient, node, caller, patient, limiter=node.request_threads)
+    with node.fanout_slots.hold(f"patient:{patient}", FANOUT_BUSY):
+        if caller.proof is not None:
+            return await ask_every_member(node, headers={patient_proof.HEADER: caller.proof}, **kwargs)
+        # signed in without the consortium-view resource: this node answers, the others are not asked
+        answers: list[MemberAnswer] = []
+        for member in await run_sync(member_nodes, node, limiter=node.request_threads):
+            if member.account == node.address:
+                value = await run_sync(kwargs["local"], limiter=node.request_threads)
+                answers.append(MemberAnswer(member=member, status="returned", value=value))
+            else:
+                answers.append(MemberAnswer(member=member, status="denied",
+                                            detail="the sign-in did not allow consortium-wide viewing"))
+        return answers
 
 
 def _outcomes(answers: list[MemberAnswer]) -> list[MemberOutcome]:
@@ -98,13 +104,14 @@ def _outcomes(answers: list[MemberAnswer]) -> list[MemberOutcome]:
             for a in answers]  # fmt: skip
 
 
-def patient_records(node: Node, caller: Caller, patient: str, *, deadline_s: float = 3.0) -> PatientRecords:
-    """The patient's records at every member (metadata only), newest first."""
-    _check_patient(node, caller, patient)
+async def patient_records(node: Node, caller: Caller, patient: str, *, deadline_s: float = 3.0) -> PatientRecords:
+    """The patient's records at every member (metadata only), newest first; a member's answer about
+    anyone else is dropped."""
     started = time.monotonic()
-    answers = _ask(node, caller, local=lambda: records.list_records(node, caller, patient, None),
-                   path=f"/v1/patients/{patient}/records", params={},
-                   parse=lambda response: _RECORDS.validate_python(response.json()), deadline_s=deadline_s)
+    answers = await _ask(node, caller, patient, local=lambda: records.list_records(node, caller, patient, None),
+                         path=f"/v1/patients/{patient}/records", params={},
+                         parse=lambda response: only_patients(_RECORDS.validate_python(jsontext.loads(
+                             response.content)), patient), deadline_s=deadline_s)  # fmt: skip
     found = [PatientRecord(**record.model_dump(), custodian_name=a.member.name)
              for a in answers if a.status == "returned" for record in a.value or []]  # fmt: skip
     found.sort(key=lambda r: r.created_at, reverse=True)
@@ -112,26 +119,30 @@ def patient_records(node: Node, caller: Caller, patient: str, *, deadline_s: flo
                           members=_outcomes(answers), records=found)  # fmt: skip
 
 
-def patient_history(node: Node, caller: Caller, patient: str, *, limit: int = 200,
-                    deadline_s: float = 3.0) -> PatientHistory:  # fmt: skip
+async def patient_history(node: Node, caller: Caller, patient: str, *, limit: int = 200,
+                          deadline_s: float = 3.0) -> PatientHistory:  # fmt: skip
     """Who read the patient's records at every member: newest first, break-glass with its review state."""
-    _check_patient(node, caller, patient)
     started = time.monotonic()
 
     def local() -> list[AccessEntryPublic]:
         with session_scope(node.engine) as session:
             return access.list_entries(session, patient=patient, limit=limit, newest_first=True)
 
-    answers = _ask(node, caller, local=local, path=f"/v1/patients/{patient}/access-log",
-                   params={"limit": limit, "newest_first": "true"},
-                   parse=lambda response: _ENTRIES.validate_python(response.json()), deadline_s=deadline_s)
+    answers = await _ask(node, caller, patient, local=local, path=f"/v1/patients/{patient}/access-log",
+                         params={"limit": limit, "newest_first": "true"},
+                         parse=lambda response: _ENTRIES.validate_python(jsontext.loads(response.content)),
+                         deadline_s=deadline_s)  # fmt: skip
+    return await run_sync(_timeline, node, patient, answers, limit, started, limiter=node.request_threads)
+
+
+def _timeline(node: Node, patient: str, answers: list[MemberAnswer], limit: int, started: float) -> PatientHistory:
     names = {m.account: m.name for m in node.chain.registry.members()}
     reviews: dict[str, str | None] = {}
     timeline = []
     for answer in answers:
         for entry in answer.value or []:
-            if entry.member != answer.member.account:
-                continue  # a member answers for its own log only; anything else is not trusted
+            if entry.member != answer.member.account or entry.patient.lower() != patient.lower():
+                continue  # a member answers for its own log and this patient only; anything else is not trusted
             review = None
             if entry.break_glass:
                 if entry.authorization not in reviews:

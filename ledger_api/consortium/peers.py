@@ -11,25 +11,28 @@ member, what came back, what was denied and who was unreachable.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import queue
+import re
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, Literal, TypeVar
 
 import blake3
 import httpx
+from anyio.to_thread import run_sync
 from medledger_crypto import RecordContext, WrapContext, decrypt_record, unwrap_data_key
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from ledger_api.auth.service import Caller
 from ledger_api.auth.signing import MemberAuth
 from ledger_api.chain.clients import Member, MemberStatus, Role
+from ledger_api.core import jsontext
 from ledger_api.errors import (
     BadRequest,
     ConsentDenied,
@@ -45,6 +48,9 @@ from ledger_api.records.models import RecordPublic
 from ledger_api.vocabulary import Purpose
 
 T = TypeVar("T")
+_RECORD_LIST = TypeAdapter(list[RecordPublic])
+#: what a caller is told when a fan-out for the same patient is already in flight
+FANOUT_BUSY = "a consortium-wide request for this patient is already in flight; retry shortly"
 _ERRORS_BY_CODE = {"consent-denied": ConsentDenied, "not-found": NotFound, "integrity-violation": IntegrityViolation}
 
 
@@ -116,13 +122,41 @@ def peer_client(node: Node, peer: Member) -> httpx.Client:
         return client
 
 
+#: media types a browser would run as a page or script: a peer's record is never served as one
+_ACTIVE_MEDIA = re.compile(r"html|xml|javascript|ecmascript|svg|xhtml", re.IGNORECASE)
+_MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
+
+
+def safe_media_type(declared: str) -> str:
+    """The media type a peer declared for a record, if it is well formed and inert; else octet-stream.
+
+    The peer is not trusted with what this node's clients are told to render: a record declared as
+    ``text/html`` would otherwise run as a page on this node's origin (which also serves the portal).
+    """
+    value = declared.split(";", 1)[0].strip()
+    if not _MEDIA_TYPE.match(value) or _ACTIVE_MEDIA.search(value):
+        return "application/octet-stream"
+    return value.lower()
+
+
+def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    """At most ``limit`` bytes of a streamed answer (an error body is read for its problem, not all of it)."""
+    kept = bytearray()
+    for chunk in response.iter_bytes():
+        kept += chunk[: limit - len(kept)]
+        if len(kept) >= limit:
+            break
+    response._content = bytes(kept)  # what .json()/.text read from here on
+    return response._content
+
+
 def raise_for_peer(response: httpx.Response, peer: Member) -> None:
     if response.status_code < 300:
         return
     try:
-        problem = response.json()
-        code, detail = problem.get("code", ""), problem.get("detail", "")
-    except ValueError:
+        problem = jsontext.loads(response.content)
+        code, detail = str(problem.get("code", "")), str(problem.get("detail", ""))[:500]
+    except (ValueError, AttributeError):
         code, detail = "", response.text[:200]
     error = _ERRORS_BY_CODE.get(code)
     if error is not None:
@@ -147,14 +181,25 @@ def fetch_from_custodian(node: Node, caller: Caller, *, custodian: str, record_i
     node.blob_dir.mkdir(parents=True, exist_ok=True)
     target = Path(tempfile.mkstemp(prefix=".peer-", dir=node.blob_dir)[1])
     digest = blake3.blake3()
+    limit = node.settings.peers.max_record_bytes
+    deadline = time.monotonic() + timeout  # the whole answer, not each read: a trickling peer is cut off too
     try:
         with peer_client(node, peer).stream("GET", f"/v1/records/{record_id}/content", params=params,
-                                        timeout=timeout) as response:  # fmt: skip
+                                            timeout=timeout) as response:  # fmt: skip
             if response.status_code >= 300:
-                response.read()
+                _read_capped(response, 64 * 1024)
                 raise_for_peer(response, peer)
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise PeerUnavailable(f"{peer.name} announced {declared} bytes, over the {limit}-byte limit")
+            received = 0
             with open(target, "wb") as sink:
                 for chunk in response.iter_bytes():
+                    received += len(chunk)
+                    if received > limit:
+                        raise PeerUnavailable(f"{peer.name} sent more than the {limit}-byte limit")
+                    if time.monotonic() > deadline:
+                        raise PeerUnavailable(f"{peer.name} did not finish within {timeout:.0f}s")
                     digest.update(chunk)
                     sink.write(chunk)
             h = response.headers
@@ -167,10 +212,13 @@ def fetch_from_custodian(node: Node, caller: Caller, *, custodian: str, record_i
         anchored = node.chain.records.content_hash(context.record_id, context.version).hex()
         if digest.hexdigest() != anchored:
             raise IntegrityViolation("the custodian's ciphertext does not match the hash anchored on chain")
-        return PeerRecord(context=context, media_type=h.get("x-medledger-media-type", "application/octet-stream"),
+        return PeerRecord(context=context, media_type=safe_media_type(h.get("x-medledger-media-type", "")),
                           category=int(h["x-medledger-category"]), content_hash=anchored,
                           access_sequence=int(h["x-medledger-access-sequence"]), basis=h["x-medledger-basis"],
                           ciphertext=target, wrapped_key=base64.b64decode(h["x-medledger-wrapped-key"]))  # fmt: skip
+    except (KeyError, ValueError) as exc:
+        target.unlink(missing_ok=True)
+        raise PeerUnavailable(f"{peer.name} sent an unreadable answer ({type(exc).__name__})") from None
     except httpx.HTTPError as exc:
         target.unlink(missing_ok=True)
         raise PeerUnavailable(f"{peer.name} unreachable: {type(exc).__name__}") from None
@@ -206,55 +254,79 @@ class MemberAnswer(Generic[T]):
     value: T | None = None
 
 
-def ask_every_member(node: Node, *, local: Callable[[], T], path: str, params: dict[str, str | int],
-                        parse: Callable[[httpx.Response], T], deadline_s: float,
-                        headers: dict[str, str] | None = None) -> list[MemberAnswer[T]]:  # fmt: skip
+async def ask_every_member(node: Node, *, local: Callable[[], T], path: str, params: dict[str, str | int],
+                           parse: Callable[[httpx.Response], T], deadline_s: float,
+                           headers: dict[str, str] | None = None) -> list[MemberAnswer[T]]:  # fmt: skip
     """Asks every active member node at once (this one answers through ``local``), within one deadline.
 
     A member that is down, slow or refuses does not fail the whole: its answer says so, and the
-    others' answers stand. Members come from the chain, in registry order.
+    others' answers stand. Members come from the chain, in registry order. The waiting happens on
+    the event loop, not in a thread: a member that hangs holds no thread another route needs; only
+    ``local`` and the chain read take one of the node's request threads, briefly. Answers are read
+    up to ``peers.max_answer_bytes``.
     """
-    peers = member_nodes(node)
+    peers = await run_sync(member_nodes, node, limiter=node.request_threads)
+    limit = node.settings.peers.max_answer_bytes
 
-    def ask(peer: Member) -> MemberAnswer[T]:
+    async def ask(client: httpx.AsyncClient, peer: Member) -> MemberAnswer[T]:
         if peer.account == node.address:
-            return MemberAnswer(member=peer, status="returned", value=local())
+            return MemberAnswer(member=peer, status="returned", value=await run_sync(local,
+                                                                                  limiter=node.request_threads))
+        auth = MemberAuth(account=node.identity.account, chain_id=node.chain_id, audience=peer.account)
+        url = peer.endpoint.rstrip("/") + path
         try:
-            response = peer_client(node, peer).get(path, params=params, headers=headers, timeout=deadline_s)
+            async with client.stream("GET", url, params=params, headers=headers, auth=auth) as response:
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > limit:
+                        return MemberAnswer(member=peer, status="error", detail=f"answer over {limit} bytes")
         except httpx.HTTPError as exc:
             return MemberAnswer(member=peer, status="unreachable", detail=type(exc).__name__)
         if response.status_code == 200:
             try:
-                return MemberAnswer(member=peer, status="returned", value=parse(response))
+                answer = httpx.Response(200, content=bytes(body), headers=response.headers)
+                return MemberAnswer(member=peer, status="returned", value=parse(answer))
             except ValueError as exc:
                 return MemberAnswer(member=peer, status="error", detail=f"unreadable answer: {exc}"[:200])
         status: Literal["denied", "error"] = "denied" if response.status_code in (401, 403) else "error"
         return MemberAnswer(member=peer, status=status, detail=f"HTTP {response.status_code}")
 
     answers: dict[str, MemberAnswer[T]] = {}
-    pool = ThreadPoolExecutor(max_workers=max(1, len(peers)))
-    futures = {pool.submit(ask, peer): peer for peer in peers}
-    finished, _ = wait(futures, timeout=deadline_s)
-    for future, peer in futures.items():
-        if future in finished:
-            answers[peer.account] = future.result()
-        else:
-            answers[peer.account] = MemberAnswer(member=peer, status="unreachable",
-                                                 detail=f"no answer within {deadline_s:.1f}s")  # fmt: skip
-    pool.shutdown(wait=False, cancel_futures=True)
+    async with httpx.AsyncClient(timeout=deadline_s, follow_redirects=False) as client:
+        tasks = {asyncio.ensure_future(ask(client, peer)): peer for peer in peers}
+        if tasks:
+            finished, pending = await asyncio.wait(tasks, timeout=deadline_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        for task, peer in tasks.items():
+            if task.done() and not task.cancelled():
+                answers[peer.account] = task.result()
+            else:
+                answers[peer.account] = MemberAnswer(member=peer, status="unreachable",
+                                                     detail=f"no answer within {deadline_s:.1f}s")  # fmt: skip
     return [answers[p.account] for p in peers]
 
 
-def records_across_consortium(node: Node, caller: Caller, *, patient: str, purpose: Purpose,
-                              deadline_s: float = 5.0) -> FanOutResult:  # fmt: skip
+def only_patients(records_: list[RecordPublic], patient: str) -> list[RecordPublic]:
+    """A member's answer about one patient, minus anything about anyone else (a peer is not trusted)."""
+    return [r for r in records_ if r.patient.lower() == patient.lower()]
+
+
+async def records_across_consortium(node: Node, caller: Caller, *, patient: str, purpose: Purpose,
+                                    deadline_s: float = 5.0) -> FanOutResult:  # fmt: skip
     """Asks every active member node at once for the patient's records; reports each member's outcome."""
     if not caller.local:
         raise BadRequest("only this node's own hospital system asks across the consortium")
     started = time.monotonic()
-    answers = ask_every_member(
-        node, local=lambda: records.list_records(node, caller, patient, purpose),
-        path=f"/v1/patients/{patient}/records", params={"purpose": purpose.name.lower()},
-        parse=lambda response: [RecordPublic.model_validate(r) for r in response.json()], deadline_s=deadline_s)
+    with node.fanout_slots.hold(f"member:{caller.address}:{patient}", FANOUT_BUSY):
+        answers = await ask_every_member(
+            node, local=lambda: records.list_records(node, caller, patient, purpose),
+            path=f"/v1/patients/{patient}/records", params={"purpose": purpose.name.lower()},
+            parse=lambda response: only_patients(_RECORD_LIST.validate_python(jsontext.loads(response.content)),
+                                                 patient), deadline_s=deadline_s)  # fmt: skip
     return FanOutResult(patient=patient, purpose=purpose.name.lower(),
                         elapsed_ms=round((time.monotonic() - started) * 1000, 1),
                         members=[MemberResult(member=a.member.account, name=a.member.name, status=a.status,

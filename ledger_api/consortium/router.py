@@ -22,7 +22,7 @@ from ledger_api.errors import BadRequest, NotFound
 from ledger_api.vocabulary import PurposeName, purpose_of
 
 router = APIRouter(prefix="/v1", tags=["consortium"])
-_ERRORS = responses(400, 401, 403, 404, 409, 413, 415, 422, 503)
+_ERRORS = responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 
 
 class MemberView(BaseModel):
@@ -204,19 +204,21 @@ def fetch_across(node: NodeDep, caller: LocalMemberDep,
     headers = {"X-MedLedger-Record-Id": record_id, "X-MedLedger-Version": str(fetched.context.version),
                "X-MedLedger-Custodian": fetched.context.custodian, "X-MedLedger-Patient": fetched.context.patient,
                "X-MedLedger-Content-Hash": fetched.content_hash, "X-MedLedger-Basis": fetched.basis,
-               "X-MedLedger-Custodian-Access-Sequence": str(fetched.access_sequence), "Cache-Control": "no-store"}
+               "X-MedLedger-Custodian-Access-Sequence": str(fetched.access_sequence), "Cache-Control": "no-store",
+               # another member's record is data, never a page of this origin's (the portal's)
+               "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'"}
     return StreamingResponse(fetched.plaintext(node), media_type=fetched.media_type, headers=headers)
 
 
 @router.get("/consortium/patients/{patient}/records", response_model=peers.FanOutResult, responses=_ERRORS)
-def records_across(node: NodeDep, caller: LocalMemberDep,
+async def records_across(node: NodeDep, caller: LocalMemberDep,
                    patient: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")],
                    purpose: Annotated[PurposeName, Query()] = PurposeName.TREATMENT,  # type: ignore[attr-defined]
                    deadline_ms: Annotated[int, Query(ge=100, le=30_000)] = 3000) -> peers.FanOutResult:  # fmt: skip
     """Everything this member may see of a patient, across every member node at once, with a deadline;
     each member's outcome (returned, denied, unreachable) is reported, and a member that is down does
     not fail the request."""
-    return peers.records_across_consortium(node, caller, patient=Web3.to_checksum_address(patient),
+    return await peers.records_across_consortium(node, caller, patient=Web3.to_checksum_address(patient),
                                            purpose=purpose_of(purpose), deadline_s=deadline_ms / 1000)  # fmt: skip
 
 
@@ -228,17 +230,18 @@ DeadlineMs = Annotated[int, Query(ge=100, le=30_000, description="how long to wa
 
 @router.get("/patients/{patient}/overview/records", response_model=patient_view.PatientRecords,
             responses=_ERRORS, tags=["patients: overview"])  # fmt: skip
-def patient_records(node: NodeDep, caller: CallerDep, patient: PatientPath,
+async def patient_records(node: NodeDep, caller: CallerDep, patient: PatientPath,
                     deadline_ms: DeadlineMs = 3000) -> patient_view.PatientRecords:  # fmt: skip
     """The signed-in patient's records at every member (metadata only), with each member's outcome."""
-    return patient_view.patient_records(node, caller, Web3.to_checksum_address(patient), deadline_s=deadline_ms / 1000)
+    return await patient_view.patient_records(node, caller, Web3.to_checksum_address(patient),
+                                              deadline_s=deadline_ms / 1000)  # fmt: skip
 
 
 @router.get("/patients/{patient}/overview/access-log", response_model=patient_view.PatientHistory,
             responses=_ERRORS, tags=["patients: overview"])  # fmt: skip
-def patient_history(node: NodeDep, caller: CallerDep, patient: PatientPath,
+async def patient_history(node: NodeDep, caller: CallerDep, patient: PatientPath,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
                     deadline_ms: DeadlineMs = 3000) -> patient_view.PatientHistory:  # fmt: skip
     """Who read the signed-in patient's records at every member, newest first; break-glass with its review."""
-    return patient_view.patient_history(node, caller, Web3.to_checksum_address(patient), limit=limit,
+    return await patient_view.patient_history(node, caller, Web3.to_checksum_address(patient), limit=limit,
                                         deadline_s=deadline_ms / 1000)  # fmt: skip

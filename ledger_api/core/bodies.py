@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
+from ledger_api.core import jsontext
 from ledger_api.errors import BadRequest, UnsupportedMediaType
 
 M = TypeVar("M", bound=BaseModel)
@@ -23,8 +23,10 @@ def parse_json(request: Request, body: bytes, model: type[M]) -> M:
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise UnsupportedMediaType("send application/json")
     try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        data = jsontext.loads(body)
+    except jsontext.JsonTooDeep as exc:
+        raise BadRequest(f"body: {exc}") from None
+    except ValueError as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from None
     try:
         return model.model_validate(data)

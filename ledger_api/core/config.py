@@ -31,6 +31,11 @@ class AuthSettings(BaseModel):
     session_ttl_s: int = Field(900, ge=60, le=86_400)
     siwe_nonce_ttl_s: int = Field(300, ge=30, le=3600)
     siwe_domain: str = "localhost"
+    #: anonymous sign-in challenges: per client address, a sustained rate and a burst (each costs a row)
+    challenge_rate_per_minute: float = Field(30.0, gt=0, le=6000)
+    challenge_burst: int = Field(10, ge=1, le=1000)
+    #: unused, unexpired challenges the node holds at most; past it, 429 until the oldest expire
+    max_outstanding_challenges: int = Field(2000, ge=10, le=1_000_000)
 
 
 class OutboxSettings(BaseModel):
@@ -50,14 +55,26 @@ class NotificationSettings(BaseModel):
     max_attempts: int = Field(8, ge=1, le=100)
     backoff_base_s: float = Field(2.0, gt=0)
     backoff_max_s: float = Field(600.0, gt=0)
+    #: one delivery attempt, connect to answer (a slow receiver holds up only itself: see notifications.delivery)
     timeout_s: float = Field(5.0, gt=0, le=60)
+    #: receivers posted to at once (each receiver by one task at a time)
+    parallel_receivers: int = Field(8, ge=1, le=128)
+    #: active webhook subscriptions one subscriber may hold at one node
+    max_subscriptions_per_subscriber: int = Field(20, ge=1, le=10_000)
 
 
 class PeerSettings(BaseModel):
     """How long this node waits for another member's node (a slow peer must not hold requests hostage)."""
 
-    #: a whole cross-member record fetch: connect, the custodian's checks and the first bytes
-    timeout_s: float = Field(30.0, gt=0, le=600)
+    #: a whole cross-member record fetch, from connecting to the last byte
+    timeout_s: float = Field(30.0, gt=0, le=3600)
+    #: the largest ciphertext accepted from a custodian (a record of the largest upload, encrypted)
+    max_record_bytes: int = Field(2 * 1024**3 + 64 * 1024**2, ge=1024)
+    #: the largest answer to a fan-out (a listing) read from one member
+    max_answer_bytes: int = Field(16 * 1024**2, ge=1024)
+    #: consortium fan-outs in flight: per patient (or per asking system and patient), and for the node
+    fanouts_per_key: int = Field(2, ge=1, le=64)
+    max_fanouts: int = Field(32, ge=1, le=4096)
 
 
 class LimitSettings(BaseModel):

@@ -33,11 +33,18 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] | None = None
 
 
-def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {"type": f"https://medledger.example/problems/{code}", "title": title, "status": status,
+def problem_body(status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {"type": f"https://medledger.example/problems/{code}", "title": title, "status": status,
             "detail": detail, "code": code, **{k: v for k, v in extra.items() if v is not None}}  # fmt: skip
-    headers = {"Retry-After": "5"} if status == 503 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def problem(status: int, code: str, title: str, detail: str, *, retry_after_s: int | None = None,
+            **extra: Any) -> JSONResponse:  # fmt: skip
+    if retry_after_s is None and status == 503:
+        retry_after_s = 5
+    headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else None
+    return JSONResponse(problem_body(status, code, title, detail, **extra), status_code=status, media_type=PROBLEM,
+                        headers=headers)  # fmt: skip
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -50,7 +57,8 @@ def install(app: FastAPI) -> None:
     async def _domain(_: Request, exc: LedgerError) -> JSONResponse:
         if exc.status >= 500:
             log.warning("request_failed", code=exc.code, detail=exc.detail)
-        return problem(exc.status, exc.code, exc.title, exc.detail, field=exc.extra.get("field"))
+        return problem(exc.status, exc.code, exc.title, exc.detail, field=exc.extra.get("field"),
+                       retry_after_s=getattr(exc, "retry_after_s", None))  # fmt: skip
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -9,25 +9,25 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import secrets
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
+import structlog
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from ledger_api.access.models import Counter
 from ledger_api.auth.service import Caller, speaks_for
-from ledger_api.chain.clients import checksum_address
+from ledger_api.chain.clients import MemberStatus, Role, checksum_address
 from ledger_api.chain.transactions import chain_call
 from ledger_api.core.db import session_scope
-from ledger_api.errors import BadRequest, Forbidden, NotFound
+from ledger_api.errors import BadRequest, Conflict, ContractReverted, Forbidden, NotFound
 from ledger_api.node import Node
+from ledger_api.notifications.delivery import ReceiverPolicy, ReceiverRefused
 from ledger_api.notifications.events import AUDITOR_EVENT_TYPES, EVENT_TYPES, AccountEvent
 from ledger_api.notifications.models import (
     Notification,
@@ -37,6 +37,7 @@ from ledger_api.notifications.models import (
     SubscriptionPublic,
 )
 
+log = structlog.get_logger("medledger.notifications")
 SIGNATURE_HEADER = "X-MedLedger-Signature"
 EVENT_ID_HEADER = "X-MedLedger-Event-Id"
 EVENT_TYPE_HEADER = "X-MedLedger-Event"
@@ -60,30 +61,21 @@ class SubscriptionIn(BaseModel):
         return sorted(set(events), key=EVENT_TYPES.index)
 
 
+def receiver_policy(node: Node) -> ReceiverPolicy:
+    """Production nodes deliver to public https receivers only (see ``notifications.delivery``)."""
+    return ReceiverPolicy(public_only=node.settings.mode == "production")
+
+
 def _check_url(node: Node, url: str) -> None:
-    """http(s) with a host and no credentials; plain http only to loopback unless the node is in dev mode."""
+    """The URL's form now (and in production, that its host resolves only to public addresses); the
+    address is checked again at every connection."""
+    policy = receiver_policy(node)
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise BadRequest("url: not a valid URL", field="url") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadRequest("url: must be an http(s) URL with a host", field="url")
-    if parts.username or parts.password:
-        raise BadRequest("url: must not carry credentials (payloads are signed instead)", field="url")
-    if parts.scheme == "http" and node.settings.mode == "production" and not _loopback(parts.hostname):
-        raise BadRequest("url: production nodes deliver over https only", field="url")
-    if port == 0:
-        raise BadRequest("url: port 0 is not a port", field="url")
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        _, host, port = policy.check_url(url)
+        if policy.public_only:
+            policy.resolve(host, port)
+    except ReceiverRefused as exc:
+        raise BadRequest(f"url: {exc}", field="url") from None
 
 
 def _public(sub: Subscription) -> SubscriptionPublic:
@@ -107,6 +99,12 @@ def subscribe(node: Node, caller: Caller, request: SubscriptionIn) -> Subscripti
                              field="events")  # fmt: skip
     else:
         raise Forbidden("members read their own access log; subscriptions are for patients and auditors")
+    cap = node.settings.notifications.max_subscriptions_per_subscriber
+    with session_scope(node.engine) as session:
+        held = session.exec(select(func.count()).select_from(Subscription)
+                            .where(col(Subscription.subscriber) == caller.address, col(Subscription.active))).one()
+    if held >= cap:
+        raise Conflict(f"you hold {held} active subscriptions at this node, the most allowed ({cap}); end one first")
     head = int(chain_call(lambda: node.w3.eth.block_number))
     sub = Subscription(id=secrets.token_hex(16), subscriber=caller.address, role=caller.kind, patient=patient,
                        events=",".join(request.events), url=request.url, secret=secrets.token_urlsafe(32),
@@ -118,11 +116,55 @@ def subscribe(node: Node, caller: Caller, request: SubscriptionIn) -> Subscripti
     return created
 
 
+def entitled(node: Node, sub: Subscription) -> bool:
+    """Whether the subscriber may still receive what this subscription carries, as the chain says *now*.
+
+    Rights are read at every delivery and every listing, never trusted from when the subscription was
+    made: a delegate the patient removed, or an auditor governance suspended or removed, gets nothing more.
+    """
+    if sub.role == "auditor":
+        try:
+            member = node.chain.registry.member(sub.subscriber)
+        except ContractReverted:
+            return False
+        return member.role == Role.AUDITOR and member.status == MemberStatus.ACTIVE
+    if sub.patient is None:
+        return False
+    return sub.subscriber == sub.patient or node.chain.consents.is_delegate(sub.patient, sub.subscriber)
+
+
+def end_subscription(session: Session, sub: Subscription) -> None:
+    """Stops a subscription and cancels what is still pending for it (the history keeps it)."""
+    sub.active = False
+    session.add(sub)
+    pending = update(Notification).where(col(Notification.subscription_id) == sub.id,
+                                         col(Notification.state) == "pending")  # fmt: skip
+    session.exec(pending.values(state="cancelled"))  # type: ignore[call-overload]
+
+
+def end_if_not_entitled(node: Node, sub: Subscription) -> bool:
+    """Ends ``sub`` if its subscriber lost the right to it; returns whether it still stands."""
+    if not sub.active:
+        return False
+    if entitled(node, sub):
+        return True
+    with session_scope(node.engine) as session:
+        stored = session.get(Subscription, sub.id)
+        if stored is not None and stored.active:
+            end_subscription(session, stored)
+    log.info("subscription_ended_right_lost", subscription=sub.id, role=sub.role)
+    return False
+
+
 def subscriptions_of(node: Node, caller: Caller) -> list[SubscriptionPublic]:
+    """The caller's subscriptions; any whose right has lapsed is ended first (and shown as inactive)."""
     with session_scope(node.engine) as session:
         rows = session.exec(select(Subscription).where(col(Subscription.subscriber) == caller.address)
                             .order_by(col(Subscription.created_at))).all()  # fmt: skip
-        return [_public(row) for row in rows]
+    for row in rows:
+        if row.active and not end_if_not_entitled(node, row):
+            row.active = False
+    return [_public(row) for row in rows]
 
 
 def unsubscribe(node: Node, caller: Caller, subscription_id: str) -> None:
@@ -131,11 +173,7 @@ def unsubscribe(node: Node, caller: Caller, subscription_id: str) -> None:
         sub = session.get(Subscription, subscription_id)
         if sub is None or not hmac.compare_digest(sub.subscriber, caller.address):
             raise NotFound(f"no subscription {subscription_id} of yours")
-        sub.active = False
-        session.add(sub)
-        pending = update(Notification).where(col(Notification.subscription_id) == sub.id,
-                                             col(Notification.state) == "pending")  # fmt: skip
-        session.exec(pending.values(state="cancelled"))  # type: ignore[call-overload]
+        end_subscription(session, sub)
 
 
 def notifications_of(node: Node, caller: Caller, *, patient: str | None = None, subscription_id: str | None = None,
@@ -153,10 +191,24 @@ def notifications_of(node: Node, caller: Caller, *, patient: str | None = None, 
             sub = session.get(Subscription, subscription_id)
             if sub is None or sub.subscriber != caller.address:
                 raise NotFound(f"no subscription {subscription_id} of yours")
+        if not (end_if_not_entitled(node, sub) or (not sub.active and entitled(node, sub))):
+            raise Forbidden("you no longer have the right to this subscription's notifications; it has ended")
         query = query.where(col(Notification.subscription_id) == subscription_id)
     with session_scope(node.engine) as session:
         rows = session.exec(query.order_by(col(Notification.id)).limit(limit)).all()
-        return [NotificationPublic.model_validate(row, from_attributes=True) for row in rows]
+        return [public_notification(row) for row in rows]
+
+
+#: all a subscriber learns of a failed delivery: not whether the receiver answered 404, refused the
+#: connection or timed out (that would make the node a scanner of whatever the URL points at)
+NOT_DELIVERED = "the receiver did not accept the delivery"
+
+
+def public_notification(row: Notification) -> NotificationPublic:
+    """A notification as its subscriber sees it: its state, never the receiver's answer."""
+    shown = NotificationPublic.model_validate(row, from_attributes=True)
+    return shown.model_copy(update={"last_status": None,
+                                    "last_error": NOT_DELIVERED if row.last_error is not None else None})
 
 
 # ---------------------------------------------------------------------------------------------- matching

@@ -9,6 +9,8 @@ by the ``X-MedLedger-Event-Id`` header.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 
 import httpx
@@ -21,6 +23,7 @@ from ledger_api.core.background import BackgroundLoop
 from ledger_api.core.db import session_scope
 from ledger_api.node import Node
 from ledger_api.notifications import service
+from ledger_api.notifications.delivery import ReceiverRefused, post_pinned, receiver_key
 from ledger_api.notifications.events import payload, read_events
 from ledger_api.notifications.models import Notification, Subscription
 
@@ -37,6 +40,10 @@ class NotificationWorker(BackgroundLoop):
         self.node = node
         self._clock = BlockClock(node.w3)
         self._http: httpx.Client | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        #: receivers with a delivery task running (skipped until it ends)
+        self._busy: set[str] = set()
+        self._busy_lock = threading.Lock()
 
     def tick(self) -> int:
         return self.run_once()
@@ -46,6 +53,9 @@ class NotificationWorker(BackgroundLoop):
 
     def stop(self) -> None:
         super().stop()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
         if self._http is not None:
             self._http.close()
 
@@ -82,7 +92,12 @@ class NotificationWorker(BackgroundLoop):
 
     # ------------------------------------------------------------------------------------------
     def deliver(self, limit: int = 50) -> int:
-        """Posts every due notification once; returns how many were attempted."""
+        """Posts every due notification once, receivers in parallel; returns how many were attempted.
+
+        Each receiver gets one task (its due notifications in order); a receiver whose task from an
+        earlier round is still running is skipped this round. The round waits for its own tasks at
+        most one delivery timeout, then leaves stragglers running: the scan and the next round go on.
+        """
         moment = datetime.now(UTC)
         with session_scope(self.node.engine) as session:
             due = list(session.exec(select(Notification, Subscription)
@@ -90,16 +105,45 @@ class NotificationWorker(BackgroundLoop):
                                     .where(col(Notification.state) == "pending",
                                            col(Notification.next_attempt_at) <= moment)
                                     .order_by(col(Notification.id)).limit(limit)))  # fmt: skip
+        by_receiver: dict[str, list[tuple[Notification, Subscription]]] = {}
         for notification, subscription in due:
-            self._post(notification, subscription)
-        return len(due)
+            by_receiver.setdefault(receiver_key(subscription.url), []).append((notification, subscription))
+        futures, attempted = [], 0
+        with self._busy_lock:
+            for receiver, items in by_receiver.items():
+                if receiver in self._busy:
+                    continue
+                self._busy.add(receiver)
+                attempted += len(items)
+                futures.append(self._pool().submit(self._deliver_to, receiver, items))
+        wait(futures, timeout=self.node.settings.notifications.timeout_s + 1)
+        return attempted
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=self.node.settings.notifications.parallel_receivers,
+                                                thread_name_prefix="webhook")  # fmt: skip
+        return self._executor
+
+    def _deliver_to(self, receiver: str, items: list[tuple[Notification, Subscription]]) -> None:
+        try:
+            for notification, subscription in items:
+                if service.end_if_not_entitled(self.node, subscription):  # the right, read from the chain now
+                    if not self._post(notification, subscription):
+                        break  # this receiver failed: the rest wait for their own retry time
+        except Exception:  # noqa: BLE001 - a delivery task must not die silently; the rows stay pending
+            log.exception("notification_delivery_task_failed")
+        finally:
+            with self._busy_lock:
+                self._busy.discard(receiver)
 
     def _client(self) -> httpx.Client:
         if self._http is None:
             self._http = httpx.Client(timeout=self.node.settings.notifications.timeout_s, follow_redirects=False)
         return self._http
 
-    def _post(self, notification: Notification, subscription: Subscription) -> None:
+    def _post(self, notification: Notification, subscription: Subscription) -> bool:
+        """One attempt; whether the receiver accepted it. The detail goes to the log, not the subscriber."""
         body = service.body_of(notification)
         headers = {"content-type": "application/json", "user-agent": "MedLedger-Webhook/1",
                    service.SIGNATURE_HEADER: service.sign(subscription.secret, body),
@@ -107,16 +151,19 @@ class NotificationWorker(BackgroundLoop):
                    service.EVENT_TYPE_HEADER: notification.event_type}  # fmt: skip
         status, error = None, None
         try:
-            status = self._client().post(subscription.url, content=body, headers=headers).status_code
+            status = post_pinned(self._client(), service.receiver_policy(self.node), subscription.url, content=body,
+                                 headers=headers).status_code  # fmt: skip
             if not 200 <= status < 300:
                 error = f"receiver answered {status}"
+        except ReceiverRefused as exc:
+            error = f"refused: {exc}"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}"
         moment = datetime.now(UTC)
         with session_scope(self.node.engine) as session:
             row = session.get(Notification, notification.id)
             if row is None or row.state != "pending":
-                return
+                return error is None
             row.attempts += 1
             row.last_status, row.last_error = status, error
             if error is None:
@@ -128,3 +175,4 @@ class NotificationWorker(BackgroundLoop):
             session.add(row)
         log.info("notification_delivery", event_type=notification.event_type, state=row.state,
                  attempts=row.attempts, status=status, error=error)  # fmt: skip
+        return error is None

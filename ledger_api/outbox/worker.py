@@ -31,7 +31,7 @@ from ledger_api.chain.clients import ConsentState, GrantTerms
 from ledger_api.chain.transactions import PreparedTransaction
 from ledger_api.core.background import BackgroundLoop
 from ledger_api.core.db import session_scope
-from ledger_api.errors import ChainUnavailable, ContractReverted, LedgerError, TransactionFailed
+from ledger_api.errors import AnchorConflict, ChainUnavailable, ContractReverted, LedgerError, TransactionFailed
 from ledger_api.node import Node
 from ledger_api.outbox.models import OutboxItem
 from ledger_api.records.service import BASIS_CODES
@@ -131,11 +131,17 @@ class OutboxWorker(BackgroundLoop):
             self._retry(items, exc.detail)
             return False
         except ContractReverted as exc:
-            if all(self._already_done(i) for i in items):
+            try:
+                done = all(self._already_done(i) for i in items)
+            except AnchorConflict as conflict:
+                return self._conflict(items, conflict)
+            if done:
                 self._confirm(items, None)
                 return True
             self._fail(items, exc.detail)
             return items[0].kind != "access_entry"  # a stuck sequence blocks the entries after it
+        except AnchorConflict as conflict:
+            return self._conflict(items, conflict)
         except LedgerError as exc:
             self._retry(items, exc.detail)
             return False
@@ -286,14 +292,27 @@ class OutboxWorker(BackgroundLoop):
                 p["deadline"], *signature)  # fmt: skip
         raise ValueError(f"unknown outbox kind {item.kind}")
 
+    def _conflict(self, items: list[OutboxItem], conflict: AnchorConflict) -> bool:
+        """Someone else's anchor sits under our record id: an alert for the operator, and a failed item."""
+        log.error("anchor_conflict_alert", kind=items[0].kind, detail=conflict.detail)
+        self._fail(items, conflict.detail)
+        return True
+
     def _already_done(self, item: OutboxItem) -> bool:
         p, chain = item.payload, self.node.chain
         if item.kind in ("anchor_record", "anchor_version"):
+            record_id = bytes.fromhex(p["record_id"])
             try:
-                anchored = chain.records.content_hash(bytes.fromhex(p["record_id"]), p["version"])
-                return anchored.hex() == p["content_hash"]
+                info = chain.records.record(record_id)
+                anchored = chain.records.content_hash(record_id, p["version"])
             except ContractReverted:
-                return False
+                return False  # not there (yet): send it
+            ours = (info.custodian == self.node.address and info.patient == Web3.to_checksum_address(p["patient"])
+                    and info.category == int(p["category"]) and anchored.hex() == p["content_hash"])  # fmt: skip
+            if not ours:
+                raise AnchorConflict(f"record {p['record_id']} version {p['version']} is anchored on chain with "
+                                     "another custodian, patient, category or hash than this node stored")  # fmt: skip
+            return True
         if item.kind == "access_entry":
             return chain.trail.last_sequence(self.node.address) >= p["sequence"]
         if item.kind == "custody_transfer":

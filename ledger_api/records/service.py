@@ -43,7 +43,7 @@ from sqlmodel import Session, col, select
 from ledger_api.access.models import AccessEntry, AccessEntryBase
 from ledger_api.access.service import record_access
 from ledger_api.auth.service import Caller, speaks_for
-from ledger_api.chain.clients import Basis
+from ledger_api.chain.clients import Basis, mint_record_id
 from ledger_api.core.db import session_scope, transaction
 from ledger_api.errors import (
     Conflict,
@@ -183,7 +183,7 @@ async def upload(node: Node, body: AsyncIterator[bytes], *, declared_sha256: str
     if (new is None) == (record_id is None):
         raise ValueError("upload takes either a new record or the id of an existing one")
     if new is not None:
-        record_id, version, patient, category = os.urandom(32).hex(), 1, new.patient, int(new.category)
+        record_id, version, patient, category = mint_record_id(node.address).hex(), 1, new.patient, int(new.category)
     else:
         existing = await asyncio.to_thread(_load_live_record, node, record_id)
         version, patient, category = existing.latest_version + 1, existing.patient, existing.category
@@ -426,8 +426,10 @@ def _authorize(node: Node, caller: Caller, record: Record | Row[Any], purpose: P
     break_glass_id = consents.emergency_access(record.patient, caller.address, block)
     if break_glass_id is not None:
         return "break_glass", f"{break_glass_id:064x}"
-    raise ConsentDenied(f"no consent lets {caller.address} read {Category(record.category).name.lower()} for "
-                        f"{purpose.name.lower()}, and no break-glass is declared")  # fmt: skip
+    # names only what the caller sent (its account, its purpose): never the record's category or patient,
+    # which a member without consent could not list
+    raise ConsentDenied(f"no consent lets {caller.address} read this record for {purpose.name.lower()}, "
+                        "and no break-glass is declared")  # fmt: skip
 
 
 #: Ciphertexts up to this size are read once, hash-checked and sent from memory; larger ones are

@@ -319,6 +319,56 @@ class TestBreakGlass:
         with reverts("ConsentRegistryUnknownBreakGlass", breakGlassId=9):
             chain.as_(chain.actors.auditor).consents.review_break_glass(9, True, b"\x02" * 32)
 
+    def test_a_not_justified_review_ends_the_access_and_blocks_the_member_for_that_patient(self, chain: Chain) -> None:
+        p, c, auditor = chain.actors.patient, chain.actors.c, chain.actors.auditor
+        other = chain.actors.delegate.address
+        bg_id = chain.as_(c).consents.declare_break_glass(p.address, 1, b"\x01" * 32) \
+            .event("BreakGlassDeclared").args["breakGlassId"]  # fmt: skip
+        assert chain.read.consents.emergency_access(p.address, c.address) == bg_id
+        receipt = chain.as_(auditor).consents.review_break_glass(bg_id, False, b"\x02" * 32)
+        assert receipt.event("BreakGlassBlocked").args == {"patient": p.address, "member": c.address,
+                                                            "breakGlassId": bg_id}  # fmt: skip
+        assert chain.read.consents.emergency_access(p.address, c.address) is None  # at once, not at expiry
+        assert chain.read.consents.break_glass_blocked(p.address, c.address)
+        with reverts("ConsentRegistryBreakGlassBlocked", patient=p.address, member=c.address):
+            chain.as_(c).consents.declare_break_glass(p.address, 1, b"\x03" * 32)
+        chain.as_(c).consents.declare_break_glass(other, 1, b"\x03" * 32)  # another patient: not blocked
+        chain.as_(chain.actors.b).consents.declare_break_glass(p.address, 1, b"\x03" * 32)  # another member: not
+        with reverts("ConsentRegistryNotActiveAuditor", account=chain.actors.a.address):
+            chain.as_(chain.actors.a).consents.lift_break_glass_block(p.address, c.address)
+        lifted = chain.as_(auditor).consents.lift_break_glass_block(p.address, c.address)
+        assert lifted.event("BreakGlassBlockLifted").args == {"patient": p.address, "member": c.address,
+                                                               "auditor": auditor.address}  # fmt: skip
+        with reverts("ConsentRegistryBreakGlassNotBlocked", patient=p.address, member=c.address):
+            chain.as_(auditor).consents.lift_break_glass_block(p.address, c.address)
+        again = chain.as_(c).consents.declare_break_glass(p.address, 1, b"\x04" * 32) \
+            .event("BreakGlassDeclared").args["breakGlassId"]  # fmt: skip
+        assert chain.read.consents.emergency_access(p.address, c.address) == again
+
+    def test_a_justified_review_leaves_the_access_running(self, chain: Chain) -> None:
+        p, c = chain.actors.patient, chain.actors.c
+        bg_id = chain.as_(c).consents.declare_break_glass(p.address, 1, b"\x01" * 32) \
+            .event("BreakGlassDeclared").args["breakGlassId"]  # fmt: skip
+        chain.as_(chain.actors.auditor).consents.review_break_glass(bg_id, True, b"\x02" * 32)
+        assert chain.read.consents.emergency_access(p.address, c.address) == bg_id
+        assert not chain.read.consents.break_glass_blocked(p.address, c.address)
+
+    def test_a_member_declares_at_most_the_limit_in_any_window(self, chain: Chain) -> None:
+        c = chain.as_(chain.actors.c)
+        limit, window = chain.read.consents.break_glass_limit()
+        assert (limit, window) == (chain.manifest.break_glass_limit, chain.manifest.break_glass_window)
+        patients = [Account.create().address for _ in range(limit + 1)]
+        first = c.consents.declare_break_glass(patients[0], 1, b"\x01" * 32)
+        started = chain.w3.eth.get_block(first.block_number)["timestamp"]
+        for patient in patients[1:limit]:
+            c.consents.declare_break_glass(patient, 1, b"\x01" * 32)
+        with reverts("ConsentRegistryBreakGlassLimit", member=chain.actors.c.address, limit=limit, window=window,
+                     retryAt=started + window):  # fmt: skip
+            c.consents.declare_break_glass(patients[limit], 1, b"\x01" * 32)
+        chain.as_(chain.actors.b).consents.declare_break_glass(patients[limit], 1, b"\x01" * 32)  # per member
+        chain.backend.increase_time(window)
+        c.consents.declare_break_glass(patients[limit], 1, b"\x01" * 32)  # the oldest left the window
+
     def test_only_active_members_declare_and_never_for_no_patient(self, chain: Chain) -> None:
         for outsider in (chain.actors.auditor, chain.actors.stranger, chain.actors.patient):
             with reverts("ConsentRegistryNotActiveMember", account=outsider.address):

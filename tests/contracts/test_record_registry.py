@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from ledger_api.chain.clients import MemberStatus, ProposalKind
+from ledger_api.chain.clients import MemberStatus, ProposalKind, mint_record_id, record_id_minted_by
 from tests.utils.actors import Chain, random_id, reverts
 
 
 def test_custodian_anchors_a_record_and_its_versions(chain: Chain) -> None:
     a, p = chain.actors.a, chain.actors.patient.address
-    record_id, h1, h2 = random_id(), random_id(), random_id()
+    record_id, h1, h2 = mint_record_id(a.address), random_id(), random_id()
     receipt = chain.as_(a).records.anchor_record(record_id, p, 1, h1)
     assert receipt.event("RecordAnchored").args == {"recordId": record_id, "patient": p, "custodian": a.address,
                                                      "version": 1, "category": 1, "contentHash": h1}  # fmt: skip
@@ -25,7 +25,7 @@ def test_custodian_anchors_a_record_and_its_versions(chain: Chain) -> None:
 
 def test_nothing_is_overwritten(chain: Chain) -> None:
     a, p = chain.as_(chain.actors.a), chain.actors.patient.address
-    record_id = random_id()
+    record_id = mint_record_id(chain.actors.a.address)
     a.records.anchor_record(record_id, p, 0, random_id())
     with reverts("RecordRegistryRecordExists", recordId=record_id):
         a.records.anchor_record(record_id, p, 0, random_id())
@@ -36,7 +36,7 @@ def test_nothing_is_overwritten(chain: Chain) -> None:
 
 
 def test_only_the_custodian_adds_versions(chain: Chain) -> None:
-    record_id = random_id()
+    record_id = mint_record_id(chain.actors.a.address)
     chain.as_(chain.actors.a).records.anchor_record(record_id, chain.actors.patient.address, 0, random_id())
     with reverts("RecordRegistryNotCustodian", recordId=record_id, caller=chain.actors.b.address):
         chain.as_(chain.actors.b).records.anchor_version(record_id, 2, random_id())
@@ -45,15 +45,15 @@ def test_only_the_custodian_adds_versions(chain: Chain) -> None:
 
 
 def test_invalid_anchors_are_refused(chain: Chain) -> None:
-    a, p = chain.as_(chain.actors.a), chain.actors.patient.address
-    with reverts("RecordRegistryInvalidRecordId"):
+    a, p, mine = chain.as_(chain.actors.a), chain.actors.patient.address, chain.actors.a.address
+    with reverts("RecordRegistryRecordIdNotMinted", recordId=b"\x00" * 32, caller=mine):
         a.records.anchor_record(b"\x00" * 32, p, 0, random_id())
     with reverts("RecordRegistryInvalidPatient"):
-        a.records.anchor_record(random_id(), "0x" + "00" * 20, 0, random_id())
+        a.records.anchor_record(mint_record_id(mine), "0x" + "00" * 20, 0, random_id())
     with reverts("RecordRegistryInvalidCategory", category=16):
-        a.records.anchor_record(random_id(), p, 16, random_id())
+        a.records.anchor_record(mint_record_id(mine), p, 16, random_id())
     with reverts("RecordRegistryInvalidContentHash"):
-        a.records.anchor_record(random_id(), p, 0, b"\x00" * 32)
+        a.records.anchor_record(mint_record_id(mine), p, 0, b"\x00" * 32)
     unknown = random_id()
     with reverts("RecordRegistryUnknownRecord", recordId=unknown):
         a.records.anchor_version(unknown, 2, random_id())
@@ -68,7 +68,8 @@ def test_invalid_anchors_are_refused(chain: Chain) -> None:
 def test_outsiders_cannot_anchor(chain: Chain) -> None:
     for outsider in (chain.actors.stranger, chain.actors.auditor, chain.actors.patient):
         with reverts("RecordRegistryNotActiveMember", account=outsider.address):
-            chain.as_(outsider).records.anchor_record(random_id(), chain.actors.patient.address, 0, random_id())
+            chain.as_(outsider).records.anchor_record(mint_record_id(outsider.address), chain.actors.patient.address, 0,
+                                                      random_id())  # fmt: skip
 
 
 def _remove(chain: Chain, member: str) -> None:
@@ -82,7 +83,7 @@ def _remove(chain: Chain, member: str) -> None:
 
 def test_a_removed_member_hands_custody_to_a_successor_and_consents_survive(chain: Chain) -> None:
     c, b, patient = chain.actors.c, chain.actors.b, chain.actors.patient
-    records = [random_id(), random_id()]
+    records = [mint_record_id(c.address), mint_record_id(c.address)]
     for record_id in records:
         chain.as_(c).records.anchor_record(record_id, patient.address, 0, random_id())
     chain.as_(c).records.anchor_version(records[0], 2, random_id())
@@ -108,7 +109,7 @@ def test_a_removed_member_hands_custody_to_a_successor_and_consents_survive(chai
 
 def test_custody_goes_only_from_the_custodian_to_an_active_member(chain: Chain) -> None:
     a, b, patient = chain.actors.a, chain.actors.b, chain.actors.patient.address
-    record_id = random_id()
+    record_id = mint_record_id(a.address)
     chain.as_(a).records.anchor_record(record_id, patient, 0, random_id())
     with reverts("RecordRegistryNotCustodian", recordId=record_id, caller=b.address):
         chain.as_(b).records.transfer_custody([record_id], chain.actors.c.address)
@@ -127,3 +128,15 @@ def test_custody_goes_only_from_the_custodian_to_an_active_member(chain: Chain) 
     _remove(chain, chain.actors.c.address)
     with reverts("RecordRegistryInvalidSuccessor", successor=chain.actors.c.address):
         chain.as_(a).records.transfer_custody([record_id], chain.actors.c.address)
+
+
+def test_no_member_can_anchor_a_record_id_minted_by_another(chain: Chain) -> None:
+    """Squatting: B sees A's pending anchor for a fresh id and tries to anchor it first to take custody."""
+    a, b, p = chain.actors.a, chain.actors.b, chain.actors.patient.address
+    record_id = mint_record_id(a.address)
+    assert record_id_minted_by(record_id) == a.address
+    with reverts("RecordRegistryRecordIdNotMinted", recordId=record_id, caller=b.address):
+        chain.as_(b).records.anchor_record(record_id, p, 3, random_id())
+    assert not chain.read.records.exists(record_id)
+    chain.as_(a).records.anchor_record(record_id, p, 3, random_id())
+    assert chain.read.records.record(record_id).custodian == a.address

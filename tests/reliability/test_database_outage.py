@@ -11,6 +11,7 @@ from eth_account import Account
 
 from ledger_api.chain.backends import AnvilBackend
 from tests.utils.nodes import Identities, database, deploy, start_node
+from tests.utils.postgres import server_port
 from tests.utils.proxy import proxy
 
 pytestmark = pytest.mark.slow
@@ -18,9 +19,9 @@ pytestmark = pytest.mark.slow
 
 def test_database_down_gives_503s_and_the_node_recovers_without_restart(tmp_path: Path) -> None:
     ids = Identities()
-    with AnvilBackend() as backend, database("postgresql", tmp_path) as url, proxy(5432) as pg:
+    with AnvilBackend() as backend, database("postgresql", tmp_path) as url, proxy(server_port()) as pg:
         manifest = deploy(backend, ids, Account.create())
-        via_proxy = url.replace("127.0.0.1:5432", pg.url_host)
+        via_proxy = url.replace(f"127.0.0.1:{server_port()}", pg.url_host)
         patient = Account.create().address
         with start_node(backend, manifest, ids.members["a"], tmp_path, via_proxy, run_outbox_worker=True) as node, \
                 node.member_client(ids.members["a"].account) as hospital:  # fmt: skip

@@ -27,8 +27,8 @@ from ledger_api.chain.transactions import TransactionSender
 from ledger_api.core.config import ChainSettings, OutboxSettings, Settings
 from ledger_api.main import create_app
 from ledger_api.node import Node, build_node
+from tests.utils.postgres import admin_url
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 MEMBER_NAMES = {"a": "Dapeng New District People's Hospital", "b": "Kuichong Community Health Center",
                 "c": "Nan'ao Community Health Center"}  # fmt: skip
 
@@ -63,12 +63,13 @@ def database(kind: str, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'node.db'}"
         return
     name = f"mltest_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+    server = admin_url()
+    with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+        yield f"{server.rsplit('/', 1)[0]}/{name}"
     finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        with psycopg.connect(server, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
