@@ -6,7 +6,8 @@ The public surface is what this module exports; the ``_`` modules behind it are 
 - Record encryption: streaming AES-256-GCM segments bound to the record's context, with the
   on-chain content hash computed in the same pass (``encrypt_record`` / ``decrypt_record``).
 - Key wrapping: HPKE (RFC 9180), hybrid ML-KEM-768 + X25519 by default (``wrap_data_key``).
-- Erasure: ``crypto_shred`` destroys every wrapped copy of a data key.
+- Erasure: ``crypto_shred`` destroys every wrapped copy of a data key; ``KeyEncryptionKey`` seals the
+  stored copies under a key that lives outside the database and can really be destroyed.
 - Identities: ``MemberIdentity`` (Ethereum + HPKE keys in a passphrase keystore) and
   ``PatientIdentity`` (the patient's own account and EIP-712 consent signatures).
 - Verifiable logs: RFC 6962 Merkle roots and proofs (``merkle``).
@@ -33,6 +34,7 @@ from medledger_crypto._hpke import (
     wrap_data_key,
     wrapped_key_id,
 )
+from medledger_crypto._kek import KeyEncryptionKey, is_sealed
 from medledger_crypto._keystore import (
     DEV_SCRYPT,
     PRODUCTION_SCRYPT,
@@ -53,11 +55,11 @@ from medledger_crypto._streaming import (
 )
 
 __all__ = [
-    "DEFAULT_SEGMENT_SIZE", "DEFAULT_SUITE", "DEV_SCRYPT", "PRODUCTION_SCRYPT",
-    "ConsistencyMismatch", "DataKey", "DecryptionError", "EncryptedRecord", "HpkePrivateKey", "HpkePublicKey",
-    "HpkeSuite", "InclusionMismatch", "KeyIdNotFound", "KeystoreError", "MemberIdentity", "PatientIdentity",
-    "ProofMismatch", "RecordContext", "ScryptParams", "Signature", "StreamResult", "WeakPassphrase", "WrapContext",
+    "DEFAULT_SEGMENT_SIZE", "DEFAULT_SUITE", "DEV_SCRYPT", "PRODUCTION_SCRYPT", "ConsistencyMismatch", "DataKey",
+    "DecryptionError", "EncryptedRecord", "HpkePrivateKey", "HpkePublicKey", "HpkeSuite", "InclusionMismatch",
+    "KeyEncryptionKey", "KeyIdNotFound", "KeystoreError", "MemberIdentity", "PatientIdentity", "ProofMismatch",
+    "RecordContext", "ScryptParams", "Signature", "StreamResult", "WeakPassphrase", "WrapContext",
     "check_passphrase", "ciphertext_size", "crypto_shred", "decrypt_record", "decrypt_stream", "encrypt_record",
-    "encrypt_stream", "load_passphrase", "merkle", "recover_typed", "sign_typed", "typed_data", "unwrap_data_key",
-    "wrap_data_key", "wrapped_key_id",
+    "encrypt_stream", "is_sealed", "load_passphrase", "merkle", "recover_typed", "sign_typed", "typed_data",
+    "unwrap_data_key", "wrap_data_key", "wrapped_key_id",
 ]  # fmt: skip

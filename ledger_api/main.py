@@ -11,13 +11,14 @@ from anyio.to_thread import run_sync
 from fastapi import FastAPI
 
 from ledger_api.access.router import router as access_router
+from ledger_api.apidocs.router import router as apidocs_router
 from ledger_api.audit.router import router as audit_router
 from ledger_api.auth.router import router as auth_router
 from ledger_api.consents.router import router as consents_router
 from ledger_api.consortium.router import router as consortium_router
 from ledger_api.core import observability, problems
 from ledger_api.core.jsontext import restore_recursion_limit
-from ledger_api.core.request_guard import RequestGuard
+from ledger_api.core.request_guard import PublicDocumentCors, RequestGuard
 from ledger_api.custody.router import router as custody_router
 from ledger_api.node import Node
 from ledger_api.notifications.router import router as notifications_router
@@ -61,6 +62,8 @@ def create_app(node: Node) -> FastAPI:
         description="Patient-controlled sharing of encrypted medical records across a hospital consortium. "
         "Members sign every request (X-MedLedger-* headers); patients sign in with Ethereum (EIP-4361).",
         lifespan=lifespan,
+        docs_url=None,  # served from pinned local files instead (ledger_api.apidocs): never a CDN
+        redoc_url=None,
     )
     app.state.node = node
     app.state.worker = worker
@@ -69,7 +72,9 @@ def create_app(node: Node) -> FastAPI:
     observability.install(app, observability.Metrics())
     app.add_middleware(RequestGuard, limit=node.settings.limits.max_upload_bytes)  # outermost: before any route
     for router in (records_router, consents_router, access_router, audit_router, notifications_router,
-                   custody_router, consortium_router, auth_router, ops_router, portal_router):  # fmt: skip
+                   custody_router, consortium_router, auth_router, ops_router, portal_router,
+                   apidocs_router):  # fmt: skip
         app.include_router(router)
+    app.add_middleware(PublicDocumentCors)
 
     return app

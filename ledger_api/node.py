@@ -23,6 +23,7 @@ from ledger_api.chain.transactions import TransactionSender
 from ledger_api.core.config import Settings
 from ledger_api.core.crash_drill import CrashDrill
 from ledger_api.core.db import WriteTurns, make_engine, migrate
+from ledger_api.core.key_vault import KeyVault
 from ledger_api.core.rate_limit import InFlightSlots, TokenBuckets
 
 
@@ -52,6 +53,8 @@ class Node:
     request_threads: CapacityLimiter = field(init=False)
     #: consortium fan-outs in flight (see consortium.peers.ask_every_member)
     fanout_slots: InFlightSlots = field(init=False)
+    #: per-record key-encryption keys, destroyed at erasure (see core.key_vault)
+    key_vault: KeyVault = field(init=False)
     #: anonymous sign-in challenges per client address (see core.rate_limit)
     challenge_buckets: TokenBuckets = field(init=False)
 
@@ -63,6 +66,7 @@ class Node:
                                           self.write_turns)  # fmt: skip
         self.nonces = NonceBook.for_database(self.settings.resolved_database_url, self.engine, self.write_turns)
         self.request_threads = CapacityLimiter(self.settings.limits.request_threads)
+        self.key_vault = KeyVault(self.settings.vault_dir)
         self.fanout_slots = InFlightSlots(per_key=self.settings.peers.fanouts_per_key,
                                         total=self.settings.peers.max_fanouts)  # fmt: skip
         auth = self.settings.auth

@@ -26,6 +26,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     server = postgres.TestPostgres().start()
     os.environ[postgres.ENV_URL] = server.admin_url
+    os.environ[postgres.ENV_DATA] = str(server.data)
     config.stash[_POSTGRES] = server
 
 
@@ -33,7 +34,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     server = config.stash.get(_POSTGRES, None)
     if server is not None:
         server.stop()
-        del os.environ[postgres.ENV_URL]
+        del os.environ[postgres.ENV_URL], os.environ[postgres.ENV_DATA]
 
 
 _POSTGRES = pytest.StashKey[postgres.TestPostgres]()

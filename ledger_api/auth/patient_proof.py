@@ -40,6 +40,7 @@ from ledger_api.errors import Forbidden, Unauthenticated
 
 HEADER = "x-medledger-on-behalf-of"
 CONSORTIUM_VIEW = "urn:medledger:consortium-view"
+MALFORMED = "malformed patient proof"
 #: the clock skew tolerated on "Issued At"
 _SKEW = timedelta(seconds=60)
 #: the longest a consortium-view proof is honoured, from "Issued At", whatever the message asks
@@ -81,7 +82,7 @@ def check(*, chain_id: int, presenter: Member, value: str) -> VerifiedProof:
         message, signature = str(document["message"]), str(document["signature"])
         parsed = siwe.parse_message(message)
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise Unauthenticated(f"malformed patient proof: {exc}") from None
+        raise Unauthenticated(f"{MALFORMED}: {exc}") from None
     if CONSORTIUM_VIEW not in parsed.resources:
         raise Forbidden("the patient's sign-in did not allow consortium-wide viewing")
     if parsed.uri.rstrip("/") != presenter.endpoint.rstrip("/"):

@@ -46,7 +46,8 @@ def challenge(request: Request, node: NodeDep) -> ChallengeView:
                          chain_id=node.chain_id, expires_at=made.expires_at)  # fmt: skip
 
 
-@router.post("/session", status_code=201, response_model=SessionView, responses=responses(400, 401, 413, 415, 422, 503))
+@router.post("/session", status_code=201, response_model=SessionView, responses=responses(400, 401, 413, 415, 422, 503),
+             openapi_extra=json_body(SessionIn))
 async def open_session(request: Request, node: NodeDep) -> SessionView:
     """Exchanges a signed sign-in message for a short-lived session token (shown once)."""
     body = await read_body(request, SIGN_IN_MAX_BYTES)

@@ -209,8 +209,10 @@ def end_patient_proof(node: Node, presenter: Caller, value: str) -> None:
         raise Forbidden("only the member a patient signed in at ends that patient's proof")
     try:
         proof = patient_proof.check(chain_id=node.chain_id, presenter=presenter.member, value=value)
-    except Unauthenticated:
-        return  # expired or not a proof: nothing that could still be used, nothing to remember
+    except Unauthenticated as exc:
+        if exc.detail.startswith(patient_proof.MALFORMED):
+            raise BadRequest(f"proof: {exc.detail}", field="proof") from None
+        return  # expired, or not signed as it claims: nothing that could still be used, nothing to remember
     with session_scope(node.engine) as session:
         if session.get(EndedProof, proof.digest) is None:
             session.add(EndedProof(digest=proof.digest, expires_at=proof.expires_at))

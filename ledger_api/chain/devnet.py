@@ -23,7 +23,13 @@ from medledger_crypto import DEV_SCRYPT, MemberIdentity
 
 from ledger_api.chain.backends import AnvilBackend
 from ledger_api.chain.clients import GenesisMember, Role
-from ledger_api.chain.deployment import DeploymentManifest, deploy_consortium, verify_deployment
+from ledger_api.chain.deployment import (
+    DEFAULT_BREAK_GLASS_LIMIT,
+    DEFAULT_BREAK_GLASS_WINDOW,
+    DeploymentManifest,
+    deploy_consortium,
+    verify_deployment,
+)
 from ledger_api.chain.genesis import dump_genesis
 from ledger_api.chain.transactions import TransactionSender
 from ledger_api.errors import DeploymentMismatch
@@ -74,7 +80,8 @@ def load_or_create_key(path: Path) -> LocalAccount:
 
 
 def start_devnet(data_dir: Path, *, port: int | None = 8545, base_port: int = 8601,
-                 endpoints: dict[str, str] | None = None) -> Devnet:
+                 endpoints: dict[str, str] | None = None, break_glass_limit: int = DEFAULT_BREAK_GLASS_LIMIT,
+                 break_glass_window: int = DEFAULT_BREAK_GLASS_WINDOW) -> Devnet:  # fmt: skip
     """Starts (or resumes) the local chain and makes sure the consortium is deployed on it (port None: any free)."""
     backend = AnvilBackend(data_dir, port=port)
     try:
@@ -107,7 +114,8 @@ def start_devnet(data_dir: Path, *, port: int | None = 8545, base_port: int = 86
                           hpke_public_key=auditor.hpke_public_key.to_bytes())  # fmt: skip
         )
         dump_genesis(genesis, data_dir / "genesis.json")
-        manifest = deploy_consortium(TransactionSender(backend.w3, deployer), genesis)
+        manifest = deploy_consortium(TransactionSender(backend.w3, deployer), genesis,
+                                     break_glass_limit=break_glass_limit, break_glass_window=break_glass_window)
         manifest.save(manifest_path)
         return Devnet(backend, manifest, deployer, identities, reused=False)
     except BaseException:

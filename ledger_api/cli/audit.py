@@ -18,6 +18,7 @@ from typing import Annotated
 
 import typer
 from medledger_crypto import MemberIdentity
+from web3 import Web3
 
 from ledger_api.audit import fhir
 from ledger_api.audit.chain_view import ChainView, read_chain
@@ -177,6 +178,25 @@ def review(
         receipt = chain.consents.review_break_glass(bg_id, justified, reason_hash)
         console.print(f"break-glass {bg_id} reviewed: {'justified' if justified else 'not justified'} "
                       f"(reason hash {reason_hash.hex()[:16]}…, block {receipt.block_number})")  # fmt: skip
+
+
+@app.command("lift-block")
+def lift_block(
+    patient: Annotated[str, typer.Option(help="The patient's account.")],
+    member: Annotated[str, typer.Option(help="The member a not-justified review blocked for that patient.")],
+    data_dir: DataDirOpt = Path("data"), rpc: RpcOpt = None, manifest: ManifestOpt = None,
+    identity: IdentityOpt = None,
+) -> None:  # fmt: skip
+    """Lets a member declare break-glass for a patient again after a not-justified review blocked it."""
+    with reported_errors():
+        for name, value in (("patient", patient), ("member", member)):
+            if not Web3.is_address(value):
+                raise BadRequest(f"{name}: not an Ethereum address: {value!r}", field=name)
+        context = _Context(data_dir, rpc, manifest, identity)
+        chain = Consortium(context.w3, context.manifest, TransactionSender(context.w3, context.auditor().account))
+        receipt = chain.consents.lift_break_glass_block(patient, member)
+        console.print(f"break-glass block lifted for member {member} and patient {patient} "
+                      f"(block {receipt.block_number})")
 
 
 def _consent_resources(chain: ChainView, names: dict[str, str]) -> Iterator[dict]:

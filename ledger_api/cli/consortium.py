@@ -21,6 +21,7 @@ import httpx
 import typer
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ledger_api.chain.deployment import DEFAULT_BREAK_GLASS_LIMIT, DEFAULT_BREAK_GLASS_WINDOW
 from ledger_api.chain.devnet import DEFAULT_MEMBERS, _passphrase, start_devnet
 from ledger_api.cli.output import console, reported_errors
 from ledger_api.errors import LedgerError
@@ -49,6 +50,9 @@ class ChainConfig(BaseModel):
     rpc_url: str | None = None  # an external chain (Besu QBFT, GoQuorum); None = the embedded anvil
     rpc_port: int = Field(8545, ge=1, le=65535)  # the embedded chain's port
     manifest: Path | None = None  # external chain: its deployment manifest
+    #: the embedded chain's deployment: break-glass declarations one member may make per window (on chain)
+    break_glass_limit: int = Field(DEFAULT_BREAK_GLASS_LIMIT, ge=1, le=2**32 - 1)
+    break_glass_window_s: int = Field(DEFAULT_BREAK_GLASS_WINDOW, ge=1, le=2**32 - 1)
 
 
 class ConsortiumConfig(BaseModel):
@@ -73,8 +77,9 @@ class ConsortiumConfig(BaseModel):
         return self
 
     @classmethod
-    def defaults(cls, data_dir: Path, members: int, rpc_port: int, base_port: int) -> ConsortiumConfig:
-        return cls(data_dir=data_dir, chain=ChainConfig(rpc_port=rpc_port),
+    def defaults(cls, data_dir: Path, members: int, rpc_port: int, base_port: int,
+                 break_glass_limit: int = DEFAULT_BREAK_GLASS_LIMIT) -> ConsortiumConfig:  # fmt: skip
+        return cls(data_dir=data_dir, chain=ChainConfig(rpc_port=rpc_port, break_glass_limit=break_glass_limit),
                    members=[MemberConfig(slug=slug, port=base_port + i)
                             for i, (slug, _) in enumerate(DEFAULT_MEMBERS[:members])])  # fmt: skip
 
@@ -125,6 +130,9 @@ def up(
     members: Annotated[int, typer.Option(min=1, max=len(DEFAULT_MEMBERS), help="How many member nodes.")] = 3,
     rpc_port: Annotated[int, typer.Option(help="Port of the local chain.")] = 8545,
     base_port: Annotated[int, typer.Option(help="Port of the first member node; the next ones follow.")] = 8601,
+    break_glass_limit: Annotated[int, typer.Option(min=1, help="Break-glass declarations one member may make per "
+                                                   "day (a consortium setting, fixed at the first deployment).")] = (
+        DEFAULT_BREAK_GLASS_LIMIT),
 ) -> None:  # fmt: skip
     """Starts the chain and the member nodes, prints where they are, and runs until Ctrl-C.
 
@@ -134,15 +142,17 @@ def up(
     """
     started = time.monotonic()
     with reported_errors():
-        config = (ConsortiumConfig.model_validate_json(config_file.read_text()) if config_file
-                  else ConsortiumConfig.defaults(data_dir, members, rpc_port, base_port))  # fmt: skip
+        config = (ConsortiumConfig.model_validate_json(config_file.read_text()) if config_file else
+                  ConsortiumConfig.defaults(data_dir, members, rpc_port, base_port, break_glass_limit))  # fmt: skip
     data_dir = config.data_dir
     names = dict(DEFAULT_MEMBERS)
     devnet = None
     if config.chain.rpc_url is None:
         with reported_errors():
             devnet = start_devnet(data_dir / "chain", port=config.chain.rpc_port,
-                                  endpoints={m.slug: f"http://127.0.0.1:{m.port}" for m in config.members})
+                                  endpoints={m.slug: f"http://127.0.0.1:{m.port}" for m in config.members},
+                                  break_glass_limit=config.chain.break_glass_limit,
+                                  break_glass_window=config.chain.break_glass_window_s)  # fmt: skip
         rpc_url, manifest_path, chain_id = devnet.backend.url, data_dir / "chain" / "deployment.json", \
             devnet.manifest.chain_id  # fmt: skip
         keystores = {m.slug: data_dir / "chain" / "keys" / f"{m.slug}.json" for m in config.members}

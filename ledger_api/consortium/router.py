@@ -15,7 +15,7 @@ from ledger_api.auth.dependencies import CallerDep, LocalMemberDep, NodeDep, Ver
 from ledger_api.chain.clients import ProposalKind, Role
 from ledger_api.consortium import patient_view, peers
 from ledger_api.consortium.models import BreakGlassDeclaration
-from ledger_api.core.bodies import parse_json
+from ledger_api.core.bodies import json_body, parse_json
 from ledger_api.core.db import DB_INT_MAX, session_scope
 from ledger_api.core.problems import linked, responses
 from ledger_api.errors import BadRequest, NotFound
@@ -119,7 +119,7 @@ def proposals(node: NodeDep, caller: CallerDep) -> list[ProposalView]:
     _ERRORS, 201, Vote=("vote_v1_governance_proposals__proposal_id__votes_post",
                         {"proposal_id": "$response.body#/proposal_id"}),
     Execute=("execute_v1_governance_proposals__proposal_id__execution_post",
-             {"proposal_id": "$response.body#/proposal_id"})))
+             {"proposal_id": "$response.body#/proposal_id"})), openapi_extra=json_body(ProposalIn))
 def propose(request: Request, node: NodeDep, caller: LocalMemberDep, body: VerifiedBody) -> TxView:
     """Submits a governance proposal as this member (its vote counts as an approval)."""
     proposal = parse_json(request, body, ProposalIn)
@@ -141,7 +141,8 @@ def propose(request: Request, node: NodeDep, caller: LocalMemberDep, body: Verif
                   proposal_id=receipt.event("ProposalCreated").args["proposalId"])  # fmt: skip
 
 
-@router.post("/governance/proposals/{proposal_id}/votes", response_model=TxView, responses=_ERRORS)
+@router.post("/governance/proposals/{proposal_id}/votes", response_model=TxView, responses=_ERRORS,
+             openapi_extra=json_body(VoteIn))
 def vote(request: Request, node: NodeDep, caller: LocalMemberDep, body: VerifiedBody,
          proposal_id: Annotated[int, Path(ge=0, le=2**63)]) -> TxView:  # fmt: skip
     receipt = node.chain.registry.vote(proposal_id, parse_json(request, body, VoteIn).support)
@@ -157,7 +158,8 @@ def execute(node: NodeDep, caller: LocalMemberDep, proposal_id: Annotated[int, P
 @router.post("/emergency", status_code=201, response_model=EmergencyView, responses=linked(
     _ERRORS, 201, GetEmergency=("get_emergency_v1_emergency__break_glass_id__get",
                                 {"break_glass_id": "$response.body#/break_glass_id"}),
-    PatientHistory=("patient_history_v1_patients__patient__access_log_get", {"patient": "$response.body#/patient"})))
+    PatientHistory=("patient_history_v1_patients__patient__access_log_get", {"patient": "$response.body#/patient"})),
+    openapi_extra=json_body(EmergencyIn))
 def declare_emergency(request: Request, node: NodeDep, caller: LocalMemberDep, body: VerifiedBody) -> EmergencyView:
     """Declares break-glass access to a patient: on chain at once (hash only), justification kept here."""
     emergency = parse_json(request, body, EmergencyIn)

@@ -73,7 +73,7 @@ class PeerSettings(BaseModel):
     #: the largest answer to a fan-out (a listing) read from one member
     max_answer_bytes: int = Field(16 * 1024**2, ge=1024)
     #: consortium fan-outs in flight: per patient (or per asking system and patient), and for the node
-    fanouts_per_key: int = Field(2, ge=1, le=64)
+    fanouts_per_key: int = Field(4, ge=1, le=64)
     max_fanouts: int = Field(32, ge=1, le=4096)
 
 
@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     notifications: NotificationSettings = NotificationSettings()
     peers: PeerSettings = PeerSettings()
+    #: the API documentation page (/docs): on in dev mode, off in production unless switched on
+    api_docs: bool | None = None
     #: run the background workers (outbox to the chain, notification delivery) with the app
     run_outbox_worker: bool = True
     #: API processes of ``medledger serve`` sharing one port (with more than one, the background
@@ -121,8 +123,17 @@ class Settings(BaseSettings):
         return self.mode == "dev"
 
     @property
+    def api_docs_enabled(self) -> bool:
+        return self.dev_mode if self.api_docs is None else self.api_docs
+
+    @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'ledger.db').as_posix()}"
+
+    @property
+    def vault_dir(self) -> Path:
+        """The per-record key-encryption keys (see core.key_vault): keep on an overwrite-in-place file system."""
+        return self.data_dir / "vault"
 
     @property
     def blob_dir(self) -> Path:

@@ -40,6 +40,19 @@ def sqlite_companion(url: str, suffix: str) -> Path | None:
     return database.with_name(database.name + suffix) if database is not None else None
 
 
+def checkpoint(engine: Engine) -> None:
+    """SQLite: copies the write-ahead log into the database and truncates it, so what was just deleted
+    does not linger in the log (best effort: readers may hold it; a later checkpoint finishes it).
+    Defence in depth only: erased key material is sealed under a key the vault has destroyed."""
+    if engine.dialect.name != "sqlite":
+        return
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    except OperationalError:
+        pass
+
+
 def make_engine(url: str) -> Engine:
     """An engine with safe defaults: SQLite in WAL mode with a busy timeout; pooled PostgreSQL with pre-ping."""
     if url.startswith("sqlite"):

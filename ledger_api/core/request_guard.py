@@ -110,3 +110,29 @@ class RequestGuard:
                     "headers": [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})  # fmt: skip
         await send({"type": "http.response.body", "body": body})
+
+
+class PublicDocumentCors:
+    """``/openapi.json`` is public: any origin may read it (the sandboxed docs page has an opaque one).
+
+    Only that document: no other route answers a cross-origin reader, so a page elsewhere can never
+    read a patient's or a member's data with the visitor's session.
+    """
+
+    PATH = "/openapi.json"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") != self.PATH:
+            await self.app(scope, receive, send)
+            return
+
+        async def with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"access-control-allow-origin", b"*")]}  # fmt: skip
+            await send(message)
+
+        await self.app(scope, receive, with_cors)

@@ -159,7 +159,8 @@ def _push(node: Node, client: httpx.Client, successor, successor_key: HpkePublic
                                                                              WrappedKey.recipient == node.address))}
     record_bytes = bytes.fromhex(record.id)
     for version in versions:
-        data_key = unwrap_data_key(keys[version.version].wrapped, node.identity.hpke_keys(),
+        data_key = unwrap_data_key(node.key_vault.open(record.id, keys[version.version].wrapped),
+                                   node.identity.hpke_keys(),
                                    WrapContext(record_bytes, version.version, node.address))  # fmt: skip
         try:
             wrapped = wrap_data_key(data_key, successor_key, WrapContext(record_bytes, version.version,
@@ -208,6 +209,7 @@ def finalise(node: Node) -> int:
         done = []
         for record_id in sorted(confirmed):
             keys = list(session.exec(select(WrappedKey).where(WrappedKey.record_id == record_id)))
+            node.key_vault.shred(record_id)
             crypto_shred([bytearray(k.wrapped) for k in keys])
             for key in keys:
                 session.delete(key)

@@ -29,6 +29,7 @@ from sqlmodel import select
 from ledger_api.auth.service import Caller
 from ledger_api.chain.clients import RecordInfo, checksum_address
 from ledger_api.core.db import session_scope
+from ledger_api.custody import agreements
 from ledger_api.errors import (
     BadRequest,
     Conflict,
@@ -59,22 +60,23 @@ async def receive_version(node: Node, caller: Caller, body: AsyncIterator[bytes]
         wrapped = base64.b64decode(wrapped_key_b64, validate=True)
     except (binascii.Error, ValueError):
         raise BadRequest("X-MedLedger-Wrapped-Key is not base64", field="x-medledger-wrapped-key") from None
-    anchored, content_hash, present = await run_sync(_check_anchor, node, caller, record_id, version, patient, category)
+    anchored, content_hash, present, new_record = await run_sync(_check_anchor, node, caller, record_id, version,
+                                                                 patient, category)  # fmt: skip
     if present:
-        async for _ in body:  # drain: the version is here already
-            pass
-        return {"record_id": record_id, "version": version, "stored": False}
+        return {"record_id": record_id, "version": version, "stored": False}  # the body is not read at all
+    room = await run_sync(partial(agreements.room_for, node, caller.address, new_record=new_record))
     node.blob_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=".handover-", dir=node.blob_dir)
     incoming = Path(name)
-    limit = node.settings.limits.max_upload_bytes
+    limit = min(node.settings.limits.max_upload_bytes, room)
     try:
         digest, signed, size = blake3.blake3(), hashlib.sha256(), 0
         with os.fdopen(fd, "wb") as sink:
             async for chunk in body:
                 size += len(chunk)
                 if size > limit:
-                    raise PayloadTooLarge(f"a record version is limited to {limit} bytes")
+                    raise PayloadTooLarge(f"this version exceeds the {limit} bytes the node takes (the agreed "
+                                          "handover's remaining quota, or the size of any record)")  # fmt: skip
                 digest.update(chunk)
                 signed.update(chunk)
                 sink.write(chunk)
@@ -87,14 +89,14 @@ async def receive_version(node: Node, caller: Caller, body: AsyncIterator[bytes]
         plaintext_size = await run_sync(_trial_decrypt, node, context, wrapped, incoming)
         await run_sync(partial(_store_received, node, caller, record_id, version, anchored.patient, category,
                                media_type, fhir_resource_type, context.custodian, content_hash, plaintext_size, size,
-                               wrapped, incoming))  # fmt: skip
+                               wrapped, incoming, new_record))  # fmt: skip
     finally:
         incoming.unlink(missing_ok=True)
     return {"record_id": record_id, "version": version, "stored": True}
 
 
 def _check_anchor(node: Node, caller: Caller, record_id: str, version: int, patient: str,
-                  category: int) -> tuple[RecordInfo, str, bool]:  # fmt: skip
+                  category: int) -> tuple[RecordInfo, str, bool, bool]:  # fmt: skip
     """The chain's view of the version; whether it is stored here already (same hash) or not."""
     record_bytes = bytes.fromhex(record_id)
     try:
@@ -114,7 +116,7 @@ def _check_anchor(node: Node, caller: Caller, record_id: str, version: int, pati
         raise Conflict(f"record {record_id} was held here before; a handover back is not supported")
     if existing is not None and not hmac.compare_digest(existing.content_hash, content_hash):
         raise Conflict("a different version is already stored under this id")
-    return anchored, content_hash, existing is not None
+    return anchored, content_hash, existing is not None, record is None
 
 
 def _trial_decrypt(node: Node, context: RecordContext, wrapped: bytes, path: Path) -> int:
@@ -133,7 +135,8 @@ def _trial_decrypt(node: Node, context: RecordContext, wrapped: bytes, path: Pat
 
 def _store_received(node: Node, caller: Caller, record_id: str, version: int, patient: str, category: int,
                     media_type: str, fhir_resource_type: str | None, sealed_by: str, content_hash: str,
-                    plaintext_size: int, ciphertext_size: int, wrapped: bytes, incoming: Path) -> None:  # fmt: skip
+                    plaintext_size: int, ciphertext_size: int, wrapped: bytes, incoming: Path,
+                    new_record: bool) -> None:  # fmt: skip
     final = blob_path(node, record_id, version)
     final.parent.mkdir(parents=True, exist_ok=True)
     os.replace(incoming, final)
@@ -148,13 +151,15 @@ def _store_received(node: Node, caller: Caller, record_id: str, version: int, pa
             elif record.custody != "incoming":
                 raise Conflict(f"record {record_id} was held here before; a handover back is not supported")
             record.latest_version = max(record.latest_version, version)
+            agreements.count_received(session, caller.address, new_record=new_record, size=ciphertext_size)
             session.add(record)
             session.flush()
             session.add(RecordVersion(record_id=record_id, version=version, content_hash=content_hash,
                                       plaintext_size=plaintext_size, ciphertext_size=ciphertext_size,
                                       blob_name=final.name, created_at=moment, sealed_by=sealed_by))  # fmt: skip
             session.add(WrappedKey(record_id=record_id, version=version, recipient=node.address,
-                                   key_id=node.identity.hpke_public_key.key_id.hex(), wrapped=wrapped))  # fmt: skip
+                                   key_id=node.identity.hpke_public_key.key_id.hex(),
+                                   wrapped=node.key_vault.seal(record_id, wrapped)))  # fmt: skip
     except BaseException:
         final.unlink(missing_ok=True)
         raise

@@ -12,7 +12,8 @@ from ledger_api.auth.dependencies import CallerDep, LocalMemberDep, NodeDep, Ver
 from ledger_api.core.bodies import json_body, parse_json
 from ledger_api.core.db import DB_INT_MAX
 from ledger_api.core.problems import responses
-from ledger_api.custody import handover, receive
+from ledger_api.custody import agreements, handover, receive
+from ledger_api.custody.models import IncomingAgreementIn, IncomingAgreementPublic
 from ledger_api.records.models import CustodyHandoverPublic
 from ledger_api.records.router import _octet_stream
 
@@ -46,6 +47,28 @@ def handover_status(node: NodeDep, caller: LocalMemberDep,
                     handover_id: Annotated[int, Path(ge=1, le=DB_INT_MAX)]) -> CustodyHandoverPublic:  # fmt: skip
     """How far a handover got: records sent to the successor, and transferred on chain."""
     return handover.status(node, caller, handover_id)
+
+
+@router.post("/agreements", status_code=201, response_model=IncomingAgreementPublic, responses=_ERRORS,
+             openapi_extra=json_body(IncomingAgreementIn))
+def agree_to_handover(request: Request, node: NodeDep, caller: LocalMemberDep,
+                      body: VerifiedBody) -> IncomingAgreementPublic:  # fmt: skip
+    """(This member's own system) Agrees to take records over from a leaving member, up to a number of records
+    and bytes, for a time: the only pushes this node accepts are those under such an agreement."""
+    return agreements.agree(node, caller, parse_json(request, body, IncomingAgreementIn))
+
+
+@router.get("/agreements", response_model=list[IncomingAgreementPublic], responses=_ERRORS)
+def list_agreements(node: NodeDep, caller: LocalMemberDep) -> list[IncomingAgreementPublic]:
+    """The handovers this member agreed to take, with what has arrived under each."""
+    return agreements.agreements(node, caller)
+
+
+@router.delete("/agreements/{agreement_id}", response_model=IncomingAgreementPublic, responses=_ERRORS)
+def withdraw_agreement(node: NodeDep, caller: LocalMemberDep,
+                       agreement_id: Annotated[int, Path(ge=1, le=DB_INT_MAX)]) -> IncomingAgreementPublic:  # fmt: skip
+    """Withdraws an agreement: no further push is accepted under it (what arrived stays)."""
+    return agreements.withdraw(node, caller, agreement_id)
 
 
 @router.put("/incoming/{record_id}/versions/{version}", response_model=Received, responses=_ERRORS)

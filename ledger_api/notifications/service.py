@@ -196,7 +196,7 @@ def notifications_of(node: Node, caller: Caller, *, patient: str | None = None, 
         query = query.where(col(Notification.subscription_id) == subscription_id)
     with session_scope(node.engine) as session:
         rows = session.exec(query.order_by(col(Notification.id)).limit(limit)).all()
-        return [public_notification(row) for row in rows]
+        return [public_notification(row, detailed=caller.kind == "member" and caller.local) for row in rows]
 
 
 #: all a subscriber learns of a failed delivery: not whether the receiver answered 404, refused the
@@ -204,9 +204,12 @@ def notifications_of(node: Node, caller: Caller, *, patient: str | None = None, 
 NOT_DELIVERED = "the receiver did not accept the delivery"
 
 
-def public_notification(row: Notification) -> NotificationPublic:
-    """A notification as its subscriber sees it: its state, never the receiver's answer."""
+def public_notification(row: Notification, *, detailed: bool = False) -> NotificationPublic:
+    """A notification as its subscriber sees it: its state, never the receiver's answer. ``detailed``: the
+    node's own hospital system (its operators) also sees the status and error, to help a patient set up."""
     shown = NotificationPublic.model_validate(row, from_attributes=True)
+    if detailed:
+        return shown
     return shown.model_copy(update={"last_status": None,
                                     "last_error": NOT_DELIVERED if row.last_error is not None else None})
 

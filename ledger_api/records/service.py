@@ -44,7 +44,7 @@ from ledger_api.access.models import AccessEntry, AccessEntryBase
 from ledger_api.access.service import record_access
 from ledger_api.auth.service import Caller, speaks_for
 from ledger_api.chain.clients import Basis, mint_record_id
-from ledger_api.core.db import session_scope, transaction
+from ledger_api.core.db import checkpoint, session_scope, transaction
 from ledger_api.errors import (
     Conflict,
     ConsentDenied,
@@ -230,6 +230,7 @@ def _store(node: Node, new: NewRecord | None, record_id: str, version: int, pati
            encrypted: EncryptedRecord, incoming: Path) -> Record:  # fmt: skip
     own_key = node.identity.hpke_public_key
     wrapped = wrap_data_key(encrypted.data_key, own_key, WrapContext(bytes.fromhex(record_id), version, node.address))
+    sealed = node.key_vault.seal(record_id, wrapped)  # stored sealed: erasure destroys the key that opens it
     final = blob_path(node, record_id, version)
     final.parent.mkdir(parents=True, exist_ok=True)
     os.replace(incoming, final)  # a crash after this and before commit leaves an orphan blob, never a lost one
@@ -257,7 +258,7 @@ def _store(node: Node, new: NewRecord | None, record_id: str, version: int, pati
                                       ciphertext_size=encrypted.result.ciphertext_size, blob_name=final.name,
                                       created_at=moment, outbox_id=item.id))  # fmt: skip
             session.add(WrappedKey(record_id=record_id, version=version, recipient=node.address,
-                                   key_id=own_key.key_id.hex(), wrapped=wrapped))  # fmt: skip
+                                   key_id=own_key.key_id.hex(), wrapped=sealed))  # fmt: skip
             node.crash_drill.reached("upload.before_commit", flush=session.flush)
         node.crash_drill.reached("upload.after_commit")
         return record
@@ -393,7 +394,7 @@ def release(node: Node, caller: Caller, record_id: str, version: int | None, pur
     else:
         member = caller.member or node.chain.registry.member(caller.address)
         recipient_key = _published_key(member.hpke_public_key)
-    data_key = unwrap_data_key(stored.wrapped, node.identity.hpke_keys(),
+    data_key = unwrap_data_key(node.key_vault.open(record_id, stored.wrapped), node.identity.hpke_keys(),
                                WrapContext(bytes.fromhex(record_id), number, node.address))  # fmt: skip
     try:
         wrapped = wrap_data_key(data_key, recipient_key, WrapContext(bytes.fromhex(record_id), number, caller.address))
@@ -455,7 +456,9 @@ def _verify_blob(path: Path, content_hash: str) -> bytes | None:
 
 
 def erase(node: Node, caller: Caller, record_id: str) -> AccessEntry:
-    """Crypto-shreds a record (every version): wrapped keys and ciphertext deleted, the erasure logged."""
+    """Crypto-shreds a record (every version): its key-encryption key overwritten and removed, so that every
+    copy of its sealed keys the database keeps (rows, write-ahead log, free pages, backups) is noise; then
+    the rows and ciphertext deleted, and the erasure logged."""
     with session_scope(node.engine) as session:
         record = session.get(Record, record_id)
     if record is None or record.erased_at is not None:
@@ -468,6 +471,7 @@ def erase(node: Node, caller: Caller, record_id: str) -> AccessEntry:
                              basis="custodian", authorization="", action="erase")  # fmt: skip
     with node.access_lock, session_scope(node.engine) as session:
         keys = list(session.exec(select(WrappedKey).where(WrappedKey.record_id == record_id)))
+        node.key_vault.shred(record_id)
         crypto_shred([bytearray(k.wrapped) for k in keys])
         for key in keys:
             session.delete(key)
@@ -476,6 +480,7 @@ def erase(node: Node, caller: Caller, record_id: str) -> AccessEntry:
         stored.erased_at = datetime.now(UTC)
         session.add(stored)
         entry = record_access(session, member=node.address, fields=fields)
+    checkpoint(node.engine)  # SQLite: the deleted rows leave the write-ahead log too
     for version in range(1, record.latest_version + 1):
         blob_path(node, record_id, version).unlink(missing_ok=True)
     return entry

@@ -187,6 +187,10 @@ CASES: dict[str, tuple[Request, dict[str, int]]] = {
     "DELETE /v1/auth/session": (
         lambda w, c, r: c.delete("/v1/auth/session"),
         {"local": 403, "remote": 403, "auditor": 403, "own": 204, "other": 204, "anonymous": 401}),
+    # only another member (the one a patient signed in at) ends a proof; junk is refused after authorisation
+    "POST /v1/auth/proofs/ended": (
+        lambda w, c, r: c.post("/v1/auth/proofs/ended", json={"proof": "not-a-proof"}),
+        {"local": 403, "remote": 400, "auditor": 403, "own": 403, "other": 403, "anonymous": 401}),
     # the node's own system only; a vote on / execution of a proposal that does not exist passes
     # authorisation and then is refused by the chain (409), which tells the local system apart from the rest
     "POST /v1/governance/proposals/{proposal_id}/votes": (

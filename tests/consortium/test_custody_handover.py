@@ -12,12 +12,16 @@ import json
 import time
 
 import httpx
+from medledger_crypto import HpkePublicKey
 from sqlmodel import select
 
 from ledger_api.audit.chain_view import read_chain
 from ledger_api.audit.verify import MemberExport, verify
+from ledger_api.consortium.peers import peer_client
 from ledger_api.core.db import session_scope
-from ledger_api.records.models import WrappedKey
+from ledger_api.custody.handover import _push
+from ledger_api.errors import LedgerError
+from ledger_api.records.models import Record, WrappedKey
 from ledger_api.vocabulary import Category, bitset
 from tests.api.test_records import open_release
 from tests.consortium.conftest import TwoNodes
@@ -31,7 +35,17 @@ def _local(world: TwoNodes, slug: str) -> httpx.Client:
     return node.member_client(world.ids.members[slug].account)
 
 
+def _agree(world: TwoNodes, *, max_records: int = 100, max_bytes: int = 64 << 20) -> dict:
+    """B's own system agrees to take A's records (the only pushes B's node accepts)."""
+    with _local(world, "b") as client:
+        agreed = client.post("/v1/custody/agreements", json={"predecessor": world.ids.members["a"].address,
+                                                             "max_records": max_records, "max_bytes": max_bytes})
+    assert agreed.status_code == 201, agreed.text
+    return agreed.json()
+
+
 def _hand_over(world: TwoNodes) -> dict:
+    _agree(world)
     with _local(world, "a") as client:
         started = client.post("/v1/custody/handovers", json={"successor": world.ids.members["b"].address})
         assert started.status_code == 202, started.text
@@ -120,6 +134,7 @@ def test_a_leaving_member_hands_its_records_to_a_successor(two_nodes: TwoNodes) 
 def test_the_successor_takes_only_what_the_chain_and_the_bytes_confirm(two_nodes: TwoNodes) -> None:
     world = two_nodes
     labs = _upload(world, LABS, Category.LABS)
+    _agree(world)
     params = {"patient": world.patient.address, "category": int(Category.LABS), "media_type": "text/plain",
               "sealed_by": world.a.node.address}  # fmt: skip
     headers = {"content-type": "application/octet-stream", "x-medledger-wrapped-key": "AAAA" * 8}
@@ -164,6 +179,7 @@ def test_the_handover_runs_from_the_cli_with_progress(two_nodes: TwoNodes, tmp_p
 
     world = two_nodes
     records = [_upload(world, LABS + bytes([i]), Category.LABS) for i in range(3)]
+    _agree(world)
     key = tmp_path / "a.json"
     world.ids.members["a"].save(key, "member passphrase for tests 7", params=DEV_SCRYPT)
     monkeypatch.setenv("MEDLEDGER_KEYSTORE_PASSPHRASE", "member passphrase for tests 7")
@@ -176,3 +192,52 @@ def test_the_handover_runs_from_the_cli_with_progress(two_nodes: TwoNodes, tmp_p
     assert result.exit_code == 0, result.output
     assert "done; 3 of 3 records sent, 3 transferred on chain" in result.output
     assert {world.a.node.chain.records.record(bytes.fromhex(r)).custodian for r in records} == {world.b.node.address}
+
+
+def _push_one(world: TwoNodes, record_id: str) -> LedgerError | None:
+    """A's node pushes every version of ``record_id`` to B as its handover does; B's refusal, if any."""
+    with session_scope(world.a.node.engine) as session:
+        record = session.get(Record, record_id)
+    assert record is not None
+    successor = world.a.node.chain.registry.member(world.b.node.address)
+    try:
+        _push(world.a.node, peer_client(world.a.node, successor), successor,
+              HpkePublicKey.from_bytes(successor.hpke_public_key), record)
+    except LedgerError as refused:
+        return refused
+    return None
+
+
+def test_a_push_nobody_agreed_to_is_refused_and_nothing_is_stored(two_nodes: TwoNodes) -> None:
+    """The attack: any member pushed records into another's store, which then served them as its own."""
+    world = two_nodes
+    labs = _upload(world, LABS, Category.LABS)
+    refused = _push_one(world, labs)
+    assert refused is not None and "not agreed" in str(refused)
+    assert not [p for p in world.b.node.blob_dir.rglob("*") if p.is_file()]
+    with _local(world, "b") as client:
+        assert client.get(f"/v1/records/{labs}").status_code == 404
+
+
+def test_pushes_beyond_the_agreed_quotas_or_after_withdrawal_are_refused(two_nodes: TwoNodes) -> None:
+    world = two_nodes
+    first, second, third = (_upload(world, LABS + bytes([i]), Category.LABS) for i in range(3))
+    agreement = _agree(world, max_records=1)
+    assert _push_one(world, first) is None
+    over_count = _push_one(world, second)
+    assert over_count is not None and "allows 1 records" in str(over_count)
+    with _local(world, "b") as client:
+        listed = client.get("/v1/custody/agreements").json()
+        assert [(a["records_received"], a["active"]) for a in listed] == [(1, True)]
+        assert listed[0]["bytes_received"] > 0
+        assert client.delete(f"/v1/custody/agreements/{agreement['id']}").json()["active"] is False
+    _agree(world, max_records=10, max_bytes=100)  # fewer bytes than one version
+    over_bytes = _push_one(world, second)
+    assert over_bytes is not None and "bytes" in str(over_bytes)
+    with _local(world, "b") as client:
+        for agreement_row in client.get("/v1/custody/agreements").json():
+            client.delete(f"/v1/custody/agreements/{agreement_row['id']}")
+    withdrawn = _push_one(world, third)
+    assert withdrawn is not None and "not agreed" in str(withdrawn)
+    stored = {p.parent.name for p in world.b.node.blob_dir.rglob("*.bin")}
+    assert stored == {first}

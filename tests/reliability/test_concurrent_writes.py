@@ -26,7 +26,7 @@ UPLOADS, DECLARATIONS, CLIENTS = 800, 200, 16
 def test_a_thousand_concurrent_writes_leave_no_nonce_gap_and_nothing_stuck(tmp_path: Path) -> None:
     ids = Identities()
     with AnvilBackend() as backend:
-        manifest = deploy(backend, ids, Account.create())
+        manifest = deploy(backend, ids, Account.create(), break_glass_limit=1000)  # 200 declarations below
         member = ids.members["a"].address
         start_nonce = backend.w3.eth.get_transaction_count(member)
         patients = [Account.create().address for _ in range(8)]

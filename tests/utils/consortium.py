@@ -13,10 +13,10 @@ from pathlib import Path
 class Supervised:
     """A running ``consortium up`` whose output is collected by a thread (never blocks the test)."""
 
-    def __init__(self, data: Path, rpc: int, base: int, members: int = 2) -> None:
+    def __init__(self, data: Path, rpc: int, base: int, members: int = 2, *extra: str) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ledger_api.cli", "consortium", "up", "--data-dir", str(data), "--rpc-port",
-             str(rpc), "--base-port", str(base), "--members", str(members)],
+             str(rpc), "--base-port", str(base), "--members", str(members), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
         self.lines: list[str] = []
         self._reader = threading.Thread(target=lambda: self.lines.extend(iter(self.process.stdout.readline, "")),

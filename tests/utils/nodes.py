@@ -50,10 +50,11 @@ class Identities:
         return members
 
 
-def deploy(backend: ChainBackend, identities: Identities, deployer: LocalAccount) -> DeploymentManifest:
+def deploy(backend: ChainBackend, identities: Identities, deployer: LocalAccount,
+           **parameters: int) -> DeploymentManifest:  # fmt: skip
     for address in (deployer.address, identities.auditor.address, *(i.address for i in identities.members.values())):
         backend.fund(address, 10**21)
-    return deploy_consortium(TransactionSender(backend.w3, deployer), identities.genesis())
+    return deploy_consortium(TransactionSender(backend.w3, deployer), identities.genesis(), **parameters)
 
 
 @contextmanager

@@ -26,6 +26,8 @@ from pathlib import Path
 from ledger_api.chain.backends import free_port
 
 ENV_URL = "MEDLEDGER_TEST_POSTGRES_URL"
+#: the server's data directory (tests that scan what PostgreSQL wrote to disk read it)
+ENV_DATA = "MEDLEDGER_TEST_POSTGRES_DATA"
 SERVER_USER = "postgres"
 
 
@@ -103,6 +105,7 @@ def start_for_process() -> TestPostgres:
     if _own_server is None:
         _own_server = TestPostgres().start()
         atexit.register(_own_server.stop)
+        os.environ.setdefault(ENV_DATA, str(_own_server.data))
     return _own_server
 
 
@@ -112,6 +115,12 @@ def admin_url() -> str:
     if named:
         return named
     return start_for_process().admin_url
+
+
+def data_directory() -> Path:
+    """Where the run's server keeps its files (heap, write-ahead log)."""
+    admin_url()
+    return Path(os.environ.get(ENV_DATA) or start_for_process().data)
 
 
 def server_port() -> int:

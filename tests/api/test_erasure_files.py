@@ -1,0 +1,58 @@
+"""After an erasure the node holds no means to decrypt the record in any file it wrote: not in the
+database, its write-ahead log or free pages (SQLite and PostgreSQL alike), not in the key vault, not
+in the blob store (issue: hostile patients and members, 10)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from medledger_crypto import WrapContext, is_sealed, unwrap_data_key
+from sqlmodel import select
+
+from ledger_api.core.db import session_scope, sqlite_file
+from ledger_api.errors import NotFound
+from ledger_api.records.models import WrappedKey
+from tests.api.conftest import World
+from tests.api.test_records import upload
+from tests.utils import postgres
+
+
+def _files_the_node_wrote(world: World) -> list[Path]:
+    node = world.node.node
+    roots = [node.settings.data_dir]
+    database = sqlite_file(node.settings.resolved_database_url)
+    if database is not None:
+        roots.append(database.parent)
+    else:
+        with node.engine.connect() as connection:  # everything PostgreSQL holds in memory goes to its files
+            connection.exec_driver_sql("CHECKPOINT")
+        roots.append(postgres.data_directory())
+    return sorted({p for root in roots for p in root.rglob("*") if p.is_file()})
+
+
+def test_erasure_destroys_every_means_to_decrypt_that_the_node_holds(world: World) -> None:
+    node = world.node.node
+    record_id = upload(world, body=b"HIV viral load: undetectable" * 100).json()["id"]
+    kek_file = node.settings.vault_dir / record_id[:2] / record_id
+    kek = kek_file.read_bytes()
+    with session_scope(node.engine) as session:
+        stored = session.exec(select(WrappedKey.wrapped).where(WrappedKey.record_id == record_id)).one()
+    assert is_sealed(stored)  # the database only ever held the wrapped key sealed under the vault's key
+    wrapped = node.key_vault.open(record_id, stored)
+    data_key = unwrap_data_key(wrapped, node.identity.hpke_keys(), WrapContext(bytes.fromhex(record_id), 1,
+                                                                               node.address))  # fmt: skip
+    data_key.destroy()  # with the vault key, the node's own keystore opens it: that is what must end
+
+    with world.node.member_client(world.a.account) as client:
+        assert client.delete(f"/v1/records/{record_id}").status_code == 200
+
+    assert not kek_file.exists()
+    scanned = _files_the_node_wrote(world)
+    assert any(p.suffix in ("", ".db", ".db-wal") for p in scanned)
+    for path in scanned:
+        content = path.read_bytes()
+        assert kek not in content, f"the record's key-encryption key survives in {path}"
+        assert wrapped not in content, f"the record's wrapped data key survives unsealed in {path}"
+    with pytest.raises(NotFound):  # what a database copy may still hold no longer opens
+        node.key_vault.open(record_id, stored)
