@@ -9,16 +9,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from sqlmodel import select
 
+from ledger_api.auth.models import EndedProof
 from ledger_api.auth.patient_proof import CONSORTIUM_VIEW, HEADER
+from ledger_api.auth.service import session_proof
 from ledger_api.auth.siwe import build_message
 from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.transactions import TransactionSender
+from ledger_api.core.db import session_scope
 from ledger_api.vocabulary import Category, bitset
 from tests.consortium.conftest import TwoNodes
 
@@ -106,12 +111,12 @@ def test_the_overview_is_the_patients_own(two_nodes: TwoNodes) -> None:
 
 
 def _proof(world: TwoNodes, *, uri: str | None = None, resources: tuple[str, ...] = VIEW, chain_id: int | None = None,
-           expires_in: int = 600, signer=None, address: str | None = None) -> str:  # noqa: ANN001
+           expires_in: int = 600, signer=None, address: str | None = None, issued_ago: int = 30) -> str:  # noqa: ANN001
     moment = datetime.now(UTC)
     message = build_message(domain="127.0.0.1", address=address or world.patient.address, uri=uri or world.b.url,
                             chain_id=chain_id or world.a.node.chain_id, nonce="abcdef0123456789",
-                            issued_at=moment - timedelta(seconds=30), expiration=moment + timedelta(seconds=expires_in),
-                            resources=resources)  # fmt: skip
+                            issued_at=moment - timedelta(seconds=issued_ago),
+                            expiration=moment + timedelta(seconds=expires_in), resources=resources)  # fmt: skip
     signature = (signer or world.patient).sign_message(encode_defunct(text=message)).signature.hex()
     return base64.urlsafe_b64encode(json.dumps({"message": message, "signature": signature}).encode()).decode()
 
@@ -139,6 +144,8 @@ def test_a_member_answers_for_the_patient_on_a_valid_proof(two_nodes: TwoNodes) 
     ("signed in at another member", 403, "another member"),
     ("no consortium-view resource", 403, "did not allow"),
     ("expired", 401, "expired"),
+    ("asking to last ten years", 401, "last at most 30 minutes"),
+    ("issued an hour ago", 401, "last at most 30 minutes"),
     ("other chain", 401, "chain"),
     ("signed by someone else", 401, "not signed by"),
     ("garbage", 401, "malformed"),
@@ -153,6 +160,8 @@ def test_a_member_refuses_a_proof_that_does_not_hold(two_nodes: TwoNodes, case: 
         "signed in at another member": lambda: _proof(world, uri=world.a.url),
         "no consortium-view resource": lambda: _proof(world, resources=()),
         "expired": lambda: _proof(world, expires_in=-1),
+        "asking to last ten years": lambda: _proof(world, expires_in=10 * 365 * 86_400),
+        "issued an hour ago": lambda: _proof(world, issued_ago=3600, expires_in=60),
         "other chain": lambda: _proof(world, chain_id=1),
         "signed by someone else": lambda: _proof(world, signer=Account.create()),
         "garbage": lambda: "bm90IGEgcHJvb2Y=",
@@ -186,3 +195,27 @@ def test_delegates_are_listed_from_the_chain(two_nodes: TwoNodes) -> None:
         assert delegate.get(f"/v1/patients/{world.patient.address}/delegates").status_code == 200
     with world.a.patient_client(second) as removed:
         assert removed.get(f"/v1/patients/{world.patient.address}/delegates").status_code == 403
+
+
+def test_a_proof_ends_at_sign_out_at_every_member(two_nodes: TwoNodes) -> None:
+    """The attack: after the patient signed out at B, B's node kept reading the patient's data at A."""
+    world = two_nodes
+    _upload(world, "a", b"psychiatric assessment", Category.MENTAL_HEALTH)
+    patient = world.b.patient_client(world.patient, resources=VIEW)
+    token = patient.headers["authorization"][7:]
+    proof = session_proof(world.b.node, token)
+    assert proof is not None
+    assert _at_a_as(world, "b", proof).status_code == 200
+    with patient:
+        assert patient.delete("/v1/auth/session").status_code == 204
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with session_scope(world.a.node.engine) as session:
+            if session.exec(select(EndedProof)).first() is not None:
+                break
+        time.sleep(0.05)
+    refused = _at_a_as(world, "b", proof)
+    assert refused.status_code == 401 and "signed out" in refused.json()["detail"]
+    with world.a.member_client(world.ids.members["c"].account) as client:  # only the presenter ends a proof
+        assert client.post("/v1/auth/proofs/ended", json={"proof": _proof(world)}).status_code == 403
+    assert _at_a_as(world, "b", _proof(world)).status_code == 200  # a new sign-in's proof is not affected

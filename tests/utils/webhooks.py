@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ class Receiver:
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     fail_first: int = 0
     answered: int = 0
+    #: seconds to wait before answering (a slow receiver)
+    delay_s: float = 0.0
 
     def bodies(self) -> list[dict]:
         return [json.loads(body) for _, body in self.received]
@@ -30,6 +33,8 @@ def serve_receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             body = self.rfile.read(int(self.headers["content-length"]))
+            if state.delay_s:
+                time.sleep(state.delay_s)
             state.answered += 1
             if state.answered <= state.fail_first:
                 self.send_response(500)
