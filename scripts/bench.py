@@ -4,6 +4,10 @@
 bench-results.json is a flat object {figure name: number}. ``--only gas`` runs some groups and
 merges their figures into the existing file. Figures are measured in one run on this machine;
 compare ratios, not absolute times, across machines.
+
+A group that fails does not cost the others their figures: its traceback is printed, it is marked
+``bench.failed.<group>: 1`` in the file, the next group runs, the file is written after every
+group, and the command exits non-zero at the end.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -65,6 +70,12 @@ def bench_fuzz() -> dict[str, float]:
     return bench_reliability.run_fuzz()
 
 
+def bench_security() -> dict[str, float]:
+    import bench_security
+
+    return bench_security.run()
+
+
 def bench_soak() -> dict[str, float]:
     import bench_reliability
 
@@ -73,7 +84,7 @@ def bench_soak() -> dict[str, float]:
 
 GROUPS: dict[str, Callable[[], dict[str, float]]] = {
     "gas": bench_gas, "crypto": bench_crypto, "api": bench_api, "consortium": bench_consortium, "audit": bench_audit,
-    "reliability": bench_reliability, "fuzz": bench_fuzz, "soak": bench_soak,
+    "reliability": bench_reliability, "fuzz": bench_fuzz, "security": bench_security, "soak": bench_soak,
 }
 
 
@@ -83,11 +94,12 @@ def _goals() -> dict[str, tuple[str, float]]:
     import bench_consortium
     import bench_crypto
     import bench_reliability
+    import bench_security
 
     from ledger_api.chain.gas import GAS_BUDGETS
 
     return {**{k: ("<=", v) for k, v in GAS_BUDGETS.items()}, **bench_crypto.GOALS, **bench_api.GOALS,
-            **bench_consortium.GOALS, **bench_audit.GOALS, **bench_reliability.GOALS}
+            **bench_consortium.GOALS, **bench_audit.GOALS, **bench_reliability.GOALS, **bench_security.GOALS}
 
 
 def main() -> int:
@@ -99,9 +111,17 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown groups: {sorted(unknown)}")
     results = json.loads(RESULTS.read_text()) if (args.only and RESULTS.exists()) else {}
+    failed = []
     for group in groups:
-        results.update(GROUPS[group]())
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+        results.pop(f"bench.failed.{group}", None)
+        try:
+            results.update(GROUPS[group]())
+        except Exception:  # noqa: BLE001 - one group's failure must not lose the other groups' figures
+            traceback.print_exc()
+            print(f"bench group {group!r} FAILED; going on with the others", file=sys.stderr)
+            failed.append(group)
+            results[f"bench.failed.{group}"] = 1.0
+        RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
 
     goals = _goals()
     table = Table(title="MedLedger benchmarks")
@@ -120,6 +140,9 @@ def main() -> int:
         table.add_row(name, f"{value:,.6g}", f"{goal[0]} {goal[1]:,}" if goal else "", met)
     Console().print(table)
     print(f"wrote {RESULTS.relative_to(ROOT)} ({len(results)} figures, {missed} goals missed)")
+    if failed:
+        print(f"FAILED groups: {', '.join(failed)} (their figures are missing; see the tracebacks above)")
+        return 1
     return 0
 
 

@@ -2,9 +2,10 @@
 ``fuzz.py``, ``soak.py``), run with bigger budgets.
 
 - ``reliability``: SIGKILL of member A's node at each of the 8 kill points, ``MEDLEDGER_CRASH_RUNS``
-  rounds (default 3; each kills on the 1st, 2nd or 3rd pass), PostgreSQL; lost and duplicated
-  chain entries after every restart.
-- ``fuzz``: schemathesis, 50 examples per operation plus 100 linked scenarios of up to 10 steps.
+  rounds (default 13, so 104 kills; each kills on the 1st, 2nd or 3rd pass), PostgreSQL; lost and
+  duplicated chain entries after every restart.
+- ``fuzz``: schemathesis, 50 examples per operation plus 100 linked scenarios of up to 10 steps; and
+  300 hostile bodies (depth, size, encoding, duplicate keys) on every JSON route.
 - ``soak``: ``MEDLEDGER_SOAK_S`` seconds (default 120) of mixed traffic on a 3-member consortium
   with 6 clients, then ``medledger audit verify`` of everything it produced.
 """
@@ -22,7 +23,9 @@ if str(ROOT) not in sys.path:
 
 GOALS = {
     "reliability.lost_entries": ("<=", 0), "reliability.duplicate_entries": ("<=", 0),
-    "reliability.problems": ("<=", 0), "fuzz.server_errors": ("<=", 0), "fuzz.schema_violations": ("<=", 0),
+    "reliability.problems": ("<=", 0), "reliability.kill_points_x_runs": (">=", 100),
+    "fuzz.server_errors": ("<=", 0), "fuzz.schema_violations": ("<=", 0), "fuzz.hostile_server_errors": ("<=", 0),
+    "fuzz.hostile_findings": ("<=", 0),
     "soak.error_rate": ("<=", 0.0), "soak.audit_passed": (">=", 1),
 }  # fmt: skip
 
@@ -32,7 +35,7 @@ def run_reliability() -> dict[str, float]:
     from tests.utils.crash import run_drills
     from tests.utils.nodes import database
 
-    runs = int(os.environ.get("MEDLEDGER_CRASH_RUNS", "3"))
+    runs = int(os.environ.get("MEDLEDGER_CRASH_RUNS", "13"))
     with tempfile.TemporaryDirectory() as work, database("postgresql", Path(work)) as url:
         tally = run_drills(Path(work), url, runs=runs)
     for problem in tally.problems:
@@ -50,7 +53,7 @@ def run_fuzz() -> dict[str, float]:
     from eth_account import Account
 
     from ledger_api.chain.backends import EthTesterBackend
-    from tests.utils.fuzz import fuzz_stateful, fuzz_stateless
+    from tests.utils.fuzz import fuzz_hostile, fuzz_stateful, fuzz_stateless
     from tests.utils.nodes import Identities, deploy, start_node
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))  # thousands of requests
@@ -60,10 +63,16 @@ def run_fuzz() -> dict[str, float]:
         with start_node(backend, manifest, ids.members["a"], Path(work), f"sqlite:///{work}/node.db") as node:
             stateless = fuzz_stateless(node, ids.members["a"].account, examples=50)
             stateful = fuzz_stateful(node, ids.members["a"].account, scenarios=100, steps=10)
-    for failure in (stateless.failures + stateful.failures)[:20]:
+            hostile = fuzz_hostile(node, ids.members["a"].account, examples=300)
+    for failure in (stateless.failures + stateful.failures + hostile.failures)[:20]:
         print("  fuzz finding:", failure[:300])
+    for note in stateful.notes:
+        print("  fuzz note:", note)
     return {"fuzz.schemathesis_cases": float(stateless.cases + stateful.cases),
             "fuzz.stateful_cases": float(stateful.cases), "fuzz.followed_links": float(stateful.followed_links),
+            "fuzz.stateful_rounds_abandoned": float(stateful.rounds_abandoned),
+            "fuzz.hostile_cases": float(hostile.cases), "fuzz.hostile_server_errors": float(hostile.server_errors),
+            "fuzz.hostile_findings": float(len(hostile.failures)),
             "fuzz.server_errors": float(stateless.server_errors + stateful.server_errors),
             "fuzz.schema_violations": float(len(stateless.failures) + len(stateful.failures)
                                             - stateless.server_errors - stateful.server_errors)}  # fmt: skip

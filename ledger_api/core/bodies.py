@@ -24,7 +24,7 @@ def parse_json(request: Request, body: bytes, model: type[M]) -> M:
         raise UnsupportedMediaType("send application/json")
     try:
         data = jsontext.loads(body)
-    except jsontext.JsonTooDeep as exc:
+    except (jsontext.JsonTooDeep, jsontext.DuplicateKey) as exc:
         raise BadRequest(f"body: {exc}") from None
     except ValueError as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from None

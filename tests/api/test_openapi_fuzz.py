@@ -7,7 +7,7 @@ The budgets are bounded for CI; ``make bench`` runs bigger ones (``fuzz.*`` figu
 from __future__ import annotations
 
 from tests.api.conftest import World
-from tests.utils.fuzz import fuzz_stateful, fuzz_stateless
+from tests.utils.fuzz import fuzz_hostile, fuzz_stateful, fuzz_stateless
 
 
 def test_generated_requests_never_cause_a_server_error_and_match_the_schema(world: World) -> None:
@@ -19,4 +19,11 @@ def test_generated_requests_never_cause_a_server_error_and_match_the_schema(worl
 def test_linked_scenarios_never_cause_a_server_error_and_match_the_schema(world: World) -> None:
     tally = fuzz_stateful(world.node, world.a.account, scenarios=25, steps=8)
     assert tally.cases >= 100 and tally.followed_links > 0  # uploads lead to their records, and so on
+    assert (tally.server_errors, tally.failures) == (0, [])
+
+
+def test_hostile_bodies_on_every_json_route_get_a_4xx_and_the_node_lives(world: World) -> None:
+    """Depth, size, encoding and duplicate-key attacks (the schema-driven fuzzing never sends them)."""
+    tally = fuzz_hostile(world.node, world.a.account, examples=60)
+    assert tally.cases == 60
     assert (tally.server_errors, tally.failures) == (0, [])

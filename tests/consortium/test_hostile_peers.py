@@ -110,7 +110,7 @@ def test_a_peer_answer_over_the_size_limit_is_refused(two_nodes: TwoNodes) -> No
     with hostile_c(two_nodes, media_type="text/plain", repeat=200) as c:
         response = _fetch_from_c(two_nodes, c["record_id"])
     assert response.status_code == 503 and "limit" in response.json()["detail"]
-    assert not [p for p in two_nodes.b.node.blob_dir.rglob(".peer-*")]  # nothing of it kept
+    assert not list(two_nodes.b.node.blob_dir.rglob(".peer-*"))  # nothing of it kept
 
 
 def test_a_peer_that_trickles_is_cut_off_at_the_overall_deadline(two_nodes: TwoNodes) -> None:
