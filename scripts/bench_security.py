@@ -37,10 +37,10 @@ def _status_kb(pid: int, field: str) -> int:
 
 
 def run() -> dict[str, float]:
+    from ledger_api.auth.signing import sign_headers
     from ledger_api.chain.backends import free_port
     from ledger_api.chain.devnet import _passphrase, start_devnet
     from ledger_api.cli.consortium import ChainConfig, ConsortiumConfig, MemberConfig, _node_env, wait_ready
-    from ledger_api.auth.signing import sign_headers
     from tests.utils.raw_http import stream_body
 
     with tempfile.TemporaryDirectory(prefix="medledger-bench-security-") as tmp:
