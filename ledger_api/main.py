@@ -47,7 +47,8 @@ def create_app(node: Node) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if node.settings.run_outbox_worker:
             if node.settings.sweep_at_start:  # the only process of this node: tidy what a crash left
-                await run_sync(partial(sweep_orphans, node.engine, node.blob_dir, older_than=started))
+                await run_sync(partial(sweep_orphans, node.engine, node.blob_dir, older_than=started,
+                                       vault=node.key_vault))  # fmt: skip
             worker.start()
             notifier.start()
         try:

@@ -39,6 +39,7 @@ def serve(
 ) -> None:
     """Serves this member's node. Settings: MEDLEDGER_* variables or the JSON file in MEDLEDGER_CONFIG."""
     from ledger_api.core.db import make_engine, migrate
+    from ledger_api.core.key_vault import KeyVault
     from ledger_api.records.service import sweep_orphans
 
     configure_logging(log_level.upper())
@@ -50,7 +51,8 @@ def serve(
             return
         engine = make_engine(settings.resolved_database_url)
         migrate(engine)  # once, before the processes start
-        sweep_orphans(engine, settings.blob_dir, older_than=time.time())  # nothing can be mid-upload yet
+        sweep_orphans(engine, settings.blob_dir, older_than=time.time(),  # nothing can be mid-upload yet
+                      vault=KeyVault(settings.vault_dir))  # fmt: skip
         engine.dispose()
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

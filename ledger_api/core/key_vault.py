@@ -72,6 +72,12 @@ class KeyVault:
             return stored
         return self.kek(record_id).open(stored, associated_data=bytes.fromhex(record_id))
 
+    def record_ids(self) -> set[str]:
+        """Every record that has a key here."""
+        if not self.directory.is_dir():
+            return set()
+        return {p.name for p in self.directory.glob("??/*") if _RECORD_ID.match(p.name)}
+
     def shred(self, record_id: str) -> bool:
         """Overwrites the record's KEK in place, flushes it to the disk and removes it; whether there was one."""
         path = self._path(record_id)

@@ -209,7 +209,6 @@ def finalise(node: Node) -> int:
         done = []
         for record_id in sorted(confirmed):
             keys = list(session.exec(select(WrappedKey).where(WrappedKey.record_id == record_id)))
-            node.key_vault.shred(record_id)
             crypto_shred([bytearray(k.wrapped) for k in keys])
             for key in keys:
                 session.delete(key)
@@ -217,7 +216,8 @@ def finalise(node: Node) -> int:
             record.custody = "transferred"
             session.add(record)
             done.append(record)
-    for record in done:
+    for record in done:  # after the commit (a crash in between: the start-up sweep destroys the keys)
+        node.key_vault.shred(record.id)
         for version in range(1, record.latest_version + 1):
             blob_path(node, record.id, version).unlink(missing_ok=True)
     if done:

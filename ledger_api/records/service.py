@@ -45,6 +45,7 @@ from ledger_api.access.service import record_access
 from ledger_api.auth.service import Caller, speaks_for
 from ledger_api.chain.clients import Basis, mint_record_id
 from ledger_api.core.db import checkpoint, session_scope, transaction
+from ledger_api.core.key_vault import KeyVault
 from ledger_api.errors import (
     Conflict,
     ConsentDenied,
@@ -104,8 +105,10 @@ def blob_path(node: Node, record_id: str, version: int) -> Path:
     return node.blob_dir / record_id / f"v{version}.bin"
 
 
-def sweep_orphans(engine: Engine, blob_dir: Path, *, older_than: float) -> int:
-    """Deletes what a process that died mid-write left in the blob store; returns how many files.
+def sweep_orphans(engine: Engine, blob_dir: Path, *, older_than: float, vault: KeyVault | None = None) -> int:
+    """Deletes what a process that died mid-write left in the blob store and, with ``vault``, destroys the
+    keys of records erased or handed away (a crash between that commit and the shredding); returns how
+    many files.
 
     A ciphertext renamed into place whose database transaction never committed is unreadable (its
     wrapped key was never stored) and unknown to the database; temp files (``.incoming-``,
@@ -114,9 +117,10 @@ def sweep_orphans(engine: Engine, blob_dir: Path, *, older_than: float) -> int:
     accept an upload, so nothing in flight is ever touched. The files are listed before the
     database is asked, so a row committed meanwhile is seen.
     """
+    shredded = _sweep_vault(engine, vault) if vault is not None else 0
     candidates = [p for p in blob_dir.rglob("*") if p.is_file() and p.stat().st_mtime < older_than]
     if not candidates:
-        return 0
+        return shredded
     with session_scope(engine) as session:
         known = set(session.exec(select(RecordVersion.record_id, RecordVersion.blob_name)).all())
     removed = 0
@@ -128,7 +132,17 @@ def sweep_orphans(engine: Engine, blob_dir: Path, *, older_than: float) -> int:
             removed += 1
     if removed:
         log.warning("orphan_blobs_removed", files=removed)
-    return removed
+    return removed + shredded
+
+
+def _sweep_vault(engine: Engine, vault: KeyVault) -> int:
+    with session_scope(engine) as session:
+        gone = set(session.exec(select(Record.id).where((col(Record.erased_at).is_not(None))
+                                                        | (col(Record.custody) == "transferred"))).all())  # fmt: skip
+    shredded = sum(vault.shred(record_id) for record_id in sorted(gone & vault.record_ids()))
+    if shredded:
+        log.warning("erased_record_keys_destroyed_at_start", keys=shredded)
+    return shredded
 
 
 async def _encrypt_body(node: Node, context: RecordContext, body: AsyncIterator[bytes],
@@ -471,7 +485,6 @@ def erase(node: Node, caller: Caller, record_id: str) -> AccessEntry:
                              basis="custodian", authorization="", action="erase")  # fmt: skip
     with node.access_lock, session_scope(node.engine) as session:
         keys = list(session.exec(select(WrappedKey).where(WrappedKey.record_id == record_id)))
-        node.key_vault.shred(record_id)
         crypto_shred([bytearray(k.wrapped) for k in keys])
         for key in keys:
             session.delete(key)
@@ -480,6 +493,9 @@ def erase(node: Node, caller: Caller, record_id: str) -> AccessEntry:
         stored.erased_at = datetime.now(UTC)
         session.add(stored)
         entry = record_access(session, member=node.address, fields=fields)
+    # after the commit: a failed commit leaves the record as it was; a crash right here leaves a key
+    # that the start-up sweep destroys (``sweep_orphans``: keys of erased and handed-away records)
+    node.key_vault.shred(record_id)
     checkpoint(node.engine)  # SQLite: the deleted rows leave the write-ahead log too
     for version in range(1, record.latest_version + 1):
         blob_path(node, record_id, version).unlink(missing_ok=True)

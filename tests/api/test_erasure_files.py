@@ -13,6 +13,7 @@ from sqlmodel import select
 from ledger_api.core.db import session_scope, sqlite_file
 from ledger_api.errors import NotFound
 from ledger_api.records.models import WrappedKey
+from ledger_api.records.service import sweep_orphans
 from tests.api.conftest import World
 from tests.api.test_records import upload
 from tests.utils import postgres
@@ -56,3 +57,18 @@ def test_erasure_destroys_every_means_to_decrypt_that_the_node_holds(world: Worl
         assert wrapped not in content, f"the record's wrapped data key survives unsealed in {path}"
     with pytest.raises(NotFound):  # what a database copy may still hold no longer opens
         node.key_vault.open(record_id, stored)
+
+
+def test_a_key_left_by_a_crash_after_the_erasure_committed_is_destroyed_at_start(world: World) -> None:
+    node = world.node.node
+    record_id = upload(world).json()["id"]
+    kept = node.key_vault.kek(record_id).to_bytes()
+    with world.node.member_client(world.a.account) as client:
+        assert client.delete(f"/v1/records/{record_id}").status_code == 200
+    kek_file = node.settings.vault_dir / record_id[:2] / record_id
+    kek_file.parent.mkdir(parents=True, exist_ok=True)
+    kek_file.write_bytes(kept)  # as if the process died between the commit and the shredding
+    live = upload(world).json()["id"]
+    assert sweep_orphans(node.engine, node.blob_dir, older_than=0, vault=node.key_vault) == 1
+    assert not kek_file.exists()
+    assert node.key_vault.record_ids() == {live}  # a live record's key is left alone
