@@ -19,7 +19,8 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, HTMLResponse
 
 from ledger_api.auth.dependencies import NodeDep
-from ledger_api.errors import AssetsMissing, NotFound
+from ledger_api.core.static_files import asset_response
+from ledger_api.errors import NotFound
 
 router = APIRouter(include_in_schema=False)
 STATIC = Path(__file__).parent / "static"
@@ -61,10 +62,4 @@ def docs(node: NodeDep) -> HTMLResponse:
 @router.get(PREFIX + "/{name:path}")
 def asset(name: str, node: NodeDep) -> FileResponse:
     _enabled(node)
-    media_type = ASSETS.get(name)
-    if media_type is None:
-        raise NotFound(f"no documentation asset {name!r}")
-    path = STATIC / name
-    if not path.is_file():
-        raise AssetsMissing(f"documentation asset {name} is not built: run `make deps`")
-    return FileResponse(path, media_type=media_type, headers=HEADERS)
+    return asset_response(STATIC, ASSETS, name, HEADERS, "documentation")

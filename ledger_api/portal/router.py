@@ -16,7 +16,8 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ledger_api.auth.dependencies import NodeDep
-from ledger_api.errors import AssetsMissing, LedgerError, NotFound
+from ledger_api.core.static_files import asset_response
+from ledger_api.errors import LedgerError
 from ledger_api.node import Node
 from ledger_api.portal import i18n
 
@@ -78,10 +79,4 @@ def _member_name(node: Node) -> str:
 
 @router.get("/portal/static/{name:path}")
 def asset(name: str) -> FileResponse:
-    media_type = ASSETS.get(name)
-    if media_type is None:
-        raise NotFound(f"no portal asset {name!r}")
-    path = STATIC / name
-    if not path.is_file():
-        raise AssetsMissing(f"portal asset {name} is not built: run `make deps` (it copies the pinned npm files)")
-    return FileResponse(path, media_type=media_type, headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
+    return asset_response(STATIC, ASSETS, name, {**SECURITY_HEADERS, "Cache-Control": "no-cache"}, "portal")

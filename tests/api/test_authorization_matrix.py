@@ -217,6 +217,16 @@ CASES: dict[str, tuple[Request, dict[str, int]]] = {
     "GET /v1/custody/handovers/{handover_id}": (
         lambda w, c, r: c.get("/v1/custody/handovers/999999"),
         {"local": 404, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401}),
+    "POST /v1/custody/agreements": (
+        lambda w, c, r: c.post("/v1/custody/agreements", json={"predecessor": w.b.address, "max_records": 1,
+                                                               "max_bytes": 1000}),
+        {"local": 201, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401}),
+    "GET /v1/custody/agreements": (
+        lambda w, c, r: c.get("/v1/custody/agreements"),
+        {"local": 200, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401}),
+    "DELETE /v1/custody/agreements/{agreement_id}": (
+        lambda w, c, r: c.delete("/v1/custody/agreements/999999"),
+        {"local": 404, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401}),
     # only the member the chain names as the record's custodian may push a version here
     "PUT /v1/custody/incoming/{record_id}/versions/{version}": (
         lambda w, c, r: w.node.drain() or c.put(f"/v1/custody/incoming/{r}/versions/1", content=b"x",

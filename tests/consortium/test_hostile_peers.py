@@ -8,11 +8,10 @@ from __future__ import annotations
 import base64
 import io
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
 from eth_account import Account
@@ -23,6 +22,7 @@ from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.transactions import TransactionSender
 from tests.consortium.conftest import TwoNodes
 from tests.consortium.test_patient_overview import VIEW
+from tests.utils.webhooks import serving
 
 PLAINTEXT = b"<script>alert(document.cookie)</script> lab values"
 
@@ -79,14 +79,8 @@ def hostile_c(world: TwoNodes, **behaviour: object) -> Iterator[dict]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", urlsplit(world.ids.endpoints["c"]).port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler, urlsplit(world.ids.endpoints["c"]).port):
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _fetch_from_c(world: TwoNodes, record_id: str):  # noqa: ANN202
