@@ -60,6 +60,7 @@ class KeyVault:
             os.fsync(fd)
         finally:
             os.close(fd)
+        _fsync_directory(path.parent)  # the new name is durable before the database refers to it
         return fresh
 
     def seal(self, record_id: str, wrapped_key: bytes) -> bytes:
@@ -92,9 +93,13 @@ class KeyVault:
         finally:
             os.close(fd)
         path.unlink()
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # the unlink itself is durable too
-        finally:
-            os.close(directory)
+        _fsync_directory(path.parent)  # the unlink itself is durable too
         return True
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
