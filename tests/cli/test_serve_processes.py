@@ -21,21 +21,33 @@ from tests.utils.processes import alive, children_of, read_proc
 pytestmark = pytest.mark.slow
 
 
-def _children(pid: int) -> dict[str, int]:
-    """The node's own child processes of ``pid`` (not multiprocessing's resource tracker): name -> pid."""
+def _children(pid: int, expected: int) -> dict[str, int]:
+    """The node's own child processes of ``pid`` (not multiprocessing's resource tracker): name -> pid.
+
+    Each child names itself where it starts, and the node is ready as soon as one API process serves:
+    the others may still be starting, so this waits (10 s at most) until ``expected`` have named
+    themselves, then looks once more."""
+    deadline = time.monotonic() + 10
+    while True:
+        names = {child: read_proc(child, "comm").decode().strip() for child in children_of(pid)}
+        named = {name: child for child, name in names.items() if name.startswith("medledger-")}
+        if len(named) >= expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)  # and one more look, so that a process beyond those expected shows too
     names = {child: read_proc(child, "comm").decode().strip() for child in children_of(pid)}
     return {name: child for child, name in names.items() if name.startswith("medledger-")}
 
 
 @contextmanager
-def _node_of_two_api_processes(tmp_path: Path) -> Iterator[tuple[CrashLab, dict[str, int]]]:
+def _node_of_two_api_processes(tmp_path: Path, expected: int = 3) -> Iterator[tuple[CrashLab, dict[str, int]]]:
     """Member A's node as ``medledger serve --workers 2`` (SQLite), with its named child processes."""
     with database("sqlite", tmp_path) as url:
         lab = CrashLab(tmp_path, url)
         try:
             lab.start(workers=2)
             assert lab.process is not None
-            yield lab, _children(lab.process.pid)
+            yield lab, _children(lab.process.pid, expected)
         finally:
             lab.close()
 
@@ -56,7 +68,7 @@ def test_the_api_processes_serve_and_the_jobs_process_anchors(tmp_path: Path) ->
 def test_a_node_whose_jobs_are_switched_off_starts_no_jobs_process(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MEDLEDGER_RUN_OUTBOX_WORKER", "false")
-    with _node_of_two_api_processes(tmp_path) as (lab, children):
+    with _node_of_two_api_processes(tmp_path, expected=2) as (lab, children):
         assert set(children) == {"medledger-api-0", "medledger-api-1"}
         with lab.client("a") as client:
             assert lab.upload_once(client) is not None  # served, and left pending for a jobs process
