@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from ledger_api.auth import patient_proof, signing, siwe
 from ledger_api.auth.models import EndedProof, PatientSession, SiweChallenge
 from ledger_api.chain.clients import Member, MemberStatus, Role
-from ledger_api.core.db import session_scope
+from ledger_api.core.db import as_utc, session_scope
 from ledger_api.core.rate_limit import TokenBuckets
 from ledger_api.errors import BadRequest, ContractReverted, Forbidden, TooManyRequests, Unauthenticated
 from ledger_api.node import Node
@@ -128,7 +128,7 @@ def create_challenge(node: Node, *, client: str) -> SiweChallenge:
         if outstanding >= node.settings.auth.max_outstanding_challenges:
             oldest = session.exec(select(func.min(SiweChallenge.expires_at))
                                   .where(col(SiweChallenge.expires_at) > moment)).one()  # fmt: skip
-            wait_s = (_aware(oldest) - moment).total_seconds() if oldest is not None else 1
+            wait_s = (as_utc(oldest) - moment).total_seconds() if oldest is not None else 1
             raise TooManyRequests("the node holds too many unanswered sign-in challenges; retry later",
                                   retry_after_s=TokenBuckets.retry_after(wait_s))  # fmt: skip
     challenge = SiweChallenge(nonce=secrets.token_hex(16),
@@ -230,11 +230,6 @@ def session_proof(node: Node, token: str) -> str | None:
 def close_session(node: Node, token: str) -> None:
     with session_scope(node.engine) as session:
         session.exec(delete(PatientSession).where(PatientSession.token_hash == _hash(token)))  # type: ignore[call-overload]
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands datetimes back without their zone; every one we store is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _hash(token: str) -> str:

@@ -11,6 +11,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
@@ -38,6 +39,12 @@ def sqlite_companion(url: str, suffix: str) -> Path | None:
     """A file beside a SQLite database file (``<database><suffix>``); None where there is no file."""
     database = sqlite_file(url)
     return database.with_name(database.name + suffix) if database is not None else None
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A datetime read back from the database, in UTC: SQLite returns them without their zone (every one
+    we store is UTC); PostgreSQL returns them zoned."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def checkpoint(engine: Engine) -> None:

@@ -15,18 +15,14 @@ from sqlmodel import Session, col, select
 
 from ledger_api.auth.service import Caller
 from ledger_api.chain.clients import checksum_address
-from ledger_api.core.db import session_scope
+from ledger_api.core.db import as_utc, session_scope
 from ledger_api.custody.models import IncomingAgreement, IncomingAgreementIn, IncomingAgreementPublic
 from ledger_api.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
 from ledger_api.node import Node
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def _public(row: IncomingAgreement) -> IncomingAgreementPublic:
-    active = row.withdrawn_at is None and _aware(row.expires_at) > datetime.now(UTC)
+    active = row.withdrawn_at is None and as_utc(row.expires_at) > datetime.now(UTC)
     return IncomingAgreementPublic(**row.model_dump(), active=active)
 
 
@@ -71,7 +67,7 @@ def _active(session: Session, predecessor: str) -> IncomingAgreement | None:
     rows = session.exec(select(IncomingAgreement).where(col(IncomingAgreement.predecessor) == predecessor,
                                                         col(IncomingAgreement.withdrawn_at).is_(None))
                         .order_by(col(IncomingAgreement.id).desc())).all()  # fmt: skip
-    return next((r for r in rows if _aware(r.expires_at) > moment), None)
+    return next((r for r in rows if as_utc(r.expires_at) > moment), None)
 
 
 def room_for(node: Node, predecessor: str, *, new_record: bool) -> int:

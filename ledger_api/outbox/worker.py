@@ -30,7 +30,7 @@ from ledger_api.auth.service import purge_expired
 from ledger_api.chain.clients import ConsentState, GrantTerms
 from ledger_api.chain.transactions import PreparedTransaction
 from ledger_api.core.background import BackgroundLoop
-from ledger_api.core.db import session_scope
+from ledger_api.core.db import as_utc, session_scope
 from ledger_api.errors import AnchorConflict, ChainUnavailable, ContractReverted, LedgerError, TransactionFailed
 from ledger_api.node import Node
 from ledger_api.outbox.models import OutboxItem
@@ -77,7 +77,7 @@ class OutboxWorker(BackgroundLoop):
             # Strictly in order: nothing is tried while an earlier row waits out its backoff. A later
             # access entry would be refused for its sequence (and must not be failed for it), and a
             # later transaction would queue behind the earlier one's nonce anyway.
-            ready = list(takewhile(lambda row: _aware(row.next_attempt_at) <= moment, heads))
+            ready = list(takewhile(lambda row: as_utc(row.next_attempt_at) <= moment, heads))
             if not self._anything_due(ready):
                 return 0
             due = list(session.exec(select(OutboxItem).where(col(OutboxItem.id).in_([row.id for row in ready]))
@@ -327,11 +327,6 @@ class OutboxWorker(BackgroundLoop):
             return chain.consents.is_delegate(p["patient"], p["delegate"]) == p["appointed"] and \
                 chain.consents.nonce(p["patient"]) > p["nonce"]  # fmt: skip
         return False  # consent_grant: its landing is known only from its own receipt (state "sent")
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands timestamps back without their zone; they were stored in UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _consecutive(items: list[OutboxItem]) -> list[OutboxItem]:
