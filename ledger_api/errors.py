@@ -3,6 +3,11 @@
 Every domain failure is a ``LedgerError`` with an HTTP ``status`` and a stable ``code``; the API
 maps them to RFC 9457 problem responses in one place and the CLI prints ``code: detail``.
 Services and the chain layer raise these, never ``HTTPException``.
+
+A class names the kind of failure (its status); ``code=`` at the raise site names the cause when a
+client would act differently on it (``nonce-stale`` versus ``consent-already-revoked``, both 409).
+Every code is described in ``ledger_api.core.problem_catalogue`` (English and Chinese), which the
+node serves at the problem's ``type`` URI; a test keeps the two in step.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ class LedgerError(Exception):
     code: str = "internal-error"
     title: str = "Internal error"
 
-    def __init__(self, detail: str, **extra: Any) -> None:
+    def __init__(self, detail: str, *, code: str | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
+        if code is not None:
+            self.code = code
         self.extra = extra
 
 
@@ -53,6 +60,15 @@ class BadRequest(LedgerError):
     status = 400
     code = "bad-request"
     title = "Bad request"
+
+
+class InvalidValue(LedgerError):
+    """The request was read, but a value in it is not acceptable (its schema or a rule of the operation):
+    422, with ``field`` naming it. Malformed syntax (JSON, query encoding, headers) is ``BadRequest`` (400)."""
+
+    status = 422
+    code = "validation-error"
+    title = "Invalid value"
 
 
 class Unauthenticated(LedgerError):
@@ -111,8 +127,8 @@ class TooManyRequests(LedgerError):
     code = "too-many-requests"
     title = "Too many requests"
 
-    def __init__(self, detail: str, *, retry_after_s: int = 1) -> None:
-        super().__init__(detail)
+    def __init__(self, detail: str, *, retry_after_s: int = 1, code: str | None = None) -> None:
+        super().__init__(detail, code=code)
         self.retry_after_s = max(1, int(retry_after_s))
 
 

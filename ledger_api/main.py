@@ -6,17 +6,21 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import Any
 
 from anyio.to_thread import run_sync
 from fastapi import FastAPI
 
 from ledger_api.access.router import router as access_router
+from ledger_api.apidocs import document
+from ledger_api.apidocs.problem_pages import router as problem_pages_router
 from ledger_api.apidocs.router import router as apidocs_router
 from ledger_api.audit.router import router as audit_router
 from ledger_api.auth.router import router as auth_router
 from ledger_api.consents.router import router as consents_router
 from ledger_api.consortium.router import router as consortium_router
 from ledger_api.core import observability, problems
+from ledger_api.core.config import Settings
 from ledger_api.core.jsontext import restore_recursion_limit
 from ledger_api.core.request_guard import PublicDocumentCors, RequestGuard
 from ledger_api.custody.router import router as custody_router
@@ -57,25 +61,37 @@ def create_app(node: Node) -> FastAPI:
             worker.stop()
             notifier.stop()
 
-    app = FastAPI(
-        title=f"MedLedger member node — {node.settings.node_name}",
-        version="1.0.0",
-        description="Patient-controlled sharing of encrypted medical records across a hospital consortium. "
-        "Members sign every request (X-MedLedger-* headers); patients sign in with Ethereum (EIP-4361).",
-        lifespan=lifespan,
-        docs_url=None,  # served from pinned local files instead (ledger_api.apidocs): never a CDN
-        redoc_url=None,
-    )
+    app = _bare_app(node.settings, lifespan)
     app.state.node = node
     app.state.worker = worker
     app.state.notifier = notifier
     problems.install(app)
     observability.install(app, observability.Metrics())
     app.add_middleware(RequestGuard, limit=node.settings.limits.max_upload_bytes)  # outermost: before any route
+    app.add_middleware(PublicDocumentCors)
+    return app
+
+
+def _bare_app(settings: Settings, lifespan: Any = None) -> FastAPI:
+    """The routes and the finished OpenAPI document; no node, no middleware."""
+    app = FastAPI(
+        title=f"MedLedger member node — {settings.node_name}",
+        version="1.0.0",
+        description="Patient-controlled sharing of encrypted medical records across a hospital consortium. "
+        "Members sign every request (X-MedLedger-* headers, docs/request-signature.md); patients sign in "
+        "with Ethereum (EIP-4361). Errors are RFC 9457 problem details whose `type` resolves on the node.",
+        lifespan=lifespan,
+        docs_url=None,  # served from pinned local files instead (ledger_api.apidocs): never a CDN
+        redoc_url=None,
+    )
     for router in (records_router, consents_router, access_router, audit_router, notifications_router,
                    custody_router, consortium_router, auth_router, ops_router, portal_router,
-                   apidocs_router):  # fmt: skip
+                   apidocs_router, problem_pages_router):  # fmt: skip
         app.include_router(router)
-    app.add_middleware(PublicDocumentCors)
-
+    app.openapi = partial(document.build, app, settings)  # type: ignore[method-assign]
     return app
+
+
+def api_document(settings: Settings) -> dict[str, Any]:
+    """The OpenAPI document a node with these settings serves (for linters and generators: no chain needed)."""
+    return _bare_app(settings).openapi()

@@ -28,9 +28,10 @@ def patient_history(node: NodeDep, caller: CallerDep, patient: Annotated[str, Pa
     """Who read this patient's records here, when, why and on what grounds (break-glass flagged)."""
     patient = Web3.to_checksum_address(patient)
     if caller.kind == "patient" and not speaks_for(node, caller, patient):
-        raise Forbidden("patients see only their own history (or that of patients they are delegate for)")
+        raise Forbidden("patients see only their own history (or that of patients they are delegate for)",
+                        code="patient-scope")
     if caller.kind == "member" and not caller.local:
-        raise Forbidden("a member sees its own log, not another member's")
+        raise Forbidden("a member sees its own log, not another member's", code="member-scope")
     with session_scope(node.engine) as session:
         return service.list_entries(session, patient=patient, after=after, limit=limit, newest_first=newest_first)
 
@@ -40,7 +41,7 @@ def member_log(node: NodeDep, caller: MemberOrAuditorDep, after: Annotated[int, 
                limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> list[AccessEntryPublic]:  # fmt: skip
     """This member's access log in sequence order (its own system, or an auditor)."""
     if caller.kind == "member" and not caller.local:
-        raise Forbidden("a member sees its own log, not another member's")
+        raise Forbidden("a member sees its own log, not another member's", code="member-scope")
     with session_scope(node.engine) as session:
         return service.list_entries(session, after=after, limit=limit)
 
@@ -49,7 +50,7 @@ def member_log(node: NodeDep, caller: MemberOrAuditorDep, after: Annotated[int, 
 def export_log(node: NodeDep, caller: MemberOrAuditorDep) -> StreamingResponse:
     """Every entry as JSON lines: the exact documents whose hashes are anchored on chain."""
     if caller.kind == "member" and not caller.local:
-        raise Forbidden("a member exports its own log only")
+        raise Forbidden("a member exports its own log only", code="member-scope")
 
     def lines():  # noqa: ANN202
         with session_scope(node.engine) as session:

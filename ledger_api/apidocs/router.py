@@ -50,7 +50,7 @@ PAGE = f"""<!doctype html>
 
 def _enabled(node: NodeDep) -> None:
     if not node.settings.api_docs_enabled:
-        raise NotFound("the API documentation page is off on this node (settings: api_docs)")
+        raise NotFound("the API documentation page is off on this node (settings: api_docs)", code="api-docs-off")
 
 
 @router.get("/docs", response_class=HTMLResponse)

@@ -23,7 +23,7 @@ _ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 
 def _own_system_or_auditor(caller) -> None:  # noqa: ANN001
     if caller.kind == "member" and not caller.local:
-        raise Forbidden("only this node's own hospital system or an auditor may do this")
+        raise Forbidden("only this node's own hospital system or an auditor may do this", code="role-not-allowed")
 
 
 @router.get("/records", responses={200: {"content": {"application/x-ndjson": {}}}, **_ERRORS})

@@ -48,19 +48,19 @@ CallerDep = Annotated[Caller, Depends(get_caller)]
 
 async def get_member(caller: CallerDep) -> Caller:
     if caller.kind != "member":
-        raise Forbidden("only consortium members may do this")
+        raise Forbidden("only consortium members may do this", code="role-not-allowed")
     return caller
 
 
 async def get_local_member(caller: CallerDep) -> Caller:
     if not (caller.kind == "member" and caller.local):
-        raise Forbidden("only this node's own hospital system may do this")
+        raise Forbidden("only this node's own hospital system may do this", code="role-not-allowed")
     return caller
 
 
 async def get_member_or_auditor(caller: CallerDep) -> Caller:
     if caller.kind not in ("member", "auditor"):
-        raise Forbidden("only members and auditors may do this")
+        raise Forbidden("only members and auditors may do this", code="role-not-allowed")
     return caller
 
 
@@ -75,7 +75,7 @@ async def read_verified_body(request: Request, caller: CallerDep, node: NodeDep)
     signed = caller.kind != "patient" or caller.via is not None
     if signed and hashlib.sha256(body).hexdigest() != request.headers.get(signing.DIGEST):
         reject("body-altered", caller.via or caller.address)
-        raise Unauthenticated("body does not match the signed content digest")
+        raise Unauthenticated("body does not match the signed content digest", code="body-digest-mismatch")
     return bytes(body)
 
 

@@ -71,7 +71,7 @@ def verify(*, chain_id: int, presenter: Member, method: str, value: str) -> Veri
 
     The caller must still check that the proof has not been ended (``EndedProof``)."""
     if method.upper() != "GET":
-        raise Forbidden("a patient's consortium-view proof allows reading only")
+        raise Forbidden("a patient's consortium-view proof allows reading only", code="proof-read-only")
     return check(chain_id=chain_id, presenter=presenter, value=value)
 
 
@@ -82,24 +82,26 @@ def check(*, chain_id: int, presenter: Member, value: str) -> VerifiedProof:
         message, signature = str(document["message"]), str(document["signature"])
         parsed = siwe.parse_message(message)
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise Unauthenticated(f"{MALFORMED}: {exc}") from None
+        raise Unauthenticated(f"{MALFORMED}: {exc}", code="proof-malformed") from None
     if CONSORTIUM_VIEW not in parsed.resources:
-        raise Forbidden("the patient's sign-in did not allow consortium-wide viewing")
+        raise Forbidden("the patient's sign-in did not allow consortium-wide viewing", code="proof-not-consortium-view")
     if parsed.uri.rstrip("/") != presenter.endpoint.rstrip("/"):
-        raise Forbidden("the patient signed in at another member, not at the one presenting the proof")
+        raise Forbidden("the patient signed in at another member, not at the one presenting the proof",
+                        code="proof-wrong-member")
     if parsed.chain_id != chain_id:
-        raise Unauthenticated(f"patient proof is for chain {parsed.chain_id}, not {chain_id}")
+        raise Unauthenticated(f"patient proof is for chain {parsed.chain_id}, not {chain_id}", code="proof-wrong-chain")
     moment = datetime.now(UTC)
     if parsed.expiration is None or parsed.expiration <= moment:
-        raise Unauthenticated("patient proof expired")
+        raise Unauthenticated("patient proof expired", code="proof-expired")
     if parsed.issued_at > moment + _SKEW:
-        raise Unauthenticated("patient proof is not valid yet")
+        raise Unauthenticated("patient proof is not valid yet", code="proof-not-yet-valid")
     if parsed.expiration - parsed.issued_at > MAX_LIFETIME or moment - parsed.issued_at > MAX_LIFETIME:
-        raise Unauthenticated(f"patient proofs last at most {int(MAX_LIFETIME.total_seconds() // 60)} minutes")
+        raise Unauthenticated(f"patient proofs last at most {int(MAX_LIFETIME.total_seconds() // 60)} minutes",
+                              code="proof-lifetime-too-long")
     try:
         signer = siwe.verify_signature(message, signature)
     except ValueError as exc:
-        raise Unauthenticated(f"patient proof signature: {exc}") from None
+        raise Unauthenticated(f"patient proof signature: {exc}", code="proof-signature-invalid") from None
     if signer != parsed.address:
-        raise Unauthenticated("patient proof is not signed by the account it names")
+        raise Unauthenticated("patient proof is not signed by the account it names", code="proof-signature-invalid")
     return VerifiedProof(patient=signer, digest=digest_of(message), expires_at=parsed.expiration)

@@ -60,7 +60,7 @@ async def open_session(request: Request, node: NodeDep) -> SessionView:
 def close_session(request: Request, node: NodeDep, caller: CallerDep) -> None:
     """Signs out: the session ends here, and its consortium-view proof ends at every member."""
     if caller.kind != "patient" or caller.via is not None:
-        raise Forbidden("only patient sessions can be closed")
+        raise Forbidden("only patient sessions can be closed", code="role-not-allowed")
     token = request.headers["authorization"][7:].strip()
     proof = service.session_proof(node, token)
     service.close_session(node, token)

@@ -1,21 +1,17 @@
 """Signed requests between member systems, in the spirit of HTTP Message Signatures (RFC 9421).
 
-Every request from a member system (a hospital's EHR, another member's node, an auditor) carries:
-
-    X-MedLedger-Signer      the signer's account (checksummed address)
-    X-MedLedger-Timestamp   unix seconds
-    X-MedLedger-Nonce       16+ random bytes, hex; never accepted twice
-    X-MedLedger-Content-SHA256  hex SHA-256 of the body
-    X-MedLedger-Signature   EIP-191 signature (65 bytes, hex) over the signature base below
-
-Signature base (lines joined by "\\n")::
+The normative description, byte by byte, with the error for each failure, is
+``docs/request-signature.md``; ``docs/request-signature-vectors.json`` holds test vectors that this
+module and the JavaScript signer (``clients/js/medledger-signer.mjs``) are both tested against.
+In short, five headers (``X-MedLedger-Signer``, ``-Timestamp``, ``-Nonce``, ``-Content-SHA256``,
+``-Signature``) carry an EIP-191 signature over nine lines::
 
     MedLedger-Request-v1
     <chain id>
-    <audience: the receiving node's member account>
+    <audience: the receiving node's member account, lowercase>
     <METHOD>
     <path>
-    <query, pairs sorted, percent-encoded>
+    <query: pairs percent-decoded, sorted, re-encoded>
     <content sha256>
     <timestamp>
     <nonce>
@@ -68,11 +64,31 @@ def sign_headers(account: LocalAccount, *, chain_id: int, audience: str, method:
     return {SIGNER: account.address, TIMESTAMP: ts, NONCE: nonce, DIGEST: digest, SIGNATURE: signature.hex()}
 
 
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def signature_bytes(signature_hex: str) -> bytes:
+    """65 bytes r || s || v from hex (``0x`` optional); ``ValueError`` naming what is wrong.
+
+    ``v`` may be 27/28 (what wallets and ethers produce) or 0/1 (the recovery id alone). ``s`` must be
+    in the lower half of the curve order (EIP-2): the other half is the same signature mirrored,
+    and accepting both would give one request two valid encodings.
+    """
+    text = signature_hex.removeprefix("0x")
+    if len(text) != 130 or not set(text) <= _HEX:
+        raise ValueError("signature must be 65 bytes as 130 hex characters")
+    raw = bytes.fromhex(text)
+    if raw[64] not in (0, 1, 27, 28):
+        raise ValueError("signature v must be 27, 28, 0 or 1")
+    if int.from_bytes(raw[32:64], "big") > SECP256K1_N // 2:
+        raise ValueError("signature s is in the upper half of the curve order (EIP-2 forbids it)")
+    return raw
+
+
 def recover_signer(base: str, signature_hex: str) -> str:
     """The account that signed ``base``; ``ValueError`` if the signature is malformed."""
-    raw = bytes.fromhex(signature_hex.removeprefix("0x"))
-    if len(raw) != 65:
-        raise ValueError("signature must be 65 bytes")
+    raw = signature_bytes(signature_hex)
     try:
         return Account.recover_message(encode_defunct(text=base), signature=raw)
     except Exception as exc:  # noqa: BLE001 - eth-keys' BadSignature (bad v, r or s) is not a ValueError

@@ -97,9 +97,10 @@ def list_delegates(node: NodeDep, caller: CallerDep, patient: Address) -> Delega
     """The patient's current delegates (guardians), as the chain's delegate changes leave them."""
     patient = Web3.to_checksum_address(patient)
     if caller.kind == "patient" and not speaks_for(node, caller, patient):
-        raise Forbidden("patients see only their own delegates (or those of patients they are delegate for)")
+        raise Forbidden("patients see only their own delegates (or those of patients they are delegate for)",
+                        code="patient-scope")
     if caller.kind == "auditor":
-        raise Forbidden("auditors do not list delegates")
+        raise Forbidden("auditors do not list delegates", code="role-not-allowed")
     if caller.kind == "member" and not caller.local:
-        raise Forbidden("only this node's own hospital system or the patient lists delegates")
+        raise Forbidden("only this node's own hospital system or the patient lists delegates", code="role-not-allowed")
     return DelegatesView(patient=patient, delegates=node.chain.consents.delegates_of(patient))

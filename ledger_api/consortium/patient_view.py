@@ -76,9 +76,10 @@ class PatientHistory(BaseModel):
 
 def _check_patient(node: Node, caller: Caller, patient: str) -> None:
     if caller.kind != "patient":
-        raise Forbidden("this view is the patient's own (members ask through /v1/consortium/...)")
+        raise Forbidden("this view is the patient's own (members ask through /v1/consortium/...)",
+                        code="role-not-allowed")
     if not speaks_for(node, caller, patient):
-        raise Forbidden("patients see only themselves (or patients they are delegate for)")
+        raise Forbidden("patients see only themselves (or patients they are delegate for)", code="patient-scope")
 
 
 async def _ask(node: Node, caller: Caller, patient: str, **kwargs) -> list[MemberAnswer]:  # noqa: ANN003

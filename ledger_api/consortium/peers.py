@@ -34,10 +34,11 @@ from ledger_api.auth.signing import MemberAuth
 from ledger_api.chain.clients import Member, MemberStatus, Role
 from ledger_api.core import jsontext
 from ledger_api.errors import (
-    BadRequest,
     ConsentDenied,
     ContractReverted,
+    Forbidden,
     IntegrityViolation,
+    InvalidValue,
     LedgerError,
     NotFound,
     PeerUnavailable,
@@ -106,9 +107,9 @@ def active_peer(node: Node, account: str) -> Member:
     try:
         member = node.chain.registry.member(account)
     except ContractReverted:
-        raise NotFound(f"{account} is not a consortium member") from None
+        raise NotFound(f"{account} is not a consortium member", code="member-not-found") from None
     if member.status != MemberStatus.ACTIVE or member.role != Role.MEMBER or not member.endpoint:
-        raise NotFound(f"{account} is not an active member with a node")
+        raise NotFound(f"{account} is not an active member with a node", code="member-not-found")
     return member
 
 
@@ -170,9 +171,11 @@ def fetch_from_custodian(node: Node, caller: Caller, *, custodian: str, record_i
                          purpose: Purpose, clinician: str, timeout: float | None = None) -> PeerRecord:  # fmt: skip
     """Fetches a record from its custodian's node as this member, and verifies it against the chain."""
     if not caller.local:
-        raise BadRequest("only this node's own hospital system fetches through it")
+        raise Forbidden("only this node's own hospital system fetches through it", code="role-not-allowed")
     if custodian == node.address:
-        raise BadRequest("custodian: this node holds the record itself; use /v1/records/{id}/content")
+        raise InvalidValue("custodian: this node holds the record itself; use /v1/records/{id}/content",
+                           field="custodian",
+                         code="custodian-is-self")
     peer = active_peer(node, custodian)
     timeout = timeout if timeout is not None else node.settings.peers.timeout_s
     params: dict[str, str | int] = {"purpose": purpose.name.lower(), "clinician": clinician}
@@ -208,10 +211,11 @@ def fetch_from_custodian(node: Node, caller: Caller, *, custodian: str, record_i
                                 custodian=h.get("x-medledger-sealed-by", h["x-medledger-custodian"]),
                                 patient=h["x-medledger-patient"])  # fmt: skip
         if context.record_id.hex() != record_id or h["x-medledger-custodian"].lower() != custodian.lower():
-            raise IntegrityViolation("the custodian answered for another record")
+            raise IntegrityViolation("the custodian answered for another record", code="peer-answer-mismatch")
         anchored = node.chain.records.content_hash(context.record_id, context.version).hex()
         if digest.hexdigest() != anchored:
-            raise IntegrityViolation("the custodian's ciphertext does not match the hash anchored on chain")
+            raise IntegrityViolation("the custodian's ciphertext does not match the hash anchored on chain",
+                                     code="peer-answer-mismatch")
         return PeerRecord(context=context, media_type=safe_media_type(h.get("x-medledger-media-type", "")),
                           category=int(h["x-medledger-category"]), content_hash=anchored,
                           access_sequence=int(h["x-medledger-access-sequence"]), basis=h["x-medledger-basis"],
@@ -319,7 +323,7 @@ async def records_across_consortium(node: Node, caller: Caller, *, patient: str,
                                     deadline_s: float = 5.0) -> FanOutResult:  # fmt: skip
     """Asks every active member node at once for the patient's records; reports each member's outcome."""
     if not caller.local:
-        raise BadRequest("only this node's own hospital system asks across the consortium")
+        raise Forbidden("only this node's own hospital system asks across the consortium", code="role-not-allowed")
     started = time.monotonic()
     with node.fanout_slots.hold(f"member:{caller.address}:{patient}", FANOUT_BUSY):
         answers = await ask_every_member(

@@ -18,7 +18,7 @@ from ledger_api.consortium.models import BreakGlassDeclaration
 from ledger_api.core.bodies import json_body, parse_json
 from ledger_api.core.db import DB_INT_MAX, session_scope
 from ledger_api.core.problems import linked, responses
-from ledger_api.errors import BadRequest, NotFound
+from ledger_api.errors import InvalidValue, NotFound
 from ledger_api.vocabulary import PurposeName, purpose_of
 
 router = APIRouter(prefix="/v1", tags=["consortium"])
@@ -126,13 +126,15 @@ def propose(request: Request, node: NodeDep, caller: LocalMemberDep, body: Verif
     registry = node.chain.registry
     if proposal.kind == "add_member":
         if not (proposal.role and proposal.name and proposal.endpoint and proposal.hpke_public_key):
-            raise BadRequest("add_member needs role, name, endpoint and hpke_public_key", field="role")
+            raise InvalidValue("add_member needs role, name, endpoint and hpke_public_key", field="role",
+                               code="proposal-incomplete")
         key = bytes.fromhex(proposal.hpke_public_key.removeprefix("0x"))
         receipt = registry.propose_add_member(proposal.target, Role[proposal.role.upper()], proposal.name,
                                               proposal.endpoint, key)
     elif proposal.kind == "update_member_keys":
         if not (proposal.endpoint and proposal.hpke_public_key):
-            raise BadRequest("update_member_keys needs endpoint and hpke_public_key", field="endpoint")
+            raise InvalidValue("update_member_keys needs endpoint and hpke_public_key", field="endpoint",
+                               code="proposal-incomplete")
         receipt = registry.propose_key_update(proposal.target, proposal.endpoint,
                                               bytes.fromhex(proposal.hpke_public_key.removeprefix("0x")))
     else:
@@ -183,7 +185,7 @@ def get_emergency(node: NodeDep, caller: LocalMemberDep,
     with session_scope(node.engine) as session:
         declaration = session.get(BreakGlassDeclaration, break_glass_id)
     if declaration is None:
-        raise NotFound(f"no break-glass declaration {break_glass_id} by this member")
+        raise NotFound(f"no break-glass declaration {break_glass_id} by this member", code="break-glass-not-found")
     return EmergencyView(break_glass_id=declaration.id, patient=declaration.patient, expires_at=declaration.expires_at,
                          justification_hash=declaration.justification_hash, tx_hash=declaration.tx_hash)  # fmt: skip
 

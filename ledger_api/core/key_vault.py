@@ -46,9 +46,9 @@ class KeyVault:
             return KeyEncryptionKey(path.read_bytes())
         except FileNotFoundError:
             if not create:
-                raise NotFound(f"the keys of record {record_id} were erased") from None
+                raise NotFound(f"the keys of record {record_id} were erased", code="record-erased") from None
         except ValueError:
-            raise NotFound(f"the keys of record {record_id} were erased") from None
+            raise NotFound(f"the keys of record {record_id} were erased", code="record-erased") from None
         path.parent.mkdir(parents=True, exist_ok=True)
         fresh = KeyEncryptionKey.generate()
         try:

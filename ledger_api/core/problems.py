@@ -31,20 +31,38 @@ class Problem(BaseModel):
     code: str
     field: str | None = None
     errors: list[dict[str, Any]] | None = None
+    #: a relay refused for a nonce still on its way (``nonce-pending``): the relay to follow instead
+    relay_id: int | None = None
+    #: a consent signature made under another EIP-712 domain (``signature-wrong-signer``): the expected one
+    expected_chain_id: int | None = None
+    expected_verifying_contract: str | None = None
 
 
-def problem_body(status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
-    return {"type": f"https://medledger.example/problems/{code}", "title": title, "status": status,
+def type_uri(code: str, base: str | None) -> str:
+    """Where the problem is explained: ``/problems/<code>`` on the node itself (absolute when the node's
+    public URL is known; RFC 9457 resolves a relative reference against the request URL otherwise)."""
+    return f"{(base or '').rstrip('/')}/problems/{code}"
+
+
+def public_base(app: Any) -> str | None:
+    """The node's public URL, from the app serving the request (None outside a node's app)."""
+    node = getattr(getattr(app, "state", None), "node", None)
+    return node.settings.public_url if node is not None else None
+
+
+def problem_body(status: int, code: str, title: str, detail: str, *, base: str | None = None,
+                 **extra: Any) -> dict[str, Any]:  # fmt: skip
+    return {"type": type_uri(code, base), "title": title, "status": status,
             "detail": detail, "code": code, **{k: v for k, v in extra.items() if v is not None}}  # fmt: skip
 
 
 def problem(status: int, code: str, title: str, detail: str, *, retry_after_s: int | None = None,
-            **extra: Any) -> JSONResponse:  # fmt: skip
+            base: str | None = None, **extra: Any) -> JSONResponse:  # fmt: skip
     if retry_after_s is None and status == 503:
         retry_after_s = 5
     headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else None
-    return JSONResponse(problem_body(status, code, title, detail, **extra), status_code=status, media_type=PROBLEM,
-                        headers=headers)  # fmt: skip
+    return JSONResponse(problem_body(status, code, title, detail, base=base, **extra), status_code=status,
+                        media_type=PROBLEM, headers=headers)  # fmt: skip
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -54,28 +72,29 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(LedgerError)
-    async def _domain(_: Request, exc: LedgerError) -> JSONResponse:
+    async def _domain(request: Request, exc: LedgerError) -> JSONResponse:
         if exc.status >= 500:
             log.warning("request_failed", code=exc.code, detail=exc.detail)
-        return problem(exc.status, exc.code, exc.title, exc.detail, field=exc.extra.get("field"),
-                       retry_after_s=getattr(exc, "retry_after_s", None))  # fmt: skip
+        return problem(exc.status, exc.code, exc.title, exc.detail, retry_after_s=getattr(exc, "retry_after_s", None),
+                       base=public_base(request.app), **exc.extra)  # fmt: skip
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
         first = errors[0] if errors else {"field": None, "message": "invalid request"}
-        return problem(422, "validation-error", "Invalid request", f"{first['field']}: {first['message']}",
-                       field=first["field"], errors=errors)  # fmt: skip
+        return problem(422, "validation-error", "Invalid value", f"{first['field']}: {first['message']}",
+                       field=first["field"], errors=errors, base=public_base(request.app))  # fmt: skip
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
+        return problem(exc.status_code, code, str(exc.detail), str(exc.detail), base=public_base(request.app))
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected_error", error=type(exc).__name__)
-        return problem(500, "internal-error", "Internal error", "the node failed unexpectedly; it was logged")
+        return problem(500, "internal-error", "Internal error", "the node failed unexpectedly; it was logged",
+                       base=public_base(request.app))  # fmt: skip
 
 
 def linked(errors: dict[int | str, dict[str, Any]], status: int,

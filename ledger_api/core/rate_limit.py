@@ -70,9 +70,9 @@ class InFlightSlots:
     def hold(self, key: str, busy: str) -> Iterator[None]:
         with self._lock:
             if sum(self._in_flight.values()) >= self.total:
-                raise TooManyRequests("the node has too much of this in flight; retry shortly")
+                raise TooManyRequests("the node has too much of this in flight; retry shortly", code="node-busy")
             if self._in_flight.get(key, 0) >= self.per_key:
-                raise TooManyRequests(busy)
+                raise TooManyRequests(busy, code="caller-busy")
             self._in_flight[key] = self._in_flight.get(key, 0) + 1
         try:
             yield

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ledger_api.core.problems import PROBLEM, problem_body
+from ledger_api.core.problems import PROBLEM, problem_body, public_base
 from ledger_api.errors import BadRequest, PayloadTooLarge
 
 
@@ -38,7 +38,7 @@ def declared_length(headers: list[tuple[bytes, bytes]] | dict[str, str]) -> int 
     if raw is None:
         return None
     if not raw.strip().isdigit():
-        raise BadRequest("Content-Length is not a number")
+        raise BadRequest("Content-Length is not a number", code="content-length-invalid")
     return int(raw)
 
 
@@ -46,7 +46,8 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refused with 413 as soon as it is known to exceed ``limit`` bytes."""
     declared = declared_length(dict(request.headers))
     if declared is not None and declared > limit:
-        raise PayloadTooLarge(f"body of {declared} bytes exceeds this route's {limit}-byte limit")
+        raise PayloadTooLarge(f"body of {declared} bytes exceeds this route's {limit}-byte limit",
+                              code="payload-too-large")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
@@ -55,12 +56,17 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def repeated_query_key(query: bytes) -> str | None:
-    """The first key that appears more than once in a query string, or None."""
+def query_problem(query: bytes) -> tuple[str, str] | None:
+    """(code, detail) when the query string is not one the signature rules can read, else None:
+    not ASCII, not UTF-8 once percent-decoded, or a key given twice (docs/request-signature.md)."""
+    try:
+        pairs = parse_qsl(query.decode("ascii"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        return "query-not-utf8", "the query string must be ASCII, percent-encoding UTF-8"
     seen: set[str] = set()
-    for key, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+    for key, _ in pairs:
         if key in seen:
-            return key
+            return "query-repeated-key", f"query parameter {key!r} is given more than once"
         seen.add(key)
     return None
 
@@ -76,18 +82,17 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        repeated = repeated_query_key(scope.get("query_string", b""))
-        if repeated is not None:
-            await self._refuse(send, 400, "bad-request", "Bad request",
-                               f"query parameter {repeated!r} is given more than once")  # fmt: skip
+        refused = query_problem(scope.get("query_string", b""))
+        if refused is not None:
+            await self._refuse(scope, send, 400, refused[0], "Bad request", refused[1])
             return
         try:
             declared = declared_length(scope["headers"])
         except BadRequest as exc:
-            await self._refuse(send, 400, "bad-request", "Bad request", exc.detail)
+            await self._refuse(scope, send, 400, exc.code, "Bad request", exc.detail)
             return
         if declared is not None and declared > self.limit:
-            await self._refuse(send, 413, "payload-too-large", "Payload too large",
+            await self._refuse(scope, send, 413, "payload-too-large", "Payload too large",
                                f"body of {declared} bytes exceeds the node's {self.limit}-byte limit")  # fmt: skip
             return
         seen = 0
@@ -104,8 +109,8 @@ class RequestGuard:
         await self.app(scope, counted, send)
 
     @staticmethod
-    async def _refuse(send: Send, status: int, code: str, title: str, detail: str) -> None:
-        body = json.dumps(problem_body(status, code, title, detail)).encode()
+    async def _refuse(scope: Scope, send: Send, status: int, code: str, title: str, detail: str) -> None:
+        body = json.dumps(problem_body(status, code, title, detail, base=public_base(scope.get("app")))).encode()
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})  # fmt: skip

@@ -17,7 +17,7 @@ def asset_response(directory: Path, assets: dict[str, str], name: str, headers: 
                    what: str) -> FileResponse:  # fmt: skip
     media_type = assets.get(name)
     if media_type is None:
-        raise NotFound(f"no {what} asset {name!r}")
+        raise NotFound(f"no {what} asset {name!r}", code="not-found")
     path = directory / name
     if not path.is_file():
         raise AssetsMissing(f"{what} asset {name} is not built: run `make deps` (it copies the pinned npm files)")

@@ -17,7 +17,7 @@ from ledger_api.auth.service import Caller
 from ledger_api.chain.clients import checksum_address
 from ledger_api.core.db import as_utc, session_scope
 from ledger_api.custody.models import IncomingAgreement, IncomingAgreementIn, IncomingAgreementPublic
-from ledger_api.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
+from ledger_api.errors import Conflict, Forbidden, InvalidValue, NotFound, PayloadTooLarge
 from ledger_api.node import Node
 
 
@@ -29,10 +29,11 @@ def _public(row: IncomingAgreement) -> IncomingAgreementPublic:
 def agree(node: Node, caller: Caller, request: IncomingAgreementIn) -> IncomingAgreementPublic:
     """This member's own system agrees to take records from ``predecessor``, within the quotas."""
     if not caller.local:
-        raise Forbidden("only this node's own hospital system agrees to take records over")
+        raise Forbidden("only this node's own hospital system agrees to take records over", code="role-not-allowed")
     predecessor = checksum_address(request.predecessor)
     if predecessor == node.address:
-        raise BadRequest("predecessor: a member does not hand records over to itself", field="predecessor")
+        raise InvalidValue("predecessor: a member does not hand records over to itself", field="predecessor",
+                           code="self-handover")
     moment = datetime.now(UTC)
     row = IncomingAgreement(predecessor=predecessor, max_records=request.max_records, max_bytes=request.max_bytes,
                             created_at=moment, expires_at=moment + timedelta(seconds=request.valid_for_s))  # fmt: skip
@@ -44,18 +45,18 @@ def agree(node: Node, caller: Caller, request: IncomingAgreementIn) -> IncomingA
 
 def agreements(node: Node, caller: Caller) -> list[IncomingAgreementPublic]:
     if not caller.local:
-        raise Forbidden("only this node's own hospital system sees its handover agreements")
+        raise Forbidden("only this node's own hospital system sees its handover agreements", code="role-not-allowed")
     with session_scope(node.engine) as session:
         return [_public(r) for r in session.exec(select(IncomingAgreement).order_by(col(IncomingAgreement.id)))]
 
 
 def withdraw(node: Node, caller: Caller, agreement_id: int) -> IncomingAgreementPublic:
     if not caller.local:
-        raise Forbidden("only this node's own hospital system withdraws a handover agreement")
+        raise Forbidden("only this node's own hospital system withdraws a handover agreement", code="role-not-allowed")
     with session_scope(node.engine) as session:
         row = session.get(IncomingAgreement, agreement_id)
         if row is None:
-            raise NotFound(f"no handover agreement {agreement_id}")
+            raise NotFound(f"no handover agreement {agreement_id}", code="agreement-not-found")
         row.withdrawn_at = row.withdrawn_at or datetime.now(UTC)
         session.add(row)
         session.flush()
@@ -77,9 +78,11 @@ def room_for(node: Node, predecessor: str, *, new_record: bool) -> int:
         row = _active(session, predecessor)
         if row is None:
             raise Forbidden("this member has not agreed to take records over from the caller (its own system "
-                            "records the agreement first: POST /v1/custody/agreements)")  # fmt: skip
+                            "records the agreement first: POST /v1/custody/agreements)",
+                            code="handover-not-agreed")  # fmt: skip
         if new_record and row.records_received >= row.max_records:
-            raise Conflict(f"the agreed handover allows {row.max_records} records; all have arrived")
+            raise Conflict(f"the agreed handover allows {row.max_records} records; all have arrived",
+                           code="handover-quota-reached")
         return row.max_bytes - row.bytes_received
 
 
@@ -87,11 +90,12 @@ def count_received(session: Session, predecessor: str, *, new_record: bool, size
     """Counts a stored version against the agreement, in the storing transaction (quotas re-checked)."""
     row = _active(session, predecessor)
     if row is None:
-        raise Forbidden("the handover agreement expired or was withdrawn meanwhile")
+        raise Forbidden("the handover agreement expired or was withdrawn meanwhile", code="handover-agreement-ended")
     if new_record and row.records_received >= row.max_records:
-        raise Conflict(f"the agreed handover allows {row.max_records} records; all have arrived")
+        raise Conflict(f"the agreed handover allows {row.max_records} records; all have arrived",
+                       code="handover-quota-reached")
     if row.bytes_received + size > row.max_bytes:
-        raise PayloadTooLarge(f"the agreed handover allows {row.max_bytes} bytes in all")
+        raise PayloadTooLarge(f"the agreed handover allows {row.max_bytes} bytes in all", code="handover-quota-reached")
     row.records_received += 1 if new_record else 0
     row.bytes_received += size
     session.add(row)

@@ -30,7 +30,7 @@ from ledger_api.auth.signing import sign_headers
 from ledger_api.chain.clients import checksum_address
 from ledger_api.consortium.peers import active_peer, peer_client, raise_for_peer
 from ledger_api.core.db import session_scope
-from ledger_api.errors import BadRequest, Conflict, Forbidden, LedgerError, NotFound, PeerUnavailable
+from ledger_api.errors import Conflict, Forbidden, InvalidValue, LedgerError, NotFound, PeerUnavailable
 from ledger_api.node import Node
 from ledger_api.outbox.models import OutboxItem
 from ledger_api.outbox.service import enqueue
@@ -48,15 +48,15 @@ _THREAD = "custody-handover"
 def start(node: Node, caller: Caller, successor: str) -> CustodyHandoverPublic:
     """Starts (or resumes) handing every record this node holds to ``successor``, in the background."""
     if not (caller.kind == "member" and caller.local):
-        raise Forbidden("only this node's own hospital system hands its records over")
+        raise Forbidden("only this node's own hospital system hands its records over", code="role-not-allowed")
     successor = checksum_address(successor)
     if successor == node.address:
-        raise BadRequest("successor: a member cannot hand records to itself", field="successor")
+        raise InvalidValue("successor: a member cannot hand records to itself", field="successor", code="self-handover")
     active_peer(node, successor)  # an active member with a node, as the chain says (404 otherwise)
     finalise(node)  # transfers confirmed just before a crash, whose last step did not run
     with node.peer_lock:
         if any(t.name == _THREAD and t.is_alive() for t in threading.enumerate()):
-            raise Conflict("a handover is already running on this node")
+            raise Conflict("a handover is already running on this node", code="handover-running")
         with session_scope(node.engine) as session:
             for stale in session.exec(select(CustodyHandover).where(CustodyHandover.state == "running")):
                 stale.state, stale.last_error = "failed", "interrupted; resumed by a new handover"
@@ -73,11 +73,11 @@ def start(node: Node, caller: Caller, successor: str) -> CustodyHandoverPublic:
 
 def status(node: Node, caller: Caller, handover_id: int) -> CustodyHandoverPublic:
     if not (caller.kind == "member" and caller.local):
-        raise Forbidden("only this node's own hospital system sees its handovers")
+        raise Forbidden("only this node's own hospital system sees its handovers", code="role-not-allowed")
     with session_scope(node.engine) as session:
         handover = session.get(CustodyHandover, handover_id)
         if handover is None:
-            raise NotFound(f"no handover {handover_id}")
+            raise NotFound(f"no handover {handover_id}", code="handover-not-found")
         return CustodyHandoverPublic.model_validate(handover, from_attributes=True)
 
 
@@ -140,13 +140,15 @@ def _hand_over(node: Node, handover_id: int) -> None:
             failed = session.exec(select(OutboxItem).where(OutboxItem.kind == "custody_transfer",
                                                            OutboxItem.state == "failed")).first()  # fmt: skip
         if failed is not None:
-            raise PeerUnavailable(f"the custody transfer failed on chain: {failed.last_error}")
+            raise PeerUnavailable(f"the custody transfer failed on chain: {failed.last_error}",
+                                  code="custody-transfer-failed")
         if not handing:
             _set(node, handover_id, state="done", finished_at=datetime.now(UTC))
             log.info("handover_done", handover=handover_id, records=sent)
             return
         time.sleep(0.2)
-    raise PeerUnavailable("the custody transfer is not confirmed on chain yet; start the handover again to resume")
+    raise PeerUnavailable("the custody transfer is not confirmed on chain yet; start the handover again to resume",
+                          code="custody-transfer-pending")
 
 
 def _push(node: Node, client: httpx.Client, successor, successor_key: HpkePublicKey,  # noqa: ANN001

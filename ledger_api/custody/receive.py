@@ -35,6 +35,7 @@ from ledger_api.errors import (
     Conflict,
     ContractReverted,
     Forbidden,
+    InvalidValue,
     PayloadTooLarge,
     Unauthenticated,
 )
@@ -55,11 +56,12 @@ async def receive_version(node: Node, caller: Caller, body: AsyncIterator[bytes]
                           sealed_by: str, wrapped_key_b64: str, declared_sha256: str | None) -> dict:  # fmt: skip
     """Stores one handed-over version (idempotent: the same version again is acknowledged, not stored twice)."""
     if caller.kind != "member" or caller.local:
-        raise Forbidden("only another member hands records over to this node")
+        raise Forbidden("only another member hands records over to this node", code="role-not-allowed")
     try:
         wrapped = base64.b64decode(wrapped_key_b64, validate=True)
     except (binascii.Error, ValueError):
-        raise BadRequest("X-MedLedger-Wrapped-Key is not base64", field="x-medledger-wrapped-key") from None
+        raise BadRequest("X-MedLedger-Wrapped-Key is not base64", field="x-medledger-wrapped-key",
+                         code="header-malformed") from None
     anchored, content_hash, present, new_record = await run_sync(_check_anchor, node, caller, record_id, version,
                                                                  patient, category)  # fmt: skip
     if present:
@@ -76,14 +78,16 @@ async def receive_version(node: Node, caller: Caller, body: AsyncIterator[bytes]
                 size += len(chunk)
                 if size > limit:
                     raise PayloadTooLarge(f"this version exceeds the {limit} bytes the node takes (the agreed "
-                                          "handover's remaining quota, or the size of any record)")  # fmt: skip
+                                          "handover's remaining quota, or the size of any record)",
+                                          code="upload-too-large")  # fmt: skip
                 digest.update(chunk)
                 signed.update(chunk)
                 sink.write(chunk)
         if declared_sha256 is None or not hmac.compare_digest(signed.hexdigest(), declared_sha256):
-            raise Unauthenticated("body does not match the signed content digest")
+            raise Unauthenticated("body does not match the signed content digest", code="body-digest-mismatch")
         if not hmac.compare_digest(digest.hexdigest(), content_hash):
-            raise BadRequest("the handed-over ciphertext does not match the hash anchored on chain", field="body")
+            raise InvalidValue("the handed-over ciphertext does not match the hash anchored on chain", field="body",
+                               code="ciphertext-mismatch")
         context = RecordContext(record_id=bytes.fromhex(record_id), version=version,
                                 custodian=checksum_address(sealed_by), patient=anchored.patient)  # fmt: skip
         plaintext_size = await run_sync(_trial_decrypt, node, context, wrapped, incoming)
@@ -103,19 +107,23 @@ def _check_anchor(node: Node, caller: Caller, record_id: str, version: int, pati
         anchored = node.chain.records.record(record_bytes)
         content_hash = node.chain.records.content_hash(record_bytes, version).hex()
     except ContractReverted:
-        raise BadRequest(f"record {record_id} version {version} is not anchored on chain", field="record_id") from None
+        raise InvalidValue(f"record {record_id} version {version} is not anchored on chain", field="record_id",
+                           code="anchor-missing") from None
     if anchored.custodian != caller.address:
-        raise Forbidden(f"the chain names {anchored.custodian}, not the caller, as this record's custodian")
+        raise Forbidden(f"the chain names {anchored.custodian}, not the caller, as this record's custodian",
+                        code="not-the-custodian")
     if anchored.patient != checksum_address(patient) or anchored.category != category:
-        raise BadRequest("patient or category differ from the record's anchor", field="patient")
+        raise InvalidValue("patient or category differ from the record's anchor", field="patient",
+                           code="anchor-mismatch")
     with session_scope(node.engine) as session:
         record = session.get(Record, record_id)
         existing = session.exec(select(RecordVersion).where(RecordVersion.record_id == record_id,
                                                             RecordVersion.version == version)).first()  # fmt: skip
     if record is not None and record.custody != "incoming":
-        raise Conflict(f"record {record_id} was held here before; a handover back is not supported")
+        raise Conflict(f"record {record_id} was held here before; a handover back is not supported",
+                       code="custody-return-unsupported")
     if existing is not None and not hmac.compare_digest(existing.content_hash, content_hash):
-        raise Conflict("a different version is already stored under this id")
+        raise Conflict("a different version is already stored under this id", code="version-differs")
     return anchored, content_hash, existing is not None, record is None
 
 
@@ -129,8 +137,8 @@ def _trial_decrypt(node: Node, context: RecordContext, wrapped: bytes, path: Pat
         finally:
             data_key.destroy()
     except (DecryptionError, ValueError, KeyError) as exc:
-        raise BadRequest(f"the wrapped key does not open this version: {type(exc).__name__}",
-                         field="x-medledger-wrapped-key") from None  # fmt: skip
+        raise InvalidValue(f"the wrapped key does not open this version: {type(exc).__name__}",
+                           field="x-medledger-wrapped-key", code="wrapped-key-invalid") from None  # fmt: skip
 
 
 def _store_received(node: Node, caller: Caller, record_id: str, version: int, patient: str, category: int,
@@ -149,7 +157,8 @@ def _store_received(node: Node, caller: Caller, record_id: str, version: int, pa
                                 fhir_resource_type=fhir_resource_type, custodian=node.address, created_at=moment,
                                 custody="incoming", custody_counterpart=caller.address)  # fmt: skip
             elif record.custody != "incoming":
-                raise Conflict(f"record {record_id} was held here before; a handover back is not supported")
+                raise Conflict(f"record {record_id} was held here before; a handover back is not supported",
+                               code="custody-return-unsupported")
             record.latest_version = max(record.latest_version, version)
             agreements.count_received(session, caller.address, new_record=new_record, size=ciphertext_size)
             session.add(record)

@@ -25,7 +25,7 @@ from ledger_api.auth.service import Caller, speaks_for
 from ledger_api.chain.clients import MemberStatus, Role, checksum_address
 from ledger_api.chain.transactions import chain_call
 from ledger_api.core.db import session_scope
-from ledger_api.errors import BadRequest, Conflict, ContractReverted, Forbidden, NotFound
+from ledger_api.errors import Conflict, ContractReverted, Forbidden, InvalidValue, NotFound
 from ledger_api.node import Node
 from ledger_api.notifications.delivery import ReceiverPolicy, ReceiverRefused
 from ledger_api.notifications.events import AUDITOR_EVENT_TYPES, EVENT_TYPES, AccountEvent
@@ -75,7 +75,7 @@ def _check_url(node: Node, url: str) -> None:
         if policy.public_only:
             policy.resolve(host, port)
     except ReceiverRefused as exc:
-        raise BadRequest(f"url: {exc}", field="url") from None
+        raise InvalidValue(f"url: {exc}", field="url", code="webhook-url-refused") from None
 
 
 def _public(sub: Subscription) -> SubscriptionPublic:
@@ -91,20 +91,23 @@ def subscribe(node: Node, caller: Caller, request: SubscriptionIn) -> Subscripti
     if caller.kind == "patient":
         patient = patient or caller.address
         if not speaks_for(node, caller, patient):
-            raise Forbidden("patients subscribe to their own account (or one they are delegate for)")
+            raise Forbidden("patients subscribe to their own account (or one they are delegate for)",
+                            code="patient-scope")
     elif caller.kind == "auditor":
         extra = sorted(set(request.events) - set(AUDITOR_EVENT_TYPES))
         if extra:
-            raise BadRequest(f"events: auditors subscribe to {list(AUDITOR_EVENT_TYPES)} only, not {extra}",
-                             field="events")  # fmt: skip
+            raise InvalidValue(f"events: auditors subscribe to {list(AUDITOR_EVENT_TYPES)} only, not {extra}",
+                               field="events", code="auditor-events-limited")  # fmt: skip
     else:
-        raise Forbidden("members read their own access log; subscriptions are for patients and auditors")
+        raise Forbidden("members read their own access log; subscriptions are for patients and auditors",
+                        code="role-not-allowed")
     cap = node.settings.notifications.max_subscriptions_per_subscriber
     with session_scope(node.engine) as session:
         held = session.exec(select(func.count()).select_from(Subscription)
                             .where(col(Subscription.subscriber) == caller.address, col(Subscription.active))).one()
     if held >= cap:
-        raise Conflict(f"you hold {held} active subscriptions at this node, the most allowed ({cap}); end one first")
+        raise Conflict(f"you hold {held} active subscriptions at this node, the most allowed ({cap}); end one first",
+                       code="subscription-limit")
     head = int(chain_call(lambda: node.w3.eth.block_number))
     sub = Subscription(id=secrets.token_hex(16), subscriber=caller.address, role=caller.kind, patient=patient,
                        events=",".join(request.events), url=request.url, secret=secrets.token_urlsafe(32),
@@ -172,7 +175,7 @@ def unsubscribe(node: Node, caller: Caller, subscription_id: str) -> None:
     with session_scope(node.engine) as session:
         sub = session.get(Subscription, subscription_id)
         if sub is None or not hmac.compare_digest(sub.subscriber, caller.address):
-            raise NotFound(f"no subscription {subscription_id} of yours")
+            raise NotFound(f"no subscription {subscription_id} of yours", code="subscription-not-found")
         end_subscription(session, sub)
 
 
@@ -184,15 +187,16 @@ def notifications_of(node: Node, caller: Caller, *, patient: str | None = None, 
     if patient is not None:
         own = caller.kind == "patient" and speaks_for(node, caller, patient)
         if not own and not (caller.kind == "member" and caller.local):
-            raise Forbidden("a patient's notifications are theirs (and their delegate's) to see")
+            raise Forbidden("a patient's notifications are theirs (and their delegate's) to see", code="patient-scope")
         query = query.where(col(Notification.patient) == patient)
     if subscription_id is not None:
         with session_scope(node.engine) as session:
             sub = session.get(Subscription, subscription_id)
             if sub is None or sub.subscriber != caller.address:
-                raise NotFound(f"no subscription {subscription_id} of yours")
+                raise NotFound(f"no subscription {subscription_id} of yours", code="subscription-not-found")
         if not (end_if_not_entitled(node, sub) or (not sub.active and entitled(node, sub))):
-            raise Forbidden("you no longer have the right to this subscription's notifications; it has ended")
+            raise Forbidden("you no longer have the right to this subscription's notifications; it has ended",
+                            code="subscription-right-ended")
         query = query.where(col(Notification.subscription_id) == subscription_id)
     with session_scope(node.engine) as session:
         rows = session.exec(query.order_by(col(Notification.id)).limit(limit)).all()

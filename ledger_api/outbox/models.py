@@ -42,3 +42,5 @@ class OutboxItemPublic(SQLModel):
     created_at: datetime
     confirmed_at: datetime | None
     last_error: str | None
+    #: a relayed grant, once confirmed: the id of the consent it created (decimal)
+    consent_id: str | None = None

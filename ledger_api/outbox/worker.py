@@ -28,7 +28,7 @@ from web3 import Web3
 from ledger_api.access.models import AccessEntry
 from ledger_api.auth.service import purge_expired
 from ledger_api.chain.clients import ConsentState, GrantTerms
-from ledger_api.chain.transactions import PreparedTransaction
+from ledger_api.chain.transactions import DecodedEvent, PreparedTransaction, decode_events
 from ledger_api.core.background import BackgroundLoop
 from ledger_api.core.db import as_utc, session_scope
 from ledger_api.errors import AnchorConflict, ChainUnavailable, ContractReverted, LedgerError, TransactionFailed
@@ -209,11 +209,21 @@ class OutboxWorker(BackgroundLoop):
             except TransactionFailed as exc:
                 self._settle_failure(items, exc.detail)
                 return
+            self._remember_outcome(items, mined.events)
             self._confirm(items, mined.block_number)
         elif receipt["status"] != 1:
             self._settle_failure(items, f"transaction {prepared.tx_hash} reverted")
         else:
+            self._remember_outcome(items, decode_events(self.node.w3, receipt["logs"]))
             self._confirm(items, receipt["blockNumber"])
+
+    def _remember_outcome(self, items: list[OutboxItem], events: list[DecodedEvent]) -> None:
+        """A relayed grant's consent id, from its ConsentGranted event: the relay status shows it."""
+        if items[0].kind != "consent_grant":
+            return
+        granted = [e for e in events if e.name == "ConsentGranted"]
+        if len(items) == 1 and granted:
+            self._update(items, payload={**items[0].payload, "consent_id": str(granted[0].args["consentId"])})
 
     def _settle_failure(self, items: list[OutboxItem], reason: str) -> None:
         if all(self._already_done(i) for i in items):

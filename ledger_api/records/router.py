@@ -31,7 +31,7 @@ _ERRORS = responses(400, 401, 403, 404, 409, 413, 415, 422, 503)
 
 def _octet_stream(request: Request) -> None:
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/octet-stream":
-        raise UnsupportedMediaType("upload the record body as application/octet-stream")
+        raise UnsupportedMediaType("upload the record body as application/octet-stream", code="unsupported-media-type")
 
 
 _RECORD = "$response.body#/id"

@@ -170,13 +170,13 @@ async def _encrypt_body(node: Node, context: RecordContext, body: AsyncIterator[
         async for chunk in body:
             size += len(chunk)
             if size > limit:
-                raise PayloadTooLarge(f"upload exceeds the {limit}-byte limit")
+                raise PayloadTooLarge(f"upload exceeds the {limit}-byte limit", code="upload-too-large")
             digest.update(chunk)
             await asyncio.to_thread(chunks.put, chunk)
         await asyncio.to_thread(chunks.put, _EOF)
         encrypted = await worker
         if declared_sha256 is not None and digest.hexdigest() != declared_sha256:
-            raise Unauthenticated("body does not match the signed content digest")
+            raise Unauthenticated("body does not match the signed content digest", code="body-digest-mismatch")
         return encrypted, incoming
     except BaseException:
         chunks.put(_ABORT)
@@ -216,9 +216,9 @@ def _load_live_record(node: Node, record_id: str) -> Record:
     with session_scope(node.engine) as session:
         record = session.get(Record, record_id)
     if record is None:
-        raise NotFound(f"no record {record_id} at this member")
+        raise NotFound(f"no record {record_id} at this member", code="record-not-found")
     if record.erased_at is not None:
-        raise NotFound(f"record {record_id} was erased")
+        raise NotFound(f"record {record_id} was erased", code="record-erased")
     _check_custody(node, record, writing=True)
     return record
 
@@ -229,10 +229,12 @@ def _check_custody(node: Node, record: Record | Row[Any], *, writing: bool = Fal
     if record.custody == "transferred":
         raise CustodyMoved(f"custody of record {record.id} moved to {record.custody_counterpart}")
     if record.custody == "handing" and writing:
-        raise Conflict(f"record {record.id} is being handed over to {record.custody_counterpart}")
+        raise Conflict(f"record {record.id} is being handed over to {record.custody_counterpart}",
+                       code="record-in-handover")
     if record.custody == "incoming":
         if node.chain.records.record(bytes.fromhex(record.id)).custodian != node.address:
-            raise Conflict(f"record {record.id} is being handed over to this member; not yet on chain")
+            raise Conflict(f"record {record.id} is being handed over to this member; not yet on chain",
+                           code="record-in-handover")
         with session_scope(node.engine) as session:
             stored = session.get(Record, record.id)
             if stored is not None and stored.custody == "incoming":
@@ -255,12 +257,12 @@ def _store(node: Node, new: NewRecord | None, record_id: str, version: int, pati
             record = session.get(Record, record_id)
             if record is None:
                 if new is None:
-                    raise NotFound(f"record {record_id} disappeared during the upload")
+                    raise NotFound(f"record {record_id} disappeared during the upload", code="record-not-found")
                 record = Record(id=record_id, patient=patient, category=category, media_type=new.media_type,
                                 fhir_resource_type=new.fhir_resource_type, custodian=node.address,
                                 created_at=moment)  # fmt: skip
             elif record.latest_version != version - 1:
-                raise Forbidden("a concurrent upload added this version first; retry")
+                raise Forbidden("a concurrent upload added this version first; retry", code="version-race")
             record.latest_version = version
             session.add(record)
             session.flush()
@@ -307,7 +309,7 @@ def get_record(node: Node, caller: Caller, record_id: str) -> RecordPublic:
     with session_scope(node.engine) as session:
         record = session.get(Record, record_id)
         if record is None:
-            raise NotFound(f"no record {record_id} at this member")
+            raise NotFound(f"no record {record_id} at this member", code="record-not-found")
         _check_can_see(node, caller, record.patient, {record.category})
         return _public(session, record)
 
@@ -325,10 +327,11 @@ def _visible_categories(node: Node, caller: Caller, patient: str, categories: se
                         purpose: Purpose | None) -> set[int]:  # fmt: skip
     if caller.kind == "patient":
         if not speaks_for(node, caller, patient):
-            raise Forbidden("patients see only their own records (or those of patients they are delegate for)")
+            raise Forbidden("patients see only their own records (or those of patients they are delegate for)",
+                            code="patient-scope")
         return categories
     if caller.kind == "auditor":
-        raise Forbidden("auditors see the trail and hashes, not record listings")
+        raise Forbidden("auditors see the trail and hashes, not record listings", code="role-not-allowed")
     if caller.local:
         return categories
     if node.chain.consents.emergency_access(patient, caller.address) is not None:
@@ -389,16 +392,16 @@ def release(node: Node, caller: Caller, record_id: str, version: int | None, pur
     Fails closed: if the chain cannot be asked, ``ChainUnavailable`` (503) and nothing is released.
     """
     if caller.kind != "member":
-        raise Forbidden("only members receive records (auditors never see content)")
+        raise Forbidden("only members receive records (auditors never see content)", code="role-not-allowed")
     with transaction(node.engine) as connection:
         stored = connection.execute(_RELEASABLE, {"record_id": record_id, "version": version,
                                                   "recipient": node.address}).first()  # fmt: skip
     if stored is None or stored.erased_at is not None:
-        raise NotFound(f"no record {record_id} at this member")
+        raise NotFound(f"no record {record_id} at this member", code="record-not-found")
     number = version or stored.latest_version
     _check_custody(node, stored)
     if stored.version is None or stored.wrapped is None:
-        raise NotFound(f"record {record_id} has no version {number}")
+        raise NotFound(f"record {record_id} has no version {number}", code="version-not-found")
     block = caller.head_block if caller.head_block is not None else node.chain.consents.head_block()
     basis, authorization = _authorize(node, caller, stored, purpose, block)
     path = blob_path(node, record_id, number)
@@ -463,9 +466,9 @@ def _verify_blob(path: Path, content_hash: str) -> bytes | None:
                 if len(kept) <= IN_MEMORY_RELEASE_BYTES:
                     kept += chunk
     except FileNotFoundError:
-        raise IntegrityViolation("the ciphertext is missing from the blob store") from None
+        raise IntegrityViolation("the ciphertext is missing from the blob store", code="ciphertext-missing") from None
     if not hmac.compare_digest(digest.hexdigest(), content_hash):
-        raise IntegrityViolation("the stored ciphertext does not match its content hash")
+        raise IntegrityViolation("the stored ciphertext does not match its content hash", code="ciphertext-mismatch")
     return bytes(kept) if len(kept) <= IN_MEMORY_RELEASE_BYTES else None
 
 
@@ -476,9 +479,9 @@ def erase(node: Node, caller: Caller, record_id: str) -> AccessEntry:
     with session_scope(node.engine) as session:
         record = session.get(Record, record_id)
     if record is None or record.erased_at is not None:
-        raise NotFound(f"no record {record_id} at this member")
+        raise NotFound(f"no record {record_id} at this member", code="record-not-found")
     if not (caller.local or (caller.kind == "patient" and caller.address == record.patient)):
-        raise Forbidden("only the custodian or the patient may erase a record")
+        raise Forbidden("only the custodian or the patient may erase a record", code="role-not-allowed")
     _check_custody(node, record, writing=True)
     fields = AccessEntryBase(record_id=record_id, record_version=record.latest_version, patient=record.patient,
                              requester=caller.address, clinician="erasure", purpose=int(Purpose.PATIENT_REQUEST),
