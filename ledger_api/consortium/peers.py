@@ -52,7 +52,10 @@ T = TypeVar("T")
 _RECORD_LIST = TypeAdapter(list[RecordPublic])
 #: what a caller is told when a fan-out for the same patient is already in flight
 FANOUT_BUSY = "a consortium-wide request for this patient is already in flight; retry shortly"
-_ERRORS_BY_CODE = {"consent-denied": ConsentDenied, "not-found": NotFound, "integrity-violation": IntegrityViolation}
+#: a custodian's refusals passed on to the caller as they are (same code), rather than as "peer unavailable"
+_ERRORS_BY_CODE = {"consent-denied": ConsentDenied, "not-found": NotFound, "record-not-found": NotFound,
+                   "record-erased": NotFound, "version-not-found": NotFound, "integrity-violation": IntegrityViolation,
+                   "stored-ciphertext-mismatch": IntegrityViolation, "ciphertext-missing": IntegrityViolation}
 
 
 @dataclass
@@ -161,7 +164,7 @@ def raise_for_peer(response: httpx.Response, peer: Member) -> None:
         code, detail = "", response.text[:200]
     error = _ERRORS_BY_CODE.get(code)
     if error is not None:
-        raise error(f"{peer.name}: {detail}")
+        raise error(f"{peer.name}: {detail}", code=code)
     if response.status_code >= 500:
         raise PeerUnavailable(f"{peer.name} answered {response.status_code}: {detail}")
     raise LedgerError(f"{peer.name} refused: {detail}")

@@ -317,6 +317,9 @@ CATALOGUE: dict[str, ProblemType] = {
     "integrity-violation": P(500, "Stored data does not match its anchor", "Data held here does not match the chain.",
                              "Tell the node's operator: the record is withheld until repaired.", "数据与锚定不符",
                              "本地数据与链上锚定不一致。", "告知运维：修复前该记录不予提供。"),
+    "stored-ciphertext-mismatch": P(500, "Stored ciphertext altered", "The ciphertext held here does not hash to its "
+                                    "anchor; it is withheld.", "Tell the node's operator.", "存储密文被改动",
+                                    "本地密文与锚定哈希不一致，不予提供。", "告知运维。"),
     "ciphertext-missing": P(500, "Ciphertext missing", "The record's ciphertext is missing from storage.",
                             "Tell the node's operator.", "密文缺失", "存储中缺少记录密文。", "告知运维。"),
     "anchor-conflict": P(500, "Another anchor under this id", "The chain holds a different anchor for this record.",

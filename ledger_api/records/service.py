@@ -468,7 +468,8 @@ def _verify_blob(path: Path, content_hash: str) -> bytes | None:
     except FileNotFoundError:
         raise IntegrityViolation("the ciphertext is missing from the blob store", code="ciphertext-missing") from None
     if not hmac.compare_digest(digest.hexdigest(), content_hash):
-        raise IntegrityViolation("the stored ciphertext does not match its content hash", code="ciphertext-mismatch")
+        raise IntegrityViolation("the stored ciphertext does not match its content hash",
+                                 code="stored-ciphertext-mismatch")
     return bytes(kept) if len(kept) <= IN_MEMORY_RELEASE_BYTES else None
 
 

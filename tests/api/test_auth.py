@@ -134,7 +134,7 @@ class TestPatientSignIn:
                                     expiration=moment + timedelta(minutes=5))  # fmt: skip
             for signature in ("00" * 65, "ff" * 65):
                 response = client.post("/v1/auth/session", json={"message": message, "signature": signature})
-                assert response.status_code == 400 and "signature" in response.json()["detail"], response.text
+                assert response.status_code == 422 and "signature" in response.json()["detail"], response.text
 
     def test_a_sign_in_nonce_works_once(self, world: World) -> None:
         with world.node.anonymous() as client:

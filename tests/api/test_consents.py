@@ -72,9 +72,9 @@ def test_bad_grants_are_refused_before_relaying(world: World) -> None:
         "stranger's signature": (_signed_grant(world, world.stranger), 403),
         "other chain": (_signed_grant(world, world.patient, chain_id=world.node.node.chain_id + 1), 403),
         "used nonce": (_signed_grant(world, world.patient, nonce=7), 409),
-        "passed deadline": (_signed_grant(world, world.patient, deadline=int(time.time()) - 1), 400),
-        "grantee not a member": (_signed_grant(world, world.patient, grantee=world.stranger.address), 400),
-        "empty scope": ({**_signed_grant(world, world.patient), "categories": 0}, 400),
+        "passed deadline": (_signed_grant(world, world.patient, deadline=int(time.time()) - 1), 422),
+        "grantee not a member": (_signed_grant(world, world.patient, grantee=world.stranger.address), 422),
+        "empty scope": ({**_signed_grant(world, world.patient), "categories": 0}, 422),
     }
     with world.node.patient_client(world.patient) as client:
         for name, (body, status) in cases.items():

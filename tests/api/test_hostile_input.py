@@ -98,7 +98,7 @@ def test_consent_signatures_that_do_not_hold_are_refused_before_relaying(world: 
             "signed by a stranger": client.post("/v1/consents", json=_grant(world, nonce=1, signer=world.stranger)),
         }
     assert {name: r.status_code for name, r in refused.items()} == {
-        "other chain id": 403, "other contract": 403, "reused nonce": 409, "passed deadline": 400,
+        "other chain id": 403, "other contract": 403, "reused nonce": 409, "passed deadline": 422,
         "signed by a stranger": 403}  # fmt: skip
     with session_scope(world.node.node.engine) as session:
         assert len(session.exec(select(OutboxItem).where(OutboxItem.kind == "consent_grant")).all()) == 1

@@ -97,7 +97,7 @@ def test_production_nodes_deliver_only_to_public_https_receivers(world: World, u
             response = _subscribe(client, url, ["grant"])
     finally:
         world.node.node.settings.mode = "dev"
-    assert response.status_code == 400 and why in response.json()["detail"], response.text
+    assert response.status_code == 422 and why in response.json()["detail"], response.text
 
 
 def test_the_address_is_checked_again_when_connecting_so_dns_rebinding_is_refused(

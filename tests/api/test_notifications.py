@@ -137,7 +137,7 @@ def test_an_unreachable_receiver_does_not_stop_the_others(world: World, receiver
 
 def test_an_auditor_is_told_of_every_break_glass_and_review_only(world: World, receiver: Receiver) -> None:
     with world.node.member_client(world.ids.auditor.account) as client:
-        assert _subscribe(world, client, receiver.url, ["grant"]).status_code == 400
+        assert _subscribe(world, client, receiver.url, ["grant"]).status_code == 422
         created = _subscribe(world, client, receiver.url, ["break_glass", "review"])
     assert created.status_code == 201 and created.json()["patient"] is None
     grant(world, world.b.address)
@@ -194,7 +194,7 @@ def test_unsubscribing_stops_deliveries(world: World, receiver: Receiver) -> Non
 def test_bad_subscriptions_are_rejected_naming_the_problem(world: World, body: dict, problem: str) -> None:
     with world.node.patient_client(world.patient) as client:
         response = client.post("/v1/subscriptions", json=body)
-        assert response.status_code == 400 and problem in response.json()["detail"]
+        assert response.status_code == 422 and problem in response.json()["detail"]
         assert client.get("/v1/subscriptions").json() == []
 
 

@@ -103,7 +103,7 @@ def test_sign_in_challenges_are_rate_limited_per_client_with_retry_after(world: 
     with world.node.anonymous() as client:
         answers = [client.post("/v1/auth/challenge") for _ in range(6)]
     assert [a.status_code for a in answers] == [200] * 5 + [429]
-    assert answers[-1].json()["code"] == "too-many-requests"
+    assert answers[-1].json()["code"] == "challenge-rate-limited"
     assert 1 <= int(answers[-1].headers["retry-after"]) <= 60
 
 

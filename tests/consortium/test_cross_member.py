@@ -59,7 +59,7 @@ def test_a_custodian_refuses_to_serve_its_own_tampered_ciphertext(two_nodes: Two
     world.grant_b(bitset([Category.LABS]))
     _tamper_blob(world, record_id)
     response = _fetch_via_b(world, record_id)
-    assert response.status_code == 500 and response.json()["code"] == "integrity-violation"
+    assert response.status_code == 500 and response.json()["code"] == "stored-ciphertext-mismatch"
 
 
 def test_the_reader_checks_the_chain_anchor_even_if_the_custodian_lies(two_nodes: TwoNodes) -> None:

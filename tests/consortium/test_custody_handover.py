@@ -150,9 +150,9 @@ def test_the_successor_takes_only_what_the_chain_and_the_bytes_confirm(two_nodes
         wrong_bytes = client.put(path, params=params, content=b"not the anchored ciphertext", headers=headers)
         unanchored = client.put(f"/v1/custody/incoming/{'ab' * 32}/versions/1", params=params, content=b"x",
                                 headers=headers)  # fmt: skip
-    assert wrong_patient.status_code == 400 and "patient" in wrong_patient.json()["detail"]
-    assert wrong_bytes.status_code == 400 and "anchored" in wrong_bytes.json()["detail"]
-    assert unanchored.status_code == 400 and "not anchored" in unanchored.json()["detail"]
+    assert wrong_patient.status_code == 422 and "patient" in wrong_patient.json()["detail"]
+    assert wrong_bytes.status_code == 422 and "anchored" in wrong_bytes.json()["detail"]
+    assert unanchored.status_code == 422 and "not anchored" in unanchored.json()["detail"]
     with world.b.member_client(world.ids.members["b"].account) as client:
         assert client.get(f"/v1/records/{labs}").status_code == 404  # nothing was stored
     assert not [p for p in world.b.node.blob_dir.rglob("*") if p.is_file()]
@@ -164,9 +164,9 @@ def test_a_handover_needs_an_active_successor_and_the_members_own_system(two_nod
         to_self = client.post("/v1/custody/handovers", json={"successor": world.a.node.address})
         to_auditor = client.post("/v1/custody/handovers", json={"successor": world.ids.auditor.address})
         bad = client.post("/v1/custody/handovers", json={"successor": "B"})
-    assert to_self.status_code == 400 and "itself" in to_self.json()["detail"]
+    assert to_self.status_code == 422 and "itself" in to_self.json()["detail"]
     assert to_auditor.status_code == 404
-    assert bad.status_code == 400 and "successor" in bad.json()["detail"]
+    assert bad.status_code == 422 and "successor" in bad.json()["detail"]
     with world.a.member_client(world.ids.members["b"].account) as client:
         assert client.post("/v1/custody/handovers", json={"successor": world.b.node.address}).status_code == 403
 
