@@ -38,6 +38,7 @@ SIGNER, TIMESTAMP, NONCE, DIGEST, SIGNATURE = (
     "x-medledger-signer", "x-medledger-timestamp", "x-medledger-nonce", "x-medledger-content-sha256",
     "x-medledger-signature",
 )  # fmt: skip
+SIGNATURE_HEADERS = (SIGNER, TIMESTAMP, NONCE, DIGEST, SIGNATURE)
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 

@@ -83,7 +83,8 @@ class GrantIn(BaseModel):
     valid_from: int = Field(ge=0, lt=2**32)
     valid_until: int = Field(ge=1, lt=2**32)
     nonce: int = Field(ge=0, lt=UINT256)
-    deadline: int = Field(ge=0, lt=UINT256, description="unix seconds; any uint256")
+    deadline: int = Field(ge=0, lt=UINT256, description="unix seconds; any uint256, as a JSON number or a decimal "
+                          "string (JavaScript numbers lose precision past 2**53)")
     signature: Signature
 
     _check_patient = field_validator("patient", "grantee")(_address)
@@ -99,7 +100,8 @@ class RevocationIn(BaseModel):
             raise ValueError("a consent id is below 2**256")
         return value
     nonce: int = Field(ge=0, lt=UINT256)
-    deadline: int = Field(ge=0, lt=UINT256, description="unix seconds; any uint256")
+    deadline: int = Field(ge=0, lt=UINT256, description="unix seconds; any uint256, as a JSON number or a decimal "
+                          "string (JavaScript numbers lose precision past 2**53)")
     signature: Signature
 
 
@@ -108,7 +110,8 @@ class DelegationIn(BaseModel):
     delegate: str
     appointed: bool
     nonce: int = Field(ge=0, lt=UINT256)
-    deadline: int = Field(ge=0, lt=UINT256, description="unix seconds; any uint256")
+    deadline: int = Field(ge=0, lt=UINT256, description="unix seconds; any uint256, as a JSON number or a decimal "
+                          "string (JavaScript numbers lose precision past 2**53)")
     signature: Signature
 
     _check = field_validator("patient", "delegate")(_address)

@@ -295,6 +295,9 @@ CATALOGUE: dict[str, ProblemType] = {
     "upload-too-large": P(413, "Upload too large", "The record exceeds the node's upload limit.",
                           "Split the record or ask the operator to raise the limit.", "上传过大", "记录超过节点上传上限。",
                           "拆分记录或请运维提高上限。"),
+    "handover-bytes-exceeded": P(413, "Handover byte quota exceeded", "This version would pass the bytes the agreed "
+                                 "handover allows.", "Agree to a larger handover.", "移交字节配额超出",
+                                 "该版本将超出协议允许的字节数。", "约定更大的配额。"),
     "unsupported-media-type": P(415, "Unsupported media type", "The Content-Type is not the one this operation reads.",
                                 "Send the documented Content-Type.", "不支持的媒体类型", "Content-Type 不是该操作接受的类型。",
                                 "发送文档所列的 Content-Type。"),

@@ -95,7 +95,8 @@ def count_received(session: Session, predecessor: str, *, new_record: bool, size
         raise Conflict(f"the agreed handover allows {row.max_records} records; all have arrived",
                        code="handover-quota-reached")
     if row.bytes_received + size > row.max_bytes:
-        raise PayloadTooLarge(f"the agreed handover allows {row.max_bytes} bytes in all", code="handover-quota-reached")
+        raise PayloadTooLarge(f"the agreed handover allows {row.max_bytes} bytes in all",
+                              code="handover-bytes-exceeded")
     row.records_received += 1 if new_record else 0
     row.bytes_received += size
     session.add(row)

@@ -262,7 +262,7 @@ def _store(node: Node, new: NewRecord | None, record_id: str, version: int, pati
                                 fhir_resource_type=new.fhir_resource_type, custodian=node.address,
                                 created_at=moment)  # fmt: skip
             elif record.latest_version != version - 1:
-                raise Forbidden("a concurrent upload added this version first; retry", code="version-race")
+                raise Conflict("a concurrent upload added this version first; retry", code="version-race")
             record.latest_version = version
             session.add(record)
             session.flush()
