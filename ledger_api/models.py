@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 def import_all_models() -> None:
+    from ledger_api.access import imports as _imports  # noqa: F401
     from ledger_api.access import models as _access  # noqa: F401
     from ledger_api.auth import models as _auth  # noqa: F401
     from ledger_api.consortium import models as _consortium  # noqa: F401

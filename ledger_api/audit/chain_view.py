@@ -192,3 +192,33 @@ def _apply(view: ChainView, name: str, args: dict[str, Any], block: int) -> None
         if moved is not None:
             moved.custodian = checksum_address(args["to"])
             moved.transfers.append((checksum_address(args["from"]), moved.custodian, block))
+
+
+def consent_times(w3: Web3, manifest: DeploymentManifest, patient: str) -> dict[int, tuple[int, int | None]]:
+    """One patient's consents: consent id -> (granted at, revoked at or None), as block times.
+
+    Reads only that patient's ConsentGranted and ConsentRevoked logs (the patient is their second indexed
+    topic), so a per-patient export does not scan the whole chain."""
+    from eth_utils import event_abi_to_log_topic
+
+    from ledger_api.chain.artifacts import load_artifact
+
+    events = {item["name"]: item for item in load_artifact("ConsentRegistry").abi if item["type"] == "event"}
+    topics = ["0x" + bytes(event_abi_to_log_topic(events[name])).hex() for name in ("ConsentGranted", "ConsentRevoked")]
+    patient_topic = "0x" + bytes.fromhex(checksum_address(patient)[2:]).rjust(32, b"\0").hex()
+    deployed = manifest.contracts["ConsentRegistry"].block_number
+    head = int(chain_call(lambda: w3.eth.block_number))
+    clock = BlockClock(w3)
+    granted: dict[int, int] = {}
+    revoked: dict[int, int] = {}
+    for low in range(deployed, head + 1, LOG_CHUNK_BLOCKS):
+        high = min(head, low + LOG_CHUNK_BLOCKS - 1)
+        logs = chain_call(w3.eth.get_logs, {"address": manifest.address("ConsentRegistry"), "fromBlock": low,
+                                            "toBlock": high, "topics": [topics, None, patient_topic]})  # fmt: skip
+        for log in logs:
+            event = decode_log(w3, log)
+            if event is None:
+                continue
+            target = granted if event.name == "ConsentGranted" else revoked
+            target[int(event.args["consentId"])] = clock(int(log["blockNumber"]))
+    return {consent_id: (at, revoked.get(consent_id)) for consent_id, at in granted.items()}

@@ -10,11 +10,19 @@ People and members are pseudonymous accounts, so they appear as logical referenc
 ``identifier`` under a MedLedger naming system), never as resolvable Patient/Practitioner links:
 the export carries no more personal data than the trail itself. Consent ids are the on-chain ids,
 so an AuditEvent's authorising consent points at the exported ``Consent/<id>``.
+
+Disclosures follow IHE Basic Audit Log Patterns (BALP): a release to another member is a
+``PrivacyDisclosure`` at the custodian (``IHE.BasicAudit.PrivacyDisclosure.Source``: DICOM 110106 Export,
+ISO 21089 ``disclose``, agents for the source and the recipient), and the recipient's import entry is the
+matching ``PrivacyDisclosure.Recipient`` event (110107 Import), both naming the custodian's log entry.
+Every purpose of use is a CodeableConcept of its own (one ActReason code each).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +47,9 @@ _OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 _PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 _SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 _RESTFUL = "http://hl7.org/fhir/restful-interaction"
+_LIFECYCLE = "http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle"
+BALP = "https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit"
+BALP_SOURCE, BALP_RECIPIENT = f"{BALP}.PrivacyDisclosure.Source", f"{BALP}.PrivacyDisclosure.Recipient"
 
 #: MedLedger's own naming systems (pseudonymous accounts and on-chain ids)
 MEMBER_SYSTEM = "urn:medledger:member-account"
@@ -102,30 +113,64 @@ def consent_fhir_id(consent_id: int | str) -> str:
     return f"{int(consent_id):064x}"
 
 
+def _purposes(purpose: int, break_glass: bool) -> list[dict[str, Any]]:
+    """purposeOfEvent: one CodeableConcept per purpose (a break-glass access adds BTG and ETREAT)."""
+    concepts = [{"coding": [purpose_coding(purpose)]}]
+    if break_glass:
+        concepts += [_concept(ACT_REASON, "BTG", "break the glass"),
+                     _concept(ACT_REASON, "ETREAT", "Emergency Treatment")]
+    return concepts
+
+
+def _entry_entity(custodian: str, sequence: int, details: list[dict[str, str]]) -> dict[str, Any]:
+    """The custodian's access-log entry: what pairs the source's and the recipient's events."""
+    what = {"identifier": {"system": "urn:medledger:access-entry", "value": f"{custodian.lower()}/{sequence}"}}
+    return {"what": what,
+            "type": _coding(_AUDIT_ENTITY_TYPE, "4", "Other"), "detail": details}  # fmt: skip
+
+
+def _record_entity(record_id: str, version: int) -> dict[str, Any]:
+    return {"what": _account(RECORD_SYSTEM, record_id), "type": _coding(_AUDIT_ENTITY_TYPE, "2", "System Object"),
+            "role": _coding(_OBJECT_ROLE, "4", "Domain Resource"),
+            "detail": [{"type": "record-version", "valueString": str(version)}]}  # fmt: skip
+
+
+def _patient_entity(patient: str) -> dict[str, Any]:
+    return {"what": _account(PATIENT_SYSTEM, patient), "type": _coding(_AUDIT_ENTITY_TYPE, "1", "Person"),
+            "role": _coding(_OBJECT_ROLE, "1", "Patient")}  # fmt: skip
+
+
+def _disclosure_agents(custodian: str, recipient: str, clinician: str, purpose: int,
+                       names: dict[str, str]) -> list[dict[str, Any]]:  # fmt: skip
+    """BALP's source and recipient agents, and the clinician who asked at the recipient."""
+    return [
+        {"type": _concept(_DCM, "110153", "Source Role ID"),
+         "who": _account(MEMBER_SYSTEM, custodian, names.get(custodian.lower())), "requestor": False},
+        {"type": _concept(_DCM, "110152", "Destination Role ID"),
+         "who": _account(MEMBER_SYSTEM, recipient, names.get(recipient.lower())), "requestor": True,
+         "purposeOfUse": [{"coding": [purpose_coding(purpose)]}]},
+        {"type": _concept(_PARTICIPATION, "AUT", "author (originator)"),
+         "who": {"identifier": {"system": f"{CLINICIAN_SYSTEM}:{recipient.lower()}", "value": clinician}},
+         "requestor": True},
+    ]  # fmt: skip
+
+
 def audit_event(entry: dict[str, Any], names: dict[str, str] | None = None) -> dict[str, Any]:
-    """One exported access-log entry (its canonical document plus ``entry_hash``) as an AuditEvent."""
+    """One exported access-log entry (its canonical document plus ``entry_hash``) as an AuditEvent: a BALP
+    PrivacyDisclosure at the source when another member received the record."""
     names = {k.lower(): v for k, v in (names or {}).items()}
     erase, handover = entry["action"] == "erase", entry["action"] == "handover"
     break_glass = entry["basis"] == "break_glass"
-    purposes = [purpose_coding(entry["purpose"])]
-    if break_glass:
-        purposes += [_coding(ACT_REASON, "BTG", "break the glass"),
-                     _coding(ACT_REASON, "ETREAT", "Emergency Treatment")]
     requester, custodian = entry["requester"], entry["member"]
+    disclosure = entry["action"] == "read" and requester.lower() != custodian.lower()
     entities: list[dict[str, Any]] = [
-        {"what": _account(RECORD_SYSTEM, entry["record_id"]), "type": _coding(_AUDIT_ENTITY_TYPE, "2", "System Object"),
-         "role": _coding(_OBJECT_ROLE, "4", "Domain Resource"),
-         "detail": [{"type": "record-version", "valueString": str(entry["record_version"])}]},
-        {"what": _account(PATIENT_SYSTEM, entry["patient"]), "type": _coding(_AUDIT_ENTITY_TYPE, "1", "Person"),
-         "role": _coding(_OBJECT_ROLE, "1", "Patient")},
-        {"what": {"identifier": {"system": "urn:medledger:access-entry", "value": f"{custodian.lower()}/"
-                                 f"{entry['sequence']}"}},
-         "type": _coding(_AUDIT_ENTITY_TYPE, "4", "Other"),
-         "detail": [{"type": "entry-hash", "valueString": entry["entry_hash"]},
-                    {"type": "sequence", "valueString": str(entry["sequence"])},
-                    {"type": "basis", "valueString": entry["basis"]},
-                    *([{"type": "chain-block", "valueString": str(entry["chain_block"])}]
-                      if entry.get("chain_block") is not None else [])]},
+        _record_entity(entry["record_id"], entry["record_version"]), _patient_entity(entry["patient"]),
+        _entry_entity(custodian, entry["sequence"], [
+            {"type": "entry-hash", "valueString": entry["entry_hash"]},
+            {"type": "sequence", "valueString": str(entry["sequence"])},
+            {"type": "basis", "valueString": entry["basis"]},
+            *([{"type": "chain-block", "valueString": str(entry["chain_block"])}]
+              if entry.get("chain_block") is not None else [])]),
     ]  # fmt: skip
     if entry["basis"] == "consent" and entry["authorization"]:
         consent_id = int(entry["authorization"], 16)
@@ -138,16 +183,15 @@ def audit_event(entry: dict[str, Any], names: dict[str, str] | None = None) -> d
                                                  "value": str(int(entry["authorization"], 16))}},
                          "type": _coding(_AUDIT_ENTITY_TYPE, "2", "System Object"),
                          "role": _coding(_OBJECT_ROLE, "13", "Security Resource")})  # fmt: skip
-    resource = {
-        "resourceType": "AuditEvent",
-        "id": entry["entry_hash"],
-        "type": _coding(_DCM, "110106", "Export") if handover else _coding(_DCM, "110110", "Patient Record"),
-        "subtype": [_coding(_RESTFUL, "delete" if erase else "read")],
-        "action": "D" if erase else "R",
-        "recorded": _instant(entry["created_at"]),
-        "outcome": "0",
-        "purposeOfEvent": [{"coding": purposes}],
-        "agent": [
+    if disclosure:
+        kind = {"meta": {"profile": [BALP_SOURCE]}, "type": _coding(_DCM, "110106", "Export"),
+                "subtype": [_coding(_LIFECYCLE, "disclose", "Disclose Record Lifecycle Event"),
+                            _coding(_RESTFUL, "read")], "action": "R"}  # fmt: skip
+        agents = _disclosure_agents(custodian, requester, entry["clinician"], entry["purpose"], names)
+    else:
+        kind = {"type": _coding(_DCM, "110106", "Export") if handover else _coding(_DCM, "110110", "Patient Record"),
+                "subtype": [_coding(_RESTFUL, "delete" if erase else "read")], "action": "D" if erase else "R"}
+        agents = [
             {"type": _concept(_PARTICIPATION, "IRCP", "information recipient"),
              "who": _account(MEMBER_SYSTEM, requester, names.get(requester.lower())), "requestor": True,
              "purposeOfUse": [{"coding": [purpose_coding(entry["purpose"])]}]},
@@ -156,11 +200,48 @@ def audit_event(entry: dict[str, Any], names: dict[str, str] | None = None) -> d
              "requestor": True},
             {"type": _concept(_PARTICIPATION, "CST", "custodian"),
              "who": _account(MEMBER_SYSTEM, custodian, names.get(custodian.lower())), "requestor": False},
-        ],
+        ]  # fmt: skip
+    resource = {
+        "resourceType": "AuditEvent",
+        "id": entry["entry_hash"],
+        **kind,
+        "recorded": _instant(entry["created_at"]),
+        "outcome": "0",
+        "purposeOfEvent": _purposes(entry["purpose"], break_glass),
+        "agent": agents,
         "source": {"site": names.get(custodian.lower(), custodian.lower()),
                    "observer": _account(MEMBER_SYSTEM, custodian, names.get(custodian.lower())),
                    "type": [_coding(_SOURCE_TYPE, "4", "Application Server")]},
         "entity": entities,
+    }  # fmt: skip
+    return _validated(AuditEvent, resource)
+
+
+def import_event(entry: dict[str, Any], recipient: str, names: dict[str, str] | None = None) -> dict[str, Any]:
+    """The recipient's import entry (see access.imports) as a BALP PrivacyDisclosure at the recipient;
+    its access-entry entity names the custodian's log entry, as the custodian's own event does."""
+    names = {k.lower(): v for k, v in (names or {}).items()}
+    custodian = entry["custodian"]
+    entity_id = hashlib.sha256(f"import:{custodian.lower()}/{entry['custodian_sequence']}".encode()).hexdigest()
+    resource = {
+        "resourceType": "AuditEvent",
+        "id": entity_id,
+        "meta": {"profile": [BALP_RECIPIENT]},
+        "type": _coding(_DCM, "110107", "Import"),
+        "subtype": [_coding(_LIFECYCLE, "disclose", "Disclose Record Lifecycle Event")],
+        "action": "C",
+        "recorded": _instant(entry["created_at"]),
+        "outcome": "0",
+        "purposeOfEvent": _purposes(entry["purpose"], entry["basis"] == "break_glass"),
+        "agent": _disclosure_agents(custodian, recipient, entry["clinician"], entry["purpose"], names),
+        "source": {"site": names.get(recipient.lower(), recipient.lower()),
+                   "observer": _account(MEMBER_SYSTEM, recipient, names.get(recipient.lower())),
+                   "type": [_coding(_SOURCE_TYPE, "4", "Application Server")]},
+        "entity": [_record_entity(entry["record_id"], entry["record_version"]), _patient_entity(entry["patient"]),
+                   _entry_entity(custodian, entry["custodian_sequence"], [
+                       {"type": "sequence", "valueString": str(entry["custodian_sequence"])},
+                       {"type": "basis", "valueString": entry["basis"]},
+                       {"type": "content-hash", "valueString": entry["content_hash"]}])],
     }  # fmt: skip
     return _validated(AuditEvent, resource)
 
@@ -211,9 +292,21 @@ def ndjson(resources: Iterable[dict[str, Any]]) -> Iterator[str]:
         yield json.dumps(resource, separators=(",", ":")) + "\n"
 
 
+#: fullUrls of resources that have no RESTful location: stable urn:uuid names derived from type and id
+_FULL_URL_NAMESPACE = uuid.UUID("6f1d3a52-8d0b-5c2e-9a51-0c6d6d1e4c10")
+
+
+def full_url(resource: dict[str, Any]) -> str:
+    """The entry's fullUrl: FHIR asks for an absolute URI; these resources are not served one by one, so a
+    ``urn:uuid`` (RFC 4122 name-based, the same for the same resource in every export)."""
+    name = f"{resource['resourceType']}/{resource['id']}"
+    return f"urn:uuid:{uuid.uuid5(_FULL_URL_NAMESPACE, name)}"
+
+
 def bundle(resources: Iterable[dict[str, Any]], *, bundle_type: str = "collection") -> dict[str, Any]:
-    """A validated Bundle of the given resources (each entry with its logical fullUrl)."""
-    entries = [{"fullUrl": f"urn:medledger:{r['resourceType']}/{r['id']}", "resource": r} for r in resources]
+    """A validated Bundle of the given resources (a searchset's entries are marked ``search.mode`` match)."""
+    search = {"search": {"mode": "match"}} if bundle_type == "searchset" else {}
+    entries = [{"fullUrl": full_url(r), "resource": r, **search} for r in resources]
     now = int(datetime.now(UTC).timestamp())
     resource = {"resourceType": "Bundle", "type": bundle_type, "timestamp": _instant(now),
                 "total": len(entries) if bundle_type == "searchset" else None, "entry": entries}  # fmt: skip

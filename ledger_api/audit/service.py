@@ -13,13 +13,14 @@ from typing import Any
 import blake3
 from sqlmodel import col, select
 
+from ledger_api.access.imports import iter_imports
 from ledger_api.access.service import iter_documents, iter_export
 from ledger_api.audit import fhir
-from ledger_api.audit.chain_view import read_chain
+from ledger_api.audit.chain_view import consent_times, read_chain
 from ledger_api.audit.verify import AuditPolicy, AuditReport, MemberExport, verify
 from ledger_api.auth.service import Caller
 from ledger_api.consents.service import list_consents
-from ledger_api.core.db import session_scope
+from ledger_api.core.db import as_utc, session_scope
 from ledger_api.node import Node
 from ledger_api.records.models import Record, RecordVersion
 from ledger_api.records.service import blob_path
@@ -80,15 +81,25 @@ def member_names(node: Node) -> dict[str, str]:
 
 
 def fhir_audit_events(node: Node, *, patient: str | None = None) -> Iterator[str]:
-    """This node's access log as FHIR AuditEvent NDJSON (optionally one patient's entries only)."""
+    """This node's trail as FHIR AuditEvent NDJSON (optionally one patient's only): its access log (releases
+    to other members as BALP disclosures at the source), then its imports (the recipient's side)."""
     names = member_names(node)
     with session_scope(node.engine) as session:
         yield from fhir.ndjson(fhir.audit_event(document, names)
                                for document in iter_documents(session, patient=patient))
+        yield from fhir.ndjson(fhir.import_event({**row.model_dump(), "created_at": as_utc(row.created_at).isoformat()},
+                                                 node.address, names)
+                               for row in iter_imports(session, patient=patient))  # fmt: skip
 
 
 def fhir_consents(node: Node, caller: Caller, patient: str) -> dict[str, Any]:
     """A patient's consents (on chain, and relayed here but still pending) as a FHIR searchset Bundle."""
     names = member_names(node)
-    resources = [fhir.consent_resource(view, names) for view in list_consents(node, caller, patient)]
+    views = list_consents(node, caller, patient)
+    times = consent_times(node.w3, node.manifest, patient)
+    resources = []
+    for view in views:
+        granted_at, revoked_at = times.get(int(view.consent_id), (None, None)) if view.status != "pending" \
+            else (None, None)  # fmt: skip
+        resources.append(fhir.consent_resource(view, names, granted_at=granted_at, revoked_at=revoked_at))
     return fhir.bundle(resources, bundle_type="searchset")

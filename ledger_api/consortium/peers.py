@@ -29,6 +29,7 @@ from anyio.to_thread import run_sync
 from medledger_crypto import RecordContext, WrapContext, decrypt_record, unwrap_data_key
 from pydantic import BaseModel, TypeAdapter
 
+from ledger_api.access.imports import record_import
 from ledger_api.auth.service import Caller
 from ledger_api.auth.signing import MemberAuth
 from ledger_api.chain.clients import Member, MemberStatus, Role
@@ -219,10 +220,16 @@ def fetch_from_custodian(node: Node, caller: Caller, *, custodian: str, record_i
         if digest.hexdigest() != anchored:
             raise IntegrityViolation("the custodian's ciphertext does not match the hash anchored on chain",
                                      code="peer-answer-mismatch")
-        return PeerRecord(context=context, media_type=safe_media_type(h.get("x-medledger-media-type", "")),
-                          category=int(h["x-medledger-category"]), content_hash=anchored,
-                          access_sequence=int(h["x-medledger-access-sequence"]), basis=h["x-medledger-basis"],
-                          ciphertext=target, wrapped_key=base64.b64decode(h["x-medledger-wrapped-key"]))  # fmt: skip
+        fetched = PeerRecord(context=context, media_type=safe_media_type(h.get("x-medledger-media-type", "")),
+                             category=int(h["x-medledger-category"]), content_hash=anchored,
+                             access_sequence=int(h["x-medledger-access-sequence"]), basis=h["x-medledger-basis"],
+                             ciphertext=target, wrapped_key=base64.b64decode(h["x-medledger-wrapped-key"]))  # fmt: skip
+        # the recipient's side of the disclosure, naming the custodian's log entry (see access.imports)
+        record_import(node.engine, node.write_turns, custodian=custodian, custodian_sequence=fetched.access_sequence,
+                      record_id=record_id, record_version=context.version, patient=context.patient,
+                      clinician=clinician, purpose=int(purpose), basis=fetched.basis[:16],
+                      content_hash=anchored)  # fmt: skip
+        return fetched
     except (KeyError, ValueError) as exc:
         target.unlink(missing_ok=True)
         raise PeerUnavailable(f"{peer.name} sent an unreadable answer ({type(exc).__name__})") from None

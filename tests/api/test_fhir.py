@@ -14,10 +14,13 @@ from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.consent import Consent
 
+from ledger_api.audit.chain_view import read_chain
 from ledger_api.audit.fhir import ACT_REASON, consent_fhir_id
+from ledger_api.cli.audit import _consent_resources
 from ledger_api.vocabulary import Category, Purpose, bitset
 from tests.api.conftest import World
 from tests.api.test_records import fetch, grant, upload
+from tests.utils.balp import privacy_disclosure_violations
 
 
 def _purpose_codes(event: dict) -> set[str]:
@@ -55,13 +58,19 @@ def test_every_access_entry_is_one_valid_audit_event_with_its_hash(world: World)
         assert event["source"]["observer"]["identifier"]["value"] == world.a.address.lower()
     consented, emergency, own = events
     assert _purpose_codes(consented) == {"TREAT"}
-    assert consented["agent"][0]["who"]["identifier"]["value"] == world.b.address.lower()
-    assert consented["agent"][1]["who"]["identifier"]["value"] == "dr-wang-7f3a"
+    # a release to another member is a BALP PrivacyDisclosure at the source: custodian -> recipient
+    for disclosure in (consented, emergency):
+        assert privacy_disclosure_violations(disclosure, "Source") == []
+    assert consented["agent"][0]["who"]["identifier"]["value"] == world.a.address.lower()
+    assert consented["agent"][1]["who"]["identifier"]["value"] == world.b.address.lower()
+    assert consented["agent"][2]["who"]["identifier"]["value"] == "dr-wang-7f3a"
     references = [e["what"].get("reference") for e in consented["entity"]]
     assert f"Consent/{consent_fhir_id(story['consent_id'])}" in references
     assert _purpose_codes(emergency) == {"TREAT", "BTG", "ETREAT"}
-    assert emergency["agent"][0]["who"]["identifier"]["value"] == world.c.address.lower()
+    assert [len(concept["coding"]) for concept in emergency["purposeOfEvent"]] == [1, 1, 1]  # one concept each
+    assert emergency["agent"][1]["who"]["identifier"]["value"] == world.c.address.lower()
     assert _purpose_codes(own) == {"TREAT"}
+    assert privacy_disclosure_violations(own, "Source") != []  # the custodian's own read discloses nothing
     assert {d["valueString"] for e in own["entity"] for d in e.get("detail", [])} >= {"custodian", "3"}
 
 
@@ -95,6 +104,14 @@ def test_a_patients_consents_are_a_valid_bundle_with_their_status_and_terms(worl
     assert {c["coding"][0]["code"] for c in first["provision"]["code"]} == {"labs", "imaging"}
     assert first["provision"]["actor"][0]["reference"]["identifier"]["value"] == world.b.address.lower()
     assert first["provision"]["period"]["end"] > first["provision"]["period"]["start"]
+    assert "dateTime" in first and "extension" not in first  # granted at (block time); never revoked
+    assert second["extension"][0]["url"] == "urn:medledger:consent-revoked-at"
+    assert all(entry["fullUrl"].startswith("urn:uuid:") and entry["search"] == {"mode": "match"}
+               for entry in bundle["entry"])  # fmt: skip
+    # one mapping: the API's resources are the very ones the CLI's bulk export writes
+    names = {m.account: m.name for m in world.chain_as(world.stranger).registry.members()}
+    exported = {r["id"]: r for r in _consent_resources(read_chain(world.backend.w3, world.manifest), names)}
+    assert consents == {consent_id: exported[consent_id] for consent_id in consents}
 
 
 def test_fhir_exports_are_only_for_whom_they_concern(world: World) -> None:

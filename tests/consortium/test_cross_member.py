@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
+from fhir.resources.R4B.auditevent import AuditEvent
+
 from ledger_api.vocabulary import Category, bitset
 from tests.consortium.conftest import TwoNodes
+from tests.utils.balp import privacy_disclosure_violations
 
 STUDY = bytes(range(256)) * 4096  # 1 MiB "imaging study"
 
@@ -43,6 +48,37 @@ def test_b_reads_a_record_through_both_nodes_only_with_consent(two_nodes: TwoNod
         world.ids.members["b"].address, "dr-li-22", f"{consent_id:064x}")
     # B's disk never held plaintext
     assert not [p for p in world.b.node.blob_dir.rglob("*") if p.is_file()]
+
+
+def _audit_events(node, account) -> list[dict]:  # noqa: ANN001
+    with node.member_client(account) as client:
+        response = client.get("/v1/audit/fhir/AuditEvent")
+    assert response.status_code == 200, response.text
+    return [json.loads(line) for line in response.text.splitlines()]
+
+
+def test_a_disclosure_is_audited_at_both_ends_as_ihe_balp_prescribes(two_nodes: TwoNodes) -> None:
+    """The custodian's PrivacyDisclosure (source) and the recipient's matching import event (recipient)
+    name the same custodian log entry, so an auditor pairs them."""
+    world = two_nodes
+    record_id = _upload(world, b"creatinine 88 umol/L", Category.LABS)
+    world.grant_b(bitset([Category.LABS]))
+    assert _fetch_via_b(world, record_id).status_code == 200
+    assert _fetch_via_b(world, record_id).status_code == 200
+    (first, second) = _audit_events(world.a, world.ids.members["a"].account)
+    imports = [e for e in _audit_events(world.b, world.ids.members["b"].account)
+               if "PrivacyDisclosure.Recipient" in e.get("meta", {}).get("profile", [""])[0]]  # fmt: skip
+    assert len(imports) == 2
+    for source, recipient in zip((first, second), imports, strict=True):
+        AuditEvent.model_validate(recipient)
+        assert privacy_disclosure_violations(source, "Source") == []
+        assert privacy_disclosure_violations(recipient, "Recipient") == []
+        entry = [e["what"]["identifier"]["value"] for e in source["entity"]
+                 if e["what"].get("identifier", {}).get("system") == "urn:medledger:access-entry"]  # fmt: skip
+        paired = [e["what"]["identifier"]["value"] for e in recipient["entity"]
+                  if e["what"].get("identifier", {}).get("system") == "urn:medledger:access-entry"]  # fmt: skip
+        assert entry == paired and entry[0].startswith(world.ids.members["a"].address.lower())
+        assert recipient["source"]["observer"]["identifier"]["value"] == world.ids.members["b"].address.lower()
 
 
 def _tamper_blob(world: TwoNodes, record_id: str) -> bytes:
