@@ -20,6 +20,7 @@ from web3.providers.rpc import HTTPProvider
 
 from ledger_api.chain.artifacts import load_artifact
 from ledger_api.chain.calldata import checksum_address, decode_results, encode_arguments
+from ledger_api.chain.defaults import ANY_MEMBER  # noqa: F401 - re-exported
 from ledger_api.chain.reverts import decode_revert
 from ledger_api.chain.rpc import JsonRpcReader
 from ledger_api.chain.transactions import Receipt, TransactionSender, chain_call
@@ -77,7 +78,6 @@ class Basis(IntEnum):
     CUSTODIAN = 3
 
 
-ANY_MEMBER = "0x0000000000000000000000000000000000000000"
 
 # --------------------------------------------------------------------------- models
 

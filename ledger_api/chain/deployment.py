@@ -22,18 +22,16 @@ from ledger_api.chain.clients import (
     GenesisMember,
     RecordRegistryClient,
 )
+from ledger_api.chain.defaults import (  # re-exported: the constants live in a light module
+    DEFAULT_BREAK_GLASS_DURATION,
+    DEFAULT_BREAK_GLASS_LIMIT,
+    DEFAULT_BREAK_GLASS_WINDOW,
+    DEFAULT_VOTING_PERIOD,
+)
 from ledger_api.chain.transactions import TransactionSender, chain_call
 from ledger_api.errors import DeploymentMismatch
 
 MANIFEST_VERSION = 1
-DEFAULT_VOTING_PERIOD = 7 * 24 * 3600
-DEFAULT_BREAK_GLASS_DURATION = 4 * 3600
-#: break-glass declarations one member (a whole hospital) may make in any window: room for a busy
-#: emergency department's day, while a member declaring back to back to read what it has no consent
-#: for is stopped on chain; a not-justified review blocks it for that patient at once
-#: (deployment parameters: a consortium sets its own)
-DEFAULT_BREAK_GLASS_LIMIT = 100
-DEFAULT_BREAK_GLASS_WINDOW = 24 * 3600
 
 
 class ContractDeployment(BaseModel):

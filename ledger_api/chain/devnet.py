@@ -23,6 +23,8 @@ from medledger_crypto import DEV_SCRYPT, MemberIdentity
 
 from ledger_api.chain.backends import AnvilBackend
 from ledger_api.chain.clients import GenesisMember, Role
+from ledger_api.chain.defaults import AUDITOR, DEFAULT_MEMBERS, DEV_PASSPHRASE_ENV  # noqa: F401 - re-exported
+from ledger_api.chain.defaults import DEV_PASSPHRASE_DEFAULT as _DEV_PASSPHRASE_DEFAULT
 from ledger_api.chain.deployment import (
     DEFAULT_BREAK_GLASS_LIMIT,
     DEFAULT_BREAK_GLASS_WINDOW,
@@ -33,16 +35,6 @@ from ledger_api.chain.deployment import (
 from ledger_api.chain.genesis import dump_genesis
 from ledger_api.chain.transactions import TransactionSender
 from ledger_api.errors import DeploymentMismatch
-
-DEV_PASSPHRASE_ENV = "MEDLEDGER_DEV_PASSPHRASE"
-_DEV_PASSPHRASE_DEFAULT = "medledger-local-development-only"
-
-DEFAULT_MEMBERS = (
-    ("dapeng", "Dapeng New District People's Hospital"),
-    ("kuichong", "Kuichong Community Health Center"),
-    ("nanao", "Nan'ao Community Health Center"),
-)
-AUDITOR = ("auditor", "Consortium Audit Office")
 
 
 @dataclass

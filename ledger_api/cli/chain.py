@@ -7,29 +7,26 @@ import os
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from eth_account import Account
 from rich.table import Table
 
-from ledger_api.chain.backends import RpcBackend
-from ledger_api.chain.deployment import (
-    DEFAULT_BREAK_GLASS_DURATION,
-    DEFAULT_VOTING_PERIOD,
-    DeploymentManifest,
-    deploy_consortium,
-)
-from ledger_api.chain.devnet import start_devnet
-from ledger_api.chain.genesis import load_genesis
-from ledger_api.chain.transactions import TransactionSender
+from ledger_api.chain.defaults import DEFAULT_BREAK_GLASS_DURATION, DEFAULT_VOTING_PERIOD
 from ledger_api.cli.output import console, reported_errors
+
+if TYPE_CHECKING:  # the chain stack loads inside the commands (see ledger_api.cli: a fast start)
+    from eth_account.signers.local import LocalAccount
+
+    from ledger_api.chain.deployment import DeploymentManifest
 
 app = typer.Typer(help="Deploy contracts and run the local development chain.", no_args_is_help=True)
 
 
-def _load_deployer(key_file: Path, passphrase_file: Path | None) -> Account:
+def _load_deployer(key_file: Path, passphrase_file: Path | None) -> LocalAccount:
     """Reads a V3 keystore; the passphrase comes from a file or MEDLEDGER_DEPLOYER_PASSPHRASE, never argv."""
+    from eth_account import Account
+
     if passphrase_file is not None:
         passphrase = passphrase_file.read_text(encoding="utf-8").rstrip("\n")
     else:
@@ -66,6 +63,11 @@ def deploy(
     confirmations: Annotated[int, typer.Option(help="Blocks to wait after each transaction.")] = 0,
 ) -> None:
     """Deploys the four consortium contracts, wires them and writes the manifest."""
+    from ledger_api.chain.backends import RpcBackend
+    from ledger_api.chain.deployment import deploy_consortium
+    from ledger_api.chain.genesis import load_genesis
+    from ledger_api.chain.transactions import TransactionSender
+
     with reported_errors():
         members = load_genesis(genesis)
         account = _load_deployer(deployer_key, passphrase_file)
@@ -85,6 +87,8 @@ def up(
     port: Annotated[int, typer.Option(help="RPC port of the local chain.")] = 8545,
 ) -> None:
     """Runs the embedded development chain (managed anvil) with the consortium deployed; Ctrl-C stops it."""
+    from ledger_api.chain.devnet import start_devnet
+
     with reported_errors():
         devnet = start_devnet(data_dir, port=port)
     try:

@@ -1,21 +1,36 @@
-"""How the CLI talks to a member node: signed as a member (identity keystore) or signed in as a patient."""
+"""How the CLI talks to a member node: signed as a member (identity keystore) or signed in as a patient.
+
+The crypto and HTTP stacks are imported inside the functions that use them: importing this module
+must stay cheap, so that ``medledger ... --help`` starts at once (see ``ledger_api.cli``).
+"""
 
 from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
-from eth_account.messages import encode_defunct
-from medledger_crypto import KeystoreError, MemberIdentity, PatientIdentity, load_passphrase
-
-from ledger_api.auth.signing import MemberAuth
-from ledger_api.auth.siwe import build_message
 from ledger_api.errors import LedgerError, Unauthenticated
+
+if TYPE_CHECKING:
+    import httpx
+    from medledger_crypto import MemberIdentity, PatientIdentity
 
 NODE_ENV = "MEDLEDGER_NODE_URL"
 DEFAULT_NODE = "http://127.0.0.1:8601"
+
+
+MEMBER_PASSPHRASE_ENV = "MEDLEDGER_KEYSTORE_PASSPHRASE"
+PATIENT_PASSPHRASE_ENV = "MEDLEDGER_PATIENT_PASSPHRASE"
+
+
+class NodeUnreachable(LedgerError):
+    """No MedLedger node answers at the URL: nothing was sent."""
+
+    status = 503
+    code = "node-unreachable"
+    title = "Node unreachable"
 
 
 class NodeRefused(LedgerError):
@@ -32,6 +47,7 @@ class NodeRefused(LedgerError):
 
 
 def check(response: httpx.Response) -> httpx.Response:
+    """The response, or ``NodeRefused`` carrying the node's problem code and detail."""
     if response.status_code >= 300:
         raise NodeRefused(response)
     return response
@@ -41,27 +57,43 @@ def node_url(url: str | None) -> str:
     return (url or os.environ.get(NODE_ENV) or DEFAULT_NODE).rstrip("/")
 
 
+def _unreachable(url: str) -> NodeUnreachable:
+    return NodeUnreachable(f"no MedLedger node answers at {url}: start one (make run, or medledger serve) or pass "
+                           "--node / set MEDLEDGER_NODE_URL")  # fmt: skip
+
+
 def member_client(url: str, identity: MemberIdentity, timeout: float = 60) -> httpx.Client:
     """A client signing every request as ``identity``, for the node at ``url`` (its account from /readyz)."""
+    import httpx
+
+    from ledger_api.auth.signing import MemberAuth
+
     try:
         ready = httpx.get(f"{url}/readyz", timeout=10).json()
         audience, chain_id = ready["member"], _chain_id(url)
     except (httpx.HTTPError, ValueError, KeyError):
-        raise LedgerError(f"no MedLedger node answers at {url}") from None
+        raise _unreachable(url) from None
     return httpx.Client(base_url=url, timeout=timeout,
                         auth=MemberAuth(account=identity.account, chain_id=chain_id, audience=audience))  # fmt: skip
 
 
 def _chain_id(url: str) -> int:
+    import httpx
+
     return int(httpx.post(f"{url}/v1/auth/challenge", timeout=10).json()["chain_id"])
 
 
 def patient_client(url: str, patient: PatientIdentity, timeout: float = 60) -> httpx.Client:
     """Signs in with Ethereum (the key stays here) and returns a client carrying the session."""
+    import httpx
+    from eth_account.messages import encode_defunct
+
+    from ledger_api.auth.siwe import build_message
+
     try:
         challenge = check(httpx.post(f"{url}/v1/auth/challenge", timeout=10)).json()
     except httpx.HTTPError:
-        raise LedgerError(f"no MedLedger node answers at {url}") from None
+        raise _unreachable(url) from None
     moment = datetime.now(UTC)
     message = build_message(domain=challenge["domain"], address=patient.address, uri=challenge["uri"],
                             chain_id=challenge["chain_id"], nonce=challenge["nonce"], issued_at=moment,
@@ -73,18 +105,32 @@ def patient_client(url: str, patient: PatientIdentity, timeout: float = 60) -> h
 
 
 def load_member(path: Path) -> MemberIdentity:
+    from medledger_crypto import KeystoreError, MemberIdentity, load_passphrase
+
+    passphrase = load_passphrase(env=MEMBER_PASSPHRASE_ENV)
+    if not passphrase:
+        raise Unauthenticated(f"no passphrase for member keystore {path}: set {MEMBER_PASSPHRASE_ENV} (the local "
+                              "consortium's development keys use MEDLEDGER_DEV_PASSPHRASE, default "
+                              "'medledger-local-development-only')", code="passphrase-missing")  # fmt: skip
     try:
-        return MemberIdentity.load(path, load_passphrase())
+        return MemberIdentity.load(path, passphrase)
     except KeystoreError as exc:
-        raise Unauthenticated(f"cannot open member keystore {path}: {exc}") from None
+        raise Unauthenticated(f"cannot open member keystore {path}: {exc} (passphrase from {MEMBER_PASSPHRASE_ENV})",
+                              code="keystore-unreadable") from None  # fmt: skip
 
 
 def patient_passphrase() -> str:
-    return os.environ.get("MEDLEDGER_PATIENT_PASSPHRASE", "")
+    return os.environ.get(PATIENT_PASSPHRASE_ENV, "")
 
 
 def load_patient(path: Path) -> PatientIdentity:
+    from medledger_crypto import KeystoreError, PatientIdentity
+
+    if not patient_passphrase():
+        raise Unauthenticated(f"no passphrase for patient key {path}: set {PATIENT_PASSPHRASE_ENV}",
+                              code="passphrase-missing")  # fmt: skip
     try:
         return PatientIdentity.restore(path, patient_passphrase())
     except KeystoreError as exc:
-        raise Unauthenticated(f"cannot open patient key {path}: {exc}") from None
+        raise Unauthenticated(f"cannot open patient key {path}: {exc} (passphrase from {PATIENT_PASSPHRASE_ENV})",
+                              code="keystore-unreadable") from None  # fmt: skip

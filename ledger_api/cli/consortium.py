@@ -17,12 +17,10 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import typer
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ledger_api.chain.deployment import DEFAULT_BREAK_GLASS_LIMIT, DEFAULT_BREAK_GLASS_WINDOW
-from ledger_api.chain.devnet import DEFAULT_MEMBERS, _passphrase, start_devnet
+from ledger_api.chain.defaults import DEFAULT_BREAK_GLASS_LIMIT, DEFAULT_BREAK_GLASS_WINDOW, DEFAULT_MEMBERS
 from ledger_api.cli.output import console, reported_errors
 from ledger_api.errors import LedgerError
 
@@ -33,6 +31,14 @@ class StartupFailed(LedgerError):
     status = 503
     code = "startup-failed"
     title = "A member node did not start"
+
+
+class NotRunning(LedgerError):
+    """No local consortium runs from this data directory (``status`` and ``down`` say so plainly)."""
+
+    status = 404
+    code = "not-running"
+    title = "No local consortium is running"
 
 
 class MemberConfig(BaseModel):
@@ -106,6 +112,8 @@ def _node_env(config: ConsortiumConfig, member: MemberConfig, rpc_url: str, mani
 
 def wait_ready(urls: dict[str, str], processes: dict[str, subprocess.Popen], timeout: float) -> None:
     """Waits until every node answers /readyz with 200; ``StartupFailed`` if one exits or time runs out."""
+    import httpx
+
     deadline = time.monotonic() + timeout
     pending = dict(urls)
     while pending:
@@ -140,6 +148,8 @@ def up(
     chain's RPC URL with its manifest and the members' keystores); otherwise the flags describe
     the embedded default: managed anvil, dev identities, SQLite.
     """
+    from ledger_api.chain.devnet import _passphrase, start_devnet
+
     started = time.monotonic()
     with reported_errors():
         config = (ConsortiumConfig.model_validate_json(config_file.read_text()) if config_file else
@@ -225,13 +235,15 @@ def _state_file(data_dir: Path) -> Path:
 def _running(data_dir: Path) -> dict:
     path = _state_file(data_dir)
     if not path.exists():
-        raise StartupFailed(f"no local consortium is running from {data_dir}")
+        raise NotRunning(f"no local consortium is running from {data_dir}: start one with `make run` "
+                         f"(or `medledger consortium up --data-dir {data_dir}`)")  # fmt: skip
     state = json.loads(path.read_text())
     try:
         os.kill(state["pid"], 0)
     except ProcessLookupError:
         path.unlink(missing_ok=True)
-        raise StartupFailed(f"the consortium that ran from {data_dir} is gone (stale state removed)") from None
+        raise NotRunning(f"the consortium that ran from {data_dir} is gone (stale state removed); start it again "
+                         "with `make run`") from None  # fmt: skip
     return state
 
 
@@ -245,6 +257,8 @@ def status(
 
     with reported_errors():
         state = _running(data_dir)
+        import httpx
+
         rows = []
         for slug, info in state["nodes"].items():
             try:

@@ -35,15 +35,23 @@ def reported_errors() -> Iterator[None]:
 
 
 def print_listing(rows: list[dict[str, Any]], *, as_json: bool, title: str, columns: Sequence[str],
-                  row: Callable[[dict[str, Any]], Sequence[str]]) -> None:  # fmt: skip
-    """Every listing prints the same way: ``--json`` for scripts, a table for people."""
+                  row: Callable[[dict[str, Any]], Sequence[str]], whole: Sequence[str] = ()) -> None:  # fmt: skip
+    """Every listing prints the same way: ``--json`` for scripts, a table for people.
+
+    Nothing is cut off with an ellipsis: the ``whole`` columns (ids people copy: a consent id has up to 78
+    digits) keep their full width on one line, and the other columns wrap to make room."""
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
+    cells = [tuple(row(item)) for item in rows]
     table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
-    for item in rows:
-        table.add_row(*row(item))
+    for index, column in enumerate(columns):
+        if column in whole:
+            width = max([len(column), *(len(c[index]) for c in cells)])
+            table.add_column(column, no_wrap=True, min_width=width, overflow="ignore")
+        else:
+            table.add_column(column, overflow="fold")
+    for values in cells:
+        table.add_row(*values)
     console.print(table)
 

@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from medledger_crypto import PatientIdentity
 
-from ledger_api.chain.clients import ANY_MEMBER
+from ledger_api.chain.defaults import ANY_MEMBER
 from ledger_api.cli.client import check, load_patient, node_url, patient_client, patient_passphrase
 from ledger_api.cli.output import console, print_listing, reported_errors
 from ledger_api.vocabulary import Category, Purpose, bitset, from_bitset
 
 app = typer.Typer(help="Patients: create a key, grant and revoke consent, see who read what.", no_args_is_help=True)
-KeyOpt = Annotated[Path, typer.Option("--key", help="The patient's keystore (V3 JSON).")]
+KeyOpt = Annotated[Path, typer.Option("--key", help="The patient's key file (Web3 Secret Storage / V3 JSON; "
+                                                    "passphrase from $MEDLEDGER_PATIENT_PASSPHRASE).")]
 NodeOpt = Annotated[str | None, typer.Option("--node", help="Member node URL (default $MEDLEDGER_NODE_URL).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
@@ -39,6 +39,8 @@ def new(key: KeyOpt, dev: Annotated[bool, typer.Option(help="Allow a weak passph
     with reported_errors():
         if key.exists():
             raise ValueError(f"{key} exists; refusing to overwrite a patient's key")
+        from medledger_crypto import PatientIdentity
+
         patient = PatientIdentity.create()
         patient.backup(key, patient_passphrase(), dev_mode=dev)
         console.print(f"patient account [bold]{patient.address}[/bold]; key written to {key}")
@@ -77,6 +79,9 @@ def grant(
 def revoke(key: KeyOpt, consent: Annotated[str, typer.Option(help="The consent id.")], node: NodeOpt = None) -> None:
     """Signs a revocation here; it takes effect in the block it lands in."""
     with reported_errors():
+        if not consent.isdigit() or int(consent) >= 2**256:
+            raise ValueError(f"--consent {consent!r}: a consent id is a decimal number, as "
+                             "`medledger patient consents` lists it")  # fmt: skip
         patient, url = load_patient(key), node_url(node)
         with patient_client(url, patient) as client:
             domain = check(client.get(f"/v1/patients/{patient.address}/signing-domain")).json()
@@ -109,7 +114,7 @@ def consents(key: KeyOpt, node: NodeOpt = None, as_json: JsonOpt = False) -> Non
         patient = load_patient(key)
         with patient_client(node_url(node), patient) as client:
             rows = check(client.get(f"/v1/patients/{patient.address}/consents")).json()
-        print_listing(rows, as_json=as_json, title=f"Consents of {patient.address}",
+        print_listing(rows, as_json=as_json, title=f"Consents of {patient.address}", whole=("id",),
                       columns=("id", "grantee", "categories", "purposes", "until", "status"),
                       row=lambda c: (c["consent_id"], "every member" if c["grantee"] == ANY_MEMBER else c["grantee"],
                                      ",".join(x.name.lower() for x in from_bitset(Category, c["categories"])),

@@ -10,16 +10,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from medledger_crypto import RecordContext, WrapContext, decrypt_record, unwrap_data_key
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-from ledger_api.auth.signing import sign_headers
 from ledger_api.cli.client import check, load_member, member_client, node_url
 from ledger_api.cli.output import console, print_listing, reported_errors
 from ledger_api.vocabulary import Category, Purpose
 
 app = typer.Typer(help="Member hospitals: put, get and list records.", no_args_is_help=True)
-IdentityOpt = Annotated[Path, typer.Option("--identity", help="This member's identity keystore.")]
+IdentityOpt = Annotated[Path, typer.Option("--identity", help="This member's identity keystore (passphrase from "
+                                                             "$MEDLEDGER_KEYSTORE_PASSPHRASE).")]
 NodeOpt = Annotated[str | None, typer.Option("--node", help="This member's node URL (default $MEDLEDGER_NODE_URL).")]
 
 
@@ -37,6 +36,10 @@ def put(
     identity: IdentityOpt, node: NodeOpt = None,
 ) -> None:  # fmt: skip
     """Uploads a record (encrypted by the node, anchored on chain), with a progress bar."""
+    import httpx
+
+    from ledger_api.auth.signing import sign_headers
+
     with reported_errors():
         if category.upper() not in Category.__members__:
             raise ValueError(f"unknown category {category!r}")
@@ -55,11 +58,13 @@ def put(
                         progress.advance(task, len(chunk))
                         yield chunk
 
-            path = f"/v1/records?patient={patient}&category={category.lower()}&media_type={media_type}"
+            # the query is encoded (a media type's "+" would otherwise arrive as a space) and signed as sent
+            target = httpx.URL(f"{url}/v1/records", params={"patient": patient, "category": category.lower(),
+                                                             "media_type": media_type})  # fmt: skip
             headers = sign_headers(member.account, chain_id=client.auth.chain_id, audience=client.auth.audience,
-                                   method="POST", url=url + path, digest=digest.hexdigest())  # fmt: skip
+                                   method="POST", url=str(target), digest=digest.hexdigest())  # fmt: skip
             headers["content-type"] = "application/octet-stream"
-            response = check(client.post(path, content=body(), headers=headers, auth=None))
+            response = check(client.post(target, content=body(), headers=headers, auth=None))
         record = response.json()
         console.print(f"record [bold]{record['id']}[/bold] v{record['latest_version']} stored; "
                       f"content hash {record['versions'][-1]['content_hash']} (anchoring)")  # fmt: skip
@@ -76,6 +81,8 @@ def get(
     node: NodeOpt = None,
 ) -> None:  # fmt: skip
     """Fetches a record if the chain allows it now: from this node, or from its custodian through this node."""
+    from medledger_crypto import RecordContext, WrapContext, decrypt_record, unwrap_data_key
+
     with reported_errors():
         if purpose.upper() not in Purpose.__members__:
             raise ValueError(f"unknown purpose {purpose!r}")

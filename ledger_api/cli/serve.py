@@ -21,11 +21,8 @@ import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 
 from ledger_api.cli.output import reported_errors
-from ledger_api.core.config import Settings
-from ledger_api.core.observability import configure_logging
 
 if TYPE_CHECKING:
     from ledger_api.node import Node
@@ -38,8 +35,10 @@ def serve(
     workers: Annotated[int | None, typer.Option(min=1, max=64, help="API processes (default: settings).")] = None,
 ) -> None:
     """Serves this member's node. Settings: MEDLEDGER_* variables or the JSON file in MEDLEDGER_CONFIG."""
+    from ledger_api.core.config import Settings
     from ledger_api.core.db import make_engine, migrate
     from ledger_api.core.key_vault import KeyVault
+    from ledger_api.core.observability import configure_logging
     from ledger_api.records.service import sweep_orphans
 
     configure_logging(log_level.upper())
@@ -88,6 +87,8 @@ def serve(
 def _serve_process(listener: socket.socket | None, log_level: str, host: str, port: int) -> None:
     """One API process: alone (``listener`` None) it also runs the background jobs; one of several,
     it serves requests only (the parent swept the blob store and started the jobs' own process)."""
+    import uvicorn
+
     from ledger_api.main import create_app
 
     _show_process_name()
@@ -128,6 +129,8 @@ def _run_background_jobs(log_level: str) -> None:
 def _build_node(log_level: str, *, one_of_several: bool) -> Node:
     """The node as one process sees it. One of several processes: the parent swept the blob store
     before starting them, and no API process runs the background jobs in its app."""
+    from ledger_api.core.config import Settings
+    from ledger_api.core.observability import configure_logging
     from ledger_api.node import build_node
 
     configure_logging(log_level.upper())

@@ -16,7 +16,7 @@ from fhir.resources.R4B.consent import Consent
 
 from ledger_api.audit.chain_view import read_chain
 from ledger_api.audit.fhir import ACT_REASON, consent_fhir_id
-from ledger_api.cli.audit import _consent_resources
+from ledger_api.cli.audit_steps import consent_resources as _consent_resources
 from ledger_api.vocabulary import Category, Purpose, bitset
 from tests.api.conftest import World
 from tests.api.test_records import fetch, grant, upload
