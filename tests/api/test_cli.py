@@ -101,3 +101,53 @@ def test_errors_are_one_line_with_a_code_never_a_traceback(world: World, cli_env
         assert result.exit_code in (2, 3), result.output
         assert "Traceback" not in result.output and "error" in result.output
         assert "[" in result.output and "]" in result.output  # the problem's code
+
+
+# ---------------------------------------------------------------------------------------- a newcomer's first steps
+
+
+def test_a_media_type_with_a_plus_is_sent_encoded(world: World, cli_env: dict[str, Path], tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text('{"resourceType": "Bundle", "type": "collection"}')
+    out = _ok("record", "put", str(bundle), "--patient", world.patient.address, "--category", "labs",
+              "--media-type", "application/fhir+json", "--identity", str(cli_env["a"]))  # fmt: skip
+    record_id = out.split("record ")[1].split()[0]
+    listed = json.loads(_ok("record", "list", "--patient", world.patient.address, "--identity", str(cli_env["a"]),
+                            "--json"))  # fmt: skip
+    assert [(r["id"], r["media_type"]) for r in listed] == [(record_id, "application/fhir+json")]
+
+
+def test_help_and_errors_name_the_passphrase_variables(world: World, cli_env: dict[str, Path],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    top = runner.invoke(app, ["--help"]).output
+    assert "MEDLEDGER_KEYSTORE_PASSPHRASE" in top and "MEDLEDGER_PATIENT_PASSPHRASE" in top
+    assert "medledger-local-development-only" in top
+    assert "MEDLEDGER_KEYSTORE_PASSPHRASE" in runner.invoke(app, ["record", "put", "--help"]).output
+    monkeypatch.delenv("MEDLEDGER_KEYSTORE_PASSPHRASE")
+    result = runner.invoke(app, ["record", "list", "--patient", world.patient.address, "--identity",
+                                 str(cli_env["a"])])  # fmt: skip
+    assert result.exit_code == 2
+    assert "[passphrase-missing]" in result.output and "MEDLEDGER_KEYSTORE_PASSPHRASE" in result.output
+    assert "MEDLEDGER_DEV_PASSPHRASE" in result.output
+
+
+def test_an_unreachable_node_is_reported_as_such(cli_env: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDLEDGER_NODE_URL", "http://127.0.0.1:9")
+    result = runner.invoke(app, ["record", "list", "--patient", "0x" + "ab" * 20, "--identity", str(cli_env["a"])])
+    assert result.exit_code == 3 and "[node-unreachable]" in result.output, result.output
+    assert "internal-error" not in result.output and "http://127.0.0.1:9" in result.output
+
+
+def test_a_consent_id_is_checked_and_shown_whole(world: World, cli_env: dict[str, Path],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    _ok("patient", "new", "--key", str(cli_env["patient"]))
+    bad = runner.invoke(app, ["patient", "revoke", "--key", str(cli_env["patient"]), "--consent", "abc"])
+    assert bad.exit_code == 2 and "--consent 'abc'" in bad.output and "int()" not in bad.output
+    _ok("patient", "grant", "--key", str(cli_env["patient"]), "--to", world.b.address, "--categories", "labs")
+    (consent,) = json.loads(_ok("patient", "consents", "--key", str(cli_env["patient"]), "--json"))
+    assert len(consent["consent_id"]) >= 70
+    for columns in ("160", "100"):
+        monkeypatch.setenv("COLUMNS", columns)
+        table = runner.invoke(app, ["patient", "consents", "--key", str(cli_env["patient"])],
+                              terminal_width=int(columns))
+        assert consent["consent_id"] in table.output, table.output

@@ -180,3 +180,22 @@ def test_a_node_served_by_several_processes_keeps_one_gap_free_log(tmp_path: Pat
             output = up.stop()
         assert "consortium stopped" in output
 
+
+
+def test_status_with_nothing_running_says_so(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "ledger_api.cli", "consortium", "status", "--data-dir",
+                             str(tmp_path)], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 2
+    assert "[not-running]" in result.stderr and "make run" in result.stderr and "startup-failed" not in result.stderr
+
+
+def test_help_and_simple_commands_load_no_chain_or_crypto_stack() -> None:
+    """What keeps `medledger --help` fast (figure cli.startup_ms): nothing heavy is imported to show help."""
+    probe = ("import sys; from ledger_api.cli import app; from typer.testing import CliRunner; "
+             "runner = CliRunner(); "
+             "[runner.invoke(app, args) for args in (['--help'], ['record', '--help'], ['patient', '--help'], "
+             "['consortium', '--help'], ['audit', '--help'], ['chain', '--help'], ['serve', '--help'])]; "
+             "print(sorted(m for m in ('web3', 'eth_account', 'medledger_crypto', 'fastapi', 'sqlalchemy') "
+             "if m in sys.modules))")  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]", result.stdout
