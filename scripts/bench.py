@@ -76,6 +76,12 @@ def bench_security() -> dict[str, float]:
     return bench_security.run()
 
 
+def bench_integrator() -> dict[str, float]:
+    import bench_integrator
+
+    return bench_integrator.run()
+
+
 def bench_soak() -> dict[str, float]:
     import bench_reliability
 
@@ -84,7 +90,8 @@ def bench_soak() -> dict[str, float]:
 
 GROUPS: dict[str, Callable[[], dict[str, float]]] = {
     "gas": bench_gas, "crypto": bench_crypto, "api": bench_api, "consortium": bench_consortium, "audit": bench_audit,
-    "reliability": bench_reliability, "fuzz": bench_fuzz, "security": bench_security, "soak": bench_soak,
+    "reliability": bench_reliability, "fuzz": bench_fuzz, "security": bench_security, "integrator": bench_integrator,
+    "soak": bench_soak,
 }
 
 
@@ -93,13 +100,15 @@ def _goals() -> dict[str, tuple[str, float]]:
     import bench_audit
     import bench_consortium
     import bench_crypto
+    import bench_integrator
     import bench_reliability
     import bench_security
 
     from ledger_api.chain.gas import GAS_BUDGETS
 
     return {**{k: ("<=", v) for k, v in GAS_BUDGETS.items()}, **bench_crypto.GOALS, **bench_api.GOALS,
-            **bench_consortium.GOALS, **bench_audit.GOALS, **bench_reliability.GOALS, **bench_security.GOALS}
+            **bench_consortium.GOALS, **bench_audit.GOALS, **bench_reliability.GOALS, **bench_security.GOALS,
+            **bench_integrator.GOALS}
 
 
 def main() -> int:
