@@ -65,6 +65,20 @@ DECRYPT_HEADERS = {
 ACROSS_HEADERS = {
     "X-MedLedger-Custodian-Access-Sequence": ("integer", "The release's sequence in the custodian's access log."),
 }
+#: sent when the ciphertext is served from its file (large records): standard caching validators
+FILE_HEADERS = {
+    "ETag": {"description": "Validator of the stored ciphertext file (large records only).", "required": False,
+             "schema": {"type": "string"}},
+    "Last-Modified": {"description": "When the stored ciphertext file was written (large records only).",
+                      "required": False, "schema": {"type": "string"}},
+    "Accept-Ranges": {"description": "`bytes` when the ciphertext is served from its file.", "required": False,
+                      "schema": {"type": "string"}},
+}
+#: the recipient's copy of another member's record is data, never a page of this origin
+SANDBOX_HEADERS = {
+    "X-Content-Type-Options": {"description": "Always `nosniff`.", "schema": {"type": "string"}},
+    "Content-Security-Policy": {"description": "Always `sandbox; default-src 'none'`.", "schema": {"type": "string"}},
+}
 RETRY_AFTER = {"description": "Seconds to wait before retrying.", "schema": {"type": "integer", "minimum": 1}}
 NO_STORE = {"description": "Always `no-store`: released records are never cached.", "schema": {"type": "string"}}
 
@@ -195,8 +209,10 @@ def build(app: FastAPI, settings: Settings) -> dict[str, Any]:
 def _release_headers(document: dict[str, Any]) -> None:
     paths = document["paths"]
     own = paths["/v1/records/{record_id}/content"]["get"]["responses"]["200"]
-    own["headers"] = {**_headers(RELEASE_HEADERS), **_headers(DECRYPT_HEADERS), "Cache-Control": NO_STORE}
+    own["headers"] = {**_headers(RELEASE_HEADERS), **_headers(DECRYPT_HEADERS), "Cache-Control": NO_STORE,
+                      **FILE_HEADERS}
     own["description"] = "The ciphertext; the headers carry what decrypting it needs."
     across = paths["/v1/consortium/records/{record_id}"]["get"]["responses"]["200"]
-    across["headers"] = {**_headers(RELEASE_HEADERS), **_headers(ACROSS_HEADERS), "Cache-Control": NO_STORE}
+    across["headers"] = {**_headers(RELEASE_HEADERS), **_headers(ACROSS_HEADERS), "Cache-Control": NO_STORE,
+                         **SANDBOX_HEADERS}
     across["description"] = "The plaintext, checked against the hash anchored on chain."

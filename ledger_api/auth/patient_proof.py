@@ -91,7 +91,11 @@ def check(*, chain_id: int, presenter: Member, value: str) -> VerifiedProof:
     if parsed.chain_id != chain_id:
         raise Unauthenticated(f"patient proof is for chain {parsed.chain_id}, not {chain_id}", code="proof-wrong-chain")
     moment = datetime.now(UTC)
-    if parsed.expiration is None or parsed.expiration <= moment:
+    if parsed.expiration is None:
+        raise Unauthenticated("a consortium-view sign-in needs an Expiration Time (at most "
+                              f"{int(MAX_LIFETIME.total_seconds() // 60)} minutes after Issued At)",
+                              code="proof-lifetime-too-long")  # fmt: skip
+    if parsed.expiration <= moment:
         raise Unauthenticated("patient proof expired", code="proof-expired")
     if parsed.issued_at > moment + _SKEW:
         raise Unauthenticated("patient proof is not valid yet", code="proof-not-yet-valid")

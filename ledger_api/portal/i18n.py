@@ -81,8 +81,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "wallet.submit": "Connect wallet and sign in",
         "wallet.failed": "The wallet did not connect: {reason}",
         "working": "Working…",
-        "signin.statement": "Sign in to MedLedger, and let this hospital show me my records and access history "
-                            "from every member of the consortium.",
         "signin.failed": "Sign-in failed: {reason}",
         "signed_in_as": "Signed in as {address}",
         "signout": "Sign out",
@@ -218,7 +216,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "wallet.submit": "连接钱包并登录",
         "wallet.failed": "钱包未能连接：{reason}",
         "working": "处理中…",
-        "signin.statement": "登录 MedLedger，并允许本医院向我展示联盟内所有成员机构中我的病历和访问记录。",
         "signin.failed": "登录失败：{reason}",
         "signed_in_as": "已登录：{address}",
         "signout": "退出登录",

@@ -156,3 +156,19 @@ def test_the_nodes_own_limits_are_enforced_with_a_code_each(world: World) -> Non
     garbled = _sign_in(world, "hello", "00" * 65)
     assert (garbled.status_code, garbled.json()["code"], garbled.json()["field"]) == (422, "siwe-message-malformed",
                                                                                       "message")
+
+
+def test_a_session_lasts_the_nodes_maximum_at_most_and_never_past_the_messages_expiration(world: World) -> None:
+    world.node.node.challenge_buckets = TokenBuckets(rate_per_s=100, burst=100)
+    ttl = world.node.node.settings.auth.session_ttl_s
+    for expiration, bound in ((timedelta(hours=10), timedelta(seconds=ttl)), (timedelta(minutes=2),
+                                                                               timedelta(minutes=2))):  # fmt: skip
+        challenge = _challenge(world)
+        moment = datetime.now(UTC)
+        message, signature = _reference(world, domain=challenge["domain"], uri=challenge["uri"],
+                                        chainId=challenge["chain_id"], nonce=challenge["nonce"],
+                                        expirationTime=iso(moment + expiration))  # fmt: skip
+        session = _sign_in(world, message, signature).json()
+        lasts = datetime.fromisoformat(session["expires_at"].replace("Z", "+00:00")) - moment
+        assert lasts <= bound + timedelta(seconds=5), (expiration, lasts)
+        assert lasts >= bound - timedelta(seconds=30)

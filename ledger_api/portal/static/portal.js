@@ -256,9 +256,14 @@ async function signTyped(primaryType, message, domainInfo) {
 
 function iso(date) { return date.toISOString().replace(/\.\d{3}Z$/, "Z"); }
 
+// EIP-4361 allows only ASCII (RFC 3986 characters and spaces) in the statement, so it is English in
+// every language; the screen around it explains the sign-in in the patient's language
+const SIGN_IN_STATEMENT = "Sign in to MedLedger, and let this hospital show me my records and access history "
+  + "from every member of the consortium.";
+
 function signInMessage(challenge, address, issued, expires) {
   return `${challenge.domain} wants you to sign in with your Ethereum account:\n${address}\n\n`
-    + `${t("signin.statement")}\n\nURI: ${challenge.uri}\nVersion: 1\nChain ID: ${challenge.chain_id}\n`
+    + `${SIGN_IN_STATEMENT}\n\nURI: ${challenge.uri}\nVersion: 1\nChain ID: ${challenge.chain_id}\n`
     + `Nonce: ${challenge.nonce}\nIssued At: ${iso(issued)}\nExpiration Time: ${iso(expires)}\n`
     + `Resources:\n- ${CONSORTIUM_VIEW}`;
 }
