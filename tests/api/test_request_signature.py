@@ -22,7 +22,7 @@ from medledger_crypto import sign_typed, typed_data
 from web3.exceptions import ContractLogicError
 
 from ledger_api.auth.signing import SECP256K1_N, canonical_query, sign_headers, signature_base
-from ledger_api.chain.clients import GrantTerms
+from ledger_api.chain.clients import ConsentState, GrantTerms
 from ledger_api.vocabulary import Category, Purpose, bitset
 from tests.api.conftest import World
 
@@ -112,17 +112,18 @@ def test_each_refused_vector_gets_its_status_and_code_from_a_running_node(world:
     assert response.json()["type"].endswith(f"/problems/{refused['code']}")
 
 
-def _relay_with_javascript(world: World, **extra: object) -> dict:
+def _relay_with_javascript(world: World, script: str = "relay_grant.mjs", **extra: object) -> dict:
     args = {"url": world.node.url, "chainId": world.node.node.chain_id, "audience": world.node.node.address,
             "memberKey": "0x" + world.a.account.key.hex(), "patientKey": "0x" + world.patient.key.hex(),
             "grantee": world.b.address, **extra}  # fmt: skip
-    run = subprocess.run(["node", str(ROOT / "tests/js/relay_grant.mjs"), json.dumps(args)], capture_output=True,
+    run = subprocess.run(["node", str(ROOT / "tests/js" / script), json.dumps(args)], capture_output=True,
                          text=True, timeout=120, cwd=ROOT)  # fmt: skip
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)
 
 
-def test_a_grant_signed_by_ethers_and_relayed_by_the_javascript_signer_lands_on_chain(world: World) -> None:
+def test_a_grant_and_its_revocation_signed_by_ethers_and_relayed_by_the_javascript_signer_land_on_chain(
+        world: World) -> None:
     answer = _relay_with_javascript(world, deadline=str(2**256 - 1))  # a deadline may be any uint256
     assert answer["domain_status"] == 200
     assert answer["status"] == 202, answer
@@ -133,6 +134,10 @@ def test_a_grant_signed_by_ethers_and_relayed_by_the_javascript_signer_lands_on_
     with world.node.member_client(world.a.account) as client:
         status = client.get(f"/v1/relays/{relay_id}").json()
     assert status["state"] == "confirmed" and status["consent_id"] == str(on_chain[0].consent_id)
+    revoked = _relay_with_javascript(world, "relay_revocation.mjs", consentId=status["consent_id"])
+    assert revoked["status"] == 202, revoked
+    world.node.drain()
+    assert world.chain_as(world.stranger).consents.consent(on_chain[0].consent_id).state == ConsentState.REVOKED
 
 
 # ------------------------------------------------------------------------------------------ node = contract
