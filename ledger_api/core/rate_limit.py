@@ -66,6 +66,11 @@ class InFlightSlots:
         self._in_flight: dict[str, int] = {}
         self._lock = threading.Lock()
 
+    def in_flight(self) -> int:
+        """How much work holds a slot now (for metrics and tests)."""
+        with self._lock:
+            return sum(self._in_flight.values())
+
     @contextmanager
     def hold(self, key: str, busy: str) -> Iterator[None]:
         with self._lock:
