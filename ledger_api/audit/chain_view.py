@@ -14,7 +14,7 @@ from web3 import Web3
 
 from ledger_api.chain.clients import checksum_address, reader_for
 from ledger_api.chain.deployment import DeploymentManifest
-from ledger_api.chain.events import decode_log
+from ledger_api.chain.events import decode_log, event_topic
 from ledger_api.chain.transactions import chain_call
 
 LOG_CHUNK_BLOCKS = 10_000
@@ -199,12 +199,7 @@ def consent_times(w3: Web3, manifest: DeploymentManifest, patient: str) -> dict[
 
     Reads only that patient's ConsentGranted and ConsentRevoked logs (the patient is their second indexed
     topic), so a per-patient export does not scan the whole chain."""
-    from eth_utils import event_abi_to_log_topic
-
-    from ledger_api.chain.artifacts import load_artifact
-
-    events = {item["name"]: item for item in load_artifact("ConsentRegistry").abi if item["type"] == "event"}
-    topics = ["0x" + bytes(event_abi_to_log_topic(events[name])).hex() for name in ("ConsentGranted", "ConsentRevoked")]
+    topics = [event_topic("ConsentRegistry", name) for name in ("ConsentGranted", "ConsentRevoked")]
     patient_topic = "0x" + bytes.fromhex(checksum_address(patient)[2:]).rjust(32, b"\0").hex()
     deployed = manifest.contracts["ConsentRegistry"].block_number
     head = int(chain_call(lambda: w3.eth.block_number))

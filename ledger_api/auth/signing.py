@@ -69,6 +69,11 @@ SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
+def is_high_s(s: bytes) -> bool:
+    """Is ``s`` in the upper half of the curve order? EIP-2 (and our contracts) refuse such signatures."""
+    return int.from_bytes(s, "big") > SECP256K1_N // 2
+
+
 def signature_bytes(signature_hex: str) -> bytes:
     """65 bytes r || s || v from hex (``0x`` optional); ``ValueError`` naming what is wrong.
 
@@ -82,7 +87,7 @@ def signature_bytes(signature_hex: str) -> bytes:
     raw = bytes.fromhex(text)
     if raw[64] not in (0, 1, 27, 28):
         raise ValueError("signature v must be 27, 28, 0 or 1")
-    if int.from_bytes(raw[32:64], "big") > SECP256K1_N // 2:
+    if is_high_s(raw[32:64]):
         raise ValueError("signature s is in the upper half of the curve order (EIP-2 forbids it)")
     return raw
 

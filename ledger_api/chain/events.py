@@ -24,6 +24,14 @@ def _events_by_topic() -> dict[bytes, dict[str, Any]]:
     return index
 
 
+def event_topic(contract: str, event: str) -> str:
+    """The first log topic of one of our contracts' events (0x hex), for log filters."""
+    for item in load_artifact(contract).abi:
+        if item["type"] == "event" and item["name"] == event:
+            return "0x" + bytes(event_abi_to_log_topic(item)).hex()
+    raise KeyError(f"{contract} has no event {event}")
+
+
 def decode_log(w3: Web3, log: Any) -> DecodedEvent | None:
     """Decodes one log if its first topic is one of our events; ``None`` otherwise."""
     topics = log["topics"]

@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from web3 import Web3
 
 from ledger_api.auth.service import Caller, speaks_for
+from ledger_api.auth.signing import is_high_s
 from ledger_api.chain.clients import ANY_MEMBER, ConsentState, GrantTerms, patient_of
 from ledger_api.core.db import session_scope
 from ledger_api.errors import Conflict, ContractReverted, Forbidden, InvalidValue, NotFound
@@ -33,8 +34,11 @@ def _address(value: str) -> str:
     return Web3.to_checksum_address(value)
 
 
-SECP256K1_HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 UINT256 = 2**256
+#: a patient's nonce and a signature's deadline: any uint256 (the contract's types)
+Nonce = Annotated[int, Field(ge=0, lt=UINT256)]
+Deadline = Annotated[int, Field(ge=0, lt=UINT256, description="unix seconds; any uint256, as a JSON number or a "
+                                "decimal string (JavaScript numbers lose precision past 2**53)")]
 
 
 class SignatureIn(BaseModel):
@@ -66,7 +70,7 @@ def signature_parts(signature: Signature) -> tuple[int, bytes, bytes]:
     if v not in (27, 28):
         raise InvalidValue("signature: v must be 27 or 28 (or 0 or 1)", field="signature",
                            code="consent-signature-malformed")
-    if int.from_bytes(s, "big") > SECP256K1_HALF_ORDER:
+    if is_high_s(s):
         raise InvalidValue("signature: s is in the upper half of the curve order; the contract accepts only the "
                            "lower-s form (EIP-2): sign again with a standard wallet", field="signature",
                            code="signature-malleable")  # fmt: skip
@@ -82,9 +86,8 @@ class GrantIn(BaseModel):
     purposes: int = Field(ge=1, le=0xFF)
     valid_from: int = Field(ge=0, lt=2**32)
     valid_until: int = Field(ge=1, lt=2**32)
-    nonce: int = Field(ge=0, lt=UINT256)
-    deadline: int = Field(ge=0, lt=UINT256, description="unix seconds; any uint256, as a JSON number or a decimal "
-                          "string (JavaScript numbers lose precision past 2**53)")
+    nonce: Nonce
+    deadline: Deadline
     signature: Signature
 
     _check_patient = field_validator("patient", "grantee")(_address)
@@ -99,9 +102,8 @@ class RevocationIn(BaseModel):
         if int(value) >= 2**256:
             raise ValueError("a consent id is below 2**256")
         return value
-    nonce: int = Field(ge=0, lt=UINT256)
-    deadline: int = Field(ge=0, lt=UINT256, description="unix seconds; any uint256, as a JSON number or a decimal "
-                          "string (JavaScript numbers lose precision past 2**53)")
+    nonce: Nonce
+    deadline: Deadline
     signature: Signature
 
 
@@ -109,9 +111,8 @@ class DelegationIn(BaseModel):
     patient: str
     delegate: str
     appointed: bool
-    nonce: int = Field(ge=0, lt=UINT256)
-    deadline: int = Field(ge=0, lt=UINT256, description="unix seconds; any uint256, as a JSON number or a decimal "
-                          "string (JavaScript numbers lose precision past 2**53)")
+    nonce: Nonce
+    deadline: Deadline
     signature: Signature
 
     _check = field_validator("patient", "delegate")(_address)
@@ -145,10 +146,11 @@ def _check_relay(node: Node, caller: Caller, patient: str) -> None:
         raise Forbidden("patients relay only their own consents (or those they are delegate for)", code="patient-scope")
 
 
-def _check_signed(node: Node, primary: str, message: dict, signature: Signature, patient: str, *,
+def _check_signed(node: Node, primary: str, message: dict, parts: tuple[int, bytes, bytes], patient: str, *,
                   delegates_allowed: bool = True) -> str:  # fmt: skip
-    """What the contract will check, checked now, in the contract's order, with one code per cause."""
-    v, r, s = signature_parts(signature)
+    """What the contract will check, checked now, in the contract's order, with one code per cause
+    (``parts``: the signature as ``signature_parts`` returned it, v already 27/28 and s low)."""
+    v, r, s = parts
     if message["deadline"] < int(time.time()):
         raise InvalidValue("deadline: the signature's deadline has passed; ask the patient to sign again",
                            field="deadline", code="signature-deadline-passed")  # fmt: skip
@@ -189,10 +191,11 @@ def relay_grant(node: Node, caller: Caller, grant: GrantIn) -> OutboxItemPublic:
     message = {"patient": grant.patient, "grantee": grant.grantee, "categories": grant.categories,
                "purposes": grant.purposes, "validFrom": grant.valid_from, "validUntil": grant.valid_until,
                "nonce": grant.nonce, "deadline": grant.deadline}  # fmt: skip
-    _check_signed(node, "ConsentGrant", message, grant.signature, grant.patient)
+    parts = signature_parts(grant.signature)
+    _check_signed(node, "ConsentGrant", message, parts, grant.patient)
     return _enqueue(node, "consent_grant", {"patient": grant.patient, "terms": terms.model_dump(),
                                             "nonce": grant.nonce, "deadline": grant.deadline,
-                                            **_sig(grant.signature)})  # fmt: skip
+                                            **_sig(parts)})  # fmt: skip
 
 
 def relay_revocation(node: Node, caller: Caller, revocation: RevocationIn) -> OutboxItemPublic:
@@ -206,10 +209,11 @@ def relay_revocation(node: Node, caller: Caller, revocation: RevocationIn) -> Ou
     if consent.state == ConsentState.REVOKED:
         raise Conflict(f"consent {consent_id} is already revoked", code="consent-already-revoked")
     message = {"patient": patient, "consentId": consent_id, "nonce": revocation.nonce, "deadline": revocation.deadline}
-    _check_signed(node, "ConsentRevocation", message, revocation.signature, patient)
+    parts = signature_parts(revocation.signature)
+    _check_signed(node, "ConsentRevocation", message, parts, patient)
     return _enqueue(node, "consent_revoke", {"patient": patient, "consent_id": str(consent_id),
                                              "nonce": revocation.nonce, "deadline": revocation.deadline,
-                                             **_sig(revocation.signature)})  # fmt: skip
+                                             **_sig(parts)})  # fmt: skip
 
 
 def relay_delegation(node: Node, caller: Caller, change: DelegationIn) -> OutboxItemPublic:
@@ -219,14 +223,15 @@ def relay_delegation(node: Node, caller: Caller, change: DelegationIn) -> Outbox
                            code="delegate-is-patient")
     message = {"patient": change.patient, "delegate": change.delegate, "appointed": change.appointed,
                "nonce": change.nonce, "deadline": change.deadline}  # fmt: skip
-    _check_signed(node, "DelegateChange", message, change.signature, change.patient, delegates_allowed=False)
+    parts = signature_parts(change.signature)
+    _check_signed(node, "DelegateChange", message, parts, change.patient, delegates_allowed=False)
     return _enqueue(node, "delegate_change", {"patient": change.patient, "delegate": change.delegate,
                                               "appointed": change.appointed, "nonce": change.nonce,
-                                              "deadline": change.deadline, **_sig(change.signature)})  # fmt: skip
+                                              "deadline": change.deadline, **_sig(parts)})  # fmt: skip
 
 
-def _sig(signature: Signature) -> dict:
-    v, r, s = signature_parts(signature)
+def _sig(parts: tuple[int, bytes, bytes]) -> dict:
+    v, r, s = parts
     return {"v": v, "r": r.hex(), "s": s.hex()}
 
 
