@@ -144,9 +144,7 @@ class HpkePrivateKey(SecretHolder):
             dh = x25519.X25519PrivateKey.generate()
             secret = kem.private_bytes_raw() + dh.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
         else:
-            secret = x25519.X25519PrivateKey.generate().private_bytes(
-                Encoding.Raw, PrivateFormat.Raw, NoEncryption()
-            )
+            secret = x25519.X25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
         return cls(suite, secret)
 
     def public_key(self) -> HpkePublicKey:
@@ -200,9 +198,10 @@ def wrapped_key_id(wrapped: bytes) -> bytes:
 
 
 def unwrap_data_key(
-    wrapped: bytes, keys: HpkePrivateKey | Mapping[bytes, HpkePrivateKey] | Iterable[HpkePrivateKey],
+    wrapped: bytes,
+    keys: HpkePrivateKey | Mapping[bytes, HpkePrivateKey] | Iterable[HpkePrivateKey],
     context: WrapContext,
-) -> DataKey:  # fmt: skip
+) -> DataKey:
     """Unwraps a data key with the private key whose id the wrapped key names.
 
     ``keys`` is one key, a mapping key id -> key, or any collection of keys (current and
@@ -218,8 +217,9 @@ def unwrap_data_key(
     if private.suite is not suite:
         raise DecryptionError()
     try:
-        material = suite._suite().decrypt(bytes(wrapped[2 + KEY_ID_SIZE :]), private._key,
-                                          info=context.info(suite, key_id))  # fmt: skip
+        material = suite._suite().decrypt(
+            bytes(wrapped[2 + KEY_ID_SIZE :]), private._key, info=context.info(suite, key_id)
+        )
     except Exception:  # InvalidTag, or malformed encapsulation: one opaque error
         raise DecryptionError() from None
     return DataKey(material)

@@ -90,16 +90,26 @@ def _header_ad(header: dict[str, Any]) -> bytes:
     return json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
 
 
-def seal_keystore(kind: str, address: str, secrets: dict[str, Any], passphrase: str, *,
-                  dev_mode: bool = False, params: ScryptParams = PRODUCTION_SCRYPT) -> dict[str, Any]:  # fmt: skip
+def seal_keystore(
+    kind: str,
+    address: str,
+    secrets: dict[str, Any],
+    passphrase: str,
+    *,
+    dev_mode: bool = False,
+    params: ScryptParams = PRODUCTION_SCRYPT,
+) -> dict[str, Any]:
     """Encrypts ``secrets`` under ``passphrase`` into a keystore document."""
     check_passphrase(passphrase, dev_mode=dev_mode)
     salt, nonce = os.urandom(16), os.urandom(12)
     header = {
-        "format": KEYSTORE_FORMAT, "version": KEYSTORE_VERSION, "kind": kind, "address": address,
+        "format": KEYSTORE_FORMAT,
+        "version": KEYSTORE_VERSION,
+        "kind": kind,
+        "address": address,
         "kdf": {"name": "scrypt", "salt": salt.hex(), "n": params.n, "r": params.r, "p": params.p},
         "cipher": {"name": "aes-256-gcm", "nonce": nonce.hex()},
-    }  # fmt: skip
+    }
     key = Scrypt(salt=salt, length=32, n=params.n, r=params.r, p=params.p).derive(passphrase.encode())
     ciphertext = AESGCM(key).encrypt(nonce, json.dumps(secrets).encode(), _header_ad(header))
     return {**header, "ciphertext": ciphertext.hex()}
@@ -120,8 +130,9 @@ def open_keystore(document: dict[str, Any], passphrase: str, *, kind: str) -> di
         key = Scrypt(salt=bytes.fromhex(kdf["salt"]), length=32, n=params.n, r=params.r, p=params.p).derive(
             passphrase.encode()
         )
-        plaintext = AESGCM(key).decrypt(bytes.fromhex(cipher["nonce"]), bytes.fromhex(document["ciphertext"]),
-                                        _header_ad(header))  # fmt: skip
+        plaintext = AESGCM(key).decrypt(
+            bytes.fromhex(cipher["nonce"]), bytes.fromhex(document["ciphertext"]), _header_ad(header)
+        )
         return json.loads(plaintext)
     except InvalidTag:
         raise KeystoreError("wrong passphrase, or the keystore was altered") from None
@@ -192,15 +203,19 @@ class MemberIdentity(SecretHolder):
         return f"{self.address} hpke={self.hpke_key.key_id.hex()} keys={len(self._hpke)}"
 
     # -- persistence ---------------------------------------------------------------------------
-    def save(self, path: Path, passphrase: str, *, dev_mode: bool = False,
-             params: ScryptParams = PRODUCTION_SCRYPT) -> None:  # fmt: skip
+    def save(
+        self, path: Path, passphrase: str, *, dev_mode: bool = False, params: ScryptParams = PRODUCTION_SCRYPT
+    ) -> None:
         secrets = {
             "eth_private_key": self.account.key.hex(),
-            "hpke": [{"suite": k.suite.label, "private": k.private_bytes().hex(), "created_at": c}
-                     for k, c in zip(self._hpke, self._created, strict=True)],
-        }  # fmt: skip
-        write_private_file(path, seal_keystore("member", self.address, secrets, passphrase,
-                                               dev_mode=dev_mode, params=params))  # fmt: skip
+            "hpke": [
+                {"suite": k.suite.label, "private": k.private_bytes().hex(), "created_at": c}
+                for k, c in zip(self._hpke, self._created, strict=True)
+            ],
+        }
+        write_private_file(
+            path, seal_keystore("member", self.address, secrets, passphrase, dev_mode=dev_mode, params=params)
+        )
 
     @classmethod
     def load(cls, path: Path, passphrase: str) -> MemberIdentity:
@@ -208,8 +223,9 @@ class MemberIdentity(SecretHolder):
         secrets = open_keystore(document, passphrase, kind="member")
         try:
             account = Account.from_key(bytes.fromhex(secrets["eth_private_key"].removeprefix("0x")))
-            keys = [HpkePrivateKey(HpkeSuite.from_label(k["suite"]), bytes.fromhex(k["private"]))
-                    for k in secrets["hpke"]]  # fmt: skip
+            keys = [
+                HpkePrivateKey(HpkeSuite.from_label(k["suite"]), bytes.fromhex(k["private"])) for k in secrets["hpke"]
+            ]
             created = [int(k["created_at"]) for k in secrets["hpke"]]
         except (KeyError, ValueError) as exc:
             raise KeystoreError(f"malformed keystore contents: {exc}") from None

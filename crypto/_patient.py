@@ -60,28 +60,51 @@ class PatientIdentity(SecretHolder):
             raise KeystoreError("wrong passphrase, or not an Ethereum keystore") from None
 
     # -- consent signatures --------------------------------------------------------------------
-    def grant_document(self, *, grantee: str, categories: int, purposes: int, valid_from: int, valid_until: int,
-                       nonce: int, deadline: int, chain_id: int, contract: str,
-                       patient: str | None = None) -> dict[str, Any]:  # fmt: skip
+    def grant_document(
+        self,
+        *,
+        grantee: str,
+        categories: int,
+        purposes: int,
+        valid_from: int,
+        valid_until: int,
+        nonce: int,
+        deadline: int,
+        chain_id: int,
+        contract: str,
+        patient: str | None = None,
+    ) -> dict[str, Any]:
         """The EIP-712 document of a grant (show it to the patient before signing)."""
-        message = {"patient": patient or self.address, "grantee": grantee, "categories": categories,
-                   "purposes": purposes, "validFrom": valid_from, "validUntil": valid_until, "nonce": nonce,
-                   "deadline": deadline}  # fmt: skip
+        message = {
+            "patient": patient or self.address,
+            "grantee": grantee,
+            "categories": categories,
+            "purposes": purposes,
+            "validFrom": valid_from,
+            "validUntil": valid_until,
+            "nonce": nonce,
+            "deadline": deadline,
+        }
         return typed_data("ConsentGrant", message, chain_id=chain_id, contract=contract)
 
-    def revocation_document(self, *, consent_id: int, nonce: int, deadline: int, chain_id: int, contract: str,
-                            patient: str | None = None) -> dict[str, Any]:  # fmt: skip
-        message = {"patient": patient or self.address, "consentId": consent_id, "nonce": nonce,
-                   "deadline": deadline}  # fmt: skip
+    def revocation_document(
+        self, *, consent_id: int, nonce: int, deadline: int, chain_id: int, contract: str, patient: str | None = None
+    ) -> dict[str, Any]:
+        message = {"patient": patient or self.address, "consentId": consent_id, "nonce": nonce, "deadline": deadline}
         return typed_data("ConsentRevocation", message, chain_id=chain_id, contract=contract)
 
-    def delegation_document(self, *, delegate: str, appointed: bool, nonce: int, deadline: int, chain_id: int,
-                            contract: str) -> dict[str, Any]:  # fmt: skip
-        message = {"patient": self.address, "delegate": delegate, "appointed": appointed, "nonce": nonce,
-                   "deadline": deadline}  # fmt: skip
+    def delegation_document(
+        self, *, delegate: str, appointed: bool, nonce: int, deadline: int, chain_id: int, contract: str
+    ) -> dict[str, Any]:
+        message = {
+            "patient": self.address,
+            "delegate": delegate,
+            "appointed": appointed,
+            "nonce": nonce,
+            "deadline": deadline,
+        }
         return typed_data("DelegateChange", message, chain_id=chain_id, contract=contract)
 
     def sign(self, document: dict[str, Any]) -> Signature:
         """Signs an EIP-712 document locally; returns ``(v, r, s)``."""
         return sign_typed(self._account, document)
-

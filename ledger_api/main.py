@@ -51,8 +51,9 @@ def create_app(node: Node) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if node.settings.run_outbox_worker:
             if node.settings.sweep_at_start:  # the only process of this node: tidy what a crash left
-                await run_sync(partial(sweep_orphans, node.engine, node.blob_dir, older_than=started,
-                                       vault=node.key_vault))  # fmt: skip
+                await run_sync(
+                    partial(sweep_orphans, node.engine, node.blob_dir, older_than=started, vault=node.key_vault)
+                )
             worker.start()
             notifier.start()
         try:
@@ -84,9 +85,20 @@ def _bare_app(settings: Settings, lifespan: Any = None) -> FastAPI:
         docs_url=None,  # served from pinned local files instead (ledger_api.apidocs): never a CDN
         redoc_url=None,
     )
-    for router in (records_router, consents_router, access_router, audit_router, notifications_router,
-                   custody_router, consortium_router, auth_router, ops_router, portal_router,
-                   apidocs_router, problem_pages_router):  # fmt: skip
+    for router in (
+        records_router,
+        consents_router,
+        access_router,
+        audit_router,
+        notifications_router,
+        custody_router,
+        consortium_router,
+        auth_router,
+        ops_router,
+        portal_router,
+        apidocs_router,
+        problem_pages_router,
+    ):
         app.include_router(router)
     app.openapi = partial(document.build, app, settings)  # type: ignore[method-assign]
     return app

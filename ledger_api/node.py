@@ -62,16 +62,19 @@ class Node:
         self.chain = Consortium(self.w3, self.manifest, self.sender)
         self.crash_drill = CrashDrill(self.settings.crash_at, self.settings.crash_after)
         self.write_turns = WriteTurns(self.settings.resolved_database_url)
-        self.access_log = AccessLogWriter(self.engine, self.identity.address, self.access_lock, self.crash_drill,
-                                          self.write_turns)  # fmt: skip
+        self.access_log = AccessLogWriter(
+            self.engine, self.identity.address, self.access_lock, self.crash_drill, self.write_turns
+        )
         self.nonces = NonceBook.for_database(self.settings.resolved_database_url, self.engine, self.write_turns)
         self.request_threads = CapacityLimiter(self.settings.limits.request_threads)
         self.key_vault = KeyVault(self.settings.vault_dir)
-        self.fanout_slots = InFlightSlots(per_key=self.settings.peers.fanouts_per_key,
-                                        total=self.settings.peers.max_fanouts)  # fmt: skip
+        self.fanout_slots = InFlightSlots(
+            per_key=self.settings.peers.fanouts_per_key, total=self.settings.peers.max_fanouts
+        )
         auth = self.settings.auth
-        self.challenge_buckets = TokenBuckets(rate_per_s=auth.challenge_rate_per_minute / 60,
-                                              burst=auth.challenge_burst)  # fmt: skip
+        self.challenge_buckets = TokenBuckets(
+            rate_per_s=auth.challenge_rate_per_minute / 60, burst=auth.challenge_burst
+        )
         self.settings.blob_dir.mkdir(parents=True, exist_ok=True)
 
     def close(self) -> None:
@@ -101,7 +104,11 @@ def build_node(settings: Settings, *, w3: Web3 | None = None, identity: MemberId
         w3 = RpcBackend(settings.chain.rpc_url, timeout=settings.chain.rpc_timeout_s).w3
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
-    sender = TransactionSender(w3, identity.account, chain_id=manifest.chain_id,
-                               confirmations=settings.chain.confirmations,
-                               receipt_timeout=settings.chain.receipt_timeout_s)  # fmt: skip
+    sender = TransactionSender(
+        w3,
+        identity.account,
+        chain_id=manifest.chain_id,
+        confirmations=settings.chain.confirmations,
+        receipt_timeout=settings.chain.receipt_timeout_s,
+    )
     return Node(settings=settings, identity=identity, engine=engine, w3=w3, manifest=manifest, sender=sender)

@@ -89,8 +89,15 @@ def bench_soak() -> dict[str, float]:
 
 
 GROUPS: dict[str, Callable[[], dict[str, float]]] = {
-    "gas": bench_gas, "crypto": bench_crypto, "api": bench_api, "consortium": bench_consortium, "audit": bench_audit,
-    "reliability": bench_reliability, "fuzz": bench_fuzz, "security": bench_security, "integrator": bench_integrator,
+    "gas": bench_gas,
+    "crypto": bench_crypto,
+    "api": bench_api,
+    "consortium": bench_consortium,
+    "audit": bench_audit,
+    "reliability": bench_reliability,
+    "fuzz": bench_fuzz,
+    "security": bench_security,
+    "integrator": bench_integrator,
     "soak": bench_soak,
 }
 
@@ -106,9 +113,16 @@ def _goals() -> dict[str, tuple[str, float]]:
 
     from ledger_api.chain.gas import GAS_BUDGETS
 
-    return {**{k: ("<=", v) for k, v in GAS_BUDGETS.items()}, **bench_crypto.GOALS, **bench_api.GOALS,
-            **bench_consortium.GOALS, **bench_audit.GOALS, **bench_reliability.GOALS, **bench_security.GOALS,
-            **bench_integrator.GOALS}
+    return {
+        **{k: ("<=", v) for k, v in GAS_BUDGETS.items()},
+        **bench_crypto.GOALS,
+        **bench_api.GOALS,
+        **bench_consortium.GOALS,
+        **bench_audit.GOALS,
+        **bench_reliability.GOALS,
+        **bench_security.GOALS,
+        **bench_integrator.GOALS,
+    }
 
 
 def main() -> int:
@@ -125,7 +139,7 @@ def main() -> int:
         results.pop(f"bench.failed.{group}", None)
         try:
             results.update(GROUPS[group]())
-        except Exception:  # noqa: BLE001 - one group's failure must not lose the other groups' figures
+        except Exception:
             traceback.print_exc()
             print(f"bench group {group!r} FAILED; going on with the others", file=sys.stderr)
             failed.append(group)

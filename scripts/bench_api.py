@@ -154,8 +154,7 @@ class LoadClients:
                 done.result()
         finally:
             gc.enable()
-        return Run([latency for latency, _ in outcomes], time.perf_counter() - begun,
-                   sum(not ok for _, ok in outcomes))  # fmt: skip
+        return Run([latency for latency, _ in outcomes], time.perf_counter() - begun, sum(not ok for _, ok in outcomes))
 
 
 def _settle(url: str, timeout: float = 180) -> None:
@@ -164,8 +163,13 @@ def _settle(url: str, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         metrics = httpx.get(f"{url}/metrics", timeout=30).text
-        busy = [line for line in metrics.splitlines() if line.startswith("medledger_outbox_items")
-                and ('state="pending"' in line or 'state="sent"' in line) and float(line.split()[-1]) > 0]  # fmt: skip
+        busy = [
+            line
+            for line in metrics.splitlines()
+            if line.startswith("medledger_outbox_items")
+            and ('state="pending"' in line or 'state="sent"' in line)
+            and float(line.split()[-1]) > 0
+        ]
         if not busy:
             return
         time.sleep(0.25)
@@ -177,12 +181,19 @@ def run() -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="medledger-bench-api-") as tmp:
         data, rpc_port, port = Path(tmp), free_port(), free_port()
         devnet = start_devnet(data / "chain", port=rpc_port)
-        config = ConsortiumConfig(data_dir=data, chain=ChainConfig(rpc_port=rpc_port),
-                                  members=[MemberConfig(slug="dapeng", port=port)])
-        env = _node_env(config, config.members[0], f"http://127.0.0.1:{rpc_port}", data / "chain" / "deployment.json",
-                        data / "chain" / "keys" / "dapeng.json", _passphrase())  # fmt: skip
+        config = ConsortiumConfig(
+            data_dir=data, chain=ChainConfig(rpc_port=rpc_port), members=[MemberConfig(slug="dapeng", port=port)]
+        )
+        env = _node_env(
+            config,
+            config.members[0],
+            f"http://127.0.0.1:{rpc_port}",
+            data / "chain" / "deployment.json",
+            data / "chain" / "keys" / "dapeng.json",
+            _passphrase(),
+        )
         env["MEDLEDGER_OUTBOX"] = json.dumps({"batch_size": 256, "batch_delay_s": 1.0})
-        log = open(data / "node.log", "wb")  # noqa: SIM115
+        log = open(data / "node.log", "wb")
         command = [sys.executable, "-m", "ledger_api.cli", "serve", f"--port={port}", f"--workers={API_PROCESSES}"]
         node = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
@@ -191,9 +202,15 @@ def run() -> dict[str, float]:
             a, b = devnet.identities["dapeng"], devnet.identities["kuichong"]
             chain_id = devnet.manifest.chain_id
 
-            def signed(account, method: str, path: str, body: bytes = b"") -> Request:  # noqa: ANN001
-                headers = sign_headers(account, chain_id=chain_id, audience=a.address, method=method, url=url + path,
-                                       digest=hashlib.sha256(body).hexdigest())  # fmt: skip
+            def signed(account, method: str, path: str, body: bytes = b"") -> Request:
+                headers = sign_headers(
+                    account,
+                    chain_id=chain_id,
+                    audience=a.address,
+                    method=method,
+                    url=url + path,
+                    digest=hashlib.sha256(body).hexdigest(),
+                )
                 if body:
                     headers["content-type"] = "application/octet-stream"
                 return method, path, headers, body or None
@@ -213,12 +230,20 @@ def run() -> dict[str, float]:
             records = [r["id"] for r in stored][:32]
             now = int(devnet.backend.w3.eth.get_block("latest")["timestamp"])
             own = Consortium(devnet.backend.w3, devnet.manifest, TransactionSender(devnet.backend.w3, patient))
-            own.consents.grant(patient.address, GrantTerms(grantee=b.address, categories=1, purposes=1,
-                                                           valid_from=now - 1, valid_until=now + 86_400))  # fmt: skip
+            own.consents.grant(
+                patient.address,
+                GrantTerms(grantee=b.address, categories=1, purposes=1, valid_from=now - 1, valid_until=now + 86_400),
+            )
 
             def fetches(count: int) -> list[Request]:
-                return [signed(b.account, "GET", f"/v1/records/{records[i % len(records)]}/content"
-                               "?purpose=treatment&clinician=bench") for i in range(count)]  # fmt: skip
+                return [
+                    signed(
+                        b.account,
+                        "GET",
+                        f"/v1/records/{records[i % len(records)]}/content?purpose=treatment&clinician=bench",
+                    )
+                    for i in range(count)
+                ]
 
             for count_clients, count in LEVELS.items():
                 with LoadClients(url, count_clients) as clients:
@@ -242,13 +267,35 @@ def run() -> dict[str, float]:
             deadline_ts = int(time.time()) + 600
             for _ in range(200):
                 p = Account.create()
-                message = {"patient": p.address, "grantee": b.address, "categories": 1, "purposes": 1,
-                           "validFrom": now, "validUntil": now + 86_400, "nonce": 0, "deadline": deadline_ts}
-                v, r, s = sign_typed(p, typed_data("ConsentGrant", message, chain_id=chain_id,
-                                                   contract=devnet.manifest.address("ConsentRegistry")))
-                body = json.dumps({"patient": p.address, "grantee": b.address, "categories": 1, "purposes": 1,
-                                   "valid_from": now, "valid_until": now + 86_400, "nonce": 0,
-                                   "deadline": deadline_ts, "signature": {"v": v, "r": r.hex(), "s": s.hex()}}).encode()
+                message = {
+                    "patient": p.address,
+                    "grantee": b.address,
+                    "categories": 1,
+                    "purposes": 1,
+                    "validFrom": now,
+                    "validUntil": now + 86_400,
+                    "nonce": 0,
+                    "deadline": deadline_ts,
+                }
+                v, r, s = sign_typed(
+                    p,
+                    typed_data(
+                        "ConsentGrant", message, chain_id=chain_id, contract=devnet.manifest.address("ConsentRegistry")
+                    ),
+                )
+                body = json.dumps(
+                    {
+                        "patient": p.address,
+                        "grantee": b.address,
+                        "categories": 1,
+                        "purposes": 1,
+                        "valid_from": now,
+                        "valid_until": now + 86_400,
+                        "nonce": 0,
+                        "deadline": deadline_ts,
+                        "signature": {"v": v, "r": r.hex(), "s": s.hex()},
+                    }
+                ).encode()
                 method, path, headers, content = signed(a.account, "POST", "/v1/consents", body)
                 headers["content-type"] = "application/json"
                 grants.append((method, path, headers, content))

@@ -35,7 +35,7 @@ ENTRIES = int(os.environ.get("MEDLEDGER_BENCH_AUDIT_ENTRIES", "1000000"))
 PATIENTS, RECORDS_PER_MEMBER, BATCH = 300, 100, 512
 
 
-def _generate(tmp: Path, devnet, consortium_for) -> dict[str, Path]:  # noqa: ANN001
+def _generate(tmp: Path, devnet, consortium_for) -> dict[str, Path]:
     w3 = devnet.backend.w3
     now = int(w3.eth.get_block("latest")["timestamp"])
     rng = random.Random(7)
@@ -43,8 +43,12 @@ def _generate(tmp: Path, devnet, consortium_for) -> dict[str, Path]:  # noqa: AN
     for _ in range(PATIENTS):
         patient = Account.create()
         devnet.backend.fund(patient.address, 10**18)
-        receipt = consortium_for(patient).consents.grant(patient.address, GrantTerms(
-            grantee=ANY_MEMBER, categories=0xFFFF, purposes=0xFF, valid_from=now - 10, valid_until=now + 10**7))
+        receipt = consortium_for(patient).consents.grant(
+            patient.address,
+            GrantTerms(
+                grantee=ANY_MEMBER, categories=0xFFFF, purposes=0xFF, valid_from=now - 10, valid_until=now + 10**7
+            ),
+        )
         consent_of[patient.address] = receipt.event("ConsentGranted").args["consentId"]
         patients.append(patient.address)
     slugs = [slug for slug, _ in DEFAULT_MEMBERS]
@@ -60,8 +64,12 @@ def _generate(tmp: Path, devnet, consortium_for) -> dict[str, Path]:  # noqa: AN
                 patient = rng.choice(patients)
                 chain.records.anchor_record(record_id, patient, rng.randrange(16), content)
                 records[slug].append((record_id.hex(), patient, content.hex()))
-                out.write(json.dumps({"record_id": record_id.hex(), "version": 1, "erased": False,
-                                      "stored_hash": content.hex()}) + "\n")  # fmt: skip
+                out.write(
+                    json.dumps(
+                        {"record_id": record_id.hex(), "version": 1, "erased": False, "stored_hash": content.hex()}
+                    )
+                    + "\n"
+                )
     chain_block = int(w3.eth.block_number)
     start = datetime.now(UTC) - timedelta(days=30)
     exports = {}
@@ -73,30 +81,41 @@ def _generate(tmp: Path, devnet, consortium_for) -> dict[str, Path]:  # noqa: AN
         with open(path, "w") as out:
             for sequence in range(1, count + 1):
                 record_id, patient, _ = rng.choice(records[slug])
-                doc = {"format": ENTRY_FORMAT, "member": identity.address, "sequence": sequence,
-                       "record_id": record_id, "record_version": 1, "patient": patient,
-                       "requester": rng.choice(others), "clinician": f"dr-{rng.randrange(500):03d}",
-                       "purpose": 0, "basis": "consent", "authorization": f"{consent_of[patient]:064x}",
-                       "action": "read", "chain_block": chain_block,
-                       "created_at": (start + timedelta(seconds=sequence * 7)).isoformat(timespec="microseconds")}
+                doc = {
+                    "format": ENTRY_FORMAT,
+                    "member": identity.address,
+                    "sequence": sequence,
+                    "record_id": record_id,
+                    "record_version": 1,
+                    "patient": patient,
+                    "requester": rng.choice(others),
+                    "clinician": f"dr-{rng.randrange(500):03d}",
+                    "purpose": 0,
+                    "basis": "consent",
+                    "authorization": f"{consent_of[patient]:064x}",
+                    "action": "read",
+                    "chain_block": chain_block,
+                    "created_at": (start + timedelta(seconds=sequence * 7)).isoformat(timespec="microseconds"),
+                }
                 entry_hash = document_hash(doc)
                 out.write(json.dumps({**doc, "entry_hash": entry_hash}, sort_keys=True) + "\n")
                 builder.append(merkle.leaf_hash(bytes.fromhex(entry_hash)))
                 if sequence % BATCH == 0 or sequence == count:
-                    roots.append((sequence - (sequence - 1) % BATCH, sequence, builder.root()))  # fmt: skip
+                    roots.append((sequence - (sequence - 1) % BATCH, sequence, builder.root()))
         _anchor(w3, identity.account, consortium_for(identity.account), roots)
         exports[identity.address] = path
     return exports
 
 
-def _anchor(w3, account, chain, roots: list[tuple[int, int, bytes]]) -> None:  # noqa: ANN001
+def _anchor(w3, account, chain, roots: list[tuple[int, int, bytes]]) -> None:
     """One anchorAccessBatch transaction per batch, signed here and sent back to back."""
     nonce = w3.eth.get_transaction_count(account.address, "pending")
     gas_price, chain_id, last = w3.eth.gas_price, w3.eth.chain_id, None
     for first, last_sequence, root in roots:
         fn = chain.trail.contract.functions.anchorAccessBatch(root, first, last_sequence)
-        tx = fn.build_transaction({"from": account.address, "nonce": nonce, "gas": 150_000, "gasPrice": gas_price,
-                                   "chainId": chain_id})  # fmt: skip
+        tx = fn.build_transaction(
+            {"from": account.address, "nonce": nonce, "gas": 150_000, "gasPrice": gas_price, "chainId": chain_id}
+        )
         last = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
         nonce += 1
     if last is not None:
@@ -134,23 +153,39 @@ def run() -> dict[str, float]:
         try:
             w3 = devnet.backend.w3
 
-            def consortium_for(account):  # noqa: ANN001, ANN202
+            def consortium_for(account):
                 return Consortium(w3, devnet.manifest, TransactionSender(w3, account))
 
             exports = _generate(tmp, devnet, consortium_for)
             slugs = {identity.address: slug for slug, identity in devnet.identities.items()}
-            profile = ["-m", "cProfile", "-o", os.environ["MEDLEDGER_BENCH_PROFILE"]] if os.environ.get(
-                "MEDLEDGER_BENCH_PROFILE") else []  # fmt: skip
+            profile = (
+                ["-m", "cProfile", "-o", os.environ["MEDLEDGER_BENCH_PROFILE"]]
+                if os.environ.get("MEDLEDGER_BENCH_PROFILE")
+                else []
+            )
             # the verifier's own peak RSS, printed by itself at exit: VmHWM of its own memory map, not
             # getrusage's ru_maxrss, which Linux carries over from the parent at fork and across exec
             # (in a full run this benchmark process holds the crypto group's 1 GiB buffers: 2.1 GB)
-            measured = ["-c", "import atexit, runpy, sys; atexit.register(lambda: print('PEAK_RSS_KIB=' + next("
-                        "l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')), "
-                        "file=sys.stderr)); sys.argv = ['medledger', *sys.argv[1:]]; "
-                        "runpy.run_module('ledger_api.cli', run_name='__main__')"]
+            measured = [
+                "-c",
+                "import atexit, runpy, sys; atexit.register(lambda: print('PEAK_RSS_KIB=' + next("
+                "l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')), "
+                "file=sys.stderr)); sys.argv = ['medledger', *sys.argv[1:]]; "
+                "runpy.run_module('ledger_api.cli', run_name='__main__')",
+            ]
             runner = [*profile, "-m", "ledger_api.cli"] if profile else measured
-            command = [sys.executable, *runner, "audit", "verify", "--rpc", devnet.backend.url,
-                       "--manifest", str(tmp / "chain" / "deployment.json"), "--json", str(tmp / "report.json")]
+            command = [
+                sys.executable,
+                *runner,
+                "audit",
+                "verify",
+                "--rpc",
+                devnet.backend.url,
+                "--manifest",
+                str(tmp / "chain" / "deployment.json"),
+                "--json",
+                str(tmp / "report.json"),
+            ]
             for member, path in exports.items():
                 command += ["--export", f"{member}={path},{tmp / f'{slugs[member]}-records.jsonl'}"]
             started = time.perf_counter()
@@ -172,9 +207,11 @@ def run() -> dict[str, float]:
         finally:
             devnet.backend.close()
     suffix = "1m" if ENTRIES == 1_000_000 else f"{ENTRIES}"
-    return {f"audit.verify_{suffix}_s": round(elapsed, 1),
-            f"audit.verify_{suffix}_peak_rss_mb": round(peak_kib / 1024, 1),
-            "audit.verify_entries_per_s": round(ENTRIES / elapsed)}  # fmt: skip
+    return {
+        f"audit.verify_{suffix}_s": round(elapsed, 1),
+        f"audit.verify_{suffix}_peak_rss_mb": round(peak_kib / 1024, 1),
+        "audit.verify_entries_per_s": round(ENTRIES / elapsed),
+    }
 
 
 GOALS = {"audit.verify_1m_s": ("<=", 60.0), "audit.verify_1m_peak_rss_mb": ("<=", 1024.0)}

@@ -36,9 +36,24 @@ def run() -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="medledger-bench-consortium-") as tmp:
         data, rpc, base = Path(tmp), free_port(), free_port(3)  # consortium up: 3 members on base, base+1, base+2
         started = time.monotonic()
-        up = subprocess.Popen([sys.executable, "-m", "ledger_api.cli", "consortium", "up", "--data-dir", str(data),
-                               "--rpc-port", str(rpc), "--base-port", str(base)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        up = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ledger_api.cli",
+                "consortium",
+                "up",
+                "--data-dir",
+                str(data),
+                "--rpc-port",
+                str(rpc),
+                "--base-port",
+                str(base),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         lines: list[str] = []
         threading.Thread(target=lambda: lines.extend(iter(up.stdout.readline, "")), daemon=True).start()
         try:
@@ -54,23 +69,28 @@ def run() -> dict[str, float]:
             patient = Account.create()
             chain.w3.provider.make_request("anvil_setBalance", [patient.address, hex(10**19)])  # type: ignore[arg-type]
             a_url, b_url = f"http://127.0.0.1:{base}", f"http://127.0.0.1:{base + 1}"
-            with httpx.Client(base_url=a_url, timeout=30,
-                              auth=MemberAuth(a.account, manifest.chain_id, a.address)) as client:  # fmt: skip
-                record = client.post("/v1/records", content=os.urandom(64 * 1024),
-                                     headers={"content-type": "application/octet-stream"},
-                                     params={"patient": patient.address, "category": "labs",
-                                             "media_type": "application/pdf"}).json()  # fmt: skip
+            with httpx.Client(
+                base_url=a_url, timeout=30, auth=MemberAuth(a.account, manifest.chain_id, a.address)
+            ) as client:
+                record = client.post(
+                    "/v1/records",
+                    content=os.urandom(64 * 1024),
+                    headers={"content-type": "application/octet-stream"},
+                    params={"patient": patient.address, "category": "labs", "media_type": "application/pdf"},
+                ).json()
             now = int(chain.w3.eth.get_block("latest")["timestamp"])
             Consortium(chain.w3, manifest, TransactionSender(chain.w3, patient)).consents.grant(
-                patient.address, GrantTerms(grantee=b.address, categories=1, purposes=1, valid_from=now - 1,
-                                            valid_until=now + 86_400))  # fmt: skip
+                patient.address,
+                GrantTerms(grantee=b.address, categories=1, purposes=1, valid_from=now - 1, valid_until=now + 86_400),
+            )
             deadline = time.monotonic() + 60
             while not Consortium(chain.w3, manifest).records.exists(bytes.fromhex(record["id"])):
                 if time.monotonic() > deadline:
                     raise RuntimeError("record not anchored")
                 time.sleep(0.2)
-            with httpx.Client(base_url=b_url, timeout=30,
-                              auth=MemberAuth(b.account, manifest.chain_id, b.address)) as client:  # fmt: skip
+            with httpx.Client(
+                base_url=b_url, timeout=30, auth=MemberAuth(b.account, manifest.chain_id, b.address)
+            ) as client:
                 fetch, fanout = [], []
                 params = {"custodian": a.address, "purpose": "treatment", "clinician": "bench"}
                 for _ in range(ROUNDS):
@@ -80,11 +100,13 @@ def run() -> dict[str, float]:
                     assert response.status_code == 200 and len(response.content) == 64 * 1024, response.text
                 for _ in range(ROUNDS // 4):
                     t = time.perf_counter()
-                    response = client.get(f"/v1/consortium/patients/{patient.address}/records",
-                                          params={"purpose": "treatment"})  # fmt: skip
+                    response = client.get(
+                        f"/v1/consortium/patients/{patient.address}/records", params={"purpose": "treatment"}
+                    )
                     fanout.append((time.perf_counter() - t) * 1000)
                     assert response.status_code == 200 and all(
-                        m["status"] == "returned" for m in response.json()["members"]), response.text
+                        m["status"] == "returned" for m in response.json()["members"]
+                    ), response.text
             figures["consortium.cross_member_fetch_p50_ms"] = _p(fetch, 50)
             figures["consortium.cross_member_fetch_p99_ms"] = _p(fetch, 99)
             figures["consortium.fanout_3_members_p50_ms"] = _p(fanout, 50)

@@ -125,8 +125,9 @@ def _stream(directory: str | None) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="medledger-bench-", dir=directory) as tmp:
         path = Path(tmp) / "study.bin"
         _write_test_file(path)
-        child = subprocess.run([sys.executable, __file__, "--child", str(path)], check=True, capture_output=True,
-                               text=True)  # fmt: skip
+        child = subprocess.run(
+            [sys.executable, __file__, "--child", str(path)], check=True, capture_output=True, text=True
+        )
         figures = json.loads(child.stdout)
         figures["crypto.aesgcm_oneshot_mb_s_1g"] = _one_shot(path)
     return figures

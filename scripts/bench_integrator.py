@@ -24,8 +24,13 @@ RUNS = 7
 
 
 def _commands(empty: str) -> dict[str, list[str]]:
-    return {"help": ["--help"], "record_help": ["record", "--help"], "patient_help": ["patient", "--help"],
-            "audit_help": ["audit", "--help"], "status_nothing_running": ["consortium", "status", "--data-dir", empty]}
+    return {
+        "help": ["--help"],
+        "record_help": ["record", "--help"],
+        "patient_help": ["patient", "--help"],
+        "audit_help": ["audit", "--help"],
+        "status_nothing_running": ["consortium", "status", "--data-dir", empty],
+    }
 
 
 def _median_ms(arguments: list[str]) -> float:
@@ -44,8 +49,9 @@ def run() -> dict[str, float]:
     from tests.utils.openapi_lint import lint
 
     results = lint(api_document(Settings()))
-    figures = {f"api.openapi_lint_errors.{r.tool.split()[0].strip('@').replace('/', '_')}": float(r.errors)
-               for r in results}  # fmt: skip
+    figures = {
+        f"api.openapi_lint_errors.{r.tool.split()[0].strip('@').replace('/', '_')}": float(r.errors) for r in results
+    }
     figures["api.openapi_lint_errors"] = float(sum(r.errors for r in results))
     with tempfile.TemporaryDirectory() as empty:
         startup = {name: _median_ms(arguments) for name, arguments in _commands(empty).items()}

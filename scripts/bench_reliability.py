@@ -22,12 +22,17 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 GOALS = {
-    "reliability.lost_entries": ("<=", 0), "reliability.duplicate_entries": ("<=", 0),
-    "reliability.problems": ("<=", 0), "reliability.kill_points_x_runs": (">=", 100),
-    "fuzz.server_errors": ("<=", 0), "fuzz.schema_violations": ("<=", 0), "fuzz.hostile_server_errors": ("<=", 0),
+    "reliability.lost_entries": ("<=", 0),
+    "reliability.duplicate_entries": ("<=", 0),
+    "reliability.problems": ("<=", 0),
+    "reliability.kill_points_x_runs": (">=", 100),
+    "fuzz.server_errors": ("<=", 0),
+    "fuzz.schema_violations": ("<=", 0),
+    "fuzz.hostile_server_errors": ("<=", 0),
     "fuzz.hostile_findings": ("<=", 0),
-    "soak.error_rate": ("<=", 0.0), "soak.audit_passed": (">=", 1),
-}  # fmt: skip
+    "soak.error_rate": ("<=", 0.0),
+    "soak.audit_passed": (">=", 1),
+}
 
 
 def run_reliability() -> dict[str, float]:
@@ -40,10 +45,14 @@ def run_reliability() -> dict[str, float]:
         tally = run_drills(Path(work), url, runs=runs)
     for problem in tally.problems:
         print("  reliability problem:", problem)
-    return {"reliability.kill_points_x_runs": float(len(POINTS) * runs), "reliability.runs": float(tally.runs),
-            "reliability.lost_entries": float(tally.lost), "reliability.duplicate_entries": float(tally.duplicates),
-            "reliability.problems": float(len(tally.problems)),
-            "reliability.acknowledged_writes": float(tally.acknowledged_uploads + tally.acknowledged_reads)}
+    return {
+        "reliability.kill_points_x_runs": float(len(POINTS) * runs),
+        "reliability.runs": float(tally.runs),
+        "reliability.lost_entries": float(tally.lost),
+        "reliability.duplicate_entries": float(tally.duplicates),
+        "reliability.problems": float(len(tally.problems)),
+        "reliability.acknowledged_writes": float(tally.acknowledged_uploads + tally.acknowledged_reads),
+    }
 
 
 def run_fuzz() -> dict[str, float]:
@@ -68,14 +77,19 @@ def run_fuzz() -> dict[str, float]:
         print("  fuzz finding:", failure[:300])
     for note in stateful.notes:
         print("  fuzz note:", note)
-    return {"fuzz.schemathesis_cases": float(stateless.cases + stateful.cases),
-            "fuzz.stateful_cases": float(stateful.cases), "fuzz.followed_links": float(stateful.followed_links),
-            "fuzz.stateful_rounds_abandoned": float(stateful.rounds_abandoned),
-            "fuzz.hostile_cases": float(hostile.cases), "fuzz.hostile_server_errors": float(hostile.server_errors),
-            "fuzz.hostile_findings": float(len(hostile.failures)),
-            "fuzz.server_errors": float(stateless.server_errors + stateful.server_errors),
-            "fuzz.schema_violations": float(len(stateless.failures) + len(stateful.failures)
-                                            - stateless.server_errors - stateful.server_errors)}  # fmt: skip
+    return {
+        "fuzz.schemathesis_cases": float(stateless.cases + stateful.cases),
+        "fuzz.stateful_cases": float(stateful.cases),
+        "fuzz.followed_links": float(stateful.followed_links),
+        "fuzz.stateful_rounds_abandoned": float(stateful.rounds_abandoned),
+        "fuzz.hostile_cases": float(hostile.cases),
+        "fuzz.hostile_server_errors": float(hostile.server_errors),
+        "fuzz.hostile_findings": float(len(hostile.failures)),
+        "fuzz.server_errors": float(stateless.server_errors + stateful.server_errors),
+        "fuzz.schema_violations": float(
+            len(stateless.failures) + len(stateful.failures) - stateless.server_errors - stateful.server_errors
+        ),
+    }
 
 
 def run_soak() -> dict[str, float]:
@@ -88,7 +102,12 @@ def run_soak() -> dict[str, float]:
         print("  soak unexpected answers:", result.unexpected)
     if not result.audit_passed:
         print(result.audit_output)
-    return {"soak.duration_s": duration, "soak.requests": float(result.requests),
-            "soak.requests_per_s": round(result.requests / duration, 1), "soak.error_rate": result.error_rate,
-            "soak.p50_ms": round(result.percentile_ms(0.50), 1), "soak.p99_ms": round(result.percentile_ms(0.99), 1),
-            "soak.audit_passed": 1.0 if result.audit_passed else 0.0}
+    return {
+        "soak.duration_s": duration,
+        "soak.requests": float(result.requests),
+        "soak.requests_per_s": round(result.requests / duration, 1),
+        "soak.error_rate": result.error_rate,
+        "soak.p50_ms": round(result.percentile_ms(0.50), 1),
+        "soak.p99_ms": round(result.percentile_ms(0.99), 1),
+        "soak.audit_passed": 1.0 if result.audit_passed else 0.0,
+    }

@@ -46,13 +46,24 @@ def run() -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="medledger-bench-security-") as tmp:
         data, rpc_port, port = Path(tmp), free_port(), free_port()
         devnet = start_devnet(data / "chain", port=rpc_port)
-        config = ConsortiumConfig(data_dir=data, chain=ChainConfig(rpc_port=rpc_port),
-                                  members=[MemberConfig(slug="dapeng", port=port)])  # fmt: skip
-        env = _node_env(config, config.members[0], f"http://127.0.0.1:{rpc_port}", data / "chain" / "deployment.json",
-                        data / "chain" / "keys" / "dapeng.json", _passphrase())  # fmt: skip
-        log = open(data / "node.log", "wb")  # noqa: SIM115
-        node = subprocess.Popen([sys.executable, "-m", "ledger_api.cli", "serve", f"--port={port}", "--workers=1"],
-                                env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        config = ConsortiumConfig(
+            data_dir=data, chain=ChainConfig(rpc_port=rpc_port), members=[MemberConfig(slug="dapeng", port=port)]
+        )
+        env = _node_env(
+            config,
+            config.members[0],
+            f"http://127.0.0.1:{rpc_port}",
+            data / "chain" / "deployment.json",
+            data / "chain" / "keys" / "dapeng.json",
+            _passphrase(),
+        )
+        log = open(data / "node.log", "wb")
+        node = subprocess.Popen(
+            [sys.executable, "-m", "ledger_api.cli", "serve", f"--port={port}", "--workers=1"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             wait_ready({"node": url}, {"node": node}, timeout=60)
@@ -65,11 +76,20 @@ def run() -> dict[str, float]:
             peak_kb = _status_kb(pid, "VmHWM")
             member = devnet.identities["dapeng"]
             nested_body = b"[" * ((1 << 20) - 64)  # just under the JSON limit of a signed route: it is parsed
-            headers = sign_headers(member.account, chain_id=devnet.manifest.chain_id, audience=member.address,
-                                   method="POST", url=url + "/v1/emergency",
-                                   digest=hashlib.sha256(nested_body).hexdigest())  # fmt: skip
-            nested = httpx.post(url + "/v1/emergency", content=nested_body, timeout=30,
-                                headers={**headers, "content-type": "application/json"})  # fmt: skip
+            headers = sign_headers(
+                member.account,
+                chain_id=devnet.manifest.chain_id,
+                audience=member.address,
+                method="POST",
+                url=url + "/v1/emergency",
+                digest=hashlib.sha256(nested_body).hexdigest(),
+            )
+            nested = httpx.post(
+                url + "/v1/emergency",
+                content=nested_body,
+                timeout=30,
+                headers={**headers, "content-type": "application/json"},
+            )
             alive = httpx.get(url + "/healthz", timeout=10).status_code == 200 and node.poll() is None
             if answer.status != 413:
                 print(f"  security: the oversize body got {answer.status}, not 413")
@@ -78,11 +98,13 @@ def run() -> dict[str, float]:
             node.wait(timeout=30)
             log.close()
             devnet.backend.close()
-    return {"security.oversize_body_rss_mb": round(max(0, peak_kb - before_kb) / 1024, 1),
-            "security.oversize_body_sent_mb": round(answer.sent_bytes / (1 << 20), 1),
-            "security.oversize_body_status": float(answer.status or 0),
-            "security.nested_json_status": float(nested.status_code),
-            "security.nested_json_survived": 1.0 if alive else 0.0}
+    return {
+        "security.oversize_body_rss_mb": round(max(0, peak_kb - before_kb) / 1024, 1),
+        "security.oversize_body_sent_mb": round(answer.sent_bytes / (1 << 20), 1),
+        "security.oversize_body_status": float(answer.status or 0),
+        "security.nested_json_status": float(nested.status_code),
+        "security.nested_json_survived": 1.0 if alive else 0.0,
+    }
 
 
 if __name__ == "__main__":

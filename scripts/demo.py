@@ -38,8 +38,11 @@ class Demo:
         state = json.loads((data_dir / "consortium.json").read_text())
         self.nodes = state["nodes"]
         self.keys = data_dir / "chain" / "keys"
-        self.env = {**os.environ, "MEDLEDGER_KEYSTORE_PASSPHRASE": _passphrase(),
-                    "MEDLEDGER_PATIENT_PASSPHRASE": "demo patient passphrase, development only"}  # fmt: skip
+        self.env = {
+            **os.environ,
+            "MEDLEDGER_KEYSTORE_PASSPHRASE": _passphrase(),
+            "MEDLEDGER_PATIENT_PASSPHRASE": "demo patient passphrase, development only",
+        }
         self.number = 0
 
     def url(self, slug: str) -> str:
@@ -54,19 +57,27 @@ class Demo:
 
     def cli(self, *args: str, expect_ok: bool = True, show: bool = True) -> str:
         """Runs ``medledger args``; checks success or failure as expected; returns its output."""
-        done = subprocess.run([sys.executable, "-m", "ledger_api.cli", *args], env=self.env, text=True,
-                              stdout=subprocess.PIPE if not show else None, stderr=subprocess.PIPE)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "ledger_api.cli", *args],
+            env=self.env,
+            text=True,
+            stdout=subprocess.PIPE if not show else None,
+            stderr=subprocess.PIPE,
+        )
         output = (done.stdout or "") + done.stderr
         if show and done.stderr:
             print(done.stderr.strip())
         if (done.returncode == 0) != expect_ok:
-            raise StepFailed(f"`medledger {' '.join(args[:2])}` exited {done.returncode}; expected "
-                             f"{'success' if expect_ok else 'a refusal'}: {output.strip()[:400]}")  # fmt: skip
+            raise StepFailed(
+                f"`medledger {' '.join(args[:2])}` exited {done.returncode}; expected "
+                f"{'success' if expect_ok else 'a refusal'}: {output.strip()[:400]}"
+            )
         return output
 
     def json(self, *args: str) -> object:
-        done = subprocess.run([sys.executable, "-m", "ledger_api.cli", *args, "--json"], env=self.env, text=True,
-                              capture_output=True)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "ledger_api.cli", *args, "--json"], env=self.env, text=True, capture_output=True
+        )
         if done.returncode != 0:
             raise StepFailed(f"`medledger {' '.join(args[:2])}` failed: {done.stderr.strip()[:400]}")
         return json.loads(done.stdout)
@@ -76,15 +87,14 @@ class Demo:
 
 
 def _captured(demo: Demo, *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "ledger_api.cli", *args], env=demo.env, text=True,
-                          capture_output=True)  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "ledger_api.cli", *args], env=demo.env, text=True, capture_output=True)
     print((done.stdout + done.stderr).strip())
     if done.returncode != 0:
         raise StepFailed(f"`medledger {' '.join(args[:2])}` failed")
     return done.stdout
 
 
-def _wait(predicate, what: str, timeout: float = 60) -> None:  # noqa: ANN001
+def _wait(predicate, what: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -118,19 +128,49 @@ def story(demo: Demo, imaging_mb: int) -> None:
         for _ in range(imaging_mb):
             handle.write(os.urandom(1 << 20))
     ids = {}
-    for name, path, category, media in (("labs", labs_file, "labs", "text/plain"),
-                                        ("imaging", imaging_file, "imaging", "application/dicom")):  # fmt: skip
-        out = _captured(demo, "record", "put", str(path), "--patient", patient, "--category", category,
-                        "--media-type", media, "--identity", str(keys / f"{a}.json"),
-                        "--node", demo.url(a))  # fmt: skip
+    for name, path, category, media in (
+        ("labs", labs_file, "labs", "text/plain"),
+        ("imaging", imaging_file, "imaging", "application/dicom"),
+    ):
+        out = _captured(
+            demo,
+            "record",
+            "put",
+            str(path),
+            "--patient",
+            patient,
+            "--category",
+            category,
+            "--media-type",
+            media,
+            "--identity",
+            str(keys / f"{a}.json"),
+            "--node",
+            demo.url(a),
+        )
         ids[name] = re.search(r"record (?:\x1b\[1m)?([0-9a-f]{64})", out).group(1)  # type: ignore[union-attr]
     demo.ok(f"stored encrypted and anchored: labs {ids['labs'][:12]}…, imaging {ids['imaging'][:12]}…")
 
     def read(slug: str, record: str, purpose: str = "treatment", expect_ok: bool = True) -> Path:
         target = work / f"{slug}-{record[:8]}-{purpose}.out"
-        demo.cli("record", "get", record, "--custodian", demo.account(a), "--purpose", purpose, "--clinician",
-                 f"dr-{slug}-01", "--identity", str(keys / f"{slug}.json"), "--node", demo.url(slug), "--out",
-                 str(target), expect_ok=expect_ok)  # fmt: skip
+        demo.cli(
+            "record",
+            "get",
+            record,
+            "--custodian",
+            demo.account(a),
+            "--purpose",
+            purpose,
+            "--clinician",
+            f"dr-{slug}-01",
+            "--identity",
+            str(keys / f"{slug}.json"),
+            "--node",
+            demo.url(slug),
+            "--out",
+            str(target),
+            expect_ok=expect_ok,
+        )
         return target
 
     demo.step(f"{demo.nodes[b]['name']} asks for the lab report without consent")
@@ -138,8 +178,23 @@ def story(demo: Demo, imaging_mb: int) -> None:
     demo.ok("denied")
 
     demo.step("The patient grants B treatment-only access to labs and imaging for 24 hours")
-    _captured(demo, "patient", "grant", "--key", str(patient_key), "--to", demo.account(b), "--categories",
-              "labs,imaging", "--purposes", "treatment", "--hours", "24", "--node", demo.url(a))  # fmt: skip
+    _captured(
+        demo,
+        "patient",
+        "grant",
+        "--key",
+        str(patient_key),
+        "--to",
+        demo.account(b),
+        "--categories",
+        "labs,imaging",
+        "--purposes",
+        "treatment",
+        "--hours",
+        "24",
+        "--node",
+        demo.url(a),
+    )
     _wait(lambda: any(x["status"] == "active" for x in consents()), "the consent to land on chain")
     (consent,) = [x for x in consents() if x["status"] == "active"]
     demo.ok(f"consent {consent['consent_id'][:14]}… active on chain")
@@ -154,16 +209,29 @@ def story(demo: Demo, imaging_mb: int) -> None:
     demo.ok("denied: the consent covers treatment only")
 
     demo.step("The patient revokes the consent; B asks again")
-    _captured(demo, "patient", "revoke", "--key", str(patient_key), "--consent", consent["consent_id"], "--node",
-              demo.url(a))  # fmt: skip
+    _captured(
+        demo, "patient", "revoke", "--key", str(patient_key), "--consent", consent["consent_id"], "--node", demo.url(a)
+    )
     _wait(lambda: any(x["status"] == "revoked" for x in consents()), "the revocation to land on chain")
     read(b, ids["labs"], expect_ok=False)
     demo.ok("denied on the very next request")
 
     demo.step(f"{demo.nodes[c]['name']} declares break-glass for the unconscious patient and reads")
-    demo.cli("emergency", "--patient", patient, "--reason-code", "1", "--justification",
-             "unconscious on arrival, suspected diabetic emergency", "--clinician", "dr-nanao-er",
-             "--identity", str(keys / f"{c}.json"), "--node", demo.url(c))  # fmt: skip
+    demo.cli(
+        "emergency",
+        "--patient",
+        patient,
+        "--reason-code",
+        "1",
+        "--justification",
+        "unconscious on arrival, suspected diabetic emergency",
+        "--clinician",
+        "dr-nanao-er",
+        "--identity",
+        str(keys / f"{c}.json"),
+        "--node",
+        demo.url(c),
+    )
     assert _sha256(read(c, ids["labs"])) == _sha256(labs_file)
     demo.ok("read under break-glass, flagged for review")
 
@@ -175,14 +243,20 @@ def story(demo: Demo, imaging_mb: int) -> None:
     assert sum(1 for e in history if e["break_glass"]) == 1
     for entry in history:
         flag = f" {RED}BREAK-GLASS{RESET}" if entry["break_glass"] else ""
-        print(f"   {entry['created_at'][:19]}  {entry['requester'][:10]}…  {entry['clinician']:<14} "
-              f"purpose {entry['purpose']}  {entry['basis']}{flag}")  # fmt: skip
+        print(
+            f"   {entry['created_at'][:19]}  {entry['requester'][:10]}…  {entry['clinician']:<14} "
+            f"purpose {entry['purpose']}  {entry['basis']}{flag}"
+        )
     demo.ok(f"{len(history)} accesses, break-glass flagged")
 
     demo.step("The auditor verifies the whole trail against the chain")
-    _wait(lambda: all(e["anchoring"] == "anchored" for e in demo.json("patient", "history", "--key",
-                                                                      str(patient_key), "--node", demo.url(a))),
-          "every access to be anchored")  # fmt: skip
+    _wait(
+        lambda: all(
+            e["anchoring"] == "anchored"
+            for e in demo.json("patient", "history", "--key", str(patient_key), "--node", demo.url(a))
+        ),
+        "every access to be anchored",
+    )
     demo.cli("audit", "verify", "--data-dir", str(demo.data_dir), "--html", str(work / "audit-report.html"))
     demo.ok(f"verification passed; report in {work / 'audit-report.html'}")
 
@@ -193,13 +267,18 @@ def story(demo: Demo, imaging_mb: int) -> None:
     consents_fhir = [json.loads(line) for line in (fhir_dir / "Consent.ndjson").read_text().splitlines()]
     history_ids = {e["entry_hash"] for e in history}
     assert history_ids <= {e["id"] for e in events}, "an access of the patient's history is missing from the export"
-    emergency = [e for e in events if e["id"] in history_ids
-                 and any(c["code"] == "BTG" for p in e["purposeOfEvent"] for c in p["coding"])]  # fmt: skip
+    emergency = [
+        e
+        for e in events
+        if e["id"] in history_ids and any(c["code"] == "BTG" for p in e["purposeOfEvent"] for c in p["coding"])
+    ]
     assert len(emergency) == 1, emergency
     revoked = [c for c in consents_fhir if c["identifier"][0]["value"] == consent["consent_id"]]
     assert revoked and revoked[0]["status"] == "inactive", revoked
-    demo.ok(f"{len(events)} AuditEvent (break-glass coded BTG) and {len(consents_fhir)} Consent "
-            f"(the revoked one inactive) in {fhir_dir}")
+    demo.ok(
+        f"{len(events)} AuditEvent (break-glass coded BTG) and {len(consents_fhir)} Consent "
+        f"(the revoked one inactive) in {fhir_dir}"
+    )
 
 
 def _running(data_dir: Path) -> bool:
@@ -208,8 +287,9 @@ def _running(data_dir: Path) -> bool:
         return False
     try:
         nodes = json.loads(state.read_text())["nodes"]
-        return len(nodes) >= 3 and all(httpx.get(f"{n['url']}/readyz", timeout=3).status_code == 200
-                                       for n in nodes.values())  # fmt: skip
+        return len(nodes) >= 3 and all(
+            httpx.get(f"{n['url']}/readyz", timeout=3).status_code == 200 for n in nodes.values()
+        )
     except (httpx.HTTPError, ValueError, KeyError):
         return False
 
@@ -224,9 +304,22 @@ def main() -> int:
     supervisor = None
     if not _running(args.data_dir):
         print(f"starting a local consortium in {args.data_dir} ...", flush=True)
-        supervisor = subprocess.Popen([sys.executable, "-m", "ledger_api.cli", "consortium", "up", "--data-dir",
-                                       str(args.data_dir), "--rpc-port", str(args.rpc_port), "--base-port",
-                                       str(args.base_port)], stdout=subprocess.DEVNULL)  # fmt: skip
+        supervisor = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ledger_api.cli",
+                "consortium",
+                "up",
+                "--data-dir",
+                str(args.data_dir),
+                "--rpc-port",
+                str(args.rpc_port),
+                "--base-port",
+                str(args.base_port),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 120
         while not _running(args.data_dir):
             if supervisor.poll() is not None or time.monotonic() > deadline:

@@ -26,23 +26,65 @@ AUDIENCE = Account.from_key(keccak(text="medledger request-signature test vector
 RECORD = "5f" * 32
 CASES = [
     ("get-without-query", KEY_1, 1337, "GET", "http://node.example:8601/v1/consortium/members", b""),
-    ("get-with-query-sorted", KEY_1, 1337, "GET",
-     f"http://node.example:8601/v1/records/{RECORD}/content?purpose=treatment&clinician=dr.li%40ward-3&version=2", b""),
-    ("query-space-plus-and-unicode", KEY_2, 20_241_129, "GET",
-     "https://hospital.example/v1/permissions?name=%E6%9D%8E%E5%9B%9B&q=a+b&c=x%20y", b""),
-    ("query-reserved-characters", KEY_2, 1337, "GET",
-     "http://node.example:8601/v1/access-log?x=%2F%3F%26%3D%25&tilde=~&star=*&paren=()", b""),
-    ("query-key-without-value-and-literal-percent", KEY_1, 1337, "GET",
-     "http://node.example:8601/v1/access-log?b&a=%zz&a=", b""),
-    ("query-names-sort-by-code-point", KEY_1, 1337, "GET",
-     "http://node.example:8601/v1/access-log?%C3%A9=1&z=2&Z=3&_=4", b""),
-    ("post-json-body", KEY_1, 1337, "POST", "http://node.example:8601/v1/consents",
-     json.dumps({"patient": "0x" + "ab" * 20, "nonce": 0}, separators=(",", ":")).encode()),
+    (
+        "get-with-query-sorted",
+        KEY_1,
+        1337,
+        "GET",
+        f"http://node.example:8601/v1/records/{RECORD}/content?purpose=treatment&clinician=dr.li%40ward-3&version=2",
+        b"",
+    ),
+    (
+        "query-space-plus-and-unicode",
+        KEY_2,
+        20_241_129,
+        "GET",
+        "https://hospital.example/v1/permissions?name=%E6%9D%8E%E5%9B%9B&q=a+b&c=x%20y",
+        b"",
+    ),
+    (
+        "query-reserved-characters",
+        KEY_2,
+        1337,
+        "GET",
+        "http://node.example:8601/v1/access-log?x=%2F%3F%26%3D%25&tilde=~&star=*&paren=()",
+        b"",
+    ),
+    (
+        "query-key-without-value-and-literal-percent",
+        KEY_1,
+        1337,
+        "GET",
+        "http://node.example:8601/v1/access-log?b&a=%zz&a=",
+        b"",
+    ),
+    (
+        "query-names-sort-by-code-point",
+        KEY_1,
+        1337,
+        "GET",
+        "http://node.example:8601/v1/access-log?%C3%A9=1&z=2&Z=3&_=4",
+        b"",
+    ),
+    (
+        "post-json-body",
+        KEY_1,
+        1337,
+        "POST",
+        "http://node.example:8601/v1/consents",
+        json.dumps({"patient": "0x" + "ab" * 20, "nonce": 0}, separators=(",", ":")).encode(),
+    ),
     ("post-without-body", KEY_2, 1337, "POST", "http://node.example:8601/v1/governance/proposals/3/execution", b""),
-    ("put-binary-body", KEY_2, 1337, "PUT", f"http://node.example:8601/v1/incoming/{RECORD}/versions/1",
-     bytes(range(256))),
+    (
+        "put-binary-body",
+        KEY_2,
+        1337,
+        "PUT",
+        f"http://node.example:8601/v1/incoming/{RECORD}/versions/1",
+        bytes(range(256)),
+    ),
     ("lowercase-method-is-upper-cased", KEY_1, 1, "delete", f"http://node.example:8601/v1/records/{RECORD}", b""),
-]  # fmt: skip
+]
 REFUSED = [
     ("missing-header", "X-MedLedger-Nonce left out", 401, "signature-header-missing"),
     ("nonce-upper-case", "the nonce in upper-case hex", 401, "signature-header-malformed"),
@@ -67,17 +109,45 @@ def vector(name: str, key: bytes, chain_id: int, method: str, url: str, body: by
     timestamp, nonce = 1_780_000_000, keccak(text=name)[:16].hex()
     digest = hashlib.sha256(body).hexdigest()
     parts = urlsplit(url)
-    base = signature_base(chain_id=chain_id, audience=AUDIENCE, method=method, path=parts.path, query=parts.query,
-                          digest=digest, timestamp=str(timestamp), nonce=nonce)  # fmt: skip
-    headers = sign_headers(account, chain_id=chain_id, audience=AUDIENCE, method=method, url=url, digest=digest,
-                           timestamp=timestamp, nonce=nonce)  # fmt: skip
-    return {"name": name, "private_key": "0x" + key.hex(), "chain_id": chain_id, "audience": AUDIENCE,
-            "method": method, "url": url, "body_hex": body.hex(), "timestamp": str(timestamp), "nonce": nonce,
-            "expected": {"canonical_query": canonical_query(parts.query), "content_sha256": digest,
-                         "signature_base": base,
-                         "digest": "0x" + _hash_eip191_message(encode_defunct(text=base)).hex(),
-                         "signature": "0x" + headers["x-medledger-signature"].removeprefix("0x"),
-                         "signer": account.address}}  # fmt: skip
+    base = signature_base(
+        chain_id=chain_id,
+        audience=AUDIENCE,
+        method=method,
+        path=parts.path,
+        query=parts.query,
+        digest=digest,
+        timestamp=str(timestamp),
+        nonce=nonce,
+    )
+    headers = sign_headers(
+        account,
+        chain_id=chain_id,
+        audience=AUDIENCE,
+        method=method,
+        url=url,
+        digest=digest,
+        timestamp=timestamp,
+        nonce=nonce,
+    )
+    return {
+        "name": name,
+        "private_key": "0x" + key.hex(),
+        "chain_id": chain_id,
+        "audience": AUDIENCE,
+        "method": method,
+        "url": url,
+        "body_hex": body.hex(),
+        "timestamp": str(timestamp),
+        "nonce": nonce,
+        "expected": {
+            "canonical_query": canonical_query(parts.query),
+            "content_sha256": digest,
+            "signature_base": base,
+            "digest": "0x" + _hash_eip191_message(encode_defunct(text=base)).hex(),
+            "signature": "0x" + headers["x-medledger-signature"].removeprefix("0x"),
+            "signer": account.address,
+        },
+    }
 
 
 def main() -> None:

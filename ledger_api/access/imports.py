@@ -33,12 +33,15 @@ class ImportEntry(SQLModel, table=True):
     created_at: datetime
 
 
-def record_import(engine, turns, **fields: object) -> None:  # noqa: ANN001 - an Engine and the node's WriteTurns
+def record_import(engine, turns, **fields: object) -> None:
     """Keeps one import entry (a repeated custodian entry is kept once: the unique constraint holds it)."""
     with turns.turn(), session_scope(engine) as session:
-        exists = session.exec(select(ImportEntry.id).where(ImportEntry.custodian == fields["custodian"],
-                                                            ImportEntry.custodian_sequence
-                                                            == fields["custodian_sequence"])).first()  # fmt: skip
+        exists = session.exec(
+            select(ImportEntry.id).where(
+                ImportEntry.custodian == fields["custodian"],
+                ImportEntry.custodian_sequence == fields["custodian_sequence"],
+            )
+        ).first()
         if exists is None:
             session.add(ImportEntry(**fields, created_at=datetime.now(UTC)))
 

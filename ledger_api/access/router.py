@@ -21,15 +21,20 @@ _ERRORS = responses(401, 403, 422, 503)
 
 
 @router.get("/patients/{patient}/access-log", response_model=list[AccessEntryPublic], responses=_ERRORS)
-def patient_history(node: NodeDep, caller: CallerDep, patient: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")],
-                    after: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
-                    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
-                    newest_first: bool = False) -> list[AccessEntryPublic]:  # fmt: skip
+def patient_history(
+    node: NodeDep,
+    caller: CallerDep,
+    patient: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")],
+    after: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    newest_first: bool = False,
+) -> list[AccessEntryPublic]:
     """Who read this patient's records here, when, why and on what grounds (break-glass flagged)."""
     patient = Web3.to_checksum_address(patient)
     if caller.kind == "patient" and not speaks_for(node, caller, patient):
-        raise Forbidden("patients see only their own history (or that of patients they are delegate for)",
-                        code="patient-scope")
+        raise Forbidden(
+            "patients see only their own history (or that of patients they are delegate for)", code="patient-scope"
+        )
     if caller.kind == "member" and not caller.local:
         raise Forbidden("a member sees its own log, not another member's", code="member-scope")
     with session_scope(node.engine) as session:
@@ -37,8 +42,12 @@ def patient_history(node: NodeDep, caller: CallerDep, patient: Annotated[str, Pa
 
 
 @router.get("/access-log", response_model=list[AccessEntryPublic], responses=_ERRORS)
-def member_log(node: NodeDep, caller: MemberOrAuditorDep, after: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
-               limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> list[AccessEntryPublic]:  # fmt: skip
+def member_log(
+    node: NodeDep,
+    caller: MemberOrAuditorDep,
+    after: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> list[AccessEntryPublic]:
     """This member's access log in sequence order (its own system, or an auditor)."""
     if caller.kind == "member" and not caller.local:
         raise Forbidden("a member sees its own log, not another member's", code="member-scope")
@@ -52,7 +61,7 @@ def export_log(node: NodeDep, caller: MemberOrAuditorDep) -> StreamingResponse:
     if caller.kind == "member" and not caller.local:
         raise Forbidden("a member exports its own log only", code="member-scope")
 
-    def lines():  # noqa: ANN202
+    def lines():
         with session_scope(node.engine) as session:
             yield from service.iter_export(session)
 

@@ -29,8 +29,20 @@ _COUNTER = "access_sequence"
 
 
 #: The fields an entry hash covers, beside ``format`` and ``created_at`` (see ``document_of``).
-DOCUMENT_FIELDS = ("member", "sequence", "record_id", "record_version", "patient", "requester", "clinician", "purpose",
-                   "basis", "authorization", "action", "chain_block")  # fmt: skip
+DOCUMENT_FIELDS = (
+    "member",
+    "sequence",
+    "record_id",
+    "record_version",
+    "patient",
+    "requester",
+    "clinician",
+    "purpose",
+    "basis",
+    "authorization",
+    "action",
+    "chain_block",
+)
 
 
 def document_of(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -56,8 +68,12 @@ def entry_hash(entry: AccessEntry) -> str:
 
 
 _COUNTERS = Counter.__table__  # type: ignore[attr-defined]
-_ALLOCATE = (update(_COUNTERS).where(_COUNTERS.c.name == _COUNTER).values(value=_COUNTERS.c.value + bindparam("n"))
-             .returning(_COUNTERS.c.value))  # fmt: skip
+_ALLOCATE = (
+    update(_COUNTERS)
+    .where(_COUNTERS.c.name == _COUNTER)
+    .values(value=_COUNTERS.c.value + bindparam("n"))
+    .returning(_COUNTERS.c.value)
+)
 _INSERT_ENTRIES = insert(AccessEntry.__table__)  # type: ignore[attr-defined]
 
 
@@ -102,10 +118,23 @@ def insert_accesses(connection: Connection, *, member: str, entries: list[dict[s
         values = {**fields, "sequence": sequence, "member": member, "created_at": moment}
         values["entry_hash"] = document_hash(document_of(values))
         rows.append(values)
-    outbox_ids = enqueue_rows(connection, "access_entry", [{
-        "sequence": v["sequence"], "entry_hash": v["entry_hash"], "requester": v["requester"], "patient": v["patient"],
-        "record_id": v["record_id"], "purpose": v["purpose"], "basis": v["basis"], "authorization": v["authorization"],
-    } for v in rows])  # fmt: skip
+    outbox_ids = enqueue_rows(
+        connection,
+        "access_entry",
+        [
+            {
+                "sequence": v["sequence"],
+                "entry_hash": v["entry_hash"],
+                "requester": v["requester"],
+                "patient": v["patient"],
+                "record_id": v["record_id"],
+                "purpose": v["purpose"],
+                "basis": v["basis"],
+                "authorization": v["authorization"],
+            }
+            for v in rows
+        ],
+    )
     for values, outbox_id in zip(rows, outbox_ids, strict=True):
         values["outbox_id"] = outbox_id
     connection.execute(_INSERT_ENTRIES, rows)
@@ -113,12 +142,16 @@ def insert_accesses(connection: Connection, *, member: str, entries: list[dict[s
 
 
 def to_public(entry: AccessEntry, items: dict[int, OutboxItem]) -> AccessEntryPublic:
-    return AccessEntryPublic(**entry.model_dump(exclude={"outbox_id"}), break_glass=entry.basis == "break_glass",
-                             anchoring=anchoring_state(items.get(entry.outbox_id or -1)))  # fmt: skip
+    return AccessEntryPublic(
+        **entry.model_dump(exclude={"outbox_id"}),
+        break_glass=entry.basis == "break_glass",
+        anchoring=anchoring_state(items.get(entry.outbox_id or -1)),
+    )
 
 
-def list_entries(session: Session, *, patient: str | None = None, after: int = 0, limit: int = 500,
-                 newest_first: bool = False) -> list[AccessEntryPublic]:  # fmt: skip
+def list_entries(
+    session: Session, *, patient: str | None = None, after: int = 0, limit: int = 500, newest_first: bool = False
+) -> list[AccessEntryPublic]:
     """Entries after sequence ``after``, oldest first (paging a log), or the newest ``limit`` (a timeline)."""
     query = select(AccessEntry).where(AccessEntry.sequence > after)
     if patient is not None:

@@ -24,8 +24,9 @@ from ledger_api.core.group_commit import GroupCommit
 class AccessLogWriter:
     """Writes release entries for one node, batching those that arrive while a write is under way."""
 
-    def __init__(self, engine: Engine, member: str, access_lock: threading.Lock, crash_drill: CrashDrill,
-                 write_turns: WriteTurns) -> None:  # fmt: skip
+    def __init__(
+        self, engine: Engine, member: str, access_lock: threading.Lock, crash_drill: CrashDrill, write_turns: WriteTurns
+    ) -> None:
         self.engine, self.member, self.crash_drill, self.write_turns = engine, member, crash_drill, write_turns
         self.commits: GroupCommit[dict[str, Any], dict[str, Any]] = GroupCommit(access_lock, self._write)
 

@@ -36,8 +36,10 @@ MEMBER_HEADERS = {
     "memberSigner": ("X-MedLedger-Signer", "The signer's account (EIP-55 checksummed address)."),
     "memberTimestamp": ("X-MedLedger-Timestamp", "Unix seconds when the request was signed."),
     "memberNonce": ("X-MedLedger-Nonce", "32 to 128 lowercase hex characters, never used before by this signer."),
-    "memberContentDigest": ("X-MedLedger-Content-SHA256", "Lowercase hex SHA-256 of the exact body bytes "
-                            "(of the empty string when there is no body)."),
+    "memberContentDigest": (
+        "X-MedLedger-Content-SHA256",
+        "Lowercase hex SHA-256 of the exact body bytes (of the empty string when there is no body).",
+    ),
     "memberSignature": ("X-MedLedger-Signature", "EIP-191 signature (65 bytes, hex) over the signature base."),
 }
 MEMBER = {name: [] for name in MEMBER_HEADERS}
@@ -51,12 +53,16 @@ RELEASE_HEADERS = {
     "X-MedLedger-Custodian": ("string", "The custodian member's account."),
     "X-MedLedger-Patient": ("string", "The patient's account."),
     "X-MedLedger-Content-Hash": ("string", "Hex hash of the ciphertext as anchored on chain."),
-    "X-MedLedger-Basis": ("string", "The grounds of the release: `consent:<id>`, `break-glass:<id>`, "
-                          "`patient` or `custodian`."),
+    "X-MedLedger-Basis": (
+        "string",
+        "The grounds of the release: `consent:<id>`, `break-glass:<id>`, `patient` or `custodian`.",
+    ),
 }
 DECRYPT_HEADERS = {
-    "X-MedLedger-Sealed-By": ("string", "The member whose key context sealed the data key (part of the "
-                              "decryption context)."),
+    "X-MedLedger-Sealed-By": (
+        "string",
+        "The member whose key context sealed the data key (part of the decryption context).",
+    ),
     "X-MedLedger-Category": ("integer", "The record's category code (part of the decryption context)."),
     "X-MedLedger-Media-Type": ("string", "The plaintext's media type."),
     "X-MedLedger-Wrapped-Key": ("string", "Base64 of the data key wrapped for the requester's HPKE key."),
@@ -67,12 +73,21 @@ ACROSS_HEADERS = {
 }
 #: sent when the ciphertext is served from its file (large records): standard caching validators
 FILE_HEADERS = {
-    "ETag": {"description": "Validator of the stored ciphertext file (large records only).", "required": False,
-             "schema": {"type": "string"}},
-    "Last-Modified": {"description": "When the stored ciphertext file was written (large records only).",
-                      "required": False, "schema": {"type": "string"}},
-    "Accept-Ranges": {"description": "`bytes` when the ciphertext is served from its file.", "required": False,
-                      "schema": {"type": "string"}},
+    "ETag": {
+        "description": "Validator of the stored ciphertext file (large records only).",
+        "required": False,
+        "schema": {"type": "string"},
+    },
+    "Last-Modified": {
+        "description": "When the stored ciphertext file was written (large records only).",
+        "required": False,
+        "schema": {"type": "string"},
+    },
+    "Accept-Ranges": {
+        "description": "`bytes` when the ciphertext is served from its file.",
+        "required": False,
+        "schema": {"type": "string"},
+    },
 }
 #: the recipient's copy of another member's record is data, never a page of this origin
 SANDBOX_HEADERS = {
@@ -95,8 +110,10 @@ def _uses(route: APIRoute, dependency: object) -> bool:
 
 def security_for(route: APIRoute) -> list[dict[str, list]]:
     """The security requirements of one route, from the caller dependency it declares."""
-    if any(_uses(route, d) for d in (dependencies.get_member, dependencies.get_local_member,
-                                     dependencies.get_member_or_auditor)):  # fmt: skip
+    if any(
+        _uses(route, d)
+        for d in (dependencies.get_member, dependencies.get_local_member, dependencies.get_member_or_auditor)
+    ):
         return [MEMBER]
     if _uses(route, dependencies.get_caller):
         return [MEMBER, PATIENT_SESSION, PATIENT_PROOF]
@@ -115,22 +132,33 @@ def _api_routes(routes: list[Any]) -> list[APIRoute]:
 
 
 def _headers(spec: dict[str, tuple[str, str]]) -> dict[str, Any]:
-    return {name: {"description": text, "required": True, "schema": {"type": kind}}
-            for name, (kind, text) in spec.items()}  # fmt: skip
+    return {
+        name: {"description": text, "required": True, "schema": {"type": kind}} for name, (kind, text) in spec.items()
+    }
 
 
 def _security_schemes() -> dict[str, Any]:
     schemes: dict[str, Any] = {
-        name: {"type": "apiKey", "in": "header", "name": header,
-               "description": f"{text} One of the five headers of a signed member request; see {SPEC}."}
+        name: {
+            "type": "apiKey",
+            "in": "header",
+            "name": header,
+            "description": f"{text} One of the five headers of a signed member request; see {SPEC}.",
+        }
         for name, (header, text) in MEMBER_HEADERS.items()
-    }  # fmt: skip
-    schemes["patientSession"] = {"type": "http", "scheme": "bearer", "bearerFormat": "MedLedger session",
-                                 "description": "A patient's session token from POST /v1/auth/session "
-                                 "(Sign-In with Ethereum, EIP-4361)."}  # fmt: skip
-    schemes["patientProof"] = {"type": "apiKey", "in": "header", "name": "X-MedLedger-On-Behalf-Of",
-                               "description": "A patient's signed proof, relayed by a member system together "
-                               "with its own signed request."}  # fmt: skip
+    }
+    schemes["patientSession"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "MedLedger session",
+        "description": "A patient's session token from POST /v1/auth/session (Sign-In with Ethereum, EIP-4361).",
+    }
+    schemes["patientProof"] = {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-MedLedger-On-Behalf-Of",
+        "description": "A patient's signed proof, relayed by a member system together with its own signed request.",
+    }
     return schemes
 
 
@@ -168,18 +196,23 @@ def build(app: FastAPI, settings: Settings) -> dict[str, Any]:
     """The finished document for ``app`` (cached on the app, as FastAPI does)."""
     if app.openapi_schema:
         return app.openapi_schema
-    document = get_openapi(title=app.title, version=app.version, openapi_version="3.1.0",
-                           description=app.description, routes=app.routes,
-                           servers=[{"url": settings.public_url.rstrip("/") or "/",
-                                     "description": "this member node"}],
-                           license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"})  # fmt: skip
+    document = get_openapi(
+        title=app.title,
+        version=app.version,
+        openapi_version="3.1.0",
+        description=app.description,
+        routes=app.routes,
+        servers=[{"url": settings.public_url.rstrip("/") or "/", "description": "this member node"}],
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+    )
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     for name in ("HTTPValidationError", "ValidationError"):  # replaced by problem+json
         schemas.pop(name, None)
-    routes = {(method.lower(), route.path_format): route for route in _api_routes(app.routes)
-              for method in route.methods}  # fmt: skip
+    routes = {
+        (method.lower(), route.path_format): route for route in _api_routes(app.routes) for method in route.methods
+    }
     upload_limit = settings.limits.max_upload_bytes
     for path, item in document["paths"].items():
         for method, operation in item.items():
@@ -209,10 +242,18 @@ def build(app: FastAPI, settings: Settings) -> dict[str, Any]:
 def _release_headers(document: dict[str, Any]) -> None:
     paths = document["paths"]
     own = paths["/v1/records/{record_id}/content"]["get"]["responses"]["200"]
-    own["headers"] = {**_headers(RELEASE_HEADERS), **_headers(DECRYPT_HEADERS), "Cache-Control": NO_STORE,
-                      **FILE_HEADERS}
+    own["headers"] = {
+        **_headers(RELEASE_HEADERS),
+        **_headers(DECRYPT_HEADERS),
+        "Cache-Control": NO_STORE,
+        **FILE_HEADERS,
+    }
     own["description"] = "The ciphertext; the headers carry what decrypting it needs."
     across = paths["/v1/consortium/records/{record_id}"]["get"]["responses"]["200"]
-    across["headers"] = {**_headers(RELEASE_HEADERS), **_headers(ACROSS_HEADERS), "Cache-Control": NO_STORE,
-                         **SANDBOX_HEADERS}
+    across["headers"] = {
+        **_headers(RELEASE_HEADERS),
+        **_headers(ACROSS_HEADERS),
+        "Cache-Control": NO_STORE,
+        **SANDBOX_HEADERS,
+    }
     across["description"] = "The plaintext, checked against the hash anchored on chain."

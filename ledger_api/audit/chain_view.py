@@ -149,21 +149,33 @@ def _apply(view: ChainView, name: str, args: dict[str, Any], block: int) -> None
     if name == "AccessRecorded":
         member = checksum_address(args["member"])
         view.trails.setdefault(member, MemberTrail()).singles[int(args["sequence"])] = SingleAnchor(
-            sequence=int(args["sequence"]), entry_hash=_hex(args["entryHash"]),
-            requester=checksum_address(args["requester"]), patient=checksum_address(args["patient"]),
-            record_id=_hex(args["recordId"]), purpose=int(args["purpose"]), basis=int(args["basis"]),
-            authorization=_hex(args["authorization"]), block=block)  # fmt: skip
+            sequence=int(args["sequence"]),
+            entry_hash=_hex(args["entryHash"]),
+            requester=checksum_address(args["requester"]),
+            patient=checksum_address(args["patient"]),
+            record_id=_hex(args["recordId"]),
+            purpose=int(args["purpose"]),
+            basis=int(args["basis"]),
+            authorization=_hex(args["authorization"]),
+            block=block,
+        )
     elif name == "AccessBatchAnchored":
         member = checksum_address(args["member"])
-        view.trails.setdefault(member, MemberTrail()).batches.append(BatchAnchor(
-            int(args["fromSequence"]), int(args["toSequence"]), bytes(args["root"]), block))  # fmt: skip
+        view.trails.setdefault(member, MemberTrail()).batches.append(
+            BatchAnchor(int(args["fromSequence"]), int(args["toSequence"]), bytes(args["root"]), block)
+        )
     elif name == "ConsentGranted":
         consent_id = int(args["consentId"])
         view.consents[consent_id] = ConsentFact(
-            consent_id=consent_id, patient=checksum_address(args["patient"]),
-            grantee=checksum_address(args["grantee"]), categories=int(args["categories"]),
-            purposes=int(args["purposes"]), valid_from=int(args["validFrom"]), valid_until=int(args["validUntil"]),
-            granted_block=block)  # fmt: skip
+            consent_id=consent_id,
+            patient=checksum_address(args["patient"]),
+            grantee=checksum_address(args["grantee"]),
+            categories=int(args["categories"]),
+            purposes=int(args["purposes"]),
+            valid_from=int(args["validFrom"]),
+            valid_until=int(args["validUntil"]),
+            granted_block=block,
+        )
     elif name == "ConsentRevoked":
         fact = view.consents.get(int(args["consentId"]))
         if fact is not None:
@@ -171,8 +183,13 @@ def _apply(view: ChainView, name: str, args: dict[str, Any], block: int) -> None
     elif name == "BreakGlassDeclared":
         bg_id = int(args["breakGlassId"])
         view.break_glass[bg_id] = BreakGlassFact(
-            break_glass_id=bg_id, patient=checksum_address(args["patient"]), member=checksum_address(args["member"]),
-            reason_code=int(args["reasonCode"]), expires_at=int(args["expiresAt"]), declared_block=block)  # fmt: skip
+            break_glass_id=bg_id,
+            patient=checksum_address(args["patient"]),
+            member=checksum_address(args["member"]),
+            reason_code=int(args["reasonCode"]),
+            expires_at=int(args["expiresAt"]),
+            declared_block=block,
+        )
     elif name == "BreakGlassReviewed":
         fact_bg = view.break_glass.get(int(args["breakGlassId"]))
         if fact_bg is not None:
@@ -183,8 +200,11 @@ def _apply(view: ChainView, name: str, args: dict[str, Any], block: int) -> None
         record = view.records.get(record_id)
         if record is None:
             record = view.records[record_id] = RecordFact(
-                record_id=record_id, patient=checksum_address(args["patient"]),
-                custodian=checksum_address(args["custodian"]), category=int(args["category"]))  # fmt: skip
+                record_id=record_id,
+                patient=checksum_address(args["patient"]),
+                custodian=checksum_address(args["custodian"]),
+                category=int(args["category"]),
+            )
         record.versions[int(args["version"])] = _hex(args["contentHash"])
         record.blocks[int(args["version"])] = block
     elif name == "CustodyTransferred":
@@ -208,8 +228,15 @@ def consent_times(w3: Web3, manifest: DeploymentManifest, patient: str) -> dict[
     revoked: dict[int, int] = {}
     for low in range(deployed, head + 1, LOG_CHUNK_BLOCKS):
         high = min(head, low + LOG_CHUNK_BLOCKS - 1)
-        logs = chain_call(w3.eth.get_logs, {"address": manifest.address("ConsentRegistry"), "fromBlock": low,
-                                            "toBlock": high, "topics": [topics, None, patient_topic]})  # fmt: skip
+        logs = chain_call(
+            w3.eth.get_logs,
+            {
+                "address": manifest.address("ConsentRegistry"),
+                "fromBlock": low,
+                "toBlock": high,
+                "topics": [topics, None, patient_topic],
+            },
+        )
         for log in logs:
             event = decode_log(w3, log)
             if event is None:

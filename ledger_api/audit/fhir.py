@@ -61,10 +61,15 @@ BREAK_GLASS_SYSTEM = "urn:medledger:break-glass"
 CATEGORY_SYSTEM = "urn:medledger:data-category"
 
 _PURPOSE_DISPLAY = {
-    "TREAT": "treatment", "HPAYMT": "healthcare payment", "HOPERAT": "healthcare operations",
-    "HRESCH": "healthcare research", "PUBHLTH": "public health", "CAREMGT": "care management",
-    "PATRQT": "patient requested", "HLEGAL": "legal",
-}  # fmt: skip
+    "TREAT": "treatment",
+    "HPAYMT": "healthcare payment",
+    "HOPERAT": "healthcare operations",
+    "HRESCH": "healthcare research",
+    "PUBHLTH": "public health",
+    "CAREMGT": "care management",
+    "PATRQT": "patient requested",
+    "HLEGAL": "legal",
+}
 
 
 class FhirInvalid(LedgerError):
@@ -117,42 +122,58 @@ def _purposes(purpose: int, break_glass: bool) -> list[dict[str, Any]]:
     """purposeOfEvent: one CodeableConcept per purpose (a break-glass access adds BTG and ETREAT)."""
     concepts = [{"coding": [purpose_coding(purpose)]}]
     if break_glass:
-        concepts += [_concept(ACT_REASON, "BTG", "break the glass"),
-                     _concept(ACT_REASON, "ETREAT", "Emergency Treatment")]
+        concepts += [
+            _concept(ACT_REASON, "BTG", "break the glass"),
+            _concept(ACT_REASON, "ETREAT", "Emergency Treatment"),
+        ]
     return concepts
 
 
 def _entry_entity(custodian: str, sequence: int, details: list[dict[str, str]]) -> dict[str, Any]:
     """The custodian's access-log entry: what pairs the source's and the recipient's events."""
     what = {"identifier": {"system": "urn:medledger:access-entry", "value": f"{custodian.lower()}/{sequence}"}}
-    return {"what": what,
-            "type": _coding(_AUDIT_ENTITY_TYPE, "4", "Other"), "detail": details}  # fmt: skip
+    return {"what": what, "type": _coding(_AUDIT_ENTITY_TYPE, "4", "Other"), "detail": details}
 
 
 def _record_entity(record_id: str, version: int) -> dict[str, Any]:
-    return {"what": _account(RECORD_SYSTEM, record_id), "type": _coding(_AUDIT_ENTITY_TYPE, "2", "System Object"),
-            "role": _coding(_OBJECT_ROLE, "4", "Domain Resource"),
-            "detail": [{"type": "record-version", "valueString": str(version)}]}  # fmt: skip
+    return {
+        "what": _account(RECORD_SYSTEM, record_id),
+        "type": _coding(_AUDIT_ENTITY_TYPE, "2", "System Object"),
+        "role": _coding(_OBJECT_ROLE, "4", "Domain Resource"),
+        "detail": [{"type": "record-version", "valueString": str(version)}],
+    }
 
 
 def _patient_entity(patient: str) -> dict[str, Any]:
-    return {"what": _account(PATIENT_SYSTEM, patient), "type": _coding(_AUDIT_ENTITY_TYPE, "1", "Person"),
-            "role": _coding(_OBJECT_ROLE, "1", "Patient")}  # fmt: skip
+    return {
+        "what": _account(PATIENT_SYSTEM, patient),
+        "type": _coding(_AUDIT_ENTITY_TYPE, "1", "Person"),
+        "role": _coding(_OBJECT_ROLE, "1", "Patient"),
+    }
 
 
-def _disclosure_agents(custodian: str, recipient: str, clinician: str, purpose: int,
-                       names: dict[str, str]) -> list[dict[str, Any]]:  # fmt: skip
+def _disclosure_agents(
+    custodian: str, recipient: str, clinician: str, purpose: int, names: dict[str, str]
+) -> list[dict[str, Any]]:
     """BALP's source and recipient agents, and the clinician who asked at the recipient."""
     return [
-        {"type": _concept(_DCM, "110153", "Source Role ID"),
-         "who": _account(MEMBER_SYSTEM, custodian, names.get(custodian.lower())), "requestor": False},
-        {"type": _concept(_DCM, "110152", "Destination Role ID"),
-         "who": _account(MEMBER_SYSTEM, recipient, names.get(recipient.lower())), "requestor": True,
-         "purposeOfUse": [{"coding": [purpose_coding(purpose)]}]},
-        {"type": _concept(_PARTICIPATION, "AUT", "author (originator)"),
-         "who": {"identifier": {"system": f"{CLINICIAN_SYSTEM}:{recipient.lower()}", "value": clinician}},
-         "requestor": True},
-    ]  # fmt: skip
+        {
+            "type": _concept(_DCM, "110153", "Source Role ID"),
+            "who": _account(MEMBER_SYSTEM, custodian, names.get(custodian.lower())),
+            "requestor": False,
+        },
+        {
+            "type": _concept(_DCM, "110152", "Destination Role ID"),
+            "who": _account(MEMBER_SYSTEM, recipient, names.get(recipient.lower())),
+            "requestor": True,
+            "purposeOfUse": [{"coding": [purpose_coding(purpose)]}],
+        },
+        {
+            "type": _concept(_PARTICIPATION, "AUT", "author (originator)"),
+            "who": {"identifier": {"system": f"{CLINICIAN_SYSTEM}:{recipient.lower()}", "value": clinician}},
+            "requestor": True,
+        },
+    ]
 
 
 def audit_event(entry: dict[str, Any], names: dict[str, str] | None = None) -> dict[str, Any]:
@@ -164,43 +185,77 @@ def audit_event(entry: dict[str, Any], names: dict[str, str] | None = None) -> d
     requester, custodian = entry["requester"], entry["member"]
     disclosure = entry["action"] == "read" and requester.lower() != custodian.lower()
     entities: list[dict[str, Any]] = [
-        _record_entity(entry["record_id"], entry["record_version"]), _patient_entity(entry["patient"]),
-        _entry_entity(custodian, entry["sequence"], [
-            {"type": "entry-hash", "valueString": entry["entry_hash"]},
-            {"type": "sequence", "valueString": str(entry["sequence"])},
-            {"type": "basis", "valueString": entry["basis"]},
-            *([{"type": "chain-block", "valueString": str(entry["chain_block"])}]
-              if entry.get("chain_block") is not None else [])]),
-    ]  # fmt: skip
+        _record_entity(entry["record_id"], entry["record_version"]),
+        _patient_entity(entry["patient"]),
+        _entry_entity(
+            custodian,
+            entry["sequence"],
+            [
+                {"type": "entry-hash", "valueString": entry["entry_hash"]},
+                {"type": "sequence", "valueString": str(entry["sequence"])},
+                {"type": "basis", "valueString": entry["basis"]},
+                *(
+                    [{"type": "chain-block", "valueString": str(entry["chain_block"])}]
+                    if entry.get("chain_block") is not None
+                    else []
+                ),
+            ],
+        ),
+    ]
     if entry["basis"] == "consent" and entry["authorization"]:
         consent_id = int(entry["authorization"], 16)
-        entities.append({"what": {"reference": f"Consent/{consent_fhir_id(consent_id)}",
-                                  "identifier": {"system": CONSENT_SYSTEM, "value": str(consent_id)}},
-                         "type": _coding(_AUDIT_ENTITY_TYPE, "2", "System Object"),
-                         "role": _coding(_OBJECT_ROLE, "13", "Security Resource")})  # fmt: skip
+        entities.append(
+            {
+                "what": {
+                    "reference": f"Consent/{consent_fhir_id(consent_id)}",
+                    "identifier": {"system": CONSENT_SYSTEM, "value": str(consent_id)},
+                },
+                "type": _coding(_AUDIT_ENTITY_TYPE, "2", "System Object"),
+                "role": _coding(_OBJECT_ROLE, "13", "Security Resource"),
+            }
+        )
     elif break_glass and entry["authorization"]:
-        entities.append({"what": {"identifier": {"system": BREAK_GLASS_SYSTEM,
-                                                 "value": str(int(entry["authorization"], 16))}},
-                         "type": _coding(_AUDIT_ENTITY_TYPE, "2", "System Object"),
-                         "role": _coding(_OBJECT_ROLE, "13", "Security Resource")})  # fmt: skip
+        entities.append(
+            {
+                "what": {"identifier": {"system": BREAK_GLASS_SYSTEM, "value": str(int(entry["authorization"], 16))}},
+                "type": _coding(_AUDIT_ENTITY_TYPE, "2", "System Object"),
+                "role": _coding(_OBJECT_ROLE, "13", "Security Resource"),
+            }
+        )
     if disclosure:
-        kind = {"meta": {"profile": [BALP_SOURCE]}, "type": _coding(_DCM, "110106", "Export"),
-                "subtype": [_coding(_LIFECYCLE, "disclose", "Disclose Record Lifecycle Event"),
-                            _coding(_RESTFUL, "read")], "action": "R"}  # fmt: skip
+        kind = {
+            "meta": {"profile": [BALP_SOURCE]},
+            "type": _coding(_DCM, "110106", "Export"),
+            "subtype": [_coding(_LIFECYCLE, "disclose", "Disclose Record Lifecycle Event"), _coding(_RESTFUL, "read")],
+            "action": "R",
+        }
         agents = _disclosure_agents(custodian, requester, entry["clinician"], entry["purpose"], names)
     else:
-        kind = {"type": _coding(_DCM, "110106", "Export") if handover else _coding(_DCM, "110110", "Patient Record"),
-                "subtype": [_coding(_RESTFUL, "delete" if erase else "read")], "action": "D" if erase else "R"}
+        kind = {
+            "type": _coding(_DCM, "110106", "Export") if handover else _coding(_DCM, "110110", "Patient Record"),
+            "subtype": [_coding(_RESTFUL, "delete" if erase else "read")],
+            "action": "D" if erase else "R",
+        }
         agents = [
-            {"type": _concept(_PARTICIPATION, "IRCP", "information recipient"),
-             "who": _account(MEMBER_SYSTEM, requester, names.get(requester.lower())), "requestor": True,
-             "purposeOfUse": [{"coding": [purpose_coding(entry["purpose"])]}]},
-            {"type": _concept(_PARTICIPATION, "AUT", "author (originator)"),
-             "who": {"identifier": {"system": f"{CLINICIAN_SYSTEM}:{requester.lower()}", "value": entry["clinician"]}},
-             "requestor": True},
-            {"type": _concept(_PARTICIPATION, "CST", "custodian"),
-             "who": _account(MEMBER_SYSTEM, custodian, names.get(custodian.lower())), "requestor": False},
-        ]  # fmt: skip
+            {
+                "type": _concept(_PARTICIPATION, "IRCP", "information recipient"),
+                "who": _account(MEMBER_SYSTEM, requester, names.get(requester.lower())),
+                "requestor": True,
+                "purposeOfUse": [{"coding": [purpose_coding(entry["purpose"])]}],
+            },
+            {
+                "type": _concept(_PARTICIPATION, "AUT", "author (originator)"),
+                "who": {
+                    "identifier": {"system": f"{CLINICIAN_SYSTEM}:{requester.lower()}", "value": entry["clinician"]}
+                },
+                "requestor": True,
+            },
+            {
+                "type": _concept(_PARTICIPATION, "CST", "custodian"),
+                "who": _account(MEMBER_SYSTEM, custodian, names.get(custodian.lower())),
+                "requestor": False,
+            },
+        ]
     resource = {
         "resourceType": "AuditEvent",
         "id": entry["entry_hash"],
@@ -209,11 +264,13 @@ def audit_event(entry: dict[str, Any], names: dict[str, str] | None = None) -> d
         "outcome": "0",
         "purposeOfEvent": _purposes(entry["purpose"], break_glass),
         "agent": agents,
-        "source": {"site": names.get(custodian.lower(), custodian.lower()),
-                   "observer": _account(MEMBER_SYSTEM, custodian, names.get(custodian.lower())),
-                   "type": [_coding(_SOURCE_TYPE, "4", "Application Server")]},
+        "source": {
+            "site": names.get(custodian.lower(), custodian.lower()),
+            "observer": _account(MEMBER_SYSTEM, custodian, names.get(custodian.lower())),
+            "type": [_coding(_SOURCE_TYPE, "4", "Application Server")],
+        },
         "entity": entities,
-    }  # fmt: skip
+    }
     return _validated(AuditEvent, resource)
 
 
@@ -234,39 +291,68 @@ def import_event(entry: dict[str, Any], recipient: str, names: dict[str, str] | 
         "outcome": "0",
         "purposeOfEvent": _purposes(entry["purpose"], entry["basis"] == "break_glass"),
         "agent": _disclosure_agents(custodian, recipient, entry["clinician"], entry["purpose"], names),
-        "source": {"site": names.get(recipient.lower(), recipient.lower()),
-                   "observer": _account(MEMBER_SYSTEM, recipient, names.get(recipient.lower())),
-                   "type": [_coding(_SOURCE_TYPE, "4", "Application Server")]},
-        "entity": [_record_entity(entry["record_id"], entry["record_version"]), _patient_entity(entry["patient"]),
-                   _entry_entity(custodian, entry["custodian_sequence"], [
-                       {"type": "sequence", "valueString": str(entry["custodian_sequence"])},
-                       {"type": "basis", "valueString": entry["basis"]},
-                       {"type": "content-hash", "valueString": entry["content_hash"]}])],
-    }  # fmt: skip
+        "source": {
+            "site": names.get(recipient.lower(), recipient.lower()),
+            "observer": _account(MEMBER_SYSTEM, recipient, names.get(recipient.lower())),
+            "type": [_coding(_SOURCE_TYPE, "4", "Application Server")],
+        },
+        "entity": [
+            _record_entity(entry["record_id"], entry["record_version"]),
+            _patient_entity(entry["patient"]),
+            _entry_entity(
+                custodian,
+                entry["custodian_sequence"],
+                [
+                    {"type": "sequence", "valueString": str(entry["custodian_sequence"])},
+                    {"type": "basis", "valueString": entry["basis"]},
+                    {"type": "content-hash", "valueString": entry["content_hash"]},
+                ],
+            ),
+        ],
+    }
     return _validated(AuditEvent, resource)
 
 
 #: MedLedger's consent states in FHIR's Consent.status vocabulary
-CONSENT_STATUS = {"active": "active", "not-yet-valid": "active", "expired": "inactive", "revoked": "inactive",
-                  "pending": "proposed"}  # fmt: skip
+CONSENT_STATUS = {
+    "active": "active",
+    "not-yet-valid": "active",
+    "expired": "inactive",
+    "revoked": "inactive",
+    "pending": "proposed",
+}
 
 
-def consent_resource(consent: ConsentView, names: dict[str, str] | None = None, *, granted_at: int | None = None,
-                     revoked_at: int | None = None) -> dict[str, Any]:  # fmt: skip
+def consent_resource(
+    consent: ConsentView,
+    names: dict[str, str] | None = None,
+    *,
+    granted_at: int | None = None,
+    revoked_at: int | None = None,
+) -> dict[str, Any]:
     """A patient's consent (as the API lists it) as an R4 Consent (privacy scope, opt-in, one permit
     provision); ``granted_at`` / ``revoked_at`` are block times when the caller knows them."""
     names = {k.lower(): v for k, v in (names or {}).items()}
     grantee = consent.grantee
-    actor_ref = ({"display": "every active member of the consortium"} if grantee.lower() == ANY_MEMBER.lower()
-                 else _account(MEMBER_SYSTEM, grantee, names.get(grantee.lower())))  # fmt: skip
-    revoked = {"extension": [{"url": "urn:medledger:consent-revoked-at", "valueInstant": _instant(revoked_at)}]} \
-        if revoked_at is not None else {}  # fmt: skip
+    actor_ref = (
+        {"display": "every active member of the consortium"}
+        if grantee.lower() == ANY_MEMBER.lower()
+        else _account(MEMBER_SYSTEM, grantee, names.get(grantee.lower()))
+    )
+    revoked = (
+        {"extension": [{"url": "urn:medledger:consent-revoked-at", "valueInstant": _instant(revoked_at)}]}
+        if revoked_at is not None
+        else {}
+    )
     resource = {
         "resourceType": "Consent",
         "id": consent_fhir_id(consent.consent_id),
         **revoked,
-        **({} if consent.status == "pending" else {"identifier": [{"system": CONSENT_SYSTEM,
-                                                                 "value": str(consent.consent_id)}]}),
+        **(
+            {}
+            if consent.status == "pending"
+            else {"identifier": [{"system": CONSENT_SYSTEM, "value": str(consent.consent_id)}]}
+        ),
         "status": CONSENT_STATUS[consent.status],
         "scope": _concept("http://terminology.hl7.org/CodeSystem/consentscope", "patient-privacy", "Privacy Consent"),
         "category": [_concept("http://loinc.org", "59284-0", "Patient Consent")],
@@ -279,10 +365,12 @@ def consent_resource(consent: ConsentView, names: dict[str, str] | None = None, 
             "period": {"start": _instant(consent.valid_from), "end": _instant(consent.valid_until)},
             "actor": [{"role": _concept(_PARTICIPATION, "IRCP", "information recipient"), "reference": actor_ref}],
             "purpose": [purpose_coding(p) for p in from_bitset(Purpose, consent.purposes)],
-            "code": [_concept(CATEGORY_SYSTEM, c.name.lower(), c.name.replace("_", " ").lower())
-                     for c in from_bitset(Category, consent.categories)],
+            "code": [
+                _concept(CATEGORY_SYSTEM, c.name.lower(), c.name.replace("_", " ").lower())
+                for c in from_bitset(Category, consent.categories)
+            ],
         },
-    }  # fmt: skip
+    }
     return _validated(Consent, resource)
 
 
@@ -308,7 +396,12 @@ def bundle(resources: Iterable[dict[str, Any]], *, bundle_type: str = "collectio
     search = {"search": {"mode": "match"}} if bundle_type == "searchset" else {}
     entries = [{"fullUrl": full_url(r), "resource": r, **search} for r in resources]
     now = int(datetime.now(UTC).timestamp())
-    resource = {"resourceType": "Bundle", "type": bundle_type, "timestamp": _instant(now),
-                "total": len(entries) if bundle_type == "searchset" else None, "entry": entries}  # fmt: skip
+    resource = {
+        "resourceType": "Bundle",
+        "type": bundle_type,
+        "timestamp": _instant(now),
+        "total": len(entries) if bundle_type == "searchset" else None,
+        "entry": entries,
+    }
     resource = {k: v for k, v in resource.items() if v is not None}
     return _validated(Bundle, resource)

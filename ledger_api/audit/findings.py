@@ -57,28 +57,69 @@ class Findings:
         self.items: list[Finding] = []
         self._open: dict[tuple[str, str | None], Finding] = {}
 
-    def add(self, check: Check, code: str, severity: Severity, message: str, *, member: str | None = None,
-            sequence: int | None = None, evidence: dict[str, Any] | None = None) -> None:  # fmt: skip
+    def add(
+        self,
+        check: Check,
+        code: str,
+        severity: Severity,
+        message: str,
+        *,
+        member: str | None = None,
+        sequence: int | None = None,
+        evidence: dict[str, Any] | None = None,
+    ) -> None:
         key = (code, member)
         current = self._open.get(key)
-        if (current is not None and sequence is not None and current.last_sequence is not None
-                and sequence == current.last_sequence + 1):  # fmt: skip
+        if (
+            current is not None
+            and sequence is not None
+            and current.last_sequence is not None
+            and sequence == current.last_sequence + 1
+        ):
             current.last_sequence = sequence
             current.count += 1
             if evidence is not None and len(current.evidence) < EVIDENCE_SAMPLES:
                 current.evidence.append(evidence)
             return
-        finding = Finding(check=check, code=code, severity=severity, member=member, first_sequence=sequence,
-                          last_sequence=sequence, message=message, evidence=[evidence] if evidence else [])  # fmt: skip
+        finding = Finding(
+            check=check,
+            code=code,
+            severity=severity,
+            member=member,
+            first_sequence=sequence,
+            last_sequence=sequence,
+            message=message,
+            evidence=[evidence] if evidence else [],
+        )
         self.items.append(finding)
         if sequence is not None:
             self._open[key] = finding
 
-    def add_range(self, check: Check, code: str, severity: Severity, message: str, *, member: str | None,
-                  first: int, last: int, evidence: dict[str, Any] | None = None) -> None:  # fmt: skip
-        self.items.append(Finding(check=check, code=code, severity=severity, member=member, first_sequence=first,
-                                  last_sequence=last, count=last - first + 1, message=message,
-                                  evidence=[evidence] if evidence else []))  # fmt: skip
+    def add_range(
+        self,
+        check: Check,
+        code: str,
+        severity: Severity,
+        message: str,
+        *,
+        member: str | None,
+        first: int,
+        last: int,
+        evidence: dict[str, Any] | None = None,
+    ) -> None:
+        self.items.append(
+            Finding(
+                check=check,
+                code=code,
+                severity=severity,
+                member=member,
+                first_sequence=first,
+                last_sequence=last,
+                count=last - first + 1,
+                message=message,
+                evidence=[evidence] if evidence else [],
+            )
+        )
 
     def of(self, code: str) -> list[Finding]:
         return [f for f in self.items if f.code == code]

@@ -36,13 +36,16 @@ def _timeline_svg(report: AuditReport) -> str:
     peak = max(v[0] for v in bars.values()) or 1
     row_h, chart_w, left = 70, 720, 130
     bar_w = chart_w / _BARS
-    parts = [f'<svg role="img" aria-label="Accesses per member over time" width="{left + chart_w + 10}" '
-             f'height="{row_h * len(members) + 30}" xmlns="http://www.w3.org/2000/svg" font-size="11">']  # fmt: skip
+    parts = [
+        f'<svg role="img" aria-label="Accesses per member over time" width="{left + chart_w + 10}" '
+        f'height="{row_h * len(members) + 30}" xmlns="http://www.w3.org/2000/svg" font-size="11">'
+    ]
     for row, member in enumerate(members):
         y0 = row * row_h + 10
         parts.append(f'<text x="0" y="{y0 + row_h / 2}">{escape(_short(member))}</text>')
-        parts.append(f'<line x1="{left}" y1="{y0 + row_h - 8}" x2="{left + chart_w}" y2="{y0 + row_h - 8}" '
-                     'stroke="#d0d7de"/>')  # fmt: skip
+        parts.append(
+            f'<line x1="{left}" y1="{y0 + row_h - 8}" x2="{left + chart_w}" y2="{y0 + row_h - 8}" stroke="#d0d7de"/>'
+        )
         for slot in range(_BARS):
             accesses, break_glass, violations = bars.get((member, slot), [0, 0, 0])
             if not accesses:
@@ -51,18 +54,27 @@ def _timeline_svg(report: AuditReport) -> str:
             x, y = left + slot * bar_w, y0 + row_h - 8 - height
             start = datetime.fromtimestamp((first + slot * width_minutes) * 60, UTC).strftime("%Y-%m-%d %H:%M")
             title = f"{start} UTC: {accesses} accesses, {break_glass} break-glass, {violations} violations"
-            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w - 1:.1f}" height="{height:.1f}" '
-                         f'fill="{_COLOURS[row % len(_COLOURS)]}"><title>{escape(title)}</title></rect>')  # fmt: skip
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w - 1:.1f}" height="{height:.1f}" '
+                f'fill="{_COLOURS[row % len(_COLOURS)]}"><title>{escape(title)}</title></rect>'
+            )
             if break_glass:
-                parts.append(f'<circle cx="{x + bar_w / 2:.1f}" cy="{y - 5:.1f}" r="3.5" fill="#bf8700">'
-                             f"<title>{break_glass} break-glass</title></circle>")  # fmt: skip
+                parts.append(
+                    f'<circle cx="{x + bar_w / 2:.1f}" cy="{y - 5:.1f}" r="3.5" fill="#bf8700">'
+                    f"<title>{break_glass} break-glass</title></circle>"
+                )
             if violations:
-                parts.append(f'<text x="{x:.1f}" y="{y - 10:.1f}" fill="#b42318" font-weight="bold">✕'
-                             f"<title>{violations} violations</title></text>")  # fmt: skip
-    span = (f"{datetime.fromtimestamp(first * 60, UTC):%Y-%m-%d %H:%M} – "
-            f"{datetime.fromtimestamp((last + 1) * 60, UTC):%Y-%m-%d %H:%M} UTC")  # fmt: skip
-    parts.append(f'<text x="{left}" y="{row_h * len(members) + 25}">{escape(span)}; ● break-glass, ✕ violation'
-                 "</text></svg>")  # fmt: skip
+                parts.append(
+                    f'<text x="{x:.1f}" y="{y - 10:.1f}" fill="#b42318" font-weight="bold">✕'
+                    f"<title>{violations} violations</title></text>"
+                )
+    span = (
+        f"{datetime.fromtimestamp(first * 60, UTC):%Y-%m-%d %H:%M} – "
+        f"{datetime.fromtimestamp((last + 1) * 60, UTC):%Y-%m-%d %H:%M} UTC"
+    )
+    parts.append(
+        f'<text x="{left}" y="{row_h * len(members) + 25}">{escape(span)}; ● break-glass, ✕ violation</text></svg>'
+    )
     return "".join(parts)
 
 
@@ -76,14 +88,17 @@ def render_html(report: AuditReport) -> str:
         f"<td>{'yes' if m.inclusion_proof else '—'}</td></tr>"
         for m in report.members
     )
-    finding_rows = "".join(
-        f'<tr><td style="color:{_SEVERITY_COLOURS[f.severity.value]};font-weight:bold">{f.severity.value}</td>'
-        f"<td>{escape(f.check.value)}</td><td><code>{escape(f.code)}</code></td><td>{escape(_short(f.member))}</td>"
-        f"<td>{'' if f.first_sequence is None else f'{f.first_sequence}–{f.last_sequence}'}</td><td>{f.count}</td>"
-        f"<td>{escape(f.message)}</td><td><details><summary>{len(f.evidence)}</summary><pre>"
-        f"{escape(repr(f.evidence))}</pre></details></td></tr>"
-        for f in report.findings
-    ) or '<tr><td colspan="8">No findings.</td></tr>'
+    finding_rows = (
+        "".join(
+            f'<tr><td style="color:{_SEVERITY_COLOURS[f.severity.value]};font-weight:bold">{f.severity.value}</td>'
+            f"<td>{escape(f.check.value)}</td><td><code>{escape(f.code)}</code></td><td>{escape(_short(f.member))}</td>"
+            f"<td>{'' if f.first_sequence is None else f'{f.first_sequence}–{f.last_sequence}'}</td><td>{f.count}</td>"
+            f"<td>{escape(f.message)}</td><td><details><summary>{len(f.evidence)}</summary><pre>"
+            f"{escape(repr(f.evidence))}</pre></details></td></tr>"
+            for f in report.findings
+        )
+        or '<tr><td colspan="8">No findings.</td></tr>'
+    )
     counts = ", ".join(f"{n} {s}" for s, n in report.counts.items())
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

@@ -21,7 +21,7 @@ _ERRORS = responses(401, 403, 422, 503)
 _ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 
 
-def _own_system_or_auditor(caller) -> None:  # noqa: ANN001
+def _own_system_or_auditor(caller) -> None:
     if caller.kind == "member" and not caller.local:
         raise Forbidden("only this node's own hospital system or an auditor may do this", code="role-not-allowed")
 
@@ -35,11 +35,12 @@ def record_manifest(node: NodeDep, caller: MemberOrAuditorDep) -> StreamingRespo
 
 @router.get("/report", response_model=AuditReport, responses={200: {"content": {"text/html": {}}}, **_ERRORS})
 async def own_trail_report(
-    node: NodeDep, caller: MemberOrAuditorDep,
+    node: NodeDep,
+    caller: MemberOrAuditorDep,
     max_anchor_delay_s: Annotated[int, Query(ge=0, le=10**9)] = 600,
     review_deadline_s: Annotated[int, Query(ge=0, le=10**9)] = 7 * 86_400,
     format: Annotated[str, Query(pattern="^(json|html)$")] = "json",
-):  # noqa: ANN201 - JSON model or HTML page
+):
     """This node's access log and records verified against the chain, as JSON or a self-contained HTML page."""
     _own_system_or_auditor(caller)
     policy = AuditPolicy(max_anchor_delay_s=max_anchor_delay_s, review_deadline_s=review_deadline_s)
@@ -50,8 +51,9 @@ async def own_trail_report(
 
 
 @router.get("/fhir/AuditEvent", responses={200: {"content": {fhir.FHIR_NDJSON: {}}}, **_ERRORS})
-def fhir_audit_events(node: NodeDep, caller: MemberOrAuditorDep,
-                      patient: Annotated[str | None, Query(pattern=_ADDRESS)] = None) -> StreamingResponse:  # fmt: skip
+def fhir_audit_events(
+    node: NodeDep, caller: MemberOrAuditorDep, patient: Annotated[str | None, Query(pattern=_ADDRESS)] = None
+) -> StreamingResponse:
     """This node's access trail as FHIR R4 AuditEvent resources (bulk-data NDJSON, validated), optionally
     one patient's entries only. Purpose of use is coded in HL7 v3 ActReason; break-glass adds BTG."""
     _own_system_or_auditor(caller)

@@ -43,14 +43,20 @@ def iter_record_manifest(node: Node, *, batch: int = 500) -> Iterator[dict[str, 
     while True:
         with session_scope(node.engine) as session:
             query = select(RecordVersion, Record).join(Record, col(Record.id) == RecordVersion.record_id)
-            rows = list(session.exec(query.where(col(RecordVersion.id) > after).order_by(col(RecordVersion.id))
-                                     .limit(batch)))  # fmt: skip
+            rows = list(
+                session.exec(query.where(col(RecordVersion.id) > after).order_by(col(RecordVersion.id)).limit(batch))
+            )
         if not rows:
             return
         for version, record in rows:
             erased = record.erased_at is not None
-            line = {"record_id": record.id, "version": version.version, "category": record.category,
-                    "erased": erased, "stored_hash": None if erased else stored_hash(node, record.id, version.version)}
+            line = {
+                "record_id": record.id,
+                "version": version.version,
+                "category": record.category,
+                "erased": erased,
+                "stored_hash": None if erased else stored_hash(node, record.id, version.version),
+            }
             if record.custody == "transferred":
                 line["transferred_to"] = record.custody_counterpart
             yield line
@@ -85,11 +91,15 @@ def fhir_audit_events(node: Node, *, patient: str | None = None) -> Iterator[str
     to other members as BALP disclosures at the source), then its imports (the recipient's side)."""
     names = member_names(node)
     with session_scope(node.engine) as session:
-        yield from fhir.ndjson(fhir.audit_event(document, names)
-                               for document in iter_documents(session, patient=patient))
-        yield from fhir.ndjson(fhir.import_event({**row.model_dump(), "created_at": as_utc(row.created_at).isoformat()},
-                                                 node.address, names)
-                               for row in iter_imports(session, patient=patient))  # fmt: skip
+        yield from fhir.ndjson(
+            fhir.audit_event(document, names) for document in iter_documents(session, patient=patient)
+        )
+        yield from fhir.ndjson(
+            fhir.import_event(
+                {**row.model_dump(), "created_at": as_utc(row.created_at).isoformat()}, node.address, names
+            )
+            for row in iter_imports(session, patient=patient)
+        )
 
 
 def fhir_consents(node: Node, caller: Caller, patient: str) -> dict[str, Any]:
@@ -99,7 +109,8 @@ def fhir_consents(node: Node, caller: Caller, patient: str) -> dict[str, Any]:
     times = consent_times(node.w3, node.manifest, patient)
     resources = []
     for view in views:
-        granted_at, revoked_at = times.get(int(view.consent_id), (None, None)) if view.status != "pending" \
-            else (None, None)  # fmt: skip
+        granted_at, revoked_at = (
+            times.get(int(view.consent_id), (None, None)) if view.status != "pending" else (None, None)
+        )
         resources.append(fhir.consent_resource(view, names, granted_at=granted_at, revoked_at=revoked_at))
     return fhir.bundle(resources, bundle_type="searchset")

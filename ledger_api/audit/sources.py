@@ -28,8 +28,9 @@ def _download(client: httpx.Client, path: str, target: Path) -> None:
         with client.stream("GET", path) as response:
             if response.status_code != 200:
                 response.read()
-                raise ExportUnavailable(f"{client.base_url}{path} answered {response.status_code}: "
-                                        f"{response.text[:200]}")  # fmt: skip
+                raise ExportUnavailable(
+                    f"{client.base_url}{path} answered {response.status_code}: {response.text[:200]}"
+                )
             with open(target, "wb") as handle:
                 for chunk in response.iter_bytes():
                     handle.write(chunk)

@@ -127,8 +127,10 @@ class _Timeline:
         slot[2] += violation
 
     def buckets(self) -> list[TimelineBucket]:
-        return [TimelineBucket(member=member, minute=minute, accesses=a, break_glass=b, violations=v)
-                for (member, minute), (a, b, v) in sorted(self.counts.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
+        return [
+            TimelineBucket(member=member, minute=minute, accesses=a, break_glass=b, violations=v)
+            for (member, minute), (a, b, v) in sorted(self.counts.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+        ]
 
 
 class AuditRun:
@@ -155,11 +157,16 @@ class AuditRun:
         findings = sorted(self.findings.items, key=lambda f: (-f.severity.rank, f.member or "", f.first_sequence or 0))
         counts = {s.value: sum(1 for f in findings if f.severity == s) for s in Severity}
         return AuditReport(
-            generated_at=datetime.fromtimestamp(self.now, UTC).isoformat(), chain_id=self.chain_id,
-            head_block=self.chain.head, policy=self.policy, passed=counts["critical"] == counts["high"] == 0,
-            counts=counts, members=self.summaries, findings=findings,
+            generated_at=datetime.fromtimestamp(self.now, UTC).isoformat(),
+            chain_id=self.chain_id,
+            head_block=self.chain.head,
+            policy=self.policy,
+            passed=counts["critical"] == counts["high"] == 0,
+            counts=counts,
+            members=self.summaries,
+            findings=findings,
             timeline=self.timeline.buckets(),
-        )  # fmt: skip
+        )
 
     # ------------------------------------------------------------------------------ the log
     def _verify_log(self, member: str, entries: Iterable[dict[str, Any]], summary: MemberSummary) -> None:
@@ -175,42 +182,84 @@ class AuditRun:
         mismatched: list[BatchAnchor] = []
         for doc in entries:
             if "__malformed__" in doc:
-                add(Check.INTEGRITY, "export-line-malformed", Severity.CRITICAL,
-                    "an exported line is not a JSON entry", member=member, evidence={"line": doc["__malformed__"]})
-                continue  # fmt: skip
+                add(
+                    Check.INTEGRITY,
+                    "export-line-malformed",
+                    Severity.CRITICAL,
+                    "an exported line is not a JSON entry",
+                    member=member,
+                    evidence={"line": doc["__malformed__"]},
+                )
+                continue
             sequence = doc.get("sequence")
             if not isinstance(sequence, int):
-                add(Check.INTEGRITY, "entry-malformed", Severity.CRITICAL, "an exported entry has no sequence number",
-                    member=member)  # fmt: skip
+                add(
+                    Check.INTEGRITY,
+                    "entry-malformed",
+                    Severity.CRITICAL,
+                    "an exported entry has no sequence number",
+                    member=member,
+                )
                 continue
             claimed = doc.get("entry_hash")
             recomputed = document_hash({k: v for k, v in doc.items() if k != "entry_hash"})
             if sequence <= previous:
                 code = "sequence-duplicate" if sequence == previous else "sequence-out-of-order"
-                add(Check.COMPLETENESS, code, Severity.CRITICAL,
+                add(
+                    Check.COMPLETENESS,
+                    code,
+                    Severity.CRITICAL,
                     "the log repeats a sequence number" if sequence == previous else "the log's sequences go backwards",
-                    member=member, sequence=sequence, evidence={"after": previous, "entry_hash": claimed})  # fmt: skip
+                    member=member,
+                    sequence=sequence,
+                    evidence={"after": previous, "entry_hash": claimed},
+                )
                 continue
             if sequence > previous + 1:
-                self.findings.add_range(Check.COMPLETENESS, "sequence-gap", Severity.CRITICAL,
-                                        "entries are missing from the log (deleted rows)", member=member,
-                                        first=previous + 1, last=sequence - 1)  # fmt: skip
+                self.findings.add_range(
+                    Check.COMPLETENESS,
+                    "sequence-gap",
+                    Severity.CRITICAL,
+                    "entries are missing from the log (deleted rows)",
+                    member=member,
+                    first=previous + 1,
+                    last=sequence - 1,
+                )
             summary.entries += 1
             if claimed != recomputed:
-                add(Check.INTEGRITY, "entry-edited", Severity.CRITICAL,
-                    "the entry no longer hashes to its recorded hash: it was edited after logging", member=member,
-                    sequence=sequence, evidence={"recorded": claimed, "recomputed": recomputed})  # fmt: skip
+                add(
+                    Check.INTEGRITY,
+                    "entry-edited",
+                    Severity.CRITICAL,
+                    "the entry no longer hashes to its recorded hash: it was edited after logging",
+                    member=member,
+                    sequence=sequence,
+                    evidence={"recorded": claimed, "recomputed": recomputed},
+                )
             if doc.get("member") != member:
-                add(Check.INTEGRITY, "entry-other-member", Severity.CRITICAL, "the entry names another member",
-                    member=member, sequence=sequence, evidence={"member": doc.get("member")})  # fmt: skip
+                add(
+                    Check.INTEGRITY,
+                    "entry-other-member",
+                    Severity.CRITICAL,
+                    "the entry names another member",
+                    member=member,
+                    sequence=sequence,
+                    evidence={"member": doc.get("member")},
+                )
             leaf = merkle.leaf_hash(bytes.fromhex(recomputed))
             builder.append(leaf)
             leaves += leaf
             checked_block = doc.get("chain_block")
             if isinstance(checked_block, int) and checked_block > chain.head:
-                add(Check.INTEGRITY, "authorisation-block-future", Severity.CRITICAL,
-                    "the entry claims an authorisation block the chain has not reached", member=member,
-                    sequence=sequence, evidence={"chain_block": checked_block, "head": chain.head})  # fmt: skip
+                add(
+                    Check.INTEGRITY,
+                    "authorisation-block-future",
+                    Severity.CRITICAL,
+                    "the entry claims an authorisation block the chain has not reached",
+                    member=member,
+                    sequence=sequence,
+                    evidence={"chain_block": checked_block, "head": chain.head},
+                )
                 checked_block = None
             # chain time of the access where the entry names its block (format 2), else the node's clock
             at = chain.block_time(checked_block) if isinstance(checked_block, int) else _unix(doc.get("created_at"))
@@ -221,10 +270,15 @@ class AuditRun:
             if single is not None:
                 anchored_block = single.block
                 if single.entry_hash != recomputed:
-                    add(Check.INTEGRITY, "entry-not-as-anchored", Severity.CRITICAL,
-                        "the entry differs from the hash anchored on chain for its sequence", member=member,
-                        sequence=sequence, evidence={"anchored": single.entry_hash, "recomputed": recomputed,
-                                                     "block": single.block})  # fmt: skip
+                    add(
+                        Check.INTEGRITY,
+                        "entry-not-as-anchored",
+                        Severity.CRITICAL,
+                        "the entry differs from the hash anchored on chain for its sequence",
+                        member=member,
+                        sequence=sequence,
+                        evidence={"anchored": single.entry_hash, "recomputed": recomputed, "block": single.block},
+                    )
             batch = batches.get(sequence)
             if batch is not None:
                 anchored_block = batch.block
@@ -232,10 +286,15 @@ class AuditRun:
             if anchored_block is not None and unanchored_since is not None:
                 delay = self.chain.block_time(anchored_block) - unanchored_since
                 if delay > self.policy.max_anchor_delay_s:
-                    add(Check.TIMELINESS, "anchored-late", Severity.MEDIUM,
+                    add(
+                        Check.TIMELINESS,
+                        "anchored-late",
+                        Severity.MEDIUM,
                         f"entries were anchored more than {self.policy.max_anchor_delay_s}s after they were logged",
-                        member=member, sequence=sequence,
-                        evidence={"delay_s": delay, "block": anchored_block})  # fmt: skip
+                        member=member,
+                        sequence=sequence,
+                        evidence={"delay_s": delay, "block": anchored_block},
+                    )
                 unanchored_since = None
             violation = self._check_authorisation(member, sequence, doc, at, checked_block)
             summary.unauthorised_accesses += violation
@@ -243,61 +302,100 @@ class AuditRun:
             self.timeline.count(member, at, break_glass=doc.get("basis") == "break_glass", violation=violation)
             previous = sequence
         if anchored_through > previous:
-            self.findings.add_range(Check.COMPLETENESS, "anchored-entries-missing", Severity.CRITICAL,
-                                    "the chain has entries for these sequences; the exported log does not",
-                                    member=member, first=previous + 1, last=anchored_through)  # fmt: skip
+            self.findings.add_range(
+                Check.COMPLETENESS,
+                "anchored-entries-missing",
+                Severity.CRITICAL,
+                "the chain has entries for these sequences; the exported log does not",
+                member=member,
+                first=previous + 1,
+                last=anchored_through,
+            )
         elif previous > anchored_through and unanchored_since is not None:
             late = self.now - unanchored_since > self.policy.max_anchor_delay_s
-            self.findings.add_range(Check.TIMELINESS, "anchoring-overdue" if late else "anchoring-pending",
-                                    Severity.MEDIUM if late else Severity.INFO,
-                                    "entries not yet anchored on chain" + (" beyond the maximum delay" if late else ""),
-                                    member=member, first=anchored_through + 1, last=previous)  # fmt: skip
+            self.findings.add_range(
+                Check.TIMELINESS,
+                "anchoring-overdue" if late else "anchoring-pending",
+                Severity.MEDIUM if late else Severity.INFO,
+                "entries not yet anchored on chain" + (" beyond the maximum delay" if late else ""),
+                member=member,
+                first=anchored_through + 1,
+                last=previous,
+            )
         self._judge_roots(member, matched, mismatched, leaves)
         if matched:
             summary.inclusion_proof = _prove_last(matched[-1], leaves)
 
-    def _judge_roots(self, member: str, matched: list[BatchAnchor], mismatched: list[BatchAnchor],
-                     leaves: bytearray) -> None:  # fmt: skip
+    def _judge_roots(
+        self, member: str, matched: list[BatchAnchor], mismatched: list[BatchAnchor], leaves: bytearray
+    ) -> None:
         """Mismatching anchored roots: rewritten history (a later root still matches) or an altered log."""
         for bad in mismatched:
             later = next((m for m in matched if m.to_sequence > bad.to_sequence), None)
-            evidence: dict[str, Any] = {"anchored_root": bad.root.hex(), "block": bad.block,
-                                        "from": bad.from_sequence, "to": bad.to_sequence}  # fmt: skip
+            evidence: dict[str, Any] = {
+                "anchored_root": bad.root.hex(),
+                "block": bad.block,
+                "from": bad.from_sequence,
+                "to": bad.to_sequence,
+            }
             if later is not None:
-                hashes = [bytes(leaves[i * 32:(i + 1) * 32]) for i in range(later.to_sequence)]
+                hashes = [bytes(leaves[i * 32 : (i + 1) * 32]) for i in range(later.to_sequence)]
                 proof = merkle.consistency_proof(hashes, bad.to_sequence)
                 try:
                     merkle.verify_consistency(bad.to_sequence, later.to_sequence, bad.root, later.root, proof)
                     continue  # consistent after all (cannot happen with a matching later root; kept for safety)
                 except merkle.ConsistencyMismatch:
                     pass
-                evidence.update(later_root=later.root.hex(), later_to=later.to_sequence,
-                                consistency_proof=[h.hex() for h in proof])  # fmt: skip
-                self.findings.add_range(Check.COMPLETENESS, "anchored-history-rewritten", Severity.CRITICAL,
-                                        "an anchored root is not consistent with a later anchored root: history "
-                                        "anchored on chain was rewritten", member=member,
-                                        first=bad.from_sequence, last=bad.to_sequence, evidence=evidence)  # fmt: skip
+                evidence.update(
+                    later_root=later.root.hex(), later_to=later.to_sequence, consistency_proof=[h.hex() for h in proof]
+                )
+                self.findings.add_range(
+                    Check.COMPLETENESS,
+                    "anchored-history-rewritten",
+                    Severity.CRITICAL,
+                    "an anchored root is not consistent with a later anchored root: history "
+                    "anchored on chain was rewritten",
+                    member=member,
+                    first=bad.from_sequence,
+                    last=bad.to_sequence,
+                    evidence=evidence,
+                )
             else:
-                self.findings.add_range(Check.INTEGRITY, "batch-root-mismatch", Severity.CRITICAL,
-                                        "the log does not hash to the Merkle root anchored for this batch",
-                                        member=member, first=bad.from_sequence, last=bad.to_sequence,
-                                        evidence=evidence)  # fmt: skip
+                self.findings.add_range(
+                    Check.INTEGRITY,
+                    "batch-root-mismatch",
+                    Severity.CRITICAL,
+                    "the log does not hash to the Merkle root anchored for this batch",
+                    member=member,
+                    first=bad.from_sequence,
+                    last=bad.to_sequence,
+                    evidence=evidence,
+                )
 
     # ------------------------------------------------------------------------------ consent
-    def _check_authorisation(self, member: str, sequence: int, doc: dict[str, Any], at: int,
-                             block: int | None) -> bool:  # fmt: skip
+    def _check_authorisation(self, member: str, sequence: int, doc: dict[str, Any], at: int, block: int | None) -> bool:
         """Adds a finding and returns True if the access was not covered at its block (or time)."""
         problem = self._authorisation_problem(member, doc, at, block)
         if problem is None:
             return False
         code, message = problem
-        self.findings.add(Check.AUTHORISATION, code, Severity.CRITICAL, message, member=member, sequence=sequence,
-                          evidence={k: doc.get(k) for k in ("requester", "patient", "record_id", "purpose", "basis",
-                                                           "authorization", "created_at")})  # fmt: skip
+        self.findings.add(
+            Check.AUTHORISATION,
+            code,
+            Severity.CRITICAL,
+            message,
+            member=member,
+            sequence=sequence,
+            evidence={
+                k: doc.get(k)
+                for k in ("requester", "patient", "record_id", "purpose", "basis", "authorization", "created_at")
+            },
+        )
         return True
 
-    def _authorisation_problem(self, member: str, doc: dict[str, Any], at: int,
-                               block: int | None) -> tuple[str, str] | None:  # fmt: skip
+    def _authorisation_problem(
+        self, member: str, doc: dict[str, Any], at: int, block: int | None
+    ) -> tuple[str, str] | None:
         """Why the access was not covered, or None. With the entry's authorisation ``block``, consent and
         break-glass are judged exactly as the contract saw them at that block (``at`` is its timestamp);
         without it, at the node's clock with ``clock_skew_s`` tolerance."""
@@ -307,14 +405,24 @@ class AuditRun:
 
         def before(event_block: int) -> bool:  # the event had happened when the access was authorised
             return event_block <= block if block is not None else chain.block_time(event_block) <= at + skew
+
         if basis == "custodian" and doc.get("action") == "handover":
             record = chain.records.get(str(doc.get("record_id")))
-            return None if record is not None and record.transferred(member, str(requester)) else (
-                "handover-unconfirmed", "a record handed to another member whose custody transfer is not on chain")
+            return (
+                None
+                if record is not None and record.transferred(member, str(requester))
+                else (
+                    "handover-unconfirmed",
+                    "a record handed to another member whose custody transfer is not on chain",
+                )
+            )
         if basis == "custodian":
             allowed = {member, patient} if doc.get("action") == "erase" else {member}
-            return None if requester in allowed else ("custodian-basis-misused",
-                                                      "a custodian-basis access by someone other than the custodian")
+            return (
+                None
+                if requester in allowed
+                else ("custodian-basis-misused", "a custodian-basis access by someone other than the custodian")
+            )
         try:
             reference = int(str(doc.get("authorization") or ""), 16)
         except ValueError:
@@ -352,8 +460,11 @@ class AuditRun:
             return "consent-window", "the access falls outside the consent's validity window"
         if not before(consent.granted_block):
             return "consent-not-yet-granted", "the access predates the consent's grant on chain"
-        if consent.revoked_block is not None and (consent.revoked_block <= block if block is not None
-                                                  else at - skew >= chain.block_time(consent.revoked_block)):
+        if consent.revoked_block is not None and (
+            consent.revoked_block <= block
+            if block is not None
+            else at - skew >= chain.block_time(consent.revoked_block)
+        ):
             return "consent-revoked", "the access came after the consent was revoked on chain"
         return None
 
@@ -364,8 +475,14 @@ class AuditRun:
         for line in manifest:
             record_id, version = str(line.get("record_id")), line.get("version")
             if not isinstance(version, int):
-                add(Check.RECORDS, "manifest-malformed", Severity.CRITICAL, "a record manifest line is malformed",
-                    member=member, evidence={"line": line})  # fmt: skip
+                add(
+                    Check.RECORDS,
+                    "manifest-malformed",
+                    Severity.CRITICAL,
+                    "a record manifest line is malformed",
+                    member=member,
+                    evidence={"line": line},
+                )
                 continue
             seen.add((record_id, version))
             summary.records_checked += 1
@@ -375,48 +492,95 @@ class AuditRun:
             if line.get("transferred_to") and fact is not None and fact.transferred(member, line["transferred_to"]):
                 continue  # handed over: the successor holds it now, and is checked for it
             if anchored is None:
-                add(Check.RECORDS, "record-unanchored", Severity.MEDIUM, "a stored record version is not anchored",
-                    member=member, evidence=evidence)  # fmt: skip
+                add(
+                    Check.RECORDS,
+                    "record-unanchored",
+                    Severity.MEDIUM,
+                    "a stored record version is not anchored",
+                    member=member,
+                    evidence=evidence,
+                )
             elif fact is not None and fact.custodian != member:
-                add(Check.RECORDS, "record-other-custodian", Severity.HIGH,
-                    "the member holds a record the chain assigns to another custodian", member=member,
-                    evidence=evidence)  # fmt: skip
+                add(
+                    Check.RECORDS,
+                    "record-other-custodian",
+                    Severity.HIGH,
+                    "the member holds a record the chain assigns to another custodian",
+                    member=member,
+                    evidence=evidence,
+                )
             elif line.get("erased"):
                 continue  # crypto-shredded: the erasure is in the trail; nothing left to hash
             elif line.get("stored_hash") is None:
-                add(Check.RECORDS, "ciphertext-missing", Severity.CRITICAL, "an anchored ciphertext is missing",
-                    member=member, evidence=evidence)  # fmt: skip
+                add(
+                    Check.RECORDS,
+                    "ciphertext-missing",
+                    Severity.CRITICAL,
+                    "an anchored ciphertext is missing",
+                    member=member,
+                    evidence=evidence,
+                )
             elif line["stored_hash"] != anchored:
-                add(Check.RECORDS, "ciphertext-altered", Severity.CRITICAL,
-                    "the stored ciphertext does not match its anchored content hash", member=member,
-                    evidence={**evidence, "anchored": anchored, "stored": line["stored_hash"]})  # fmt: skip
+                add(
+                    Check.RECORDS,
+                    "ciphertext-altered",
+                    Severity.CRITICAL,
+                    "the stored ciphertext does not match its anchored content hash",
+                    member=member,
+                    evidence={**evidence, "anchored": anchored, "stored": line["stored_hash"]},
+                )
         for fact in self.chain.records.values():
             if fact.custodian != member:
                 continue
             for version in fact.versions:
                 if (fact.record_id, version) not in seen:
-                    add(Check.RECORDS, "record-version-missing", Severity.CRITICAL,
-                        "an anchored record version is absent from the member's store", member=member,
-                        evidence={"record_id": fact.record_id, "version": version})  # fmt: skip
+                    add(
+                        Check.RECORDS,
+                        "record-version-missing",
+                        Severity.CRITICAL,
+                        "an anchored record version is absent from the member's store",
+                        member=member,
+                        evidence={"record_id": fact.record_id, "version": version},
+                    )
 
     # ------------------------------------------------------------------------------ break-glass
     def _verify_break_glass_reviews(self) -> None:
         for fact in self.chain.break_glass.values():
             declared_at = self.chain.block_time(fact.declared_block)
-            evidence = {"break_glass_id": str(fact.break_glass_id), "patient": fact.patient,
-                        "reason_code": fact.reason_code, "declared_at": declared_at}  # fmt: skip
+            evidence = {
+                "break_glass_id": str(fact.break_glass_id),
+                "patient": fact.patient,
+                "reason_code": fact.reason_code,
+                "declared_at": declared_at,
+            }
             if fact.review == 2:
-                self.findings.add(Check.BREAK_GLASS, "break-glass-not-justified", Severity.HIGH,
-                                  "an auditor judged this break-glass access not justified", member=fact.member,
-                                  evidence={**evidence, "reviewer": fact.reviewer})  # fmt: skip
+                self.findings.add(
+                    Check.BREAK_GLASS,
+                    "break-glass-not-justified",
+                    Severity.HIGH,
+                    "an auditor judged this break-glass access not justified",
+                    member=fact.member,
+                    evidence={**evidence, "reviewer": fact.reviewer},
+                )
             elif fact.review == 0 and self.now - declared_at > self.policy.review_deadline_s:
-                self.findings.add(Check.BREAK_GLASS, "break-glass-review-overdue", Severity.HIGH,
-                                  "a break-glass access has waited longer than the review deadline",
-                                  member=fact.member, evidence=evidence)  # fmt: skip
+                self.findings.add(
+                    Check.BREAK_GLASS,
+                    "break-glass-review-overdue",
+                    Severity.HIGH,
+                    "a break-glass access has waited longer than the review deadline",
+                    member=fact.member,
+                    evidence=evidence,
+                )
             else:
                 state = {0: "pending review", 1: "reviewed: justified"}[fact.review]
-                self.findings.add(Check.BREAK_GLASS, "break-glass-declared", Severity.INFO,
-                                  f"break-glass declared ({state})", member=fact.member, evidence=evidence)  # fmt: skip
+                self.findings.add(
+                    Check.BREAK_GLASS,
+                    "break-glass-declared",
+                    Severity.INFO,
+                    f"break-glass declared ({state})",
+                    member=fact.member,
+                    evidence=evidence,
+                )
 
 
 def _unix(value: Any) -> int:
@@ -429,15 +593,22 @@ def _unix(value: Any) -> int:
 
 def _prove_last(batch: BatchAnchor, leaves: bytearray) -> dict[str, Any]:
     """An inclusion proof of the batch's last entry against its anchored root, verified here."""
-    hashes = [bytes(leaves[i * 32:(i + 1) * 32]) for i in range(batch.to_sequence)]
+    hashes = [bytes(leaves[i * 32 : (i + 1) * 32]) for i in range(batch.to_sequence)]
     proof = merkle.inclusion_proof(hashes, batch.to_sequence - 1)
     merkle.verify_inclusion(hashes[-1], batch.to_sequence - 1, batch.to_sequence, proof.hashes, batch.root)
-    return {"sequence": batch.to_sequence, "tree_size": batch.to_sequence, "root": batch.root.hex(),
-            "block": batch.block, "path": [h.hex() for h in proof.hashes], "verified": True}  # fmt: skip
+    return {
+        "sequence": batch.to_sequence,
+        "tree_size": batch.to_sequence,
+        "root": batch.root.hex(),
+        "block": batch.block,
+        "path": [h.hex() for h in proof.hashes],
+        "verified": True,
+    }
 
 
-def verify(chain: ChainView, chain_id: int, exports: Iterable[MemberExport],
-           policy: AuditPolicy | None = None) -> AuditReport:  # fmt: skip
+def verify(
+    chain: ChainView, chain_id: int, exports: Iterable[MemberExport], policy: AuditPolicy | None = None
+) -> AuditReport:
     """Runs every check; see the module docstring."""
     return AuditRun(chain, chain_id, policy).run(exports)
 

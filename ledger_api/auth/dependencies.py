@@ -34,8 +34,14 @@ async def get_caller(request: Request, node: NodeDep) -> Caller:
         return await run_sync(resolve_session, node, authorization[7:].strip(), limiter=node.request_threads)
     if signing.SIGNATURE in request.headers:
         headers = {k.lower(): v for k, v in request.headers.items()}
-        verify = partial(verify_signed_request, node, method=request.method, path=request.url.path,
-                         query=request.url.query, headers=headers)  # fmt: skip
+        verify = partial(
+            verify_signed_request,
+            node,
+            method=request.method,
+            path=request.url.path,
+            query=request.url.query,
+            headers=headers,
+        )
         caller = await run_sync(verify, limiter=node.request_threads)
         if patient_proof.HEADER in headers:
             return resolve_patient_proof(node, caller, request.method, headers[patient_proof.HEADER])

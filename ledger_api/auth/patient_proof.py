@@ -86,22 +86,27 @@ def check(*, chain_id: int, presenter: Member, value: str) -> VerifiedProof:
     if CONSORTIUM_VIEW not in parsed.resources:
         raise Forbidden("the patient's sign-in did not allow consortium-wide viewing", code="proof-not-consortium-view")
     if parsed.uri.rstrip("/") != presenter.endpoint.rstrip("/"):
-        raise Forbidden("the patient signed in at another member, not at the one presenting the proof",
-                        code="proof-wrong-member")
+        raise Forbidden(
+            "the patient signed in at another member, not at the one presenting the proof", code="proof-wrong-member"
+        )
     if parsed.chain_id != chain_id:
         raise Unauthenticated(f"patient proof is for chain {parsed.chain_id}, not {chain_id}", code="proof-wrong-chain")
     moment = datetime.now(UTC)
     if parsed.expiration is None:
-        raise Unauthenticated("a consortium-view sign-in needs an Expiration Time (at most "
-                              f"{int(MAX_LIFETIME.total_seconds() // 60)} minutes after Issued At)",
-                              code="proof-lifetime-too-long")  # fmt: skip
+        raise Unauthenticated(
+            "a consortium-view sign-in needs an Expiration Time (at most "
+            f"{int(MAX_LIFETIME.total_seconds() // 60)} minutes after Issued At)",
+            code="proof-lifetime-too-long",
+        )
     if parsed.expiration <= moment:
         raise Unauthenticated("patient proof expired", code="proof-expired")
     if parsed.issued_at > moment + _SKEW:
         raise Unauthenticated("patient proof is not valid yet", code="proof-not-yet-valid")
     if parsed.expiration - parsed.issued_at > MAX_LIFETIME or moment - parsed.issued_at > MAX_LIFETIME:
-        raise Unauthenticated(f"patient proofs last at most {int(MAX_LIFETIME.total_seconds() // 60)} minutes",
-                              code="proof-lifetime-too-long")
+        raise Unauthenticated(
+            f"patient proofs last at most {int(MAX_LIFETIME.total_seconds() // 60)} minutes",
+            code="proof-lifetime-too-long",
+        )
     try:
         signer = siwe.verify_signature(message, signature)
     except ValueError as exc:

@@ -32,17 +32,18 @@ def announce_ended(node: Node, proof: str) -> threading.Thread:
 
 def _announce(node: Node, proof: str) -> None:
     try:
-        peers = [m for m in node.chain.registry.members()
-                 if m.status == MemberStatus.ACTIVE and m.role == Role.MEMBER and m.endpoint
-                 and m.account != node.address]  # fmt: skip
+        peers = [
+            m
+            for m in node.chain.registry.members()
+            if m.status == MemberStatus.ACTIVE and m.role == Role.MEMBER and m.endpoint and m.account != node.address
+        ]
     except LedgerError as exc:
         log.warning("proof_end_not_announced", reason=exc.code)
         return
     for peer in peers:
         auth = MemberAuth(account=node.identity.account, chain_id=node.chain_id, audience=peer.account)
         try:
-            response = httpx.post(peer.endpoint.rstrip("/") + PATH, json={"proof": proof}, auth=auth,
-                                  timeout=TIMEOUT_S)  # fmt: skip
+            response = httpx.post(peer.endpoint.rstrip("/") + PATH, json={"proof": proof}, auth=auth, timeout=TIMEOUT_S)
             if response.status_code >= 300:
                 log.warning("proof_end_refused", member=peer.account, status=response.status_code)
         except httpx.HTTPError as exc:

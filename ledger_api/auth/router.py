@@ -42,12 +42,22 @@ class SessionView(BaseModel):
 def challenge(request: Request, node: NodeDep) -> ChallengeView:
     """A one-time nonce to put in the EIP-4361 message the patient's wallet signs (rate-limited per client)."""
     made = service.create_challenge(node, client=request.client.host if request.client else "unknown")
-    return ChallengeView(nonce=made.nonce, domain=node.settings.auth.siwe_domain, uri=node.settings.public_url,
-                         chain_id=node.chain_id, expires_at=made.expires_at)  # fmt: skip
+    return ChallengeView(
+        nonce=made.nonce,
+        domain=node.settings.auth.siwe_domain,
+        uri=node.settings.public_url,
+        chain_id=node.chain_id,
+        expires_at=made.expires_at,
+    )
 
 
-@router.post("/session", status_code=201, response_model=SessionView, responses=responses(400, 401, 413, 415, 422, 503),
-             openapi_extra=json_body(SessionIn))
+@router.post(
+    "/session",
+    status_code=201,
+    response_model=SessionView,
+    responses=responses(400, 401, 413, 415, 422, 503),
+    openapi_extra=json_body(SessionIn),
+)
 async def open_session(request: Request, node: NodeDep) -> SessionView:
     """Exchanges a signed sign-in message for a short-lived session token (shown once)."""
     body = await read_body(request, SIGN_IN_MAX_BYTES)
@@ -72,8 +82,12 @@ class EndedProofIn(BaseModel):
     proof: str = Field(max_length=8192)
 
 
-@router.post(proof_endings.PATH.removeprefix("/v1/auth"), status_code=204,
-             responses=responses(400, 401, 403, 413, 415, 422, 503), openapi_extra=json_body(EndedProofIn))
+@router.post(
+    proof_endings.PATH.removeprefix("/v1/auth"),
+    status_code=204,
+    responses=responses(400, 401, 403, 413, 415, 422, 503),
+    openapi_extra=json_body(EndedProofIn),
+)
 def proof_ended(request: Request, node: NodeDep, caller: CallerDep, body: VerifiedBody) -> None:
     """A member tells this node that a patient signed out there: the proof it presented for that patient's
     session is refused from now on. Only the member the proof names can end it."""

@@ -52,20 +52,34 @@ def now() -> datetime:
 def verify_signed_request(node: Node, *, method: str, path: str, query: str, headers: dict[str, str]) -> Caller:
     """Checks signature, freshness, nonce and the signer's on-chain role and status."""
     try:
-        signer, ts, nonce, digest, signature = (headers[h] for h in (signing.SIGNER, signing.TIMESTAMP, signing.NONCE,
-                                                                      signing.DIGEST, signing.SIGNATURE))  # fmt: skip
+        signer, ts, nonce, digest, signature = (
+            headers[h] for h in (signing.SIGNER, signing.TIMESTAMP, signing.NONCE, signing.DIGEST, signing.SIGNATURE)
+        )
     except KeyError as missing:
         raise Unauthenticated(f"missing signature header {missing.args[0]}", code="signature-header-missing") from None
     if not ts.isdigit() or not (16 <= len(nonce) <= 128) or not all(c in "0123456789abcdef" for c in nonce):
-        raise Unauthenticated("malformed timestamp or nonce: the timestamp is unix seconds in digits, the nonce "
-                              "16 to 128 lowercase hex characters", code="signature-header-malformed")
+        raise Unauthenticated(
+            "malformed timestamp or nonce: the timestamp is unix seconds in digits, the nonce "
+            "16 to 128 lowercase hex characters",
+            code="signature-header-malformed",
+        )
     window = node.settings.auth.signature_window_s
     if abs(now().timestamp() - int(ts)) > window:
         reject("expired", signer)
-        raise Unauthenticated(f"signature timestamp outside the {window}s window (check the signer's clock)",
-                              code="signature-outside-window")
-    base = signing.signature_base(chain_id=node.chain_id, audience=node.address, method=method, path=path,
-                                  query=query, digest=digest, timestamp=ts, nonce=nonce)  # fmt: skip
+        raise Unauthenticated(
+            f"signature timestamp outside the {window}s window (check the signer's clock)",
+            code="signature-outside-window",
+        )
+    base = signing.signature_base(
+        chain_id=node.chain_id,
+        audience=node.address,
+        method=method,
+        path=path,
+        query=query,
+        digest=digest,
+        timestamp=ts,
+        nonce=nonce,
+    )
     try:
         recovered = signing.recover_signer(base, signature)
     except ValueError as exc:
@@ -73,9 +87,11 @@ def verify_signed_request(node: Node, *, method: str, path: str, query: str, hea
         raise Unauthenticated(f"malformed signature: {exc}", code="signature-malformed") from None
     if recovered.lower() != signer.lower():
         reject("bad-signature", signer)
-        raise Unauthenticated(f"signature does not match the signer: this node signs over chain id {node.chain_id} and "
-                              f"audience {node.address.lower()}; or the request was altered",
-                              code="signature-mismatch")
+        raise Unauthenticated(
+            f"signature does not match the signer: this node signs over chain id {node.chain_id} and "
+            f"audience {node.address.lower()}; or the request was altered",
+            code="signature-mismatch",
+        )
     try:
         member, head = node.chain.registry.member_and_head(recovered)
     except ContractReverted:
@@ -103,8 +119,9 @@ def reject(reason: str, signer: str) -> None:
 def _consume_nonce(node: Node, signer: str, nonce: str, valid_until: int) -> None:
     if not node.nonces.remember(f"{signer}:{nonce}", datetime.fromtimestamp(valid_until, UTC)):
         reject("replayed", signer)
-        raise Unauthenticated("request nonce already used (replay): sign every request with a new nonce",
-                              code="signature-replayed")
+        raise Unauthenticated(
+            "request nonce already used (replay): sign every request with a new nonce", code="signature-replayed"
+        )
 
 
 def purge_expired(node: Node, session: Session) -> None:
@@ -124,22 +141,31 @@ def create_challenge(node: Node, *, client: str) -> SiweChallenge:
     work) and the node holds a bounded number of outstanding challenges: 429 with Retry-After past either."""
     wait = node.challenge_buckets.take(client)
     if wait > 0:
-        raise TooManyRequests("too many sign-in challenges from this client; retry later",
-                              retry_after_s=TokenBuckets.retry_after(wait), code="challenge-rate-limited")  # fmt: skip
+        raise TooManyRequests(
+            "too many sign-in challenges from this client; retry later",
+            retry_after_s=TokenBuckets.retry_after(wait),
+            code="challenge-rate-limited",
+        )
     moment = now()
     with session_scope(node.engine) as session:
-        outstanding = session.exec(select(func.count()).select_from(SiweChallenge)
-                                   .where(col(SiweChallenge.expires_at) > moment,
-                                          col(SiweChallenge.used).is_(False))).one()  # fmt: skip
+        outstanding = session.exec(
+            select(func.count())
+            .select_from(SiweChallenge)
+            .where(col(SiweChallenge.expires_at) > moment, col(SiweChallenge.used).is_(False))
+        ).one()
         if outstanding >= node.settings.auth.max_outstanding_challenges:
-            oldest = session.exec(select(func.min(SiweChallenge.expires_at))
-                                  .where(col(SiweChallenge.expires_at) > moment)).one()  # fmt: skip
+            oldest = session.exec(
+                select(func.min(SiweChallenge.expires_at)).where(col(SiweChallenge.expires_at) > moment)
+            ).one()
             wait_s = (as_utc(oldest) - moment).total_seconds() if oldest is not None else 1
-            raise TooManyRequests("the node holds too many unanswered sign-in challenges; retry later",
-                                  retry_after_s=TokenBuckets.retry_after(wait_s),
-                                  code="challenge-backlog-full")  # fmt: skip
-    challenge = SiweChallenge(nonce=secrets.token_hex(16),
-                              expires_at=now() + timedelta(seconds=node.settings.auth.siwe_nonce_ttl_s))  # fmt: skip
+            raise TooManyRequests(
+                "the node holds too many unanswered sign-in challenges; retry later",
+                retry_after_s=TokenBuckets.retry_after(wait_s),
+                code="challenge-backlog-full",
+            )
+    challenge = SiweChallenge(
+        nonce=secrets.token_hex(16), expires_at=now() + timedelta(seconds=node.settings.auth.siwe_nonce_ttl_s)
+    )
     with session_scope(node.engine) as session:
         session.add(challenge)
     return challenge
@@ -165,14 +191,18 @@ def open_session(node: Node, *, message: str, signature: str) -> tuple[str, Pati
     record = PatientSession(token_hash=_hash(token), patient=signer, created_at=moment, expires_at=expires)
     if patient_proof.CONSORTIUM_VIEW in parsed.resources:
         if parsed.uri.rstrip("/") != node.settings.public_url.rstrip("/"):
-            raise Unauthenticated(f"message is for {parsed.uri!r}, not this node ({node.settings.public_url!r})",
-                                  code="siwe-uri-not-allowed")
+            raise Unauthenticated(
+                f"message is for {parsed.uri!r}, not this node ({node.settings.public_url!r})",
+                code="siwe-uri-not-allowed",
+            )
         record.sign_in_message, record.sign_in_signature = message, signature
     with session_scope(node.engine) as session:
         challenge = session.get(SiweChallenge, parsed.nonce)
         if challenge is None or challenge.used or challenge.expires_at <= moment:
-            raise Unauthenticated("unknown, used or expired sign-in nonce: ask POST /v1/auth/challenge for a new one",
-                                  code="siwe-nonce-unknown")
+            raise Unauthenticated(
+                "unknown, used or expired sign-in nonce: ask POST /v1/auth/challenge for a new one",
+                code="siwe-nonce-unknown",
+            )
         challenge.used = True
         session.add(challenge)
         session.add(record)
@@ -195,12 +225,15 @@ def _check_sign_in_policy(node: Node, parsed: siwe.SiweMessage) -> None:
         shown = f"{parsed.scheme}://{parsed.domain}" if parsed.scheme else parsed.domain
         raise Unauthenticated(f"message is for domain {shown!r}, not {auth.siwe_domain!r}", code="siwe-domain-mismatch")
     if parsed.chain_id != node.chain_id:
-        raise Unauthenticated(f"message is for chain {parsed.chain_id}, not {node.chain_id}",
-                              code="siwe-chain-mismatch")
+        raise Unauthenticated(
+            f"message is for chain {parsed.chain_id}, not {node.chain_id}", code="siwe-chain-mismatch"
+        )
     uri = urlsplit(parsed.uri)
     if (uri.scheme, uri.netloc) != (public.scheme, public.netloc):
-        raise Unauthenticated(f"message URI {parsed.uri!r} is not on this node's origin "
-                              f"({public.scheme}://{public.netloc})", code="siwe-uri-not-allowed")  # fmt: skip
+        raise Unauthenticated(
+            f"message URI {parsed.uri!r} is not on this node's origin ({public.scheme}://{public.netloc})",
+            code="siwe-uri-not-allowed",
+        )
     if parsed.expiration is not None and parsed.expiration <= moment:
         raise Unauthenticated("sign-in message expired", code="siwe-expired")
     if parsed.issued_at > moment + timedelta(seconds=60) or (parsed.not_before and parsed.not_before > moment):

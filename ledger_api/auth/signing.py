@@ -35,9 +35,12 @@ from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 
 SIGNER, TIMESTAMP, NONCE, DIGEST, SIGNATURE = (
-    "x-medledger-signer", "x-medledger-timestamp", "x-medledger-nonce", "x-medledger-content-sha256",
+    "x-medledger-signer",
+    "x-medledger-timestamp",
+    "x-medledger-nonce",
+    "x-medledger-content-sha256",
     "x-medledger-signature",
-)  # fmt: skip
+)
 SIGNATURE_HEADERS = (SIGNER, TIMESTAMP, NONCE, DIGEST, SIGNATURE)
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -46,21 +49,49 @@ def canonical_query(query: str) -> str:
     return urlencode(sorted(parse_qsl(query, keep_blank_values=True)))
 
 
-def signature_base(*, chain_id: int, audience: str, method: str, path: str, query: str, digest: str,
-                   timestamp: str, nonce: str) -> str:  # fmt: skip
-    return "\n".join(["MedLedger-Request-v1", str(chain_id), audience.lower(), method.upper(), path,
-                      canonical_query(query), digest, timestamp, nonce])  # fmt: skip
+def signature_base(
+    *, chain_id: int, audience: str, method: str, path: str, query: str, digest: str, timestamp: str, nonce: str
+) -> str:
+    return "\n".join(
+        [
+            "MedLedger-Request-v1",
+            str(chain_id),
+            audience.lower(),
+            method.upper(),
+            path,
+            canonical_query(query),
+            digest,
+            timestamp,
+            nonce,
+        ]
+    )
 
 
-def sign_headers(account: LocalAccount, *, chain_id: int, audience: str, method: str, url: str,
-                 digest: str = EMPTY_SHA256, timestamp: int | None = None,
-                 nonce: str | None = None) -> dict[str, str]:  # fmt: skip
+def sign_headers(
+    account: LocalAccount,
+    *,
+    chain_id: int,
+    audience: str,
+    method: str,
+    url: str,
+    digest: str = EMPTY_SHA256,
+    timestamp: int | None = None,
+    nonce: str | None = None,
+) -> dict[str, str]:
     """The headers that authenticate one request."""
     parts = urlsplit(url)
     ts = str(int(time.time()) if timestamp is None else timestamp)
     nonce = nonce or secrets.token_hex(16)
-    base = signature_base(chain_id=chain_id, audience=audience, method=method, path=parts.path or "/",
-                          query=parts.query, digest=digest, timestamp=ts, nonce=nonce)  # fmt: skip
+    base = signature_base(
+        chain_id=chain_id,
+        audience=audience,
+        method=method,
+        path=parts.path or "/",
+        query=parts.query,
+        digest=digest,
+        timestamp=ts,
+        nonce=nonce,
+    )
     signature = account.sign_message(encode_defunct(text=base)).signature
     return {SIGNER: account.address, TIMESTAMP: ts, NONCE: nonce, DIGEST: digest, SIGNATURE: signature.hex()}
 
@@ -97,7 +128,7 @@ def recover_signer(base: str, signature_hex: str) -> str:
     raw = signature_bytes(signature_hex)
     try:
         return Account.recover_message(encode_defunct(text=base), signature=raw)
-    except Exception as exc:  # noqa: BLE001 - eth-keys' BadSignature (bad v, r or s) is not a ValueError
+    except Exception as exc:
         raise ValueError(f"not a valid signature ({type(exc).__name__})") from None
 
 
@@ -113,7 +144,14 @@ class MemberAuth(httpx.Auth):
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         body = request.content
         digest = hashlib.sha256(body).hexdigest()
-        request.headers.update(sign_headers(self.account, chain_id=self.chain_id, audience=self.audience,
-                                            method=request.method, url=str(request.url), digest=digest))  # fmt: skip
+        request.headers.update(
+            sign_headers(
+                self.account,
+                chain_id=self.chain_id,
+                audience=self.audience,
+                method=request.method,
+                url=str(request.url),
+                digest=digest,
+            )
+        )
         yield request
-

@@ -37,8 +37,10 @@ from web3 import Web3
 HEADER = " wants you to sign in with your Ethereum account:"
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
 #: RFC 3986 authority: [userinfo "@"] host [":" port], host a reg-name, IPv4 or [IPv6]
-_AUTHORITY = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:%]*@)?"
-                        r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")  # fmt: skip
+_AUTHORITY = re.compile(
+    r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:%]*@)?"
+    r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?"
+)
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 #: reserved / unreserved / " " (RFC 3986 characters and space; no line feed)
 _STATEMENT = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;= ]*")
@@ -82,7 +84,7 @@ def _time(value: str, name: str) -> datetime:
 def _field(lines: list[str], at: int, prefix: str, pattern: re.Pattern[str], name: str) -> str:
     if at >= len(lines) or not lines[at].startswith(prefix):
         raise ValueError(f"expected the {prefix.strip()!r} line")
-    value = lines[at][len(prefix):]
+    value = lines[at][len(prefix) :]
     if pattern.fullmatch(value) is None:
         raise ValueError(f"{name} is malformed")
     return value
@@ -127,7 +129,7 @@ def parse_message(text: str) -> SiweMessage:
     found: dict[str, str] = {}
     for prefix, key in _OPTIONAL:
         if at < len(lines) and lines[at].startswith(prefix):
-            found[key] = lines[at][len(prefix):]
+            found[key] = lines[at][len(prefix) :]
             at += 1
     if "request_id" in found and _PCHAR.fullmatch(found["request_id"]) is None:
         raise ValueError("Request ID is malformed")
@@ -141,12 +143,20 @@ def parse_message(text: str) -> SiweMessage:
             at += 1
     if at != len(lines):
         raise ValueError(f"unexpected line {at + 1}: fields are out of order, repeated or unknown")
-    return SiweMessage(domain=domain, address=address, statement=statement, uri=uri, chain_id=chain_id, nonce=nonce,
-                       issued_at=issued_at,
-                       expiration=_time(found["expiration"], "Expiration Time") if "expiration" in found else None,
-                       not_before=_time(found["not_before"], "Not Before") if "not_before" in found else None,
-                       resources=tuple(resources), scheme=scheme or None,
-                       request_id=found.get("request_id"))  # fmt: skip
+    return SiweMessage(
+        domain=domain,
+        address=address,
+        statement=statement,
+        uri=uri,
+        chain_id=chain_id,
+        nonce=nonce,
+        issued_at=issued_at,
+        expiration=_time(found["expiration"], "Expiration Time") if "expiration" in found else None,
+        not_before=_time(found["not_before"], "Not Before") if "not_before" in found else None,
+        resources=tuple(resources),
+        scheme=scheme or None,
+        request_id=found.get("request_id"),
+    )
 
 
 def verify_signature(text: str, signature_hex: str) -> str:
@@ -156,20 +166,32 @@ def verify_signature(text: str, signature_hex: str) -> str:
         raise ValueError("signature must be 65 bytes")
     try:
         return Account.recover_message(encode_defunct(text=text), signature=raw)
-    except Exception as exc:  # noqa: BLE001 - eth-keys' BadSignature (bad v, r or s) is not a ValueError
+    except Exception as exc:
         raise ValueError(f"not a valid signature ({type(exc).__name__})") from None
 
 
-def build_message(*, domain: str, address: str, uri: str, chain_id: int, nonce: str, issued_at: datetime,
-                  expiration: datetime, statement: str = "Sign in to MedLedger.",
-                  resources: tuple[str, ...] = ()) -> str:  # fmt: skip
+def build_message(
+    *,
+    domain: str,
+    address: str,
+    uri: str,
+    chain_id: int,
+    nonce: str,
+    issued_at: datetime,
+    expiration: datetime,
+    statement: str = "Sign in to MedLedger.",
+    resources: tuple[str, ...] = (),
+) -> str:
     """The message a patient's wallet signs (clients, the portal's script and tests build it the same way)."""
+
     def iso(moment: datetime) -> str:
         return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
-    text = (f"{domain} wants you to sign in with your Ethereum account:\n{address}\n\n{statement}\n\n"
-            f"URI: {uri}\nVersion: 1\nChain ID: {chain_id}\nNonce: {nonce}\nIssued At: {iso(issued_at)}\n"
-            f"Expiration Time: {iso(expiration)}")  # fmt: skip
+    text = (
+        f"{domain} wants you to sign in with your Ethereum account:\n{address}\n\n{statement}\n\n"
+        f"URI: {uri}\nVersion: 1\nChain ID: {chain_id}\nNonce: {nonce}\nIssued At: {iso(issued_at)}\n"
+        f"Expiration Time: {iso(expiration)}"
+    )
     if resources:
         text += "\nResources:" + "".join(f"\n- {resource}" for resource in resources)
     return text

@@ -170,17 +170,22 @@ class AnvilBackend(_DevRpcMixin, RpcBackend):
         self.log_path: Path | None = None
         command = [
             str(anvil_binary()),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--chain-id", str(chain_id),
-            "--accounts", "1",
-            "--gas-price", "1000000000",
-        ]  # fmt: skip
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(chain_id),
+            "--accounts",
+            "1",
+            "--gas-price",
+            "1000000000",
+        ]
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
             command += ["--state", str(data_dir / "anvil-state.json"), "--state-interval", str(state_interval)]
             self.log_path = data_dir / "anvil.log"
-            log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
+            log = open(self.log_path, "ab")
         else:
             log = subprocess.DEVNULL  # type: ignore[assignment]
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -195,7 +200,7 @@ class AnvilBackend(_DevRpcMixin, RpcBackend):
             try:
                 if self.w3.is_connected():
                     return
-            except Exception:  # noqa: BLE001 - not up yet
+            except Exception:
                 pass
             time.sleep(0.05)
         self.close()

@@ -78,7 +78,6 @@ class Basis(IntEnum):
     CUSTODIAN = 3
 
 
-
 # --------------------------------------------------------------------------- models
 
 
@@ -220,8 +219,9 @@ class ContractClient:
             block = self.head_block()
             return self._read(function, *args), block
         spec, data = self._calldata(function, args)
-        head, call = self._rpc.batch([("eth_blockNumber", []),
-                                      ("eth_call", [{"to": self.address, "data": "0x" + data.hex()}, "latest"])])
+        head, call = self._rpc.batch(
+            [("eth_blockNumber", []), ("eth_call", [{"to": self.address, "data": "0x" + data.hex()}, "latest"])]
+        )
         return _returned(spec, self._call_result(call)), _block_number(head)
 
     def _raw_call(self, rpc: JsonRpcReader, data: bytes, block: int | str) -> bytes:
@@ -254,7 +254,7 @@ class _FunctionSpec:
 
 def _abi_type(param: dict[str, Any]) -> str:
     if param["type"].startswith("tuple"):
-        return f"({','.join(_abi_type(c) for c in param['components'])}){param['type'][len('tuple'):]}"
+        return f"({','.join(_abi_type(c) for c in param['components'])}){param['type'][len('tuple') :]}"
     return param["type"]
 
 
@@ -285,8 +285,11 @@ def reader_for(w3: Web3) -> JsonRpcReader | None:
         return None
     kwargs = provider.get_request_kwargs()
     timeout = kwargs.get("timeout", 10.0)
-    return JsonRpcReader(str(provider.endpoint_uri), timeout=timeout if isinstance(timeout, int | float) else 10.0,
-                         headers={k: v for k, v in dict(kwargs.get("headers") or {}).items() if k != "User-Agent"})
+    return JsonRpcReader(
+        str(provider.endpoint_uri),
+        timeout=timeout if isinstance(timeout, int | float) else 10.0,
+        headers={k: v for k, v in dict(kwargs.get("headers") or {}).items() if k != "User-Agent"},
+    )
 
 
 def _member(raw: Any) -> Member:
@@ -382,12 +385,8 @@ class ConsortiumRegistryClient(ContractClient):
     def bind_consumers(self, consumers: list[str]) -> Receipt:
         return self._write("bindConsumers", [checksum_address(c) for c in consumers])
 
-    def propose_add_member(
-        self, account: str, role: Role, name: str, endpoint: str, hpke_public_key: bytes
-    ) -> Receipt:
-        return self._write(
-            "proposeAddMember", checksum_address(account), int(role), name, endpoint, hpke_public_key
-        )
+    def propose_add_member(self, account: str, role: Role, name: str, endpoint: str, hpke_public_key: bytes) -> Receipt:
+        return self._write("proposeAddMember", checksum_address(account), int(role), name, endpoint, hpke_public_key)
 
     def propose_status_change(self, kind: ProposalKind, account: str) -> Receipt:
         return self._write("proposeStatusChange", int(kind), checksum_address(account))
@@ -434,8 +433,12 @@ class ConsentRegistryClient(ContractClient):
 
     def delegates_of(self, patient: str) -> list[str]:
         """The patient's current delegates, replayed from ``DelegateChanged`` (the contract keeps no list)."""
-        events = chain_call(self.contract.events.DelegateChanged.get_logs, from_block=0,
-                            argument_filters={"patient": checksum_address(patient)}, contract=self.contract_name)
+        events = chain_call(
+            self.contract.events.DelegateChanged.get_logs,
+            from_block=0,
+            argument_filters={"patient": checksum_address(patient)},
+            contract=self.contract_name,
+        )
         current: dict[str, bool] = {}
         for event in sorted(events, key=lambda e: (e["blockNumber"], e["logIndex"])):
             current[event["args"]["delegate"]] = bool(event["args"]["appointed"])
@@ -443,13 +446,12 @@ class ConsentRegistryClient(ContractClient):
 
     def is_permitted(self, patient: str, requester: str, category: int, purpose: int) -> bool:
         return bool(
-            self._read(
-                "isPermitted", checksum_address(patient), checksum_address(requester), category, purpose
-            )
+            self._read("isPermitted", checksum_address(patient), checksum_address(requester), category, purpose)
         )
 
-    def permitting_consent(self, patient: str, requester: str, category: int, purpose: int,
-                           block: int | str = "latest") -> int | None:  # fmt: skip
+    def permitting_consent(
+        self, patient: str, requester: str, category: int, purpose: int, block: int | str = "latest"
+    ) -> int | None:
         """The id of a consent that permits the access at ``block`` (default: now), or ``None``."""
         permitted, consent_id = self._read(
             "permittingConsent",
@@ -482,9 +484,7 @@ class ConsentRegistryClient(ContractClient):
 
     def emergency_access(self, patient: str, member: str, block: int | str = "latest") -> int | None:
         """The id of a break-glass declaration by ``member`` for ``patient`` unexpired at ``block``, or ``None``."""
-        active, bg_id = self._read(
-            "emergencyAccess", checksum_address(patient), checksum_address(member), block=block
-        )
+        active, bg_id = self._read("emergencyAccess", checksum_address(patient), checksum_address(member), block=block)
         return int(bg_id) if active else None
 
     def break_glass_duration(self) -> int:

@@ -94,8 +94,9 @@ def deploy_consortium(
     """Deploys registry, consent registry, record registry and access trail, then wires them."""
     genesis_args = [(m.account, int(m.role), m.name, m.endpoint, m.hpke_public_key) for m in genesis]
     registry = deploy_contract(sender, "ConsortiumRegistry", genesis_args, voting_period)
-    consents = deploy_contract(sender, "ConsentRegistry", registry.address, break_glass_duration, break_glass_limit,
-                               break_glass_window)  # fmt: skip
+    consents = deploy_contract(
+        sender, "ConsentRegistry", registry.address, break_glass_duration, break_glass_limit, break_glass_window
+    )
     records = deploy_contract(sender, "RecordRegistry", registry.address)
     trail = deploy_contract(sender, "AccessTrail", registry.address)
     ConsortiumRegistryClient(sender.w3, registry.address, sender).bind_consumers(

@@ -23,7 +23,7 @@ from medledger_crypto import DEV_SCRYPT, MemberIdentity
 
 from ledger_api.chain.backends import AnvilBackend
 from ledger_api.chain.clients import GenesisMember, Role
-from ledger_api.chain.defaults import AUDITOR, DEFAULT_MEMBERS, DEV_PASSPHRASE_ENV  # noqa: F401 - re-exported
+from ledger_api.chain.defaults import AUDITOR, DEFAULT_MEMBERS, DEV_PASSPHRASE_ENV
 from ledger_api.chain.defaults import DEV_PASSPHRASE_DEFAULT as _DEV_PASSPHRASE_DEFAULT
 from ledger_api.chain.deployment import (
     DEFAULT_BREAK_GLASS_LIMIT,
@@ -71,9 +71,15 @@ def load_or_create_key(path: Path) -> LocalAccount:
     return account
 
 
-def start_devnet(data_dir: Path, *, port: int | None = 8545, base_port: int = 8601,
-                 endpoints: dict[str, str] | None = None, break_glass_limit: int = DEFAULT_BREAK_GLASS_LIMIT,
-                 break_glass_window: int = DEFAULT_BREAK_GLASS_WINDOW) -> Devnet:  # fmt: skip
+def start_devnet(
+    data_dir: Path,
+    *,
+    port: int | None = 8545,
+    base_port: int = 8601,
+    endpoints: dict[str, str] | None = None,
+    break_glass_limit: int = DEFAULT_BREAK_GLASS_LIMIT,
+    break_glass_window: int = DEFAULT_BREAK_GLASS_WINDOW,
+) -> Devnet:
     """Starts (or resumes) the local chain and makes sure the consortium is deployed on it (port None: any free)."""
     backend = AnvilBackend(data_dir, port=port)
     try:
@@ -102,15 +108,23 @@ def start_devnet(data_dir: Path, *, port: int | None = 8545, base_port: int = 86
         ]
         auditor = identities[AUDITOR[0]]
         genesis.append(
-            GenesisMember(account=auditor.address, role=Role.AUDITOR, name=AUDITOR[1], endpoint="",
-                          hpke_public_key=auditor.hpke_public_key.to_bytes())  # fmt: skip
+            GenesisMember(
+                account=auditor.address,
+                role=Role.AUDITOR,
+                name=AUDITOR[1],
+                endpoint="",
+                hpke_public_key=auditor.hpke_public_key.to_bytes(),
+            )
         )
         dump_genesis(genesis, data_dir / "genesis.json")
-        manifest = deploy_consortium(TransactionSender(backend.w3, deployer), genesis,
-                                     break_glass_limit=break_glass_limit, break_glass_window=break_glass_window)
+        manifest = deploy_consortium(
+            TransactionSender(backend.w3, deployer),
+            genesis,
+            break_glass_limit=break_glass_limit,
+            break_glass_window=break_glass_window,
+        )
         manifest.save(manifest_path)
         return Devnet(backend, manifest, deployer, identities, reused=False)
     except BaseException:
         backend.close()
         raise
-

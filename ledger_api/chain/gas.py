@@ -46,11 +46,19 @@ def measure_gas(backend: ChainBackend) -> dict[str, float]:
 
     def relayed_grant() -> int:
         nonce = member.consents.nonce(patient.address)
-        message = {"patient": patient.address, "grantee": terms.grantee, "categories": terms.categories,
-                   "purposes": terms.purposes, "validFrom": terms.valid_from, "validUntil": terms.valid_until,
-                   "nonce": nonce, "deadline": now + 3600}  # fmt: skip
-        document = typed_data("ConsentGrant", message, chain_id=backend.chain_id,
-                              contract=manifest.address("ConsentRegistry"))  # fmt: skip
+        message = {
+            "patient": patient.address,
+            "grantee": terms.grantee,
+            "categories": terms.categories,
+            "purposes": terms.purposes,
+            "validFrom": terms.valid_from,
+            "validUntil": terms.valid_until,
+            "nonce": nonce,
+            "deadline": now + 3600,
+        }
+        document = typed_data(
+            "ConsentGrant", message, chain_id=backend.chain_id, contract=manifest.address("ConsentRegistry")
+        )
         return member.consents.grant_by_sig(patient.address, terms, now + 3600, sign_typed(patient, document)).gas_used
 
     figures: dict[str, float] = {}
@@ -65,8 +73,13 @@ def measure_gas(backend: ChainBackend) -> dict[str, float]:
     record_id = mint_record_id(a.address)
     figures["gas.record_anchor"] = member.records.anchor_record(record_id, patient.address, 1, os.urandom(32)).gas_used
     figures["gas.record_anchor_version"] = member.records.anchor_version(record_id, 2, os.urandom(32)).gas_used
-    entry = {"requester": b.address, "patient": patient.address, "purpose": 0, "basis": Basis.CONSENT,
-             "authorization": consent_id.to_bytes(32, "big")}  # fmt: skip
+    entry = {
+        "requester": b.address,
+        "patient": patient.address,
+        "purpose": 0,
+        "basis": Basis.CONSENT,
+        "authorization": consent_id.to_bytes(32, "big"),
+    }
     member.trail.record_access(entry_hash=os.urandom(32), sequence=1, record_id=os.urandom(32), **entry)
     figures["gas.access_entry"] = member.trail.record_access(
         entry_hash=os.urandom(32), sequence=2, record_id=os.urandom(32), **entry

@@ -25,7 +25,7 @@ _ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")
 def _abi_type(param: dict[str, Any]) -> str:
     if param["type"].startswith("tuple"):
         inner = ",".join(_abi_type(c) for c in param["components"])
-        return f"({inner}){param['type'][len('tuple'):]}"
+        return f"({inner}){param['type'][len('tuple') :]}"
     return param["type"]
 
 

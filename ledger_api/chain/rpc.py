@@ -30,8 +30,9 @@ class JsonRpcReader:
     """POSTs JSON-RPC requests to one endpoint over kept-alive connections (one curl handle per call
     in flight; handles are pooled, never shared between threads)."""
 
-    def __init__(self, url: str, *, timeout: float = 10.0, headers: dict[str, str] | None = None,
-                 max_idle: int = 32) -> None:  # fmt: skip
+    def __init__(
+        self, url: str, *, timeout: float = 10.0, headers: dict[str, str] | None = None, max_idle: int = 32
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an HTTP(S) JSON-RPC URL: {parts.scheme}://{parts.hostname}")

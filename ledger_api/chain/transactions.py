@@ -77,7 +77,7 @@ def chain_call(fn: Any, *args: Any, contract: str | None = None, **kwargs: Any) 
 def _eth_tester_revert_data(message: str) -> bytes | None:
     """eth-tester (in-process chain) reports reverts as ``execution reverted: b'...'``."""
     prefix = "execution reverted: "
-    literal = message[len(prefix):] if message.startswith(prefix) else ""
+    literal = message[len(prefix) :] if message.startswith(prefix) else ""
     if not literal.startswith(("b'", 'b"')):
         return None
     try:

@@ -21,14 +21,19 @@ COMMANDS = {
     "chain": ("ledger_api.cli.chain", "app", "Deploy contracts and run the local development chain."),
     "consortium": ("ledger_api.cli.consortium", "app", "Run the local consortium."),
     "emergency": ("ledger_api.cli.record", "emergency", "Declare break-glass access to a patient's records."),
-    "patient": ("ledger_api.cli.patient", "app",
-                "Patients: create a key, grant and revoke consent, see who read what."),
+    "patient": (
+        "ledger_api.cli.patient",
+        "app",
+        "Patients: create a key, grant and revoke consent, see who read what.",
+    ),
     "record": ("ledger_api.cli.record", "app", "Member hospitals: put, get and list records."),
     "serve": ("ledger_api.cli.serve", "serve", "Run one member node (API, portal and background jobs)."),
 }
-EPILOG = ("Passphrases come from the environment: MEDLEDGER_KEYSTORE_PASSPHRASE (member keystores), "
-          "MEDLEDGER_PATIENT_PASSPHRASE (patient keys), MEDLEDGER_DEV_PASSPHRASE (the local consortium's "
-          "development keys; default 'medledger-local-development-only'). Node URL: MEDLEDGER_NODE_URL.")  # fmt: skip
+EPILOG = (
+    "Passphrases come from the environment: MEDLEDGER_KEYSTORE_PASSPHRASE (member keystores), "
+    "MEDLEDGER_PATIENT_PASSPHRASE (patient keys), MEDLEDGER_DEV_PASSPHRASE (the local consortium's "
+    "development keys; default 'medledger-local-development-only'). Node URL: MEDLEDGER_NODE_URL."
+)
 
 
 class LazyCommands(TyperGroup):
@@ -59,8 +64,14 @@ class LazyCommands(TyperGroup):
             formatter.write_dl([(name, text) for name, (_, _, text) in sorted(COMMANDS.items())])
 
 
-app = typer.Typer(name="medledger", cls=LazyCommands, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="MedLedger: patient-controlled record sharing for a hospital consortium.", epilog=EPILOG)
+app = typer.Typer(
+    name="medledger",
+    cls=LazyCommands,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="MedLedger: patient-controlled record sharing for a hospital consortium.",
+    epilog=EPILOG,
+)
 
 
 @app.callback()

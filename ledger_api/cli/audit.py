@@ -30,14 +30,17 @@ ExportOpt = Annotated[list[str] | None, typer.Option("--export", help="MEMBER=LO
 
 @app.command("verify")
 def verify_command(
-    data_dir: DataDirOpt = Path("data"), rpc: RpcOpt = None, manifest: ManifestOpt = None,
+    data_dir: DataDirOpt = Path("data"),
+    rpc: RpcOpt = None,
+    manifest: ManifestOpt = None,
     identity: IdentityOpt = None,
-    node: NodeOpt = None, export: ExportOpt = None,
+    node: NodeOpt = None,
+    export: ExportOpt = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")] = None,
     html_out: Annotated[Path | None, typer.Option("--html", help="Write the HTML report here.")] = None,
     max_anchor_delay: Annotated[int, typer.Option(help="Seconds an entry may wait for its anchor.")] = 600,
     review_deadline: Annotated[int, typer.Option(help="Seconds a break-glass may wait for review.")] = 7 * 86_400,
-) -> None:  # fmt: skip
+) -> None:
     """Verifies every member's trail against the chain; exits 1 if anything critical or high is found."""
     from ledger_api.cli import audit_steps as steps
 
@@ -59,9 +62,11 @@ def verify_command(
 
 @app.command("break-glass")
 def break_glass(
-    data_dir: DataDirOpt = Path("data"), rpc: RpcOpt = None, manifest: ManifestOpt = None,
+    data_dir: DataDirOpt = Path("data"),
+    rpc: RpcOpt = None,
+    manifest: ManifestOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:  # fmt: skip
+) -> None:
     """Every break-glass declaration with its review state (review items for auditors)."""
     from ledger_api.cli import audit_steps as steps
 
@@ -69,14 +74,31 @@ def break_glass(
         context = steps.Context(data_dir, rpc, manifest, None)
         chain = steps.read_chain(context.w3, context.manifest)
         review_names = {0: "pending", 1: "justified", 2: "not justified"}
-        rows = [{"break_glass_id": str(f.break_glass_id), "member": f.member, "patient": f.patient,
-                 "reason_code": f.reason_code, "declared_at": chain.block_time(f.declared_block),
-                 "review": review_names[f.review], "reviewer": f.reviewer}
-                for f in chain.break_glass.values()]  # fmt: skip
-        print_listing(rows, as_json=as_json, title="Break-glass reviews",
-                      columns=["id", "member", "patient", "reason", "review"],
-                      row=lambda r: [r["break_glass_id"], r["member"][:10], r["patient"][:10], str(r["reason_code"]),
-                                     r["review"]])  # fmt: skip
+        rows = [
+            {
+                "break_glass_id": str(f.break_glass_id),
+                "member": f.member,
+                "patient": f.patient,
+                "reason_code": f.reason_code,
+                "declared_at": chain.block_time(f.declared_block),
+                "review": review_names[f.review],
+                "reviewer": f.reviewer,
+            }
+            for f in chain.break_glass.values()
+        ]
+        print_listing(
+            rows,
+            as_json=as_json,
+            title="Break-glass reviews",
+            columns=["id", "member", "patient", "reason", "review"],
+            row=lambda r: [
+                r["break_glass_id"],
+                r["member"][:10],
+                r["patient"][:10],
+                str(r["reason_code"]),
+                r["review"],
+            ],
+        )
 
 
 @app.command()
@@ -84,9 +106,11 @@ def review(
     break_glass_id: Annotated[str, typer.Argument(help="The break-glass id (decimal or 0x-hex).")],
     justified: Annotated[bool, typer.Option("--justified/--not-justified", help="The decision.")],
     reason: Annotated[str, typer.Option(help="The reason, kept by the auditor; only its hash goes on chain.")],
-    data_dir: DataDirOpt = Path("data"), rpc: RpcOpt = None, manifest: ManifestOpt = None,
+    data_dir: DataDirOpt = Path("data"),
+    rpc: RpcOpt = None,
+    manifest: ManifestOpt = None,
     identity: IdentityOpt = None,
-) -> None:  # fmt: skip
+) -> None:
     """Records the auditor's decision on a break-glass access on chain (signed with the auditor's key)."""
     from ledger_api.cli import audit_steps as steps
 
@@ -102,17 +126,21 @@ def review(
         chain = steps.Consortium(context.w3, context.manifest, steps.TransactionSender(context.w3, auditor.account))
         reason_hash = steps.hashlib.sha256(reason.strip().encode()).digest()
         receipt = chain.consents.review_break_glass(bg_id, justified, reason_hash)
-        console.print(f"break-glass {bg_id} reviewed: {'justified' if justified else 'not justified'} "
-                      f"(reason hash {reason_hash.hex()[:16]}…, block {receipt.block_number})")  # fmt: skip
+        console.print(
+            f"break-glass {bg_id} reviewed: {'justified' if justified else 'not justified'} "
+            f"(reason hash {reason_hash.hex()[:16]}…, block {receipt.block_number})"
+        )
 
 
 @app.command("lift-block")
 def lift_block(
     patient: Annotated[str, typer.Option(help="The patient's account.")],
     member: Annotated[str, typer.Option(help="The member a not-justified review blocked for that patient.")],
-    data_dir: DataDirOpt = Path("data"), rpc: RpcOpt = None, manifest: ManifestOpt = None,
+    data_dir: DataDirOpt = Path("data"),
+    rpc: RpcOpt = None,
+    manifest: ManifestOpt = None,
     identity: IdentityOpt = None,
-) -> None:  # fmt: skip
+) -> None:
     """Lets a member declare break-glass for a patient again after a not-justified review blocked it."""
     from ledger_api.cli import audit_steps as steps
 
@@ -124,16 +152,21 @@ def lift_block(
         sender = steps.TransactionSender(context.w3, context.auditor().account)
         chain = steps.Consortium(context.w3, context.manifest, sender)
         receipt = chain.consents.lift_break_glass_block(patient, member)
-        console.print(f"break-glass block lifted for member {member} and patient {patient} "
-                      f"(block {receipt.block_number})")
+        console.print(
+            f"break-glass block lifted for member {member} and patient {patient} (block {receipt.block_number})"
+        )
 
 
 @app.command("fhir")
 def fhir_export(
     out: Annotated[Path, typer.Option("--out", help="Directory for AuditEvent.ndjson and Consent.ndjson.")],
-    data_dir: DataDirOpt = Path("data"), rpc: RpcOpt = None, manifest: ManifestOpt = None,
-    identity: IdentityOpt = None, node: NodeOpt = None, export: ExportOpt = None,
-) -> None:  # fmt: skip
+    data_dir: DataDirOpt = Path("data"),
+    rpc: RpcOpt = None,
+    manifest: ManifestOpt = None,
+    identity: IdentityOpt = None,
+    node: NodeOpt = None,
+    export: ExportOpt = None,
+) -> None:
     """Exports the consortium's trail as FHIR R4 AuditEvent and every consent on chain as FHIR R4 Consent
     (bulk-data NDJSON, one file per resource type, every resource validated)."""
     from ledger_api.cli import audit_steps as steps
@@ -155,5 +188,6 @@ def fhir_export(
             for resource in steps.consent_resources(chain, names):
                 handle.writelines(steps.fhir.ndjson([resource]))
                 counts["Consent"] += 1
-        console.print(f"FHIR R4 export in {out}: {counts['AuditEvent']} AuditEvent, {counts['Consent']} Consent "
-                      "(each validated)")  # fmt: skip
+        console.print(
+            f"FHIR R4 export in {out}: {counts['AuditEvent']} AuditEvent, {counts['Consent']} Consent (each validated)"
+        )

@@ -31,8 +31,22 @@ from ledger_api.consents.service import ConsentView, consent_status
 from ledger_api.errors import BadRequest
 
 #: the commands in ``cli.audit`` use these helpers and, re-exported from here, the stacks they stand on
-__all__ = ["AuditPolicy", "Consortium", "Context", "ExitStack", "TransactionSender", "Web3", "consent_resources",
-           "exports", "fhir", "hashlib", "print_report", "read_chain", "render_html", "verify"]  # fmt: skip
+__all__ = [
+    "AuditPolicy",
+    "Consortium",
+    "Context",
+    "ExitStack",
+    "TransactionSender",
+    "Web3",
+    "consent_resources",
+    "exports",
+    "fhir",
+    "hashlib",
+    "print_report",
+    "read_chain",
+    "render_html",
+    "verify",
+]
 
 
 class Context:
@@ -53,8 +67,6 @@ class Context:
         if self.dev_key and "MEDLEDGER_KEYSTORE_PASSPHRASE" not in os.environ:
             return MemberIdentity.load(self.identity_path, _passphrase())  # the local consortium's dev key
         return load_member(self.identity_path)
-
-
 
 
 def exports(stack: ExitStack, context: Context, node: list[str] | None, export: list[str] | None) -> list:
@@ -81,19 +93,39 @@ def exports(stack: ExitStack, context: Context, node: list[str] | None, export: 
 
 def print_report(report: AuditReport) -> None:
     verdict = "[green]PASSED[/green]" if report.passed else "[red]FAILED[/red]"
-    console.print(f"audit {verdict}: chain {report.chain_id} at block {report.head_block}; "
-                  + ", ".join(f"{n} {s}" for s, n in report.counts.items()))  # fmt: skip
-    print_listing([m.model_dump() for m in report.members], as_json=False, title="Members",
-                  columns=["member", "entries", "anchored through", "break-glass", "unauthorised", "records"],
-                  row=lambda m: [m["member"], str(m["entries"]), str(m["anchored_through"]),
-                                 str(m["break_glass_accesses"]), str(m["unauthorised_accesses"]),
-                                 str(m["records_checked"])])  # fmt: skip
+    console.print(
+        f"audit {verdict}: chain {report.chain_id} at block {report.head_block}; "
+        + ", ".join(f"{n} {s}" for s, n in report.counts.items())
+    )
+    print_listing(
+        [m.model_dump() for m in report.members],
+        as_json=False,
+        title="Members",
+        columns=["member", "entries", "anchored through", "break-glass", "unauthorised", "records"],
+        row=lambda m: [
+            m["member"],
+            str(m["entries"]),
+            str(m["anchored_through"]),
+            str(m["break_glass_accesses"]),
+            str(m["unauthorised_accesses"]),
+            str(m["records_checked"]),
+        ],
+    )
     if report.findings:
-        print_listing([f.model_dump(mode="json") for f in report.findings], as_json=False, title="Findings",
-                      columns=["severity", "code", "member", "sequences", "count", "what"],
-                      row=lambda f: [f["severity"], f["code"], (f["member"] or "")[:10],
-                                     sequences(f),
-                                     str(f["count"]), f["message"]])  # fmt: skip
+        print_listing(
+            [f.model_dump(mode="json") for f in report.findings],
+            as_json=False,
+            title="Findings",
+            columns=["severity", "code", "member", "sequences", "count", "what"],
+            row=lambda f: [
+                f["severity"],
+                f["code"],
+                (f["member"] or "")[:10],
+                sequences(f),
+                str(f["count"]),
+                f["message"],
+            ],
+        )
 
 
 def sequences(finding: dict) -> str:
@@ -105,10 +137,19 @@ def consent_resources(chain: ChainView, names: dict[str, str]) -> Iterator[dict]
     now = chain.block_time(chain.head)
     for fact in chain.consents.values():
         revoked = fact.revoked_block is not None
-        view = ConsentView(consent_id=str(fact.consent_id), patient=fact.patient, grantee=fact.grantee,
-                           categories=fact.categories, purposes=fact.purposes, valid_from=fact.valid_from,
-                           valid_until=fact.valid_until,
-                           status=consent_status(revoked=revoked, valid_from=fact.valid_from,
-                                                 valid_until=fact.valid_until, now=now))  # fmt: skip
-        yield fhir.consent_resource(view, names, granted_at=chain.block_time(fact.granted_block),
-                                    revoked_at=chain.block_time(fact.revoked_block) if revoked else None)
+        view = ConsentView(
+            consent_id=str(fact.consent_id),
+            patient=fact.patient,
+            grantee=fact.grantee,
+            categories=fact.categories,
+            purposes=fact.purposes,
+            valid_from=fact.valid_from,
+            valid_until=fact.valid_until,
+            status=consent_status(revoked=revoked, valid_from=fact.valid_from, valid_until=fact.valid_until, now=now),
+        )
+        yield fhir.consent_resource(
+            view,
+            names,
+            granted_at=chain.block_time(fact.granted_block),
+            revoked_at=chain.block_time(fact.revoked_block) if revoked else None,
+        )

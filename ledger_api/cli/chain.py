@@ -56,10 +56,12 @@ def deploy(
     deployer_key: Annotated[Path, typer.Option(help="Deployer's V3 keystore.", exists=True, dir_okay=False)],
     out: Annotated[Path, typer.Option(help="Where to write the deployment manifest.")] = Path("deployment.json"),
     passphrase_file: Annotated[Path | None, typer.Option(help="File holding the keystore passphrase.")] = None,
-    voting_period: Annotated[int, typer.Option(help="Seconds a governance proposal stays open.")] =
-        DEFAULT_VOTING_PERIOD,
-    break_glass_duration: Annotated[int, typer.Option(help="Seconds a break-glass declaration lasts.")] =
-        DEFAULT_BREAK_GLASS_DURATION,
+    voting_period: Annotated[
+        int, typer.Option(help="Seconds a governance proposal stays open.")
+    ] = DEFAULT_VOTING_PERIOD,
+    break_glass_duration: Annotated[
+        int, typer.Option(help="Seconds a break-glass declaration lasts.")
+    ] = DEFAULT_BREAK_GLASS_DURATION,
     confirmations: Annotated[int, typer.Option(help="Blocks to wait after each transaction.")] = 0,
 ) -> None:
     """Deploys the four consortium contracts, wires them and writes the manifest."""
@@ -73,8 +75,9 @@ def deploy(
         account = _load_deployer(deployer_key, passphrase_file)
         backend = RpcBackend(rpc_url)
         sender = TransactionSender(backend.w3, account, confirmations=confirmations)
-        manifest = deploy_consortium(sender, members, voting_period=voting_period,
-                                     break_glass_duration=break_glass_duration)  # fmt: skip
+        manifest = deploy_consortium(
+            sender, members, voting_period=voting_period, break_glass_duration=break_glass_duration
+        )
         manifest.save(out)
         _print_manifest(manifest)
         console.print(f"manifest written to [bold]{out}[/bold]")
@@ -82,8 +85,9 @@ def deploy(
 
 @app.command()
 def up(
-    data_dir: Annotated[Path, typer.Option(help="Where chain state, dev keys and the manifest live.")] =
-        Path("data/chain"),
+    data_dir: Annotated[Path, typer.Option(help="Where chain state, dev keys and the manifest live.")] = Path(
+        "data/chain"
+    ),
     port: Annotated[int, typer.Option(help="RPC port of the local chain.")] = 8545,
 ) -> None:
     """Runs the embedded development chain (managed anvil) with the consortium deployed; Ctrl-C stops it."""
@@ -93,8 +97,10 @@ def up(
         devnet = start_devnet(data_dir, port=port)
     try:
         state = "reused" if devnet.reused else "deployed"
-        console.print(f"[green]chain up[/green] at {devnet.backend.url} (chain id {devnet.manifest.chain_id}), "
-                      f"contracts {state}; data in {data_dir}")  # fmt: skip
+        console.print(
+            f"[green]chain up[/green] at {devnet.backend.url} (chain id {devnet.manifest.chain_id}), "
+            f"contracts {state}; data in {data_dir}"
+        )
         _print_manifest(devnet.manifest)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())

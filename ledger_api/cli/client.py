@@ -58,8 +58,10 @@ def node_url(url: str | None) -> str:
 
 
 def _unreachable(url: str) -> NodeUnreachable:
-    return NodeUnreachable(f"no MedLedger node answers at {url}: start one (make run, or medledger serve) or pass "
-                           "--node / set MEDLEDGER_NODE_URL")  # fmt: skip
+    return NodeUnreachable(
+        f"no MedLedger node answers at {url}: start one (make run, or medledger serve) or pass "
+        "--node / set MEDLEDGER_NODE_URL"
+    )
 
 
 def member_client(url: str, identity: MemberIdentity, timeout: float = 60) -> httpx.Client:
@@ -73,8 +75,9 @@ def member_client(url: str, identity: MemberIdentity, timeout: float = 60) -> ht
         audience, chain_id = ready["member"], _chain_id(url)
     except (httpx.HTTPError, ValueError, KeyError):
         raise _unreachable(url) from None
-    return httpx.Client(base_url=url, timeout=timeout,
-                        auth=MemberAuth(account=identity.account, chain_id=chain_id, audience=audience))  # fmt: skip
+    return httpx.Client(
+        base_url=url, timeout=timeout, auth=MemberAuth(account=identity.account, chain_id=chain_id, audience=audience)
+    )
 
 
 def _chain_id(url: str) -> int:
@@ -95,12 +98,19 @@ def patient_client(url: str, patient: PatientIdentity, timeout: float = 60) -> h
     except httpx.HTTPError:
         raise _unreachable(url) from None
     moment = datetime.now(UTC)
-    message = build_message(domain=challenge["domain"], address=patient.address, uri=challenge["uri"],
-                            chain_id=challenge["chain_id"], nonce=challenge["nonce"], issued_at=moment,
-                            expiration=moment + timedelta(minutes=15))  # fmt: skip
+    message = build_message(
+        domain=challenge["domain"],
+        address=patient.address,
+        uri=challenge["uri"],
+        chain_id=challenge["chain_id"],
+        nonce=challenge["nonce"],
+        issued_at=moment,
+        expiration=moment + timedelta(minutes=15),
+    )
     signature = patient.account.sign_message(encode_defunct(text=message)).signature.hex()
-    session = check(httpx.post(f"{url}/v1/auth/session", json={"message": message, "signature": signature},
-                               timeout=10)).json()  # fmt: skip
+    session = check(
+        httpx.post(f"{url}/v1/auth/session", json={"message": message, "signature": signature}, timeout=10)
+    ).json()
     return httpx.Client(base_url=url, timeout=timeout, headers={"Authorization": f"Bearer {session['token']}"})
 
 
@@ -109,14 +119,19 @@ def load_member(path: Path) -> MemberIdentity:
 
     passphrase = load_passphrase(env=MEMBER_PASSPHRASE_ENV)
     if not passphrase:
-        raise Unauthenticated(f"no passphrase for member keystore {path}: set {MEMBER_PASSPHRASE_ENV} (the local "
-                              "consortium's development keys use MEDLEDGER_DEV_PASSPHRASE, default "
-                              "'medledger-local-development-only')", code="passphrase-missing")  # fmt: skip
+        raise Unauthenticated(
+            f"no passphrase for member keystore {path}: set {MEMBER_PASSPHRASE_ENV} (the local "
+            "consortium's development keys use MEDLEDGER_DEV_PASSPHRASE, default "
+            "'medledger-local-development-only')",
+            code="passphrase-missing",
+        )
     try:
         return MemberIdentity.load(path, passphrase)
     except KeystoreError as exc:
-        raise Unauthenticated(f"cannot open member keystore {path}: {exc} (passphrase from {MEMBER_PASSPHRASE_ENV})",
-                              code="keystore-unreadable") from None  # fmt: skip
+        raise Unauthenticated(
+            f"cannot open member keystore {path}: {exc} (passphrase from {MEMBER_PASSPHRASE_ENV})",
+            code="keystore-unreadable",
+        ) from None
 
 
 def patient_passphrase() -> str:
@@ -127,10 +142,13 @@ def load_patient(path: Path) -> PatientIdentity:
     from medledger_crypto import KeystoreError, PatientIdentity
 
     if not patient_passphrase():
-        raise Unauthenticated(f"no passphrase for patient key {path}: set {PATIENT_PASSPHRASE_ENV}",
-                              code="passphrase-missing")  # fmt: skip
+        raise Unauthenticated(
+            f"no passphrase for patient key {path}: set {PATIENT_PASSPHRASE_ENV}", code="passphrase-missing"
+        )
     try:
         return PatientIdentity.restore(path, patient_passphrase())
     except KeystoreError as exc:
-        raise Unauthenticated(f"cannot open patient key {path}: {exc} (passphrase from {PATIENT_PASSPHRASE_ENV})",
-                              code="keystore-unreadable") from None  # fmt: skip
+        raise Unauthenticated(
+            f"cannot open patient key {path}: {exc} (passphrase from {PATIENT_PASSPHRASE_ENV})",
+            code="keystore-unreadable",
+        ) from None

@@ -72,7 +72,8 @@ class ConsortiumConfig(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> ConsortiumConfig:
         if len({m.slug for m in self.members}) != len(self.members) or len({m.port for m in self.members}) != len(
-                self.members):  # fmt: skip
+            self.members
+        ):
             raise ValueError("members need distinct slugs and ports")
         if self.chain.rpc_url is None:
             unknown = {m.slug for m in self.members} - {slug for slug, _ in DEFAULT_MEMBERS}
@@ -83,15 +84,26 @@ class ConsortiumConfig(BaseModel):
         return self
 
     @classmethod
-    def defaults(cls, data_dir: Path, members: int, rpc_port: int, base_port: int,
-                 break_glass_limit: int = DEFAULT_BREAK_GLASS_LIMIT) -> ConsortiumConfig:  # fmt: skip
-        return cls(data_dir=data_dir, chain=ChainConfig(rpc_port=rpc_port, break_glass_limit=break_glass_limit),
-                   members=[MemberConfig(slug=slug, port=base_port + i)
-                            for i, (slug, _) in enumerate(DEFAULT_MEMBERS[:members])])  # fmt: skip
+    def defaults(
+        cls,
+        data_dir: Path,
+        members: int,
+        rpc_port: int,
+        base_port: int,
+        break_glass_limit: int = DEFAULT_BREAK_GLASS_LIMIT,
+    ) -> ConsortiumConfig:
+        return cls(
+            data_dir=data_dir,
+            chain=ChainConfig(rpc_port=rpc_port, break_glass_limit=break_glass_limit),
+            members=[
+                MemberConfig(slug=slug, port=base_port + i) for i, (slug, _) in enumerate(DEFAULT_MEMBERS[:members])
+            ],
+        )
 
 
-def _node_env(config: ConsortiumConfig, member: MemberConfig, rpc_url: str, manifest: Path, keystore: Path,
-              passphrase: str) -> dict[str, str]:  # fmt: skip
+def _node_env(
+    config: ConsortiumConfig, member: MemberConfig, rpc_url: str, manifest: Path, keystore: Path, passphrase: str
+) -> dict[str, str]:
     node_dir = config.data_dir / "nodes" / member.slug
     node_dir.mkdir(parents=True, exist_ok=True)
     env = {
@@ -104,7 +116,7 @@ def _node_env(config: ConsortiumConfig, member: MemberConfig, rpc_url: str, mani
         "MEDLEDGER_PUBLIC_URL": f"http://127.0.0.1:{member.port}",
         "MEDLEDGER_CHAIN": json.dumps({"rpc_url": rpc_url, "manifest_path": str(manifest)}),
         "MEDLEDGER_AUTH": json.dumps({"siwe_domain": f"127.0.0.1:{member.port}"}),
-    }  # fmt: skip
+    }
     if member.database_url:
         env["MEDLEDGER_DATABASE_URL"] = member.database_url
     return env
@@ -132,16 +144,23 @@ def wait_ready(urls: dict[str, str], processes: dict[str, subprocess.Popen], tim
 
 @app.command()
 def up(
-    config_file: Annotated[Path | None, typer.Option("--config", exists=True, dir_okay=False,
-                                                     help="One JSON file: data_dir, chain, members.")] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config", exists=True, dir_okay=False, help="One JSON file: data_dir, chain, members."),
+    ] = None,
     data_dir: Annotated[Path, typer.Option(help="Where the chain and every node keep their data.")] = Path("data"),
     members: Annotated[int, typer.Option(min=1, max=len(DEFAULT_MEMBERS), help="How many member nodes.")] = 3,
     rpc_port: Annotated[int, typer.Option(help="Port of the local chain.")] = 8545,
     base_port: Annotated[int, typer.Option(help="Port of the first member node; the next ones follow.")] = 8601,
-    break_glass_limit: Annotated[int, typer.Option(min=1, help="Break-glass declarations one member may make per "
-                                                   "day (a consortium setting, fixed at the first deployment).")] = (
-        DEFAULT_BREAK_GLASS_LIMIT),
-) -> None:  # fmt: skip
+    break_glass_limit: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Break-glass declarations one member may make per "
+            "day (a consortium setting, fixed at the first deployment).",
+        ),
+    ] = (DEFAULT_BREAK_GLASS_LIMIT),
+) -> None:
     """Starts the chain and the member nodes, prints where they are, and runs until Ctrl-C.
 
     With --config, everything comes from that file (members, ports, database URLs, and an external
@@ -152,19 +171,28 @@ def up(
 
     started = time.monotonic()
     with reported_errors():
-        config = (ConsortiumConfig.model_validate_json(config_file.read_text()) if config_file else
-                  ConsortiumConfig.defaults(data_dir, members, rpc_port, base_port, break_glass_limit))  # fmt: skip
+        config = (
+            ConsortiumConfig.model_validate_json(config_file.read_text())
+            if config_file
+            else ConsortiumConfig.defaults(data_dir, members, rpc_port, base_port, break_glass_limit)
+        )
     data_dir = config.data_dir
     names = dict(DEFAULT_MEMBERS)
     devnet = None
     if config.chain.rpc_url is None:
         with reported_errors():
-            devnet = start_devnet(data_dir / "chain", port=config.chain.rpc_port,
-                                  endpoints={m.slug: f"http://127.0.0.1:{m.port}" for m in config.members},
-                                  break_glass_limit=config.chain.break_glass_limit,
-                                  break_glass_window=config.chain.break_glass_window_s)  # fmt: skip
-        rpc_url, manifest_path, chain_id = devnet.backend.url, data_dir / "chain" / "deployment.json", \
-            devnet.manifest.chain_id  # fmt: skip
+            devnet = start_devnet(
+                data_dir / "chain",
+                port=config.chain.rpc_port,
+                endpoints={m.slug: f"http://127.0.0.1:{m.port}" for m in config.members},
+                break_glass_limit=config.chain.break_glass_limit,
+                break_glass_window=config.chain.break_glass_window_s,
+            )
+        rpc_url, manifest_path, chain_id = (
+            devnet.backend.url,
+            data_dir / "chain" / "deployment.json",
+            devnet.manifest.chain_id,
+        )
         keystores = {m.slug: data_dir / "chain" / "keys" / f"{m.slug}.json" for m in config.members}
         passphrase = _passphrase()
         accounts = {slug: identity.address for slug, identity in devnet.identities.items()}
@@ -180,25 +208,45 @@ def up(
         urls = {}
         for member in config.members:
             env = _node_env(config, member, rpc_url, manifest_path, keystores[member.slug], passphrase)
-            log = open(data_dir / "nodes" / member.slug / "node.log", "ab")  # noqa: SIM115 - owned by the child
+            log = open(data_dir / "nodes" / member.slug / "node.log", "ab")
             processes[member.slug] = subprocess.Popen(
-                [sys.executable, "-m", "ledger_api.cli", "serve", "--port", str(member.port)], env=env, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+                [sys.executable, "-m", "ledger_api.cli", "serve", "--port", str(member.port)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             urls[member.slug] = f"http://127.0.0.1:{member.port}"
         with reported_errors():
             wait_ready(urls, processes, timeout=60)
         console.print(f"[bold]MedLedger local consortium[/bold]: chain {chain_id} at {rpc_url}")
         for member in config.members:
             name = names.get(member.slug, member.slug)
-            console.print(f"  {name}\n    node {urls[member.slug]}  patient portal {urls[member.slug]}/portal/  "
-                          f"API docs {urls[member.slug]}/docs\n    account {accounts[member.slug]}")  # fmt: skip
+            console.print(
+                f"  {name}\n    node {urls[member.slug]}  patient portal {urls[member.slug]}/portal/  "
+                f"API docs {urls[member.slug]}/docs\n    account {accounts[member.slug]}"
+            )
         if "auditor" in accounts:
             console.print(f"  Consortium Audit Office (auditor)\n    account {accounts['auditor']}")
-        _state_file(data_dir).write_text(json.dumps({
-            "pid": os.getpid(), "chain": rpc_url, "chain_id": chain_id,
-            "nodes": {m.slug: {"name": names.get(m.slug, m.slug), "url": urls[m.slug], "account": accounts[m.slug],
-                               "pid": processes[m.slug].pid} for m in config.members},
-        }, indent=2))  # fmt: skip
+        _state_file(data_dir).write_text(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "chain": rpc_url,
+                    "chain_id": chain_id,
+                    "nodes": {
+                        m.slug: {
+                            "name": names.get(m.slug, m.slug),
+                            "url": urls[m.slug],
+                            "account": accounts[m.slug],
+                            "pid": processes[m.slug].pid,
+                        }
+                        for m in config.members
+                    },
+                },
+                indent=2,
+            )
+        )
         console.print(f"ready in {time.monotonic() - started:.1f}s; data in {data_dir}; press Ctrl-C to stop")
         console.file.flush()  # a piped stdout is block-buffered: supervisors must see "ready" now
         stop = {"now": False}
@@ -235,15 +283,18 @@ def _state_file(data_dir: Path) -> Path:
 def _running(data_dir: Path) -> dict:
     path = _state_file(data_dir)
     if not path.exists():
-        raise NotRunning(f"no local consortium is running from {data_dir}: start one with `make run` "
-                         f"(or `medledger consortium up --data-dir {data_dir}`)")  # fmt: skip
+        raise NotRunning(
+            f"no local consortium is running from {data_dir}: start one with `make run` "
+            f"(or `medledger consortium up --data-dir {data_dir}`)"
+        )
     state = json.loads(path.read_text())
     try:
         os.kill(state["pid"], 0)
     except ProcessLookupError:
         path.unlink(missing_ok=True)
-        raise NotRunning(f"the consortium that ran from {data_dir} is gone (stale state removed); start it again "
-                         "with `make run`") from None  # fmt: skip
+        raise NotRunning(
+            f"the consortium that ran from {data_dir} is gone (stale state removed); start it again with `make run`"
+        ) from None
     return state
 
 
@@ -266,11 +317,16 @@ def status(
                 health = "ready" if ready.status_code == 200 else f"not ready: {ready.json().get('checks')}"
             except httpx.HTTPError:
                 health = "unreachable"
-            rows.append({"member": slug, "name": info["name"], "url": info["url"], "account": info["account"],
-                         "status": health})  # fmt: skip
-        print_listing(rows, as_json=as_json, title=f"Local consortium (chain {state['chain_id']} at {state['chain']})",
-                      columns=("member", "node", "status"),
-                      row=lambda r: (r["name"], r["url"], r["status"]))  # fmt: skip
+            rows.append(
+                {"member": slug, "name": info["name"], "url": info["url"], "account": info["account"], "status": health}
+            )
+        print_listing(
+            rows,
+            as_json=as_json,
+            title=f"Local consortium (chain {state['chain_id']} at {state['chain']})",
+            columns=("member", "node", "status"),
+            row=lambda r: (r["name"], r["url"], r["status"]),
+        )
 
 
 @app.command()

@@ -34,8 +34,15 @@ def reported_errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-def print_listing(rows: list[dict[str, Any]], *, as_json: bool, title: str, columns: Sequence[str],
-                  row: Callable[[dict[str, Any]], Sequence[str]], whole: Sequence[str] = ()) -> None:  # fmt: skip
+def print_listing(
+    rows: list[dict[str, Any]],
+    *,
+    as_json: bool,
+    title: str,
+    columns: Sequence[str],
+    row: Callable[[dict[str, Any]], Sequence[str]],
+    whole: Sequence[str] = (),
+) -> None:
     """Every listing prints the same way: ``--json`` for scripts, a table for people.
 
     Nothing is cut off with an ellipsis: the ``whole`` columns (ids people copy: a consent id has up to 78
@@ -54,4 +61,3 @@ def print_listing(rows: list[dict[str, Any]], *, as_json: bool, title: str, colu
     for values in cells:
         table.add_row(*values)
     console.print(table)
-

@@ -19,8 +19,13 @@ from ledger_api.cli.output import console, print_listing, reported_errors
 from ledger_api.vocabulary import Category, Purpose, bitset, from_bitset
 
 app = typer.Typer(help="Patients: create a key, grant and revoke consent, see who read what.", no_args_is_help=True)
-KeyOpt = Annotated[Path, typer.Option("--key", help="The patient's key file (Web3 Secret Storage / V3 JSON; "
-                                                    "passphrase from $MEDLEDGER_PATIENT_PASSPHRASE).")]
+KeyOpt = Annotated[
+    Path,
+    typer.Option(
+        "--key",
+        help="The patient's key file (Web3 Secret Storage / V3 JSON; passphrase from $MEDLEDGER_PATIENT_PASSPHRASE).",
+    ),
+]
 NodeOpt = Annotated[str | None, typer.Option("--node", help="Member node URL (default $MEDLEDGER_NODE_URL).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
@@ -63,14 +68,33 @@ def grant(
         with patient_client(url, patient) as client:
             domain = check(client.get(f"/v1/patients/{patient.address}/signing-domain")).json()
             now = int(time.time())
-            terms = {"grantee": grantee, "categories": cats, "purposes": purps, "valid_from": now - 60,
-                     "valid_until": now + int(hours * 3600)}  # fmt: skip
-            document = patient.grant_document(**terms, nonce=domain["nonce"], deadline=now + 600,
-                                              chain_id=domain["chain_id"], contract=domain["verifying_contract"])
+            terms = {
+                "grantee": grantee,
+                "categories": cats,
+                "purposes": purps,
+                "valid_from": now - 60,
+                "valid_until": now + int(hours * 3600),
+            }
+            document = patient.grant_document(
+                **terms,
+                nonce=domain["nonce"],
+                deadline=now + 600,
+                chain_id=domain["chain_id"],
+                contract=domain["verifying_contract"],
+            )
             v, r, s = patient.sign(document)
-            relay = check(client.post("/v1/consents", json={
-                "patient": patient.address, **terms, "nonce": domain["nonce"], "deadline": now + 600,
-                "signature": {"v": v, "r": r.hex(), "s": s.hex()}})).json()  # fmt: skip
+            relay = check(
+                client.post(
+                    "/v1/consents",
+                    json={
+                        "patient": patient.address,
+                        **terms,
+                        "nonce": domain["nonce"],
+                        "deadline": now + 600,
+                        "signature": {"v": v, "r": r.hex(), "s": s.hex()},
+                    },
+                )
+            ).json()
             state = _await_relay(client, relay["id"])
         console.print(f"consent for {to} ({categories}; {purposes}; {hours:g} h): {state}")
 
@@ -80,24 +104,37 @@ def revoke(key: KeyOpt, consent: Annotated[str, typer.Option(help="The consent i
     """Signs a revocation here; it takes effect in the block it lands in."""
     with reported_errors():
         if not consent.isdigit() or int(consent) >= 2**256:
-            raise ValueError(f"--consent {consent!r}: a consent id is a decimal number, as "
-                             "`medledger patient consents` lists it")  # fmt: skip
+            raise ValueError(
+                f"--consent {consent!r}: a consent id is a decimal number, as `medledger patient consents` lists it"
+            )
         patient, url = load_patient(key), node_url(node)
         with patient_client(url, patient) as client:
             domain = check(client.get(f"/v1/patients/{patient.address}/signing-domain")).json()
             deadline = int(time.time()) + 600
-            document = patient.revocation_document(consent_id=int(consent), nonce=domain["nonce"], deadline=deadline,
-                                                   chain_id=domain["chain_id"],
-                                                   contract=domain["verifying_contract"])  # fmt: skip
+            document = patient.revocation_document(
+                consent_id=int(consent),
+                nonce=domain["nonce"],
+                deadline=deadline,
+                chain_id=domain["chain_id"],
+                contract=domain["verifying_contract"],
+            )
             v, r, s = patient.sign(document)
-            relay = check(client.post("/v1/consents/revocations", json={
-                "consent_id": consent, "nonce": domain["nonce"], "deadline": deadline,
-                "signature": {"v": v, "r": r.hex(), "s": s.hex()}})).json()  # fmt: skip
+            relay = check(
+                client.post(
+                    "/v1/consents/revocations",
+                    json={
+                        "consent_id": consent,
+                        "nonce": domain["nonce"],
+                        "deadline": deadline,
+                        "signature": {"v": v, "r": r.hex(), "s": s.hex()},
+                    },
+                )
+            ).json()
             state = _await_relay(client, relay["id"])
         console.print(f"revocation of consent {consent}: {state}")
 
 
-def _await_relay(client, relay_id: int, timeout: float = 30) -> str:  # noqa: ANN001
+def _await_relay(client, relay_id: int, timeout: float = 30) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = check(client.get(f"/v1/relays/{relay_id}")).json()
@@ -114,13 +151,21 @@ def consents(key: KeyOpt, node: NodeOpt = None, as_json: JsonOpt = False) -> Non
         patient = load_patient(key)
         with patient_client(node_url(node), patient) as client:
             rows = check(client.get(f"/v1/patients/{patient.address}/consents")).json()
-        print_listing(rows, as_json=as_json, title=f"Consents of {patient.address}", whole=("id",),
-                      columns=("id", "grantee", "categories", "purposes", "until", "status"),
-                      row=lambda c: (c["consent_id"], "every member" if c["grantee"] == ANY_MEMBER else c["grantee"],
-                                     ",".join(x.name.lower() for x in from_bitset(Category, c["categories"])),
-                                     ",".join(x.name.lower() for x in from_bitset(Purpose, c["purposes"])),
-                                     datetime.fromtimestamp(c["valid_until"], UTC).strftime("%Y-%m-%d %H:%M"),
-                                     c["status"]))  # fmt: skip
+        print_listing(
+            rows,
+            as_json=as_json,
+            title=f"Consents of {patient.address}",
+            whole=("id",),
+            columns=("id", "grantee", "categories", "purposes", "until", "status"),
+            row=lambda c: (
+                c["consent_id"],
+                "every member" if c["grantee"] == ANY_MEMBER else c["grantee"],
+                ",".join(x.name.lower() for x in from_bitset(Category, c["categories"])),
+                ",".join(x.name.lower() for x in from_bitset(Purpose, c["purposes"])),
+                datetime.fromtimestamp(c["valid_until"], UTC).strftime("%Y-%m-%d %H:%M"),
+                c["status"],
+            ),
+        )
 
 
 @app.command()
@@ -131,21 +176,39 @@ def history(key: KeyOpt, node: NodeOpt = None, as_json: JsonOpt = False) -> None
         with patient_client(node_url(node), patient) as client:
             rows = check(client.get(f"/v1/patients/{patient.address}/access-log")).json()
             sent = [] if as_json else check(client.get(f"/v1/patients/{patient.address}/notifications")).json()
-        print_listing(rows, as_json=as_json, title=f"Access history of {patient.address}",
-                      columns=("#", "when", "who", "clinician", "purpose", "grounds", "action"),
-                      row=lambda e: (str(e["sequence"]), e["created_at"][:19], e["requester"], e["clinician"],
-                                     Purpose(e["purpose"]).name.lower(),
-                                     "[bold red]BREAK-GLASS[/bold red]" if e["break_glass"] else e["basis"],
-                                     e["action"]))  # fmt: skip
+        print_listing(
+            rows,
+            as_json=as_json,
+            title=f"Access history of {patient.address}",
+            columns=("#", "when", "who", "clinician", "purpose", "grounds", "action"),
+            row=lambda e: (
+                str(e["sequence"]),
+                e["created_at"][:19],
+                e["requester"],
+                e["clinician"],
+                Purpose(e["purpose"]).name.lower(),
+                "[bold red]BREAK-GLASS[/bold red]" if e["break_glass"] else e["basis"],
+                e["action"],
+            ),
+        )
         if sent:
             _print_notifications(sent, as_json=False)
 
 
 def _print_notifications(rows: list[dict], *, as_json: bool) -> None:
-    print_listing(rows, as_json=as_json, title="Notifications",
-                  columns=("when", "event", "detail", "delivery", "attempts"),
-                  row=lambda n: (n["created_at"][:19], n["event_type"], _event_detail(n["payload"]),
-                                 n["state"], str(n["attempts"])))  # fmt: skip
+    print_listing(
+        rows,
+        as_json=as_json,
+        title="Notifications",
+        columns=("when", "event", "detail", "delivery", "attempts"),
+        row=lambda n: (
+            n["created_at"][:19],
+            n["event_type"],
+            _event_detail(n["payload"]),
+            n["state"],
+            str(n["attempts"]),
+        ),
+    )
 
 
 def _event_detail(payload: dict) -> str:
@@ -163,7 +226,8 @@ def subscribe(
     key: KeyOpt,
     url: Annotated[str, typer.Option(help="Your webhook (https; http only to loopback in production).")],
     events: Annotated[str, typer.Option(help="Comma-separated: access,grant,revocation,break_glass,review.")] = (
-        "access,grant,revocation,break_glass,review"),
+        "access,grant,revocation,break_glass,review"
+    ),
     node: NodeOpt = None,
 ) -> None:
     """Subscribes a webhook to events about the patient's account; prints the signing secret once."""
@@ -183,13 +247,19 @@ def subscriptions(key: KeyOpt, node: NodeOpt = None, as_json: JsonOpt = False) -
         patient = load_patient(key)
         with patient_client(node_url(node), patient) as client:
             rows = check(client.get("/v1/subscriptions")).json()
-        print_listing(rows, as_json=as_json, title="Subscriptions", columns=("id", "events", "url", "active"),
-                      row=lambda s: (s["id"], ",".join(s["events"]), s["url"], "yes" if s["active"] else "no"))
+        print_listing(
+            rows,
+            as_json=as_json,
+            title="Subscriptions",
+            columns=("id", "events", "url", "active"),
+            row=lambda s: (s["id"], ",".join(s["events"]), s["url"], "yes" if s["active"] else "no"),
+        )
 
 
 @app.command()
-def unsubscribe(key: KeyOpt, subscription: Annotated[str, typer.Argument(help="The subscription id.")],
-                node: NodeOpt = None) -> None:  # fmt: skip
+def unsubscribe(
+    key: KeyOpt, subscription: Annotated[str, typer.Argument(help="The subscription id.")], node: NodeOpt = None
+) -> None:
     """Stops a webhook subscription (pending deliveries are cancelled)."""
     with reported_errors():
         patient = load_patient(key)

@@ -17,14 +17,24 @@ from ledger_api.cli.output import console, print_listing, reported_errors
 from ledger_api.vocabulary import Category, Purpose
 
 app = typer.Typer(help="Member hospitals: put, get and list records.", no_args_is_help=True)
-IdentityOpt = Annotated[Path, typer.Option("--identity", help="This member's identity keystore (passphrase from "
-                                                             "$MEDLEDGER_KEYSTORE_PASSPHRASE).")]
+IdentityOpt = Annotated[
+    Path,
+    typer.Option(
+        "--identity", help="This member's identity keystore (passphrase from $MEDLEDGER_KEYSTORE_PASSPHRASE)."
+    ),
+]
 NodeOpt = Annotated[str | None, typer.Option("--node", help="This member's node URL (default $MEDLEDGER_NODE_URL).")]
 
 
 def _progress() -> Progress:
-    return Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                    console=console, transient=True)  # fmt: skip
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+        transient=True,
+    )
 
 
 @app.command()
@@ -33,8 +43,9 @@ def put(
     patient: Annotated[str, typer.Option(help="The patient's account.")],
     category: Annotated[str, typer.Option(help="labs, imaging, medication, ...")],
     media_type: Annotated[str, typer.Option(help="e.g. application/pdf, application/dicom.")],
-    identity: IdentityOpt, node: NodeOpt = None,
-) -> None:  # fmt: skip
+    identity: IdentityOpt,
+    node: NodeOpt = None,
+) -> None:
     """Uploads a record (encrypted by the node, anchored on chain), with a progress bar."""
     import httpx
 
@@ -52,22 +63,31 @@ def put(
         with member_client(url, member) as client, _progress() as progress:
             task = progress.add_task(f"uploading {file.name}", total=size)
 
-            def body():  # noqa: ANN202
+            def body():
                 with open(file, "rb") as handle:
                     while chunk := handle.read(1 << 20):
                         progress.advance(task, len(chunk))
                         yield chunk
 
             # the query is encoded (a media type's "+" would otherwise arrive as a space) and signed as sent
-            target = httpx.URL(f"{url}/v1/records", params={"patient": patient, "category": category.lower(),
-                                                             "media_type": media_type})  # fmt: skip
-            headers = sign_headers(member.account, chain_id=client.auth.chain_id, audience=client.auth.audience,
-                                   method="POST", url=str(target), digest=digest.hexdigest())  # fmt: skip
+            target = httpx.URL(
+                f"{url}/v1/records", params={"patient": patient, "category": category.lower(), "media_type": media_type}
+            )
+            headers = sign_headers(
+                member.account,
+                chain_id=client.auth.chain_id,
+                audience=client.auth.audience,
+                method="POST",
+                url=str(target),
+                digest=digest.hexdigest(),
+            )
             headers["content-type"] = "application/octet-stream"
             response = check(client.post(target, content=body(), headers=headers, auth=None))
         record = response.json()
-        console.print(f"record [bold]{record['id']}[/bold] v{record['latest_version']} stored; "
-                      f"content hash {record['versions'][-1]['content_hash']} (anchoring)")  # fmt: skip
+        console.print(
+            f"record [bold]{record['id']}[/bold] v{record['latest_version']} stored; "
+            f"content hash {record['versions'][-1]['content_hash']} (anchoring)"
+        )
 
 
 @app.command()
@@ -79,7 +99,7 @@ def get(
     purpose: Annotated[str, typer.Option(help="Purpose of use.")] = "treatment",
     clinician: Annotated[str, typer.Option(help="Pseudonymous id of the acting clinician.")] = "cli",
     node: NodeOpt = None,
-) -> None:  # fmt: skip
+) -> None:
     """Fetches a record if the chain allows it now: from this node, or from its custodian through this node."""
     from medledger_crypto import RecordContext, WrapContext, decrypt_record, unwrap_data_key
 
@@ -104,34 +124,51 @@ def get(
                 headers = response.headers
         if local:  # ciphertext + key wrapped for us: decrypt here
             sealed_by = headers.get("x-medledger-sealed-by", headers["x-medledger-custodian"])
-            context = RecordContext(bytes.fromhex(record_id), int(headers["x-medledger-version"]), sealed_by,
-                                    headers["x-medledger-patient"])  # fmt: skip
-            data_key = unwrap_data_key(base64.b64decode(headers["x-medledger-wrapped-key"]), member.hpke_keys(),
-                                       WrapContext(context.record_id, context.version, member.address))  # fmt: skip
+            context = RecordContext(
+                bytes.fromhex(record_id), int(headers["x-medledger-version"]), sealed_by, headers["x-medledger-patient"]
+            )
+            data_key = unwrap_data_key(
+                base64.b64decode(headers["x-medledger-wrapped-key"]),
+                member.hpke_keys(),
+                WrapContext(context.record_id, context.version, member.address),
+            )
             body.seek(0)
             with open(out, "wb") as sink:
                 decrypt_record(context, data_key, body, sink)
         else:
             out.write_bytes(body.getvalue())
-        console.print(f"record {record_id} v{headers['x-medledger-version']} written to {out} "
-                      f"(grounds: {headers['x-medledger-basis']})")  # fmt: skip
+        console.print(
+            f"record {record_id} v{headers['x-medledger-version']} written to {out} "
+            f"(grounds: {headers['x-medledger-basis']})"
+        )
 
 
 @app.command("list")
 def list_records(
-    patient: Annotated[str, typer.Option(help="The patient's account.")], identity: IdentityOpt,
-    node: NodeOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:  # fmt: skip
+    patient: Annotated[str, typer.Option(help="The patient's account.")],
+    identity: IdentityOpt,
+    node: NodeOpt = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
     """Lists a patient's records held at this node (metadata only)."""
     with reported_errors():
         member = load_member(identity)
         with member_client(node_url(node), member) as client:
             rows = check(client.get(f"/v1/patients/{patient}/records")).json()
-        print_listing(rows, as_json=as_json, title=f"Records of {patient}",
-                      columns=("id", "category", "media type", "versions", "anchoring", "created"),
-                      row=lambda r: (r["id"], Category(r["category"]).name.lower(), r["media_type"],
-                                     str(r["latest_version"]), r["versions"][-1]["anchoring"] if r["versions"] else "-",
-                                     r["created_at"][:19]))  # fmt: skip
+        print_listing(
+            rows,
+            as_json=as_json,
+            title=f"Records of {patient}",
+            columns=("id", "category", "media type", "versions", "anchoring", "created"),
+            row=lambda r: (
+                r["id"],
+                Category(r["category"]).name.lower(),
+                r["media_type"],
+                str(r["latest_version"]),
+                r["versions"][-1]["anchoring"] if r["versions"] else "-",
+                r["created_at"][:19],
+            ),
+        )
 
 
 def emergency(
@@ -139,25 +176,37 @@ def emergency(
     reason_code: Annotated[int, typer.Option(min=0, max=255, help="Coded reason (e.g. 1 = unconscious).")],
     justification: Annotated[str, typer.Option(help="Free-text justification (kept at this node).")],
     clinician: Annotated[str, typer.Option(help="Pseudonymous id of the acting clinician.")],
-    identity: IdentityOpt, node: NodeOpt = None,
-) -> None:  # fmt: skip
+    identity: IdentityOpt,
+    node: NodeOpt = None,
+) -> None:
     """Declares break-glass access to a patient: on chain at once, flagged for review."""
     with reported_errors():
         member = load_member(identity)
         with member_client(node_url(node), member) as client:
-            declared = check(client.post("/v1/emergency", json={"patient": patient, "reason_code": reason_code,
-                                                                "justification": justification,
-                                                                "clinician": clinician})).json()  # fmt: skip
-        console.print(f"[bold red]break-glass {declared['break_glass_id']}[/bold red] declared for {patient} "
-                      f"until {declared['expires_at']}; it will be reviewed")  # fmt: skip
+            declared = check(
+                client.post(
+                    "/v1/emergency",
+                    json={
+                        "patient": patient,
+                        "reason_code": reason_code,
+                        "justification": justification,
+                        "clinician": clinician,
+                    },
+                )
+            ).json()
+        console.print(
+            f"[bold red]break-glass {declared['break_glass_id']}[/bold red] declared for {patient} "
+            f"until {declared['expires_at']}; it will be reviewed"
+        )
 
 
 @app.command()
 def handover(
     to: Annotated[str, typer.Option("--to", help="The successor: an active member's account.")],
-    identity: IdentityOpt, node: NodeOpt = None,
+    identity: IdentityOpt,
+    node: NodeOpt = None,
     wait: Annotated[bool, typer.Option(help="Follow it to the end with a progress bar.")] = True,
-) -> None:  # fmt: skip
+) -> None:
     """Hands every record this member holds to a successor (this member is leaving the consortium)."""
     with reported_errors():
         member = load_member(identity)
@@ -172,5 +221,7 @@ def handover(
                         progress.update(task, completed=state["records_transferred"])
         if state["state"] == "failed":
             raise ValueError(f"handover {state['id']} failed: {state['last_error']} (run it again to resume)")
-        console.print(f"handover {state['id']} to {to}: {state['state']}; {state['records_sent']} of "
-                      f"{state['records_total']} records sent, {state['records_transferred']} transferred on chain")
+        console.print(
+            f"handover {state['id']} to {to}: {state['state']}; {state['records_sent']} of "
+            f"{state['records_total']} records sent, {state['records_transferred']} transferred on chain"
+        )

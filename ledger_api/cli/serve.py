@@ -50,8 +50,12 @@ def serve(
             return
         engine = make_engine(settings.resolved_database_url)
         migrate(engine)  # once, before the processes start
-        sweep_orphans(engine, settings.blob_dir, older_than=time.time(),  # nothing can be mid-upload yet
-                      vault=KeyVault(settings.vault_dir))  # fmt: skip
+        sweep_orphans(
+            engine,
+            settings.blob_dir,
+            older_than=time.time(),  # nothing can be mid-upload yet
+            vault=KeyVault(settings.vault_dir),
+        )
         engine.dispose()
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -59,8 +63,10 @@ def serve(
     listener.listen(2048)
     listener.set_inheritable(True)
     context = multiprocessing.get_context("spawn")  # fresh interpreters: no inherited threads, engines or loops
-    processes = [context.Process(target=_serve_process, args=(listener, log_level, host, port),
-                                 name=f"medledger-api-{index}") for index in range(count)]  # fmt: skip
+    processes = [
+        context.Process(target=_serve_process, args=(listener, log_level, host, port), name=f"medledger-api-{index}")
+        for index in range(count)
+    ]
     if settings.run_outbox_worker:  # unless this node's jobs run elsewhere (or not at all)
         processes.append(context.Process(target=_run_background_jobs, args=(log_level,), name="medledger-jobs"))
     for process in processes:

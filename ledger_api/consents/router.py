@@ -24,30 +24,46 @@ _ERRORS = responses(400, 401, 403, 404, 409, 413, 415, 422, 503)
 _RELAYED = linked(_ERRORS, 202, RelayStatus=("relay_status_v1_relays__item_id__get", {"item_id": "$response.body#/id"}))
 
 
-@router.post("/consents", status_code=202, response_model=OutboxItemPublic, responses=_RELAYED,
-             openapi_extra=json_body(service.GrantIn))
+@router.post(
+    "/consents",
+    status_code=202,
+    response_model=OutboxItemPublic,
+    responses=_RELAYED,
+    openapi_extra=json_body(service.GrantIn),
+)
 def relay_grant(request: Request, node: NodeDep, caller: CallerDep, body: VerifiedBody) -> OutboxItemPublic:
     """Checks a patient-signed EIP-712 grant and relays it to the chain (202: pending until anchored)."""
     return service.relay_grant(node, caller, parse_json(request, body, service.GrantIn))
 
 
-@router.post("/consents/revocations", status_code=202, response_model=OutboxItemPublic, responses=_RELAYED,
-             openapi_extra=json_body(service.RevocationIn))
+@router.post(
+    "/consents/revocations",
+    status_code=202,
+    response_model=OutboxItemPublic,
+    responses=_RELAYED,
+    openapi_extra=json_body(service.RevocationIn),
+)
 def relay_revocation(request: Request, node: NodeDep, caller: CallerDep, body: VerifiedBody) -> OutboxItemPublic:
     """Checks a patient-signed revocation and relays it; it takes effect in the block it lands in."""
     return service.relay_revocation(node, caller, parse_json(request, body, service.RevocationIn))
 
 
-@router.post("/delegates", status_code=202, response_model=OutboxItemPublic, responses=_RELAYED,
-             openapi_extra=json_body(service.DelegationIn))
+@router.post(
+    "/delegates",
+    status_code=202,
+    response_model=OutboxItemPublic,
+    responses=_RELAYED,
+    openapi_extra=json_body(service.DelegationIn),
+)
 def relay_delegation(request: Request, node: NodeDep, caller: CallerDep, body: VerifiedBody) -> OutboxItemPublic:
     """Relays a patient-signed appointment or removal of a delegate (guardian)."""
     return service.relay_delegation(node, caller, parse_json(request, body, service.DelegationIn))
 
 
 @router.get("/relays/{item_id}", response_model=OutboxItemPublic, responses=_ERRORS)
-def relay_status(node: NodeDep, caller: CallerDep,
-                 item_id: Annotated[int, Path(ge=1, le=DB_INT_MAX)]) -> OutboxItemPublic:  # fmt: skip
+def relay_status(
+    node: NodeDep, caller: CallerDep, item_id: Annotated[int, Path(ge=1, le=DB_INT_MAX)]
+) -> OutboxItemPublic:
     """Where a relayed consent stands: pending, sent, confirmed (on chain) or failed."""
     return service.outbox_item(node, caller, item_id)
 
@@ -60,14 +76,21 @@ def list_consents(node: NodeDep, caller: CallerDep, patient: Address) -> list[se
 
 @router.get("/permissions", response_model=service.PermissionView, responses=_ERRORS)
 def check_permission(
-    node: NodeDep, caller: MemberOrAuditorDep,
+    node: NodeDep,
+    caller: MemberOrAuditorDep,
     patient: Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{40}$")],
     requester: Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{40}$")],
-    category: Annotated[CategoryName, Query()], purpose: Annotated[PurposeName, Query()],
-) -> service.PermissionView:  # fmt: skip
+    category: Annotated[CategoryName, Query()],
+    purpose: Annotated[PurposeName, Query()],
+) -> service.PermissionView:
     """May ``requester`` read ``category`` of ``patient`` for ``purpose`` right now (consent or break-glass)?"""
-    return service.check_permission(node, Web3.to_checksum_address(patient), Web3.to_checksum_address(requester),
-                                    int(category_of(category)), int(purpose_of(purpose)))  # fmt: skip
+    return service.check_permission(
+        node,
+        Web3.to_checksum_address(patient),
+        Web3.to_checksum_address(requester),
+        int(category_of(category)),
+        int(purpose_of(purpose)),
+    )
 
 
 class SigningDomain(BaseModel):
@@ -83,8 +106,12 @@ class SigningDomain(BaseModel):
 def signing_domain(node: NodeDep, caller: CallerDep, patient: Address) -> SigningDomain:
     """Chain id, ConsentRegistry address and the patient's next nonce, for EIP-712 signing."""
     patient = Web3.to_checksum_address(patient)
-    return SigningDomain(chain_id=node.chain_id, verifying_contract=node.manifest.address("ConsentRegistry"),
-                         patient=patient, nonce=node.chain.consents.nonce(patient))  # fmt: skip
+    return SigningDomain(
+        chain_id=node.chain_id,
+        verifying_contract=node.manifest.address("ConsentRegistry"),
+        patient=patient,
+        nonce=node.chain.consents.nonce(patient),
+    )
 
 
 class DelegatesView(BaseModel):
@@ -97,8 +124,9 @@ def list_delegates(node: NodeDep, caller: CallerDep, patient: Address) -> Delega
     """The patient's current delegates (guardians), as the chain's delegate changes leave them."""
     patient = Web3.to_checksum_address(patient)
     if caller.kind == "patient" and not speaks_for(node, caller, patient):
-        raise Forbidden("patients see only their own delegates (or those of patients they are delegate for)",
-                        code="patient-scope")
+        raise Forbidden(
+            "patients see only their own delegates (or those of patients they are delegate for)", code="patient-scope"
+        )
     if caller.kind == "auditor":
         raise Forbidden("auditors do not list delegates", code="role-not-allowed")
     if caller.kind == "member" and not caller.local:

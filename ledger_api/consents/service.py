@@ -37,8 +37,15 @@ def _address(value: str) -> str:
 UINT256 = 2**256
 #: a patient's nonce and a signature's deadline: any uint256 (the contract's types)
 Nonce = Annotated[int, Field(ge=0, lt=UINT256)]
-Deadline = Annotated[int, Field(ge=0, lt=UINT256, description="unix seconds; any uint256, as a JSON number or a "
-                                "decimal string (JavaScript numbers lose precision past 2**53)")]
+Deadline = Annotated[
+    int,
+    Field(
+        ge=0,
+        lt=UINT256,
+        description="unix seconds; any uint256, as a JSON number or a "
+        "decimal string (JavaScript numbers lose precision past 2**53)",
+    ),
+]
 
 
 class SignatureIn(BaseModel):
@@ -53,8 +60,10 @@ class SignatureIn(BaseModel):
 
 
 #: what ethers' ``signTypedData`` returns: r || s || v as one 65-byte hex string
-SignatureHex = Annotated[str, Field(pattern=r"^(0x)?[0-9a-fA-F]{130}$",
-                                    description="65 bytes r || s || v in hex, as wallets and ethers produce")]
+SignatureHex = Annotated[
+    str,
+    Field(pattern=r"^(0x)?[0-9a-fA-F]{130}$", description="65 bytes r || s || v in hex, as wallets and ethers produce"),
+]
 Signature = SignatureIn | SignatureHex
 
 
@@ -68,12 +77,16 @@ def signature_parts(signature: Signature) -> tuple[int, bytes, bytes]:
     if v in (0, 1):
         v += 27
     if v not in (27, 28):
-        raise InvalidValue("signature: v must be 27 or 28 (or 0 or 1)", field="signature",
-                           code="consent-signature-malformed")
+        raise InvalidValue(
+            "signature: v must be 27 or 28 (or 0 or 1)", field="signature", code="consent-signature-malformed"
+        )
     if is_high_s(s):
-        raise InvalidValue("signature: s is in the upper half of the curve order; the contract accepts only the "
-                           "lower-s form (EIP-2): sign again with a standard wallet", field="signature",
-                           code="signature-malleable")  # fmt: skip
+        raise InvalidValue(
+            "signature: s is in the upper half of the curve order; the contract accepts only the "
+            "lower-s form (EIP-2): sign again with a standard wallet",
+            field="signature",
+            code="signature-malleable",
+        )
     return v, r, s
 
 
@@ -102,6 +115,7 @@ class RevocationIn(BaseModel):
         if int(value) >= 2**256:
             raise ValueError("a consent id is below 2**256")
         return value
+
     nonce: Nonce
     deadline: Deadline
     signature: Signature
@@ -146,56 +160,99 @@ def _check_relay(node: Node, caller: Caller, patient: str) -> None:
         raise Forbidden("patients relay only their own consents (or those they are delegate for)", code="patient-scope")
 
 
-def _check_signed(node: Node, primary: str, message: dict, parts: tuple[int, bytes, bytes], patient: str, *,
-                  delegates_allowed: bool = True) -> str:  # fmt: skip
+def _check_signed(
+    node: Node,
+    primary: str,
+    message: dict,
+    parts: tuple[int, bytes, bytes],
+    patient: str,
+    *,
+    delegates_allowed: bool = True,
+) -> str:
     """What the contract will check, checked now, in the contract's order, with one code per cause
     (``parts``: the signature as ``signature_parts`` returned it, v already 27/28 and s low)."""
     v, r, s = parts
     if message["deadline"] < int(time.time()):
-        raise InvalidValue("deadline: the signature's deadline has passed; ask the patient to sign again",
-                           field="deadline", code="signature-deadline-passed")  # fmt: skip
+        raise InvalidValue(
+            "deadline: the signature's deadline has passed; ask the patient to sign again",
+            field="deadline",
+            code="signature-deadline-passed",
+        )
     current = node.chain.consents.nonce(patient)
     if message["nonce"] < current:
-        raise Conflict(f"nonce: signed for nonce {message['nonce']}, which is used; the patient's next nonce is "
-                       f"{current} (GET /v1/patients/{{patient}}/signing-domain)", code="nonce-stale")  # fmt: skip
+        raise Conflict(
+            f"nonce: signed for nonce {message['nonce']}, which is used; the patient's next nonce is "
+            f"{current} (GET /v1/patients/{{patient}}/signing-domain)",
+            code="nonce-stale",
+        )
     if message["nonce"] != current:
-        raise Conflict(f"nonce: signed for nonce {message['nonce']}, ahead of the patient's next nonce {current}; "
-                       "a signature is relayed only for the next nonce", code="nonce-ahead")  # fmt: skip
+        raise Conflict(
+            f"nonce: signed for nonce {message['nonce']}, ahead of the patient's next nonce {current}; "
+            "a signature is relayed only for the next nonce",
+            code="nonce-ahead",
+        )
     contract = node.manifest.address("ConsentRegistry")
     document = typed_data(primary, message, chain_id=node.chain_id, contract=contract)
     try:
         signer = recover_typed(document, v, r, s)
-    except Exception:  # noqa: BLE001 - any malformed signature is the caller's error
-        raise InvalidValue("signature: not a valid signature", field="signature",
-                           code="consent-signature-malformed") from None
+    except Exception:
+        raise InvalidValue(
+            "signature: not a valid signature", field="signature", code="consent-signature-malformed"
+        ) from None
     allowed = signer == patient or (delegates_allowed and node.chain.consents.is_delegate(patient, signer))
     if not allowed:
-        raise Forbidden(f"signature: under this consortium's EIP-712 domain (name {DOMAIN_NAME!r}, version "
-                        f"{DOMAIN_VERSION!r}, chainId {node.chain_id}, verifyingContract {contract}) it is by "
-                        f"{signer}, who is neither the patient nor a delegate. A signature made for another chain "
-                        "or contract, or over other terms, recovers to such an unrelated account.",
-                        code="signature-wrong-signer", expected_chain_id=node.chain_id,
-                        expected_verifying_contract=contract)  # fmt: skip
+        raise Forbidden(
+            f"signature: under this consortium's EIP-712 domain (name {DOMAIN_NAME!r}, version "
+            f"{DOMAIN_VERSION!r}, chainId {node.chain_id}, verifyingContract {contract}) it is by "
+            f"{signer}, who is neither the patient nor a delegate. A signature made for another chain "
+            "or contract, or over other terms, recovers to such an unrelated account.",
+            code="signature-wrong-signer",
+            expected_chain_id=node.chain_id,
+            expected_verifying_contract=contract,
+        )
     return signer
 
 
 def relay_grant(node: Node, caller: Caller, grant: GrantIn) -> OutboxItemPublic:
     _check_relay(node, caller, grant.patient)
     if grant.valid_from >= grant.valid_until or grant.valid_until <= int(time.time()):
-        raise InvalidValue("valid_until: the window must end in the future, after valid_from", field="valid_until",
-                           code="consent-window-invalid")
+        raise InvalidValue(
+            "valid_until: the window must end in the future, after valid_from",
+            field="valid_until",
+            code="consent-window-invalid",
+        )
     if grant.grantee != ANY_MEMBER and not node.chain.registry.is_active_member(grant.grantee):
         raise InvalidValue("grantee: not an active consortium member", field="grantee", code="grantee-not-member")
-    terms = GrantTerms(grantee=grant.grantee, categories=grant.categories, purposes=grant.purposes,
-                       valid_from=grant.valid_from, valid_until=grant.valid_until)  # fmt: skip
-    message = {"patient": grant.patient, "grantee": grant.grantee, "categories": grant.categories,
-               "purposes": grant.purposes, "validFrom": grant.valid_from, "validUntil": grant.valid_until,
-               "nonce": grant.nonce, "deadline": grant.deadline}  # fmt: skip
+    terms = GrantTerms(
+        grantee=grant.grantee,
+        categories=grant.categories,
+        purposes=grant.purposes,
+        valid_from=grant.valid_from,
+        valid_until=grant.valid_until,
+    )
+    message = {
+        "patient": grant.patient,
+        "grantee": grant.grantee,
+        "categories": grant.categories,
+        "purposes": grant.purposes,
+        "validFrom": grant.valid_from,
+        "validUntil": grant.valid_until,
+        "nonce": grant.nonce,
+        "deadline": grant.deadline,
+    }
     parts = signature_parts(grant.signature)
     _check_signed(node, "ConsentGrant", message, parts, grant.patient)
-    return _enqueue(node, "consent_grant", {"patient": grant.patient, "terms": terms.model_dump(),
-                                            "nonce": grant.nonce, "deadline": grant.deadline,
-                                            **_sig(parts)})  # fmt: skip
+    return _enqueue(
+        node,
+        "consent_grant",
+        {
+            "patient": grant.patient,
+            "terms": terms.model_dump(),
+            "nonce": grant.nonce,
+            "deadline": grant.deadline,
+            **_sig(parts),
+        },
+    )
 
 
 def relay_revocation(node: Node, caller: Caller, revocation: RevocationIn) -> OutboxItemPublic:
@@ -211,23 +268,46 @@ def relay_revocation(node: Node, caller: Caller, revocation: RevocationIn) -> Ou
     message = {"patient": patient, "consentId": consent_id, "nonce": revocation.nonce, "deadline": revocation.deadline}
     parts = signature_parts(revocation.signature)
     _check_signed(node, "ConsentRevocation", message, parts, patient)
-    return _enqueue(node, "consent_revoke", {"patient": patient, "consent_id": str(consent_id),
-                                             "nonce": revocation.nonce, "deadline": revocation.deadline,
-                                             **_sig(parts)})  # fmt: skip
+    return _enqueue(
+        node,
+        "consent_revoke",
+        {
+            "patient": patient,
+            "consent_id": str(consent_id),
+            "nonce": revocation.nonce,
+            "deadline": revocation.deadline,
+            **_sig(parts),
+        },
+    )
 
 
 def relay_delegation(node: Node, caller: Caller, change: DelegationIn) -> OutboxItemPublic:
     _check_relay(node, caller, change.patient)
     if change.delegate == change.patient:
-        raise InvalidValue("delegate: a patient cannot be their own delegate", field="delegate",
-                           code="delegate-is-patient")
-    message = {"patient": change.patient, "delegate": change.delegate, "appointed": change.appointed,
-               "nonce": change.nonce, "deadline": change.deadline}  # fmt: skip
+        raise InvalidValue(
+            "delegate: a patient cannot be their own delegate", field="delegate", code="delegate-is-patient"
+        )
+    message = {
+        "patient": change.patient,
+        "delegate": change.delegate,
+        "appointed": change.appointed,
+        "nonce": change.nonce,
+        "deadline": change.deadline,
+    }
     parts = signature_parts(change.signature)
     _check_signed(node, "DelegateChange", message, parts, change.patient, delegates_allowed=False)
-    return _enqueue(node, "delegate_change", {"patient": change.patient, "delegate": change.delegate,
-                                              "appointed": change.appointed, "nonce": change.nonce,
-                                              "deadline": change.deadline, **_sig(parts)})  # fmt: skip
+    return _enqueue(
+        node,
+        "delegate_change",
+        {
+            "patient": change.patient,
+            "delegate": change.delegate,
+            "appointed": change.appointed,
+            "nonce": change.nonce,
+            "deadline": change.deadline,
+            **_sig(parts),
+        },
+    )
 
 
 def _sig(parts: tuple[int, bytes, bytes]) -> dict:
@@ -245,13 +325,21 @@ def _enqueue(node: Node, kind: str, payload: dict) -> OutboxItemPublic:
     with node.write_turns.turn(), session_scope(node.engine) as session:
         if session.get_bind().dialect.name == "postgresql":
             session.exec(text("SELECT pg_advisory_xact_lock(hashtext(:key))").bindparams(key=f"relay:{patient}"))
-        waiting = session.exec(select(OutboxItem).where(col(OutboxItem.kind).in_(RELAY_KINDS),
-                                                        col(OutboxItem.state).in_(("pending", "sent")),
-                                                        OutboxItem.payload["patient"].as_string() == patient))
+        waiting = session.exec(
+            select(OutboxItem).where(
+                col(OutboxItem.kind).in_(RELAY_KINDS),
+                col(OutboxItem.state).in_(("pending", "sent")),
+                OutboxItem.payload["patient"].as_string() == patient,
+            )
+        )
         for item in waiting:
             if item.payload.get("nonce") == nonce:
-                raise Conflict(f"nonce: relay {item.id} for the patient's nonce {nonce} is still on its way; follow "
-                               f"GET /v1/relays/{item.id}", code="nonce-pending", relay_id=item.id)  # fmt: skip
+                raise Conflict(
+                    f"nonce: relay {item.id} for the patient's nonce {nonce} is still on its way; follow "
+                    f"GET /v1/relays/{item.id}",
+                    code="nonce-pending",
+                    relay_id=item.id,
+                )
         item = enqueue(session, kind, payload)
         return _public(item)
 
@@ -295,27 +383,52 @@ def list_consents(node: Node, caller: Caller, patient: str) -> list[ConsentView]
     now = int(time.time())
     views = []
     for c in node.chain.consents.consents_of(patient):
-        status = consent_status(revoked=c.state == ConsentState.REVOKED, valid_from=c.valid_from,
-                                valid_until=c.valid_until, now=now)  # fmt: skip
-        views.append(ConsentView(consent_id=str(c.consent_id), patient=patient, grantee=c.grantee,
-                                 categories=c.categories, purposes=c.purposes, valid_from=c.valid_from,
-                                 valid_until=c.valid_until, status=status))  # fmt: skip
+        status = consent_status(
+            revoked=c.state == ConsentState.REVOKED, valid_from=c.valid_from, valid_until=c.valid_until, now=now
+        )
+        views.append(
+            ConsentView(
+                consent_id=str(c.consent_id),
+                patient=patient,
+                grantee=c.grantee,
+                categories=c.categories,
+                purposes=c.purposes,
+                valid_from=c.valid_from,
+                valid_until=c.valid_until,
+                status=status,
+            )
+        )
     with session_scope(node.engine) as session:
-        pending = session.exec(select(OutboxItem).where(OutboxItem.kind == "consent_grant",
-                                                        col(OutboxItem.state).in_(["pending", "sent"]))).all()
+        pending = session.exec(
+            select(OutboxItem).where(OutboxItem.kind == "consent_grant", col(OutboxItem.state).in_(["pending", "sent"]))
+        ).all()
     for item in pending:
         if item.payload["patient"] == patient:
             t = item.payload["terms"]
-            views.append(ConsentView(consent_id=f"pending-{item.id}", patient=patient, grantee=t["grantee"],
-                                     categories=t["categories"], purposes=t["purposes"], valid_from=t["valid_from"],
-                                     valid_until=t["valid_until"], status="pending"))  # fmt: skip
+            views.append(
+                ConsentView(
+                    consent_id=f"pending-{item.id}",
+                    patient=patient,
+                    grantee=t["grantee"],
+                    categories=t["categories"],
+                    purposes=t["purposes"],
+                    valid_from=t["valid_from"],
+                    valid_until=t["valid_until"],
+                    status="pending",
+                )
+            )
     return views
 
 
 def check_permission(node: Node, patient: str, requester: str, category: int, purpose: int) -> PermissionView:
     consent_id = node.chain.consents.permitting_consent(patient, requester, category, purpose)
     break_glass_id = None if consent_id is not None else node.chain.consents.emergency_access(patient, requester)
-    return PermissionView(patient=patient, requester=requester, category=category, purpose=purpose,
-                          permitted=consent_id is not None or break_glass_id is not None,
-                          consent_id=str(consent_id) if consent_id is not None else None,
-                          break_glass_id=str(break_glass_id) if break_glass_id is not None else None)  # fmt: skip
+    return PermissionView(
+        patient=patient,
+        requester=requester,
+        category=category,
+        purpose=purpose,
+        permitted=consent_id is not None or break_glass_id is not None,
+        consent_id=str(consent_id) if consent_id is not None else None,
+        break_glass_id=str(break_glass_id) if break_glass_id is not None else None,
+    )

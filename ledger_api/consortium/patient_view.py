@@ -76,13 +76,14 @@ class PatientHistory(BaseModel):
 
 def _check_patient(node: Node, caller: Caller, patient: str) -> None:
     if caller.kind != "patient":
-        raise Forbidden("this view is the patient's own (members ask through /v1/consortium/...)",
-                        code="role-not-allowed")
+        raise Forbidden(
+            "this view is the patient's own (members ask through /v1/consortium/...)", code="role-not-allowed"
+        )
     if not speaks_for(node, caller, patient):
         raise Forbidden("patients see only themselves (or patients they are delegate for)", code="patient-scope")
 
 
-async def _ask(node: Node, caller: Caller, patient: str, **kwargs) -> list[MemberAnswer]:  # noqa: ANN003
+async def _ask(node: Node, caller: Caller, patient: str, **kwargs) -> list[MemberAnswer]:
     """Checks the caller (now), then asks every member, at most ``peers.fanouts_per_key`` at once per patient."""
     await run_sync(_check_patient, node, caller, patient, limiter=node.request_threads)
     with node.fanout_slots.hold(f"patient:{patient}", FANOUT_BUSY):
@@ -95,33 +96,52 @@ async def _ask(node: Node, caller: Caller, patient: str, **kwargs) -> list[Membe
                 value = await run_sync(kwargs["local"], limiter=node.request_threads)
                 answers.append(MemberAnswer(member=member, status="returned", value=value))
             else:
-                answers.append(MemberAnswer(member=member, status="denied",
-                                            detail="the sign-in did not allow consortium-wide viewing"))
+                answers.append(
+                    MemberAnswer(
+                        member=member, status="denied", detail="the sign-in did not allow consortium-wide viewing"
+                    )
+                )
         return answers
 
 
 def _outcomes(answers: list[MemberAnswer]) -> list[MemberOutcome]:
-    return [MemberOutcome(member=a.member.account, name=a.member.name, status=a.status, detail=a.detail)
-            for a in answers]  # fmt: skip
+    return [
+        MemberOutcome(member=a.member.account, name=a.member.name, status=a.status, detail=a.detail) for a in answers
+    ]
 
 
 async def patient_records(node: Node, caller: Caller, patient: str, *, deadline_s: float = 3.0) -> PatientRecords:
     """The patient's records at every member (metadata only), newest first; a member's answer about
     anyone else is dropped."""
     started = time.monotonic()
-    answers = await _ask(node, caller, patient, local=lambda: records.list_records(node, caller, patient, None),
-                         path=f"/v1/patients/{patient}/records", params={},
-                         parse=lambda response: only_patients(_RECORDS.validate_python(jsontext.loads(
-                             response.content)), patient), deadline_s=deadline_s)  # fmt: skip
-    found = [PatientRecord(**record.model_dump(), custodian_name=a.member.name)
-             for a in answers if a.status == "returned" for record in a.value or []]  # fmt: skip
+    answers = await _ask(
+        node,
+        caller,
+        patient,
+        local=lambda: records.list_records(node, caller, patient, None),
+        path=f"/v1/patients/{patient}/records",
+        params={},
+        parse=lambda response: only_patients(_RECORDS.validate_python(jsontext.loads(response.content)), patient),
+        deadline_s=deadline_s,
+    )
+    found = [
+        PatientRecord(**record.model_dump(), custodian_name=a.member.name)
+        for a in answers
+        if a.status == "returned"
+        for record in a.value or []
+    ]
     found.sort(key=lambda r: r.created_at, reverse=True)
-    return PatientRecords(patient=patient, elapsed_ms=round((time.monotonic() - started) * 1000, 1),
-                          members=_outcomes(answers), records=found)  # fmt: skip
+    return PatientRecords(
+        patient=patient,
+        elapsed_ms=round((time.monotonic() - started) * 1000, 1),
+        members=_outcomes(answers),
+        records=found,
+    )
 
 
-async def patient_history(node: Node, caller: Caller, patient: str, *, limit: int = 200,
-                          deadline_s: float = 3.0) -> PatientHistory:  # fmt: skip
+async def patient_history(
+    node: Node, caller: Caller, patient: str, *, limit: int = 200, deadline_s: float = 3.0
+) -> PatientHistory:
     """Who read the patient's records at every member: newest first, break-glass with its review state."""
     started = time.monotonic()
 
@@ -129,10 +149,16 @@ async def patient_history(node: Node, caller: Caller, patient: str, *, limit: in
         with session_scope(node.engine) as session:
             return access.list_entries(session, patient=patient, limit=limit, newest_first=True)
 
-    answers = await _ask(node, caller, patient, local=local, path=f"/v1/patients/{patient}/access-log",
-                         params={"limit": limit, "newest_first": "true"},
-                         parse=lambda response: _ENTRIES.validate_python(jsontext.loads(response.content)),
-                         deadline_s=deadline_s)  # fmt: skip
+    answers = await _ask(
+        node,
+        caller,
+        patient,
+        local=local,
+        path=f"/v1/patients/{patient}/access-log",
+        params={"limit": limit, "newest_first": "true"},
+        parse=lambda response: _ENTRIES.validate_python(jsontext.loads(response.content)),
+        deadline_s=deadline_s,
+    )
     return await run_sync(_timeline, node, patient, answers, limit, started, limiter=node.request_threads)
 
 
@@ -149,13 +175,22 @@ def _timeline(node: Node, patient: str, answers: list[MemberAnswer], limit: int,
                 if entry.authorization not in reviews:
                     reviews[entry.authorization] = _review_of(node, entry.authorization)
                 review = reviews[entry.authorization]
-            timeline.append(TimelineEntry(**entry.model_dump(), logged_by=answer.member.account,
-                                          logged_by_name=answer.member.name,
-                                          requester_name=names.get(entry.requester, entry.requester),
-                                          review=review))  # fmt: skip
+            timeline.append(
+                TimelineEntry(
+                    **entry.model_dump(),
+                    logged_by=answer.member.account,
+                    logged_by_name=answer.member.name,
+                    requester_name=names.get(entry.requester, entry.requester),
+                    review=review,
+                )
+            )
     timeline.sort(key=lambda e: e.created_at, reverse=True)
-    return PatientHistory(patient=patient, elapsed_ms=round((time.monotonic() - started) * 1000, 1),
-                          members=_outcomes(answers), timeline=timeline[:limit])  # fmt: skip
+    return PatientHistory(
+        patient=patient,
+        elapsed_ms=round((time.monotonic() - started) * 1000, 1),
+        members=_outcomes(answers),
+        timeline=timeline[:limit],
+    )
 
 
 def _review_of(node: Node, authorization: str) -> str | None:

@@ -54,9 +54,16 @@ _RECORD_LIST = TypeAdapter(list[RecordPublic])
 #: what a caller is told when a fan-out for the same patient is already in flight
 FANOUT_BUSY = "a consortium-wide request for this patient is already in flight; retry shortly"
 #: a custodian's refusals passed on to the caller as they are (same code), rather than as "peer unavailable"
-_ERRORS_BY_CODE = {"consent-denied": ConsentDenied, "not-found": NotFound, "record-not-found": NotFound,
-                   "record-erased": NotFound, "version-not-found": NotFound, "integrity-violation": IntegrityViolation,
-                   "stored-ciphertext-mismatch": IntegrityViolation, "ciphertext-missing": IntegrityViolation}
+_ERRORS_BY_CODE = {
+    "consent-denied": ConsentDenied,
+    "not-found": NotFound,
+    "record-not-found": NotFound,
+    "record-erased": NotFound,
+    "version-not-found": NotFound,
+    "integrity-violation": IntegrityViolation,
+    "stored-ciphertext-mismatch": IntegrityViolation,
+    "ciphertext-missing": IntegrityViolation,
+}
 
 
 @dataclass
@@ -74,8 +81,11 @@ class PeerRecord:
 
     def plaintext(self, node: Node) -> Iterator[bytes]:
         """Decrypts as it streams (bounded memory); the ciphertext was already matched to the chain's anchor."""
-        data_key = unwrap_data_key(self.wrapped_key, node.identity.hpke_keys(),
-                                   WrapContext(self.context.record_id, self.context.version, node.address))
+        data_key = unwrap_data_key(
+            self.wrapped_key,
+            node.identity.hpke_keys(),
+            WrapContext(self.context.record_id, self.context.version, node.address),
+        )
         chunks: queue.Queue = queue.Queue(maxsize=8)
         outcome: dict[str, BaseException] = {}
 
@@ -88,7 +98,7 @@ class PeerRecord:
             try:
                 with open(self.ciphertext, "rb") as source:
                     decrypt_record(self.context, data_key, source, _Sink())  # type: ignore[arg-type]
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the consuming generator
+            except BaseException as exc:
                 outcome["error"] = exc
             finally:
                 data_key.destroy()
@@ -171,15 +181,26 @@ def raise_for_peer(response: httpx.Response, peer: Member) -> None:
     raise LedgerError(f"{peer.name} refused: {detail}")
 
 
-def fetch_from_custodian(node: Node, caller: Caller, *, custodian: str, record_id: str, version: int | None,
-                         purpose: Purpose, clinician: str, timeout: float | None = None) -> PeerRecord:  # fmt: skip
+def fetch_from_custodian(
+    node: Node,
+    caller: Caller,
+    *,
+    custodian: str,
+    record_id: str,
+    version: int | None,
+    purpose: Purpose,
+    clinician: str,
+    timeout: float | None = None,
+) -> PeerRecord:
     """Fetches a record from its custodian's node as this member, and verifies it against the chain."""
     if not caller.local:
         raise Forbidden("only this node's own hospital system fetches through it", code="role-not-allowed")
     if custodian == node.address:
-        raise InvalidValue("custodian: this node holds the record itself; use /v1/records/{id}/content",
-                           field="custodian",
-                         code="custodian-is-self")
+        raise InvalidValue(
+            "custodian: this node holds the record itself; use /v1/records/{id}/content",
+            field="custodian",
+            code="custodian-is-self",
+        )
     peer = active_peer(node, custodian)
     timeout = timeout if timeout is not None else node.settings.peers.timeout_s
     params: dict[str, str | int] = {"purpose": purpose.name.lower(), "clinician": clinician}
@@ -191,8 +212,9 @@ def fetch_from_custodian(node: Node, caller: Caller, *, custodian: str, record_i
     limit = node.settings.peers.max_record_bytes
     deadline = time.monotonic() + timeout  # the whole answer, not each read: a trickling peer is cut off too
     try:
-        with peer_client(node, peer).stream("GET", f"/v1/records/{record_id}/content", params=params,
-                                            timeout=timeout) as response:  # fmt: skip
+        with peer_client(node, peer).stream(
+            "GET", f"/v1/records/{record_id}/content", params=params, timeout=timeout
+        ) as response:
             if response.status_code >= 300:
                 _read_capped(response, 64 * 1024)
                 raise_for_peer(response, peer)
@@ -210,25 +232,43 @@ def fetch_from_custodian(node: Node, caller: Caller, *, custodian: str, record_i
                     digest.update(chunk)
                     sink.write(chunk)
             h = response.headers
-        context = RecordContext(record_id=bytes.fromhex(h["x-medledger-record-id"]),
-                                version=int(h["x-medledger-version"]),
-                                custodian=h.get("x-medledger-sealed-by", h["x-medledger-custodian"]),
-                                patient=h["x-medledger-patient"])  # fmt: skip
+        context = RecordContext(
+            record_id=bytes.fromhex(h["x-medledger-record-id"]),
+            version=int(h["x-medledger-version"]),
+            custodian=h.get("x-medledger-sealed-by", h["x-medledger-custodian"]),
+            patient=h["x-medledger-patient"],
+        )
         if context.record_id.hex() != record_id or h["x-medledger-custodian"].lower() != custodian.lower():
             raise IntegrityViolation("the custodian answered for another record", code="peer-answer-mismatch")
         anchored = node.chain.records.content_hash(context.record_id, context.version).hex()
         if digest.hexdigest() != anchored:
-            raise IntegrityViolation("the custodian's ciphertext does not match the hash anchored on chain",
-                                     code="peer-answer-mismatch")
-        fetched = PeerRecord(context=context, media_type=safe_media_type(h.get("x-medledger-media-type", "")),
-                             category=int(h["x-medledger-category"]), content_hash=anchored,
-                             access_sequence=int(h["x-medledger-access-sequence"]), basis=h["x-medledger-basis"],
-                             ciphertext=target, wrapped_key=base64.b64decode(h["x-medledger-wrapped-key"]))  # fmt: skip
+            raise IntegrityViolation(
+                "the custodian's ciphertext does not match the hash anchored on chain", code="peer-answer-mismatch"
+            )
+        fetched = PeerRecord(
+            context=context,
+            media_type=safe_media_type(h.get("x-medledger-media-type", "")),
+            category=int(h["x-medledger-category"]),
+            content_hash=anchored,
+            access_sequence=int(h["x-medledger-access-sequence"]),
+            basis=h["x-medledger-basis"],
+            ciphertext=target,
+            wrapped_key=base64.b64decode(h["x-medledger-wrapped-key"]),
+        )
         # the recipient's side of the disclosure, naming the custodian's log entry (see access.imports)
-        record_import(node.engine, node.write_turns, custodian=custodian, custodian_sequence=fetched.access_sequence,
-                      record_id=record_id, record_version=context.version, patient=context.patient,
-                      clinician=clinician, purpose=int(purpose), basis=fetched.basis[:16],
-                      content_hash=anchored)  # fmt: skip
+        record_import(
+            node.engine,
+            node.write_turns,
+            custodian=custodian,
+            custodian_sequence=fetched.access_sequence,
+            record_id=record_id,
+            record_version=context.version,
+            patient=context.patient,
+            clinician=clinician,
+            purpose=int(purpose),
+            basis=fetched.basis[:16],
+            content_hash=anchored,
+        )
         return fetched
     except (KeyError, ValueError) as exc:
         target.unlink(missing_ok=True)
@@ -268,9 +308,16 @@ class MemberAnswer(Generic[T]):
     value: T | None = None
 
 
-async def ask_every_member(node: Node, *, local: Callable[[], T], path: str, params: dict[str, str | int],
-                           parse: Callable[[httpx.Response], T], deadline_s: float,
-                           headers: dict[str, str] | None = None) -> list[MemberAnswer[T]]:  # fmt: skip
+async def ask_every_member(
+    node: Node,
+    *,
+    local: Callable[[], T],
+    path: str,
+    params: dict[str, str | int],
+    parse: Callable[[httpx.Response], T],
+    deadline_s: float,
+    headers: dict[str, str] | None = None,
+) -> list[MemberAnswer[T]]:
     """Asks every active member node at once (this one answers through ``local``), within one deadline.
 
     A member that is down, slow or refuses does not fail the whole: its answer says so, and the
@@ -284,8 +331,9 @@ async def ask_every_member(node: Node, *, local: Callable[[], T], path: str, par
 
     async def ask(client: httpx.AsyncClient, peer: Member) -> MemberAnswer[T]:
         if peer.account == node.address:
-            return MemberAnswer(member=peer, status="returned", value=await run_sync(local,
-                                                                                  limiter=node.request_threads))
+            return MemberAnswer(
+                member=peer, status="returned", value=await run_sync(local, limiter=node.request_threads)
+            )
         auth = MemberAuth(account=node.identity.account, chain_id=node.chain_id, audience=peer.account)
         url = peer.endpoint.rstrip("/") + path
         try:
@@ -319,8 +367,9 @@ async def ask_every_member(node: Node, *, local: Callable[[], T], path: str, par
             if task.done() and not task.cancelled():
                 answers[peer.account] = task.result()
             else:
-                answers[peer.account] = MemberAnswer(member=peer, status="unreachable",
-                                                     detail=f"no answer within {deadline_s:.1f}s")  # fmt: skip
+                answers[peer.account] = MemberAnswer(
+                    member=peer, status="unreachable", detail=f"no answer within {deadline_s:.1f}s"
+                )
     return [answers[p.account] for p in peers]
 
 
@@ -329,19 +378,32 @@ def only_patients(records_: list[RecordPublic], patient: str) -> list[RecordPubl
     return [r for r in records_ if r.patient.lower() == patient.lower()]
 
 
-async def records_across_consortium(node: Node, caller: Caller, *, patient: str, purpose: Purpose,
-                                    deadline_s: float = 5.0) -> FanOutResult:  # fmt: skip
+async def records_across_consortium(
+    node: Node, caller: Caller, *, patient: str, purpose: Purpose, deadline_s: float = 5.0
+) -> FanOutResult:
     """Asks every active member node at once for the patient's records; reports each member's outcome."""
     if not caller.local:
         raise Forbidden("only this node's own hospital system asks across the consortium", code="role-not-allowed")
     started = time.monotonic()
     with node.fanout_slots.hold(f"member:{caller.address}:{patient}", FANOUT_BUSY):
         answers = await ask_every_member(
-            node, local=lambda: records.list_records(node, caller, patient, purpose),
-            path=f"/v1/patients/{patient}/records", params={"purpose": purpose.name.lower()},
-            parse=lambda response: only_patients(_RECORD_LIST.validate_python(jsontext.loads(response.content)),
-                                                 patient), deadline_s=deadline_s)  # fmt: skip
-    return FanOutResult(patient=patient, purpose=purpose.name.lower(),
-                        elapsed_ms=round((time.monotonic() - started) * 1000, 1),
-                        members=[MemberResult(member=a.member.account, name=a.member.name, status=a.status,
-                                              detail=a.detail, records=a.value or []) for a in answers])  # fmt: skip
+            node,
+            local=lambda: records.list_records(node, caller, patient, purpose),
+            path=f"/v1/patients/{patient}/records",
+            params={"purpose": purpose.name.lower()},
+            parse=lambda response: only_patients(
+                _RECORD_LIST.validate_python(jsontext.loads(response.content)), patient
+            ),
+            deadline_s=deadline_s,
+        )
+    return FanOutResult(
+        patient=patient,
+        purpose=purpose.name.lower(),
+        elapsed_ms=round((time.monotonic() - started) * 1000, 1),
+        members=[
+            MemberResult(
+                member=a.member.account, name=a.member.name, status=a.status, detail=a.detail, records=a.value or []
+            )
+            for a in answers
+        ],
+    )

@@ -98,9 +98,19 @@ class EmergencyView(BaseModel):
 @router.get("/consortium/members", response_model=list[MemberView], responses=_ERRORS)
 def members(node: NodeDep, caller: CallerDep) -> list[MemberView]:
     """Every member with its role, status, endpoint and HPKE key, read from the chain now."""
-    return [MemberView(account=m.account, index=m.index, name=m.name, role=m.role.name.lower(),
-                       status=m.status.name.lower(), endpoint=m.endpoint, hpke_public_key=m.hpke_public_key.hex(),
-                       key_version=m.key_version) for m in node.chain.registry.members()]  # fmt: skip
+    return [
+        MemberView(
+            account=m.account,
+            index=m.index,
+            name=m.name,
+            role=m.role.name.lower(),
+            status=m.status.name.lower(),
+            endpoint=m.endpoint,
+            hpke_public_key=m.hpke_public_key.hex(),
+            key_version=m.key_version,
+        )
+        for m in node.chain.registry.members()
+    ]
 
 
 @router.get("/governance/proposals", response_model=list[ProposalView], responses=_ERRORS)
@@ -109,44 +119,79 @@ def proposals(node: NodeDep, caller: CallerDep) -> list[ProposalView]:
     views = []
     for pid in range(registry.proposal_count()):
         p = registry.proposal(pid)
-        views.append(ProposalView(proposal_id=pid, kind=p.kind.name.lower(), target=p.target, proposer=p.proposer,
-                                  state=registry.proposal_state(pid).name.lower(), approvals=p.approvals,
-                                  rejections=p.rejections, expires_at=p.expires_at))  # fmt: skip
+        views.append(
+            ProposalView(
+                proposal_id=pid,
+                kind=p.kind.name.lower(),
+                target=p.target,
+                proposer=p.proposer,
+                state=registry.proposal_state(pid).name.lower(),
+                approvals=p.approvals,
+                rejections=p.rejections,
+                expires_at=p.expires_at,
+            )
+        )
     return views
 
 
-@router.post("/governance/proposals", status_code=201, response_model=TxView, responses=linked(
-    _ERRORS, 201, Vote=("vote_v1_governance_proposals__proposal_id__votes_post",
-                        {"proposal_id": "$response.body#/proposal_id"}),
-    Execute=("execute_v1_governance_proposals__proposal_id__execution_post",
-             {"proposal_id": "$response.body#/proposal_id"})), openapi_extra=json_body(ProposalIn))
+@router.post(
+    "/governance/proposals",
+    status_code=201,
+    response_model=TxView,
+    responses=linked(
+        _ERRORS,
+        201,
+        Vote=("vote_v1_governance_proposals__proposal_id__votes_post", {"proposal_id": "$response.body#/proposal_id"}),
+        Execute=(
+            "execute_v1_governance_proposals__proposal_id__execution_post",
+            {"proposal_id": "$response.body#/proposal_id"},
+        ),
+    ),
+    openapi_extra=json_body(ProposalIn),
+)
 def propose(request: Request, node: NodeDep, caller: LocalMemberDep, body: VerifiedBody) -> TxView:
     """Submits a governance proposal as this member (its vote counts as an approval)."""
     proposal = parse_json(request, body, ProposalIn)
     registry = node.chain.registry
     if proposal.kind == "add_member":
         if not (proposal.role and proposal.name and proposal.endpoint and proposal.hpke_public_key):
-            raise InvalidValue("add_member needs role, name, endpoint and hpke_public_key", field="role",
-                               code="proposal-incomplete")
+            raise InvalidValue(
+                "add_member needs role, name, endpoint and hpke_public_key", field="role", code="proposal-incomplete"
+            )
         key = bytes.fromhex(proposal.hpke_public_key.removeprefix("0x"))
-        receipt = registry.propose_add_member(proposal.target, Role[proposal.role.upper()], proposal.name,
-                                              proposal.endpoint, key)
+        receipt = registry.propose_add_member(
+            proposal.target, Role[proposal.role.upper()], proposal.name, proposal.endpoint, key
+        )
     elif proposal.kind == "update_member_keys":
         if not (proposal.endpoint and proposal.hpke_public_key):
-            raise InvalidValue("update_member_keys needs endpoint and hpke_public_key", field="endpoint",
-                               code="proposal-incomplete")
-        receipt = registry.propose_key_update(proposal.target, proposal.endpoint,
-                                              bytes.fromhex(proposal.hpke_public_key.removeprefix("0x")))
+            raise InvalidValue(
+                "update_member_keys needs endpoint and hpke_public_key", field="endpoint", code="proposal-incomplete"
+            )
+        receipt = registry.propose_key_update(
+            proposal.target, proposal.endpoint, bytes.fromhex(proposal.hpke_public_key.removeprefix("0x"))
+        )
     else:
         receipt = registry.propose_status_change(ProposalKind[proposal.kind.upper()], proposal.target)
-    return TxView(tx_hash=receipt.tx_hash, block_number=receipt.block_number,
-                  proposal_id=receipt.event("ProposalCreated").args["proposalId"])  # fmt: skip
+    return TxView(
+        tx_hash=receipt.tx_hash,
+        block_number=receipt.block_number,
+        proposal_id=receipt.event("ProposalCreated").args["proposalId"],
+    )
 
 
-@router.post("/governance/proposals/{proposal_id}/votes", response_model=TxView, responses=_ERRORS,
-             openapi_extra=json_body(VoteIn))
-def vote(request: Request, node: NodeDep, caller: LocalMemberDep, body: VerifiedBody,
-         proposal_id: Annotated[int, Path(ge=0, le=2**63)]) -> TxView:  # fmt: skip
+@router.post(
+    "/governance/proposals/{proposal_id}/votes",
+    response_model=TxView,
+    responses=_ERRORS,
+    openapi_extra=json_body(VoteIn),
+)
+def vote(
+    request: Request,
+    node: NodeDep,
+    caller: LocalMemberDep,
+    body: VerifiedBody,
+    proposal_id: Annotated[int, Path(ge=0, le=2**63)],
+) -> TxView:
     receipt = node.chain.registry.vote(proposal_id, parse_json(request, body, VoteIn).support)
     return TxView(tx_hash=receipt.tx_hash, block_number=receipt.block_number, proposal_id=proposal_id)
 
@@ -157,11 +202,21 @@ def execute(node: NodeDep, caller: LocalMemberDep, proposal_id: Annotated[int, P
     return TxView(tx_hash=receipt.tx_hash, block_number=receipt.block_number, proposal_id=proposal_id)
 
 
-@router.post("/emergency", status_code=201, response_model=EmergencyView, responses=linked(
-    _ERRORS, 201, GetEmergency=("get_emergency_v1_emergency__break_glass_id__get",
-                                {"break_glass_id": "$response.body#/break_glass_id"}),
-    PatientHistory=("patient_history_v1_patients__patient__access_log_get", {"patient": "$response.body#/patient"})),
-    openapi_extra=json_body(EmergencyIn))
+@router.post(
+    "/emergency",
+    status_code=201,
+    response_model=EmergencyView,
+    responses=linked(
+        _ERRORS,
+        201,
+        GetEmergency=(
+            "get_emergency_v1_emergency__break_glass_id__get",
+            {"break_glass_id": "$response.body#/break_glass_id"},
+        ),
+        PatientHistory=("patient_history_v1_patients__patient__access_log_get", {"patient": "$response.body#/patient"}),
+    ),
+    openapi_extra=json_body(EmergencyIn),
+)
 def declare_emergency(request: Request, node: NodeDep, caller: LocalMemberDep, body: VerifiedBody) -> EmergencyView:
     """Declares break-glass access to a patient: on chain at once (hash only), justification kept here."""
     emergency = parse_json(request, body, EmergencyIn)
@@ -169,61 +224,102 @@ def declare_emergency(request: Request, node: NodeDep, caller: LocalMemberDep, b
     receipt = node.chain.consents.declare_break_glass(emergency.patient, emergency.reason_code, justification_hash)
     args = receipt.event("BreakGlassDeclared").args
     declaration = BreakGlassDeclaration(
-        id=args["breakGlassId"], patient=emergency.patient, clinician=emergency.clinician,
-        reason_code=emergency.reason_code, justification=emergency.justification,
-        justification_hash=justification_hash.hex(), declared_at=datetime.now(UTC),
-        expires_at=datetime.fromtimestamp(args["expiresAt"], UTC), tx_hash=receipt.tx_hash)  # fmt: skip
+        id=args["breakGlassId"],
+        patient=emergency.patient,
+        clinician=emergency.clinician,
+        reason_code=emergency.reason_code,
+        justification=emergency.justification,
+        justification_hash=justification_hash.hex(),
+        declared_at=datetime.now(UTC),
+        expires_at=datetime.fromtimestamp(args["expiresAt"], UTC),
+        tx_hash=receipt.tx_hash,
+    )
     with session_scope(node.engine) as session:
         session.add(declaration)
-    return EmergencyView(break_glass_id=declaration.id, patient=emergency.patient, expires_at=declaration.expires_at,
-                         justification_hash=declaration.justification_hash, tx_hash=receipt.tx_hash)  # fmt: skip
+    return EmergencyView(
+        break_glass_id=declaration.id,
+        patient=emergency.patient,
+        expires_at=declaration.expires_at,
+        justification_hash=declaration.justification_hash,
+        tx_hash=receipt.tx_hash,
+    )
 
 
 @router.get("/emergency/{break_glass_id}", response_model=EmergencyView, responses=_ERRORS)
-def get_emergency(node: NodeDep, caller: LocalMemberDep,
-                  break_glass_id: Annotated[int, Path(ge=1, le=DB_INT_MAX)]) -> EmergencyView:  # fmt: skip
+def get_emergency(
+    node: NodeDep, caller: LocalMemberDep, break_glass_id: Annotated[int, Path(ge=1, le=DB_INT_MAX)]
+) -> EmergencyView:
     with session_scope(node.engine) as session:
         declaration = session.get(BreakGlassDeclaration, break_glass_id)
     if declaration is None:
         raise NotFound(f"no break-glass declaration {break_glass_id} by this member", code="break-glass-not-found")
-    return EmergencyView(break_glass_id=declaration.id, patient=declaration.patient, expires_at=declaration.expires_at,
-                         justification_hash=declaration.justification_hash, tx_hash=declaration.tx_hash)  # fmt: skip
+    return EmergencyView(
+        break_glass_id=declaration.id,
+        patient=declaration.patient,
+        expires_at=declaration.expires_at,
+        justification_hash=declaration.justification_hash,
+        tx_hash=declaration.tx_hash,
+    )
 
 
 # ----------------------------------------------------------------------------- across members
 
 
 @router.get("/consortium/records/{record_id}", responses={200: {"content": {"*/*": {}}}, **_ERRORS})
-def fetch_across(node: NodeDep, caller: LocalMemberDep,
-                 record_id: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
-                 custodian: Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{40}$")],
-                 purpose: Annotated[PurposeName, Query()],
-                 clinician: Annotated[str, Query(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")],
-                 version: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None) -> StreamingResponse:  # fmt: skip
+def fetch_across(
+    node: NodeDep,
+    caller: LocalMemberDep,
+    record_id: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
+    custodian: Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{40}$")],
+    purpose: Annotated[PurposeName, Query()],
+    clinician: Annotated[str, Query(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")],
+    version: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
+) -> StreamingResponse:
     """Fetches a record held by another member, as this member, and returns the plaintext to this
     hospital's own system (after checking the ciphertext against the hash anchored on chain)."""
-    fetched = peers.fetch_from_custodian(node, caller, custodian=Web3.to_checksum_address(custodian),
-                                         record_id=record_id, version=version, purpose=purpose_of(purpose),
-                                         clinician=clinician)  # fmt: skip
-    headers = {"X-MedLedger-Record-Id": record_id, "X-MedLedger-Version": str(fetched.context.version),
-               "X-MedLedger-Custodian": fetched.context.custodian, "X-MedLedger-Patient": fetched.context.patient,
-               "X-MedLedger-Content-Hash": fetched.content_hash, "X-MedLedger-Basis": fetched.basis,
-               "X-MedLedger-Custodian-Access-Sequence": str(fetched.access_sequence), "Cache-Control": "no-store",
-               # another member's record is data, never a page of this origin's (the portal's)
-               "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'"}
+    fetched = peers.fetch_from_custodian(
+        node,
+        caller,
+        custodian=Web3.to_checksum_address(custodian),
+        record_id=record_id,
+        version=version,
+        purpose=purpose_of(purpose),
+        clinician=clinician,
+    )
+    headers = {
+        "X-MedLedger-Record-Id": record_id,
+        "X-MedLedger-Version": str(fetched.context.version),
+        "X-MedLedger-Custodian": fetched.context.custodian,
+        "X-MedLedger-Patient": fetched.context.patient,
+        "X-MedLedger-Content-Hash": fetched.content_hash,
+        "X-MedLedger-Basis": fetched.basis,
+        "X-MedLedger-Custodian-Access-Sequence": str(fetched.access_sequence),
+        "Cache-Control": "no-store",
+        # another member's record is data, never a page of this origin's (the portal's)
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox; default-src 'none'",
+    }
     return StreamingResponse(fetched.plaintext(node), media_type=fetched.media_type, headers=headers)
 
 
 @router.get("/consortium/patients/{patient}/records", response_model=peers.FanOutResult, responses=_ERRORS)
-async def records_across(node: NodeDep, caller: LocalMemberDep,
-                   patient: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")],
-                   purpose: Annotated[PurposeName, Query()] = PurposeName.TREATMENT,  # type: ignore[attr-defined]
-                   deadline_ms: Annotated[int, Query(ge=100, le=30_000)] = 3000) -> peers.FanOutResult:  # fmt: skip
+async def records_across(
+    node: NodeDep,
+    caller: LocalMemberDep,
+    patient: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")],
+    purpose: Annotated[PurposeName, Query()] = PurposeName.TREATMENT,  # type: ignore[attr-defined]
+    deadline_ms: Annotated[int, Query(ge=100, le=30_000)] = 3000,
+) -> peers.FanOutResult:
     """Everything this member may see of a patient, across every member node at once, with a deadline;
     each member's outcome (returned, denied, unreachable) is reported, and a member that is down does
     not fail the request."""
-    return await peers.records_across_consortium(node, caller, patient=Web3.to_checksum_address(patient),
-                                           purpose=purpose_of(purpose), deadline_s=deadline_ms / 1000)  # fmt: skip
+    return await peers.records_across_consortium(
+        node,
+        caller,
+        patient=Web3.to_checksum_address(patient),
+        purpose=purpose_of(purpose),
+        deadline_s=deadline_ms / 1000,
+    )
 
 
 # ----------------------------------------------------------------------------- a patient's own view
@@ -232,20 +328,35 @@ PatientPath = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")]
 DeadlineMs = Annotated[int, Query(ge=100, le=30_000, description="how long to wait for the other members")]
 
 
-@router.get("/patients/{patient}/overview/records", response_model=patient_view.PatientRecords,
-            responses=_ERRORS, tags=["patients: overview"])  # fmt: skip
-async def patient_records(node: NodeDep, caller: CallerDep, patient: PatientPath,
-                    deadline_ms: DeadlineMs = 3000) -> patient_view.PatientRecords:  # fmt: skip
+@router.get(
+    "/patients/{patient}/overview/records",
+    response_model=patient_view.PatientRecords,
+    responses=_ERRORS,
+    tags=["patients: overview"],
+)
+async def patient_records(
+    node: NodeDep, caller: CallerDep, patient: PatientPath, deadline_ms: DeadlineMs = 3000
+) -> patient_view.PatientRecords:
     """The signed-in patient's records at every member (metadata only), with each member's outcome."""
-    return await patient_view.patient_records(node, caller, Web3.to_checksum_address(patient),
-                                              deadline_s=deadline_ms / 1000)  # fmt: skip
+    return await patient_view.patient_records(
+        node, caller, Web3.to_checksum_address(patient), deadline_s=deadline_ms / 1000
+    )
 
 
-@router.get("/patients/{patient}/overview/access-log", response_model=patient_view.PatientHistory,
-            responses=_ERRORS, tags=["patients: overview"])  # fmt: skip
-async def patient_history(node: NodeDep, caller: CallerDep, patient: PatientPath,
-                    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-                    deadline_ms: DeadlineMs = 3000) -> patient_view.PatientHistory:  # fmt: skip
+@router.get(
+    "/patients/{patient}/overview/access-log",
+    response_model=patient_view.PatientHistory,
+    responses=_ERRORS,
+    tags=["patients: overview"],
+)
+async def patient_history(
+    node: NodeDep,
+    caller: CallerDep,
+    patient: PatientPath,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    deadline_ms: DeadlineMs = 3000,
+) -> patient_view.PatientHistory:
     """Who read the signed-in patient's records at every member, newest first; break-glass with its review."""
-    return await patient_view.patient_history(node, caller, Web3.to_checksum_address(patient), limit=limit,
-                                        deadline_s=deadline_ms / 1000)  # fmt: skip
+    return await patient_view.patient_history(
+        node, caller, Web3.to_checksum_address(patient), limit=limit, deadline_s=deadline_ms / 1000
+    )

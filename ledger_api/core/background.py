@@ -47,7 +47,7 @@ class BackgroundLoop:
             except (ChainUnavailable, DatabaseUnavailable) as exc:
                 self._log.warning(f"{self.job}_paused", reason=exc.code)
                 busy = 0
-            except Exception:  # noqa: BLE001 - see the module docstring
+            except Exception:
                 self._log.exception(f"{self.job}_error")
                 busy = 0
             if not busy:

@@ -59,7 +59,7 @@ class GroupCommit(Generic[Item, Result]):
     def _run(self, batch: list[_Pending[Item, Result]]) -> None:
         try:
             results = self._write([p.item for p in batch])
-        except BaseException as error:  # noqa: BLE001 - handed to every caller of the batch, raised there
+        except BaseException as error:
             for pending in batch:
                 pending.error, pending.done = error, True
             return

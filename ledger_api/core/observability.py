@@ -24,8 +24,12 @@ log = structlog.get_logger("medledger.http")
 def configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(format="%(message)s", level=level)
     structlog.configure(
-        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True),
-                    structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],  # fmt: skip
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
     )
 
@@ -35,10 +39,10 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("medledger_requests_total", "HTTP requests", ["method", "route", "status"],
-                                registry=self.registry)  # fmt: skip
-        self.latency = Histogram("medledger_request_seconds", "HTTP request latency", ["route"],
-                                 registry=self.registry)  # fmt: skip
+        self.requests = Counter(
+            "medledger_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram("medledger_request_seconds", "HTTP request latency", ["route"], registry=self.registry)
         self.outbox = Gauge("medledger_outbox_items", "Outbox items by state", ["state"], registry=self.registry)
 
 
@@ -70,8 +74,7 @@ class ObserveRequests:
             elapsed = time.perf_counter() - started
             self.metrics.requests.labels(scope["method"], route, str(status["code"])).inc()
             self.metrics.latency.labels(route).observe(elapsed)
-            log.info("request", method=scope["method"], route=route, status=status["code"],
-                     ms=round(elapsed * 1000, 2))  # fmt: skip
+            log.info("request", method=scope["method"], route=route, status=status["code"], ms=round(elapsed * 1000, 2))
 
 
 def install(app: FastAPI, metrics: Metrics) -> None:

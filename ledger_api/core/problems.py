@@ -50,19 +50,38 @@ def public_base(app: Any) -> str | None:
     return node.settings.public_url if node is not None else None
 
 
-def problem_body(status: int, code: str, title: str, detail: str, *, base: str | None = None,
-                 **extra: Any) -> dict[str, Any]:  # fmt: skip
-    return {"type": type_uri(code, base), "title": title, "status": status,
-            "detail": detail, "code": code, **{k: v for k, v in extra.items() if v is not None}}  # fmt: skip
+def problem_body(
+    status: int, code: str, title: str, detail: str, *, base: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "type": type_uri(code, base),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **{k: v for k, v in extra.items() if v is not None},
+    }
 
 
-def problem(status: int, code: str, title: str, detail: str, *, retry_after_s: int | None = None,
-            base: str | None = None, **extra: Any) -> JSONResponse:  # fmt: skip
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    retry_after_s: int | None = None,
+    base: str | None = None,
+    **extra: Any,
+) -> JSONResponse:
     if retry_after_s is None and status == 503:
         retry_after_s = 5
     headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else None
-    return JSONResponse(problem_body(status, code, title, detail, base=base, **extra), status_code=status,
-                        media_type=PROBLEM, headers=headers)  # fmt: skip
+    return JSONResponse(
+        problem_body(status, code, title, detail, base=base, **extra),
+        status_code=status,
+        media_type=PROBLEM,
+        headers=headers,
+    )
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -75,15 +94,29 @@ def install(app: FastAPI) -> None:
     async def _domain(request: Request, exc: LedgerError) -> JSONResponse:
         if exc.status >= 500:
             log.warning("request_failed", code=exc.code, detail=exc.detail)
-        return problem(exc.status, exc.code, exc.title, exc.detail, retry_after_s=getattr(exc, "retry_after_s", None),
-                       base=public_base(request.app), **exc.extra)  # fmt: skip
+        return problem(
+            exc.status,
+            exc.code,
+            exc.title,
+            exc.detail,
+            retry_after_s=getattr(exc, "retry_after_s", None),
+            base=public_base(request.app),
+            **exc.extra,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
         first = errors[0] if errors else {"field": None, "message": "invalid request"}
-        return problem(422, "validation-error", "Invalid value", f"{first['field']}: {first['message']}",
-                       field=first["field"], errors=errors, base=public_base(request.app))  # fmt: skip
+        return problem(
+            422,
+            "validation-error",
+            "Invalid value",
+            f"{first['field']}: {first['message']}",
+            field=first["field"],
+            errors=errors,
+            base=public_base(request.app),
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -93,17 +126,24 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected_error", error=type(exc).__name__)
-        return problem(500, "internal-error", "Internal error", "the node failed unexpectedly; it was logged",
-                       base=public_base(request.app))  # fmt: skip
+        return problem(
+            500,
+            "internal-error",
+            "Internal error",
+            "the node failed unexpectedly; it was logged",
+            base=public_base(request.app),
+        )
 
 
-def linked(errors: dict[int | str, dict[str, Any]], status: int,
-           **targets: tuple[str, dict[str, str]]) -> dict[int | str, dict[str, Any]]:  # fmt: skip
+def linked(
+    errors: dict[int | str, dict[str, Any]], status: int, **targets: tuple[str, dict[str, str]]
+) -> dict[int | str, dict[str, Any]]:
     """``errors`` plus OpenAPI links on the success response: where its values lead next.
 
     ``targets``: link name -> (operationId, {parameter: runtime expression}). Clients (and the
     stateful fuzzing in the tests) follow them, e.g. from an upload to the record it created.
     """
-    links = {name: {"operationId": operation, "parameters": parameters}
-             for name, (operation, parameters) in targets.items()}  # fmt: skip
+    links = {
+        name: {"operationId": operation, "parameters": parameters} for name, (operation, parameters) in targets.items()
+    }
     return {**errors, status: {"description": "Success", "links": links}}

@@ -46,8 +46,9 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refused with 413 as soon as it is known to exceed ``limit`` bytes."""
     declared = declared_length(dict(request.headers))
     if declared is not None and declared > limit:
-        raise PayloadTooLarge(f"body of {declared} bytes exceeds this route's {limit}-byte limit",
-                              code="payload-too-large")
+        raise PayloadTooLarge(
+            f"body of {declared} bytes exceeds this route's {limit}-byte limit", code="payload-too-large"
+        )
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
@@ -92,8 +93,14 @@ class RequestGuard:
             await self._refuse(scope, send, 400, exc.code, "Bad request", exc.detail)
             return
         if declared is not None and declared > self.limit:
-            await self._refuse(scope, send, 413, "payload-too-large", "Payload too large",
-                               f"body of {declared} bytes exceeds the node's {self.limit}-byte limit")  # fmt: skip
+            await self._refuse(
+                scope,
+                send,
+                413,
+                "payload-too-large",
+                "Payload too large",
+                f"body of {declared} bytes exceeds the node's {self.limit}-byte limit",
+            )
             return
         seen = 0
 
@@ -111,9 +118,17 @@ class RequestGuard:
     @staticmethod
     async def _refuse(scope: Scope, send: Send, status: int, code: str, title: str, detail: str) -> None:
         body = json.dumps(problem_body(status, code, title, detail, base=public_base(scope.get("app")))).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})  # fmt: skip
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", PROBLEM.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -136,8 +151,7 @@ class PublicDocumentCors:
 
         async def with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []),
-                                                  (b"access-control-allow-origin", b"*")]}  # fmt: skip
+                message = {**message, "headers": [*message.get("headers", []), (b"access-control-allow-origin", b"*")]}
             await send(message)
 
         await self.app(scope, receive, with_cors)

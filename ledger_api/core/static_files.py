@@ -13,8 +13,9 @@ from fastapi.responses import FileResponse
 from ledger_api.errors import AssetsMissing, NotFound
 
 
-def asset_response(directory: Path, assets: dict[str, str], name: str, headers: dict[str, str],
-                   what: str) -> FileResponse:  # fmt: skip
+def asset_response(
+    directory: Path, assets: dict[str, str], name: str, headers: dict[str, str], what: str
+) -> FileResponse:
     media_type = assets.get(name)
     if media_type is None:
         raise NotFound(f"no {what} asset {name!r}", code="not-found")

@@ -32,11 +32,17 @@ def agree(node: Node, caller: Caller, request: IncomingAgreementIn) -> IncomingA
         raise Forbidden("only this node's own hospital system agrees to take records over", code="role-not-allowed")
     predecessor = checksum_address(request.predecessor)
     if predecessor == node.address:
-        raise InvalidValue("predecessor: a member does not hand records over to itself", field="predecessor",
-                           code="self-handover")
+        raise InvalidValue(
+            "predecessor: a member does not hand records over to itself", field="predecessor", code="self-handover"
+        )
     moment = datetime.now(UTC)
-    row = IncomingAgreement(predecessor=predecessor, max_records=request.max_records, max_bytes=request.max_bytes,
-                            created_at=moment, expires_at=moment + timedelta(seconds=request.valid_for_s))  # fmt: skip
+    row = IncomingAgreement(
+        predecessor=predecessor,
+        max_records=request.max_records,
+        max_bytes=request.max_bytes,
+        created_at=moment,
+        expires_at=moment + timedelta(seconds=request.valid_for_s),
+    )
     with session_scope(node.engine) as session:
         session.add(row)
         session.flush()
@@ -65,9 +71,11 @@ def withdraw(node: Node, caller: Caller, agreement_id: int) -> IncomingAgreement
 
 def _active(session: Session, predecessor: str) -> IncomingAgreement | None:
     moment = datetime.now(UTC)
-    rows = session.exec(select(IncomingAgreement).where(col(IncomingAgreement.predecessor) == predecessor,
-                                                        col(IncomingAgreement.withdrawn_at).is_(None))
-                        .order_by(col(IncomingAgreement.id).desc())).all()  # fmt: skip
+    rows = session.exec(
+        select(IncomingAgreement)
+        .where(col(IncomingAgreement.predecessor) == predecessor, col(IncomingAgreement.withdrawn_at).is_(None))
+        .order_by(col(IncomingAgreement.id).desc())
+    ).all()
     return next((r for r in rows if as_utc(r.expires_at) > moment), None)
 
 
@@ -77,12 +85,15 @@ def room_for(node: Node, predecessor: str, *, new_record: bool) -> int:
     with session_scope(node.engine) as session:
         row = _active(session, predecessor)
         if row is None:
-            raise Forbidden("this member has not agreed to take records over from the caller (its own system "
-                            "records the agreement first: POST /v1/custody/agreements)",
-                            code="handover-not-agreed")  # fmt: skip
+            raise Forbidden(
+                "this member has not agreed to take records over from the caller (its own system "
+                "records the agreement first: POST /v1/custody/agreements)",
+                code="handover-not-agreed",
+            )
         if new_record and row.records_received >= row.max_records:
-            raise Conflict(f"the agreed handover allows {row.max_records} records; all have arrived",
-                           code="handover-quota-reached")
+            raise Conflict(
+                f"the agreed handover allows {row.max_records} records; all have arrived", code="handover-quota-reached"
+            )
         return row.max_bytes - row.bytes_received
 
 
@@ -92,11 +103,13 @@ def count_received(session: Session, predecessor: str, *, new_record: bool, size
     if row is None:
         raise Forbidden("the handover agreement expired or was withdrawn meanwhile", code="handover-agreement-ended")
     if new_record and row.records_received >= row.max_records:
-        raise Conflict(f"the agreed handover allows {row.max_records} records; all have arrived",
-                       code="handover-quota-reached")
+        raise Conflict(
+            f"the agreed handover allows {row.max_records} records; all have arrived", code="handover-quota-reached"
+        )
     if row.bytes_received + size > row.max_bytes:
-        raise PayloadTooLarge(f"the agreed handover allows {row.max_bytes} bytes in all",
-                              code="handover-bytes-exceeded")
+        raise PayloadTooLarge(
+            f"the agreed handover allows {row.max_bytes} bytes in all", code="handover-bytes-exceeded"
+        )
     row.records_received += 1 if new_record else 0
     row.bytes_received += size
     session.add(row)

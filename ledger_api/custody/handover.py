@@ -61,8 +61,11 @@ def start(node: Node, caller: Caller, successor: str) -> CustodyHandoverPublic:
             for stale in session.exec(select(CustodyHandover).where(CustodyHandover.state == "running")):
                 stale.state, stale.last_error = "failed", "interrupted; resumed by a new handover"
                 session.add(stale)
-            total = session.exec(select(func.count()).select_from(Record).where(
-                col(Record.custody).in_(["held", "handing"]), col(Record.erased_at).is_(None))).one()  # fmt: skip
+            total = session.exec(
+                select(func.count())
+                .select_from(Record)
+                .where(col(Record.custody).in_(["held", "handing"]), col(Record.erased_at).is_(None))
+            ).one()
             handover = CustodyHandover(successor=successor, records_total=int(total), created_at=datetime.now(UTC))
             session.add(handover)
             session.flush()
@@ -88,7 +91,7 @@ def _run(node: Node, handover_id: int) -> None:
         detail = exc.detail if isinstance(exc, LedgerError) else type(exc).__name__
         log.warning("handover_failed", handover=handover_id, reason=detail)
         _set(node, handover_id, state="failed", last_error=detail[:500], finished_at=datetime.now(UTC))
-    except Exception:  # noqa: BLE001 - a background job reports, never dies silently
+    except Exception:
         log.exception("handover_error", handover=handover_id)
         _set(node, handover_id, state="failed", last_error="internal error", finished_at=datetime.now(UTC))
 
@@ -112,65 +115,102 @@ def _hand_over(node: Node, handover_id: int) -> None:
     sent = 0
     while True:
         with session_scope(node.engine) as session:
-            records = list(session.exec(select(Record).where(Record.custody == "held", col(Record.erased_at).is_(None))
-                                        .order_by(col(Record.id)).limit(BATCH)))  # fmt: skip
+            records = list(
+                session.exec(
+                    select(Record)
+                    .where(Record.custody == "held", col(Record.erased_at).is_(None))
+                    .order_by(col(Record.id))
+                    .limit(BATCH)
+                )
+            )
         if not records:
             break
         for record in records:
             _push(node, client, successor, successor_key, record)
         with node.access_lock, session_scope(node.engine) as session:
             for record in records:
-                fields = AccessEntryBase(record_id=record.id, record_version=record.latest_version,
-                                         patient=record.patient, requester=successor.account,
-                                         clinician="custody-handover", purpose=int(Purpose.OPERATIONS),
-                                         basis="custodian", authorization="", action="handover")  # fmt: skip
+                fields = AccessEntryBase(
+                    record_id=record.id,
+                    record_version=record.latest_version,
+                    patient=record.patient,
+                    requester=successor.account,
+                    clinician="custody-handover",
+                    purpose=int(Purpose.OPERATIONS),
+                    basis="custodian",
+                    authorization="",
+                    action="handover",
+                )
                 record_access(session, member=node.address, fields=fields)
                 stored = session.get(Record, record.id)
                 assert stored is not None
                 stored.custody, stored.custody_counterpart = "handing", successor.account
                 session.add(stored)
-            enqueue(session, "custody_transfer", {"record_ids": [r.id for r in records],
-                                                  "successor": successor.account})  # fmt: skip
+            enqueue(
+                session, "custody_transfer", {"record_ids": [r.id for r in records], "successor": successor.account}
+            )
         sent += len(records)
         _set(node, handover_id, records_sent=sent)
     deadline = time.monotonic() + node.settings.chain.receipt_timeout_s * 10
     while time.monotonic() < deadline:  # the outbox finalises each transfer as it confirms it
         with session_scope(node.engine) as session:
             handing = session.exec(select(func.count()).select_from(Record).where(Record.custody == "handing")).one()
-            failed = session.exec(select(OutboxItem).where(OutboxItem.kind == "custody_transfer",
-                                                           OutboxItem.state == "failed")).first()  # fmt: skip
+            failed = session.exec(
+                select(OutboxItem).where(OutboxItem.kind == "custody_transfer", OutboxItem.state == "failed")
+            ).first()
         if failed is not None:
-            raise PeerUnavailable(f"the custody transfer failed on chain: {failed.last_error}",
-                                  code="custody-transfer-failed")
+            raise PeerUnavailable(
+                f"the custody transfer failed on chain: {failed.last_error}", code="custody-transfer-failed"
+            )
         if not handing:
             _set(node, handover_id, state="done", finished_at=datetime.now(UTC))
             log.info("handover_done", handover=handover_id, records=sent)
             return
         time.sleep(0.2)
-    raise PeerUnavailable("the custody transfer is not confirmed on chain yet; start the handover again to resume",
-                          code="custody-transfer-pending")
+    raise PeerUnavailable(
+        "the custody transfer is not confirmed on chain yet; start the handover again to resume",
+        code="custody-transfer-pending",
+    )
 
 
-def _push(node: Node, client: httpx.Client, successor, successor_key: HpkePublicKey,  # noqa: ANN001
-          record: Record) -> None:  # fmt: skip
+def _push(
+    node: Node,
+    client: httpx.Client,
+    successor,
+    successor_key: HpkePublicKey,
+    record: Record,
+) -> None:
     """Sends every version of ``record`` to the successor (ciphertext + data key re-wrapped for it)."""
     with session_scope(node.engine) as session:
-        versions = list(session.exec(select(RecordVersion).where(RecordVersion.record_id == record.id)
-                                     .order_by(col(RecordVersion.version))))  # fmt: skip
-        keys = {k.version: k for k in session.exec(select(WrappedKey).where(WrappedKey.record_id == record.id,
-                                                                             WrappedKey.recipient == node.address))}
+        versions = list(
+            session.exec(
+                select(RecordVersion).where(RecordVersion.record_id == record.id).order_by(col(RecordVersion.version))
+            )
+        )
+        keys = {
+            k.version: k
+            for k in session.exec(
+                select(WrappedKey).where(WrappedKey.record_id == record.id, WrappedKey.recipient == node.address)
+            )
+        }
     record_bytes = bytes.fromhex(record.id)
     for version in versions:
-        data_key = unwrap_data_key(node.key_vault.open(record.id, keys[version.version].wrapped),
-                                   node.identity.hpke_keys(),
-                                   WrapContext(record_bytes, version.version, node.address))  # fmt: skip
+        data_key = unwrap_data_key(
+            node.key_vault.open(record.id, keys[version.version].wrapped),
+            node.identity.hpke_keys(),
+            WrapContext(record_bytes, version.version, node.address),
+        )
         try:
-            wrapped = wrap_data_key(data_key, successor_key, WrapContext(record_bytes, version.version,
-                                                                         successor.account))  # fmt: skip
+            wrapped = wrap_data_key(
+                data_key, successor_key, WrapContext(record_bytes, version.version, successor.account)
+            )
         finally:
             data_key.destroy()
-        params = {"patient": record.patient, "category": record.category, "media_type": record.media_type,
-                  "sealed_by": version.sealed_by or record.custodian}
+        params = {
+            "patient": record.patient,
+            "category": record.category,
+            "media_type": record.media_type,
+            "sealed_by": version.sealed_by or record.custodian,
+        }
         if record.fhir_resource_type:
             params["fhir_resource_type"] = record.fhir_resource_type
         blob = blob_path(node, record.id, version.version)
@@ -179,20 +219,27 @@ def _push(node: Node, client: httpx.Client, successor, successor_key: HpkePublic
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
 
-        def body(path=blob):  # noqa: ANN001, ANN202 - streamed: a 2 GB study is never held in memory
+        def body(path=blob):
             with open(path, "rb") as handle:
                 while chunk := handle.read(1 << 20):
                     yield chunk
 
         target = f"/v1/custody/incoming/{record.id}/versions/{version.version}?{urlencode(params)}"
-        headers = sign_headers(node.identity.account, chain_id=node.chain_id, audience=successor.account,
-                               method="PUT", url=str(client.base_url).rstrip("/") + target,
-                               digest=digest.hexdigest())  # fmt: skip
-        headers.update({"content-type": "application/octet-stream",
-                        "x-medledger-wrapped-key": base64.b64encode(wrapped).decode()})
+        headers = sign_headers(
+            node.identity.account,
+            chain_id=node.chain_id,
+            audience=successor.account,
+            method="PUT",
+            url=str(client.base_url).rstrip("/") + target,
+            digest=digest.hexdigest(),
+        )
+        headers.update(
+            {"content-type": "application/octet-stream", "x-medledger-wrapped-key": base64.b64encode(wrapped).decode()}
+        )
         try:
-            response = client.put(target, content=body(), headers=headers, auth=None,
-                                  timeout=node.settings.chain.receipt_timeout_s * 4)  # fmt: skip
+            response = client.put(
+                target, content=body(), headers=headers, auth=None, timeout=node.settings.chain.receipt_timeout_s * 4
+            )
         except httpx.HTTPError as exc:
             raise PeerUnavailable(f"{successor.name} unreachable: {type(exc).__name__}") from None
         raise_for_peer(response, successor)
@@ -205,8 +252,9 @@ def finalise(node: Node) -> int:
         if not handing:
             return 0
         confirmed = set()
-        for item in session.exec(select(OutboxItem).where(OutboxItem.kind == "custody_transfer",
-                                                          OutboxItem.state == "confirmed")):  # fmt: skip
+        for item in session.exec(
+            select(OutboxItem).where(OutboxItem.kind == "custody_transfer", OutboxItem.state == "confirmed")
+        ):
             confirmed.update(r for r in item.payload["record_ids"] if r in handing)
         done = []
         for record_id in sorted(confirmed):

@@ -51,19 +51,33 @@ class _Discard:
         return len(data)
 
 
-async def receive_version(node: Node, caller: Caller, body: AsyncIterator[bytes], *, record_id: str, version: int,
-                          patient: str, category: int, media_type: str, fhir_resource_type: str | None,
-                          sealed_by: str, wrapped_key_b64: str, declared_sha256: str | None) -> dict:  # fmt: skip
+async def receive_version(
+    node: Node,
+    caller: Caller,
+    body: AsyncIterator[bytes],
+    *,
+    record_id: str,
+    version: int,
+    patient: str,
+    category: int,
+    media_type: str,
+    fhir_resource_type: str | None,
+    sealed_by: str,
+    wrapped_key_b64: str,
+    declared_sha256: str | None,
+) -> dict:
     """Stores one handed-over version (idempotent: the same version again is acknowledged, not stored twice)."""
     if caller.kind != "member" or caller.local:
         raise Forbidden("only another member hands records over to this node", code="role-not-allowed")
     try:
         wrapped = base64.b64decode(wrapped_key_b64, validate=True)
     except (binascii.Error, ValueError):
-        raise BadRequest("X-MedLedger-Wrapped-Key is not base64", field="x-medledger-wrapped-key",
-                         code="header-malformed") from None
-    anchored, content_hash, present, new_record = await run_sync(_check_anchor, node, caller, record_id, version,
-                                                                 patient, category)  # fmt: skip
+        raise BadRequest(
+            "X-MedLedger-Wrapped-Key is not base64", field="x-medledger-wrapped-key", code="header-malformed"
+        ) from None
+    anchored, content_hash, present, new_record = await run_sync(
+        _check_anchor, node, caller, record_id, version, patient, category
+    )
     if present:
         return {"record_id": record_id, "version": version, "stored": False}  # the body is not read at all
     room = await run_sync(partial(agreements.room_for, node, caller.address, new_record=new_record))
@@ -77,51 +91,85 @@ async def receive_version(node: Node, caller: Caller, body: AsyncIterator[bytes]
             async for chunk in body:
                 size += len(chunk)
                 if size > limit:
-                    raise PayloadTooLarge(f"this version exceeds the {limit} bytes the node takes (the agreed "
-                                          "handover's remaining quota, or the size of any record)",
-                                          code="upload-too-large")  # fmt: skip
+                    raise PayloadTooLarge(
+                        f"this version exceeds the {limit} bytes the node takes (the agreed "
+                        "handover's remaining quota, or the size of any record)",
+                        code="upload-too-large",
+                    )
                 digest.update(chunk)
                 signed.update(chunk)
                 sink.write(chunk)
         if declared_sha256 is None or not hmac.compare_digest(signed.hexdigest(), declared_sha256):
             raise Unauthenticated("body does not match the signed content digest", code="body-digest-mismatch")
         if not hmac.compare_digest(digest.hexdigest(), content_hash):
-            raise InvalidValue("the handed-over ciphertext does not match the hash anchored on chain", field="body",
-                               code="ciphertext-mismatch")
-        context = RecordContext(record_id=bytes.fromhex(record_id), version=version,
-                                custodian=checksum_address(sealed_by), patient=anchored.patient)  # fmt: skip
+            raise InvalidValue(
+                "the handed-over ciphertext does not match the hash anchored on chain",
+                field="body",
+                code="ciphertext-mismatch",
+            )
+        context = RecordContext(
+            record_id=bytes.fromhex(record_id),
+            version=version,
+            custodian=checksum_address(sealed_by),
+            patient=anchored.patient,
+        )
         plaintext_size = await run_sync(_trial_decrypt, node, context, wrapped, incoming)
-        await run_sync(partial(_store_received, node, caller, record_id, version, anchored.patient, category,
-                               media_type, fhir_resource_type, context.custodian, content_hash, plaintext_size, size,
-                               wrapped, incoming, new_record))  # fmt: skip
+        await run_sync(
+            partial(
+                _store_received,
+                node,
+                caller,
+                record_id,
+                version,
+                anchored.patient,
+                category,
+                media_type,
+                fhir_resource_type,
+                context.custodian,
+                content_hash,
+                plaintext_size,
+                size,
+                wrapped,
+                incoming,
+                new_record,
+            )
+        )
     finally:
         incoming.unlink(missing_ok=True)
     return {"record_id": record_id, "version": version, "stored": True}
 
 
-def _check_anchor(node: Node, caller: Caller, record_id: str, version: int, patient: str,
-                  category: int) -> tuple[RecordInfo, str, bool, bool]:  # fmt: skip
+def _check_anchor(
+    node: Node, caller: Caller, record_id: str, version: int, patient: str, category: int
+) -> tuple[RecordInfo, str, bool, bool]:
     """The chain's view of the version; whether it is stored here already (same hash) or not."""
     record_bytes = bytes.fromhex(record_id)
     try:
         anchored = node.chain.records.record(record_bytes)
         content_hash = node.chain.records.content_hash(record_bytes, version).hex()
     except ContractReverted:
-        raise InvalidValue(f"record {record_id} version {version} is not anchored on chain", field="record_id",
-                           code="anchor-missing") from None
+        raise InvalidValue(
+            f"record {record_id} version {version} is not anchored on chain", field="record_id", code="anchor-missing"
+        ) from None
     if anchored.custodian != caller.address:
-        raise Forbidden(f"the chain names {anchored.custodian}, not the caller, as this record's custodian",
-                        code="not-the-custodian")
+        raise Forbidden(
+            f"the chain names {anchored.custodian}, not the caller, as this record's custodian",
+            code="not-the-custodian",
+        )
     if anchored.patient != checksum_address(patient) or anchored.category != category:
-        raise InvalidValue("patient or category differ from the record's anchor", field="patient",
-                           code="anchor-mismatch")
+        raise InvalidValue(
+            "patient or category differ from the record's anchor", field="patient", code="anchor-mismatch"
+        )
     with session_scope(node.engine) as session:
         record = session.get(Record, record_id)
-        existing = session.exec(select(RecordVersion).where(RecordVersion.record_id == record_id,
-                                                            RecordVersion.version == version)).first()  # fmt: skip
+        existing = session.exec(
+            select(RecordVersion).where(RecordVersion.record_id == record_id, RecordVersion.version == version)
+        ).first()
     if record is not None and record.custody != "incoming":
-        raise Conflict(f"record {record_id} was held here before; a handover back is not supported",
-                       code="custody-return-unsupported")
+        raise Conflict(
+            f"record {record_id} was held here before; a handover back is not supported",
+            code="custody-return-unsupported",
+        )
     if existing is not None and not hmac.compare_digest(existing.content_hash, content_hash):
         raise Conflict("a different version is already stored under this id", code="version-differs")
     return anchored, content_hash, existing is not None, record is None
@@ -129,22 +177,39 @@ def _check_anchor(node: Node, caller: Caller, record_id: str, version: int, pati
 
 def _trial_decrypt(node: Node, context: RecordContext, wrapped: bytes, path: Path) -> int:
     try:
-        data_key = unwrap_data_key(wrapped, node.identity.hpke_keys(),
-                                   WrapContext(context.record_id, context.version, node.address))  # fmt: skip
+        data_key = unwrap_data_key(
+            wrapped, node.identity.hpke_keys(), WrapContext(context.record_id, context.version, node.address)
+        )
         try:
             with open(path, "rb") as source:
                 return decrypt_record(context, data_key, source, _Discard()).plaintext_size  # type: ignore[arg-type]
         finally:
             data_key.destroy()
     except (DecryptionError, ValueError, KeyError) as exc:
-        raise InvalidValue(f"the wrapped key does not open this version: {type(exc).__name__}",
-                           field="x-medledger-wrapped-key", code="wrapped-key-invalid") from None  # fmt: skip
+        raise InvalidValue(
+            f"the wrapped key does not open this version: {type(exc).__name__}",
+            field="x-medledger-wrapped-key",
+            code="wrapped-key-invalid",
+        ) from None
 
 
-def _store_received(node: Node, caller: Caller, record_id: str, version: int, patient: str, category: int,
-                    media_type: str, fhir_resource_type: str | None, sealed_by: str, content_hash: str,
-                    plaintext_size: int, ciphertext_size: int, wrapped: bytes, incoming: Path,
-                    new_record: bool) -> None:  # fmt: skip
+def _store_received(
+    node: Node,
+    caller: Caller,
+    record_id: str,
+    version: int,
+    patient: str,
+    category: int,
+    media_type: str,
+    fhir_resource_type: str | None,
+    sealed_by: str,
+    content_hash: str,
+    plaintext_size: int,
+    ciphertext_size: int,
+    wrapped: bytes,
+    incoming: Path,
+    new_record: bool,
+) -> None:
     final = blob_path(node, record_id, version)
     final.parent.mkdir(parents=True, exist_ok=True)
     os.replace(incoming, final)
@@ -153,22 +218,47 @@ def _store_received(node: Node, caller: Caller, record_id: str, version: int, pa
         with session_scope(node.engine) as session:
             record = session.get(Record, record_id)
             if record is None:
-                record = Record(id=record_id, patient=patient, category=category, media_type=media_type,
-                                fhir_resource_type=fhir_resource_type, custodian=node.address, created_at=moment,
-                                custody="incoming", custody_counterpart=caller.address)  # fmt: skip
+                record = Record(
+                    id=record_id,
+                    patient=patient,
+                    category=category,
+                    media_type=media_type,
+                    fhir_resource_type=fhir_resource_type,
+                    custodian=node.address,
+                    created_at=moment,
+                    custody="incoming",
+                    custody_counterpart=caller.address,
+                )
             elif record.custody != "incoming":
-                raise Conflict(f"record {record_id} was held here before; a handover back is not supported",
-                               code="custody-return-unsupported")
+                raise Conflict(
+                    f"record {record_id} was held here before; a handover back is not supported",
+                    code="custody-return-unsupported",
+                )
             record.latest_version = max(record.latest_version, version)
             agreements.count_received(session, caller.address, new_record=new_record, size=ciphertext_size)
             session.add(record)
             session.flush()
-            session.add(RecordVersion(record_id=record_id, version=version, content_hash=content_hash,
-                                      plaintext_size=plaintext_size, ciphertext_size=ciphertext_size,
-                                      blob_name=final.name, created_at=moment, sealed_by=sealed_by))  # fmt: skip
-            session.add(WrappedKey(record_id=record_id, version=version, recipient=node.address,
-                                   key_id=node.identity.hpke_public_key.key_id.hex(),
-                                   wrapped=node.key_vault.seal(record_id, wrapped)))  # fmt: skip
+            session.add(
+                RecordVersion(
+                    record_id=record_id,
+                    version=version,
+                    content_hash=content_hash,
+                    plaintext_size=plaintext_size,
+                    ciphertext_size=ciphertext_size,
+                    blob_name=final.name,
+                    created_at=moment,
+                    sealed_by=sealed_by,
+                )
+            )
+            session.add(
+                WrappedKey(
+                    record_id=record_id,
+                    version=version,
+                    recipient=node.address,
+                    key_id=node.identity.hpke_public_key.key_id.hex(),
+                    wrapped=node.key_vault.seal(record_id, wrapped),
+                )
+            )
     except BaseException:
         final.unlink(missing_ok=True)
         raise

@@ -32,10 +32,16 @@ class Received(BaseModel):
     stored: bool
 
 
-@router.post("/handovers", status_code=202, response_model=CustodyHandoverPublic, responses=_ERRORS,
-             openapi_extra=json_body(HandoverIn))
-def start_handover(request: Request, node: NodeDep, caller: LocalMemberDep,
-                   body: VerifiedBody) -> CustodyHandoverPublic:  # fmt: skip
+@router.post(
+    "/handovers",
+    status_code=202,
+    response_model=CustodyHandoverPublic,
+    responses=_ERRORS,
+    openapi_extra=json_body(HandoverIn),
+)
+def start_handover(
+    request: Request, node: NodeDep, caller: LocalMemberDep, body: VerifiedBody
+) -> CustodyHandoverPublic:
     """Hands every record this member holds to a successor member (this member is leaving the consortium):
     each version is pushed to the successor's node with its key re-wrapped for it, custody moves on chain,
     then this node crypto-shreds its copies. Runs in the background; starting again resumes."""
@@ -43,16 +49,23 @@ def start_handover(request: Request, node: NodeDep, caller: LocalMemberDep,
 
 
 @router.get("/handovers/{handover_id}", response_model=CustodyHandoverPublic, responses=_ERRORS)
-def handover_status(node: NodeDep, caller: LocalMemberDep,
-                    handover_id: Annotated[int, Path(ge=1, le=DB_INT_MAX)]) -> CustodyHandoverPublic:  # fmt: skip
+def handover_status(
+    node: NodeDep, caller: LocalMemberDep, handover_id: Annotated[int, Path(ge=1, le=DB_INT_MAX)]
+) -> CustodyHandoverPublic:
     """How far a handover got: records sent to the successor, and transferred on chain."""
     return handover.status(node, caller, handover_id)
 
 
-@router.post("/agreements", status_code=201, response_model=IncomingAgreementPublic, responses=_ERRORS,
-             openapi_extra=json_body(IncomingAgreementIn))
-def agree_to_handover(request: Request, node: NodeDep, caller: LocalMemberDep,
-                      body: VerifiedBody) -> IncomingAgreementPublic:  # fmt: skip
+@router.post(
+    "/agreements",
+    status_code=201,
+    response_model=IncomingAgreementPublic,
+    responses=_ERRORS,
+    openapi_extra=json_body(IncomingAgreementIn),
+)
+def agree_to_handover(
+    request: Request, node: NodeDep, caller: LocalMemberDep, body: VerifiedBody
+) -> IncomingAgreementPublic:
     """(This member's own system) Agrees to take records over from a leaving member, up to a number of records
     and bytes, for a time: the only pushes this node accepts are those under such an agreement."""
     return agreements.agree(node, caller, parse_json(request, body, IncomingAgreementIn))
@@ -65,28 +78,42 @@ def list_agreements(node: NodeDep, caller: LocalMemberDep) -> list[IncomingAgree
 
 
 @router.delete("/agreements/{agreement_id}", response_model=IncomingAgreementPublic, responses=_ERRORS)
-def withdraw_agreement(node: NodeDep, caller: LocalMemberDep,
-                       agreement_id: Annotated[int, Path(ge=1, le=DB_INT_MAX)]) -> IncomingAgreementPublic:  # fmt: skip
+def withdraw_agreement(
+    node: NodeDep, caller: LocalMemberDep, agreement_id: Annotated[int, Path(ge=1, le=DB_INT_MAX)]
+) -> IncomingAgreementPublic:
     """Withdraws an agreement: no further push is accepted under it (what arrived stays)."""
     return agreements.withdraw(node, caller, agreement_id)
 
 
 @router.put("/incoming/{record_id}/versions/{version}", response_model=Received, responses=_ERRORS)
 async def receive_version(
-    request: Request, node: NodeDep, caller: CallerDep,
+    request: Request,
+    node: NodeDep,
+    caller: CallerDep,
     record_id: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
     version: Annotated[int, Path(ge=1, le=DB_INT_MAX)],
-    patient: Address, category: Annotated[int, Query(ge=0, le=15)],
+    patient: Address,
+    category: Annotated[int, Query(ge=0, le=15)],
     media_type: Annotated[str, Query(min_length=3, max_length=127, pattern=r"^[\w.+-]+/[\w.+-]+$")],
     sealed_by: Address,
     wrapped_key: Annotated[str, Header(alias="x-medledger-wrapped-key", min_length=16, max_length=8192)],
     fhir_resource_type: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Z][A-Za-z]+$")] = None,
-) -> Received:  # fmt: skip
+) -> Received:
     """(Member to member) One version of a record handed over by its custodian: accepted only if the chain
     names the caller as custodian, the bytes match the anchored hash and the wrapped key opens them."""
     _octet_stream(request)
     stored = await receive.receive_version(
-        node, caller, request.stream(), record_id=record_id, version=version, patient=patient, category=category,
-        media_type=media_type, fhir_resource_type=fhir_resource_type, sealed_by=sealed_by,
-        wrapped_key_b64=wrapped_key, declared_sha256=request.headers.get(signing.DIGEST))  # fmt: skip
+        node,
+        caller,
+        request.stream(),
+        record_id=record_id,
+        version=version,
+        patient=patient,
+        category=category,
+        media_type=media_type,
+        fhir_resource_type=fhir_resource_type,
+        sealed_by=sealed_by,
+        wrapped_key_b64=wrapped_key,
+        declared_sha256=request.headers.get(signing.DIGEST),
+    )
     return Received(**stored)

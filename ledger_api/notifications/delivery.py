@@ -82,8 +82,9 @@ def receiver_key(url: str) -> str:
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{parts.port or ''}"
 
 
-def post_pinned(client: httpx.Client, policy: ReceiverPolicy, url: str, *, content: bytes,
-                headers: dict[str, str]) -> httpx.Response:  # fmt: skip
+def post_pinned(
+    client: httpx.Client, policy: ReceiverPolicy, url: str, *, content: bytes, headers: dict[str, str]
+) -> httpx.Response:
     """POSTs to the address the policy checked just now, with the original name for ``Host`` and TLS."""
     scheme, host, port = policy.check_url(url)
     address = policy.resolve(host, port)
@@ -91,5 +92,6 @@ def post_pinned(client: httpx.Client, policy: ReceiverPolicy, url: str, *, conte
     literal = f"[{address}]" if address.version == 6 else str(address)
     pinned = urlunsplit((scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
     host_header = host if parts.port is None else f"{host}:{port}"
-    return client.post(pinned, content=content, headers={**headers, "host": host_header},
-                       extensions={"sni_hostname": host})  # fmt: skip
+    return client.post(
+        pinned, content=content, headers={**headers, "host": host_header}, extensions={"sni_hostname": host}
+    )

@@ -49,20 +49,49 @@ def _names(enum: type[Category] | type[Purpose], value: int) -> list[str]:
     return [member.name.lower() for member in from_bitset(enum, value)]
 
 
-def _access(member: str, patient: str, sequence: int, block: int, tx: str, *, entry_hash: str, requester: str,
-            record_id: str, purpose: int, basis: str) -> AccountEvent:  # fmt: skip
-    return AccountEvent(f"access:{member}:{sequence}", "access", patient, block, tx, {
-        "member": member, "sequence": sequence, "entry_hash": entry_hash, "requester": requester,
-        "record_id": record_id, "purpose": Purpose(purpose).name.lower(), "basis": basis,
-        "break_glass": basis == "break_glass"})  # fmt: skip
+def _access(
+    member: str,
+    patient: str,
+    sequence: int,
+    block: int,
+    tx: str,
+    *,
+    entry_hash: str,
+    requester: str,
+    record_id: str,
+    purpose: int,
+    basis: str,
+) -> AccountEvent:
+    return AccountEvent(
+        f"access:{member}:{sequence}",
+        "access",
+        patient,
+        block,
+        tx,
+        {
+            "member": member,
+            "sequence": sequence,
+            "entry_hash": entry_hash,
+            "requester": requester,
+            "record_id": record_id,
+            "purpose": Purpose(purpose).name.lower(),
+            "basis": basis,
+            "break_glass": basis == "break_glass",
+        },
+    )
 
 
 def read_events(node: Node, low: int, high: int) -> list[AccountEvent]:
     """Every subscribable event in blocks ``low..high`` in chain order (one ``eth_getLogs``)."""
     manifest = node.manifest
-    logs = chain_call(node.w3.eth.get_logs, {"address": [manifest.address("ConsentRegistry"),
-                                                         manifest.address("AccessTrail")],
-                                             "fromBlock": low, "toBlock": high})  # fmt: skip
+    logs = chain_call(
+        node.w3.eth.get_logs,
+        {
+            "address": [manifest.address("ConsentRegistry"), manifest.address("AccessTrail")],
+            "fromBlock": low,
+            "toBlock": high,
+        },
+    )
     events: list[AccountEvent] = []
     for log in logs:
         decoded = decode_log(node.w3, log)
@@ -72,33 +101,83 @@ def read_events(node: Node, low: int, high: int) -> list[AccountEvent]:
         tx = "0x" + bytes(log["transactionHash"]).hex().removeprefix("0x")
         key = f"{tx}:{decoded.log_index}"
         if decoded.name == "ConsentGranted":
-            events.append(AccountEvent(f"grant:{key}", "grant", checksum_address(args["patient"]), block, tx, {
-                "consent_id": str(args["consentId"]), "grantee": checksum_address(args["grantee"]),
-                "categories": _names(Category, args["categories"]), "purposes": _names(Purpose, args["purposes"]),
-                "valid_from": int(args["validFrom"]), "valid_until": int(args["validUntil"]),
-                "signer": checksum_address(args["signer"])}))  # fmt: skip
+            events.append(
+                AccountEvent(
+                    f"grant:{key}",
+                    "grant",
+                    checksum_address(args["patient"]),
+                    block,
+                    tx,
+                    {
+                        "consent_id": str(args["consentId"]),
+                        "grantee": checksum_address(args["grantee"]),
+                        "categories": _names(Category, args["categories"]),
+                        "purposes": _names(Purpose, args["purposes"]),
+                        "valid_from": int(args["validFrom"]),
+                        "valid_until": int(args["validUntil"]),
+                        "signer": checksum_address(args["signer"]),
+                    },
+                )
+            )
         elif decoded.name == "ConsentRevoked":
-            events.append(AccountEvent(f"revocation:{key}", "revocation", checksum_address(args["patient"]), block,
-                                       tx, {"consent_id": str(args["consentId"]),
-                                            "signer": checksum_address(args["signer"])}))  # fmt: skip
+            events.append(
+                AccountEvent(
+                    f"revocation:{key}",
+                    "revocation",
+                    checksum_address(args["patient"]),
+                    block,
+                    tx,
+                    {"consent_id": str(args["consentId"]), "signer": checksum_address(args["signer"])},
+                )
+            )
         elif decoded.name == "BreakGlassDeclared":
-            events.append(AccountEvent(f"break_glass:{key}", "break_glass", checksum_address(args["patient"]), block,
-                                       tx, {"break_glass_id": str(args["breakGlassId"]),
-                                            "member": checksum_address(args["member"]),
-                                            "reason_code": int(args["reasonCode"]),
-                                            "expires_at": int(args["expiresAt"])}))  # fmt: skip
+            events.append(
+                AccountEvent(
+                    f"break_glass:{key}",
+                    "break_glass",
+                    checksum_address(args["patient"]),
+                    block,
+                    tx,
+                    {
+                        "break_glass_id": str(args["breakGlassId"]),
+                        "member": checksum_address(args["member"]),
+                        "reason_code": int(args["reasonCode"]),
+                        "expires_at": int(args["expiresAt"]),
+                    },
+                )
+            )
         elif decoded.name == "BreakGlassReviewed":
             declared = node.chain.consents.break_glass(int(args["breakGlassId"]))
-            events.append(AccountEvent(f"review:{key}", "review", checksum_address(declared.patient), block, tx, {
-                "break_glass_id": str(args["breakGlassId"]), "member": checksum_address(declared.member),
-                "decision": _REVIEW[Review(int(args["review"]))],
-                "auditor": checksum_address(args["auditor"])}))  # fmt: skip
+            events.append(
+                AccountEvent(
+                    f"review:{key}",
+                    "review",
+                    checksum_address(declared.patient),
+                    block,
+                    tx,
+                    {
+                        "break_glass_id": str(args["breakGlassId"]),
+                        "member": checksum_address(declared.member),
+                        "decision": _REVIEW[Review(int(args["review"]))],
+                        "auditor": checksum_address(args["auditor"]),
+                    },
+                )
+            )
         elif decoded.name == "AccessRecorded":
-            events.append(_access(checksum_address(args["member"]), checksum_address(args["patient"]),
-                                  int(args["sequence"]), block, tx, entry_hash=bytes(args["entryHash"]).hex(),
-                                  requester=checksum_address(args["requester"]),
-                                  record_id=bytes(args["recordId"]).hex(),
-                                  purpose=int(args["purpose"]), basis=_BASIS[Basis(int(args["basis"]))]))  # fmt: skip
+            events.append(
+                _access(
+                    checksum_address(args["member"]),
+                    checksum_address(args["patient"]),
+                    int(args["sequence"]),
+                    block,
+                    tx,
+                    entry_hash=bytes(args["entryHash"]).hex(),
+                    requester=checksum_address(args["requester"]),
+                    record_id=bytes(args["recordId"]).hex(),
+                    purpose=int(args["purpose"]),
+                    basis=_BASIS[Basis(int(args["basis"]))],
+                )
+            )
         elif decoded.name == "AccessBatchAnchored" and checksum_address(args["member"]) == node.address:
             events += _own_batch(node, int(args["fromSequence"]), int(args["toSequence"]), block, tx)
     return events
@@ -106,17 +185,38 @@ def read_events(node: Node, low: int, high: int) -> list[AccountEvent]:
 
 def _own_batch(node: Node, first: int, last: int, block: int, tx: str) -> list[AccountEvent]:
     with session_scope(node.engine) as session:
-        rows = session.exec(select(AccessEntry).where(col(AccessEntry.sequence) >= first,
-                                                      col(AccessEntry.sequence) <= last)
-                            .order_by(col(AccessEntry.sequence))).all()  # fmt: skip
-    return [_access(row.member, row.patient, row.sequence, block, tx, entry_hash=row.entry_hash,
-                    requester=row.requester, record_id=row.record_id, purpose=row.purpose, basis=row.basis)
-            for row in rows]  # fmt: skip
+        rows = session.exec(
+            select(AccessEntry)
+            .where(col(AccessEntry.sequence) >= first, col(AccessEntry.sequence) <= last)
+            .order_by(col(AccessEntry.sequence))
+        ).all()
+    return [
+        _access(
+            row.member,
+            row.patient,
+            row.sequence,
+            block,
+            tx,
+            entry_hash=row.entry_hash,
+            requester=row.requester,
+            record_id=row.record_id,
+            purpose=row.purpose,
+            basis=row.basis,
+        )
+        for row in rows
+    ]
 
 
 def payload(event: AccountEvent, node: Node, clock: BlockClock) -> dict[str, Any]:
     """The webhook body: the event, where it is on chain, and which node delivered it."""
-    return {"id": event.event_id, "type": event.type, "patient": event.patient, "chain_id": node.chain_id,
-            "block": event.block, "tx_hash": event.tx_hash,
-            "occurred_at": datetime.fromtimestamp(clock(event.block), UTC).isoformat(),
-            "delivered_by": node.address, "data": event.data}  # fmt: skip
+    return {
+        "id": event.event_id,
+        "type": event.type,
+        "patient": event.patient,
+        "chain_id": node.chain_id,
+        "block": event.block,
+        "tx_hash": event.tx_hash,
+        "occurred_at": datetime.fromtimestamp(clock(event.block), UTC).isoformat(),
+        "delivered_by": node.address,
+        "data": event.data,
+    }

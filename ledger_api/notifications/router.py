@@ -22,11 +22,24 @@ After = Annotated[int, Query(ge=0, le=DB_INT_MAX)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
-@router.post("/subscriptions", status_code=201, response_model=SubscriptionCreated, responses=linked(
-    _ERRORS, 201, Unsubscribe=("unsubscribe_v1_subscriptions__subscription_id__delete",
-                               {"subscription_id": "$response.body#/id"}),
-    Deliveries=("subscription_notifications_v1_subscriptions__subscription_id__notifications_get",
-                {"subscription_id": "$response.body#/id"})), openapi_extra=json_body(service.SubscriptionIn))
+@router.post(
+    "/subscriptions",
+    status_code=201,
+    response_model=SubscriptionCreated,
+    responses=linked(
+        _ERRORS,
+        201,
+        Unsubscribe=(
+            "unsubscribe_v1_subscriptions__subscription_id__delete",
+            {"subscription_id": "$response.body#/id"},
+        ),
+        Deliveries=(
+            "subscription_notifications_v1_subscriptions__subscription_id__notifications_get",
+            {"subscription_id": "$response.body#/id"},
+        ),
+    ),
+    openapi_extra=json_body(service.SubscriptionIn),
+)
 def subscribe(request: Request, node: NodeDep, caller: CallerDep, body: VerifiedBody) -> SubscriptionCreated:
     """Subscribes a webhook to events about a patient's account (access, grant, revocation, break_glass,
     review), read from the chain from the next block on. Auditors may subscribe to every patient's
@@ -48,17 +61,19 @@ def unsubscribe(node: NodeDep, caller: CallerDep, subscription_id: SubscriptionI
     return Response(status_code=204)
 
 
-@router.get("/subscriptions/{subscription_id}/notifications", response_model=list[NotificationPublic],
-            responses=_ERRORS)  # fmt: skip
-def subscription_notifications(node: NodeDep, caller: CallerDep, subscription_id: SubscriptionId,
-                               after: After = 0, limit: Limit = 200) -> list[NotificationPublic]:  # fmt: skip
+@router.get(
+    "/subscriptions/{subscription_id}/notifications", response_model=list[NotificationPublic], responses=_ERRORS
+)
+def subscription_notifications(
+    node: NodeDep, caller: CallerDep, subscription_id: SubscriptionId, after: After = 0, limit: Limit = 200
+) -> list[NotificationPublic]:
     """What was sent (or is still being retried) for one of the caller's subscriptions."""
     return service.notifications_of(node, caller, subscription_id=subscription_id, after=after, limit=limit)
 
 
 @router.get("/patients/{patient}/notifications", response_model=list[NotificationPublic], responses=_ERRORS)
-def patient_notifications(node: NodeDep, caller: CallerDep, patient: Patient,
-                          after: After = 0, limit: Limit = 200) -> list[NotificationPublic]:  # fmt: skip
+def patient_notifications(
+    node: NodeDep, caller: CallerDep, patient: Patient, after: After = 0, limit: Limit = 200
+) -> list[NotificationPublic]:
     """Every notification about the patient's account, with its delivery state: part of their history."""
-    return service.notifications_of(node, caller, patient=Web3.to_checksum_address(patient), after=after,
-                                    limit=limit)  # fmt: skip
+    return service.notifications_of(node, caller, patient=Web3.to_checksum_address(patient), after=after, limit=limit)

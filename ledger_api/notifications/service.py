@@ -79,9 +79,17 @@ def _check_url(node: Node, url: str) -> None:
 
 
 def _public(sub: Subscription) -> SubscriptionPublic:
-    return SubscriptionPublic(id=sub.id, subscriber=sub.subscriber, role=sub.role, patient=sub.patient,
-                              events=sub.events.split(","), url=sub.url, from_block=sub.from_block,
-                              created_at=sub.created_at, active=sub.active)  # fmt: skip
+    return SubscriptionPublic(
+        id=sub.id,
+        subscriber=sub.subscriber,
+        role=sub.role,
+        patient=sub.patient,
+        events=sub.events.split(","),
+        url=sub.url,
+        from_block=sub.from_block,
+        created_at=sub.created_at,
+        active=sub.active,
+    )
 
 
 def subscribe(node: Node, caller: Caller, request: SubscriptionIn) -> SubscriptionCreated:
@@ -91,27 +99,45 @@ def subscribe(node: Node, caller: Caller, request: SubscriptionIn) -> Subscripti
     if caller.kind == "patient":
         patient = patient or caller.address
         if not speaks_for(node, caller, patient):
-            raise Forbidden("patients subscribe to their own account (or one they are delegate for)",
-                            code="patient-scope")
+            raise Forbidden(
+                "patients subscribe to their own account (or one they are delegate for)", code="patient-scope"
+            )
     elif caller.kind == "auditor":
         extra = sorted(set(request.events) - set(AUDITOR_EVENT_TYPES))
         if extra:
-            raise InvalidValue(f"events: auditors subscribe to {list(AUDITOR_EVENT_TYPES)} only, not {extra}",
-                               field="events", code="auditor-events-limited")  # fmt: skip
+            raise InvalidValue(
+                f"events: auditors subscribe to {list(AUDITOR_EVENT_TYPES)} only, not {extra}",
+                field="events",
+                code="auditor-events-limited",
+            )
     else:
-        raise Forbidden("members read their own access log; subscriptions are for patients and auditors",
-                        code="role-not-allowed")
+        raise Forbidden(
+            "members read their own access log; subscriptions are for patients and auditors", code="role-not-allowed"
+        )
     cap = node.settings.notifications.max_subscriptions_per_subscriber
     with session_scope(node.engine) as session:
-        held = session.exec(select(func.count()).select_from(Subscription)
-                            .where(col(Subscription.subscriber) == caller.address, col(Subscription.active))).one()
+        held = session.exec(
+            select(func.count())
+            .select_from(Subscription)
+            .where(col(Subscription.subscriber) == caller.address, col(Subscription.active))
+        ).one()
     if held >= cap:
-        raise Conflict(f"you hold {held} active subscriptions at this node, the most allowed ({cap}); end one first",
-                       code="subscription-limit")
+        raise Conflict(
+            f"you hold {held} active subscriptions at this node, the most allowed ({cap}); end one first",
+            code="subscription-limit",
+        )
     head = int(chain_call(lambda: node.w3.eth.block_number))
-    sub = Subscription(id=secrets.token_hex(16), subscriber=caller.address, role=caller.kind, patient=patient,
-                       events=",".join(request.events), url=request.url, secret=secrets.token_urlsafe(32),
-                       from_block=head + 1, created_at=datetime.now(UTC))  # fmt: skip
+    sub = Subscription(
+        id=secrets.token_hex(16),
+        subscriber=caller.address,
+        role=caller.kind,
+        patient=patient,
+        events=",".join(request.events),
+        url=request.url,
+        secret=secrets.token_urlsafe(32),
+        from_block=head + 1,
+        created_at=datetime.now(UTC),
+    )
     with session_scope(node.engine) as session:
         session.add(sub)
         session.flush()
@@ -140,8 +166,9 @@ def end_subscription(session: Session, sub: Subscription) -> None:
     """Stops a subscription and cancels what is still pending for it (the history keeps it)."""
     sub.active = False
     session.add(sub)
-    pending = update(Notification).where(col(Notification.subscription_id) == sub.id,
-                                         col(Notification.state) == "pending")  # fmt: skip
+    pending = update(Notification).where(
+        col(Notification.subscription_id) == sub.id, col(Notification.state) == "pending"
+    )
     session.exec(pending.values(state="cancelled"))  # type: ignore[call-overload]
 
 
@@ -162,8 +189,11 @@ def end_if_not_entitled(node: Node, sub: Subscription) -> bool:
 def subscriptions_of(node: Node, caller: Caller) -> list[SubscriptionPublic]:
     """The caller's subscriptions; any whose right has lapsed is ended first (and shown as inactive)."""
     with session_scope(node.engine) as session:
-        rows = session.exec(select(Subscription).where(col(Subscription.subscriber) == caller.address)
-                            .order_by(col(Subscription.created_at))).all()  # fmt: skip
+        rows = session.exec(
+            select(Subscription)
+            .where(col(Subscription.subscriber) == caller.address)
+            .order_by(col(Subscription.created_at))
+        ).all()
     for row in rows:
         if row.active and not end_if_not_entitled(node, row):
             row.active = False
@@ -179,8 +209,15 @@ def unsubscribe(node: Node, caller: Caller, subscription_id: str) -> None:
         end_subscription(session, sub)
 
 
-def notifications_of(node: Node, caller: Caller, *, patient: str | None = None, subscription_id: str | None = None,
-                      after: int = 0, limit: int = 200) -> list[NotificationPublic]:  # fmt: skip
+def notifications_of(
+    node: Node,
+    caller: Caller,
+    *,
+    patient: str | None = None,
+    subscription_id: str | None = None,
+    after: int = 0,
+    limit: int = 200,
+) -> list[NotificationPublic]:
     """The notifications owed for a patient's account (patient, delegate, or this node's own system), or for
     one of the caller's subscriptions, with their delivery state."""
     query = select(Notification).where(col(Notification.id) > after)
@@ -195,8 +232,10 @@ def notifications_of(node: Node, caller: Caller, *, patient: str | None = None, 
             if sub is None or sub.subscriber != caller.address:
                 raise NotFound(f"no subscription {subscription_id} of yours", code="subscription-not-found")
         if not (end_if_not_entitled(node, sub) or (not sub.active and entitled(node, sub))):
-            raise Forbidden("you no longer have the right to this subscription's notifications; it has ended",
-                            code="subscription-right-ended")
+            raise Forbidden(
+                "you no longer have the right to this subscription's notifications; it has ended",
+                code="subscription-right-ended",
+            )
         query = query.where(col(Notification.subscription_id) == subscription_id)
     with session_scope(node.engine) as session:
         rows = session.exec(query.order_by(col(Notification.id)).limit(limit)).all()
@@ -214,8 +253,9 @@ def public_notification(row: Notification, *, detailed: bool = False) -> Notific
     shown = NotificationPublic.model_validate(row, from_attributes=True)
     if detailed:
         return shown
-    return shown.model_copy(update={"last_status": None,
-                                    "last_error": NOT_DELIVERED if row.last_error is not None else None})
+    return shown.model_copy(
+        update={"last_status": None, "last_error": NOT_DELIVERED if row.last_error is not None else None}
+    )
 
 
 # ---------------------------------------------------------------------------------------------- matching
@@ -234,8 +274,14 @@ def cursor(session: Session) -> int | None:
     return None if row is None else row.value
 
 
-def record_matches(session: Session, events: Sequence[AccountEvent], payloads: dict[str, dict], *,
-                   subscriptions: Sequence[Subscription], through_block: int) -> int:  # fmt: skip
+def record_matches(
+    session: Session,
+    events: Sequence[AccountEvent],
+    payloads: dict[str, dict],
+    *,
+    subscriptions: Sequence[Subscription],
+    through_block: int,
+) -> int:
     """Adds a notification per (subscription, event) match and moves the cursor, in the caller's
     transaction: a crash before commit redoes both, after commit neither."""
     moment = datetime.now(UTC)
@@ -243,9 +289,17 @@ def record_matches(session: Session, events: Sequence[AccountEvent], payloads: d
     for event in events:
         for sub in subscriptions:
             if _matches(sub, event):
-                session.add(Notification(subscription_id=sub.id, event_id=event.event_id, event_type=event.type,
-                                         patient=event.patient, payload=payloads[event.event_id],
-                                         next_attempt_at=moment, created_at=moment))  # fmt: skip
+                session.add(
+                    Notification(
+                        subscription_id=sub.id,
+                        event_id=event.event_id,
+                        event_type=event.type,
+                        patient=event.patient,
+                        payload=payloads[event.event_id],
+                        next_attempt_at=moment,
+                        created_at=moment,
+                    )
+                )
                 created += 1
     row = session.get(Counter, CURSOR)
     if row is None:
@@ -266,8 +320,9 @@ def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
     return f"t={t},v1={mac}"
 
 
-def verify_signature(secret: str, header: str, body: bytes, *, tolerance_s: int = 300,
-                     now: float | None = None) -> bool:  # fmt: skip
+def verify_signature(
+    secret: str, header: str, body: bytes, *, tolerance_s: int = 300, now: float | None = None
+) -> bool:
     """A receiver's check: the signature is ours over this very body, and fresh (constant-time compare)."""
     try:
         fields = dict(part.split("=", 1) for part in header.split(","))

@@ -84,8 +84,7 @@ class NotificationWorker(BackgroundLoop):
         with session_scope(self.node.engine) as session:
             if service.cursor(session) not in (None, done):
                 return 0  # another scanner moved on meanwhile
-            created = service.record_matches(session, events, payloads, subscriptions=subscriptions,
-                                             through_block=high)  # fmt: skip
+            created = service.record_matches(session, events, payloads, subscriptions=subscriptions, through_block=high)
         if created:
             log.info("notifications_matched", count=created, through_block=high)
         return created + (1 if high < head else 0)
@@ -100,11 +99,15 @@ class NotificationWorker(BackgroundLoop):
         """
         moment = datetime.now(UTC)
         with session_scope(self.node.engine) as session:
-            due = list(session.exec(select(Notification, Subscription)
-                                    .join(Subscription, col(Subscription.id) == Notification.subscription_id)
-                                    .where(col(Notification.state) == "pending",
-                                           col(Notification.next_attempt_at) <= moment)
-                                    .order_by(col(Notification.id)).limit(limit)))  # fmt: skip
+            due = list(
+                session.exec(
+                    select(Notification, Subscription)
+                    .join(Subscription, col(Subscription.id) == Notification.subscription_id)
+                    .where(col(Notification.state) == "pending", col(Notification.next_attempt_at) <= moment)
+                    .order_by(col(Notification.id))
+                    .limit(limit)
+                )
+            )
         by_receiver: dict[str, list[tuple[Notification, Subscription]]] = {}
         for notification, subscription in due:
             by_receiver.setdefault(receiver_key(subscription.url), []).append((notification, subscription))
@@ -121,8 +124,9 @@ class NotificationWorker(BackgroundLoop):
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=self.node.settings.notifications.parallel_receivers,
-                                                thread_name_prefix="webhook")  # fmt: skip
+            self._executor = ThreadPoolExecutor(
+                max_workers=self.node.settings.notifications.parallel_receivers, thread_name_prefix="webhook"
+            )
         return self._executor
 
     def _deliver_to(self, receiver: str, items: list[tuple[Notification, Subscription]]) -> None:
@@ -131,7 +135,7 @@ class NotificationWorker(BackgroundLoop):
                 if service.end_if_not_entitled(self.node, subscription):  # the right, read from the chain now
                     if not self._post(notification, subscription):
                         break  # this receiver failed: the rest wait for their own retry time
-        except Exception:  # noqa: BLE001 - a delivery task must not die silently; the rows stay pending
+        except Exception:
             log.exception("notification_delivery_task_failed")
         finally:
             with self._busy_lock:
@@ -145,14 +149,18 @@ class NotificationWorker(BackgroundLoop):
     def _post(self, notification: Notification, subscription: Subscription) -> bool:
         """One attempt; whether the receiver accepted it. The detail goes to the log, not the subscriber."""
         body = service.body_of(notification)
-        headers = {"content-type": "application/json", "user-agent": "MedLedger-Webhook/1",
-                   service.SIGNATURE_HEADER: service.sign(subscription.secret, body),
-                   service.EVENT_ID_HEADER: notification.event_id,
-                   service.EVENT_TYPE_HEADER: notification.event_type}  # fmt: skip
+        headers = {
+            "content-type": "application/json",
+            "user-agent": "MedLedger-Webhook/1",
+            service.SIGNATURE_HEADER: service.sign(subscription.secret, body),
+            service.EVENT_ID_HEADER: notification.event_id,
+            service.EVENT_TYPE_HEADER: notification.event_type,
+        }
         status, error = None, None
         try:
-            status = post_pinned(self._client(), service.receiver_policy(self.node), subscription.url, content=body,
-                                 headers=headers).status_code  # fmt: skip
+            status = post_pinned(
+                self._client(), service.receiver_policy(self.node), subscription.url, content=body, headers=headers
+            ).status_code
             if not 200 <= status < 300:
                 error = f"receiver answered {status}"
         except ReceiverRefused as exc:
@@ -173,6 +181,12 @@ class NotificationWorker(BackgroundLoop):
             else:
                 row.next_attempt_at = moment + service.backoff(self.node, row.attempts)
             session.add(row)
-        log.info("notification_delivery", event_type=notification.event_type, state=row.state,
-                 attempts=row.attempts, status=status, error=error)  # fmt: skip
+        log.info(
+            "notification_delivery",
+            event_type=notification.event_type,
+            state=row.state,
+            attempts=row.attempts,
+            status=status,
+            error=error,
+        )
         return error is None

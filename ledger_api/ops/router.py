@@ -25,20 +25,27 @@ def healthz() -> dict[str, str]:
 def readyz(node: NodeDep) -> JSONResponse:
     """Ready when the database answers and the chain holds our contracts at the manifest's addresses."""
     checks: dict[str, str] = {}
-    for name, check in (("database", lambda: ping(node.engine)),
-                        ("chain", lambda: verify_deployment(node.w3, node.manifest))):  # fmt: skip
+    for name, check in (
+        ("database", lambda: ping(node.engine)),
+        ("chain", lambda: verify_deployment(node.w3, node.manifest)),
+    ):
         try:
             check()
             checks[name] = "ok"
         except LedgerError as exc:
             checks[name] = exc.code
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks,
-                         "member": node.address}, status_code=200 if ready else 503)  # fmt: skip
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks, "member": node.address},
+        status_code=200 if ready else 503,
+    )
 
 
-@router.get("/metrics", response_class=PlainTextResponse,
-            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text exposition"}})
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text exposition"}},
+)
 def metrics(request: Request) -> Response:
     refresh_outbox_gauge(request.app)
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -11,8 +11,15 @@ from sqlmodel import Session, select
 
 from ledger_api.outbox.models import OutboxItem
 
-KINDS = ("anchor_record", "anchor_version", "access_entry", "consent_grant", "consent_revoke", "delegate_change",
-         "custody_transfer")
+KINDS = (
+    "anchor_record",
+    "anchor_version",
+    "access_entry",
+    "consent_grant",
+    "consent_revoke",
+    "delegate_change",
+    "custody_transfer",
+)
 
 
 def enqueue(session: Session, kind: str, payload: dict[str, Any]) -> OutboxItem:
@@ -32,8 +39,17 @@ def enqueue_rows(connection: Connection, kind: str, payloads: list[dict[str, Any
     if kind not in KINDS:
         raise ValueError(f"unknown outbox kind {kind!r}")
     moment = datetime.now(UTC)
-    rows = [{"kind": kind, "payload": payload, "state": "pending", "attempts": 0, "next_attempt_at": moment,
-             "created_at": moment} for payload in payloads]  # fmt: skip
+    rows = [
+        {
+            "kind": kind,
+            "payload": payload,
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": moment,
+            "created_at": moment,
+        }
+        for payload in payloads
+    ]
     return [int(row_id) for row_id in connection.execute(_INSERT, rows).scalars()]
 
 

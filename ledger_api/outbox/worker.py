@@ -70,18 +70,31 @@ class OutboxWorker(BackgroundLoop):
             # A light look first (a few columns, no payloads, no objects): the worker polls several
             # times a second, and most polls under load find only a batch of access entries that
             # is not due yet; loading hundreds of rows for that cost the API's requests their latency.
-            heads = session.execute(select(OutboxItem.id, OutboxItem.kind, OutboxItem.state,  # type: ignore[call-overload]
-                                           OutboxItem.next_attempt_at, OutboxItem.created_at)
-                                    .where(col(OutboxItem.state).in_(["pending", "sent"]))
-                                    .order_by(col(OutboxItem.id)).limit(window)).all()  # fmt: skip
+            heads = session.execute(
+                select(
+                    OutboxItem.id,
+                    OutboxItem.kind,
+                    OutboxItem.state,  # type: ignore[call-overload]
+                    OutboxItem.next_attempt_at,
+                    OutboxItem.created_at,
+                )
+                .where(col(OutboxItem.state).in_(["pending", "sent"]))
+                .order_by(col(OutboxItem.id))
+                .limit(window)
+            ).all()
             # Strictly in order: nothing is tried while an earlier row waits out its backoff. A later
             # access entry would be refused for its sequence (and must not be failed for it), and a
             # later transaction would queue behind the earlier one's nonce anyway.
             ready = list(takewhile(lambda row: as_utc(row.next_attempt_at) <= moment, heads))
             if not self._anything_due(ready):
                 return 0
-            due = list(session.exec(select(OutboxItem).where(col(OutboxItem.id).in_([row.id for row in ready]))
-                                    .order_by(col(OutboxItem.id))))  # fmt: skip
+            due = list(
+                session.exec(
+                    select(OutboxItem)
+                    .where(col(OutboxItem.id).in_([row.id for row in ready]))
+                    .order_by(col(OutboxItem.id))
+                )
+            )
         handled = 0
         index = 0
         while index < len(due):
@@ -185,9 +198,11 @@ class OutboxWorker(BackgroundLoop):
         builder = self._frontier if self._frontier is not None and self._frontier.size <= last else None
         builder = builder or merkle.RootBuilder()
         with session_scope(self.node.engine) as session:
-            hashes = session.exec(select(AccessEntry.entry_hash)
-                                  .where(AccessEntry.sequence > builder.size, AccessEntry.sequence <= last)
-                                  .order_by(col(AccessEntry.sequence)))  # fmt: skip
+            hashes = session.exec(
+                select(AccessEntry.entry_hash)
+                .where(AccessEntry.sequence > builder.size, AccessEntry.sequence <= last)
+                .order_by(col(AccessEntry.sequence))
+            )
             for entry_hash in hashes:
                 builder.append(merkle.leaf_hash(bytes.fromhex(entry_hash)))
         self._frontier = builder
@@ -235,8 +250,11 @@ class OutboxWorker(BackgroundLoop):
     def _update(self, items: list[OutboxItem], **changes: Any) -> None:
         """One UPDATE for the whole group (a batch is hundreds of rows), then mirrors it in memory."""
         with self.node.write_turns.turn(), session_scope(self.node.engine) as session:
-            session.exec(update(OutboxItem).where(col(OutboxItem.id).in_([i.id for i in items]))  # type: ignore[call-overload]
-                         .values(**changes))  # fmt: skip
+            session.exec(
+                update(OutboxItem)
+                .where(col(OutboxItem.id).in_([i.id for i in items]))  # type: ignore[call-overload]
+                .values(**changes)
+            )
         for item in items:
             for key, value in changes.items():
                 setattr(item, key, value)
@@ -263,8 +281,13 @@ class OutboxWorker(BackgroundLoop):
         attempts = items[0].attempts + 1
         delay = min(settings.backoff_max_s, settings.backoff_base_s * 2 ** min(attempts, 16))
         state = "failed" if attempts >= settings.max_attempts else items[0].state
-        self._update(items, attempts=attempts, last_error=reason[:500], state=state,
-                     next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay))  # fmt: skip
+        self._update(
+            items,
+            attempts=attempts,
+            last_error=reason[:500],
+            state=state,
+            next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay),
+        )
 
     def _fail(self, items: list[OutboxItem], reason: str) -> None:
         self.node.sender.resync_nonce()
@@ -276,30 +299,46 @@ class OutboxWorker(BackgroundLoop):
         p, fns = item.payload, self.node.chain
         if item.kind == "anchor_record":
             return fns.records.contract.functions.anchorRecord(
-                bytes.fromhex(p["record_id"]), Web3.to_checksum_address(p["patient"]), p["category"],
-                bytes.fromhex(p["content_hash"]))  # fmt: skip
+                bytes.fromhex(p["record_id"]),
+                Web3.to_checksum_address(p["patient"]),
+                p["category"],
+                bytes.fromhex(p["content_hash"]),
+            )
         if item.kind == "anchor_version":
-            return fns.records.contract.functions.anchorVersion(bytes.fromhex(p["record_id"]), p["version"],
-                                                                bytes.fromhex(p["content_hash"]))  # fmt: skip
+            return fns.records.contract.functions.anchorVersion(
+                bytes.fromhex(p["record_id"]), p["version"], bytes.fromhex(p["content_hash"])
+            )
         if item.kind == "access_entry":
             return fns.trail.contract.functions.recordAccess(
-                bytes.fromhex(p["entry_hash"]), p["sequence"], Web3.to_checksum_address(p["requester"]),
-                Web3.to_checksum_address(p["patient"]), bytes.fromhex(p["record_id"]), p["purpose"],
-                int(BASIS_CODES[p["basis"]]), bytes.fromhex(p["authorization"] or "00" * 32))  # fmt: skip
+                bytes.fromhex(p["entry_hash"]),
+                p["sequence"],
+                Web3.to_checksum_address(p["requester"]),
+                Web3.to_checksum_address(p["patient"]),
+                bytes.fromhex(p["record_id"]),
+                p["purpose"],
+                int(BASIS_CODES[p["basis"]]),
+                bytes.fromhex(p["authorization"] or "00" * 32),
+            )
         if item.kind == "custody_transfer":
-            return fns.records.contract.functions.transferCustody([bytes.fromhex(r) for r in p["record_ids"]],
-                                                                  Web3.to_checksum_address(p["successor"]))  # fmt: skip
+            return fns.records.contract.functions.transferCustody(
+                [bytes.fromhex(r) for r in p["record_ids"]], Web3.to_checksum_address(p["successor"])
+            )
         signature = (p["v"], bytes.fromhex(p["r"]), bytes.fromhex(p["s"]))
         if item.kind == "consent_grant":
             terms = GrantTerms.model_validate(p["terms"])
-            return fns.consents.contract.functions.grantBySig(Web3.to_checksum_address(p["patient"]),
-                                                              terms.as_tuple(), p["deadline"], *signature)  # fmt: skip
+            return fns.consents.contract.functions.grantBySig(
+                Web3.to_checksum_address(p["patient"]), terms.as_tuple(), p["deadline"], *signature
+            )
         if item.kind == "consent_revoke":
             return fns.consents.contract.functions.revokeBySig(int(p["consent_id"]), p["deadline"], *signature)
         if item.kind == "delegate_change":
             return fns.consents.contract.functions.setDelegateBySig(
-                Web3.to_checksum_address(p["patient"]), Web3.to_checksum_address(p["delegate"]), p["appointed"],
-                p["deadline"], *signature)  # fmt: skip
+                Web3.to_checksum_address(p["patient"]),
+                Web3.to_checksum_address(p["delegate"]),
+                p["appointed"],
+                p["deadline"],
+                *signature,
+            )
         raise ValueError(f"unknown outbox kind {item.kind}")
 
     def _conflict(self, items: list[OutboxItem], conflict: AnchorConflict) -> bool:
@@ -317,11 +356,17 @@ class OutboxWorker(BackgroundLoop):
                 anchored = chain.records.content_hash(record_id, p["version"])
             except ContractReverted:
                 return False  # not there (yet): send it
-            ours = (info.custodian == self.node.address and info.patient == Web3.to_checksum_address(p["patient"])
-                    and info.category == int(p["category"]) and anchored.hex() == p["content_hash"])  # fmt: skip
+            ours = (
+                info.custodian == self.node.address
+                and info.patient == Web3.to_checksum_address(p["patient"])
+                and info.category == int(p["category"])
+                and anchored.hex() == p["content_hash"]
+            )
             if not ours:
-                raise AnchorConflict(f"record {p['record_id']} version {p['version']} is anchored on chain with "
-                                     "another custodian, patient, category or hash than this node stored")  # fmt: skip
+                raise AnchorConflict(
+                    f"record {p['record_id']} version {p['version']} is anchored on chain with "
+                    "another custodian, patient, category or hash than this node stored"
+                )
             return True
         if item.kind == "access_entry":
             return chain.trail.last_sequence(self.node.address) >= p["sequence"]
@@ -334,8 +379,10 @@ class OutboxWorker(BackgroundLoop):
             except ContractReverted:
                 return False
         if item.kind == "delegate_change":
-            return chain.consents.is_delegate(p["patient"], p["delegate"]) == p["appointed"] and \
-                chain.consents.nonce(p["patient"]) > p["nonce"]  # fmt: skip
+            return (
+                chain.consents.is_delegate(p["patient"], p["delegate"]) == p["appointed"]
+                and chain.consents.nonce(p["patient"]) > p["nonce"]
+            )
         return False  # consent_grant: its landing is known only from its own receipt (state "sent")
 
 
@@ -348,6 +395,12 @@ def _consecutive(items: list[OutboxItem]) -> list[OutboxItem]:
     return run
 
 
-_CONTRACT = {"anchor_record": "RecordRegistry", "anchor_version": "RecordRegistry", "access_entry": "AccessTrail",
-             "consent_grant": "ConsentRegistry", "consent_revoke": "ConsentRegistry",
-             "delegate_change": "ConsentRegistry", "custody_transfer": "RecordRegistry"}  # fmt: skip
+_CONTRACT = {
+    "anchor_record": "RecordRegistry",
+    "anchor_version": "RecordRegistry",
+    "access_entry": "AccessTrail",
+    "consent_grant": "ConsentRegistry",
+    "consent_revoke": "ConsentRegistry",
+    "delegate_change": "ConsentRegistry",
+    "custody_transfer": "RecordRegistry",
+}

@@ -12,29 +12,64 @@ from ledger_api.vocabulary import Category, Purpose
 LANGUAGES = ("en", "zh")
 
 _CATEGORIES = {
-    "en": {Category.LABS: "Laboratory results", Category.IMAGING: "Imaging", Category.MEDICATION: "Medication",
-           Category.DIAGNOSES: "Diagnoses", Category.MENTAL_HEALTH: "Mental health", Category.GENOMICS: "Genomics",
-           Category.NOTES: "Clinical notes", Category.ALLERGIES: "Allergies",
-           Category.IMMUNIZATIONS: "Immunizations", Category.PROCEDURES: "Procedures",
-           Category.VITAL_SIGNS: "Vital signs", Category.REPRODUCTIVE_HEALTH: "Reproductive health",
-           Category.SUBSTANCE_USE: "Substance use", Category.INFECTIOUS_DISEASE: "Infectious disease",
-           Category.DOCUMENTS: "Documents"},
-    "zh": {Category.LABS: "检验结果", Category.IMAGING: "影像检查", Category.MEDICATION: "用药记录",
-           Category.DIAGNOSES: "诊断", Category.MENTAL_HEALTH: "精神心理健康", Category.GENOMICS: "基因组",
-           Category.NOTES: "病程记录", Category.ALLERGIES: "过敏史", Category.IMMUNIZATIONS: "疫苗接种",
-           Category.PROCEDURES: "手术与操作", Category.VITAL_SIGNS: "生命体征", Category.REPRODUCTIVE_HEALTH: "生殖健康",
-           Category.SUBSTANCE_USE: "物质使用", Category.INFECTIOUS_DISEASE: "传染病", Category.DOCUMENTS: "文档"},
-}  # fmt: skip
+    "en": {
+        Category.LABS: "Laboratory results",
+        Category.IMAGING: "Imaging",
+        Category.MEDICATION: "Medication",
+        Category.DIAGNOSES: "Diagnoses",
+        Category.MENTAL_HEALTH: "Mental health",
+        Category.GENOMICS: "Genomics",
+        Category.NOTES: "Clinical notes",
+        Category.ALLERGIES: "Allergies",
+        Category.IMMUNIZATIONS: "Immunizations",
+        Category.PROCEDURES: "Procedures",
+        Category.VITAL_SIGNS: "Vital signs",
+        Category.REPRODUCTIVE_HEALTH: "Reproductive health",
+        Category.SUBSTANCE_USE: "Substance use",
+        Category.INFECTIOUS_DISEASE: "Infectious disease",
+        Category.DOCUMENTS: "Documents",
+    },
+    "zh": {
+        Category.LABS: "检验结果",
+        Category.IMAGING: "影像检查",
+        Category.MEDICATION: "用药记录",
+        Category.DIAGNOSES: "诊断",
+        Category.MENTAL_HEALTH: "精神心理健康",
+        Category.GENOMICS: "基因组",
+        Category.NOTES: "病程记录",
+        Category.ALLERGIES: "过敏史",
+        Category.IMMUNIZATIONS: "疫苗接种",
+        Category.PROCEDURES: "手术与操作",
+        Category.VITAL_SIGNS: "生命体征",
+        Category.REPRODUCTIVE_HEALTH: "生殖健康",
+        Category.SUBSTANCE_USE: "物质使用",
+        Category.INFECTIOUS_DISEASE: "传染病",
+        Category.DOCUMENTS: "文档",
+    },
+}
 
 _PURPOSES = {
-    "en": {Purpose.TREATMENT: "Treatment", Purpose.BILLING: "Billing", Purpose.OPERATIONS: "Hospital operations",
-           Purpose.RESEARCH: "Research", Purpose.PUBLIC_HEALTH: "Public health",
-           Purpose.CARE_COORDINATION: "Care coordination", Purpose.PATIENT_REQUEST: "My own request",
-           Purpose.LEGAL: "Legal"},
-    "zh": {Purpose.TREATMENT: "诊疗", Purpose.BILLING: "结算", Purpose.OPERATIONS: "医院运营", Purpose.RESEARCH: "科研",
-           Purpose.PUBLIC_HEALTH: "公共卫生", Purpose.CARE_COORDINATION: "协同诊疗", Purpose.PATIENT_REQUEST: "本人申请",
-           Purpose.LEGAL: "法律事务"},
-}  # fmt: skip
+    "en": {
+        Purpose.TREATMENT: "Treatment",
+        Purpose.BILLING: "Billing",
+        Purpose.OPERATIONS: "Hospital operations",
+        Purpose.RESEARCH: "Research",
+        Purpose.PUBLIC_HEALTH: "Public health",
+        Purpose.CARE_COORDINATION: "Care coordination",
+        Purpose.PATIENT_REQUEST: "My own request",
+        Purpose.LEGAL: "Legal",
+    },
+    "zh": {
+        Purpose.TREATMENT: "诊疗",
+        Purpose.BILLING: "结算",
+        Purpose.OPERATIONS: "医院运营",
+        Purpose.RESEARCH: "科研",
+        Purpose.PUBLIC_HEALTH: "公共卫生",
+        Purpose.CARE_COORDINATION: "协同诊疗",
+        Purpose.PATIENT_REQUEST: "本人申请",
+        Purpose.LEGAL: "法律事务",
+    },
+}
 
 MESSAGES: dict[str, dict[str, str]] = {
     "en": {
@@ -49,7 +84,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nav.account": "My account",
         "welcome.heading": "Your medical records, your decision",
         "welcome.intro": "Your account is a key that only you hold. It stays in this browser, locked with your "
-                         "passphrase; the hospital only ever receives your signatures.",
+        "passphrase; the hospital only ever receives your signatures.",
         "create.heading": "Create an account",
         "create.passphrase": "Passphrase (at least 10 characters)",
         "create.confirm": "Repeat the passphrase",
@@ -58,7 +93,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "create.short": "The passphrase must have at least 10 characters.",
         "backup.heading": "Save your backup now",
         "backup.intro": "If this browser's data is lost, the backup file and your passphrase are the only way "
-                        "back into your account. Nobody, not even the hospital, can recover it for you.",
+        "back into your account. Nobody, not even the hospital, can recover it for you.",
         "backup.download": "Download backup file",
         "backup.confirm": "I have saved the backup file in a safe place",
         "backup.continue": "Continue",
@@ -69,7 +104,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "unlock.failed": "Wrong passphrase, or the stored key is damaged.",
         "unlock.forget": "Remove this account from this device",
         "unlock.forget_confirm": "Remove the account from this browser? Without the backup file it cannot be "
-                                 "recovered.",
+        "recovered.",
         "import.heading": "Import an account",
         "import.file": "Backup file (keystore JSON)",
         "import.key": "…or private key (64 hex digits)",
@@ -86,7 +121,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "signout": "Sign out",
         "records.heading": "My records across the consortium",
         "records.intro": "What each hospital holds about you (descriptions only; the contents stay encrypted "
-                         "at the hospital).",
+        "at the hospital).",
         "records.empty": "No records yet.",
         "col.category": "Category",
         "col.custodian": "Held by",
@@ -131,10 +166,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "sign.grant": "I allow {grantee} to read my {categories} for {purposes}, from {from} until {until}.",
         "sign.revoke": "I revoke consent #{id}.",
         "sign.delegate_on": "I appoint {delegate} as my guardian: they may grant and revoke consents for me and see "
-                            "my records and history.",
+        "my records and history.",
         "sign.delegate_off": "I remove {delegate} as my guardian.",
         "sign.binding": "Signed for the ledger with chain id {chain}, contract {contract}; signature number "
-                        "{nonce}; usable until {deadline}.",
+        "{nonce}; usable until {deadline}.",
         "sign.raw": "Exact data to be signed (EIP-712)",
         "sign.confirm": "Sign and send",
         "sign.cancel": "Cancel",
@@ -157,8 +192,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "review.justified": "reviewed: justified",
         "review.not-justified": "reviewed: NOT justified",
         "delegates.heading": "Guardians",
-        "delegates.intro": "A guardian may grant and revoke consents on your behalf and see your records and "
-                           "history.",
+        "delegates.intro": "A guardian may grant and revoke consents on your behalf and see your records and history.",
         "delegates.empty": "You have no guardian.",
         "delegates.address": "Guardian's account (0x…)",
         "delegates.appoint": "Appoint guardian",

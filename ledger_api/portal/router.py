@@ -61,12 +61,26 @@ def portal(request: Request, node: NodeDep) -> HTMLResponse:
     language = i18n.negotiate(request.headers.get("accept-language"))
     node_name = _member_name(node)
     messages = i18n.MESSAGES[language]
-    config = {"language": language, "messages": messages, **i18n.vocabulary(language),
-              "node": {"name": node_name, "account": node.address, "chain_id": node.chain_id}}
-    html = _environment().get_template("portal.html").render(
-        lang="zh-CN" if language == "zh" else "en", t=messages, config=config, node_name=node_name)
-    return HTMLResponse(html, headers={**SECURITY_HEADERS, "Content-Language": language, "Vary": "Accept-Language",
-                                       "Cache-Control": "no-store"})  # fmt: skip
+    config = {
+        "language": language,
+        "messages": messages,
+        **i18n.vocabulary(language),
+        "node": {"name": node_name, "account": node.address, "chain_id": node.chain_id},
+    }
+    html = (
+        _environment()
+        .get_template("portal.html")
+        .render(lang="zh-CN" if language == "zh" else "en", t=messages, config=config, node_name=node_name)
+    )
+    return HTMLResponse(
+        html,
+        headers={
+            **SECURITY_HEADERS,
+            "Content-Language": language,
+            "Vary": "Accept-Language",
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 def _member_name(node: Node) -> str:

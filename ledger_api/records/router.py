@@ -23,8 +23,15 @@ from ledger_api.vocabulary import CategoryName, PurposeName, category_of, purpos
 router = APIRouter(prefix="/v1", tags=["records"])
 RecordId = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="hex record id")]
 Address = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")]
-Clinician = Annotated[str, Query(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$",
-                                 description="pseudonymous id of the acting clinician")]  # fmt: skip
+Clinician = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._:@-]+$",
+        description="pseudonymous id of the acting clinician",
+    ),
+]
 PurposeQ = Annotated[PurposeName, Query(description="purpose of use")]
 _ERRORS = responses(400, 401, 403, 404, 409, 413, 415, 422, 503)
 
@@ -36,41 +43,67 @@ def _octet_stream(request: Request) -> None:
 
 _RECORD = "$response.body#/id"
 #: the upload body, declared so clients (and generated tests) know to send the plaintext as bytes
-_BYTES_BODY = {"requestBody": {"required": True, "content": {
-    "application/octet-stream": {"schema": {"type": "string", "format": "binary", "maxLength": 1 << 20}}}}}
+_BYTES_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary", "maxLength": 1 << 20}}
+        },
+    }
+}
 
 
-@router.post("/records", status_code=201, response_model=RecordPublic, responses=linked(
-    _ERRORS, 201, GetRecord=("get_record_v1_records__record_id__get", {"record_id": _RECORD}),
-    FetchContent=("fetch_record_v1_records__record_id__content_get", {"record_id": _RECORD}),
-    AddVersion=("add_version_v1_records__record_id__versions_post", {"record_id": _RECORD}),
-    EraseRecord=("erase_record_v1_records__record_id__delete", {"record_id": _RECORD}),
-    PatientRecords=("list_records_v1_patients__patient__records_get", {"patient": "$response.body#/patient"})),
-    openapi_extra=_BYTES_BODY)
+@router.post(
+    "/records",
+    status_code=201,
+    response_model=RecordPublic,
+    responses=linked(
+        _ERRORS,
+        201,
+        GetRecord=("get_record_v1_records__record_id__get", {"record_id": _RECORD}),
+        FetchContent=("fetch_record_v1_records__record_id__content_get", {"record_id": _RECORD}),
+        AddVersion=("add_version_v1_records__record_id__versions_post", {"record_id": _RECORD}),
+        EraseRecord=("erase_record_v1_records__record_id__delete", {"record_id": _RECORD}),
+        PatientRecords=("list_records_v1_patients__patient__records_get", {"patient": "$response.body#/patient"}),
+    ),
+    openapi_extra=_BYTES_BODY,
+)
 async def upload_record(
-    request: Request, node: NodeDep, caller: LocalMemberDep,
+    request: Request,
+    node: NodeDep,
+    caller: LocalMemberDep,
     patient: Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{40}$")],
     category: Annotated[CategoryName, Query()],
     media_type: Annotated[str, Query(min_length=3, max_length=127, pattern=r"^[\w.+-]+/[\w.+-]+$")],
     fhir_resource_type: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Z][A-Za-z]+$")] = None,
-) -> RecordPublic:  # fmt: skip
+) -> RecordPublic:
     """Encrypts and stores a new record for a patient (the body is the plaintext) and anchors its hash."""
     from web3 import Web3
 
     _octet_stream(request)
-    new = service.NewRecord(patient=Web3.to_checksum_address(patient), category=category_of(category),
-                            media_type=media_type, fhir_resource_type=fhir_resource_type)  # fmt: skip
+    new = service.NewRecord(
+        patient=Web3.to_checksum_address(patient),
+        category=category_of(category),
+        media_type=media_type,
+        fhir_resource_type=fhir_resource_type,
+    )
     record = await service.upload(node, request.stream(), declared_sha256=request.headers.get(signing.DIGEST), new=new)
     return service.get_record(node, caller, record.id)
 
 
-@router.post("/records/{record_id}/versions", status_code=201, response_model=RecordPublic, responses=_ERRORS,
-             openapi_extra=_BYTES_BODY)
+@router.post(
+    "/records/{record_id}/versions",
+    status_code=201,
+    response_model=RecordPublic,
+    responses=_ERRORS,
+    openapi_extra=_BYTES_BODY,
+)
 async def add_version(request: Request, node: NodeDep, caller: LocalMemberDep, record_id: RecordId) -> RecordPublic:
     """Appends a new version (new data key, new anchor); earlier versions stay."""
     _octet_stream(request)
-    await service.upload(node, request.stream(), declared_sha256=request.headers.get(signing.DIGEST),
-                         record_id=record_id)
+    await service.upload(
+        node, request.stream(), declared_sha256=request.headers.get(signing.DIGEST), record_id=record_id
+    )
     return service.get_record(node, caller, record_id)
 
 
@@ -81,37 +114,49 @@ def get_record(node: NodeDep, caller: CallerDep, record_id: RecordId) -> RecordP
 
 
 @router.get("/patients/{patient}/records", response_model=list[RecordPublic], responses=_ERRORS)
-def list_records(node: NodeDep, caller: CallerDep, patient: Address,
-                 purpose: Annotated[PurposeName | None, Query()] = None) -> list[RecordPublic]:  # fmt: skip
+def list_records(
+    node: NodeDep, caller: CallerDep, patient: Address, purpose: Annotated[PurposeName | None, Query()] = None
+) -> list[RecordPublic]:
     """A patient's records held here, metadata only; other members see only categories they may read."""
     from web3 import Web3
 
-    return service.list_records(node, caller, Web3.to_checksum_address(patient),
-                                purpose_of(purpose) if purpose else None)
+    return service.list_records(
+        node, caller, Web3.to_checksum_address(patient), purpose_of(purpose) if purpose else None
+    )
 
 
 @router.get("/records/{record_id}/content", responses={200: {"content": {"application/octet-stream": {}}}, **_ERRORS})
-async def fetch_record(node: NodeDep, caller: CallerDep, record_id: RecordId, purpose: PurposeQ, clinician: Clinician,
-                       version: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None) -> Response:  # fmt: skip
+async def fetch_record(
+    node: NodeDep,
+    caller: CallerDep,
+    record_id: RecordId,
+    purpose: PurposeQ,
+    clinician: Clinician,
+    version: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
+) -> Response:
     """Releases the ciphertext and its data key wrapped for the requester, if the chain allows it now.
 
     Headers carry the wrapped key, the context needed to decrypt, and the access-log sequence.
     (One worker-thread hop does the chain check, the logging and the read: this is the hot path.)
     """
-    release = await run_sync(service.release, node, caller, record_id, version, purpose_of(purpose), clinician,
-                             limiter=node.request_threads)  # fmt: skip
+    release = await run_sync(
+        service.release, node, caller, record_id, version, purpose_of(purpose), clinician, limiter=node.request_threads
+    )
     stored = release.stored
     headers = {
-        "X-MedLedger-Record-Id": stored.id, "X-MedLedger-Version": str(stored.version),
-        "X-MedLedger-Custodian": stored.custodian, "X-MedLedger-Sealed-By": release.sealed_by,
+        "X-MedLedger-Record-Id": stored.id,
+        "X-MedLedger-Version": str(stored.version),
+        "X-MedLedger-Custodian": stored.custodian,
+        "X-MedLedger-Sealed-By": release.sealed_by,
         "X-MedLedger-Patient": stored.patient,
         "X-MedLedger-Category": str(stored.category),
         "X-MedLedger-Media-Type": stored.media_type,
         "X-MedLedger-Content-Hash": stored.content_hash,
         "X-MedLedger-Wrapped-Key": base64.b64encode(release.wrapped_key).decode(),
-        "X-MedLedger-Access-Sequence": str(release.sequence), "X-MedLedger-Basis": release.basis,
+        "X-MedLedger-Access-Sequence": str(release.sequence),
+        "X-MedLedger-Basis": release.basis,
         "Cache-Control": "no-store",
-    }  # fmt: skip
+    }
     if release.content is not None:
         return Response(release.content, media_type="application/octet-stream", headers=headers)
     return FileResponse(release.path, media_type="application/octet-stream", headers=headers)

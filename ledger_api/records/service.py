@@ -101,6 +101,7 @@ class NewRecord:
 
 log = structlog.get_logger("medledger.records")
 
+
 def blob_path(node: Node, record_id: str, version: int) -> Path:
     return node.blob_dir / record_id / f"v{version}.bin"
 
@@ -137,16 +138,20 @@ def sweep_orphans(engine: Engine, blob_dir: Path, *, older_than: float, vault: K
 
 def _sweep_vault(engine: Engine, vault: KeyVault) -> int:
     with session_scope(engine) as session:
-        gone = set(session.exec(select(Record.id).where((col(Record.erased_at).is_not(None))
-                                                        | (col(Record.custody) == "transferred"))).all())  # fmt: skip
+        gone = set(
+            session.exec(
+                select(Record.id).where((col(Record.erased_at).is_not(None)) | (col(Record.custody) == "transferred"))
+            ).all()
+        )
     shredded = sum(vault.shred(record_id) for record_id in sorted(gone & vault.record_ids()))
     if shredded:
         log.warning("erased_record_keys_destroyed_at_start", keys=shredded)
     return shredded
 
 
-async def _encrypt_body(node: Node, context: RecordContext, body: AsyncIterator[bytes],
-                        declared_sha256: str | None) -> tuple[EncryptedRecord, Path]:  # fmt: skip
+async def _encrypt_body(
+    node: Node, context: RecordContext, body: AsyncIterator[bytes], declared_sha256: str | None
+) -> tuple[EncryptedRecord, Path]:
     limit = node.settings.limits.max_upload_bytes
     chunks: queue.Queue = queue.Queue(maxsize=16)
     node.blob_dir.mkdir(parents=True, exist_ok=True)
@@ -158,7 +163,7 @@ async def _encrypt_body(node: Node, context: RecordContext, body: AsyncIterator[
         try:
             with open(incoming, "wb") as sink:
                 done.set_result(encrypt_record(context, _QueueReader(chunks), sink))
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
+        except BaseException as exc:
             done.set_exception(exc)
 
     # A thread of its own, not a pool thread: a pool of blocked encryptors would starve the
@@ -182,14 +187,20 @@ async def _encrypt_body(node: Node, context: RecordContext, body: AsyncIterator[
         chunks.put(_ABORT)
         try:
             await worker
-        except BaseException:  # noqa: BLE001,S110 - the upload failed anyway; keep the first error
+        except BaseException:
             pass
         incoming.unlink(missing_ok=True)
         raise
 
 
-async def upload(node: Node, body: AsyncIterator[bytes], *, declared_sha256: str | None,
-                 new: NewRecord | None = None, record_id: str | None = None) -> Record:  # fmt: skip
+async def upload(
+    node: Node,
+    body: AsyncIterator[bytes],
+    *,
+    declared_sha256: str | None,
+    new: NewRecord | None = None,
+    record_id: str | None = None,
+) -> Record:
     """Encrypts and stores a ``new`` record, or the next version of ``record_id``, and queues its anchor.
 
     ``declared_sha256`` is the signed digest of the body (member uploads); a mismatch stores nothing.
@@ -201,12 +212,12 @@ async def upload(node: Node, body: AsyncIterator[bytes], *, declared_sha256: str
     else:
         existing = await asyncio.to_thread(_load_live_record, node, record_id)
         version, patient, category = existing.latest_version + 1, existing.patient, existing.category
-    context = RecordContext(record_id=bytes.fromhex(record_id), version=version, custodian=node.address,
-                            patient=patient)  # fmt: skip
+    context = RecordContext(
+        record_id=bytes.fromhex(record_id), version=version, custodian=node.address, patient=patient
+    )
     encrypted, incoming = await _encrypt_body(node, context, body, declared_sha256)
     try:
-        return await asyncio.to_thread(_store, node, new, record_id, version, patient, category, encrypted,
-                                       incoming)  # fmt: skip
+        return await asyncio.to_thread(_store, node, new, record_id, version, patient, category, encrypted, incoming)
     finally:
         incoming.unlink(missing_ok=True)
         encrypted.data_key.destroy()
@@ -229,12 +240,14 @@ def _check_custody(node: Node, record: Record | Row[Any], *, writing: bool = Fal
     if record.custody == "transferred":
         raise CustodyMoved(f"custody of record {record.id} moved to {record.custody_counterpart}")
     if record.custody == "handing" and writing:
-        raise Conflict(f"record {record.id} is being handed over to {record.custody_counterpart}",
-                       code="record-in-handover")
+        raise Conflict(
+            f"record {record.id} is being handed over to {record.custody_counterpart}", code="record-in-handover"
+        )
     if record.custody == "incoming":
         if node.chain.records.record(bytes.fromhex(record.id)).custodian != node.address:
-            raise Conflict(f"record {record.id} is being handed over to this member; not yet on chain",
-                           code="record-in-handover")
+            raise Conflict(
+                f"record {record.id} is being handed over to this member; not yet on chain", code="record-in-handover"
+            )
         with session_scope(node.engine) as session:
             stored = session.get(Record, record.id)
             if stored is not None and stored.custody == "incoming":
@@ -242,8 +255,16 @@ def _check_custody(node: Node, record: Record | Row[Any], *, writing: bool = Fal
                 session.add(stored)
 
 
-def _store(node: Node, new: NewRecord | None, record_id: str, version: int, patient: str, category: int,
-           encrypted: EncryptedRecord, incoming: Path) -> Record:  # fmt: skip
+def _store(
+    node: Node,
+    new: NewRecord | None,
+    record_id: str,
+    version: int,
+    patient: str,
+    category: int,
+    encrypted: EncryptedRecord,
+    incoming: Path,
+) -> Record:
     own_key = node.identity.hpke_public_key
     wrapped = wrap_data_key(encrypted.data_key, own_key, WrapContext(bytes.fromhex(record_id), version, node.address))
     sealed = node.key_vault.seal(record_id, wrapped)  # stored sealed: erasure destroys the key that opens it
@@ -258,23 +279,53 @@ def _store(node: Node, new: NewRecord | None, record_id: str, version: int, pati
             if record is None:
                 if new is None:
                     raise NotFound(f"record {record_id} disappeared during the upload", code="record-not-found")
-                record = Record(id=record_id, patient=patient, category=category, media_type=new.media_type,
-                                fhir_resource_type=new.fhir_resource_type, custodian=node.address,
-                                created_at=moment)  # fmt: skip
+                record = Record(
+                    id=record_id,
+                    patient=patient,
+                    category=category,
+                    media_type=new.media_type,
+                    fhir_resource_type=new.fhir_resource_type,
+                    custodian=node.address,
+                    created_at=moment,
+                )
             elif record.latest_version != version - 1:
                 raise Conflict("a concurrent upload added this version first; retry", code="version-race")
             record.latest_version = version
             session.add(record)
             session.flush()
             kind = "anchor_record" if version == 1 else "anchor_version"
-            item = enqueue(session, kind, {"record_id": record_id, "version": version, "patient": patient,
-                                           "category": category, "content_hash": content_hash})  # fmt: skip
-            session.add(RecordVersion(record_id=record_id, version=version, content_hash=content_hash,
-                                      plaintext_size=encrypted.result.plaintext_size,
-                                      ciphertext_size=encrypted.result.ciphertext_size, blob_name=final.name,
-                                      created_at=moment, outbox_id=item.id))  # fmt: skip
-            session.add(WrappedKey(record_id=record_id, version=version, recipient=node.address,
-                                   key_id=own_key.key_id.hex(), wrapped=sealed))  # fmt: skip
+            item = enqueue(
+                session,
+                kind,
+                {
+                    "record_id": record_id,
+                    "version": version,
+                    "patient": patient,
+                    "category": category,
+                    "content_hash": content_hash,
+                },
+            )
+            session.add(
+                RecordVersion(
+                    record_id=record_id,
+                    version=version,
+                    content_hash=content_hash,
+                    plaintext_size=encrypted.result.plaintext_size,
+                    ciphertext_size=encrypted.result.ciphertext_size,
+                    blob_name=final.name,
+                    created_at=moment,
+                    outbox_id=item.id,
+                )
+            )
+            session.add(
+                WrappedKey(
+                    record_id=record_id,
+                    version=version,
+                    recipient=node.address,
+                    key_id=own_key.key_id.hex(),
+                    wrapped=sealed,
+                )
+            )
             node.crash_drill.reached("upload.before_commit", flush=session.flush)
         node.crash_drill.reached("upload.after_commit")
         return record
@@ -287,22 +338,39 @@ def _store(node: Node, new: NewRecord | None, record_id: str, version: int, pati
 
 
 def _public(session: Session, record: Record) -> RecordPublic:
-    versions = list(session.exec(select(RecordVersion).where(RecordVersion.record_id == record.id)
-                                 .order_by(col(RecordVersion.version))))  # fmt: skip
+    versions = list(
+        session.exec(
+            select(RecordVersion).where(RecordVersion.record_id == record.id).order_by(col(RecordVersion.version))
+        )
+    )
     items = items_by_id(session, [v.outbox_id for v in versions if v.outbox_id is not None])
 
     def anchoring(v: RecordVersion) -> str:  # a handed-over version was checked against its anchor on receipt
         return "anchored" if v.outbox_id is None and v.sealed_by else anchoring_state(items.get(v.outbox_id or -1))
 
     return RecordPublic(
-        id=record.id, patient=record.patient, category=record.category, media_type=record.media_type,
-        fhir_resource_type=record.fhir_resource_type, custodian=record.custodian,
-        latest_version=record.latest_version, created_at=record.created_at, erased=record.erased_at is not None,
+        id=record.id,
+        patient=record.patient,
+        category=record.category,
+        media_type=record.media_type,
+        fhir_resource_type=record.fhir_resource_type,
+        custodian=record.custodian,
+        latest_version=record.latest_version,
+        created_at=record.created_at,
+        erased=record.erased_at is not None,
         custody=record.custody,
-        versions=[RecordVersionPublic(version=v.version, content_hash=v.content_hash, plaintext_size=v.plaintext_size,
-                                      ciphertext_size=v.ciphertext_size, created_at=v.created_at,
-                                      anchoring=anchoring(v)) for v in versions],
-    )  # fmt: skip
+        versions=[
+            RecordVersionPublic(
+                version=v.version,
+                content_hash=v.content_hash,
+                plaintext_size=v.plaintext_size,
+                ciphertext_size=v.ciphertext_size,
+                created_at=v.created_at,
+                anchoring=anchoring(v),
+            )
+            for v in versions
+        ],
+    )
 
 
 def get_record(node: Node, caller: Caller, record_id: str) -> RecordPublic:
@@ -317,18 +385,25 @@ def get_record(node: Node, caller: Caller, record_id: str) -> RecordPublic:
 def list_records(node: Node, caller: Caller, patient: str, purpose: Purpose | None) -> list[RecordPublic]:
     """A patient's records here, metadata only. Remote members see only categories they may read now."""
     with session_scope(node.engine) as session:
-        records = list(session.exec(select(Record).where(Record.patient == patient, Record.custody != "transferred")
-                                    .order_by(col(Record.created_at))))  # fmt: skip
+        records = list(
+            session.exec(
+                select(Record)
+                .where(Record.patient == patient, Record.custody != "transferred")
+                .order_by(col(Record.created_at))
+            )
+        )
         visible = _visible_categories(node, caller, patient, {r.category for r in records}, purpose)
         return [_public(session, r) for r in records if r.category in visible]
 
 
-def _visible_categories(node: Node, caller: Caller, patient: str, categories: set[int],
-                        purpose: Purpose | None) -> set[int]:  # fmt: skip
+def _visible_categories(
+    node: Node, caller: Caller, patient: str, categories: set[int], purpose: Purpose | None
+) -> set[int]:
     if caller.kind == "patient":
         if not speaks_for(node, caller, patient):
-            raise Forbidden("patients see only their own records (or those of patients they are delegate for)",
-                            code="patient-scope")
+            raise Forbidden(
+                "patients see only their own records (or those of patients they are delegate for)", code="patient-scope"
+            )
         return categories
     if caller.kind == "auditor":
         raise Forbidden("auditors see the trail and hashes, not record listings", code="role-not-allowed")
@@ -372,21 +447,44 @@ class Release:
 #: query read as plain columns (release runs on every fetch: one statement, and no ORM objects,
 #: which cost ~3x the query itself).
 _RELEASABLE = (
-    select(Record.id, Record.patient, Record.category, Record.media_type, Record.custodian,  # type: ignore[call-overload]
-           Record.latest_version, Record.erased_at, Record.custody, Record.custody_counterpart,
-           RecordVersion.version, RecordVersion.content_hash, RecordVersion.sealed_by, WrappedKey.wrapped)
+    select(
+        Record.id,
+        Record.patient,
+        Record.category,
+        Record.media_type,
+        Record.custodian,  # type: ignore[call-overload]
+        Record.latest_version,
+        Record.erased_at,
+        Record.custody,
+        Record.custody_counterpart,
+        RecordVersion.version,
+        RecordVersion.content_hash,
+        RecordVersion.sealed_by,
+        WrappedKey.wrapped,
+    )
     .select_from(Record)
-    .outerjoin(RecordVersion, and_(RecordVersion.record_id == Record.id,  # type: ignore[arg-type]
-                                   RecordVersion.version == func.coalesce(bindparam("version", type_=Integer),
-                                                                          Record.latest_version)))
-    .outerjoin(WrappedKey, and_(WrappedKey.record_id == Record.id, WrappedKey.version == RecordVersion.version,  # type: ignore[arg-type]
-                                WrappedKey.recipient == bindparam("recipient")))
+    .outerjoin(
+        RecordVersion,
+        and_(
+            RecordVersion.record_id == Record.id,  # type: ignore[arg-type]
+            RecordVersion.version == func.coalesce(bindparam("version", type_=Integer), Record.latest_version),
+        ),
+    )
+    .outerjoin(
+        WrappedKey,
+        and_(
+            WrappedKey.record_id == Record.id,
+            WrappedKey.version == RecordVersion.version,  # type: ignore[arg-type]
+            WrappedKey.recipient == bindparam("recipient"),
+        ),
+    )
     .where(Record.id == bindparam("record_id"))
-)  # fmt: skip
+)
 
 
-def release(node: Node, caller: Caller, record_id: str, version: int | None, purpose: Purpose,
-            clinician: str) -> Release:  # fmt: skip
+def release(
+    node: Node, caller: Caller, record_id: str, version: int | None, purpose: Purpose, clinician: str
+) -> Release:
     """Checks the chain now, logs the access, and returns the ciphertext with a key wrapped for the caller.
 
     Fails closed: if the chain cannot be asked, ``ChainUnavailable`` (503) and nothing is released.
@@ -394,8 +492,9 @@ def release(node: Node, caller: Caller, record_id: str, version: int | None, pur
     if caller.kind != "member":
         raise Forbidden("only members receive records (auditors never see content)", code="role-not-allowed")
     with transaction(node.engine) as connection:
-        stored = connection.execute(_RELEASABLE, {"record_id": record_id, "version": version,
-                                                  "recipient": node.address}).first()  # fmt: skip
+        stored = connection.execute(
+            _RELEASABLE, {"record_id": record_id, "version": version, "recipient": node.address}
+        ).first()
     if stored is None or stored.erased_at is not None:
         raise NotFound(f"no record {record_id} at this member", code="record-not-found")
     number = version or stored.latest_version
@@ -411,15 +510,27 @@ def release(node: Node, caller: Caller, record_id: str, version: int | None, pur
     else:
         member = caller.member or node.chain.registry.member(caller.address)
         recipient_key = _published_key(member.hpke_public_key)
-    data_key = unwrap_data_key(node.key_vault.open(record_id, stored.wrapped), node.identity.hpke_keys(),
-                               WrapContext(bytes.fromhex(record_id), number, node.address))  # fmt: skip
+    data_key = unwrap_data_key(
+        node.key_vault.open(record_id, stored.wrapped),
+        node.identity.hpke_keys(),
+        WrapContext(bytes.fromhex(record_id), number, node.address),
+    )
     try:
         wrapped = wrap_data_key(data_key, recipient_key, WrapContext(bytes.fromhex(record_id), number, caller.address))
     finally:
         data_key.destroy()
-    fields = AccessEntryBase(record_id=record_id, record_version=number, patient=stored.patient,
-                             requester=caller.address, clinician=clinician, purpose=int(purpose), basis=basis,
-                             authorization=authorization, action="read", chain_block=block)  # fmt: skip
+    fields = AccessEntryBase(
+        record_id=record_id,
+        record_version=number,
+        patient=stored.patient,
+        requester=caller.address,
+        clinician=clinician,
+        purpose=int(purpose),
+        basis=basis,
+        authorization=authorization,
+        action="read",
+        chain_block=block,
+    )
     sequence = node.access_log.write(fields)
     node.crash_drill.reached("fetch.after_commit")
     return Release(stored=stored, wrapped_key=wrapped, sequence=sequence, basis=basis, path=path, content=content)
@@ -432,8 +543,7 @@ def _published_key(raw: bytes) -> HpkePublicKey:
     return HpkePublicKey.from_bytes(raw)
 
 
-def _authorize(node: Node, caller: Caller, record: Record | Row[Any], purpose: Purpose,
-               block: int) -> tuple[str, str]:  # fmt: skip
+def _authorize(node: Node, caller: Caller, record: Record | Row[Any], purpose: Purpose, block: int) -> tuple[str, str]:
     """Reads the consent (else a break-glass) at ``block``, the latest block, logged with the entry."""
     if caller.local:
         return "custodian", ""
@@ -446,8 +556,9 @@ def _authorize(node: Node, caller: Caller, record: Record | Row[Any], purpose: P
         return "break_glass", f"{break_glass_id:064x}"
     # names only what the caller sent (its account, its purpose): never the record's category or patient,
     # which a member without consent could not list
-    raise ConsentDenied(f"no consent lets {caller.address} read this record for {purpose.name.lower()}, "
-                        "and no break-glass is declared")  # fmt: skip
+    raise ConsentDenied(
+        f"no consent lets {caller.address} read this record for {purpose.name.lower()}, and no break-glass is declared"
+    )
 
 
 #: Ciphertexts up to this size are read once, hash-checked and sent from memory; larger ones are
@@ -468,8 +579,9 @@ def _verify_blob(path: Path, content_hash: str) -> bytes | None:
     except FileNotFoundError:
         raise IntegrityViolation("the ciphertext is missing from the blob store", code="ciphertext-missing") from None
     if not hmac.compare_digest(digest.hexdigest(), content_hash):
-        raise IntegrityViolation("the stored ciphertext does not match its content hash",
-                                 code="stored-ciphertext-mismatch")
+        raise IntegrityViolation(
+            "the stored ciphertext does not match its content hash", code="stored-ciphertext-mismatch"
+        )
     return bytes(kept) if len(kept) <= IN_MEMORY_RELEASE_BYTES else None
 
 
@@ -484,9 +596,17 @@ def erase(node: Node, caller: Caller, record_id: str) -> AccessEntry:
     if not (caller.local or (caller.kind == "patient" and caller.address == record.patient)):
         raise Forbidden("only the custodian or the patient may erase a record", code="role-not-allowed")
     _check_custody(node, record, writing=True)
-    fields = AccessEntryBase(record_id=record_id, record_version=record.latest_version, patient=record.patient,
-                             requester=caller.address, clinician="erasure", purpose=int(Purpose.PATIENT_REQUEST),
-                             basis="custodian", authorization="", action="erase")  # fmt: skip
+    fields = AccessEntryBase(
+        record_id=record_id,
+        record_version=record.latest_version,
+        patient=record.patient,
+        requester=caller.address,
+        clinician="erasure",
+        purpose=int(Purpose.PATIENT_REQUEST),
+        basis="custodian",
+        authorization="",
+        action="erase",
+    )
     with node.access_lock, session_scope(node.engine) as session:
         keys = list(session.exec(select(WrappedKey).where(WrappedKey.record_id == record_id)))
         crypto_shred([bytearray(k.wrapped) for k in keys])

@@ -40,15 +40,15 @@ class World:
         return Consortium(self.backend.w3, self.manifest, TransactionSender(self.backend.w3, account))
 
     @property
-    def a(self):  # noqa: ANN201
+    def a(self):
         return self.ids.members["a"]
 
     @property
-    def b(self):  # noqa: ANN201
+    def b(self):
         return self.ids.members["b"]
 
     @property
-    def c(self):  # noqa: ANN201
+    def c(self):
         return self.ids.members["c"]
 
 
@@ -64,12 +64,14 @@ def consortium(request: pytest.FixtureRequest) -> Iterator[tuple[ChainBackend, D
 
 
 @pytest.fixture
-def world(consortium, tmp_path: Path) -> Iterator[World]:  # noqa: ANN001
+def world(consortium, tmp_path: Path) -> Iterator[World]:
     backend, manifest, identities, db_kind = consortium
     snapshot = backend.snapshot()
     try:
-        with database(db_kind, tmp_path) as url, start_node(backend, manifest, identities.members["a"], tmp_path,
-                                                            url) as node:  # fmt: skip
+        with (
+            database(db_kind, tmp_path) as url,
+            start_node(backend, manifest, identities.members["a"], tmp_path, url) as node,
+        ):
             patients = [Account.create() for _ in range(3)]
             for p in patients:
                 backend.fund(p.address, 10**19)

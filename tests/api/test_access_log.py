@@ -39,7 +39,7 @@ def test_every_release_is_logged_anchored_and_exported(world: World) -> None:
         assert recomputed == line["entry_hash"] == anchored[line["sequence"]]
 
 
-def test_batched_anchoring_commits_the_merkle_root_of_the_whole_log(world: World, tmp_path) -> None:  # noqa: ANN001
+def test_batched_anchoring_commits_the_merkle_root_of_the_whole_log(world: World, tmp_path) -> None:
     from medledger_crypto import merkle
 
     world.node.node.settings.outbox.batch_size = 3

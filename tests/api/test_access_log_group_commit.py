@@ -26,9 +26,18 @@ from tests.api.test_records import fetch, grant, upload
 
 
 def _fields(record_id: str, clinician: str) -> AccessEntryBase:
-    return AccessEntryBase(record_id=record_id, record_version=1, patient="0x" + "11" * 20, requester="0x" + "22" * 20,
-                           clinician=clinician, purpose=0, basis="custodian", authorization="", action="read",
-                           chain_block=7)  # fmt: skip
+    return AccessEntryBase(
+        record_id=record_id,
+        record_version=1,
+        patient="0x" + "11" * 20,
+        requester="0x" + "22" * 20,
+        clinician=clinician,
+        purpose=0,
+        basis="custodian",
+        authorization="",
+        action="read",
+        chain_block=7,
+    )
 
 
 def _queued(commits: GroupCommit, count: int) -> None:

@@ -198,10 +198,18 @@ def test_an_access_released_without_consent_is_found(world: World) -> None:
     records = _story(world)
     labs_only = grant(world, world.b.address, categories=1 << Category.LABS)
     node = world.node.node
-    fields = AccessEntryBase(record_id=records["imaging"], record_version=1, patient=world.patient.address,
-                             requester=world.b.address, clinician="dr-x", purpose=int(Purpose.TREATMENT),
-                             basis="consent", authorization=f"{labs_only:064x}", action="read",
-                             chain_block=node.chain.consents.head_block())  # fmt: skip
+    fields = AccessEntryBase(
+        record_id=records["imaging"],
+        record_version=1,
+        patient=world.patient.address,
+        requester=world.b.address,
+        clinician="dr-x",
+        purpose=int(Purpose.TREATMENT),
+        basis="consent",
+        authorization=f"{labs_only:064x}",
+        action="read",
+        chain_block=node.chain.consents.head_block(),
+    )
     with node.access_lock, session_scope(node.engine) as session:  # a node that skipped the chain check
         record_access(session, member=node.address, fields=fields)
     world.node.drain()
@@ -217,10 +225,18 @@ def test_a_read_after_revocation_is_found(world: World) -> None:
     world.chain_as(world.patient).consents.revoke(consent_id)
     assert fetch(world, world.b, records["labs"]).status_code == 403  # the node honours it
     node = world.node.node
-    fields = AccessEntryBase(record_id=records["labs"], record_version=1, patient=world.patient.address,
-                             requester=world.b.address, clinician="dr-x", purpose=int(Purpose.TREATMENT),
-                             basis="consent", authorization=f"{consent_id:064x}", action="read",
-                             chain_block=node.chain.consents.head_block())  # fmt: skip
+    fields = AccessEntryBase(
+        record_id=records["labs"],
+        record_version=1,
+        patient=world.patient.address,
+        requester=world.b.address,
+        clinician="dr-x",
+        purpose=int(Purpose.TREATMENT),
+        basis="consent",
+        authorization=f"{consent_id:064x}",
+        action="read",
+        chain_block=node.chain.consents.head_block(),
+    )
     with node.access_lock, session_scope(node.engine) as session:
         record_access(session, member=node.address, fields=fields)
     world.node.drain()

@@ -17,10 +17,11 @@ from ledger_api.chain.clients import ProposalKind
 from tests.api.conftest import World
 
 
-def _signed_get(world: World, account, path: str, **overrides) -> httpx.Response:  # noqa: ANN001
+def _signed_get(world: World, account, path: str, **overrides) -> httpx.Response:
     node = world.node
-    headers = sign_headers(account, chain_id=node.node.chain_id, audience=node.node.address, method="GET",
-                           url=node.url + path, **overrides)  # fmt: skip
+    headers = sign_headers(
+        account, chain_id=node.node.chain_id, audience=node.node.address, method="GET", url=node.url + path, **overrides
+    )
     with node.anonymous() as client:
         return client.get(path, headers=headers)
 
@@ -32,8 +33,13 @@ def test_unsigned_requests_are_refused(world: World) -> None:
 
 
 def test_a_valid_signature_is_accepted_once(world: World) -> None:
-    headers = sign_headers(world.a.account, chain_id=world.node.node.chain_id, audience=world.node.node.address,
-                           method="GET", url=world.node.url + "/v1/access-log")  # fmt: skip
+    headers = sign_headers(
+        world.a.account,
+        chain_id=world.node.node.chain_id,
+        audience=world.node.node.address,
+        method="GET",
+        url=world.node.url + "/v1/access-log",
+    )
     with world.node.anonymous() as client:
         assert client.get("/v1/access-log", headers=headers).status_code == 200
         replay = client.get("/v1/access-log", headers=headers)
@@ -49,25 +55,39 @@ def test_expired_and_future_timestamps_are_refused(world: World) -> None:
 def test_signature_for_another_node_or_chain_is_refused(world: World) -> None:
     node = world.node
     for chain_id, audience in ((node.node.chain_id + 1, node.node.address), (node.node.chain_id, world.b.address)):
-        headers = sign_headers(world.a.account, chain_id=chain_id, audience=audience, method="GET",
-                               url=node.url + "/v1/access-log")  # fmt: skip
+        headers = sign_headers(
+            world.a.account, chain_id=chain_id, audience=audience, method="GET", url=node.url + "/v1/access-log"
+        )
         with node.anonymous() as client:
             assert client.get("/v1/access-log", headers=headers).status_code == 401
 
 
 def test_altered_path_or_body_is_refused(world: World) -> None:
     node = world.node
-    headers = sign_headers(world.a.account, chain_id=node.node.chain_id, audience=node.node.address, method="GET",
-                           url=node.url + "/v1/access-log?after=0")  # fmt: skip
+    headers = sign_headers(
+        world.a.account,
+        chain_id=node.node.chain_id,
+        audience=node.node.address,
+        method="GET",
+        url=node.url + "/v1/access-log?after=0",
+    )
     with node.anonymous() as client:
         assert client.get("/v1/access-log?after=5", headers=headers).status_code == 401
     body = b'{"support": true}'
-    headers = sign_headers(world.a.account, chain_id=node.node.chain_id, audience=node.node.address, method="POST",
-                           url=node.url + "/v1/governance/proposals/0/votes",
-                           digest=hashlib.sha256(body).hexdigest())  # fmt: skip
+    headers = sign_headers(
+        world.a.account,
+        chain_id=node.node.chain_id,
+        audience=node.node.address,
+        method="POST",
+        url=node.url + "/v1/governance/proposals/0/votes",
+        digest=hashlib.sha256(body).hexdigest(),
+    )
     with node.anonymous() as client:
-        response = client.post("/v1/governance/proposals/0/votes", content=b'{"support": false}',
-                               headers={**headers, "content-type": "application/json"})  # fmt: skip
+        response = client.post(
+            "/v1/governance/proposals/0/votes",
+            content=b'{"support": false}',
+            headers={**headers, "content-type": "application/json"},
+        )
     assert response.status_code == 401 and "digest" in response.json()["detail"]
 
 
@@ -75,8 +95,11 @@ def test_unknown_keys_and_suspended_members_are_refused(world: World) -> None:
     stranger = _signed_get(world, Account.create(), "/v1/access-log")
     assert stranger.status_code == 401 and "not a consortium member" in stranger.json()["detail"]
     registry_a = world.chain_as(world.a.account).registry
-    pid = registry_a.propose_status_change(ProposalKind.SUSPEND_MEMBER, world.c.address).event(
-        "ProposalCreated").args["proposalId"]  # fmt: skip
+    pid = (
+        registry_a.propose_status_change(ProposalKind.SUSPEND_MEMBER, world.c.address)
+        .event("ProposalCreated")
+        .args["proposalId"]
+    )
     world.chain_as(world.b.account).registry.vote(pid, True)
     registry_a.execute(pid)
     suspended = _signed_get(world, world.c.account, "/v1/consortium/members")
@@ -84,13 +107,23 @@ def test_unknown_keys_and_suspended_members_are_refused(world: World) -> None:
 
 
 def test_malformed_signature_headers_are_401_not_500(world: World) -> None:
-    good = sign_headers(world.a.account, chain_id=world.node.node.chain_id, audience=world.node.node.address,
-                        method="GET", url=world.node.url + "/v1/access-log")  # fmt: skip
+    good = sign_headers(
+        world.a.account,
+        chain_id=world.node.node.chain_id,
+        audience=world.node.node.address,
+        method="GET",
+        url=world.node.url + "/v1/access-log",
+    )
     # 65 bytes with v = 0 or 255: eth-keys raises BadSignature, which once escaped as a 500
-    for broken in ({"x-medledger-signature": "zz"}, {"x-medledger-signature": "00" * 10},
-                   {"x-medledger-signature": "00" * 65}, {"x-medledger-signature": "ff" * 65},
-                   {"x-medledger-timestamp": "yesterday"}, {"x-medledger-nonce": "short"},
-                   {"x-medledger-signer": "not-an-address"}):  # fmt: skip
+    for broken in (
+        {"x-medledger-signature": "zz"},
+        {"x-medledger-signature": "00" * 10},
+        {"x-medledger-signature": "00" * 65},
+        {"x-medledger-signature": "ff" * 65},
+        {"x-medledger-timestamp": "yesterday"},
+        {"x-medledger-nonce": "short"},
+        {"x-medledger-signer": "not-an-address"},
+    ):
         with world.node.anonymous() as client:
             assert client.get("/v1/access-log", headers={**good, **broken}).status_code == 401
 
@@ -105,15 +138,28 @@ class TestPatientSignIn:
             assert client.delete("/v1/auth/session").status_code == 204
             assert client.get(f"/v1/patients/{world.patient.address}/records").status_code == 401
 
-    def _attempt(self, world: World, *, domain: str | None = None, chain_id: int | None = None,
-                 expires_in: int = 600, signer=None, reuse: str | None = None) -> httpx.Response:  # noqa: ANN001
+    def _attempt(
+        self,
+        world: World,
+        *,
+        domain: str | None = None,
+        chain_id: int | None = None,
+        expires_in: int = 600,
+        signer=None,
+        reuse: str | None = None,
+    ) -> httpx.Response:
         with world.node.anonymous() as client:
             challenge = client.post("/v1/auth/challenge").json()
             moment = datetime.now(UTC)
-            message = build_message(domain=domain or challenge["domain"], address=world.patient.address,
-                                    uri=challenge["uri"], chain_id=chain_id or challenge["chain_id"],
-                                    nonce=reuse or challenge["nonce"], issued_at=moment,
-                                    expiration=moment + timedelta(seconds=expires_in))  # fmt: skip
+            message = build_message(
+                domain=domain or challenge["domain"],
+                address=world.patient.address,
+                uri=challenge["uri"],
+                chain_id=chain_id or challenge["chain_id"],
+                nonce=reuse or challenge["nonce"],
+                issued_at=moment,
+                expiration=moment + timedelta(seconds=expires_in),
+            )
             signature = (signer or world.patient).sign_message(encode_defunct(text=message)).signature.hex()
             return client.post("/v1/auth/session", json={"message": message, "signature": signature})
 
@@ -129,9 +175,15 @@ class TestPatientSignIn:
         with world.node.anonymous() as client:
             challenge = client.post("/v1/auth/challenge").json()
             moment = datetime.now(UTC)
-            message = build_message(domain=challenge["domain"], address=world.patient.address, uri=challenge["uri"],
-                                    chain_id=challenge["chain_id"], nonce=challenge["nonce"], issued_at=moment,
-                                    expiration=moment + timedelta(minutes=5))  # fmt: skip
+            message = build_message(
+                domain=challenge["domain"],
+                address=world.patient.address,
+                uri=challenge["uri"],
+                chain_id=challenge["chain_id"],
+                nonce=challenge["nonce"],
+                issued_at=moment,
+                expiration=moment + timedelta(minutes=5),
+            )
             for signature in ("00" * 65, "ff" * 65):
                 response = client.post("/v1/auth/session", json={"message": message, "signature": signature})
                 assert response.status_code == 422 and "signature" in response.json()["detail"], response.text

@@ -36,8 +36,9 @@ def _upload_params(world: World) -> dict:
 
 
 def _sign(world: World, primary: str, message: dict) -> dict:
-    document = typed_data(primary, message, chain_id=world.node.node.chain_id,
-                          contract=world.manifest.address("ConsentRegistry"))  # fmt: skip
+    document = typed_data(
+        primary, message, chain_id=world.node.node.chain_id, contract=world.manifest.address("ConsentRegistry")
+    )
     v, r, s = sign_typed(world.patient, document)
     return {"v": v, "r": r.hex(), "s": s.hex()}
 
@@ -45,11 +46,27 @@ def _sign(world: World, primary: str, message: dict) -> dict:
 def _signed_grant(world: World) -> dict:
     now = int(time.time())
     nonce = world.chain_as(world.patient).consents.nonce(world.patient.address)
-    message = {"patient": world.patient.address, "grantee": world.b.address, "categories": 1, "purposes": 1,
-               "validFrom": now - 60, "validUntil": now + 3600, "nonce": nonce, "deadline": now + 600}
-    return {"patient": world.patient.address, "grantee": world.b.address, "categories": 1, "purposes": 1,
-            "valid_from": now - 60, "valid_until": now + 3600, "nonce": nonce, "deadline": now + 600,
-            "signature": _sign(world, "ConsentGrant", message)}  # fmt: skip
+    message = {
+        "patient": world.patient.address,
+        "grantee": world.b.address,
+        "categories": 1,
+        "purposes": 1,
+        "validFrom": now - 60,
+        "validUntil": now + 3600,
+        "nonce": nonce,
+        "deadline": now + 600,
+    }
+    return {
+        "patient": world.patient.address,
+        "grantee": world.b.address,
+        "categories": 1,
+        "purposes": 1,
+        "valid_from": now - 60,
+        "valid_until": now + 3600,
+        "nonce": nonce,
+        "deadline": now + 600,
+        "signature": _sign(world, "ConsentGrant", message),
+    }
 
 
 def _signed_revocation(world: World) -> dict:
@@ -57,17 +74,32 @@ def _signed_revocation(world: World) -> dict:
     now = int(time.time())
     nonce = world.chain_as(world.patient).consents.nonce(world.patient.address)
     message = {"patient": world.patient.address, "consentId": consent_id, "nonce": nonce, "deadline": now + 600}
-    return {"consent_id": str(consent_id), "nonce": nonce, "deadline": now + 600,
-            "signature": _sign(world, "ConsentRevocation", message)}
+    return {
+        "consent_id": str(consent_id),
+        "nonce": nonce,
+        "deadline": now + 600,
+        "signature": _sign(world, "ConsentRevocation", message),
+    }
 
 
 def _signed_delegation(world: World) -> dict:
     now = int(time.time())
     nonce = world.chain_as(world.patient).consents.nonce(world.patient.address)
-    message = {"patient": world.patient.address, "delegate": world.stranger.address, "appointed": True,
-               "nonce": nonce, "deadline": now + 600}
-    return {"patient": world.patient.address, "delegate": world.stranger.address, "appointed": True, "nonce": nonce,
-            "deadline": now + 600, "signature": _sign(world, "DelegateChange", message)}
+    message = {
+        "patient": world.patient.address,
+        "delegate": world.stranger.address,
+        "appointed": True,
+        "nonce": nonce,
+        "deadline": now + 600,
+    }
+    return {
+        "patient": world.patient.address,
+        "delegate": world.stranger.address,
+        "appointed": True,
+        "nonce": nonce,
+        "deadline": now + 600,
+        "signature": _sign(world, "DelegateChange", message),
+    }
 
 
 def _relayed(world: World) -> int:
@@ -81,8 +113,10 @@ def _relayed(world: World) -> int:
 def _subscription(world: World) -> str:
     """A webhook subscription of the patient's: its id."""
     with world.node.patient_client(world.patient) as client:
-        response = client.post("/v1/subscriptions", json={"patient": world.patient.address, "events": ["access"],
-                                                          "url": "http://127.0.0.1:9/hook"})  # fmt: skip
+        response = client.post(
+            "/v1/subscriptions",
+            json={"patient": world.patient.address, "events": ["access"], "url": "http://127.0.0.1:9/hook"},
+        )
     assert response.status_code == 201, response.text
     return response.json()["id"]
 
@@ -90,158 +124,228 @@ def _subscription(world: World) -> str:
 Request = Callable[[World, httpx.Client, str], httpx.Response]
 CASES: dict[str, tuple[Request, dict[str, int]]] = {
     "POST /v1/records": (
-        lambda w, c, r: c.post("/v1/records", content=b"x", params=_upload_params(w),
-                               headers={"content-type": "application/octet-stream"}),
-        {"local": 201, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401}),
+        lambda w, c, r: c.post(
+            "/v1/records", content=b"x", params=_upload_params(w), headers={"content-type": "application/octet-stream"}
+        ),
+        {"local": 201, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
     "GET /v1/records/{record_id}": (
         lambda w, c, r: c.get(f"/v1/records/{r}"),
-        {"local": 200, "remote": 403, "auditor": 403, "own": 200, "other": 403, "anonymous": 401}),
+        {"local": 200, "remote": 403, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},
+    ),
     "GET /v1/records/{record_id}/content": (
         lambda w, c, r: c.get(f"/v1/records/{r}/content", params={"purpose": "treatment", "clinician": "dr-1"}),
-        {"local": 200, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401}),
+        {"local": 200, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
     "GET /v1/patients/{patient}/records": (
         lambda w, c, r: c.get(f"/v1/patients/{w.patient.address}/records"),
-        {"local": 200, "remote": 200, "auditor": 403, "own": 200, "other": 403, "anonymous": 401}),
+        {"local": 200, "remote": 200, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},
+    ),
     "DELETE /v1/records/{record_id}": (
         lambda w, c, r: c.delete(f"/v1/records/{r}"),
-        {"local": 200, "remote": 403, "auditor": 403, "own": 200, "other": 403, "anonymous": 401}),
+        {"local": 200, "remote": 403, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},
+    ),
     "GET /v1/patients/{patient}/consents": (
         lambda w, c, r: c.get(f"/v1/patients/{w.patient.address}/consents"),
-        {"local": 200, "remote": 200, "auditor": 200, "own": 200, "other": 403, "anonymous": 401}),
+        {"local": 200, "remote": 200, "auditor": 200, "own": 200, "other": 403, "anonymous": 401},
+    ),
     "GET /v1/permissions": (
-        lambda w, c, r: c.get("/v1/permissions", params={"patient": w.patient.address, "requester": w.b.address,
-                                                         "category": "labs", "purpose": "treatment"}),
-        {"local": 200, "remote": 200, "auditor": 200, "own": 403, "other": 403, "anonymous": 401}),
+        lambda w, c, r: c.get(
+            "/v1/permissions",
+            params={"patient": w.patient.address, "requester": w.b.address, "category": "labs", "purpose": "treatment"},
+        ),
+        {"local": 200, "remote": 200, "auditor": 200, "own": 403, "other": 403, "anonymous": 401},
+    ),
     "GET /v1/patients/{patient}/access-log": (
         lambda w, c, r: c.get(f"/v1/patients/{w.patient.address}/access-log"),
-        {"local": 200, "remote": 403, "auditor": 200, "own": 200, "other": 403, "anonymous": 401}),
+        {"local": 200, "remote": 403, "auditor": 200, "own": 200, "other": 403, "anonymous": 401},
+    ),
     "GET /v1/access-log": (
         lambda w, c, r: c.get("/v1/access-log"),
-        {"local": 200, "remote": 403, "auditor": 200, "own": 403, "other": 403, "anonymous": 401}),
+        {"local": 200, "remote": 403, "auditor": 200, "own": 403, "other": 403, "anonymous": 401},
+    ),
     "GET /v1/access-log/export": (
         lambda w, c, r: c.get("/v1/access-log/export"),
-        {"local": 200, "remote": 403, "auditor": 200, "own": 403, "other": 403, "anonymous": 401}),
+        {"local": 200, "remote": 403, "auditor": 200, "own": 403, "other": 403, "anonymous": 401},
+    ),
     "GET /v1/audit/records": (
         lambda w, c, r: c.get("/v1/audit/records"),
-        {"local": 200, "remote": 403, "auditor": 200, "own": 403, "other": 403, "anonymous": 401}),
+        {"local": 200, "remote": 403, "auditor": 200, "own": 403, "other": 403, "anonymous": 401},
+    ),
     "GET /v1/audit/report": (
         lambda w, c, r: c.get("/v1/audit/report"),
-        {"local": 200, "remote": 403, "auditor": 200, "own": 403, "other": 403, "anonymous": 401}),
+        {"local": 200, "remote": 403, "auditor": 200, "own": 403, "other": 403, "anonymous": 401},
+    ),
     "GET /v1/audit/fhir/AuditEvent": (
         lambda w, c, r: c.get("/v1/audit/fhir/AuditEvent"),
-        {"local": 200, "remote": 403, "auditor": 200, "own": 403, "other": 403, "anonymous": 401}),
+        {"local": 200, "remote": 403, "auditor": 200, "own": 403, "other": 403, "anonymous": 401},
+    ),
     "GET /v1/audit/fhir/Consent": (
         lambda w, c, r: c.get("/v1/audit/fhir/Consent", params={"patient": w.patient.address}),
-        {"local": 200, "remote": 200, "auditor": 200, "own": 200, "other": 403, "anonymous": 401}),
+        {"local": 200, "remote": 200, "auditor": 200, "own": 200, "other": 403, "anonymous": 401},
+    ),
     "POST /v1/subscriptions": (
-        lambda w, c, r: c.post("/v1/subscriptions", json={"patient": w.patient.address, "events": ["break_glass"],
-                                                          "url": "http://127.0.0.1:9/hook"}),
-        {"local": 403, "remote": 403, "auditor": 201, "own": 201, "other": 403, "anonymous": 401}),
+        lambda w, c, r: c.post(
+            "/v1/subscriptions",
+            json={"patient": w.patient.address, "events": ["break_glass"], "url": "http://127.0.0.1:9/hook"},
+        ),
+        {"local": 403, "remote": 403, "auditor": 201, "own": 201, "other": 403, "anonymous": 401},
+    ),
     "GET /v1/subscriptions": (
         lambda w, c, r: c.get("/v1/subscriptions"),
-        {"local": 200, "remote": 200, "auditor": 200, "own": 200, "other": 200, "anonymous": 401}),
+        {"local": 200, "remote": 200, "auditor": 200, "own": 200, "other": 200, "anonymous": 401},
+    ),
     "GET /v1/patients/{patient}/notifications": (
         lambda w, c, r: c.get(f"/v1/patients/{w.patient.address}/notifications"),
-        {"local": 200, "remote": 403, "auditor": 403, "own": 200, "other": 403, "anonymous": 401}),
+        {"local": 200, "remote": 403, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},
+    ),
     "GET /v1/consortium/members": (
         lambda w, c, r: c.get("/v1/consortium/members"),
-        {"local": 200, "remote": 200, "auditor": 200, "own": 200, "other": 200, "anonymous": 401}),
+        {"local": 200, "remote": 200, "auditor": 200, "own": 200, "other": 200, "anonymous": 401},
+    ),
     "GET /v1/governance/proposals": (
         lambda w, c, r: c.get("/v1/governance/proposals"),
-        {"local": 200, "remote": 200, "auditor": 200, "own": 200, "other": 200, "anonymous": 401}),
+        {"local": 200, "remote": 200, "auditor": 200, "own": 200, "other": 200, "anonymous": 401},
+    ),
     "POST /v1/emergency": (
-        lambda w, c, r: c.post("/v1/emergency", json={"patient": w.patient.address, "reason_code": 1,
-                                                      "clinician": "dr-1", "justification": "unconscious, no ID"}),
-        {"local": 201, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401}),
+        lambda w, c, r: c.post(
+            "/v1/emergency",
+            json={
+                "patient": w.patient.address,
+                "reason_code": 1,
+                "clinician": "dr-1",
+                "justification": "unconscious, no ID",
+            },
+        ),
+        {"local": 201, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
     "POST /v1/governance/proposals": (
         lambda w, c, r: c.post("/v1/governance/proposals", json={"kind": "suspend_member", "target": w.c.address}),
-        {"local": 201, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401}),
+        {"local": 201, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
     "POST /v1/records/{record_id}/versions": (
-        lambda w, c, r: c.post(f"/v1/records/{r}/versions", content=b"v2",
-                               headers={"content-type": "application/octet-stream"}),
-        {"local": 201, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401}),
+        lambda w, c, r: c.post(
+            f"/v1/records/{r}/versions", content=b"v2", headers={"content-type": "application/octet-stream"}
+        ),
+        {"local": 201, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
     "GET /v1/patients/{patient}/signing-domain": (
         lambda w, c, r: c.get(f"/v1/patients/{w.patient.address}/signing-domain"),
-        {"local": 200, "remote": 200, "auditor": 200, "own": 200, "other": 200, "anonymous": 401}),
+        {"local": 200, "remote": 200, "auditor": 200, "own": 200, "other": 200, "anonymous": 401},
+    ),
     "POST /v1/consents": (
         lambda w, c, r: c.post("/v1/consents", json=_signed_grant(w)),
-        {"local": 202, "remote": 202, "auditor": 403, "own": 202, "other": 403, "anonymous": 401}),
+        {"local": 202, "remote": 202, "auditor": 403, "own": 202, "other": 403, "anonymous": 401},
+    ),
     "POST /v1/consents/revocations": (
         lambda w, c, r: c.post("/v1/consents/revocations", json=_signed_revocation(w)),
-        {"local": 202, "remote": 202, "auditor": 403, "own": 202, "other": 403, "anonymous": 401}),
+        {"local": 202, "remote": 202, "auditor": 403, "own": 202, "other": 403, "anonymous": 401},
+    ),
     "POST /v1/delegates": (
         lambda w, c, r: c.post("/v1/delegates", json=_signed_delegation(w)),
-        {"local": 202, "remote": 202, "auditor": 403, "own": 202, "other": 403, "anonymous": 401}),
+        {"local": 202, "remote": 202, "auditor": 403, "own": 202, "other": 403, "anonymous": 401},
+    ),
     "GET /v1/relays/{item_id}": (
         lambda w, c, r: c.get(f"/v1/relays/{_relayed(w)}"),
-        {"local": 200, "remote": 200, "auditor": 200, "own": 200, "other": 404, "anonymous": 401}),
+        {"local": 200, "remote": 200, "auditor": 200, "own": 200, "other": 404, "anonymous": 401},
+    ),
     "GET /v1/patients/{patient}/delegates": (
         lambda w, c, r: c.get(f"/v1/patients/{w.patient.address}/delegates"),
-        {"local": 200, "remote": 403, "auditor": 403, "own": 200, "other": 403, "anonymous": 401}),
+        {"local": 200, "remote": 403, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},
+    ),
     "GET /v1/patients/{patient}/overview/records": (
         lambda w, c, r: c.get(f"/v1/patients/{w.patient.address}/overview/records", params={"deadline_ms": 500}),
-        {"local": 403, "remote": 403, "auditor": 403, "own": 200, "other": 403, "anonymous": 401}),
+        {"local": 403, "remote": 403, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},
+    ),
     "GET /v1/patients/{patient}/overview/access-log": (
         lambda w, c, r: c.get(f"/v1/patients/{w.patient.address}/overview/access-log", params={"deadline_ms": 500}),
-        {"local": 403, "remote": 403, "auditor": 403, "own": 200, "other": 403, "anonymous": 401}),
+        {"local": 403, "remote": 403, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},
+    ),
     "DELETE /v1/auth/session": (
         lambda w, c, r: c.delete("/v1/auth/session"),
-        {"local": 403, "remote": 403, "auditor": 403, "own": 204, "other": 204, "anonymous": 401}),
+        {"local": 403, "remote": 403, "auditor": 403, "own": 204, "other": 204, "anonymous": 401},
+    ),
     # only another member (the one a patient signed in at) ends a proof; junk is refused after authorisation
     "POST /v1/auth/proofs/ended": (
         lambda w, c, r: c.post("/v1/auth/proofs/ended", json={"proof": "not-a-proof"}),
-        {"local": 403, "remote": 422, "auditor": 403, "own": 403, "other": 403, "anonymous": 401}),
+        {"local": 403, "remote": 422, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
     # the node's own system only; a vote on / execution of a proposal that does not exist passes
     # authorisation and then is refused by the chain (409), which tells the local system apart from the rest
     "POST /v1/governance/proposals/{proposal_id}/votes": (
         lambda w, c, r: c.post("/v1/governance/proposals/999999/votes", json={"support": True}),
-        {"local": 409, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401}),
+        {"local": 409, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
     "POST /v1/governance/proposals/{proposal_id}/execution": (
         lambda w, c, r: c.post("/v1/governance/proposals/999999/execution"),
-        {"local": 409, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401}),
+        {"local": 409, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
     "GET /v1/emergency/{break_glass_id}": (
         lambda w, c, r: c.get("/v1/emergency/999999"),
-        {"local": 404, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401}),
+        {"local": 404, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
     "GET /v1/consortium/records/{record_id}": (
         # (this node is the custodian: after authorisation it says so, 422, and asks no peer)
-        lambda w, c, r: c.get(f"/v1/consortium/records/{r}", params={"custodian": w.a.address, "purpose": "treatment",
-                                                                    "clinician": "dr-1"}),
-        {"local": 422, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401}),
+        lambda w, c, r: c.get(
+            f"/v1/consortium/records/{r}",
+            params={"custodian": w.a.address, "purpose": "treatment", "clinician": "dr-1"},
+        ),
+        {"local": 422, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
     "GET /v1/consortium/patients/{patient}/records": (
         lambda w, c, r: c.get(f"/v1/consortium/patients/{w.patient.address}/records", params={"deadline_ms": 500}),
-        {"local": 200, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401}),
+        {"local": 200, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
     # a handover to this node itself is refused after authorisation (422): nothing leaves in the test
     "POST /v1/custody/handovers": (
         lambda w, c, r: c.post("/v1/custody/handovers", json={"successor": w.a.address}),
-        {"local": 422, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401}),
+        {"local": 422, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
     "GET /v1/custody/handovers/{handover_id}": (
         lambda w, c, r: c.get("/v1/custody/handovers/999999"),
-        {"local": 404, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401}),
+        {"local": 404, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
     "POST /v1/custody/agreements": (
-        lambda w, c, r: c.post("/v1/custody/agreements", json={"predecessor": w.b.address, "max_records": 1,
-                                                               "max_bytes": 1000}),
-        {"local": 201, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401}),
+        lambda w, c, r: c.post(
+            "/v1/custody/agreements", json={"predecessor": w.b.address, "max_records": 1, "max_bytes": 1000}
+        ),
+        {"local": 201, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
     "GET /v1/custody/agreements": (
         lambda w, c, r: c.get("/v1/custody/agreements"),
-        {"local": 200, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401}),
+        {"local": 200, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
     "DELETE /v1/custody/agreements/{agreement_id}": (
         lambda w, c, r: c.delete("/v1/custody/agreements/999999"),
-        {"local": 404, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401}),
+        {"local": 404, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
     # only the member the chain names as the record's custodian may push a version here
     "PUT /v1/custody/incoming/{record_id}/versions/{version}": (
-        lambda w, c, r: w.node.drain() or c.put(f"/v1/custody/incoming/{r}/versions/1", content=b"x",
-                              params={"patient": w.patient.address, "category": 0, "media_type": "text/plain",
-                                      "sealed_by": w.a.address},
-                              headers={"content-type": "application/octet-stream",
-                                       "x-medledger-wrapped-key": "A" * 32}),
-        {"local": 403, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401}),
+        lambda w, c, r: (
+            w.node.drain()
+            or c.put(
+                f"/v1/custody/incoming/{r}/versions/1",
+                content=b"x",
+                params={
+                    "patient": w.patient.address,
+                    "category": 0,
+                    "media_type": "text/plain",
+                    "sealed_by": w.a.address,
+                },
+                headers={"content-type": "application/octet-stream", "x-medledger-wrapped-key": "A" * 32},
+            )
+        ),
+        {"local": 403, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
     "DELETE /v1/subscriptions/{subscription_id}": (
         lambda w, c, r: c.delete(f"/v1/subscriptions/{_subscription(w)}"),
-        {"local": 404, "remote": 404, "auditor": 404, "own": 204, "other": 404, "anonymous": 401}),
+        {"local": 404, "remote": 404, "auditor": 404, "own": 204, "other": 404, "anonymous": 401},
+    ),
     "GET /v1/subscriptions/{subscription_id}/notifications": (
         lambda w, c, r: c.get(f"/v1/subscriptions/{_subscription(w)}/notifications"),
-        {"local": 404, "remote": 404, "auditor": 404, "own": 200, "other": 404, "anonymous": 401}),
-}  # fmt: skip
+        {"local": 404, "remote": 404, "auditor": 404, "own": 200, "other": 404, "anonymous": 401},
+    ),
+}
 
 #: operations anyone may call, and why
 PUBLIC = {

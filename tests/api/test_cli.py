@@ -41,25 +41,60 @@ def test_patient_and_member_flows_through_the_cli(world: World, cli_env: dict[st
     patient = out.split("account ")[1].split(";")[0].strip()
     report = tmp_path / "report.txt"
     report.write_text("eGFR 78 mL/min/1.73m²\n" * 500)
-    out = _ok("record", "put", str(report), "--patient", patient, "--category", "labs", "--media-type", "text/plain",
-              "--identity", str(cli_env["a"]))
+    out = _ok(
+        "record",
+        "put",
+        str(report),
+        "--patient",
+        patient,
+        "--category",
+        "labs",
+        "--media-type",
+        "text/plain",
+        "--identity",
+        str(cli_env["a"]),
+    )
     record_id = out.split("record ")[1].split()[0]
     listed = json.loads(_ok("record", "list", "--patient", patient, "--identity", str(cli_env["a"]), "--json"))
     assert [r["id"] for r in listed] == [record_id]
     fetched = tmp_path / "fetched.txt"
-    out = _ok("record", "get", record_id, "--out", str(fetched), "--identity", str(cli_env["a"]),
-              "--clinician", "dr-chen")
+    out = _ok(
+        "record", "get", record_id, "--out", str(fetched), "--identity", str(cli_env["a"]), "--clinician", "dr-chen"
+    )
     assert fetched.read_bytes() == report.read_bytes() and "grounds: custodian" in out
 
-    out = _ok("patient", "grant", "--key", str(cli_env["patient"]), "--to", world.b.address,
-              "--categories", "labs,imaging", "--purposes", "treatment", "--hours", "2")
+    out = _ok(
+        "patient",
+        "grant",
+        "--key",
+        str(cli_env["patient"]),
+        "--to",
+        world.b.address,
+        "--categories",
+        "labs,imaging",
+        "--purposes",
+        "treatment",
+        "--hours",
+        "2",
+    )
     assert "on chain" in out
     consents = json.loads(_ok("patient", "consents", "--key", str(cli_env["patient"]), "--json"))
     assert [c["status"] for c in consents] == ["active"]
     assert "every member" not in _ok("patient", "consents", "--key", str(cli_env["patient"]))
 
-    out = _ok("emergency", "--patient", patient, "--reason-code", "1", "--clinician", "dr-chen",
-              "--justification", "unconscious on arrival, no relatives reachable", "--identity", str(cli_env["a"]))
+    out = _ok(
+        "emergency",
+        "--patient",
+        patient,
+        "--reason-code",
+        "1",
+        "--clinician",
+        "dr-chen",
+        "--justification",
+        "unconscious on arrival, no relatives reachable",
+        "--identity",
+        str(cli_env["a"]),
+    )
     assert "break-glass" in out
     history = json.loads(_ok("patient", "history", "--key", str(cli_env["patient"]), "--json"))
     assert [(e["clinician"], e["basis"]) for e in history] == [("dr-chen", "custodian")]
@@ -70,8 +105,9 @@ def test_patient_and_member_flows_through_the_cli(world: World, cli_env: dict[st
     assert [c["status"] for c in consents] == ["revoked"]
 
 
-def test_a_patient_subscribes_a_webhook_and_sees_the_notifications(world: World, cli_env: dict[str, Path],
-                                                                   receiver: Receiver) -> None:  # fmt: skip
+def test_a_patient_subscribes_a_webhook_and_sees_the_notifications(
+    world: World, cli_env: dict[str, Path], receiver: Receiver
+) -> None:
     out = _ok("patient", "new", "--key", str(cli_env["patient"]))
     out = _ok("patient", "subscribe", "--key", str(cli_env["patient"]), "--url", receiver.url, "--events", "grant")
     secret = out.split("with it): ")[1].split()[0]
@@ -109,23 +145,35 @@ def test_errors_are_one_line_with_a_code_never_a_traceback(world: World, cli_env
 def test_a_media_type_with_a_plus_is_sent_encoded(world: World, cli_env: dict[str, Path], tmp_path: Path) -> None:
     bundle = tmp_path / "bundle.json"
     bundle.write_text('{"resourceType": "Bundle", "type": "collection"}')
-    out = _ok("record", "put", str(bundle), "--patient", world.patient.address, "--category", "labs",
-              "--media-type", "application/fhir+json", "--identity", str(cli_env["a"]))  # fmt: skip
+    out = _ok(
+        "record",
+        "put",
+        str(bundle),
+        "--patient",
+        world.patient.address,
+        "--category",
+        "labs",
+        "--media-type",
+        "application/fhir+json",
+        "--identity",
+        str(cli_env["a"]),
+    )
     record_id = out.split("record ")[1].split()[0]
-    listed = json.loads(_ok("record", "list", "--patient", world.patient.address, "--identity", str(cli_env["a"]),
-                            "--json"))  # fmt: skip
+    listed = json.loads(
+        _ok("record", "list", "--patient", world.patient.address, "--identity", str(cli_env["a"]), "--json")
+    )
     assert [(r["id"], r["media_type"]) for r in listed] == [(record_id, "application/fhir+json")]
 
 
-def test_help_and_errors_name_the_passphrase_variables(world: World, cli_env: dict[str, Path],
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_help_and_errors_name_the_passphrase_variables(
+    world: World, cli_env: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     top = runner.invoke(app, ["--help"]).output
     assert "MEDLEDGER_KEYSTORE_PASSPHRASE" in top and "MEDLEDGER_PATIENT_PASSPHRASE" in top
     assert "medledger-local-development-only" in top
     assert "MEDLEDGER_KEYSTORE_PASSPHRASE" in runner.invoke(app, ["record", "put", "--help"]).output
     monkeypatch.delenv("MEDLEDGER_KEYSTORE_PASSPHRASE")
-    result = runner.invoke(app, ["record", "list", "--patient", world.patient.address, "--identity",
-                                 str(cli_env["a"])])  # fmt: skip
+    result = runner.invoke(app, ["record", "list", "--patient", world.patient.address, "--identity", str(cli_env["a"])])
     assert result.exit_code == 2
     assert "[passphrase-missing]" in result.output and "MEDLEDGER_KEYSTORE_PASSPHRASE" in result.output
     assert "MEDLEDGER_DEV_PASSPHRASE" in result.output
@@ -138,8 +186,9 @@ def test_an_unreachable_node_is_reported_as_such(cli_env: dict[str, Path], monke
     assert "internal-error" not in result.output and "http://127.0.0.1:9" in result.output
 
 
-def test_a_consent_id_is_checked_and_shown_whole(world: World, cli_env: dict[str, Path],
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_a_consent_id_is_checked_and_shown_whole(
+    world: World, cli_env: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     _ok("patient", "new", "--key", str(cli_env["patient"]))
     bad = runner.invoke(app, ["patient", "revoke", "--key", str(cli_env["patient"]), "--consent", "abc"])
     assert bad.exit_code == 2 and "--consent 'abc'" in bad.output and "int()" not in bad.output
@@ -148,6 +197,7 @@ def test_a_consent_id_is_checked_and_shown_whole(world: World, cli_env: dict[str
     assert len(consent["consent_id"]) >= 70
     for columns in ("160", "100"):
         monkeypatch.setenv("COLUMNS", columns)
-        table = runner.invoke(app, ["patient", "consents", "--key", str(cli_env["patient"])],
-                              terminal_width=int(columns))
+        table = runner.invoke(
+            app, ["patient", "consents", "--key", str(cli_env["patient"])], terminal_width=int(columns)
+        )
         assert consent["consent_id"] in table.output, table.output

@@ -13,20 +13,46 @@ from tests.api.conftest import World
 LABS_ONLY, TREATMENT_ONLY = bitset([Category.LABS]), bitset([Purpose.TREATMENT])
 
 
-def _signed_grant(world: World, signer: LocalAccount, *, patient: str | None = None, grantee: str | None = None,
-                  nonce: int | None = None, deadline: int | None = None, chain_id: int | None = None,
-                  categories: int = LABS_ONLY, purposes: int = TREATMENT_ONLY) -> dict:  # fmt: skip
+def _signed_grant(
+    world: World,
+    signer: LocalAccount,
+    *,
+    patient: str | None = None,
+    grantee: str | None = None,
+    nonce: int | None = None,
+    deadline: int | None = None,
+    chain_id: int | None = None,
+    categories: int = LABS_ONLY,
+    purposes: int = TREATMENT_ONLY,
+) -> dict:
     patient = patient or world.patient.address
     now = int(time.time())
-    body = {"patient": patient, "grantee": grantee or world.b.address, "categories": categories,
-            "purposes": purposes, "valid_from": now - 60, "valid_until": now + 86_400,
-            "nonce": world.chain_as(world.stranger).consents.nonce(patient) if nonce is None else nonce,
-            "deadline": deadline or now + 600}  # fmt: skip
-    message = {"patient": body["patient"], "grantee": body["grantee"], "categories": categories, "purposes": purposes,
-               "validFrom": body["valid_from"], "validUntil": body["valid_until"], "nonce": body["nonce"],
-               "deadline": body["deadline"]}  # fmt: skip
-    document = typed_data("ConsentGrant", message, chain_id=chain_id or world.node.node.chain_id,
-                          contract=world.manifest.address("ConsentRegistry"))  # fmt: skip
+    body = {
+        "patient": patient,
+        "grantee": grantee or world.b.address,
+        "categories": categories,
+        "purposes": purposes,
+        "valid_from": now - 60,
+        "valid_until": now + 86_400,
+        "nonce": world.chain_as(world.stranger).consents.nonce(patient) if nonce is None else nonce,
+        "deadline": deadline or now + 600,
+    }
+    message = {
+        "patient": body["patient"],
+        "grantee": body["grantee"],
+        "categories": categories,
+        "purposes": purposes,
+        "validFrom": body["valid_from"],
+        "validUntil": body["valid_until"],
+        "nonce": body["nonce"],
+        "deadline": body["deadline"],
+    }
+    document = typed_data(
+        "ConsentGrant",
+        message,
+        chain_id=chain_id or world.node.node.chain_id,
+        contract=world.manifest.address("ConsentRegistry"),
+    )
     v, r, s = sign_typed(signer, document)
     return {**body, "signature": {"v": v, "r": r.hex(), "s": s.hex()}}
 
@@ -43,8 +69,15 @@ def test_patient_grant_is_relayed_and_goes_from_pending_to_active(world: World) 
         listed = client.get(f"/v1/patients/{world.patient.address}/consents").json()
     assert [c["status"] for c in listed] == ["active"] and listed[0]["grantee"] == world.b.address
     with world.node.member_client(world.a.account) as member:
-        answer = member.get("/v1/permissions", params={"patient": world.patient.address, "requester": world.b.address,
-                                                        "category": "labs", "purpose": "treatment"}).json()  # fmt: skip
+        answer = member.get(
+            "/v1/permissions",
+            params={
+                "patient": world.patient.address,
+                "requester": world.b.address,
+                "category": "labs",
+                "purpose": "treatment",
+            },
+        ).json()
     assert answer["permitted"] is True and answer["consent_id"] == listed[0]["consent_id"]
 
 
@@ -55,12 +88,19 @@ def test_member_may_relay_and_revocation_follows(world: World) -> None:
         consent_id = int(world.chain_as(world.stranger).consents.consents_of(world.patient.address)[0].consent_id)
         now = int(time.time())
         nonce = world.chain_as(world.stranger).consents.nonce(world.patient.address)
-        document = typed_data("ConsentRevocation", {"patient": world.patient.address, "consentId": consent_id,
-                                                    "nonce": nonce, "deadline": now + 600},
-                              chain_id=world.node.node.chain_id, contract=world.manifest.address("ConsentRegistry"))
+        document = typed_data(
+            "ConsentRevocation",
+            {"patient": world.patient.address, "consentId": consent_id, "nonce": nonce, "deadline": now + 600},
+            chain_id=world.node.node.chain_id,
+            contract=world.manifest.address("ConsentRegistry"),
+        )
         v, r, s = sign_typed(world.patient, document)
-        body = {"consent_id": str(consent_id), "nonce": nonce, "deadline": now + 600,
-                "signature": {"v": v, "r": r.hex(), "s": s.hex()}}  # fmt: skip
+        body = {
+            "consent_id": str(consent_id),
+            "nonce": nonce,
+            "deadline": now + 600,
+            "signature": {"v": v, "r": r.hex(), "s": s.hex()},
+        }
         assert member.post("/v1/consents/revocations", json=body).status_code == 202
         world.node.drain()
         listed = member.get(f"/v1/patients/{world.patient.address}/consents").json()
@@ -84,8 +124,9 @@ def test_bad_grants_are_refused_before_relaying(world: World) -> None:
         tampered = _signed_grant(world, world.patient)
         tampered["categories"] = 0xFFFF
         assert client.post("/v1/consents", json=tampered).status_code == 403
-        other = client.post("/v1/consents", json=_signed_grant(world, world.other_patient,
-                                                               patient=world.other_patient.address))  # fmt: skip
+        other = client.post(
+            "/v1/consents", json=_signed_grant(world, world.other_patient, patient=world.other_patient.address)
+        )
         assert other.status_code == 403  # a patient relays only their own consents
     world.node.drain()
     assert world.chain_as(world.stranger).consents.consent_count(world.patient.address) == 0
@@ -94,14 +135,31 @@ def test_bad_grants_are_refused_before_relaying(world: World) -> None:
 def test_delegate_appointed_by_signature_may_then_grant(world: World) -> None:
     guardian = world.other_patient
     now = int(time.time())
-    document = typed_data("DelegateChange", {"patient": world.patient.address, "delegate": guardian.address,
-                                             "appointed": True, "nonce": 0, "deadline": now + 600},
-                          chain_id=world.node.node.chain_id, contract=world.manifest.address("ConsentRegistry"))
+    document = typed_data(
+        "DelegateChange",
+        {
+            "patient": world.patient.address,
+            "delegate": guardian.address,
+            "appointed": True,
+            "nonce": 0,
+            "deadline": now + 600,
+        },
+        chain_id=world.node.node.chain_id,
+        contract=world.manifest.address("ConsentRegistry"),
+    )
     v, r, s = sign_typed(world.patient, document)
     with world.node.patient_client(world.patient) as client:
-        response = client.post("/v1/delegates", json={"patient": world.patient.address, "delegate": guardian.address,
-                                                      "appointed": True, "nonce": 0, "deadline": now + 600,
-                                                      "signature": {"v": v, "r": r.hex(), "s": s.hex()}})
+        response = client.post(
+            "/v1/delegates",
+            json={
+                "patient": world.patient.address,
+                "delegate": guardian.address,
+                "appointed": True,
+                "nonce": 0,
+                "deadline": now + 600,
+                "signature": {"v": v, "r": r.hex(), "s": s.hex()},
+            },
+        )
         assert response.status_code == 202, response.text
     world.node.drain()
     with world.node.patient_client(guardian) as client:

@@ -41,8 +41,9 @@ def test_erasure_destroys_every_means_to_decrypt_that_the_node_holds(world: Worl
         stored = session.exec(select(WrappedKey.wrapped).where(WrappedKey.record_id == record_id)).one()
     assert is_sealed(stored)  # the database only ever held the wrapped key sealed under the vault's key
     wrapped = node.key_vault.open(record_id, stored)
-    data_key = unwrap_data_key(wrapped, node.identity.hpke_keys(), WrapContext(bytes.fromhex(record_id), 1,
-                                                                               node.address))  # fmt: skip
+    data_key = unwrap_data_key(
+        wrapped, node.identity.hpke_keys(), WrapContext(bytes.fromhex(record_id), 1, node.address)
+    )
     data_key.destroy()  # with the vault key, the node's own keystore opens it: that is what must end
 
     with world.node.member_client(world.a.account) as client:

@@ -11,7 +11,7 @@ from tests.api.conftest import World
 from tests.api.test_records import fetch, upload
 
 
-def _count(world: World, model) -> int:  # noqa: ANN001
+def _count(world: World, model) -> int:
     with session_scope(world.node.node.engine) as session:
         return len(session.exec(select(model)).all())
 
@@ -27,11 +27,15 @@ def test_malformed_json_wrong_type_and_invalid_fields(world: World) -> None:
         assert wrong_type.status_code == 415
         missing = client.post("/v1/consents", json={"patient": world.patient.address})
         assert missing.status_code == 422 and missing.json()["field"] and missing.json()["code"] == "validation-error"
-        bad_address = client.post("/v1/emergency", json={"patient": "0x123", "reason_code": 1, "clinician": "x",
-                                                         "justification": "unconscious on arrival"})  # fmt: skip
+        bad_address = client.post(
+            "/v1/emergency",
+            json={"patient": "0x123", "reason_code": 1, "clinician": "x", "justification": "unconscious on arrival"},
+        )
         assert bad_address.status_code == 422 and bad_address.json()["field"] == "patient"
-        bad_query = client.get("/v1/permissions", params={"patient": "nope", "requester": world.b.address,
-                                                          "category": "labs", "purpose": "treatment"})  # fmt: skip
+        bad_query = client.get(
+            "/v1/permissions",
+            params={"patient": "nope", "requester": world.b.address, "category": "labs", "purpose": "treatment"},
+        )
         assert bad_query.status_code == 422 and "patient" in bad_query.json()["field"]
         unknown_category = upload(world, patient=world.patient.address)
         assert unknown_category.status_code == 201
@@ -48,11 +52,16 @@ def test_uploads_need_octet_stream_and_respect_the_size_limit(world: World) -> N
         params = {"patient": world.patient.address, "category": "labs", "media_type": "text/plain"}
         wrong = client.post("/v1/records", content=b"x", params=params, headers={"content-type": "text/plain"})
         assert wrong.status_code == 415
-        huge = client.post("/v1/records", content=b"x" * 10_000, params=params,
-                           headers={"content-type": "application/octet-stream"})  # fmt: skip
+        huge = client.post(
+            "/v1/records", content=b"x" * 10_000, params=params, headers={"content-type": "application/octet-stream"}
+        )
         assert huge.status_code == 413 and huge.json()["code"] in ("payload-too-large", "upload-too-large")
-        bad_media = client.post("/v1/records", content=b"x", params={**params, "media_type": "../../x"},
-                                headers={"content-type": "application/octet-stream"})  # fmt: skip
+        bad_media = client.post(
+            "/v1/records",
+            content=b"x",
+            params={**params, "media_type": "../../x"},
+            headers={"content-type": "application/octet-stream"},
+        )
         assert bad_media.status_code == 422
     assert _count(world, Record) == before
     assert not [p for p in world.node.node.blob_dir.rglob("*") if p.is_file()]
@@ -60,16 +69,20 @@ def test_uploads_need_octet_stream_and_respect_the_size_limit(world: World) -> N
 
 def test_oversized_json_is_413(world: World) -> None:
     with world.node.member_client(world.a.account) as client:
-        response = client.post("/v1/consents", content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
-                               headers={"content-type": "application/json"})  # fmt: skip
+        response = client.post(
+            "/v1/consents", content=b"{" + b" " * (2 * 1024 * 1024) + b"}", headers={"content-type": "application/json"}
+        )
     assert response.status_code == 413
 
 
 def test_only_the_custodian_system_uploads(world: World) -> None:
     with world.node.member_client(world.b.account) as client:
-        response = client.post("/v1/records", content=b"x", headers={"content-type": "application/octet-stream"},
-                               params={"patient": world.patient.address, "category": "labs",
-                                       "media_type": "text/plain"})  # fmt: skip
+        response = client.post(
+            "/v1/records",
+            content=b"x",
+            headers={"content-type": "application/octet-stream"},
+            params={"patient": world.patient.address, "category": "labs", "media_type": "text/plain"},
+        )
     assert response.status_code == 403
 
 
@@ -97,8 +110,11 @@ def test_database_unreachable_is_503_and_the_node_recovers(world: World) -> None
 
     node = world.node.node
     healthy = node.engine
-    url = (f"postgresql://postgres@127.0.0.1:{free_port()}/none" if world.db_kind == "postgresql"
-           else "sqlite:////nonexistent-dir/ledger.db")  # fmt: skip
+    url = (
+        f"postgresql://postgres@127.0.0.1:{free_port()}/none"
+        if world.db_kind == "postgresql"
+        else "sqlite:////nonexistent-dir/ledger.db"
+    )
     node.engine = make_engine(url) if world.db_kind == "postgresql" else _broken_sqlite(url)
     try:
         with world.node.member_client(world.a.account) as client:
@@ -113,7 +129,7 @@ def test_database_unreachable_is_503_and_the_node_recovers(world: World) -> None
         assert client.get("/v1/access-log").status_code == 200
 
 
-def _broken_sqlite(url: str):  # noqa: ANN202
+def _broken_sqlite(url: str):
     from sqlmodel import create_engine
 
     return create_engine(url)
@@ -122,11 +138,20 @@ def _broken_sqlite(url: str):  # noqa: ANN202
 def test_numbers_beyond_the_database_range_are_422_not_500(world: World) -> None:
     """Found by the OpenAPI fuzzer: a 64-bit `after` overflowed a 32-bit column."""
     with world.node.member_client(world.a.account) as client:
-        for path, params in (("/v1/access-log", {"after": 2**63}), (f"/v1/relays/{2**40}", {}),
-                             ("/v1/records/" + "ab" * 32 + "/content",
-                              {"purpose": "treatment", "clinician": "x", "version": 2**40})):  # fmt: skip
+        for path, params in (
+            ("/v1/access-log", {"after": 2**63}),
+            (f"/v1/relays/{2**40}", {}),
+            ("/v1/records/" + "ab" * 32 + "/content", {"purpose": "treatment", "clinician": "x", "version": 2**40}),
+        ):
             response = client.get(path, params=params)
             assert response.status_code == 422, (path, response.text)
-        revocation = client.post("/v1/consents/revocations", json={
-            "consent_id": "9" * 78, "nonce": 0, "deadline": 1, "signature": {"v": 27, "r": "00" * 32, "s": "00" * 32}})
+        revocation = client.post(
+            "/v1/consents/revocations",
+            json={
+                "consent_id": "9" * 78,
+                "nonce": 0,
+                "deadline": 1,
+                "signature": {"v": 27, "r": "00" * 32, "s": "00" * 32},
+            },
+        )
         assert revocation.status_code == 422 and revocation.json()["field"] == "consent_id"

@@ -83,8 +83,12 @@ def test_audit_events_can_be_selected_for_one_patient(world: World) -> None:
 
 
 def test_a_patients_consents_are_a_valid_bundle_with_their_status_and_terms(world: World) -> None:
-    active = grant(world, world.b.address, categories=bitset([Category.LABS, Category.IMAGING]),
-                   purposes=bitset([Purpose.TREATMENT, Purpose.RESEARCH]))  # fmt: skip
+    active = grant(
+        world,
+        world.b.address,
+        categories=bitset([Category.LABS, Category.IMAGING]),
+        purposes=bitset([Purpose.TREATMENT, Purpose.RESEARCH]),
+    )
     revoked = grant(world, world.c.address)
     world.chain_as(world.patient).consents.revoke(revoked)
     with world.node.patient_client(world.patient) as client:
@@ -106,8 +110,9 @@ def test_a_patients_consents_are_a_valid_bundle_with_their_status_and_terms(worl
     assert first["provision"]["period"]["end"] > first["provision"]["period"]["start"]
     assert "dateTime" in first and "extension" not in first  # granted at (block time); never revoked
     assert second["extension"][0]["url"] == "urn:medledger:consent-revoked-at"
-    assert all(entry["fullUrl"].startswith("urn:uuid:") and entry["search"] == {"mode": "match"}
-               for entry in bundle["entry"])  # fmt: skip
+    assert all(
+        entry["fullUrl"].startswith("urn:uuid:") and entry["search"] == {"mode": "match"} for entry in bundle["entry"]
+    )
     # one mapping: the API's resources are the very ones the CLI's bulk export writes
     names = {m.account: m.name for m in world.chain_as(world.stranger).registry.members()}
     exported = {r["id"]: r for r in _consent_resources(read_chain(world.backend.w3, world.manifest), names)}

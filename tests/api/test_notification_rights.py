@@ -16,9 +16,10 @@ from tests.api.test_records import grant
 from tests.utils.webhooks import Receiver, serve_receiver
 
 
-def _subscribe(client, url: str, events: list[str], patient: str | None = None):  # noqa: ANN001, ANN202
-    return client.post("/v1/subscriptions", json={"url": url, "events": events,
-                                                  **({"patient": patient} if patient else {})})  # fmt: skip
+def _subscribe(client, url: str, events: list[str], patient: str | None = None):
+    return client.post(
+        "/v1/subscriptions", json={"url": url, "events": events, **({"patient": patient} if patient else {})}
+    )
 
 
 def _notify(world: World) -> None:
@@ -51,14 +52,16 @@ def test_a_delegate_the_patient_removed_gets_nothing_more(world: World, receiver
     assert states == ["delivered", "cancelled"]
 
 
-def test_an_auditor_governance_suspended_loses_its_all_patients_subscription(world: World,
-                                                                             receiver: Receiver) -> None:  # fmt: skip
+def test_an_auditor_governance_suspended_loses_its_all_patients_subscription(world: World, receiver: Receiver) -> None:
     with world.node.member_client(world.ids.auditor.account) as client:
         created = _subscribe(client, receiver.url, ["break_glass"])
     assert created.status_code == 201
     registry_a = world.chain_as(world.a.account).registry
-    pid = registry_a.propose_status_change(ProposalKind.SUSPEND_MEMBER, world.ids.auditor.address) \
-        .event("ProposalCreated").args["proposalId"]  # fmt: skip
+    pid = (
+        registry_a.propose_status_change(ProposalKind.SUSPEND_MEMBER, world.ids.auditor.address)
+        .event("ProposalCreated")
+        .args["proposalId"]
+    )
     world.chain_as(world.b.account).registry.vote(pid, True)
     registry_a.execute(pid)
     world.chain_as(world.c.account).consents.declare_break_glass(world.patient.address, 1, b"\x01" * 32)
@@ -79,17 +82,20 @@ def test_subscriptions_per_subscriber_are_capped(world: World, receiver: Receive
         assert _subscribe(client, receiver.url, ["grant"]).status_code == 201
 
 
-@pytest.mark.parametrize(("url", "why"), [
-    ("http://203.0.113.7/hook", "https only"),
-    ("https://127.0.0.1/hook", "not a public address"),
-    ("https://localhost:8443/hook", "not a public address"),
-    ("https://10.1.2.3/hook", "not a public address"),
-    ("https://192.168.1.20/hook", "not a public address"),
-    ("https://169.254.169.254/latest/meta-data", "not a public address"),
-    ("https://[::1]/hook", "not a public address"),
-    ("https://[::ffff:10.0.0.1]/hook", "not a public address"),
-    ("https://[fd00::1]/hook", "not a public address"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://203.0.113.7/hook", "https only"),
+        ("https://127.0.0.1/hook", "not a public address"),
+        ("https://localhost:8443/hook", "not a public address"),
+        ("https://10.1.2.3/hook", "not a public address"),
+        ("https://192.168.1.20/hook", "not a public address"),
+        ("https://169.254.169.254/latest/meta-data", "not a public address"),
+        ("https://[::1]/hook", "not a public address"),
+        ("https://[::ffff:10.0.0.1]/hook", "not a public address"),
+        ("https://[fd00::1]/hook", "not a public address"),
+    ],
+)
 def test_production_nodes_deliver_only_to_public_https_receivers(world: World, url: str, why: str) -> None:
     world.node.node.settings.mode = "production"
     try:
@@ -101,11 +107,16 @@ def test_production_nodes_deliver_only_to_public_https_receivers(world: World, u
 
 
 def test_the_address_is_checked_again_when_connecting_so_dns_rebinding_is_refused(
-        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Public when subscribed, private when delivered: the connection is never made."""
     policy = ReceiverPolicy(public_only=True)
-    answers = iter([[(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 443))],
-                    [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.5", 443))]])
+    answers = iter(
+        [
+            [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 443))],
+            [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.5", 443))],
+        ]
+    )
     monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: next(answers))
     assert str(policy.resolve("hooks.example.org", 443)) == "93.184.216.34"  # at subscription
 
@@ -127,8 +138,9 @@ def test_a_slow_receiver_delays_no_other_patients_notification(world: World, rec
             assert _subscribe(client, receiver.url, ["grant"]).status_code == 201
         grant(world, world.b.address)  # the slow receiver's patient: first in line
         now = int(world.backend.w3.eth.get_block("latest")["timestamp"])
-        terms = GrantTerms(grantee=world.b.address, categories=1, purposes=1, valid_from=now - 1,
-                           valid_until=now + 3600)  # fmt: skip
+        terms = GrantTerms(
+            grantee=world.b.address, categories=1, purposes=1, valid_from=now - 1, valid_until=now + 3600
+        )
         world.chain_as(world.other_patient).consents.grant(world.other_patient.address, terms)
         notifier = world.node.app.state.notifier
         started = time.monotonic()

@@ -24,7 +24,7 @@ from tests.utils.webhooks import Receiver
 ALL_EVENTS = ["access", "grant", "revocation", "break_glass", "review"]
 
 
-def _subscribe(world: World, client, url: str, events: list[str], patient: str | None = None):  # noqa: ANN001, ANN202
+def _subscribe(world: World, client, url: str, events: list[str], patient: str | None = None):
     body = {"url": url, "events": events, **({"patient": patient} if patient else {})}
     return client.post("/v1/subscriptions", json=body)
 
@@ -40,8 +40,11 @@ def _notify(world: World, rounds: int = 5) -> None:
 def _make_due(world: World) -> None:
     """Skips the backoff wait (the retry schedule itself is checked on the rows)."""
     with session_scope(world.node.node.engine) as session:
-        session.exec(update(Notification).where(col(Notification.state) == "pending")  # type: ignore[call-overload]
-                     .values(next_attempt_at=Notification.created_at))  # fmt: skip
+        session.exec(
+            update(Notification)
+            .where(col(Notification.state) == "pending")  # type: ignore[call-overload]
+            .values(next_attempt_at=Notification.created_at)
+        )
 
 
 def test_a_patient_gets_every_event_of_their_account_signed_and_in_order(world: World, receiver: Receiver) -> None:
@@ -69,8 +72,12 @@ def test_a_patient_gets_every_event_of_their_account_signed_and_in_order(world: 
     assert access["id"] == f"access:{world.a.address}:1" and access["data"]["basis"] == "consent"
     assert revocation["data"]["consent_id"] == str(consent_id)
     assert emergency["data"]["member"] == world.c.address
-    assert review["data"] == {"break_glass_id": str(bg_id), "member": world.c.address, "decision": "justified",
-                              "auditor": world.ids.auditor.address}  # fmt: skip
+    assert review["data"] == {
+        "break_glass_id": str(bg_id),
+        "member": world.c.address,
+        "decision": "justified",
+        "auditor": world.ids.auditor.address,
+    }
     for headers, body in receiver.received:
         assert verify_signature(secret, headers[SIGNATURE_HEADER.lower()], body)
         assert not verify_signature("another-secret", headers[SIGNATURE_HEADER.lower()], body)
@@ -130,8 +137,10 @@ def test_an_unreachable_receiver_does_not_stop_the_others(world: World, receiver
     _notify(world)
     assert [b["type"] for b in receiver.bodies()] == ["grant"]
     with world.node.patient_client(world.patient) as client:
-        states = {n["state"] + ":" + (n["last_error"] or "") for n in
-                  client.get(f"/v1/patients/{world.patient.address}/notifications").json()}  # fmt: skip
+        states = {
+            n["state"] + ":" + (n["last_error"] or "")
+            for n in client.get(f"/v1/patients/{world.patient.address}/notifications").json()
+        }
     assert states == {"delivered:", f"pending:{NOT_DELIVERED}"}
 
 
@@ -145,15 +154,16 @@ def test_an_auditor_is_told_of_every_break_glass_and_review_only(world: World, r
         world.chain_as(world.c.account).consents.declare_break_glass(patient.address, 2, b"\x44" * 32)
     _notify(world)
     bodies = receiver.bodies()
-    assert [(b["type"], b["patient"]) for b in bodies] == [("break_glass", world.patient.address),
-                                                           ("break_glass", world.other_patient.address)]
+    assert [(b["type"], b["patient"]) for b in bodies] == [
+        ("break_glass", world.patient.address),
+        ("break_glass", world.other_patient.address),
+    ]
     with world.node.member_client(world.ids.auditor.account) as client:
         sent = client.get(f"/v1/subscriptions/{created.json()['id']}/notifications").json()
     assert [n["state"] for n in sent] == ["delivered", "delivered"]
 
 
-def test_accesses_anchored_in_merkle_batches_are_notified_by_their_custodian(world: World,
-                                                                             receiver: Receiver) -> None:  # fmt: skip
+def test_accesses_anchored_in_merkle_batches_are_notified_by_their_custodian(world: World, receiver: Receiver) -> None:
     world.node.node.settings.outbox.batch_size = 4
     world.node.node.settings.outbox.batch_delay_s = 0.0
     with world.node.patient_client(world.patient) as client:
@@ -184,13 +194,16 @@ def test_unsubscribing_stops_deliveries(world: World, receiver: Receiver) -> Non
     assert receiver.received == []
 
 
-@pytest.mark.parametrize(("body", "problem"), [
-    ({"url": "ftp://127.0.0.1/x", "events": ["grant"]}, "http(s)"),
-    ({"url": "http://user:pw@127.0.0.1/x", "events": ["grant"]}, "credentials"),
-    ({"url": "http://127.0.0.1/x", "events": ["gossip"]}, "unknown event types"),
-    ({"url": "http://127.0.0.1/x", "events": []}, "events"),
-    ({"url": "not a url", "events": ["grant"]}, "url"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ({"url": "ftp://127.0.0.1/x", "events": ["grant"]}, "http(s)"),
+        ({"url": "http://user:pw@127.0.0.1/x", "events": ["grant"]}, "credentials"),
+        ({"url": "http://127.0.0.1/x", "events": ["gossip"]}, "unknown event types"),
+        ({"url": "http://127.0.0.1/x", "events": []}, "events"),
+        ({"url": "not a url", "events": ["grant"]}, "url"),
+    ],
+)
 def test_bad_subscriptions_are_rejected_naming_the_problem(world: World, body: dict, problem: str) -> None:
     with world.node.patient_client(world.patient) as client:
         response = client.post("/v1/subscriptions", json=body)

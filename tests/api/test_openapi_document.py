@@ -79,23 +79,55 @@ def test_a_client_generated_from_the_document_compiles_and_makes_signed_calls(wo
     build.mkdir()
     try:
         (build / "openapi.json").write_text(json.dumps(_document(world)))
-        subprocess.run([str(BIN / "openapi-typescript"), "openapi.json", "-o", "api.d.ts"], cwd=build, check=True,
-                       capture_output=True, timeout=120)  # fmt: skip
+        subprocess.run(
+            [str(BIN / "openapi-typescript"), "openapi.json", "-o", "api.d.ts"],
+            cwd=build,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         shutil.copy(ROOT / "tests/js/generated_client.ts", build / "main.ts")
         signer = (ROOT / "clients/js/medledger-signer.mjs").as_posix()
-        (build / "main.ts").write_text((build / "main.ts").read_text().replace("../../clients/js/medledger-signer.mjs",
-                                                                               signer))  # fmt: skip
-        (build / "tsconfig.json").write_text(json.dumps({"compilerOptions": {
-            "target": "es2022", "module": "nodenext", "moduleResolution": "nodenext", "strict": True,
-            "skipLibCheck": True, "outDir": "out", "allowJs": False}, "files": ["main.ts"]}))
+        (build / "main.ts").write_text(
+            (build / "main.ts").read_text().replace("../../clients/js/medledger-signer.mjs", signer)
+        )
+        (build / "tsconfig.json").write_text(
+            json.dumps(
+                {
+                    "compilerOptions": {
+                        "target": "es2022",
+                        "module": "nodenext",
+                        "moduleResolution": "nodenext",
+                        "strict": True,
+                        "skipLibCheck": True,
+                        "outDir": "out",
+                        "allowJs": False,
+                    },
+                    "files": ["main.ts"],
+                }
+            )
+        )
         (build / "package.json").write_text('{"type": "module"}')
-        compiled = subprocess.run([str(BIN / "tsc"), "-p", "tsconfig.json"], cwd=build, capture_output=True,
-                                  text=True, timeout=300)  # fmt: skip
+        compiled = subprocess.run(
+            [str(BIN / "tsc"), "-p", "tsconfig.json"], cwd=build, capture_output=True, text=True, timeout=300
+        )
         assert compiled.returncode == 0, compiled.stdout + compiled.stderr
         node = world.node.node
-        run = subprocess.run(["node", "out/main.js", world.node.url, str(node.chain_id), node.address,
-                              "0x" + world.a.account.key.hex(), world.patient.address],
-                             cwd=build, capture_output=True, text=True, timeout=120)  # fmt: skip
+        run = subprocess.run(
+            [
+                "node",
+                "out/main.js",
+                world.node.url,
+                str(node.chain_id),
+                node.address,
+                "0x" + world.a.account.key.hex(),
+                world.patient.address,
+            ],
+            cwd=build,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert run.returncode == 0, run.stderr
         answer = json.loads(run.stdout)
     finally:

@@ -34,9 +34,18 @@ def test_openapi_documents_every_route_and_its_problems(world: World) -> None:
     with world.node.anonymous() as client:
         spec = client.get("/openapi.json").json()
     paths = spec["paths"]
-    for path in ("/v1/records", "/v1/records/{record_id}/content", "/v1/consents", "/v1/patients/{patient}/consents",
-                 "/v1/patients/{patient}/access-log", "/v1/access-log/export", "/v1/emergency",
-                 "/v1/governance/proposals", "/v1/auth/session", "/readyz"):  # fmt: skip
+    for path in (
+        "/v1/records",
+        "/v1/records/{record_id}/content",
+        "/v1/consents",
+        "/v1/patients/{patient}/consents",
+        "/v1/patients/{patient}/access-log",
+        "/v1/access-log/export",
+        "/v1/emergency",
+        "/v1/governance/proposals",
+        "/v1/auth/session",
+        "/readyz",
+    ):
         assert path in paths, path
     content = paths["/v1/records/{record_id}/content"]["get"]
     assert {"403", "404", "503"} <= set(content["responses"])

@@ -64,8 +64,9 @@ def test_effect_already_on_chain_is_confirmed_without_a_transaction(world: World
     record = upload(world).json()
     (item,) = _items(world)
     p = item.payload
-    world.chain_as(world.a.account).records.anchor_record(bytes.fromhex(p["record_id"]), p["patient"], p["category"],
-                                                          bytes.fromhex(p["content_hash"]))  # fmt: skip
+    world.chain_as(world.a.account).records.anchor_record(
+        bytes.fromhex(p["record_id"]), p["patient"], p["category"], bytes.fromhex(p["content_hash"])
+    )
     before = _nonce(world)
     _restart(world).run_once()
     (item,) = _items(world)

@@ -13,8 +13,9 @@ from ledger_api.core.problem_catalogue import CATALOGUE
 from tests.api.conftest import World
 
 ROOT = Path(__file__).resolve().parents[2]
-CLASSES = {name: cls for name, cls in vars(errors).items()
-           if isinstance(cls, type) and issubclass(cls, errors.LedgerError)}  # fmt: skip
+CLASSES = {
+    name: cls for name, cls in vars(errors).items() if isinstance(cls, type) and issubclass(cls, errors.LedgerError)
+}
 
 
 def _raised_codes() -> set[tuple[str, str, int]]:
@@ -71,18 +72,28 @@ def test_a_problems_type_resolves_on_the_node_to_a_page_in_english_and_chinese(w
     assert set(catalogue) == set(CATALOGUE)
 
 
-@pytest.mark.parametrize(("request_", "status", "code"), [
-    (lambda c: c.post("/v1/consents", content=b"{", headers={"content-type": "application/json"}), 400,
-     "json-malformed"),
-    (lambda c: c.post("/v1/consents", content=b'{"a":1,"a":2}', headers={"content-type": "application/json"}),
-     400, "json-duplicate-key"),
-    (lambda c: c.get("/v1/access-log", params=[("after", "1"), ("after", "2")]), 400, "query-repeated-key"),
-    (lambda c: c.post("/v1/consents", json={"patient": "0x12"}), 422, "validation-error"),
-    (lambda c: c.get("/v1/access-log", params={"after": "minus one"}), 422, "validation-error"),
-    (lambda c: c.get("/v1/records/not-hex"), 422, "validation-error"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("request_", "status", "code"),
+    [
+        (
+            lambda c: c.post("/v1/consents", content=b"{", headers={"content-type": "application/json"}),
+            400,
+            "json-malformed",
+        ),
+        (
+            lambda c: c.post("/v1/consents", content=b'{"a":1,"a":2}', headers={"content-type": "application/json"}),
+            400,
+            "json-duplicate-key",
+        ),
+        (lambda c: c.get("/v1/access-log", params=[("after", "1"), ("after", "2")]), 400, "query-repeated-key"),
+        (lambda c: c.post("/v1/consents", json={"patient": "0x12"}), 422, "validation-error"),
+        (lambda c: c.get("/v1/access-log", params={"after": "minus one"}), 422, "validation-error"),
+        (lambda c: c.get("/v1/records/not-hex"), 422, "validation-error"),
+    ],
+)
 def test_400_is_for_what_cannot_be_read_and_422_for_a_value_that_is_not_acceptable(
-        world: World, request_, status: int, code: str) -> None:  # noqa: ANN001
+    world: World, request_, status: int, code: str
+) -> None:
     with world.node.member_client(world.a.account) as client:
         response = request_(client)
     assert (response.status_code, response.json()["code"]) == (status, code), response.text

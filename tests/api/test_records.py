@@ -14,34 +14,50 @@ from tests.api.conftest import World
 LAB_REPORT = b"HbA1c 6.1 %; fasting glucose 5.9 mmol/L" * 50
 
 
-def upload(world: World, body: bytes = LAB_REPORT, category: Category = Category.LABS, patient: str | None = None):  # noqa: ANN201
+def upload(world: World, body: bytes = LAB_REPORT, category: Category = Category.LABS, patient: str | None = None):
     with world.node.member_client(world.a.account) as client:
-        return client.post("/v1/records", content=body, headers={"content-type": "application/octet-stream"},
-                           params={"patient": patient or world.patient.address, "category": category.name.lower(),
-                                   "media_type": "text/plain", "fhir_resource_type": "Observation"})  # fmt: skip
+        return client.post(
+            "/v1/records",
+            content=body,
+            headers={"content-type": "application/octet-stream"},
+            params={
+                "patient": patient or world.patient.address,
+                "category": category.name.lower(),
+                "media_type": "text/plain",
+                "fhir_resource_type": "Observation",
+            },
+        )
 
 
 def grant(world: World, grantee: str, categories: int = 0b11, purposes: int = 0b1, hours: int = 24) -> int:
     now = int(world.backend.w3.eth.get_block("latest")["timestamp"])
-    terms = GrantTerms(grantee=grantee, categories=categories, purposes=purposes, valid_from=now - 1,
-                       valid_until=now + hours * 3600)  # fmt: skip
+    terms = GrantTerms(
+        grantee=grantee, categories=categories, purposes=purposes, valid_from=now - 1, valid_until=now + hours * 3600
+    )
     receipt = world.chain_as(world.patient).consents.grant(world.patient.address, terms)
     return receipt.event("ConsentGranted").args["consentId"]
 
 
-def fetch(world: World, member, record_id: str, purpose: Purpose = Purpose.TREATMENT):  # noqa: ANN001, ANN201
+def fetch(world: World, member, record_id: str, purpose: Purpose = Purpose.TREATMENT):
     with world.node.member_client(member.account) as client:
-        return client.get(f"/v1/records/{record_id}/content",
-                          params={"purpose": purpose.name.lower(), "clinician": "dr-wang-7f3a"})  # fmt: skip
+        return client.get(
+            f"/v1/records/{record_id}/content", params={"purpose": purpose.name.lower(), "clinician": "dr-wang-7f3a"}
+        )
 
 
-def open_release(response, reader) -> bytes:  # noqa: ANN001
+def open_release(response, reader) -> bytes:
     h = response.headers
-    context = RecordContext(record_id=bytes.fromhex(h["x-medledger-record-id"]), version=int(h["x-medledger-version"]),
-                            custodian=h.get("x-medledger-sealed-by", h["x-medledger-custodian"]),
-                            patient=h["x-medledger-patient"])  # fmt: skip
-    data_key = unwrap_data_key(base64.b64decode(h["x-medledger-wrapped-key"]), reader.hpke_keys(),
-                               WrapContext(context.record_id, context.version, reader.address))  # fmt: skip
+    context = RecordContext(
+        record_id=bytes.fromhex(h["x-medledger-record-id"]),
+        version=int(h["x-medledger-version"]),
+        custodian=h.get("x-medledger-sealed-by", h["x-medledger-custodian"]),
+        patient=h["x-medledger-patient"],
+    )
+    data_key = unwrap_data_key(
+        base64.b64decode(h["x-medledger-wrapped-key"]),
+        reader.hpke_keys(),
+        WrapContext(context.record_id, context.version, reader.address),
+    )
     out = io.BytesIO()
     result = decrypt_record(context, data_key, io.BytesIO(response.content), out)
     assert result.content_hash.hex() == h["x-medledger-content-hash"]
@@ -107,8 +123,11 @@ def test_custodian_reads_its_own_record(world: World) -> None:
 def test_new_versions_append(world: World) -> None:
     record_id = upload(world).json()["id"]
     with world.node.member_client(world.a.account) as client:
-        response = client.post(f"/v1/records/{record_id}/versions", content=b"corrected report",
-                               headers={"content-type": "application/octet-stream"})  # fmt: skip
+        response = client.post(
+            f"/v1/records/{record_id}/versions",
+            content=b"corrected report",
+            headers={"content-type": "application/octet-stream"},
+        )
     assert response.status_code == 201, response.text
     assert [v["version"] for v in response.json()["versions"]] == [1, 2]
     world.node.drain()

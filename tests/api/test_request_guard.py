@@ -24,15 +24,24 @@ MIB = 1024 * 1024
 def _json_routes(world: World) -> list[tuple[str, str]]:
     with world.node.anonymous() as client:
         schema = client.get("/openapi.json").json()
-    return sorted((method.upper(), path.replace("{proposal_id}", "0")) for path, item in schema["paths"].items()
-                  for method, operation in item.items()
-                  if "application/json" in operation.get("requestBody", {}).get("content", {}))  # fmt: skip
+    return sorted(
+        (method.upper(), path.replace("{proposal_id}", "0"))
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if "application/json" in operation.get("requestBody", {}).get("content", {})
+    )
 
 
 def _signed_post(world: World, path: str, body: bytes) -> tuple[int, str]:
     node = world.node
-    headers = sign_headers(world.a.account, chain_id=node.node.chain_id, audience=node.node.address, method="POST",
-                           url=node.url + path, digest=hashlib.sha256(body).hexdigest())  # fmt: skip
+    headers = sign_headers(
+        world.a.account,
+        chain_id=node.node.chain_id,
+        audience=node.node.address,
+        method="POST",
+        url=node.url + path,
+        digest=hashlib.sha256(body).hexdigest(),
+    )
     with node.anonymous() as client:
         response = client.post(path, content=body, headers={**headers, "content-type": "application/json"})
     return response.status_code, response.text
@@ -48,17 +57,26 @@ def test_the_depth_check_counts_only_brackets_outside_strings() -> None:
 
 def test_a_megabyte_of_nesting_gets_400_on_every_json_route_and_the_node_lives(world: World) -> None:
     routes = _json_routes(world)
-    assert {p for _, p in routes} >= {"/v1/auth/session", "/v1/consents", "/v1/consents/revocations", "/v1/delegates",
-                                      "/v1/subscriptions", "/v1/emergency", "/v1/governance/proposals",
-                                      "/v1/governance/proposals/0/votes", "/v1/custody/handovers",
-                                      "/v1/auth/proofs/ended"}  # fmt: skip
+    assert {p for _, p in routes} >= {
+        "/v1/auth/session",
+        "/v1/consents",
+        "/v1/consents/revocations",
+        "/v1/delegates",
+        "/v1/subscriptions",
+        "/v1/emergency",
+        "/v1/governance/proposals",
+        "/v1/governance/proposals/0/votes",
+        "/v1/custody/handovers",
+        "/v1/auth/proofs/ended",
+    }
     hostile = b"[" * (MIB - 64)
     for method, path in routes:
         assert method == "POST"
         if path == "/v1/auth/session":
             with world.node.anonymous() as client:
-                response = client.post(path, content=b'{"message": ' + b"[" * 16_000, headers={
-                    "content-type": "application/json"})  # fmt: skip
+                response = client.post(
+                    path, content=b'{"message": ' + b"[" * 16_000, headers={"content-type": "application/json"}
+                )
             status, text = response.status_code, response.text
         else:
             status, text = _signed_post(world, path, hostile)

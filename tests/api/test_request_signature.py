@@ -35,13 +35,27 @@ def test_the_python_signer_reproduces_every_vector(vector: dict) -> None:
     parts = urlsplit(vector["url"])
     body = bytes.fromhex(vector["body_hex"])
     digest = hashlib.sha256(body).hexdigest()
-    base = signature_base(chain_id=vector["chain_id"], audience=vector["audience"], method=vector["method"],
-                          path=parts.path, query=parts.query, digest=digest, timestamp=vector["timestamp"],
-                          nonce=vector["nonce"])  # fmt: skip
+    base = signature_base(
+        chain_id=vector["chain_id"],
+        audience=vector["audience"],
+        method=vector["method"],
+        path=parts.path,
+        query=parts.query,
+        digest=digest,
+        timestamp=vector["timestamp"],
+        nonce=vector["nonce"],
+    )
     account = Account.from_key(vector["private_key"])
-    headers = sign_headers(account, chain_id=vector["chain_id"], audience=vector["audience"], method=vector["method"],
-                           url=vector["url"], digest=digest, timestamp=int(vector["timestamp"]),
-                           nonce=vector["nonce"])  # fmt: skip
+    headers = sign_headers(
+        account,
+        chain_id=vector["chain_id"],
+        audience=vector["audience"],
+        method=vector["method"],
+        url=vector["url"],
+        digest=digest,
+        timestamp=int(vector["timestamp"]),
+        nonce=vector["nonce"],
+    )
     expected = vector["expected"]
     assert canonical_query(parts.query) == expected["canonical_query"]
     assert digest == expected["content_sha256"]
@@ -52,13 +66,18 @@ def test_the_python_signer_reproduces_every_vector(vector: dict) -> None:
 
 
 def test_the_javascript_signer_reproduces_every_vector() -> None:
-    run = subprocess.run(["node", "clients/js/check-vectors.mjs", "docs/request-signature-vectors.json"],
-                         capture_output=True, text=True, timeout=120, cwd=ROOT)  # fmt: skip
+    run = subprocess.run(
+        ["node", "clients/js/check-vectors.mjs", "docs/request-signature-vectors.json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.count("ok ") == len(VECTORS["valid"])
 
 
-def _members_request(world: World, account, *, mutate: str) -> httpx.Response:  # noqa: ANN001
+def _members_request(world: World, account, *, mutate: str) -> httpx.Response:
     """GET /v1/consortium/members (or a POST with a body) signed, then changed as one refused vector says."""
     node = world.node.node
     chain_id, audience, path, body, method = node.chain_id, node.address, "/v1/consortium/members", b"", "GET"
@@ -72,8 +91,15 @@ def _members_request(world: World, account, *, mutate: str) -> httpx.Response:  
     if mutate == "body-altered":
         method, path, body = "POST", "/v1/subscriptions", b'{"patient":"0x0","events":["access"],"url":"http://x/"}'
     url = f"{world.node.url}{path}"
-    headers = sign_headers(account, chain_id=chain_id, audience=audience, method=method, url=url,
-                           digest=hashlib.sha256(body).hexdigest(), timestamp=timestamp)  # fmt: skip
+    headers = sign_headers(
+        account,
+        chain_id=chain_id,
+        audience=audience,
+        method=method,
+        url=url,
+        digest=hashlib.sha256(body).hexdigest(),
+        timestamp=timestamp,
+    )
     if mutate == "missing-header":
         del headers["x-medledger-nonce"]
     if mutate == "nonce-upper-case":
@@ -113,17 +139,29 @@ def test_each_refused_vector_gets_its_status_and_code_from_a_running_node(world:
 
 
 def _relay_with_javascript(world: World, script: str = "relay_grant.mjs", **extra: object) -> dict:
-    args = {"url": world.node.url, "chainId": world.node.node.chain_id, "audience": world.node.node.address,
-            "memberKey": "0x" + world.a.account.key.hex(), "patientKey": "0x" + world.patient.key.hex(),
-            "grantee": world.b.address, **extra}  # fmt: skip
-    run = subprocess.run(["node", str(ROOT / "tests/js" / script), json.dumps(args)], capture_output=True,
-                         text=True, timeout=120, cwd=ROOT)  # fmt: skip
+    args = {
+        "url": world.node.url,
+        "chainId": world.node.node.chain_id,
+        "audience": world.node.node.address,
+        "memberKey": "0x" + world.a.account.key.hex(),
+        "patientKey": "0x" + world.patient.key.hex(),
+        "grantee": world.b.address,
+        **extra,
+    }
+    run = subprocess.run(
+        ["node", str(ROOT / "tests/js" / script), json.dumps(args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)
 
 
 def test_a_grant_and_its_revocation_signed_by_ethers_and_relayed_by_the_javascript_signer_land_on_chain(
-        world: World) -> None:
+    world: World,
+) -> None:
     answer = _relay_with_javascript(world, deadline=str(2**256 - 1))  # a deadline may be any uint256
     assert answer["domain_status"] == 200
     assert answer["status"] == 202, answer
@@ -145,23 +183,49 @@ def test_a_grant_and_its_revocation_signed_by_ethers_and_relayed_by_the_javascri
 HALF = SECP256K1_N // 2
 
 
-def _grant_parts(world: World, *, signer=None, chain_id=None, contract=None, nonce=None, deadline=None,  # noqa: ANN001
-                 grantee=None, valid_until=None, tamper=False) -> tuple[dict, dict]:  # noqa: ANN001
+def _grant_parts(
+    world: World,
+    *,
+    signer=None,
+    chain_id=None,
+    contract=None,
+    nonce=None,
+    deadline=None,
+    grantee=None,
+    valid_until=None,
+    tamper=False,
+) -> tuple[dict, dict]:
     """(the relay body, the message as signed)."""
     now = int(time.time())
     chain = world.chain_as(world.stranger).consents
-    message = {"patient": world.patient.address, "grantee": grantee or world.b.address,
-               "categories": bitset([Category.LABS]), "purposes": bitset([Purpose.TREATMENT]),
-               "validFrom": now - 60, "validUntil": valid_until or now + 86_400,
-               "nonce": chain.nonce(world.patient.address) if nonce is None else nonce,
-               "deadline": deadline or now + 600}  # fmt: skip
-    document = typed_data("ConsentGrant", message, chain_id=chain_id or world.node.node.chain_id,
-                          contract=contract or world.manifest.address("ConsentRegistry"))  # fmt: skip
+    message = {
+        "patient": world.patient.address,
+        "grantee": grantee or world.b.address,
+        "categories": bitset([Category.LABS]),
+        "purposes": bitset([Purpose.TREATMENT]),
+        "validFrom": now - 60,
+        "validUntil": valid_until or now + 86_400,
+        "nonce": chain.nonce(world.patient.address) if nonce is None else nonce,
+        "deadline": deadline or now + 600,
+    }
+    document = typed_data(
+        "ConsentGrant",
+        message,
+        chain_id=chain_id or world.node.node.chain_id,
+        contract=contract or world.manifest.address("ConsentRegistry"),
+    )
     v, r, s = sign_typed(signer or world.patient, document)
-    body = {"patient": message["patient"], "grantee": message["grantee"], "categories": message["categories"],
-            "purposes": message["purposes"], "valid_from": message["validFrom"],
-            "valid_until": message["validUntil"], "nonce": message["nonce"], "deadline": message["deadline"],
-            "signature": {"v": v, "r": r.hex(), "s": s.hex()}}  # fmt: skip
+    body = {
+        "patient": message["patient"],
+        "grantee": message["grantee"],
+        "categories": message["categories"],
+        "purposes": message["purposes"],
+        "valid_from": message["validFrom"],
+        "valid_until": message["validUntil"],
+        "nonce": message["nonce"],
+        "deadline": message["deadline"],
+        "signature": {"v": v, "r": r.hex(), "s": s.hex()},
+    }
     if tamper:
         body["categories"] = bitset([Category.LABS, Category.IMAGING])
     return body, message
@@ -181,12 +245,18 @@ def _contract_verdict(world: World, body: dict) -> bool:
     else:
         v, r, s = signature["v"], bytes.fromhex(signature["r"]), bytes.fromhex(signature["s"])
     v = v + 27 if v in (0, 1) else v
-    terms = GrantTerms(grantee=body["grantee"], categories=body["categories"], purposes=body["purposes"],
-                       valid_from=body["valid_from"], valid_until=body["valid_until"])  # fmt: skip
+    terms = GrantTerms(
+        grantee=body["grantee"],
+        categories=body["categories"],
+        purposes=body["purposes"],
+        valid_from=body["valid_from"],
+        valid_until=body["valid_until"],
+    )
     consents = world.chain_as(world.a.account).consents.contract
     try:
         consents.functions.grantBySig(body["patient"], terms.as_tuple(), body["deadline"], v, r, s).call(
-            {"from": world.a.address})
+            {"from": world.a.address}
+        )
         return True
     except (ContractLogicError, EthTesterTransactionFailed):
         return False
@@ -210,20 +280,28 @@ def test_the_node_refuses_before_relaying_exactly_what_the_contract_would_refuse
         "valid": (lambda: _grant_parts(world)[0], (202, None)),
         "v as 0/1": (lambda: _v_as_recovery_id(_grant_parts(world)[0]), (202, None)),
         "one 65-byte hex string (ethers)": (lambda: _as_hex(_grant_parts(world)[0]), (202, None)),
-        "high s (mirrored)": (lambda: {**(b := _grant_parts(world)[0]), "signature": _mirror(b["signature"])},
-                              (422, "signature-malleable")),
-        "signed for another chain": (lambda: _grant_parts(world, chain_id=world.node.node.chain_id + 5)[0],
-                                     (403, "signature-wrong-signer")),
-        "signed for another contract": (lambda: _grant_parts(world, contract=world.b.address)[0],
-                                        (403, "signature-wrong-signer")),
-        "signed by a stranger": (lambda: _grant_parts(world, signer=world.stranger)[0],
-                                 (403, "signature-wrong-signer")),
+        "high s (mirrored)": (
+            lambda: {**(b := _grant_parts(world)[0]), "signature": _mirror(b["signature"])},
+            (422, "signature-malleable"),
+        ),
+        "signed for another chain": (
+            lambda: _grant_parts(world, chain_id=world.node.node.chain_id + 5)[0],
+            (403, "signature-wrong-signer"),
+        ),
+        "signed for another contract": (
+            lambda: _grant_parts(world, contract=world.b.address)[0],
+            (403, "signature-wrong-signer"),
+        ),
+        "signed by a stranger": (
+            lambda: _grant_parts(world, signer=world.stranger)[0],
+            (403, "signature-wrong-signer"),
+        ),
         "terms changed after signing": (lambda: _grant_parts(world, tamper=True)[0], (403, "signature-wrong-signer")),
         "nonce ahead": (lambda: _grant_parts(world, nonce=50)[0], (409, "nonce-ahead")),
         "nonce already used": (lambda: _grant_parts(world, nonce=0)[0], (409, "nonce-stale")),
         "deadline passed": (lambda: _grant_parts(world, deadline=now - 120)[0], (422, "signature-deadline-passed")),
         "window already over": (lambda: _grant_parts(world, valid_until=now - 30)[0], (422, "consent-window-invalid")),
-    }  # fmt: skip
+    }
     with world.node.member_client(world.a.account) as client:
         for name, (make, (status, code)) in table.items():
             body = make()

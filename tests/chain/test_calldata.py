@@ -43,8 +43,9 @@ def test_static_results_decode_as_eth_abi_does_with_addresses_checksummed(call: 
 
 
 @given(addresses, st.text(max_size=40), st.text(max_size=60), st.binary(max_size=1300), st.integers(0, 2**256 - 1))
-def test_results_with_dynamic_parts_decode_as_eth_abi_does(account: bytes, name: str, endpoint: str, key: bytes,
-                                                            number: int) -> None:  # fmt: skip
+def test_results_with_dynamic_parts_decode_as_eth_abi_does(
+    account: bytes, name: str, endpoint: str, key: bytes, number: int
+) -> None:
     """A member's record (the signer check on every signed request) is a tuple with strings and bytes."""
     types = ("(address,uint256,uint8,uint8,uint64,uint64,string,string,bytes)",)
     member = (to_checksum_address(account), number, 1, 1, 3, 7, name, endpoint, key)
@@ -67,11 +68,20 @@ def test_arrays_are_decoded_afresh_for_each_caller() -> None:
     assert second == [to_checksum_address("0x" + "cd" * 20)]
 
 
-@pytest.mark.parametrize(("abi_type", "value"), [
-    ("uint8", 256), ("uint8", -1), ("uint256", True), ("bool", 1), ("bytes32", b"short"),
-    ("address", "0x" + "ab" * 19), ("address", "0xZZ" + "ab" * 19), ("address", "0xAbAb" + "ab" * 18),
-    ("address", b"\x01" * 20),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("abi_type", "value"),
+    [
+        ("uint8", 256),
+        ("uint8", -1),
+        ("uint256", True),
+        ("bool", 1),
+        ("bytes32", b"short"),
+        ("address", "0x" + "ab" * 19),
+        ("address", "0xZZ" + "ab" * 19),
+        ("address", "0xAbAb" + "ab" * 18),
+        ("address", b"\x01" * 20),
+    ],
+)
 def test_values_outside_the_shortcuts_get_eth_abis_answer(abi_type: str, value: object) -> None:
     """Out-of-range, wrongly typed and wrongly checksummed values are refused exactly as eth_abi refuses them
     (or, for raw 20-byte addresses, encoded as eth_abi encodes them)."""
@@ -86,11 +96,14 @@ def test_values_outside_the_shortcuts_get_eth_abis_answer(abi_type: str, value: 
             encode_arguments((abi_type,), (value,))
 
 
-@pytest.mark.parametrize(("abi_type", "word"), [
-    ("bool", (2).to_bytes(32, "big")),
-    ("address", b"\x01" + bytes(31)),
-    ("uint8", (256).to_bytes(32, "big")),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("abi_type", "word"),
+    [
+        ("bool", (2).to_bytes(32, "big")),
+        ("address", b"\x01" + bytes(31)),
+        ("uint8", (256).to_bytes(32, "big")),
+    ],
+)
 def test_malformed_result_words_are_refused_like_eth_abi_refuses_them(abi_type: str, word: bytes) -> None:
     with pytest.raises(NonEmptyPaddingBytes):
         abi_decode([abi_type], word)

@@ -32,7 +32,9 @@ def test_devnet_deploys_once_and_resumes_with_the_same_identities(tmp_path: Path
     try:
         assert second.reused and second.manifest == manifest
         assert second.identities["dapeng"].address == first.identities["dapeng"].address
-        assert MemberIdentity.load(tmp_path / "keys" / "dapeng.json",
-                                   "medledger-local-development-only").address == second.identities["dapeng"].address
+        assert (
+            MemberIdentity.load(tmp_path / "keys" / "dapeng.json", "medledger-local-development-only").address
+            == second.identities["dapeng"].address
+        )
     finally:
         second.backend.close()

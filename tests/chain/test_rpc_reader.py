@@ -37,7 +37,7 @@ def test_a_members_entry_and_the_head_come_in_one_round_trip_and_agree_with_sepa
 
 
 class _NotAChainNode(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         body = {"/html": b"<html>gateway</html>", "/array": b"[1, 2]", "/object": b'{"jsonrpc": "2.0"}'}.get(self.path)
         self.send_response(502 if body is None else 200)
         self.send_header("Content-Length", str(len(body or b"")))
@@ -60,11 +60,17 @@ def not_a_chain_node() -> Iterator[str]:
         server.server_close()
 
 
-@pytest.mark.parametrize(("path", "problem"), [
-    ("/gateway-error", "answered HTTP 502"), ("/html", "not JSON"), ("/object", "malformed JSON-RPC response"),
-])  # fmt: skip
-def test_answers_that_are_not_json_rpc_are_the_chain_being_unavailable(not_a_chain_node: str, path: str,
-                                                                        problem: str) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [
+        ("/gateway-error", "answered HTTP 502"),
+        ("/html", "not JSON"),
+        ("/object", "malformed JSON-RPC response"),
+    ],
+)
+def test_answers_that_are_not_json_rpc_are_the_chain_being_unavailable(
+    not_a_chain_node: str, path: str, problem: str
+) -> None:
     reader = JsonRpcReader(not_a_chain_node + path)
     with pytest.raises(ChainUnavailable, match=problem):
         reader.request("eth_blockNumber", [])

@@ -70,7 +70,7 @@ def test_unreachable_node_is_chain_unavailable() -> None:
 
 
 @pytest.mark.anvil
-def test_node_killed_mid_session_fails_closed_with_chain_unavailable(actors) -> None:  # noqa: ANN001
+def test_node_killed_mid_session_fails_closed_with_chain_unavailable(actors) -> None:
     from ledger_api.chain.deployment import Consortium
     from tests.utils.actors import deploy_test_consortium
 
@@ -99,7 +99,7 @@ def test_revert_data_decoding_covers_panics_strings_and_unknown_errors() -> None
 
 
 @pytest.mark.anvil
-def test_confirmations_wait_for_following_blocks(actors) -> None:  # noqa: ANN001
+def test_confirmations_wait_for_following_blocks(actors) -> None:
     import threading
     import time
 

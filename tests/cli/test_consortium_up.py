@@ -38,27 +38,44 @@ def test_local_consortium_starts_serves_stops_and_resumes(tmp_path: Path) -> Non
     try:
         again.wait_for("press Ctrl-C")
         assert httpx.get(f"http://127.0.0.1:{base + 1}/readyz", timeout=5).status_code == 200
-        status = subprocess.run([sys.executable, "-m", "ledger_api.cli", "consortium", "status", "--data-dir",
-                                 str(tmp_path), "--json"], capture_output=True, text=True, timeout=60)  # fmt: skip
+        status = subprocess.run(
+            [sys.executable, "-m", "ledger_api.cli", "consortium", "status", "--data-dir", str(tmp_path), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert [n["status"] for n in json.loads(status.stdout)] == ["ready", "ready"], status.stdout
-        down = subprocess.run([sys.executable, "-m", "ledger_api.cli", "consortium", "down", "--data-dir",
-                               str(tmp_path)], capture_output=True, text=True, timeout=90)  # fmt: skip
+        down = subprocess.run(
+            [sys.executable, "-m", "ledger_api.cli", "consortium", "down", "--data-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
         assert "consortium stopped" in down.stdout, down.stdout + down.stderr
         assert again.process.wait(timeout=30) is not None
     finally:
         again.stop()
-    gone = subprocess.run([sys.executable, "-m", "ledger_api.cli", "consortium", "status", "--data-dir",
-                           str(tmp_path)], capture_output=True, text=True, timeout=60)  # fmt: skip
+    gone = subprocess.run(
+        [sys.executable, "-m", "ledger_api.cli", "consortium", "status", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert gone.returncode != 0 and "no local consortium is running" in gone.stderr
 
 
 class ConfiguredUp(Supervised):
-    def __init__(self, config: Path) -> None:  # noqa: D107 - same supervision, driven by a config file
-        self.process = subprocess.Popen([sys.executable, "-m", "ledger_api.cli", "consortium", "up", "--config",
-                                         str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    def __init__(self, config: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ledger_api.cli", "consortium", "up", "--config", str(config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self.lines = []
-        self._reader = threading.Thread(target=lambda: self.lines.extend(iter(self.process.stdout.readline, "")),
-                                        daemon=True)  # fmt: skip
+        self._reader = threading.Thread(
+            target=lambda: self.lines.extend(iter(self.process.stdout.readline, "")), daemon=True
+        )
         self._reader.start()
 
 
@@ -70,9 +87,14 @@ def test_one_config_file_points_members_at_postgresql(tmp_path: Path) -> None:
 
     ports = [free_port(), free_port()]
     with database("postgresql", tmp_path) as url_a, database("postgresql", tmp_path) as url_b:
-        config = {"data_dir": str(tmp_path / "data"), "chain": {"rpc_port": free_port()},
-                  "members": [{"slug": "dapeng", "port": ports[0], "database_url": url_a},
-                              {"slug": "kuichong", "port": ports[1], "database_url": url_b}]}  # fmt: skip
+        config = {
+            "data_dir": str(tmp_path / "data"),
+            "chain": {"rpc_port": free_port()},
+            "members": [
+                {"slug": "dapeng", "port": ports[0], "database_url": url_a},
+                {"slug": "kuichong", "port": ports[1], "database_url": url_b},
+            ],
+        }
         (tmp_path / "consortium.json").write_text(json.dumps(config))
         up = ConfiguredUp(tmp_path / "consortium.json")
         try:
@@ -92,13 +114,19 @@ def test_one_config_file_points_members_at_an_external_chain(tmp_path: Path) -> 
     from ledger_api.chain.devnet import _passphrase, start_devnet
 
     ports = {"dapeng": free_port(), "kuichong": free_port()}
-    external = start_devnet(tmp_path / "external", port=free_port(),
-                            endpoints={s: f"http://127.0.0.1:{p}" for s, p in ports.items()})  # fmt: skip
+    external = start_devnet(
+        tmp_path / "external", port=free_port(), endpoints={s: f"http://127.0.0.1:{p}" for s, p in ports.items()}
+    )
     try:
         manifest = str(tmp_path / "external" / "deployment.json")
-        config = {"data_dir": str(tmp_path / "data"), "chain": {"rpc_url": external.backend.url, "manifest": manifest},
-                  "members": [{"slug": s, "port": p, "keystore": str(tmp_path / "external" / "keys" / f"{s}.json")}
-                              for s, p in ports.items()]}  # fmt: skip
+        config = {
+            "data_dir": str(tmp_path / "data"),
+            "chain": {"rpc_url": external.backend.url, "manifest": manifest},
+            "members": [
+                {"slug": s, "port": p, "keystore": str(tmp_path / "external" / "keys" / f"{s}.json")}
+                for s, p in ports.items()
+            ],
+        }
         (tmp_path / "consortium.json").write_text(json.dumps(config))
         os.environ["MEDLEDGER_KEYSTORE_PASSPHRASE"] = _passphrase()
         up = ConfiguredUp(tmp_path / "consortium.json")
@@ -116,10 +144,15 @@ def test_one_config_file_points_members_at_an_external_chain(tmp_path: Path) -> 
 
 
 def test_a_bad_config_file_is_one_clear_error(tmp_path: Path) -> None:
-    (tmp_path / "bad.json").write_text(json.dumps({"members": [{"slug": "dapeng", "port": 1},
-                                                               {"slug": "dapeng", "port": 2}]}))
-    result = subprocess.run([sys.executable, "-m", "ledger_api.cli", "consortium", "up", "--config",
-                             str(tmp_path / "bad.json")], capture_output=True, text=True, timeout=60)  # fmt: skip
+    (tmp_path / "bad.json").write_text(
+        json.dumps({"members": [{"slug": "dapeng", "port": 1}, {"slug": "dapeng", "port": 2}]})
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "ledger_api.cli", "consortium", "up", "--config", str(tmp_path / "bad.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2 and "distinct slugs and ports" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -138,8 +171,11 @@ def test_a_node_served_by_several_processes_keeps_one_gap_free_log(tmp_path: Pat
 
     port = free_port()
     with database("postgresql", tmp_path) as url:
-        config = {"data_dir": str(tmp_path / "data"), "chain": {"rpc_port": free_port()},
-                  "members": [{"slug": "dapeng", "port": port, "database_url": url}]}  # fmt: skip
+        config = {
+            "data_dir": str(tmp_path / "data"),
+            "chain": {"rpc_port": free_port()},
+            "members": [{"slug": "dapeng", "port": port, "database_url": url}],
+        }
         (tmp_path / "consortium.json").write_text(json.dumps(config))
         os.environ["MEDLEDGER_API_WORKERS"] = "2"
         try:
@@ -155,15 +191,18 @@ def test_a_node_served_by_several_processes_keeps_one_gap_free_log(tmp_path: Pat
             manifest = json.loads((tmp_path / "data" / "chain" / "deployment.json").read_text())
             auth = MemberAuth(account=identity.account, chain_id=manifest["chain_id"], audience=identity.address)
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", auth=auth, timeout=30) as client:
-                record = client.post("/v1/records", content=b"HbA1c 6.1 %" * 100,
-                                     params={"patient": "0x" + "11" * 20, "category": "labs",
-                                             "media_type": "text/plain"},
-                                     headers={"content-type": "application/octet-stream"}).json()["id"]  # fmt: skip
+                record = client.post(
+                    "/v1/records",
+                    content=b"HbA1c 6.1 %" * 100,
+                    params={"patient": "0x" + "11" * 20, "category": "labs", "media_type": "text/plain"},
+                    headers={"content-type": "application/octet-stream"},
+                ).json()["id"]
 
             def read(_: int) -> int:
                 with httpx.Client(base_url=f"http://127.0.0.1:{port}", auth=auth, timeout=30) as own:
-                    return own.get(f"/v1/records/{record}/content", params={"purpose": "treatment",
-                                                                            "clinician": "dr-1"}).status_code
+                    return own.get(
+                        f"/v1/records/{record}/content", params={"purpose": "treatment", "clinician": "dr-1"}
+                    ).status_code
 
             with ThreadPoolExecutor(8) as pool:
                 assert set(pool.map(read, range(40))) == {200}
@@ -181,21 +220,26 @@ def test_a_node_served_by_several_processes_keeps_one_gap_free_log(tmp_path: Pat
         assert "consortium stopped" in output
 
 
-
 def test_status_with_nothing_running_says_so(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "ledger_api.cli", "consortium", "status", "--data-dir",
-                             str(tmp_path)], capture_output=True, text=True, timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "ledger_api.cli", "consortium", "status", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "[not-running]" in result.stderr and "make run" in result.stderr and "startup-failed" not in result.stderr
 
 
 def test_help_and_simple_commands_load_no_chain_or_crypto_stack() -> None:
     """What keeps `medledger --help` fast (figure cli.startup_ms): nothing heavy is imported to show help."""
-    probe = ("import sys; from ledger_api.cli import app; from typer.testing import CliRunner; "
-             "runner = CliRunner(); "
-             "[runner.invoke(app, args) for args in (['--help'], ['record', '--help'], ['patient', '--help'], "
-             "['consortium', '--help'], ['audit', '--help'], ['chain', '--help'], ['serve', '--help'])]; "
-             "print(sorted(m for m in ('web3', 'eth_account', 'medledger_crypto', 'fastapi', 'sqlalchemy') "
-             "if m in sys.modules))")  # fmt: skip
+    probe = (
+        "import sys; from ledger_api.cli import app; from typer.testing import CliRunner; "
+        "runner = CliRunner(); "
+        "[runner.invoke(app, args) for args in (['--help'], ['record', '--help'], ['patient', '--help'], "
+        "['consortium', '--help'], ['audit', '--help'], ['chain', '--help'], ['serve', '--help'])]; "
+        "print(sorted(m for m in ('web3', 'eth_account', 'medledger_crypto', 'fastapi', 'sqlalchemy') "
+        "if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]", result.stdout

@@ -18,14 +18,32 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_the_demo_story_passes_on_a_fresh_local_consortium(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--data-dir", str(tmp_path / "data"), "--imaging-mb", "48",
-         "--rpc-port", str(free_port()), "--base-port", str(free_port(3))],
-        capture_output=True, text=True, timeout=600)  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "demo.py"),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--imaging-mb",
+            "48",
+            "--rpc-port",
+            str(free_port()),
+            "--base-port",
+            str(free_port(3)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
-    for step in ("asks for the lab report without consent", "denied on the very next request",
-                 "break-glass flagged", "verification passed", "Consent (the revoked one inactive)",
-                 "demo passed"):  # fmt: skip
+    for step in (
+        "asks for the lab report without consent",
+        "denied on the very next request",
+        "break-glass flagged",
+        "verification passed",
+        "Consent (the revoked one inactive)",
+        "demo passed",
+    ):
         assert step in output, output
     report = (tmp_path / "data" / "demo-audit-report.html").read_text()
     assert "PASSED" in report and "<svg" in report

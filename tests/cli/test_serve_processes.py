@@ -65,8 +65,9 @@ def test_the_api_processes_serve_and_the_jobs_process_anchors(tmp_path: Path) ->
         assert lab.tally.problems == []
 
 
-def test_a_node_whose_jobs_are_switched_off_starts_no_jobs_process(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_node_whose_jobs_are_switched_off_starts_no_jobs_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MEDLEDGER_RUN_OUTBOX_WORKER", "false")
     with _node_of_two_api_processes(tmp_path, expected=2) as (lab, children):
         assert set(children) == {"medledger-api-0", "medledger-api-1"}
@@ -85,4 +86,3 @@ def test_when_the_jobs_process_dies_the_whole_node_stops_non_zero(tmp_path: Path
         while any(alive(pid) for pid in children.values()) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not [pid for pid in children.values() if alive(pid)]  # the API processes stopped too
-

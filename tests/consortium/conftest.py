@@ -29,10 +29,16 @@ class TwoNodes:
 
     def grant_b(self, categories: int, purposes: int = bitset([Purpose.TREATMENT])) -> int:
         now = int(self.backend.w3.eth.get_block("latest")["timestamp"])
-        consents = Consortium(self.backend.w3, self.a.node.manifest,
-                              TransactionSender(self.backend.w3, self.patient)).consents  # fmt: skip
-        terms = GrantTerms(grantee=self.ids.members["b"].address, categories=categories, purposes=purposes,
-                           valid_from=now - 1, valid_until=now + 3600)  # fmt: skip
+        consents = Consortium(
+            self.backend.w3, self.a.node.manifest, TransactionSender(self.backend.w3, self.patient)
+        ).consents
+        terms = GrantTerms(
+            grantee=self.ids.members["b"].address,
+            categories=categories,
+            purposes=purposes,
+            valid_from=now - 1,
+            valid_until=now + 3600,
+        )
         return consents.grant(self.patient.address, terms).event("ConsentGranted").args["consentId"]
 
 
@@ -43,9 +49,19 @@ def two_nodes(tmp_path: Path) -> Iterator[TwoNodes]:
     ids = Identities({slug: f"http://127.0.0.1:{port}" for slug, port in ports.items()})  # C: registered, never up
     with AnvilBackend() as backend, ExitStack() as stack:
         manifest = deploy(backend, ids, Account.create())
-        nodes = {slug: stack.enter_context(start_node(backend, manifest, ids.members[slug], tmp_path / slug,
-                                                      f"sqlite:///{tmp_path / slug}.db", listener=listeners[slug]))
-                 for slug in ("a", "b")}  # fmt: skip
+        nodes = {
+            slug: stack.enter_context(
+                start_node(
+                    backend,
+                    manifest,
+                    ids.members[slug],
+                    tmp_path / slug,
+                    f"sqlite:///{tmp_path / slug}.db",
+                    listener=listeners[slug],
+                )
+            )
+            for slug in ("a", "b")
+        }
         patient = Account.create()
         backend.fund(patient.address, 10**19)
         yield TwoNodes(backend, ids, nodes["a"], nodes["b"], patient)

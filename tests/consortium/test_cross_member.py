@@ -15,19 +15,27 @@ STUDY = bytes(range(256)) * 4096  # 1 MiB "imaging study"
 
 def _upload(world: TwoNodes, body: bytes, category: Category) -> str:
     with world.a.member_client(world.ids.members["a"].account) as client:
-        response = client.post("/v1/records", content=body, headers={"content-type": "application/octet-stream"},
-                               params={"patient": world.patient.address, "category": category.name.lower(),
-                                       "media_type": "application/dicom"})  # fmt: skip
+        response = client.post(
+            "/v1/records",
+            content=body,
+            headers={"content-type": "application/octet-stream"},
+            params={
+                "patient": world.patient.address,
+                "category": category.name.lower(),
+                "media_type": "application/dicom",
+            },
+        )
     assert response.status_code == 201, response.text
     world.a.drain()
     return response.json()["id"]
 
 
-def _fetch_via_b(world: TwoNodes, record_id: str, purpose: str = "treatment"):  # noqa: ANN202
+def _fetch_via_b(world: TwoNodes, record_id: str, purpose: str = "treatment"):
     with world.b.member_client(world.ids.members["b"].account) as client:
-        return client.get(f"/v1/consortium/records/{record_id}",
-                          params={"custodian": world.ids.members["a"].address, "purpose": purpose,
-                                  "clinician": "dr-li-22"})  # fmt: skip
+        return client.get(
+            f"/v1/consortium/records/{record_id}",
+            params={"custodian": world.ids.members["a"].address, "purpose": purpose, "clinician": "dr-li-22"},
+        )
 
 
 def test_b_reads_a_record_through_both_nodes_only_with_consent(two_nodes: TwoNodes) -> None:
@@ -45,12 +53,15 @@ def test_b_reads_a_record_through_both_nodes_only_with_consent(two_nodes: TwoNod
     with world.a.member_client(world.ids.members["a"].account) as client:
         (entry,) = client.get("/v1/access-log").json()
     assert (entry["requester"], entry["clinician"], entry["authorization"]) == (
-        world.ids.members["b"].address, "dr-li-22", f"{consent_id:064x}")
+        world.ids.members["b"].address,
+        "dr-li-22",
+        f"{consent_id:064x}",
+    )
     # B's disk never held plaintext
     assert not [p for p in world.b.node.blob_dir.rglob("*") if p.is_file()]
 
 
-def _audit_events(node, account) -> list[dict]:  # noqa: ANN001
+def _audit_events(node, account) -> list[dict]:
     with node.member_client(account) as client:
         response = client.get("/v1/audit/fhir/AuditEvent")
     assert response.status_code == 200, response.text
@@ -66,17 +77,26 @@ def test_a_disclosure_is_audited_at_both_ends_as_ihe_balp_prescribes(two_nodes: 
     assert _fetch_via_b(world, record_id).status_code == 200
     assert _fetch_via_b(world, record_id).status_code == 200
     (first, second) = _audit_events(world.a, world.ids.members["a"].account)
-    imports = [e for e in _audit_events(world.b, world.ids.members["b"].account)
-               if "PrivacyDisclosure.Recipient" in e.get("meta", {}).get("profile", [""])[0]]  # fmt: skip
+    imports = [
+        e
+        for e in _audit_events(world.b, world.ids.members["b"].account)
+        if "PrivacyDisclosure.Recipient" in e.get("meta", {}).get("profile", [""])[0]
+    ]
     assert len(imports) == 2
     for source, recipient in zip((first, second), imports, strict=True):
         AuditEvent.model_validate(recipient)
         assert privacy_disclosure_violations(source, "Source") == []
         assert privacy_disclosure_violations(recipient, "Recipient") == []
-        entry = [e["what"]["identifier"]["value"] for e in source["entity"]
-                 if e["what"].get("identifier", {}).get("system") == "urn:medledger:access-entry"]  # fmt: skip
-        paired = [e["what"]["identifier"]["value"] for e in recipient["entity"]
-                  if e["what"].get("identifier", {}).get("system") == "urn:medledger:access-entry"]  # fmt: skip
+        entry = [
+            e["what"]["identifier"]["value"]
+            for e in source["entity"]
+            if e["what"].get("identifier", {}).get("system") == "urn:medledger:access-entry"
+        ]
+        paired = [
+            e["what"]["identifier"]["value"]
+            for e in recipient["entity"]
+            if e["what"].get("identifier", {}).get("system") == "urn:medledger:access-entry"
+        ]
         assert entry == paired and entry[0].startswith(world.ids.members["a"].address.lower())
         assert recipient["source"]["observer"]["identifier"]["value"] == world.ids.members["b"].address.lower()
 
@@ -124,8 +144,10 @@ def test_fan_out_reports_each_member_and_survives_one_down(two_nodes: TwoNodes) 
     _upload(world, b"psychiatric assessment", Category.MENTAL_HEALTH)
     world.grant_b(bitset([Category.LABS]))
     with world.b.member_client(world.ids.members["b"].account) as client:
-        response = client.get(f"/v1/consortium/patients/{world.patient.address}/records",
-                              params={"purpose": "treatment", "deadline_ms": 2000})  # fmt: skip
+        response = client.get(
+            f"/v1/consortium/patients/{world.patient.address}/records",
+            params={"purpose": "treatment", "deadline_ms": 2000},
+        )
     assert response.status_code == 200, response.text
     by_member = {m["member"]: m for m in response.json()["members"]}
     a, b, c = (world.ids.members[s].address for s in ("a", "b", "c"))
@@ -140,7 +162,8 @@ def test_only_the_local_system_may_ask_through_its_node(two_nodes: TwoNodes) -> 
     world = two_nodes
     record_id = _upload(world, b"x" * 10, Category.LABS)
     with world.b.member_client(world.ids.members["a"].account) as client:  # A asking B's node to fetch for it
-        response = client.get(f"/v1/consortium/records/{record_id}",
-                              params={"custodian": world.ids.members["a"].address, "purpose": "treatment",
-                                      "clinician": "x"})  # fmt: skip
+        response = client.get(
+            f"/v1/consortium/records/{record_id}",
+            params={"custodian": world.ids.members["a"].address, "purpose": "treatment", "clinician": "x"},
+        )
     assert response.status_code == 403

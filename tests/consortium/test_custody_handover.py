@@ -38,8 +38,10 @@ def _local(world: TwoNodes, slug: str) -> httpx.Client:
 def _agree(world: TwoNodes, *, max_records: int = 100, max_bytes: int = 64 << 20) -> dict:
     """B's own system agrees to take A's records (the only pushes B's node accepts)."""
     with _local(world, "b") as client:
-        agreed = client.post("/v1/custody/agreements", json={"predecessor": world.ids.members["a"].address,
-                                                             "max_records": max_records, "max_bytes": max_bytes})
+        agreed = client.post(
+            "/v1/custody/agreements",
+            json={"predecessor": world.ids.members["a"].address, "max_records": max_records, "max_bytes": max_bytes},
+        )
     assert agreed.status_code == 201, agreed.text
     return agreed.json()
 
@@ -68,8 +70,14 @@ def test_a_leaving_member_hands_its_records_to_a_successor(two_nodes: TwoNodes) 
     world = two_nodes
     labs = _upload(world, LABS, Category.LABS)
     with _local(world, "a") as client:
-        assert client.post(f"/v1/records/{labs}/versions", content=LABS + b" (amended)",
-                           headers={"content-type": "application/octet-stream"}).status_code == 201  # fmt: skip
+        assert (
+            client.post(
+                f"/v1/records/{labs}/versions",
+                content=LABS + b" (amended)",
+                headers={"content-type": "application/octet-stream"},
+            ).status_code
+            == 201
+        )
     imaging = _upload(world, STUDY, Category.IMAGING)
     erased = _upload(world, b"wrong patient", Category.NOTES)
     with _local(world, "a") as client:
@@ -95,8 +103,9 @@ def test_a_leaving_member_hands_its_records_to_a_successor(two_nodes: TwoNodes) 
         assert open_release(response, b_member) == expected
     first = _read_locally(world, "b", labs)
     with _local(world, "b") as client:
-        v1 = client.get(f"/v1/records/{labs}/content", params={"purpose": "treatment", "clinician": "dr-he",
-                                                               "version": 1})  # fmt: skip
+        v1 = client.get(
+            f"/v1/records/{labs}/content", params={"purpose": "treatment", "clinician": "dr-he", "version": 1}
+        )
         listed = client.get(f"/v1/patients/{world.patient.address}/records").json()
     assert open_release(v1, b_member) == LABS and first.status_code == 200
     assert {(r["id"], r["custody"], r["latest_version"]) for r in listed} == {(labs, "held", 2), (imaging, "held", 1)}
@@ -112,11 +121,15 @@ def test_a_leaving_member_hands_its_records_to_a_successor(two_nodes: TwoNodes) 
         assert [(r["id"], r["erased"]) for r in remaining] == [(erased, True)]
         log = client.get("/v1/access-log").json()
     handovers = [e for e in log if e["action"] == "handover"]
-    assert {(e["record_id"], e["requester"]) for e in handovers} == {(labs, world.b.node.address),
-                                                                     (imaging, world.b.node.address)}
+    assert {(e["record_id"], e["requester"]) for e in handovers} == {
+        (labs, world.b.node.address),
+        (imaging, world.b.node.address),
+    }
     # the patient's consent is the patient's: untouched
-    assert chain.consents.permitting_consent(world.patient.address, world.b.node.address, int(Category.LABS),
-                                             0) == consent_id  # fmt: skip
+    assert (
+        chain.consents.permitting_consent(world.patient.address, world.b.node.address, int(Category.LABS), 0)
+        == consent_id
+    )
     # an auditor verifies both trails and both stores against the chain
     world.a.drain()
     world.b.drain()
@@ -135,8 +148,12 @@ def test_the_successor_takes_only_what_the_chain_and_the_bytes_confirm(two_nodes
     world = two_nodes
     labs = _upload(world, LABS, Category.LABS)
     _agree(world)
-    params = {"patient": world.patient.address, "category": int(Category.LABS), "media_type": "text/plain",
-              "sealed_by": world.a.node.address}  # fmt: skip
+    params = {
+        "patient": world.patient.address,
+        "category": int(Category.LABS),
+        "media_type": "text/plain",
+        "sealed_by": world.a.node.address,
+    }
     headers = {"content-type": "application/octet-stream", "x-medledger-wrapped-key": "AAAA" * 8}
     path = f"/v1/custody/incoming/{labs}/versions/1"
     # not the custodian on chain (C's key; B's own system)
@@ -145,11 +162,13 @@ def test_the_successor_takes_only_what_the_chain_and_the_bytes_confirm(two_nodes
             response = client.put(path, params=params, content=b"x", headers=headers)
         assert response.status_code == 403, response.text
     with world.b.member_client(world.ids.members["a"].account) as client:
-        wrong_patient = client.put(path, params={**params, "patient": world.ids.members["c"].address},
-                                   content=b"x", headers=headers)  # fmt: skip
+        wrong_patient = client.put(
+            path, params={**params, "patient": world.ids.members["c"].address}, content=b"x", headers=headers
+        )
         wrong_bytes = client.put(path, params=params, content=b"not the anchored ciphertext", headers=headers)
-        unanchored = client.put(f"/v1/custody/incoming/{'ab' * 32}/versions/1", params=params, content=b"x",
-                                headers=headers)  # fmt: skip
+        unanchored = client.put(
+            f"/v1/custody/incoming/{'ab' * 32}/versions/1", params=params, content=b"x", headers=headers
+        )
     assert wrong_patient.status_code == 422 and "patient" in wrong_patient.json()["detail"]
     assert wrong_bytes.status_code == 422 and "anchored" in wrong_bytes.json()["detail"]
     assert unanchored.status_code == 422 and "not anchored" in unanchored.json()["detail"]
@@ -171,7 +190,7 @@ def test_a_handover_needs_an_active_successor_and_the_members_own_system(two_nod
         assert client.post("/v1/custody/handovers", json={"successor": world.b.node.address}).status_code == 403
 
 
-def test_the_handover_runs_from_the_cli_with_progress(two_nodes: TwoNodes, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_the_handover_runs_from_the_cli_with_progress(two_nodes: TwoNodes, tmp_path, monkeypatch) -> None:
     from medledger_crypto import DEV_SCRYPT
     from typer.testing import CliRunner
 
@@ -185,8 +204,19 @@ def test_the_handover_runs_from_the_cli_with_progress(two_nodes: TwoNodes, tmp_p
     monkeypatch.setenv("MEDLEDGER_KEYSTORE_PASSPHRASE", "member passphrase for tests 7")
     world.a.worker.start()  # the outbox sends the custody transfer while the CLI follows along
     try:
-        result = CliRunner().invoke(app, ["record", "handover", "--to", world.ids.members["b"].address,
-                                          "--identity", str(key), "--node", world.a.url])  # fmt: skip
+        result = CliRunner().invoke(
+            app,
+            [
+                "record",
+                "handover",
+                "--to",
+                world.ids.members["b"].address,
+                "--identity",
+                str(key),
+                "--node",
+                world.a.url,
+            ],
+        )
     finally:
         world.a.worker.stop()
     assert result.exit_code == 0, result.output
@@ -201,8 +231,13 @@ def _push_one(world: TwoNodes, record_id: str) -> LedgerError | None:
     assert record is not None
     successor = world.a.node.chain.registry.member(world.b.node.address)
     try:
-        _push(world.a.node, peer_client(world.a.node, successor), successor,
-              HpkePublicKey.from_bytes(successor.hpke_public_key), record)
+        _push(
+            world.a.node,
+            peer_client(world.a.node, successor),
+            successor,
+            HpkePublicKey.from_bytes(successor.hpke_public_key),
+            record,
+        )
     except LedgerError as refused:
         return refused
     return None

@@ -30,10 +30,12 @@ def test_readyz_answers_at_once_while_one_member_hangs_and_100_overviews_are_in_
     patients = [Account.create() for _ in range(PATIENTS)]
     sessions = [world.b.patient_client(p, resources=VIEW) for p in patients]
     try:
+
         def overview(index: int) -> int:
             client, patient = sessions[index % PATIENTS], patients[index % PATIENTS]
-            return client.get(f"/v1/patients/{patient.address}/overview/records",
-                              params={"deadline_ms": 12_000}).status_code  # fmt: skip
+            return client.get(
+                f"/v1/patients/{patient.address}/overview/records", params={"deadline_ms": 12_000}
+            ).status_code
 
         with ThreadPoolExecutor(PATIENTS * PER_PATIENT) as pool:
             futures = [pool.submit(overview, i) for i in range(PATIENTS * PER_PATIENT)]

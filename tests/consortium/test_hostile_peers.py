@@ -37,38 +37,55 @@ def hostile_c(world: TwoNodes, **behaviour: object) -> Iterator[dict]:
     sink = io.BytesIO()
     encrypted = encrypt_record(context, io.BytesIO(PLAINTEXT), sink)
     ciphertext = sink.getvalue()
-    wrapped = wrap_data_key(encrypted.data_key, HpkePublicKey.from_bytes(b.hpke_public_key.to_bytes()),
-                            WrapContext(record_id, 1, b.address))  # fmt: skip
+    wrapped = wrap_data_key(
+        encrypted.data_key, HpkePublicKey.from_bytes(b.hpke_public_key.to_bytes()), WrapContext(record_id, 1, b.address)
+    )
     chain = Consortium(world.backend.w3, world.b.node.manifest, TransactionSender(world.backend.w3, c.account))
     chain.records.anchor_record(record_id, world.patient.address, 0, encrypted.content_hash)
     stranger = Account.create().address
     state = {"record_id": record_id.hex(), "stranger": stranger, **behaviour}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             path = urlsplit(self.path).path
             if path.endswith("/content"):
                 body = ciphertext * int(state.get("repeat", 1))
                 self.send_response(200)
-                for name, value in {"x-medledger-record-id": record_id.hex(), "x-medledger-version": "1",
-                                    "x-medledger-custodian": c.address, "x-medledger-patient": world.patient.address,
-                                    "x-medledger-category": "0", "x-medledger-media-type": state.get(
-                                        "media_type", "text/html"), "x-medledger-access-sequence": "1",
-                                    "x-medledger-basis": "consent",
-                                    "x-medledger-wrapped-key": base64.b64encode(wrapped).decode(),
-                                    "content-length": str(len(body))}.items():  # fmt: skip
+                for name, value in {
+                    "x-medledger-record-id": record_id.hex(),
+                    "x-medledger-version": "1",
+                    "x-medledger-custodian": c.address,
+                    "x-medledger-patient": world.patient.address,
+                    "x-medledger-category": "0",
+                    "x-medledger-media-type": state.get("media_type", "text/html"),
+                    "x-medledger-access-sequence": "1",
+                    "x-medledger-basis": "consent",
+                    "x-medledger-wrapped-key": base64.b64encode(wrapped).decode(),
+                    "content-length": str(len(body)),
+                }.items():
                     self.send_header(name, value)
                 self.end_headers()
                 pause = float(state.get("trickle_s", 0))
                 for offset in range(0, len(body), 4096):
-                    self.wfile.write(body[offset:offset + 4096])
+                    self.wfile.write(body[offset : offset + 4096])
                     if pause:
                         self.wfile.flush()
                         time.sleep(pause)
                 return
-            listing = [{"id": "ab" * 32, "patient": stranger, "category": 0, "media_type": "text/plain",
-                        "fhir_resource_type": None, "custodian": c.address, "latest_version": 1,
-                        "created_at": "2026-11-29T10:00:00Z", "erased": False, "versions": []}]
+            listing = [
+                {
+                    "id": "ab" * 32,
+                    "patient": stranger,
+                    "category": 0,
+                    "media_type": "text/plain",
+                    "fhir_resource_type": None,
+                    "custodian": c.address,
+                    "latest_version": 1,
+                    "created_at": "2026-11-29T10:00:00Z",
+                    "erased": False,
+                    "versions": [],
+                }
+            ]
             body = json.dumps(listing).encode()
             self.send_response(200)
             self.send_header("content-type", "application/json")
@@ -83,10 +100,12 @@ def hostile_c(world: TwoNodes, **behaviour: object) -> Iterator[dict]:
         yield state
 
 
-def _fetch_from_c(world: TwoNodes, record_id: str):  # noqa: ANN202
+def _fetch_from_c(world: TwoNodes, record_id: str):
     with world.b.member_client(world.ids.members["b"].account) as client:
-        return client.get(f"/v1/consortium/records/{record_id}", params={
-            "custodian": world.ids.members["c"].address, "purpose": "treatment", "clinician": "dr-li"})
+        return client.get(
+            f"/v1/consortium/records/{record_id}",
+            params={"custodian": world.ids.members["c"].address, "purpose": "treatment", "clinician": "dr-li"},
+        )
 
 
 def test_a_peer_cannot_make_this_nodes_clients_render_its_record_as_a_page(two_nodes: TwoNodes) -> None:

@@ -33,9 +33,16 @@ VIEW = (CONSORTIUM_VIEW,)
 def _upload(world: TwoNodes, slug: str, body: bytes, category: Category, patient: str | None = None) -> str:
     node = world.a if slug == "a" else world.b
     with node.member_client(world.ids.members[slug].account) as client:
-        response = client.post("/v1/records", content=body, headers={"content-type": "application/octet-stream"},
-                               params={"patient": patient or world.patient.address,
-                                       "category": category.name.lower(), "media_type": "text/plain"})  # fmt: skip
+        response = client.post(
+            "/v1/records",
+            content=body,
+            headers={"content-type": "application/octet-stream"},
+            params={
+                "patient": patient or world.patient.address,
+                "category": category.name.lower(),
+                "media_type": "text/plain",
+            },
+        )
     assert response.status_code == 201, response.text
     node.drain()  # anchor it (the tests run each node's outbox by hand)
     return response.json()["id"]
@@ -43,8 +50,10 @@ def _upload(world: TwoNodes, slug: str, body: bytes, category: Category, patient
 
 def _read_via_b(world: TwoNodes, record_id: str, clinician: str = "dr-li-22") -> int:
     with world.b.member_client(world.ids.members["b"].account) as client:
-        return client.get(f"/v1/consortium/records/{record_id}", params={
-            "custodian": world.ids.members["a"].address, "purpose": "treatment", "clinician": clinician}).status_code
+        return client.get(
+            f"/v1/consortium/records/{record_id}",
+            params={"custodian": world.ids.members["a"].address, "purpose": "treatment", "clinician": clinician},
+        ).status_code
 
 
 def test_one_sign_in_shows_records_and_history_from_every_member(two_nodes: TwoNodes) -> None:
@@ -57,9 +66,15 @@ def test_one_sign_in_shows_records_and_history_from_every_member(two_nodes: TwoN
     assert _read_via_b(world, labs) == 200
     # break-glass for the record the consent does not cover; the auditor then reviews it on chain
     with world.b.member_client(world.ids.members["b"].account) as client:
-        declared = client.post("/v1/emergency", json={"patient": world.patient.address, "reason_code": 1,
-                                                      "justification": "unconscious, no relatives reachable",
-                                                      "clinician": "dr-er-7"})  # fmt: skip
+        declared = client.post(
+            "/v1/emergency",
+            json={
+                "patient": world.patient.address,
+                "reason_code": 1,
+                "justification": "unconscious, no relatives reachable",
+                "clinician": "dr-er-7",
+            },
+        )
     assert declared.status_code == 201, declared.text
     assert _read_via_b(world, notes, clinician="dr-er-7") == 200
 
@@ -71,17 +86,22 @@ def test_one_sign_in_shows_records_and_history_from_every_member(two_nodes: TwoN
     assert outcome == {a: "returned", b: "returned", c: "unreachable"}  # C is registered, its node is down
     held = {(r["custodian"], r["category"]) for r in records.json()["records"]}
     assert held == {(a, int(Category.LABS)), (a, int(Category.MENTAL_HEALTH)), (b, int(Category.IMMUNIZATIONS))}
-    assert {r["custodian_name"] for r in records.json()["records"]} == {"Dapeng New District People's Hospital",
-                                                                         "Kuichong Community Health Center"}
+    assert {r["custodian_name"] for r in records.json()["records"]} == {
+        "Dapeng New District People's Hospital",
+        "Kuichong Community Health Center",
+    }
     assert history.status_code == 200, history.text
     timeline = history.json()["timeline"]
     assert [(e["logged_by"], e["requester"], e["basis"], e["clinician"]) for e in timeline] == [
-        (a, b, "break_glass", "dr-er-7"), (a, b, "consent", "dr-li-22")]  # newest first
+        (a, b, "break_glass", "dr-er-7"),
+        (a, b, "consent", "dr-li-22"),
+    ]  # newest first
     assert timeline[1]["authorization"] == f"{consent_id:064x}"
     assert timeline[0]["review"] == "pending" and timeline[0]["requester_name"] == "Kuichong Community Health Center"
 
-    auditor = Consortium(world.backend.w3, world.a.node.manifest,
-                         TransactionSender(world.backend.w3, world.ids.auditor.account))  # fmt: skip
+    auditor = Consortium(
+        world.backend.w3, world.a.node.manifest, TransactionSender(world.backend.w3, world.ids.auditor.account)
+    )
     auditor.consents.review_break_glass(declared.json()["break_glass_id"], True, hashlib.sha256(b"ok").digest())
     with world.b.patient_client(world.patient, resources=VIEW) as patient:
         again = patient.get(f"/v1/patients/{world.patient.address}/overview/access-log").json()["timeline"]
@@ -110,24 +130,42 @@ def test_the_overview_is_the_patients_own(two_nodes: TwoNodes) -> None:
         assert hospital.get(f"/v1/patients/{world.patient.address}/overview/records").status_code == 403
 
 
-def _proof(world: TwoNodes, *, uri: str | None = None, resources: tuple[str, ...] = VIEW, chain_id: int | None = None,
-           expires_in: int = 600, signer=None, address: str | None = None, issued_ago: int = 30) -> str:  # noqa: ANN001
+def _proof(
+    world: TwoNodes,
+    *,
+    uri: str | None = None,
+    resources: tuple[str, ...] = VIEW,
+    chain_id: int | None = None,
+    expires_in: int = 600,
+    signer=None,
+    address: str | None = None,
+    issued_ago: int = 30,
+) -> str:
     moment = datetime.now(UTC)
-    message = build_message(domain="127.0.0.1", address=address or world.patient.address, uri=uri or world.b.url,
-                            chain_id=chain_id or world.a.node.chain_id, nonce="abcdef0123456789",
-                            issued_at=moment - timedelta(seconds=issued_ago),
-                            expiration=moment + timedelta(seconds=expires_in), resources=resources)  # fmt: skip
+    message = build_message(
+        domain="127.0.0.1",
+        address=address or world.patient.address,
+        uri=uri or world.b.url,
+        chain_id=chain_id or world.a.node.chain_id,
+        nonce="abcdef0123456789",
+        issued_at=moment - timedelta(seconds=issued_ago),
+        expiration=moment + timedelta(seconds=expires_in),
+        resources=resources,
+    )
     signature = (signer or world.patient).sign_message(encode_defunct(text=message)).signature.hex()
     return base64.urlsafe_b64encode(json.dumps({"message": message, "signature": signature}).encode()).decode()
 
 
-def _at_a_as(world: TwoNodes, slug: str, proof: str, method: str = "GET", path: str | None = None):  # noqa: ANN202
+def _at_a_as(world: TwoNodes, slug: str, proof: str, method: str = "GET", path: str | None = None):
     node = world.a
     with node.member_client(world.ids.members[slug].account) as client:
         if method == "GET":
             return client.get(path or f"/v1/patients/{world.patient.address}/records", headers={HEADER: proof})
-        return client.post(path or "/v1/subscriptions", json={"url": "http://127.0.0.1:9/hook", "events": ["access"]},
-                           headers={HEADER: proof})  # fmt: skip
+        return client.post(
+            path or "/v1/subscriptions",
+            json={"url": "http://127.0.0.1:9/hook", "events": ["access"]},
+            headers={HEADER: proof},
+        )
 
 
 def test_a_member_answers_for_the_patient_on_a_valid_proof(two_nodes: TwoNodes) -> None:
@@ -140,19 +178,22 @@ def test_a_member_answers_for_the_patient_on_a_valid_proof(two_nodes: TwoNodes) 
     assert answered.status_code == 200 and [r["category"] for r in answered.json()] == [int(Category.MENTAL_HEALTH)]
 
 
-@pytest.mark.parametrize(("case", "status", "words"), [
-    ("signed in at another member", 403, "another member"),
-    ("no consortium-view resource", 403, "did not allow"),
-    ("expired", 401, "expired"),
-    ("asking to last ten years", 401, "last at most 30 minutes"),
-    ("issued an hour ago", 401, "last at most 30 minutes"),
-    ("other chain", 401, "chain"),
-    ("signed by someone else", 401, "not signed by"),
-    ("garbage", 401, "malformed"),
-    ("writes", 403, "reading only"),
-    ("presented by the patient's own node to itself", 403, "another member's node"),
-    ("another patient's records", 403, "patients see only"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("case", "status", "words"),
+    [
+        ("signed in at another member", 403, "another member"),
+        ("no consortium-view resource", 403, "did not allow"),
+        ("expired", 401, "expired"),
+        ("asking to last ten years", 401, "last at most 30 minutes"),
+        ("issued an hour ago", 401, "last at most 30 minutes"),
+        ("other chain", 401, "chain"),
+        ("signed by someone else", 401, "not signed by"),
+        ("garbage", 401, "malformed"),
+        ("writes", 403, "reading only"),
+        ("presented by the patient's own node to itself", 403, "another member's node"),
+        ("another patient's records", 403, "patients see only"),
+    ],
+)
 def test_a_member_refuses_a_proof_that_does_not_hold(two_nodes: TwoNodes, case: str, status: int, words: str) -> None:
     world = two_nodes
     presenter, method, path = "b", "GET", None
@@ -183,8 +224,9 @@ def test_a_member_refuses_a_proof_that_does_not_hold(two_nodes: TwoNodes, case: 
 def test_delegates_are_listed_from_the_chain(two_nodes: TwoNodes) -> None:
     world = two_nodes
     guardian, second = Account.create(), Account.create()
-    consents = Consortium(world.backend.w3, world.a.node.manifest,
-                          TransactionSender(world.backend.w3, world.patient)).consents  # fmt: skip
+    consents = Consortium(
+        world.backend.w3, world.a.node.manifest, TransactionSender(world.backend.w3, world.patient)
+    ).consents
     consents.set_delegate(guardian.address, True)
     consents.set_delegate(second.address, True)
     consents.set_delegate(second.address, False)

@@ -8,10 +8,15 @@ from tests.utils.actors import Chain, random_id, reverts
 
 def _entry(chain: Chain, sequence: int, basis: Basis = Basis.CONSENT) -> dict:
     return {
-        "entry_hash": random_id(), "sequence": sequence, "requester": chain.actors.b.address,
-        "patient": chain.actors.patient.address, "record_id": random_id(), "purpose": 0, "basis": basis,
+        "entry_hash": random_id(),
+        "sequence": sequence,
+        "requester": chain.actors.b.address,
+        "patient": chain.actors.patient.address,
+        "record_id": random_id(),
+        "purpose": 0,
+        "basis": basis,
         "authorization": (7).to_bytes(32, "big"),
-    }  # fmt: skip
+    }
 
 
 def test_entries_carry_their_fields_and_advance_the_sequence(chain: Chain) -> None:
@@ -19,10 +24,16 @@ def test_entries_carry_their_fields_and_advance_the_sequence(chain: Chain) -> No
     entry = _entry(chain, 1)
     receipt = a.trail.record_access(**entry)
     assert receipt.event("AccessRecorded").args == {
-        "member": chain.actors.a.address, "patient": entry["patient"], "sequence": 1,
-        "entryHash": entry["entry_hash"], "requester": entry["requester"], "recordId": entry["record_id"],
-        "purpose": 0, "basis": int(Basis.CONSENT), "authorization": entry["authorization"],
-    }  # fmt: skip
+        "member": chain.actors.a.address,
+        "patient": entry["patient"],
+        "sequence": 1,
+        "entryHash": entry["entry_hash"],
+        "requester": entry["requester"],
+        "recordId": entry["record_id"],
+        "purpose": 0,
+        "basis": int(Basis.CONSENT),
+        "authorization": entry["authorization"],
+    }
     a.trail.record_access(**_entry(chain, 2, Basis.BREAK_GLASS))
     assert chain.read.trail.last_sequence(chain.actors.a.address) == 2
     assert chain.read.trail.last_sequence(chain.actors.b.address) == 0  # per member
@@ -42,8 +53,12 @@ def test_batches_anchor_a_root_over_a_sequence_range(chain: Chain) -> None:
     a.trail.record_access(**_entry(chain, 1))
     root = random_id()
     receipt = a.trail.anchor_batch(root, 2, 257)
-    assert receipt.event("AccessBatchAnchored").args == {"member": member, "fromSequence": 2, "toSequence": 257,
-                                                          "root": root}  # fmt: skip
+    assert receipt.event("AccessBatchAnchored").args == {
+        "member": member,
+        "fromSequence": 2,
+        "toSequence": 257,
+        "root": root,
+    }
     assert chain.read.trail.last_sequence(member) == 257
     with reverts("AccessTrailSequenceMismatch", member=member, expected=258, given=2):
         a.trail.anchor_batch(root, 2, 300)

@@ -47,7 +47,7 @@ def lab() -> Iterator[tuple[AnvilBackend, DeploymentManifest, Actors]]:
         backend.close()
 
 
-def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> None:  # noqa: ANN001
+def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> None:
     backend, manifest, actors = lab
     members = {"b": actors.b.address, "c": actors.c.address}
 
@@ -68,14 +68,25 @@ def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> Non
         def now(self) -> int:
             return self.chain.now()
 
-        @rule(by_delegate=st.booleans(), grantee=st.sampled_from(["b", "c", "any"]),
-              categories=st.integers(1, 0b111), purposes=st.integers(1, 0b11),
-              starts_in=st.sampled_from([-600, 0, 120]), lasts=st.sampled_from([60, 600, 7200]))  # fmt: skip
-        def grant(self, by_delegate: bool, grantee: str, categories: int, purposes: int, starts_in: int,
-                  lasts: int) -> None:  # fmt: skip
+        @rule(
+            by_delegate=st.booleans(),
+            grantee=st.sampled_from(["b", "c", "any"]),
+            categories=st.integers(1, 0b111),
+            purposes=st.integers(1, 0b11),
+            starts_in=st.sampled_from([-600, 0, 120]),
+            lasts=st.sampled_from([60, 600, 7200]),
+        )
+        def grant(
+            self, by_delegate: bool, grantee: str, categories: int, purposes: int, starts_in: int, lasts: int
+        ) -> None:
             start = self.now() + starts_in
-            terms = GrantTerms(grantee=ANY_MEMBER if grantee == "any" else members[grantee], categories=categories,
-                               purposes=purposes, valid_from=max(start, 0), valid_until=max(start, 0) + lasts)
+            terms = GrantTerms(
+                grantee=ANY_MEMBER if grantee == "any" else members[grantee],
+                categories=categories,
+                purposes=purposes,
+                valid_from=max(start, 0),
+                valid_until=max(start, 0) + lasts,
+            )
             signer = actors.delegate if by_delegate else actors.patient
             # the contract refuses a window that is already over when the grant lands
             authorized, now = not by_delegate or self.delegate_appointed, self.now()
@@ -87,8 +98,16 @@ def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> Non
                 return
             assert authorized, "a grant by someone who is not (or no longer) a delegate was accepted"
             assert not over, "a grant whose window is already over was accepted"
-            self.consents.append(ModelConsent(receipt.event("ConsentGranted").args["consentId"], terms.grantee,
-                                              categories, purposes, terms.valid_from, terms.valid_until))
+            self.consents.append(
+                ModelConsent(
+                    receipt.event("ConsentGranted").args["consentId"],
+                    terms.grantee,
+                    categories,
+                    purposes,
+                    terms.valid_from,
+                    terms.valid_until,
+                )
+            )
 
         @rule(data=st.data(), by=st.sampled_from(["patient", "delegate", "stranger"]))
         def revoke(self, data: st.DataObject, by: str) -> None:
@@ -131,18 +150,36 @@ def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> Non
             for member in members.values():
                 for category in CATEGORIES:
                     for purpose in PURPOSES:
-                        covering = [c for c in self.consents if not c.revoked and c.grantee in (member, ANY_MEMBER)
-                                    and c.categories >> category & 1 and c.purposes >> purpose & 1]  # fmt: skip
+                        covering = [
+                            c
+                            for c in self.consents
+                            if not c.revoked
+                            and c.grantee in (member, ANY_MEMBER)
+                            and c.categories >> category & 1
+                            and c.purposes >> purpose & 1
+                        ]
                         if any(min(abs(now - c.valid_from), abs(now - c.valid_until)) <= EDGE_S for c in covering):
                             continue
                         expected = any(c.valid_from <= now < c.valid_until for c in covering)
                         assert read.is_permitted(self.patient, member, category, purpose) == expected, (
-                            member, category, purpose, now, covering)
+                            member,
+                            category,
+                            purpose,
+                            now,
+                            covering,
+                        )
                 expiry = self.break_glass.get(member)
                 if expiry is None or abs(now - expiry) > EDGE_S:
                     active = expiry is not None and now < expiry
                     assert (read.emergency_access(self.patient, member) is not None) == active, (member, now, expiry)
 
-    run_state_machine_as_test(ConsentLifecycle, settings=settings(
-        max_examples=50, stateful_step_count=20, deadline=None, database=None,
-        suppress_health_check=list(HealthCheck)))  # fmt: skip
+    run_state_machine_as_test(
+        ConsentLifecycle,
+        settings=settings(
+            max_examples=50,
+            stateful_step_count=20,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )

@@ -12,15 +12,16 @@ LABS, IMAGING, GENOMICS = int(Category.LABS), int(Category.IMAGING), int(Categor
 TREATMENT, RESEARCH = int(Purpose.TREATMENT), int(Purpose.RESEARCH)
 
 
-def _consent_id(receipt) -> int:  # noqa: ANN001
+def _consent_id(receipt) -> int:
     return receipt.event("ConsentGranted").args["consentId"]
 
 
 class TestDirectGrants:
     def test_patient_grant_permits_exactly_its_scope(self, chain: Chain) -> None:
         p, b = chain.actors.patient, chain.actors.b.address
-        terms = chain.terms(b, categories=bitset([Category.LABS, Category.IMAGING]),
-                            purposes=bitset([Purpose.TREATMENT]))  # fmt: skip
+        terms = chain.terms(
+            b, categories=bitset([Category.LABS, Category.IMAGING]), purposes=bitset([Purpose.TREATMENT])
+        )
         receipt = chain.as_(p).consents.grant(p.address, terms)
         event = receipt.event("ConsentGranted").args
         assert (event["patient"], event["grantee"], event["signer"]) == (p.address, b, p.address)
@@ -37,7 +38,11 @@ class TestDirectGrants:
         assert consents.permitting_consent(p.address, b, GENOMICS, TREATMENT) is None
         stored = consents.consent(cid)
         assert (stored.grantee, stored.categories, stored.purposes, stored.state) == (
-            b, terms.categories, terms.purposes, ConsentState.ACTIVE)
+            b,
+            terms.categories,
+            terms.purposes,
+            ConsentState.ACTIVE,
+        )
         assert consents.consent_count(p.address) == 1
 
     def test_grant_to_every_member_covers_active_members_only(self, chain: Chain) -> None:
@@ -125,8 +130,7 @@ class TestDelegates:
     def test_delegate_grants_and_revokes_for_the_patient(self, chain: Chain) -> None:
         p, d, b = chain.actors.patient, chain.actors.delegate, chain.actors.b.address
         receipt = chain.as_(p).consents.set_delegate(d.address, True)
-        assert receipt.event("DelegateChanged").args == {"patient": p.address, "delegate": d.address,
-                                                          "appointed": True}  # fmt: skip
+        assert receipt.event("DelegateChanged").args == {"patient": p.address, "delegate": d.address, "appointed": True}
         assert chain.read.consents.is_delegate(p.address, d.address)
         cid = _consent_id(chain.as_(d).consents.grant(p.address, chain.terms(b)))
         assert chain.read.consents.consent(cid).patient == p.address
@@ -160,7 +164,8 @@ class TestDelegates:
         deadline, sig = chain.sign_delegation(d, p.address, chain.actors.stranger.address, True)
         with reverts("ConsentRegistryNotPatient", patient=p.address, caller=d.address):
             chain.as_(chain.actors.a).consents.set_delegate_by_sig(
-                p.address, chain.actors.stranger.address, True, deadline, sig)
+                p.address, chain.actors.stranger.address, True, deadline, sig
+            )
 
 
 class TestRelayedBySignature:
@@ -274,11 +279,19 @@ class TestRelayedBySignature:
         from medledger_crypto import typed_data
 
         terms = chain.terms(chain.actors.b.address)
-        message = {"patient": chain.actors.patient.address, "grantee": terms.grantee,
-                   "categories": terms.categories, "purposes": terms.purposes, "validFrom": terms.valid_from,
-                   "validUntil": terms.valid_until, "nonce": 0, "deadline": 1}  # fmt: skip
-        doc = typed_data("ConsentGrant", message, chain_id=chain.backend.chain_id,
-                         contract=chain.manifest.address("ConsentRegistry"))  # fmt: skip
+        message = {
+            "patient": chain.actors.patient.address,
+            "grantee": terms.grantee,
+            "categories": terms.categories,
+            "purposes": terms.purposes,
+            "validFrom": terms.valid_from,
+            "validUntil": terms.valid_until,
+            "nonce": 0,
+            "deadline": 1,
+        }
+        doc = typed_data(
+            "ConsentGrant", message, chain_id=chain.backend.chain_id, contract=chain.manifest.address("ConsentRegistry")
+        )
         assert encode_typed_data(full_message=doc).header == chain.read.consents.domain_separator()
 
 
@@ -304,8 +317,12 @@ class TestBreakGlass:
 
     def test_auditor_reviews_each_declaration_once(self, chain: Chain) -> None:
         p = chain.actors.patient
-        bg_id = chain.as_(chain.actors.c).consents.declare_break_glass(p.address, 1, b"\x01" * 32) \
-            .event("BreakGlassDeclared").args["breakGlassId"]  # fmt: skip
+        bg_id = (
+            chain.as_(chain.actors.c)
+            .consents.declare_break_glass(p.address, 1, b"\x01" * 32)
+            .event("BreakGlassDeclared")
+            .args["breakGlassId"]
+        )
         with reverts("ConsentRegistryNotActiveAuditor", account=chain.actors.a.address):
             chain.as_(chain.actors.a).consents.review_break_glass(bg_id, True, b"\x02" * 32)
         receipt = chain.as_(chain.actors.auditor).consents.review_break_glass(bg_id, False, b"\x02" * 32)
@@ -322,12 +339,19 @@ class TestBreakGlass:
     def test_a_not_justified_review_ends_the_access_and_blocks_the_member_for_that_patient(self, chain: Chain) -> None:
         p, c, auditor = chain.actors.patient, chain.actors.c, chain.actors.auditor
         other = chain.actors.delegate.address
-        bg_id = chain.as_(c).consents.declare_break_glass(p.address, 1, b"\x01" * 32) \
-            .event("BreakGlassDeclared").args["breakGlassId"]  # fmt: skip
+        bg_id = (
+            chain.as_(c)
+            .consents.declare_break_glass(p.address, 1, b"\x01" * 32)
+            .event("BreakGlassDeclared")
+            .args["breakGlassId"]
+        )
         assert chain.read.consents.emergency_access(p.address, c.address) == bg_id
         receipt = chain.as_(auditor).consents.review_break_glass(bg_id, False, b"\x02" * 32)
-        assert receipt.event("BreakGlassBlocked").args == {"patient": p.address, "member": c.address,
-                                                            "breakGlassId": bg_id}  # fmt: skip
+        assert receipt.event("BreakGlassBlocked").args == {
+            "patient": p.address,
+            "member": c.address,
+            "breakGlassId": bg_id,
+        }
         assert chain.read.consents.emergency_access(p.address, c.address) is None  # at once, not at expiry
         assert chain.read.consents.break_glass_blocked(p.address, c.address)
         with reverts("ConsentRegistryBreakGlassBlocked", patient=p.address, member=c.address):
@@ -337,18 +361,29 @@ class TestBreakGlass:
         with reverts("ConsentRegistryNotActiveAuditor", account=chain.actors.a.address):
             chain.as_(chain.actors.a).consents.lift_break_glass_block(p.address, c.address)
         lifted = chain.as_(auditor).consents.lift_break_glass_block(p.address, c.address)
-        assert lifted.event("BreakGlassBlockLifted").args == {"patient": p.address, "member": c.address,
-                                                               "auditor": auditor.address}  # fmt: skip
+        assert lifted.event("BreakGlassBlockLifted").args == {
+            "patient": p.address,
+            "member": c.address,
+            "auditor": auditor.address,
+        }
         with reverts("ConsentRegistryBreakGlassNotBlocked", patient=p.address, member=c.address):
             chain.as_(auditor).consents.lift_break_glass_block(p.address, c.address)
-        again = chain.as_(c).consents.declare_break_glass(p.address, 1, b"\x04" * 32) \
-            .event("BreakGlassDeclared").args["breakGlassId"]  # fmt: skip
+        again = (
+            chain.as_(c)
+            .consents.declare_break_glass(p.address, 1, b"\x04" * 32)
+            .event("BreakGlassDeclared")
+            .args["breakGlassId"]
+        )
         assert chain.read.consents.emergency_access(p.address, c.address) == again
 
     def test_a_justified_review_leaves_the_access_running(self, chain: Chain) -> None:
         p, c = chain.actors.patient, chain.actors.c
-        bg_id = chain.as_(c).consents.declare_break_glass(p.address, 1, b"\x01" * 32) \
-            .event("BreakGlassDeclared").args["breakGlassId"]  # fmt: skip
+        bg_id = (
+            chain.as_(c)
+            .consents.declare_break_glass(p.address, 1, b"\x01" * 32)
+            .event("BreakGlassDeclared")
+            .args["breakGlassId"]
+        )
         chain.as_(chain.actors.auditor).consents.review_break_glass(bg_id, True, b"\x02" * 32)
         assert chain.read.consents.emergency_access(p.address, c.address) == bg_id
         assert not chain.read.consents.break_glass_blocked(p.address, c.address)
@@ -362,8 +397,13 @@ class TestBreakGlass:
         started = chain.w3.eth.get_block(first.block_number)["timestamp"]
         for patient in patients[1:limit]:
             c.consents.declare_break_glass(patient, 1, b"\x01" * 32)
-        with reverts("ConsentRegistryBreakGlassLimit", member=chain.actors.c.address, limit=limit, window=window,
-                     retryAt=started + window):  # fmt: skip
+        with reverts(
+            "ConsentRegistryBreakGlassLimit",
+            member=chain.actors.c.address,
+            limit=limit,
+            window=window,
+            retryAt=started + window,
+        ):
             c.consents.declare_break_glass(patients[limit], 1, b"\x01" * 32)
         chain.as_(chain.actors.b).consents.declare_break_glass(patients[limit], 1, b"\x01" * 32)  # per member
         chain.backend.increase_time(window)
@@ -379,8 +419,10 @@ class TestBreakGlass:
 
 def test_consents_of_lists_every_consent_with_its_state(chain: Chain) -> None:
     p = chain.actors.patient
-    ids = [_consent_id(chain.as_(p).consents.grant(p.address, chain.terms(m.address)))
-           for m in (chain.actors.a, chain.actors.b)]  # fmt: skip
+    ids = [
+        _consent_id(chain.as_(p).consents.grant(p.address, chain.terms(m.address)))
+        for m in (chain.actors.a, chain.actors.b)
+    ]
     chain.as_(p).consents.revoke(ids[0])
     listed = chain.read.consents.consents_of(p.address)
     assert [c.consent_id for c in listed] == ids
@@ -408,8 +450,9 @@ class TestEveryRelayPathChecksRelayerDeadlineAndSigner:
         with reverts("ConsentRegistryNotActiveMember", account=chain.actors.stranger.address):
             chain.as_(chain.actors.stranger).consents.set_delegate_by_sig(p.address, d.address, True, deadline, sig)
         with reverts("ConsentRegistryInvalidSignature"):
-            chain.as_(chain.actors.a).consents.set_delegate_by_sig(p.address, d.address, True, deadline,
-                                                                   (29, sig[1], sig[2]))  # fmt: skip
+            chain.as_(chain.actors.a).consents.set_delegate_by_sig(
+                p.address, d.address, True, deadline, (29, sig[1], sig[2])
+            )
         chain.backend.increase_time(3601)
         with reverts("ConsentRegistryExpiredSignature", deadline=deadline):
             chain.as_(chain.actors.a).consents.set_delegate_by_sig(p.address, d.address, True, deadline, sig)
@@ -423,8 +466,12 @@ def test_suspended_member_loses_consent_and_emergency_access(chain: Chain) -> No
     chain.as_(p).consents.grant(p.address, chain.terms(c.address))
     chain.as_(c).consents.declare_break_glass(p.address, 1, b"\x01" * 32)
     assert chain.read.consents.is_permitted(p.address, c.address, LABS, TREATMENT)
-    pid = chain.as_(chain.actors.a).registry.propose_status_change(ProposalKind.SUSPEND_MEMBER, c.address) \
-        .event("ProposalCreated").args["proposalId"]  # fmt: skip
+    pid = (
+        chain.as_(chain.actors.a)
+        .registry.propose_status_change(ProposalKind.SUSPEND_MEMBER, c.address)
+        .event("ProposalCreated")
+        .args["proposalId"]
+    )
     chain.as_(chain.actors.b).registry.vote(pid, True)
     chain.as_(chain.actors.b).registry.execute(pid)
     assert not chain.read.consents.is_permitted(p.address, c.address, LABS, TREATMENT)

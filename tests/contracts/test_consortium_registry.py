@@ -17,15 +17,19 @@ def _pass(chain: Chain, proposal_id: int) -> None:
     chain.as_(chain.actors.c).registry.execute(proposal_id)
 
 
-def _proposal_id(receipt) -> int:  # noqa: ANN001
+def _proposal_id(receipt) -> int:
     return receipt.event("ProposalCreated").args["proposalId"]
 
 
 class TestGenesis:
     def test_genesis_members_are_active_with_their_roles_and_keys(self, chain: Chain) -> None:
         members = chain.read.registry.members()
-        assert [m.account for m in members] == [chain.actors.a.address, chain.actors.b.address,
-                                                chain.actors.c.address, chain.actors.auditor.address]  # fmt: skip
+        assert [m.account for m in members] == [
+            chain.actors.a.address,
+            chain.actors.b.address,
+            chain.actors.c.address,
+            chain.actors.auditor.address,
+        ]
         assert [m.role for m in members] == [Role.MEMBER, Role.MEMBER, Role.MEMBER, Role.AUDITOR]
         assert all(m.status == MemberStatus.ACTIVE and m.key_version == 1 for m in members)
         assert members[0].hpke_public_key == HYBRID_KEY
@@ -48,8 +52,9 @@ class TestGenesis:
 
     def test_consumers_are_bound_once_by_the_deployer(self, chain: Chain) -> None:
         manifest = chain.manifest
-        assert chain.read.registry.consumers() == [manifest.address(n) for n in
-                                                   ("ConsentRegistry", "RecordRegistry", "AccessTrail")]  # fmt: skip
+        assert chain.read.registry.consumers() == [
+            manifest.address(n) for n in ("ConsentRegistry", "RecordRegistry", "AccessTrail")
+        ]
         with reverts("ConsortiumRegistryConsumersAlreadyBound"):
             chain.as_(chain.actors.deployer).registry.bind_consumers([chain.actors.stranger.address])
         with reverts("ConsortiumRegistryNotDeployer", caller=chain.actors.a.address):
@@ -89,8 +94,11 @@ class TestGovernance:
             candidate, Role.MEMBER, "Dapeng Maternity Clinic", "https://d.example", X25519_KEY
         )
         pid = _proposal_id(receipt)
-        assert receipt.event("ProposalVoted").args == {"proposalId": pid, "voter": chain.actors.a.address,
-                                                        "support": True}  # fmt: skip
+        assert receipt.event("ProposalVoted").args == {
+            "proposalId": pid,
+            "voter": chain.actors.a.address,
+            "support": True,
+        }
         # 1 of 3 is no majority yet
         assert chain.read.registry.proposal_state(pid) == ProposalState.PENDING
         with reverts("ConsortiumRegistryProposalNotApproved", proposalId=pid, state=int(ProposalState.PENDING)):
@@ -111,15 +119,21 @@ class TestGovernance:
         assert chain.read.trail.last_sequence(candidate) == 1
 
     def test_adding_an_auditor_does_not_add_a_voter(self, chain: Chain) -> None:
-        pid = _proposal_id(chain.as_(chain.actors.a).registry.propose_add_member(
-            chain.actors.candidate.address, Role.AUDITOR, "Provincial Health Commission", "https://p", X25519_KEY))
+        pid = _proposal_id(
+            chain.as_(chain.actors.a).registry.propose_add_member(
+                chain.actors.candidate.address, Role.AUDITOR, "Provincial Health Commission", "https://p", X25519_KEY
+            )
+        )
         _pass(chain, pid)
         assert chain.read.registry.is_active_auditor(chain.actors.candidate.address)
         assert chain.read.registry.active_voter_count() == 3
 
     def test_rejections_defeat_a_proposal(self, chain: Chain) -> None:
-        pid = _proposal_id(chain.as_(chain.actors.a).registry.propose_status_change(
-            ProposalKind.SUSPEND_MEMBER, chain.actors.c.address))
+        pid = _proposal_id(
+            chain.as_(chain.actors.a).registry.propose_status_change(
+                ProposalKind.SUSPEND_MEMBER, chain.actors.c.address
+            )
+        )
         chain.as_(chain.actors.b).registry.vote(pid, False)
         assert chain.read.registry.proposal_state(pid) == ProposalState.PENDING  # 1 of 3 against
         chain.as_(chain.actors.c).registry.vote(pid, False)
@@ -128,16 +142,22 @@ class TestGovernance:
             chain.as_(chain.actors.a).registry.execute(pid)
 
     def test_proposals_expire_after_the_voting_period(self, chain: Chain) -> None:
-        pid = _proposal_id(chain.as_(chain.actors.a).registry.propose_status_change(
-            ProposalKind.SUSPEND_MEMBER, chain.actors.c.address))
+        pid = _proposal_id(
+            chain.as_(chain.actors.a).registry.propose_status_change(
+                ProposalKind.SUSPEND_MEMBER, chain.actors.c.address
+            )
+        )
         chain.backend.increase_time(chain.read.registry.voting_period() + 1)
         assert chain.read.registry.proposal_state(pid) == ProposalState.EXPIRED
         with reverts("ConsortiumRegistryProposalNotPending", proposalId=pid, state=int(ProposalState.EXPIRED)):
             chain.as_(chain.actors.b).registry.vote(pid, True)
 
     def test_each_voter_votes_once_and_only_voters_vote(self, chain: Chain) -> None:
-        pid = _proposal_id(chain.as_(chain.actors.a).registry.propose_status_change(
-            ProposalKind.SUSPEND_MEMBER, chain.actors.c.address))
+        pid = _proposal_id(
+            chain.as_(chain.actors.a).registry.propose_status_change(
+                ProposalKind.SUSPEND_MEMBER, chain.actors.c.address
+            )
+        )
         with reverts("ConsortiumRegistryAlreadyVoted", proposalId=pid, voter=chain.actors.a.address):
             chain.as_(chain.actors.a).registry.vote(pid, False)
         for outsider in (chain.actors.auditor, chain.actors.stranger):
@@ -152,25 +172,29 @@ class TestGovernance:
 
     def test_suspension_blocks_writes_and_reinstatement_restores_them(self, chain: Chain) -> None:
         c = chain.actors.c
-        pid = _proposal_id(chain.as_(chain.actors.a).registry.propose_status_change(ProposalKind.SUSPEND_MEMBER,
-                                                                                    c.address))  # fmt: skip
+        pid = _proposal_id(
+            chain.as_(chain.actors.a).registry.propose_status_change(ProposalKind.SUSPEND_MEMBER, c.address)
+        )
         chain.as_(chain.actors.b).registry.vote(pid, True)
         receipt = chain.as_(chain.actors.a).registry.execute(pid)
         assert receipt.event("MemberStatusChanged").args == {
-            "account": c.address, "previous": int(MemberStatus.ACTIVE), "current": int(MemberStatus.SUSPENDED)}
+            "account": c.address,
+            "previous": int(MemberStatus.ACTIVE),
+            "current": int(MemberStatus.SUSPENDED),
+        }
         assert chain.read.registry.active_voter_count() == 2
         with reverts("AccessTrailNotActiveMember", account=c.address):
             chain.as_(c).trail.anchor_batch(b"\x01" * 32, 1, 1)
         with reverts("RecordRegistryNotActiveMember", account=c.address):
-            chain.as_(c).records.anchor_record(mint_record_id(c.address), chain.actors.patient.address, 0,
-                                               b"\x02" * 32)  # fmt: skip
+            chain.as_(c).records.anchor_record(mint_record_id(c.address), chain.actors.patient.address, 0, b"\x02" * 32)
         with reverts("ConsentRegistryNotActiveMember", account=c.address):
             chain.as_(c).consents.declare_break_glass(chain.actors.patient.address, 1, b"\x03" * 32)
         with reverts("ConsortiumRegistryNotVoter", account=c.address):
             chain.as_(c).registry.vote(pid, True)
         # reinstate: with 2 voters, both must approve
-        pid = _proposal_id(chain.as_(chain.actors.a).registry.propose_status_change(
-            ProposalKind.REINSTATE_MEMBER, c.address))
+        pid = _proposal_id(
+            chain.as_(chain.actors.a).registry.propose_status_change(ProposalKind.REINSTATE_MEMBER, c.address)
+        )
         with reverts("ConsortiumRegistryProposalNotApproved"):
             chain.as_(chain.actors.a).registry.execute(pid)
         chain.as_(chain.actors.b).registry.vote(pid, True)
@@ -180,8 +204,9 @@ class TestGovernance:
 
     def test_removal_is_final(self, chain: Chain) -> None:
         c = chain.actors.c.address
-        _pass(chain, _proposal_id(chain.as_(chain.actors.a).registry.propose_status_change(
-            ProposalKind.REMOVE_MEMBER, c)))
+        _pass(
+            chain, _proposal_id(chain.as_(chain.actors.a).registry.propose_status_change(ProposalKind.REMOVE_MEMBER, c))
+        )
         assert chain.read.registry.member(c).status == MemberStatus.REMOVED
         for kind in (ProposalKind.REINSTATE_MEMBER, ProposalKind.SUSPEND_MEMBER, ProposalKind.REMOVE_MEMBER):
             with reverts("ConsortiumRegistryInvalidStatus", account=c, status=int(MemberStatus.REMOVED)):
@@ -193,8 +218,9 @@ class TestGovernance:
 
     def test_invalid_transitions_and_proposals_are_refused(self, chain: Chain) -> None:
         a = chain.as_(chain.actors.a).registry
-        with reverts("ConsortiumRegistryInvalidStatus", account=chain.actors.b.address,
-                     status=int(MemberStatus.ACTIVE)):  # fmt: skip
+        with reverts(
+            "ConsortiumRegistryInvalidStatus", account=chain.actors.b.address, status=int(MemberStatus.ACTIVE)
+        ):
             a.propose_status_change(ProposalKind.REINSTATE_MEMBER, chain.actors.b.address)
         with reverts("ConsortiumRegistryUnknownMember", account=chain.actors.stranger.address):
             a.propose_status_change(ProposalKind.SUSPEND_MEMBER, chain.actors.stranger.address)
@@ -211,14 +237,16 @@ class TestGovernance:
 
     def test_the_last_voter_cannot_be_voted_out(self, chain: Chain) -> None:
         for target in (chain.actors.c, chain.actors.b):
-            pid = _proposal_id(chain.as_(chain.actors.a).registry.propose_status_change(
-                ProposalKind.REMOVE_MEMBER, target.address))
+            pid = _proposal_id(
+                chain.as_(chain.actors.a).registry.propose_status_change(ProposalKind.REMOVE_MEMBER, target.address)
+            )
             chain.as_(chain.actors.b).registry.vote(pid, True)  # B approves, even its own removal
             chain.as_(chain.actors.a).registry.execute(pid)
         assert chain.read.registry.active_voter_count() == 1
         with reverts("ConsortiumRegistryLastVoter", account=chain.actors.a.address):
-            chain.as_(chain.actors.a).registry.propose_status_change(ProposalKind.SUSPEND_MEMBER,
-                                                                     chain.actors.a.address)  # fmt: skip
+            chain.as_(chain.actors.a).registry.propose_status_change(
+                ProposalKind.SUSPEND_MEMBER, chain.actors.a.address
+            )
 
     def test_key_update_rotates_endpoint_and_hpke_key(self, chain: Chain) -> None:
         b = chain.actors.b.address
@@ -231,10 +259,16 @@ class TestGovernance:
 
     def test_an_approved_add_fails_if_the_account_joined_meanwhile(self, chain: Chain) -> None:
         candidate = chain.actors.candidate.address
-        first = _proposal_id(chain.as_(chain.actors.a).registry.propose_add_member(
-            candidate, Role.MEMBER, "one", "https://1", X25519_KEY))
-        second = _proposal_id(chain.as_(chain.actors.b).registry.propose_add_member(
-            candidate, Role.MEMBER, "two", "https://2", X25519_KEY))
+        first = _proposal_id(
+            chain.as_(chain.actors.a).registry.propose_add_member(
+                candidate, Role.MEMBER, "one", "https://1", X25519_KEY
+            )
+        )
+        second = _proposal_id(
+            chain.as_(chain.actors.b).registry.propose_add_member(
+                candidate, Role.MEMBER, "two", "https://2", X25519_KEY
+            )
+        )
         chain.as_(chain.actors.b).registry.vote(first, True)
         chain.as_(chain.actors.a).registry.vote(second, True)
         chain.as_(chain.actors.a).registry.execute(first)
@@ -244,8 +278,9 @@ class TestGovernance:
             chain.as_(chain.actors.a).registry.execute(second)
 
     def test_proposal_records_its_terms(self, chain: Chain) -> None:
-        receipt = chain.as_(chain.actors.a).registry.propose_status_change(ProposalKind.SUSPEND_MEMBER,
-                                                                           chain.actors.c.address)  # fmt: skip
+        receipt = chain.as_(chain.actors.a).registry.propose_status_change(
+            ProposalKind.SUSPEND_MEMBER, chain.actors.c.address
+        )
         proposal = chain.read.registry.proposal(_proposal_id(receipt))
         assert proposal.kind == ProposalKind.SUSPEND_MEMBER
         assert (proposal.target, proposal.proposer) == (chain.actors.c.address, chain.actors.a.address)
@@ -268,15 +303,17 @@ def test_backend_reports_chain_id(chain: Chain) -> None:
 
 
 def test_an_executed_proposal_takes_no_more_votes_or_executions(chain: Chain) -> None:
-    pid = _proposal_id(chain.as_(chain.actors.a).registry.propose_status_change(
-        ProposalKind.SUSPEND_MEMBER, chain.actors.c.address))
+    pid = _proposal_id(
+        chain.as_(chain.actors.a).registry.propose_status_change(ProposalKind.SUSPEND_MEMBER, chain.actors.c.address)
+    )
     _pass(chain, pid)
     with reverts("ConsortiumRegistryNotVoter", account=chain.actors.c.address):  # c is suspended now
         chain.as_(chain.actors.c).registry.vote(pid, True)
     with reverts("ConsortiumRegistryProposalNotApproved", proposalId=pid, state=int(ProposalState.EXECUTED)):
         chain.as_(chain.actors.a).registry.execute(pid)
-    pid2 = _proposal_id(chain.as_(chain.actors.a).registry.propose_status_change(
-        ProposalKind.REINSTATE_MEMBER, chain.actors.c.address))
+    pid2 = _proposal_id(
+        chain.as_(chain.actors.a).registry.propose_status_change(ProposalKind.REINSTATE_MEMBER, chain.actors.c.address)
+    )
     chain.as_(chain.actors.b).registry.vote(pid2, True)
     chain.as_(chain.actors.b).registry.execute(pid2)
     with reverts("ConsortiumRegistryProposalNotPending", proposalId=pid2, state=int(ProposalState.EXECUTED)):

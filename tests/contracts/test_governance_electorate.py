@@ -10,11 +10,11 @@ from ledger_api.chain.clients import MemberStatus, ProposalKind, ProposalState, 
 from tests.utils.actors import X25519_KEY, Chain, reverts
 
 
-def _pid(receipt) -> int:  # noqa: ANN001
+def _pid(receipt) -> int:
     return int(receipt.event("ProposalCreated").args["proposalId"])
 
 
-def _carry(chain: Chain, receipt, voters: list[LocalAccount]) -> None:  # noqa: ANN001
+def _carry(chain: Chain, receipt, voters: list[LocalAccount]) -> None:
     pid = _pid(receipt)
     for voter in voters:
         if chain.read.registry.proposal_state(pid) == ProposalState.APPROVED:
@@ -30,8 +30,9 @@ def _five_voters(chain: Chain) -> tuple[LocalAccount, ...]:
     for name in ("Dapeng Maternity Clinic", "Xichong Health Station"):
         new = Account.create()
         chain.backend.fund(new.address, 10**19)
-        receipt = chain.as_(a).registry.propose_add_member(new.address, Role.MEMBER, name, "https://x.example",
-                                                           X25519_KEY)  # fmt: skip
+        receipt = chain.as_(a).registry.propose_add_member(
+            new.address, Role.MEMBER, name, "https://x.example", X25519_KEY
+        )
         voters = [b] if len(added) == 0 else [b, c]
         _carry(chain, receipt, voters)
         added.append(new)
@@ -122,8 +123,11 @@ def test_members_added_or_reinstated_during_a_vote_have_no_vote_on_it(chain: Cha
     pid = _pid(chain.as_(a).registry.propose_key_update(b.address, "https://b2.example", X25519_KEY))
     newcomer = Account.create()
     chain.backend.fund(newcomer.address, 10**19)
-    _carry(chain, chain.as_(a).registry.propose_add_member(newcomer.address, Role.MEMBER, "New", "https://n",
-                                                           X25519_KEY), [b])  # fmt: skip
+    _carry(
+        chain,
+        chain.as_(a).registry.propose_add_member(newcomer.address, Role.MEMBER, "New", "https://n", X25519_KEY),
+        [b],
+    )
     with reverts("ConsortiumRegistryNotInElectorate", proposalId=pid, voter=newcomer.address):
         chain.as_(newcomer).registry.vote(pid, True)
     _suspend(chain, c.address, [a, b, newcomer])

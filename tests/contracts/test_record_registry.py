@@ -10,8 +10,14 @@ def test_custodian_anchors_a_record_and_its_versions(chain: Chain) -> None:
     a, p = chain.actors.a, chain.actors.patient.address
     record_id, h1, h2 = mint_record_id(a.address), random_id(), random_id()
     receipt = chain.as_(a).records.anchor_record(record_id, p, 1, h1)
-    assert receipt.event("RecordAnchored").args == {"recordId": record_id, "patient": p, "custodian": a.address,
-                                                     "version": 1, "category": 1, "contentHash": h1}  # fmt: skip
+    assert receipt.event("RecordAnchored").args == {
+        "recordId": record_id,
+        "patient": p,
+        "custodian": a.address,
+        "version": 1,
+        "category": 1,
+        "contentHash": h1,
+    }
     receipt = chain.as_(a).records.anchor_version(record_id, 2, h2)
     assert receipt.event("RecordAnchored").args["version"] == 2
     assert receipt.event("RecordAnchored").args["patient"] == p
@@ -68,8 +74,9 @@ def test_invalid_anchors_are_refused(chain: Chain) -> None:
 def test_outsiders_cannot_anchor(chain: Chain) -> None:
     for outsider in (chain.actors.stranger, chain.actors.auditor, chain.actors.patient):
         with reverts("RecordRegistryNotActiveMember", account=outsider.address):
-            chain.as_(outsider).records.anchor_record(mint_record_id(outsider.address), chain.actors.patient.address, 0,
-                                                      random_id())  # fmt: skip
+            chain.as_(outsider).records.anchor_record(
+                mint_record_id(outsider.address), chain.actors.patient.address, 0, random_id()
+            )
 
 
 def _remove(chain: Chain, member: str) -> None:
@@ -96,7 +103,7 @@ def test_a_removed_member_hands_custody_to_a_successor_and_consents_survive(chai
     assert [e.args for e in events] == [
         {"recordId": records[0], "patient": patient.address, "to": b.address, "from": c.address, "latestVersion": 2},
         {"recordId": records[1], "patient": patient.address, "to": b.address, "from": c.address, "latestVersion": 1},
-    ]  # fmt: skip
+    ]
     assert [chain.read.records.record(r).custodian for r in records] == [b.address, b.address]
     assert chain.read.records.record(records[0]).latest_version == 2  # versions and hashes stay as anchored
     assert chain.read.consents.permitting_consent(patient.address, b.address, 0, 0) == consent_id

@@ -14,7 +14,7 @@ def load_vectors(name: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def context():  # noqa: ANN201
+def context():
     from medledger_crypto import RecordContext
 
     return RecordContext(record_id=b"\x07" * 32, version=1, custodian="0x" + "aa" * 20, patient="0x" + "bb" * 20)

@@ -34,14 +34,16 @@ def test_rfc9180_a1_1_vector_opens_with_the_library_we_build_on() -> None:
     sealed = bytes.fromhex(v["enc"] + v["ct"])
     from cryptography.hazmat.bindings._rust import openssl as rust_openssl  # aad is only exposed here
 
-    plain = rust_openssl.hpke._decrypt_with_aad(suite, sealed, secret, info=bytes.fromhex(v["info"]),
-                                                aad=bytes.fromhex(v["aad"]))  # fmt: skip
+    plain = rust_openssl.hpke._decrypt_with_aad(
+        suite, sealed, secret, info=bytes.fromhex(v["info"]), aad=bytes.fromhex(v["aad"])
+    )
     assert plain.hex() == v["pt"]
     tampered = bytearray(sealed)
     tampered[40] ^= 1
     with pytest.raises(Exception):  # noqa: B017 - InvalidTag
-        rust_openssl.hpke._decrypt_with_aad(suite, bytes(tampered), secret, info=bytes.fromhex(v["info"]),
-                                            aad=bytes.fromhex(v["aad"]))  # fmt: skip
+        rust_openssl.hpke._decrypt_with_aad(
+            suite, bytes(tampered), secret, info=bytes.fromhex(v["info"]), aad=bytes.fromhex(v["aad"])
+        )
 
 
 def test_committed_wrap_vectors_still_unwrap() -> None:

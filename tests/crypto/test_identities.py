@@ -108,8 +108,9 @@ class TestPassphrasePolicy:
             member.save(tmp_path / "k.json", "weak", params=DEV_SCRYPT)
         assert not (tmp_path / "k.json").exists()
 
-    def test_passphrase_comes_from_a_file_or_the_environment(self, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    def test_passphrase_comes_from_a_file_or_the_environment(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         monkeypatch.setenv("MEDLEDGER_KEYSTORE_PASSPHRASE", "from the environment")
         assert load_passphrase() == "from the environment"
         secret_file = tmp_path / "passphrase"
@@ -133,12 +134,21 @@ class TestPatientIdentity:
 
     def test_signed_documents_recover_to_the_patient(self) -> None:
         patient = PatientIdentity.create()
-        document = patient.grant_document(grantee="0x" + "11" * 20, categories=3, purposes=1, valid_from=1,
-                                          valid_until=2, nonce=0, deadline=3, chain_id=5,
-                                          contract="0x" + "22" * 20)  # fmt: skip
+        document = patient.grant_document(
+            grantee="0x" + "11" * 20,
+            categories=3,
+            purposes=1,
+            valid_from=1,
+            valid_until=2,
+            nonce=0,
+            deadline=3,
+            chain_id=5,
+            contract="0x" + "22" * 20,
+        )
         assert recover_typed(document, *patient.sign(document)) == patient.address
-        revocation = patient.revocation_document(consent_id=7, nonce=1, deadline=3, chain_id=5,
-                                                 contract="0x" + "22" * 20)  # fmt: skip
+        revocation = patient.revocation_document(
+            consent_id=7, nonce=1, deadline=3, chain_id=5, contract="0x" + "22" * 20
+        )
         assert recover_typed(revocation, *patient.sign(revocation)) == patient.address
 
 
@@ -148,17 +158,22 @@ class TestSecretsNeverShow:
         data_key = DataKey.generate()
         hpke_key = HpkePrivateKey.generate()
         texts = [repr(member), str(member), repr(patient), repr(data_key), repr(hpke_key)]
-        secrets = [member.account.key.hex().removeprefix("0x"), member.hpke_key.private_bytes().hex()[:16],
-                   patient.account.key.hex().removeprefix("0x"), data_key._material().hex(),
-                   hpke_key.private_bytes().hex()[:16]]  # fmt: skip
+        secrets = [
+            member.account.key.hex().removeprefix("0x"),
+            member.hpke_key.private_bytes().hex()[:16],
+            patient.account.key.hex().removeprefix("0x"),
+            data_key._material().hex(),
+            hpke_key.private_bytes().hex()[:16],
+        ]
         for text in texts:
             for secret in secrets:
                 assert secret not in text
         assert member.address in repr(member) and patient.address in repr(patient)
 
-    @pytest.mark.parametrize("make", [MemberIdentity.generate, PatientIdentity.create, DataKey.generate,
-                                      HpkePrivateKey.generate])  # fmt: skip
-    def test_key_objects_refuse_pickling_and_copying(self, make) -> None:  # noqa: ANN001
+    @pytest.mark.parametrize(
+        "make", [MemberIdentity.generate, PatientIdentity.create, DataKey.generate, HpkePrivateKey.generate]
+    )
+    def test_key_objects_refuse_pickling_and_copying(self, make) -> None:
         obj = make()
         with pytest.raises(TypeError, match="cannot be pickled"):
             pickle.dumps(obj)

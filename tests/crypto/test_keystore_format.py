@@ -18,8 +18,15 @@ PASSPHRASE = "a member passphrase for the format test"
 
 def open_as_documented(document: dict, passphrase: str) -> dict:
     kdf, cipher = document["kdf"], document["cipher"]
-    key = hashlib.scrypt(passphrase.encode("utf-8"), salt=bytes.fromhex(kdf["salt"]), n=kdf["n"], r=kdf["r"],
-                         p=kdf["p"], dklen=32, maxmem=2**30)  # fmt: skip
+    key = hashlib.scrypt(
+        passphrase.encode("utf-8"),
+        salt=bytes.fromhex(kdf["salt"]),
+        n=kdf["n"],
+        r=kdf["r"],
+        p=kdf["p"],
+        dklen=32,
+        maxmem=2**30,
+    )
     header = {k: v for k, v in document.items() if k != "ciphertext"}
     associated = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
     plaintext = AESGCM(key).decrypt(bytes.fromhex(cipher["nonce"]), bytes.fromhex(document["ciphertext"]), associated)

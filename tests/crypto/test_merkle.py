@@ -35,8 +35,13 @@ def test_reference_inclusion_proofs() -> None:
         proof = merkle.inclusion_proof(LEAVES[: case["size"]], case["index"])
         assert [h.hex() for h in proof.hashes] == case["proof"]
         assert (proof.log_index, proof.tree_size, proof.root_hash) == (case["index"], case["size"], ROOTS[case["size"]])
-        merkle.verify_inclusion(LEAVES[case["index"]], case["index"], case["size"],
-                                [bytes.fromhex(h) for h in case["proof"]], ROOTS[case["size"]])  # fmt: skip
+        merkle.verify_inclusion(
+            LEAVES[case["index"]],
+            case["index"],
+            case["size"],
+            [bytes.fromhex(h) for h in case["proof"]],
+            ROOTS[case["size"]],
+        )
 
 
 def test_reference_consistency_proofs() -> None:

@@ -21,9 +21,16 @@ def test_shredding_every_wrapped_key_leaves_the_ciphertext_unreadable(context: R
     readers = [HpkePrivateKey.generate() for _ in range(2)]
     sink = io.BytesIO()
     encrypted = encrypt_record(context, io.BytesIO(b"HIV test result"), sink)
-    wraps = [bytearray(wrap_data_key(encrypted.data_key, r.public_key(),
-                                     WrapContext(context.record_id, context.version, "0x" + f"{i:02x}" * 20)))
-             for i, r in enumerate(readers)]  # fmt: skip
+    wraps = [
+        bytearray(
+            wrap_data_key(
+                encrypted.data_key,
+                r.public_key(),
+                WrapContext(context.record_id, context.version, "0x" + f"{i:02x}" * 20),
+            )
+        )
+        for i, r in enumerate(readers)
+    ]
     encrypted.data_key.destroy()  # the custodian never keeps the data key in the clear
     recovered = unwrap_data_key(bytes(wraps[0]), readers[0], WrapContext(context.record_id, 1, "0x" + "00" * 20))
     out = io.BytesIO()

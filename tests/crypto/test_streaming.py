@@ -28,7 +28,7 @@ PLAIN = SEG - 16  # plaintext per full segment
 HEADER = 44
 
 
-def _encrypt(data: bytes, ctx: RecordContext, segment_size: int = SEG):  # noqa: ANN202
+def _encrypt(data: bytes, ctx: RecordContext, segment_size: int = SEG):
     sink = io.BytesIO()
     encrypted = encrypt_record(ctx, io.BytesIO(data), sink, segment_size=segment_size)
     return encrypted, sink.getvalue()
@@ -103,9 +103,15 @@ def test_reordered_dropped_and_duplicated_segments_are_rejected(context: RecordC
         assert name
 
 
-@pytest.mark.parametrize("field,value", [
-    ("record_id", b"\x08" * 32), ("version", 2), ("custodian", "0x" + "ab" * 20), ("patient", "0x" + "bc" * 20),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("record_id", b"\x08" * 32),
+        ("version", 2),
+        ("custodian", "0x" + "ab" * 20),
+        ("patient", "0x" + "bc" * 20),
+    ],
+)
 def test_ciphertext_opens_only_in_its_own_context(context: RecordContext, field: str, value: object) -> None:
     encrypted, ciphertext = _encrypt(b"imaging study", context)
     with pytest.raises(DecryptionError):
@@ -181,8 +187,12 @@ def test_committed_v1_vectors_still_open_and_tampered_copies_do_not() -> None:
     key = DataKey(bytes.fromhex(vectors["data_key"]))
     ad = bytes.fromhex(vectors["associated_data"])
     ctx = vectors["context"]
-    assert RecordContext(bytes.fromhex(ctx["record_id"]), ctx["version"], ctx["custodian"],
-                         ctx["patient"]).associated_data() == ad  # fmt: skip
+    assert (
+        RecordContext(
+            bytes.fromhex(ctx["record_id"]), ctx["version"], ctx["custodian"], ctx["patient"]
+        ).associated_data()
+        == ad
+    )
     for case in vectors["cases"]:
         ciphertext = bytes.fromhex(case["ciphertext"])
         sink = io.BytesIO()

@@ -15,7 +15,7 @@ from tests.utils.nodes import Identities, deploy, start_node
 
 
 @pytest.fixture(scope="module")
-def docs_node(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def docs_node(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("docs")
     backend = EthTesterBackend()
     ids = Identities()
@@ -25,7 +25,7 @@ def docs_node(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     backend.close()
 
 
-def test_the_docs_page_loads_nothing_from_outside_and_runs_sandboxed(docs_node) -> None:  # noqa: ANN001
+def test_the_docs_page_loads_nothing_from_outside_and_runs_sandboxed(docs_node) -> None:
     with docs_node.anonymous() as client:
         page = client.get("/docs")
         scripts = re.findall(r'(?:src|href)="([^"]+)"', page.text)
@@ -44,8 +44,9 @@ def test_the_docs_page_loads_nothing_from_outside_and_runs_sandboxed(docs_node) 
         assert "access-control-allow-origin" not in client.get("/healthz", headers={"origin": "null"}).headers
 
 
-def test_in_a_browser_the_docs_render_and_cannot_touch_the_portals_storage(docs_node, browser: Browser,
-                                                                            artifacts: Path) -> None:  # fmt: skip
+def test_in_a_browser_the_docs_render_and_cannot_touch_the_portals_storage(
+    docs_node, browser: Browser, artifacts: Path
+) -> None:
     page = browser.new_page()
     try:
         page.goto(docs_node.url + "/portal/")
@@ -54,15 +55,17 @@ def test_in_a_browser_the_docs_render_and_cannot_touch_the_portals_storage(docs_
         page.wait_for_selector(".opblock-summary-path", timeout=20_000)  # the operations, from /openapi.json
         assert "/v1/records" in page.inner_text("#swagger-ui")
         assert page.evaluate("self.origin") == "null"  # an opaque origin: the sandbox holds
-        reached = page.evaluate("(() => { try { return localStorage.getItem('medledger.keystore'); }"
-                                " catch (e) { return 'refused: ' + e.name; } })()")
+        reached = page.evaluate(
+            "(() => { try { return localStorage.getItem('medledger.keystore'); }"
+            " catch (e) { return 'refused: ' + e.name; } })()"
+        )
         assert reached.startswith("refused")
         page.screenshot(path=str(artifacts / "api-docs.png"))
     finally:
         page.close()
 
 
-def test_production_nodes_serve_no_docs_page_unless_switched_on(docs_node) -> None:  # noqa: ANN001
+def test_production_nodes_serve_no_docs_page_unless_switched_on(docs_node) -> None:
     settings = docs_node.node.settings
     settings.api_docs = False
     try:

@@ -36,9 +36,12 @@ class Consortium:
     def __init__(self, data: Path) -> None:
         state = json.loads((data / "consortium.json").read_text())
         self.nodes = state["nodes"]
-        self.clients = {slug: member_client(node["url"], MemberIdentity.load(data / "chain" / "keys" / f"{slug}.json",
-                                                                              _passphrase()))
-                        for slug, node in self.nodes.items()}  # fmt: skip
+        self.clients = {
+            slug: member_client(
+                node["url"], MemberIdentity.load(data / "chain" / "keys" / f"{slug}.json", _passphrase())
+            )
+            for slug, node in self.nodes.items()
+        }
 
     def url(self, slug: str) -> str:
         return self.nodes[slug]["url"]
@@ -47,15 +50,20 @@ class Consortium:
         return self.nodes[slug]["account"]
 
     def upload(self, slug: str, patient: str, category: str, body: bytes) -> str:
-        response = self.clients[slug].post("/v1/records", params={"patient": patient, "category": category,
-                                                                  "media_type": "text/plain"},
-                                           content=body, headers={"Content-Type": "application/octet-stream"})
+        response = self.clients[slug].post(
+            "/v1/records",
+            params={"patient": patient, "category": category, "media_type": "text/plain"},
+            content=body,
+            headers={"Content-Type": "application/octet-stream"},
+        )
         assert response.status_code == 201, response.text
         return response.json()["id"]
 
     def read(self, slug: str, record_id: str, custodian: str, clinician: str) -> httpx.Response:
-        return self.clients[slug].get(f"/v1/consortium/records/{record_id}", params={
-            "custodian": self.account(custodian), "purpose": "treatment", "clinician": clinician})
+        return self.clients[slug].get(
+            f"/v1/consortium/records/{record_id}",
+            params={"custodian": self.account(custodian), "purpose": "treatment", "clinician": clinician},
+        )
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +81,12 @@ def consortium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Consortium]
 
 
 def open_portal(browser: Browser, url: str, *, locale: str = "en-US", phone: bool = False) -> Page:
-    context = browser.new_context(locale=locale, accept_downloads=True,
-                                  viewport={"width": 390, "height": 844} if phone else {"width": 1280, "height": 900},
-                                  extra_http_headers={"Accept-Language": locale})  # fmt: skip
+    context = browser.new_context(
+        locale=locale,
+        accept_downloads=True,
+        viewport={"width": 390, "height": 844} if phone else {"width": 1280, "height": 900},
+        extra_http_headers={"Accept-Language": locale},
+    )
     context.set_default_timeout(WAIT)
     page = context.new_page()
     errors: list[str] = []
@@ -91,8 +102,7 @@ def go(page: Page, section: str) -> None:
     expect(page.locator(f"#{section}")).to_be_visible()
 
 
-def test_a_patient_controls_sharing_from_the_browser(browser: Browser, consortium: Consortium,
-                                                     artifacts: Path) -> None:  # fmt: skip
+def test_a_patient_controls_sharing_from_the_browser(browser: Browser, consortium: Consortium, artifacts: Path) -> None:
     page = open_portal(browser, consortium.url("dapeng"))
     expect(page.locator("h1")).to_have_text("MedLedger patient portal")
     expect(page.get_by_text("Served by Dapeng New District People's Hospital")).to_be_visible()
@@ -158,7 +168,8 @@ def test_a_patient_controls_sharing_from_the_browser(browser: Browser, consortiu
     dialog = page.locator("#sign-dialog")
     expect(dialog).to_be_visible()
     expect(dialog.locator("#sign-words")).to_contain_text(
-        "I allow Kuichong Community Health Center to read my Laboratory results for Treatment")
+        "I allow Kuichong Community Health Center to read my Laboratory results for Treatment"
+    )
     expect(dialog.locator("#sign-binding")).to_contain_text("signature number 0")
     raw = json.loads(dialog.locator("#sign-raw").text_content())
     assert raw["primaryType"] == "ConsentGrant" and raw["message"]["grantee"] == consortium.account("kuichong")
@@ -177,8 +188,10 @@ def test_a_patient_controls_sharing_from_the_browser(browser: Browser, consortiu
     go(page, "history")
     entry = page.locator('#timeline li[data-basis="consent"]')
     expect(entry).to_have_count(1)
-    expect(entry).to_contain_text("Kuichong Community Health Center read a record (Laboratory results, version 1) "
-                                  "held by Dapeng New District People's Hospital")
+    expect(entry).to_contain_text(
+        "Kuichong Community Health Center read a record (Laboratory results, version 1) "
+        "held by Dapeng New District People's Hospital"
+    )
     expect(entry).to_contain_text("dr-kuichong-01")
     expect(entry).to_contain_text("Purpose: Treatment")
     expect(entry).to_contain_text("Under consent #0")
@@ -194,9 +207,15 @@ def test_a_patient_controls_sharing_from_the_browser(browser: Browser, consortiu
     assert denied.status_code == 403 and denied.json()["code"] == "consent-denied", denied.text
 
     # --- C declares break-glass and reads: highlighted in the history, awaiting review
-    emergency = consortium.clients["nanao"].post("/v1/emergency", json={
-        "patient": patient, "reason_code": 1, "justification": "unconscious on arrival, suspected hypoglycaemia",
-        "clinician": "dr-nanao-er"})  # fmt: skip
+    emergency = consortium.clients["nanao"].post(
+        "/v1/emergency",
+        json={
+            "patient": patient,
+            "reason_code": 1,
+            "justification": "unconscious on arrival, suspected hypoglycaemia",
+            "clinician": "dr-nanao-er",
+        },
+    )
     assert emergency.status_code == 201, emergency.text
     assert consortium.read("nanao", labs, "dapeng", "dr-nanao-er").status_code == 200
     go(page, "records")
@@ -332,8 +351,9 @@ WALLET = """
 """
 
 
-def test_a_patient_with_a_browser_wallet_signs_in_and_grants_with_it(browser: Browser, consortium: Consortium,
-                                                                     artifacts: Path) -> None:  # fmt: skip
+def test_a_patient_with_a_browser_wallet_signs_in_and_grants_with_it(
+    browser: Browser, consortium: Consortium, artifacts: Path
+) -> None:
     holder = Account.create()
     chain_id = httpx.post(f"{consortium.url('nanao')}/v1/auth/challenge", timeout=10).json()["chain_id"]
     context = browser.new_context(locale="en-US", extra_http_headers={"Accept-Language": "en-US"})

@@ -35,15 +35,35 @@ class Answer:
     relayed: str | None = None  # the patient of a relayed grant
 
 
-def _grant_body(lab: CrashLab, patient) -> dict:  # noqa: ANN001
+def _grant_body(lab: CrashLab, patient) -> dict:
     now = int(time.time())
-    message = {"patient": patient.address, "grantee": lab.ids.members["b"].address, "categories": 1, "purposes": 1,
-               "validFrom": now - 60, "validUntil": now + 3600, "nonce": 0, "deadline": now + 3600}
-    v, r, s = sign_typed(patient, typed_data("ConsentGrant", message, chain_id=lab.manifest.chain_id,
-                                             contract=lab.manifest.address("ConsentRegistry")))  # fmt: skip
-    return {"patient": patient.address, "grantee": message["grantee"], "categories": 1, "purposes": 1,
-            "valid_from": message["validFrom"], "valid_until": message["validUntil"], "nonce": 0,
-            "deadline": message["deadline"], "signature": {"v": v, "r": r.hex(), "s": s.hex()}}  # fmt: skip
+    message = {
+        "patient": patient.address,
+        "grantee": lab.ids.members["b"].address,
+        "categories": 1,
+        "purposes": 1,
+        "validFrom": now - 60,
+        "validUntil": now + 3600,
+        "nonce": 0,
+        "deadline": now + 3600,
+    }
+    v, r, s = sign_typed(
+        patient,
+        typed_data(
+            "ConsentGrant", message, chain_id=lab.manifest.chain_id, contract=lab.manifest.address("ConsentRegistry")
+        ),
+    )
+    return {
+        "patient": patient.address,
+        "grantee": message["grantee"],
+        "categories": 1,
+        "purposes": 1,
+        "valid_from": message["validFrom"],
+        "valid_until": message["validUntil"],
+        "nonce": 0,
+        "deadline": message["deadline"],
+        "signature": {"v": v, "r": r.hex(), "s": s.hex()},
+    }
 
 
 def _load(lab: CrashLab, kind: str, answers: list[Answer], stop: threading.Event) -> None:
@@ -52,14 +72,19 @@ def _load(lab: CrashLab, kind: str, answers: list[Answer], stop: threading.Event
             started, relayed = time.monotonic(), None
             try:
                 if kind == "upload":
-                    response = client.post("/v1/records", content=b"x" * 1024, params={
-                        "patient": lab.patient.address, "category": "labs", "media_type": "text/plain"},
-                        headers={"content-type": "application/octet-stream"})  # fmt: skip
+                    response = client.post(
+                        "/v1/records",
+                        content=b"x" * 1024,
+                        params={"patient": lab.patient.address, "category": "labs", "media_type": "text/plain"},
+                        headers={"content-type": "application/octet-stream"},
+                    )
                     if response.status_code == 201:
                         lab.uploaded.add(response.json()["id"])
                 elif kind == "read":
-                    response = client.get(f"/v1/records/{lab.readable[0]}/content",
-                                          params={"purpose": "treatment", "clinician": "dr-outage"})  # fmt: skip
+                    response = client.get(
+                        f"/v1/records/{lab.readable[0]}/content",
+                        params={"purpose": "treatment", "clinician": "dr-outage"},
+                    )
                     if response.status_code == 200:
                         lab.read_sequences.add(int(response.headers["x-medledger-access-sequence"]))
                 else:
@@ -82,8 +107,9 @@ def test_chain_down_under_load_fails_closed_and_anchors_everything_once_after(tm
             lab.prepare_reads(1)
             answers: list[Answer] = []
             stop = threading.Event()
-            threads = [threading.Thread(target=_load, args=(lab, kind, answers, stop)) for kind in
-                       ("upload", "read", "grant")]  # fmt: skip
+            threads = [
+                threading.Thread(target=_load, args=(lab, kind, answers, stop)) for kind in ("upload", "read", "grant")
+            ]
             for thread in threads:
                 thread.start()
             time.sleep(1.5)
@@ -108,8 +134,9 @@ def test_chain_down_under_load_fails_closed_and_anchors_everything_once_after(tm
     reads_during = [a for a in during if a.kind == "read"]
     assert reads_during, "no read was attempted while the chain was down"
     assert {(a.status, a.code) for a in reads_during} == {(503, "chain-unavailable")}  # never released
-    assert all(a.status is not None and a.status != 500 for a in answers), [a for a in answers if a.status in
-                                                                              (None, 500)]  # fmt: skip
+    assert all(a.status is not None and a.status != 500 for a in answers), [
+        a for a in answers if a.status in (None, 500)
+    ]
     assert {a.status for a in during if a.kind == "upload"} <= {201, 503}
     assert any(a.status == 201 for a in answers if a.kind == "upload" and a.started > up_at + 0.5)
     assert any(a.status == 200 for a in answers if a.kind == "read" and a.started > up_at + 0.5)

@@ -30,21 +30,30 @@ def test_a_thousand_concurrent_writes_leave_no_nonce_gap_and_nothing_stuck(tmp_p
         member = ids.members["a"].address
         start_nonce = backend.w3.eth.get_transaction_count(member)
         patients = [Account.create().address for _ in range(8)]
-        with start_node(backend, manifest, ids.members["a"], tmp_path, f"sqlite:///{tmp_path / 'a.db'}",
-                        run_outbox_worker=True) as node:  # fmt: skip
+        with start_node(
+            backend, manifest, ids.members["a"], tmp_path, f"sqlite:///{tmp_path / 'a.db'}", run_outbox_worker=True
+        ) as node:
             clients = [node.member_client(ids.members["a"].account) for _ in range(CLIENTS)]
 
             def write(index: int) -> tuple[str, int, str | None]:
                 client = clients[index % CLIENTS]
                 if index % 5 == 4:  # every fifth: a break-glass declaration, on chain within the request
-                    response = client.post("/v1/emergency", json={
-                        "patient": patients[index % 8], "reason_code": 1, "clinician": f"dr-{index}",
-                        "justification": "unconscious on arrival, no relatives reachable"})  # fmt: skip
+                    response = client.post(
+                        "/v1/emergency",
+                        json={
+                            "patient": patients[index % 8],
+                            "reason_code": 1,
+                            "clinician": f"dr-{index}",
+                            "justification": "unconscious on arrival, no relatives reachable",
+                        },
+                    )
                     return "declare", response.status_code, response.json().get("tx_hash")
-                response = client.post("/v1/records", content=index.to_bytes(4, "big") * 64,
-                                       headers={"content-type": "application/octet-stream"},
-                                       params={"patient": patients[index % 8], "category": "labs",
-                                               "media_type": "text/plain"})  # fmt: skip
+                response = client.post(
+                    "/v1/records",
+                    content=index.to_bytes(4, "big") * 64,
+                    headers={"content-type": "application/octet-stream"},
+                    params={"patient": patients[index % 8], "category": "labs", "media_type": "text/plain"},
+                )
                 return "upload", response.status_code, None
 
             with ThreadPoolExecutor(CLIENTS) as pool:

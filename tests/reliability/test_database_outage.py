@@ -23,20 +23,30 @@ def test_database_down_gives_503s_and_the_node_recovers_without_restart(tmp_path
         manifest = deploy(backend, ids, Account.create())
         via_proxy = url.replace(f"127.0.0.1:{server_port()}", pg.url_host)
         patient = Account.create().address
-        with start_node(backend, manifest, ids.members["a"], tmp_path, via_proxy, run_outbox_worker=True) as node, \
-                node.member_client(ids.members["a"].account) as hospital:  # fmt: skip
-            def upload():  # noqa: ANN202
-                return hospital.post("/v1/records", content=b"HbA1c 6.1 %", params={
-                    "patient": patient, "category": "labs", "media_type": "text/plain"},
-                    headers={"content-type": "application/octet-stream"})  # fmt: skip
+        with (
+            start_node(backend, manifest, ids.members["a"], tmp_path, via_proxy, run_outbox_worker=True) as node,
+            node.member_client(ids.members["a"].account) as hospital,
+        ):
+
+            def upload():
+                return hospital.post(
+                    "/v1/records",
+                    content=b"HbA1c 6.1 %",
+                    params={"patient": patient, "category": "labs", "media_type": "text/plain"},
+                    headers={"content-type": "application/octet-stream"},
+                )
 
             first = upload()
             assert first.status_code == 201, first.text
             blobs_before = sorted(p for p in node.node.blob_dir.rglob("*") if p.is_file())
 
             pg.down()  # open connections cut, new ones refused
-            for response in (upload(), hospital.get(f"/v1/records/{first.json()['id']}"),
-                             hospital.get(f"/v1/patients/{patient}/records"), hospital.get("/v1/access-log")):
+            for response in (
+                upload(),
+                hospital.get(f"/v1/records/{first.json()['id']}"),
+                hospital.get(f"/v1/patients/{patient}/records"),
+                hospital.get("/v1/access-log"),
+            ):
                 assert response.status_code == 503, response.text
                 assert response.json()["code"] == "database-unavailable"
                 assert "Traceback" not in response.text and "psycopg" not in response.text

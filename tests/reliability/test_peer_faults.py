@@ -27,43 +27,76 @@ LAB = b"potassium 4.1 mmol/L\n" * 50
 def test_a_slow_or_down_custodian_costs_a_deadline_not_the_request(tmp_path: Path) -> None:
     listeners = {slug: loopback_listener() for slug in ("a", "b")}
     b_proxy = Proxy(listeners["b"].getsockname()[1])
-    ids = Identities({"a": f"http://127.0.0.1:{listeners['a'].getsockname()[1]}",
-                      "b": f"http://127.0.0.1:{b_proxy.port}",
-                      "c": f"http://127.0.0.1:{free_port()}"})  # c is registered, never started
+    ids = Identities(
+        {
+            "a": f"http://127.0.0.1:{listeners['a'].getsockname()[1]}",
+            "b": f"http://127.0.0.1:{b_proxy.port}",
+            "c": f"http://127.0.0.1:{free_port()}",
+        }
+    )  # c is registered, never started
     with AnvilBackend() as backend, ExitStack() as stack:
         manifest = deploy(backend, ids, Account.create())
         b_proxy.up()
         stack.callback(b_proxy.close)
-        a = stack.enter_context(start_node(backend, manifest, ids.members["a"], tmp_path / "a",
-                                           f"sqlite:///{tmp_path / 'a.db'}", listener=listeners["a"],
-                                           peers=PeerSettings(timeout_s=1.5)))  # fmt: skip
-        b = stack.enter_context(start_node(backend, manifest, ids.members["b"], tmp_path / "b",
-                                           f"sqlite:///{tmp_path / 'b.db'}", listener=listeners["b"]))  # fmt: skip
+        a = stack.enter_context(
+            start_node(
+                backend,
+                manifest,
+                ids.members["a"],
+                tmp_path / "a",
+                f"sqlite:///{tmp_path / 'a.db'}",
+                listener=listeners["a"],
+                peers=PeerSettings(timeout_s=1.5),
+            )
+        )
+        b = stack.enter_context(
+            start_node(
+                backend,
+                manifest,
+                ids.members["b"],
+                tmp_path / "b",
+                f"sqlite:///{tmp_path / 'b.db'}",
+                listener=listeners["b"],
+            )
+        )
         patient = Account.create()
         backend.fund(patient.address, 10**19)
         with b.member_client(ids.members["b"].account) as b_system:
-            uploaded = b_system.post("/v1/records", content=LAB, headers={"content-type": "application/octet-stream"},
-                                     params={"patient": patient.address, "category": "labs",
-                                             "media_type": "text/plain"})  # fmt: skip
+            uploaded = b_system.post(
+                "/v1/records",
+                content=LAB,
+                headers={"content-type": "application/octet-stream"},
+                params={"patient": patient.address, "category": "labs", "media_type": "text/plain"},
+            )
         assert uploaded.status_code == 201, uploaded.text
         b.drain()
         now = int(backend.w3.eth.get_block("latest")["timestamp"])
         Consortium(backend.w3, manifest, TransactionSender(backend.w3, patient)).consents.grant(
-            patient.address, GrantTerms(grantee=ids.members["a"].address, categories=bitset([Category.LABS]),
-                                        purposes=bitset([Purpose.TREATMENT]), valid_from=now - 1,
-                                        valid_until=now + 3600))  # fmt: skip
+            patient.address,
+            GrantTerms(
+                grantee=ids.members["a"].address,
+                categories=bitset([Category.LABS]),
+                purposes=bitset([Purpose.TREATMENT]),
+                valid_from=now - 1,
+                valid_until=now + 3600,
+            ),
+        )
         record = uploaded.json()["id"]
         hospital = stack.enter_context(a.member_client(ids.members["a"].account))
 
-        def fetch():  # noqa: ANN202
+        def fetch():
             started = time.monotonic()
-            response = hospital.get(f"/v1/consortium/records/{record}", params={
-                "custodian": ids.members["b"].address, "purpose": "treatment", "clinician": "dr-wu"})
+            response = hospital.get(
+                f"/v1/consortium/records/{record}",
+                params={"custodian": ids.members["b"].address, "purpose": "treatment", "clinician": "dr-wu"},
+            )
             return response, time.monotonic() - started
 
-        def fan_out():  # noqa: ANN202
-            response = hospital.get(f"/v1/consortium/patients/{patient.address}/records",
-                                    params={"purpose": "treatment", "deadline_ms": 1000})  # fmt: skip
+        def fan_out():
+            response = hospital.get(
+                f"/v1/consortium/patients/{patient.address}/records",
+                params={"purpose": "treatment", "deadline_ms": 1000},
+            )
             assert response.status_code == 200, response.text
             return {m["member"]: m for m in response.json()["members"]}, response.json()["elapsed_ms"]
 

@@ -44,20 +44,49 @@ class Actors:
         return cls(**{n: Account.create() for n in names})
 
     def all(self) -> list[LocalAccount]:
-        return [self.deployer, self.a, self.b, self.c, self.auditor, self.patient, self.delegate, self.stranger,
-                self.candidate]  # fmt: skip
+        return [
+            self.deployer,
+            self.a,
+            self.b,
+            self.c,
+            self.auditor,
+            self.patient,
+            self.delegate,
+            self.stranger,
+            self.candidate,
+        ]
 
     def genesis(self) -> list[GenesisMember]:
         return [
-            GenesisMember(account=self.a.address, role=Role.MEMBER, name="Dapeng New District People's Hospital",
-                          endpoint="https://a.example", hpke_public_key=HYBRID_KEY),
-            GenesisMember(account=self.b.address, role=Role.MEMBER, name="Kuichong Community Health Center",
-                          endpoint="https://b.example", hpke_public_key=X25519_KEY),
-            GenesisMember(account=self.c.address, role=Role.MEMBER, name="Nan'ao Community Health Center",
-                          endpoint="https://c.example", hpke_public_key=X25519_KEY),
-            GenesisMember(account=self.auditor.address, role=Role.AUDITOR, name="Consortium Audit Office",
-                          endpoint="https://audit.example", hpke_public_key=X25519_KEY),
-        ]  # fmt: skip
+            GenesisMember(
+                account=self.a.address,
+                role=Role.MEMBER,
+                name="Dapeng New District People's Hospital",
+                endpoint="https://a.example",
+                hpke_public_key=HYBRID_KEY,
+            ),
+            GenesisMember(
+                account=self.b.address,
+                role=Role.MEMBER,
+                name="Kuichong Community Health Center",
+                endpoint="https://b.example",
+                hpke_public_key=X25519_KEY,
+            ),
+            GenesisMember(
+                account=self.c.address,
+                role=Role.MEMBER,
+                name="Nan'ao Community Health Center",
+                endpoint="https://c.example",
+                hpke_public_key=X25519_KEY,
+            ),
+            GenesisMember(
+                account=self.auditor.address,
+                role=Role.AUDITOR,
+                name="Consortium Audit Office",
+                endpoint="https://audit.example",
+                hpke_public_key=X25519_KEY,
+            ),
+        ]
 
 
 def deploy_test_consortium(backend: ChainBackend, actors: Actors) -> DeploymentManifest:
@@ -92,39 +121,70 @@ class Chain:
 
     def terms(self, grantee: str, categories: int = 0b11, purposes: int = 0b1, hours: int = 24) -> GrantTerms:
         now = self.now()
-        return GrantTerms(grantee=grantee, categories=categories, purposes=purposes, valid_from=now - 1,
-                          valid_until=now + hours * 3600)  # fmt: skip
+        return GrantTerms(
+            grantee=grantee,
+            categories=categories,
+            purposes=purposes,
+            valid_from=now - 1,
+            valid_until=now + hours * 3600,
+        )
 
     def sign_grant(
-        self, signer: LocalAccount, patient: str, terms: GrantTerms, *, deadline: int | None = None,
-        nonce: int | None = None, chain_id: int | None = None, contract: str | None = None,
-    ) -> tuple[int, tuple[int, bytes, bytes]]:  # fmt: skip
+        self,
+        signer: LocalAccount,
+        patient: str,
+        terms: GrantTerms,
+        *,
+        deadline: int | None = None,
+        nonce: int | None = None,
+        chain_id: int | None = None,
+        contract: str | None = None,
+    ) -> tuple[int, tuple[int, bytes, bytes]]:
         deadline = deadline if deadline is not None else self.now() + 3600
         message = {
-            "patient": patient, "grantee": terms.grantee, "categories": terms.categories,
-            "purposes": terms.purposes, "validFrom": terms.valid_from, "validUntil": terms.valid_until,
-            "nonce": nonce if nonce is not None else self.read.consents.nonce(patient), "deadline": deadline,
-        }  # fmt: skip
+            "patient": patient,
+            "grantee": terms.grantee,
+            "categories": terms.categories,
+            "purposes": terms.purposes,
+            "validFrom": terms.valid_from,
+            "validUntil": terms.valid_until,
+            "nonce": nonce if nonce is not None else self.read.consents.nonce(patient),
+            "deadline": deadline,
+        }
         return deadline, self._sign(signer, "ConsentGrant", message, chain_id, contract)
 
     def sign_revocation(
-        self, signer: LocalAccount, consent_id: int, patient: str, *, deadline: int | None = None,
+        self,
+        signer: LocalAccount,
+        consent_id: int,
+        patient: str,
+        *,
+        deadline: int | None = None,
         nonce: int | None = None,
-    ) -> tuple[int, tuple[int, bytes, bytes]]:  # fmt: skip
+    ) -> tuple[int, tuple[int, bytes, bytes]]:
         deadline = deadline if deadline is not None else self.now() + 3600
-        message = {"patient": patient, "consentId": consent_id, "deadline": deadline,
-                   "nonce": nonce if nonce is not None else self.read.consents.nonce(patient)}  # fmt: skip
+        message = {
+            "patient": patient,
+            "consentId": consent_id,
+            "deadline": deadline,
+            "nonce": nonce if nonce is not None else self.read.consents.nonce(patient),
+        }
         return deadline, self._sign(signer, "ConsentRevocation", message, None, None)
 
     def sign_delegation(
         self, signer: LocalAccount, patient: str, delegate: str, appointed: bool
     ) -> tuple[int, tuple[int, bytes, bytes]]:
         deadline = self.now() + 3600
-        message = {"patient": patient, "delegate": delegate, "appointed": appointed, "deadline": deadline,
-                   "nonce": self.read.consents.nonce(patient)}  # fmt: skip
+        message = {
+            "patient": patient,
+            "delegate": delegate,
+            "appointed": appointed,
+            "deadline": deadline,
+            "nonce": self.read.consents.nonce(patient),
+        }
         return deadline, self._sign(signer, "DelegateChange", message, None, None)
 
-    def _sign(self, signer, primary, message, chain_id, contract) -> tuple[int, bytes, bytes]:  # noqa: ANN001
+    def _sign(self, signer, primary, message, chain_id, contract) -> tuple[int, bytes, bytes]:
         document = typed_data(
             primary,
             message,
@@ -139,7 +199,7 @@ def random_id() -> bytes:
 
 
 @contextmanager
-def reverts(error_name: str, **arguments: Any):  # noqa: ANN201
+def reverts(error_name: str, **arguments: Any):
     """Asserts the block raises ``ContractReverted`` with this custom error and these arguments."""
     with pytest.raises(ContractReverted) as caught:
         yield caught

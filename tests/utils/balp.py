@@ -19,14 +19,23 @@ PROFILE = "https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit.
 
 
 def _agents(event: dict[str, Any], code: str) -> list[dict[str, Any]]:
-    return [a for a in event.get("agent", []) for c in a.get("type", {}).get("coding", [])
-            if c.get("system") == DCM and c.get("code") == code]  # fmt: skip
+    return [
+        a
+        for a in event.get("agent", [])
+        for c in a.get("type", {}).get("coding", [])
+        if c.get("system") == DCM and c.get("code") == code
+    ]
 
 
 def _entities(event: dict[str, Any], entity_type: str, role: str) -> list[dict[str, Any]]:
-    return [e for e in event.get("entity", []) if e.get("type", {}).get("system") == ENTITY_TYPE
-            and e["type"].get("code") == entity_type and e.get("role", {}).get("system") == OBJECT_ROLE
-            and e["role"].get("code") == role]  # fmt: skip
+    return [
+        e
+        for e in event.get("entity", [])
+        if e.get("type", {}).get("system") == ENTITY_TYPE
+        and e["type"].get("code") == entity_type
+        and e.get("role", {}).get("system") == OBJECT_ROLE
+        and e["role"].get("code") == role
+    ]
 
 
 def privacy_disclosure_violations(event: dict[str, Any], side: str) -> list[str]:

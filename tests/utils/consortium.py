@@ -15,12 +15,30 @@ class Supervised:
 
     def __init__(self, data: Path, rpc: int, base: int, members: int = 2, *extra: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ledger_api.cli", "consortium", "up", "--data-dir", str(data), "--rpc-port",
-             str(rpc), "--base-port", str(base), "--members", str(members), *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "ledger_api.cli",
+                "consortium",
+                "up",
+                "--data-dir",
+                str(data),
+                "--rpc-port",
+                str(rpc),
+                "--base-port",
+                str(base),
+                "--members",
+                str(members),
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self.lines: list[str] = []
-        self._reader = threading.Thread(target=lambda: self.lines.extend(iter(self.process.stdout.readline, "")),
-                                        daemon=True)  # fmt: skip
+        self._reader = threading.Thread(
+            target=lambda: self.lines.extend(iter(self.process.stdout.readline, "")), daemon=True
+        )
         self._reader.start()
 
     @property

@@ -59,8 +59,7 @@ class CrashLab:
         self.work = work
         self.port = free_port()
         self.backend = AnvilBackend(work / "chain")
-        self.ids = Identities({"a": f"http://127.0.0.1:{self.port}", "b": "http://b.invalid",
-                               "c": "http://c.invalid"})  # fmt: skip
+        self.ids = Identities({"a": f"http://127.0.0.1:{self.port}", "b": "http://b.invalid", "c": "http://c.invalid"})
         self.manifest = deploy(self.backend, self.ids, Account.create())
         self.manifest.save(work / "deployment.json")
         self.ids.members["a"].save(work / "a-identity.json", PASSPHRASE, dev_mode=True, params=DEV_SCRYPT)
@@ -70,9 +69,16 @@ class CrashLab:
         self.backend.fund(self.patient.address, 10**19)
         now = int(self.backend.w3.eth.get_block("latest")["timestamp"])
         patient_chain = Consortium(self.backend.w3, self.manifest, TransactionSender(self.backend.w3, self.patient))
-        patient_chain.consents.grant(self.patient.address, GrantTerms(
-            grantee=self.ids.members["b"].address, categories=bitset([Category.LABS]),
-            purposes=bitset([Purpose.TREATMENT]), valid_from=now - 1, valid_until=now + 86_400))  # fmt: skip
+        patient_chain.consents.grant(
+            self.patient.address,
+            GrantTerms(
+                grantee=self.ids.members["b"].address,
+                categories=bitset([Category.LABS]),
+                purposes=bitset([Purpose.TREATMENT]),
+                valid_from=now - 1,
+                valid_until=now + 86_400,
+            ),
+        )
         self.chain = Consortium(self.backend.w3, self.manifest, None)
         self.process: subprocess.Popen | None = None
         self.readable: list[str] = []  # anchored records B may read
@@ -82,20 +88,40 @@ class CrashLab:
 
     # -- the node process ------------------------------------------------------------------------
     def start(self, crash_at: str | None = None, crash_after: int = 1, workers: int = 1) -> None:
-        env = {**os.environ, "MEDLEDGER_MODE": "dev", "MEDLEDGER_NODE_NAME": "a",
-               "MEDLEDGER_DATA_DIR": str(self.work / "node"), "MEDLEDGER_DATABASE_URL": self.database_url,
-               "MEDLEDGER_KEYSTORE_PATH": str(self.work / "a-identity.json"),
-               "MEDLEDGER_KEYSTORE_PASSPHRASE": PASSPHRASE, "MEDLEDGER_PUBLIC_URL": f"http://127.0.0.1:{self.port}",
-               "MEDLEDGER_CHAIN": f'{{"rpc_url": "{self.backend.url}", '
-                                  f'"manifest_path": "{self.work / "deployment.json"}"}}',
-               "MEDLEDGER_OUTBOX": '{"poll_interval_s": 0.05, "backoff_base_s": 0.05, "backoff_max_s": 0.5}'}
+        env = {
+            **os.environ,
+            "MEDLEDGER_MODE": "dev",
+            "MEDLEDGER_NODE_NAME": "a",
+            "MEDLEDGER_DATA_DIR": str(self.work / "node"),
+            "MEDLEDGER_DATABASE_URL": self.database_url,
+            "MEDLEDGER_KEYSTORE_PATH": str(self.work / "a-identity.json"),
+            "MEDLEDGER_KEYSTORE_PASSPHRASE": PASSPHRASE,
+            "MEDLEDGER_PUBLIC_URL": f"http://127.0.0.1:{self.port}",
+            "MEDLEDGER_CHAIN": f'{{"rpc_url": "{self.backend.url}", '
+            f'"manifest_path": "{self.work / "deployment.json"}"}}',
+            "MEDLEDGER_OUTBOX": '{"poll_interval_s": 0.05, "backoff_base_s": 0.05, "backoff_max_s": 0.5}',
+        }
         env.pop("MEDLEDGER_CRASH_AT", None)
         if crash_at is not None:
             env.update(MEDLEDGER_CRASH_AT=crash_at, MEDLEDGER_CRASH_AFTER=str(crash_after))
-        log = open(self.work / "node.log", "ab")  # noqa: SIM115 - owned by the child
-        self.process = subprocess.Popen([sys.executable, "-m", "ledger_api.cli", "serve", "--port", str(self.port),
-                                         "--log-level", "warning", "--workers", str(workers)],
-                                        env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        log = open(self.work / "node.log", "ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ledger_api.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                "--workers",
+                str(workers),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         wait_ready({"a": f"http://127.0.0.1:{self.port}"}, {"a": self.process}, timeout=60)
 
     def stop(self) -> None:
@@ -109,24 +135,30 @@ class CrashLab:
         self.backend.close()
 
     def client(self, slug: str) -> httpx.Client:
-        auth = MemberAuth(account=self.ids.members[slug].account, chain_id=self.manifest.chain_id,
-                          audience=self.ids.members["a"].address)  # fmt: skip
+        auth = MemberAuth(
+            account=self.ids.members[slug].account,
+            chain_id=self.manifest.chain_id,
+            audience=self.ids.members["a"].address,
+        )
         return httpx.Client(base_url=f"http://127.0.0.1:{self.port}", auth=auth, timeout=10)
 
     # -- load --------------------------------------------------------------------------------------
     def upload_once(self, client: httpx.Client) -> str | None:
-        response = client.post("/v1/records", content=os.urandom(2048),
-                               headers={"content-type": "application/octet-stream"},
-                               params={"patient": self.patient.address, "category": "labs",
-                                       "media_type": "text/plain"})  # fmt: skip
+        response = client.post(
+            "/v1/records",
+            content=os.urandom(2048),
+            headers={"content-type": "application/octet-stream"},
+            params={"patient": self.patient.address, "category": "labs", "media_type": "text/plain"},
+        )
         if response.status_code != 201:
             self.tally.problems.append(f"upload answered {response.status_code}: {response.text[:200]}")
             return None
         return response.json()["id"]
 
     def read_once(self, client: httpx.Client, record_id: str) -> int | None:
-        response = client.get(f"/v1/records/{record_id}/content",
-                              params={"purpose": "treatment", "clinician": "dr-drill"})  # fmt: skip
+        response = client.get(
+            f"/v1/records/{record_id}/content", params={"purpose": "treatment", "clinician": "dr-drill"}
+        )
         if response.status_code != 200:
             self.tally.problems.append(f"read answered {response.status_code}: {response.text[:200]}")
             return None
@@ -200,14 +232,17 @@ class CrashLab:
             versions = {(v.record_id, v.version): v.content_hash for v in session.exec(select(RecordVersion))}
             records = {r.id for r in session.exec(select(Record))}
             entries = {e.sequence: e.entry_hash for e in session.exec(select(AccessEntry))}
-        anchored = self.chain.records.contract.events.RecordAnchored.get_logs(from_block=0,
-                                                                              argument_filters={"custodian": a})
+        anchored = self.chain.records.contract.events.RecordAnchored.get_logs(
+            from_block=0, argument_filters={"custodian": a}
+        )
         per_version = Counter((e["args"]["recordId"].hex(), e["args"]["version"]) for e in anchored)
-        accesses = self.chain.trail.contract.events.AccessRecorded.get_logs(from_block=0,
-                                                                           argument_filters={"member": a})
+        accesses = self.chain.trail.contract.events.AccessRecorded.get_logs(
+            from_block=0, argument_filters={"member": a}
+        )
         per_sequence = Counter(e["args"]["sequence"] for e in accesses)
-        duplicates = sum(n - 1 for n in per_version.values() if n > 1) + sum(n - 1 for n in per_sequence.values()
-                                                                              if n > 1)
+        duplicates = sum(n - 1 for n in per_version.values() if n > 1) + sum(
+            n - 1 for n in per_sequence.values() if n > 1
+        )
         lost = len(self.uploaded - records) + len(self.read_sequences - set(entries))
         for key, content_hash in versions.items():
             if per_version.get(key, 0) == 0:
@@ -224,9 +259,11 @@ class CrashLab:
         for sequence, entry_hash in entries.items():
             if chain_hashes.get(sequence) != entry_hash:
                 lost += 1
-                self.tally.problems.append(f"access entry {sequence} not anchored as logged (chain: "
-                                           f"{chain_hashes.get(sequence, 'nothing')[:16]}, log: {entry_hash[:16]}, "
-                                           f"events {per_sequence.get(sequence, 0)})")
+                self.tally.problems.append(
+                    f"access entry {sequence} not anchored as logged (chain: "
+                    f"{chain_hashes.get(sequence, 'nothing')[:16]}, log: {entry_hash[:16]}, "
+                    f"events {per_sequence.get(sequence, 0)})"
+                )
         if self.chain.trail.last_sequence(a) != len(entries):
             self.tally.problems.append(f"chain sequence {self.chain.trail.last_sequence(a)} != log {len(entries)}")
         blobs = {(p.parent.name, p.name) for p in (self.work / "node" / "blobs").rglob("*") if p.is_file()}
@@ -251,6 +288,3 @@ def run_drills(work: Path, database_url: str, runs: int, points: tuple[str, ...]
         return lab.tally
     finally:
         lab.close()
-
-
-

@@ -43,11 +43,12 @@ class FuzzTally:
     notes: list[str] = field(default_factory=list)
 
 
-def signed_call(node: RunningNode, account: LocalAccount, case) -> httpx.Response:  # noqa: ANN001
+def signed_call(node: RunningNode, account: LocalAccount, case) -> httpx.Response:
     request = case.as_transport_kwargs(base_url=node.url)
     json_body = request.get("json")
-    body = request.get("content") or (httpx.Request("POST", node.url, json=json_body).content
-                                      if json_body is not None else b"")  # fmt: skip
+    body = request.get("content") or (
+        httpx.Request("POST", node.url, json=json_body).content if json_body is not None else b""
+    )
     url = httpx.URL(request["url"], params=request.get("params"))
     # the document declares the signature headers and the bearer session as security schemes, so the
     # generator fills them with arbitrary values: they are replaced by a real signature here
@@ -55,13 +56,21 @@ def signed_call(node: RunningNode, account: LocalAccount, case) -> httpx.Respons
     headers = {k: v for k, v in (request.get("headers") or {}).items() if k.lower() not in credentials}
     if json_body is not None:
         headers.setdefault("content-type", "application/json")
-    headers.update(sign_headers(account, chain_id=node.node.chain_id, audience=node.node.address,
-                                method=request["method"], url=str(url), digest=hashlib.sha256(body).hexdigest()))
+    headers.update(
+        sign_headers(
+            account,
+            chain_id=node.node.chain_id,
+            audience=node.node.address,
+            method=request["method"],
+            url=str(url),
+            digest=hashlib.sha256(body).hexdigest(),
+        )
+    )
     with httpx.Client(timeout=30) as client:
         return client.request(request["method"], url, content=body, headers=headers)
 
 
-def _judge(tally: FuzzTally, case, response: httpx.Response) -> None:  # noqa: ANN001
+def _judge(tally: FuzzTally, case, response: httpx.Response) -> None:
     tally.cases += 1
     peer_down = response.status_code == 503 and "peer-unavailable" in response.text
     if response.status_code >= 500 and not peer_down:
@@ -72,7 +81,7 @@ def _judge(tally: FuzzTally, case, response: httpx.Response) -> None:  # noqa: A
         tally.followed_links += 1
     try:
         case.validate_response(response, checks=CHECKS)
-    except BaseException as failure:  # noqa: BLE001 - schemathesis raises a (base) group of check failures
+    except BaseException as failure:
         if isinstance(failure, KeyboardInterrupt | SystemExit):
             raise
         tally.failures.append(f"{case.method} {case.path}: {response.status_code}: {str(failure)[:500]}")
@@ -86,7 +95,7 @@ def fuzz_stateless(node: RunningNode, account: LocalAccount, examples: int) -> F
 
         @given(case=operation.as_strategy())
         @settings(max_examples=examples, suppress_health_check=list(HealthCheck), deadline=None, database=None)
-        def check(case) -> None:  # noqa: ANN001
+        def check(case) -> None:
             _judge(tally, case, signed_call(node, account, case))
 
         check()
@@ -98,12 +107,12 @@ def fuzz_stateful(node: RunningNode, account: LocalAccount, scenarios: int, step
     schema = schemathesis.openapi.from_dict(node.app.openapi())
 
     class Workflow(schema.as_state_machine()):  # type: ignore[misc]
-        def call(self, case, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        def call(self, case, **kwargs):
             response = signed_call(node, account, case)
             _judge(tally, case, response)
             return schemathesis.Response.from_any(response)
 
-        def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:  # noqa: ANN001, ANN003
+        def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:
             """Judged in ``call`` (the tally keeps going instead of stopping at the first finding)."""
 
     # Generation only: a scenario's draws depend on what the live node answered (ids it created), so
@@ -114,9 +123,17 @@ def fuzz_stateful(node: RunningNode, account: LocalAccount, scenarios: int, step
     while done < scenarios:
         batch = min(10, scenarios - done)
         try:
-            run_state_machine_as_test(Workflow, settings=settings(
-                max_examples=batch, stateful_step_count=steps, suppress_health_check=list(HealthCheck),
-                deadline=None, database=None, phases=[Phase.generate]))  # fmt: skip
+            run_state_machine_as_test(
+                Workflow,
+                settings=settings(
+                    max_examples=batch,
+                    stateful_step_count=steps,
+                    suppress_health_check=list(HealthCheck),
+                    deadline=None,
+                    database=None,
+                    phases=[Phase.generate],
+                ),
+            )
         except Flaky as flaky:  # (FlakyStrategyDefinition, FlakyFailure): a round hypothesis gave up on
             tally.rounds_abandoned += 1
             tally.notes.append(f"scenarios {done}..{done + batch}: {type(flaky).__name__}")
@@ -139,15 +156,26 @@ def _hostile_body(kind: str, size: int, depth: int, limit: int) -> bytes:
     if kind == "invalid-utf-8":
         return b'{"justification": "\xc3\x28\xff"}'
     if kind == "lone-surrogate":
-        return b'{"justification": "\\ud800 unconscious", "reason_code": 1, "clinician": "x", "patient": "0x' + \
-            b"1" * 40 + b'"}'  # fmt: skip
+        return (
+            b'{"justification": "\\ud800 unconscious", "reason_code": 1, "clinician": "x", "patient": "0x'
+            + b"1" * 40
+            + b'"}'
+        )
     if kind == "bom":
         return b'\xef\xbb\xbf{"support": true}'
     raise ValueError(kind)
 
 
-HOSTILE_KINDS = ("nesting", "object-nesting", "oversize", "duplicate-keys", "utf-16", "invalid-utf-8",
-                 "lone-surrogate", "bom")  # fmt: skip
+HOSTILE_KINDS = (
+    "nesting",
+    "object-nesting",
+    "oversize",
+    "duplicate-keys",
+    "utf-16",
+    "invalid-utf-8",
+    "lone-surrogate",
+    "bom",
+)
 
 
 def fuzz_hostile(node: RunningNode, account: LocalAccount, examples: int) -> FuzzTally:
@@ -156,20 +184,36 @@ def fuzz_hostile(node: RunningNode, account: LocalAccount, examples: int) -> Fuz
 
     tally = FuzzTally()
     spec = node.app.openapi()
-    routes = sorted(path for path, item in spec["paths"].items() for method, operation in item.items()
-                    if method == "post" and "application/json" in operation.get("requestBody", {}).get("content", {}))
+    routes = sorted(
+        path
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if method == "post" and "application/json" in operation.get("requestBody", {}).get("content", {})
+    )
     limit = node.node.settings.limits.max_json_bytes
 
-    @given(path=st.sampled_from(routes), kind=st.sampled_from(HOSTILE_KINDS), size=st.integers(1, 4096),
-           depth=st.one_of(st.integers(65, 2000), st.integers(10_000, 200_000)))
+    @given(
+        path=st.sampled_from(routes),
+        kind=st.sampled_from(HOSTILE_KINDS),
+        size=st.integers(1, 4096),
+        depth=st.one_of(st.integers(65, 2000), st.integers(10_000, 200_000)),
+    )
     @settings(max_examples=examples, suppress_health_check=list(HealthCheck), deadline=None, database=None)
     def attack(path: str, kind: str, size: int, depth: int) -> None:
         url = node.url + path.replace("{proposal_id}", "0")
         body = _hostile_body(kind, size, depth, limit)
         headers = {"content-type": "application/json"}
         if path != "/v1/auth/session":
-            headers.update(sign_headers(account, chain_id=node.node.chain_id, audience=node.node.address,
-                                        method="POST", url=url, digest=hashlib.sha256(body).hexdigest()))
+            headers.update(
+                sign_headers(
+                    account,
+                    chain_id=node.node.chain_id,
+                    audience=node.node.address,
+                    method="POST",
+                    url=url,
+                    digest=hashlib.sha256(body).hexdigest(),
+                )
+            )
         with httpx.Client(timeout=30) as client:
             response = client.post(url, content=body, headers=headers)
         tally.cases += 1

@@ -29,8 +29,11 @@ from ledger_api.main import create_app
 from ledger_api.node import Node, build_node
 from tests.utils.postgres import admin_url
 
-MEMBER_NAMES = {"a": "Dapeng New District People's Hospital", "b": "Kuichong Community Health Center",
-                "c": "Nan'ao Community Health Center"}  # fmt: skip
+MEMBER_NAMES = {
+    "a": "Dapeng New District People's Hospital",
+    "b": "Kuichong Community Health Center",
+    "c": "Nan'ao Community Health Center",
+}
 
 
 class Identities:
@@ -42,16 +45,31 @@ class Identities:
         self.endpoints = endpoints or {slug: f"http://{slug}.invalid" for slug in MEMBER_NAMES}
 
     def genesis(self) -> list[GenesisMember]:
-        members = [GenesisMember(account=i.address, role=Role.MEMBER, name=MEMBER_NAMES[slug],
-                                 endpoint=self.endpoints[slug], hpke_public_key=i.hpke_public_key.to_bytes())
-                   for slug, i in self.members.items()]  # fmt: skip
-        members.append(GenesisMember(account=self.auditor.address, role=Role.AUDITOR, name="Consortium Audit Office",
-                                     endpoint="", hpke_public_key=self.auditor.hpke_public_key.to_bytes()))
+        members = [
+            GenesisMember(
+                account=i.address,
+                role=Role.MEMBER,
+                name=MEMBER_NAMES[slug],
+                endpoint=self.endpoints[slug],
+                hpke_public_key=i.hpke_public_key.to_bytes(),
+            )
+            for slug, i in self.members.items()
+        ]
+        members.append(
+            GenesisMember(
+                account=self.auditor.address,
+                role=Role.AUDITOR,
+                name="Consortium Audit Office",
+                endpoint="",
+                hpke_public_key=self.auditor.hpke_public_key.to_bytes(),
+            )
+        )
         return members
 
 
-def deploy(backend: ChainBackend, identities: Identities, deployer: LocalAccount,
-           **parameters: int) -> DeploymentManifest:  # fmt: skip
+def deploy(
+    backend: ChainBackend, identities: Identities, deployer: LocalAccount, **parameters: int
+) -> DeploymentManifest:
     for address in (deployer.address, identities.auditor.address, *(i.address for i in identities.members.values())):
         backend.fund(address, 10**21)
     return deploy_consortium(TransactionSender(backend.w3, deployer), identities.genesis(), **parameters)
@@ -78,10 +96,11 @@ def node_settings(tmp_path: Path, database_url: str, manifest: DeploymentManifes
     manifest_path = tmp_path / "deployment.json"
     manifest.save(manifest_path)
     defaults: dict[str, object] = {
-        "run_outbox_worker": False, "chain": ChainSettings(manifest_path=manifest_path, receipt_timeout_s=10),
-        "outbox": OutboxSettings(poll_interval_s=0.05, backoff_base_s=0.05)}
-    return Settings(mode="dev", data_dir=tmp_path / "node", database_url=database_url,
-                    **{**defaults, **overrides})  # type: ignore[arg-type]
+        "run_outbox_worker": False,
+        "chain": ChainSettings(manifest_path=manifest_path, receipt_timeout_s=10),
+        "outbox": OutboxSettings(poll_interval_s=0.05, backoff_base_s=0.05),
+    }
+    return Settings(mode="dev", data_dir=tmp_path / "node", database_url=database_url, **{**defaults, **overrides})  # type: ignore[arg-type]
 
 
 def loopback_listener() -> socket.socket:
@@ -112,8 +131,9 @@ class RunningNode:
         self.listener = listener or loopback_listener()
         self.port = int(self.listener.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    lifespan="on"))  # fmt: skip
+        self.server = uvicorn.Server(
+            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        )
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.listener]}, daemon=True)
 
     def __enter__(self) -> RunningNode:
@@ -132,7 +152,7 @@ class RunningNode:
         self.node.close()
 
     @property
-    def worker(self):  # noqa: ANN201
+    def worker(self):
         return self.app.state.worker
 
     def drain(self, rounds: int = 10) -> None:
@@ -153,19 +173,34 @@ class RunningNode:
         with self.anonymous() as client:
             challenge = client.post("/v1/auth/challenge").json()
             moment = datetime.now(UTC)
-            message = build_message(domain=challenge["domain"], address=account.address, uri=challenge["uri"],
-                                    chain_id=challenge["chain_id"], nonce=challenge["nonce"], issued_at=moment,
-                                    expiration=moment + timedelta(minutes=10), resources=resources)  # fmt: skip
+            message = build_message(
+                domain=challenge["domain"],
+                address=account.address,
+                uri=challenge["uri"],
+                chain_id=challenge["chain_id"],
+                nonce=challenge["nonce"],
+                issued_at=moment,
+                expiration=moment + timedelta(minutes=10),
+                resources=resources,
+            )
             signature = account.sign_message(encode_defunct(text=message)).signature.hex()
             response = client.post("/v1/auth/session", json={"message": message, "signature": signature})
             response.raise_for_status()
-        return httpx.Client(base_url=self.url, timeout=30,
-                            headers={"Authorization": f"Bearer {response.json()['token']}"})  # fmt: skip
+        return httpx.Client(
+            base_url=self.url, timeout=30, headers={"Authorization": f"Bearer {response.json()['token']}"}
+        )
 
 
-def start_node(backend: ChainBackend, manifest: DeploymentManifest, identity: MemberIdentity, tmp_path: Path,
-               database_url: str, *, listener: socket.socket | None = None,
-               **overrides: object) -> RunningNode:  # fmt: skip
+def start_node(
+    backend: ChainBackend,
+    manifest: DeploymentManifest,
+    identity: MemberIdentity,
+    tmp_path: Path,
+    database_url: str,
+    *,
+    listener: socket.socket | None = None,
+    **overrides: object,
+) -> RunningNode:
     if listener is not None:  # the URL the node is registered under is the one patients sign in at
         overrides.setdefault("public_url", f"http://127.0.0.1:{listener.getsockname()[1]}")
     settings = node_settings(tmp_path, database_url, manifest, **overrides)

@@ -41,25 +41,34 @@ def _openapi_spec_validator(path: Path) -> LintResult:
     errors, output = 0, "valid"
     try:
         validate(read_from_filename(str(path))[0])
-    except Exception as exc:  # noqa: BLE001 - every validation failure counts as one error
+    except Exception as exc:
         errors, output = 1, str(exc)[:4000]
     return LintResult("openapi-spec-validator", errors, output)
 
 
 def _swagger_parser(path: Path) -> LintResult:
-    run = subprocess.run(["node", "-e", SWAGGER_PARSER, str(path)], capture_output=True, text=True, timeout=120,
-                         cwd=ROOT)  # fmt: skip
+    run = subprocess.run(
+        ["node", "-e", SWAGGER_PARSER, str(path)], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     output = (run.stdout + run.stderr).strip()
-    return LintResult("@apidevtools/swagger-parser", 0 if run.returncode == 0 else max(1, output.count("\n") + 1),
-                      output)  # fmt: skip
+    return LintResult(
+        "@apidevtools/swagger-parser", 0 if run.returncode == 0 else max(1, output.count("\n") + 1), output
+    )
 
 
 def _redocly(path: Path) -> LintResult:
     env = {**os.environ, "REDOCLY_TELEMETRY": "off", "REDOCLY_SUPPRESS_UPDATE_NOTICE": "true", "NO_COLOR": "1"}
-    run = subprocess.run([str(BIN / "redocly"), "lint", "--extends=recommended", "--format=stylish", str(path)],
-                         capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)  # fmt: skip
-    output = "\n".join(line for line in (run.stdout + run.stderr).splitlines()
-                       if line.strip() and not any(c in line for c in "║╔╚"))  # fmt: skip
+    run = subprocess.run(
+        [str(BIN / "redocly"), "lint", "--extends=recommended", "--format=stylish", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env=env,
+    )
+    output = "\n".join(
+        line for line in (run.stdout + run.stderr).splitlines() if line.strip() and not any(c in line for c in "║╔╚")
+    )
     counted = re.search(r"(\d+) errors?", output)
     errors = int(counted[1]) if counted else (0 if run.returncode == 0 else 1)
     return LintResult("@redocly/cli lint (recommended)", errors, output[-6000:])

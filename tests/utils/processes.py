@@ -15,8 +15,11 @@ def _stat_fields(pid: int) -> list[str] | None:
 
 def children_of(pid: int) -> list[int]:
     """The processes whose parent is ``pid``."""
-    return [int(p.name) for p in Path("/proc").iterdir()
-            if p.name.isdigit() and (fields := _stat_fields(int(p.name))) and fields[1] == str(pid)]  # fmt: skip
+    return [
+        int(p.name)
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit() and (fields := _stat_fields(int(p.name))) and fields[1] == str(pid)
+    ]
 
 
 def alive(pid: int) -> bool:

@@ -16,9 +16,16 @@ class RawAnswer:
     sent_bytes: int
 
 
-def stream_body(port: int, path: str, *, total_bytes: int, headers: dict[str, str] | None = None,
-                chunk: bytes = b"[" * 65536, declared_length: int | None = None,
-                timeout_s: float = 60.0) -> RawAnswer:  # fmt: skip
+def stream_body(
+    port: int,
+    path: str,
+    *,
+    total_bytes: int,
+    headers: dict[str, str] | None = None,
+    chunk: bytes = b"[" * 65536,
+    declared_length: int | None = None,
+    timeout_s: float = 60.0,
+) -> RawAnswer:
     """Sends up to ``total_bytes`` of ``chunk`` repeated as the body of a POST (chunked unless a length is
     declared), stopping as soon as the server answers or closes; returns its status and what was sent."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=timeout_s)

@@ -55,8 +55,7 @@ class Soak:
     def __init__(self, data: Path) -> None:
         state = json.loads((data / "consortium.json").read_text())
         self.data, self.nodes = data, state["nodes"]
-        self.identities = {s: MemberIdentity.load(data / "chain" / "keys" / f"{s}.json", _passphrase())
-                           for s in SLUGS}  # fmt: skip
+        self.identities = {s: MemberIdentity.load(data / "chain" / "keys" / f"{s}.json", _passphrase()) for s in SLUGS}
         self.chain_id = state["chain_id"]
         self.result = SoakResult()
         self.lock = threading.Lock()
@@ -69,7 +68,7 @@ class Soak:
     def client(self, slug: str) -> httpx.Client:
         return member_client(self.nodes[slug]["url"], self.identities[slug], timeout=30)
 
-    def timed(self, action: str, expected: set[int], call) -> httpx.Response | None:  # noqa: ANN001
+    def timed(self, action: str, expected: set[int], call) -> httpx.Response | None:
         started = time.perf_counter()
         try:
             response = call()
@@ -88,14 +87,30 @@ class Soak:
 
     def grant_body(self, patient: LocalAccount, nonce: int) -> dict:
         now = int(time.time())
-        message = {"patient": patient.address, "grantee": self.nodes["kuichong"]["account"], "categories": 1,
-                   "purposes": 1, "validFrom": now - 60, "validUntil": now + 86_400, "nonce": nonce,
-                   "deadline": now + 600}
-        v, r, s = sign_typed(patient, typed_data("ConsentGrant", message, chain_id=self.chain_id,
-                                                 contract=self.consent_registry))  # fmt: skip
-        return {"patient": patient.address, "grantee": message["grantee"], "categories": 1, "purposes": 1,
-                "valid_from": message["validFrom"], "valid_until": message["validUntil"], "nonce": nonce,
-                "deadline": message["deadline"], "signature": {"v": v, "r": r.hex(), "s": s.hex()}}  # fmt: skip
+        message = {
+            "patient": patient.address,
+            "grantee": self.nodes["kuichong"]["account"],
+            "categories": 1,
+            "purposes": 1,
+            "validFrom": now - 60,
+            "validUntil": now + 86_400,
+            "nonce": nonce,
+            "deadline": now + 600,
+        }
+        v, r, s = sign_typed(
+            patient, typed_data("ConsentGrant", message, chain_id=self.chain_id, contract=self.consent_registry)
+        )
+        return {
+            "patient": patient.address,
+            "grantee": message["grantee"],
+            "categories": 1,
+            "purposes": 1,
+            "valid_from": message["validFrom"],
+            "valid_until": message["validUntil"],
+            "nonce": nonce,
+            "deadline": message["deadline"],
+            "signature": {"v": v, "r": r.hex(), "s": s.hex()},
+        }
 
     # -- set-up ------------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -105,10 +120,12 @@ class Soak:
             for patient in self.steady + self.churning:
                 assert a.post("/v1/consents", json=self.grant_body(patient, 0)).status_code == 202
                 for _ in range(2):
-                    response = a.post("/v1/records", content=random.randbytes(4096),
-                                      headers={"content-type": "application/octet-stream"},
-                                      params={"patient": patient.address, "category": "labs",
-                                              "media_type": "text/plain"})  # fmt: skip
+                    response = a.post(
+                        "/v1/records",
+                        content=random.randbytes(4096),
+                        headers={"content-type": "application/octet-stream"},
+                        params={"patient": patient.address, "category": "labs", "media_type": "text/plain"},
+                    )
                     assert response.status_code == 201, response.text
                     self.records[patient.address].append(response.json()["id"])
         self.wait_drained()
@@ -118,9 +135,11 @@ class Soak:
         for slug in SLUGS:
             while time.monotonic() < deadline:
                 text = httpx.get(f"{self.nodes[slug]['url']}/metrics", timeout=10).text
-                waiting = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                              if line.startswith("medledger_outbox_items{")
-                              and ('"pending"' in line or '"sent"' in line))  # fmt: skip
+                waiting = sum(
+                    float(line.rsplit(" ", 1)[1])
+                    for line in text.splitlines()
+                    if line.startswith("medledger_outbox_items{") and ('"pending"' in line or '"sent"' in line)
+                )
                 if waiting == 0:
                     break
                 time.sleep(0.25)
@@ -137,41 +156,77 @@ class Soak:
                 if roll < 0.25:
                     patient = rng.choice(self.steady + self.churning)
                     uploader, name = rng.choice([(a, "dapeng"), (b, "kuichong")])
-                    response = self.timed("upload", {201}, lambda u=uploader, p=patient: u.post(
-                        "/v1/records", content=rng.randbytes(rng.choice([512, 4096, 65536])),
-                        headers={"content-type": "application/octet-stream"},
-                        params={"patient": p.address, "category": "labs", "media_type": "text/plain"}))
+                    response = self.timed(
+                        "upload",
+                        {201},
+                        lambda u=uploader, p=patient: u.post(
+                            "/v1/records",
+                            content=rng.randbytes(rng.choice([512, 4096, 65536])),
+                            headers={"content-type": "application/octet-stream"},
+                            params={"patient": p.address, "category": "labs", "media_type": "text/plain"},
+                        ),
+                    )
                     if response is not None and response.status_code == 201 and name == "dapeng":
                         with self.lock:
                             self.records[patient.address].append(response.json()["id"])
                 elif roll < 0.55:
                     patient = rng.choice(self.steady)
                     record = rng.choice(self.records[patient.address][:2])  # anchored before the soak began
-                    self.timed("read (consented)", {200}, lambda r=record: b.get(
-                        f"/v1/consortium/records/{r}", params={"custodian": account_a, "purpose": "treatment",
-                                                              "clinician": "dr-soak"}))  # fmt: skip
+                    self.timed(
+                        "read (consented)",
+                        {200},
+                        lambda r=record: b.get(
+                            f"/v1/consortium/records/{r}",
+                            params={"custodian": account_a, "purpose": "treatment", "clinician": "dr-soak"},
+                        ),
+                    )
                 elif roll < 0.65:
                     patient = rng.choice(self.churning)
                     record = self.records[patient.address][0]
-                    self.timed("read (churning consent)", {200, 403}, lambda r=record: b.get(
-                        f"/v1/consortium/records/{r}", params={"custodian": account_a, "purpose": "treatment",
-                                                              "clinician": "dr-soak"}))  # fmt: skip
+                    self.timed(
+                        "read (churning consent)",
+                        {200, 403},
+                        lambda r=record: b.get(
+                            f"/v1/consortium/records/{r}",
+                            params={"custodian": account_a, "purpose": "treatment", "clinician": "dr-soak"},
+                        ),
+                    )
                 elif roll < 0.72:
                     self.churn(a, rng)
                 elif roll < 0.82:
                     patient = rng.choice(self.steady)
-                    self.timed("fan-out", {200}, lambda p=patient: c.get(
-                        f"/v1/consortium/patients/{p.address}/records", params={"purpose": "treatment"}))
+                    self.timed(
+                        "fan-out",
+                        {200},
+                        lambda p=patient: c.get(
+                            f"/v1/consortium/patients/{p.address}/records", params={"purpose": "treatment"}
+                        ),
+                    )
                 elif roll < 0.85:
                     patient = rng.choice(self.steady)
-                    declared = self.timed("break-glass", {201}, lambda p=patient: c.post("/v1/emergency", json={
-                        "patient": p.address, "reason_code": 1, "clinician": "dr-er",
-                        "justification": "unconscious on arrival, soak test"}))  # fmt: skip
+                    declared = self.timed(
+                        "break-glass",
+                        {201},
+                        lambda p=patient: c.post(
+                            "/v1/emergency",
+                            json={
+                                "patient": p.address,
+                                "reason_code": 1,
+                                "clinician": "dr-er",
+                                "justification": "unconscious on arrival, soak test",
+                            },
+                        ),
+                    )
                     if declared is not None and declared.status_code == 201:
                         record = self.records[patient.address][0]
-                        self.timed("read (break-glass)", {200}, lambda r=record: c.get(
-                            f"/v1/consortium/records/{r}", params={"custodian": account_a, "purpose": "treatment",
-                                                                  "clinician": "dr-er"}))  # fmt: skip
+                        self.timed(
+                            "read (break-glass)",
+                            {200},
+                            lambda r=record: c.get(
+                                f"/v1/consortium/records/{r}",
+                                params={"custodian": account_a, "purpose": "treatment", "clinician": "dr-er"},
+                            ),
+                        )
                 else:
                     self.timed("own log", {200}, lambda: a.get("/v1/access-log", params={"limit": 50}))
         finally:
@@ -190,24 +245,54 @@ class Soak:
         if active:
             now = int(time.time())
             consent_id = int(active[0]["consent_id"])
-            message = {"patient": patient.address, "consentId": consent_id, "nonce": domain["nonce"],
-                       "deadline": now + 600}
-            v, r, s = sign_typed(patient, typed_data("ConsentRevocation", message, chain_id=self.chain_id,
-                                                     contract=self.consent_registry))  # fmt: skip
-            self.timed("revoke", {202, 409}, lambda: a.post("/v1/consents/revocations", json={
-                "consent_id": str(consent_id), "nonce": domain["nonce"], "deadline": now + 600,
-                "signature": {"v": v, "r": r.hex(), "s": s.hex()}}))  # fmt: skip
+            message = {
+                "patient": patient.address,
+                "consentId": consent_id,
+                "nonce": domain["nonce"],
+                "deadline": now + 600,
+            }
+            v, r, s = sign_typed(
+                patient,
+                typed_data("ConsentRevocation", message, chain_id=self.chain_id, contract=self.consent_registry),
+            )
+            self.timed(
+                "revoke",
+                {202, 409},
+                lambda: a.post(
+                    "/v1/consents/revocations",
+                    json={
+                        "consent_id": str(consent_id),
+                        "nonce": domain["nonce"],
+                        "deadline": now + 600,
+                        "signature": {"v": v, "r": r.hex(), "s": s.hex()},
+                    },
+                ),
+            )
         else:
-            self.timed("grant", {202, 409}, lambda: a.post("/v1/consents",
-                                                           json=self.grant_body(patient, domain["nonce"])))
+            self.timed(
+                "grant", {202, 409}, lambda: a.post("/v1/consents", json=self.grant_body(patient, domain["nonce"]))
+            )
 
     def audit(self) -> None:
         """Runs the auditor's CLI; keeps its verdict line and every finding above info (the table's
         tail is hundreds of routine break-glass rows, which would hide why an audit failed)."""
         report_path = self.data / "audit-report.json"
-        done = subprocess.run([sys.executable, "-m", "ledger_api.cli", "audit", "verify", "--data-dir",
-                               str(self.data), "--json", str(report_path)],
-                              capture_output=True, text=True, timeout=600)  # fmt: skip
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ledger_api.cli",
+                "audit",
+                "verify",
+                "--data-dir",
+                str(self.data),
+                "--json",
+                str(report_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         self.result.audit_passed = done.returncode == 0
         verdict = next((line for line in done.stdout.splitlines() if line.startswith("audit ")), "")
         findings = json.loads(report_path.read_text())["findings"] if report_path.exists() else []

@@ -11,20 +11,19 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = '0005'
-down_revision = '0004'
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('patient_sessions', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('sign_in_message', sqlmodel.sql.sqltypes.AutoString(length=4000), nullable=True))
-        batch_op.add_column(sa.Column('sign_in_signature', sqlmodel.sql.sqltypes.AutoString(length=132),
-                                      nullable=True))
+    with op.batch_alter_table("patient_sessions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("sign_in_message", sqlmodel.sql.sqltypes.AutoString(length=4000), nullable=True))
+        batch_op.add_column(sa.Column("sign_in_signature", sqlmodel.sql.sqltypes.AutoString(length=132), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('patient_sessions', schema=None) as batch_op:
-        batch_op.drop_column('sign_in_signature')
-        batch_op.drop_column('sign_in_message')
+    with op.batch_alter_table("patient_sessions", schema=None) as batch_op:
+        batch_op.drop_column("sign_in_signature")
+        batch_op.drop_column("sign_in_message")

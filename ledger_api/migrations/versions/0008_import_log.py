@@ -11,34 +11,34 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = '0008'
-down_revision = '0007'
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
     op.create_table(
-        'import_log',
-        sa.Column('id', sa.Integer(), nullable=False),
-        sa.Column('custodian', sqlmodel.sql.sqltypes.AutoString(length=42), nullable=False),
-        sa.Column('custodian_sequence', sa.BigInteger(), nullable=False),
-        sa.Column('record_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column('record_version', sa.Integer(), nullable=False),
-        sa.Column('patient', sqlmodel.sql.sqltypes.AutoString(length=42), nullable=False),
-        sa.Column('clinician', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-        sa.Column('purpose', sa.Integer(), nullable=False),
-        sa.Column('basis', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column('content_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint('id'),
-        sa.UniqueConstraint('custodian', 'custodian_sequence'),
+        "import_log",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("custodian", sqlmodel.sql.sqltypes.AutoString(length=42), nullable=False),
+        sa.Column("custodian_sequence", sa.BigInteger(), nullable=False),
+        sa.Column("record_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("record_version", sa.Integer(), nullable=False),
+        sa.Column("patient", sqlmodel.sql.sqltypes.AutoString(length=42), nullable=False),
+        sa.Column("clinician", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+        sa.Column("purpose", sa.Integer(), nullable=False),
+        sa.Column("basis", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("content_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("custodian", "custodian_sequence"),
     )
-    with op.batch_alter_table('import_log', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_import_log_patient'), ['patient'], unique=False)
+    with op.batch_alter_table("import_log", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_import_log_patient"), ["patient"], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('import_log', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_import_log_patient'))
-    op.drop_table('import_log')
+    with op.batch_alter_table("import_log", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_import_log_patient"))
+    op.drop_table("import_log")
