@@ -14,7 +14,17 @@ The public surface is what this module exports; the ``_`` modules behind it are 
 """
 
 from medledger_crypto import _merkle as merkle
-from medledger_crypto._eip712 import recover_typed, sign_typed, typed_data
+from medledger_crypto._eip712 import (
+    DOMAIN_NAME,
+    DOMAIN_VERSION,
+    ConsentGrant,
+    ConsentMessage,
+    ConsentRevocation,
+    DelegateChange,
+    recover_typed,
+    sign_typed,
+    typed_data,
+)
 from medledger_crypto._errors import (
     ConsistencyMismatch,
     DecryptionError,
@@ -55,6 +65,12 @@ from medledger_crypto._streaming import (
 )
 
 __all__ = [
+    "DOMAIN_NAME",
+    "DOMAIN_VERSION",
+    "ConsentGrant",
+    "ConsentMessage",
+    "ConsentRevocation",
+    "DelegateChange",
     "DEFAULT_SEGMENT_SIZE",
     "DEFAULT_SUITE",
     "DEV_SCRYPT",

@@ -7,7 +7,8 @@ binds chain id and contract address: a signature for another chain or contract i
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
@@ -79,3 +80,71 @@ def sign_typed(account: LocalAccount, document: dict[str, Any]) -> tuple[int, by
 def recover_typed(document: dict[str, Any], v: int, r: bytes, s: bytes) -> str:
     """The address that signed ``document`` (checked by the node before relaying)."""
     return Account.recover_message(encode_typed_data(full_message=document), vrs=(v, r, s))
+
+
+# ------------------------------------------------------------------------------- the messages
+
+
+@dataclass(frozen=True)
+class ConsentMessage:
+    """One of the three messages a patient signs; ``document`` is its EIP-712 document. The one model
+    the node (to check a relay), the CLI and wallets' helpers (to sign) and the tests build."""
+
+    primary_type: ClassVar[str]
+    patient: str
+    nonce: int
+    deadline: int
+
+    def fields(self) -> dict[str, Any]:
+        """The message's fields under their EIP-712 names."""
+        raise NotImplementedError
+
+    def document(self, *, chain_id: int, contract: str) -> dict[str, Any]:
+        return typed_data(self.primary_type, self.fields(), chain_id=chain_id, contract=contract)
+
+
+@dataclass(frozen=True)
+class ConsentGrant(ConsentMessage):
+    primary_type: ClassVar[str] = "ConsentGrant"
+    grantee: str
+    categories: int
+    purposes: int
+    valid_from: int
+    valid_until: int
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "patient": self.patient,
+            "grantee": self.grantee,
+            "categories": self.categories,
+            "purposes": self.purposes,
+            "validFrom": self.valid_from,
+            "validUntil": self.valid_until,
+            "nonce": self.nonce,
+            "deadline": self.deadline,
+        }
+
+
+@dataclass(frozen=True)
+class ConsentRevocation(ConsentMessage):
+    primary_type: ClassVar[str] = "ConsentRevocation"
+    consent_id: int
+
+    def fields(self) -> dict[str, Any]:
+        return {"patient": self.patient, "consentId": self.consent_id, "nonce": self.nonce, "deadline": self.deadline}
+
+
+@dataclass(frozen=True)
+class DelegateChange(ConsentMessage):
+    primary_type: ClassVar[str] = "DelegateChange"
+    delegate: str
+    appointed: bool
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "patient": self.patient,
+            "delegate": self.delegate,
+            "appointed": self.appointed,
+            "nonce": self.nonce,
+            "deadline": self.deadline,
+        }

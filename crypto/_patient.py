@@ -13,7 +13,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from medledger_crypto._eip712 import sign_typed, typed_data
+from medledger_crypto._eip712 import ConsentGrant, ConsentRevocation, DelegateChange, sign_typed
 from medledger_crypto._errors import KeystoreError
 from medledger_crypto._keystore import check_passphrase, read_document, write_private_file
 from medledger_crypto._secret import SecretHolder
@@ -75,35 +75,33 @@ class PatientIdentity(SecretHolder):
         patient: str | None = None,
     ) -> dict[str, Any]:
         """The EIP-712 document of a grant (show it to the patient before signing)."""
-        message = {
-            "patient": patient or self.address,
-            "grantee": grantee,
-            "categories": categories,
-            "purposes": purposes,
-            "validFrom": valid_from,
-            "validUntil": valid_until,
-            "nonce": nonce,
-            "deadline": deadline,
-        }
-        return typed_data("ConsentGrant", message, chain_id=chain_id, contract=contract)
+        message = ConsentGrant(
+            patient=patient or self.address,
+            grantee=grantee,
+            categories=categories,
+            purposes=purposes,
+            valid_from=valid_from,
+            valid_until=valid_until,
+            nonce=nonce,
+            deadline=deadline,
+        )
+        return message.document(chain_id=chain_id, contract=contract)
 
     def revocation_document(
         self, *, consent_id: int, nonce: int, deadline: int, chain_id: int, contract: str, patient: str | None = None
     ) -> dict[str, Any]:
-        message = {"patient": patient or self.address, "consentId": consent_id, "nonce": nonce, "deadline": deadline}
-        return typed_data("ConsentRevocation", message, chain_id=chain_id, contract=contract)
+        message = ConsentRevocation(
+            patient=patient or self.address, consent_id=consent_id, nonce=nonce, deadline=deadline
+        )
+        return message.document(chain_id=chain_id, contract=contract)
 
     def delegation_document(
         self, *, delegate: str, appointed: bool, nonce: int, deadline: int, chain_id: int, contract: str
     ) -> dict[str, Any]:
-        message = {
-            "patient": self.address,
-            "delegate": delegate,
-            "appointed": appointed,
-            "nonce": nonce,
-            "deadline": deadline,
-        }
-        return typed_data("DelegateChange", message, chain_id=chain_id, contract=contract)
+        message = DelegateChange(
+            patient=self.address, delegate=delegate, appointed=appointed, nonce=nonce, deadline=deadline
+        )
+        return message.document(chain_id=chain_id, contract=contract)
 
     def sign(self, document: dict[str, Any]) -> Signature:
         """Signs an EIP-712 document locally; returns ``(v, r, s)``."""

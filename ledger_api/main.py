@@ -11,18 +11,22 @@ from typing import Any
 from anyio.to_thread import run_sync
 from fastapi import FastAPI
 
+from ledger_api.access import anchoring as access_anchoring
 from ledger_api.access.router import router as access_router
 from ledger_api.apidocs import document
 from ledger_api.apidocs.problem_pages import router as problem_pages_router
 from ledger_api.apidocs.router import router as apidocs_router
 from ledger_api.audit.router import router as audit_router
+from ledger_api.auth.housekeeping import SignInHousekeeping
 from ledger_api.auth.router import router as auth_router
+from ledger_api.consents import relays as consent_relays
 from ledger_api.consents.router import router as consents_router
 from ledger_api.consortium.router import router as consortium_router
 from ledger_api.core import observability, problems
 from ledger_api.core.config import Settings
 from ledger_api.core.jsontext import restore_recursion_limit
 from ledger_api.core.request_guard import PublicDocumentCors, RequestGuard
+from ledger_api.custody import transfer as custody_transfer
 from ledger_api.custody.router import router as custody_router
 from ledger_api.node import Node
 from ledger_api.notifications.router import router as notifications_router
@@ -30,20 +34,25 @@ from ledger_api.notifications.worker import NotificationWorker
 from ledger_api.ops.router import router as ops_router
 from ledger_api.outbox.worker import OutboxWorker
 from ledger_api.portal.router import router as portal_router
+from ledger_api.records import anchoring as record_anchoring
+from ledger_api.records.blobs import sweep_orphans
 from ledger_api.records.router import router as records_router
-from ledger_api.records.service import sweep_orphans
+
+#: every kind of chain write the outbox sends, each declared by its domain next to the code that enqueues it
+OUTBOX_KINDS = (*record_anchoring.KINDS, *access_anchoring.KINDS, *consent_relays.KINDS, *custody_transfer.KINDS)
 
 
-def background_jobs(node: Node) -> tuple[OutboxWorker, NotificationWorker]:
-    """The node's background jobs: the outbox sender and the notification scanner (one of each per node)."""
-    return OutboxWorker(node), NotificationWorker(node)
+def background_jobs(node: Node) -> tuple[OutboxWorker, NotificationWorker, SignInHousekeeping]:
+    """The node's background jobs: the outbox sender, the notification scanner and the sign-in
+    housekeeping (one of each per node)."""
+    return OutboxWorker(node, OUTBOX_KINDS), NotificationWorker(node), SignInHousekeeping(node)
 
 
 def create_app(node: Node) -> FastAPI:
     """The app for one node; the background jobs run while the app does (unless disabled in settings:
     ``medledger serve --workers N`` runs them in a process of their own)."""
     restore_recursion_limit()  # an import (py_ecc) raised it to 100,000: deep input must not reach the C stack
-    worker, notifier = background_jobs(node)
+    worker, notifier, housekeeping = background_jobs(node)
 
     started = time.time()
 
@@ -56,11 +65,13 @@ def create_app(node: Node) -> FastAPI:
                 )
             worker.start()
             notifier.start()
+            housekeeping.start()
         try:
             yield
         finally:
             worker.stop()
             notifier.stop()
+            housekeeping.stop()
 
     app = _bare_app(node.settings, lifespan)
     app.state.node = node

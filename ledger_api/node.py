@@ -6,25 +6,27 @@ No global state: the app keeps one ``Node`` in ``app.state.node``; tests build t
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from anyio import CapacityLimiter
 from medledger_crypto import MemberIdentity, load_passphrase
 from sqlalchemy.engine import Engine
 from web3 import Web3
 
-from ledger_api.access.writer import AccessLogWriter
-from ledger_api.auth.nonces import NonceBook
 from ledger_api.chain.backends import RpcBackend
 from ledger_api.chain.deployment import Consortium, DeploymentManifest
 from ledger_api.chain.transactions import TransactionSender
+from ledger_api.chain.types import Receipt
 from ledger_api.core.config import Settings
 from ledger_api.core.crash_drill import CrashDrill
 from ledger_api.core.db import WriteTurns, make_engine, migrate
 from ledger_api.core.key_vault import KeyVault
 from ledger_api.core.rate_limit import InFlightSlots, TokenBuckets
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -37,18 +39,14 @@ class Node:
     w3: Web3
     manifest: DeploymentManifest
     sender: TransactionSender
-    chain: Consortium = field(init=False)
+    chain: Consortium[Receipt] = field(init=False)
     access_lock: threading.Lock = field(default_factory=threading.Lock)
     #: kept-alive HTTP clients to other members' nodes, by member account (see consortium.peers)
     peer_clients: dict[str, Any] = field(default_factory=dict)
     peer_lock: threading.Lock = field(default_factory=threading.Lock)
     crash_drill: CrashDrill = field(init=False)
-    #: writes release entries in group commits under ``access_lock`` (see access.writer)
-    access_log: AccessLogWriter = field(init=False)
     #: one write transaction at a time on a SQLite file, across this node's processes (see core.db)
     write_turns: WriteTurns = field(init=False)
-    #: signed requests' nonces, in group commits; on SQLite in a file of their own (see auth.nonces)
-    nonces: NonceBook = field(init=False)
     #: the threads per-request chain and database work runs in (``settings.limits.request_threads``)
     request_threads: CapacityLimiter = field(init=False)
     #: consortium fan-outs in flight (see consortium.peers.ask_every_member)
@@ -57,15 +55,14 @@ class Node:
     key_vault: KeyVault = field(init=False)
     #: anonymous sign-in challenges per client address (see core.rate_limit)
     challenge_buckets: TokenBuckets = field(init=False)
+    #: what a domain keeps per node and makes on first use (``part``): the access-log writer, the nonce book
+    _parts: dict[type, Any] = field(default_factory=dict)
+    _parts_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.chain = Consortium(self.w3, self.manifest, self.sender)
         self.crash_drill = CrashDrill(self.settings.crash_at, self.settings.crash_after)
         self.write_turns = WriteTurns(self.settings.resolved_database_url)
-        self.access_log = AccessLogWriter(
-            self.engine, self.identity.address, self.access_lock, self.crash_drill, self.write_turns
-        )
-        self.nonces = NonceBook.for_database(self.settings.resolved_database_url, self.engine, self.write_turns)
         self.request_threads = CapacityLimiter(self.settings.limits.request_threads)
         self.key_vault = KeyVault(self.settings.vault_dir)
         self.fanout_slots = InFlightSlots(
@@ -77,9 +74,25 @@ class Node:
         )
         self.settings.blob_dir.mkdir(parents=True, exist_ok=True)
 
+    def part(self, kind: type[T], make: Callable[[Node], T]) -> T:
+        """This node's one ``kind`` (made by ``make`` on first use). Why: the access-log writer and the
+        nonce book are state of their domains, which build them; the node only keeps them for its
+        lifetime, so it imports no domain (the layers run one way)."""
+        with self._parts_lock:
+            existing = self._parts.get(kind)
+            if existing is None:
+                existing = self._parts[kind] = make(self)
+            return existing  # type: ignore[no-any-return]
+
     def close(self) -> None:
-        """Closes the node's database connections (its own database and, on SQLite, the nonce file)."""
-        self.nonces.close()
+        """Closes the node's database connections (its own database and what its parts opened, such as
+        the nonce file on SQLite)."""
+        with self._parts_lock:
+            parts, self._parts = list(self._parts.values()), {}
+        for part in parts:
+            close = getattr(part, "close", None)
+            if close is not None:
+                close()
         self.engine.dispose()
 
     @property

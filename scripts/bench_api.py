@@ -38,10 +38,10 @@ from medledger_crypto import sign_typed, typed_data
 
 from ledger_api.auth.signing import sign_headers
 from ledger_api.chain.backends import free_port
-from ledger_api.chain.clients import GrantTerms
 from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.devnet import _passphrase, start_devnet
 from ledger_api.chain.transactions import TransactionSender
+from ledger_api.chain.types import GrantTerms
 from ledger_api.cli.consortium import ChainConfig, ConsortiumConfig, MemberConfig, _node_env, wait_ready
 
 RECORD = os.urandom(64 * 1024)

@@ -26,10 +26,12 @@ from medledger_crypto import merkle
 
 from ledger_api.access.service import ENTRY_FORMAT, document_hash
 from ledger_api.chain.backends import free_port
-from ledger_api.chain.clients import ANY_MEMBER, GrantTerms, mint_record_id
+from ledger_api.chain.defaults import ANY_MEMBER
 from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.devnet import DEFAULT_MEMBERS, start_devnet
+from ledger_api.chain.ids import mint_record_id
 from ledger_api.chain.transactions import TransactionSender
+from ledger_api.chain.types import GrantTerms
 
 ENTRIES = int(os.environ.get("MEDLEDGER_BENCH_AUDIT_ENTRIES", "1000000"))
 PATIENTS, RECORDS_PER_MEMBER, BATCH = 300, 100, 512

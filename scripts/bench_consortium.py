@@ -19,10 +19,10 @@ from medledger_crypto import MemberIdentity
 
 from ledger_api.auth.signing import MemberAuth
 from ledger_api.chain.backends import RpcBackend, free_port
-from ledger_api.chain.clients import GrantTerms
 from ledger_api.chain.deployment import Consortium, DeploymentManifest
 from ledger_api.chain.devnet import _passphrase
 from ledger_api.chain.transactions import TransactionSender
+from ledger_api.chain.types import GrantTerms
 
 ROUNDS = 200
 

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
+from ledger_api.access.anchoring import AccessEntryAnchor
 from ledger_api.access.models import AccessEntry, AccessEntryBase, AccessEntryPublic, Counter
 from ledger_api.outbox.models import OutboxItem
 from ledger_api.outbox.service import anchoring_state, enqueue_rows, items_by_id
@@ -120,18 +121,17 @@ def insert_accesses(connection: Connection, *, member: str, entries: list[dict[s
         rows.append(values)
     outbox_ids = enqueue_rows(
         connection,
-        "access_entry",
         [
-            {
-                "sequence": v["sequence"],
-                "entry_hash": v["entry_hash"],
-                "requester": v["requester"],
-                "patient": v["patient"],
-                "record_id": v["record_id"],
-                "purpose": v["purpose"],
-                "basis": v["basis"],
-                "authorization": v["authorization"],
-            }
+            AccessEntryAnchor(
+                sequence=v["sequence"],
+                entry_hash=v["entry_hash"],
+                requester=v["requester"],
+                patient=v["patient"],
+                record_id=v["record_id"],
+                purpose=v["purpose"],
+                basis=v["basis"],
+                authorization=v["authorization"],
+            )
             for v in rows
         ],
     )

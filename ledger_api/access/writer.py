@@ -19,6 +19,7 @@ from ledger_api.access.service import insert_accesses
 from ledger_api.core.crash_drill import CrashDrill
 from ledger_api.core.db import WriteTurns, transaction
 from ledger_api.core.group_commit import GroupCommit
+from ledger_api.node import Node
 
 
 class AccessLogWriter:
@@ -45,3 +46,10 @@ class AccessLogWriter:
             rows = insert_accesses(connection, member=self.member, entries=batch)
             self.crash_drill.reached("fetch.before_commit")  # plain statements: already sent, uncommitted
         return rows
+
+
+def access_log(node: Node) -> AccessLogWriter:
+    """The node's access-log writer (group commits under ``node.access_lock``), made on first use."""
+    return node.part(
+        AccessLogWriter, lambda n: AccessLogWriter(n.engine, n.address, n.access_lock, n.crash_drill, n.write_turns)
+    )

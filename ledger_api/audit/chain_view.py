@@ -12,9 +12,11 @@ from typing import Any
 
 from web3 import Web3
 
-from ledger_api.chain.clients import checksum_address, reader_for
+from ledger_api.chain.block_clock import BlockClock
+from ledger_api.chain.calldata import checksum_address
 from ledger_api.chain.deployment import DeploymentManifest
 from ledger_api.chain.events import decode_log, event_topic
+from ledger_api.chain.reader import reader_for
 from ledger_api.chain.transactions import chain_call
 
 LOG_CHUNK_BLOCKS = 10_000
@@ -104,33 +106,14 @@ class ChainView:
         return self.trails.get(checksum_address(member), MemberTrail())
 
 
-class BlockClock:
-    """Block timestamps, cached (the plain JSON-RPC path for HTTP chains)."""
-
-    def __init__(self, w3: Web3) -> None:
-        self.w3 = w3
-        self._rpc = reader_for(w3)
-        self._cache: dict[int, int] = {}
-
-    def __call__(self, block: int) -> int:
-        cached = self._cache.get(block)
-        if cached is not None:
-            return cached
-        if self._rpc is not None:
-            result = self._rpc.request("eth_getBlockByNumber", [hex(block), False]).get("result") or {}
-            value = int(result.get("timestamp", "0x0"), 16)
-        else:
-            value = int(chain_call(self.w3.eth.get_block, block)["timestamp"])
-        self._cache[block] = value
-        return value
-
-
 def read_chain(w3: Web3, manifest: DeploymentManifest, *, head: int | None = None) -> ChainView:
     """Reads every event of the consortium's contracts from their deployment block to ``head``."""
     head = int(chain_call(lambda: w3.eth.block_number)) if head is None else head
     start = min(c.block_number for c in manifest.contracts.values())
     addresses = [manifest.address(n) for n in ("ConsentRegistry", "RecordRegistry", "AccessTrail")]
-    view = ChainView(head=head, trails={}, consents={}, break_glass={}, records={}, block_time=BlockClock(w3))
+    view = ChainView(
+        head=head, trails={}, consents={}, break_glass={}, records={}, block_time=BlockClock(reader_for(w3))
+    )
     for low in range(start, head + 1, LOG_CHUNK_BLOCKS):
         high = min(head, low + LOG_CHUNK_BLOCKS - 1)
         logs = chain_call(w3.eth.get_logs, {"address": addresses, "fromBlock": low, "toBlock": high})
@@ -223,7 +206,7 @@ def consent_times(w3: Web3, manifest: DeploymentManifest, patient: str) -> dict[
     patient_topic = "0x" + bytes.fromhex(checksum_address(patient)[2:]).rjust(32, b"\0").hex()
     deployed = manifest.contracts["ConsentRegistry"].block_number
     head = int(chain_call(lambda: w3.eth.block_number))
-    clock = BlockClock(w3)
+    clock = BlockClock(reader_for(w3))
     granted: dict[int, int] = {}
     revoked: dict[int, int] = {}
     for low in range(deployed, head + 1, LOG_CHUNK_BLOCKS):

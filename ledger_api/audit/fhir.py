@@ -32,8 +32,8 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.consent import Consent
 from pydantic import ValidationError
 
-from ledger_api.chain.clients import ANY_MEMBER
-from ledger_api.consents.service import ConsentView
+from ledger_api.chain.defaults import ANY_MEMBER
+from ledger_api.consents.schemas import ConsentView
 from ledger_api.errors import LedgerError
 from ledger_api.vocabulary import Category, Purpose, from_bitset
 

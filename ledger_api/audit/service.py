@@ -22,8 +22,8 @@ from ledger_api.auth.service import Caller
 from ledger_api.consents.service import list_consents
 from ledger_api.core.db import as_utc, session_scope
 from ledger_api.node import Node
-from ledger_api.records.models import Record, RecordVersion
-from ledger_api.records.service import blob_path
+from ledger_api.records.blobs import blob_path
+from ledger_api.records.models import Custody, Record, RecordVersion
 
 
 def stored_hash(node: Node, record_id: str, version: int) -> str | None:
@@ -57,7 +57,7 @@ def iter_record_manifest(node: Node, *, batch: int = 500) -> Iterator[dict[str, 
                 "erased": erased,
                 "stored_hash": None if erased else stored_hash(node, record.id, version.version),
             }
-            if record.custody == "transferred":
+            if record.custody == Custody.TRANSFERRED:
                 line["transferred_to"] = record.custody_counterpart
             yield line
         after = rows[-1][0].id or after

@@ -38,7 +38,7 @@ from pydantic import BaseModel, Field
 from ledger_api.access.service import document_hash
 from ledger_api.audit.chain_view import ZERO_ADDRESS, BatchAnchor, ChainView
 from ledger_api.audit.findings import Check, Finding, Findings, Severity
-from ledger_api.chain.clients import checksum_address
+from ledger_api.chain.calldata import checksum_address
 from ledger_api.vocabulary import Purpose
 
 REPORT_SCHEMA = "medledger.audit-report/1"

@@ -30,6 +30,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from ledger_api.auth.models import SeenRequestNonce
 from ledger_api.core.db import WriteTurns, make_engine, sqlite_companion, transaction
 from ledger_api.core.group_commit import GroupCommit
+from ledger_api.node import Node
 
 _TABLE = SeenRequestNonce.__table__  # type: ignore[attr-defined]
 _DIALECTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
@@ -81,3 +82,10 @@ class NonceBook:
             results.append(key in fresh)
             fresh.discard(key)
         return results
+
+
+def nonce_book(node: Node) -> NonceBook:
+    """The node's nonce book, opened on first use and closed with the node."""
+    return node.part(
+        NonceBook, lambda n: NonceBook.for_database(n.settings.resolved_database_url, n.engine, n.write_turns)
+    )

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ledger_api.auth import siwe
-from ledger_api.chain.clients import Member
+from ledger_api.chain.types import Member
 from ledger_api.core import jsontext
 from ledger_api.errors import Forbidden, Unauthenticated
 

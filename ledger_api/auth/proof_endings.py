@@ -14,7 +14,7 @@ import httpx
 import structlog
 
 from ledger_api.auth.signing import MemberAuth
-from ledger_api.chain.clients import MemberStatus, Role
+from ledger_api.chain.types import MemberStatus, Role
 from ledger_api.errors import LedgerError
 from ledger_api.node import Node
 

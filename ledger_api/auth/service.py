@@ -15,7 +15,8 @@ from sqlmodel import Session, col, select
 
 from ledger_api.auth import patient_proof, signing, siwe
 from ledger_api.auth.models import EndedProof, PatientSession, SiweChallenge
-from ledger_api.chain.clients import Member, MemberStatus, Role
+from ledger_api.auth.nonces import nonce_book
+from ledger_api.chain.types import Member, MemberStatus, Role
 from ledger_api.core.db import as_utc, session_scope
 from ledger_api.core.rate_limit import TokenBuckets
 from ledger_api.errors import ContractReverted, Forbidden, InvalidValue, TooManyRequests, Unauthenticated
@@ -117,7 +118,7 @@ def reject(reason: str, signer: str) -> None:
 
 
 def _consume_nonce(node: Node, signer: str, nonce: str, valid_until: int) -> None:
-    if not node.nonces.remember(f"{signer}:{nonce}", datetime.fromtimestamp(valid_until, UTC)):
+    if not nonce_book(node).remember(f"{signer}:{nonce}", datetime.fromtimestamp(valid_until, UTC)):
         reject("replayed", signer)
         raise Unauthenticated(
             "request nonce already used (replay): sign every request with a new nonce", code="signature-replayed"
@@ -127,7 +128,7 @@ def _consume_nonce(node: Node, signer: str, nonce: str, valid_until: int) -> Non
 def purge_expired(node: Node, session: Session) -> None:
     """Drops nonces, sessions and sign-in challenges that can no longer be used."""
     moment = now()
-    node.nonces.purge(moment)
+    nonce_book(node).purge(moment)
     session.exec(delete(PatientSession).where(PatientSession.expires_at < moment))  # type: ignore[call-overload]
     session.exec(delete(SiweChallenge).where(SiweChallenge.expires_at < moment))  # type: ignore[call-overload]
     session.exec(delete(EndedProof).where(EndedProof.expires_at < moment))  # type: ignore[call-overload]

@@ -10,25 +10,26 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Generic
 
 from pydantic import BaseModel, ConfigDict
 from web3 import Web3
 
+from ledger_api.chain.access_trail import AccessTrailClient
 from ledger_api.chain.artifacts import load_artifact
-from ledger_api.chain.clients import (
-    AccessTrailClient,
-    ConsentRegistryClient,
-    ConsortiumRegistryClient,
-    GenesisMember,
-    RecordRegistryClient,
-)
+from ledger_api.chain.consent_registry import ConsentRegistryClient
+from ledger_api.chain.consortium_registry import ConsortiumRegistryClient
+from ledger_api.chain.contract import PREPARE_ONLY, UnsignedTransaction, W, Writer
 from ledger_api.chain.defaults import (  # re-exported: the constants live in a light module
     DEFAULT_BREAK_GLASS_DURATION,
     DEFAULT_BREAK_GLASS_LIMIT,
     DEFAULT_BREAK_GLASS_WINDOW,
     DEFAULT_VOTING_PERIOD,
 )
+from ledger_api.chain.reader import ChainReader, reader_for
+from ledger_api.chain.record_registry import RecordRegistryClient
 from ledger_api.chain.transactions import TransactionSender, chain_call
+from ledger_api.chain.types import GenesisMember, Receipt
 from ledger_api.errors import DeploymentMismatch
 
 MANIFEST_VERSION = 1
@@ -141,16 +142,30 @@ def verify_deployment(w3: Web3, manifest: DeploymentManifest) -> None:
             raise DeploymentMismatch(f"{client_type.contract_name} mirrors another registry")
 
 
-class Consortium:
-    """The four contract clients of one deployment, writing as one sender (or read-only)."""
+class Consortium(Generic[W]):
+    """The four contract clients of one deployment over one ``ChainReader``, writing through one
+    writer: a ``TransactionSender`` (writes return receipts), ``PREPARE_ONLY`` (writes return unsigned
+    transactions, for the outbox), or none (read-only)."""
 
-    def __init__(self, w3: Web3, manifest: DeploymentManifest, sender: TransactionSender | None = None) -> None:
+    def __init__(
+        self,
+        w3: Web3,
+        manifest: DeploymentManifest,
+        sender: Writer[W] | None = None,
+        *,
+        reader: ChainReader | None = None,
+    ) -> None:
         self.w3 = w3
         self.manifest = manifest
-        self.registry = ConsortiumRegistryClient(w3, manifest.address("ConsortiumRegistry"), sender)
-        self.consents = ConsentRegistryClient(w3, manifest.address("ConsentRegistry"), sender)
-        self.records = RecordRegistryClient(w3, manifest.address("RecordRegistry"), sender)
-        self.trail = AccessTrailClient(w3, manifest.address("AccessTrail"), sender)
+        self.reader = reader if reader is not None else reader_for(w3)
+        self.registry = ConsortiumRegistryClient(w3, manifest.address("ConsortiumRegistry"), sender, reader=self.reader)
+        self.consents = ConsentRegistryClient(w3, manifest.address("ConsentRegistry"), sender, reader=self.reader)
+        self.records = RecordRegistryClient(w3, manifest.address("RecordRegistry"), sender, reader=self.reader)
+        self.trail = AccessTrailClient(w3, manifest.address("AccessTrail"), sender, reader=self.reader)
 
-    def as_sender(self, sender: TransactionSender) -> Consortium:
-        return Consortium(self.w3, self.manifest, sender)
+    def as_sender(self, sender: TransactionSender) -> Consortium[Receipt]:
+        return Consortium(self.w3, self.manifest, sender, reader=self.reader)
+
+    def prepare_only(self) -> Consortium[UnsignedTransaction]:
+        """The same clients in prepare-only mode: their write methods return the unsigned transaction."""
+        return Consortium(self.w3, self.manifest, PREPARE_ONLY, reader=self.reader)

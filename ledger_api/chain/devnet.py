@@ -22,7 +22,6 @@ from eth_account.signers.local import LocalAccount
 from medledger_crypto import DEV_SCRYPT, MemberIdentity
 
 from ledger_api.chain.backends import AnvilBackend
-from ledger_api.chain.clients import GenesisMember, Role
 from ledger_api.chain.defaults import AUDITOR, DEFAULT_MEMBERS, DEV_PASSPHRASE_ENV
 from ledger_api.chain.defaults import DEV_PASSPHRASE_DEFAULT as _DEV_PASSPHRASE_DEFAULT
 from ledger_api.chain.deployment import (
@@ -34,6 +33,7 @@ from ledger_api.chain.deployment import (
 )
 from ledger_api.chain.genesis import dump_genesis
 from ledger_api.chain.transactions import TransactionSender
+from ledger_api.chain.types import GenesisMember, Role
 from ledger_api.errors import DeploymentMismatch
 
 

@@ -11,7 +11,7 @@ from web3._utils.events import get_event_data
 
 from ledger_api.chain.artifacts import load_artifact
 from ledger_api.chain.compiler import DEPLOYABLE
-from ledger_api.chain.transactions import DecodedEvent
+from ledger_api.chain.types import DecodedEvent
 
 
 @cache

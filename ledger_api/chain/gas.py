@@ -13,9 +13,10 @@ from eth_account import Account
 from medledger_crypto import sign_typed, typed_data
 
 from ledger_api.chain.backends import ChainBackend
-from ledger_api.chain.clients import Basis, GenesisMember, GrantTerms, Role, mint_record_id
 from ledger_api.chain.deployment import Consortium, deploy_consortium
+from ledger_api.chain.ids import mint_record_id
 from ledger_api.chain.transactions import TransactionSender
+from ledger_api.chain.types import Basis, GenesisMember, GrantTerms, Role
 
 #: Budgets from the foundation issue (gas per transaction, batch: per entry).
 GAS_BUDGETS = {

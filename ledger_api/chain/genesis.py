@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, field_validator
 from web3 import Web3
 
-from ledger_api.chain.clients import GenesisMember, Role
+from ledger_api.chain.types import GenesisMember, Role
 
 
 class GenesisEntry(BaseModel):

@@ -15,43 +15,15 @@ import time
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from pydantic import BaseModel, ConfigDict
 from requests.exceptions import RequestException
 from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, TimeExhausted
 
+from ledger_api.chain.events import decode_log
 from ledger_api.chain.reverts import decode_revert
+from ledger_api.chain.types import DecodedEvent, PreparedTransaction, Receipt
 from ledger_api.errors import ChainUnavailable, LedgerError, TransactionFailed
-
-
-class DecodedEvent(BaseModel):
-    """One event log decoded with the emitting contract's ABI."""
-
-    model_config = ConfigDict(frozen=True)
-    name: str
-    address: str
-    args: dict[str, Any]
-    log_index: int
-
-
-class Receipt(BaseModel):
-    """What a mined, successful transaction left behind."""
-
-    model_config = ConfigDict(frozen=True)
-    tx_hash: str
-    block_number: int
-    block_hash: str
-    gas_used: int
-    contract_address: str | None = None
-    events: list[DecodedEvent] = []
-
-    def event(self, name: str) -> DecodedEvent:
-        """The first event called ``name``; ``KeyError`` if the transaction emitted none."""
-        for event in self.events:
-            if event.name == name:
-                return event
-        raise KeyError(f"no {name} event in {self.tx_hash}")
 
 
 def chain_call(fn: Any, *args: Any, contract: str | None = None, **kwargs: Any) -> Any:
@@ -85,15 +57,6 @@ def _eth_tester_revert_data(message: str) -> bytes | None:
     except (ValueError, SyntaxError):
         return None
     return value if isinstance(value, bytes) else None
-
-
-class PreparedTransaction(BaseModel):
-    """A signed transaction not yet (or not surely) broadcast: store it, then send it, any number of times."""
-
-    model_config = ConfigDict(frozen=True)
-    raw: str
-    tx_hash: str
-    nonce: int
 
 
 class TransactionSender:
@@ -235,6 +198,4 @@ class TransactionSender:
 
 def decode_events(w3: Web3, logs: list[Any]) -> list[DecodedEvent]:
     """Decodes every log emitted by one of our contracts (others are skipped)."""
-    from ledger_api.chain.events import decode_log  # events imports this module's models
-
     return [event for event in (decode_log(w3, log) for log in logs) if event is not None]

@@ -68,12 +68,12 @@ def break_glass(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Every break-glass declaration with its review state (review items for auditors)."""
+    from ledger_api.chain.types import Review
     from ledger_api.cli import audit_steps as steps
 
     with reported_errors():
         context = steps.Context(data_dir, rpc, manifest, None)
         chain = steps.read_chain(context.w3, context.manifest)
-        review_names = {0: "pending", 1: "justified", 2: "not justified"}
         rows = [
             {
                 "break_glass_id": str(f.break_glass_id),
@@ -81,7 +81,7 @@ def break_glass(
                 "patient": f.patient,
                 "reason_code": f.reason_code,
                 "declared_at": chain.block_time(f.declared_block),
-                "review": review_names[f.review],
+                "review": Review(f.review).label,
                 "reviewer": f.reviewer,
             }
             for f in chain.break_glass.values()

@@ -27,7 +27,7 @@ from ledger_api.chain.devnet import _passphrase
 from ledger_api.chain.transactions import TransactionSender
 from ledger_api.cli.client import load_member, member_client
 from ledger_api.cli.output import console, print_listing
-from ledger_api.consents.service import ConsentView, consent_status
+from ledger_api.consents.schemas import ConsentView, consent_status
 from ledger_api.errors import BadRequest
 
 #: the commands in ``cli.audit`` use these helpers and, re-exported from here, the stacks they stand on

@@ -39,7 +39,7 @@ def serve(
     from ledger_api.core.db import make_engine, migrate
     from ledger_api.core.key_vault import KeyVault
     from ledger_api.core.observability import configure_logging
-    from ledger_api.records.service import sweep_orphans
+    from ledger_api.records.blobs import sweep_orphans
 
     configure_logging(log_level.upper())
     with reported_errors():

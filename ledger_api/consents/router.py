@@ -10,7 +10,7 @@ from web3 import Web3
 
 from ledger_api.auth.dependencies import CallerDep, MemberOrAuditorDep, NodeDep, VerifiedBody
 from ledger_api.auth.service import speaks_for
-from ledger_api.consents import service
+from ledger_api.consents import relays, schemas, service
 from ledger_api.core.bodies import json_body, parse_json
 from ledger_api.core.db import DB_INT_MAX
 from ledger_api.core.problems import linked, responses
@@ -29,11 +29,11 @@ _RELAYED = linked(_ERRORS, 202, RelayStatus=("relay_status_v1_relays__item_id__g
     status_code=202,
     response_model=OutboxItemPublic,
     responses=_RELAYED,
-    openapi_extra=json_body(service.GrantIn),
+    openapi_extra=json_body(schemas.GrantIn),
 )
 def relay_grant(request: Request, node: NodeDep, caller: CallerDep, body: VerifiedBody) -> OutboxItemPublic:
     """Checks a patient-signed EIP-712 grant and relays it to the chain (202: pending until anchored)."""
-    return service.relay_grant(node, caller, parse_json(request, body, service.GrantIn))
+    return relays.relay_grant(node, caller, parse_json(request, body, schemas.GrantIn))
 
 
 @router.post(
@@ -41,11 +41,11 @@ def relay_grant(request: Request, node: NodeDep, caller: CallerDep, body: Verifi
     status_code=202,
     response_model=OutboxItemPublic,
     responses=_RELAYED,
-    openapi_extra=json_body(service.RevocationIn),
+    openapi_extra=json_body(schemas.RevocationIn),
 )
 def relay_revocation(request: Request, node: NodeDep, caller: CallerDep, body: VerifiedBody) -> OutboxItemPublic:
     """Checks a patient-signed revocation and relays it; it takes effect in the block it lands in."""
-    return service.relay_revocation(node, caller, parse_json(request, body, service.RevocationIn))
+    return relays.relay_revocation(node, caller, parse_json(request, body, schemas.RevocationIn))
 
 
 @router.post(
@@ -53,11 +53,11 @@ def relay_revocation(request: Request, node: NodeDep, caller: CallerDep, body: V
     status_code=202,
     response_model=OutboxItemPublic,
     responses=_RELAYED,
-    openapi_extra=json_body(service.DelegationIn),
+    openapi_extra=json_body(schemas.DelegationIn),
 )
 def relay_delegation(request: Request, node: NodeDep, caller: CallerDep, body: VerifiedBody) -> OutboxItemPublic:
     """Relays a patient-signed appointment or removal of a delegate (guardian)."""
-    return service.relay_delegation(node, caller, parse_json(request, body, service.DelegationIn))
+    return relays.relay_delegation(node, caller, parse_json(request, body, schemas.DelegationIn))
 
 
 @router.get("/relays/{item_id}", response_model=OutboxItemPublic, responses=_ERRORS)
@@ -65,16 +65,16 @@ def relay_status(
     node: NodeDep, caller: CallerDep, item_id: Annotated[int, Path(ge=1, le=DB_INT_MAX)]
 ) -> OutboxItemPublic:
     """Where a relayed consent stands: pending, sent, confirmed (on chain) or failed."""
-    return service.outbox_item(node, caller, item_id)
+    return relays.outbox_item(node, caller, item_id)
 
 
-@router.get("/patients/{patient}/consents", response_model=list[service.ConsentView], responses=_ERRORS)
-def list_consents(node: NodeDep, caller: CallerDep, patient: Address) -> list[service.ConsentView]:
+@router.get("/patients/{patient}/consents", response_model=list[schemas.ConsentView], responses=_ERRORS)
+def list_consents(node: NodeDep, caller: CallerDep, patient: Address) -> list[schemas.ConsentView]:
     """A patient's consents with their status (active, expired, revoked, pending on chain)."""
     return service.list_consents(node, caller, Web3.to_checksum_address(patient))
 
 
-@router.get("/permissions", response_model=service.PermissionView, responses=_ERRORS)
+@router.get("/permissions", response_model=schemas.PermissionView, responses=_ERRORS)
 def check_permission(
     node: NodeDep,
     caller: MemberOrAuditorDep,
@@ -82,7 +82,7 @@ def check_permission(
     requester: Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{40}$")],
     category: Annotated[CategoryName, Query()],
     purpose: Annotated[PurposeName, Query()],
-) -> service.PermissionView:
+) -> schemas.PermissionView:
     """May ``requester`` read ``category`` of ``patient`` for ``purpose`` right now (consent or break-glass)?"""
     return service.check_permission(
         node,

@@ -19,7 +19,6 @@ from ledger_api.access import service as access
 from ledger_api.access.models import AccessEntryPublic
 from ledger_api.auth import patient_proof
 from ledger_api.auth.service import Caller, speaks_for
-from ledger_api.chain.clients import Review
 from ledger_api.consortium.peers import FANOUT_BUSY, MemberAnswer, ask_every_member, member_nodes, only_patients
 from ledger_api.core import jsontext
 from ledger_api.core.db import session_scope
@@ -30,7 +29,6 @@ from ledger_api.records.models import RecordPublic, RecordVersionPublic
 
 _ENTRIES = TypeAdapter(list[AccessEntryPublic])
 _RECORDS = TypeAdapter(list[RecordPublic])
-_REVIEW = {Review.PENDING: "pending", Review.JUSTIFIED: "justified", Review.NOT_JUSTIFIED: "not-justified"}
 
 
 class MemberOutcome(BaseModel):
@@ -195,6 +193,6 @@ def _timeline(node: Node, patient: str, answers: list[MemberAnswer], limit: int,
 
 def _review_of(node: Node, authorization: str) -> str | None:
     try:
-        return _REVIEW[node.chain.consents.break_glass(int(authorization, 16)).review]
+        return node.chain.consents.break_glass(int(authorization, 16)).review.label
     except (ValueError, ContractReverted):
         return None

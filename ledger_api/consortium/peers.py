@@ -32,7 +32,7 @@ from pydantic import BaseModel, TypeAdapter
 from ledger_api.access.imports import record_import
 from ledger_api.auth.service import Caller
 from ledger_api.auth.signing import MemberAuth
-from ledger_api.chain.clients import Member, MemberStatus, Role
+from ledger_api.chain.types import Member, MemberStatus, Role
 from ledger_api.core import jsontext
 from ledger_api.errors import (
     ConsentDenied,

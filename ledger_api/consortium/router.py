@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, field_validator
 from web3 import Web3
 
 from ledger_api.auth.dependencies import CallerDep, LocalMemberDep, NodeDep, VerifiedBody
-from ledger_api.chain.clients import ProposalKind, Role
+from ledger_api.chain.types import ProposalKind, Role
 from ledger_api.consortium import patient_view, peers
 from ledger_api.consortium.models import BreakGlassDeclaration
 from ledger_api.core.bodies import json_body, parse_json

@@ -13,10 +13,6 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from sqlalchemy import func
-from sqlmodel import select
-
-from ledger_api.core.db import session_scope
 
 log = structlog.get_logger("medledger.http")
 
@@ -80,13 +76,3 @@ class ObserveRequests:
 def install(app: FastAPI, metrics: Metrics) -> None:
     app.state.metrics = metrics
     app.add_middleware(ObserveRequests, metrics=metrics)
-
-
-def refresh_outbox_gauge(app: FastAPI) -> None:
-    from ledger_api.outbox.models import OutboxItem
-
-    node = app.state.node
-    with session_scope(node.engine) as session:
-        rows = session.exec(select(OutboxItem.state, func.count()).group_by(OutboxItem.state)).all()
-    for state in ("pending", "sent", "confirmed", "failed"):
-        app.state.metrics.outbox.labels(state).set(dict(rows).get(state, 0))

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session, col, select
 
 from ledger_api.auth.service import Caller
-from ledger_api.chain.clients import checksum_address
+from ledger_api.chain.calldata import checksum_address
 from ledger_api.core.db import as_utc, session_scope
 from ledger_api.custody.models import IncomingAgreement, IncomingAgreementIn, IncomingAgreementPublic
 from ledger_api.errors import Conflict, Forbidden, InvalidValue, NotFound, PayloadTooLarge

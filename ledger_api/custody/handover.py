@@ -20,22 +20,33 @@ from urllib.parse import urlencode
 
 import httpx
 import structlog
-from medledger_crypto import HpkePublicKey, WrapContext, crypto_shred, unwrap_data_key, wrap_data_key
+from medledger_crypto import HpkePublicKey, WrapContext, unwrap_data_key, wrap_data_key
 from sqlmodel import col, func, select
 
 from ledger_api.access.models import AccessEntryBase
 from ledger_api.access.service import record_access
 from ledger_api.auth.service import Caller
 from ledger_api.auth.signing import sign_headers
-from ledger_api.chain.clients import checksum_address
+from ledger_api.chain.calldata import checksum_address
 from ledger_api.consortium.peers import active_peer, peer_client, raise_for_peer
 from ledger_api.core.db import session_scope
+from ledger_api.custody.transfer import CustodyTransfer, finalise
 from ledger_api.errors import Conflict, Forbidden, InvalidValue, LedgerError, NotFound, PeerUnavailable
 from ledger_api.node import Node
+from ledger_api.outbox.kinds import OutboxState
 from ledger_api.outbox.models import OutboxItem
 from ledger_api.outbox.service import enqueue
-from ledger_api.records.models import CustodyHandover, CustodyHandoverPublic, Record, RecordVersion, WrappedKey
-from ledger_api.records.service import blob_path
+from ledger_api.records.blobs import blob_path
+from ledger_api.records.models import (
+    Custody,
+    CustodyHandover,
+    CustodyHandoverPublic,
+    HandoverState,
+    Record,
+    RecordVersion,
+    WrappedKey,
+)
+from ledger_api.records.service import settle_incoming
 from ledger_api.vocabulary import Purpose
 
 log = structlog.get_logger("medledger.custody")
@@ -54,17 +65,18 @@ def start(node: Node, caller: Caller, successor: str) -> CustodyHandoverPublic:
         raise InvalidValue("successor: a member cannot hand records to itself", field="successor", code="self-handover")
     active_peer(node, successor)  # an active member with a node, as the chain says (404 otherwise)
     finalise(node)  # transfers confirmed just before a crash, whose last step did not run
+    settle_incoming(node)  # records handed to us earlier are ours to hand on once the chain says so
     with node.peer_lock:
         if any(t.name == _THREAD and t.is_alive() for t in threading.enumerate()):
             raise Conflict("a handover is already running on this node", code="handover-running")
         with session_scope(node.engine) as session:
-            for stale in session.exec(select(CustodyHandover).where(CustodyHandover.state == "running")):
-                stale.state, stale.last_error = "failed", "interrupted; resumed by a new handover"
+            for stale in session.exec(select(CustodyHandover).where(CustodyHandover.state == HandoverState.RUNNING)):
+                stale.state, stale.last_error = HandoverState.FAILED, "interrupted; resumed by a new handover"
                 session.add(stale)
             total = session.exec(
                 select(func.count())
                 .select_from(Record)
-                .where(col(Record.custody).in_(["held", "handing"]), col(Record.erased_at).is_(None))
+                .where(col(Record.custody).in_([Custody.HELD, Custody.HANDING]), col(Record.erased_at).is_(None))
             ).one()
             handover = CustodyHandover(successor=successor, records_total=int(total), created_at=datetime.now(UTC))
             session.add(handover)
@@ -90,10 +102,10 @@ def _run(node: Node, handover_id: int) -> None:
     except (LedgerError, httpx.HTTPError) as exc:
         detail = exc.detail if isinstance(exc, LedgerError) else type(exc).__name__
         log.warning("handover_failed", handover=handover_id, reason=detail)
-        _set(node, handover_id, state="failed", last_error=detail[:500], finished_at=datetime.now(UTC))
+        _set(node, handover_id, state=HandoverState.FAILED, last_error=detail[:500], finished_at=datetime.now(UTC))
     except Exception:
         log.exception("handover_error", handover=handover_id)
-        _set(node, handover_id, state="failed", last_error="internal error", finished_at=datetime.now(UTC))
+        _set(node, handover_id, state=HandoverState.FAILED, last_error="internal error", finished_at=datetime.now(UTC))
 
 
 def _set(node: Node, handover_id: int, **changes: object) -> None:
@@ -118,7 +130,7 @@ def _hand_over(node: Node, handover_id: int) -> None:
             records = list(
                 session.exec(
                     select(Record)
-                    .where(Record.custody == "held", col(Record.erased_at).is_(None))
+                    .where(Record.custody == Custody.HELD, col(Record.erased_at).is_(None))
                     .order_by(col(Record.id))
                     .limit(BATCH)
                 )
@@ -143,26 +155,28 @@ def _hand_over(node: Node, handover_id: int) -> None:
                 record_access(session, member=node.address, fields=fields)
                 stored = session.get(Record, record.id)
                 assert stored is not None
-                stored.custody, stored.custody_counterpart = "handing", successor.account
+                stored.custody, stored.custody_counterpart = Custody.HANDING, successor.account
                 session.add(stored)
-            enqueue(
-                session, "custody_transfer", {"record_ids": [r.id for r in records], "successor": successor.account}
-            )
+            enqueue(session, CustodyTransfer(record_ids=[r.id for r in records], successor=successor.account))
         sent += len(records)
         _set(node, handover_id, records_sent=sent)
     deadline = time.monotonic() + node.settings.chain.receipt_timeout_s * 10
     while time.monotonic() < deadline:  # the outbox finalises each transfer as it confirms it
         with session_scope(node.engine) as session:
-            handing = session.exec(select(func.count()).select_from(Record).where(Record.custody == "handing")).one()
+            handing = session.exec(
+                select(func.count()).select_from(Record).where(Record.custody == Custody.HANDING)
+            ).one()
             failed = session.exec(
-                select(OutboxItem).where(OutboxItem.kind == "custody_transfer", OutboxItem.state == "failed")
+                select(OutboxItem).where(
+                    OutboxItem.kind == CustodyTransfer.kind, OutboxItem.state == OutboxState.FAILED
+                )
             ).first()
         if failed is not None:
             raise PeerUnavailable(
                 f"the custody transfer failed on chain: {failed.last_error}", code="custody-transfer-failed"
             )
         if not handing:
-            _set(node, handover_id, state="done", finished_at=datetime.now(UTC))
+            _set(node, handover_id, state=HandoverState.DONE, finished_at=datetime.now(UTC))
             log.info("handover_done", handover=handover_id, records=sent)
             return
         time.sleep(0.2)
@@ -243,37 +257,3 @@ def _push(
         except httpx.HTTPError as exc:
             raise PeerUnavailable(f"{successor.name} unreachable: {type(exc).__name__}") from None
         raise_for_peer(response, successor)
-
-
-def finalise(node: Node) -> int:
-    """Records whose transfer the chain confirmed: crypto-shred our keys, delete the ciphertexts."""
-    with session_scope(node.engine) as session:
-        handing = {r.id: r for r in session.exec(select(Record).where(Record.custody == "handing"))}
-        if not handing:
-            return 0
-        confirmed = set()
-        for item in session.exec(
-            select(OutboxItem).where(OutboxItem.kind == "custody_transfer", OutboxItem.state == "confirmed")
-        ):
-            confirmed.update(r for r in item.payload["record_ids"] if r in handing)
-        done = []
-        for record_id in sorted(confirmed):
-            keys = list(session.exec(select(WrappedKey).where(WrappedKey.record_id == record_id)))
-            crypto_shred([bytearray(k.wrapped) for k in keys])
-            for key in keys:
-                session.delete(key)
-            record = handing[record_id]
-            record.custody = "transferred"
-            session.add(record)
-            done.append(record)
-    for record in done:  # after the commit (a crash in between: the start-up sweep destroys the keys)
-        node.key_vault.shred(record.id)
-        for version in range(1, record.latest_version + 1):
-            blob_path(node, record.id, version).unlink(missing_ok=True)
-    if done:
-        with session_scope(node.engine) as session:
-            running = session.exec(select(CustodyHandover).where(CustodyHandover.state == "running")).first()
-            if running is not None:
-                running.records_transferred += len(done)
-                session.add(running)
-    return len(done)

@@ -27,7 +27,8 @@ from medledger_crypto import DecryptionError, RecordContext, WrapContext, decryp
 from sqlmodel import select
 
 from ledger_api.auth.service import Caller
-from ledger_api.chain.clients import RecordInfo, checksum_address
+from ledger_api.chain.calldata import checksum_address
+from ledger_api.chain.types import RecordInfo
 from ledger_api.core.db import session_scope
 from ledger_api.custody import agreements
 from ledger_api.errors import (
@@ -40,8 +41,8 @@ from ledger_api.errors import (
     Unauthenticated,
 )
 from ledger_api.node import Node
-from ledger_api.records.models import Record, RecordVersion, WrappedKey
-from ledger_api.records.service import blob_path
+from ledger_api.records.blobs import blob_path
+from ledger_api.records.models import Custody, Record, RecordVersion, WrappedKey
 
 
 class _Discard:
@@ -165,7 +166,7 @@ def _check_anchor(
         existing = session.exec(
             select(RecordVersion).where(RecordVersion.record_id == record_id, RecordVersion.version == version)
         ).first()
-    if record is not None and record.custody != "incoming":
+    if record is not None and record.custody != Custody.INCOMING:
         raise Conflict(
             f"record {record_id} was held here before; a handover back is not supported",
             code="custody-return-unsupported",
@@ -226,10 +227,10 @@ def _store_received(
                     fhir_resource_type=fhir_resource_type,
                     custodian=node.address,
                     created_at=moment,
-                    custody="incoming",
+                    custody=Custody.INCOMING,
                     custody_counterpart=caller.address,
                 )
-            elif record.custody != "incoming":
+            elif record.custody != Custody.INCOMING:
                 raise Conflict(
                     f"record {record_id} was held here before; a handover back is not supported",
                     code="custody-return-unsupported",

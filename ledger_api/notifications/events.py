@@ -17,10 +17,11 @@ from typing import Any
 from sqlmodel import col, select
 
 from ledger_api.access.models import AccessEntry
-from ledger_api.audit.chain_view import BlockClock
-from ledger_api.chain.clients import Basis, Review, checksum_address
+from ledger_api.chain.block_clock import BlockClock
+from ledger_api.chain.calldata import checksum_address
 from ledger_api.chain.events import decode_log
 from ledger_api.chain.transactions import chain_call
+from ledger_api.chain.types import Basis, Review
 from ledger_api.core.db import session_scope
 from ledger_api.node import Node
 from ledger_api.vocabulary import Category, Purpose, from_bitset
@@ -28,9 +29,6 @@ from ledger_api.vocabulary import Category, Purpose, from_bitset
 EVENT_TYPES = ("access", "grant", "revocation", "break_glass", "review")
 #: what an auditor may subscribe to (every patient's break-glass and its review)
 AUDITOR_EVENT_TYPES = ("break_glass", "review")
-
-_BASIS = {Basis.CONSENT: "consent", Basis.BREAK_GLASS: "break_glass", Basis.CUSTODIAN: "custodian"}
-_REVIEW = {Review.PENDING: "pending", Review.JUSTIFIED: "justified", Review.NOT_JUSTIFIED: "not_justified"}
 
 
 @dataclass(frozen=True)
@@ -158,7 +156,7 @@ def read_events(node: Node, low: int, high: int) -> list[AccountEvent]:
                     {
                         "break_glass_id": str(args["breakGlassId"]),
                         "member": checksum_address(declared.member),
-                        "decision": _REVIEW[Review(int(args["review"]))],
+                        "decision": Review(int(args["review"])).label,
                         "auditor": checksum_address(args["auditor"]),
                     },
                 )
@@ -175,7 +173,7 @@ def read_events(node: Node, low: int, high: int) -> list[AccountEvent]:
                     requester=checksum_address(args["requester"]),
                     record_id=bytes(args["recordId"]).hex(),
                     purpose=int(args["purpose"]),
-                    basis=_BASIS[Basis(int(args["basis"]))],
+                    basis=Basis(int(args["basis"])).label,
                 )
             )
         elif decoded.name == "AccessBatchAnchored" and checksum_address(args["member"]) == node.address:

@@ -22,8 +22,9 @@ from sqlmodel import Session, col, select
 
 from ledger_api.access.models import Counter
 from ledger_api.auth.service import Caller, speaks_for
-from ledger_api.chain.clients import MemberStatus, Role, checksum_address
+from ledger_api.chain.calldata import checksum_address
 from ledger_api.chain.transactions import chain_call
+from ledger_api.chain.types import MemberStatus, Role
 from ledger_api.core.db import session_scope
 from ledger_api.errors import Conflict, ContractReverted, Forbidden, InvalidValue, NotFound
 from ledger_api.node import Node

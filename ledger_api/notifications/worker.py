@@ -17,7 +17,7 @@ import httpx
 import structlog
 from sqlmodel import col, select
 
-from ledger_api.audit.chain_view import BlockClock
+from ledger_api.chain.block_clock import BlockClock
 from ledger_api.chain.transactions import chain_call
 from ledger_api.core.background import BackgroundLoop
 from ledger_api.core.db import session_scope
@@ -38,7 +38,7 @@ class NotificationWorker(BackgroundLoop):
     def __init__(self, node: Node) -> None:
         super().__init__()
         self.node = node
-        self._clock = BlockClock(node.w3)
+        self._clock = BlockClock(node.chain.reader)
         self._http: httpx.Client | None = None
         self._executor: ThreadPoolExecutor | None = None
         #: receivers with a delivery task running (skipped until it ends)

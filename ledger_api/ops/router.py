@@ -9,8 +9,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from ledger_api.auth.dependencies import NodeDep
 from ledger_api.chain.deployment import verify_deployment
 from ledger_api.core.db import ping
-from ledger_api.core.observability import refresh_outbox_gauge
 from ledger_api.errors import LedgerError
+from ledger_api.outbox.metrics import refresh_outbox_gauge
 
 router = APIRouter(tags=["operations"])
 
@@ -47,5 +47,5 @@ def readyz(node: NodeDep) -> JSONResponse:
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text exposition"}},
 )
 def metrics(request: Request) -> Response:
-    refresh_outbox_gauge(request.app)
+    refresh_outbox_gauge(request.app.state.node, request.app.state.metrics)
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

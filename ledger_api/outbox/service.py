@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
+from ledger_api.outbox.kinds import ChainWrite, OutboxState
 from ledger_api.outbox.models import OutboxItem
 
-KINDS = (
-    "anchor_record",
-    "anchor_version",
-    "access_entry",
-    "consent_grant",
-    "consent_revoke",
-    "delegate_change",
-    "custody_transfer",
-)
 
-
-def enqueue(session: Session, kind: str, payload: dict[str, Any]) -> OutboxItem:
+def enqueue(session: Session, message: ChainWrite) -> OutboxItem:
     """Adds an outbox row to the current transaction; it commits (or not) with the caller's data."""
-    (item_id,) = enqueue_rows(session.connection(), kind, [payload])
+    (item_id,) = enqueue_rows(session.connection(), [message])
     item = session.get(OutboxItem, item_id)
     assert item is not None
     return item
@@ -33,22 +24,20 @@ def enqueue(session: Session, kind: str, payload: dict[str, Any]) -> OutboxItem:
 _INSERT = insert(OutboxItem.__table__).returning(OutboxItem.__table__.c.id, sort_by_parameter_order=True)  # type: ignore[attr-defined]
 
 
-def enqueue_rows(connection: Connection, kind: str, payloads: list[dict[str, Any]]) -> list[int]:
+def enqueue_rows(connection: Connection, messages: Sequence[ChainWrite]) -> list[int]:
     """``enqueue`` for many rows as one multi-row INSERT on a transaction's connection (the
-    per-release path); the rows' ids in the payloads' order."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown outbox kind {kind!r}")
+    per-release path); the rows' ids in the messages' order."""
     moment = datetime.now(UTC)
     rows = [
         {
-            "kind": kind,
-            "payload": payload,
-            "state": "pending",
+            "kind": message.kind,
+            "payload": message.payload(),
+            "state": OutboxState.PENDING,
             "attempts": 0,
             "next_attempt_at": moment,
             "created_at": moment,
         }
-        for payload in payloads
+        for message in messages
     ]
     return [int(row_id) for row_id in connection.execute(_INSERT, rows).scalars()]
 
@@ -57,7 +46,7 @@ def anchoring_state(item: OutboxItem | None) -> str:
     """How a row's chain write stands, for API views: pending, sent, anchored or failed."""
     if item is None:
         return "pending"
-    return {"confirmed": "anchored"}.get(item.state, item.state)
+    return "anchored" if item.state == OutboxState.CONFIRMED else str(item.state)
 
 
 def items_by_id(session: Session, ids: list[int]) -> dict[int, OutboxItem]:

@@ -7,8 +7,25 @@ stored only wrapped (HPKE) for the custodian's own key. Erasure deletes the wrap
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlmodel import Field, SQLModel, UniqueConstraint
+
+
+class Custody(StrEnum):
+    """Where a record stands between custodians: ``incoming`` (received, not yet ours on chain),
+    ``held`` (ours), ``handing`` (pushed to a successor, transfer on its way), ``transferred`` (gone)."""
+
+    INCOMING = "incoming"
+    HELD = "held"
+    HANDING = "handing"
+    TRANSFERRED = "transferred"
+
+
+class HandoverState(StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
 
 
 class RecordBase(SQLModel):
@@ -30,7 +47,7 @@ class Record(RecordBase, table=True):
     created_at: datetime
     erased_at: datetime | None = None
     #: held (ours) | incoming (handed to us; ours once the chain says so) | transferred (handed away)
-    custody: str = Field(default="held", max_length=16, sa_column_kwargs={"server_default": "held"})
+    custody: str = Field(default=Custody.HELD, max_length=16, sa_column_kwargs={"server_default": Custody.HELD.value})
     #: the member it came from (incoming) or went to (transferred)
     custody_counterpart: str | None = Field(default=None, max_length=42)
 
@@ -73,7 +90,7 @@ class RecordPublic(RecordBase):
     latest_version: int
     created_at: datetime
     erased: bool
-    custody: str = "held"
+    custody: str = Custody.HELD.value
     versions: list[RecordVersionPublic] = []
 
 
@@ -92,7 +109,7 @@ class CustodyHandover(SQLModel, table=True):
     __tablename__ = "custody_handovers"
     id: int | None = Field(default=None, primary_key=True)
     successor: str = Field(max_length=42)
-    state: str = Field(default="running", max_length=16)  # running | done | failed
+    state: str = Field(default=HandoverState.RUNNING, max_length=16)
     records_total: int = 0
     records_sent: int = 0
     records_transferred: int = 0

@@ -9,22 +9,14 @@ requester's registered HPKE key, so the custodian never hands out plaintext to o
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import io
 import os
-import queue
-import threading
-import uuid
 from collections.abc import AsyncIterator
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import blake3
 import structlog
 from medledger_crypto import (
     EncryptedRecord,
@@ -32,61 +24,32 @@ from medledger_crypto import (
     RecordContext,
     WrapContext,
     crypto_shred,
-    encrypt_record,
     unwrap_data_key,
     wrap_data_key,
 )
 from sqlalchemy import Integer, and_, bindparam, func
-from sqlalchemy.engine import Engine, Row
+from sqlalchemy.engine import Row
 from sqlmodel import Session, col, select
 
 from ledger_api.access.models import AccessEntry, AccessEntryBase
 from ledger_api.access.service import record_access
+from ledger_api.access.writer import access_log
 from ledger_api.auth.service import Caller, speaks_for
-from ledger_api.chain.clients import Basis, mint_record_id
+from ledger_api.chain.ids import mint_record_id
 from ledger_api.core.db import checkpoint, session_scope, transaction
-from ledger_api.core.key_vault import KeyVault
 from ledger_api.errors import (
     Conflict,
     ConsentDenied,
     CustodyMoved,
     Forbidden,
-    IntegrityViolation,
     NotFound,
-    PayloadTooLarge,
-    Unauthenticated,
 )
 from ledger_api.node import Node
 from ledger_api.outbox.service import anchoring_state, enqueue, items_by_id
-from ledger_api.records.models import Record, RecordPublic, RecordVersion, RecordVersionPublic, WrappedKey
+from ledger_api.records.anchoring import RecordAnchor
+from ledger_api.records.blobs import blob_path, encrypt_upload, verify_blob
+from ledger_api.records.models import Custody, Record, RecordPublic, RecordVersion, RecordVersionPublic, WrappedKey
 from ledger_api.vocabulary import Category, Purpose
-
-_EOF = object()
-_ABORT = object()
-
-
-class _QueueReader(io.RawIOBase):
-    """The encrypting thread's view of the request body: blocking reads from a bounded queue."""
-
-    def __init__(self, chunks: queue.Queue) -> None:
-        self._chunks, self._pending, self._done = chunks, memoryview(b""), False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        while not self._pending and not self._done:
-            item = self._chunks.get()
-            if item is _ABORT:
-                raise OSError("upload aborted")
-            if item is _EOF:
-                self._done = True
-            else:
-                self._pending = memoryview(item)
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
 
 
 @dataclass
@@ -100,97 +63,6 @@ class NewRecord:
 
 
 log = structlog.get_logger("medledger.records")
-
-
-def blob_path(node: Node, record_id: str, version: int) -> Path:
-    return node.blob_dir / record_id / f"v{version}.bin"
-
-
-def sweep_orphans(engine: Engine, blob_dir: Path, *, older_than: float, vault: KeyVault | None = None) -> int:
-    """Deletes what a process that died mid-write left in the blob store and, with ``vault``, destroys the
-    keys of records erased or handed away (a crash between that commit and the shredding); returns how
-    many files.
-
-    A ciphertext renamed into place whose database transaction never committed is unreadable (its
-    wrapped key was never stored) and unknown to the database; temp files (``.incoming-``,
-    ``.peer-``, ``.handover-``) belong to requests that no longer exist. Only files last written
-    before ``older_than`` go: the moment this node started, before any of its processes could
-    accept an upload, so nothing in flight is ever touched. The files are listed before the
-    database is asked, so a row committed meanwhile is seen.
-    """
-    shredded = _sweep_vault(engine, vault) if vault is not None else 0
-    candidates = [p for p in blob_dir.rglob("*") if p.is_file() and p.stat().st_mtime < older_than]
-    if not candidates:
-        return shredded
-    with session_scope(engine) as session:
-        known = set(session.exec(select(RecordVersion.record_id, RecordVersion.blob_name)).all())
-    removed = 0
-    for path in candidates:
-        temp = path.parent == blob_dir and path.name.startswith((".incoming-", ".peer-", ".handover-"))
-        orphan = path.parent.parent == blob_dir and (path.parent.name, path.name) not in known
-        if temp or orphan:
-            path.unlink(missing_ok=True)
-            removed += 1
-    if removed:
-        log.warning("orphan_blobs_removed", files=removed)
-    return removed + shredded
-
-
-def _sweep_vault(engine: Engine, vault: KeyVault) -> int:
-    with session_scope(engine) as session:
-        gone = set(
-            session.exec(
-                select(Record.id).where((col(Record.erased_at).is_not(None)) | (col(Record.custody) == "transferred"))
-            ).all()
-        )
-    shredded = sum(vault.shred(record_id) for record_id in sorted(gone & vault.record_ids()))
-    if shredded:
-        log.warning("erased_record_keys_destroyed_at_start", keys=shredded)
-    return shredded
-
-
-async def _encrypt_body(
-    node: Node, context: RecordContext, body: AsyncIterator[bytes], declared_sha256: str | None
-) -> tuple[EncryptedRecord, Path]:
-    limit = node.settings.limits.max_upload_bytes
-    chunks: queue.Queue = queue.Queue(maxsize=16)
-    node.blob_dir.mkdir(parents=True, exist_ok=True)
-    incoming = node.blob_dir / f".incoming-{uuid.uuid4().hex}"
-
-    done: Future[EncryptedRecord] = Future()
-
-    def encrypt() -> None:
-        try:
-            with open(incoming, "wb") as sink:
-                done.set_result(encrypt_record(context, _QueueReader(chunks), sink))
-        except BaseException as exc:
-            done.set_exception(exc)
-
-    # A thread of its own, not a pool thread: a pool of blocked encryptors would starve the
-    # very pool the request needs to feed them (a deadlock under concurrent uploads).
-    threading.Thread(target=encrypt, name="upload-encrypt", daemon=True).start()
-    worker = asyncio.wrap_future(done)
-    digest, size = hashlib.sha256(), 0
-    try:
-        async for chunk in body:
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"upload exceeds the {limit}-byte limit", code="upload-too-large")
-            digest.update(chunk)
-            await asyncio.to_thread(chunks.put, chunk)
-        await asyncio.to_thread(chunks.put, _EOF)
-        encrypted = await worker
-        if declared_sha256 is not None and digest.hexdigest() != declared_sha256:
-            raise Unauthenticated("body does not match the signed content digest", code="body-digest-mismatch")
-        return encrypted, incoming
-    except BaseException:
-        chunks.put(_ABORT)
-        try:
-            await worker
-        except BaseException:
-            pass
-        incoming.unlink(missing_ok=True)
-        raise
 
 
 async def upload(
@@ -215,7 +87,7 @@ async def upload(
     context = RecordContext(
         record_id=bytes.fromhex(record_id), version=version, custodian=node.address, patient=patient
     )
-    encrypted, incoming = await _encrypt_body(node, context, body, declared_sha256)
+    encrypted, incoming = await encrypt_upload(node, context, body, declared_sha256)
     try:
         return await asyncio.to_thread(_store, node, new, record_id, version, patient, category, encrypted, incoming)
     finally:
@@ -236,22 +108,25 @@ def _load_live_record(node: Node, record_id: str) -> Record:
 
 def _check_custody(node: Node, record: Record | Row[Any], *, writing: bool = False) -> None:
     """Only what this node holds is served or extended: a record handed away names its successor; one
-    handed to us is ours once the chain says so (checked, then remembered in the database)."""
-    if record.custody == "transferred":
+    handed to us is ours once the chain says so. A read only checks; a write (``writing``, already in
+    a write path) also remembers the answer in the database, so later checks need no chain read."""
+    if record.custody == Custody.TRANSFERRED:
         raise CustodyMoved(f"custody of record {record.id} moved to {record.custody_counterpart}")
-    if record.custody == "handing" and writing:
+    if record.custody == Custody.HANDING and writing:
         raise Conflict(
             f"record {record.id} is being handed over to {record.custody_counterpart}", code="record-in-handover"
         )
-    if record.custody == "incoming":
+    if record.custody == Custody.INCOMING:
         if node.chain.records.record(bytes.fromhex(record.id)).custodian != node.address:
             raise Conflict(
                 f"record {record.id} is being handed over to this member; not yet on chain", code="record-in-handover"
             )
+        if not writing:
+            return
         with session_scope(node.engine) as session:
             stored = session.get(Record, record.id)
-            if stored is not None and stored.custody == "incoming":
-                stored.custody = "held"
+            if stored is not None and stored.custody == Custody.INCOMING:
+                stored.custody = Custody.HELD
                 session.add(stored)
 
 
@@ -293,17 +168,11 @@ def _store(
             record.latest_version = version
             session.add(record)
             session.flush()
-            kind = "anchor_record" if version == 1 else "anchor_version"
             item = enqueue(
                 session,
-                kind,
-                {
-                    "record_id": record_id,
-                    "version": version,
-                    "patient": patient,
-                    "category": category,
-                    "content_hash": content_hash,
-                },
+                RecordAnchor.of(
+                    record_id=record_id, version=version, patient=patient, category=category, content_hash=content_hash
+                ),
             )
             session.add(
                 RecordVersion(
@@ -337,7 +206,7 @@ def _store(
 # --------------------------------------------------------------------------------- reading
 
 
-def _public(session: Session, record: Record) -> RecordPublic:
+def _public(session: Session, record: Record, custody: str | None = None) -> RecordPublic:
     versions = list(
         session.exec(
             select(RecordVersion).where(RecordVersion.record_id == record.id).order_by(col(RecordVersion.version))
@@ -358,7 +227,7 @@ def _public(session: Session, record: Record) -> RecordPublic:
         latest_version=record.latest_version,
         created_at=record.created_at,
         erased=record.erased_at is not None,
-        custody=record.custody,
+        custody=custody or record.custody,
         versions=[
             RecordVersionPublic(
                 version=v.version,
@@ -379,7 +248,7 @@ def get_record(node: Node, caller: Caller, record_id: str) -> RecordPublic:
         if record is None:
             raise NotFound(f"no record {record_id} at this member", code="record-not-found")
         _check_can_see(node, caller, record.patient, {record.category})
-        return _public(session, record)
+        return _public(session, record, _custody(node, record))
 
 
 def list_records(node: Node, caller: Caller, patient: str, purpose: Purpose | None) -> list[RecordPublic]:
@@ -388,12 +257,35 @@ def list_records(node: Node, caller: Caller, patient: str, purpose: Purpose | No
         records = list(
             session.exec(
                 select(Record)
-                .where(Record.patient == patient, Record.custody != "transferred")
+                .where(Record.patient == patient, Record.custody != Custody.TRANSFERRED)
                 .order_by(col(Record.created_at))
             )
         )
         visible = _visible_categories(node, caller, patient, {r.category for r in records}, purpose)
-        return [_public(session, r) for r in records if r.category in visible]
+        return [_public(session, r, _custody(node, r)) for r in records if r.category in visible]
+
+
+def settle_incoming(node: Node) -> int:
+    """Records handed to us that the chain now says are ours: remembered as held (a write path, such
+    as starting a handover of our own, calls this before it selects what we hold)."""
+    with session_scope(node.engine) as session:
+        incoming = list(session.exec(select(Record).where(Record.custody == Custody.INCOMING)))
+        settled = [r for r in incoming if _custody(node, r) == Custody.HELD]
+        for record in settled:
+            record.custody = Custody.HELD
+            session.add(record)
+    return len(settled)
+
+
+def _custody(node: Node, record: Record) -> str:
+    """The custody to show: a record handed to us is held once the chain says so, whether or not a
+    write has remembered it yet (a read checks, it does not write)."""
+    if (
+        record.custody == Custody.INCOMING
+        and node.chain.records.record(bytes.fromhex(record.id)).custodian == node.address
+    ):
+        return Custody.HELD
+    return record.custody
 
 
 def _visible_categories(
@@ -504,7 +396,7 @@ def release(
     block = caller.head_block if caller.head_block is not None else node.chain.consents.head_block()
     basis, authorization = _authorize(node, caller, stored, purpose, block)
     path = blob_path(node, record_id, number)
-    content = _verify_blob(path, stored.content_hash)
+    content = verify_blob(path, stored.content_hash)
     if caller.local:
         recipient_key = node.identity.hpke_public_key
     else:
@@ -531,7 +423,7 @@ def release(
         action="read",
         chain_block=block,
     )
-    sequence = node.access_log.write(fields)
+    sequence = access_log(node).write(fields)
     node.crash_drill.reached("fetch.after_commit")
     return Release(stored=stored, wrapped_key=wrapped, sequence=sequence, basis=basis, path=path, content=content)
 
@@ -559,30 +451,6 @@ def _authorize(node: Node, caller: Caller, record: Record | Row[Any], purpose: P
     raise ConsentDenied(
         f"no consent lets {caller.address} read this record for {purpose.name.lower()}, and no break-glass is declared"
     )
-
-
-#: Ciphertexts up to this size are read once, hash-checked and sent from memory; larger ones are
-#: checked, then streamed from disk.
-IN_MEMORY_RELEASE_BYTES = 4 << 20
-
-
-def _verify_blob(path: Path, content_hash: str) -> bytes | None:
-    """Checks the stored ciphertext against its content hash; returns it if small (see above)."""
-    digest = blake3.blake3()
-    kept = bytearray()
-    try:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-                if len(kept) <= IN_MEMORY_RELEASE_BYTES:
-                    kept += chunk
-    except FileNotFoundError:
-        raise IntegrityViolation("the ciphertext is missing from the blob store", code="ciphertext-missing") from None
-    if not hmac.compare_digest(digest.hexdigest(), content_hash):
-        raise IntegrityViolation(
-            "the stored ciphertext does not match its content hash", code="stored-ciphertext-mismatch"
-        )
-    return bytes(kept) if len(kept) <= IN_MEMORY_RELEASE_BYTES else None
 
 
 def erase(node: Node, caller: Caller, record_id: str) -> AccessEntry:
@@ -624,6 +492,3 @@ def erase(node: Node, caller: Caller, record_id: str) -> AccessEntry:
     for version in range(1, record.latest_version + 1):
         blob_path(node, record_id, version).unlink(missing_ok=True)
     return entry
-
-
-BASIS_CODES = {"consent": Basis.CONSENT, "break_glass": Basis.BREAK_GLASS, "custodian": Basis.CUSTODIAN}

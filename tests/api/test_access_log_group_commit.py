@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ledger_api.access.models import AccessEntryBase
-from ledger_api.access.writer import AccessLogWriter
+from ledger_api.access.writer import AccessLogWriter, access_log
 from ledger_api.chain.backends import EthTesterBackend
 from ledger_api.core.crash_drill import CrashDrill
 from ledger_api.core.db import WriteTurns, make_engine
@@ -49,7 +49,7 @@ def _queued(commits: GroupCommit, count: int) -> None:
 
 def test_releases_queued_behind_a_write_are_committed_together_each_with_its_own_entry(world: World) -> None:
     node = world.node.node
-    writer = node.access_log
+    writer = access_log(node)
     with ThreadPoolExecutor(max_workers=6) as pool:
         with node.access_lock:  # a write under way: the next releases queue behind it
             futures = [pool.submit(writer.write, _fields(f"{i:064x}", f"clinician-{i}")) for i in range(6)]

@@ -18,7 +18,7 @@ from ledger_api.access.service import entry_hash, record_access
 from ledger_api.audit.chain_view import read_chain
 from ledger_api.audit.verify import AuditPolicy, AuditReport, MemberExport, verify
 from ledger_api.core.db import session_scope
-from ledger_api.records.service import blob_path
+from ledger_api.records.blobs import blob_path
 from ledger_api.vocabulary import Category, Purpose
 from tests.api.conftest import World
 from tests.api.test_records import fetch, grant, upload
@@ -184,7 +184,8 @@ def test_rewriting_an_anchored_batch_fails_the_consistency_proof(world: World) -
     records = _story(world)  # batch 1..3 and 4..4 (or 1..4) anchored
     _sql(world, "UPDATE access_log SET clinician = 'dr-rewritten' WHERE sequence = 2")
     _rehash(world, 2)
-    world.node.worker._frontier = None  # a member that re-roots its rewritten log from the database
+    # a member that re-roots its rewritten log from the database
+    world.node.worker.kinds["access_entry"]._frontier = None
     for _ in range(3):
         assert fetch(world, world.a, records["labs"]).status_code == 200
     world.node.drain()

@@ -13,7 +13,7 @@ from eth_account.messages import encode_defunct
 
 from ledger_api.auth.signing import sign_headers
 from ledger_api.auth.siwe import build_message
-from ledger_api.chain.clients import ProposalKind
+from ledger_api.chain.types import ProposalKind
 from tests.api.conftest import World
 
 

@@ -12,8 +12,8 @@ from sqlmodel import select
 
 from ledger_api.core.db import session_scope, sqlite_file
 from ledger_api.errors import NotFound
+from ledger_api.records.blobs import sweep_orphans
 from ledger_api.records.models import WrappedKey
-from ledger_api.records.service import sweep_orphans
 from tests.api.conftest import World
 from tests.api.test_records import upload
 from tests.utils import postgres

@@ -14,7 +14,7 @@ from sqlmodel import select
 from structlog.testing import capture_logs
 
 from ledger_api.auth.signing import sign_headers
-from ledger_api.chain.clients import ProposalKind
+from ledger_api.chain.types import ProposalKind
 from ledger_api.core.db import session_scope
 from ledger_api.outbox.models import OutboxItem
 from ledger_api.records.models import Record

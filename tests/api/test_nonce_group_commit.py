@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from ledger_api.auth.models import SeenRequestNonce
-from ledger_api.auth.nonces import NonceBook
+from ledger_api.auth.nonces import NonceBook, nonce_book
 from ledger_api.core.db import WriteTurns, make_engine, session_scope
 from ledger_api.errors import DatabaseUnavailable
 from tests.api.conftest import World
@@ -28,7 +28,7 @@ def _wait_queued(book: NonceBook, count: int) -> None:
 
 
 def test_nonces_queued_behind_a_write_are_remembered_together_and_a_replay_is_refused(world: World) -> None:
-    book = world.node.node.nonces
+    book = nonce_book(world.node.node)
     expires = datetime.now(UTC) + timedelta(minutes=5)
     assert book.remember(f"{SIGNER}:earlier", expires) is True
     keys = ["a", "b", "earlier", "a", "c"]  # "earlier" was committed before; "a" comes twice in the batch
@@ -66,7 +66,7 @@ def test_on_sqlite_nonces_live_in_a_file_of_their_own_shared_by_every_process(tm
 def test_on_postgresql_nonces_stay_in_the_node_database(world: World) -> None:
     node = world.node.node
     kind = node.engine.dialect.name
-    assert (node.nonces.engine is node.engine) == (kind == "postgresql")
+    assert (nonce_book(node).engine is node.engine) == (kind == "postgresql")
 
 
 def test_a_failed_group_fails_every_request_in_it_and_remembers_nothing(world: World, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ledger_api.chain.clients import GrantTerms, ProposalKind
+from ledger_api.chain.types import GrantTerms, ProposalKind
 from ledger_api.notifications.delivery import ReceiverPolicy, ReceiverRefused, post_pinned
 from tests.api.conftest import World
 from tests.api.test_records import grant

@@ -7,6 +7,7 @@ from sqlmodel import col, select
 from ledger_api.chain.backends import RpcBackend, free_port
 from ledger_api.chain.transactions import TransactionSender
 from ledger_api.core.db import session_scope
+from ledger_api.main import OUTBOX_KINDS
 from ledger_api.outbox.models import OutboxItem
 from ledger_api.outbox.worker import OutboxWorker
 from tests.api.conftest import World
@@ -23,7 +24,7 @@ def _restart(world: World) -> OutboxWorker:
     node = world.node.node
     node.sender = TransactionSender(node.w3, node.identity.account, chain_id=node.chain_id)
     node.chain = type(node.chain)(node.w3, node.manifest, node.sender)
-    return OutboxWorker(node)
+    return OutboxWorker(node, OUTBOX_KINDS)
 
 
 def _nonce(world: World) -> int:
@@ -82,7 +83,7 @@ def test_chain_outage_backs_off_then_anchors_exactly_once(world: World) -> None:
     node.w3, node.sender = dead, TransactionSender(dead, node.identity.account, chain_id=node.chain_id)
     node.chain = type(node.chain)(dead, node.manifest, node.sender)
     try:
-        assert OutboxWorker(node).run_once() == 0
+        assert OutboxWorker(node, OUTBOX_KINDS).run_once() == 0
         (item,) = _items(world)
         assert item.state == "pending" and item.attempts == 1 and "unreachable" in (item.last_error or "")
         assert item.next_attempt_at > item.created_at

@@ -7,7 +7,8 @@ import io
 
 from medledger_crypto import RecordContext, WrapContext, decrypt_record, unwrap_data_key
 
-from ledger_api.chain.clients import ANY_MEMBER, GrantTerms
+from ledger_api.chain.defaults import ANY_MEMBER
+from ledger_api.chain.types import GrantTerms
 from ledger_api.vocabulary import Category, Purpose, bitset
 from tests.api.conftest import World
 

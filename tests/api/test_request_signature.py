@@ -22,7 +22,7 @@ from medledger_crypto import sign_typed, typed_data
 from web3.exceptions import ContractLogicError
 
 from ledger_api.auth.signing import SECP256K1_N, canonical_query, sign_headers, signature_base
-from ledger_api.chain.clients import ConsentState, GrantTerms
+from ledger_api.chain.types import ConsentState, GrantTerms
 from ledger_api.vocabulary import Category, Purpose, bitset
 from tests.api.conftest import World
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from medledger_crypto import HpkePublicKey, MemberIdentity
 
-from ledger_api.chain.clients import Role
 from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.devnet import DEFAULT_MEMBERS, start_devnet
+from ledger_api.chain.types import Role
 
 
 @pytest.mark.anvil

@@ -9,7 +9,7 @@ from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector
 
 from ledger_api.chain.backends import AnvilBackend, RpcBackend, free_port
-from ledger_api.chain.clients import mint_record_id
+from ledger_api.chain.ids import mint_record_id
 from ledger_api.chain.reverts import decode_revert
 from ledger_api.chain.transactions import TransactionSender
 from ledger_api.errors import ChainUnavailable

@@ -12,9 +12,9 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from ledger_api.chain.backends import AnvilBackend, free_port
-from ledger_api.chain.clients import GrantTerms
 from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.transactions import TransactionSender
+from ledger_api.chain.types import GrantTerms
 from ledger_api.vocabulary import Purpose, bitset
 from tests.utils.nodes import Identities, RunningNode, deploy, loopback_listener, start_node
 

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 from eth_account import Account
 from medledger_crypto import HpkePublicKey, RecordContext, WrapContext, encrypt_record, wrap_data_key
 
-from ledger_api.chain.clients import mint_record_id
 from ledger_api.chain.deployment import Consortium
+from ledger_api.chain.ids import mint_record_id
 from ledger_api.chain.transactions import TransactionSender
 from tests.consortium.conftest import TwoNodes
 from tests.consortium.test_patient_overview import VIEW

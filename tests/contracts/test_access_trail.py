@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ledger_api.chain.clients import Basis
+from ledger_api.chain.types import Basis
 from tests.utils.actors import Chain, random_id, reverts
 
 

@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from ledger_api.chain.backends import AnvilBackend
-from ledger_api.chain.clients import ANY_MEMBER, GrantTerms
+from ledger_api.chain.defaults import ANY_MEMBER
 from ledger_api.chain.deployment import DeploymentManifest
+from ledger_api.chain.types import GrantTerms
 from ledger_api.errors import ContractReverted
 from tests.utils.actors import Actors, Chain, deploy_test_consortium
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from eth_account import Account
 
-from ledger_api.chain.clients import ANY_MEMBER, ConsentState, GrantTerms, Review
+from ledger_api.chain.defaults import ANY_MEMBER
+from ledger_api.chain.types import ConsentState, GrantTerms, Review
 from ledger_api.vocabulary import Category, Purpose, bitset
 from tests.utils.actors import Chain, reverts
 
@@ -460,7 +461,7 @@ class TestEveryRelayPathChecksRelayerDeadlineAndSigner:
 
 
 def test_suspended_member_loses_consent_and_emergency_access(chain: Chain) -> None:
-    from ledger_api.chain.clients import ProposalKind
+    from ledger_api.chain.types import ProposalKind
 
     p, c = chain.actors.patient, chain.actors.c
     chain.as_(p).consents.grant(p.address, chain.terms(c.address))

@@ -5,9 +5,10 @@ from __future__ import annotations
 from eth_account import Account
 
 from ledger_api.chain.backends import ChainBackend
-from ledger_api.chain.clients import MemberStatus, ProposalKind, ProposalState, Role, mint_record_id
 from ledger_api.chain.deployment import deploy_contract
+from ledger_api.chain.ids import mint_record_id
 from ledger_api.chain.transactions import TransactionSender
+from ledger_api.chain.types import MemberStatus, ProposalKind, ProposalState, Role
 from tests.utils.actors import HYBRID_KEY, X25519_KEY, Chain, reverts
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from ledger_api.chain.clients import MemberStatus, ProposalKind, ProposalState, Role
+from ledger_api.chain.types import MemberStatus, ProposalKind, ProposalState, Role
 from tests.utils.actors import X25519_KEY, Chain, reverts
 
 

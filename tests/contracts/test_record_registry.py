@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ledger_api.chain.clients import MemberStatus, ProposalKind, mint_record_id, record_id_minted_by
+from ledger_api.chain.ids import mint_record_id, record_id_minted_by
+from ledger_api.chain.types import MemberStatus, ProposalKind
 from tests.utils.actors import Chain, random_id, reverts
 
 

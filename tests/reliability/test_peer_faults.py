@@ -12,9 +12,9 @@ import pytest
 from eth_account import Account
 
 from ledger_api.chain.backends import AnvilBackend, free_port
-from ledger_api.chain.clients import GrantTerms
 from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.transactions import TransactionSender
+from ledger_api.chain.types import GrantTerms
 from ledger_api.core.config import PeerSettings
 from ledger_api.vocabulary import Category, Purpose, bitset
 from tests.utils.nodes import Identities, deploy, loopback_listener, start_node

@@ -13,9 +13,9 @@ from eth_account.signers.local import LocalAccount
 from medledger_crypto import sign_typed, typed_data
 
 from ledger_api.chain.backends import ChainBackend
-from ledger_api.chain.clients import GenesisMember, GrantTerms, Role
 from ledger_api.chain.deployment import Consortium, DeploymentManifest, deploy_consortium
 from ledger_api.chain.transactions import TransactionSender
+from ledger_api.chain.types import GenesisMember, GrantTerms, Role
 from ledger_api.errors import ContractReverted
 
 HYBRID_KEY = bytes(range(256)) * 4 + bytes(192)  # 1216 bytes: ML-KEM-768 + X25519 public key size

@@ -24,9 +24,9 @@ from sqlmodel import Session, create_engine, select
 from ledger_api.access.models import AccessEntry
 from ledger_api.auth.signing import MemberAuth
 from ledger_api.chain.backends import AnvilBackend, free_port
-from ledger_api.chain.clients import GrantTerms
 from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.transactions import TransactionSender
+from ledger_api.chain.types import GrantTerms
 from ledger_api.cli.consortium import wait_ready
 from ledger_api.core.crash_drill import POINTS
 from ledger_api.outbox.models import OutboxItem

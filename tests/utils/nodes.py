@@ -21,9 +21,9 @@ from medledger_crypto import MemberIdentity
 from ledger_api.auth.signing import MemberAuth
 from ledger_api.auth.siwe import build_message
 from ledger_api.chain.backends import ChainBackend, free_port
-from ledger_api.chain.clients import GenesisMember, Role
 from ledger_api.chain.deployment import DeploymentManifest, deploy_consortium
 from ledger_api.chain.transactions import TransactionSender
+from ledger_api.chain.types import GenesisMember, Role
 from ledger_api.core.config import ChainSettings, OutboxSettings, Settings
 from ledger_api.main import create_app
 from ledger_api.node import Node, build_node

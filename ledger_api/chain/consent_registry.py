@@ -1,0 +1,148 @@
+"""The ConsentRegistry's typed client: consents, delegates, break-glass and their by-signature relays."""
+
+from __future__ import annotations
+
+from ledger_api.chain.calldata import checksum_address
+from ledger_api.chain.contract import ContractClient, W
+from ledger_api.chain.ids import consent_id_base, patient_of
+from ledger_api.chain.transactions import chain_call
+from ledger_api.chain.types import BreakGlass, Consent, ConsentState, GrantTerms, Review
+
+
+class ConsentRegistryClient(ContractClient[W]):
+    contract_name = "ConsentRegistry"
+
+    # reads
+    def consent(self, consent_id: int, *, block: int | str = "latest") -> Consent:
+        grantee, categories, purposes, state, valid_from, valid_until = self._read("consent", consent_id, block=block)
+        return Consent(
+            consent_id=consent_id,
+            patient=patient_of(consent_id),
+            grantee=grantee,
+            categories=categories,
+            purposes=purposes,
+            state=ConsentState(state),
+            valid_from=valid_from,
+            valid_until=valid_until,
+        )
+
+    def consent_count(self, patient: str) -> int:
+        return int(self._read("consentCount", checksum_address(patient)))
+
+    def consents_of(self, patient: str) -> list[Consent]:
+        base = consent_id_base(patient)
+        return [self.consent(base | i) for i in range(self.consent_count(patient))]
+
+    def nonce(self, patient: str) -> int:
+        return int(self._read("nonces", checksum_address(patient)))
+
+    def is_delegate(self, patient: str, delegate: str) -> bool:
+        return bool(self._read("isDelegate", checksum_address(patient), checksum_address(delegate)))
+
+    def delegates_of(self, patient: str) -> list[str]:
+        """The patient's current delegates, replayed from ``DelegateChanged`` (the contract keeps no list)."""
+        events = chain_call(
+            self.contract.events.DelegateChanged.get_logs,
+            from_block=0,
+            argument_filters={"patient": checksum_address(patient)},
+            contract=self.contract_name,
+        )
+        current: dict[str, bool] = {}
+        for event in sorted(events, key=lambda e: (e["blockNumber"], e["logIndex"])):
+            current[event["args"]["delegate"]] = bool(event["args"]["appointed"])
+        return [delegate for delegate, appointed in current.items() if appointed]
+
+    def is_permitted(self, patient: str, requester: str, category: int, purpose: int) -> bool:
+        return bool(
+            self._read("isPermitted", checksum_address(patient), checksum_address(requester), category, purpose)
+        )
+
+    def permitting_consent(
+        self, patient: str, requester: str, category: int, purpose: int, block: int | str = "latest"
+    ) -> int | None:
+        """The id of a consent that permits the access at ``block`` (default: now), or ``None``."""
+        permitted, consent_id = self._read(
+            "permittingConsent",
+            checksum_address(patient),
+            checksum_address(requester),
+            category,
+            purpose,
+            block=block,
+        )
+        return int(consent_id) if permitted else None
+
+    def break_glass(self, break_glass_id: int) -> BreakGlass:
+        member, declared, expires, reason, review, patient, justification, review_reason = self._read(
+            "breakGlass", break_glass_id
+        )
+        return BreakGlass(
+            break_glass_id=break_glass_id,
+            member=member,
+            declared_at=declared,
+            expires_at=expires,
+            reason_code=reason,
+            review=Review(review),
+            patient=patient,
+            justification_hash=bytes(justification),
+            review_reason_hash=bytes(review_reason),
+        )
+
+    def break_glass_count(self) -> int:
+        return int(self._read("breakGlassCount"))
+
+    def emergency_access(self, patient: str, member: str, block: int | str = "latest") -> int | None:
+        """The id of a break-glass declaration by ``member`` for ``patient`` unexpired at ``block``, or ``None``."""
+        active, bg_id = self._read("emergencyAccess", checksum_address(patient), checksum_address(member), block=block)
+        return int(bg_id) if active else None
+
+    def break_glass_duration(self) -> int:
+        return int(self._read("breakGlassDuration"))
+
+    def break_glass_blocked(self, patient: str, member: str) -> bool:
+        """Whether a not-justified review keeps ``member`` from declaring break-glass for ``patient``."""
+        return bool(self._read("breakGlassBlocked", checksum_address(patient), checksum_address(member)))
+
+    def break_glass_limit(self) -> tuple[int, int]:
+        """``(declarations, window seconds)``: how many break-glass declarations a member may make per window."""
+        limit, window = self._read("breakGlassLimit")
+        return int(limit), int(window)
+
+    def domain_separator(self) -> bytes:
+        return bytes(self._read("DOMAIN_SEPARATOR"))
+
+    # writes
+    def grant(self, patient: str, terms: GrantTerms) -> W:
+        return self._write("grant", checksum_address(patient), terms.as_tuple())
+
+    def grant_by_sig(self, patient: str, terms: GrantTerms, deadline: int, signature: tuple[int, bytes, bytes]) -> W:
+        return self._write("grantBySig", checksum_address(patient), terms.as_tuple(), deadline, *signature)
+
+    def revoke(self, consent_id: int) -> W:
+        return self._write("revoke", consent_id)
+
+    def revoke_by_sig(self, consent_id: int, deadline: int, signature: tuple[int, bytes, bytes]) -> W:
+        return self._write("revokeBySig", consent_id, deadline, *signature)
+
+    def set_delegate(self, delegate: str, appointed: bool) -> W:
+        return self._write("setDelegate", checksum_address(delegate), appointed)
+
+    def set_delegate_by_sig(
+        self, patient: str, delegate: str, appointed: bool, deadline: int, signature: tuple[int, bytes, bytes]
+    ) -> W:
+        return self._write(
+            "setDelegateBySig",
+            checksum_address(patient),
+            checksum_address(delegate),
+            appointed,
+            deadline,
+            *signature,
+        )
+
+    def declare_break_glass(self, patient: str, reason_code: int, justification_hash: bytes) -> W:
+        return self._write("declareBreakGlass", checksum_address(patient), reason_code, justification_hash)
+
+    def review_break_glass(self, break_glass_id: int, justified: bool, reason_hash: bytes) -> W:
+        return self._write("reviewBreakGlass", break_glass_id, justified, reason_hash)
+
+    def lift_break_glass_block(self, patient: str, member: str) -> W:
+        return self._write("liftBreakGlassBlock", checksum_address(patient), checksum_address(member))

@@ -1,0 +1,30 @@
+"""The RecordRegistry's typed client: record anchors, versions and custody."""
+
+from __future__ import annotations
+
+from ledger_api.chain.calldata import checksum_address
+from ledger_api.chain.contract import ContractClient, W
+from ledger_api.chain.types import RecordInfo
+
+
+class RecordRegistryClient(ContractClient[W]):
+    contract_name = "RecordRegistry"
+
+    def record(self, record_id: bytes) -> RecordInfo:
+        patient, custodian, category, latest = self._read("record", record_id)
+        return RecordInfo(patient=patient, custodian=custodian, category=category, latest_version=latest)
+
+    def content_hash(self, record_id: bytes, version: int) -> bytes:
+        return bytes(self._read("contentHash", record_id, version))
+
+    def exists(self, record_id: bytes) -> bool:
+        return bool(self._read("exists", record_id))
+
+    def anchor_record(self, record_id: bytes, patient: str, category: int, content_hash: bytes) -> W:
+        return self._write("anchorRecord", record_id, checksum_address(patient), category, content_hash)
+
+    def anchor_version(self, record_id: bytes, version: int, content_hash: bytes) -> W:
+        return self._write("anchorVersion", record_id, version, content_hash)
+
+    def transfer_custody(self, record_ids: list[bytes], successor: str) -> W:
+        return self._write("transferCustody", record_ids, checksum_address(successor))

@@ -1,0 +1,371 @@
+"""Relays of patient-signed messages: grants, revocations and delegate changes, through the outbox.
+
+The node checks a signed message before relaying it, exactly as the contract will (chain id,
+contract, current nonce, deadline, signer = patient or delegate), so a bad signature is a clear
+4xx now, not a failed transaction later. The relay is one typed message from the request to the
+transaction (``ConsentGrantRelay`` ...: the signed message and its signature), sent by the outbox
+with the kinds below; the response says "pending", and ``GET /v1/relays/{id}`` follows it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar, Self
+
+from medledger_crypto import (
+    DOMAIN_NAME,
+    DOMAIN_VERSION,
+    ConsentGrant,
+    ConsentMessage,
+    ConsentRevocation,
+    DelegateChange,
+    recover_typed,
+)
+from sqlalchemy import text
+from sqlmodel import col, select
+
+from ledger_api.auth.service import Caller, speaks_for
+from ledger_api.chain.calldata import checksum_address
+from ledger_api.chain.contract import UnsignedTransaction
+from ledger_api.chain.defaults import ANY_MEMBER
+from ledger_api.chain.deployment import Consortium
+from ledger_api.chain.ids import patient_of
+from ledger_api.chain.types import ConsentState, DecodedEvent, GrantTerms
+from ledger_api.consents.schemas import ConsentView, DelegationIn, GrantIn, RevocationIn, signature_parts
+from ledger_api.core.db import session_scope
+from ledger_api.errors import Conflict, ContractReverted, Forbidden, InvalidValue, NotFound
+from ledger_api.node import Node
+from ledger_api.outbox.kinds import IN_FLIGHT, ChainWrite, OutboxKind
+from ledger_api.outbox.models import OutboxItem, OutboxItemPublic
+from ledger_api.outbox.service import enqueue
+
+# ------------------------------------------------------------------------------- the messages
+
+
+class Relay(ChainWrite):
+    """A patient-signed message and its signature (v 27/28, r and s hex), on its way to the chain."""
+
+    patient: str
+    nonce: int
+    deadline: int
+    v: int
+    r: str
+    s: str
+
+    @property
+    def signature(self) -> tuple[int, bytes, bytes]:
+        return self.v, bytes.fromhex(self.r), bytes.fromhex(self.s)
+
+    @staticmethod
+    def _signed(parts: tuple[int, bytes, bytes]) -> dict[str, int | str]:
+        v, r, s = parts
+        return {"v": v, "r": r.hex(), "s": s.hex()}
+
+
+class ConsentGrantRelay(Relay):
+    kind: ClassVar[str] = "consent_grant"
+    terms: GrantTerms
+    #: once confirmed: the id of the consent it created (decimal), from its ConsentGranted event
+    consent_id: str | None = None
+
+    @classmethod
+    def of(cls, message: ConsentGrant, parts: tuple[int, bytes, bytes]) -> Self:
+        terms = GrantTerms(
+            grantee=message.grantee,
+            categories=message.categories,
+            purposes=message.purposes,
+            valid_from=message.valid_from,
+            valid_until=message.valid_until,
+        )
+        return cls(
+            patient=message.patient,
+            terms=terms,
+            nonce=message.nonce,
+            deadline=message.deadline,
+            **cls._signed(parts),  # type: ignore[arg-type]
+        )
+
+
+class ConsentRevocationRelay(Relay):
+    kind: ClassVar[str] = "consent_revoke"
+    consent_id: str
+
+    @classmethod
+    def of(cls, message: ConsentRevocation, parts: tuple[int, bytes, bytes]) -> Self:
+        return cls(
+            patient=message.patient,
+            consent_id=str(message.consent_id),
+            nonce=message.nonce,
+            deadline=message.deadline,
+            **cls._signed(parts),  # type: ignore[arg-type]
+        )
+
+
+class DelegateChangeRelay(Relay):
+    kind: ClassVar[str] = "delegate_change"
+    delegate: str
+    appointed: bool
+
+    @classmethod
+    def of(cls, message: DelegateChange, parts: tuple[int, bytes, bytes]) -> Self:
+        return cls(
+            patient=message.patient,
+            delegate=message.delegate,
+            appointed=message.appointed,
+            nonce=message.nonce,
+            deadline=message.deadline,
+            **cls._signed(parts),  # type: ignore[arg-type]
+        )
+
+
+# ------------------------------------------------------------------------------- how each is sent
+
+
+class ConsentGrantKind(OutboxKind[ConsentGrantRelay]):
+    """A grant's landing is known only from its own receipt (the row's state "sent")."""
+
+    message = ConsentGrantRelay
+
+    def transaction(self, chain: Consortium[UnsignedTransaction], message: ConsentGrantRelay) -> UnsignedTransaction:
+        return chain.consents.grant_by_sig(message.patient, message.terms, message.deadline, message.signature)
+
+    def outcome(self, message: ConsentGrantRelay, events: list[DecodedEvent]) -> ConsentGrantRelay | None:
+        granted = [e for e in events if e.name == "ConsentGranted"]
+        if not granted:
+            return None
+        return message.model_copy(update={"consent_id": str(granted[0].args["consentId"])})
+
+
+class ConsentRevocationKind(OutboxKind[ConsentRevocationRelay]):
+    message = ConsentRevocationRelay
+
+    def transaction(
+        self, chain: Consortium[UnsignedTransaction], message: ConsentRevocationRelay
+    ) -> UnsignedTransaction:
+        return chain.consents.revoke_by_sig(int(message.consent_id), message.deadline, message.signature)
+
+    def already_done(self, message: ConsentRevocationRelay) -> bool:
+        try:
+            return self.node.chain.consents.consent(int(message.consent_id)).state == ConsentState.REVOKED
+        except ContractReverted:
+            return False
+
+
+class DelegateChangeKind(OutboxKind[DelegateChangeRelay]):
+    message = DelegateChangeRelay
+
+    def transaction(self, chain: Consortium[UnsignedTransaction], message: DelegateChangeRelay) -> UnsignedTransaction:
+        return chain.consents.set_delegate_by_sig(
+            message.patient, message.delegate, message.appointed, message.deadline, message.signature
+        )
+
+    def already_done(self, message: DelegateChangeRelay) -> bool:
+        consents = self.node.chain.consents
+        return (
+            consents.is_delegate(message.patient, message.delegate) == message.appointed
+            and consents.nonce(message.patient) > message.nonce
+        )
+
+
+KINDS: tuple[type[OutboxKind[Any]], ...] = (
+    ConsentGrantKind,
+    ConsentRevocationKind,
+    DelegateChangeKind,
+)
+RELAY_KINDS = tuple(kind.name() for kind in KINDS)
+
+
+# ------------------------------------------------------------------------------- the relays
+
+
+def _check_relay(node: Node, caller: Caller, patient: str) -> None:
+    if caller.kind == "auditor":
+        raise Forbidden("auditors do not relay consents", code="role-not-allowed")
+    if caller.kind == "patient" and not speaks_for(node, caller, patient):
+        raise Forbidden("patients relay only their own consents (or those they are delegate for)", code="patient-scope")
+
+
+def _check_signed(
+    node: Node, message: ConsentMessage, parts: tuple[int, bytes, bytes], *, delegates_allowed: bool = True
+) -> str:
+    """What the contract will check, checked now, in the contract's order, with one code per cause
+    (``parts``: the signature as ``signature_parts`` returned it, v already 27/28 and s low)."""
+    v, r, s = parts
+    if message.deadline < int(time.time()):
+        raise InvalidValue(
+            "deadline: the signature's deadline has passed; ask the patient to sign again",
+            field="deadline",
+            code="signature-deadline-passed",
+        )
+    patient = message.patient
+    current = node.chain.consents.nonce(patient)
+    if message.nonce < current:
+        raise Conflict(
+            f"nonce: signed for nonce {message.nonce}, which is used; the patient's next nonce is "
+            f"{current} (GET /v1/patients/{{patient}}/signing-domain)",
+            code="nonce-stale",
+        )
+    if message.nonce != current:
+        raise Conflict(
+            f"nonce: signed for nonce {message.nonce}, ahead of the patient's next nonce {current}; "
+            "a signature is relayed only for the next nonce",
+            code="nonce-ahead",
+        )
+    contract = node.manifest.address("ConsentRegistry")
+    document = message.document(chain_id=node.chain_id, contract=contract)
+    try:
+        signer = recover_typed(document, v, r, s)
+    except Exception:
+        raise InvalidValue(
+            "signature: not a valid signature", field="signature", code="consent-signature-malformed"
+        ) from None
+    allowed = signer == patient or (delegates_allowed and node.chain.consents.is_delegate(patient, signer))
+    if not allowed:
+        raise Forbidden(
+            f"signature: under this consortium's EIP-712 domain (name {DOMAIN_NAME!r}, version "
+            f"{DOMAIN_VERSION!r}, chainId {node.chain_id}, verifyingContract {contract}) it is by "
+            f"{signer}, who is neither the patient nor a delegate. A signature made for another chain "
+            "or contract, or over other terms, recovers to such an unrelated account.",
+            code="signature-wrong-signer",
+            expected_chain_id=node.chain_id,
+            expected_verifying_contract=contract,
+        )
+    return signer
+
+
+def relay_grant(node: Node, caller: Caller, grant: GrantIn) -> OutboxItemPublic:
+    _check_relay(node, caller, grant.patient)
+    if grant.valid_from >= grant.valid_until or grant.valid_until <= int(time.time()):
+        raise InvalidValue(
+            "valid_until: the window must end in the future, after valid_from",
+            field="valid_until",
+            code="consent-window-invalid",
+        )
+    if grant.grantee != ANY_MEMBER and not node.chain.registry.is_active_member(grant.grantee):
+        raise InvalidValue("grantee: not an active consortium member", field="grantee", code="grantee-not-member")
+    message = ConsentGrant(
+        patient=grant.patient,
+        grantee=grant.grantee,
+        categories=grant.categories,
+        purposes=grant.purposes,
+        valid_from=grant.valid_from,
+        valid_until=grant.valid_until,
+        nonce=grant.nonce,
+        deadline=grant.deadline,
+    )
+    parts = signature_parts(grant.signature)
+    _check_signed(node, message, parts)
+    return _enqueue(node, ConsentGrantRelay.of(message, parts))
+
+
+def relay_revocation(node: Node, caller: Caller, revocation: RevocationIn) -> OutboxItemPublic:
+    consent_id = int(revocation.consent_id)
+    patient = patient_of(consent_id)
+    _check_relay(node, caller, patient)
+    try:
+        consent = node.chain.consents.consent(consent_id)
+    except ContractReverted:
+        raise NotFound(f"no consent {consent_id}", code="consent-not-found") from None
+    if consent.state == ConsentState.REVOKED:
+        raise Conflict(f"consent {consent_id} is already revoked", code="consent-already-revoked")
+    message = ConsentRevocation(
+        patient=patient, consent_id=consent_id, nonce=revocation.nonce, deadline=revocation.deadline
+    )
+    parts = signature_parts(revocation.signature)
+    _check_signed(node, message, parts)
+    return _enqueue(node, ConsentRevocationRelay.of(message, parts))
+
+
+def relay_delegation(node: Node, caller: Caller, change: DelegationIn) -> OutboxItemPublic:
+    _check_relay(node, caller, change.patient)
+    if change.delegate == change.patient:
+        raise InvalidValue(
+            "delegate: a patient cannot be their own delegate", field="delegate", code="delegate-is-patient"
+        )
+    message = DelegateChange(
+        patient=change.patient,
+        delegate=change.delegate,
+        appointed=change.appointed,
+        nonce=change.nonce,
+        deadline=change.deadline,
+    )
+    parts = signature_parts(change.signature)
+    _check_signed(node, message, parts, delegates_allowed=False)
+    return _enqueue(node, DelegateChangeRelay.of(message, parts))
+
+
+def _enqueue(node: Node, relay: Relay) -> OutboxItemPublic:
+    """Queues a relay, unless one for the same patient and nonce is still on its way (409 ``nonce-pending``):
+    only one of them could land, and the other would fail later with a misleading reason.
+
+    The check and the insert are one transaction taken under the node's write turn (SQLite) or a
+    transaction-scoped advisory lock on the patient (PostgreSQL), so two racing relays cannot both pass."""
+    patient, nonce = relay.patient, relay.nonce
+    with node.write_turns.turn(), session_scope(node.engine) as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.exec(text("SELECT pg_advisory_xact_lock(hashtext(:key))").bindparams(key=f"relay:{patient}"))
+        waiting = session.exec(
+            select(OutboxItem).where(
+                col(OutboxItem.kind).in_(RELAY_KINDS),
+                col(OutboxItem.state).in_(IN_FLIGHT),
+                OutboxItem.payload["patient"].as_string() == patient,
+            )
+        )
+        for item in waiting:
+            if item.payload.get("nonce") == nonce:
+                raise Conflict(
+                    f"nonce: relay {item.id} for the patient's nonce {nonce} is still on its way; follow "
+                    f"GET /v1/relays/{item.id}",
+                    code="nonce-pending",
+                    relay_id=item.id,
+                )
+        item = enqueue(session, relay)
+        return _public(item)
+
+
+def _public(item: OutboxItem) -> OutboxItemPublic:
+    view = OutboxItemPublic.model_validate(item, from_attributes=True)
+    if item.kind == ConsentGrantRelay.kind and item.payload.get("consent_id") is not None:
+        view.consent_id = str(item.payload["consent_id"])
+    return view
+
+
+def outbox_item(node: Node, caller: Caller, item_id: int) -> OutboxItemPublic:
+    """A relay's progress. Patients see their own relays only: another's would tell whom they consented to
+    (its transaction hash is on chain). Anything else in the outbox is not a relay and not shown here."""
+    with session_scope(node.engine) as session:
+        item = session.get(OutboxItem, item_id)
+        if item is None or item.kind not in RELAY_KINDS:
+            raise NotFound(f"no relay {item_id}", code="relay-not-found")
+        patient = item.payload.get("patient", "")
+        if caller.kind == "patient" and not speaks_for(node, caller, patient):
+            raise NotFound(f"no relay {item_id}", code="relay-not-found")
+        return _public(item)
+
+
+def pending_grants(node: Node, patient: str) -> list[ConsentView]:
+    """Grants for ``patient`` relayed by this node and not on chain yet (status "pending")."""
+    with session_scope(node.engine) as session:
+        pending = session.exec(
+            select(OutboxItem).where(
+                OutboxItem.kind == ConsentGrantRelay.kind,
+                col(OutboxItem.state).in_(IN_FLIGHT),
+                OutboxItem.payload["patient"].as_string() == checksum_address(patient),
+            )
+        ).all()
+    views = []
+    for item in pending:
+        relay = ConsentGrantRelay.model_validate(item.payload)
+        views.append(
+            ConsentView(
+                consent_id=f"pending-{item.id}",
+                patient=patient,
+                grantee=relay.terms.grantee,
+                categories=relay.terms.categories,
+                purposes=relay.terms.purposes,
+                valid_from=relay.terms.valid_from,
+                valid_until=relay.terms.valid_until,
+                status="pending",
+            )
+        )
+    return views
