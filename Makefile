@@ -53,8 +53,13 @@ demo: deps
 test: deps browser postgres lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
+## lint: ruff (rules and format), the import-layer contract, and mypy (strict on crypto, chain and core)
 lint: deps
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	mkdir -p .mypy_path && ln -sfn ../crypto .mypy_path/medledger_crypto
+	$(BIN)/mypy -p medledger_crypto -p ledger_api.chain -p ledger_api.core
 
 ## bench: every benchmark; prints a table and writes bench-results.json
 bench: deps postgres
@@ -65,4 +70,4 @@ contracts: deps
 	$(BIN)/python scripts/compile_contracts.py
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache bench-results.json
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .mypy_path bench-results.json

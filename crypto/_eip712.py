@@ -79,7 +79,7 @@ def sign_typed(account: LocalAccount, document: dict[str, Any]) -> tuple[int, by
 
 def recover_typed(document: dict[str, Any], v: int, r: bytes, s: bytes) -> str:
     """The address that signed ``document`` (checked by the node before relaying)."""
-    return Account.recover_message(encode_typed_data(full_message=document), vrs=(v, r, s))
+    return str(Account.recover_message(encode_typed_data(full_message=document), vrs=(v, r, s)))
 
 
 # ------------------------------------------------------------------------------- the messages

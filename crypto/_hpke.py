@@ -76,12 +76,17 @@ def _key_id(suite: HpkeSuite, public_bytes: bytes) -> bytes:
     return hashlib.sha256(b"MedLedger HPKE key id\x00" + bytes([suite]) + public_bytes).digest()[:KEY_ID_SIZE]
 
 
+#: the key objects the two suites use (cryptography's HPKE takes either)
+_PublicKey = hpke.MLKEM768X25519PublicKey | x25519.X25519PublicKey
+_PrivateKey = hpke.MLKEM768X25519PrivateKey | x25519.X25519PrivateKey
+
+
 class HpkePublicKey:
     """A reader's HPKE public key (as published in the ConsortiumRegistry)."""
 
     __slots__ = ("suite", "_raw", "_key")
 
-    def __init__(self, suite: HpkeSuite, raw: bytes, key: object) -> None:
+    def __init__(self, suite: HpkeSuite, raw: bytes, key: _PublicKey) -> None:
         self.suite, self._raw, self._key = suite, bytes(raw), key
 
     @classmethod
@@ -123,6 +128,7 @@ class HpkePrivateKey(SecretHolder):
     def __init__(self, suite: HpkeSuite, secret: bytes) -> None:
         self.suite = suite
         self._secret = bytes(secret)
+        self._key: _PrivateKey
         if suite is HpkeSuite.MLKEM768_X25519:
             if len(secret) != MLKEM_SEED_SIZE + X25519_SIZE:
                 raise ValueError("a hybrid private key is a 64-byte ML-KEM seed and a 32-byte X25519 key")
@@ -133,8 +139,9 @@ class HpkePrivateKey(SecretHolder):
         else:
             if len(secret) != X25519_SIZE:
                 raise ValueError("an X25519 private key is 32 bytes")
-            self._key = x25519.X25519PrivateKey.from_private_bytes(secret)
-            raw_public = self._key.public_key().public_bytes_raw()
+            classic = x25519.X25519PrivateKey.from_private_bytes(secret)
+            self._key = classic
+            raw_public = classic.public_key().public_bytes_raw()
         self._public = HpkePublicKey.from_bytes(raw_public)
 
     @classmethod

@@ -64,7 +64,7 @@ class KeyEncryptionKey(SecretHolder):
         try:
             return self._aead.decrypt(nonce, body, associated_data)
         except InvalidTag:
-            raise DecryptionError("sealed value does not open under this key and context") from None
+            raise DecryptionError() from None  # says nothing more: not which of key, context or value was wrong
 
 
 def is_sealed(value: bytes) -> bool:

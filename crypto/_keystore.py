@@ -133,7 +133,8 @@ def open_keystore(document: dict[str, Any], passphrase: str, *, kind: str) -> di
         plaintext = AESGCM(key).decrypt(
             bytes.fromhex(cipher["nonce"]), bytes.fromhex(document["ciphertext"]), _header_ad(header)
         )
-        return json.loads(plaintext)
+        opened: dict[str, Any] = json.loads(plaintext)
+        return opened
     except InvalidTag:
         raise KeystoreError("wrong passphrase, or the keystore was altered") from None
     except (KeyError, TypeError, ValueError) as exc:
@@ -152,7 +153,8 @@ def write_private_file(path: Path, document: dict[str, Any]) -> None:
 
 def read_document(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return document
     except FileNotFoundError:
         raise KeystoreError(f"no keystore at {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError):

@@ -39,7 +39,7 @@ from medledger_crypto import sign_typed, typed_data
 from ledger_api.auth.signing import sign_headers
 from ledger_api.chain.backends import free_port
 from ledger_api.chain.deployment import Consortium
-from ledger_api.chain.devnet import _passphrase, start_devnet
+from ledger_api.chain.devnet import dev_passphrase, start_devnet
 from ledger_api.chain.transactions import TransactionSender
 from ledger_api.chain.types import GrantTerms
 from ledger_api.cli.consortium import ChainConfig, ConsortiumConfig, MemberConfig, _node_env, wait_ready
@@ -190,7 +190,7 @@ def run() -> dict[str, float]:
             f"http://127.0.0.1:{rpc_port}",
             data / "chain" / "deployment.json",
             data / "chain" / "keys" / "dapeng.json",
-            _passphrase(),
+            dev_passphrase(),
         )
         env["MEDLEDGER_OUTBOX"] = json.dumps({"batch_size": 256, "batch_delay_s": 1.0})
         log = open(data / "node.log", "wb")

@@ -20,7 +20,7 @@ from medledger_crypto import MemberIdentity
 from ledger_api.auth.signing import MemberAuth
 from ledger_api.chain.backends import RpcBackend, free_port
 from ledger_api.chain.deployment import Consortium, DeploymentManifest
-from ledger_api.chain.devnet import _passphrase
+from ledger_api.chain.devnet import dev_passphrase
 from ledger_api.chain.transactions import TransactionSender
 from ledger_api.chain.types import GrantTerms
 
@@ -63,7 +63,7 @@ def run() -> dict[str, float]:
                 time.sleep(0.05)
             figures["consortium.startup_s"] = round(time.monotonic() - started, 2)
             keys = data / "chain" / "keys"
-            a, b = (MemberIdentity.load(keys / f"{slug}.json", _passphrase()) for slug in ("dapeng", "kuichong"))
+            a, b = (MemberIdentity.load(keys / f"{slug}.json", dev_passphrase()) for slug in ("dapeng", "kuichong"))
             manifest = DeploymentManifest.load(data / "chain" / "deployment.json")
             chain = RpcBackend(f"http://127.0.0.1:{rpc}")
             patient = Account.create()

@@ -39,7 +39,7 @@ def _status_kb(pid: int, field: str) -> int:
 def run() -> dict[str, float]:
     from ledger_api.auth.signing import sign_headers
     from ledger_api.chain.backends import free_port
-    from ledger_api.chain.devnet import _passphrase, start_devnet
+    from ledger_api.chain.devnet import dev_passphrase, start_devnet
     from ledger_api.cli.consortium import ChainConfig, ConsortiumConfig, MemberConfig, _node_env, wait_ready
     from tests.utils.raw_http import stream_body
 
@@ -55,7 +55,7 @@ def run() -> dict[str, float]:
             f"http://127.0.0.1:{rpc_port}",
             data / "chain" / "deployment.json",
             data / "chain" / "keys" / "dapeng.json",
-            _passphrase(),
+            dev_passphrase(),
         )
         log = open(data / "node.log", "wb")
         node = subprocess.Popen(

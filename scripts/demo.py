@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from ledger_api.chain.devnet import _passphrase
+from ledger_api.chain.devnet import dev_passphrase
 
 BOLD, GREEN, RED, RESET = "\033[1m", "\033[32m", "\033[31m", "\033[0m"
 
@@ -40,7 +40,7 @@ class Demo:
         self.keys = data_dir / "chain" / "keys"
         self.env = {
             **os.environ,
-            "MEDLEDGER_KEYSTORE_PASSPHRASE": _passphrase(),
+            "MEDLEDGER_KEYSTORE_PASSPHRASE": dev_passphrase(),
             "MEDLEDGER_PATIENT_PASSPHRASE": "demo patient passphrase, development only",
         }
         self.number = 0

@@ -19,7 +19,7 @@ from ledger_api.chain.access_trail import AccessTrailClient
 from ledger_api.chain.artifacts import load_artifact
 from ledger_api.chain.consent_registry import ConsentRegistryClient
 from ledger_api.chain.consortium_registry import ConsortiumRegistryClient
-from ledger_api.chain.contract import PREPARE_ONLY, UnsignedTransaction, W, Writer
+from ledger_api.chain.contract import PREPARE_ONLY, ContractClient, UnsignedTransaction, W, Writer
 from ledger_api.chain.defaults import (  # re-exported: the constants live in a light module
     DEFAULT_BREAK_GLASS_DURATION,
     DEFAULT_BREAK_GLASS_LIMIT,
@@ -132,12 +132,12 @@ def verify_deployment(w3: Web3, manifest: DeploymentManifest) -> None:
     for name, deployed in manifest.contracts.items():
         if len(chain_call(w3.eth.get_code, Web3.to_checksum_address(deployed.address))) == 0:
             raise DeploymentMismatch(f"no code for {name} at {deployed.address}")
-    registry = ConsortiumRegistryClient(w3, manifest.address("ConsortiumRegistry"))
+    registry: ConsortiumRegistryClient[Receipt] = ConsortiumRegistryClient(w3, manifest.address("ConsortiumRegistry"))
     expected = [manifest.address(n) for n in ("ConsentRegistry", "RecordRegistry", "AccessTrail")]
     if [Web3.to_checksum_address(a) for a in registry.consumers()] != [Web3.to_checksum_address(a) for a in expected]:
         raise DeploymentMismatch("registry consumers differ from the manifest")
     for client_type in (ConsentRegistryClient, RecordRegistryClient, AccessTrailClient):
-        client = client_type(w3, manifest.address(client_type.contract_name))
+        client: ContractClient[Receipt] = client_type(w3, manifest.address(client_type.contract_name))
         if Web3.to_checksum_address(client._read("registry")) != registry.address:
             raise DeploymentMismatch(f"{client_type.contract_name} mirrors another registry")
 

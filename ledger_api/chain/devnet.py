@@ -22,11 +22,15 @@ from eth_account.signers.local import LocalAccount
 from medledger_crypto import DEV_SCRYPT, MemberIdentity
 
 from ledger_api.chain.backends import AnvilBackend
-from ledger_api.chain.defaults import AUDITOR, DEFAULT_MEMBERS, DEV_PASSPHRASE_ENV
-from ledger_api.chain.defaults import DEV_PASSPHRASE_DEFAULT as _DEV_PASSPHRASE_DEFAULT
-from ledger_api.chain.deployment import (
+from ledger_api.chain.defaults import (
+    AUDITOR,
     DEFAULT_BREAK_GLASS_LIMIT,
     DEFAULT_BREAK_GLASS_WINDOW,
+    DEFAULT_MEMBERS,
+    DEV_PASSPHRASE_ENV,
+)
+from ledger_api.chain.defaults import DEV_PASSPHRASE_DEFAULT as _DEV_PASSPHRASE_DEFAULT
+from ledger_api.chain.deployment import (
     DeploymentManifest,
     deploy_consortium,
     verify_deployment,
@@ -46,28 +50,30 @@ class Devnet:
     reused: bool
 
 
-def _passphrase() -> str:
+def dev_passphrase() -> str:
+    """The local consortium's keystore passphrase (the dev default unless the environment names one)."""
     return os.environ.get(DEV_PASSPHRASE_ENV, _DEV_PASSPHRASE_DEFAULT)
 
 
 def load_or_create_identity(path: Path) -> MemberIdentity:
     """Loads a member identity keystore, or creates one (hybrid HPKE key) if absent."""
     if path.exists():
-        return MemberIdentity.load(path, _passphrase())
+        return MemberIdentity.load(path, dev_passphrase())
     identity = MemberIdentity.generate()
-    identity.save(path, _passphrase(), dev_mode=True, params=DEV_SCRYPT)
+    identity.save(path, dev_passphrase(), dev_mode=True, params=DEV_SCRYPT)
     return identity
 
 
 def load_or_create_key(path: Path) -> LocalAccount:
     """Loads a V3 keystore, or creates one (scrypt, 0600) if absent."""
     if path.exists():
-        return Account.from_key(Account.decrypt(json.loads(path.read_text()), _passphrase()))
-    account = Account.create()
+        loaded: LocalAccount = Account.from_key(Account.decrypt(json.loads(path.read_text()), dev_passphrase()))
+        return loaded
+    account: LocalAccount = Account.create()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
-        json.dump(Account.encrypt(account.key, _passphrase(), kdf="scrypt"), handle)
+        json.dump(Account.encrypt(account.key, dev_passphrase(), kdf="scrypt"), handle)
     return account
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from eth_utils import event_abi_to_log_topic
 from web3 import Web3
@@ -20,7 +20,7 @@ def _events_by_topic() -> dict[bytes, dict[str, Any]]:
     for name in DEPLOYABLE:
         for item in load_artifact(name).abi:
             if item["type"] == "event":
-                index[bytes(event_abi_to_log_topic(item))] = item
+                index[bytes(event_abi_to_log_topic(cast(Any, item)))] = item
     return index
 
 
@@ -28,7 +28,7 @@ def event_topic(contract: str, event: str) -> str:
     """The first log topic of one of our contracts' events (0x hex), for log filters."""
     for item in load_artifact(contract).abi:
         if item["type"] == "event" and item["name"] == event:
-            return "0x" + bytes(event_abi_to_log_topic(item)).hex()
+            return "0x" + bytes(event_abi_to_log_topic(cast(Any, item))).hex()
     raise KeyError(f"{contract} has no event {event}")
 
 

@@ -26,7 +26,7 @@ def _abi_type(param: dict[str, Any]) -> str:
     if param["type"].startswith("tuple"):
         inner = ",".join(_abi_type(c) for c in param["components"])
         return f"({inner}){param['type'][len('tuple') :]}"
-    return param["type"]
+    return str(param["type"])
 
 
 @cache

@@ -12,18 +12,22 @@ from __future__ import annotations
 import ast
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 from eth_account.signers.local import LocalAccount
 from requests.exceptions import RequestException
 from web3 import Web3
-from web3.contract.contract import ContractFunction
+from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, TimeExhausted
+from web3.types import TxParams
 
 from ledger_api.chain.events import decode_log
 from ledger_api.chain.reverts import decode_revert
 from ledger_api.chain.types import DecodedEvent, PreparedTransaction, Receipt
 from ledger_api.errors import ChainUnavailable, LedgerError, TransactionFailed
+
+#: a transaction's call: a contract function, or a constructor (deployments)
+ContractCall = ContractFunction | ContractConstructor
 
 
 def chain_call(fn: Any, *args: Any, contract: str | None = None, **kwargs: Any) -> Any:
@@ -91,7 +95,7 @@ class TransactionSender:
     def address(self) -> str:
         return self.account.address
 
-    def send(self, fn: ContractFunction, *, contract: str | None = None, gas: int | None = None) -> Receipt:
+    def send(self, fn: ContractCall, *, contract: str | None = None, gas: int | None = None) -> Receipt:
         """Estimates, signs, sends and waits for ``fn``; returns its receipt with decoded events.
 
         Raises ``ContractReverted`` (decoded custom error) if the call would revert or did,
@@ -111,7 +115,7 @@ class TransactionSender:
             self._next_nonce = nonce + 1
         return self.wait(tx_hash.to_0x_hex() if hasattr(tx_hash, "to_0x_hex") else str(tx_hash), fn, contract)
 
-    def prepare(self, fn: ContractFunction, *, contract: str | None = None) -> PreparedTransaction:
+    def prepare(self, fn: ContractCall, *, contract: str | None = None) -> PreparedTransaction:
         """Estimates and signs ``fn`` with the next nonce, without sending it.
 
         The caller persists the result, then calls ``broadcast`` (again after a crash: the same
@@ -123,19 +127,20 @@ class TransactionSender:
             self._next_nonce = nonce + 1
         return PreparedTransaction(raw=signed.raw_transaction.hex(), tx_hash=signed.hash.to_0x_hex(), nonce=nonce)
 
-    def _fields(self, fn: ContractFunction, contract: str | None, gas: int | None) -> dict[str, Any]:
+    def _fields(self, fn: ContractCall, contract: str | None, gas: int | None) -> dict[str, Any]:
         """Sender, chain id, gas (estimated with a margin unless given) and gas price; no lock needed."""
         fields: dict[str, Any] = {"from": self.account.address, "chainId": self.chain_id}
         if gas is None:
             gas = int(chain_call(fn.estimate_gas, fields, contract=contract) * self.gas_margin)
         return {**fields, "gas": gas, "gasPrice": chain_call(lambda: self.w3.eth.gas_price)}
 
-    def _sign_next(self, fn: ContractFunction, fields: dict[str, Any]) -> tuple[Any, int]:
+    def _sign_next(self, fn: ContractCall, fields: dict[str, Any]) -> tuple[Any, int]:
         """Signs ``fn`` with the next nonce (synced from the node when unknown). Caller holds the lock."""
         if self._next_nonce is None:
             self._next_nonce = chain_call(self.w3.eth.get_transaction_count, self.account.address, "pending")
         nonce = self._next_nonce
-        return self.account.sign_transaction(fn.build_transaction({**fields, "nonce": nonce})), nonce
+        transaction = fn.build_transaction(cast(TxParams, {**fields, "nonce": nonce}))
+        return self.account.sign_transaction(cast(Any, transaction)), nonce
 
     def broadcast(self, prepared: PreparedTransaction) -> None:
         """Sends a prepared transaction; a node that already has it (or mined it) is not an error."""
@@ -147,12 +152,13 @@ class TransactionSender:
             if self.receipt(prepared.tx_hash) is None and "already known" not in str(exc).lower():
                 raise TransactionFailed(f"node refused transaction: {exc}") from None
 
-    def receipt(self, tx_hash: str) -> dict | None:
+    def receipt(self, tx_hash: str) -> dict[str, Any] | None:
         """The raw receipt if the transaction is mined, else ``None``."""
         from web3.exceptions import TransactionNotFound
 
         try:
-            return chain_call(self.w3.eth.get_transaction_receipt, tx_hash)
+            found: dict[str, Any] = chain_call(self.w3.eth.get_transaction_receipt, tx_hash)
+            return found
         except TransactionNotFound:
             return None
 
@@ -161,7 +167,7 @@ class TransactionSender:
         with self._lock:
             self._next_nonce = None
 
-    def wait(self, tx_hash: str, fn: ContractFunction | None = None, contract: str | None = None) -> Receipt:
+    def wait(self, tx_hash: str, fn: ContractCall | None = None, contract: str | None = None) -> Receipt:
         """Waits for a sent transaction to be mined and confirmed; decodes a failure's reason."""
         try:
             raw = chain_call(
@@ -173,7 +179,7 @@ class TransactionSender:
         except TimeExhausted:
             raise ChainUnavailable(f"transaction {tx_hash} not mined within {self.receipt_timeout:.0f}s") from None
         if raw["status"] != 1:
-            if fn is not None:  # replay at the failing block to learn the custom error
+            if isinstance(fn, ContractFunction):  # replay at the failing block to learn the custom error
                 chain_call(fn.call, {"from": self.account.address}, raw["blockNumber"] - 1, contract=contract)
             raise TransactionFailed(f"transaction {tx_hash} failed (gas used {raw['gasUsed']})")
         self._await_confirmations(raw["blockNumber"])

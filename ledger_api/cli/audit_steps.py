@@ -23,7 +23,7 @@ from ledger_api.audit.sources import export_from_files, exports_from_nodes
 from ledger_api.audit.verify import AuditPolicy, AuditReport, verify
 from ledger_api.chain.backends import RpcBackend
 from ledger_api.chain.deployment import Consortium, DeploymentManifest
-from ledger_api.chain.devnet import _passphrase
+from ledger_api.chain.devnet import dev_passphrase
 from ledger_api.chain.transactions import TransactionSender
 from ledger_api.cli.client import load_member, member_client
 from ledger_api.cli.output import console, print_listing
@@ -65,7 +65,7 @@ class Context:
 
     def auditor(self) -> MemberIdentity:
         if self.dev_key and "MEDLEDGER_KEYSTORE_PASSPHRASE" not in os.environ:
-            return MemberIdentity.load(self.identity_path, _passphrase())  # the local consortium's dev key
+            return MemberIdentity.load(self.identity_path, dev_passphrase())  # the local consortium's dev key
         return load_member(self.identity_path)
 
 

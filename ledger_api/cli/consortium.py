@@ -167,7 +167,7 @@ def up(
     chain's RPC URL with its manifest and the members' keystores); otherwise the flags describe
     the embedded default: managed anvil, dev identities, SQLite.
     """
-    from ledger_api.chain.devnet import _passphrase, start_devnet
+    from ledger_api.chain.devnet import dev_passphrase, start_devnet
 
     started = time.monotonic()
     with reported_errors():
@@ -194,7 +194,7 @@ def up(
             devnet.manifest.chain_id,
         )
         keystores = {m.slug: data_dir / "chain" / "keys" / f"{m.slug}.json" for m in config.members}
-        passphrase = _passphrase()
+        passphrase = dev_passphrase()
         accounts = {slug: identity.address for slug, identity in devnet.identities.items()}
     else:
         rpc_url, manifest_path = config.chain.rpc_url, config.chain.manifest

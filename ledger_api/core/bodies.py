@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
@@ -13,7 +13,7 @@ from ledger_api.errors import BadRequest, InvalidValue, UnsupportedMediaType
 M = TypeVar("M", bound=BaseModel)
 
 
-def json_body(model: type[BaseModel]) -> dict:
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
     """OpenAPI: this route reads a JSON body of ``model`` (parsed by hand after the signature check)."""
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
 

@@ -173,6 +173,7 @@ class _JsonFileSource(PydanticBaseSettingsSource):
         if not path:
             return {}
         try:
-            return json.loads(Path(path).read_text(encoding="utf-8"))
+            loaded: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+            return loaded
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"cannot read config file {path}: {exc}") from None

@@ -111,7 +111,7 @@ def test_one_config_file_points_members_at_postgresql(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_one_config_file_points_members_at_an_external_chain(tmp_path: Path) -> None:
-    from ledger_api.chain.devnet import _passphrase, start_devnet
+    from ledger_api.chain.devnet import dev_passphrase, start_devnet
 
     ports = {"dapeng": free_port(), "kuichong": free_port()}
     external = start_devnet(
@@ -128,7 +128,7 @@ def test_one_config_file_points_members_at_an_external_chain(tmp_path: Path) -> 
             ],
         }
         (tmp_path / "consortium.json").write_text(json.dumps(config))
-        os.environ["MEDLEDGER_KEYSTORE_PASSPHRASE"] = _passphrase()
+        os.environ["MEDLEDGER_KEYSTORE_PASSPHRASE"] = dev_passphrase()
         up = ConfiguredUp(tmp_path / "consortium.json")
         try:
             up.wait_for("press Ctrl-C")
@@ -166,7 +166,7 @@ def test_a_node_served_by_several_processes_keeps_one_gap_free_log(tmp_path: Pat
     from medledger_crypto import MemberIdentity
 
     from ledger_api.auth.signing import MemberAuth
-    from ledger_api.chain.devnet import _passphrase
+    from ledger_api.chain.devnet import dev_passphrase
     from tests.utils.nodes import database
 
     port = free_port()
@@ -187,7 +187,7 @@ def test_a_node_served_by_several_processes_keeps_one_gap_free_log(tmp_path: Pat
             node_pid = int(json.loads((tmp_path / "data" / "consortium.json").read_text())["nodes"]["dapeng"]["pid"])
             children = children_of(node_pid)
             assert sum(b"spawn_main" in read_proc(p, "cmdline") for p in children) == 3  # 2 API processes + the jobs
-            identity = MemberIdentity.load(tmp_path / "data" / "chain" / "keys" / "dapeng.json", _passphrase())
+            identity = MemberIdentity.load(tmp_path / "data" / "chain" / "keys" / "dapeng.json", dev_passphrase())
             manifest = json.loads((tmp_path / "data" / "chain" / "deployment.json").read_text())
             auth = MemberAuth(account=identity.account, chain_id=manifest["chain_id"], audience=identity.address)
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", auth=auth, timeout=30) as client:

@@ -21,7 +21,7 @@ from medledger_crypto import MemberIdentity
 from playwright.sync_api import Browser, Page, expect
 
 from ledger_api.chain.backends import free_port
-from ledger_api.chain.devnet import _passphrase
+from ledger_api.chain.devnet import dev_passphrase
 from ledger_api.cli.client import member_client
 from tests.utils.consortium import Supervised
 
@@ -38,7 +38,7 @@ class Consortium:
         self.nodes = state["nodes"]
         self.clients = {
             slug: member_client(
-                node["url"], MemberIdentity.load(data / "chain" / "keys" / f"{slug}.json", _passphrase())
+                node["url"], MemberIdentity.load(data / "chain" / "keys" / f"{slug}.json", dev_passphrase())
             )
             for slug, node in self.nodes.items()
         }

@@ -26,7 +26,7 @@ from eth_account.signers.local import LocalAccount
 from medledger_crypto import MemberIdentity, sign_typed, typed_data
 
 from ledger_api.chain.backends import free_port
-from ledger_api.chain.devnet import _passphrase
+from ledger_api.chain.devnet import dev_passphrase
 from ledger_api.cli.client import member_client
 from tests.utils.consortium import Supervised
 
@@ -55,7 +55,9 @@ class Soak:
     def __init__(self, data: Path) -> None:
         state = json.loads((data / "consortium.json").read_text())
         self.data, self.nodes = data, state["nodes"]
-        self.identities = {s: MemberIdentity.load(data / "chain" / "keys" / f"{s}.json", _passphrase()) for s in SLUGS}
+        self.identities = {
+            s: MemberIdentity.load(data / "chain" / "keys" / f"{s}.json", dev_passphrase()) for s in SLUGS
+        }
         self.chain_id = state["chain_id"]
         self.result = SoakResult()
         self.lock = threading.Lock()
