@@ -16,7 +16,7 @@ from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_defunct
 from eth_utils import keccak
 
-from ledger_api.auth.signing import canonical_query, sign_headers, signature_base
+from ledger_api.auth.signing import SIGNATURE, canonical_query, sign_headers, signature_base
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "request-signature-vectors.json"
@@ -144,7 +144,7 @@ def vector(name: str, key: bytes, chain_id: int, method: str, url: str, body: by
             "content_sha256": digest,
             "signature_base": base,
             "digest": "0x" + _hash_eip191_message(encode_defunct(text=base)).hex(),
-            "signature": "0x" + headers["x-medledger-signature"].removeprefix("0x"),
+            "signature": "0x" + headers[SIGNATURE].removeprefix("0x"),
             "signer": account.address,
         },
     }

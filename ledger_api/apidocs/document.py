@@ -26,21 +26,22 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from ledger_api.auth import dependencies
+from ledger_api.auth import dependencies, policy
+from ledger_api.core import headers as header_names
 from ledger_api.core.config import Settings
 from ledger_api.core.problems import PROBLEM, Problem
 
 SPEC = "docs/request-signature.md in the MedLedger repository"
 #: the five headers of a signed member request, each an apiKey scheme so tools list them all
 MEMBER_HEADERS = {
-    "memberSigner": ("X-MedLedger-Signer", "The signer's account (EIP-55 checksummed address)."),
-    "memberTimestamp": ("X-MedLedger-Timestamp", "Unix seconds when the request was signed."),
-    "memberNonce": ("X-MedLedger-Nonce", "32 to 128 lowercase hex characters, never used before by this signer."),
+    "memberSigner": (header_names.SIGNER, "The signer's account (EIP-55 checksummed address)."),
+    "memberTimestamp": (header_names.TIMESTAMP, "Unix seconds when the request was signed."),
+    "memberNonce": (header_names.NONCE, "32 to 128 lowercase hex characters, never used before by this signer."),
     "memberContentDigest": (
-        "X-MedLedger-Content-SHA256",
+        header_names.CONTENT_SHA256,
         "Lowercase hex SHA-256 of the exact body bytes (of the empty string when there is no body).",
     ),
-    "memberSignature": ("X-MedLedger-Signature", "EIP-191 signature (65 bytes, hex) over the signature base."),
+    "memberSignature": (header_names.SIGNATURE, "EIP-191 signature (65 bytes, hex) over the signature base."),
 }
 MEMBER = {name: [] for name in MEMBER_HEADERS}
 PATIENT_SESSION = {"patientSession": []}
@@ -48,28 +49,28 @@ PATIENT_PROOF = {**MEMBER, "patientProof": []}
 
 #: headers of a released record: what a client needs to check, decrypt and cite the release
 RELEASE_HEADERS = {
-    "X-MedLedger-Record-Id": ("string", "The record id (64 hex characters)."),
-    "X-MedLedger-Version": ("integer", "The version released."),
-    "X-MedLedger-Custodian": ("string", "The custodian member's account."),
-    "X-MedLedger-Patient": ("string", "The patient's account."),
-    "X-MedLedger-Content-Hash": ("string", "Hex hash of the ciphertext as anchored on chain."),
-    "X-MedLedger-Basis": (
+    header_names.RECORD_ID: ("string", "The record id (64 hex characters)."),
+    header_names.VERSION: ("integer", "The version released."),
+    header_names.CUSTODIAN: ("string", "The custodian member's account."),
+    header_names.PATIENT: ("string", "The patient's account."),
+    header_names.CONTENT_HASH: ("string", "Hex hash of the ciphertext as anchored on chain."),
+    header_names.BASIS: (
         "string",
         "The grounds of the release: `consent:<id>`, `break-glass:<id>`, `patient` or `custodian`.",
     ),
 }
 DECRYPT_HEADERS = {
-    "X-MedLedger-Sealed-By": (
+    header_names.SEALED_BY: (
         "string",
         "The member whose key context sealed the data key (part of the decryption context).",
     ),
-    "X-MedLedger-Category": ("integer", "The record's category code (part of the decryption context)."),
-    "X-MedLedger-Media-Type": ("string", "The plaintext's media type."),
-    "X-MedLedger-Wrapped-Key": ("string", "Base64 of the data key wrapped for the requester's HPKE key."),
-    "X-MedLedger-Access-Sequence": ("integer", "This release's sequence in the custodian's access log."),
+    header_names.CATEGORY: ("integer", "The record's category code (part of the decryption context)."),
+    header_names.MEDIA_TYPE: ("string", "The plaintext's media type."),
+    header_names.WRAPPED_KEY: ("string", "Base64 of the data key wrapped for the requester's HPKE key."),
+    header_names.ACCESS_SEQUENCE: ("integer", "This release's sequence in the custodian's access log."),
 }
 ACROSS_HEADERS = {
-    "X-MedLedger-Custodian-Access-Sequence": ("integer", "The release's sequence in the custodian's access log."),
+    header_names.CUSTODIAN_ACCESS_SEQUENCE: ("integer", "The release's sequence in the custodian's access log."),
 }
 #: sent when the ciphertext is served from its file (large records): standard caching validators
 FILE_HEADERS = {
@@ -98,6 +99,17 @@ RETRY_AFTER = {"description": "Seconds to wait before retrying.", "schema": {"ty
 NO_STORE = {"description": "Always `no-store`: released records are never cached.", "schema": {"type": "string"}}
 
 
+def declared_rule(route: APIRoute) -> policy.Rule | None:
+    """The authorisation rule a route declares (its ``Allowed`` caller dependency), if any."""
+    stack = [route.dependant]
+    while stack:
+        current = stack.pop()
+        if isinstance(current.call, dependencies.Allowed):
+            return current.call.rule
+        stack.extend(current.dependencies)
+    return None
+
+
 def _uses(route: APIRoute, dependency: object) -> bool:
     stack = [route.dependant]
     while stack:
@@ -109,25 +121,24 @@ def _uses(route: APIRoute, dependency: object) -> bool:
 
 
 def security_for(route: APIRoute) -> list[dict[str, list]]:
-    """The security requirements of one route, from the caller dependency it declares."""
-    if any(
-        _uses(route, d)
-        for d in (dependencies.get_member, dependencies.get_local_member, dependencies.get_member_or_auditor)
-    ):
-        return [MEMBER]
+    """The security requirements of one route, from the rule it declares: the signed-member headers, and
+    a patient's session or proof where the rule lets patients through."""
+    rule = declared_rule(route)
+    if rule is not None:
+        return [MEMBER, PATIENT_SESSION, PATIENT_PROOF] if rule.patients_may else [MEMBER]
     if _uses(route, dependencies.get_caller):
         return [MEMBER, PATIENT_SESSION, PATIENT_PROOF]
     return []
 
 
-def _api_routes(routes: list[Any]) -> list[APIRoute]:
+def api_routes(routes: list[Any]) -> list[APIRoute]:
     """The app's API routes, looking inside included routers (FastAPI keeps them wrapped)."""
     found: list[APIRoute] = []
     for route in routes:
         if isinstance(route, APIRoute):
             found.append(route)
         elif (included := getattr(route, "original_router", None)) is not None:
-            found.extend(_api_routes(included.routes))
+            found.extend(api_routes(included.routes))
     return found
 
 
@@ -156,7 +167,7 @@ def _security_schemes() -> dict[str, Any]:
     schemes["patientProof"] = {
         "type": "apiKey",
         "in": "header",
-        "name": "X-MedLedger-On-Behalf-Of",
+        "name": header_names.ON_BEHALF_OF,
         "description": "A patient's signed proof, relayed by a member system together with its own signed request.",
     }
     return schemes
@@ -211,7 +222,7 @@ def build(app: FastAPI, settings: Settings) -> dict[str, Any]:
     for name in ("HTTPValidationError", "ValidationError"):  # replaced by problem+json
         schemas.pop(name, None)
     routes = {
-        (method.lower(), route.path_format): route for route in _api_routes(app.routes) for method in route.methods
+        (method.lower(), route.path_format): route for route in api_routes(app.routes) for method in route.methods
     }
     upload_limit = settings.limits.max_upload_bytes
     for path, item in document["paths"].items():

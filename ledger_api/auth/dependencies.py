@@ -8,11 +8,13 @@ from typing import Annotated
 
 from anyio.to_thread import run_sync
 from fastapi import Depends, Request
+from web3 import Web3
 
-from ledger_api.auth import patient_proof, signing
-from ledger_api.auth.service import Caller, reject, resolve_patient_proof, resolve_session, verify_signed_request
+from ledger_api.auth import patient_proof, policy, signing
+from ledger_api.auth.caller import Caller
+from ledger_api.auth.service import reject, resolve_patient_proof, resolve_session, verify_signed_request
 from ledger_api.core.request_guard import read_body
-from ledger_api.errors import Forbidden, Unauthenticated
+from ledger_api.errors import Unauthenticated
 from ledger_api.node import Node
 
 # Dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in the thread
@@ -52,27 +54,29 @@ async def get_caller(request: Request, node: NodeDep) -> Caller:
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-async def get_member(caller: CallerDep) -> Caller:
-    if caller.kind != "member":
-        raise Forbidden("only consortium members may do this", code="role-not-allowed")
-    return caller
+class Allowed:
+    """A route's declared rule (``auth.policy``), as its caller dependency: the caller's role is checked
+    before the route runs (a patient's towards the ``patient`` the path names, if any), and the route
+    gets the caller. ``rule`` is what the OpenAPI document and the authorisation-matrix test read."""
+
+    def __init__(self, rule: policy.Rule) -> None:
+        self.rule = rule
+
+    async def __call__(self, request: Request, caller: CallerDep, node: NodeDep) -> Caller:
+        patient = request.path_params.get("patient")
+        if caller.kind == "patient" and isinstance(patient, str) and Web3.is_address(patient):
+            check = partial(policy.require, self.rule, node, caller, Web3.to_checksum_address(patient))
+            await run_sync(check, limiter=node.request_threads)  # a delegate is told apart on chain
+        else:
+            policy.require(self.rule, node, caller)
+        return caller
 
 
-async def get_local_member(caller: CallerDep) -> Caller:
-    if not (caller.kind == "member" and caller.local):
-        raise Forbidden("only this node's own hospital system may do this", code="role-not-allowed")
-    return caller
-
-
-async def get_member_or_auditor(caller: CallerDep) -> Caller:
-    if caller.kind not in ("member", "auditor"):
-        raise Forbidden("only members and auditors may do this", code="role-not-allowed")
-    return caller
-
-
-MemberDep = Annotated[Caller, Depends(get_member)]
-LocalMemberDep = Annotated[Caller, Depends(get_local_member)]
-MemberOrAuditorDep = Annotated[Caller, Depends(get_member_or_auditor)]
+#: the callers of the commonest rules (a route with another rule names it: ``Annotated[Caller, Depends(Allowed(...))]``)
+MemberDep = Annotated[Caller, Depends(Allowed(policy.ANY_MEMBER))]
+LocalMemberDep = Annotated[Caller, Depends(Allowed(policy.OWN_SYSTEM))]
+MemberOrAuditorDep = Annotated[Caller, Depends(Allowed(policy.MEMBER_OR_AUDITOR))]
+SignedInDep = Annotated[Caller, Depends(Allowed(policy.ANYONE_SIGNED_IN))]
 
 
 async def read_verified_body(request: Request, caller: CallerDep, node: NodeDep) -> bytes:

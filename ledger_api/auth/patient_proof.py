@@ -35,10 +35,11 @@ from datetime import UTC, datetime, timedelta
 
 from ledger_api.auth import siwe
 from ledger_api.chain.types import Member
+from ledger_api.core import headers as header_names
 from ledger_api.core import jsontext
 from ledger_api.errors import Forbidden, Unauthenticated
 
-HEADER = "x-medledger-on-behalf-of"
+HEADER = header_names.ON_BEHALF_OF.lower()
 CONSORTIUM_VIEW = "urn:medledger:consortium-view"
 MALFORMED = "malformed patient proof"
 #: the clock skew tolerated on "Issued At"

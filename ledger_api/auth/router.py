@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from ledger_api.auth import proof_endings, service
-from ledger_api.auth.dependencies import CallerDep, NodeDep, VerifiedBody
+from ledger_api.auth import policy, proof_endings, service
+from ledger_api.auth.caller import Caller
+from ledger_api.auth.dependencies import Allowed, NodeDep, VerifiedBody
 from ledger_api.core.bodies import json_body, parse_json
 from ledger_api.core.problems import responses
 from ledger_api.core.request_guard import read_body
-from ledger_api.errors import Forbidden
 
 router = APIRouter(prefix="/v1/auth", tags=["patients: sign-in"])
+EndsSessionDep = Annotated[Caller, Depends(Allowed(policy.PATIENT_ENDS_OWN_SESSION))]
+AnotherMemberDep = Annotated[Caller, Depends(Allowed(policy.ANOTHER_MEMBER))]
 #: a sign-in message (at most 4,000 characters) and its signature, as JSON, with room to spare
 SIGN_IN_MAX_BYTES = 16_384
 
@@ -67,10 +70,8 @@ async def open_session(request: Request, node: NodeDep) -> SessionView:
 
 
 @router.delete("/session", status_code=204, responses=responses(401, 403))
-def close_session(request: Request, node: NodeDep, caller: CallerDep) -> None:
+def close_session(request: Request, node: NodeDep, caller: EndsSessionDep) -> None:
     """Signs out: the session ends here, and its consortium-view proof ends at every member."""
-    if caller.kind != "patient" or caller.via is not None:
-        raise Forbidden("only patient sessions can be closed", code="role-not-allowed")
     token = request.headers["authorization"][7:].strip()
     proof = service.session_proof(node, token)
     service.close_session(node, token)
@@ -88,7 +89,7 @@ class EndedProofIn(BaseModel):
     responses=responses(400, 401, 403, 413, 415, 422, 503),
     openapi_extra=json_body(EndedProofIn),
 )
-def proof_ended(request: Request, node: NodeDep, caller: CallerDep, body: VerifiedBody) -> None:
+def proof_ended(request: Request, node: NodeDep, caller: AnotherMemberDep, body: VerifiedBody) -> None:
     """A member tells this node that a patient signed out there: the proof it presented for that patient's
     session is refused from now on. Only the member the proof names can end it."""
     service.end_patient_proof(node, caller, parse_json(request, body, EndedProofIn).proof)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 from urllib.parse import urlsplit
@@ -13,37 +12,17 @@ import structlog
 from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
-from ledger_api.auth import patient_proof, signing, siwe
+from ledger_api.auth import patient_proof, policy, signing, siwe
+from ledger_api.auth.caller import Caller
 from ledger_api.auth.models import EndedProof, PatientSession, SiweChallenge
 from ledger_api.auth.nonces import nonce_book
-from ledger_api.chain.types import Member, MemberStatus, Role
+from ledger_api.chain.types import MemberStatus, Role
 from ledger_api.core.db import as_utc, session_scope
 from ledger_api.core.rate_limit import TokenBuckets
 from ledger_api.errors import ContractReverted, Forbidden, InvalidValue, TooManyRequests, Unauthenticated
 from ledger_api.node import Node
 
 log = structlog.get_logger("medledger.auth")
-
-
-@dataclass(frozen=True)
-class Caller:
-    """An authenticated caller. ``local``: the member system of this very node's hospital.
-
-    ``member`` is the registry entry read from the chain for this very request (members and
-    auditors), so later checks in the same request need not read it again.
-    """
-
-    kind: Literal["member", "auditor", "patient"]
-    address: str
-    local: bool = False
-    member: Member | None = None
-    #: a patient reached through another member's node: that member's account (see ``patient_proof``)
-    via: str | None = None
-    #: a patient session's consortium-view proof, forwarded when this node asks the other members
-    proof: str | None = None
-    #: the chain's latest block when the signer's membership was read (a release reads its
-    #: authorisation at this block and logs it: one round trip fewer than asking again)
-    head_block: int | None = None
 
 
 def now() -> datetime:
@@ -254,7 +233,8 @@ def resolve_session(node: Node, token: str) -> Caller:
 
 def resolve_patient_proof(node: Node, presenter: Caller, method: str, value: str) -> Caller:
     """The patient a member's node is asking for, on the strength of the patient's own proof."""
-    if presenter.kind != "member" or presenter.member is None or presenter.local:
+    policy.require(policy.ANOTHER_MEMBER, node, presenter)
+    if presenter.member is None:  # a signed member's entry is read with its signature: never the case
         raise Forbidden("only another member's node presents a patient's proof", code="role-not-allowed")
     try:
         proof = patient_proof.verify(chain_id=node.chain_id, presenter=presenter.member, method=method, value=value)
@@ -269,7 +249,8 @@ def resolve_patient_proof(node: Node, presenter: Caller, method: str, value: str
 
 def end_patient_proof(node: Node, presenter: Caller, value: str) -> None:
     """Records that a proof's session ended, at the word of the member that presented it (and no other)."""
-    if presenter.kind != "member" or presenter.member is None or presenter.local:
+    policy.require(policy.ANOTHER_MEMBER, node, presenter)
+    if presenter.member is None:  # a signed member's entry is read with its signature: never the case
         raise Forbidden("only the member a patient signed in at ends that patient's proof", code="role-not-allowed")
     try:
         proof = patient_proof.check(chain_id=node.chain_id, presenter=presenter.member, value=value)

@@ -34,12 +34,18 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 
+from ledger_api.core import headers as header_names
+
+#: the signed-request headers, lower-cased as the signature base spells them
 SIGNER, TIMESTAMP, NONCE, DIGEST, SIGNATURE = (
-    "x-medledger-signer",
-    "x-medledger-timestamp",
-    "x-medledger-nonce",
-    "x-medledger-content-sha256",
-    "x-medledger-signature",
+    name.lower()
+    for name in (
+        header_names.SIGNER,
+        header_names.TIMESTAMP,
+        header_names.NONCE,
+        header_names.CONTENT_SHA256,
+        header_names.SIGNATURE,
+    )
 )
 SIGNATURE_HEADERS = (SIGNER, TIMESTAMP, NONCE, DIGEST, SIGNATURE)
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()

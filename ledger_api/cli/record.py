@@ -14,6 +14,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 
 from ledger_api.cli.client import check, load_member, member_client, node_url
 from ledger_api.cli.output import console, print_listing, reported_errors
+from ledger_api.core import headers as header_names
 from ledger_api.vocabulary import Category, Purpose
 
 app = typer.Typer(help="Member hospitals: put, get and list records.", no_args_is_help=True)
@@ -123,12 +124,12 @@ def get(
                     progress.advance(task, len(chunk))
                 headers = response.headers
         if local:  # ciphertext + key wrapped for us: decrypt here
-            sealed_by = headers.get("x-medledger-sealed-by", headers["x-medledger-custodian"])
+            sealed_by = headers.get(header_names.SEALED_BY, headers[header_names.CUSTODIAN])
             context = RecordContext(
-                bytes.fromhex(record_id), int(headers["x-medledger-version"]), sealed_by, headers["x-medledger-patient"]
+                bytes.fromhex(record_id), int(headers[header_names.VERSION]), sealed_by, headers[header_names.PATIENT]
             )
             data_key = unwrap_data_key(
-                base64.b64decode(headers["x-medledger-wrapped-key"]),
+                base64.b64decode(headers[header_names.WRAPPED_KEY]),
                 member.hpke_keys(),
                 WrapContext(context.record_id, context.version, member.address),
             )
@@ -138,8 +139,8 @@ def get(
         else:
             out.write_bytes(body.getvalue())
         console.print(
-            f"record {record_id} v{headers['x-medledger-version']} written to {out} "
-            f"(grounds: {headers['x-medledger-basis']})"
+            f"record {record_id} v{headers[header_names.VERSION]} written to {out} "
+            f"(grounds: {headers[header_names.BASIS]})"
         )
 
 

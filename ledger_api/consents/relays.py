@@ -24,7 +24,8 @@ from medledger_crypto import (
 from sqlalchemy import text
 from sqlmodel import col, select
 
-from ledger_api.auth.service import Caller, speaks_for
+from ledger_api.auth import policy
+from ledger_api.auth.caller import Caller
 from ledger_api.chain.calldata import checksum_address
 from ledger_api.chain.contract import UnsignedTransaction
 from ledger_api.chain.defaults import ANY_MEMBER
@@ -179,10 +180,7 @@ RELAY_KINDS = tuple(kind.name() for kind in KINDS)
 
 
 def _check_relay(node: Node, caller: Caller, patient: str) -> None:
-    if caller.kind == "auditor":
-        raise Forbidden("auditors do not relay consents", code="role-not-allowed")
-    if caller.kind == "patient" and not speaks_for(node, caller, patient):
-        raise Forbidden("patients relay only their own consents (or those they are delegate for)", code="patient-scope")
+    policy.require(policy.PATIENT_DELEGATE_OR_MEMBER_RELAYS, node, caller, patient)
 
 
 def _check_signed(
@@ -338,7 +336,7 @@ def outbox_item(node: Node, caller: Caller, item_id: int) -> OutboxItemPublic:
         if item is None or item.kind not in RELAY_KINDS:
             raise NotFound(f"no relay {item_id}", code="relay-not-found")
         patient = item.payload.get("patient", "")
-        if caller.kind == "patient" and not speaks_for(node, caller, patient):
+        if not policy.allows(policy.PATIENT_DELEGATE_MEMBER_OR_AUDITOR_FOLLOWS_RELAY, node, caller, patient):
             raise NotFound(f"no relay {item_id}", code="relay-not-found")
         return _public(item)
 

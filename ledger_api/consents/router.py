@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 from web3 import Web3
 
-from ledger_api.auth.dependencies import CallerDep, MemberOrAuditorDep, NodeDep, VerifiedBody
-from ledger_api.auth.service import speaks_for
+from ledger_api.auth import policy
+from ledger_api.auth.caller import Caller
+from ledger_api.auth.dependencies import Allowed, MemberOrAuditorDep, NodeDep, SignedInDep, VerifiedBody
 from ledger_api.consents import relays, schemas, service
 from ledger_api.core.bodies import json_body, parse_json
 from ledger_api.core.db import DB_INT_MAX
 from ledger_api.core.problems import linked, responses
-from ledger_api.errors import Forbidden
 from ledger_api.outbox.models import OutboxItemPublic
 from ledger_api.vocabulary import CategoryName, PurposeName, category_of, purpose_of
 
 router = APIRouter(prefix="/v1", tags=["consents"])
+RelaysDep = Annotated[Caller, Depends(Allowed(policy.PATIENT_DELEGATE_OR_MEMBER_RELAYS))]
+FollowsRelayDep = Annotated[Caller, Depends(Allowed(policy.PATIENT_DELEGATE_MEMBER_OR_AUDITOR_FOLLOWS_RELAY))]
+ReadsConsentsDep = Annotated[Caller, Depends(Allowed(policy.PATIENT_DELEGATE_OR_ANY_MEMBER_READS_CONSENTS))]
+ListsDelegatesDep = Annotated[Caller, Depends(Allowed(policy.PATIENT_DELEGATE_OR_OWN_SYSTEM_LISTS_DELEGATES))]
 Address = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")]
 _ERRORS = responses(400, 401, 403, 404, 409, 413, 415, 422, 503)
 _RELAYED = linked(_ERRORS, 202, RelayStatus=("relay_status_v1_relays__item_id__get", {"item_id": "$response.body#/id"}))
@@ -31,7 +35,7 @@ _RELAYED = linked(_ERRORS, 202, RelayStatus=("relay_status_v1_relays__item_id__g
     responses=_RELAYED,
     openapi_extra=json_body(schemas.GrantIn),
 )
-def relay_grant(request: Request, node: NodeDep, caller: CallerDep, body: VerifiedBody) -> OutboxItemPublic:
+def relay_grant(request: Request, node: NodeDep, caller: RelaysDep, body: VerifiedBody) -> OutboxItemPublic:
     """Checks a patient-signed EIP-712 grant and relays it to the chain (202: pending until anchored)."""
     return relays.relay_grant(node, caller, parse_json(request, body, schemas.GrantIn))
 
@@ -43,7 +47,7 @@ def relay_grant(request: Request, node: NodeDep, caller: CallerDep, body: Verifi
     responses=_RELAYED,
     openapi_extra=json_body(schemas.RevocationIn),
 )
-def relay_revocation(request: Request, node: NodeDep, caller: CallerDep, body: VerifiedBody) -> OutboxItemPublic:
+def relay_revocation(request: Request, node: NodeDep, caller: RelaysDep, body: VerifiedBody) -> OutboxItemPublic:
     """Checks a patient-signed revocation and relays it; it takes effect in the block it lands in."""
     return relays.relay_revocation(node, caller, parse_json(request, body, schemas.RevocationIn))
 
@@ -55,21 +59,21 @@ def relay_revocation(request: Request, node: NodeDep, caller: CallerDep, body: V
     responses=_RELAYED,
     openapi_extra=json_body(schemas.DelegationIn),
 )
-def relay_delegation(request: Request, node: NodeDep, caller: CallerDep, body: VerifiedBody) -> OutboxItemPublic:
+def relay_delegation(request: Request, node: NodeDep, caller: RelaysDep, body: VerifiedBody) -> OutboxItemPublic:
     """Relays a patient-signed appointment or removal of a delegate (guardian)."""
     return relays.relay_delegation(node, caller, parse_json(request, body, schemas.DelegationIn))
 
 
 @router.get("/relays/{item_id}", response_model=OutboxItemPublic, responses=_ERRORS)
 def relay_status(
-    node: NodeDep, caller: CallerDep, item_id: Annotated[int, Path(ge=1, le=DB_INT_MAX)]
+    node: NodeDep, caller: FollowsRelayDep, item_id: Annotated[int, Path(ge=1, le=DB_INT_MAX)]
 ) -> OutboxItemPublic:
     """Where a relayed consent stands: pending, sent, confirmed (on chain) or failed."""
     return relays.outbox_item(node, caller, item_id)
 
 
 @router.get("/patients/{patient}/consents", response_model=list[schemas.ConsentView], responses=_ERRORS)
-def list_consents(node: NodeDep, caller: CallerDep, patient: Address) -> list[schemas.ConsentView]:
+def list_consents(node: NodeDep, caller: ReadsConsentsDep, patient: Address) -> list[schemas.ConsentView]:
     """A patient's consents with their status (active, expired, revoked, pending on chain)."""
     return service.list_consents(node, caller, Web3.to_checksum_address(patient))
 
@@ -103,7 +107,7 @@ class SigningDomain(BaseModel):
 
 
 @router.get("/patients/{patient}/signing-domain", response_model=SigningDomain, responses=_ERRORS)
-def signing_domain(node: NodeDep, caller: CallerDep, patient: Address) -> SigningDomain:
+def signing_domain(node: NodeDep, caller: SignedInDep, patient: Address) -> SigningDomain:
     """Chain id, ConsentRegistry address and the patient's next nonce, for EIP-712 signing."""
     patient = Web3.to_checksum_address(patient)
     return SigningDomain(
@@ -120,15 +124,7 @@ class DelegatesView(BaseModel):
 
 
 @router.get("/patients/{patient}/delegates", response_model=DelegatesView, responses=_ERRORS)
-def list_delegates(node: NodeDep, caller: CallerDep, patient: Address) -> DelegatesView:
+def list_delegates(node: NodeDep, caller: ListsDelegatesDep, patient: Address) -> DelegatesView:
     """The patient's current delegates (guardians), as the chain's delegate changes leave them."""
     patient = Web3.to_checksum_address(patient)
-    if caller.kind == "patient" and not speaks_for(node, caller, patient):
-        raise Forbidden(
-            "patients see only their own delegates (or those of patients they are delegate for)", code="patient-scope"
-        )
-    if caller.kind == "auditor":
-        raise Forbidden("auditors do not list delegates", code="role-not-allowed")
-    if caller.kind == "member" and not caller.local:
-        raise Forbidden("only this node's own hospital system or the patient lists delegates", code="role-not-allowed")
     return DelegatesView(patient=patient, delegates=node.chain.consents.delegates_of(patient))

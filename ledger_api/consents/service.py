@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import time
 
-from ledger_api.auth.service import Caller, speaks_for
+from ledger_api.auth import policy
+from ledger_api.auth.caller import Caller
 from ledger_api.chain.types import ConsentState
 from ledger_api.consents.relays import pending_grants
 from ledger_api.consents.schemas import ConsentView, PermissionView, consent_status
-from ledger_api.errors import Forbidden
 from ledger_api.node import Node
 
 
 def list_consents(node: Node, caller: Caller, patient: str) -> list[ConsentView]:
     """The patient's consents as the chain holds them, plus grants relayed here and not yet on chain."""
-    if caller.kind == "patient" and not speaks_for(node, caller, patient):
-        raise Forbidden("patients see only their own consents (or those they are delegate for)", code="patient-scope")
+    policy.require(policy.PATIENT_DELEGATE_OR_ANY_MEMBER_READS_CONSENTS, node, caller, patient)
     now = int(time.time())
     views = []
     for c in node.chain.consents.consents_of(patient):

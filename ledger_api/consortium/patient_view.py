@@ -17,12 +17,12 @@ from pydantic import BaseModel, TypeAdapter
 
 from ledger_api.access import service as access
 from ledger_api.access.models import AccessEntryPublic
-from ledger_api.auth import patient_proof
-from ledger_api.auth.service import Caller, speaks_for
+from ledger_api.auth import patient_proof, policy
+from ledger_api.auth.caller import Caller
 from ledger_api.consortium.peers import FANOUT_BUSY, MemberAnswer, ask_every_member, member_nodes, only_patients
 from ledger_api.core import jsontext
 from ledger_api.core.db import session_scope
-from ledger_api.errors import ContractReverted, Forbidden
+from ledger_api.errors import ContractReverted
 from ledger_api.node import Node
 from ledger_api.records import service as records
 from ledger_api.records.models import RecordPublic, RecordVersionPublic
@@ -73,12 +73,7 @@ class PatientHistory(BaseModel):
 
 
 def _check_patient(node: Node, caller: Caller, patient: str) -> None:
-    if caller.kind != "patient":
-        raise Forbidden(
-            "this view is the patient's own (members ask through /v1/consortium/...)", code="role-not-allowed"
-        )
-    if not speaks_for(node, caller, patient):
-        raise Forbidden("patients see only themselves (or patients they are delegate for)", code="patient-scope")
+    policy.require(policy.PATIENT_OR_DELEGATE_SEES_OVERVIEW, node, caller, patient)
 
 
 async def _ask(node: Node, caller: Caller, patient: str, **kwargs) -> list[MemberAnswer]:

@@ -30,14 +30,15 @@ from medledger_crypto import RecordContext, WrapContext, decrypt_record, unwrap_
 from pydantic import BaseModel, TypeAdapter
 
 from ledger_api.access.imports import record_import
-from ledger_api.auth.service import Caller
+from ledger_api.auth import policy
+from ledger_api.auth.caller import Caller
 from ledger_api.auth.signing import MemberAuth
 from ledger_api.chain.types import Member, MemberStatus, Role
+from ledger_api.core import headers as header_names
 from ledger_api.core import jsontext
 from ledger_api.errors import (
     ConsentDenied,
     ContractReverted,
-    Forbidden,
     IntegrityViolation,
     InvalidValue,
     LedgerError,
@@ -193,8 +194,7 @@ def fetch_from_custodian(
     timeout: float | None = None,
 ) -> PeerRecord:
     """Fetches a record from its custodian's node as this member, and verifies it against the chain."""
-    if not caller.local:
-        raise Forbidden("only this node's own hospital system fetches through it", code="role-not-allowed")
+    policy.require(policy.OWN_SYSTEM, node, caller)
     if custodian == node.address:
         raise InvalidValue(
             "custodian: this node holds the record itself; use /v1/records/{id}/content",
@@ -233,12 +233,12 @@ def fetch_from_custodian(
                     sink.write(chunk)
             h = response.headers
         context = RecordContext(
-            record_id=bytes.fromhex(h["x-medledger-record-id"]),
-            version=int(h["x-medledger-version"]),
-            custodian=h.get("x-medledger-sealed-by", h["x-medledger-custodian"]),
-            patient=h["x-medledger-patient"],
+            record_id=bytes.fromhex(h[header_names.RECORD_ID]),
+            version=int(h[header_names.VERSION]),
+            custodian=h.get(header_names.SEALED_BY, h[header_names.CUSTODIAN]),
+            patient=h[header_names.PATIENT],
         )
-        if context.record_id.hex() != record_id or h["x-medledger-custodian"].lower() != custodian.lower():
+        if context.record_id.hex() != record_id or h[header_names.CUSTODIAN].lower() != custodian.lower():
             raise IntegrityViolation("the custodian answered for another record", code="peer-answer-mismatch")
         anchored = node.chain.records.content_hash(context.record_id, context.version).hex()
         if digest.hexdigest() != anchored:
@@ -247,13 +247,13 @@ def fetch_from_custodian(
             )
         fetched = PeerRecord(
             context=context,
-            media_type=safe_media_type(h.get("x-medledger-media-type", "")),
-            category=int(h["x-medledger-category"]),
+            media_type=safe_media_type(h.get(header_names.MEDIA_TYPE, "")),
+            category=int(h[header_names.CATEGORY]),
             content_hash=anchored,
-            access_sequence=int(h["x-medledger-access-sequence"]),
-            basis=h["x-medledger-basis"],
+            access_sequence=int(h[header_names.ACCESS_SEQUENCE]),
+            basis=h[header_names.BASIS],
             ciphertext=target,
-            wrapped_key=base64.b64decode(h["x-medledger-wrapped-key"]),
+            wrapped_key=base64.b64decode(h[header_names.WRAPPED_KEY]),
         )
         # the recipient's side of the disclosure, naming the custodian's log entry (see access.imports)
         record_import(
@@ -382,8 +382,7 @@ async def records_across_consortium(
     node: Node, caller: Caller, *, patient: str, purpose: Purpose, deadline_s: float = 5.0
 ) -> FanOutResult:
     """Asks every active member node at once for the patient's records; reports each member's outcome."""
-    if not caller.local:
-        raise Forbidden("only this node's own hospital system asks across the consortium", code="role-not-allowed")
+    policy.require(policy.OWN_SYSTEM, node, caller)
     started = time.monotonic()
     with node.fanout_slots.hold(f"member:{caller.address}:{patient}", FANOUT_BUSY):
         answers = await ask_every_member(

@@ -6,15 +6,18 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 from web3 import Web3
 
-from ledger_api.auth.dependencies import CallerDep, LocalMemberDep, NodeDep, VerifiedBody
+from ledger_api.auth import policy
+from ledger_api.auth.caller import Caller
+from ledger_api.auth.dependencies import Allowed, LocalMemberDep, NodeDep, SignedInDep, VerifiedBody
 from ledger_api.chain.types import ProposalKind, Role
 from ledger_api.consortium import patient_view, peers
 from ledger_api.consortium.models import BreakGlassDeclaration
+from ledger_api.core import headers as header_names
 from ledger_api.core.bodies import json_body, parse_json
 from ledger_api.core.db import DB_INT_MAX, session_scope
 from ledger_api.core.problems import linked, responses
@@ -22,6 +25,7 @@ from ledger_api.errors import InvalidValue, NotFound
 from ledger_api.vocabulary import PurposeName, purpose_of
 
 router = APIRouter(prefix="/v1", tags=["consortium"])
+SeesOverviewDep = Annotated[Caller, Depends(Allowed(policy.PATIENT_OR_DELEGATE_SEES_OVERVIEW))]
 _ERRORS = responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 
 
@@ -96,7 +100,7 @@ class EmergencyView(BaseModel):
 
 
 @router.get("/consortium/members", response_model=list[MemberView], responses=_ERRORS)
-def members(node: NodeDep, caller: CallerDep) -> list[MemberView]:
+def members(node: NodeDep, caller: SignedInDep) -> list[MemberView]:
     """Every member with its role, status, endpoint and HPKE key, read from the chain now."""
     return [
         MemberView(
@@ -114,7 +118,7 @@ def members(node: NodeDep, caller: CallerDep) -> list[MemberView]:
 
 
 @router.get("/governance/proposals", response_model=list[ProposalView], responses=_ERRORS)
-def proposals(node: NodeDep, caller: CallerDep) -> list[ProposalView]:
+def proposals(node: NodeDep, caller: SignedInDep) -> list[ProposalView]:
     registry = node.chain.registry
     views = []
     for pid in range(registry.proposal_count()):
@@ -287,13 +291,13 @@ def fetch_across(
         clinician=clinician,
     )
     headers = {
-        "X-MedLedger-Record-Id": record_id,
-        "X-MedLedger-Version": str(fetched.context.version),
-        "X-MedLedger-Custodian": fetched.context.custodian,
-        "X-MedLedger-Patient": fetched.context.patient,
-        "X-MedLedger-Content-Hash": fetched.content_hash,
-        "X-MedLedger-Basis": fetched.basis,
-        "X-MedLedger-Custodian-Access-Sequence": str(fetched.access_sequence),
+        header_names.RECORD_ID: record_id,
+        header_names.VERSION: str(fetched.context.version),
+        header_names.CUSTODIAN: fetched.context.custodian,
+        header_names.PATIENT: fetched.context.patient,
+        header_names.CONTENT_HASH: fetched.content_hash,
+        header_names.BASIS: fetched.basis,
+        header_names.CUSTODIAN_ACCESS_SEQUENCE: str(fetched.access_sequence),
         "Cache-Control": "no-store",
         # another member's record is data, never a page of this origin's (the portal's)
         "X-Content-Type-Options": "nosniff",
@@ -335,7 +339,7 @@ DeadlineMs = Annotated[int, Query(ge=100, le=30_000, description="how long to wa
     tags=["patients: overview"],
 )
 async def patient_records(
-    node: NodeDep, caller: CallerDep, patient: PatientPath, deadline_ms: DeadlineMs = 3000
+    node: NodeDep, caller: SeesOverviewDep, patient: PatientPath, deadline_ms: DeadlineMs = 3000
 ) -> patient_view.PatientRecords:
     """The signed-in patient's records at every member (metadata only), with each member's outcome."""
     return await patient_view.patient_records(
@@ -351,7 +355,7 @@ async def patient_records(
 )
 async def patient_history(
     node: NodeDep,
-    caller: CallerDep,
+    caller: SeesOverviewDep,
     patient: PatientPath,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     deadline_ms: DeadlineMs = 3000,

@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from ledger_api.auth.service import Caller
+from ledger_api.auth import policy
+from ledger_api.auth.caller import Caller
 from ledger_api.chain.calldata import checksum_address
 from ledger_api.core.db import as_utc, session_scope
 from ledger_api.custody.models import IncomingAgreement, IncomingAgreementIn, IncomingAgreementPublic
@@ -28,8 +29,7 @@ def _public(row: IncomingAgreement) -> IncomingAgreementPublic:
 
 def agree(node: Node, caller: Caller, request: IncomingAgreementIn) -> IncomingAgreementPublic:
     """This member's own system agrees to take records from ``predecessor``, within the quotas."""
-    if not caller.local:
-        raise Forbidden("only this node's own hospital system agrees to take records over", code="role-not-allowed")
+    policy.require(policy.OWN_SYSTEM, node, caller)
     predecessor = checksum_address(request.predecessor)
     if predecessor == node.address:
         raise InvalidValue(
@@ -50,15 +50,13 @@ def agree(node: Node, caller: Caller, request: IncomingAgreementIn) -> IncomingA
 
 
 def agreements(node: Node, caller: Caller) -> list[IncomingAgreementPublic]:
-    if not caller.local:
-        raise Forbidden("only this node's own hospital system sees its handover agreements", code="role-not-allowed")
+    policy.require(policy.OWN_SYSTEM, node, caller)
     with session_scope(node.engine) as session:
         return [_public(r) for r in session.exec(select(IncomingAgreement).order_by(col(IncomingAgreement.id)))]
 
 
 def withdraw(node: Node, caller: Caller, agreement_id: int) -> IncomingAgreementPublic:
-    if not caller.local:
-        raise Forbidden("only this node's own hospital system withdraws a handover agreement", code="role-not-allowed")
+    policy.require(policy.OWN_SYSTEM, node, caller)
     with session_scope(node.engine) as session:
         row = session.get(IncomingAgreement, agreement_id)
         if row is None:

@@ -25,13 +25,15 @@ from sqlmodel import col, func, select
 
 from ledger_api.access.models import AccessEntryBase
 from ledger_api.access.service import record_access
-from ledger_api.auth.service import Caller
+from ledger_api.auth import policy
+from ledger_api.auth.caller import Caller
 from ledger_api.auth.signing import sign_headers
 from ledger_api.chain.calldata import checksum_address
 from ledger_api.consortium.peers import active_peer, peer_client, raise_for_peer
+from ledger_api.core import headers as header_names
 from ledger_api.core.db import session_scope
 from ledger_api.custody.transfer import CustodyTransfer, finalise
-from ledger_api.errors import Conflict, Forbidden, InvalidValue, LedgerError, NotFound, PeerUnavailable
+from ledger_api.errors import Conflict, InvalidValue, LedgerError, NotFound, PeerUnavailable
 from ledger_api.node import Node
 from ledger_api.outbox.kinds import OutboxState
 from ledger_api.outbox.models import OutboxItem
@@ -58,8 +60,7 @@ _THREAD = "custody-handover"
 
 def start(node: Node, caller: Caller, successor: str) -> CustodyHandoverPublic:
     """Starts (or resumes) handing every record this node holds to ``successor``, in the background."""
-    if not (caller.kind == "member" and caller.local):
-        raise Forbidden("only this node's own hospital system hands its records over", code="role-not-allowed")
+    policy.require(policy.OWN_SYSTEM, node, caller)
     successor = checksum_address(successor)
     if successor == node.address:
         raise InvalidValue("successor: a member cannot hand records to itself", field="successor", code="self-handover")
@@ -87,8 +88,7 @@ def start(node: Node, caller: Caller, successor: str) -> CustodyHandoverPublic:
 
 
 def status(node: Node, caller: Caller, handover_id: int) -> CustodyHandoverPublic:
-    if not (caller.kind == "member" and caller.local):
-        raise Forbidden("only this node's own hospital system sees its handovers", code="role-not-allowed")
+    policy.require(policy.OWN_SYSTEM, node, caller)
     with session_scope(node.engine) as session:
         handover = session.get(CustodyHandover, handover_id)
         if handover is None:
@@ -248,7 +248,7 @@ def _push(
             digest=digest.hexdigest(),
         )
         headers.update(
-            {"content-type": "application/octet-stream", "x-medledger-wrapped-key": base64.b64encode(wrapped).decode()}
+            {"content-type": "application/octet-stream", header_names.WRAPPED_KEY: base64.b64encode(wrapped).decode()}
         )
         try:
             response = client.put(

@@ -26,7 +26,8 @@ from anyio.to_thread import run_sync
 from medledger_crypto import DecryptionError, RecordContext, WrapContext, decrypt_record, unwrap_data_key
 from sqlmodel import select
 
-from ledger_api.auth.service import Caller
+from ledger_api.auth import policy
+from ledger_api.auth.caller import Caller
 from ledger_api.chain.calldata import checksum_address
 from ledger_api.chain.types import RecordInfo
 from ledger_api.core.db import session_scope
@@ -68,8 +69,7 @@ async def receive_version(
     declared_sha256: str | None,
 ) -> dict:
     """Stores one handed-over version (idempotent: the same version again is acknowledged, not stored twice)."""
-    if caller.kind != "member" or caller.local:
-        raise Forbidden("only another member hands records over to this node", code="role-not-allowed")
+    policy.require(policy.ANOTHER_MEMBER, node, caller)
     try:
         wrapped = base64.b64decode(wrapped_key_b64, validate=True)
     except (binascii.Error, ValueError):

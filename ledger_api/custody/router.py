@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from ledger_api.auth import signing
-from ledger_api.auth.dependencies import CallerDep, LocalMemberDep, NodeDep, VerifiedBody
+from ledger_api.auth import policy, signing
+from ledger_api.auth.caller import Caller
+from ledger_api.auth.dependencies import Allowed, LocalMemberDep, NodeDep, VerifiedBody
+from ledger_api.core import headers as header_names
 from ledger_api.core.bodies import json_body, parse_json
 from ledger_api.core.db import DB_INT_MAX
 from ledger_api.core.problems import responses
@@ -18,6 +20,7 @@ from ledger_api.records.models import CustodyHandoverPublic
 from ledger_api.records.router import _octet_stream
 
 router = APIRouter(prefix="/v1/custody", tags=["custody"])
+AnotherMemberDep = Annotated[Caller, Depends(Allowed(policy.ANOTHER_MEMBER))]
 _ERRORS = responses(400, 401, 403, 404, 409, 413, 415, 422, 503)
 Address = Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{40}$")]
 
@@ -89,14 +92,14 @@ def withdraw_agreement(
 async def receive_version(
     request: Request,
     node: NodeDep,
-    caller: CallerDep,
+    caller: AnotherMemberDep,
     record_id: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
     version: Annotated[int, Path(ge=1, le=DB_INT_MAX)],
     patient: Address,
     category: Annotated[int, Query(ge=0, le=15)],
     media_type: Annotated[str, Query(min_length=3, max_length=127, pattern=r"^[\w.+-]+/[\w.+-]+$")],
     sealed_by: Address,
-    wrapped_key: Annotated[str, Header(alias="x-medledger-wrapped-key", min_length=16, max_length=8192)],
+    wrapped_key: Annotated[str, Header(alias=header_names.WRAPPED_KEY, min_length=16, max_length=8192)],
     fhir_resource_type: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Z][A-Za-z]+$")] = None,
 ) -> Received:
     """(Member to member) One version of a record handed over by its custodian: accepted only if the chain

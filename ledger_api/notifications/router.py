@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from web3 import Web3
 
-from ledger_api.auth.dependencies import CallerDep, NodeDep, VerifiedBody
+from ledger_api.auth import policy
+from ledger_api.auth.caller import Caller
+from ledger_api.auth.dependencies import Allowed, NodeDep, SignedInDep, VerifiedBody
 from ledger_api.core.bodies import json_body, parse_json
 from ledger_api.core.db import DB_INT_MAX
 from ledger_api.core.problems import linked, responses
@@ -15,6 +17,8 @@ from ledger_api.notifications import service
 from ledger_api.notifications.models import NotificationPublic, SubscriptionCreated, SubscriptionPublic
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
+SubscribesDep = Annotated[Caller, Depends(Allowed(policy.PATIENT_OR_DELEGATE_SUBSCRIBES))]
+ReadsNotificationsDep = Annotated[Caller, Depends(Allowed(policy.PATIENT_DELEGATE_OR_OWN_SYSTEM_READS_NOTIFICATIONS))]
 _ERRORS = responses(400, 401, 403, 404, 413, 415, 422, 503)
 Patient = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")]
 SubscriptionId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
@@ -40,7 +44,7 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
     ),
     openapi_extra=json_body(service.SubscriptionIn),
 )
-def subscribe(request: Request, node: NodeDep, caller: CallerDep, body: VerifiedBody) -> SubscriptionCreated:
+def subscribe(request: Request, node: NodeDep, caller: SubscribesDep, body: VerifiedBody) -> SubscriptionCreated:
     """Subscribes a webhook to events about a patient's account (access, grant, revocation, break_glass,
     review), read from the chain from the next block on. Auditors may subscribe to every patient's
     break_glass and review events. The response carries the HMAC secret, once: each delivery is signed
@@ -49,13 +53,13 @@ def subscribe(request: Request, node: NodeDep, caller: CallerDep, body: Verified
 
 
 @router.get("/subscriptions", response_model=list[SubscriptionPublic], responses=_ERRORS)
-def my_subscriptions(node: NodeDep, caller: CallerDep) -> list[SubscriptionPublic]:
+def my_subscriptions(node: NodeDep, caller: SignedInDep) -> list[SubscriptionPublic]:
     """The caller's subscriptions at this node (never their secrets)."""
     return service.subscriptions_of(node, caller)
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204, responses=_ERRORS)
-def unsubscribe(node: NodeDep, caller: CallerDep, subscription_id: SubscriptionId) -> Response:
+def unsubscribe(node: NodeDep, caller: SignedInDep, subscription_id: SubscriptionId) -> Response:
     """Stops a subscription; its pending deliveries are cancelled."""
     service.unsubscribe(node, caller, subscription_id)
     return Response(status_code=204)
@@ -65,7 +69,7 @@ def unsubscribe(node: NodeDep, caller: CallerDep, subscription_id: SubscriptionI
     "/subscriptions/{subscription_id}/notifications", response_model=list[NotificationPublic], responses=_ERRORS
 )
 def subscription_notifications(
-    node: NodeDep, caller: CallerDep, subscription_id: SubscriptionId, after: After = 0, limit: Limit = 200
+    node: NodeDep, caller: SignedInDep, subscription_id: SubscriptionId, after: After = 0, limit: Limit = 200
 ) -> list[NotificationPublic]:
     """What was sent (or is still being retried) for one of the caller's subscriptions."""
     return service.notifications_of(node, caller, subscription_id=subscription_id, after=after, limit=limit)
@@ -73,7 +77,7 @@ def subscription_notifications(
 
 @router.get("/patients/{patient}/notifications", response_model=list[NotificationPublic], responses=_ERRORS)
 def patient_notifications(
-    node: NodeDep, caller: CallerDep, patient: Patient, after: After = 0, limit: Limit = 200
+    node: NodeDep, caller: ReadsNotificationsDep, patient: Patient, after: After = 0, limit: Limit = 200
 ) -> list[NotificationPublic]:
     """Every notification about the patient's account, with its delivery state: part of their history."""
     return service.notifications_of(node, caller, patient=Web3.to_checksum_address(patient), after=after, limit=limit)

@@ -21,10 +21,12 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from ledger_api.access.models import Counter
-from ledger_api.auth.service import Caller, speaks_for
+from ledger_api.auth import policy
+from ledger_api.auth.caller import Caller
 from ledger_api.chain.calldata import checksum_address
 from ledger_api.chain.transactions import chain_call
 from ledger_api.chain.types import MemberStatus, Role
+from ledger_api.core import headers as header_names
 from ledger_api.core.db import session_scope
 from ledger_api.errors import Conflict, ContractReverted, Forbidden, InvalidValue, NotFound
 from ledger_api.node import Node
@@ -39,9 +41,9 @@ from ledger_api.notifications.models import (
 )
 
 log = structlog.get_logger("medledger.notifications")
-SIGNATURE_HEADER = "X-MedLedger-Signature"
-EVENT_ID_HEADER = "X-MedLedger-Event-Id"
-EVENT_TYPE_HEADER = "X-MedLedger-Event"
+SIGNATURE_HEADER = header_names.SIGNATURE
+EVENT_ID_HEADER = header_names.EVENT_ID
+EVENT_TYPE_HEADER = header_names.EVENT
 CURSOR = "notify_block"
 
 
@@ -99,11 +101,8 @@ def subscribe(node: Node, caller: Caller, request: SubscriptionIn) -> Subscripti
     patient = checksum_address(request.patient) if request.patient else None
     if caller.kind == "patient":
         patient = patient or caller.address
-        if not speaks_for(node, caller, patient):
-            raise Forbidden(
-                "patients subscribe to their own account (or one they are delegate for)", code="patient-scope"
-            )
-    elif caller.kind == "auditor":
+    policy.require(policy.PATIENT_OR_DELEGATE_SUBSCRIBES, node, caller, patient if caller.kind == "patient" else None)
+    if caller.kind == "auditor":
         extra = sorted(set(request.events) - set(AUDITOR_EVENT_TYPES))
         if extra:
             raise InvalidValue(
@@ -111,10 +110,6 @@ def subscribe(node: Node, caller: Caller, request: SubscriptionIn) -> Subscripti
                 field="events",
                 code="auditor-events-limited",
             )
-    else:
-        raise Forbidden(
-            "members read their own access log; subscriptions are for patients and auditors", code="role-not-allowed"
-        )
     cap = node.settings.notifications.max_subscriptions_per_subscriber
     with session_scope(node.engine) as session:
         held = session.exec(
@@ -223,9 +218,7 @@ def notifications_of(
     one of the caller's subscriptions, with their delivery state."""
     query = select(Notification).where(col(Notification.id) > after)
     if patient is not None:
-        own = caller.kind == "patient" and speaks_for(node, caller, patient)
-        if not own and not (caller.kind == "member" and caller.local):
-            raise Forbidden("a patient's notifications are theirs (and their delegate's) to see", code="patient-scope")
+        policy.require(policy.PATIENT_DELEGATE_OR_OWN_SYSTEM_READS_NOTIFICATIONS, node, caller, patient)
         query = query.where(col(Notification.patient) == patient)
     if subscription_id is not None:
         with session_scope(node.engine) as session:

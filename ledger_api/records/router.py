@@ -6,19 +6,25 @@ import base64
 from typing import Annotated
 
 from anyio.to_thread import run_sync
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from ledger_api.access.models import AccessEntryPublic
 from ledger_api.access.service import to_public
-from ledger_api.auth import signing
-from ledger_api.auth.dependencies import CallerDep, LocalMemberDep, NodeDep, get_caller
+from ledger_api.auth import policy, signing
+from ledger_api.auth.caller import Caller
+from ledger_api.auth.dependencies import Allowed, LocalMemberDep, NodeDep, get_caller
+from ledger_api.core import headers as header_names
 from ledger_api.core.db import DB_INT_MAX
 from ledger_api.core.problems import linked, responses
 from ledger_api.errors import UnsupportedMediaType
 from ledger_api.records import service
 from ledger_api.records.models import RecordPublic
 from ledger_api.vocabulary import CategoryName, PurposeName, category_of, purpose_of
+
+ReadsRecordsDep = Annotated[Caller, Depends(Allowed(policy.PATIENT_DELEGATE_OR_MEMBER_READS_RECORDS))]
+ReadsContentDep = Annotated[Caller, Depends(Allowed(policy.CUSTODIAN_OR_CONSENTED_MEMBER_READS_CONTENT))]
+ErasesDep = Annotated[Caller, Depends(Allowed(policy.CUSTODIAN_OR_PATIENT_ERASES))]
 
 router = APIRouter(prefix="/v1", tags=["records"])
 RecordId = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="hex record id")]
@@ -108,14 +114,14 @@ async def add_version(request: Request, node: NodeDep, caller: LocalMemberDep, r
 
 
 @router.get("/records/{record_id}", response_model=RecordPublic, responses=_ERRORS)
-def get_record(node: NodeDep, caller: CallerDep, record_id: RecordId) -> RecordPublic:
+def get_record(node: NodeDep, caller: ReadsRecordsDep, record_id: RecordId) -> RecordPublic:
     """A record's metadata (never content)."""
     return service.get_record(node, caller, record_id)
 
 
 @router.get("/patients/{patient}/records", response_model=list[RecordPublic], responses=_ERRORS)
 def list_records(
-    node: NodeDep, caller: CallerDep, patient: Address, purpose: Annotated[PurposeName | None, Query()] = None
+    node: NodeDep, caller: ReadsRecordsDep, patient: Address, purpose: Annotated[PurposeName | None, Query()] = None
 ) -> list[RecordPublic]:
     """A patient's records held here, metadata only; other members see only categories they may read."""
     from web3 import Web3
@@ -128,7 +134,7 @@ def list_records(
 @router.get("/records/{record_id}/content", responses={200: {"content": {"application/octet-stream": {}}}, **_ERRORS})
 async def fetch_record(
     node: NodeDep,
-    caller: CallerDep,
+    caller: ReadsContentDep,
     record_id: RecordId,
     purpose: PurposeQ,
     clinician: Clinician,
@@ -144,17 +150,17 @@ async def fetch_record(
     )
     stored = release.stored
     headers = {
-        "X-MedLedger-Record-Id": stored.id,
-        "X-MedLedger-Version": str(stored.version),
-        "X-MedLedger-Custodian": stored.custodian,
-        "X-MedLedger-Sealed-By": release.sealed_by,
-        "X-MedLedger-Patient": stored.patient,
-        "X-MedLedger-Category": str(stored.category),
-        "X-MedLedger-Media-Type": stored.media_type,
-        "X-MedLedger-Content-Hash": stored.content_hash,
-        "X-MedLedger-Wrapped-Key": base64.b64encode(release.wrapped_key).decode(),
-        "X-MedLedger-Access-Sequence": str(release.sequence),
-        "X-MedLedger-Basis": release.basis,
+        header_names.RECORD_ID: stored.id,
+        header_names.VERSION: str(stored.version),
+        header_names.CUSTODIAN: stored.custodian,
+        header_names.SEALED_BY: release.sealed_by,
+        header_names.PATIENT: stored.patient,
+        header_names.CATEGORY: str(stored.category),
+        header_names.MEDIA_TYPE: stored.media_type,
+        header_names.CONTENT_HASH: stored.content_hash,
+        header_names.WRAPPED_KEY: base64.b64encode(release.wrapped_key).decode(),
+        header_names.ACCESS_SEQUENCE: str(release.sequence),
+        header_names.BASIS: release.basis,
         "Cache-Control": "no-store",
     }
     if release.content is not None:
@@ -163,7 +169,7 @@ async def fetch_record(
 
 
 @router.delete("/records/{record_id}", response_model=AccessEntryPublic, responses=_ERRORS)
-def erase_record(node: NodeDep, caller: CallerDep, record_id: RecordId) -> AccessEntryPublic:
+def erase_record(node: NodeDep, caller: ErasesDep, record_id: RecordId) -> AccessEntryPublic:
     """Crypto-shreds a record: every wrapped key and ciphertext deleted; the erasure itself is logged."""
     entry = service.erase(node, caller, record_id)
     return to_public(entry, {})

@@ -34,14 +34,14 @@ from sqlmodel import Session, col, select
 from ledger_api.access.models import AccessEntry, AccessEntryBase
 from ledger_api.access.service import record_access
 from ledger_api.access.writer import access_log
-from ledger_api.auth.service import Caller, speaks_for
+from ledger_api.auth import policy
+from ledger_api.auth.caller import Caller
 from ledger_api.chain.ids import mint_record_id
 from ledger_api.core.db import checkpoint, session_scope, transaction
 from ledger_api.errors import (
     Conflict,
     ConsentDenied,
     CustodyMoved,
-    Forbidden,
     NotFound,
 )
 from ledger_api.node import Node
@@ -291,15 +291,8 @@ def _custody(node: Node, record: Record) -> str:
 def _visible_categories(
     node: Node, caller: Caller, patient: str, categories: set[int], purpose: Purpose | None
 ) -> set[int]:
-    if caller.kind == "patient":
-        if not speaks_for(node, caller, patient):
-            raise Forbidden(
-                "patients see only their own records (or those of patients they are delegate for)", code="patient-scope"
-            )
-        return categories
-    if caller.kind == "auditor":
-        raise Forbidden("auditors see the trail and hashes, not record listings", code="role-not-allowed")
-    if caller.local:
+    role = policy.require(policy.PATIENT_DELEGATE_OR_MEMBER_READS_RECORDS, node, caller, patient)
+    if role != "remote":  # the patient, a delegate, the custodian's own system: every category
         return categories
     if node.chain.consents.emergency_access(patient, caller.address) is not None:
         return categories
@@ -381,8 +374,7 @@ def release(
 
     Fails closed: if the chain cannot be asked, ``ChainUnavailable`` (503) and nothing is released.
     """
-    if caller.kind != "member":
-        raise Forbidden("only members receive records (auditors never see content)", code="role-not-allowed")
+    policy.require(policy.CUSTODIAN_OR_CONSENTED_MEMBER_READS_CONTENT, node, caller)
     with transaction(node.engine) as connection:
         stored = connection.execute(
             _RELEASABLE, {"record_id": record_id, "version": version, "recipient": node.address}
@@ -461,8 +453,7 @@ def erase(node: Node, caller: Caller, record_id: str) -> AccessEntry:
         record = session.get(Record, record_id)
     if record is None or record.erased_at is not None:
         raise NotFound(f"no record {record_id} at this member", code="record-not-found")
-    if not (caller.local or (caller.kind == "patient" and caller.address == record.patient)):
-        raise Forbidden("only the custodian or the patient may erase a record", code="role-not-allowed")
+    policy.require(policy.CUSTODIAN_OR_PATIENT_ERASES, node, caller, record.patient)
     _check_custody(node, record, writing=True)
     fields = AccessEntryBase(
         record_id=record_id,

@@ -16,6 +16,7 @@ import pytest
 from ledger_api.access.models import AccessEntryBase
 from ledger_api.access.writer import AccessLogWriter, access_log
 from ledger_api.chain.backends import EthTesterBackend
+from ledger_api.core import headers as header_names
 from ledger_api.core.crash_drill import CrashDrill
 from ledger_api.core.db import WriteTurns, make_engine
 from ledger_api.core.group_commit import GroupCommit
@@ -96,7 +97,7 @@ def test_concurrent_fetches_get_distinct_gap_free_sequences_matching_what_they_r
     with ThreadPoolExecutor(max_workers=12) as pool:
         responses = list(pool.map(lambda i: fetch(world, world.b, records[i % 4]), range(24)))
     assert all(r.status_code == 200 for r in responses)
-    read = {int(r.headers["X-MedLedger-Access-Sequence"]): r.headers["X-MedLedger-Record-Id"] for r in responses}
+    read = {int(r.headers[header_names.ACCESS_SEQUENCE]): r.headers[header_names.RECORD_ID] for r in responses}
     assert sorted(read) == list(range(1, 25))
     with world.node.patient_client(world.patient) as client:
         history = client.get(f"/v1/patients/{world.patient.address}/access-log").json()

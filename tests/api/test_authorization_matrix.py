@@ -13,6 +13,9 @@ import httpx
 import pytest
 from medledger_crypto import sign_typed, typed_data
 
+from ledger_api.apidocs.document import api_routes, declared_rule
+from ledger_api.auth import policy
+from ledger_api.core import headers as header_names
 from tests.api.conftest import World
 from tests.api.test_records import grant, upload
 
@@ -332,7 +335,7 @@ CASES: dict[str, tuple[Request, dict[str, int]]] = {
                     "media_type": "text/plain",
                     "sealed_by": w.a.address,
                 },
-                headers={"content-type": "application/octet-stream", "x-medledger-wrapped-key": "A" * 32},
+                headers={"content-type": "application/octet-stream", header_names.WRAPPED_KEY: "A" * 32},
             )
         ),
         {"local": 403, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
@@ -401,3 +404,33 @@ def test_the_api_document_declares_the_security_the_matrix_observes(world: World
                 assert {"patientSession"} in schemes, name
             if {"patientSession"} not in schemes:  # ... and where it says not, a patient is refused outright
                 assert CASES[name][1]["own"] == CASES[name][1]["other"] == 403, name
+
+
+#: the matrix's roles as the policy names them (towards the patient of the case)
+POLICY_ROLE: dict[str, policy.Role] = {
+    "local": "local",
+    "remote": "remote",
+    "auditor": "auditor",
+    "own": "patient",
+    "other": "other-patient",
+}
+
+
+def test_every_operation_declares_a_rule_of_the_policy_and_no_role_outside_it_gets_through(world: World) -> None:
+    """The same table as the node's: each operation's declared rule (``auth.policy``) is one of the
+    policy's rules, and every role the rule does not name is refused in the matrix above (401, 403 or
+    404): a rule that promised less than the route gives would show here."""
+    declared = {
+        f"{method} {route.path}": declared_rule(route)
+        for route in api_routes(world.node.app.routes)
+        for method in route.methods
+    }
+    for name, (_request, expected) in CASES.items():
+        rule = declared[name]
+        assert rule is not None and policy.RULES[rule.name] is rule, name
+        for role, policy_role in POLICY_ROLE.items():
+            if policy_role not in rule.allows:
+                assert expected[role] in (401, 403, 404), (name, role, rule.name)
+            else:
+                assert expected[role] != 401, (name, role, rule.name)
+    assert {rule.name for rule in declared.values() if rule is not None} <= set(policy.RULES)

@@ -10,6 +10,7 @@ from medledger_crypto import DEV_SCRYPT
 from typer.testing import CliRunner
 
 from ledger_api.cli import app
+from ledger_api.core import headers as header_names
 from ledger_api.notifications.service import verify_signature
 from tests.api.conftest import World
 from tests.utils.webhooks import Receiver
@@ -116,7 +117,7 @@ def test_a_patient_subscribes_a_webhook_and_sees_the_notifications(
     _ok("patient", "grant", "--key", str(cli_env["patient"]), "--to", world.b.address, "--categories", "labs")
     world.node.app.state.notifier.run_once()
     ((headers, body),) = receiver.received
-    assert verify_signature(secret, headers["x-medledger-signature"], body)
+    assert verify_signature(secret, headers[header_names.SIGNATURE.lower()], body)
     sent = json.loads(_ok("patient", "notifications", "--key", str(cli_env["patient"]), "--json"))
     assert [(n["event_type"], n["state"]) for n in sent] == [("grant", "delivered")]
     assert "Notifications" in _ok("patient", "history", "--key", str(cli_env["patient"]))

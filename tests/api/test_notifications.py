@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
+from ledger_api.core import headers as header_names
 from ledger_api.core.db import session_scope
 from ledger_api.notifications.models import Notification
 from ledger_api.notifications.service import NOT_DELIVERED, SIGNATURE_HEADER, sign, verify_signature
@@ -81,7 +82,7 @@ def test_a_patient_gets_every_event_of_their_account_signed_and_in_order(world: 
     for headers, body in receiver.received:
         assert verify_signature(secret, headers[SIGNATURE_HEADER.lower()], body)
         assert not verify_signature("another-secret", headers[SIGNATURE_HEADER.lower()], body)
-        assert headers["x-medledger-event-id"] == json.loads(body)["id"]
+        assert headers[header_names.EVENT_ID.lower()] == json.loads(body)["id"]
         assert b"dr-wang" not in body  # the clinician stays in the member's log
     with world.node.patient_client(world.patient) as client:
         listed = client.get(f"/v1/patients/{world.patient.address}/notifications").json()

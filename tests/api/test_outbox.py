@@ -39,7 +39,9 @@ def test_crash_after_signing_before_broadcast_resends_the_same_transaction(world
     record_id = upload(world).json()["id"]
     (item,) = _items(world)
     worker, before = world.node.worker, _nonce(world)
-    prepared = world.node.node.sender.prepare(worker._call(item), contract="RecordRegistry")
+    unsigned = worker.transaction(item)
+    assert unsigned.contract == "RecordRegistry"
+    prepared = world.node.node.sender.prepare(unsigned.function, contract=unsigned.contract)
     worker._mark_sent([item], prepared)  # crash here: stored, never broadcast
     assert not _anchored(world, record_id)
     _restart(world).run_once()
@@ -52,7 +54,9 @@ def test_crash_after_broadcast_before_receipt_confirms_without_resending(world: 
     record_id = upload(world).json()["id"]
     (item,) = _items(world)
     worker, before = world.node.worker, _nonce(world)
-    prepared = world.node.node.sender.prepare(worker._call(item), contract="RecordRegistry")
+    unsigned = worker.transaction(item)
+    assert unsigned.contract == "RecordRegistry"
+    prepared = world.node.node.sender.prepare(unsigned.function, contract=unsigned.contract)
     worker._mark_sent([item], prepared)
     world.node.node.sender.broadcast(prepared)  # crash here: mined, but the row still says "sent"
     _restart(world).run_once()

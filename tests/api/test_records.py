@@ -9,6 +9,7 @@ from medledger_crypto import RecordContext, WrapContext, decrypt_record, unwrap_
 
 from ledger_api.chain.defaults import ANY_MEMBER
 from ledger_api.chain.types import GrantTerms
+from ledger_api.core import headers as header_names
 from ledger_api.vocabulary import Category, Purpose, bitset
 from tests.api.conftest import World
 
@@ -49,19 +50,19 @@ def fetch(world: World, member, record_id: str, purpose: Purpose = Purpose.TREAT
 def open_release(response, reader) -> bytes:
     h = response.headers
     context = RecordContext(
-        record_id=bytes.fromhex(h["x-medledger-record-id"]),
-        version=int(h["x-medledger-version"]),
-        custodian=h.get("x-medledger-sealed-by", h["x-medledger-custodian"]),
-        patient=h["x-medledger-patient"],
+        record_id=bytes.fromhex(h[header_names.RECORD_ID]),
+        version=int(h[header_names.VERSION]),
+        custodian=h.get(header_names.SEALED_BY, h[header_names.CUSTODIAN]),
+        patient=h[header_names.PATIENT],
     )
     data_key = unwrap_data_key(
-        base64.b64decode(h["x-medledger-wrapped-key"]),
+        base64.b64decode(h[header_names.WRAPPED_KEY]),
         reader.hpke_keys(),
         WrapContext(context.record_id, context.version, reader.address),
     )
     out = io.BytesIO()
     result = decrypt_record(context, data_key, io.BytesIO(response.content), out)
-    assert result.content_hash.hex() == h["x-medledger-content-hash"]
+    assert result.content_hash.hex() == h[header_names.CONTENT_HASH]
     return out.getvalue()
 
 
@@ -93,7 +94,7 @@ def test_other_member_is_denied_without_consent_and_served_with_it(world: World)
     consent_id = grant(world, world.b.address, categories=bitset([Category.LABS]))
     served = fetch(world, world.b, record_id)
     assert served.status_code == 200, served.text
-    assert served.headers["x-medledger-basis"] == "consent"
+    assert served.headers[header_names.BASIS] == "consent"
     assert open_release(served, world.b) == LAB_REPORT
     # research is not covered; C has no consent
     assert fetch(world, world.b, record_id, Purpose.RESEARCH).status_code == 403
@@ -111,13 +112,13 @@ def test_consent_to_every_member_and_break_glass(world: World) -> None:
     assert fetch(world, world.c, other).status_code == 403
     world.chain_as(world.c.account).consents.declare_break_glass(world.patient.address, 1, b"\x01" * 32)
     served = fetch(world, world.c, other)
-    assert served.status_code == 200 and served.headers["x-medledger-basis"] == "break_glass"
+    assert served.status_code == 200 and served.headers[header_names.BASIS] == "break_glass"
 
 
 def test_custodian_reads_its_own_record(world: World) -> None:
     record_id = upload(world).json()["id"]
     served = fetch(world, world.a, record_id)
-    assert served.status_code == 200 and served.headers["x-medledger-basis"] == "custodian"
+    assert served.status_code == 200 and served.headers[header_names.BASIS] == "custodian"
     assert open_release(served, world.a) == LAB_REPORT
 
 

@@ -21,7 +21,7 @@ from eth_tester.exceptions import TransactionFailed as EthTesterTransactionFaile
 from medledger_crypto import sign_typed, typed_data
 from web3.exceptions import ContractLogicError
 
-from ledger_api.auth.signing import SECP256K1_N, canonical_query, sign_headers, signature_base
+from ledger_api.auth.signing import NONCE, SECP256K1_N, SIGNATURE, SIGNER, canonical_query, sign_headers, signature_base
 from ledger_api.chain.types import ConsentState, GrantTerms
 from ledger_api.vocabulary import Category, Purpose, bitset
 from tests.api.conftest import World
@@ -61,8 +61,8 @@ def test_the_python_signer_reproduces_every_vector(vector: dict) -> None:
     assert digest == expected["content_sha256"]
     assert base == expected["signature_base"]
     assert "0x" + _hash_eip191_message(encode_defunct(text=base)).hex() == expected["digest"]
-    assert "0x" + headers["x-medledger-signature"].removeprefix("0x") == expected["signature"]
-    assert headers["x-medledger-signer"] == expected["signer"]
+    assert "0x" + headers[SIGNATURE].removeprefix("0x") == expected["signature"]
+    assert headers[SIGNER] == expected["signer"]
 
 
 def test_the_javascript_signer_reproduces_every_vector() -> None:
@@ -101,17 +101,17 @@ def _members_request(world: World, account, *, mutate: str) -> httpx.Response:
         timestamp=timestamp,
     )
     if mutate == "missing-header":
-        del headers["x-medledger-nonce"]
+        del headers[NONCE]
     if mutate == "nonce-upper-case":
-        headers["x-medledger-nonce"] = headers["x-medledger-nonce"].upper() + "AB"
+        headers[NONCE] = headers[NONCE].upper() + "AB"
     if mutate in ("signature-high-s", "signature-bad-v"):
-        raw = bytearray(bytes.fromhex(headers["x-medledger-signature"].removeprefix("0x")))
+        raw = bytearray(bytes.fromhex(headers[SIGNATURE].removeprefix("0x")))
         if mutate == "signature-high-s":
             raw[32:64] = (SECP256K1_N - int.from_bytes(raw[32:64], "big")).to_bytes(32, "big")
             raw[64] = 55 - raw[64]
         else:
             raw[64] = 29
-        headers["x-medledger-signature"] = raw.hex()
+        headers[SIGNATURE] = raw.hex()
     if mutate == "query-altered":
         url += "?after=1"
     if mutate == "query-repeated-key":

@@ -6,6 +6,7 @@ import json
 
 from fhir.resources.R4B.auditevent import AuditEvent
 
+from ledger_api.core import headers as header_names
 from ledger_api.vocabulary import Category, bitset
 from tests.consortium.conftest import TwoNodes
 from tests.utils.balp import privacy_disclosure_violations
@@ -47,7 +48,7 @@ def test_b_reads_a_record_through_both_nodes_only_with_consent(two_nodes: TwoNod
     served = _fetch_via_b(world, record_id)
     assert served.status_code == 200, served.text
     assert served.content == STUDY and served.headers["content-type"] == "application/dicom"
-    assert served.headers["x-medledger-basis"] == "consent"
+    assert served.headers[header_names.BASIS] == "consent"
     assert _fetch_via_b(world, record_id, purpose="research").status_code == 403
     # A logged the release to B, with B's clinician, and anchors it
     with world.a.member_client(world.ids.members["a"].account) as client:

@@ -18,6 +18,7 @@ from sqlmodel import select
 from ledger_api.audit.chain_view import read_chain
 from ledger_api.audit.verify import MemberExport, verify
 from ledger_api.consortium.peers import peer_client
+from ledger_api.core import headers as header_names
 from ledger_api.core.db import session_scope
 from ledger_api.custody.handover import _push
 from ledger_api.errors import LedgerError
@@ -98,8 +99,8 @@ def test_a_leaving_member_hands_its_records_to_a_successor(two_nodes: TwoNodes) 
     for record_id, expected in ((labs, LABS + b" (amended)"), (imaging, STUDY)):
         response = _read_locally(world, "b", record_id)
         assert response.status_code == 200, response.text
-        assert response.headers["x-medledger-custodian"] == world.b.node.address
-        assert response.headers["x-medledger-sealed-by"] == world.a.node.address
+        assert response.headers[header_names.CUSTODIAN] == world.b.node.address
+        assert response.headers[header_names.SEALED_BY] == world.a.node.address
         assert open_release(response, b_member) == expected
     first = _read_locally(world, "b", labs)
     with _local(world, "b") as client:
@@ -154,7 +155,7 @@ def test_the_successor_takes_only_what_the_chain_and_the_bytes_confirm(two_nodes
         "media_type": "text/plain",
         "sealed_by": world.a.node.address,
     }
-    headers = {"content-type": "application/octet-stream", "x-medledger-wrapped-key": "AAAA" * 8}
+    headers = {"content-type": "application/octet-stream", header_names.WRAPPED_KEY: "AAAA" * 8}
     path = f"/v1/custody/incoming/{labs}/versions/1"
     # not the custodian on chain (C's key; B's own system)
     for slug in ("c", "b"):

@@ -20,6 +20,7 @@ from medledger_crypto import HpkePublicKey, RecordContext, WrapContext, encrypt_
 from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.ids import mint_record_id
 from ledger_api.chain.transactions import TransactionSender
+from ledger_api.core import headers as header_names
 from tests.consortium.conftest import TwoNodes
 from tests.consortium.test_patient_overview import VIEW
 from tests.utils.webhooks import serving
@@ -52,15 +53,15 @@ def hostile_c(world: TwoNodes, **behaviour: object) -> Iterator[dict]:
                 body = ciphertext * int(state.get("repeat", 1))
                 self.send_response(200)
                 for name, value in {
-                    "x-medledger-record-id": record_id.hex(),
-                    "x-medledger-version": "1",
-                    "x-medledger-custodian": c.address,
-                    "x-medledger-patient": world.patient.address,
-                    "x-medledger-category": "0",
-                    "x-medledger-media-type": state.get("media_type", "text/html"),
-                    "x-medledger-access-sequence": "1",
-                    "x-medledger-basis": "consent",
-                    "x-medledger-wrapped-key": base64.b64encode(wrapped).decode(),
+                    header_names.RECORD_ID: record_id.hex(),
+                    header_names.VERSION: "1",
+                    header_names.CUSTODIAN: c.address,
+                    header_names.PATIENT: world.patient.address,
+                    header_names.CATEGORY: "0",
+                    header_names.MEDIA_TYPE: state.get("media_type", "text/html"),
+                    header_names.ACCESS_SEQUENCE: "1",
+                    header_names.BASIS: "consent",
+                    header_names.WRAPPED_KEY: base64.b64encode(wrapped).decode(),
                     "content-length": str(len(body)),
                 }.items():
                     self.send_header(name, value)

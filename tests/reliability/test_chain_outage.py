@@ -19,6 +19,7 @@ from eth_account import Account
 from medledger_crypto import sign_typed, typed_data
 
 from ledger_api.chain.backends import AnvilBackend
+from ledger_api.core import headers as header_names
 from tests.utils.crash import CrashLab
 from tests.utils.nodes import database
 
@@ -86,7 +87,7 @@ def _load(lab: CrashLab, kind: str, answers: list[Answer], stop: threading.Event
                         params={"purpose": "treatment", "clinician": "dr-outage"},
                     )
                     if response.status_code == 200:
-                        lab.read_sequences.add(int(response.headers["x-medledger-access-sequence"]))
+                        lab.read_sequences.add(int(response.headers[header_names.ACCESS_SEQUENCE]))
                 else:
                     patient = Account.create()
                     response = client.post("/v1/consents", json=_grant_body(lab, patient))

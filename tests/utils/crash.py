@@ -28,6 +28,7 @@ from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.transactions import TransactionSender
 from ledger_api.chain.types import GrantTerms
 from ledger_api.cli.consortium import wait_ready
+from ledger_api.core import headers as header_names
 from ledger_api.core.crash_drill import POINTS
 from ledger_api.outbox.models import OutboxItem
 from ledger_api.records.models import Record, RecordVersion
@@ -162,7 +163,7 @@ class CrashLab:
         if response.status_code != 200:
             self.tally.problems.append(f"read answered {response.status_code}: {response.text[:200]}")
             return None
-        return int(response.headers["x-medledger-access-sequence"])
+        return int(response.headers[header_names.ACCESS_SEQUENCE])
 
     def load_until_dead(self, load: str, timeout: float = 60) -> None:
         """Uploads or reads, one after another, until the node dies; counts what it acknowledged."""

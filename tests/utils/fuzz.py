@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from ledger_api.auth.signing import SIGNATURE_HEADERS, sign_headers
+from ledger_api.core import headers as header_names
 from tests.utils.nodes import RunningNode
 
 CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -52,7 +53,7 @@ def signed_call(node: RunningNode, account: LocalAccount, case) -> httpx.Respons
     url = httpx.URL(request["url"], params=request.get("params"))
     # the document declares the signature headers and the bearer session as security schemes, so the
     # generator fills them with arbitrary values: they are replaced by a real signature here
-    credentials = {"authorization", "x-medledger-on-behalf-of", *(h.lower() for h in SIGNATURE_HEADERS)}
+    credentials = {"authorization", header_names.ON_BEHALF_OF.lower(), *(h.lower() for h in SIGNATURE_HEADERS)}
     headers = {k: v for k, v in (request.get("headers") or {}).items() if k.lower() not in credentials}
     if json_body is not None:
         headers.setdefault("content-type", "application/json")
