@@ -61,12 +61,7 @@ def typed_data(primary_type: str, message: dict[str, Any], *, chain_id: int, con
     return {
         "types": {"EIP712Domain": _DOMAIN_TYPE, primary_type: _TYPES[primary_type]},
         "primaryType": primary_type,
-        "domain": {
-            "name": DOMAIN_NAME,
-            "version": DOMAIN_VERSION,
-            "chainId": chain_id,
-            "verifyingContract": contract,
-        },
+        "domain": {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": chain_id, "verifyingContract": contract},
         "message": message,
     }
 
@@ -111,6 +106,20 @@ class ConsentGrant(ConsentMessage):
     purposes: int
     valid_from: int
     valid_until: int
+
+    @classmethod
+    def of(cls, patient: str, terms: Any, *, nonce: int, deadline: int) -> ConsentGrant:
+        """The grant of ``terms`` (anything with ``grantee``, ``categories``, ``purposes``, ``valid_from``
+        and ``valid_until``: the chain's terms, a relay request) by ``patient``."""
+        return cls(
+            patient=patient,
+            nonce=nonce,
+            deadline=deadline,
+            **{
+                name: getattr(terms, name)
+                for name in ("grantee", "categories", "purposes", "valid_from", "valid_until")
+            },
+        )
 
     def fields(self) -> dict[str, Any]:
         return {

@@ -13,11 +13,13 @@ from fastapi import FastAPI
 
 from ledger_api.access import anchoring as access_anchoring
 from ledger_api.access.router import router as access_router
+from ledger_api.access.writer import access_log
 from ledger_api.apidocs import document
 from ledger_api.apidocs.problem_pages import router as problem_pages_router
 from ledger_api.apidocs.router import router as apidocs_router
 from ledger_api.audit.router import router as audit_router
 from ledger_api.auth.housekeeping import SignInHousekeeping
+from ledger_api.auth.nonces import nonce_book
 from ledger_api.auth.router import router as auth_router
 from ledger_api.consents import relays as consent_relays
 from ledger_api.consents.router import router as consents_router
@@ -53,6 +55,7 @@ def create_app(node: Node) -> FastAPI:
     ``medledger serve --workers N`` runs them in a process of their own)."""
     restore_recursion_limit()  # an import (py_ecc) raised it to 100,000: deep input must not reach the C stack
     worker, notifier, housekeeping = background_jobs(node)
+    nonce_book(node), access_log(node)  # the node's parts, opened now with its database as it starts
 
     started = time.time()
 

@@ -34,15 +34,15 @@ from pathlib import Path
 import httpx
 import pycurl
 from eth_account import Account
-from medledger_crypto import sign_typed, typed_data
+from medledger_crypto import ConsentGrant, sign_typed
 
 from ledger_api.auth.signing import sign_headers
 from ledger_api.chain.backends import free_port
 from ledger_api.chain.deployment import Consortium
-from ledger_api.chain.devnet import dev_passphrase, start_devnet
+from ledger_api.chain.devnet import start_devnet
 from ledger_api.chain.transactions import TransactionSender
 from ledger_api.chain.types import GrantTerms
-from ledger_api.cli.consortium import ChainConfig, ConsortiumConfig, MemberConfig, _node_env, wait_ready
+from ledger_api.cli.consortium import lone_member_env, wait_ready
 
 RECORD = os.urandom(64 * 1024)
 LEVELS = {1: 150, 8: 600, 32: 1200}  # concurrent clients -> requests (closed loop)
@@ -181,17 +181,7 @@ def run() -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="medledger-bench-api-") as tmp:
         data, rpc_port, port = Path(tmp), free_port(), free_port()
         devnet = start_devnet(data / "chain", port=rpc_port)
-        config = ConsortiumConfig(
-            data_dir=data, chain=ChainConfig(rpc_port=rpc_port), members=[MemberConfig(slug="dapeng", port=port)]
-        )
-        env = _node_env(
-            config,
-            config.members[0],
-            f"http://127.0.0.1:{rpc_port}",
-            data / "chain" / "deployment.json",
-            data / "chain" / "keys" / "dapeng.json",
-            dev_passphrase(),
-        )
+        env = lone_member_env(data, rpc_port=rpc_port, port=port)
         env["MEDLEDGER_OUTBOX"] = json.dumps({"batch_size": 256, "batch_delay_s": 1.0})
         log = open(data / "node.log", "wb")
         command = [sys.executable, "-m", "ledger_api.cli", "serve", f"--port={port}", f"--workers={API_PROCESSES}"]
@@ -267,21 +257,18 @@ def run() -> dict[str, float]:
             deadline_ts = int(time.time()) + 600
             for _ in range(200):
                 p = Account.create()
-                message = {
-                    "patient": p.address,
-                    "grantee": b.address,
-                    "categories": 1,
-                    "purposes": 1,
-                    "validFrom": now,
-                    "validUntil": now + 86_400,
-                    "nonce": 0,
-                    "deadline": deadline_ts,
-                }
+                message = ConsentGrant(
+                    patient=p.address,
+                    grantee=b.address,
+                    categories=1,
+                    purposes=1,
+                    valid_from=now,
+                    valid_until=now + 86_400,
+                    nonce=0,
+                    deadline=deadline_ts,
+                )
                 v, r, s = sign_typed(
-                    p,
-                    typed_data(
-                        "ConsentGrant", message, chain_id=chain_id, contract=devnet.manifest.address("ConsentRegistry")
-                    ),
+                    p, message.document(chain_id=chain_id, contract=devnet.manifest.address("ConsentRegistry"))
                 )
                 body = json.dumps(
                     {

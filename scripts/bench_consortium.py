@@ -7,7 +7,6 @@ import os
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -23,6 +22,7 @@ from ledger_api.chain.deployment import Consortium, DeploymentManifest
 from ledger_api.chain.devnet import dev_passphrase
 from ledger_api.chain.transactions import TransactionSender
 from ledger_api.chain.types import GrantTerms
+from ledger_api.cli.consortium import up_command
 
 ROUNDS = 200
 
@@ -37,22 +37,7 @@ def run() -> dict[str, float]:
         data, rpc, base = Path(tmp), free_port(), free_port(3)  # consortium up: 3 members on base, base+1, base+2
         started = time.monotonic()
         up = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ledger_api.cli",
-                "consortium",
-                "up",
-                "--data-dir",
-                str(data),
-                "--rpc-port",
-                str(rpc),
-                "--base-port",
-                str(base),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+            up_command(data, rpc_port=rpc, base_port=base), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         lines: list[str] = []
         threading.Thread(target=lambda: lines.extend(iter(up.stdout.readline, "")), daemon=True).start()

@@ -39,24 +39,14 @@ def _status_kb(pid: int, field: str) -> int:
 def run() -> dict[str, float]:
     from ledger_api.auth.signing import sign_headers
     from ledger_api.chain.backends import free_port
-    from ledger_api.chain.devnet import dev_passphrase, start_devnet
-    from ledger_api.cli.consortium import ChainConfig, ConsortiumConfig, MemberConfig, _node_env, wait_ready
+    from ledger_api.chain.devnet import start_devnet
+    from ledger_api.cli.consortium import lone_member_env, wait_ready
     from tests.utils.raw_http import stream_body
 
     with tempfile.TemporaryDirectory(prefix="medledger-bench-security-") as tmp:
         data, rpc_port, port = Path(tmp), free_port(), free_port()
         devnet = start_devnet(data / "chain", port=rpc_port)
-        config = ConsortiumConfig(
-            data_dir=data, chain=ChainConfig(rpc_port=rpc_port), members=[MemberConfig(slug="dapeng", port=port)]
-        )
-        env = _node_env(
-            config,
-            config.members[0],
-            f"http://127.0.0.1:{rpc_port}",
-            data / "chain" / "deployment.json",
-            data / "chain" / "keys" / "dapeng.json",
-            dev_passphrase(),
-        )
+        env = lone_member_env(data, rpc_port=rpc_port, port=port)
         log = open(data / "node.log", "wb")
         node = subprocess.Popen(
             [sys.executable, "-m", "ledger_api.cli", "serve", f"--port={port}", "--workers=1"],

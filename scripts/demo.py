@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 
 from ledger_api.chain.devnet import dev_passphrase
+from ledger_api.cli.consortium import up_command
 
 BOLD, GREEN, RED, RESET = "\033[1m", "\033[32m", "\033[31m", "\033[0m"
 
@@ -305,20 +306,7 @@ def main() -> int:
     if not _running(args.data_dir):
         print(f"starting a local consortium in {args.data_dir} ...", flush=True)
         supervisor = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ledger_api.cli",
-                "consortium",
-                "up",
-                "--data-dir",
-                str(args.data_dir),
-                "--rpc-port",
-                str(args.rpc_port),
-                "--base-port",
-                str(args.base_port),
-            ],
-            stdout=subprocess.DEVNULL,
+            up_command(args.data_dir, rpc_port=args.rpc_port, base_port=args.base_port), stdout=subprocess.DEVNULL
         )
         deadline = time.monotonic() + 120
         while not _running(args.data_dir):

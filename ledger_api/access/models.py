@@ -26,6 +26,25 @@ class AccessEntryBase(SQLModel):
     #: the block the authorisation was read at (an auditor re-checks the consent at that very block)
     chain_block: int | None = Field(default=None, sa_type=BigInteger)
 
+    @classmethod
+    def custodian_action(
+        cls, *, record_id: str, version: int, patient: str, requester: str, action: str, purpose: int
+    ) -> AccessEntryBase:
+        """An entry for what the custodian itself does with a record (erase it, hand it over): its own
+        grounds, no consent to name, and the action as the clinician field says it."""
+        clinician = {"erase": "erasure", "handover": "custody-handover"}[action]
+        return cls(
+            record_id=record_id,
+            record_version=version,
+            patient=patient,
+            requester=requester,
+            clinician=clinician,
+            purpose=purpose,
+            basis="custodian",
+            authorization="",
+            action=action,
+        )
+
 
 class AccessEntry(AccessEntryBase, table=True):
     __tablename__ = "access_log"

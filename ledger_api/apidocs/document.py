@@ -70,7 +70,7 @@ DECRYPT_HEADERS = {
     header_names.ACCESS_SEQUENCE: ("integer", "This release's sequence in the custodian's access log."),
 }
 ACROSS_HEADERS = {
-    header_names.CUSTODIAN_ACCESS_SEQUENCE: ("integer", "The release's sequence in the custodian's access log."),
+    header_names.CUSTODIAN_ACCESS_SEQUENCE: ("integer", "The release's sequence in the custodian's access log.")
 }
 #: sent when the ciphertext is served from its file (large records): standard caching validators
 FILE_HEADERS = {

@@ -10,7 +10,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from html import escape
 
-from ledger_api.audit.verify import AuditReport
+from ledger_api.audit.report_schema import AuditReport
 
 _COLOURS = ["#1f6feb", "#2da44e", "#8250df", "#bf8700", "#0a7b83", "#6e7781"]
 _SEVERITY_COLOURS = {"critical": "#b42318", "high": "#c4320a", "medium": "#8a6d00", "info": "#475467"}

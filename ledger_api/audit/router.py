@@ -11,7 +11,7 @@ from web3 import Web3
 
 from ledger_api.audit import fhir, service
 from ledger_api.audit.report import render_html
-from ledger_api.audit.verify import AuditPolicy, AuditReport
+from ledger_api.audit.report_schema import AuditPolicy, AuditReport
 from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
 from ledger_api.auth.dependencies import Allowed, NodeDep

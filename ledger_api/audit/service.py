@@ -17,7 +17,8 @@ from ledger_api.access.imports import iter_imports
 from ledger_api.access.service import iter_documents, iter_export
 from ledger_api.audit import fhir
 from ledger_api.audit.chain_view import consent_times, read_chain
-from ledger_api.audit.verify import AuditPolicy, AuditReport, MemberExport, verify
+from ledger_api.audit.report_schema import AuditPolicy, AuditReport, MemberExport
+from ledger_api.audit.verify import verify
 from ledger_api.auth.caller import Caller
 from ledger_api.consents.service import list_consents
 from ledger_api.core.db import as_utc, session_scope

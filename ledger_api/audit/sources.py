@@ -13,7 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from ledger_api.audit.verify import MemberExport, read_jsonl
+from ledger_api.audit.exports import read_jsonl
+from ledger_api.audit.report_schema import MemberExport
 from ledger_api.errors import LedgerError
 
 

@@ -73,7 +73,6 @@ class Allowed:
 
 
 #: the callers of the commonest rules (a route with another rule names it: ``Annotated[Caller, Depends(Allowed(...))]``)
-MemberDep = Annotated[Caller, Depends(Allowed(policy.ANY_MEMBER))]
 LocalMemberDep = Annotated[Caller, Depends(Allowed(policy.OWN_SYSTEM))]
 MemberOrAuditorDep = Annotated[Caller, Depends(Allowed(policy.MEMBER_OR_AUDITOR))]
 SignedInDep = Annotated[Caller, Depends(Allowed(policy.ANYONE_SIGNED_IN))]

@@ -62,7 +62,6 @@ def _rule(name: str, allows: set[Role], denial: str, **options: object) -> Rule:
 
 # --------------------------------------------------------------------------- the rules
 
-ANY_MEMBER = _rule("a member system", {"local", "remote"}, "only consortium members may do this")
 OWN_SYSTEM = _rule("this node's own hospital system", {"local"}, "only this node's own hospital system may do this")
 MEMBER_OR_AUDITOR = _rule(
     "a member system or an auditor", {"local", "remote", "auditor"}, "only members and auditors may do this"
@@ -159,7 +158,6 @@ PATIENT_ENDS_OWN_SESSION = _rule(
 RULES: dict[str, Rule] = {
     rule.name: rule
     for rule in (
-        ANY_MEMBER,
         OWN_SYSTEM,
         MEMBER_OR_AUDITOR,
         ANOTHER_MEMBER,

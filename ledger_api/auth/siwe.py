@@ -27,8 +27,10 @@ policy, checked apart from the grammar in ``auth.service.open_session`` and docu
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
@@ -195,3 +197,19 @@ def build_message(
     if resources:
         text += "\nResources:" + "".join(f"\n- {resource}" for resource in resources)
     return text
+
+
+def answer_to(challenge: Mapping[str, Any], *, address: str, lasts: timedelta, resources: tuple[str, ...] = ()) -> str:
+    """The message that answers a node's sign-in challenge (``POST /v1/auth/challenge``), valid from now
+    for ``lasts``: what a client signs to sign in."""
+    moment = datetime.now(UTC)
+    return build_message(
+        domain=challenge["domain"],
+        address=address,
+        uri=challenge["uri"],
+        chain_id=challenge["chain_id"],
+        nonce=challenge["nonce"],
+        issued_at=moment,
+        expiration=moment + lasts,
+        resources=resources,
+    )

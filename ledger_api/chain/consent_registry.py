@@ -62,12 +62,7 @@ class ConsentRegistryClient(ContractClient[W]):
     ) -> int | None:
         """The id of a consent that permits the access at ``block`` (default: now), or ``None``."""
         permitted, consent_id = self._read(
-            "permittingConsent",
-            checksum_address(patient),
-            checksum_address(requester),
-            category,
-            purpose,
-            block=block,
+            "permittingConsent", checksum_address(patient), checksum_address(requester), category, purpose, block=block
         )
         return int(consent_id) if permitted else None
 
@@ -130,12 +125,7 @@ class ConsentRegistryClient(ContractClient[W]):
         self, patient: str, delegate: str, appointed: bool, deadline: int, signature: tuple[int, bytes, bytes]
     ) -> W:
         return self._write(
-            "setDelegateBySig",
-            checksum_address(patient),
-            checksum_address(delegate),
-            appointed,
-            deadline,
-            *signature,
+            "setDelegateBySig", checksum_address(patient), checksum_address(delegate), appointed, deadline, *signature
         )
 
     def declare_break_glass(self, patient: str, reason_code: int, justification_hash: bytes) -> W:

@@ -30,11 +30,7 @@ from ledger_api.chain.defaults import (
     DEV_PASSPHRASE_ENV,
 )
 from ledger_api.chain.defaults import DEV_PASSPHRASE_DEFAULT as _DEV_PASSPHRASE_DEFAULT
-from ledger_api.chain.deployment import (
-    DeploymentManifest,
-    deploy_consortium,
-    verify_deployment,
-)
+from ledger_api.chain.deployment import DeploymentManifest, deploy_consortium, verify_deployment
 from ledger_api.chain.genesis import dump_genesis
 from ledger_api.chain.transactions import TransactionSender
 from ledger_api.chain.types import GenesisMember, Role

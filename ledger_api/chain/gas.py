@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from eth_account import Account
-from medledger_crypto import sign_typed, typed_data
+from medledger_crypto import ConsentGrant, sign_typed
 
 from ledger_api.chain.backends import ChainBackend
 from ledger_api.chain.deployment import Consortium, deploy_consortium
@@ -47,19 +47,8 @@ def measure_gas(backend: ChainBackend) -> dict[str, float]:
 
     def relayed_grant() -> int:
         nonce = member.consents.nonce(patient.address)
-        message = {
-            "patient": patient.address,
-            "grantee": terms.grantee,
-            "categories": terms.categories,
-            "purposes": terms.purposes,
-            "validFrom": terms.valid_from,
-            "validUntil": terms.valid_until,
-            "nonce": nonce,
-            "deadline": now + 3600,
-        }
-        document = typed_data(
-            "ConsentGrant", message, chain_id=backend.chain_id, contract=manifest.address("ConsentRegistry")
-        )
+        message = ConsentGrant.of(patient.address, terms, nonce=nonce, deadline=now + 3600)
+        document = message.document(chain_id=backend.chain_id, contract=manifest.address("ConsentRegistry"))
         return member.consents.grant_by_sig(patient.address, terms, now + 3600, sign_typed(patient, document)).gas_used
 
     figures: dict[str, float] = {}

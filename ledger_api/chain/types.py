@@ -148,6 +148,15 @@ class GrantTerms(_Model):
     def as_tuple(self) -> tuple[str, int, int, int, int]:
         return (self.grantee, self.categories, self.purposes, self.valid_from, self.valid_until)
 
+    @classmethod
+    def of(cls, source: Any) -> GrantTerms:
+        """The terms of anything that states them under these names (a signed grant, a request, a view)."""
+        return cls(**{name: getattr(source, name) for name in GRANT_TERM_FIELDS})
+
+
+#: the five terms of a consent, as every model of one names them
+GRANT_TERM_FIELDS = ("grantee", "categories", "purposes", "valid_from", "valid_until")
+
 
 class BreakGlass(_Model):
     break_glass_id: int

@@ -19,8 +19,9 @@ from web3 import Web3
 from ledger_api.audit import fhir
 from ledger_api.audit.chain_view import ChainView, read_chain
 from ledger_api.audit.report import render_html
+from ledger_api.audit.report_schema import AuditPolicy, AuditReport
 from ledger_api.audit.sources import export_from_files, exports_from_nodes
-from ledger_api.audit.verify import AuditPolicy, AuditReport, verify
+from ledger_api.audit.verify import verify
 from ledger_api.chain.backends import RpcBackend
 from ledger_api.chain.deployment import Consortium, DeploymentManifest
 from ledger_api.chain.devnet import dev_passphrase
@@ -137,16 +138,8 @@ def consent_resources(chain: ChainView, names: dict[str, str]) -> Iterator[dict]
     now = chain.block_time(chain.head)
     for fact in chain.consents.values():
         revoked = fact.revoked_block is not None
-        view = ConsentView(
-            consent_id=str(fact.consent_id),
-            patient=fact.patient,
-            grantee=fact.grantee,
-            categories=fact.categories,
-            purposes=fact.purposes,
-            valid_from=fact.valid_from,
-            valid_until=fact.valid_until,
-            status=consent_status(revoked=revoked, valid_from=fact.valid_from, valid_until=fact.valid_until, now=now),
-        )
+        status = consent_status(revoked=revoked, valid_from=fact.valid_from, valid_until=fact.valid_until, now=now)
+        view = ConsentView.of(str(fact.consent_id), fact.patient, fact, status)
         yield fhir.consent_resource(
             view,
             names,

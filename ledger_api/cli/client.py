@@ -7,7 +7,7 @@ must stay cheap, so that ``medledger ... --help`` starts at once (see ``ledger_a
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -91,22 +91,13 @@ def patient_client(url: str, patient: PatientIdentity, timeout: float = 60) -> h
     import httpx
     from eth_account.messages import encode_defunct
 
-    from ledger_api.auth.siwe import build_message
+    from ledger_api.auth.siwe import answer_to
 
     try:
         challenge = check(httpx.post(f"{url}/v1/auth/challenge", timeout=10)).json()
     except httpx.HTTPError:
         raise _unreachable(url) from None
-    moment = datetime.now(UTC)
-    message = build_message(
-        domain=challenge["domain"],
-        address=patient.address,
-        uri=challenge["uri"],
-        chain_id=challenge["chain_id"],
-        nonce=challenge["nonce"],
-        issued_at=moment,
-        expiration=moment + timedelta(minutes=15),
-    )
+    message = answer_to(challenge, address=patient.address, lasts=timedelta(minutes=15))
     signature = patient.account.sign_message(encode_defunct(text=message)).signature.hex()
     session = check(
         httpx.post(f"{url}/v1/auth/session", json={"message": message, "signature": signature}, timeout=10)

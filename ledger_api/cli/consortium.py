@@ -27,6 +27,13 @@ from ledger_api.errors import LedgerError
 app = typer.Typer(help="Run the local consortium.", no_args_is_help=True)
 
 
+def up_command(data_dir: Path, *, rpc_port: int, base_port: int, extra: tuple[str, ...] = ()) -> list[str]:
+    """The command line of ``medledger consortium up`` in this Python (for supervisors: the demo, the
+    benchmarks, the tests)."""
+    options = ["--data-dir", str(data_dir), "--rpc-port", str(rpc_port), "--base-port", str(base_port)]
+    return [sys.executable, "-m", "ledger_api.cli", "consortium", "up", *options, *extra]
+
+
 class StartupFailed(LedgerError):
     status = 503
     code = "startup-failed"
@@ -99,6 +106,24 @@ class ConsortiumConfig(BaseModel):
                 MemberConfig(slug=slug, port=base_port + i) for i, (slug, _) in enumerate(DEFAULT_MEMBERS[:members])
             ],
         )
+
+
+def lone_member_env(data_dir: Path, *, rpc_port: int, port: int) -> dict[str, str]:
+    """The environment of one member node ("dapeng") on the dev chain of ``data_dir`` (benchmarks run one)."""
+    from ledger_api.chain.devnet import dev_passphrase
+
+    config = ConsortiumConfig(
+        data_dir=data_dir, chain=ChainConfig(rpc_port=rpc_port), members=[MemberConfig(slug="dapeng", port=port)]
+    )
+    chain = data_dir / "chain"
+    return _node_env(
+        config,
+        config.members[0],
+        f"http://127.0.0.1:{rpc_port}",
+        chain / "deployment.json",
+        chain / "keys" / "dapeng.json",
+        dev_passphrase(),
+    )
 
 
 def _node_env(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import time
@@ -102,7 +101,8 @@ def get(
     node: NodeOpt = None,
 ) -> None:
     """Fetches a record if the chain allows it now: from this node, or from its custodian through this node."""
-    from medledger_crypto import RecordContext, WrapContext, decrypt_record, unwrap_data_key
+    from ledger_api.core.releases import open_release
+    from ledger_api.errors import IntegrityViolation
 
     with reported_errors():
         if purpose.upper() not in Purpose.__members__:
@@ -124,18 +124,11 @@ def get(
                     progress.advance(task, len(chunk))
                 headers = response.headers
         if local:  # ciphertext + key wrapped for us: decrypt here
-            sealed_by = headers.get(header_names.SEALED_BY, headers[header_names.CUSTODIAN])
-            context = RecordContext(
-                bytes.fromhex(record_id), int(headers[header_names.VERSION]), sealed_by, headers[header_names.PATIENT]
-            )
-            data_key = unwrap_data_key(
-                base64.b64decode(headers[header_names.WRAPPED_KEY]),
-                member.hpke_keys(),
-                WrapContext(context.record_id, context.version, member.address),
-            )
+            if headers.get(header_names.RECORD_ID) != record_id:  # the context binds the record asked for
+                raise IntegrityViolation("the node answered with another record", code="peer-answer-mismatch")
             body.seek(0)
             with open(out, "wb") as sink:
-                decrypt_record(context, data_key, body, sink)
+                open_release(headers, member, body, sink)
         else:
             out.write_bytes(body.getvalue())
         console.print(

@@ -12,15 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar, Self
 
-from medledger_crypto import (
-    DOMAIN_NAME,
-    DOMAIN_VERSION,
-    ConsentGrant,
-    ConsentMessage,
-    ConsentRevocation,
-    DelegateChange,
-    recover_typed,
-)
+from medledger_crypto import ConsentGrant, ConsentMessage, ConsentRevocation, DelegateChange, recover_typed
 from sqlalchemy import text
 from sqlmodel import col, select
 
@@ -71,16 +63,9 @@ class ConsentGrantRelay(Relay):
 
     @classmethod
     def of(cls, message: ConsentGrant, parts: tuple[int, bytes, bytes]) -> Self:
-        terms = GrantTerms(
-            grantee=message.grantee,
-            categories=message.categories,
-            purposes=message.purposes,
-            valid_from=message.valid_from,
-            valid_until=message.valid_until,
-        )
         return cls(
             patient=message.patient,
-            terms=terms,
+            terms=GrantTerms.of(message),
             nonce=message.nonce,
             deadline=message.deadline,
             **cls._signed(parts),  # type: ignore[arg-type]
@@ -168,11 +153,7 @@ class DelegateChangeKind(OutboxKind[DelegateChangeRelay]):
         )
 
 
-KINDS: tuple[type[OutboxKind[Any]], ...] = (
-    ConsentGrantKind,
-    ConsentRevocationKind,
-    DelegateChangeKind,
-)
+KINDS: tuple[type[OutboxKind[Any]], ...] = (ConsentGrantKind, ConsentRevocationKind, DelegateChangeKind)
 RELAY_KINDS = tuple(kind.name() for kind in KINDS)
 
 
@@ -211,6 +192,7 @@ def _check_signed(
         )
     contract = node.manifest.address("ConsentRegistry")
     document = message.document(chain_id=node.chain_id, contract=contract)
+    domain = document["domain"]
     try:
         signer = recover_typed(document, v, r, s)
     except Exception:
@@ -220,8 +202,8 @@ def _check_signed(
     allowed = signer == patient or (delegates_allowed and node.chain.consents.is_delegate(patient, signer))
     if not allowed:
         raise Forbidden(
-            f"signature: under this consortium's EIP-712 domain (name {DOMAIN_NAME!r}, version "
-            f"{DOMAIN_VERSION!r}, chainId {node.chain_id}, verifyingContract {contract}) it is by "
+            f"signature: under this consortium's EIP-712 domain (name {domain['name']!r}, version "
+            f"{domain['version']!r}, chainId {node.chain_id}, verifyingContract {contract}) it is by "
             f"{signer}, who is neither the patient nor a delegate. A signature made for another chain "
             "or contract, or over other terms, recovers to such an unrelated account.",
             code="signature-wrong-signer",
@@ -241,16 +223,7 @@ def relay_grant(node: Node, caller: Caller, grant: GrantIn) -> OutboxItemPublic:
         )
     if grant.grantee != ANY_MEMBER and not node.chain.registry.is_active_member(grant.grantee):
         raise InvalidValue("grantee: not an active consortium member", field="grantee", code="grantee-not-member")
-    message = ConsentGrant(
-        patient=grant.patient,
-        grantee=grant.grantee,
-        categories=grant.categories,
-        purposes=grant.purposes,
-        valid_from=grant.valid_from,
-        valid_until=grant.valid_until,
-        nonce=grant.nonce,
-        deadline=grant.deadline,
-    )
+    message = ConsentGrant.of(grant.patient, grant, nonce=grant.nonce, deadline=grant.deadline)
     parts = signature_parts(grant.signature)
     _check_signed(node, message, parts)
     return _enqueue(node, ConsentGrantRelay.of(message, parts))
@@ -354,16 +327,5 @@ def pending_grants(node: Node, patient: str) -> list[ConsentView]:
     views = []
     for item in pending:
         relay = ConsentGrantRelay.model_validate(item.payload)
-        views.append(
-            ConsentView(
-                consent_id=f"pending-{item.id}",
-                patient=patient,
-                grantee=relay.terms.grantee,
-                categories=relay.terms.categories,
-                purposes=relay.terms.purposes,
-                valid_from=relay.terms.valid_from,
-                valid_until=relay.terms.valid_until,
-                status="pending",
-            )
-        )
+        views.append(ConsentView.of(f"pending-{item.id}", patient, relay.terms, "pending"))
     return views

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
@@ -28,37 +29,26 @@ _ERRORS = responses(400, 401, 403, 404, 409, 413, 415, 422, 503)
 _RELAYED = linked(_ERRORS, 202, RelayStatus=("relay_status_v1_relays__item_id__get", {"item_id": "$response.body#/id"}))
 
 
-@router.post(
-    "/consents",
-    status_code=202,
-    response_model=OutboxItemPublic,
-    responses=_RELAYED,
-    openapi_extra=json_body(schemas.GrantIn),
-)
+def _relay_route(path: str, body: type[BaseModel]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A relay's route: a signed message as JSON in, 202 and the relay to follow out."""
+    return router.post(
+        path, status_code=202, response_model=OutboxItemPublic, responses=_RELAYED, openapi_extra=json_body(body)
+    )
+
+
+@_relay_route("/consents", schemas.GrantIn)
 def relay_grant(request: Request, node: NodeDep, caller: RelaysDep, body: VerifiedBody) -> OutboxItemPublic:
     """Checks a patient-signed EIP-712 grant and relays it to the chain (202: pending until anchored)."""
     return relays.relay_grant(node, caller, parse_json(request, body, schemas.GrantIn))
 
 
-@router.post(
-    "/consents/revocations",
-    status_code=202,
-    response_model=OutboxItemPublic,
-    responses=_RELAYED,
-    openapi_extra=json_body(schemas.RevocationIn),
-)
+@_relay_route("/consents/revocations", schemas.RevocationIn)
 def relay_revocation(request: Request, node: NodeDep, caller: RelaysDep, body: VerifiedBody) -> OutboxItemPublic:
     """Checks a patient-signed revocation and relays it; it takes effect in the block it lands in."""
     return relays.relay_revocation(node, caller, parse_json(request, body, schemas.RevocationIn))
 
 
-@router.post(
-    "/delegates",
-    status_code=202,
-    response_model=OutboxItemPublic,
-    responses=_RELAYED,
-    openapi_extra=json_body(schemas.DelegationIn),
-)
+@_relay_route("/delegates", schemas.DelegationIn)
 def relay_delegation(request: Request, node: NodeDep, caller: RelaysDep, body: VerifiedBody) -> OutboxItemPublic:
     """Relays a patient-signed appointment or removal of a delegate (guardian)."""
     return relays.relay_delegation(node, caller, parse_json(request, body, schemas.DelegationIn))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from web3 import Web3
 
 from ledger_api.auth.signing import is_high_s
+from ledger_api.chain.types import GRANT_TERM_FIELDS
 from ledger_api.errors import InvalidValue
 
 
@@ -124,6 +125,16 @@ class ConsentView(BaseModel):
     valid_from: int
     valid_until: int
     status: Literal["active", "not-yet-valid", "expired", "revoked", "pending"]
+
+    @classmethod
+    def of(cls, consent_id: str, patient: str, terms: Any, status: str) -> ConsentView:
+        """The view of a consent whose terms ``terms`` states (the chain's consent, an event, a pending relay)."""
+        return cls(
+            consent_id=consent_id,
+            patient=patient,
+            status=status,  # type: ignore[arg-type]
+            **{name: getattr(terms, name) for name in GRANT_TERM_FIELDS},
+        )
 
 
 class PermissionView(BaseModel):

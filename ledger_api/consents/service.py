@@ -22,18 +22,7 @@ def list_consents(node: Node, caller: Caller, patient: str) -> list[ConsentView]
         status = consent_status(
             revoked=c.state == ConsentState.REVOKED, valid_from=c.valid_from, valid_until=c.valid_until, now=now
         )
-        views.append(
-            ConsentView(
-                consent_id=str(c.consent_id),
-                patient=patient,
-                grantee=c.grantee,
-                categories=c.categories,
-                purposes=c.purposes,
-                valid_from=c.valid_from,
-                valid_until=c.valid_until,
-                status=status,
-            )
-        )
+        views.append(ConsentView.of(str(c.consent_id), patient, c, status))
     views.extend(pending_grants(node, patient))
     return views
 

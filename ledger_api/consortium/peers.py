@@ -36,6 +36,7 @@ from ledger_api.auth.signing import MemberAuth
 from ledger_api.chain.types import Member, MemberStatus, Role
 from ledger_api.core import headers as header_names
 from ledger_api.core import jsontext
+from ledger_api.core.releases import release_context
 from ledger_api.errors import (
     ConsentDenied,
     ContractReverted,
@@ -232,12 +233,7 @@ def fetch_from_custodian(
                     digest.update(chunk)
                     sink.write(chunk)
             h = response.headers
-        context = RecordContext(
-            record_id=bytes.fromhex(h[header_names.RECORD_ID]),
-            version=int(h[header_names.VERSION]),
-            custodian=h.get(header_names.SEALED_BY, h[header_names.CUSTODIAN]),
-            patient=h[header_names.PATIENT],
-        )
+        context = release_context(h)
         if context.record_id.hex() != record_id or h[header_names.CUSTODIAN].lower() != custodian.lower():
             raise IntegrityViolation("the custodian answered for another record", code="peer-answer-mismatch")
         anchored = node.chain.records.content_hash(context.record_id, context.version).hex()

@@ -141,16 +141,13 @@ def _hand_over(node: Node, handover_id: int) -> None:
             _push(node, client, successor, successor_key, record)
         with node.access_lock, session_scope(node.engine) as session:
             for record in records:
-                fields = AccessEntryBase(
+                fields = AccessEntryBase.custodian_action(
                     record_id=record.id,
-                    record_version=record.latest_version,
+                    version=record.latest_version,
                     patient=record.patient,
                     requester=successor.account,
-                    clinician="custody-handover",
-                    purpose=int(Purpose.OPERATIONS),
-                    basis="custodian",
-                    authorization="",
                     action="handover",
+                    purpose=int(Purpose.OPERATIONS),
                 )
                 record_access(session, member=node.address, fields=fields)
                 stored = session.get(Record, record.id)
@@ -186,13 +183,7 @@ def _hand_over(node: Node, handover_id: int) -> None:
     )
 
 
-def _push(
-    node: Node,
-    client: httpx.Client,
-    successor,
-    successor_key: HpkePublicKey,
-    record: Record,
-) -> None:
+def _push(node: Node, client: httpx.Client, successor, successor_key: HpkePublicKey, record: Record) -> None:
     """Sends every version of ``record`` to the successor (ciphertext + data key re-wrapped for it)."""
     with session_scope(node.engine) as session:
         versions = list(

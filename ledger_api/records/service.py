@@ -38,12 +38,7 @@ from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
 from ledger_api.chain.ids import mint_record_id
 from ledger_api.core.db import checkpoint, session_scope, transaction
-from ledger_api.errors import (
-    Conflict,
-    ConsentDenied,
-    CustodyMoved,
-    NotFound,
-)
+from ledger_api.errors import Conflict, ConsentDenied, CustodyMoved, NotFound
 from ledger_api.node import Node
 from ledger_api.outbox.service import anchoring_state, enqueue, items_by_id
 from ledger_api.records.anchoring import RecordAnchor
@@ -455,16 +450,13 @@ def erase(node: Node, caller: Caller, record_id: str) -> AccessEntry:
         raise NotFound(f"no record {record_id} at this member", code="record-not-found")
     policy.require(policy.CUSTODIAN_OR_PATIENT_ERASES, node, caller, record.patient)
     _check_custody(node, record, writing=True)
-    fields = AccessEntryBase(
+    fields = AccessEntryBase.custodian_action(
         record_id=record_id,
-        record_version=record.latest_version,
+        version=record.latest_version,
         patient=record.patient,
         requester=caller.address,
-        clinician="erasure",
-        purpose=int(Purpose.PATIENT_REQUEST),
-        basis="custodian",
-        authorization="",
         action="erase",
+        purpose=int(Purpose.PATIENT_REQUEST),
     )
     with node.access_lock, session_scope(node.engine) as session:
         keys = list(session.exec(select(WrappedKey).where(WrappedKey.record_id == record_id)))

@@ -7,7 +7,7 @@ import json
 
 from ledger_api.vocabulary import Category, bitset
 from tests.api.conftest import World
-from tests.api.test_records import fetch, grant, upload
+from tests.utils.records import fetch, grant, upload
 
 
 def test_every_release_is_logged_anchored_and_exported(world: World) -> None:

@@ -23,7 +23,7 @@ from ledger_api.core.group_commit import GroupCommit
 from ledger_api.errors import DatabaseUnavailable
 from ledger_api.vocabulary import Category, bitset
 from tests.api.conftest import World
-from tests.api.test_records import fetch, grant, upload
+from tests.utils.records import fetch, grant, upload
 
 
 def _fields(record_id: str, clinician: str) -> AccessEntryBase:

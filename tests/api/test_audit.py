@@ -16,12 +16,13 @@ from sqlalchemy import text
 from ledger_api.access.models import AccessEntry, AccessEntryBase
 from ledger_api.access.service import entry_hash, record_access
 from ledger_api.audit.chain_view import read_chain
-from ledger_api.audit.verify import AuditPolicy, AuditReport, MemberExport, verify
+from ledger_api.audit.report_schema import AuditPolicy, AuditReport, MemberExport
+from ledger_api.audit.verify import verify
 from ledger_api.core.db import session_scope
 from ledger_api.records.blobs import blob_path
 from ledger_api.vocabulary import Category, Purpose
 from tests.api.conftest import World
-from tests.api.test_records import fetch, grant, upload
+from tests.utils.records import fetch, grant, upload
 
 
 def _story(world: World) -> dict[str, str]:

@@ -6,18 +6,19 @@ auditor, the record's patient (own), another patient (other) and nobody (anonymo
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 
 import httpx
 import pytest
-from medledger_crypto import sign_typed, typed_data
+from medledger_crypto import ConsentGrant, ConsentMessage, ConsentRevocation, DelegateChange, sign_typed
 
 from ledger_api.apidocs.document import api_routes, declared_rule
 from ledger_api.auth import policy
 from ledger_api.core import headers as header_names
 from tests.api.conftest import World
-from tests.api.test_records import grant, upload
+from tests.utils.records import grant, upload
 
 ROLES = ("local", "remote", "auditor", "own", "other", "anonymous")
 
@@ -38,10 +39,8 @@ def _upload_params(world: World) -> dict:
     return {"patient": world.patient.address, "category": "labs", "media_type": "text/plain"}
 
 
-def _sign(world: World, primary: str, message: dict) -> dict:
-    document = typed_data(
-        primary, message, chain_id=world.node.node.chain_id, contract=world.manifest.address("ConsentRegistry")
-    )
+def _sign(world: World, message: ConsentMessage) -> dict:
+    document = message.document(chain_id=world.node.node.chain_id, contract=world.manifest.address("ConsentRegistry"))
     v, r, s = sign_typed(world.patient, document)
     return {"v": v, "r": r.hex(), "s": s.hex()}
 
@@ -49,59 +48,40 @@ def _sign(world: World, primary: str, message: dict) -> dict:
 def _signed_grant(world: World) -> dict:
     now = int(time.time())
     nonce = world.chain_as(world.patient).consents.nonce(world.patient.address)
-    message = {
-        "patient": world.patient.address,
-        "grantee": world.b.address,
-        "categories": 1,
-        "purposes": 1,
-        "validFrom": now - 60,
-        "validUntil": now + 3600,
-        "nonce": nonce,
-        "deadline": now + 600,
-    }
-    return {
-        "patient": world.patient.address,
-        "grantee": world.b.address,
-        "categories": 1,
-        "purposes": 1,
-        "valid_from": now - 60,
-        "valid_until": now + 3600,
-        "nonce": nonce,
-        "deadline": now + 600,
-        "signature": _sign(world, "ConsentGrant", message),
-    }
+    message = ConsentGrant(
+        patient=world.patient.address,
+        grantee=world.b.address,
+        categories=1,
+        purposes=1,
+        valid_from=now - 60,
+        valid_until=now + 3600,
+        nonce=nonce,
+        deadline=now + 600,
+    )
+    return {**dataclasses.asdict(message), "signature": _sign(world, message)}
 
 
 def _signed_revocation(world: World) -> dict:
     consent_id = grant(world, world.b.address)
     now = int(time.time())
     nonce = world.chain_as(world.patient).consents.nonce(world.patient.address)
-    message = {"patient": world.patient.address, "consentId": consent_id, "nonce": nonce, "deadline": now + 600}
-    return {
-        "consent_id": str(consent_id),
-        "nonce": nonce,
-        "deadline": now + 600,
-        "signature": _sign(world, "ConsentRevocation", message),
-    }
+    message = ConsentRevocation(patient=world.patient.address, consent_id=consent_id, nonce=nonce, deadline=now + 600)
+    return {"consent_id": str(consent_id), "nonce": nonce, "deadline": now + 600, "signature": _sign(world, message)}
 
 
 def _signed_delegation(world: World) -> dict:
     now = int(time.time())
     nonce = world.chain_as(world.patient).consents.nonce(world.patient.address)
-    message = {
-        "patient": world.patient.address,
-        "delegate": world.stranger.address,
-        "appointed": True,
-        "nonce": nonce,
-        "deadline": now + 600,
-    }
+    message = DelegateChange(
+        patient=world.patient.address, delegate=world.stranger.address, appointed=True, nonce=nonce, deadline=now + 600
+    )
     return {
         "patient": world.patient.address,
         "delegate": world.stranger.address,
         "appointed": True,
         "nonce": nonce,
         "deadline": now + 600,
-        "signature": _sign(world, "DelegateChange", message),
+        "signature": _sign(world, message),
     }
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 
 from eth_account.signers.local import LocalAccount
-from medledger_crypto import sign_typed, typed_data
+from medledger_crypto import ConsentGrant, ConsentRevocation, DelegateChange, sign_typed
 
 from ledger_api.vocabulary import Category, Purpose, bitset
 from tests.api.conftest import World
+from tests.utils.consents import signed_grant_body
 
 LABS_ONLY, TREATMENT_ONLY = bitset([Category.LABS]), bitset([Purpose.TREATMENT])
 
@@ -27,34 +28,18 @@ def _signed_grant(
 ) -> dict:
     patient = patient or world.patient.address
     now = int(time.time())
-    body = {
-        "patient": patient,
-        "grantee": grantee or world.b.address,
-        "categories": categories,
-        "purposes": purposes,
-        "valid_from": now - 60,
-        "valid_until": now + 86_400,
-        "nonce": world.chain_as(world.stranger).consents.nonce(patient) if nonce is None else nonce,
-        "deadline": deadline or now + 600,
-    }
-    message = {
-        "patient": body["patient"],
-        "grantee": body["grantee"],
-        "categories": categories,
-        "purposes": purposes,
-        "validFrom": body["valid_from"],
-        "validUntil": body["valid_until"],
-        "nonce": body["nonce"],
-        "deadline": body["deadline"],
-    }
-    document = typed_data(
-        "ConsentGrant",
-        message,
-        chain_id=chain_id or world.node.node.chain_id,
-        contract=world.manifest.address("ConsentRegistry"),
+    message = ConsentGrant(
+        patient=patient,
+        grantee=grantee or world.b.address,
+        categories=categories,
+        purposes=purposes,
+        valid_from=now - 60,
+        valid_until=now + 86_400,
+        nonce=world.chain_as(world.stranger).consents.nonce(patient) if nonce is None else nonce,
+        deadline=deadline or now + 600,
     )
-    v, r, s = sign_typed(signer, document)
-    return {**body, "signature": {"v": v, "r": r.hex(), "s": s.hex()}}
+    chain_id = chain_id or world.node.node.chain_id
+    return signed_grant_body(signer, message, chain_id=chain_id, contract=world.manifest.address("ConsentRegistry"))
 
 
 def test_patient_grant_is_relayed_and_goes_from_pending_to_active(world: World) -> None:
@@ -88,11 +73,11 @@ def test_member_may_relay_and_revocation_follows(world: World) -> None:
         consent_id = int(world.chain_as(world.stranger).consents.consents_of(world.patient.address)[0].consent_id)
         now = int(time.time())
         nonce = world.chain_as(world.stranger).consents.nonce(world.patient.address)
-        document = typed_data(
-            "ConsentRevocation",
-            {"patient": world.patient.address, "consentId": consent_id, "nonce": nonce, "deadline": now + 600},
-            chain_id=world.node.node.chain_id,
-            contract=world.manifest.address("ConsentRegistry"),
+        revocation = ConsentRevocation(
+            patient=world.patient.address, consent_id=consent_id, nonce=nonce, deadline=now + 600
+        )
+        document = revocation.document(
+            chain_id=world.node.node.chain_id, contract=world.manifest.address("ConsentRegistry")
         )
         v, r, s = sign_typed(world.patient, document)
         body = {
@@ -135,18 +120,10 @@ def test_bad_grants_are_refused_before_relaying(world: World) -> None:
 def test_delegate_appointed_by_signature_may_then_grant(world: World) -> None:
     guardian = world.other_patient
     now = int(time.time())
-    document = typed_data(
-        "DelegateChange",
-        {
-            "patient": world.patient.address,
-            "delegate": guardian.address,
-            "appointed": True,
-            "nonce": 0,
-            "deadline": now + 600,
-        },
-        chain_id=world.node.node.chain_id,
-        contract=world.manifest.address("ConsentRegistry"),
+    change = DelegateChange(
+        patient=world.patient.address, delegate=guardian.address, appointed=True, nonce=0, deadline=now + 600
     )
+    document = change.document(chain_id=world.node.node.chain_id, contract=world.manifest.address("ConsentRegistry"))
     v, r, s = sign_typed(world.patient, document)
     with world.node.patient_client(world.patient) as client:
         response = client.post(

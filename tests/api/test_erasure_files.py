@@ -15,8 +15,8 @@ from ledger_api.errors import NotFound
 from ledger_api.records.blobs import sweep_orphans
 from ledger_api.records.models import WrappedKey
 from tests.api.conftest import World
-from tests.api.test_records import upload
 from tests.utils import postgres
+from tests.utils.records import upload
 
 
 def _files_the_node_wrote(world: World) -> list[Path]:

@@ -8,7 +8,7 @@ from ledger_api.access.models import AccessEntry
 from ledger_api.core.db import session_scope
 from ledger_api.records.models import Record
 from tests.api.conftest import World
-from tests.api.test_records import fetch, upload
+from tests.utils.records import fetch, upload
 
 
 def _count(world: World, model) -> int:

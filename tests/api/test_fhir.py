@@ -19,8 +19,8 @@ from ledger_api.audit.fhir import ACT_REASON, consent_fhir_id
 from ledger_api.cli.audit_steps import consent_resources as _consent_resources
 from ledger_api.vocabulary import Category, Purpose, bitset
 from tests.api.conftest import World
-from tests.api.test_records import fetch, grant, upload
 from tests.utils.balp import privacy_disclosure_violations
+from tests.utils.records import fetch, grant, upload
 
 
 def _purpose_codes(event: dict) -> set[str]:

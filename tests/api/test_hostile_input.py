@@ -4,12 +4,13 @@ try to walk the file system get a 4xx; and none of it stores anything."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 
 import pytest
 from eth_account import Account
-from medledger_crypto import sign_typed, typed_data
+from medledger_crypto import ConsentGrant, sign_typed
 from sqlmodel import select
 from structlog.testing import capture_logs
 
@@ -19,6 +20,7 @@ from ledger_api.core.db import session_scope
 from ledger_api.outbox.models import OutboxItem
 from ledger_api.records.models import Record
 from tests.api.conftest import World
+from tests.utils.consents import signature_json
 
 
 def _signed(world: World, account, method: str, path: str, body: bytes = b"", **overrides):
@@ -115,34 +117,20 @@ def _grant(
 ) -> dict:
     now = int(time.time())
     deadline = deadline if deadline is not None else now + 600
-    message = {
-        "patient": world.patient.address,
-        "grantee": world.b.address,
-        "categories": 1,
-        "purposes": 1,
-        "validFrom": now - 60,
-        "validUntil": now + 3600,
-        "nonce": nonce,
-        "deadline": deadline,
-    }
-    document = typed_data(
-        "ConsentGrant",
-        message,
-        chain_id=chain_id or world.node.node.chain_id,
-        contract=contract or world.manifest.address("ConsentRegistry"),
+    message = ConsentGrant(
+        patient=world.patient.address,
+        grantee=world.b.address,
+        categories=1,
+        purposes=1,
+        valid_from=now - 60,
+        valid_until=now + 3600,
+        nonce=nonce,
+        deadline=deadline,
     )
-    v, r, s = sign_typed(signer or world.patient, document)
-    return {
-        "patient": world.patient.address,
-        "grantee": world.b.address,
-        "categories": 1,
-        "purposes": 1,
-        "valid_from": now - 60,
-        "valid_until": now + 3600,
-        "nonce": nonce,
-        "deadline": deadline,
-        "signature": {"v": v, "r": r.hex(), "s": s.hex()},
-    }
+    document = message.document(
+        chain_id=chain_id or world.node.node.chain_id, contract=contract or world.manifest.address("ConsentRegistry")
+    )
+    return {**dataclasses.asdict(message), "signature": signature_json(sign_typed(signer or world.patient, document))}
 
 
 def test_consent_signatures_that_do_not_hold_are_refused_before_relaying(world: World) -> None:

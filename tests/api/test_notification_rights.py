@@ -12,7 +12,7 @@ import pytest
 from ledger_api.chain.types import GrantTerms, ProposalKind
 from ledger_api.notifications.delivery import ReceiverPolicy, ReceiverRefused, post_pinned
 from tests.api.conftest import World
-from tests.api.test_records import grant
+from tests.utils.records import grant
 from tests.utils.webhooks import Receiver, serve_receiver
 
 

@@ -19,7 +19,7 @@ from ledger_api.core.db import session_scope
 from ledger_api.notifications.models import Notification
 from ledger_api.notifications.service import NOT_DELIVERED, SIGNATURE_HEADER, sign, verify_signature
 from tests.api.conftest import World
-from tests.api.test_records import fetch, grant, upload
+from tests.utils.records import fetch, grant, upload
 from tests.utils.webhooks import Receiver
 
 ALL_EVENTS = ["access", "grant", "revocation", "break_glass", "review"]

@@ -16,8 +16,8 @@ import pytest
 
 from ledger_api.apidocs.document import DECRYPT_HEADERS, RELEASE_HEADERS
 from tests.api.conftest import World
-from tests.api.test_records import fetch, grant, upload
 from tests.utils.openapi_lint import lint
+from tests.utils.records import fetch, grant, upload
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / "node_modules" / ".bin"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.api.conftest import World
-from tests.api.test_records import upload
+from tests.utils.records import upload
 
 
 def test_health_readiness_and_metrics(world: World) -> None:

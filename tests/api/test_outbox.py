@@ -11,7 +11,7 @@ from ledger_api.main import OUTBOX_KINDS
 from ledger_api.outbox.models import OutboxItem
 from ledger_api.outbox.worker import OutboxWorker
 from tests.api.conftest import World
-from tests.api.test_records import upload
+from tests.utils.records import upload
 
 
 def _items(world: World) -> list[OutboxItem]:

@@ -2,68 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import io
-
-from medledger_crypto import RecordContext, WrapContext, decrypt_record, unwrap_data_key
-
 from ledger_api.chain.defaults import ANY_MEMBER
-from ledger_api.chain.types import GrantTerms
 from ledger_api.core import headers as header_names
 from ledger_api.vocabulary import Category, Purpose, bitset
 from tests.api.conftest import World
-
-LAB_REPORT = b"HbA1c 6.1 %; fasting glucose 5.9 mmol/L" * 50
-
-
-def upload(world: World, body: bytes = LAB_REPORT, category: Category = Category.LABS, patient: str | None = None):
-    with world.node.member_client(world.a.account) as client:
-        return client.post(
-            "/v1/records",
-            content=body,
-            headers={"content-type": "application/octet-stream"},
-            params={
-                "patient": patient or world.patient.address,
-                "category": category.name.lower(),
-                "media_type": "text/plain",
-                "fhir_resource_type": "Observation",
-            },
-        )
-
-
-def grant(world: World, grantee: str, categories: int = 0b11, purposes: int = 0b1, hours: int = 24) -> int:
-    now = int(world.backend.w3.eth.get_block("latest")["timestamp"])
-    terms = GrantTerms(
-        grantee=grantee, categories=categories, purposes=purposes, valid_from=now - 1, valid_until=now + hours * 3600
-    )
-    receipt = world.chain_as(world.patient).consents.grant(world.patient.address, terms)
-    return receipt.event("ConsentGranted").args["consentId"]
-
-
-def fetch(world: World, member, record_id: str, purpose: Purpose = Purpose.TREATMENT):
-    with world.node.member_client(member.account) as client:
-        return client.get(
-            f"/v1/records/{record_id}/content", params={"purpose": purpose.name.lower(), "clinician": "dr-wang-7f3a"}
-        )
-
-
-def open_release(response, reader) -> bytes:
-    h = response.headers
-    context = RecordContext(
-        record_id=bytes.fromhex(h[header_names.RECORD_ID]),
-        version=int(h[header_names.VERSION]),
-        custodian=h.get(header_names.SEALED_BY, h[header_names.CUSTODIAN]),
-        patient=h[header_names.PATIENT],
-    )
-    data_key = unwrap_data_key(
-        base64.b64decode(h[header_names.WRAPPED_KEY]),
-        reader.hpke_keys(),
-        WrapContext(context.record_id, context.version, reader.address),
-    )
-    out = io.BytesIO()
-    result = decrypt_record(context, data_key, io.BytesIO(response.content), out)
-    assert result.content_hash.hex() == h[header_names.CONTENT_HASH]
-    return out.getvalue()
+from tests.utils.records import LAB_REPORT, fetch, grant, open_release, upload
 
 
 def test_upload_encrypts_stores_and_anchors(world: World) -> None:

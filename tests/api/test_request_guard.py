@@ -15,8 +15,8 @@ from ledger_api.core.db import session_scope
 from ledger_api.core.jsontext import MAX_DEPTH, RECURSION_LIMIT, loads, nesting_depth_exceeds
 from ledger_api.core.rate_limit import TokenBuckets
 from tests.api.conftest import World
-from tests.api.test_records import grant, upload
 from tests.utils.raw_http import stream_body
+from tests.utils.records import grant, upload
 
 MIB = 1024 * 1024
 

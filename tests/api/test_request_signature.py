@@ -6,6 +6,7 @@ JavaScript one then makes real signed calls to a running node, relaying a grant 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -18,13 +19,14 @@ import pytest
 from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_defunct
 from eth_tester.exceptions import TransactionFailed as EthTesterTransactionFailed
-from medledger_crypto import sign_typed, typed_data
+from medledger_crypto import ConsentGrant, sign_typed
 from web3.exceptions import ContractLogicError
 
 from ledger_api.auth.signing import NONCE, SECP256K1_N, SIGNATURE, SIGNER, canonical_query, sign_headers, signature_base
 from ledger_api.chain.types import ConsentState, GrantTerms
 from ledger_api.vocabulary import Category, Purpose, bitset
 from tests.api.conftest import World
+from tests.utils.consents import signature_json
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = json.loads((ROOT / "docs/request-signature-vectors.json").read_text())
@@ -198,34 +200,20 @@ def _grant_parts(
     """(the relay body, the message as signed)."""
     now = int(time.time())
     chain = world.chain_as(world.stranger).consents
-    message = {
-        "patient": world.patient.address,
-        "grantee": grantee or world.b.address,
-        "categories": bitset([Category.LABS]),
-        "purposes": bitset([Purpose.TREATMENT]),
-        "validFrom": now - 60,
-        "validUntil": valid_until or now + 86_400,
-        "nonce": chain.nonce(world.patient.address) if nonce is None else nonce,
-        "deadline": deadline or now + 600,
-    }
-    document = typed_data(
-        "ConsentGrant",
-        message,
-        chain_id=chain_id or world.node.node.chain_id,
-        contract=contract or world.manifest.address("ConsentRegistry"),
+    message = ConsentGrant(
+        patient=world.patient.address,
+        grantee=grantee or world.b.address,
+        categories=bitset([Category.LABS]),
+        purposes=bitset([Purpose.TREATMENT]),
+        valid_from=now - 60,
+        valid_until=valid_until or now + 86_400,
+        nonce=chain.nonce(world.patient.address) if nonce is None else nonce,
+        deadline=deadline or now + 600,
     )
-    v, r, s = sign_typed(signer or world.patient, document)
-    body = {
-        "patient": message["patient"],
-        "grantee": message["grantee"],
-        "categories": message["categories"],
-        "purposes": message["purposes"],
-        "valid_from": message["validFrom"],
-        "valid_until": message["validUntil"],
-        "nonce": message["nonce"],
-        "deadline": message["deadline"],
-        "signature": {"v": v, "r": r.hex(), "s": s.hex()},
-    }
+    document = message.document(
+        chain_id=chain_id or world.node.node.chain_id, contract=contract or world.manifest.address("ConsentRegistry")
+    )
+    body = {**dataclasses.asdict(message), "signature": signature_json(sign_typed(signer or world.patient, document))}
     if tamper:
         body["categories"] = bitset([Category.LABS, Category.IMAGING])
     return body, message

@@ -98,11 +98,7 @@ def test_values_outside_the_shortcuts_get_eth_abis_answer(abi_type: str, value: 
 
 @pytest.mark.parametrize(
     ("abi_type", "word"),
-    [
-        ("bool", (2).to_bytes(32, "big")),
-        ("address", b"\x01" + bytes(31)),
-        ("uint8", (256).to_bytes(32, "big")),
-    ],
+    [("bool", (2).to_bytes(32, "big")), ("address", b"\x01" + bytes(31)), ("uint8", (256).to_bytes(32, "big"))],
 )
 def test_malformed_result_words_are_refused_like_eth_abi_refuses_them(abi_type: str, word: bytes) -> None:
     with pytest.raises(NonEmptyPaddingBytes):

@@ -62,11 +62,7 @@ def not_a_chain_node() -> Iterator[str]:
 
 @pytest.mark.parametrize(
     ("path", "problem"),
-    [
-        ("/gateway-error", "answered HTTP 502"),
-        ("/html", "not JSON"),
-        ("/object", "malformed JSON-RPC response"),
-    ],
+    [("/gateway-error", "answered HTTP 502"), ("/html", "not JSON"), ("/object", "malformed JSON-RPC response")],
 )
 def test_answers_that_are_not_json_rpc_are_the_chain_being_unavailable(
     not_a_chain_node: str, path: str, problem: str

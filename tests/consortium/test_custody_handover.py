@@ -16,7 +16,8 @@ from medledger_crypto import HpkePublicKey
 from sqlmodel import select
 
 from ledger_api.audit.chain_view import read_chain
-from ledger_api.audit.verify import MemberExport, verify
+from ledger_api.audit.report_schema import MemberExport
+from ledger_api.audit.verify import verify
 from ledger_api.consortium.peers import peer_client
 from ledger_api.core import headers as header_names
 from ledger_api.core.db import session_scope
@@ -24,9 +25,9 @@ from ledger_api.custody.handover import _push
 from ledger_api.errors import LedgerError
 from ledger_api.records.models import Record, WrappedKey
 from ledger_api.vocabulary import Category, bitset
-from tests.api.test_records import open_release
 from tests.consortium.conftest import TwoNodes
 from tests.consortium.test_cross_member import STUDY, _fetch_via_b, _upload
+from tests.utils.records import open_release
 
 LABS = b"creatinine 88 umol/L; eGFR 79" * 200
 

@@ -277,22 +277,20 @@ class TestRelayedBySignature:
 
     def test_contract_domain_matches_eth_account_typed_data(self, chain: Chain) -> None:
         from eth_account.messages import encode_typed_data
-        from medledger_crypto import typed_data
+        from medledger_crypto import ConsentGrant
 
         terms = chain.terms(chain.actors.b.address)
-        message = {
-            "patient": chain.actors.patient.address,
-            "grantee": terms.grantee,
-            "categories": terms.categories,
-            "purposes": terms.purposes,
-            "validFrom": terms.valid_from,
-            "validUntil": terms.valid_until,
-            "nonce": 0,
-            "deadline": 1,
-        }
-        doc = typed_data(
-            "ConsentGrant", message, chain_id=chain.backend.chain_id, contract=chain.manifest.address("ConsentRegistry")
+        message = ConsentGrant(
+            patient=chain.actors.patient.address,
+            grantee=terms.grantee,
+            categories=terms.categories,
+            purposes=terms.purposes,
+            valid_from=terms.valid_from,
+            valid_until=terms.valid_until,
+            nonce=0,
+            deadline=1,
         )
+        doc = message.document(chain_id=chain.backend.chain_id, contract=chain.manifest.address("ConsentRegistry"))
         assert encode_typed_data(full_message=doc).header == chain.read.consents.domain_separator()
 
 

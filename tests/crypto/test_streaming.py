@@ -105,12 +105,7 @@ def test_reordered_dropped_and_duplicated_segments_are_rejected(context: RecordC
 
 @pytest.mark.parametrize(
     "field,value",
-    [
-        ("record_id", b"\x08" * 32),
-        ("version", 2),
-        ("custodian", "0x" + "ab" * 20),
-        ("patient", "0x" + "bc" * 20),
-    ],
+    [("record_id", b"\x08" * 32), ("version", 2), ("custodian", "0x" + "ab" * 20), ("patient", "0x" + "bc" * 20)],
 )
 def test_ciphertext_opens_only_in_its_own_context(context: RecordContext, field: str, value: object) -> None:
     encrypted, ciphertext = _encrypt(b"imaging study", context)

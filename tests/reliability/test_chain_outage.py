@@ -16,10 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 from eth_account import Account
-from medledger_crypto import sign_typed, typed_data
+from medledger_crypto import ConsentGrant
 
 from ledger_api.chain.backends import AnvilBackend
 from ledger_api.core import headers as header_names
+from tests.utils.consents import signed_grant_body
 from tests.utils.crash import CrashLab
 from tests.utils.nodes import database
 
@@ -38,33 +39,18 @@ class Answer:
 
 def _grant_body(lab: CrashLab, patient) -> dict:
     now = int(time.time())
-    message = {
-        "patient": patient.address,
-        "grantee": lab.ids.members["b"].address,
-        "categories": 1,
-        "purposes": 1,
-        "validFrom": now - 60,
-        "validUntil": now + 3600,
-        "nonce": 0,
-        "deadline": now + 3600,
-    }
-    v, r, s = sign_typed(
-        patient,
-        typed_data(
-            "ConsentGrant", message, chain_id=lab.manifest.chain_id, contract=lab.manifest.address("ConsentRegistry")
-        ),
+    message = ConsentGrant(
+        patient=patient.address,
+        grantee=lab.ids.members["b"].address,
+        categories=1,
+        purposes=1,
+        valid_from=now - 60,
+        valid_until=now + 3600,
+        nonce=0,
+        deadline=now + 3600,
     )
-    return {
-        "patient": patient.address,
-        "grantee": message["grantee"],
-        "categories": 1,
-        "purposes": 1,
-        "valid_from": message["validFrom"],
-        "valid_until": message["validUntil"],
-        "nonce": 0,
-        "deadline": message["deadline"],
-        "signature": {"v": v, "r": r.hex(), "s": s.hex()},
-    }
+    contract = lab.manifest.address("ConsentRegistry")
+    return signed_grant_body(patient, message, chain_id=lab.manifest.chain_id, contract=contract)
 
 
 def _load(lab: CrashLab, kind: str, answers: list[Answer], stop: threading.Event) -> None:

@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from medledger_crypto import sign_typed, typed_data
+from medledger_crypto import ConsentGrant, ConsentMessage, ConsentRevocation, DelegateChange, sign_typed
 
 from ledger_api.chain.backends import ChainBackend
 from ledger_api.chain.deployment import Consortium, DeploymentManifest, deploy_consortium
 from ledger_api.chain.transactions import TransactionSender
-from ledger_api.chain.types import GenesisMember, GrantTerms, Role
+from ledger_api.chain.types import GenesisMember, GrantTerms
 from ledger_api.errors import ContractReverted
+from tests.utils import cast
 
 HYBRID_KEY = bytes(range(256)) * 4 + bytes(192)  # 1216 bytes: ML-KEM-768 + X25519 public key size
 X25519_KEY = bytes(range(32))
@@ -57,36 +58,9 @@ class Actors:
         ]
 
     def genesis(self) -> list[GenesisMember]:
-        return [
-            GenesisMember(
-                account=self.a.address,
-                role=Role.MEMBER,
-                name="Dapeng New District People's Hospital",
-                endpoint="https://a.example",
-                hpke_public_key=HYBRID_KEY,
-            ),
-            GenesisMember(
-                account=self.b.address,
-                role=Role.MEMBER,
-                name="Kuichong Community Health Center",
-                endpoint="https://b.example",
-                hpke_public_key=X25519_KEY,
-            ),
-            GenesisMember(
-                account=self.c.address,
-                role=Role.MEMBER,
-                name="Nan'ao Community Health Center",
-                endpoint="https://c.example",
-                hpke_public_key=X25519_KEY,
-            ),
-            GenesisMember(
-                account=self.auditor.address,
-                role=Role.AUDITOR,
-                name="Consortium Audit Office",
-                endpoint="https://audit.example",
-                hpke_public_key=X25519_KEY,
-            ),
-        ]
+        keys = {"a": HYBRID_KEY, "b": X25519_KEY, "c": X25519_KEY}
+        members = {slug: (getattr(self, slug).address, key, f"https://{slug}.example") for slug, key in keys.items()}
+        return cast.genesis(members, (self.auditor.address, X25519_KEY, "https://audit.example"))
 
 
 def deploy_test_consortium(backend: ChainBackend, actors: Actors) -> DeploymentManifest:
@@ -141,17 +115,9 @@ class Chain:
         contract: str | None = None,
     ) -> tuple[int, tuple[int, bytes, bytes]]:
         deadline = deadline if deadline is not None else self.now() + 3600
-        message = {
-            "patient": patient,
-            "grantee": terms.grantee,
-            "categories": terms.categories,
-            "purposes": terms.purposes,
-            "validFrom": terms.valid_from,
-            "validUntil": terms.valid_until,
-            "nonce": nonce if nonce is not None else self.read.consents.nonce(patient),
-            "deadline": deadline,
-        }
-        return deadline, self._sign(signer, "ConsentGrant", message, chain_id, contract)
+        nonce = nonce if nonce is not None else self.read.consents.nonce(patient)
+        message = ConsentGrant.of(patient, terms, nonce=nonce, deadline=deadline)
+        return deadline, self._sign(signer, message, chain_id, contract)
 
     def sign_revocation(
         self,
@@ -163,31 +129,29 @@ class Chain:
         nonce: int | None = None,
     ) -> tuple[int, tuple[int, bytes, bytes]]:
         deadline = deadline if deadline is not None else self.now() + 3600
-        message = {
-            "patient": patient,
-            "consentId": consent_id,
-            "deadline": deadline,
-            "nonce": nonce if nonce is not None else self.read.consents.nonce(patient),
-        }
-        return deadline, self._sign(signer, "ConsentRevocation", message, None, None)
+        message = ConsentRevocation(
+            patient=patient,
+            consent_id=consent_id,
+            deadline=deadline,
+            nonce=nonce if nonce is not None else self.read.consents.nonce(patient),
+        )
+        return deadline, self._sign(signer, message, None, None)
 
     def sign_delegation(
         self, signer: LocalAccount, patient: str, delegate: str, appointed: bool
     ) -> tuple[int, tuple[int, bytes, bytes]]:
         deadline = self.now() + 3600
-        message = {
-            "patient": patient,
-            "delegate": delegate,
-            "appointed": appointed,
-            "deadline": deadline,
-            "nonce": self.read.consents.nonce(patient),
-        }
-        return deadline, self._sign(signer, "DelegateChange", message, None, None)
+        message = DelegateChange(
+            patient=patient,
+            delegate=delegate,
+            appointed=appointed,
+            deadline=deadline,
+            nonce=self.read.consents.nonce(patient),
+        )
+        return deadline, self._sign(signer, message, None, None)
 
-    def _sign(self, signer, primary, message, chain_id, contract) -> tuple[int, bytes, bytes]:
-        document = typed_data(
-            primary,
-            message,
+    def _sign(self, signer, message: ConsentMessage, chain_id, contract) -> tuple[int, bytes, bytes]:
+        document = message.document(
             chain_id=chain_id if chain_id is not None else self.backend.chain_id,
             contract=contract or self.manifest.address("ConsentRegistry"),
         )

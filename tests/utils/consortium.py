@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
+
+from ledger_api.cli.consortium import up_command
 
 
 class Supervised:
@@ -15,22 +16,7 @@ class Supervised:
 
     def __init__(self, data: Path, rpc: int, base: int, members: int = 2, *extra: str) -> None:
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ledger_api.cli",
-                "consortium",
-                "up",
-                "--data-dir",
-                str(data),
-                "--rpc-port",
-                str(rpc),
-                "--base-port",
-                str(base),
-                "--members",
-                str(members),
-                *extra,
-            ],
+            up_command(data, rpc_port=rpc, base_port=base, extra=("--members", str(members), *extra)),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -18,22 +18,18 @@ from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from medledger_crypto import MemberIdentity
 
+from ledger_api.auth import siwe
 from ledger_api.auth.signing import MemberAuth
-from ledger_api.auth.siwe import build_message
 from ledger_api.chain.backends import ChainBackend, free_port
 from ledger_api.chain.deployment import DeploymentManifest, deploy_consortium
 from ledger_api.chain.transactions import TransactionSender
-from ledger_api.chain.types import GenesisMember, Role
+from ledger_api.chain.types import GenesisMember
 from ledger_api.core.config import ChainSettings, OutboxSettings, Settings
 from ledger_api.main import create_app
 from ledger_api.node import Node, build_node
+from tests.utils import cast
+from tests.utils.cast import MEMBER_NAMES
 from tests.utils.postgres import admin_url
-
-MEMBER_NAMES = {
-    "a": "Dapeng New District People's Hospital",
-    "b": "Kuichong Community Health Center",
-    "c": "Nan'ao Community Health Center",
-}
 
 
 class Identities:
@@ -45,26 +41,10 @@ class Identities:
         self.endpoints = endpoints or {slug: f"http://{slug}.invalid" for slug in MEMBER_NAMES}
 
     def genesis(self) -> list[GenesisMember]:
-        members = [
-            GenesisMember(
-                account=i.address,
-                role=Role.MEMBER,
-                name=MEMBER_NAMES[slug],
-                endpoint=self.endpoints[slug],
-                hpke_public_key=i.hpke_public_key.to_bytes(),
-            )
-            for slug, i in self.members.items()
-        ]
-        members.append(
-            GenesisMember(
-                account=self.auditor.address,
-                role=Role.AUDITOR,
-                name="Consortium Audit Office",
-                endpoint="",
-                hpke_public_key=self.auditor.hpke_public_key.to_bytes(),
-            )
-        )
-        return members
+        members = {
+            slug: (i.address, i.hpke_public_key.to_bytes(), self.endpoints[slug]) for slug, i in self.members.items()
+        }
+        return cast.genesis(members, (self.auditor.address, self.auditor.hpke_public_key.to_bytes(), ""))
 
 
 def deploy(
@@ -172,16 +152,8 @@ class RunningNode:
         """Signs in with Ethereum (EIP-4361) and returns a client carrying the session token."""
         with self.anonymous() as client:
             challenge = client.post("/v1/auth/challenge").json()
-            moment = datetime.now(UTC)
-            message = build_message(
-                domain=challenge["domain"],
-                address=account.address,
-                uri=challenge["uri"],
-                chain_id=challenge["chain_id"],
-                nonce=challenge["nonce"],
-                issued_at=moment,
-                expiration=moment + timedelta(minutes=10),
-                resources=resources,
+            message = siwe.answer_to(
+                challenge, address=account.address, lasts=timedelta(minutes=10), resources=resources
             )
             signature = account.sign_message(encode_defunct(text=message)).signature.hex()
             response = client.post("/v1/auth/session", json={"message": message, "signature": signature})

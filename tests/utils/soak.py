@@ -23,11 +23,12 @@ from pathlib import Path
 import httpx
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from medledger_crypto import MemberIdentity, sign_typed, typed_data
+from medledger_crypto import ConsentGrant, ConsentRevocation, MemberIdentity, sign_typed
 
 from ledger_api.chain.backends import free_port
 from ledger_api.chain.devnet import dev_passphrase
 from ledger_api.cli.client import member_client
+from tests.utils.consents import signed_grant_body
 from tests.utils.consortium import Supervised
 
 SLUGS = ("dapeng", "kuichong", "nanao")
@@ -89,30 +90,17 @@ class Soak:
 
     def grant_body(self, patient: LocalAccount, nonce: int) -> dict:
         now = int(time.time())
-        message = {
-            "patient": patient.address,
-            "grantee": self.nodes["kuichong"]["account"],
-            "categories": 1,
-            "purposes": 1,
-            "validFrom": now - 60,
-            "validUntil": now + 86_400,
-            "nonce": nonce,
-            "deadline": now + 600,
-        }
-        v, r, s = sign_typed(
-            patient, typed_data("ConsentGrant", message, chain_id=self.chain_id, contract=self.consent_registry)
+        message = ConsentGrant(
+            patient=patient.address,
+            grantee=self.nodes["kuichong"]["account"],
+            categories=1,
+            purposes=1,
+            valid_from=now - 60,
+            valid_until=now + 86_400,
+            nonce=nonce,
+            deadline=now + 600,
         )
-        return {
-            "patient": patient.address,
-            "grantee": message["grantee"],
-            "categories": 1,
-            "purposes": 1,
-            "valid_from": message["validFrom"],
-            "valid_until": message["validUntil"],
-            "nonce": nonce,
-            "deadline": message["deadline"],
-            "signature": {"v": v, "r": r.hex(), "s": s.hex()},
-        }
+        return signed_grant_body(patient, message, chain_id=self.chain_id, contract=self.consent_registry)
 
     # -- set-up ------------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -247,16 +235,10 @@ class Soak:
         if active:
             now = int(time.time())
             consent_id = int(active[0]["consent_id"])
-            message = {
-                "patient": patient.address,
-                "consentId": consent_id,
-                "nonce": domain["nonce"],
-                "deadline": now + 600,
-            }
-            v, r, s = sign_typed(
-                patient,
-                typed_data("ConsentRevocation", message, chain_id=self.chain_id, contract=self.consent_registry),
+            revocation = ConsentRevocation(
+                patient=patient.address, consent_id=consent_id, nonce=domain["nonce"], deadline=now + 600
             )
+            v, r, s = sign_typed(patient, revocation.document(chain_id=self.chain_id, contract=self.consent_registry))
             self.timed(
                 "revoke",
                 {202, 409},

@@ -1,9 +1,4 @@
-"""initial schema
-
-Revision ID: 0001
-Revises: (none)
-Create Date: 2026-11-24 00:49:13.105271
-"""
+"""initial schema"""
 
 from __future__ import annotations
 
@@ -13,8 +8,6 @@ from alembic import op
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -121,10 +114,7 @@ def upgrade() -> None:
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("entry_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("outbox_id", sa.Integer(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["outbox_id"],
-            ["outbox.id"],
-        ),
+        sa.ForeignKeyConstraint(["outbox_id"], ["outbox.id"]),
         sa.PrimaryKeyConstraint("sequence"),
         sa.UniqueConstraint("entry_hash"),
     )
@@ -143,14 +133,8 @@ def upgrade() -> None:
         sa.Column("blob_name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("outbox_id", sa.Integer(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["outbox_id"],
-            ["outbox.id"],
-        ),
-        sa.ForeignKeyConstraint(
-            ["record_id"],
-            ["records.id"],
-        ),
+        sa.ForeignKeyConstraint(["outbox_id"], ["outbox.id"]),
+        sa.ForeignKeyConstraint(["record_id"], ["records.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("record_id", "version"),
     )
@@ -165,10 +149,7 @@ def upgrade() -> None:
         sa.Column("recipient", sqlmodel.sql.sqltypes.AutoString(length=42), nullable=False),
         sa.Column("key_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("wrapped", sa.LargeBinary(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["record_id"],
-            ["records.id"],
-        ),
+        sa.ForeignKeyConstraint(["record_id"], ["records.id"]),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("wrapped_keys", schema=None) as batch_op:

@@ -1,9 +1,4 @@
-"""access entries record the chain block their authorisation was read at
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-24 03:40:00
-"""
+"""access entries record the chain block their authorisation was read at"""
 
 from __future__ import annotations
 
@@ -12,8 +7,6 @@ from alembic import op
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,9 +1,4 @@
-"""webhook subscriptions and their notifications
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-24 03:40:59.155726
-"""
+"""webhook subscriptions and their notifications"""
 
 from __future__ import annotations
 
@@ -13,8 +8,6 @@ from alembic import op
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -52,10 +45,7 @@ def upgrade() -> None:
         sa.Column("delivered_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("last_status", sa.Integer(), nullable=True),
         sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["subscription_id"],
-            ["subscriptions.id"],
-        ),
+        sa.ForeignKeyConstraint(["subscription_id"], ["subscriptions.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("subscription_id", "event_id"),
     )

@@ -1,9 +1,4 @@
-"""custody handover
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-11-24 03:47:59.346694
-"""
+"""custody handover"""
 
 from __future__ import annotations
 
@@ -13,8 +8,6 @@ from alembic import op
 
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,9 +1,4 @@
-"""patient sessions keep their signed sign-in message (the consortium-view proof)
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-11-24 04:40:00
-"""
+"""patient sessions keep their signed sign-in message (the consortium-view proof)"""
 
 from __future__ import annotations
 
@@ -13,8 +8,6 @@ from alembic import op
 
 revision = "0005"
 down_revision = "0004"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,9 +1,4 @@
-"""consortium-view proofs ended by sign-out at the member that presented them
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-11-29 15:20:00
-"""
+"""consortium-view proofs ended by sign-out at the member that presented them"""
 
 from __future__ import annotations
 
@@ -13,8 +8,6 @@ from alembic import op
 
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,9 +1,4 @@
-"""incoming custody only under an agreement the successor's own system made
-
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-11-29 15:40:00
-"""
+"""incoming custody only under an agreement the successor's own system made"""
 
 from __future__ import annotations
 
@@ -13,8 +8,6 @@ from alembic import op
 
 revision = "0007"
 down_revision = "0006"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,9 +1,4 @@
-"""the recipient's import log (the matching side of a disclosure)
-
-Revision ID: 0008
-Revises: 0007
-Create Date: 2026-11-29 18:30:00
-"""
+"""the recipient's import log (the matching side of a disclosure)"""
 
 from __future__ import annotations
 
@@ -13,8 +8,6 @@ from alembic import op
 
 revision = "0008"
 down_revision = "0007"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

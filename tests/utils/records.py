@@ -1,0 +1,53 @@
+"""What API tests do again and again: upload a record as member A, grant a consent on chain as the
+patient, fetch a record as a member, and open a release as its reader would."""
+
+from __future__ import annotations
+
+import io
+
+from ledger_api.chain.types import GrantTerms
+from ledger_api.core import headers as header_names
+from ledger_api.core import releases
+from ledger_api.vocabulary import Category, Purpose
+from tests.api.conftest import World
+
+LAB_REPORT = b"HbA1c 6.1 %; fasting glucose 5.9 mmol/L" * 50
+
+
+def upload(world: World, body: bytes = LAB_REPORT, category: Category = Category.LABS, patient: str | None = None):
+    with world.node.member_client(world.a.account) as client:
+        return client.post(
+            "/v1/records",
+            content=body,
+            headers={"content-type": "application/octet-stream"},
+            params={
+                "patient": patient or world.patient.address,
+                "category": category.name.lower(),
+                "media_type": "text/plain",
+                "fhir_resource_type": "Observation",
+            },
+        )
+
+
+def grant(world: World, grantee: str, categories: int = 0b11, purposes: int = 0b1, hours: int = 24) -> int:
+    now = int(world.backend.w3.eth.get_block("latest")["timestamp"])
+    terms = GrantTerms(
+        grantee=grantee, categories=categories, purposes=purposes, valid_from=now - 1, valid_until=now + hours * 3600
+    )
+    receipt = world.chain_as(world.patient).consents.grant(world.patient.address, terms)
+    return receipt.event("ConsentGranted").args["consentId"]
+
+
+def fetch(world: World, member, record_id: str, purpose: Purpose = Purpose.TREATMENT):
+    with world.node.member_client(member.account) as client:
+        return client.get(
+            f"/v1/records/{record_id}/content", params={"purpose": purpose.name.lower(), "clinician": "dr-wang-7f3a"}
+        )
+
+
+def open_release(response, reader) -> bytes:
+    """The plaintext of a release, opened as its reader would; its ciphertext matches the hash it names."""
+    out = io.BytesIO()
+    result = releases.open_release(response.headers, reader, io.BytesIO(response.content), out)
+    assert result.content_hash.hex() == response.headers[header_names.CONTENT_HASH]
+    return out.getvalue()
