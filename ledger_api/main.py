@@ -55,7 +55,9 @@ def create_app(node: Node) -> FastAPI:
     ``medledger serve --workers N`` runs them in a process of their own)."""
     restore_recursion_limit()  # an import (py_ecc) raised it to 100,000: deep input must not reach the C stack
     worker, notifier, housekeeping = background_jobs(node)
-    nonce_book(node), access_log(node)  # the node's parts, opened now with its database as it starts
+    # the node's parts, opened now with its database as it starts (not by whichever request comes first)
+    nonce_book(node)
+    access_log(node)
 
     started = time.time()
 

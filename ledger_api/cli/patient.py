@@ -7,9 +7,11 @@ MEDLEDGER_PATIENT_PASSPHRASE. Only signatures ever leave this machine.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,6 +19,10 @@ from ledger_api.chain.defaults import ANY_MEMBER
 from ledger_api.cli.client import check, load_patient, node_url, patient_client, patient_passphrase
 from ledger_api.cli.output import console, print_listing, reported_errors
 from ledger_api.vocabulary import Category, Purpose, bitset, from_bitset
+
+if TYPE_CHECKING:
+    import httpx
+    from medledger_crypto import PatientIdentity
 
 app = typer.Typer(help="Patients: create a key, grant and revoke consent, see who read what.", no_args_is_help=True)
 KeyOpt = Annotated[
@@ -36,6 +42,15 @@ def _names(enum: type[Category] | type[Purpose], text: str) -> int:
     except KeyError as exc:
         choices = ", ".join(m.name.lower() for m in enum)
         raise ValueError(f"unknown {enum.__name__.lower()} {exc.args[0].lower()!r}; choose from {choices}") from None
+
+
+@contextmanager
+def _signed_in(key: Path, node: str | None) -> Iterator[tuple[PatientIdentity, httpx.Client]]:
+    """The patient's key opened and a session at the node, errors reported as every command reports them."""
+    with reported_errors():
+        patient = load_patient(key)
+        with patient_client(node_url(node), patient) as client:
+            yield patient, client
 
 
 @app.command()
@@ -75,27 +90,16 @@ def grant(
                 "valid_from": now - 60,
                 "valid_until": now + int(hours * 3600),
             }
+            deadline = now + 600
             document = patient.grant_document(
                 **terms,
                 nonce=domain["nonce"],
-                deadline=now + 600,
+                deadline=deadline,
                 chain_id=domain["chain_id"],
-                contract=domain["verifying_contract"],
+                contract=_contract(domain),
             )
-            v, r, s = patient.sign(document)
-            relay = check(
-                client.post(
-                    "/v1/consents",
-                    json={
-                        "patient": patient.address,
-                        **terms,
-                        "nonce": domain["nonce"],
-                        "deadline": now + 600,
-                        "signature": {"v": v, "r": r.hex(), "s": s.hex()},
-                    },
-                )
-            ).json()
-            state = _await_relay(client, relay["id"])
+            fields = {"patient": patient.address, **terms, "nonce": domain["nonce"], "deadline": deadline}
+            state = _relay(client, "/v1/consents", patient.sign(document), fields)
         console.print(f"consent for {to} ({categories}; {purposes}; {hours:g} h): {state}")
 
 
@@ -116,22 +120,23 @@ def revoke(key: KeyOpt, consent: Annotated[str, typer.Option(help="The consent i
                 nonce=domain["nonce"],
                 deadline=deadline,
                 chain_id=domain["chain_id"],
-                contract=domain["verifying_contract"],
+                contract=_contract(domain),
             )
-            v, r, s = patient.sign(document)
-            relay = check(
-                client.post(
-                    "/v1/consents/revocations",
-                    json={
-                        "consent_id": consent,
-                        "nonce": domain["nonce"],
-                        "deadline": deadline,
-                        "signature": {"v": v, "r": r.hex(), "s": s.hex()},
-                    },
-                )
-            ).json()
-            state = _await_relay(client, relay["id"])
+            fields = {"consent_id": consent, "nonce": domain["nonce"], "deadline": deadline}
+            state = _relay(client, "/v1/consents/revocations", patient.sign(document), fields)
         console.print(f"revocation of consent {consent}: {state}")
+
+
+def _contract(domain: dict) -> str:
+    """The consent registry a signing domain names (``GET /v1/patients/{patient}/signing-domain``)."""
+    return str(domain["verifying_contract"])
+
+
+def _relay(client: httpx.Client, path: str, signature: tuple[int, bytes, bytes], fields: dict) -> str:
+    """Relays a message signed here (its ``fields`` and ``signature``) and waits until it lands; its state."""
+    v, r, s = signature
+    relay = check(client.post(path, json={**fields, "signature": {"v": v, "r": r.hex(), "s": s.hex()}})).json()
+    return _await_relay(client, relay["id"])
 
 
 def _await_relay(client, relay_id: int, timeout: float = 30) -> str:
@@ -147,10 +152,8 @@ def _await_relay(client, relay_id: int, timeout: float = 30) -> str:
 @app.command()
 def consents(key: KeyOpt, node: NodeOpt = None, as_json: JsonOpt = False) -> None:
     """Lists the patient's consents with their status."""
-    with reported_errors():
-        patient = load_patient(key)
-        with patient_client(node_url(node), patient) as client:
-            rows = check(client.get(f"/v1/patients/{patient.address}/consents")).json()
+    with _signed_in(key, node) as (patient, client):
+        rows = check(client.get(f"/v1/patients/{patient.address}/consents")).json()
         print_listing(
             rows,
             as_json=as_json,
@@ -171,11 +174,9 @@ def consents(key: KeyOpt, node: NodeOpt = None, as_json: JsonOpt = False) -> Non
 @app.command()
 def history(key: KeyOpt, node: NodeOpt = None, as_json: JsonOpt = False) -> None:
     """Who read the patient's records at this node, when, why — break-glass flagged."""
-    with reported_errors():
-        patient = load_patient(key)
-        with patient_client(node_url(node), patient) as client:
-            rows = check(client.get(f"/v1/patients/{patient.address}/access-log")).json()
-            sent = [] if as_json else check(client.get(f"/v1/patients/{patient.address}/notifications")).json()
+    with _signed_in(key, node) as (patient, client):
+        rows = check(client.get(f"/v1/patients/{patient.address}/access-log")).json()
+        sent = [] if as_json else check(client.get(f"/v1/patients/{patient.address}/notifications")).json()
         print_listing(
             rows,
             as_json=as_json,
@@ -231,11 +232,9 @@ def subscribe(
     node: NodeOpt = None,
 ) -> None:
     """Subscribes a webhook to events about the patient's account; prints the signing secret once."""
-    with reported_errors():
-        patient = load_patient(key)
-        wanted = [e.strip() for e in events.split(",") if e.strip()]
-        with patient_client(node_url(node), patient) as client:
-            created = check(client.post("/v1/subscriptions", json={"url": url, "events": wanted})).json()
+    wanted = [e.strip() for e in events.split(",") if e.strip()]
+    with _signed_in(key, node) as (_patient, client):
+        created = check(client.post("/v1/subscriptions", json={"url": url, "events": wanted})).json()
         console.print(f"subscription [bold]{created['id']}[/bold] for {', '.join(created['events'])}")
         console.print(f"signing secret (shown once; verify X-MedLedger-Signature with it): {created['secret']}")
 
@@ -243,10 +242,8 @@ def subscribe(
 @app.command()
 def subscriptions(key: KeyOpt, node: NodeOpt = None, as_json: JsonOpt = False) -> None:
     """Lists the patient's webhook subscriptions at this node."""
-    with reported_errors():
-        patient = load_patient(key)
-        with patient_client(node_url(node), patient) as client:
-            rows = check(client.get("/v1/subscriptions")).json()
+    with _signed_in(key, node) as (_patient, client):
+        rows = check(client.get("/v1/subscriptions")).json()
         print_listing(
             rows,
             as_json=as_json,
@@ -261,18 +258,14 @@ def unsubscribe(
     key: KeyOpt, subscription: Annotated[str, typer.Argument(help="The subscription id.")], node: NodeOpt = None
 ) -> None:
     """Stops a webhook subscription (pending deliveries are cancelled)."""
-    with reported_errors():
-        patient = load_patient(key)
-        with patient_client(node_url(node), patient) as client:
-            check(client.delete(f"/v1/subscriptions/{subscription}"))
+    with _signed_in(key, node) as (_patient, client):
+        check(client.delete(f"/v1/subscriptions/{subscription}"))
         console.print(f"subscription {subscription} stopped")
 
 
 @app.command()
 def notifications(key: KeyOpt, node: NodeOpt = None, as_json: JsonOpt = False) -> None:
     """Every notification about the patient's account and whether it was delivered."""
-    with reported_errors():
-        patient = load_patient(key)
-        with patient_client(node_url(node), patient) as client:
-            rows = check(client.get(f"/v1/patients/{patient.address}/notifications")).json()
+    with _signed_in(key, node) as (patient, client):
+        rows = check(client.get(f"/v1/patients/{patient.address}/notifications")).json()
         _print_notifications(rows, as_json=as_json)

@@ -7,8 +7,7 @@ import sqlmodel
 from alembic import op
 ${imports if imports else ""}
 
-revision = ${repr(up_revision)}
-down_revision = ${repr(down_revision)}
+revision, down_revision = ${repr(up_revision)}, ${repr(down_revision)}
 % if branch_labels:
 branch_labels = ${repr(branch_labels)}
 % endif

@@ -196,22 +196,28 @@ def test_rewriting_an_anchored_batch_fails_the_consistency_proof(world: World) -
     assert rewritten[0].evidence[0]["consistency_proof"] and not report.passed
 
 
-def test_an_access_released_without_consent_is_found(world: World) -> None:
-    records = _story(world)
-    labs_only = grant(world, world.b.address, categories=1 << Category.LABS)
-    node = world.node.node
-    fields = AccessEntryBase(
-        record_id=records["imaging"],
+def _read_by_b(world: World, record_id: str, *, authorization: str) -> AccessEntryBase:
+    """An entry for a read by member B on the grounds of a consent, as a node that skipped the chain check
+    would write it."""
+    return AccessEntryBase(
+        record_id=record_id,
         record_version=1,
         patient=world.patient.address,
         requester=world.b.address,
         clinician="dr-x",
         purpose=int(Purpose.TREATMENT),
         basis="consent",
-        authorization=f"{labs_only:064x}",
+        authorization=authorization,
         action="read",
-        chain_block=node.chain.consents.head_block(),
+        chain_block=world.node.node.chain.consents.head_block(),
     )
+
+
+def test_an_access_released_without_consent_is_found(world: World) -> None:
+    records = _story(world)
+    labs_only = grant(world, world.b.address, categories=1 << Category.LABS)
+    node = world.node.node
+    fields = _read_by_b(world, records["imaging"], authorization=f"{labs_only:064x}")
     with node.access_lock, session_scope(node.engine) as session:  # a node that skipped the chain check
         record_access(session, member=node.address, fields=fields)
     world.node.drain()
@@ -227,18 +233,7 @@ def test_a_read_after_revocation_is_found(world: World) -> None:
     world.chain_as(world.patient).consents.revoke(consent_id)
     assert fetch(world, world.b, records["labs"]).status_code == 403  # the node honours it
     node = world.node.node
-    fields = AccessEntryBase(
-        record_id=records["labs"],
-        record_version=1,
-        patient=world.patient.address,
-        requester=world.b.address,
-        clinician="dr-x",
-        purpose=int(Purpose.TREATMENT),
-        basis="consent",
-        authorization=f"{consent_id:064x}",
-        action="read",
-        chain_block=node.chain.consents.head_block(),
-    )
+    fields = _read_by_b(world, records["labs"], authorization=f"{consent_id:064x}")
     with node.access_lock, session_scope(node.engine) as session:
         record_access(session, member=node.address, fields=fields)
     world.node.drain()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -19,9 +18,7 @@ from tests.api.conftest import World
 
 def _signed_get(world: World, account, path: str, **overrides) -> httpx.Response:
     node = world.node
-    headers = sign_headers(
-        account, chain_id=node.node.chain_id, audience=node.node.address, method="GET", url=node.url + path, **overrides
-    )
+    headers = node.signed_headers(account, "GET", path, **overrides)
     with node.anonymous() as client:
         return client.get(path, headers=headers)
 
@@ -33,13 +30,7 @@ def test_unsigned_requests_are_refused(world: World) -> None:
 
 
 def test_a_valid_signature_is_accepted_once(world: World) -> None:
-    headers = sign_headers(
-        world.a.account,
-        chain_id=world.node.node.chain_id,
-        audience=world.node.node.address,
-        method="GET",
-        url=world.node.url + "/v1/access-log",
-    )
+    headers = world.node.signed_headers(world.a.account, "GET", "/v1/access-log")
     with world.node.anonymous() as client:
         assert client.get("/v1/access-log", headers=headers).status_code == 200
         replay = client.get("/v1/access-log", headers=headers)
@@ -64,24 +55,11 @@ def test_signature_for_another_node_or_chain_is_refused(world: World) -> None:
 
 def test_altered_path_or_body_is_refused(world: World) -> None:
     node = world.node
-    headers = sign_headers(
-        world.a.account,
-        chain_id=node.node.chain_id,
-        audience=node.node.address,
-        method="GET",
-        url=node.url + "/v1/access-log?after=0",
-    )
+    headers = node.signed_headers(world.a.account, "GET", "/v1/access-log?after=0")
     with node.anonymous() as client:
         assert client.get("/v1/access-log?after=5", headers=headers).status_code == 401
     body = b'{"support": true}'
-    headers = sign_headers(
-        world.a.account,
-        chain_id=node.node.chain_id,
-        audience=node.node.address,
-        method="POST",
-        url=node.url + "/v1/governance/proposals/0/votes",
-        digest=hashlib.sha256(body).hexdigest(),
-    )
+    headers = node.signed_headers(world.a.account, "POST", "/v1/governance/proposals/0/votes", body=body)
     with node.anonymous() as client:
         response = client.post(
             "/v1/governance/proposals/0/votes",
@@ -107,13 +85,7 @@ def test_unknown_keys_and_suspended_members_are_refused(world: World) -> None:
 
 
 def test_malformed_signature_headers_are_401_not_500(world: World) -> None:
-    good = sign_headers(
-        world.a.account,
-        chain_id=world.node.node.chain_id,
-        audience=world.node.node.address,
-        method="GET",
-        url=world.node.url + "/v1/access-log",
-    )
+    good = world.node.signed_headers(world.a.account, "GET", "/v1/access-log")
     # 65 bytes with v = 0 or 255: eth-keys raises BadSignature, which once escaped as a 500
     for broken in (
         {"x-medledger-signature": "zz"},

@@ -12,12 +12,13 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from medledger_crypto import ConsentGrant, ConsentMessage, ConsentRevocation, DelegateChange, sign_typed
+from medledger_crypto import ConsentMessage, ConsentRevocation, DelegateChange, sign_typed
 
 from ledger_api.apidocs.document import api_routes, declared_rule
 from ledger_api.auth import policy
 from ledger_api.core import headers as header_names
 from tests.api.conftest import World
+from tests.utils.consents import grant_message
 from tests.utils.records import grant, upload
 
 ROLES = ("local", "remote", "auditor", "own", "other", "anonymous")
@@ -48,16 +49,7 @@ def _sign(world: World, message: ConsentMessage) -> dict:
 def _signed_grant(world: World) -> dict:
     now = int(time.time())
     nonce = world.chain_as(world.patient).consents.nonce(world.patient.address)
-    message = ConsentGrant(
-        patient=world.patient.address,
-        grantee=world.b.address,
-        categories=1,
-        purposes=1,
-        valid_from=now - 60,
-        valid_until=now + 3600,
-        nonce=nonce,
-        deadline=now + 600,
-    )
+    message = grant_message(world.patient.address, world.b.address, nonce=nonce, deadline=now + 600)
     return {**dataclasses.asdict(message), "signature": _sign(world, message)}
 
 

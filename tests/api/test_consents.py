@@ -5,39 +5,23 @@ from __future__ import annotations
 import time
 
 from eth_account.signers.local import LocalAccount
-from medledger_crypto import ConsentGrant, ConsentRevocation, DelegateChange, sign_typed
+from medledger_crypto import ConsentRevocation, DelegateChange, sign_typed
 
 from ledger_api.vocabulary import Category, Purpose, bitset
 from tests.api.conftest import World
-from tests.utils.consents import signed_grant_body
+from tests.utils.consents import grant_message, signed_grant_body
 
 LABS_ONLY, TREATMENT_ONLY = bitset([Category.LABS]), bitset([Purpose.TREATMENT])
 
 
-def _signed_grant(
-    world: World,
-    signer: LocalAccount,
-    *,
-    patient: str | None = None,
-    grantee: str | None = None,
-    nonce: int | None = None,
-    deadline: int | None = None,
-    chain_id: int | None = None,
-    categories: int = LABS_ONLY,
-    purposes: int = TREATMENT_ONLY,
-) -> dict:
-    patient = patient or world.patient.address
-    now = int(time.time())
-    message = ConsentGrant(
-        patient=patient,
-        grantee=grantee or world.b.address,
-        categories=categories,
-        purposes=purposes,
-        valid_from=now - 60,
-        valid_until=now + 86_400,
-        nonce=world.chain_as(world.stranger).consents.nonce(patient) if nonce is None else nonce,
-        deadline=deadline or now + 600,
-    )
+def _signed_grant(world: World, signer: LocalAccount, *, chain_id: int | None = None, **changes) -> dict:
+    """A relay body: the patient's grant of labs for treatment to member B, as ``signer`` signed it;
+    ``changes``: patient, grantee, nonce, deadline, categories or purposes otherwise."""
+    patient = changes.pop("patient", world.patient.address)
+    nonce = changes.pop("nonce", None)
+    nonce = world.chain_as(world.stranger).consents.nonce(patient) if nonce is None else nonce
+    terms = {"grantee": world.b.address, "categories": LABS_ONLY, "purposes": TREATMENT_ONLY, **changes}
+    message = grant_message(patient, terms.pop("grantee"), nonce=nonce, lasts_s=86_400, **terms)
     chain_id = chain_id or world.node.node.chain_id
     return signed_grant_body(signer, message, chain_id=chain_id, contract=world.manifest.address("ConsentRegistry"))
 

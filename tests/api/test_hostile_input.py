@@ -5,12 +5,11 @@ try to walk the file system get a 4xx; and none of it stores anything."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 
 import pytest
 from eth_account import Account
-from medledger_crypto import ConsentGrant, sign_typed
+from medledger_crypto import sign_typed
 from sqlmodel import select
 from structlog.testing import capture_logs
 
@@ -20,20 +19,12 @@ from ledger_api.core.db import session_scope
 from ledger_api.outbox.models import OutboxItem
 from ledger_api.records.models import Record
 from tests.api.conftest import World
-from tests.utils.consents import signature_json
+from tests.utils.consents import grant_message, signature_json
 
 
 def _signed(world: World, account, method: str, path: str, body: bytes = b"", **overrides):
     node = world.node
-    headers = sign_headers(
-        account,
-        chain_id=node.node.chain_id,
-        audience=node.node.address,
-        method=method,
-        url=node.url + path,
-        digest=hashlib.sha256(body).hexdigest(),
-        **overrides,
-    )
+    headers = node.signed_headers(account, method, path, body=body, **overrides)
     with node.anonymous() as client:
         return client.request(method, path, content=body, headers={**headers, "content-type": "application/json"})
 
@@ -48,13 +39,7 @@ def _change_status(world: World, kind: ProposalKind, target: str) -> None:
 def test_every_refused_signed_request_says_why_in_the_log(world: World) -> None:
     node = world.node
     with capture_logs() as logs:
-        replayed = sign_headers(
-            world.a.account,
-            chain_id=node.node.chain_id,
-            audience=node.node.address,
-            method="GET",
-            url=node.url + "/v1/access-log",
-        )
+        replayed = node.signed_headers(world.a.account, "GET", "/v1/access-log")
         with node.anonymous() as client:
             assert client.get("/v1/access-log", headers=replayed).status_code == 200
             assert client.get("/v1/access-log", headers=replayed).status_code == 401
@@ -62,14 +47,7 @@ def test_every_refused_signed_request_says_why_in_the_log(world: World) -> None:
             _signed(world, world.a.account, "GET", "/v1/access-log", timestamp=int(time.time()) - 3600).status_code
             == 401
         )
-        headers = sign_headers(
-            world.a.account,
-            chain_id=node.node.chain_id,
-            audience=node.node.address,
-            method="POST",
-            url=node.url + "/v1/emergency",
-            digest=hashlib.sha256(b'{"a": 1}').hexdigest(),
-        )
+        headers = node.signed_headers(world.a.account, "POST", "/v1/emergency", body=b'{"a": 1}')
         with node.anonymous() as client:
             altered = client.post(
                 "/v1/emergency", content=b'{"a": 2}', headers={**headers, "content-type": "application/json"}
@@ -117,16 +95,7 @@ def _grant(
 ) -> dict:
     now = int(time.time())
     deadline = deadline if deadline is not None else now + 600
-    message = ConsentGrant(
-        patient=world.patient.address,
-        grantee=world.b.address,
-        categories=1,
-        purposes=1,
-        valid_from=now - 60,
-        valid_until=now + 3600,
-        nonce=nonce,
-        deadline=deadline,
-    )
+    message = grant_message(world.patient.address, world.b.address, nonce=nonce, deadline=deadline)
     document = message.document(
         chain_id=chain_id or world.node.node.chain_id, contract=contract or world.manifest.address("ConsentRegistry")
     )

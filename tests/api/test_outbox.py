@@ -6,6 +6,7 @@ from sqlmodel import col, select
 
 from ledger_api.chain.backends import RpcBackend, free_port
 from ledger_api.chain.transactions import TransactionSender
+from ledger_api.chain.types import PreparedTransaction
 from ledger_api.core.db import session_scope
 from ledger_api.main import OUTBOX_KINDS
 from ledger_api.outbox.models import OutboxItem
@@ -35,14 +36,21 @@ def _anchored(world: World, record_id: str) -> bool:
     return world.chain_as(world.stranger).records.exists(bytes.fromhex(record_id))
 
 
-def test_crash_after_signing_before_broadcast_resends_the_same_transaction(world: World) -> None:
+def _signed_and_stored(world: World) -> tuple[str, int, PreparedTransaction]:
+    """An upload whose anchor the worker signed and stored as sent (what a crash right after leaves):
+    the record id, the node's nonce before, and the stored transaction."""
     record_id = upload(world).json()["id"]
     (item,) = _items(world)
     worker, before = world.node.worker, _nonce(world)
     unsigned = worker.transaction(item)
     assert unsigned.contract == "RecordRegistry"
     prepared = world.node.node.sender.prepare(unsigned.function, contract=unsigned.contract)
-    worker._mark_sent([item], prepared)  # crash here: stored, never broadcast
+    worker._mark_sent([item], prepared)
+    return record_id, before, prepared
+
+
+def test_crash_after_signing_before_broadcast_resends_the_same_transaction(world: World) -> None:
+    record_id, before, prepared = _signed_and_stored(world)  # crash here: stored, never broadcast
     assert not _anchored(world, record_id)
     _restart(world).run_once()
     (item,) = _items(world)
@@ -51,13 +59,7 @@ def test_crash_after_signing_before_broadcast_resends_the_same_transaction(world
 
 
 def test_crash_after_broadcast_before_receipt_confirms_without_resending(world: World) -> None:
-    record_id = upload(world).json()["id"]
-    (item,) = _items(world)
-    worker, before = world.node.worker, _nonce(world)
-    unsigned = worker.transaction(item)
-    assert unsigned.contract == "RecordRegistry"
-    prepared = world.node.node.sender.prepare(unsigned.function, contract=unsigned.contract)
-    worker._mark_sent([item], prepared)
+    record_id, before, prepared = _signed_and_stored(world)
     world.node.node.sender.broadcast(prepared)  # crash here: mined, but the row still says "sent"
     _restart(world).run_once()
     (item,) = _items(world)

@@ -4,13 +4,11 @@ anonymous sign-in challenges are rate-limited and bounded (issue: hostile patien
 
 from __future__ import annotations
 
-import hashlib
 import sys
 
 from sqlmodel import select
 
 from ledger_api.access.models import AccessEntry
-from ledger_api.auth.signing import sign_headers
 from ledger_api.core.db import session_scope
 from ledger_api.core.jsontext import MAX_DEPTH, RECURSION_LIMIT, loads, nesting_depth_exceeds
 from ledger_api.core.rate_limit import TokenBuckets
@@ -34,14 +32,7 @@ def _json_routes(world: World) -> list[tuple[str, str]]:
 
 def _signed_post(world: World, path: str, body: bytes) -> tuple[int, str]:
     node = world.node
-    headers = sign_headers(
-        world.a.account,
-        chain_id=node.node.chain_id,
-        audience=node.node.address,
-        method="POST",
-        url=node.url + path,
-        digest=hashlib.sha256(body).hexdigest(),
-    )
+    headers = node.signed_headers(world.a.account, "POST", path, body=body)
     with node.anonymous() as client:
         response = client.post(path, content=body, headers={**headers, "content-type": "application/json"})
     return response.status_code, response.text

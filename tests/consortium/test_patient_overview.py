@@ -26,23 +26,14 @@ from ledger_api.chain.transactions import TransactionSender
 from ledger_api.core.db import session_scope
 from ledger_api.vocabulary import Category, bitset
 from tests.consortium.conftest import TwoNodes
+from tests.utils.records import upload_to
 
 VIEW = (CONSORTIUM_VIEW,)
 
 
 def _upload(world: TwoNodes, slug: str, body: bytes, category: Category, patient: str | None = None) -> str:
     node = world.a if slug == "a" else world.b
-    with node.member_client(world.ids.members[slug].account) as client:
-        response = client.post(
-            "/v1/records",
-            content=body,
-            headers={"content-type": "application/octet-stream"},
-            params={
-                "patient": patient or world.patient.address,
-                "category": category.name.lower(),
-                "media_type": "text/plain",
-            },
-        )
+    response = upload_to(node, world.ids.members[slug].account, patient or world.patient.address, body, category)
     assert response.status_code == 201, response.text
     node.drain()  # anchor it (the tests run each node's outbox by hand)
     return response.json()["id"]

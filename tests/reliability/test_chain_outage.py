@@ -16,11 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 from eth_account import Account
-from medledger_crypto import ConsentGrant
 
 from ledger_api.chain.backends import AnvilBackend
 from ledger_api.core import headers as header_names
-from tests.utils.consents import signed_grant_body
+from tests.utils.consents import grant_message, signed_grant_body
 from tests.utils.crash import CrashLab
 from tests.utils.nodes import database
 
@@ -39,16 +38,7 @@ class Answer:
 
 def _grant_body(lab: CrashLab, patient) -> dict:
     now = int(time.time())
-    message = ConsentGrant(
-        patient=patient.address,
-        grantee=lab.ids.members["b"].address,
-        categories=1,
-        purposes=1,
-        valid_from=now - 60,
-        valid_until=now + 3600,
-        nonce=0,
-        deadline=now + 3600,
-    )
+    message = grant_message(patient.address, lab.ids.members["b"].address, nonce=0, deadline=now + 3600)
     contract = lab.manifest.address("ConsentRegistry")
     return signed_grant_body(patient, message, chain_id=lab.manifest.chain_id, contract=contract)
 

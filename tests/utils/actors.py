@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import pytest
@@ -22,6 +24,9 @@ from tests.utils import cast
 HYBRID_KEY = bytes(range(256)) * 4 + bytes(192)  # 1216 bytes: ML-KEM-768 + X25519 public key size
 X25519_KEY = bytes(range(32))
 ETHER = 10**18
+
+#: what a signing helper returns: the deadline signed and the signature (v, r, s)
+Signed = tuple[int, tuple[int, bytes, bytes]]
 
 
 @dataclass
@@ -103,59 +108,38 @@ class Chain:
             valid_until=now + hours * 3600,
         )
 
-    def sign_grant(
+    def sign_grant(self, signer: LocalAccount, patient: str, terms: GrantTerms, **options: Any) -> Signed:
+        return self._signed(signer, patient, partial(ConsentGrant.of, patient, terms), **options)
+
+    def sign_revocation(self, signer: LocalAccount, consent_id: int, patient: str, **options: Any) -> Signed:
+        return self._signed(
+            signer, patient, partial(ConsentRevocation, patient=patient, consent_id=consent_id), **options
+        )
+
+    def sign_delegation(self, signer: LocalAccount, patient: str, delegate: str, appointed: bool) -> Signed:
+        change = partial(DelegateChange, patient=patient, delegate=delegate, appointed=appointed)
+        return self._signed(signer, patient, change)
+
+    def _signed(
         self,
         signer: LocalAccount,
         patient: str,
-        terms: GrantTerms,
+        message: Callable[..., ConsentMessage],
         *,
         deadline: int | None = None,
         nonce: int | None = None,
         chain_id: int | None = None,
         contract: str | None = None,
-    ) -> tuple[int, tuple[int, bytes, bytes]]:
+    ) -> Signed:
+        """``(deadline, signature)`` of the message ``message(nonce=, deadline=)`` makes: by default the
+        patient's next nonce, an hour to land, and this consortium's domain."""
         deadline = deadline if deadline is not None else self.now() + 3600
         nonce = nonce if nonce is not None else self.read.consents.nonce(patient)
-        message = ConsentGrant.of(patient, terms, nonce=nonce, deadline=deadline)
-        return deadline, self._sign(signer, message, chain_id, contract)
-
-    def sign_revocation(
-        self,
-        signer: LocalAccount,
-        consent_id: int,
-        patient: str,
-        *,
-        deadline: int | None = None,
-        nonce: int | None = None,
-    ) -> tuple[int, tuple[int, bytes, bytes]]:
-        deadline = deadline if deadline is not None else self.now() + 3600
-        message = ConsentRevocation(
-            patient=patient,
-            consent_id=consent_id,
-            deadline=deadline,
-            nonce=nonce if nonce is not None else self.read.consents.nonce(patient),
-        )
-        return deadline, self._sign(signer, message, None, None)
-
-    def sign_delegation(
-        self, signer: LocalAccount, patient: str, delegate: str, appointed: bool
-    ) -> tuple[int, tuple[int, bytes, bytes]]:
-        deadline = self.now() + 3600
-        message = DelegateChange(
-            patient=patient,
-            delegate=delegate,
-            appointed=appointed,
-            deadline=deadline,
-            nonce=self.read.consents.nonce(patient),
-        )
-        return deadline, self._sign(signer, message, None, None)
-
-    def _sign(self, signer, message: ConsentMessage, chain_id, contract) -> tuple[int, bytes, bytes]:
-        document = message.document(
+        document = message(nonce=nonce, deadline=deadline).document(
             chain_id=chain_id if chain_id is not None else self.backend.chain_id,
             contract=contract or self.manifest.address("ConsentRegistry"),
         )
-        return sign_typed(signer, document)
+        return deadline, sign_typed(signer, document)
 
 
 def random_id() -> bytes:

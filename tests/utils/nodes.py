@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import threading
 import time
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -19,7 +21,7 @@ from eth_account.signers.local import LocalAccount
 from medledger_crypto import MemberIdentity
 
 from ledger_api.auth import siwe
-from ledger_api.auth.signing import MemberAuth
+from ledger_api.auth.signing import MemberAuth, sign_headers
 from ledger_api.chain.backends import ChainBackend, free_port
 from ledger_api.chain.deployment import DeploymentManifest, deploy_consortium
 from ledger_api.chain.transactions import TransactionSender
@@ -147,6 +149,22 @@ class RunningNode:
 
     def anonymous(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30)
+
+    def signed_headers(
+        self, account: LocalAccount, method: str, path: str, *, body: bytes | None = None, **options: Any
+    ) -> dict[str, str]:
+        """A member's signature headers for one request to this node (what ``member_client`` sends), for
+        tests that send them by hand: replayed, altered, or on a raw connection."""
+        digest = hashlib.sha256(body).hexdigest() if body is not None else None
+        return sign_headers(
+            account,
+            chain_id=self.node.chain_id,
+            audience=self.node.address,
+            method=method,
+            url=self.url + path,
+            **({"digest": digest} if digest else {}),
+            **options,
+        )
 
     def patient_client(self, account: LocalAccount, resources: tuple[str, ...] = ()) -> httpx.Client:
         """Signs in with Ethereum (EIP-4361) and returns a client carrying the session token."""

@@ -5,27 +5,39 @@ from __future__ import annotations
 
 import io
 
+import httpx
+from eth_account.signers.local import LocalAccount
+
 from ledger_api.chain.types import GrantTerms
 from ledger_api.core import headers as header_names
 from ledger_api.core import releases
 from ledger_api.vocabulary import Category, Purpose
 from tests.api.conftest import World
+from tests.utils.nodes import RunningNode
 
 LAB_REPORT = b"HbA1c 6.1 %; fasting glucose 5.9 mmol/L" * 50
 
 
 def upload(world: World, body: bytes = LAB_REPORT, category: Category = Category.LABS, patient: str | None = None):
-    with world.node.member_client(world.a.account) as client:
+    """Member A uploads a record of the world's patient (an Observation unless told otherwise)."""
+    return upload_to(world.node, world.a.account, patient or world.patient.address, body, category, "Observation")
+
+
+def upload_to(
+    node: RunningNode,
+    member: LocalAccount,
+    patient: str,
+    body: bytes,
+    category: Category,
+    fhir_resource_type: str | None = None,
+) -> httpx.Response:
+    """``member`` uploads ``body`` as a record of ``patient`` to ``node``; the response as it came."""
+    params = {"patient": patient, "category": category.name.lower(), "media_type": "text/plain"}
+    if fhir_resource_type is not None:
+        params["fhir_resource_type"] = fhir_resource_type
+    with node.member_client(member) as client:
         return client.post(
-            "/v1/records",
-            content=body,
-            headers={"content-type": "application/octet-stream"},
-            params={
-                "patient": patient or world.patient.address,
-                "category": category.name.lower(),
-                "media_type": "text/plain",
-                "fhir_resource_type": "Observation",
-            },
+            "/v1/records", content=body, headers={"content-type": "application/octet-stream"}, params=params
         )
 
 

@@ -23,12 +23,12 @@ from pathlib import Path
 import httpx
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from medledger_crypto import ConsentGrant, ConsentRevocation, MemberIdentity, sign_typed
+from medledger_crypto import ConsentRevocation, MemberIdentity, sign_typed
 
 from ledger_api.chain.backends import free_port
 from ledger_api.chain.devnet import dev_passphrase
 from ledger_api.cli.client import member_client
-from tests.utils.consents import signed_grant_body
+from tests.utils.consents import grant_message, signed_grant_body
 from tests.utils.consortium import Supervised
 
 SLUGS = ("dapeng", "kuichong", "nanao")
@@ -89,17 +89,7 @@ class Soak:
         return response
 
     def grant_body(self, patient: LocalAccount, nonce: int) -> dict:
-        now = int(time.time())
-        message = ConsentGrant(
-            patient=patient.address,
-            grantee=self.nodes["kuichong"]["account"],
-            categories=1,
-            purposes=1,
-            valid_from=now - 60,
-            valid_until=now + 86_400,
-            nonce=nonce,
-            deadline=now + 600,
-        )
+        message = grant_message(patient.address, self.nodes["kuichong"]["account"], nonce=nonce, lasts_s=86_400)
         return signed_grant_body(patient, message, chain_id=self.chain_id, contract=self.consent_registry)
 
     # -- set-up ------------------------------------------------------------------------------------

@@ -6,8 +6,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision, down_revision = "0005", "0004"
 
 
 def upgrade() -> None:

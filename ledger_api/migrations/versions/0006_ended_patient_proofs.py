@@ -6,8 +6,9 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+from ledger_api.migrations.helpers import create_indexes, drop_table
+
+revision, down_revision = "0006", "0005"
 
 
 def upgrade() -> None:
@@ -17,11 +18,8 @@ def upgrade() -> None:
         sa.Column("expires_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("digest"),
     )
-    with op.batch_alter_table("ended_patient_proofs", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_ended_patient_proofs_expires_at"), ["expires_at"], unique=False)
+    create_indexes("ended_patient_proofs", "expires_at")
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("ended_patient_proofs", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_ended_patient_proofs_expires_at"))
-    op.drop_table("ended_patient_proofs")
+    drop_table("ended_patient_proofs", "expires_at")

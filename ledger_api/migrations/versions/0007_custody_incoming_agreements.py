@@ -6,8 +6,9 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+from ledger_api.migrations.helpers import create_indexes, drop_table
+
+revision, down_revision = "0007", "0006"
 
 
 def upgrade() -> None:
@@ -24,11 +25,8 @@ def upgrade() -> None:
         sa.Column("withdrawn_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table("custody_incoming_agreements", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_custody_incoming_agreements_predecessor"), ["predecessor"], unique=False)
+    create_indexes("custody_incoming_agreements", "predecessor")
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("custody_incoming_agreements", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_custody_incoming_agreements_predecessor"))
-    op.drop_table("custody_incoming_agreements")
+    drop_table("custody_incoming_agreements", "predecessor")

@@ -6,8 +6,9 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+from ledger_api.migrations.helpers import create_indexes, drop_table
+
+revision, down_revision = "0008", "0007"
 
 
 def upgrade() -> None:
@@ -27,11 +28,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("custodian", "custodian_sequence"),
     )
-    with op.batch_alter_table("import_log", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_import_log_patient"), ["patient"], unique=False)
+    create_indexes("import_log", "patient")
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("import_log", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_import_log_patient"))
-    op.drop_table("import_log")
+    drop_table("import_log", "patient")
