@@ -30,9 +30,9 @@ def _json_routes(world: World) -> list[tuple[str, str]]:
     )
 
 
-def _signed_post(world: World, path: str, body: bytes) -> tuple[int, str]:
+def _signed_post(world: World, path: str, body: bytes, signer=None) -> tuple[int, str]:
     node = world.node
-    headers = node.signed_headers(world.a.account, "POST", path, body=body)
+    headers = node.signed_headers((signer or world.a).account, "POST", path, body=body)
     with node.anonymous() as client:
         response = client.post(path, content=body, headers={**headers, "content-type": "application/json"})
     return response.status_code, response.text
@@ -44,6 +44,10 @@ def test_the_depth_check_counts_only_brackets_outside_strings() -> None:
     assert nesting_depth_exceeds(b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1))
     assert nesting_depth_exceeds(b'{"a":' * 100 + b"1" + b"}" * 100)
     assert loads(b'{"a": ["[[[", {"b": 1}]}') == {"a": ["[[[", {"b": 1}]}
+
+
+#: routes this node's own system may not call, and who may (a caller's role is checked before the body is read)
+_ALLOWED_SIGNER = {"/v1/subscriptions": lambda world: world.ids.auditor, "/v1/auth/proofs/ended": lambda world: world.b}
 
 
 def test_a_megabyte_of_nesting_gets_400_on_every_json_route_and_the_node_lives(world: World) -> None:
@@ -69,8 +73,8 @@ def test_a_megabyte_of_nesting_gets_400_on_every_json_route_and_the_node_lives(w
                     path, content=b'{"message": ' + b"[" * 16_000, headers={"content-type": "application/json"}
                 )
             status, text = response.status_code, response.text
-        else:
-            status, text = _signed_post(world, path, hostile)
+        else:  # signed by a caller the route's rule lets through: the body is read only after that check
+            status, text = _signed_post(world, path, hostile, signer=_ALLOWED_SIGNER.get(path, lambda w: w.a)(world))
         assert status == 400, (path, status, text)
         assert f"deeper than {MAX_DEPTH}" in text, (path, text)
     with world.node.anonymous() as client:

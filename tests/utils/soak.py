@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,25 +153,11 @@ class Soak:
                 elif roll < 0.55:
                     patient = rng.choice(self.steady)
                     record = rng.choice(self.records[patient.address][:2])  # anchored before the soak began
-                    self.timed(
-                        "read (consented)",
-                        {200},
-                        lambda r=record: b.get(
-                            f"/v1/consortium/records/{r}",
-                            params={"custodian": account_a, "purpose": "treatment", "clinician": "dr-soak"},
-                        ),
-                    )
+                    self.timed("read (consented)", {200}, _consortium_read(b, record, account_a, "dr-soak"))
                 elif roll < 0.65:
                     patient = rng.choice(self.churning)
                     record = self.records[patient.address][0]
-                    self.timed(
-                        "read (churning consent)",
-                        {200, 403},
-                        lambda r=record: b.get(
-                            f"/v1/consortium/records/{r}",
-                            params={"custodian": account_a, "purpose": "treatment", "clinician": "dr-soak"},
-                        ),
-                    )
+                    self.timed("read (churning consent)", {200, 403}, _consortium_read(b, record, account_a, "dr-soak"))
                 elif roll < 0.72:
                     self.churn(a, rng)
                 elif roll < 0.82:
@@ -199,14 +186,7 @@ class Soak:
                     )
                     if declared is not None and declared.status_code == 201:
                         record = self.records[patient.address][0]
-                        self.timed(
-                            "read (break-glass)",
-                            {200},
-                            lambda r=record: c.get(
-                                f"/v1/consortium/records/{r}",
-                                params={"custodian": account_a, "purpose": "treatment", "clinician": "dr-er"},
-                            ),
-                        )
+                        self.timed("read (break-glass)", {200}, _consortium_read(c, record, account_a, "dr-er"))
                 else:
                     self.timed("own log", {200}, lambda: a.get("/v1/access-log", params={"limit": 50}))
         finally:
@@ -295,3 +275,9 @@ def run_soak(data: Path, duration_s: float, workers: int = 6) -> SoakResult:
         return soak.result
     finally:
         running.stop()
+
+
+def _consortium_read(client: httpx.Client, record: str, custodian: str, clinician: str) -> Callable[[], httpx.Response]:
+    """A read of ``record`` through the client's node from its custodian, for treatment."""
+    params = {"custodian": custodian, "purpose": "treatment", "clinician": clinician}
+    return lambda: client.get(f"/v1/consortium/records/{record}", params=params)
