@@ -53,13 +53,13 @@ demo: deps
 test: deps browser postgres lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
-## lint: ruff (rules and format), the import-layer contract, and mypy (strict on crypto, chain and core)
+## lint: ruff (rules and format), the import-layer contract, and mypy (all of it; strict on crypto, chain and core)
 lint: deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	mkdir -p .mypy_path && ln -sfn ../crypto .mypy_path/medledger_crypto
-	$(BIN)/mypy -p medledger_crypto -p ledger_api.chain -p ledger_api.core
+	$(BIN)/mypy -p medledger_crypto -p ledger_api
 
 ## bench: every benchmark; prints a table and writes bench-results.json
 bench: deps postgres

@@ -34,6 +34,7 @@ from ledger_api.node import Node
 from ledger_api.notifications.router import router as notifications_router
 from ledger_api.notifications.worker import NotificationWorker
 from ledger_api.ops.router import router as ops_router
+from ledger_api.outbox.kinds import OutboxKind
 from ledger_api.outbox.worker import OutboxWorker
 from ledger_api.portal.router import router as portal_router
 from ledger_api.records import anchoring as record_anchoring
@@ -41,7 +42,12 @@ from ledger_api.records.blobs import sweep_orphans
 from ledger_api.records.router import router as records_router
 
 #: every kind of chain write the outbox sends, each declared by its domain next to the code that enqueues it
-OUTBOX_KINDS = (*record_anchoring.KINDS, *access_anchoring.KINDS, *consent_relays.KINDS, *custody_transfer.KINDS)
+OUTBOX_KINDS: tuple[type[OutboxKind[Any]], ...] = (
+    *record_anchoring.KINDS,
+    *access_anchoring.KINDS,
+    *consent_relays.KINDS,
+    *custody_transfer.KINDS,
+)
 
 
 def background_jobs(node: Node) -> tuple[OutboxWorker, NotificationWorker, SignInHousekeeping]:

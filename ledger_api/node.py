@@ -82,7 +82,7 @@ class Node:
             existing = self._parts.get(kind)
             if existing is None:
                 existing = self._parts[kind] = make(self)
-            return existing  # type: ignore[no-any-return]
+            return existing
 
     def close(self) -> None:
         """Closes the node's database connections (its own database and what its parts opened, such as

@@ -7,6 +7,7 @@ ActReason (PurposeOfUse) code for interoperability (FHIR AuditEvent / Consent).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import IntEnum, StrEnum
 
 
@@ -60,7 +61,7 @@ _HL7_PURPOSE = {
 }
 
 
-def bitset(items: list[Category] | list[Purpose] | tuple[IntEnum, ...]) -> int:
+def bitset(items: Iterable[IntEnum]) -> int:
     """The bit set of the given categories or purposes."""
     value = 0
     for item in items:
@@ -68,7 +69,7 @@ def bitset(items: list[Category] | list[Purpose] | tuple[IntEnum, ...]) -> int:
     return value
 
 
-def from_bitset(enum: type[Category] | type[Purpose], value: int) -> list:
+def from_bitset(enum: type[Category] | type[Purpose], value: int) -> list[IntEnum]:
     """The members of ``enum`` present in bit set ``value``."""
     return [member for member in enum if value >> int(member) & 1]
 

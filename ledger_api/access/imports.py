@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, UniqueConstraint
+from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from ledger_api.core.db import session_scope
+from ledger_api.core.db import WriteTurns, session_scope
 
 
 class ImportEntry(SQLModel, table=True):
@@ -33,7 +35,7 @@ class ImportEntry(SQLModel, table=True):
     created_at: datetime
 
 
-def record_import(engine, turns, **fields: object) -> None:
+def record_import(engine: Engine, turns: WriteTurns, **fields: Any) -> None:
     """Keeps one import entry (a repeated custodian entry is kept once: the unique constraint holds it)."""
     with turns.turn(), session_scope(engine) as session:
         exists = session.exec(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -53,7 +54,7 @@ def member_log(
 def export_log(node: NodeDep, caller: ReadsMemberLogDep) -> StreamingResponse:
     """Every entry as JSON lines: the exact documents whose hashes are anchored on chain."""
 
-    def lines():
+    def lines() -> Iterator[str]:
         with session_scope(node.engine) as session:
             yield from service.iter_export(session)
 

@@ -20,7 +20,7 @@ gets wrong for this API, once, after generation:
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -43,9 +43,9 @@ MEMBER_HEADERS = {
     ),
     "memberSignature": (header_names.SIGNATURE, "EIP-191 signature (65 bytes, hex) over the signature base."),
 }
-MEMBER = {name: [] for name in MEMBER_HEADERS}
-PATIENT_SESSION = {"patientSession": []}
-PATIENT_PROOF = {**MEMBER, "patientProof": []}
+MEMBER: dict[str, list[str]] = {name: [] for name in MEMBER_HEADERS}
+PATIENT_SESSION: dict[str, list[str]] = {"patientSession": []}
+PATIENT_PROOF: dict[str, list[str]] = {**MEMBER, "patientProof": []}
 
 #: headers of a released record: what a client needs to check, decrypt and cite the release
 RELEASE_HEADERS = {
@@ -120,7 +120,7 @@ def _uses(route: APIRoute, dependency: object) -> bool:
     return False
 
 
-def security_for(route: APIRoute) -> list[dict[str, list]]:
+def security_for(route: APIRoute) -> list[dict[str, list[str]]]:
     """The security requirements of one route, from the rule it declares: the signed-member headers, and
     a patient's session or proof where the rule lets patients through."""
     rule = declared_rule(route)
@@ -222,7 +222,7 @@ def build(app: FastAPI, settings: Settings) -> dict[str, Any]:
     for name in ("HTTPValidationError", "ValidationError"):  # replaced by problem+json
         schemas.pop(name, None)
     routes = {
-        (method.lower(), route.path_format): route for route in api_routes(app.routes) for method in route.methods
+        (method.lower(), route.path_format): route for route in api_routes(app.routes) for method in route.methods or ()
     }
     upload_limit = settings.limits.max_upload_bytes
     for path, item in document["paths"].items():
@@ -247,7 +247,7 @@ def build(app: FastAPI, settings: Settings) -> dict[str, Any]:
     _release_headers(document)
     document["components"]["securitySchemes"] = _security_schemes()
     app.openapi_schema = document
-    return document
+    return cast(dict[str, Any], document)
 
 
 def _release_headers(document: dict[str, Any]) -> None:

@@ -102,7 +102,7 @@ def _instant(value: str | int) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _validated(model: type, resource: dict[str, Any]) -> dict[str, Any]:
+def _validated(model: type[Any], resource: dict[str, Any]) -> dict[str, Any]:
     try:
         model.model_validate(resource)
     except ValidationError as exc:

@@ -29,10 +29,10 @@ def _timeline_svg(report: AuditReport) -> str:
     width_minutes = max(1, (last - first + 1 + _BARS - 1) // _BARS)
     bars: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0, 0])
     for bucket in report.timeline:
-        slot = bars[(bucket.member, (bucket.minute - first) // width_minutes)]
-        slot[0] += bucket.accesses
-        slot[1] += bucket.break_glass
-        slot[2] += bucket.violations
+        counts = bars[(bucket.member, (bucket.minute - first) // width_minutes)]
+        counts[0] += bucket.accesses
+        counts[1] += bucket.break_glass
+        counts[2] += bucket.violations
     peak = max(v[0] for v in bars.values()) or 1
     row_h, chart_w, left = 70, 720, 130
     bar_w = chart_w / _BARS

@@ -39,7 +39,7 @@ async def own_trail_report(
     max_anchor_delay_s: Annotated[int, Query(ge=0, le=10**9)] = 600,
     review_deadline_s: Annotated[int, Query(ge=0, le=10**9)] = 7 * 86_400,
     format: Annotated[str, Query(pattern="^(json|html)$")] = "json",
-):
+) -> HTMLResponse | AuditReport:
     """This node's access log and records verified against the chain, as JSON or a self-contained HTML page."""
     policy = AuditPolicy(max_anchor_delay_s=max_anchor_delay_s, review_deadline_s=review_deadline_s)
     report = await run_sync(service.verify_own_trail, node, policy)

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from medledger_crypto import merkle
 
@@ -425,7 +425,7 @@ class AuditRun:
             return "consent-category", "the consent does not cover the record's category"
         purpose = doc.get("purpose")
         if not isinstance(purpose, int) or not (consent.purposes >> purpose) & 1:
-            name = Purpose(purpose).name.lower() if purpose in Purpose._value2member_map_ else purpose
+            name = Purpose(cast(int, purpose)).name.lower() if purpose in Purpose._value2member_map_ else purpose
             return "consent-purpose", f"the consent does not cover the purpose {name}"
         if not consent.valid_from - skew <= at < consent.valid_until + skew:
             return "consent-window", "the access falls outside the consent's validity window"

@@ -23,7 +23,8 @@ from ledger_api.node import Node
 
 
 async def get_node(request: Request) -> Node:
-    return request.app.state.node
+    node: Node = request.app.state.node
+    return node
 
 
 NodeDep = Annotated[Node, Depends(get_node)]
@@ -57,7 +58,10 @@ CallerDep = Annotated[Caller, Depends(get_caller)]
 class Allowed:
     """A route's declared rule (``auth.policy``), as its caller dependency: the caller's role is checked
     before the route runs (a patient's towards the ``patient`` the path names, if any), and the route
-    gets the caller. ``rule`` is what the OpenAPI document and the authorisation-matrix test read."""
+    gets the caller. ``rule`` is what the OpenAPI document and the authorisation-matrix test read.
+
+    A route that takes a signed body names ``VerifiedBody`` before this: authentication (the body's
+    digest is part of the signature) comes before authorisation, so an altered body is a 401 for anyone."""
 
     def __init__(self, rule: policy.Rule) -> None:
         self.rule = rule

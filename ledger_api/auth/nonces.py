@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
@@ -33,7 +34,7 @@ from ledger_api.core.group_commit import GroupCommit
 from ledger_api.node import Node
 
 _TABLE = SeenRequestNonce.__table__  # type: ignore[attr-defined]
-_DIALECTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+_DIALECTS: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 class NonceBook:

@@ -29,7 +29,6 @@ from ledger_api.node import Node
 
 Role = Literal["local", "remote", "auditor", "patient", "delegate", "other-patient"]
 PATIENT_ROLES: frozenset[Role] = frozenset({"patient", "delegate"})
-MEMBER_ROLES: frozenset[Role] = frozenset({"local", "remote"})
 
 
 @dataclass(frozen=True)
@@ -37,8 +36,8 @@ class Rule:
     """One authorisation rule. ``allows``: the roles that pass; ``denial``: what a refused caller reads
     (code ``role-not-allowed``, or ``patient-scope`` for a patient asking about another patient, or
     ``remote_code`` for another member). ``hidden_code``: refuse with a 404 of that code instead, saying
-    nothing more than a missing thing would (the caller may not learn that it exists). ``in_person``: a patient must be
-    signed in here, not reach this node through another member's node."""
+    nothing more than a missing thing would (the caller may not learn that it exists). ``in_person``: a
+    patient must be signed in here, not reach this node through another member's node."""
 
     name: str
     allows: frozenset[Role]
@@ -51,13 +50,17 @@ class Rule:
     def patients_may(self) -> bool:
         return bool(self.allows & PATIENT_ROLES)
 
-    @property
-    def members_may(self) -> bool:
-        return bool(self.allows & (MEMBER_ROLES | {"auditor"}))
 
-
-def _rule(name: str, allows: set[Role], denial: str, **options: object) -> Rule:
-    return Rule(name=name, allows=frozenset(allows), denial=denial, **options)  # type: ignore[arg-type]
+def _rule(
+    name: str,
+    allows: set[Role],
+    denial: str,
+    *,
+    remote_code: str = "role-not-allowed",
+    hidden_code: str = "",
+    in_person: bool = False,
+) -> Rule:
+    return Rule(name, frozenset(allows), denial, remote_code, hidden_code, in_person)
 
 
 # --------------------------------------------------------------------------- the rules

@@ -89,7 +89,7 @@ class EndedProofIn(BaseModel):
     responses=responses(400, 401, 403, 413, 415, 422, 503),
     openapi_extra=json_body(EndedProofIn),
 )
-def proof_ended(request: Request, node: NodeDep, caller: AnotherMemberDep, body: VerifiedBody) -> None:
+def proof_ended(request: Request, node: NodeDep, body: VerifiedBody, caller: AnotherMemberDep) -> None:
     """A member tells this node that a patient signed out there: the proof it presented for that patient's
     session is refused from now on. Only the member the proof names can end it."""
     service.end_patient_proof(node, caller, parse_json(request, body, EndedProofIn).proof)

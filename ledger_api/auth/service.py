@@ -108,9 +108,8 @@ def purge_expired(node: Node, session: Session) -> None:
     """Drops nonces, sessions and sign-in challenges that can no longer be used."""
     moment = now()
     nonce_book(node).purge(moment)
-    session.exec(delete(PatientSession).where(PatientSession.expires_at < moment))  # type: ignore[call-overload]
-    session.exec(delete(SiweChallenge).where(SiweChallenge.expires_at < moment))  # type: ignore[call-overload]
-    session.exec(delete(EndedProof).where(EndedProof.expires_at < moment))  # type: ignore[call-overload]
+    for table in (PatientSession, SiweChallenge, EndedProof):
+        session.exec(delete(table).where(col(table.expires_at) < moment))
 
 
 # ----------------------------------------------------------------------------- patients (SIWE)
@@ -274,7 +273,7 @@ def session_proof(node: Node, token: str) -> str | None:
 
 def close_session(node: Node, token: str) -> None:
     with session_scope(node.engine) as session:
-        session.exec(delete(PatientSession).where(PatientSession.token_hash == _hash(token)))  # type: ignore[call-overload]
+        session.exec(delete(PatientSession).where(col(PatientSession.token_hash) == _hash(token)))
 
 
 def _hash(token: str) -> str:

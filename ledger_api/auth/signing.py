@@ -133,7 +133,7 @@ def recover_signer(base: str, signature_hex: str) -> str:
     """The account that signed ``base``; ``ValueError`` if the signature is malformed."""
     raw = signature_bytes(signature_hex)
     try:
-        return Account.recover_message(encode_defunct(text=base), signature=raw)
+        return str(Account.recover_message(encode_defunct(text=base), signature=raw))
     except Exception as exc:
         raise ValueError(f"not a valid signature ({type(exc).__name__})") from None
 

@@ -167,7 +167,7 @@ def verify_signature(text: str, signature_hex: str) -> str:
     if len(raw) != 65:
         raise ValueError("signature must be 65 bytes")
     try:
-        return Account.recover_message(encode_defunct(text=text), signature=raw)
+        return str(Account.recover_message(encode_defunct(text=text), signature=raw))
     except Exception as exc:
         raise ValueError(f"not a valid signature ({type(exc).__name__})") from None
 

@@ -6,7 +6,7 @@ it (and every domain) names these without pulling in a client or a connection.
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Any
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict
 
@@ -49,6 +49,10 @@ class ConsentState(IntEnum):
     REVOKED = 2
 
 
+#: a review's one name off chain
+ReviewLabel = Literal["pending", "justified", "not-justified"]
+
+
 class Review(IntEnum):
     """An auditor's review of a break-glass declaration; ``label`` is its one name off chain."""
 
@@ -57,9 +61,9 @@ class Review(IntEnum):
     NOT_JUSTIFIED = 2
 
     @property
-    def label(self) -> str:
+    def label(self) -> ReviewLabel:
         """``pending``, ``justified`` or ``not-justified``: the word every API, page and notification uses."""
-        return self.name.lower().replace("_", "-")
+        return cast(ReviewLabel, self.name.lower().replace("_", "-"))
 
 
 class Basis(IntEnum):

@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 from medledger_crypto import MemberIdentity
 from web3 import Web3
@@ -19,7 +20,7 @@ from web3 import Web3
 from ledger_api.audit import fhir
 from ledger_api.audit.chain_view import ChainView, read_chain
 from ledger_api.audit.report import render_html
-from ledger_api.audit.report_schema import AuditPolicy, AuditReport
+from ledger_api.audit.report_schema import AuditPolicy, AuditReport, MemberExport
 from ledger_api.audit.sources import export_from_files, exports_from_nodes
 from ledger_api.audit.verify import verify
 from ledger_api.chain.backends import RpcBackend
@@ -70,7 +71,7 @@ class Context:
         return load_member(self.identity_path)
 
 
-def exports(stack: ExitStack, context: Context, node: list[str] | None, export: list[str] | None) -> list:
+def exports(stack: ExitStack, context: Context, node: list[str] | None, export: list[str] | None) -> list[MemberExport]:
     """Members' exports from files (``--export``) and from nodes (``--node``, or every local node)."""
     exports = []
     for spec in export or []:
@@ -129,11 +130,11 @@ def print_report(report: AuditReport) -> None:
         )
 
 
-def sequences(finding: dict) -> str:
+def sequences(finding: dict[str, Any]) -> str:
     return "" if finding["first_sequence"] is None else f"{finding['first_sequence']}–{finding['last_sequence']}"
 
 
-def consent_resources(chain: ChainView, names: dict[str, str]) -> Iterator[dict]:
+def consent_resources(chain: ChainView, names: dict[str, str]) -> Iterator[dict[str, Any]]:
     """Every consent on chain as a FHIR Consent, with its status at the head block and its block times."""
     now = chain.block_time(chain.head)
     for fact in chain.consents.values():

@@ -34,7 +34,8 @@ def _load_deployer(key_file: Path, passphrase_file: Path | None) -> LocalAccount
     if not passphrase:
         raise ValueError("no deployer passphrase: set MEDLEDGER_DEPLOYER_PASSPHRASE or --passphrase-file")
     try:
-        return Account.from_key(Account.decrypt(json.loads(key_file.read_text()), passphrase))
+        account: LocalAccount = Account.from_key(Account.decrypt(json.loads(key_file.read_text()), passphrase))
+        return account
     except (ValueError, KeyError) as exc:
         raise ValueError(f"cannot open keystore {key_file}: {exc}") from None
 

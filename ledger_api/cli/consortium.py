@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -147,7 +147,7 @@ def _node_env(
     return env
 
 
-def wait_ready(urls: dict[str, str], processes: dict[str, subprocess.Popen], timeout: float) -> None:
+def wait_ready(urls: dict[str, str], processes: dict[str, subprocess.Popen[bytes]], timeout: float) -> None:
     """Waits until every node answers /readyz with 200; ``StartupFailed`` if one exits or time runs out."""
     import httpx
 
@@ -222,13 +222,14 @@ def up(
         passphrase = dev_passphrase()
         accounts = {slug: identity.address for slug, identity in devnet.identities.items()}
     else:
-        rpc_url, manifest_path = config.chain.rpc_url, config.chain.manifest
-        assert manifest_path is not None
+        rpc_url, external_manifest = config.chain.rpc_url, config.chain.manifest
+        assert external_manifest is not None
+        manifest_path = external_manifest
         chain_id = json.loads(manifest_path.read_text())["chain_id"]
         keystores = {m.slug: m.keystore for m in config.members if m.keystore is not None}
         passphrase = os.environ.get("MEDLEDGER_KEYSTORE_PASSPHRASE", "")
         accounts = {slug: json.loads(path.read_text())["address"] for slug, path in keystores.items()}
-    processes: dict[str, subprocess.Popen] = {}
+    processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         urls = {}
         for member in config.members:
@@ -305,14 +306,14 @@ def _state_file(data_dir: Path) -> Path:
     return data_dir / "consortium.json"
 
 
-def _running(data_dir: Path) -> dict:
+def _running(data_dir: Path) -> dict[str, Any]:
     path = _state_file(data_dir)
     if not path.exists():
         raise NotRunning(
             f"no local consortium is running from {data_dir}: start one with `make run` "
             f"(or `medledger consortium up --data-dir {data_dir}`)"
         )
-    state = json.loads(path.read_text())
+    state: dict[str, Any] = json.loads(path.read_text())
     try:
         os.kill(state["pid"], 0)
     except ProcessLookupError:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -83,7 +83,7 @@ def grant(
         with patient_client(url, patient) as client:
             domain = check(client.get(f"/v1/patients/{patient.address}/signing-domain")).json()
             now = int(time.time())
-            terms = {
+            terms: dict[str, Any] = {
                 "grantee": grantee,
                 "categories": cats,
                 "purposes": purps,
@@ -127,19 +127,19 @@ def revoke(key: KeyOpt, consent: Annotated[str, typer.Option(help="The consent i
         console.print(f"revocation of consent {consent}: {state}")
 
 
-def _contract(domain: dict) -> str:
+def _contract(domain: dict[str, Any]) -> str:
     """The consent registry a signing domain names (``GET /v1/patients/{patient}/signing-domain``)."""
     return str(domain["verifying_contract"])
 
 
-def _relay(client: httpx.Client, path: str, signature: tuple[int, bytes, bytes], fields: dict) -> str:
+def _relay(client: httpx.Client, path: str, signature: tuple[int, bytes, bytes], fields: dict[str, Any]) -> str:
     """Relays a message signed here (its ``fields`` and ``signature``) and waits until it lands; its state."""
     v, r, s = signature
     relay = check(client.post(path, json={**fields, "signature": {"v": v, "r": r.hex(), "s": s.hex()}})).json()
     return _await_relay(client, relay["id"])
 
 
-def _await_relay(client, relay_id: int, timeout: float = 30) -> str:
+def _await_relay(client: httpx.Client, relay_id: int, timeout: float = 30) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = check(client.get(f"/v1/relays/{relay_id}")).json()
@@ -196,7 +196,7 @@ def history(key: KeyOpt, node: NodeOpt = None, as_json: JsonOpt = False) -> None
             _print_notifications(sent, as_json=False)
 
 
-def _print_notifications(rows: list[dict], *, as_json: bool) -> None:
+def _print_notifications(rows: list[dict[str, Any]], *, as_json: bool) -> None:
     print_listing(
         rows,
         as_json=as_json,
@@ -212,7 +212,7 @@ def _print_notifications(rows: list[dict], *, as_json: bool) -> None:
     )
 
 
-def _event_detail(payload: dict) -> str:
+def _event_detail(payload: dict[str, Any]) -> str:
     data = payload.get("data", {})
     if payload.get("type") == "access":
         flag = " [bold red]BREAK-GLASS[/bold red]" if data.get("break_glass") else ""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
@@ -49,7 +50,7 @@ def put(
     """Uploads a record (encrypted by the node, anchored on chain), with a progress bar."""
     import httpx
 
-    from ledger_api.auth.signing import sign_headers
+    from ledger_api.auth.signing import MemberAuth, sign_headers
 
     with reported_errors():
         if category.upper() not in Category.__members__:
@@ -63,7 +64,7 @@ def put(
         with member_client(url, member) as client, _progress() as progress:
             task = progress.add_task(f"uploading {file.name}", total=size)
 
-            def body():
+            def body() -> Iterator[bytes]:
                 with open(file, "rb") as handle:
                     while chunk := handle.read(1 << 20):
                         progress.advance(task, len(chunk))
@@ -73,16 +74,18 @@ def put(
             target = httpx.URL(
                 f"{url}/v1/records", params={"patient": patient, "category": category.lower(), "media_type": media_type}
             )
+            auth = cast(MemberAuth, client.auth)
             headers = sign_headers(
                 member.account,
-                chain_id=client.auth.chain_id,
-                audience=client.auth.audience,
+                chain_id=auth.chain_id,
+                audience=auth.audience,
                 method="POST",
                 url=str(target),
                 digest=digest.hexdigest(),
             )
             headers["content-type"] = "application/octet-stream"
-            response = check(client.post(target, content=body(), headers=headers, auth=None))
+            # signed above for this very body (with its digest): not by the client's per-request signer
+            response = check(client.post(target, content=body(), headers=headers, auth=None))  # type: ignore[arg-type]
         record = response.json()
         console.print(
             f"record [bold]{record['id']}[/bold] v{record['latest_version']} stored; "

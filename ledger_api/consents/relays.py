@@ -68,7 +68,7 @@ class ConsentGrantRelay(Relay):
             terms=GrantTerms.of(message),
             nonce=message.nonce,
             deadline=message.deadline,
-            **cls._signed(parts),  # type: ignore[arg-type]
+            **cls._signed(parts),
         )
 
 
@@ -83,7 +83,7 @@ class ConsentRevocationRelay(Relay):
             consent_id=str(message.consent_id),
             nonce=message.nonce,
             deadline=message.deadline,
-            **cls._signed(parts),  # type: ignore[arg-type]
+            **cls._signed(parts),
         )
 
 
@@ -100,7 +100,7 @@ class DelegateChangeRelay(Relay):
             appointed=message.appointed,
             nonce=message.nonce,
             deadline=message.deadline,
-            **cls._signed(parts),  # type: ignore[arg-type]
+            **cls._signed(parts),
         )
 
 
@@ -274,7 +274,7 @@ def _enqueue(node: Node, relay: Relay) -> OutboxItemPublic:
     patient, nonce = relay.patient, relay.nonce
     with node.write_turns.turn(), session_scope(node.engine) as session:
         if session.get_bind().dialect.name == "postgresql":
-            session.exec(text("SELECT pg_advisory_xact_lock(hashtext(:key))").bindparams(key=f"relay:{patient}"))
+            session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))").bindparams(key=f"relay:{patient}"))
         waiting = session.exec(
             select(OutboxItem).where(
                 col(OutboxItem.kind).in_(RELAY_KINDS),

@@ -37,19 +37,19 @@ def _relay_route(path: str, body: type[BaseModel]) -> Callable[[Callable[..., An
 
 
 @_relay_route("/consents", schemas.GrantIn)
-def relay_grant(request: Request, node: NodeDep, caller: RelaysDep, body: VerifiedBody) -> OutboxItemPublic:
+def relay_grant(request: Request, node: NodeDep, body: VerifiedBody, caller: RelaysDep) -> OutboxItemPublic:
     """Checks a patient-signed EIP-712 grant and relays it to the chain (202: pending until anchored)."""
     return relays.relay_grant(node, caller, parse_json(request, body, schemas.GrantIn))
 
 
 @_relay_route("/consents/revocations", schemas.RevocationIn)
-def relay_revocation(request: Request, node: NodeDep, caller: RelaysDep, body: VerifiedBody) -> OutboxItemPublic:
+def relay_revocation(request: Request, node: NodeDep, body: VerifiedBody, caller: RelaysDep) -> OutboxItemPublic:
     """Checks a patient-signed revocation and relays it; it takes effect in the block it lands in."""
     return relays.relay_revocation(node, caller, parse_json(request, body, schemas.RevocationIn))
 
 
 @_relay_route("/delegates", schemas.DelegationIn)
-def relay_delegation(request: Request, node: NodeDep, caller: RelaysDep, body: VerifiedBody) -> OutboxItemPublic:
+def relay_delegation(request: Request, node: NodeDep, body: VerifiedBody, caller: RelaysDep) -> OutboxItemPublic:
     """Relays a patient-signed appointment or removal of a delegate (guardian)."""
     return relays.relay_delegation(node, caller, parse_json(request, body, schemas.DelegationIn))
 

@@ -132,7 +132,7 @@ class ConsentView(BaseModel):
         return cls(
             consent_id=consent_id,
             patient=patient,
-            status=status,  # type: ignore[arg-type]
+            status=status,
             **{name: getattr(terms, name) for name in GRANT_TERM_FIELDS},
         )
 

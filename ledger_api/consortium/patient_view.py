@@ -10,7 +10,7 @@ that looks complete but is not. Break-glass entries carry their review state, re
 from __future__ import annotations
 
 import time
-from typing import Literal
+from typing import Any, Literal
 
 from anyio.to_thread import run_sync
 from pydantic import BaseModel, TypeAdapter
@@ -19,6 +19,7 @@ from ledger_api.access import service as access
 from ledger_api.access.models import AccessEntryPublic
 from ledger_api.auth import patient_proof, policy
 from ledger_api.auth.caller import Caller
+from ledger_api.chain.types import ReviewLabel
 from ledger_api.consortium.peers import FANOUT_BUSY, MemberAnswer, ask_every_member, member_nodes, only_patients
 from ledger_api.core import jsontext
 from ledger_api.core.db import session_scope
@@ -62,7 +63,7 @@ class TimelineEntry(AccessEntryPublic):
     logged_by_name: str
     requester_name: str
     #: break-glass entries: the auditor's review of the declaration, read from the chain now
-    review: Literal["pending", "justified", "not-justified"] | None = None
+    review: ReviewLabel | None = None
 
 
 class PatientHistory(BaseModel):
@@ -76,14 +77,14 @@ def _check_patient(node: Node, caller: Caller, patient: str) -> None:
     policy.require(policy.PATIENT_OR_DELEGATE_SEES_OVERVIEW, node, caller, patient)
 
 
-async def _ask(node: Node, caller: Caller, patient: str, **kwargs) -> list[MemberAnswer]:
+async def _ask(node: Node, caller: Caller, patient: str, **kwargs: Any) -> list[MemberAnswer[Any]]:
     """Checks the caller (now), then asks every member, at most ``peers.fanouts_per_key`` at once per patient."""
     await run_sync(_check_patient, node, caller, patient, limiter=node.request_threads)
     with node.fanout_slots.hold(f"patient:{patient}", FANOUT_BUSY):
         if caller.proof is not None:
             return await ask_every_member(node, headers={patient_proof.HEADER: caller.proof}, **kwargs)
         # signed in without the consortium-view resource: this node answers, the others are not asked
-        answers: list[MemberAnswer] = []
+        answers: list[MemberAnswer[Any]] = []
         for member in await run_sync(member_nodes, node, limiter=node.request_threads):
             if member.account == node.address:
                 value = await run_sync(kwargs["local"], limiter=node.request_threads)
@@ -97,7 +98,7 @@ async def _ask(node: Node, caller: Caller, patient: str, **kwargs) -> list[Membe
         return answers
 
 
-def _outcomes(answers: list[MemberAnswer]) -> list[MemberOutcome]:
+def _outcomes(answers: list[MemberAnswer[Any]]) -> list[MemberOutcome]:
     return [
         MemberOutcome(member=a.member.account, name=a.member.name, status=a.status, detail=a.detail) for a in answers
     ]
@@ -155,9 +156,9 @@ async def patient_history(
     return await run_sync(_timeline, node, patient, answers, limit, started, limiter=node.request_threads)
 
 
-def _timeline(node: Node, patient: str, answers: list[MemberAnswer], limit: int, started: float) -> PatientHistory:
+def _timeline(node: Node, patient: str, answers: list[MemberAnswer[Any]], limit: int, started: float) -> PatientHistory:
     names = {m.account: m.name for m in node.chain.registry.members()}
-    reviews: dict[str, str | None] = {}
+    reviews: dict[str, ReviewLabel | None] = {}
     timeline = []
     for answer in answers:
         for entry in answer.value or []:
@@ -186,7 +187,7 @@ def _timeline(node: Node, patient: str, answers: list[MemberAnswer], limit: int,
     )
 
 
-def _review_of(node: Node, authorization: str) -> str | None:
+def _review_of(node: Node, authorization: str) -> ReviewLabel | None:
     try:
         return node.chain.consents.break_glass(int(authorization, 16)).review.label
     except (ValueError, ContractReverted):

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import blake3
 import httpx
@@ -88,7 +88,7 @@ class PeerRecord:
             node.identity.hpke_keys(),
             WrapContext(self.context.record_id, self.context.version, node.address),
         )
-        chunks: queue.Queue = queue.Queue(maxsize=8)
+        chunks: queue.Queue[Any] = queue.Queue(maxsize=8)
         outcome: dict[str, BaseException] = {}
 
         class _Sink:

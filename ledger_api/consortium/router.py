@@ -153,7 +153,7 @@ def proposals(node: NodeDep, caller: SignedInDep) -> list[ProposalView]:
     ),
     openapi_extra=json_body(ProposalIn),
 )
-def propose(request: Request, node: NodeDep, caller: LocalMemberDep, body: VerifiedBody) -> TxView:
+def propose(request: Request, node: NodeDep, body: VerifiedBody, caller: LocalMemberDep) -> TxView:
     """Submits a governance proposal as this member (its vote counts as an approval)."""
     proposal = parse_json(request, body, ProposalIn)
     registry = node.chain.registry
@@ -192,8 +192,8 @@ def propose(request: Request, node: NodeDep, caller: LocalMemberDep, body: Verif
 def vote(
     request: Request,
     node: NodeDep,
-    caller: LocalMemberDep,
     body: VerifiedBody,
+    caller: LocalMemberDep,
     proposal_id: Annotated[int, Path(ge=0, le=2**63)],
 ) -> TxView:
     receipt = node.chain.registry.vote(proposal_id, parse_json(request, body, VoteIn).support)
@@ -221,7 +221,7 @@ def execute(node: NodeDep, caller: LocalMemberDep, proposal_id: Annotated[int, P
     ),
     openapi_extra=json_body(EmergencyIn),
 )
-def declare_emergency(request: Request, node: NodeDep, caller: LocalMemberDep, body: VerifiedBody) -> EmergencyView:
+def declare_emergency(request: Request, node: NodeDep, body: VerifiedBody, caller: LocalMemberDep) -> EmergencyView:
     """Declares break-glass access to a patient: on chain at once (hash only), justification kept here."""
     emergency = parse_json(request, body, EmergencyIn)
     justification_hash = hashlib.sha256(emergency.justification.encode()).digest()

@@ -15,7 +15,9 @@ import base64
 import hashlib
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
@@ -29,6 +31,7 @@ from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
 from ledger_api.auth.signing import sign_headers
 from ledger_api.chain.calldata import checksum_address
+from ledger_api.chain.types import Member
 from ledger_api.consortium.peers import active_peer, peer_client, raise_for_peer
 from ledger_api.core import headers as header_names
 from ledger_api.core.db import session_scope
@@ -183,7 +186,7 @@ def _hand_over(node: Node, handover_id: int) -> None:
     )
 
 
-def _push(node: Node, client: httpx.Client, successor, successor_key: HpkePublicKey, record: Record) -> None:
+def _push(node: Node, client: httpx.Client, successor: Member, successor_key: HpkePublicKey, record: Record) -> None:
     """Sends every version of ``record`` to the successor (ciphertext + data key re-wrapped for it)."""
     with session_scope(node.engine) as session:
         versions = list(
@@ -224,7 +227,7 @@ def _push(node: Node, client: httpx.Client, successor, successor_key: HpkePublic
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
 
-        def body(path=blob):
+        def body(path: Path = blob) -> Iterator[bytes]:
             with open(path, "rb") as handle:
                 while chunk := handle.read(1 << 20):
                     yield chunk
@@ -243,7 +246,11 @@ def _push(node: Node, client: httpx.Client, successor, successor_key: HpkePublic
         )
         try:
             response = client.put(
-                target, content=body(), headers=headers, auth=None, timeout=node.settings.chain.receipt_timeout_s * 4
+                target,
+                content=body(),
+                headers=headers,
+                auth=None,  # type: ignore[arg-type]  # signed above for this very body: not the client's signer
+                timeout=node.settings.chain.receipt_timeout_s * 4,
             )
         except httpx.HTTPError as exc:
             raise PeerUnavailable(f"{successor.name} unreachable: {type(exc).__name__}") from None

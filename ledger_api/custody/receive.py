@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import blake3
 from anyio.to_thread import run_sync
@@ -67,7 +68,7 @@ async def receive_version(
     sealed_by: str,
     wrapped_key_b64: str,
     declared_sha256: str | None,
-) -> dict:
+) -> dict[str, Any]:
     """Stores one handed-over version (idempotent: the same version again is acknowledged, not stored twice)."""
     policy.require(policy.ANOTHER_MEMBER, node, caller)
     try:

@@ -43,7 +43,7 @@ class Received(BaseModel):
     openapi_extra=json_body(HandoverIn),
 )
 def start_handover(
-    request: Request, node: NodeDep, caller: LocalMemberDep, body: VerifiedBody
+    request: Request, node: NodeDep, body: VerifiedBody, caller: LocalMemberDep
 ) -> CustodyHandoverPublic:
     """Hands every record this member holds to a successor member (this member is leaving the consortium):
     each version is pushed to the successor's node with its key re-wrapped for it, custody moves on chain,
@@ -67,7 +67,7 @@ def handover_status(
     openapi_extra=json_body(IncomingAgreementIn),
 )
 def agree_to_handover(
-    request: Request, node: NodeDep, caller: LocalMemberDep, body: VerifiedBody
+    request: Request, node: NodeDep, body: VerifiedBody, caller: LocalMemberDep
 ) -> IncomingAgreementPublic:
     """(This member's own system) Agrees to take records over from a leaving member, up to a number of records
     and bytes, for a time: the only pushes this node accepts are those under such an agreement."""

@@ -55,7 +55,7 @@ def finalise(node: Node) -> int:
         handing = {r.id: r for r in session.exec(select(Record).where(Record.custody == Custody.HANDING))}
         if not handing:
             return 0
-        confirmed = set()
+        confirmed: set[str] = set()
         for item in session.exec(
             select(OutboxItem).where(OutboxItem.kind == CustodyTransfer.kind, OutboxItem.state == OutboxState.CONFIRMED)
         ):

@@ -68,7 +68,7 @@ class ReceiverPolicy:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError):
             raise ReceiverRefused("the receiver's host name does not resolve") from None
-        addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
         if not addresses:
             raise ReceiverRefused("the receiver's host name does not resolve")
         if not all(self.allowed(a) for a in addresses):

@@ -8,6 +8,7 @@ delivery state then moves ``pending -> delivered`` (or ``failed`` after the last
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import JSON, BigInteger, Column, UniqueConstraint
@@ -39,7 +40,7 @@ class Notification(SQLModel, table=True):
     event_id: str = Field(max_length=160)
     event_type: str = Field(max_length=16)
     patient: str = Field(index=True, max_length=42)
-    payload: dict = Field(sa_column=Column(JSON, nullable=False))
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     state: str = Field(default="pending", max_length=16, index=True)
     attempts: int = 0
     next_attempt_at: datetime
@@ -78,4 +79,4 @@ class NotificationPublic(BaseModel):
     delivered_at: datetime | None
     last_status: int | None
     last_error: str | None
-    payload: dict
+    payload: dict[str, Any]

@@ -44,7 +44,7 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
     ),
     openapi_extra=json_body(service.SubscriptionIn),
 )
-def subscribe(request: Request, node: NodeDep, caller: SubscribesDep, body: VerifiedBody) -> SubscriptionCreated:
+def subscribe(request: Request, node: NodeDep, body: VerifiedBody, caller: SubscribesDep) -> SubscriptionCreated:
     """Subscribes a webhook to events about a patient's account (access, grant, revocation, break_glass,
     review), read from the chain from the next block on. Auditors may subscribe to every patient's
     break_glass and review events. The response carries the HMAC secret, once: each delivery is signed

@@ -14,6 +14,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 from pydantic import BaseModel, Field, field_validator
@@ -165,7 +166,7 @@ def end_subscription(session: Session, sub: Subscription) -> None:
     pending = update(Notification).where(
         col(Notification.subscription_id) == sub.id, col(Notification.state) == "pending"
     )
-    session.exec(pending.values(state="cancelled"))  # type: ignore[call-overload]
+    session.exec(pending.values(state="cancelled"))
 
 
 def end_if_not_entitled(node: Node, sub: Subscription) -> bool:
@@ -271,7 +272,7 @@ def cursor(session: Session) -> int | None:
 def record_matches(
     session: Session,
     events: Sequence[AccountEvent],
-    payloads: dict[str, dict],
+    payloads: dict[str, dict[str, Any]],
     *,
     subscriptions: Sequence[Subscription],
     through_block: int,

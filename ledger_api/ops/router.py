@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -25,10 +27,11 @@ def healthz() -> dict[str, str]:
 def readyz(node: NodeDep) -> JSONResponse:
     """Ready when the database answers and the chain holds our contracts at the manifest's addresses."""
     checks: dict[str, str] = {}
-    for name, check in (
+    probes: tuple[tuple[str, Callable[[], object]], ...] = (
         ("database", lambda: ping(node.engine)),
         ("chain", lambda: verify_deployment(node.w3, node.manifest)),
-    ):
+    )
+    for name, check in probes:
         try:
             check()
             checks[name] = "ok"

@@ -10,6 +10,7 @@ instead of making a second one.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
@@ -19,7 +20,7 @@ class OutboxItem(SQLModel, table=True):
     __tablename__ = "outbox"
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32, index=True)
-    payload: dict = Field(sa_column=Column(JSON, nullable=False))
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     state: str = Field(default="pending", max_length=16, index=True)
     attempts: int = 0
     next_attempt_at: datetime

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from itertools import takewhile
 from typing import Any
 
@@ -104,9 +105,9 @@ class OutboxWorker(BackgroundLoop):
                 index += len(group)
                 if not self._batch_due(group):
                     continue
-                ok = self._guard(kind, group, lambda k=kind, g=group: self._send_batch(k, g))
+                ok = self._guard(kind, group, partial(self._send_batch, kind, group))
             else:
-                ok = self._guard(kind, [item], lambda k=kind, i=item: self._process(k, i))
+                ok = self._guard(kind, [item], partial(self._process, kind, item))
                 index += 1
             if not ok:
                 break  # the chain is down or an ordered row is blocked: later rows would fail the same way
@@ -247,11 +248,7 @@ class OutboxWorker(BackgroundLoop):
     def _update(self, items: list[OutboxItem], **changes: Any) -> None:
         """One UPDATE for the whole group (a batch is hundreds of rows), then mirrors it in memory."""
         with self.node.write_turns.turn(), session_scope(self.node.engine) as session:
-            session.exec(
-                update(OutboxItem)
-                .where(col(OutboxItem.id).in_([i.id for i in items]))  # type: ignore[call-overload]
-                .values(**changes)
-            )
+            session.exec(update(OutboxItem).where(col(OutboxItem.id).in_([i.id for i in items])).values(**changes))
         for item in items:
             for key, value in changes.items():
                 setattr(item, key, value)

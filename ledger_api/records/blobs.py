@@ -17,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any, BinaryIO, cast
 
 import blake3
 import structlog
@@ -39,7 +40,7 @@ _ABORT = object()
 class _QueueReader(io.RawIOBase):
     """The encrypting thread's view of the request body: blocking reads from a bounded queue."""
 
-    def __init__(self, chunks: queue.Queue) -> None:
+    def __init__(self, chunks: queue.Queue[Any]) -> None:
         self._chunks, self._pending, self._done = chunks, memoryview(b""), False
 
     def readable(self) -> bool:
@@ -113,7 +114,7 @@ async def encrypt_upload(
     node: Node, context: RecordContext, body: AsyncIterator[bytes], declared_sha256: str | None
 ) -> tuple[EncryptedRecord, Path]:
     limit = node.settings.limits.max_upload_bytes
-    chunks: queue.Queue = queue.Queue(maxsize=16)
+    chunks: queue.Queue[Any] = queue.Queue(maxsize=16)
     node.blob_dir.mkdir(parents=True, exist_ok=True)
     incoming = node.blob_dir / f".incoming-{uuid.uuid4().hex}"
 
@@ -122,7 +123,7 @@ async def encrypt_upload(
     def encrypt() -> None:
         try:
             with open(incoming, "wb") as sink:
-                done.set_result(encrypt_record(context, _QueueReader(chunks), sink))
+                done.set_result(encrypt_record(context, cast(BinaryIO, _QueueReader(chunks)), sink))
         except BaseException as exc:
             done.set_exception(exc)
 

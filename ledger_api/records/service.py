@@ -72,13 +72,13 @@ async def upload(
 
     ``declared_sha256`` is the signed digest of the body (member uploads); a mismatch stores nothing.
     """
-    if (new is None) == (record_id is None):
-        raise ValueError("upload takes either a new record or the id of an existing one")
-    if new is not None:
+    if new is not None and record_id is None:
         record_id, version, patient, category = mint_record_id(node.address).hex(), 1, new.patient, int(new.category)
-    else:
+    elif new is None and record_id is not None:
         existing = await asyncio.to_thread(_load_live_record, node, record_id)
         version, patient, category = existing.latest_version + 1, existing.patient, existing.category
+    else:
+        raise ValueError("upload takes either a new record or the id of an existing one")
     context = RecordContext(
         record_id=bytes.fromhex(record_id), version=version, custodian=node.address, patient=patient
     )
@@ -320,7 +320,7 @@ class Release:
     @property
     def sealed_by(self) -> str:
         """The custodian in the version's encryption context (the original one after a handover)."""
-        return self.stored.sealed_by or self.stored.custodian
+        return str(self.stored.sealed_by or self.stored.custodian)
 
 
 #: A record, the asked (else latest) version and this node's wrapped key for it, in one prepared
@@ -346,16 +346,16 @@ _RELEASABLE = (
     .outerjoin(
         RecordVersion,
         and_(
-            RecordVersion.record_id == Record.id,  # type: ignore[arg-type]
-            RecordVersion.version == func.coalesce(bindparam("version", type_=Integer), Record.latest_version),
+            col(RecordVersion.record_id) == col(Record.id),
+            col(RecordVersion.version) == func.coalesce(bindparam("version", type_=Integer), Record.latest_version),
         ),
     )
     .outerjoin(
         WrappedKey,
         and_(
-            WrappedKey.record_id == Record.id,
-            WrappedKey.version == RecordVersion.version,  # type: ignore[arg-type]
-            WrappedKey.recipient == bindparam("recipient"),
+            col(WrappedKey.record_id) == col(Record.id),
+            col(WrappedKey.version) == col(RecordVersion.version),
+            col(WrappedKey.recipient) == bindparam("recipient"),
         ),
     )
     .where(Record.id == bindparam("record_id"))
