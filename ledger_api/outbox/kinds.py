@@ -81,7 +81,8 @@ class OutboxKind(Generic[M]):
         return False
 
     def check_turn(self, message: M) -> bool:
-        """For ordered kinds: True if already on chain; raises ``NotItsTurn`` while an earlier one waits."""
+        """For ordered kinds, instead of ``already_done`` before sending: True if already on chain; raises
+        ``NotItsTurn`` while an earlier one waits."""
         return False
 
     def outcome(self, message: M, events: list[DecodedEvent]) -> M | None:

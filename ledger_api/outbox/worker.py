@@ -173,14 +173,15 @@ class OutboxWorker(BackgroundLoop):
 
     def _process(self, kind: OutboxKind[Any], item: OutboxItem) -> None:
         message = kind.parse(item.payload)
-        if kind.check_turn(message):
+        if kind.ordered and kind.check_turn(message):
             self._confirm(kind, [item], None)
             return
         if item.state == OutboxState.SENT and item.tx_hash and item.raw_tx:
             prepared = PreparedTransaction(raw=item.raw_tx, tx_hash=item.tx_hash, nonce=item.nonce or 0)
             self._finish(kind, [item], prepared)
             return
-        if kind.already_done(message):
+        # an ordered row whose turn it is was just seen not on chain: no second look
+        if not kind.ordered and kind.already_done(message):
             self._confirm(kind, [item], None)
             return
         prepared = self._sign(kind.transaction(self._unsigned, message))

@@ -103,26 +103,21 @@ def _load_live_record(node: Node, record_id: str) -> Record:
 
 def _check_custody(node: Node, record: Record | Row[Any], *, writing: bool = False) -> None:
     """Only what this node holds is served or extended: a record handed away names its successor; one
-    handed to us is ours once the chain says so. A read only checks; a write (``writing``, already in
-    a write path) also remembers the answer in the database, so later checks need no chain read."""
-    if record.custody == Custody.TRANSFERRED:
+    handed to us is ours once the chain says so (``_custody``). A read only checks; a write (``writing``,
+    already in a write path) also remembers the answer, so later checks need no chain read."""
+    custody = _custody(node, record)
+    if custody == Custody.TRANSFERRED:
         raise CustodyMoved(f"custody of record {record.id} moved to {record.custody_counterpart}")
-    if record.custody == Custody.HANDING and writing:
+    if custody == Custody.HANDING and writing:
         raise Conflict(
             f"record {record.id} is being handed over to {record.custody_counterpart}", code="record-in-handover"
         )
-    if record.custody == Custody.INCOMING:
-        if node.chain.records.record(bytes.fromhex(record.id)).custodian != node.address:
-            raise Conflict(
-                f"record {record.id} is being handed over to this member; not yet on chain", code="record-in-handover"
-            )
-        if not writing:
-            return
-        with session_scope(node.engine) as session:
-            stored = session.get(Record, record.id)
-            if stored is not None and stored.custody == Custody.INCOMING:
-                stored.custody = Custody.HELD
-                session.add(stored)
+    if custody == Custody.INCOMING:
+        raise Conflict(
+            f"record {record.id} is being handed over to this member; not yet on chain", code="record-in-handover"
+        )
+    if writing and record.custody == Custody.INCOMING:
+        _remember_held(node, [record.id])
 
 
 def _store(
@@ -265,16 +260,25 @@ def settle_incoming(node: Node) -> int:
     as starting a handover of our own, calls this before it selects what we hold)."""
     with session_scope(node.engine) as session:
         incoming = list(session.exec(select(Record).where(Record.custody == Custody.INCOMING)))
-        settled = [r for r in incoming if _custody(node, r) == Custody.HELD]
-        for record in settled:
-            record.custody = Custody.HELD
-            session.add(record)
-    return len(settled)
+    held = [r.id for r in incoming if _custody(node, r) == Custody.HELD]
+    _remember_held(node, held)
+    return len(held)
 
 
-def _custody(node: Node, record: Record) -> str:
-    """The custody to show: a record handed to us is held once the chain says so, whether or not a
-    write has remembered it yet (a read checks, it does not write)."""
+def _remember_held(node: Node, record_ids: list[str]) -> None:
+    """Records handed to us that the chain says are ours: held from now on, in the database."""
+    if not record_ids:
+        return
+    with session_scope(node.engine) as session:
+        query = select(Record).where(col(Record.id).in_(record_ids), Record.custody == Custody.INCOMING)
+        for stored in session.exec(query):
+            stored.custody = Custody.HELD
+            session.add(stored)
+
+
+def _custody(node: Node, record: Record | Row[Any]) -> str:
+    """A record's custody as it stands: one handed to us is held once the chain says so, whether or
+    not a write has remembered it yet (a read checks, it does not write)."""
     if (
         record.custody == Custody.INCOMING
         and node.chain.records.record(bytes.fromhex(record.id)).custodian == node.address
