@@ -6,8 +6,12 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 PYTEST_WORKERS ?= 2
+## the chain `make run` and `make demo` start: anvil (embedded) or clique (4 geth validators, data in data-clique)
+NETWORK ?= anvil
+DATA := $(if $(filter clique,$(NETWORK)),data-clique,data)
+ENGINE := .tools/geth
 
-.PHONY: deps browser postgres run demo test lint bench contracts clean
+.PHONY: deps browser postgres engine run demo test lint bench contracts clean
 
 deps: $(PY_STAMP) $(NPM_STAMP)
 
@@ -41,16 +45,23 @@ postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; }
 
-## run: the main job: the local consortium (chain + 3 member nodes, data in ./data); Ctrl-C stops it
-run: deps
-	$(BIN)/medledger consortium up --data-dir data
+## engine: the BFT test network's validator (geth, pinned, from the Go module proxy), built once into .tools/
+engine: $(ENGINE)
+$(ENGINE): scripts/build-chain-engine
+	scripts/build-chain-engine
+
+## run: the main job: the local consortium (chain + 3 member nodes, data in ./data); Ctrl-C stops it.
+## NETWORK=clique: a validator per hospital and one for the audit office instead of anvil
+run: deps $(if $(filter clique,$(NETWORK)),$(ENGINE))
+	$(BIN)/medledger consortium up --data-dir $(DATA) --network $(NETWORK)
 
 ## demo: the story (consent, revocation, break-glass, audit) on the running local consortium, or a fresh one
-demo: deps
-	$(BIN)/python scripts/demo.py --data-dir data
+demo: deps $(if $(filter clique,$(NETWORK)),$(ENGINE))
+	$(BIN)/python scripts/demo.py --data-dir $(DATA) --network $(NETWORK)
 
-## test: lint + the whole suite (contracts on eth-tester and anvil, chain layer, crypto, API)
-test: deps browser postgres lint
+## test: lint + the whole suite (contracts on eth-tester and anvil, chain layer, crypto, API, and the
+## network tier on 4 geth validators)
+test: deps browser postgres engine lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
 ## lint: ruff (rules and format), the import-layer contract, and mypy (all of it; strict on crypto, chain and core)
@@ -62,7 +73,7 @@ lint: deps
 	$(BIN)/mypy -p medledger_crypto -p ledger_api
 
 ## bench: every benchmark; prints a table and writes bench-results.json
-bench: deps postgres
+bench: deps postgres engine
 	$(BIN)/python scripts/bench.py
 
 ## contracts: recompile contracts/ with the pinned solc-js and rewrite the committed artifacts

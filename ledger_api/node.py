@@ -114,7 +114,8 @@ def build_node(settings: Settings, *, w3: Web3 | None = None, identity: MemberId
         identity = MemberIdentity.load(settings.keystore_path, load_passphrase(file=settings.keystore_passphrase_file))
     manifest = DeploymentManifest.load(settings.chain.manifest_path)
     if w3 is None:
-        w3 = RpcBackend(settings.chain.rpc_url, timeout=settings.chain.rpc_timeout_s).w3
+        chain = settings.chain
+        w3 = RpcBackend(chain.rpc_url, timeout=chain.rpc_timeout_s, fallbacks=chain.fallback_urls).w3
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
     sender = TransactionSender(
@@ -123,5 +124,6 @@ def build_node(settings: Settings, *, w3: Web3 | None = None, identity: MemberId
         chain_id=manifest.chain_id,
         confirmations=settings.chain.confirmations,
         receipt_timeout=settings.chain.receipt_timeout_s,
+        gas_price=settings.chain.gas_price_wei,
     )
     return Node(settings=settings, identity=identity, engine=engine, w3=w3, manifest=manifest, sender=sender)

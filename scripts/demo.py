@@ -301,12 +301,16 @@ def main() -> int:
     parser.add_argument("--imaging-mb", type=int, default=200)
     parser.add_argument("--rpc-port", type=int, default=8545)
     parser.add_argument("--base-port", type=int, default=8601)
+    parser.add_argument("--network", choices=("anvil", "clique"), default="anvil")
     args = parser.parse_args()
     supervisor = None
     if not _running(args.data_dir):
         print(f"starting a local consortium in {args.data_dir} ...", flush=True)
         supervisor = subprocess.Popen(
-            up_command(args.data_dir, rpc_port=args.rpc_port, base_port=args.base_port), stdout=subprocess.DEVNULL
+            up_command(
+                args.data_dir, rpc_port=args.rpc_port, base_port=args.base_port, extra=("--network", args.network)
+            ),
+            stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 120
         while not _running(args.data_dir):

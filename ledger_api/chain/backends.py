@@ -3,7 +3,8 @@
 * ``EthTesterBackend``: an in-process py-evm chain, for fast unit tests.
 * ``AnvilBackend``: a managed ``anvil`` subprocess (from the pinned npm package) whose state is
   persisted in the data directory; the default for running locally.
-* ``RpcBackend``: any JSON-RPC URL (production: Hyperledger Besu QBFT, GoQuorum).
+* ``RpcBackend``: any JSON-RPC URL (production: Hyperledger Besu QBFT, GoQuorum; here also the Clique test
+  network of ``chain.clique``), with optional fallback URLs used while the first does not answer.
 
 Everything that talks to a chain takes a backend's ``Web3``; signing is always local (see
 ``transactions``). The dev-only helpers (funding, time travel, snapshots) exist on the two
@@ -20,12 +21,18 @@ import socket
 import subprocess
 import time
 from abc import ABC
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import Timeout as RequestsTimeout
 from web3 import Web3
+from web3.middleware import ExtraDataToPOAMiddleware
 from web3.providers.rpc import HTTPProvider
+from web3.types import RPCEndpoint
 
+from ledger_api.chain.endpoints import Endpoints
 from ledger_api.errors import ChainUnavailable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -134,16 +141,52 @@ class EthTesterBackend(ChainBackend):
         self.tester.revert_to_snapshot(snapshot_id)
 
 
+class FailoverHTTPProvider(HTTPProvider):
+    """web3's HTTP provider over ``Endpoints``: a request the first endpoint cannot take (refused, reset,
+    timed out) goes to the next. Which one answered is the only state; ``endpoint_uri`` stays the
+    primary (web3 and ``reader_for`` read it), so threads never race on it."""
+
+    def __init__(self, endpoints: Endpoints, **kwargs: Any) -> None:
+        super().__init__(endpoints.primary, **kwargs)
+        self.endpoints = endpoints
+
+    def _make_request(self, method: RPCEndpoint, request_data: bytes) -> bytes:
+        failure: Exception | None = None
+        for url in self.endpoints.order():
+            try:
+                answer: bytes = self._request_session_manager.make_post_request(
+                    url, request_data, **self.get_request_kwargs()
+                )
+            except (RequestsConnectionError, RequestsTimeout) as exc:
+                self.endpoints.failed(url)
+                failure = exc
+                continue
+            self.endpoints.succeeded(url)
+            return answer
+        assert failure is not None
+        raise failure
+
+
 class RpcBackend(ChainBackend):
-    """Any JSON-RPC endpoint. Requests time out after ``timeout`` seconds."""
+    """Any JSON-RPC endpoint, with fallbacks. Requests time out after ``timeout`` seconds.
+
+    Blocks of proof-of-authority networks (Clique, QBFT, IBFT) carry the signers and seals in
+    ``extraData``, longer than the 32 bytes web3 accepts by default: its PoA middleware moves them to
+    ``proofOfAuthorityData``, so ``get_block`` works on every network (and changes nothing elsewhere).
+    """
 
     kind = "rpc"
 
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, timeout: float = 10.0, *, fallbacks: Sequence[str] = ()) -> None:
         self.url = url
+        self.endpoints = Endpoints([url, *fallbacks])
         # cache_allowed_requests: web3 caches eth_chainId (asked twice per call by its validation
         # middleware otherwise), tripling the round trips of every contract read.
-        self.w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}, cache_allowed_requests=True))
+        provider = FailoverHTTPProvider(
+            self.endpoints, request_kwargs={"timeout": timeout}, cache_allowed_requests=True
+        )
+        self.w3 = Web3(provider)
+        self.w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
 
 
 class AnvilBackend(_DevRpcMixin, RpcBackend):

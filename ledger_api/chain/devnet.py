@@ -1,9 +1,16 @@
-"""The embedded development chain: managed anvil + dev identities + one deployment, reused.
+"""The local consortium's chain: dev identities + one deployment, reused, on one of two chains.
 
-This is what ``medledger chain up`` (and for now ``make run``) starts. Everything lives in one
-data directory, so a second start continues with the same chain, keys and contracts:
+* ``start_devnet``: the embedded development chain (managed anvil), what ``medledger chain up`` and
+  ``make run`` start;
+* ``start_network``: the BFT test network (``chain.clique``: one geth validator per member and one for
+  the audit office), what ``make run NETWORK=clique`` starts. Contracts are deployed through the
+  first validator.
 
-* ``anvil-state.json``: the chain state (dumped periodically and on stop);
+Everything lives in one data directory, so a second start continues with the same chain, keys and
+contracts:
+
+* ``anvil-state.json``: the chain state (dumped periodically and on stop), or ``network/``: the
+  validators' data directories;
 * ``keys/deployer.json``: the deployer's Ethereum V3 keystore; ``keys/<member>.json``: each dev
   member's identity keystore (Ethereum key + hybrid HPKE key), all under the development
   passphrase (``MEDLEDGER_DEV_PASSPHRASE``) — development only, never production keys;
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +29,8 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from medledger_crypto import DEV_SCRYPT, MemberIdentity
 
-from ledger_api.chain.backends import AnvilBackend
+from ledger_api.chain.backends import AnvilBackend, RpcBackend
+from ledger_api.chain.clique import DEFAULT_BLOCK_PERIOD_S, CliqueNetwork
 from ledger_api.chain.defaults import (
     AUDITOR,
     DEFAULT_BREAK_GLASS_LIMIT,
@@ -39,11 +48,23 @@ from ledger_api.errors import DeploymentMismatch
 
 @dataclass
 class Devnet:
-    backend: AnvilBackend
+    backend: RpcBackend
     manifest: DeploymentManifest
     deployer: LocalAccount
     identities: dict[str, MemberIdentity]
     reused: bool
+    #: the validators, on the BFT test network (None on anvil)
+    network: CliqueNetwork | None = None
+
+    def close(self) -> None:
+        """Stops the chain this devnet started (anvil saves its state; validators stop cleanly)."""
+        self.backend.close()
+        if self.network is not None:
+            self.network.close()
+
+    @property
+    def member_slugs(self) -> list[str]:
+        return [slug for slug, _ in DEFAULT_MEMBERS]
 
 
 def dev_passphrase() -> str:
@@ -85,48 +106,132 @@ def start_devnet(
     """Starts (or resumes) the local chain and makes sure the consortium is deployed on it (port None: any free)."""
     backend = AnvilBackend(data_dir, port=port)
     try:
-        deployer = load_or_create_key(data_dir / "keys" / "deployer.json")
-        slugs = [*(slug for slug, _ in DEFAULT_MEMBERS), AUDITOR[0]]
-        identities = {slug: load_or_create_identity(data_dir / "keys" / f"{slug}.json") for slug in slugs}
-        manifest_path = data_dir / "deployment.json"
-        if manifest_path.exists():
-            manifest = DeploymentManifest.load(manifest_path)
-            try:
-                verify_deployment(backend.w3, manifest)
-                return Devnet(backend, manifest, deployer, identities, reused=True)
-            except DeploymentMismatch:
-                pass  # chain state was lost (e.g. deleted): deploy afresh below
-        for address in (deployer.address, *(i.address for i in identities.values())):
-            backend.fund(address, 1000 * 10**18)
-        genesis = [
-            GenesisMember(
-                account=identities[slug].address,
-                role=Role.MEMBER,
-                name=name,
-                endpoint=(endpoints or {}).get(slug, f"http://127.0.0.1:{base_port + i}"),
-                hpke_public_key=identities[slug].hpke_public_key.to_bytes(),
-            )
-            for i, (slug, name) in enumerate(DEFAULT_MEMBERS)
-        ]
-        auditor = identities[AUDITOR[0]]
-        genesis.append(
-            GenesisMember(
-                account=auditor.address,
-                role=Role.AUDITOR,
-                name=AUDITOR[1],
-                endpoint="",
-                hpke_public_key=auditor.hpke_public_key.to_bytes(),
-            )
-        )
-        dump_genesis(genesis, data_dir / "genesis.json")
-        manifest = deploy_consortium(
-            TransactionSender(backend.w3, deployer),
-            genesis,
+        return _ensure_consortium(
+            backend,
+            data_dir,
+            fund=backend.fund,
+            endpoints={**_default_endpoints(base_port), **(endpoints or {})},
             break_glass_limit=break_glass_limit,
             break_glass_window=break_glass_window,
         )
-        manifest.save(manifest_path)
-        return Devnet(backend, manifest, deployer, identities, reused=False)
     except BaseException:
         backend.close()
         raise
+
+
+def start_network(
+    data_dir: Path,
+    *,
+    base_port: int = 8601,
+    endpoints: dict[str, str] | None = None,
+    block_period_s: int = DEFAULT_BLOCK_PERIOD_S,
+    break_glass_limit: int = DEFAULT_BREAK_GLASS_LIMIT,
+    break_glass_window: int = DEFAULT_BREAK_GLASS_WINDOW,
+    startup_timeout: float = 60.0,
+) -> Devnet:
+    """Starts (or resumes) the BFT test network, one validator per member plus the audit office's, waits
+    until they agree, and makes sure the consortium is deployed (through the first validator).
+
+    Why four validators and these four: a BFT network of N survives f failures with N >= 3f + 1, so
+    four is the smallest that keeps sealing with one down. The three hospitals and the audit office
+    each run one: the audit office is the party with the least interest in rewriting who read what,
+    and it reads the chain for its audits from a validator it controls (an archive node: every
+    block's state, for questions asked about the past).
+    """
+    deployer = load_or_create_key(data_dir / "keys" / "deployer.json")
+    identities = _identities(data_dir)
+    slugs = [*(slug for slug, _ in DEFAULT_MEMBERS), AUDITOR[0]]
+    network = CliqueNetwork(
+        data_dir / "network",
+        slugs,
+        passphrase=dev_passphrase(),
+        archive=(AUDITOR[0],),
+        block_period_s=block_period_s,
+        funded_accounts=[deployer.address, *(identity.address for identity in identities.values())],
+    )
+    backend: RpcBackend | None = None
+    try:
+        network.start()
+        network.wait_until_agreeing(startup_timeout)
+        urls = network.rpc_urls
+        first = slugs[0]
+        backend = RpcBackend(urls[first], fallbacks=[u for s, u in urls.items() if s != first])
+        devnet = _ensure_consortium(
+            backend,
+            data_dir,
+            fund=None,  # the genesis gave the consortium's accounts their balances (see chain.clique)
+            endpoints={**_default_endpoints(base_port), **(endpoints or {})},
+            break_glass_limit=break_glass_limit,
+            break_glass_window=break_glass_window,
+        )
+        devnet.network = network
+        return devnet
+    except BaseException:
+        if backend is not None:
+            backend.close()
+        network.close()
+        raise
+
+
+def _default_endpoints(base_port: int) -> dict[str, str]:
+    return {slug: f"http://127.0.0.1:{base_port + i}" for i, (slug, _) in enumerate(DEFAULT_MEMBERS)}
+
+
+def _identities(data_dir: Path) -> dict[str, MemberIdentity]:
+    slugs = [*(slug for slug, _ in DEFAULT_MEMBERS), AUDITOR[0]]
+    return {slug: load_or_create_identity(data_dir / "keys" / f"{slug}.json") for slug in slugs}
+
+
+def _ensure_consortium(
+    backend: RpcBackend,
+    data_dir: Path,
+    *,
+    fund: Callable[[str, int], None] | None,
+    gas_price: int | None = None,
+    endpoints: dict[str, str],
+    break_glass_limit: int,
+    break_glass_window: int,
+) -> Devnet:
+    """The deployment recorded in ``data_dir`` if the chain still has it, else a fresh one."""
+    deployer = load_or_create_key(data_dir / "keys" / "deployer.json")
+    identities = _identities(data_dir)
+    manifest_path = data_dir / "deployment.json"
+    if manifest_path.exists():
+        manifest = DeploymentManifest.load(manifest_path)
+        try:
+            verify_deployment(backend.w3, manifest)
+            return Devnet(backend, manifest, deployer, identities, reused=True)
+        except DeploymentMismatch:
+            pass  # chain state was lost (e.g. deleted): deploy afresh below
+    if fund is not None:
+        for address in (deployer.address, *(i.address for i in identities.values())):
+            fund(address, 1000 * 10**18)
+    genesis = [
+        GenesisMember(
+            account=identities[slug].address,
+            role=Role.MEMBER,
+            name=name,
+            endpoint=endpoints[slug],
+            hpke_public_key=identities[slug].hpke_public_key.to_bytes(),
+        )
+        for slug, name in DEFAULT_MEMBERS
+    ]
+    auditor = identities[AUDITOR[0]]
+    genesis.append(
+        GenesisMember(
+            account=auditor.address,
+            role=Role.AUDITOR,
+            name=AUDITOR[1],
+            endpoint="",
+            hpke_public_key=auditor.hpke_public_key.to_bytes(),
+        )
+    )
+    dump_genesis(genesis, data_dir / "genesis.json")
+    manifest = deploy_consortium(
+        TransactionSender(backend.w3, deployer, gas_price=gas_price),
+        genesis,
+        break_glass_limit=break_glass_limit,
+        break_glass_window=break_glass_window,
+    )
+    manifest.save(manifest_path)
+    return Devnet(backend, manifest, deployer, identities, reused=False)

@@ -16,6 +16,7 @@ from typing import Any
 from web3 import Web3
 from web3.providers.rpc import HTTPProvider
 
+from ledger_api.chain.endpoints import Endpoints
 from ledger_api.chain.reverts import decode_revert
 from ledger_api.chain.rpc import JsonRpcReader
 from ledger_api.chain.transactions import chain_call
@@ -94,9 +95,10 @@ def reader_for(w3: Web3) -> ChainReader:
         return Web3ChainReader(w3)
     kwargs = provider.get_request_kwargs()
     timeout = kwargs.get("timeout", 10.0)
+    endpoints = getattr(provider, "endpoints", None)  # a FailoverHTTPProvider's: the same failover for reads
     return JsonRpcChainReader(
         JsonRpcReader(
-            str(provider.endpoint_uri),
+            endpoints if isinstance(endpoints, Endpoints) else str(provider.endpoint_uri),
             timeout=timeout if isinstance(timeout, int | float) else 10.0,
             headers={k: v for k, v in dict(kwargs.get("headers") or {}).items() if k != "User-Agent"},
         )

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import pycurl
 
+from ledger_api.chain.endpoints import Endpoints
 from ledger_api.errors import ChainUnavailable
 
 #: What a kept-alive connection the node closed meanwhile looks like: worth one retry (a timeout is not).
@@ -27,16 +28,19 @@ _STALE_CONNECTION = frozenset({pycurl.E_GOT_NOTHING, pycurl.E_SEND_ERROR, pycurl
 
 
 class JsonRpcReader:
-    """POSTs JSON-RPC requests to one endpoint over kept-alive connections (one curl handle per call
-    in flight; handles are pooled, never shared between threads)."""
+    """POSTs JSON-RPC requests over kept-alive connections (one curl handle per call in flight; handles
+    are pooled, never shared between threads) to the first of its endpoints that answers (see
+    ``chain.endpoints``: the member's own validator, then its fallbacks)."""
 
     def __init__(
-        self, url: str, *, timeout: float = 10.0, headers: dict[str, str] | None = None, max_idle: int = 32
+        self, url: str | Endpoints, *, timeout: float = 10.0, headers: dict[str, str] | None = None, max_idle: int = 32
     ) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an HTTP(S) JSON-RPC URL: {parts.scheme}://{parts.hostname}")
-        self.url = url
+        self.endpoints = url if isinstance(url, Endpoints) else Endpoints([url])
+        for each in self.endpoints.urls:
+            parts = urlsplit(each)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"not an HTTP(S) JSON-RPC URL: {parts.scheme}://{parts.hostname}")
+        self.url = self.endpoints.primary
         self.timeout_ms = max(1, int(timeout * 1000))
         # "Expect:" stops libcurl from waiting for 100-continue on larger bodies
         self.headers = [f"{k}: {v}" for k, v in {"Content-Type": "application/json", **(headers or {})}.items()]
@@ -51,7 +55,6 @@ class JsonRpcReader:
             if self._idle:
                 return self._idle.pop()
         handle = pycurl.Curl()
-        handle.setopt(pycurl.URL, self.url)
         handle.setopt(pycurl.HTTPHEADER, self.headers)
         handle.setopt(pycurl.NOSIGNAL, 1)  # timeouts without signals: safe in worker threads
         handle.setopt(pycurl.PROXY, "")  # the chain node is reached directly, whatever the environment says
@@ -69,11 +72,27 @@ class JsonRpcReader:
         handle.close()
 
     def _post(self, body: bytes) -> bytes:
-        """One POST; a failure on a kept-alive connection the node closed meanwhile is retried once
-        (reads are idempotent). Outages → ``ChainUnavailable``."""
+        """One POST to the first endpoint that answers; ``ChainUnavailable`` when none does."""
+        failure: ChainUnavailable | None = None
+        for url in self.endpoints.order():
+            try:
+                answer = self._post_to(url, body)
+            except ChainUnavailable as exc:
+                self.endpoints.failed(url)
+                failure = exc
+                continue
+            self.endpoints.succeeded(url)
+            return answer
+        assert failure is not None
+        raise failure
+
+    def _post_to(self, url: str, body: bytes) -> bytes:
+        """One POST to one endpoint; a failure on a kept-alive connection the node closed meanwhile is
+        retried once (reads are idempotent). Outages → ``ChainUnavailable``."""
         for attempt in (1, 2):
             handle, buffer = self._handle(), BytesIO()
             try:
+                handle.setopt(pycurl.URL, url)
                 handle.setopt(pycurl.POSTFIELDS, body)
                 handle.setopt(pycurl.WRITEDATA, buffer)
                 handle.perform()

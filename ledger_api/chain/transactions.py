@@ -68,6 +68,9 @@ class TransactionSender:
 
     ``confirmations``: blocks that must follow the transaction's block before it counts (0 on
     instant-finality chains such as QBFT). ``receipt_timeout``: seconds to wait for mining.
+    ``gas_price``: a fixed price in wei (0 on consortium networks, where gas is free), or None to ask
+    the node (``eth_gasPrice``) for every transaction. Transactions are legacy (type 0) either way:
+    GoQuorum and Berlin networks know no other kind.
     """
 
     def __init__(
@@ -80,6 +83,7 @@ class TransactionSender:
         receipt_timeout: float = 30.0,
         confirmations: int = 0,
         poll_interval: float = 0.05,
+        gas_price: int | None = None,
     ) -> None:
         self.w3 = w3
         self.account = account
@@ -88,6 +92,7 @@ class TransactionSender:
         self.receipt_timeout = receipt_timeout
         self.confirmations = confirmations
         self.poll_interval = poll_interval
+        self.gas_price = gas_price
         self._lock = threading.Lock()
         self._next_nonce: int | None = None
 
@@ -132,7 +137,8 @@ class TransactionSender:
         fields: dict[str, Any] = {"from": self.account.address, "chainId": self.chain_id}
         if gas is None:
             gas = int(chain_call(fn.estimate_gas, fields, contract=contract) * self.gas_margin)
-        return {**fields, "gas": gas, "gasPrice": chain_call(lambda: self.w3.eth.gas_price)}
+        price = self.gas_price if self.gas_price is not None else chain_call(lambda: self.w3.eth.gas_price)
+        return {**fields, "gas": gas, "gasPrice": price}
 
     def _sign_next(self, fn: ContractCall, fields: dict[str, Any]) -> tuple[Any, int]:
         """Signs ``fn`` with the next nonce (synced from the node when unknown). Caller holds the lock."""
@@ -178,11 +184,11 @@ class TransactionSender:
             )
         except TimeExhausted:
             raise ChainUnavailable(f"transaction {tx_hash} not mined within {self.receipt_timeout:.0f}s") from None
+        raw = self._confirmed(tx_hash, raw)
         if raw["status"] != 1:
             if isinstance(fn, ContractFunction):  # replay at the failing block to learn the custom error
                 chain_call(fn.call, {"from": self.account.address}, raw["blockNumber"] - 1, contract=contract)
             raise TransactionFailed(f"transaction {tx_hash} failed (gas used {raw['gasUsed']})")
-        self._await_confirmations(raw["blockNumber"])
         return Receipt(
             tx_hash=tx_hash,
             block_number=raw["blockNumber"],
@@ -192,14 +198,28 @@ class TransactionSender:
             events=decode_events(self.w3, raw["logs"]),
         )
 
-    def _await_confirmations(self, block_number: int) -> None:
+    def _confirmed(self, tx_hash: str, raw: Any) -> Any:
+        """The receipt once ``confirmations`` blocks follow its block on the canonical chain.
+
+        Why the receipt is read again: on Clique two signers can seal the same height, and the heavier
+        branch then replaces the newest blocks. The transaction moves to another block (its receipt
+        changes) or back to the pool for a while (no receipt); the receipt that counts is the one whose
+        block is still the chain's block at that height once enough blocks follow it.
+        """
         if self.confirmations <= 0:
-            return
+            return raw
         deadline = time.monotonic() + self.receipt_timeout
-        while chain_call(lambda: self.w3.eth.block_number) < block_number + self.confirmations:
+        while True:
+            if raw is not None:
+                number = raw["blockNumber"]
+                if chain_call(lambda: self.w3.eth.block_number) >= number + self.confirmations:
+                    canonical = chain_call(self.w3.eth.get_block, number)["hash"]
+                    if bytes(canonical) == bytes(raw["blockHash"]):
+                        return raw
             if time.monotonic() > deadline:
-                raise ChainUnavailable(f"block {block_number} not confirmed within {self.receipt_timeout:.0f}s")
+                raise ChainUnavailable(f"transaction {tx_hash} not confirmed within {self.receipt_timeout:.0f}s")
             time.sleep(self.poll_interval)
+            raw = self.receipt(tx_hash)
 
 
 def decode_events(w3: Web3, logs: list[Any]) -> list[DecodedEvent]:

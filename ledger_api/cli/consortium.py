@@ -1,6 +1,8 @@
 """``medledger consortium up``: the local consortium — one chain, one process per member node.
 
-The chain is the embedded development chain (managed anvil, state in ``<data>/chain``); each
+The chain is the embedded development chain (managed anvil, state in ``<data>/chain``), or with
+``--network clique`` the BFT test network (``chain.clique``: a validator per hospital and one for the
+audit office, each member node talking to its own validator, the others as fallbacks); each
 member node is its own ``medledger serve`` process with its own port, SQLite database, keystore
 and log file under ``<data>/nodes/<member>``. Ctrl-C stops everything; a second start continues
 with the same chain, keys and databases.
@@ -15,7 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -25,6 +27,12 @@ from ledger_api.cli.output import console, reported_errors
 from ledger_api.errors import LedgerError
 
 app = typer.Typer(help="Run the local consortium.", no_args_is_help=True)
+
+
+#: the chains ``up`` can run: the embedded development chain, or the 4-validator BFT test network
+NETWORKS = ("anvil", "clique")
+#: blocks a member waits on the Clique network before a transaction counts (see chain.transactions)
+CLIQUE_CONFIRMATIONS = 1
 
 
 def up_command(data_dir: Path, *, rpc_port: int, base_port: int, extra: tuple[str, ...] = ()) -> list[str]:
@@ -60,8 +68,12 @@ class MemberConfig(BaseModel):
 
 class ChainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    rpc_url: str | None = None  # an external chain (Besu QBFT, GoQuorum); None = the embedded anvil
+    rpc_url: str | None = None  # an external chain (Besu QBFT, GoQuorum); None = a chain `up` runs itself
+    #: the chain `up` runs: anvil (embedded, one process) or the 4-validator Clique network
+    network: Literal["anvil", "clique"] = "anvil"
     rpc_port: int = Field(8545, ge=1, le=65535)  # the embedded chain's port
+    #: the Clique network's block period
+    block_period_s: int = Field(1, ge=1, le=60)
     manifest: Path | None = None  # external chain: its deployment manifest
     #: the embedded chain's deployment: break-glass declarations one member may make per window (on chain)
     break_glass_limit: int = Field(DEFAULT_BREAK_GLASS_LIMIT, ge=1, le=2**32 - 1)
@@ -98,10 +110,11 @@ class ConsortiumConfig(BaseModel):
         rpc_port: int,
         base_port: int,
         break_glass_limit: int = DEFAULT_BREAK_GLASS_LIMIT,
+        network: Literal["anvil", "clique"] = "anvil",
     ) -> ConsortiumConfig:
         return cls(
             data_dir=data_dir,
-            chain=ChainConfig(rpc_port=rpc_port, break_glass_limit=break_glass_limit),
+            chain=ChainConfig(rpc_port=rpc_port, break_glass_limit=break_glass_limit, network=network),
             members=[
                 MemberConfig(slug=slug, port=base_port + i) for i, (slug, _) in enumerate(DEFAULT_MEMBERS[:members])
             ],
@@ -127,7 +140,13 @@ def lone_member_env(data_dir: Path, *, rpc_port: int, port: int) -> dict[str, st
 
 
 def _node_env(
-    config: ConsortiumConfig, member: MemberConfig, rpc_url: str, manifest: Path, keystore: Path, passphrase: str
+    config: ConsortiumConfig,
+    member: MemberConfig,
+    rpc_url: str,
+    manifest: Path,
+    keystore: Path,
+    passphrase: str,
+    chain: dict[str, Any] | None = None,
 ) -> dict[str, str]:
     node_dir = config.data_dir / "nodes" / member.slug
     node_dir.mkdir(parents=True, exist_ok=True)
@@ -139,7 +158,7 @@ def _node_env(
         "MEDLEDGER_KEYSTORE_PATH": str(keystore),
         "MEDLEDGER_KEYSTORE_PASSPHRASE": passphrase,
         "MEDLEDGER_PUBLIC_URL": f"http://127.0.0.1:{member.port}",
-        "MEDLEDGER_CHAIN": json.dumps({"rpc_url": rpc_url, "manifest_path": str(manifest)}),
+        "MEDLEDGER_CHAIN": json.dumps({"rpc_url": rpc_url, "manifest_path": str(manifest), **(chain or {})}),
         "MEDLEDGER_AUTH": json.dumps({"siwe_domain": f"127.0.0.1:{member.port}"}),
     }
     if member.database_url:
@@ -175,7 +194,15 @@ def up(
     ] = None,
     data_dir: Annotated[Path, typer.Option(help="Where the chain and every node keep their data.")] = Path("data"),
     members: Annotated[int, typer.Option(min=1, max=len(DEFAULT_MEMBERS), help="How many member nodes.")] = 3,
-    rpc_port: Annotated[int, typer.Option(help="Port of the local chain.")] = 8545,
+    rpc_port: Annotated[int, typer.Option(help="Port of the local chain (anvil).")] = 8545,
+    network: Annotated[
+        str,
+        typer.Option(
+            help="The chain: anvil (embedded, one process) or clique (a geth validator per hospital and one "
+            "for the audit office; needs scripts/build-chain-engine). qbft names the production consensus: "
+            "its engine cannot be built here, see the README."
+        ),
+    ] = "anvil",
     base_port: Annotated[int, typer.Option(help="Port of the first member node; the next ones follow.")] = 8601,
     break_glass_limit: Annotated[
         int,
@@ -192,32 +219,70 @@ def up(
     chain's RPC URL with its manifest and the members' keystores); otherwise the flags describe
     the embedded default: managed anvil, dev identities, SQLite.
     """
-    from ledger_api.chain.devnet import dev_passphrase, start_devnet
+    from ledger_api.chain.devnet import dev_passphrase, start_devnet, start_network
 
     started = time.monotonic()
     with reported_errors():
+        if network not in NETWORKS:
+            raise ValueError(
+                f"--network {network}: this machine runs {' or '.join(NETWORKS)}"
+                + (
+                    " (QBFT needs GoQuorum, which the Go module proxy refuses here; clique runs the same "
+                    "4-validator consortium on geth: see the README)"
+                    if network == "qbft"
+                    else ""
+                )
+            )
         config = (
             ConsortiumConfig.model_validate_json(config_file.read_text())
             if config_file
-            else ConsortiumConfig.defaults(data_dir, members, rpc_port, base_port, break_glass_limit)
+            else ConsortiumConfig.defaults(
+                data_dir,
+                members,
+                rpc_port,
+                base_port,
+                break_glass_limit,
+                network="clique" if network == "clique" else "anvil",
+            )
         )
     data_dir = config.data_dir
     names = dict(DEFAULT_MEMBERS)
     devnet = None
+    member_chain: dict[str, dict[str, Any]] = {}
     if config.chain.rpc_url is None:
+        endpoints = {m.slug: f"http://127.0.0.1:{m.port}" for m in config.members}
         with reported_errors():
-            devnet = start_devnet(
-                data_dir / "chain",
-                port=config.chain.rpc_port,
-                endpoints={m.slug: f"http://127.0.0.1:{m.port}" for m in config.members},
-                break_glass_limit=config.chain.break_glass_limit,
-                break_glass_window=config.chain.break_glass_window_s,
-            )
+            if config.chain.network == "clique":
+                devnet = start_network(
+                    data_dir / "chain",
+                    endpoints=endpoints,
+                    block_period_s=config.chain.block_period_s,
+                    break_glass_limit=config.chain.break_glass_limit,
+                    break_glass_window=config.chain.break_glass_window_s,
+                )
+            else:
+                devnet = start_devnet(
+                    data_dir / "chain",
+                    port=config.chain.rpc_port,
+                    endpoints=endpoints,
+                    break_glass_limit=config.chain.break_glass_limit,
+                    break_glass_window=config.chain.break_glass_window_s,
+                )
         rpc_url, manifest_path, chain_id = (
             devnet.backend.url,
             data_dir / "chain" / "deployment.json",
             devnet.manifest.chain_id,
         )
+        if devnet.network is not None:
+            # every member talks to its own validator; the others are its fallbacks while that one is down
+            urls = devnet.network.rpc_urls
+            for m in config.members:
+                member_chain[m.slug] = {
+                    "rpc_url": urls[m.slug],
+                    "fallback_urls": [u for slug, u in urls.items() if slug != m.slug],
+                    "confirmations": CLIQUE_CONFIRMATIONS,
+                }
+            rpc_url = urls["auditor"]  # what the audit office reads: its own (archive) validator
         keystores = {m.slug: data_dir / "chain" / "keys" / f"{m.slug}.json" for m in config.members}
         passphrase = dev_passphrase()
         accounts = {slug: identity.address for slug, identity in devnet.identities.items()}
@@ -233,7 +298,16 @@ def up(
     try:
         urls = {}
         for member in config.members:
-            env = _node_env(config, member, rpc_url, manifest_path, keystores[member.slug], passphrase)
+            own = member_chain.get(member.slug, {})
+            env = _node_env(
+                config,
+                member,
+                own.get("rpc_url", rpc_url),
+                manifest_path,
+                keystores[member.slug],
+                passphrase,
+                chain={k: v for k, v in own.items() if k != "rpc_url"},
+            )
             log = open(data_dir / "nodes" / member.slug / "node.log", "ab")
             processes[member.slug] = subprocess.Popen(
                 [sys.executable, "-m", "ledger_api.cli", "serve", "--port", str(member.port)],
@@ -246,6 +320,9 @@ def up(
         with reported_errors():
             wait_ready(urls, processes, timeout=60)
         console.print(f"[bold]MedLedger local consortium[/bold]: chain {chain_id} at {rpc_url}")
+        if devnet is not None and devnet.network is not None:
+            for slug, url in devnet.network.rpc_urls.items():
+                console.print(f"  validator {slug}: {url} (Clique, {devnet.network.plan.block_period_s} s blocks)")
         for member in config.members:
             name = names.get(member.slug, member.slug)
             console.print(
@@ -260,10 +337,24 @@ def up(
                     "pid": os.getpid(),
                     "chain": rpc_url,
                     "chain_id": chain_id,
+                    "network": config.chain.network if config.chain.rpc_url is None else "external",
+                    "validators": (
+                        {
+                            v.name: {
+                                "url": devnet.network.rpc_url(v.name),
+                                "address": v.address,
+                                "pid": devnet.network.processes[v.name].pid,
+                            }
+                            for v in devnet.network.plan.validators
+                        }
+                        if devnet is not None and devnet.network is not None
+                        else {}
+                    ),
                     "nodes": {
                         m.slug: {
                             "name": names.get(m.slug, m.slug),
                             "url": urls[m.slug],
+                            "rpc_url": member_chain.get(m.slug, {}).get("rpc_url", rpc_url),
                             "account": accounts[m.slug],
                             "pid": processes[m.slug].pid,
                         }
@@ -296,7 +387,7 @@ def up(
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
         if devnet is not None:
-            devnet.backend.close()
+            devnet.close()
         _state_file(data_dir).unlink(missing_ok=True)
         console.print("consortium stopped; chain state and databases kept")
         console.file.flush()
@@ -329,7 +420,9 @@ def status(
     data_dir: Annotated[Path, typer.Option(help="The data directory `up` runs from.")] = Path("data"),
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Shows the running local consortium: the chain and each member node's readiness."""
+    """Shows the running local consortium: each member node's readiness and, on the Clique network, each
+    validator's peers, head and whether it is sealing."""
+    from ledger_api.chain.clique import validator_status
     from ledger_api.cli.output import print_listing
 
     with reported_errors():
@@ -345,6 +438,25 @@ def status(
                 health = "unreachable"
             rows.append(
                 {"member": slug, "name": info["name"], "url": info["url"], "account": info["account"], "status": health}
+            )
+        for name, info in state.get("validators", {}).items():
+            found = validator_status(name, info["url"], info["address"])
+            health = (
+                "down"
+                if found.head is None
+                else f"head {found.head}, {found.peers} peers, {'signing' if found.signing else 'not signing'}"
+            )
+            rows.append(
+                {
+                    "validator": name,
+                    "name": f"validator {name}",
+                    "url": info["url"],
+                    "address": info["address"],
+                    "peers": found.peers,
+                    "head": found.head,
+                    "signing": found.signing,
+                    "status": health,
+                }
             )
         print_listing(
             rows,

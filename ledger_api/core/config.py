@@ -19,9 +19,17 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 class ChainSettings(BaseModel):
     """Where the chain is and how patient the node is with it."""
 
+    #: the member's own validator
     rpc_url: str = "http://127.0.0.1:8545"
+    #: other members' validators, used only while its own does not answer (see chain.endpoints)
+    fallback_urls: list[str] = Field(default_factory=list, max_length=16)
     manifest_path: Path = Path("data/chain/deployment.json")
+    #: blocks that must follow a transaction's block before it counts: 0 where blocks are final when
+    #: sealed (QBFT, anvil), a depth on Clique, whose forks can replace the newest blocks
     confirmations: int = Field(0, ge=0, le=64)
+    #: a fixed gas price (wei) for the member's transactions: 0 on consortium networks, where gas is free;
+    #: None asks the node (eth_gasPrice) each time
+    gas_price_wei: int | None = Field(None, ge=0)
     receipt_timeout_s: float = Field(30.0, gt=0)
     rpc_timeout_s: float = Field(5.0, gt=0)
 

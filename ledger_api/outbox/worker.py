@@ -27,7 +27,6 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from ledger_api.chain.contract import UnsignedTransaction
-from ledger_api.chain.transactions import decode_events
 from ledger_api.chain.types import DecodedEvent, PreparedTransaction
 from ledger_api.core.background import BackgroundLoop
 from ledger_api.core.db import as_utc, session_scope
@@ -207,8 +206,7 @@ class OutboxWorker(BackgroundLoop):
         return self.node.sender.prepare(unsigned.function, contract=unsigned.contract)
 
     def _finish(self, kind: OutboxKind[Any], items: list[OutboxItem], prepared: PreparedTransaction) -> None:
-        receipt = self.node.sender.receipt(prepared.tx_hash)
-        if receipt is None:
+        if self.node.sender.receipt(prepared.tx_hash) is None:
             try:
                 self.node.sender.broadcast(prepared)
                 self.node.crash_drill.reached(f"outbox.after_broadcast.{items[0].kind}")
@@ -217,18 +215,14 @@ class OutboxWorker(BackgroundLoop):
                 self.node.sender.resync_nonce()
                 self._update(items, state=OutboxState.PENDING, tx_hash=None, raw_tx=None, nonce=None)
                 raise ChainUnavailable("stored transaction superseded; re-signing") from None
-            try:
-                mined = self.node.sender.wait(prepared.tx_hash)
-            except TransactionFailed as exc:
-                self._settle_failure(kind, items, exc.detail)
-                return
-            self._remember_outcome(kind, items, mined.events)
-            self._confirm(kind, items, mined.block_number)
-        elif receipt["status"] != 1:
-            self._settle_failure(kind, items, f"transaction {prepared.tx_hash} reverted")
-        else:
-            self._remember_outcome(kind, items, decode_events(self.node.w3, receipt["logs"]))
-            self._confirm(kind, items, receipt["blockNumber"])
+        try:
+            # mined, and confirmed as deep as the network needs (a Clique fork can still move it)
+            mined = self.node.sender.wait(prepared.tx_hash)
+        except TransactionFailed as exc:
+            self._settle_failure(kind, items, exc.detail)
+            return
+        self._remember_outcome(kind, items, mined.events)
+        self._confirm(kind, items, mined.block_number)
 
     def _remember_outcome(self, kind: OutboxKind[Any], items: list[OutboxItem], events: list[DecodedEvent]) -> None:
         """What the receipt tells about a single row's write, when its kind keeps something (a relayed
