@@ -13,6 +13,7 @@ development chains and refuse on a production RPC.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import random
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import structlog
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import Timeout as RequestsTimeout
 from web3 import Web3
@@ -33,8 +35,10 @@ from web3.providers.rpc import HTTPProvider
 from web3.types import RPCEndpoint
 
 from ledger_api.chain.endpoints import Endpoints
+from ledger_api.chain.rpc import JsonRpcReader, behind
 from ledger_api.errors import ChainUnavailable
 
+log = structlog.get_logger("medledger.chain")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_LOCAL_CHAIN_ID = 31_337_777
 
@@ -157,7 +161,11 @@ class FailoverHTTPProvider(HTTPProvider):
                 answer: bytes = self._request_session_manager.make_post_request(
                     url, request_data, **self.get_request_kwargs()
                 )
-            except (RequestsConnectionError, RequestsTimeout) as exc:
+                if len(self.endpoints.urls) > 1 and behind(json.loads(answer)):
+                    raise RequestsConnectionError("chain node is behind the chain's head")
+            except (RequestsConnectionError, RequestsTimeout, ValueError) as exc:
+                if len(self.endpoints.urls) > 1:
+                    log.warning("chain_endpoint_failed", url=url, reason=type(exc).__name__)
                 self.endpoints.failed(url)
                 failure = exc
                 continue
@@ -179,7 +187,8 @@ class RpcBackend(ChainBackend):
 
     def __init__(self, url: str, timeout: float = 10.0, *, fallbacks: Sequence[str] = ()) -> None:
         self.url = url
-        self.endpoints = Endpoints([url, *fallbacks])
+        self.endpoints = Endpoints([url, *fallbacks], probe=self._caught_up if fallbacks else None)
+        self._timeout = timeout
         # cache_allowed_requests: web3 caches eth_chainId (asked twice per call by its validation
         # middleware otherwise), tripling the round trips of every contract read.
         provider = FailoverHTTPProvider(
@@ -187,6 +196,21 @@ class RpcBackend(ChainBackend):
         )
         self.w3 = Web3(provider)
         self.w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
+
+    def _caught_up(self, url: str) -> bool:
+        """Whether an endpoint back from an outage is at the chain's head again (within a block of the
+        highest head its peers report); until then its member keeps reading from the fallbacks."""
+        heads = {}
+        for each in self.endpoints.urls:
+            rpc = JsonRpcReader(each, timeout=min(self._timeout, 2.0))
+            try:
+                heads[each] = int(rpc.request("eth_blockNumber", [])["result"], 16)
+            except (ChainUnavailable, KeyError, ValueError):
+                if each == url:
+                    return False
+            finally:
+                rpc.close()
+        return heads[url] >= max(heads.values()) - 1
 
 
 class AnvilBackend(_DevRpcMixin, RpcBackend):

@@ -266,7 +266,8 @@ class CliqueNetwork:
             "full",
             "--gcmode",
             "archive" if validator.archive else "full",
-            "--mine",
+            # no --mine: a validator starts sealing only once it is connected and at the others' head (see
+            # ``_seal_where_ready``); sealing alone, or on an old head after a restart, forks the chain
             "--miner.etherbase",
             validator.address,
             "--miner.gasprice",
@@ -402,6 +403,21 @@ class CliqueNetwork:
         found.running = found.head is not None or self.running(name)
         return found
 
+    def _seal_where_ready(self, statuses: list[ValidatorStatus], names: list[str]) -> None:
+        """Starts sealing on every named validator that answers, is connected to the others named and is at
+        their highest head (a restarted validator first catches up: sealing on an old head would fork)."""
+        answering = [s for s in statuses if s.head is not None]
+        if not answering:
+            return
+        top = max(s.head or 0 for s in answering)
+        for found in answering:
+            if found.signing or (found.peers or 0) < len(names) - 1 or (found.head or 0) < top:
+                continue
+            try:
+                self._ask(found.name, "miner_start", [])
+            except ChainUnavailable:
+                pass
+
     def head(self, name: str) -> int:
         return int(self._ask(name, "eth_blockNumber"), 16)
 
@@ -423,12 +439,15 @@ class CliqueNetwork:
                     )
             try:
                 statuses = [self.status(name) for name in names]
+                self._seal_where_ready(statuses, names)
                 if any(s.head is None for s in statuses):
                     raise ChainUnavailable("a validator does not answer yet")
                 for s in statuses:
                     start_heads.setdefault(s.name, s.head or 0)
                 if any((s.peers or 0) < len(names) - 1 for s in statuses):
                     raise ChainUnavailable(f"peers: {[(s.name, s.peers) for s in statuses]}")
+                if not all(s.signing for s in statuses):
+                    raise ChainUnavailable(f"not all sealing yet: {[(s.name, s.head) for s in statuses]}")
                 common = min(s.head or 0 for s in statuses)
                 if common <= max(start_heads.values()):
                     stalled_since = stalled_since or time.monotonic()

@@ -20,6 +20,7 @@ from web3.contract.contract import ContractFunction
 from ledger_api.chain.artifacts import load_artifact
 from ledger_api.chain.calldata import decode_results, encode_arguments
 from ledger_api.chain.reader import ChainReader, reader_for
+from ledger_api.errors import ChainUnavailable
 
 #: what a client's write methods return: a ``Receipt`` when sent, an ``UnsignedTransaction`` when prepared
 W = TypeVar("W")
@@ -120,6 +121,13 @@ def _function_spec(contract: str, function: str) -> _FunctionSpec:
 
 
 def _returned(spec: _FunctionSpec, raw: bytes) -> Any:
-    """A call's decoded return value: the value itself when the function returns one, else the tuple."""
+    """A call's decoded return value: the value itself when the function returns one, else the tuple.
+
+    No data where the function returns some: no code at the address at the node's head. The contracts
+    are there on the consortium's chain, so the node answering is not (a validator restarted after a
+    crash replays its blocks from its last saved state): the chain is unavailable, not the call wrong.
+    """
+    if not raw and spec.outputs:
+        raise ChainUnavailable("the chain node has no consortium contracts at its head (still catching up)")
     values = decode_results(spec.outputs, raw)
     return values[0] if len(values) == 1 else values

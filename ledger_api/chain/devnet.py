@@ -128,6 +128,7 @@ def start_network(
     break_glass_limit: int = DEFAULT_BREAK_GLASS_LIMIT,
     break_glass_window: int = DEFAULT_BREAK_GLASS_WINDOW,
     startup_timeout: float = 60.0,
+    full_nodes: tuple[str, ...] = (),
 ) -> Devnet:
     """Starts (or resumes) the BFT test network, one validator per member plus the audit office's, waits
     until they agree, and makes sure the consortium is deployed (through the first validator).
@@ -135,8 +136,14 @@ def start_network(
     Why four validators and these four: a BFT network of N survives f failures with N >= 3f + 1, so
     four is the smallest that keeps sealing with one down. The three hospitals and the audit office
     each run one: the audit office is the party with the least interest in rewriting who read what,
-    and it reads the chain for its audits from a validator it controls (an archive node: every
-    block's state, for questions asked about the past).
+    and it reads the chain for its audits from a validator it controls.
+
+    Validators keep every block's state (archive mode) unless named in ``full_nodes``. Why: a geth full
+    node keeps recent state in memory only, and one killed mid-flight restarts with no state at its head
+    (it rewinds towards genesis and resyncs, serving empty answers meanwhile); an archive node comes back
+    at its last block. The audit itself needs no old state (it reads logs, receipts and timestamps,
+    which full nodes keep); ``make bench`` measures what archive mode costs on disk
+    (``network.validator_disk_mb_archive`` against ``..._full``).
     """
     deployer = load_or_create_key(data_dir / "keys" / "deployer.json")
     identities = _identities(data_dir)
@@ -145,7 +152,7 @@ def start_network(
         data_dir / "network",
         slugs,
         passphrase=dev_passphrase(),
-        archive=(AUDITOR[0],),
+        archive=tuple(s for s in slugs if s not in full_nodes),
         block_period_s=block_period_s,
         funded_accounts=[deployer.address, *(identity.address for identity in identities.values())],
     )

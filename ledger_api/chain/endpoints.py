@@ -3,24 +3,30 @@
 Why here and not in a load balancer: the product's rule is that a member talks to its own validator
 (its own copy of the chain, the one it trusts); a fallback is a consortium partner's validator, used only
 while its own does not answer, and left again as soon as it does. A failed endpoint is skipped for
-``cooldown_s``, then tried again first, so a restarted validator gets its member back within seconds.
+``cooldown_s``; then, if it has caught up (``probe``: a validator restarted after a crash replays its
+blocks, and until it is back at the others' head its answers are old: a revoked consent would still
+look active), it is first again, so a restarted validator gets its member back within seconds.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 
 class Endpoints:
     """The URLs in order of preference, with the ones that just failed moved to the back."""
 
-    def __init__(self, urls: Sequence[str], *, cooldown_s: float = 5.0) -> None:
+    def __init__(
+        self, urls: Sequence[str], *, cooldown_s: float = 5.0, probe: Callable[[str], bool] | None = None
+    ) -> None:
         if not urls:
             raise ValueError("at least one chain endpoint is needed")
         self.urls = list(dict.fromkeys(urls))
         self.cooldown_s = cooldown_s
+        #: whether an endpoint back after its cooldown may serve again (None: always)
+        self.probe = probe
         self._failed_at: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -29,12 +35,24 @@ class Endpoints:
         return self.urls[0]
 
     def order(self) -> list[str]:
-        """Every URL once: those not failing (in preference order), then the cooling ones (oldest failure
-        first), so a request still reaches some node when all have failed lately."""
+        """Every URL once: those not failing (in preference order), then the failing ones (oldest failure
+        first), so a request still reaches some node when all have failed lately. One whose cooldown
+        is over serves again once its probe passes; a failed probe starts another cooldown."""
         now = time.monotonic()
         with self._lock:
-            failing = {u: t for u, t in self._failed_at.items() if now - t < self.cooldown_s}
-        healthy = [u for u in self.urls if u not in failing]
+            failed_at = dict(self._failed_at)
+        healthy, failing = [], {}
+        for url in self.urls:
+            failed = failed_at.get(url)
+            if failed is None:
+                healthy.append(url)
+            elif now - failed >= self.cooldown_s and (self.probe is None or self.probe(url)):
+                self.succeeded(url)
+                healthy.append(url)
+            else:
+                if now - failed >= self.cooldown_s:
+                    self.failed(url)
+                failing[url] = failed
         return healthy + sorted(failing, key=failing.__getitem__)
 
     def failed(self, url: str) -> None:

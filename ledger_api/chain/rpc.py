@@ -19,12 +19,29 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pycurl
+import structlog
 
 from ledger_api.chain.endpoints import Endpoints
 from ledger_api.errors import ChainUnavailable
 
 #: What a kept-alive connection the node closed meanwhile looks like: worth one retry (a timeout is not).
 _STALE_CONNECTION = frozenset({pycurl.E_GOT_NOTHING, pycurl.E_SEND_ERROR, pycurl.E_RECV_ERROR})
+#: How a node behind the others answers a question about a block it has not got (or whose state it no
+#: longer holds): not the question's fault, so the next endpoint is asked (geth, Besu, GoQuorum wording)
+_BEHIND = ("header not found", "unknown block", "missing trie node", "historical state", "block not found")
+
+log = structlog.get_logger("medledger.chain")
+
+
+def behind(decoded: Any) -> bool:
+    """Whether a decoded JSON-RPC answer (or batch) says the node lacks the block or state asked about."""
+    answers = decoded if isinstance(decoded, list) else [decoded]
+    for answer in answers:
+        error = answer.get("error") if isinstance(answer, dict) else None
+        message = str(error.get("message", "")).lower() if isinstance(error, dict) else ""
+        if any(words in message for words in _BEHIND):
+            return True
+    return False
 
 
 class JsonRpcReader:
@@ -71,18 +88,23 @@ class JsonRpcReader:
                 return
         handle.close()
 
-    def _post(self, body: bytes) -> bytes:
-        """One POST to the first endpoint that answers; ``ChainUnavailable`` when none does."""
+    def _post(self, body: bytes) -> Any:
+        """One POST to the first endpoint that answers, decoded; an endpoint that is unreachable or
+        behind (see ``_BEHIND``) is left for the next. ``ChainUnavailable`` when none will do."""
         failure: ChainUnavailable | None = None
         for url in self.endpoints.order():
             try:
-                answer = self._post_to(url, body)
+                decoded = self._decode(self._post_to(url, body))
+                if behind(decoded) and len(self.endpoints.urls) > 1:
+                    raise ChainUnavailable("chain node is behind the chain's head")
             except ChainUnavailable as exc:
+                if len(self.endpoints.urls) > 1:
+                    log.warning("chain_endpoint_failed", url=url, reason=exc.detail)
                 self.endpoints.failed(url)
                 failure = exc
                 continue
             self.endpoints.succeeded(url)
-            return answer
+            return decoded
         assert failure is not None
         raise failure
 
@@ -112,7 +134,7 @@ class JsonRpcReader:
     def request(self, method: str, params: list[Any]) -> dict[str, Any]:
         """The decoded JSON-RPC response object (with ``result`` or ``error``); outages → ``ChainUnavailable``."""
         body = json.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params})
-        decoded = self._decode(self._post(body.encode()))
+        decoded = self._post(body.encode())
         if not isinstance(decoded, dict) or ("result" not in decoded and "error" not in decoded):
             raise ChainUnavailable("chain node sent a malformed JSON-RPC response")
         return decoded
@@ -122,7 +144,7 @@ class JsonRpcReader:
         ids = [next(self._ids) for _ in calls]
         requests = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in zip(ids, calls, strict=True)]
         body = json.dumps(requests)
-        decoded = self._decode(self._post(body.encode()))
+        decoded = self._post(body.encode())
         by_id = {r.get("id"): r for r in decoded if isinstance(r, dict)} if isinstance(decoded, list) else {}
         responses = [by_id.get(i) for i in ids]
         if any(r is None or ("result" not in r and "error" not in r) for r in responses):

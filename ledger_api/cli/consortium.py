@@ -32,7 +32,10 @@ app = typer.Typer(help="Run the local consortium.", no_args_is_help=True)
 #: the chains ``up`` can run: the embedded development chain, or the 4-validator BFT test network
 NETWORKS = ("anvil", "clique")
 #: blocks a member waits on the Clique network before a transaction counts (see chain.transactions)
-CLIQUE_CONFIRMATIONS = 1
+CLIQUE_CONFIRMATIONS = 2
+#: on a network with real blocks, access entries (anchored strictly in order) go as Merkle batches: one
+#: at a time, a member could anchor no more than an entry every block or two
+NETWORK_OUTBOX = {"batch_size": 64, "batch_delay_s": 1.0}
 
 
 def up_command(data_dir: Path, *, rpc_port: int, base_port: int, extra: tuple[str, ...] = ()) -> list[str]:
@@ -308,6 +311,8 @@ def up(
                 passphrase,
                 chain={k: v for k, v in own.items() if k != "rpc_url"},
             )
+            if own:
+                env["MEDLEDGER_OUTBOX"] = json.dumps(NETWORK_OUTBOX)
             log = open(data_dir / "nodes" / member.slug / "node.log", "ab")
             processes[member.slug] = subprocess.Popen(
                 [sys.executable, "-m", "ledger_api.cli", "serve", "--port", str(member.port)],

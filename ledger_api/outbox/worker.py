@@ -6,7 +6,10 @@ For each due row, in id order:
 2. Otherwise build the call (its kind's ``transaction``, through the typed client's prepare-only
    mode), sign it, store it (raw bytes, hash, nonce) in the row, commit, and only then broadcast:
    a crash after this point re-broadcasts the very same transaction.
-3. Wait for the receipt and mark the row confirmed with its block.
+3. Wait for the receipt and mark the row confirmed with its block. Rows of unordered kinds (record
+   anchors, relays) are all signed and broadcast first and their receipts awaited together at the end
+   of the pass: on a network with real blocks a transaction takes a block or two to confirm, and one
+   at a time a member could anchor no more than a record every block or two.
 A chain outage leaves rows as they are with a growing backoff; a deterministic rejection by the
 contract marks the row failed with the decoded reason. Ordered kinds go strictly in order, and
 batchable kinds go as one transaction per run of consecutive rows when ``outbox.batch_size > 1``.
@@ -48,6 +51,8 @@ class OutboxWorker(BackgroundLoop):
         self.node = node
         self.kinds: dict[str, OutboxKind[Any]] = {kind.name(): kind(node) for kind in kinds}
         self._unsigned = node.chain.prepare_only()
+        #: broadcast this pass, receipts not yet awaited (see the module docstring, step 3)
+        self._in_flight: list[tuple[OutboxKind[Any], list[OutboxItem], PreparedTransaction]] = []
 
     def tick(self) -> int:
         return self.run_once()
@@ -90,28 +95,33 @@ class OutboxWorker(BackgroundLoop):
                 )
             )
         handled = 0
-        index = 0
-        while index < len(due):
-            item = due[index]
+        grouped: set[int] = set()  # rows already sent in a batch of this pass
+        for position, item in enumerate(due):
+            if item.id in grouped:
+                continue
             kind = self._kind(item)
             if kind is None:
                 self._fail([item], f"no outbox kind {item.kind!r} is registered on this node")
-                index += 1
                 continue
             if self._batching(kind, item):
-                group = _pending_run(due, index)
+                group = _pending_run(due, position)
                 group = group[: kind.run_length([kind.parse(i.payload) for i in group])]
-                index += len(group)
+                grouped.update(i.id for i in group)
                 if not self._batch_due(group):
                     continue
                 ok = self._guard(kind, group, partial(self._send_batch, kind, group))
             else:
                 ok = self._guard(kind, [item], partial(self._process, kind, item))
-                index += 1
             if not ok:
                 break  # the chain is down or an ordered row is blocked: later rows would fail the same way
             handled += 1
+        self._settle_in_flight()
         return handled
+
+    def _settle_in_flight(self) -> None:
+        in_flight, self._in_flight = self._in_flight, []
+        for kind, items, prepared in in_flight:
+            self._guard(kind, items, partial(self._settle, kind, items, prepared))
 
     def _kind(self, item: Any) -> OutboxKind[Any] | None:
         return self.kinds.get(item.kind)
@@ -127,15 +137,16 @@ class OutboxWorker(BackgroundLoop):
     def _anything_due(self, rows: list[Any]) -> bool:
         """Whether ``run_once`` would act on any of these rows (id, kind, state, created_at): a row
         that is not waiting for its batch, or a batch that is full or old enough."""
-        index = 0
-        while index < len(rows):
-            row = rows[index]
+        grouped: set[int] = set()
+        for position, row in enumerate(rows):
+            if row.id in grouped:
+                continue
             if not self._batching(self._kind(row), row):
                 return True
-            group = _pending_run(rows, index)
+            group = _pending_run(rows, position)
             if self._batch_due(group):
                 return True
-            index += len(group)
+            grouped.update(r.id for r in group)
         return False
 
     def _batch_due(self, group: list[Any]) -> bool:
@@ -146,7 +157,15 @@ class OutboxWorker(BackgroundLoop):
 
     def _guard(self, kind: OutboxKind[Any], items: list[OutboxItem], action: Callable[[], None]) -> bool:
         try:
-            action()
+            try:
+                action()
+            except ContractReverted:
+                if not self._in_flight:
+                    raise
+                # it may build on a write of this pass still in flight (the revocation of a grant just
+                # sent, a new version of a record just anchored): those first, then once more
+                self._settle_in_flight()
+                action()
             return True
         except NotItsTurn as exc:
             self._retry(items, str(exc))
@@ -215,6 +234,12 @@ class OutboxWorker(BackgroundLoop):
                 self.node.sender.resync_nonce()
                 self._update(items, state=OutboxState.PENDING, tx_hash=None, raw_tx=None, nonce=None)
                 raise ChainUnavailable("stored transaction superseded; re-signing") from None
+        if not kind.ordered:
+            self._in_flight.append((kind, items, prepared))  # awaited at the end of the pass
+            return
+        self._settle(kind, items, prepared)
+
+    def _settle(self, kind: OutboxKind[Any], items: list[OutboxItem], prepared: PreparedTransaction) -> None:
         try:
             # mined, and confirmed as deep as the network needs (a Clique fork can still move it)
             mined = self.node.sender.wait(prepared.tx_hash)
@@ -292,6 +317,11 @@ class OutboxWorker(BackgroundLoop):
 
 
 def _pending_run(rows: list[Any], start: int) -> list[Any]:
-    """The pending rows of ``rows[start]``'s kind that follow one another from ``start``."""
+    """The pending rows of ``rows[start]``'s kind from ``start`` on, in order, up to the first of that kind
+    that is not pending. Rows of other kinds in between do not end the run: their writes are independent
+    (an access entry's turn depends only on the entries before it), and under load the entries of reads
+    and uploads interleave with record anchors row by row, so runs that stopped at them would be batches
+    of one."""
     kind = rows[start].kind
-    return list(takewhile(lambda r: r.kind == kind and r.state == OutboxState.PENDING, rows[start:]))
+    same = [r for r in rows[start:] if r.kind == kind]
+    return list(takewhile(lambda r: r.state == OutboxState.PENDING, same))

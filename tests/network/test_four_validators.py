@@ -1,0 +1,172 @@
+"""The consortium on a real BFT network: four validators (three hospitals and the audit office), every
+member node on its own validator with the others as fallbacks.
+
+What must hold when validators die: blocks keep coming with one down and stop with two down; no
+request fails for any reason but the documented 503 of a member whose chain is unreachable; nothing
+written is lost or written twice; and a revocation is honoured by every member on its next request.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+import pytest
+from eth_account import Account
+
+from tests.network.conftest import MEMBERS, NetworkWorld
+
+pytestmark = [pytest.mark.network, pytest.mark.slow, pytest.mark.xdist_group("network")]
+
+
+def _consent(world: NetworkWorld, via: str, patient, grantee: str) -> int:
+    relay = world.relay_grant(via, patient, grantee)
+    assert relay.status_code == 202, relay.text
+    settled = world.relay_settled(via, relay.json()["id"])
+    assert settled["state"] == "confirmed", settled
+    return int(settled["consent_id"])
+
+
+def test_a_revocation_is_honoured_by_every_member_on_its_next_request_whichever_validator_it_asks(
+    network_world: NetworkWorld,
+) -> None:
+    world, patient = network_world, Account.create()
+    record = world.upload("dapeng", patient.address)
+    assert record.status_code == 201, record.text
+    record_id = record.json()["id"]
+    readers = ("kuichong", "nanao")
+    consents = {reader: _consent(world, "dapeng", patient, reader) for reader in readers}
+    for reader in readers:
+        assert world.read(reader, "dapeng", record_id).status_code == 200
+
+    for reader, consent_id in consents.items():  # each revocation relayed by the other reader's node
+        via = next(r for r in readers if r != reader)
+        relay = world.relay_revocation(via, patient, consent_id)
+        assert relay.status_code == 202, relay.text
+        assert world.relay_settled(via, relay.json()["id"])["state"] == "confirmed"
+        # the very next request, at the member the consent named, on its own validator
+        refused = world.read(reader, "dapeng", record_id)
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+
+
+def test_one_validator_killed_under_load_nothing_fails_but_the_documented_503_and_nothing_is_lost(
+    network_world: NetworkWorld,
+) -> None:
+    """dapeng's validator is SIGKILLed while dapeng uploads, kuichong reads dapeng's records under consent
+    and nanao relays grants and revocations; dapeng fails over to the other validators."""
+    world = network_world
+    patients = [Account.create() for _ in range(2)]
+    seed = [world.upload("dapeng", p.address).json()["id"] for p in patients]
+    for p in patients:
+        _consent(world, "dapeng", p, "kuichong")
+    world.wait_drained()
+    uploaded: list[str] = []
+    statuses: dict[str, Counter[int]] = {m: Counter() for m in MEMBERS}
+    unexpected: list[str] = []
+    stop = threading.Event()
+
+    reasons: Counter[str] = Counter()
+
+    def note(member: str, action: str, status: int, body: str) -> None:
+        statuses[member][status] += 1
+        if status == 503:
+            reasons[f"{member} {action} {time.monotonic() - started:.0f}s: {body[:160]}"] += 1
+        if status >= 500 and not (status == 503 and "chain-unavailable" in body):
+            unexpected.append(f"{member} {action}: {status} {body[:200]}")
+
+    def uploads() -> None:
+        while not stop.is_set():
+            response = world.upload("dapeng", patients[0].address)
+            note("dapeng", "upload", response.status_code, response.text)
+            if response.status_code == 201:
+                uploaded.append(response.json()["id"])
+            elif response.status_code != 503:
+                unexpected.append(f"dapeng upload: {response.status_code} {response.text[:200]}")
+            stop.wait(0.1)  # a busy hospital's pace, not a flood: the load is about failures, not throughput
+
+    def reads() -> None:
+        while not stop.is_set():
+            response = world.read("kuichong", "dapeng", seed[1])
+            note("kuichong", "read", response.status_code, response.text)
+            if response.status_code not in (200, 503):
+                unexpected.append(f"kuichong read: {response.status_code} {response.text[:200]}")
+            stop.wait(0.1)
+
+    def consent_churn() -> None:
+        patient = Account.create()
+        while not stop.is_set():
+            relay = world.relay_grant("nanao", patient, "kuichong")
+            note("nanao", "grant", relay.status_code, relay.text)
+            if relay.status_code != 202:
+                continue
+            settled = world.relay_settled("nanao", relay.json()["id"], timeout=90)
+            if settled["state"] != "confirmed":
+                unexpected.append(f"nanao grant relay: {settled}")
+                continue
+            revoked = world.relay_revocation("nanao", patient, int(settled["consent_id"]))
+            note("nanao", "revoke", revoked.status_code, revoked.text)
+            if revoked.status_code == 202:
+                world.relay_settled("nanao", revoked.json()["id"], timeout=90)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=t, daemon=True) for t in (uploads, reads, consent_churn)]
+    for thread in threads:
+        thread.start()
+    time.sleep(4)
+    before = world.heads(["kuichong", "nanao", "auditor"])
+    world.network.kill("dapeng")
+    time.sleep(8)
+    during = world.heads(["kuichong", "nanao", "auditor"])
+    assert min(during.values()) >= max(before.values()) + 3, (before, during)  # blocks kept coming
+    world.network.start(["dapeng"])
+    world.network.wait_until_agreeing(60)  # the restarted validator caught up with the others
+    time.sleep(2)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert not unexpected, (unexpected, world.outbox_rows("nanao")[-3:], world.diagnose("nanao"))
+    assert statuses["kuichong"][200] > 0 and statuses["dapeng"][201] > 0, statuses
+    assert statuses["kuichong"][503] == 0 and statuses["nanao"][503] == 0, (statuses, reasons)  # validators lived
+    world.wait_drained()
+    report, chain = world.audit()
+    assert report.passed, report.findings
+    assert len(set(uploaded)) == len(uploaded)
+    lost = [r for r in uploaded if r not in chain.records]
+    assert not lost, f"{len(lost)} of {len(uploaded)} uploads not anchored"
+    assert all(list(chain.records[r].versions) == [1] for r in uploaded)  # each anchored once, as version 1
+
+
+def test_with_two_of_four_validators_down_writes_wait_in_the_outbox_and_land_exactly_once_after(
+    network_world: NetworkWorld,
+) -> None:
+    world, patient = network_world, Account.create()
+    existing = world.upload("dapeng", patient.address)
+    consent_id = _consent(world, "dapeng", patient, "kuichong")
+    world.wait_drained()
+    world.network.kill("nanao")
+    world.network.kill("auditor")
+    try:
+        time.sleep(3)
+        stalled = world.heads(["dapeng", "kuichong"])
+        # chain writes: accepted, and waiting (no block can be sealed by two of four)
+        written = world.upload("dapeng", patient.address)
+        assert written.status_code == 201, written.text
+        relay = world.relay_grant("kuichong", Account.create(), "dapeng")
+        assert relay.status_code == 202, relay.text
+        time.sleep(4)
+        assert world.heads(["dapeng", "kuichong"]) == stalled  # no blocks
+        assert world.pending_writes() >= 2
+        # reads that need only state keep working: a consented read (the access entry waits to be anchored)
+        assert world.read("kuichong", "dapeng", existing.json()["id"]).status_code == 200
+    finally:
+        world.network.start(["nanao", "auditor"])
+    world.network.wait_until_agreeing(90)
+    world.wait_drained(180)
+    assert world.relay_settled("kuichong", relay.json()["id"])["state"] == "confirmed"
+    report, chain = world.audit()
+    assert report.passed, report.findings
+    assert list(chain.records[written.json()["id"]].versions) == [1]
+    assert consent_id in {c.consent_id for c in chain.consents.values()}
