@@ -85,6 +85,38 @@ def deploy(
 
 
 @app.command()
+def genesis(
+    client: Annotated[str, typer.Option(help="The validators' client: besu (production) or goquorum.")],
+    network: Annotated[
+        Path,
+        typer.Option(
+            help="The consortium's network (JSON): chain_id, block_period_s and per member its validator's "
+            "node_public_key, host, p2p_port, rpc_port, archive.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Where to write the files.")] = Path("network"),
+) -> None:
+    """Writes a real deployment's QBFT genesis, node allowlist, static peers and each validator's
+    configuration (one validator per hospital); see the README, "Running a real consortium"."""
+    from ledger_api.chain.production import NetworkDefinition, write_network
+
+    with reported_errors():
+        if client not in ("besu", "goquorum"):
+            raise ValueError(f"--client {client}: besu or goquorum")
+        definition = NetworkDefinition.model_validate_json(network.read_text(encoding="utf-8"))
+        written = write_network(definition, "besu" if client == "besu" else "goquorum", out)
+    table = Table(title=f"QBFT network for {client}, chain {definition.chain_id}")
+    table.add_column("member")
+    table.add_column("validator address")
+    for validator in definition.validators:
+        table.add_row(validator.member, validator.address)
+    console.print(table)
+    console.print(f"wrote {len(written)} files to [bold]{out}[/bold]: {', '.join(p.name for p in written)}")
+
+
+@app.command()
 def up(
     data_dir: Annotated[Path, typer.Option(help="Where chain state, dev keys and the manifest live.")] = Path(
         "data/chain"
