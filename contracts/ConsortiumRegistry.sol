@@ -64,6 +64,9 @@ contract ConsortiumRegistry is IConsortiumRegistry {
     mapping(uint256 proposalId => uint64) private _madeAt;
     mapping(uint256 proposalId => uint32) private _electorate;
     address[] private _consumers;
+    /// @dev Member = validator: the validator each member (or auditor) runs, and whose it is.
+    mapping(address account => address) private _validatorOf;
+    mapping(address validator => address) private _validatorHolder;
 
     // ---------------------------------------------------------------- MODIFIERS
     modifier onlyVoter() {
@@ -97,6 +100,26 @@ contract ConsortiumRegistry is IConsortiumRegistry {
             _push(_members[_accounts[i]]);
         }
         emit ConsumersBound(consumers_);
+    }
+
+    // ---------------------------------------------------------------- VALIDATORS
+    /// @notice Names the validator the caller runs (its address on the BFT network). Member =
+    /// validator: the member nodes vote this validator into the validator set while the caller is
+    /// active, and out of it when it is not (see ledger_api/consortium/validators.py).
+    /// @dev Requirements: caller is an active member or auditor (admitted by governance: naming its
+    /// own validator needs no second vote); the validator is non-zero and no one else's. A new
+    /// declaration replaces the caller's previous one. Emits {ValidatorDeclared}.
+    function declareValidator(address validator) external {
+        Member storage m = _members[msg.sender];
+        if (m.status != MemberStatus.Active) revert ConsortiumRegistryInvalidStatus(msg.sender, m.status);
+        if (validator == address(0)) revert ConsortiumRegistryInvalidAccount(validator);
+        address holder = _validatorHolder[validator];
+        if (holder != address(0) && holder != msg.sender) revert ConsortiumRegistryValidatorTaken(validator, holder);
+        address previous = _validatorOf[msg.sender];
+        if (previous != address(0)) delete _validatorHolder[previous];
+        _validatorOf[msg.sender] = validator;
+        _validatorHolder[validator] = msg.sender;
+        emit ValidatorDeclared(msg.sender, validator);
     }
 
     // ---------------------------------------------------------------- GOVERNANCE
@@ -253,6 +276,11 @@ contract ConsortiumRegistry is IConsortiumRegistry {
     /// @inheritdoc IConsortiumRegistry
     function consumers() external view returns (address[] memory) {
         return _consumers;
+    }
+
+    /// @notice The validator a member or auditor declared (zero if none).
+    function validatorOf(address account) external view returns (address) {
+        return _validatorOf[account];
     }
 
     /// @notice State of a proposal now, under the electorate rule in the contract's header:

@@ -24,7 +24,9 @@ from ledger_api.auth.router import router as auth_router
 from ledger_api.consents import relays as consent_relays
 from ledger_api.consents.router import router as consents_router
 from ledger_api.consortium.router import router as consortium_router
+from ledger_api.consortium.validators import ValidatorVotes
 from ledger_api.core import observability, problems
+from ledger_api.core.background import BackgroundLoop
 from ledger_api.core.config import Settings
 from ledger_api.core.jsontext import restore_recursion_limit
 from ledger_api.core.request_guard import PublicDocumentCors, RequestGuard
@@ -50,17 +52,21 @@ OUTBOX_KINDS: tuple[type[OutboxKind[Any]], ...] = (
 )
 
 
-def background_jobs(node: Node) -> tuple[OutboxWorker, NotificationWorker, SignInHousekeeping]:
-    """The node's background jobs: the outbox sender, the notification scanner and the sign-in
-    housekeeping (one of each per node)."""
-    return OutboxWorker(node, OUTBOX_KINDS), NotificationWorker(node), SignInHousekeeping(node)
+def background_jobs(node: Node) -> tuple[OutboxWorker, NotificationWorker, list[BackgroundLoop]]:
+    """The node's background jobs: the outbox sender, the notification scanner, and the others: the
+    sign-in housekeeping and, on a network where members vote validators, the validator votes (one of
+    each per node)."""
+    others: list[BackgroundLoop] = [SignInHousekeeping(node)]
+    if node.settings.chain.validator_votes is not None:
+        others.append(ValidatorVotes(node))
+    return OutboxWorker(node, OUTBOX_KINDS), NotificationWorker(node), others
 
 
 def create_app(node: Node) -> FastAPI:
     """The app for one node; the background jobs run while the app does (unless disabled in settings:
     ``medledger serve --workers N`` runs them in a process of their own)."""
     restore_recursion_limit()  # an import (py_ecc) raised it to 100,000: deep input must not reach the C stack
-    worker, notifier, housekeeping = background_jobs(node)
+    worker, notifier, others = background_jobs(node)
     # the node's parts, opened now with its database as it starts (not by whichever request comes first)
     nonce_book(node)
     access_log(node)
@@ -74,15 +80,13 @@ def create_app(node: Node) -> FastAPI:
                 await run_sync(
                     partial(sweep_orphans, node.engine, node.blob_dir, older_than=started, vault=node.key_vault)
                 )
-            worker.start()
-            notifier.start()
-            housekeeping.start()
+            for job in (worker, notifier, *others):
+                job.start()
         try:
             yield
         finally:
-            worker.stop()
-            notifier.stop()
-            housekeeping.stop()
+            for job in (worker, notifier, *others):
+                job.stop()
 
     app = _bare_app(node.settings, lifespan)
     app.state.node = node

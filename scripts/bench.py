@@ -82,6 +82,12 @@ def bench_integrator() -> dict[str, float]:
     return bench_integrator.run()
 
 
+def bench_network() -> dict[str, float]:
+    import bench_network
+
+    return bench_network.run()
+
+
 def bench_soak() -> dict[str, float]:
     import bench_reliability
 
@@ -98,6 +104,7 @@ GROUPS: dict[str, Callable[[], dict[str, float]]] = {
     "fuzz": bench_fuzz,
     "security": bench_security,
     "integrator": bench_integrator,
+    "network": bench_network,
     "soak": bench_soak,
 }
 
@@ -108,6 +115,7 @@ def _goals() -> dict[str, tuple[str, float]]:
     import bench_consortium
     import bench_crypto
     import bench_integrator
+    import bench_network
     import bench_reliability
     import bench_security
 
@@ -122,6 +130,7 @@ def _goals() -> dict[str, tuple[str, float]]:
         **bench_reliability.GOALS,
         **bench_security.GOALS,
         **bench_integrator.GOALS,
+        **bench_network.GOALS,
     }
 
 

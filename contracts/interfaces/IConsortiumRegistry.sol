@@ -92,6 +92,7 @@ interface IConsortiumRegistry {
     error ConsortiumRegistryLastVoter(address account);
     error ConsortiumRegistryNotDeployer(address caller);
     error ConsortiumRegistryConsumersAlreadyBound();
+    error ConsortiumRegistryValidatorTaken(address validator, address heldBy);
 
     // ----------------------------------------------------------------- EVENTS
     event MemberAdded(address indexed account, uint32 indexed index, Role role, string name, string endpoint, bytes hpkePublicKey);
@@ -101,6 +102,7 @@ interface IConsortiumRegistry {
     event ProposalVoted(uint256 indexed proposalId, address indexed voter, bool support);
     event ProposalExecuted(uint256 indexed proposalId, address indexed executor);
     event ConsumersBound(address[] consumers);
+    event ValidatorDeclared(address indexed account, address indexed validator);
 
     // ------------------------------------------------------------------ VIEWS
     function member(address account) external view returns (Member memory);
@@ -120,6 +122,7 @@ interface IConsortiumRegistry {
     function proposalCount() external view returns (uint256);
     function hasVoted(uint256 proposalId, address voter) external view returns (bool);
     function consumers() external view returns (address[] memory);
+    function validatorOf(address account) external view returns (address);
 }
 
 /// @title IMembershipConsumer

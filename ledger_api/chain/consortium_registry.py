@@ -80,6 +80,11 @@ class ConsortiumRegistryClient(ContractClient[W]):
     def consumers(self) -> list[str]:
         return list(self._read("consumers"))
 
+    def validator_of(self, account: str) -> str | None:
+        """The validator ``account`` declared it runs (member = validator), or None."""
+        found = str(self._read("validatorOf", checksum_address(account)))
+        return None if int(found, 16) == 0 else checksum_address(found)
+
     # writes
     def bind_consumers(self, consumers: list[str]) -> W:
         return self._write("bindConsumers", [checksum_address(c) for c in consumers])
@@ -98,6 +103,9 @@ class ConsortiumRegistryClient(ContractClient[W]):
 
     def execute(self, proposal_id: int) -> W:
         return self._write("execute", proposal_id)
+
+    def declare_validator(self, validator: str) -> W:
+        return self._write("declareValidator", checksum_address(validator))
 
 
 def _member(raw: Any) -> Member:

@@ -172,12 +172,26 @@ def start_network(
             break_glass_window=break_glass_window,
         )
         devnet.network = network
+        _declare_validators(devnet, network)
         return devnet
     except BaseException:
         if backend is not None:
             backend.close()
         network.close()
         raise
+
+
+def _declare_validators(devnet: Devnet, network: CliqueNetwork) -> None:
+    """Member = validator: every founding member and the audit office name their validator in the
+    registry (the member nodes then keep the network's validator set in step with it)."""
+    from ledger_api.chain.deployment import Consortium
+
+    for slug, identity in devnet.identities.items():
+        sender = TransactionSender(devnet.backend.w3, identity.account)
+        registry = Consortium(devnet.backend.w3, devnet.manifest, sender).registry
+        validator = network.validator(slug).address
+        if registry.validator_of(identity.address) != validator:
+            registry.declare_validator(validator)
 
 
 def _default_endpoints(base_port: int) -> dict[str, str]:

@@ -284,6 +284,7 @@ def up(
                     "rpc_url": urls[m.slug],
                     "fallback_urls": [u for slug, u in urls.items() if slug != m.slug],
                     "confirmations": CLIQUE_CONFIRMATIONS,
+                    "validator_votes": "clique",
                 }
             rpc_url = urls["auditor"]  # what the audit office reads: its own (archive) validator
         keystores = {m.slug: data_dir / "chain" / "keys" / f"{m.slug}.json" for m in config.members}

@@ -116,7 +116,8 @@ def _run_background_jobs(log_level: str) -> None:
 
     _show_process_name()
     node = _build_node(log_level, one_of_several=True)
-    jobs = background_jobs(node)
+    worker, notifier, others = background_jobs(node)
+    jobs = [worker, notifier, *others]
     stopping: list[int] = []  # a plain flag, as in ``serve``
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))

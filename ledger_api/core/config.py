@@ -30,6 +30,9 @@ class ChainSettings(BaseModel):
     #: a fixed gas price (wei) for the member's transactions: 0 on consortium networks, where gas is free;
     #: None asks the node (eth_gasPrice) each time
     gas_price_wei: int | None = Field(None, ge=0)
+    #: member = validator: the network whose validator votes this node casts through its own validator
+    #: (see consortium.validators); None casts none (anvil, or an operator who votes by hand)
+    validator_votes: Literal["clique", "istanbul", "qbft"] | None = None
     receipt_timeout_s: float = Field(30.0, gt=0)
     rpc_timeout_s: float = Field(5.0, gt=0)
 

@@ -206,6 +206,7 @@ def network_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NetworkW
                     fallback_urls=fallbacks,
                     manifest_path=tmp / slug / "deployment.json",
                     confirmations=CLIQUE_CONFIRMATIONS,
+                    validator_votes="clique",
                     receipt_timeout_s=15,
                     rpc_timeout_s=3,
                 )

@@ -14,7 +14,11 @@ from collections import Counter
 
 import pytest
 from eth_account import Account
+from web3 import Web3
 
+from ledger_api.chain.deployment import Consortium
+from ledger_api.chain.transactions import TransactionSender
+from ledger_api.chain.types import ProposalKind, Role
 from tests.network.conftest import MEMBERS, NetworkWorld
 
 pytestmark = [pytest.mark.network, pytest.mark.slow, pytest.mark.xdist_group("network")]
@@ -170,3 +174,64 @@ def test_with_two_of_four_validators_down_writes_wait_in_the_outbox_and_land_exa
     assert report.passed, report.findings
     assert list(chain.records[written.json()["id"]].versions) == [1]
     assert consent_id in {c.consent_id for c in chain.consents.values()}
+
+
+def test_a_member_admitted_by_governance_brings_its_validator_in_and_its_removal_takes_it_out(
+    network_world: NetworkWorld,
+) -> None:
+    """Member = validator: the member nodes vote the network's validator set to follow the registry."""
+    world = network_world
+    w3 = world.devnet.backend.w3
+    registry = Consortium(w3, world.devnet.manifest).registry
+    founding = {slug: world.network.validator(slug).address for slug in (*MEMBERS, "auditor")}
+    assert {slug: registry.validator_of(world.account(slug).address) for slug in founding} == founding
+
+    def signers() -> set[str]:
+        return {Web3.to_checksum_address(a) for a in world.network._ask("kuichong", "clique_getSigners")}
+
+    def as_member(slug: str) -> Consortium:
+        return Consortium(w3, world.devnet.manifest, TransactionSender(w3, world.account(slug)))
+
+    def until(predicate, what: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < deadline, f"not within {timeout:.0f}s: {what} (signers {signers()})"
+            time.sleep(0.5)
+
+    newcomer, validator = Account.create(), Account.create().address  # its validator is not running
+    funding = {  # gas costs 1 wei here: the newcomer needs a little to declare its validator
+        "to": newcomer.address,
+        "value": 10**18,
+        "gas": 21_000,
+        "gasPrice": w3.eth.gas_price,
+        "nonce": w3.eth.get_transaction_count(world.devnet.deployer.address, "pending"),
+        "chainId": world.devnet.manifest.chain_id,
+    }
+    signed = world.devnet.deployer.sign_transaction(funding)
+    w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction))
+    identity = world.devnet.identities["kuichong"]  # any valid HPKE key: the newcomer never serves here
+    proposal = (
+        as_member("dapeng")
+        .registry.propose_add_member(
+            newcomer.address,
+            Role.MEMBER,
+            "Dapeng Maternal and Child Health Hospital",
+            "",
+            identity.hpke_public_key.to_bytes(),
+        )
+        .event("ProposalCreated")
+        .args["proposalId"]
+    )
+    as_member("kuichong").registry.vote(proposal, True)
+    as_member("kuichong").registry.execute(proposal)
+    Consortium(w3, world.devnet.manifest, TransactionSender(w3, newcomer)).registry.declare_validator(validator)
+    until(lambda: validator in signers(), "the admitted member's validator voted in")
+    assert set(founding.values()) <= signers()
+
+    removal = as_member("dapeng").registry.propose_status_change(ProposalKind.REMOVE_MEMBER, newcomer.address)
+    proposal = removal.event("ProposalCreated").args["proposalId"]
+    for voter in ("kuichong", "nanao"):  # the newcomer is in the electorate now: 3 of 4
+        as_member(voter).registry.vote(proposal, True)
+    as_member("nanao").registry.execute(proposal)
+    until(lambda: validator not in signers(), "the removed member's validator voted out")
+    assert signers() == set(founding.values())
