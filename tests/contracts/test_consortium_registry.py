@@ -319,3 +319,30 @@ def test_an_executed_proposal_takes_no_more_votes_or_executions(chain: Chain) ->
     chain.as_(chain.actors.b).registry.execute(pid2)
     with reverts("ConsortiumRegistryProposalNotPending", proposalId=pid2, state=int(ProposalState.EXECUTED)):
         chain.as_(chain.actors.c).registry.vote(pid2, True)
+
+
+class TestValidators:
+    """Member = validator: each member or auditor names the validator it runs; the member nodes vote the
+    network's validator set to follow (tests/network)."""
+
+    def test_an_active_member_or_auditor_names_its_validator_and_may_replace_it(self, chain: Chain) -> None:
+        first, second = Account.create().address, Account.create().address
+        assert chain.read.registry.validator_of(chain.actors.a.address) is None
+        receipt = chain.as_(chain.actors.a).registry.declare_validator(first)
+        assert receipt.event("ValidatorDeclared").args["validator"] == first
+        chain.as_(chain.actors.auditor).registry.declare_validator(second)
+        assert chain.read.registry.validator_of(chain.actors.auditor.address) == second
+        replacement = Account.create().address
+        chain.as_(chain.actors.a).registry.declare_validator(replacement)
+        assert chain.read.registry.validator_of(chain.actors.a.address) == replacement
+        chain.as_(chain.actors.b).registry.declare_validator(first)  # released by the replacement: free again
+
+    def test_a_validator_is_one_members_and_strangers_name_none(self, chain: Chain) -> None:
+        validator = Account.create().address
+        chain.as_(chain.actors.a).registry.declare_validator(validator)
+        with reverts("ConsortiumRegistryValidatorTaken", validator=validator, heldBy=chain.actors.a.address):
+            chain.as_(chain.actors.b).registry.declare_validator(validator)
+        with reverts("ConsortiumRegistryInvalidStatus", account=chain.actors.stranger.address):
+            chain.as_(chain.actors.stranger).registry.declare_validator(Account.create().address)
+        with reverts("ConsortiumRegistryInvalidAccount"):
+            chain.as_(chain.actors.a).registry.declare_validator("0x0000000000000000000000000000000000000000")
