@@ -6,6 +6,8 @@ Figures:
   member node is ready (validators started, agreeing, contracts deployed through one of them);
 - ``network.consent_relay_confirm_p50_ms``: a patient's signed grant accepted by a member (202) until
   the relay shows it confirmed (on Clique: two blocks deep, see ``cli.consortium.CLIQUE_CONFIRMATIONS``);
+  ``network.consent_grant_effective_p50_ms``: until then the grantee's read at its own node succeeds (the
+  grant sealed in a block: what "confirmed" means on QBFT, whose blocks are final);
 - ``network.revocation_visible_all_members_ms``: a revocation confirmed until every member refuses the
   consent it revoked (p50 over a few), each member asking its own validator;
 - ``network.fetch_rps`` and ``network.fetch_rps_anvil``: 32 clients reading records through one member
@@ -19,6 +21,7 @@ Figures:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import statistics
@@ -31,14 +34,13 @@ from pathlib import Path
 
 import httpx
 from eth_account import Account
-from medledger_crypto import ConsentRevocation, sign_typed
+from medledger_crypto import ConsentGrant, ConsentRevocation, sign_typed
 
 from ledger_api.auth.signing import MemberAuth
 from ledger_api.chain.backends import free_port
 from ledger_api.chain.clique import CliqueNetwork
 from ledger_api.chain.devnet import dev_passphrase, load_or_create_identity, start_network
 from ledger_api.cli.consortium import up_command
-from tests.utils.consents import grant_message, signature_json, signed_grant_body
 
 BLOCK_PERIOD_S = 1.0
 GOALS = {
@@ -48,6 +50,11 @@ GOALS = {
     "network.validator_kill_failed_requests": ("<=", 0.0),
 }
 MEMBERS = ("dapeng", "kuichong", "nanao")
+
+
+def signature_json(signature: tuple[int, bytes, bytes]) -> dict[str, object]:
+    v, r, s = signature
+    return {"v": v, "r": r.hex(), "s": s.hex()}
 
 
 class Consortium:
@@ -90,8 +97,19 @@ class Consortium:
         return httpx.Client(base_url=self.url(slug), auth=auth, timeout=60)
 
     def relay_grant(self, patient, grantee: str, nonce: int) -> int:
-        message = grant_message(patient.address, grantee, nonce=nonce, lasts_s=86_400)
-        body = signed_grant_body(patient, message, chain_id=self.chain_id, contract=self.consent_registry)
+        now = int(time.time())
+        message = ConsentGrant(
+            patient=patient.address,
+            grantee=grantee,
+            categories=1,
+            purposes=1,
+            valid_from=now - 60,
+            valid_until=now + 86_400,
+            nonce=nonce,
+            deadline=now + 600,
+        )
+        signature = sign_typed(patient, message.document(chain_id=self.chain_id, contract=self.consent_registry))
+        body = {**dataclasses.asdict(message), "signature": signature_json(signature)}
         with self.client("dapeng") as client:
             response = client.post("/v1/consents", json=body)
         assert response.status_code == 202, response.text
@@ -181,7 +199,9 @@ def _fetch_rps(consortium: Consortium) -> float:
 
 
 def _relay_and_revocation(consortium: Consortium, figures: dict[str, float]) -> None:
-    confirm_ms, visible_ms = [], []
+    confirm_ms: list[float] = []
+    visible_ms: list[float] = []
+    effective_ms: list[float] = []
     record_patient = Account.create()
     record = consortium.upload(record_patient.address)
     any_member = "0x0000000000000000000000000000000000000000"
@@ -191,7 +211,11 @@ def _relay_and_revocation(consortium: Consortium, figures: dict[str, float]) -> 
             record = consortium.upload(patient.address)
         nonce = 0
         start = time.monotonic()
-        status = consortium.confirmed(consortium.relay_grant(patient, any_member, nonce))
+        relay = consortium.relay_grant(patient, any_member, nonce)
+        while consortium.read("kuichong", record).status_code != 200:  # sealed in a block: effective
+            assert time.monotonic() - start < 60, "a grant did not take effect within a minute"
+        effective_ms.append((time.monotonic() - start) * 1000)
+        status = consortium.confirmed(relay)
         confirm_ms.append((time.monotonic() - start) * 1000)
         consent_id = int(status["consent_id"])
         for reader in ("kuichong", "nanao"):
@@ -211,6 +235,7 @@ def _relay_and_revocation(consortium: Consortium, figures: dict[str, float]) -> 
         consortium.confirmed(consortium.relay_grant(patient, any_member, 0))
         confirm_ms.append((time.monotonic() - start) * 1000)
     figures["network.consent_relay_confirm_p50_ms"] = statistics.median(confirm_ms)
+    figures["network.consent_grant_effective_p50_ms"] = statistics.median(effective_ms)
     figures["network.revocation_visible_all_members_ms"] = statistics.median(visible_ms)
     figures["network.revocation_visible_all_members_max_ms"] = max(visible_ms)
 
@@ -283,6 +308,7 @@ def _disk(figures: dict[str, float], base: Path) -> None:
         )
         for _ in range(20):  # the member's account as a patient of its own: it has gas on this network
             contracts.consents.grant(member.address, terms)
+        blocks = devnet.backend.w3.eth.block_number
     finally:
         devnet.close()
 
@@ -290,6 +316,7 @@ def _disk(figures: dict[str, float], base: Path) -> None:
         root = base / "chain" / "network" / name / "geth" / "chaindata"
         return sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 1e6
 
+    figures["network.validator_disk_blocks"] = float(blocks)
     figures["network.validator_disk_mb_archive"] = size("dapeng")
     figures["network.validator_disk_mb_full"] = size("kuichong")
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from eth_typing import URI
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import Timeout as RequestsTimeout
 from web3 import Web3
@@ -159,7 +160,7 @@ class FailoverHTTPProvider(HTTPProvider):
         for url in self.endpoints.order():
             try:
                 answer: bytes = self._request_session_manager.make_post_request(
-                    url, request_data, **self.get_request_kwargs()
+                    URI(url), request_data, **self.get_request_kwargs()
                 )
                 if len(self.endpoints.urls) > 1 and behind(json.loads(answer)):
                     raise RequestsConnectionError("chain node is behind the chain's head")

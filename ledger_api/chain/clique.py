@@ -33,7 +33,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_keys import keys
+from eth_keys.datatypes import PrivateKey
 from pydantic import BaseModel, ConfigDict, Field
 
 from ledger_api.chain.backends import REPO_ROOT, free_port
@@ -193,7 +193,7 @@ class CliqueNetwork:
 
     def enode(self, name: str) -> str:
         """The validator's node URL (its node key is its signer key, as on Besu QBFT)."""
-        public = keys.PrivateKey(bytes(self.keys[name].key)).public_key.to_bytes().hex()
+        public = PrivateKey(bytes(self.keys[name].key)).public_key.to_bytes().hex()
         port = self.validator(name).p2p_port
         return f"enode://{public}@127.0.0.1:{port}?discport=0"
 

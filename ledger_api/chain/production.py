@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import rlp
-from eth_keys import keys
+from eth_keys.datatypes import PublicKey
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ledger_api.chain.clique import BERLIN_FORKS, BLOCK_GAS_LIMIT
@@ -57,7 +57,7 @@ class ValidatorDefinition(BaseModel):
         if raw.startswith("04") and len(raw) == 130:
             raw = raw[2:]
         try:
-            keys.PublicKey(bytes.fromhex(raw))
+            PublicKey(bytes.fromhex(raw))
         except (ValueError, Exception) as exc:
             raise ValueError(f"not a secp256k1 public key (64 bytes, hex): {exc}") from None
         return raw.lower()
@@ -65,7 +65,8 @@ class ValidatorDefinition(BaseModel):
     @property
     def address(self) -> str:
         """The validator address: the last 20 bytes of the public key's Keccak hash."""
-        return str(keys.PublicKey(bytes.fromhex(self.node_public_key)).to_checksum_address())
+        address: str = PublicKey(bytes.fromhex(self.node_public_key)).to_checksum_address()
+        return address
 
     @property
     def enode(self) -> str:
@@ -91,7 +92,7 @@ class NetworkDefinition(BaseModel):
 def qbft_extra_data(validators: list[str]) -> str:
     """QBFT's genesis ``extraData``: RLP([32-byte vanity, [validators], no vote, round 0, no seals]), as
     Besu's ``rlp encode --type=QBFT_EXTRA_DATA`` and GoQuorum write it."""
-    encoded = rlp.encode([b"\x00" * 32, [bytes.fromhex(a[2:]) for a in validators], [], 0, []])
+    encoded: bytes = rlp.encode([b"\x00" * 32, [bytes.fromhex(a[2:]) for a in validators], [], 0, []])
     return "0x" + encoded.hex()
 
 

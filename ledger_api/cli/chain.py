@@ -124,6 +124,7 @@ def up(
     port: Annotated[int, typer.Option(help="RPC port of the local chain.")] = 8545,
 ) -> None:
     """Runs the embedded development chain (managed anvil) with the consortium deployed; Ctrl-C stops it."""
+    from ledger_api.chain.backends import AnvilBackend
     from ledger_api.chain.devnet import start_devnet
 
     with reported_errors():
@@ -140,7 +141,7 @@ def up(
         console.print("press Ctrl-C to stop")
         try:
             while not stop.wait(0.5):
-                if devnet.backend.process.poll() is not None:
+                if not isinstance(devnet.backend, AnvilBackend) or devnet.backend.process.poll() is not None:
                     raise typer.Exit(3)
         except KeyboardInterrupt:
             pass

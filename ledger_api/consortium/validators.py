@@ -68,7 +68,8 @@ class ValidatorVotes(BackgroundLoop):
         own = checksum_address(self._ask("eth_coinbase", []))
         if registry.validator_of(self.node.address) != own and registry.is_active(self.node.address):
             registry.declare_validator(own)
-        wanted, retired = set(), set()
+        wanted: set[str] = set()
+        retired: set[str] = set()
         for member in registry.members():
             validator = registry.validator_of(member.account)
             if validator is None:
