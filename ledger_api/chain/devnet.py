@@ -183,15 +183,21 @@ def start_network(
 
 def _declare_validators(devnet: Devnet, network: CliqueNetwork) -> None:
     """Member = validator: every founding member and the audit office name their validator in the
-    registry (the member nodes then keep the network's validator set in step with it)."""
+    registry (the member nodes then keep the network's validator set in step with it). Sent together,
+    then awaited: one block for all instead of one each."""
     from ledger_api.chain.deployment import Consortium
 
+    registry = Consortium(devnet.backend.w3, devnet.manifest).prepare_only().registry
+    sent = []
     for slug, identity in devnet.identities.items():
         sender = TransactionSender(devnet.backend.w3, identity.account)
-        registry = Consortium(devnet.backend.w3, devnet.manifest, sender).registry
         validator = network.validator(slug).address
         if registry.validator_of(identity.address) != validator:
-            registry.declare_validator(validator)
+            prepared = sender.prepare(registry.declare_validator(validator).function, contract="ConsortiumRegistry")
+            sender.broadcast(prepared)
+            sent.append((sender, prepared))
+    for sender, prepared in sent:
+        sender.wait(prepared.tx_hash)
 
 
 def _default_endpoints(base_port: int) -> dict[str, str]:

@@ -118,15 +118,15 @@ def test_one_validator_killed_under_load_nothing_fails_but_the_documented_503_an
     threads = [threading.Thread(target=t, daemon=True) for t in (uploads, reads, consent_churn)]
     for thread in threads:
         thread.start()
-    time.sleep(4)
+    time.sleep(2)
     before = world.heads(["kuichong", "nanao", "auditor"])
     world.network.kill("dapeng")
-    time.sleep(8)
+    time.sleep(6)
     during = world.heads(["kuichong", "nanao", "auditor"])
     assert min(during.values()) >= max(before.values()) + 3, (before, during)  # blocks kept coming
     world.network.start(["dapeng"])
     world.network.wait_until_agreeing(60)  # the restarted validator caught up with the others
-    time.sleep(2)
+    time.sleep(1)
     stop.set()
     for thread in threads:
         thread.join(timeout=120)
@@ -153,14 +153,20 @@ def test_with_two_of_four_validators_down_writes_wait_in_the_outbox_and_land_exa
     world.network.kill("nanao")
     world.network.kill("auditor")
     try:
-        time.sleep(3)
-        stalled = world.heads(["dapeng", "kuichong"])
+        # the two left may still seal a block or two (each may seal one of every three): then nothing
+        stalled, deadline = world.heads(["dapeng", "kuichong"]), time.monotonic() + 20
+        while True:
+            time.sleep(2.5)
+            now = world.heads(["dapeng", "kuichong"])
+            if now == stalled or time.monotonic() > deadline:
+                break
+            stalled = now
         # chain writes: accepted, and waiting (no block can be sealed by two of four)
         written = world.upload("dapeng", patient.address)
         assert written.status_code == 201, written.text
         relay = world.relay_grant("kuichong", Account.create(), "dapeng")
         assert relay.status_code == 202, relay.text
-        time.sleep(4)
+        time.sleep(3)
         assert world.heads(["dapeng", "kuichong"]) == stalled  # no blocks
         assert world.pending_writes() >= 2
         # reads that need only state keep working: a consented read (the access entry waits to be anchored)
