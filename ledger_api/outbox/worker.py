@@ -12,7 +12,8 @@ For each due row, in id order:
    at a time a member could anchor no more than a record every block or two.
 A chain outage leaves rows as they are with a growing backoff; a deterministic rejection by the
 contract marks the row failed with the decoded reason. Ordered kinds go strictly in order, and
-batchable kinds go as one transaction per run of consecutive rows when ``outbox.batch_size > 1``.
+batchable kinds go as one transaction per run of their rows (rows of other kinds in between do not
+end a run) when ``outbox.batch_size > 1``.
 
 This module knows no domain: what each kind does is its ``OutboxKind`` (see ``outbox.kinds``).
 """
@@ -119,9 +120,15 @@ class OutboxWorker(BackgroundLoop):
         return handled
 
     def _settle_in_flight(self) -> None:
+        """Awaits this pass's broadcast writes in order. When one cannot be confirmed (the chain is down),
+        the later ones are not awaited too (each would cost the receipt timeout): they wait for the
+        next pass, which broadcasts them again (the same bytes) and waits then."""
         in_flight, self._in_flight = self._in_flight, []
-        for kind, items, prepared in in_flight:
-            self._guard(kind, items, partial(self._settle, kind, items, prepared))
+        for index, (kind, items, prepared) in enumerate(in_flight):
+            if not self._guard(kind, items, partial(self._settle, kind, items, prepared)):
+                for _, later, _ in in_flight[index + 1 :]:
+                    self._retry(later, "waiting behind an earlier transaction of its pass")
+                return
 
     def _kind(self, item: Any) -> OutboxKind[Any] | None:
         return self.kinds.get(item.kind)
