@@ -167,8 +167,9 @@ class CliqueNetwork:
             ],
             funded_accounts=list(funded_accounts or []),
         )
+        genesis = self.genesis()  # once: its timestamp is part of the genesis hash every validator shares
         for validator in self.plan.validators:
-            self._initialise(validator)
+            self._initialise(validator, genesis)
         plan_path.write_text(self.plan.model_dump_json(indent=2))
 
     # -- identity and set-up ------------------------------------------------------------------------
@@ -209,14 +210,15 @@ class CliqueNetwork:
         return {
             "config": config,
             "difficulty": "0x1",
+            "timestamp": hex(int(time.time())),  # not 1970: a head that old reads as a node far behind
             "gasLimit": hex(BLOCK_GAS_LIMIT),
             "extraData": extra,
             "alloc": {a.lower()[2:]: {"balance": hex(GENESIS_BALANCE_WEI)} for a in self.plan.funded_accounts},
         }
 
-    def _initialise(self, validator: ValidatorPlan) -> None:
+    def _initialise(self, validator: ValidatorPlan, genesis: dict[str, Any]) -> None:
         directory = self._dir(validator.name)
-        (directory / "genesis.json").write_text(json.dumps(self.genesis(), indent=2))
+        (directory / "genesis.json").write_text(json.dumps(genesis, indent=2))
         others = [self.enode(v.name) for v in self.plan.validators if v.name != validator.name]
         # geth 1.13 reads static peers from its TOML config (static-nodes.json is deprecated)
         (directory / "config.toml").write_text(
@@ -451,8 +453,14 @@ class CliqueNetwork:
                 common = min(s.head or 0 for s in statuses)
                 if common <= max(start_heads.values()):
                     stalled_since = stalled_since or time.monotonic()
-                    if not healed and time.monotonic() - stalled_since > 4 * self.plan.block_period_s + 4:
-                        healed = self.heal_fork(names) is not None
+                    if time.monotonic() - stalled_since > 4 * self.plan.block_period_s + 4:
+                        if not healed:
+                            healed = self.heal_fork(names) is not None
+                        if not healed:  # all agree and all say they seal, yet none does: restart sealing
+                            for name in names:
+                                self._ask(name, "miner_stop")
+                                self._ask(name, "miner_start", [])
+                        stalled_since = time.monotonic()
                     raise ChainUnavailable(f"waiting for a new block (heads {[s.head for s in statuses]})")
                 hashes = {self._ask(name, "eth_getBlockByNumber", [hex(common), False])["hash"] for name in names}
                 if len(hashes) == 1:
