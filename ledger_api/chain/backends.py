@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import structlog
 from eth_typing import URI
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import Timeout as RequestsTimeout
@@ -39,7 +38,6 @@ from ledger_api.chain.endpoints import Endpoints
 from ledger_api.chain.rpc import JsonRpcReader, behind
 from ledger_api.errors import ChainUnavailable
 
-log = structlog.get_logger("medledger.chain")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_LOCAL_CHAIN_ID = 31_337_777
 
@@ -156,24 +154,15 @@ class FailoverHTTPProvider(HTTPProvider):
         self.endpoints = endpoints
 
     def _make_request(self, method: RPCEndpoint, request_data: bytes) -> bytes:
-        failure: Exception | None = None
-        for url in self.endpoints.order():
-            try:
-                answer: bytes = self._request_session_manager.make_post_request(
-                    URI(url), request_data, **self.get_request_kwargs()
-                )
-                if len(self.endpoints.urls) > 1 and behind(json.loads(answer)):
-                    raise RequestsConnectionError("chain node is behind the chain's head")
-            except (RequestsConnectionError, RequestsTimeout, ValueError) as exc:
-                if len(self.endpoints.urls) > 1:
-                    log.warning("chain_endpoint_failed", url=url, reason=type(exc).__name__)
-                self.endpoints.failed(url)
-                failure = exc
-                continue
-            self.endpoints.succeeded(url)
+        def attempt(url: str) -> bytes:
+            answer: bytes = self._request_session_manager.make_post_request(
+                URI(url), request_data, **self.get_request_kwargs()
+            )
+            if len(self.endpoints.urls) > 1 and behind(json.loads(answer)):
+                raise RequestsConnectionError("chain node is behind the chain's head")
             return answer
-        assert failure is not None
-        raise failure
+
+        return self.endpoints.first(attempt, (RequestsConnectionError, RequestsTimeout, ValueError))
 
 
 class RpcBackend(ChainBackend):

@@ -13,6 +13,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import structlog
+
+T = TypeVar("T")
+log = structlog.get_logger("medledger.chain")
 
 
 class Endpoints:
@@ -54,6 +60,25 @@ class Endpoints:
                     self.failed(url)
                 failing[url] = failed
         return healthy + sorted(failing, key=failing.__getitem__)
+
+    def first(self, attempt: Callable[[str], T], failures: tuple[type[Exception], ...]) -> T:
+        """``attempt(url)`` at each endpoint in ``order`` until one answers: the one place the JSON-RPC
+        reader and web3's provider fail over. ``failures`` are what count as this endpoint's failure
+        (the last one is raised when none answered)."""
+        failure: Exception | None = None
+        for url in self.order():
+            try:
+                answer = attempt(url)
+            except failures as exc:
+                if len(self.urls) > 1:
+                    log.warning("chain_endpoint_failed", url=url, reason=str(exc)[:200] or type(exc).__name__)
+                self.failed(url)
+                failure = exc
+                continue
+            self.succeeded(url)
+            return answer
+        assert failure is not None
+        raise failure
 
     def failed(self, url: str) -> None:
         with self._lock:

@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pycurl
-import structlog
 
 from ledger_api.chain.endpoints import Endpoints
 from ledger_api.errors import ChainUnavailable
@@ -29,8 +28,6 @@ _STALE_CONNECTION = frozenset({pycurl.E_GOT_NOTHING, pycurl.E_SEND_ERROR, pycurl
 #: How a node behind the others answers a question about a block it has not got (or whose state it no
 #: longer holds): not the question's fault, so the next endpoint is asked (geth, Besu, GoQuorum wording)
 _BEHIND = ("header not found", "unknown block", "missing trie node", "historical state", "block not found")
-
-log = structlog.get_logger("medledger.chain")
 
 
 def behind(decoded: Any) -> bool:
@@ -91,22 +88,14 @@ class JsonRpcReader:
     def _post(self, body: bytes) -> Any:
         """One POST to the first endpoint that answers, decoded; an endpoint that is unreachable or
         behind (see ``_BEHIND``) is left for the next. ``ChainUnavailable`` when none will do."""
-        failure: ChainUnavailable | None = None
-        for url in self.endpoints.order():
-            try:
-                decoded = self._decode(self._post_to(url, body))
-                if behind(decoded) and len(self.endpoints.urls) > 1:
-                    raise ChainUnavailable("chain node is behind the chain's head")
-            except ChainUnavailable as exc:
-                if len(self.endpoints.urls) > 1:
-                    log.warning("chain_endpoint_failed", url=url, reason=exc.detail)
-                self.endpoints.failed(url)
-                failure = exc
-                continue
-            self.endpoints.succeeded(url)
+
+        def attempt(url: str) -> Any:
+            decoded = self._decode(self._post_to(url, body))
+            if behind(decoded) and len(self.endpoints.urls) > 1:
+                raise ChainUnavailable("chain node is behind the chain's head")
             return decoded
-        assert failure is not None
-        raise failure
+
+        return self.endpoints.first(attempt, (ChainUnavailable,))
 
     def _post_to(self, url: str, body: bytes) -> bytes:
         """One POST to one endpoint; a failure on a kept-alive connection the node closed meanwhile is
