@@ -14,26 +14,17 @@ import {Role, MemberStatus} from "./interfaces/IConsortiumRegistry.sol";
 /// an anchored history. The sequence must grow by exactly one per entry: a retried transaction
 /// fails with a mismatch instead of anchoring twice, and a missing entry is a visible gap.
 /// The member's seat and sequence share one storage slot (see MembershipMirror).
-/// No personal data on chain: hashes, random record ids and pseudonymous accounts only.
+/// Nothing about the access is on chain but its member, sequence and hash: the entry (patient,
+/// record, reader, purpose, basis, consent or break-glass) stays in the member's log, and its hash
+/// covers a random nonce, so it cannot be confirmed by trying guessed entries either.
 contract AccessTrail is IAccessTrail, MembershipMirror {
     constructor(address registry_) MembershipMirror(registry_) {}
 
     /// @notice Anchors one access-log entry.
     /// @dev Requirements: caller is an active member; `sequence` is its last plus one; entry hash
-    /// non-zero; basis is Consent or BreakGlass. Emits {AccessRecorded}.
-    /// @param entryHash Hash of the off-chain access-log entry (which carries these fields too).
-    /// @param requester The member the record was released to.
-    /// @param authorization The consent id or break-glass id, as `basis` says.
-    function recordAccess(
-        bytes32 entryHash,
-        uint64 sequence,
-        address requester,
-        address patient,
-        bytes32 recordId,
-        uint8 purpose,
-        Basis basis,
-        bytes32 authorization
-    ) external {
+    /// non-zero. Emits {AccessRecorded}.
+    /// @param entryHash SHA-256 of the off-chain access-log entry (its canonical JSON, nonce included).
+    function recordAccess(bytes32 entryHash, uint64 sequence) external {
         Seat storage seat = _seats[msg.sender];
         if (seat.status != MemberStatus.Active || seat.role != Role.Member) {
             revert AccessTrailNotActiveMember(msg.sender);
@@ -41,9 +32,8 @@ contract AccessTrail is IAccessTrail, MembershipMirror {
         uint64 expected = seat.counter + 1;
         if (sequence != expected) revert AccessTrailSequenceMismatch(msg.sender, expected, sequence);
         if (entryHash == bytes32(0)) revert AccessTrailInvalidHash();
-        if (basis == Basis.None) revert AccessTrailInvalidBasis(basis);
         seat.counter = sequence;
-        emit AccessRecorded(msg.sender, patient, sequence, entryHash, requester, recordId, purpose, basis, authorization);
+        emit AccessRecorded(msg.sender, sequence, entryHash);
     }
 
     /// @notice Anchors a batch of entries `fromSequence..toSequence` by the Merkle root of the

@@ -15,7 +15,11 @@ import {MembershipMirror} from "./utils/MembershipMirror.sol";
 /// A consent id is `(uint256(uint160(patient)) << 96) | index`: unique, and it names its patient.
 /// Break-glass: an active member may declare emergency access to a patient; it is allowed for
 /// `breakGlassDuration` seconds, recorded, and stays flagged until an auditor reviews it.
-/// No personal data on chain: patients are pseudonymous accounts; justifications are hashes.
+/// What is on chain, and why: consents and break-glass are evaluated here at every release, so they
+/// name the patient's account, the grantee or declaring member, and a grant's categories and purposes
+/// (the patient's own statement of what they allow, not of what records exist). A break-glass
+/// declaration shows only who, for whom and until when: its coded reason and justification stay with
+/// the declaring member, bound by a salted commitment (`justificationHash`) that auditors open.
 contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror {
     // ----------------------------------------------------------------- CONSTANTS
     bytes32 public constant GRANT_TYPEHASH = keccak256(
@@ -157,7 +161,8 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
     /// blocks the caller for this patient; fewer than `limit` declarations by the caller in the last
     /// `window` seconds (see {breakGlassLimit}). The access is allowed for `breakGlassDuration`
     /// seconds and flagged for review. Emits {BreakGlassDeclared}.
-    function declareBreakGlass(address patient, uint8 reasonCode, bytes32 justificationHash)
+    /// @param justificationHash Salted commitment to the reason and justification, kept by the member.
+    function declareBreakGlass(address patient, bytes32 justificationHash)
         external
         returns (uint256 breakGlassId)
     {
@@ -171,7 +176,6 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
                 member: msg.sender,
                 declaredAt: uint32(block.timestamp),
                 expiresAt: expiresAt,
-                reasonCode: reasonCode,
                 review: Review.Pending,
                 patient: patient,
                 justificationHash: justificationHash,
@@ -180,7 +184,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
         );
         breakGlassId = _breakGlasses.length;
         _latestBreakGlass[patient][msg.sender] = breakGlassId;
-        emit BreakGlassDeclared(breakGlassId, patient, msg.sender, reasonCode, justificationHash, expiresAt);
+        emit BreakGlassDeclared(breakGlassId, patient, msg.sender, justificationHash, expiresAt);
     }
 
     /// @notice Records an auditor's decision on a break-glass access.

@@ -12,18 +12,23 @@ import {Role, MemberStatus} from "./interfaces/IConsortiumRegistry.sol";
 /// claim an id it saw in another's pending anchor and take custody of that record.
 /// Only the custodian member (the one that anchored version 1) may add versions, each
 /// exactly one above the last: nothing is ever overwritten, and a retried transaction fails with
-/// a version mismatch instead of anchoring twice. The header packs patient, custodian index,
-/// category and latest version into one slot; the anchor time is the block's.
-/// No personal data on chain: random record ids, pseudonymous patients, ciphertext hashes only.
+/// a version mismatch instead of anchoring twice. The header packs the subject commitment, custodian
+/// index and latest version into one slot; the anchor time is the block's.
+/// Nothing on chain says whose record it is or what kind: the patient and category are bound by a
+/// salted commitment (see {subjectCommitment}) that only holders of the record's salt (custodian,
+/// patient, auditors) can open, so two records of one patient cannot be linked from the chain alone.
 contract RecordRegistry is IRecordRegistry, MembershipMirror {
-    /// @notice Categories are bit positions in consent category sets, so at most 16.
-    uint16 public constant CATEGORY_COUNT = 16;
+    /// @notice EIP-712 type of what a record's subject commitment binds: the commitment is the first
+    /// 24 bytes of this struct's EIP-712 `hashStruct`. The 32-byte salt is random per record and kept off
+    /// chain, so trying every patient account and all 16 categories finds nothing.
+    bytes32 public constant SUBJECT_TYPEHASH =
+        keccak256("RecordSubject(bytes32 recordId,address patient,uint16 category,bytes32 salt)");
 
-    /// @dev One slot: 160 + 32 + 16 + 32 bits.
+    /// @dev One slot: 192 + 32 + 32 bits. 192 bits of commitment keep the anchor in one slot (gas) and
+    /// still take ~2^96 work to find a second opening.
     struct Header {
-        address patient;
+        bytes24 subject;
         uint32 custodianIndex;
-        uint16 category;
         uint32 latestVersion;
     }
 
@@ -34,23 +39,22 @@ contract RecordRegistry is IRecordRegistry, MembershipMirror {
 
     /// @notice Anchors version 1 of a new record, making the caller its custodian.
     /// @dev Requirements: caller is an active member; the record id starts with the caller's account
-    /// (see the contract's header); patient and hash non-zero; category below 16; the record id is
-    /// unused. Emits {RecordAnchored}.
-    function anchorRecord(bytes32 recordId, address patient, uint16 category, bytes32 contentHash_) external {
+    /// (see the contract's header); subject and hash non-zero; the record id is unused.
+    /// Emits {RecordAnchored}.
+    /// @param subject {subjectCommitment} of the record's id, patient, category and salt.
+    function anchorRecord(bytes32 recordId, bytes24 subject, bytes32 contentHash_) external {
         Seat storage seat = _seats[msg.sender];
         if (seat.status != MemberStatus.Active || seat.role != Role.Member) {
             revert RecordRegistryNotActiveMember(msg.sender);
         }
         if (address(bytes20(recordId)) != msg.sender) revert RecordRegistryRecordIdNotMinted(recordId, msg.sender);
-        if (patient == address(0)) revert RecordRegistryInvalidPatient(patient);
-        if (category >= CATEGORY_COUNT) revert RecordRegistryInvalidCategory(category);
+        if (subject == bytes24(0)) revert RecordRegistryInvalidSubject();
         if (contentHash_ == bytes32(0)) revert RecordRegistryInvalidContentHash();
         Header storage h = _headers[recordId];
         if (h.latestVersion != 0) revert RecordRegistryRecordExists(recordId);
-        _headers[recordId] =
-            Header({patient: patient, custodianIndex: seat.index, category: category, latestVersion: 1});
+        _headers[recordId] = Header({subject: subject, custodianIndex: seat.index, latestVersion: 1});
         _contentHashes[recordId][1] = contentHash_;
-        emit RecordAnchored(recordId, patient, msg.sender, 1, category, contentHash_);
+        emit RecordAnchored(recordId, msg.sender, 1, subject, contentHash_);
     }
 
     /// @notice Anchors the next version of an existing record.
@@ -69,7 +73,7 @@ contract RecordRegistry is IRecordRegistry, MembershipMirror {
         if (version != latest + 1) revert RecordRegistryVersionMismatch(recordId, latest + 1, version);
         h.latestVersion = version;
         _contentHashes[recordId][version] = contentHash_;
-        emit RecordAnchored(recordId, h.patient, msg.sender, version, h.category, contentHash_);
+        emit RecordAnchored(recordId, msg.sender, version, h.subject, contentHash_);
     }
 
     /// @notice Hands custody of the caller's records to another member: a member leaving the
@@ -97,7 +101,7 @@ contract RecordRegistry is IRecordRegistry, MembershipMirror {
             if (h.latestVersion == 0) revert RecordRegistryUnknownRecord(recordId);
             if (h.custodianIndex != fromIndex) revert RecordRegistryNotCustodian(recordId, msg.sender);
             h.custodianIndex = toIndex;
-            emit CustodyTransferred(recordId, h.patient, successor, msg.sender, h.latestVersion);
+            emit CustodyTransferred(recordId, successor, msg.sender, h.latestVersion);
         }
     }
 
@@ -105,12 +109,16 @@ contract RecordRegistry is IRecordRegistry, MembershipMirror {
     function record(bytes32 recordId) external view returns (RecordInfo memory) {
         Header memory h = _headers[recordId];
         if (h.latestVersion == 0) revert RecordRegistryUnknownRecord(recordId);
-        return RecordInfo({
-            patient: h.patient,
-            custodian: _accountAt[h.custodianIndex],
-            category: h.category,
-            latestVersion: h.latestVersion
-        });
+        return RecordInfo({custodian: _accountAt[h.custodianIndex], subject: h.subject, latestVersion: h.latestVersion});
+    }
+
+    /// @inheritdoc IRecordRegistry
+    function subjectCommitment(bytes32 recordId, address patient, uint16 category, bytes32 salt)
+        public
+        pure
+        returns (bytes24)
+    {
+        return bytes24(keccak256(abi.encode(SUBJECT_TYPEHASH, recordId, patient, category, salt)));
     }
 
     /// @inheritdoc IRecordRegistry

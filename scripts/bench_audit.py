@@ -24,8 +24,9 @@ from pathlib import Path
 from eth_account import Account
 from medledger_crypto import merkle
 
-from ledger_api.access.service import ENTRY_FORMAT, document_hash
+from ledger_api.access.service import ENTRY_FORMAT, NONCE_BYTES, document_hash
 from ledger_api.chain.backends import free_port
+from ledger_api.chain.commitments import new_salt, record_subject
 from ledger_api.chain.defaults import ANY_MEMBER
 from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.devnet import DEFAULT_MEMBERS, start_devnet
@@ -62,16 +63,20 @@ def _generate(tmp: Path, devnet, consortium_for) -> dict[str, Path]:
         manifest = tmp / f"{slug}-records.jsonl"
         with open(manifest, "w") as out:
             for _ in range(RECORDS_PER_MEMBER):
-                record_id, content = mint_record_id(identity.address), os.urandom(32)
-                patient = rng.choice(patients)
-                chain.records.anchor_record(record_id, patient, rng.randrange(16), content)
-                records[slug].append((record_id.hex(), patient, content.hex()))
-                out.write(
-                    json.dumps(
-                        {"record_id": record_id.hex(), "version": 1, "erased": False, "stored_hash": content.hex()}
-                    )
-                    + "\n"
-                )
+                record_id, content, salt = mint_record_id(identity.address), os.urandom(32), new_salt()
+                patient, category = rng.choice(patients), rng.randrange(16)
+                chain.records.anchor_record(record_id, record_subject(record_id, patient, category, salt), content)
+                records[slug].append((record_id.hex(), patient, category))
+                line = {
+                    "record_id": record_id.hex(),
+                    "version": 1,
+                    "erased": False,
+                    "stored_hash": content.hex(),
+                    "patient": patient,
+                    "category": category,
+                    "subject_salt": salt.hex(),
+                }
+                out.write(json.dumps(line) + "\n")
     chain_block = int(w3.eth.block_number)
     start = datetime.now(UTC) - timedelta(days=30)
     exports = {}
@@ -82,13 +87,14 @@ def _generate(tmp: Path, devnet, consortium_for) -> dict[str, Path]:
         path = tmp / f"{slug}-log.jsonl"
         with open(path, "w") as out:
             for sequence in range(1, count + 1):
-                record_id, patient, _ = rng.choice(records[slug])
+                record_id, patient, category = rng.choice(records[slug])
                 doc = {
                     "format": ENTRY_FORMAT,
                     "member": identity.address,
                     "sequence": sequence,
                     "record_id": record_id,
                     "record_version": 1,
+                    "category": category,
                     "patient": patient,
                     "requester": rng.choice(others),
                     "clinician": f"dr-{rng.randrange(500):03d}",
@@ -98,6 +104,7 @@ def _generate(tmp: Path, devnet, consortium_for) -> dict[str, Path]:
                     "action": "read",
                     "chain_block": chain_block,
                     "created_at": (start + timedelta(seconds=sequence * 7)).isoformat(timespec="microseconds"),
+                    "nonce": rng.randbytes(NONCE_BYTES).hex(),
                 }
                 entry_hash = document_hash(doc)
                 out.write(json.dumps({**doc, "entry_hash": entry_hash}, sort_keys=True) + "\n")

@@ -45,7 +45,6 @@ interface IConsentRegistry {
         address member;
         uint32 declaredAt;
         uint32 expiresAt;
-        uint8 reasonCode;
         Review review;
         address patient;
         bytes32 justificationHash;
@@ -89,7 +88,6 @@ interface IConsentRegistry {
         uint256 indexed breakGlassId,
         address indexed patient,
         address indexed member,
-        uint8 reasonCode,
         bytes32 justificationHash,
         uint32 expiresAt
     );

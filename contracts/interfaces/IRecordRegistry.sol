@@ -3,23 +3,22 @@ pragma solidity 0.8.37;
 
 /// @title IRecordRegistry
 /// @notice Integrity anchors for encrypted medical records: one content hash per record version.
-/// @dev No personal data on chain: record ids are random 32-byte values, patients pseudonymous
-/// accounts, and the content hash is taken over the ciphertext, never the plaintext.
+/// @dev No personal data on chain: record ids are random 32-byte values (after the custodian's
+/// account), the content hash is taken over the ciphertext, never the plaintext, and the patient and
+/// category appear only inside a salted commitment (`subject`).
 interface IRecordRegistry {
     /// @notice A record's header. `latestVersion` counts anchored versions (1-based).
     struct RecordInfo {
-        address patient;
         address custodian;
-        uint16 category;
+        bytes24 subject;
         uint32 latestVersion;
     }
 
     // ----------------------------------------------------------------- ERRORS
     error RecordRegistryNotActiveMember(address account);
     error RecordRegistryRecordIdNotMinted(bytes32 recordId, address caller);
-    error RecordRegistryInvalidPatient(address patient);
+    error RecordRegistryInvalidSubject();
     error RecordRegistryInvalidContentHash();
-    error RecordRegistryInvalidCategory(uint16 category);
     error RecordRegistryRecordExists(bytes32 recordId);
     error RecordRegistryUnknownRecord(bytes32 recordId);
     error RecordRegistryNotCustodian(bytes32 recordId, address caller);
@@ -29,26 +28,23 @@ interface IRecordRegistry {
     error RecordRegistryEmptyHandover();
 
     // ----------------------------------------------------------------- EVENTS
+    /// @notice A record version was anchored; `subject` is the record's commitment (the same for every version).
     event RecordAnchored(
-        bytes32 indexed recordId,
-        address indexed patient,
-        address indexed custodian,
-        uint32 version,
-        uint16 category,
-        bytes32 contentHash
+        bytes32 indexed recordId, address indexed custodian, uint32 version, bytes24 subject, bytes32 contentHash
     );
 
     /// @notice Custody of a record moved from one member to another (a leaving member's handover).
-    event CustodyTransferred(
-        bytes32 indexed recordId,
-        address indexed patient,
-        address indexed to,
-        address from,
-        uint32 latestVersion
-    );
+    event CustodyTransferred(bytes32 indexed recordId, address indexed to, address from, uint32 latestVersion);
 
     // ------------------------------------------------------------------ VIEWS
     function record(bytes32 recordId) external view returns (RecordInfo memory);
     function contentHash(bytes32 recordId, uint32 version) external view returns (bytes32);
     function exists(bytes32 recordId) external view returns (bool);
+    /// @notice The commitment that binds a record to its patient and category: the first 24 bytes of the
+    /// EIP-712 struct hash of `RecordSubject(recordId, patient, category, salt)`. Whoever holds the salt
+    /// opens an anchor by recomputing it (here, with ethers' `TypedDataEncoder.hashStruct`, or off line).
+    function subjectCommitment(bytes32 recordId, address patient, uint16 category, bytes32 salt)
+        external
+        pure
+        returns (bytes24);
 }

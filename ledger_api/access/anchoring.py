@@ -15,24 +15,17 @@ from sqlmodel import col, select
 from ledger_api.access.models import AccessEntry
 from ledger_api.chain.contract import UnsignedTransaction
 from ledger_api.chain.deployment import Consortium
-from ledger_api.chain.types import Basis
 from ledger_api.core.db import session_scope
 from ledger_api.node import Node
 from ledger_api.outbox.kinds import ChainWrite, NotItsTurn, OutboxKind
 
 
 class AccessEntryAnchor(ChainWrite):
-    """One access-log entry's hash and the fields the AccessTrail event shows (all pseudonymous)."""
+    """One access-log entry's hash at its sequence: all the chain learns of an access."""
 
     kind: ClassVar[str] = "access_entry"
     sequence: int
     entry_hash: str
-    requester: str
-    patient: str
-    record_id: str
-    purpose: int
-    basis: str
-    authorization: str
 
 
 class AccessEntryKind(OutboxKind[AccessEntryAnchor]):
@@ -48,16 +41,7 @@ class AccessEntryKind(OutboxKind[AccessEntryAnchor]):
         return self.node.chain.trail.last_sequence(self.node.address)
 
     def transaction(self, chain: Consortium[UnsignedTransaction], message: AccessEntryAnchor) -> UnsignedTransaction:
-        return chain.trail.record_access(
-            entry_hash=bytes.fromhex(message.entry_hash),
-            sequence=message.sequence,
-            requester=message.requester,
-            patient=message.patient,
-            record_id=bytes.fromhex(message.record_id),
-            purpose=message.purpose,
-            basis=Basis.from_label(message.basis),
-            authorization=bytes.fromhex(message.authorization or "00" * 32),
-        )
+        return chain.trail.record_access(bytes.fromhex(message.entry_hash), message.sequence)
 
     def already_done(self, message: AccessEntryAnchor) -> bool:
         return self._anchored() >= message.sequence

@@ -1,8 +1,9 @@
 """The local access log: one entry per release (or erasure) of a record, numbered per member.
 
-Each entry's hash goes on chain (AccessTrail) through the outbox; the entry itself, with the
-pseudonymous clinician id, stays here. The hash covers every field, so an auditor can prove the
-row was not edited after anchoring.
+Only each entry's hash goes on chain (AccessTrail) through the outbox; the entry itself, naming
+the patient, the record and its category, the reader, the pseudonymous clinician and the grounds,
+stays here. The hash covers every field and a random nonce, so an auditor can prove the row was not
+edited after anchoring, and nobody can confirm a guessed entry against the chain.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from sqlmodel import Field, SQLModel
 class AccessEntryBase(SQLModel):
     record_id: str = Field(index=True, max_length=64)
     record_version: int
+    #: the record's category (the consent had to cover it); None only in entries from before format 3
+    category: int | None = Field(default=None, ge=0, le=15)
     patient: str = Field(index=True, max_length=42)
     requester: str = Field(max_length=42)
     clinician: str = Field(max_length=128)
@@ -28,7 +31,7 @@ class AccessEntryBase(SQLModel):
 
     @classmethod
     def custodian_action(
-        cls, *, record_id: str, version: int, patient: str, requester: str, action: str, purpose: int
+        cls, *, record_id: str, version: int, category: int, patient: str, requester: str, action: str, purpose: int
     ) -> AccessEntryBase:
         """An entry for what the custodian itself does with a record (erase it, hand it over): its own
         grounds, no consent to name, and the action as the clinician field says it."""
@@ -36,6 +39,7 @@ class AccessEntryBase(SQLModel):
         return cls(
             record_id=record_id,
             record_version=version,
+            category=category,
             patient=patient,
             requester=requester,
             clinician=clinician,
@@ -53,6 +57,8 @@ class AccessEntry(AccessEntryBase, table=True):
     created_at: datetime
     entry_hash: str = Field(max_length=64, unique=True)
     outbox_id: int | None = Field(default=None, foreign_key="outbox.id")
+    #: 16 random bytes (hex) the hash covers, so an entry cannot be confirmed by hashing guesses
+    nonce: str = Field(default="", max_length=32, sa_column_kwargs={"server_default": ""})
 
 
 class AccessEntryPublic(AccessEntryBase):

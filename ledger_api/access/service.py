@@ -1,15 +1,17 @@
 """Writes access-log entries with their per-member sequence and queues their hashes for the chain.
 
 The entry hash is SHA-256 over the canonical JSON of every field (sorted keys, no spaces), so any
-later edit of the row is detectable against the chain. Sequences are allocated from a counter
-row inside the writing transaction, under the node's access lock (and the row lock on
-PostgreSQL), so they are gap-free and unique even under concurrent releases.
+later edit of the row is detectable against the chain. Format 3 adds the record's category and a
+random nonce: the hash, the only thing on chain, then hides the entry from anyone guessing it.
+Sequences are allocated from a counter row inside the writing transaction, under the node's access
+lock (and the row lock on PostgreSQL), so they are gap-free and unique even under concurrent releases.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -25,10 +27,13 @@ from ledger_api.access.models import AccessEntry, AccessEntryBase, AccessEntryPu
 from ledger_api.outbox.models import OutboxItem
 from ledger_api.outbox.service import anchoring_state, enqueue_rows, items_by_id
 
-ENTRY_FORMAT = 2  # 2: with chain_block
+ENTRY_FORMAT = 3  # 2: with chain_block; 3: with category and nonce (only the hash on chain)
+NONCE_BYTES = 16
 _COUNTER = "access_sequence"
 
 
+#: The fields a format-3 entry hash covers beside ``DOCUMENT_FIELDS``.
+PRIVATE_FIELDS = ("category", "nonce")
 #: The fields an entry hash covers, beside ``format`` and ``created_at`` (see ``document_of``).
 DOCUMENT_FIELDS = (
     "member",
@@ -47,14 +52,18 @@ DOCUMENT_FIELDS = (
 
 
 def document_of(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The canonical content an entry hash covers (also what an auditor recomputes)."""
-    document = {"format": ENTRY_FORMAT, **{name: values[name] for name in DOCUMENT_FIELDS}}
+    """The canonical content an entry hash covers (also what an auditor recomputes). An entry written
+    before format 3 (no nonce) keeps the format its hash was taken in."""
+    if values.get("nonce"):
+        document = {"format": ENTRY_FORMAT, **{name: values[name] for name in (*DOCUMENT_FIELDS, *PRIVATE_FIELDS)}}
+    else:
+        document = {"format": 2, **{name: values[name] for name in DOCUMENT_FIELDS}}
     document["created_at"] = values["created_at"].astimezone(UTC).isoformat(timespec="microseconds")
     return document
 
 
 def entry_document(entry: AccessEntry) -> dict[str, Any]:
-    return document_of({name: getattr(entry, name) for name in (*DOCUMENT_FIELDS, "created_at")})
+    return document_of({name: getattr(entry, name) for name in (*DOCUMENT_FIELDS, *PRIVATE_FIELDS, "created_at")})
 
 
 def document_hash(document: dict[str, Any]) -> str:
@@ -117,23 +126,11 @@ def insert_accesses(connection: Connection, *, member: str, entries: list[dict[s
     rows = []
     for sequence, fields in zip(_allocate_sequences(connection, len(entries)), entries, strict=True):
         values = {**fields, "sequence": sequence, "member": member, "created_at": moment}
+        values["nonce"] = os.urandom(NONCE_BYTES).hex()
         values["entry_hash"] = document_hash(document_of(values))
         rows.append(values)
     outbox_ids = enqueue_rows(
-        connection,
-        [
-            AccessEntryAnchor(
-                sequence=v["sequence"],
-                entry_hash=v["entry_hash"],
-                requester=v["requester"],
-                patient=v["patient"],
-                record_id=v["record_id"],
-                purpose=v["purpose"],
-                basis=v["basis"],
-                authorization=v["authorization"],
-            )
-            for v in rows
-        ],
+        connection, [AccessEntryAnchor(sequence=v["sequence"], entry_hash=v["entry_hash"]) for v in rows]
     )
     for values, outbox_id in zip(rows, outbox_ids, strict=True):
         values["outbox_id"] = outbox_id

@@ -25,14 +25,10 @@ ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 @dataclass
 class SingleAnchor:
+    """One entry's hash anchored at its sequence (all the chain holds of an access)."""
+
     sequence: int
     entry_hash: str
-    requester: str
-    patient: str
-    record_id: str
-    purpose: int
-    basis: int
-    authorization: str
     block: int
 
 
@@ -62,7 +58,6 @@ class BreakGlassFact:
     break_glass_id: int
     patient: str
     member: str
-    reason_code: int
     expires_at: int
     declared_block: int
     review: int = 0  # 0 pending, 1 justified, 2 not justified
@@ -72,10 +67,11 @@ class BreakGlassFact:
 
 @dataclass
 class RecordFact:
+    """A record as anchored: custodian, subject commitment (hex; opened with a member's manifest), versions."""
+
     record_id: str
-    patient: str
     custodian: str
-    category: int
+    subject: str
     versions: dict[int, str] = field(default_factory=dict)  # version -> content hash (hex)
     blocks: dict[int, int] = field(default_factory=dict)  # version -> anchoring block
     #: custody handovers in chain order: (from, to, block); ``custodian`` is the latest holder
@@ -132,15 +128,7 @@ def _apply(view: ChainView, name: str, args: dict[str, Any], block: int) -> None
     if name == "AccessRecorded":
         member = checksum_address(args["member"])
         view.trails.setdefault(member, MemberTrail()).singles[int(args["sequence"])] = SingleAnchor(
-            sequence=int(args["sequence"]),
-            entry_hash=_hex(args["entryHash"]),
-            requester=checksum_address(args["requester"]),
-            patient=checksum_address(args["patient"]),
-            record_id=_hex(args["recordId"]),
-            purpose=int(args["purpose"]),
-            basis=int(args["basis"]),
-            authorization=_hex(args["authorization"]),
-            block=block,
+            sequence=int(args["sequence"]), entry_hash=_hex(args["entryHash"]), block=block
         )
     elif name == "AccessBatchAnchored":
         member = checksum_address(args["member"])
@@ -169,7 +157,6 @@ def _apply(view: ChainView, name: str, args: dict[str, Any], block: int) -> None
             break_glass_id=bg_id,
             patient=checksum_address(args["patient"]),
             member=checksum_address(args["member"]),
-            reason_code=int(args["reasonCode"]),
             expires_at=int(args["expiresAt"]),
             declared_block=block,
         )
@@ -183,10 +170,7 @@ def _apply(view: ChainView, name: str, args: dict[str, Any], block: int) -> None
         record = view.records.get(record_id)
         if record is None:
             record = view.records[record_id] = RecordFact(
-                record_id=record_id,
-                patient=checksum_address(args["patient"]),
-                custodian=checksum_address(args["custodian"]),
-                category=int(args["category"]),
+                record_id=record_id, custodian=checksum_address(args["custodian"]), subject=_hex(args["subject"])
             )
         record.versions[int(args["version"])] = _hex(args["contentHash"])
         record.blocks[int(args["version"])] = block

@@ -39,7 +39,9 @@ def stored_hash(node: Node, record_id: str, version: int) -> str | None:
 
 
 def iter_record_manifest(node: Node, *, batch: int = 500) -> Iterator[dict[str, Any]]:
-    """Every stored record version: id, version, erased, and the hash of its ciphertext on disk."""
+    """Every stored record version: id, version, erased, the hash of its ciphertext on disk, and what opens
+    the record's anchor (patient, category, subject salt): the auditor's only source for whose record it
+    is and of what kind, since the chain holds a commitment."""
     after = 0
     while True:
         with session_scope(node.engine) as session:
@@ -54,7 +56,9 @@ def iter_record_manifest(node: Node, *, batch: int = 500) -> Iterator[dict[str, 
             line = {
                 "record_id": record.id,
                 "version": version.version,
+                "patient": record.patient,
                 "category": record.category,
+                "subject_salt": record.subject_salt,
                 "erased": erased,
                 "stored_hash": None if erased else stored_hash(node, record.id, version.version),
             }

@@ -15,12 +15,17 @@ Checks (each problem becomes a ``Finding``):
   later one does fails an RFC 6962 consistency proof between the two anchored roots (the member
   rewrote history it had already anchored);
 * authorisation — each access was covered, at its time, by the consent or break-glass it names
-  (grantee, patient, category, purpose, window, not yet revoked), or was the custodian's own;
+  (grantee, patient, category, purpose, window, not yet revoked), or was the custodian's own; the
+  record's patient and category are those that open its anchor's subject commitment (the chain holds
+  no patient or category in clear: the members' record manifests give patient, category and salt,
+  and the commitment is recomputed, so a member cannot relabel a record);
 * records — stored ciphertexts hash to their anchored content hashes; every anchored version exists;
+  the manifest's patient, category and salt open the anchored subject commitment;
 * timeliness — entries anchored later than the policy's maximum delay; break-glass reviews overdue.
 
 Memory is bounded: entries are streamed; per member only 32 bytes per entry (leaf hashes, for
-proofs) and per-minute counts for the timeline are kept.
+proofs) and per-minute counts for the timeline are kept; per record, its opened patient and category.
+Record manifests are read before the logs, so each entry is judged against its record's opening.
 """
 
 from __future__ import annotations
@@ -33,10 +38,11 @@ from typing import Any, cast
 from medledger_crypto import merkle
 
 from ledger_api.access.service import document_hash
-from ledger_api.audit.chain_view import ZERO_ADDRESS, BatchAnchor, ChainView, SingleAnchor
+from ledger_api.audit.chain_view import ZERO_ADDRESS, BatchAnchor, ChainView, RecordFact, SingleAnchor
 from ledger_api.audit.findings import Check, Findings, Severity
 from ledger_api.audit.report_schema import AuditPolicy, AuditReport, MemberExport, MemberSummary, TimelineBucket
 from ledger_api.chain.calldata import checksum_address
+from ledger_api.chain.commitments import opens
 from ledger_api.vocabulary import Purpose
 
 
@@ -87,16 +93,23 @@ class AuditRun:
         self.findings = Findings()
         self.timeline = _Timeline()
         self.summaries: list[MemberSummary] = []
+        #: record id -> (patient, category) that opened its anchor; records whose opening failed
+        self.openings: dict[str, tuple[str, int]] = {}
+        self.unopenable: set[str] = set()
 
     # ------------------------------------------------------------------------------ the run
     def run(self, exports: Iterable[MemberExport]) -> AuditReport:
-        for export in exports:
+        exports = list(exports)
+        summaries = {}
+        for export in exports:  # records first: they open the anchors the entries are judged by
             member = checksum_address(export.member)
-            summary = MemberSummary(member=member)
-            self._verify_log(member, export.entries, summary)
+            summaries[member] = summary = MemberSummary(member=member)
             if export.records is not None:
                 self._verify_records(member, export.records, summary)
-            self.summaries.append(summary)
+        for export in exports:
+            member = checksum_address(export.member)
+            self._verify_log(member, export.entries, summaries[member])
+            self.summaries.append(summaries[member])
         self._verify_break_glass_reviews()
         findings = sorted(self.findings.items, key=lambda f: (-f.severity.rank, f.member or "", f.first_sequence or 0))
         counts = {s.value: sum(1 for f in findings if f.severity == s) for s in Severity}
@@ -408,7 +421,7 @@ class AuditRun:
                 return "break-glass-not-yet-declared", "the access predates the break-glass declaration"
             if at >= declared.expires_at + skew:
                 return "break-glass-expired", "the access falls after the break-glass period"
-            return None
+            return self._record_problem(doc)
         if basis != "consent":
             return "basis-unknown", f"unknown basis {basis!r}"
         consent = chain.consents.get(reference)
@@ -418,10 +431,11 @@ class AuditRun:
             return "consent-other-patient", "the consent is another patient's"
         if consent.grantee not in (requester, ZERO_ADDRESS):
             return "consent-other-grantee", "the consent was granted to another member"
-        record = chain.records.get(str(doc.get("record_id")))
-        if record is None:
-            return "record-unknown", "the record read is not anchored on chain, so its category is unknown"
-        if not (consent.categories >> record.category) & 1:
+        problem = self._record_problem(doc)
+        if problem is not None:
+            return problem
+        _, category = self.openings[str(doc.get("record_id"))]
+        if not (consent.categories >> category) & 1:
             return "consent-category", "the consent does not cover the record's category"
         purpose = doc.get("purpose")
         if not isinstance(purpose, int) or not (consent.purposes >> purpose) & 1:
@@ -439,7 +453,56 @@ class AuditRun:
             return "consent-revoked", "the access came after the consent was revoked on chain"
         return None
 
+    def _record_problem(self, doc: dict[str, Any]) -> tuple[str, str] | None:
+        """Why the record an entry names cannot be judged, or is not the one the entry says, or None: its
+        patient and category are those that opened its anchor (``openings``), not the entry's word."""
+        record_id = str(doc.get("record_id"))
+        if record_id not in self.chain.records:
+            return "record-unknown", "the record read is not anchored on chain, so its patient and category are unknown"
+        opening = self.openings.get(record_id)
+        if opening is None:
+            return (
+                "record-unopened",
+                "no member's record manifest opens the record's anchor, so its patient and category are unproven",
+            )
+        patient, category = opening
+        if doc.get("patient") != patient:
+            return "entry-other-patient", "the entry names another patient than the record's anchor commits to"
+        if "category" in doc and doc["category"] != category:
+            return "entry-other-category", "the entry names another category than the record's anchor commits to"
+        return None
+
     # ------------------------------------------------------------------------------ records
+    def _open_record(self, member: str, line: dict[str, Any], fact: RecordFact) -> None:
+        """Opens the record's anchored subject with the manifest's patient, category and salt (once per record)."""
+        record_id = fact.record_id
+        if record_id in self.openings or record_id in self.unopenable:
+            return
+        patient, category, salt = line.get("patient"), line.get("category"), line.get("subject_salt")
+        try:
+            opened = opens(
+                bytes.fromhex(fact.subject),
+                bytes.fromhex(record_id),
+                str(patient),
+                cast(int, category),
+                bytes.fromhex(str(salt)),
+            )
+        except (ValueError, TypeError):
+            opened = False
+        if opened:
+            self.openings[record_id] = (checksum_address(str(patient)), cast(int, category))
+            return
+        self.unopenable.add(record_id)
+        self.findings.add(
+            Check.RECORDS,
+            "record-subject-mismatch",
+            Severity.CRITICAL,
+            "the member's patient, category and salt for this record do not open its anchored commitment: "
+            "the record was relabelled (or its salt lost)",
+            member=member,
+            evidence={"record_id": record_id, "anchored_subject": fact.subject},
+        )
+
     def _verify_records(self, member: str, manifest: Iterable[dict[str, Any]], summary: MemberSummary) -> None:
         add = self.findings.add
         seen: set[tuple[str, int]] = set()
@@ -460,6 +523,8 @@ class AuditRun:
             fact = self.chain.records.get(record_id)
             anchored = fact.versions.get(version) if fact is not None else None
             evidence = {"record_id": record_id, "version": version}
+            if fact is not None:
+                self._open_record(member, line, fact)
             if line.get("transferred_to") and fact is not None and fact.transferred(member, line["transferred_to"]):
                 continue  # handed over: the successor holds it now, and is checked for it
             if anchored is None:
@@ -518,12 +583,7 @@ class AuditRun:
     def _verify_break_glass_reviews(self) -> None:
         for fact in self.chain.break_glass.values():
             declared_at = self.chain.block_time(fact.declared_block)
-            evidence = {
-                "break_glass_id": str(fact.break_glass_id),
-                "patient": fact.patient,
-                "reason_code": fact.reason_code,
-                "declared_at": declared_at,
-            }
+            evidence = {"break_glass_id": str(fact.break_glass_id), "patient": fact.patient, "declared_at": declared_at}
             if fact.review == 2:
                 self.findings.add(
                     Check.BREAK_GLASS,

@@ -67,7 +67,7 @@ class ConsentRegistryClient(ContractClient[W]):
         return int(consent_id) if permitted else None
 
     def break_glass(self, break_glass_id: int) -> BreakGlass:
-        member, declared, expires, reason, review, patient, justification, review_reason = self._read(
+        member, declared, expires, review, patient, justification, review_reason = self._read(
             "breakGlass", break_glass_id
         )
         return BreakGlass(
@@ -75,7 +75,6 @@ class ConsentRegistryClient(ContractClient[W]):
             member=member,
             declared_at=declared,
             expires_at=expires,
-            reason_code=reason,
             review=Review(review),
             patient=patient,
             justification_hash=bytes(justification),
@@ -128,8 +127,9 @@ class ConsentRegistryClient(ContractClient[W]):
             "setDelegateBySig", checksum_address(patient), checksum_address(delegate), appointed, deadline, *signature
         )
 
-    def declare_break_glass(self, patient: str, reason_code: int, justification_hash: bytes) -> W:
-        return self._write("declareBreakGlass", checksum_address(patient), reason_code, justification_hash)
+    def declare_break_glass(self, patient: str, justification_hash: bytes) -> W:
+        """``justification_hash``: the salted commitment to the reason and justification the member keeps."""
+        return self._write("declareBreakGlass", checksum_address(patient), justification_hash)
 
     def review_break_glass(self, break_glass_id: int, justified: bool, reason_hash: bytes) -> W:
         return self._write("reviewBreakGlass", break_glass_id, justified, reason_hash)

@@ -13,10 +13,11 @@ from eth_account import Account
 from medledger_crypto import ConsentGrant, sign_typed
 
 from ledger_api.chain.backends import ChainBackend
+from ledger_api.chain.commitments import new_salt, record_subject
 from ledger_api.chain.deployment import Consortium, deploy_consortium
 from ledger_api.chain.ids import mint_record_id
 from ledger_api.chain.transactions import TransactionSender
-from ledger_api.chain.types import Basis, GenesisMember, GrantTerms, Role
+from ledger_api.chain.types import GenesisMember, GrantTerms, Role
 
 #: Budgets from the foundation issue (gas per transaction, batch: per entry).
 GAS_BUDGETS = {
@@ -58,28 +59,21 @@ def measure_gas(backend: ChainBackend) -> dict[str, float]:
     receipt = own.consents.grant(patient.address, terms)
     consent_id = receipt.event("ConsentGranted").args["consentId"]
     figures["gas.consent_revoke"] = own.consents.revoke(consent_id).gas_used
-    declared = member.consents.declare_break_glass(patient.address, 1, os.urandom(32))
+    declared = member.consents.declare_break_glass(patient.address, os.urandom(32))
     figures["gas.break_glass_declare"] = declared.gas_used
     record_id = mint_record_id(a.address)
-    figures["gas.record_anchor"] = member.records.anchor_record(record_id, patient.address, 1, os.urandom(32)).gas_used
+    subject = record_subject(record_id, patient.address, 1, new_salt())
+    figures["gas.record_anchor"] = member.records.anchor_record(record_id, subject, os.urandom(32)).gas_used
     figures["gas.record_anchor_version"] = member.records.anchor_version(record_id, 2, os.urandom(32)).gas_used
-    entry = {
-        "requester": b.address,
-        "patient": patient.address,
-        "purpose": 0,
-        "basis": Basis.CONSENT,
-        "authorization": consent_id.to_bytes(32, "big"),
-    }
-    member.trail.record_access(entry_hash=os.urandom(32), sequence=1, record_id=os.urandom(32), **entry)
-    figures["gas.access_entry"] = member.trail.record_access(
-        entry_hash=os.urandom(32), sequence=2, record_id=os.urandom(32), **entry
-    ).gas_used
+    member.trail.record_access(os.urandom(32), 1)
+    figures["gas.access_entry"] = member.trail.record_access(os.urandom(32), 2).gas_used
     batch = member.trail.anchor_batch(os.urandom(32), 3, 258).gas_used
     figures["gas.access_batch_256"] = batch
     figures["gas.access_batch_256_per_entry"] = round(batch / 256, 1)
     handed = [mint_record_id(a.address) for _ in range(100)]
     for handed_id in handed:
-        member.records.anchor_record(handed_id, patient.address, 1, os.urandom(32))
+        handed_subject = record_subject(handed_id, patient.address, 1, new_salt())
+        member.records.anchor_record(handed_id, handed_subject, os.urandom(32))
     transfer = member.records.transfer_custody(handed, b.address).gas_used
     figures["gas.custody_transfer_100_per_record"] = round(transfer / 100, 1)
     return figures

@@ -11,8 +11,8 @@ class RecordRegistryClient(ContractClient[W]):
     contract_name = "RecordRegistry"
 
     def record(self, record_id: bytes) -> RecordInfo:
-        patient, custodian, category, latest = self._read("record", record_id)
-        return RecordInfo(patient=patient, custodian=custodian, category=category, latest_version=latest)
+        custodian, subject, latest = self._read("record", record_id)
+        return RecordInfo(custodian=custodian, subject=bytes(subject), latest_version=latest)
 
     def content_hash(self, record_id: bytes, version: int) -> bytes:
         return bytes(self._read("contentHash", record_id, version))
@@ -20,8 +20,13 @@ class RecordRegistryClient(ContractClient[W]):
     def exists(self, record_id: bytes) -> bool:
         return bool(self._read("exists", record_id))
 
-    def anchor_record(self, record_id: bytes, patient: str, category: int, content_hash: bytes) -> W:
-        return self._write("anchorRecord", record_id, checksum_address(patient), category, content_hash)
+    def subject_commitment(self, record_id: bytes, patient: str, category: int, salt: bytes) -> bytes:
+        """The contract's own computation of a record's subject (``chain.commitments`` computes it off line)."""
+        return bytes(self._read("subjectCommitment", record_id, checksum_address(patient), category, salt))
+
+    def anchor_record(self, record_id: bytes, subject: bytes, content_hash: bytes) -> W:
+        """Version 1: ``subject`` is the record's commitment (``chain.commitments.record_subject``)."""
+        return self._write("anchorRecord", record_id, subject, content_hash)
 
     def anchor_version(self, record_id: bytes, version: int, content_hash: bytes) -> W:
         return self._write("anchorVersion", record_id, version, content_hash)

@@ -66,24 +66,6 @@ class Review(IntEnum):
         return cast(ReviewLabel, self.name.lower().replace("_", "-"))
 
 
-class Basis(IntEnum):
-    """Why an access was allowed; ``label`` is the word the access log stores and the APIs show."""
-
-    NONE = 0
-    CONSENT = 1
-    BREAK_GLASS = 2
-    CUSTODIAN = 3
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-    @classmethod
-    def from_label(cls, label: str) -> Basis:
-        """``consent``, ``break_glass`` or ``custodian`` as the enum (``KeyError`` for anything else)."""
-        return cls[label.upper()]
-
-
 # --------------------------------------------------------------------------- models
 
 
@@ -167,7 +149,6 @@ class BreakGlass(_Model):
     member: str
     declared_at: int
     expires_at: int
-    reason_code: int
     review: Review
     patient: str
     justification_hash: bytes
@@ -175,9 +156,10 @@ class BreakGlass(_Model):
 
 
 class RecordInfo(_Model):
-    patient: str
+    """A record's anchor: its custodian, its subject commitment (see ``chain.commitments``) and versions."""
+
     custodian: str
-    category: int
+    subject: bytes
     latest_version: int
 
 

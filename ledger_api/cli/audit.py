@@ -67,7 +67,10 @@ def break_glass(
     manifest: ManifestOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Every break-glass declaration with its review state (review items for auditors)."""
+    """Every break-glass declaration with its review state (review items for auditors). The reason and
+    justification are the declaring member's (``GET /v1/emergency/{id}`` there): only a commitment is on chain."""
+    from datetime import UTC, datetime
+
     from ledger_api.chain.types import Review
     from ledger_api.cli import audit_steps as steps
 
@@ -79,8 +82,8 @@ def break_glass(
                 "break_glass_id": str(f.break_glass_id),
                 "member": f.member,
                 "patient": f.patient,
-                "reason_code": f.reason_code,
                 "declared_at": chain.block_time(f.declared_block),
+                "expires_at": f.expires_at,
                 "review": Review(f.review).label,
                 "reviewer": f.reviewer,
             }
@@ -90,12 +93,12 @@ def break_glass(
             rows,
             as_json=as_json,
             title="Break-glass reviews",
-            columns=["id", "member", "patient", "reason", "review"],
+            columns=["id", "member", "patient", "declared", "review"],
             row=lambda r: [
                 r["break_glass_id"],
                 r["member"][:10],
                 r["patient"][:10],
-                str(r["reason_code"]),
+                datetime.fromtimestamp(r["declared_at"], UTC).strftime("%Y-%m-%d %H:%M"),
                 r["review"],
             ],
         )
@@ -105,7 +108,9 @@ def break_glass(
 def review(
     break_glass_id: Annotated[str, typer.Argument(help="The break-glass id (decimal or 0x-hex).")],
     justified: Annotated[bool, typer.Option("--justified/--not-justified", help="The decision.")],
-    reason: Annotated[str, typer.Option(help="The reason, kept by the auditor; only its hash goes on chain.")],
+    reason: Annotated[
+        str, typer.Option(help="The reason, kept by the auditor; only a salted commitment to it goes on chain.")
+    ],
     data_dir: DataDirOpt = Path("data"),
     rpc: RpcOpt = None,
     manifest: ManifestOpt = None,
@@ -124,11 +129,13 @@ def review(
         context = steps.Context(data_dir, rpc, manifest, identity)
         auditor = context.auditor()
         chain = steps.Consortium(context.w3, context.manifest, steps.TransactionSender(context.w3, auditor.account))
-        reason_hash = steps.hashlib.sha256(reason.strip().encode()).digest()
+        salt = steps.new_salt()
+        reason_hash = steps.statement_commitment(salt, {"reason": reason.strip()})
         receipt = chain.consents.review_break_glass(bg_id, justified, reason_hash)
         console.print(
             f"break-glass {bg_id} reviewed: {'justified' if justified else 'not justified'} "
-            f"(reason hash {reason_hash.hex()[:16]}…, block {receipt.block_number})"
+            f"(block {receipt.block_number}). Keep the reason with this salt, which opens its commitment "
+            f"{reason_hash.hex()} on chain: {salt.hex()}"
         )
 
 

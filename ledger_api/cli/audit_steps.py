@@ -6,7 +6,6 @@ audit command runs, not for ``--help`` (see ``ledger_api.cli``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from ledger_api.audit.report_schema import AuditPolicy, AuditReport, MemberExpor
 from ledger_api.audit.sources import export_from_files, exports_from_nodes
 from ledger_api.audit.verify import verify
 from ledger_api.chain.backends import RpcBackend
+from ledger_api.chain.commitments import new_salt, statement_commitment
 from ledger_api.chain.deployment import Consortium, DeploymentManifest
 from ledger_api.chain.devnet import dev_passphrase
 from ledger_api.chain.transactions import TransactionSender
@@ -43,10 +43,11 @@ __all__ = [
     "consent_resources",
     "exports",
     "fhir",
-    "hashlib",
+    "new_salt",
     "print_report",
     "read_chain",
     "render_html",
+    "statement_commitment",
     "verify",
 ]
 

@@ -1,4 +1,5 @@
-"""Break-glass declarations made by this member: the justification text stays here, its hash on chain."""
+"""Break-glass declarations made by this member: reason and justification stay here; on chain only a
+salted commitment to them (``chain.commitments.statement_commitment``), which the salt kept here opens."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ class BreakGlassDeclaration(SQLModel, table=True):
     reason_code: int
     justification: str = Field(max_length=4000)
     justification_hash: str = Field(max_length=64)
+    statement_salt: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
     declared_at: datetime
     expires_at: datetime
     tx_hash: str = Field(max_length=66)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -14,6 +13,7 @@ from web3 import Web3
 from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
 from ledger_api.auth.dependencies import Allowed, LocalMemberDep, NodeDep, SignedInDep, VerifiedBody
+from ledger_api.chain.commitments import new_salt, statement_commitment
 from ledger_api.chain.types import ProposalKind, Role
 from ledger_api.consortium import patient_view, peers
 from ledger_api.consortium.models import BreakGlassDeclaration
@@ -23,6 +23,8 @@ from ledger_api.core.db import DB_INT_MAX, session_scope
 from ledger_api.core.problems import linked, responses
 from ledger_api.errors import InvalidValue, NotFound
 from ledger_api.vocabulary import PurposeName, purpose_of
+
+OwnSystemOrAuditorDep = Annotated[Caller, Depends(Allowed(policy.OWN_SYSTEM_OR_AUDITOR))]
 
 router = APIRouter(prefix="/v1", tags=["consortium"])
 SeesOverviewDep = Annotated[Caller, Depends(Allowed(policy.PATIENT_OR_DELEGATE_SEES_OVERVIEW))]
@@ -92,11 +94,31 @@ class EmergencyIn(BaseModel):
 
 
 class EmergencyView(BaseModel):
+    """A declaration as this member keeps it. ``justification_hash`` is on chain: the SHA-256 of
+    ``statement_salt`` followed by the canonical JSON of ``{"justification", "reason_code"}`` (sorted keys,
+    no spaces), so whoever reads this view can check it against the chain."""
+
     break_glass_id: int
     patient: str
     expires_at: datetime
+    reason_code: int
+    justification: str
     justification_hash: str
+    statement_salt: str
     tx_hash: str
+
+
+def _emergency_view(declaration: BreakGlassDeclaration) -> EmergencyView:
+    return EmergencyView(
+        break_glass_id=declaration.id,
+        patient=declaration.patient,
+        expires_at=declaration.expires_at,
+        reason_code=declaration.reason_code,
+        justification=declaration.justification,
+        justification_hash=declaration.justification_hash,
+        statement_salt=declaration.statement_salt,
+        tx_hash=declaration.tx_hash,
+    )
 
 
 @router.get("/consortium/members", response_model=list[MemberView], responses=_ERRORS)
@@ -222,10 +244,14 @@ def execute(node: NodeDep, caller: LocalMemberDep, proposal_id: Annotated[int, P
     openapi_extra=json_body(EmergencyIn),
 )
 def declare_emergency(request: Request, node: NodeDep, body: VerifiedBody, caller: LocalMemberDep) -> EmergencyView:
-    """Declares break-glass access to a patient: on chain at once (hash only), justification kept here."""
+    """Declares break-glass access to a patient: on chain at once (who, for whom, until when, and a salted
+    commitment), the coded reason and justification kept here for the patient's history and the auditor."""
     emergency = parse_json(request, body, EmergencyIn)
-    justification_hash = hashlib.sha256(emergency.justification.encode()).digest()
-    receipt = node.chain.consents.declare_break_glass(emergency.patient, emergency.reason_code, justification_hash)
+    salt = new_salt()
+    justification_hash = statement_commitment(
+        salt, {"reason_code": emergency.reason_code, "justification": emergency.justification}
+    )
+    receipt = node.chain.consents.declare_break_glass(emergency.patient, justification_hash)
     args = receipt.event("BreakGlassDeclared").args
     declaration = BreakGlassDeclaration(
         id=args["breakGlassId"],
@@ -234,36 +260,28 @@ def declare_emergency(request: Request, node: NodeDep, body: VerifiedBody, calle
         reason_code=emergency.reason_code,
         justification=emergency.justification,
         justification_hash=justification_hash.hex(),
+        statement_salt=salt.hex(),
         declared_at=datetime.now(UTC),
         expires_at=datetime.fromtimestamp(args["expiresAt"], UTC),
         tx_hash=receipt.tx_hash,
     )
     with session_scope(node.engine) as session:
         session.add(declaration)
-    return EmergencyView(
-        break_glass_id=declaration.id,
-        patient=emergency.patient,
-        expires_at=declaration.expires_at,
-        justification_hash=declaration.justification_hash,
-        tx_hash=receipt.tx_hash,
-    )
+        view = _emergency_view(declaration)
+    return view
 
 
 @router.get("/emergency/{break_glass_id}", response_model=EmergencyView, responses=_ERRORS)
 def get_emergency(
-    node: NodeDep, caller: LocalMemberDep, break_glass_id: Annotated[int, Path(ge=1, le=DB_INT_MAX)]
+    node: NodeDep, caller: OwnSystemOrAuditorDep, break_glass_id: Annotated[int, Path(ge=1, le=DB_INT_MAX)]
 ) -> EmergencyView:
+    """A break-glass declaration by this member with its reason, justification and the salt that opens
+    its commitment on chain: for this hospital's own system and for the auditor who reviews it."""
     with session_scope(node.engine) as session:
         declaration = session.get(BreakGlassDeclaration, break_glass_id)
     if declaration is None:
         raise NotFound(f"no break-glass declaration {break_glass_id} by this member", code="break-glass-not-found")
-    return EmergencyView(
-        break_glass_id=declaration.id,
-        patient=declaration.patient,
-        expires_at=declaration.expires_at,
-        justification_hash=declaration.justification_hash,
-        tx_hash=declaration.tx_hash,
-    )
+    return _emergency_view(declaration)
 
 
 # ----------------------------------------------------------------------------- across members

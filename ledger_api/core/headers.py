@@ -29,6 +29,8 @@ ACCESS_SEQUENCE = "X-MedLedger-Access-Sequence"
 BASIS = "X-MedLedger-Basis"
 #: a record fetched through another member: the release's sequence in the custodian's log
 CUSTODIAN_ACCESS_SEQUENCE = "X-MedLedger-Custodian-Access-Sequence"
+#: a handed-over record: the salt that opens its anchor's subject commitment with patient and category
+SUBJECT_SALT = "X-MedLedger-Subject-Salt"
 
 # -- a webhook delivery (notifications)
 EVENT = "X-MedLedger-Event"

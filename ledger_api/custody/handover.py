@@ -147,6 +147,7 @@ def _hand_over(node: Node, handover_id: int) -> None:
                 fields = AccessEntryBase.custodian_action(
                     record_id=record.id,
                     version=record.latest_version,
+                    category=record.category,
                     patient=record.patient,
                     requester=successor.account,
                     action="handover",
@@ -213,12 +214,7 @@ def _push(node: Node, client: httpx.Client, successor: Member, successor_key: Hp
             )
         finally:
             data_key.destroy()
-        params = {
-            "patient": record.patient,
-            "category": record.category,
-            "media_type": record.media_type,
-            "sealed_by": version.sealed_by or record.custodian,
-        }
+        params = {"media_type": record.media_type, "sealed_by": version.sealed_by or record.custodian}
         if record.fhir_resource_type:
             params["fhir_resource_type"] = record.fhir_resource_type
         blob = blob_path(node, record.id, version.version)
@@ -242,7 +238,14 @@ def _push(node: Node, client: httpx.Client, successor: Member, successor_key: Hp
             digest=digest.hexdigest(),
         )
         headers.update(
-            {"content-type": "application/octet-stream", header_names.WRAPPED_KEY: base64.b64encode(wrapped).decode()}
+            {
+                "content-type": "application/octet-stream",
+                header_names.WRAPPED_KEY: base64.b64encode(wrapped).decode(),
+                # what the successor opens the anchor with: in headers, never in the URL
+                header_names.PATIENT: record.patient,
+                header_names.CATEGORY: str(record.category),
+                header_names.SUBJECT_SALT: record.subject_salt,
+            }
         )
         try:
             response = client.put(

@@ -1,9 +1,10 @@
 """The successor's side of a handover: accept a record version only if the chain and the bytes agree.
 
-The leaving custodian pushes each version: ciphertext as the body, what the chain also knows
-(patient, category) plus the media type in the signed query, and the data key wrapped for this
-node's HPKE key in a header. Before anything is stored this node checks that the caller is the
-record's custodian on chain, that patient and category are the anchored ones, that the bytes hash
+The leaving custodian pushes each version: ciphertext as the body, the media type in the signed
+query, and in headers the patient, category and subject salt (which open the anchor's commitment)
+and the data key wrapped for this node's HPKE key. Before anything is stored this node checks that
+the caller is the record's custodian on chain, that patient, category and salt open the anchored
+subject commitment (so a leaving member cannot relabel a record), that the bytes hash
 to the anchored content hash, and that the wrapped key opens the ciphertext (a full decryption
 into nothing): a successor never takes custody of something it could not serve.
 """
@@ -30,6 +31,7 @@ from sqlmodel import select
 from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
 from ledger_api.chain.calldata import checksum_address
+from ledger_api.chain.commitments import opens
 from ledger_api.chain.types import RecordInfo
 from ledger_api.core.db import session_scope
 from ledger_api.custody import agreements
@@ -63,6 +65,7 @@ async def receive_version(
     version: int,
     patient: str,
     category: int,
+    subject_salt: str,
     media_type: str,
     fhir_resource_type: str | None,
     sealed_by: str,
@@ -77,8 +80,8 @@ async def receive_version(
         raise BadRequest(
             "X-MedLedger-Wrapped-Key is not base64", field="x-medledger-wrapped-key", code="header-malformed"
         ) from None
-    anchored, content_hash, present, new_record = await run_sync(
-        _check_anchor, node, caller, record_id, version, patient, category
+    _, content_hash, present, new_record = await run_sync(
+        _check_anchor, node, caller, record_id, version, patient, category, subject_salt
     )
     if present:
         return {"record_id": record_id, "version": version, "stored": False}  # the body is not read at all
@@ -113,7 +116,7 @@ async def receive_version(
             record_id=bytes.fromhex(record_id),
             version=version,
             custodian=checksum_address(sealed_by),
-            patient=anchored.patient,
+            patient=checksum_address(patient),
         )
         plaintext_size = await run_sync(_trial_decrypt, node, context, wrapped, incoming)
         await run_sync(
@@ -123,8 +126,9 @@ async def receive_version(
                 caller,
                 record_id,
                 version,
-                anchored.patient,
+                checksum_address(patient),
                 category,
+                subject_salt,
                 media_type,
                 fhir_resource_type,
                 context.custodian,
@@ -142,7 +146,7 @@ async def receive_version(
 
 
 def _check_anchor(
-    node: Node, caller: Caller, record_id: str, version: int, patient: str, category: int
+    node: Node, caller: Caller, record_id: str, version: int, patient: str, category: int, salt: str
 ) -> tuple[RecordInfo, str, bool, bool]:
     """The chain's view of the version; whether it is stored here already (same hash) or not."""
     record_bytes = bytes.fromhex(record_id)
@@ -158,9 +162,11 @@ def _check_anchor(
             f"the chain names {anchored.custodian}, not the caller, as this record's custodian",
             code="not-the-custodian",
         )
-    if anchored.patient != checksum_address(patient) or anchored.category != category:
+    if not opens(anchored.subject, record_bytes, patient, category, bytes.fromhex(salt)):
         raise InvalidValue(
-            "patient or category differ from the record's anchor", field="patient", code="anchor-mismatch"
+            "patient, category and salt do not open the record's anchored subject commitment",
+            field="patient",
+            code="anchor-mismatch",
         )
     with session_scope(node.engine) as session:
         record = session.get(Record, record_id)
@@ -202,6 +208,7 @@ def _store_received(
     version: int,
     patient: str,
     category: int,
+    subject_salt: str,
     media_type: str,
     fhir_resource_type: str | None,
     sealed_by: str,
@@ -230,6 +237,7 @@ def _store_received(
                     created_at=moment,
                     custody=Custody.INCOMING,
                     custody_counterpart=caller.address,
+                    subject_salt=subject_salt,
                 )
             elif record.custody != Custody.INCOMING:
                 raise Conflict(

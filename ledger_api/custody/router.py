@@ -95,15 +95,18 @@ async def receive_version(
     caller: AnotherMemberDep,
     record_id: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
     version: Annotated[int, Path(ge=1, le=DB_INT_MAX)],
-    patient: Address,
-    category: Annotated[int, Query(ge=0, le=15)],
+    patient: Annotated[str, Header(alias=header_names.PATIENT, pattern=r"^0x[0-9a-fA-F]{40}$")],
+    category: Annotated[int, Header(alias=header_names.CATEGORY, ge=0, le=15)],
+    subject_salt: Annotated[str, Header(alias=header_names.SUBJECT_SALT, pattern=r"^[0-9a-f]{64}$")],
     media_type: Annotated[str, Query(min_length=3, max_length=127, pattern=r"^[\w.+-]+/[\w.+-]+$")],
     sealed_by: Address,
     wrapped_key: Annotated[str, Header(alias=header_names.WRAPPED_KEY, min_length=16, max_length=8192)],
     fhir_resource_type: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Z][A-Za-z]+$")] = None,
 ) -> Received:
     """(Member to member) One version of a record handed over by its custodian: accepted only if the chain
-    names the caller as custodian, the bytes match the anchored hash and the wrapped key opens them."""
+    names the caller as custodian, patient, category and salt open the anchor's subject commitment, the
+    bytes match the anchored hash and the wrapped key opens them. Patient, category and salt travel in
+    headers, never in the URL."""
     _octet_stream(request)
     stored = await receive.receive_version(
         node,
@@ -113,6 +116,7 @@ async def receive_version(
         version=version,
         patient=patient,
         category=category,
+        subject_salt=subject_salt,
         media_type=media_type,
         fhir_resource_type=fhir_resource_type,
         sealed_by=sealed_by,

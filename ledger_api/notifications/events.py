@@ -1,9 +1,10 @@
 """What happened to whom, read from the chain: the events patients and auditors can subscribe to.
 
 Every member's node sees the same chain, so any node can deliver grants, revocations, break-glass
-declarations and review decisions for any patient. Accesses are on chain one by one
-(``AccessRecorded`` names the patient) or as Merkle roots over a member's log; a root names no
-patient, so a node turns its *own* anchored batches into access events from its log. Event ids
+declarations and review decisions for any patient. Accesses are on chain only as hashes (one entry,
+or a Merkle root over a member's log) that name no patient, so each node turns its *own* anchored
+entries into access events from its log: a patient hears of a release from the member that released
+it, once the release is anchored (subscribe at each member that holds your records). Event ids
 are global (``access:<member>:<sequence>`` for an access, ``<type>:<tx>:<log index>`` otherwise):
 a receiver subscribed at several nodes can drop the duplicates.
 """
@@ -21,7 +22,7 @@ from ledger_api.chain.block_clock import BlockClock
 from ledger_api.chain.calldata import checksum_address
 from ledger_api.chain.events import decode_log
 from ledger_api.chain.transactions import chain_call
-from ledger_api.chain.types import Basis, Review
+from ledger_api.chain.types import Review
 from ledger_api.core.db import session_scope
 from ledger_api.node import Node
 from ledger_api.vocabulary import Category, Purpose, from_bitset
@@ -139,7 +140,6 @@ def read_events(node: Node, low: int, high: int) -> list[AccountEvent]:
                     {
                         "break_glass_id": str(args["breakGlassId"]),
                         "member": checksum_address(args["member"]),
-                        "reason_code": int(args["reasonCode"]),
                         "expires_at": int(args["expiresAt"]),
                     },
                 )
@@ -161,21 +161,8 @@ def read_events(node: Node, low: int, high: int) -> list[AccountEvent]:
                     },
                 )
             )
-        elif decoded.name == "AccessRecorded":
-            events.append(
-                _access(
-                    checksum_address(args["member"]),
-                    checksum_address(args["patient"]),
-                    int(args["sequence"]),
-                    block,
-                    tx,
-                    entry_hash=bytes(args["entryHash"]).hex(),
-                    requester=checksum_address(args["requester"]),
-                    record_id=bytes(args["recordId"]).hex(),
-                    purpose=int(args["purpose"]),
-                    basis=Basis(int(args["basis"])).label,
-                )
-            )
+        elif decoded.name == "AccessRecorded" and checksum_address(args["member"]) == node.address:
+            events += _own_batch(node, int(args["sequence"]), int(args["sequence"]), block, tx)
         elif decoded.name == "AccessBatchAnchored" and checksum_address(args["member"]) == node.address:
             events += _own_batch(node, int(args["fromSequence"]), int(args["toSequence"]), block, tx)
     return events

@@ -156,6 +156,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "grant.member": "Hospital",
         "grant.any": "Every member of the consortium",
         "grant.categories": "Which records",
+        "grant.categories_visible": "Every member of the consortium can see which kinds of records a consent "
+        "covers (never the records themselves). Ticking a single sensitive kind tells them it concerns you; "
+        "a broader choice does not.",
         "grant.purposes": "For which purposes",
         "grant.until": "Until (date)",
         "grant.review": "Review what I will sign",
@@ -289,6 +292,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "grant.member": "医院",
         "grant.any": "联盟内所有成员机构",
         "grant.categories": "哪些病历",
+        "grant.categories_visible": "联盟内所有成员都能看到一项授权涵盖哪些类别的病历（看不到病历本身）。"
+        "只勾选某一类敏感病历，等于告诉他们这与您有关；更宽泛的选择则不会。",
         "grant.purposes": "用于哪些用途",
         "grant.until": "截止日期",
         "grant.review": "查看我将要签署的内容",

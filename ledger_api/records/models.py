@@ -11,6 +11,8 @@ from enum import StrEnum
 
 from sqlmodel import Field, SQLModel, UniqueConstraint
 
+from ledger_api.chain.commitments import record_subject
+
 
 class Custody(StrEnum):
     """Where a record stands between custodians: ``incoming`` (received, not yet ours on chain),
@@ -50,6 +52,13 @@ class Record(RecordBase, table=True):
     custody: str = Field(default=Custody.HELD, max_length=16, sa_column_kwargs={"server_default": Custody.HELD.value})
     #: the member it came from (incoming) or went to (transferred)
     custody_counterpart: str | None = Field(default=None, max_length=42)
+    #: hex of the random salt of the record's subject commitment on chain (``chain.commitments``): with
+    #: patient and category it opens the anchor; given to the patient, their delegates and auditors
+    subject_salt: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
+
+    def subject(self) -> bytes:
+        """The commitment this record's anchor carries."""
+        return record_subject(bytes.fromhex(self.id), self.patient, self.category, bytes.fromhex(self.subject_salt))
 
 
 class RecordVersion(SQLModel, table=True):
@@ -91,6 +100,9 @@ class RecordPublic(RecordBase):
     created_at: datetime
     erased: bool
     custody: str = Custody.HELD.value
+    #: the salt that opens the record's anchor (``subjectCommitment``) with its patient and category; shown
+    #: to the patient, their delegates and the custodian's own system, never to other members
+    subject_salt: str | None = None
     versions: list[RecordVersionPublic] = []
 
 

@@ -36,6 +36,7 @@ from ledger_api.access.service import record_access
 from ledger_api.access.writer import access_log
 from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
+from ledger_api.chain.commitments import new_salt
 from ledger_api.chain.ids import mint_record_id
 from ledger_api.core.db import checkpoint, session_scope, transaction
 from ledger_api.errors import Conflict, ConsentDenied, CustodyMoved, NotFound
@@ -152,6 +153,7 @@ def _store(
                     fhir_resource_type=new.fhir_resource_type,
                     custodian=node.address,
                     created_at=moment,
+                    subject_salt=new_salt().hex(),
                 )
             elif record.latest_version != version - 1:
                 raise Conflict("a concurrent upload added this version first; retry", code="version-race")
@@ -161,7 +163,7 @@ def _store(
             item = enqueue(
                 session,
                 RecordAnchor.of(
-                    record_id=record_id, version=version, patient=patient, category=category, content_hash=content_hash
+                    record_id=record_id, version=version, subject=_subject_hex(record), content_hash=content_hash
                 ),
             )
             session.add(
@@ -193,10 +195,17 @@ def _store(
         raise
 
 
+def _subject_hex(record: Record) -> str:
+    """The record's subject commitment (hex); empty for a record anchored before commitments (no salt)."""
+    return record.subject().hex() if record.subject_salt else ""
+
+
 # --------------------------------------------------------------------------------- reading
 
 
-def _public(session: Session, record: Record, custody: str | None = None) -> RecordPublic:
+def _public(session: Session, record: Record, custody: str | None = None, *, opener: bool = False) -> RecordPublic:
+    """``opener``: the caller may open the record's anchor (the patient, a delegate, the custodian's own
+    system), so the view carries its subject salt."""
     versions = list(
         session.exec(
             select(RecordVersion).where(RecordVersion.record_id == record.id).order_by(col(RecordVersion.version))
@@ -218,6 +227,7 @@ def _public(session: Session, record: Record, custody: str | None = None) -> Rec
         created_at=record.created_at,
         erased=record.erased_at is not None,
         custody=custody or record.custody,
+        subject_salt=(record.subject_salt or None) if opener else None,
         versions=[
             RecordVersionPublic(
                 version=v.version,
@@ -237,8 +247,8 @@ def get_record(node: Node, caller: Caller, record_id: str) -> RecordPublic:
         record = session.get(Record, record_id)
         if record is None:
             raise NotFound(f"no record {record_id} at this member", code="record-not-found")
-        _check_can_see(node, caller, record.patient, {record.category})
-        return _public(session, record, _custody(node, record))
+        opener = _check_can_see(node, caller, record.patient, {record.category})
+        return _public(session, record, _custody(node, record), opener=opener)
 
 
 def list_records(node: Node, caller: Caller, patient: str, purpose: Purpose | None) -> list[RecordPublic]:
@@ -251,8 +261,8 @@ def list_records(node: Node, caller: Caller, patient: str, purpose: Purpose | No
                 .order_by(col(Record.created_at))
             )
         )
-        visible = _visible_categories(node, caller, patient, {r.category for r in records}, purpose)
-        return [_public(session, r, _custody(node, r)) for r in records if r.category in visible]
+        visible, opener = _visible_categories(node, caller, patient, {r.category for r in records}, purpose)
+        return [_public(session, r, _custody(node, r), opener=opener) for r in records if r.category in visible]
 
 
 def settle_incoming(node: Node) -> int:
@@ -289,19 +299,24 @@ def _custody(node: Node, record: Record | Row[Any]) -> str:
 
 def _visible_categories(
     node: Node, caller: Caller, patient: str, categories: set[int], purpose: Purpose | None
-) -> set[int]:
+) -> tuple[set[int], bool]:
+    """The categories the caller may see now, and whether it is one who may open the anchors (not remote)."""
     role = policy.require(policy.PATIENT_DELEGATE_OR_MEMBER_READS_RECORDS, node, caller, patient)
     if role != "remote":  # the patient, a delegate, the custodian's own system: every category
-        return categories
+        return categories, True
     if node.chain.consents.emergency_access(patient, caller.address) is not None:
-        return categories
+        return categories, False
     wanted = purpose if purpose is not None else Purpose.TREATMENT
-    return {c for c in categories if node.chain.consents.permitting_consent(patient, caller.address, c, wanted)}
+    permitted = {c for c in categories if node.chain.consents.permitting_consent(patient, caller.address, c, wanted)}
+    return permitted, False
 
 
-def _check_can_see(node: Node, caller: Caller, patient: str, categories: set[int]) -> None:
-    if not _visible_categories(node, caller, patient, categories, None):
+def _check_can_see(node: Node, caller: Caller, patient: str, categories: set[int]) -> bool:
+    """Raises unless the caller may see a record of these categories; True for one who may open its anchor."""
+    visible, opener = _visible_categories(node, caller, patient, categories, None)
+    if not visible:
         raise ConsentDenied("no consent lets you see this record")
+    return opener
 
 
 @dataclass
@@ -405,6 +420,7 @@ def release(
     fields = AccessEntryBase(
         record_id=record_id,
         record_version=number,
+        category=stored.category,
         patient=stored.patient,
         requester=caller.address,
         clinician=clinician,
@@ -457,6 +473,7 @@ def erase(node: Node, caller: Caller, record_id: str) -> AccessEntry:
     fields = AccessEntryBase.custodian_action(
         record_id=record_id,
         version=record.latest_version,
+        category=record.category,
         patient=record.patient,
         requester=caller.address,
         action="erase",

@@ -15,7 +15,7 @@ def test_every_release_is_logged_anchored_and_exported(world: World) -> None:
     grant(world, world.b.address, categories=bitset([Category.LABS]))
     assert fetch(world, world.b, record_id).status_code == 200
     assert fetch(world, world.a, record_id).status_code == 200
-    world.chain_as(world.c.account).consents.declare_break_glass(world.patient.address, 2, b"\x07" * 32)
+    world.chain_as(world.c.account).consents.declare_break_glass(world.patient.address, b"\x07" * 32)
     assert fetch(world, world.c, record_id).status_code == 200
     assert fetch(world, world.c, upload(world, category=Category.GENOMICS).json()["id"]).status_code == 200
     world.node.drain()

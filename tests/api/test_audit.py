@@ -32,7 +32,7 @@ def _story(world: World) -> dict[str, str]:
     assert fetch(world, world.b, labs).status_code == 200
     assert fetch(world, world.b, imaging).status_code == 200
     assert fetch(world, world.a, labs).status_code == 200  # the custodian's own read
-    world.chain_as(world.c.account).consents.declare_break_glass(world.patient.address, 1, b"\x11" * 32)
+    world.chain_as(world.c.account).consents.declare_break_glass(world.patient.address, b"\x11" * 32)
     assert fetch(world, world.c, labs).status_code == 200
     world.node.drain()
     return {"labs": labs, "imaging": imaging}
@@ -196,12 +196,13 @@ def test_rewriting_an_anchored_batch_fails_the_consistency_proof(world: World) -
     assert rewritten[0].evidence[0]["consistency_proof"] and not report.passed
 
 
-def _read_by_b(world: World, record_id: str, *, authorization: str) -> AccessEntryBase:
+def _read_by_b(world: World, record_id: str, *, authorization: str, category: Category) -> AccessEntryBase:
     """An entry for a read by member B on the grounds of a consent, as a node that skipped the chain check
     would write it."""
     return AccessEntryBase(
         record_id=record_id,
         record_version=1,
+        category=category,
         patient=world.patient.address,
         requester=world.b.address,
         clinician="dr-x",
@@ -217,7 +218,7 @@ def test_an_access_released_without_consent_is_found(world: World) -> None:
     records = _story(world)
     labs_only = grant(world, world.b.address, categories=1 << Category.LABS)
     node = world.node.node
-    fields = _read_by_b(world, records["imaging"], authorization=f"{labs_only:064x}")
+    fields = _read_by_b(world, records["imaging"], authorization=f"{labs_only:064x}", category=Category.IMAGING)
     with node.access_lock, session_scope(node.engine) as session:  # a node that skipped the chain check
         record_access(session, member=node.address, fields=fields)
     world.node.drain()
@@ -233,7 +234,7 @@ def test_a_read_after_revocation_is_found(world: World) -> None:
     world.chain_as(world.patient).consents.revoke(consent_id)
     assert fetch(world, world.b, records["labs"]).status_code == 403  # the node honours it
     node = world.node.node
-    fields = _read_by_b(world, records["labs"], authorization=f"{consent_id:064x}")
+    fields = _read_by_b(world, records["labs"], authorization=f"{consent_id:064x}", category=Category.LABS)
     with node.access_lock, session_scope(node.engine) as session:
         record_access(session, member=node.address, fields=fields)
     world.node.drain()

@@ -257,7 +257,7 @@ CASES: dict[str, tuple[Request, dict[str, int]]] = {
     ),
     "GET /v1/emergency/{break_glass_id}": (
         lambda w, c, r: c.get("/v1/emergency/999999"),
-        {"local": 404, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+        {"local": 404, "remote": 403, "auditor": 404, "own": 403, "other": 403, "anonymous": 401},
     ),
     "GET /v1/consortium/records/{record_id}": (
         # (this node is the custodian: after authorisation it says so, 422, and asks no peer)
@@ -301,13 +301,14 @@ CASES: dict[str, tuple[Request, dict[str, int]]] = {
             or c.put(
                 f"/v1/custody/incoming/{r}/versions/1",
                 content=b"x",
-                params={
-                    "patient": w.patient.address,
-                    "category": 0,
-                    "media_type": "text/plain",
-                    "sealed_by": w.a.address,
+                params={"media_type": "text/plain", "sealed_by": w.a.address},
+                headers={
+                    "content-type": "application/octet-stream",
+                    header_names.WRAPPED_KEY: "A" * 32,
+                    header_names.PATIENT: w.patient.address,
+                    header_names.CATEGORY: "0",
+                    header_names.SUBJECT_SALT: "0" * 64,
                 },
-                headers={"content-type": "application/octet-stream", header_names.WRAPPED_KEY: "A" * 32},
             )
         ),
         {"local": 403, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},

@@ -31,7 +31,7 @@ def _story(world: World) -> dict:
     labs = upload(world).json()["id"]
     consent_id = grant(world, world.b.address)
     assert fetch(world, world.b, labs).status_code == 200
-    world.chain_as(world.c.account).consents.declare_break_glass(world.patient.address, 1, b"\x11" * 32)
+    world.chain_as(world.c.account).consents.declare_break_glass(world.patient.address, b"\x11" * 32)
     assert fetch(world, world.c, labs).status_code == 200
     other = upload(world, patient=world.other_patient.address).json()["id"]
     assert fetch(world, world.a, other).status_code == 200  # the custodian's own read, another patient

@@ -64,7 +64,7 @@ def test_an_auditor_governance_suspended_loses_its_all_patients_subscription(wor
     )
     world.chain_as(world.b.account).registry.vote(pid, True)
     registry_a.execute(pid)
-    world.chain_as(world.c.account).consents.declare_break_glass(world.patient.address, 1, b"\x01" * 32)
+    world.chain_as(world.c.account).consents.declare_break_glass(world.patient.address, b"\x01" * 32)
     _notify(world)
     assert receiver.received == []
     with world.node.member_client(world.a.account) as hospital:

@@ -59,7 +59,7 @@ def test_a_patient_gets_every_event_of_their_account_signed_and_in_order(world: 
     assert fetch(world, world.b, labs).status_code == 200
     world.node.drain()  # the access entry goes on chain (events are notified in chain order)
     world.chain_as(world.patient).consents.revoke(consent_id)
-    declared = world.chain_as(world.c.account).consents.declare_break_glass(world.patient.address, 1, b"\x22" * 32)
+    declared = world.chain_as(world.c.account).consents.declare_break_glass(world.patient.address, b"\x22" * 32)
     bg_id = declared.event("BreakGlassDeclared").args["breakGlassId"]
     world.chain_as(world.ids.auditor.account).consents.review_break_glass(bg_id, True, b"\x33" * 32)
     _notify(world)
@@ -152,7 +152,7 @@ def test_an_auditor_is_told_of_every_break_glass_and_review_only(world: World, r
     assert created.status_code == 201 and created.json()["patient"] is None
     grant(world, world.b.address)
     for patient in (world.patient, world.other_patient):
-        world.chain_as(world.c.account).consents.declare_break_glass(patient.address, 2, b"\x44" * 32)
+        world.chain_as(world.c.account).consents.declare_break_glass(patient.address, b"\x44" * 32)
     _notify(world)
     bodies = receiver.bodies()
     assert [(b["type"], b["patient"]) for b in bodies] == [

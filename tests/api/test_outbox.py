@@ -72,7 +72,7 @@ def test_effect_already_on_chain_is_confirmed_without_a_transaction(world: World
     (item,) = _items(world)
     p = item.payload
     world.chain_as(world.a.account).records.anchor_record(
-        bytes.fromhex(p["record_id"]), p["patient"], p["category"], bytes.fromhex(p["content_hash"])
+        bytes.fromhex(p["record_id"]), bytes.fromhex(p["subject"]), bytes.fromhex(p["content_hash"])
     )
     before = _nonce(world)
     _restart(world).run_once()
@@ -109,8 +109,8 @@ def test_a_rejected_write_is_marked_failed_with_the_contracts_reason(world: Worl
     (item,) = _items(world)
     with session_scope(world.node.node.engine) as session:
         row = session.get(OutboxItem, item.id)
-        row.payload = {**row.payload, "category": 99}  # no such category: the contract refuses it
+        row.payload = {**row.payload, "subject": "00" * 24}  # no commitment: the contract refuses it
         session.add(row)
     world.node.drain()
     (item,) = _items(world)
-    assert item.state == "failed" and "RecordRegistryInvalidCategory" in item.last_error
+    assert item.state == "failed" and "RecordRegistryInvalidSubject" in item.last_error

@@ -53,7 +53,7 @@ def test_consent_to_every_member_and_break_glass(world: World) -> None:
     assert fetch(world, world.c, record_id).status_code == 200
     other = upload(world, category=Category.MENTAL_HEALTH).json()["id"]
     assert fetch(world, world.c, other).status_code == 403
-    world.chain_as(world.c.account).consents.declare_break_glass(world.patient.address, 1, b"\x01" * 32)
+    world.chain_as(world.c.account).consents.declare_break_glass(world.patient.address, b"\x01" * 32)
     served = fetch(world, world.c, other)
     assert served.status_code == 200 and served.headers[header_names.BASIS] == "break_glass"
 

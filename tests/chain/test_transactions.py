@@ -9,6 +9,7 @@ from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector
 
 from ledger_api.chain.backends import AnvilBackend, RpcBackend, free_port
+from ledger_api.chain.commitments import new_salt, record_subject
 from ledger_api.chain.ids import mint_record_id
 from ledger_api.chain.reverts import decode_revert
 from ledger_api.chain.transactions import TransactionSender
@@ -24,7 +25,9 @@ def test_concurrent_senders_on_one_key_leave_no_nonce_gap(chain: Chain) -> None:
 
     def anchor(_: int) -> int:
         record_id = mint_record_id(chain.actors.a.address)
-        return a.records.anchor_record(record_id, chain.actors.patient.address, 0, random_id()).block_number
+        return a.records.anchor_record(
+            record_id, record_subject(record_id, chain.actors.patient.address, 0, new_salt()), random_id()
+        ).block_number
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         blocks = list(pool.map(anchor, range(40)))
@@ -37,14 +40,22 @@ def test_a_refused_send_does_not_burn_a_nonce(chain: Chain) -> None:
     a = chain.as_(chain.actors.a)
     start = chain.w3.eth.get_transaction_count(chain.actors.a.address)
     with pytest.raises(Exception):  # noqa: B017 - reverts at estimation: nothing is sent
-        a.records.anchor_record(b"\x00" * 32, chain.actors.patient.address, 0, random_id())
-    a.records.anchor_record(mint_record_id(chain.actors.a.address), chain.actors.patient.address, 0, random_id())
+        a.records.anchor_record(
+            b"\x00" * 32, record_subject(b"\x00" * 32, chain.actors.patient.address, 0, new_salt()), random_id()
+        )
+    a.records.anchor_record(
+        mint_record_id(chain.actors.a.address),
+        record_subject(mint_record_id(chain.actors.a.address), chain.actors.patient.address, 0, new_salt()),
+        random_id(),
+    )
     assert chain.w3.eth.get_transaction_count(chain.actors.a.address) == start + 1
 
 
 def test_receipts_carry_gas_block_and_decoded_events(chain: Chain) -> None:
     record_id = mint_record_id(chain.actors.a.address)
-    receipt = chain.as_(chain.actors.a).records.anchor_record(record_id, chain.actors.patient.address, 2, random_id())
+    receipt = chain.as_(chain.actors.a).records.anchor_record(
+        record_id, record_subject(record_id, chain.actors.patient.address, 2, new_salt()), random_id()
+    )
     assert receipt.gas_used > 21_000
     assert receipt.block_number == chain.w3.eth.block_number
     assert receipt.tx_hash.startswith("0x") and len(receipt.tx_hash) == 66
@@ -55,7 +66,9 @@ def test_receipts_carry_gas_block_and_decoded_events(chain: Chain) -> None:
 
 def test_transactions_are_signed_for_the_chain_id(chain: Chain) -> None:
     record_id = mint_record_id(chain.actors.a.address)
-    receipt = chain.as_(chain.actors.a).records.anchor_record(record_id, chain.actors.patient.address, 2, random_id())
+    receipt = chain.as_(chain.actors.a).records.anchor_record(
+        record_id, record_subject(record_id, chain.actors.patient.address, 2, new_salt()), random_id()
+    )
     tx = chain.w3.eth.get_transaction(receipt.tx_hash)
     chain_id = chain.backend.chain_id
     # EIP-155: a legacy transaction's v encodes the chain id (some nodes also echo chainId)

@@ -150,13 +150,16 @@ def test_the_successor_takes_only_what_the_chain_and_the_bytes_confirm(two_nodes
     world = two_nodes
     labs = _upload(world, LABS, Category.LABS)
     _agree(world)
-    params = {
-        "patient": world.patient.address,
-        "category": int(Category.LABS),
-        "media_type": "text/plain",
-        "sealed_by": world.a.node.address,
+    with _local(world, "a") as client:  # the custodian's own system sees the salt that opens the anchor
+        salt = client.get(f"/v1/records/{labs}").json()["subject_salt"]
+    params = {"media_type": "text/plain", "sealed_by": world.a.node.address}
+    headers = {
+        "content-type": "application/octet-stream",
+        header_names.WRAPPED_KEY: "AAAA" * 8,
+        header_names.PATIENT: world.patient.address,
+        header_names.CATEGORY: str(int(Category.LABS)),
+        header_names.SUBJECT_SALT: salt,
     }
-    headers = {"content-type": "application/octet-stream", header_names.WRAPPED_KEY: "AAAA" * 8}
     path = f"/v1/custody/incoming/{labs}/versions/1"
     # not the custodian on chain (C's key; B's own system)
     for slug in ("c", "b"):
@@ -165,13 +168,20 @@ def test_the_successor_takes_only_what_the_chain_and_the_bytes_confirm(two_nodes
         assert response.status_code == 403, response.text
     with world.b.member_client(world.ids.members["a"].account) as client:
         wrong_patient = client.put(
-            path, params={**params, "patient": world.ids.members["c"].address}, content=b"x", headers=headers
+            path, params=params, content=b"x", headers={**headers, header_names.PATIENT: world.ids.members["c"].address}
+        )
+        wrong_category = client.put(
+            path, params=params, content=b"x", headers={**headers, header_names.CATEGORY: str(int(Category.IMAGING))}
+        )
+        wrong_salt = client.put(
+            path, params=params, content=b"x", headers={**headers, header_names.SUBJECT_SALT: "0" * 64}
         )
         wrong_bytes = client.put(path, params=params, content=b"not the anchored ciphertext", headers=headers)
         unanchored = client.put(
             f"/v1/custody/incoming/{'ab' * 32}/versions/1", params=params, content=b"x", headers=headers
         )
-    assert wrong_patient.status_code == 422 and "patient" in wrong_patient.json()["detail"]
+    for relabelled in (wrong_patient, wrong_category, wrong_salt):  # none opens the anchored commitment
+        assert relabelled.status_code == 422 and relabelled.json()["code"] == "anchor-mismatch", relabelled.text
     assert wrong_bytes.status_code == 422 and "anchored" in wrong_bytes.json()["detail"]
     assert unanchored.status_code == 422 and "not anchored" in unanchored.json()["detail"]
     with world.b.member_client(world.ids.members["b"].account) as client:

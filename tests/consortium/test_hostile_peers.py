@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from eth_account import Account
 from medledger_crypto import HpkePublicKey, RecordContext, WrapContext, encrypt_record, wrap_data_key
 
+from ledger_api.chain.commitments import new_salt, record_subject
 from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.ids import mint_record_id
 from ledger_api.chain.transactions import TransactionSender
@@ -42,7 +43,9 @@ def hostile_c(world: TwoNodes, **behaviour: object) -> Iterator[dict]:
         encrypted.data_key, HpkePublicKey.from_bytes(b.hpke_public_key.to_bytes()), WrapContext(record_id, 1, b.address)
     )
     chain = Consortium(world.backend.w3, world.b.node.manifest, TransactionSender(world.backend.w3, c.account))
-    chain.records.anchor_record(record_id, world.patient.address, 0, encrypted.content_hash)
+    chain.records.anchor_record(
+        record_id, record_subject(record_id, world.patient.address, 0, new_salt()), encrypted.content_hash
+    )
     stranger = Account.create().address
     state = {"record_id": record_id.hex(), "stranger": stranger, **behaviour}
 

@@ -137,7 +137,7 @@ def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> Non
         @rule(member=st.sampled_from(["b", "c"]))
         def declare_break_glass(self, member: str) -> None:
             consents = self.chain.as_(getattr(actors, member)).consents
-            receipt = consents.declare_break_glass(self.patient, 1, b"\x01" * 32)
+            receipt = consents.declare_break_glass(self.patient, b"\x01" * 32)
             self.break_glass[members[member]] = receipt.event("BreakGlassDeclared").args["expiresAt"]
 
         @rule(seconds=st.sampled_from([30, 150, 700, 7300]))

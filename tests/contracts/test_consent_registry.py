@@ -298,10 +298,12 @@ class TestBreakGlass:
     def test_break_glass_grants_time_limited_access_flagged_for_review(self, chain: Chain) -> None:
         p, c = chain.actors.patient, chain.actors.c
         justification = b"\x42" * 32
-        receipt = chain.as_(c).consents.declare_break_glass(p.address, 3, justification)
+        receipt = chain.as_(c).consents.declare_break_glass(p.address, justification)
         event = receipt.event("BreakGlassDeclared").args
         bg_id = event["breakGlassId"]
-        assert (event["patient"], event["member"], event["reasonCode"]) == (p.address, c.address, 3)
+        # who, for whom, until when, and a commitment: the reason and justification stay with the member
+        assert set(event) == {"breakGlassId", "patient", "member", "justificationHash", "expiresAt"}
+        assert (event["patient"], event["member"], event["justificationHash"]) == (p.address, c.address, justification)
         consents = chain.read.consents
         assert consents.emergency_access(p.address, c.address) == bg_id
         assert consents.emergency_access(p.address, chain.actors.b.address) is None
@@ -318,7 +320,7 @@ class TestBreakGlass:
         p = chain.actors.patient
         bg_id = (
             chain.as_(chain.actors.c)
-            .consents.declare_break_glass(p.address, 1, b"\x01" * 32)
+            .consents.declare_break_glass(p.address, b"\x01" * 32)
             .event("BreakGlassDeclared")
             .args["breakGlassId"]
         )
@@ -340,7 +342,7 @@ class TestBreakGlass:
         other = chain.actors.delegate.address
         bg_id = (
             chain.as_(c)
-            .consents.declare_break_glass(p.address, 1, b"\x01" * 32)
+            .consents.declare_break_glass(p.address, b"\x01" * 32)
             .event("BreakGlassDeclared")
             .args["breakGlassId"]
         )
@@ -354,9 +356,9 @@ class TestBreakGlass:
         assert chain.read.consents.emergency_access(p.address, c.address) is None  # at once, not at expiry
         assert chain.read.consents.break_glass_blocked(p.address, c.address)
         with reverts("ConsentRegistryBreakGlassBlocked", patient=p.address, member=c.address):
-            chain.as_(c).consents.declare_break_glass(p.address, 1, b"\x03" * 32)
-        chain.as_(c).consents.declare_break_glass(other, 1, b"\x03" * 32)  # another patient: not blocked
-        chain.as_(chain.actors.b).consents.declare_break_glass(p.address, 1, b"\x03" * 32)  # another member: not
+            chain.as_(c).consents.declare_break_glass(p.address, b"\x03" * 32)
+        chain.as_(c).consents.declare_break_glass(other, b"\x03" * 32)  # another patient: not blocked
+        chain.as_(chain.actors.b).consents.declare_break_glass(p.address, b"\x03" * 32)  # another member: not
         with reverts("ConsentRegistryNotActiveAuditor", account=chain.actors.a.address):
             chain.as_(chain.actors.a).consents.lift_break_glass_block(p.address, c.address)
         lifted = chain.as_(auditor).consents.lift_break_glass_block(p.address, c.address)
@@ -369,7 +371,7 @@ class TestBreakGlass:
             chain.as_(auditor).consents.lift_break_glass_block(p.address, c.address)
         again = (
             chain.as_(c)
-            .consents.declare_break_glass(p.address, 1, b"\x04" * 32)
+            .consents.declare_break_glass(p.address, b"\x04" * 32)
             .event("BreakGlassDeclared")
             .args["breakGlassId"]
         )
@@ -379,7 +381,7 @@ class TestBreakGlass:
         p, c = chain.actors.patient, chain.actors.c
         bg_id = (
             chain.as_(c)
-            .consents.declare_break_glass(p.address, 1, b"\x01" * 32)
+            .consents.declare_break_glass(p.address, b"\x01" * 32)
             .event("BreakGlassDeclared")
             .args["breakGlassId"]
         )
@@ -392,10 +394,10 @@ class TestBreakGlass:
         limit, window = chain.read.consents.break_glass_limit()
         assert (limit, window) == (chain.manifest.break_glass_limit, chain.manifest.break_glass_window)
         patients = [Account.create().address for _ in range(limit + 1)]
-        first = c.consents.declare_break_glass(patients[0], 1, b"\x01" * 32)
+        first = c.consents.declare_break_glass(patients[0], b"\x01" * 32)
         started = chain.w3.eth.get_block(first.block_number)["timestamp"]
         for patient in patients[1:limit]:
-            c.consents.declare_break_glass(patient, 1, b"\x01" * 32)
+            c.consents.declare_break_glass(patient, b"\x01" * 32)
         with reverts(
             "ConsentRegistryBreakGlassLimit",
             member=chain.actors.c.address,
@@ -403,17 +405,17 @@ class TestBreakGlass:
             window=window,
             retryAt=started + window,
         ):
-            c.consents.declare_break_glass(patients[limit], 1, b"\x01" * 32)
-        chain.as_(chain.actors.b).consents.declare_break_glass(patients[limit], 1, b"\x01" * 32)  # per member
+            c.consents.declare_break_glass(patients[limit], b"\x01" * 32)
+        chain.as_(chain.actors.b).consents.declare_break_glass(patients[limit], b"\x01" * 32)  # per member
         chain.backend.increase_time(window)
-        c.consents.declare_break_glass(patients[limit], 1, b"\x01" * 32)  # the oldest left the window
+        c.consents.declare_break_glass(patients[limit], b"\x01" * 32)  # the oldest left the window
 
     def test_only_active_members_declare_and_never_for_no_patient(self, chain: Chain) -> None:
         for outsider in (chain.actors.auditor, chain.actors.stranger, chain.actors.patient):
             with reverts("ConsentRegistryNotActiveMember", account=outsider.address):
-                chain.as_(outsider).consents.declare_break_glass(chain.actors.patient.address, 1, b"\x01" * 32)
+                chain.as_(outsider).consents.declare_break_glass(chain.actors.patient.address, b"\x01" * 32)
         with reverts("ConsentRegistryInvalidPatient"):
-            chain.as_(chain.actors.c).consents.declare_break_glass("0x" + "00" * 20, 1, b"\x01" * 32)
+            chain.as_(chain.actors.c).consents.declare_break_glass("0x" + "00" * 20, b"\x01" * 32)
 
 
 def test_consents_of_lists_every_consent_with_its_state(chain: Chain) -> None:
@@ -463,7 +465,7 @@ def test_suspended_member_loses_consent_and_emergency_access(chain: Chain) -> No
 
     p, c = chain.actors.patient, chain.actors.c
     chain.as_(p).consents.grant(p.address, chain.terms(c.address))
-    chain.as_(c).consents.declare_break_glass(p.address, 1, b"\x01" * 32)
+    chain.as_(c).consents.declare_break_glass(p.address, b"\x01" * 32)
     assert chain.read.consents.is_permitted(p.address, c.address, LABS, TREATMENT)
     pid = (
         chain.as_(chain.actors.a)

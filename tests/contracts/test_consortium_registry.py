@@ -5,6 +5,7 @@ from __future__ import annotations
 from eth_account import Account
 
 from ledger_api.chain.backends import ChainBackend
+from ledger_api.chain.commitments import new_salt, record_subject
 from ledger_api.chain.deployment import deploy_contract
 from ledger_api.chain.ids import mint_record_id
 from ledger_api.chain.transactions import TransactionSender
@@ -187,9 +188,13 @@ class TestGovernance:
         with reverts("AccessTrailNotActiveMember", account=c.address):
             chain.as_(c).trail.anchor_batch(b"\x01" * 32, 1, 1)
         with reverts("RecordRegistryNotActiveMember", account=c.address):
-            chain.as_(c).records.anchor_record(mint_record_id(c.address), chain.actors.patient.address, 0, b"\x02" * 32)
+            chain.as_(c).records.anchor_record(
+                mint_record_id(c.address),
+                record_subject(mint_record_id(c.address), chain.actors.patient.address, 0, new_salt()),
+                b"\x02" * 32,
+            )
         with reverts("ConsentRegistryNotActiveMember", account=c.address):
-            chain.as_(c).consents.declare_break_glass(chain.actors.patient.address, 1, b"\x03" * 32)
+            chain.as_(c).consents.declare_break_glass(chain.actors.patient.address, b"\x03" * 32)
         with reverts("ConsortiumRegistryNotVoter", account=c.address):
             chain.as_(c).registry.vote(pid, True)
         # reinstate: with 2 voters, both must approve

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ledger_api.chain.commitments import new_salt, opens, record_subject
 from ledger_api.chain.ids import mint_record_id, record_id_minted_by
 from ledger_api.chain.types import MemberStatus, ProposalKind
 from tests.utils.actors import Chain, random_id, reverts
@@ -9,33 +10,48 @@ from tests.utils.actors import Chain, random_id, reverts
 
 def test_custodian_anchors_a_record_and_its_versions(chain: Chain) -> None:
     a, p = chain.actors.a, chain.actors.patient.address
-    record_id, h1, h2 = mint_record_id(a.address), random_id(), random_id()
-    receipt = chain.as_(a).records.anchor_record(record_id, p, 1, h1)
+    record_id, h1, h2, salt = mint_record_id(a.address), random_id(), random_id(), new_salt()
+    subject = record_subject(record_id, p, 1, salt)
+    receipt = chain.as_(a).records.anchor_record(record_id, subject, h1)
     assert receipt.event("RecordAnchored").args == {
         "recordId": record_id,
-        "patient": p,
         "custodian": a.address,
         "version": 1,
-        "category": 1,
+        "subject": subject,
         "contentHash": h1,
     }
     receipt = chain.as_(a).records.anchor_version(record_id, 2, h2)
     assert receipt.event("RecordAnchored").args["version"] == 2
-    assert receipt.event("RecordAnchored").args["patient"] == p
+    assert receipt.event("RecordAnchored").args["subject"] == subject
     info = chain.read.records.record(record_id)
-    assert (info.patient, info.custodian, info.category, info.latest_version) == (p, a.address, 1, 2)
+    assert (info.custodian, info.subject, info.latest_version) == (a.address, subject, 2)
     assert chain.read.records.content_hash(record_id, 1) == h1
     assert chain.read.records.content_hash(record_id, 2) == h2
     assert chain.read.records.exists(record_id)
     assert not chain.read.records.exists(random_id())
 
 
+def test_the_subject_commitment_is_the_eip712_struct_hash_the_contract_computes(chain: Chain) -> None:
+    """Integrators open an anchor with any EIP-712 library; the node's computation is the contract's."""
+    record_id, p, salt = mint_record_id(chain.actors.a.address), chain.actors.patient.address, new_salt()
+    for category in (0, 7, 15):
+        assert chain.read.records.subject_commitment(record_id, p, category, salt) == record_subject(
+            record_id, p, category, salt
+        )
+    subject = record_subject(record_id, p, 7, salt)
+    assert opens(subject, record_id, p, 7, salt)
+    assert not opens(subject, record_id, p, 6, salt)  # another category
+    assert not opens(subject, record_id, chain.actors.stranger.address, 7, salt)  # another patient
+    assert not opens(subject, record_id, p, 7, new_salt())  # without the record's salt
+    assert not opens(subject, random_id(), p, 7, salt)  # bound to its record id
+
+
 def test_nothing_is_overwritten(chain: Chain) -> None:
     a, p = chain.as_(chain.actors.a), chain.actors.patient.address
     record_id = mint_record_id(chain.actors.a.address)
-    a.records.anchor_record(record_id, p, 0, random_id())
+    a.records.anchor_record(record_id, record_subject(record_id, p, 0, new_salt()), random_id())
     with reverts("RecordRegistryRecordExists", recordId=record_id):
-        a.records.anchor_record(record_id, p, 0, random_id())
+        a.records.anchor_record(record_id, record_subject(record_id, p, 0, new_salt()), random_id())
     with reverts("RecordRegistryVersionMismatch", recordId=record_id, expected=2, given=1):
         a.records.anchor_version(record_id, 1, random_id())
     with reverts("RecordRegistryVersionMismatch", recordId=record_id, expected=2, given=3):
@@ -44,7 +60,9 @@ def test_nothing_is_overwritten(chain: Chain) -> None:
 
 def test_only_the_custodian_adds_versions(chain: Chain) -> None:
     record_id = mint_record_id(chain.actors.a.address)
-    chain.as_(chain.actors.a).records.anchor_record(record_id, chain.actors.patient.address, 0, random_id())
+    chain.as_(chain.actors.a).records.anchor_record(
+        record_id, record_subject(record_id, chain.actors.patient.address, 0, new_salt()), random_id()
+    )
     with reverts("RecordRegistryNotCustodian", recordId=record_id, caller=chain.actors.b.address):
         chain.as_(chain.actors.b).records.anchor_version(record_id, 2, random_id())
     with reverts("RecordRegistryNotActiveMember", account=chain.actors.auditor.address):
@@ -54,13 +72,13 @@ def test_only_the_custodian_adds_versions(chain: Chain) -> None:
 def test_invalid_anchors_are_refused(chain: Chain) -> None:
     a, p, mine = chain.as_(chain.actors.a), chain.actors.patient.address, chain.actors.a.address
     with reverts("RecordRegistryRecordIdNotMinted", recordId=b"\x00" * 32, caller=mine):
-        a.records.anchor_record(b"\x00" * 32, p, 0, random_id())
-    with reverts("RecordRegistryInvalidPatient"):
-        a.records.anchor_record(mint_record_id(mine), "0x" + "00" * 20, 0, random_id())
-    with reverts("RecordRegistryInvalidCategory", category=16):
-        a.records.anchor_record(mint_record_id(mine), p, 16, random_id())
+        a.records.anchor_record(b"\x00" * 32, record_subject(b"\x00" * 32, p, 0, new_salt()), random_id())
+    with reverts("RecordRegistryInvalidSubject"):
+        a.records.anchor_record(mint_record_id(mine), bytes(24), random_id())
     with reverts("RecordRegistryInvalidContentHash"):
-        a.records.anchor_record(mint_record_id(mine), p, 0, b"\x00" * 32)
+        a.records.anchor_record(
+            mint_record_id(mine), record_subject(mint_record_id(mine), p, 0, new_salt()), b"\x00" * 32
+        )
     unknown = random_id()
     with reverts("RecordRegistryUnknownRecord", recordId=unknown):
         a.records.anchor_version(unknown, 2, random_id())
@@ -76,7 +94,9 @@ def test_outsiders_cannot_anchor(chain: Chain) -> None:
     for outsider in (chain.actors.stranger, chain.actors.auditor, chain.actors.patient):
         with reverts("RecordRegistryNotActiveMember", account=outsider.address):
             chain.as_(outsider).records.anchor_record(
-                mint_record_id(outsider.address), chain.actors.patient.address, 0, random_id()
+                mint_record_id(outsider.address),
+                record_subject(mint_record_id(outsider.address), chain.actors.patient.address, 0, new_salt()),
+                random_id(),
             )
 
 
@@ -93,7 +113,9 @@ def test_a_removed_member_hands_custody_to_a_successor_and_consents_survive(chai
     c, b, patient = chain.actors.c, chain.actors.b, chain.actors.patient
     records = [mint_record_id(c.address), mint_record_id(c.address)]
     for record_id in records:
-        chain.as_(c).records.anchor_record(record_id, patient.address, 0, random_id())
+        chain.as_(c).records.anchor_record(
+            record_id, record_subject(record_id, patient.address, 0, new_salt()), random_id()
+        )
     chain.as_(c).records.anchor_version(records[0], 2, random_id())
     granted = chain.as_(patient).consents.grant(patient.address, chain.terms(b.address))
     consent_id = granted.event("ConsentGranted").args["consentId"]
@@ -102,8 +124,8 @@ def test_a_removed_member_hands_custody_to_a_successor_and_consents_survive(chai
     receipt = chain.as_(c).records.transfer_custody(records, b.address)
     events = [e for e in receipt.events if e.name == "CustodyTransferred"]
     assert [e.args for e in events] == [
-        {"recordId": records[0], "patient": patient.address, "to": b.address, "from": c.address, "latestVersion": 2},
-        {"recordId": records[1], "patient": patient.address, "to": b.address, "from": c.address, "latestVersion": 1},
+        {"recordId": records[0], "to": b.address, "from": c.address, "latestVersion": 2},
+        {"recordId": records[1], "to": b.address, "from": c.address, "latestVersion": 1},
     ]
     assert [chain.read.records.record(r).custodian for r in records] == [b.address, b.address]
     assert chain.read.records.record(records[0]).latest_version == 2  # versions and hashes stay as anchored
@@ -118,7 +140,7 @@ def test_a_removed_member_hands_custody_to_a_successor_and_consents_survive(chai
 def test_custody_goes_only_from_the_custodian_to_an_active_member(chain: Chain) -> None:
     a, b, patient = chain.actors.a, chain.actors.b, chain.actors.patient.address
     record_id = mint_record_id(a.address)
-    chain.as_(a).records.anchor_record(record_id, patient, 0, random_id())
+    chain.as_(a).records.anchor_record(record_id, record_subject(record_id, patient, 0, new_salt()), random_id())
     with reverts("RecordRegistryNotCustodian", recordId=record_id, caller=b.address):
         chain.as_(b).records.transfer_custody([record_id], chain.actors.c.address)
     for outsider in (chain.actors.stranger, chain.actors.auditor):  # the stranger's empty seat has index 0, as A's
@@ -144,7 +166,7 @@ def test_no_member_can_anchor_a_record_id_minted_by_another(chain: Chain) -> Non
     record_id = mint_record_id(a.address)
     assert record_id_minted_by(record_id) == a.address
     with reverts("RecordRegistryRecordIdNotMinted", recordId=record_id, caller=b.address):
-        chain.as_(b).records.anchor_record(record_id, p, 3, random_id())
+        chain.as_(b).records.anchor_record(record_id, record_subject(record_id, p, 3, new_salt()), random_id())
     assert not chain.read.records.exists(record_id)
-    chain.as_(a).records.anchor_record(record_id, p, 3, random_id())
+    chain.as_(a).records.anchor_record(record_id, record_subject(record_id, p, 3, new_salt()), random_id())
     assert chain.read.records.record(record_id).custodian == a.address
