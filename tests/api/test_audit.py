@@ -18,6 +18,7 @@ from ledger_api.access.service import entry_hash, record_access
 from ledger_api.audit.chain_view import read_chain
 from ledger_api.audit.report_schema import AuditPolicy, AuditReport, MemberExport
 from ledger_api.audit.verify import verify
+from ledger_api.chain.types import GrantTerms
 from ledger_api.core.db import session_scope
 from ledger_api.records.blobs import blob_path
 from ledger_api.vocabulary import Category, Purpose
@@ -244,6 +245,47 @@ def test_a_read_after_revocation_is_found(world: World) -> None:
 def _export(world: World) -> list[dict]:
     with world.node.member_client(world.ids.auditor.account) as client:
         return [json.loads(line) for line in client.get("/v1/access-log/export").text.splitlines()]
+
+
+def test_a_relabelled_record_no_longer_opens_its_anchor(world: World) -> None:
+    """The chain holds a commitment, not the category: a member that relabels a record in its database (to
+    make a read look covered) is caught when the auditor opens the commitment with the manifest."""
+    records = _story(world)
+    _sql(world, "UPDATE records SET category = :c WHERE id = :r", c=int(Category.LABS), r=records["imaging"])
+    report = _audit(world)
+    (relabelled,) = [f for f in report.findings if f.code == "record-subject-mismatch"]
+    assert relabelled.evidence[0]["record_id"] == records["imaging"] and not report.passed
+    # the reads of that record can no longer be judged: its category is unproven
+    assert "record-unopened" in _codes(report)
+
+
+def test_an_entry_naming_another_patient_than_the_record_is_found(world: World) -> None:
+    """A read of the patient's record logged under another patient whose consent covers it."""
+    records = _story(world)
+    other = world.other_patient
+    now = int(world.backend.w3.eth.get_block("latest")["timestamp"])
+    terms = GrantTerms(
+        grantee=world.b.address, categories=0b11, purposes=0b1, valid_from=now - 1, valid_until=now + 3600
+    )
+    covering = world.chain_as(other).consents.grant(other.address, terms)
+    consent_id = covering.event("ConsentGranted").args["consentId"]
+    node = world.node.node
+    fields = _read_by_b(world, records["labs"], authorization=f"{consent_id:064x}", category=Category.LABS)
+    with node.access_lock, session_scope(node.engine) as session:
+        record_access(session, member=node.address, fields=fields.model_copy(update={"patient": other.address}))
+    world.node.drain()
+    assert "entry-other-patient" in _codes(_audit(world))
+
+
+def test_an_entry_naming_another_category_than_the_record_is_found(world: World) -> None:
+    records = _story(world)
+    consent_id = [int(e["authorization"], 16) for e in _export(world) if e["basis"] == "consent"][0]
+    node = world.node.node
+    fields = _read_by_b(world, records["imaging"], authorization=f"{consent_id:064x}", category=Category.LABS)
+    with node.access_lock, session_scope(node.engine) as session:
+        record_access(session, member=node.address, fields=fields)
+    world.node.drain()
+    assert "entry-other-category" in _codes(_audit(world))
 
 
 def test_break_glass_reviews_are_checked(world: World) -> None:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
+
 from ledger_api.chain.commitments import new_salt, opens, record_subject
 from ledger_api.chain.ids import mint_record_id, record_id_minted_by
 from ledger_api.chain.types import MemberStatus, ProposalKind
 from tests.utils.actors import Chain, random_id, reverts
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_custodian_anchors_a_record_and_its_versions(chain: Chain) -> None:
@@ -44,6 +50,21 @@ def test_the_subject_commitment_is_the_eip712_struct_hash_the_contract_computes(
     assert not opens(subject, record_id, chain.actors.stranger.address, 7, salt)  # another patient
     assert not opens(subject, record_id, p, 7, new_salt())  # without the record's salt
     assert not opens(subject, random_id(), p, 7, salt)  # bound to its record id
+
+
+def test_ethers_computes_the_same_subject_an_integrator_opens_anchors_with() -> None:
+    """An outside client needs no MedLedger code to open an anchor: ethers' EIP-712 ``hashStruct``."""
+    cases = [(mint_record_id("0x" + "11" * 20), "0x" + "ab" * 20, category, new_salt()) for category in (0, 9, 15)]
+    args = [{"recordId": "0x" + r.hex(), "patient": p, "category": c, "salt": "0x" + s.hex()} for r, p, c, s in cases]
+    run = subprocess.run(
+        ["node", str(ROOT / "tests" / "js" / "record_subject.mjs"), json.dumps(args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == ["0x" + record_subject(*case).hex() for case in cases]
 
 
 def test_nothing_is_overwritten(chain: Chain) -> None:
