@@ -406,19 +406,44 @@ class CliqueNetwork:
         return found
 
     def _seal_where_ready(self, statuses: list[ValidatorStatus], names: list[str]) -> None:
-        """Starts sealing on every named validator that answers, is connected to the others named and is at
-        their highest head (a restarted validator first catches up: sealing on an old head would fork)."""
+        """Starts sealing on every named validator that answers, has its key unlocked, is connected to the
+        others named and is at their highest head (a restarted validator first catches up: sealing on an old
+        head would fork).
+
+        A network where none seals yet starts all of them together, once all are ready. Why: geth treats a
+        node that has never synced or sealed as syncing and discards blocks its peers propagate; a block 1
+        sealed while another validator is in that state is never fetched (the parent's difficulty it
+        announces is the genesis', so no sync starts), and with the sealer then barred by Clique's
+        "signed recently" rule, nobody seals block 2. Starting to seal marks a node synced. And a key still
+        being unlocked when sealing starts fails the seal, which geth does not retry while no transaction
+        arrives."""
         answering = [s for s in statuses if s.head is not None]
         if not answering:
             return
         top = max(s.head or 0 for s in answering)
-        for found in answering:
-            if found.signing or (found.peers or 0) < len(names) - 1 or (found.head or 0) < top:
-                continue
+        ready = [
+            found
+            for found in answering
+            if not found.signing
+            and (found.peers or 0) >= len(names) - 1
+            and (found.head or 0) >= top
+            and self._unlocked(found.name)
+        ]
+        if not any(s.signing for s in answering) and len(ready) < len(names):
+            return  # a fresh start: all together (see above)
+        for found in ready:
             try:
                 self._ask(found.name, "miner_start", [])
             except ChainUnavailable:
                 pass
+
+    def _unlocked(self, name: str) -> bool:
+        """Whether the validator's key is unlocked (geth unlocks it after its RPC is already up)."""
+        try:
+            self._ask(name, "eth_sign", [self.validator(name).address, "0x00"])
+        except ChainUnavailable:
+            return False
+        return True
 
     def head(self, name: str) -> int:
         return int(self._ask(name, "eth_blockNumber"), 16)

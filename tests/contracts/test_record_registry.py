@@ -52,6 +52,25 @@ def test_the_subject_commitment_is_the_eip712_struct_hash_the_contract_computes(
     assert not opens(subject, random_id(), p, 7, salt)  # bound to its record id
 
 
+def test_two_records_of_one_patient_are_not_linkable_from_their_anchors(chain: Chain) -> None:
+    """Same patient, same category, same custodian: the anchors share nothing but the custodian."""
+    a, p = chain.actors.a, chain.actors.patient.address
+    anchors = []
+    for _ in range(2):
+        record_id = mint_record_id(a.address)
+        receipt = chain.as_(a).records.anchor_record(
+            record_id, record_subject(record_id, p, 4, new_salt()), random_id()
+        )
+        anchors.append(receipt.event("RecordAnchored").args)
+    first, second = anchors
+    assert first["subject"] != second["subject"]
+    assert {k for k in first if first[k] == second[k]} == {"custodian", "version"}
+    for args in anchors:
+        assert bytes.fromhex(p[2:]) not in b"".join(
+            v if isinstance(v, bytes) else str(v).encode() for v in args.values()
+        )
+
+
 def test_ethers_computes_the_same_subject_an_integrator_opens_anchors_with() -> None:
     """An outside client needs no MedLedger code to open an anchor: ethers' EIP-712 ``hashStruct``."""
     cases = [(mint_record_id("0x" + "11" * 20), "0x" + "ab" * 20, category, new_salt()) for category in (0, 9, 15)]

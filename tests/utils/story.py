@@ -59,16 +59,18 @@ def story_on_consortium(
     start_timeout_s: int = 180,
 ) -> Iterator[StoryRun]:
     """Starts ``consortium up``, runs the demo story against it, yields the run, then stops the consortium."""
-    supervisor = subprocess.Popen(
-        up_command(data, rpc_port=rpc_port, base_port=base_port, extra=("--network", network)),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = data.parent / "consortium-up.log"
+    with open(log, "wb") as sink:
+        supervisor = subprocess.Popen(
+            up_command(data, rpc_port=rpc_port, base_port=base_port, extra=("--network", network)),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + start_timeout_s
         while not _ready(data):
-            assert supervisor.poll() is None, "the consortium exited while starting"
-            assert time.monotonic() < deadline, "the consortium did not start"
+            assert supervisor.poll() is None, f"the consortium exited while starting: {log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"the consortium did not start: {log.read_text()[-3000:]}"
             time.sleep(0.5)
         done = subprocess.run(
             [
