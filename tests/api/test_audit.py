@@ -18,6 +18,7 @@ from ledger_api.access.service import entry_hash, record_access
 from ledger_api.audit.chain_view import read_chain
 from ledger_api.audit.report_schema import AuditPolicy, AuditReport, MemberExport
 from ledger_api.audit.verify import verify
+from ledger_api.chain.commitments import statement_commitment
 from ledger_api.chain.types import GrantTerms
 from ledger_api.core.db import session_scope
 from ledger_api.records.blobs import blob_path
@@ -322,3 +323,35 @@ def test_the_node_verifies_its_own_trail_for_an_auditor_as_json_and_html(world: 
     assert report.json()["schema"] == "medledger.audit-report/1"
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "PASSED" in page.text and "<svg" in page.text and "<script" not in page.text
+
+
+def test_a_break_glass_declaration_shows_on_chain_who_and_whom_and_its_reason_only_to_the_auditor(world: World) -> None:
+    """On chain: patient, member, expiry and a salted commitment; the coded reason and the justification stay
+    with the member, whose declaration the auditor reads and opens against the chain."""
+    body = {
+        "patient": world.patient.address,
+        "reason_code": 7,
+        "justification": "unconscious on arrival, suspected overdose",
+        "clinician": "dr-li-02",
+    }
+    with world.node.member_client(world.a.account) as client:
+        declared = client.post("/v1/emergency", json=body)
+    assert declared.status_code == 201, declared.text
+    bg_id = declared.json()["break_glass_id"]
+    event = world.chain_as(world.stranger).consents.contract.events.BreakGlassDeclared.get_logs(from_block=0)[-1]
+    assert set(event["args"]) == {"breakGlassId", "patient", "member", "justificationHash", "expiresAt"}
+    assert body["justification"].encode() not in b"".join(
+        bytes(t) for log in world.backend.w3.eth.get_logs({"fromBlock": 0}) for t in (*log["topics"], log["data"])
+    )
+    with world.node.member_client(world.ids.auditor.account) as auditor:
+        seen = auditor.get(f"/v1/emergency/{bg_id}")
+    assert seen.status_code == 200 and seen.json()["reason_code"] == 7
+    view = seen.json()
+    opened = statement_commitment(
+        bytes.fromhex(view["statement_salt"]),
+        {"reason_code": view["reason_code"], "justification": view["justification"]},
+    )
+    assert opened == bytes(event["args"]["justificationHash"])
+    assert opened != statement_commitment(bytes(32), {"reason_code": 7, "justification": body["justification"]})
+    with world.node.member_client(world.b.account) as other_member:
+        assert other_member.get(f"/v1/emergency/{bg_id}").status_code == 403
