@@ -99,7 +99,14 @@ def _serve_process(listener: socket.socket | None, log_level: str, host: str, po
 
     _show_process_name()
     node = _build_node(log_level, one_of_several=listener is not None)
-    config = uvicorn.Config(create_app(node), host=host, port=port, log_level=log_level.lower(), access_log=False)
+    config = uvicorn.Config(
+        create_app(node),
+        host=host,
+        port=port,
+        log_level=log_level.lower(),
+        access_log=False,
+        timeout_keep_alive=node.settings.limits.keep_alive_s,
+    )
     server = uvicorn.Server(config)
     _freeze_start_up_heap()
     if listener is None:

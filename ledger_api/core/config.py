@@ -95,6 +95,10 @@ class LimitSettings(BaseModel):
     #: checks, record releases). Few on purpose: they share one GIL, and past a handful more threads
     #: only wait longer for it (measured: 4 threads served more fetches/s than 40, at a third of the p99).
     request_threads: int = Field(4, ge=1, le=256)
+    #: how long an idle keep-alive connection stays open. Longer than clients keep idle connections for
+    #: reuse (httpx and most HTTP clients: 5 s): with equal timeouts the node closes a connection just as
+    #: a client sends on it, and that request fails with "server disconnected" (seen under load)
+    keep_alive_s: int = Field(30, ge=1, le=600)
 
 
 class Settings(BaseSettings):
