@@ -9,6 +9,9 @@ import pytest
 from ledger_api.chain import compiler
 from ledger_api.chain.artifacts import ARTIFACTS_DIR, load_artifact
 
+#: one worker compiles once for every test here (~20 s a compile)
+pytestmark = pytest.mark.xdist_group("artifacts")
+
 
 @pytest.fixture(scope="module")
 def fresh() -> dict:

@@ -7,6 +7,9 @@ import pytest
 from ledger_api.chain.backends import EthTesterBackend
 from ledger_api.chain.gas import GAS_BUDGETS, measure_gas
 
+#: one worker measures once for every budget here
+pytestmark = pytest.mark.xdist_group("gas")
+
 
 @pytest.fixture(scope="module")
 def figures() -> dict[str, float]:
