@@ -93,9 +93,9 @@ class AuditRun:
         self.findings = Findings()
         self.timeline = _Timeline()
         self.summaries: list[MemberSummary] = []
-        #: record id -> (patient, category) that opened its anchor; records whose opening failed
+        #: record id -> (patient, category) that opened its anchor; (member, record id) already tried
         self.openings: dict[str, tuple[str, int]] = {}
-        self.unopenable: set[str] = set()
+        self._tried: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------------------------ the run
     def run(self, exports: Iterable[MemberExport]) -> AuditReport:
@@ -474,10 +474,12 @@ class AuditRun:
 
     # ------------------------------------------------------------------------------ records
     def _open_record(self, member: str, line: dict[str, Any], fact: RecordFact) -> None:
-        """Opens the record's anchored subject with the manifest's patient, category and salt (once per record)."""
+        """Opens the record's anchored subject with this member's patient, category and salt (once per member
+        and record: a handed-over record is in the manifests of both custodians, and each must open it)."""
         record_id = fact.record_id
-        if record_id in self.openings or record_id in self.unopenable:
+        if (member, record_id) in self._tried:
             return
+        self._tried.add((member, record_id))
         patient, category, salt = line.get("patient"), line.get("category"), line.get("subject_salt")
         try:
             opened = opens(
@@ -492,7 +494,6 @@ class AuditRun:
         if opened:
             self.openings[record_id] = (checksum_address(str(patient)), cast(int, category))
             return
-        self.unopenable.add(record_id)
         self.findings.add(
             Check.RECORDS,
             "record-subject-mismatch",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ledger_api.chain.commitments import opens
 from ledger_api.chain.defaults import ANY_MEMBER
 from ledger_api.core import headers as header_names
 from ledger_api.vocabulary import Category, Purpose, bitset
@@ -92,3 +93,20 @@ def test_erasure_crypto_shreds_and_is_logged(world: World) -> None:
     assert listed[0]["erased"] is True
     world.node.drain()
     assert world.chain_as(world.stranger).trail.last_sequence(world.a.address) == 1
+
+
+def test_the_patient_gets_the_salt_that_opens_the_anchor_and_other_members_do_not(world: World) -> None:
+    """The chain holds only a commitment to patient and category; the patient (and the custodian's own
+    system) can open it with the salt shown with the record, a consented member sees the record without it."""
+    record = upload(world, category=Category.IMAGING).json()
+    world.node.drain()
+    anchored = world.chain_as(world.stranger).records.record(bytes.fromhex(record["id"]))
+    with world.node.patient_client(world.patient) as client:
+        (mine,) = client.get(f"/v1/patients/{world.patient.address}/records").json()
+    salt = bytes.fromhex(mine["subject_salt"])
+    assert opens(anchored.subject, bytes.fromhex(record["id"]), world.patient.address, int(Category.IMAGING), salt)
+    assert not opens(anchored.subject, bytes.fromhex(record["id"]), world.patient.address, int(Category.LABS), salt)
+    grant(world, world.b.address)
+    with world.node.member_client(world.b.account) as client:
+        (seen,) = client.get(f"/v1/patients/{world.patient.address}/records").json()
+    assert seen["id"] == record["id"] and seen["subject_salt"] is None
