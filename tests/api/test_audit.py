@@ -216,14 +216,20 @@ def _read_by_b(world: World, record_id: str, *, authorization: str, category: Ca
     )
 
 
+def _log_as_if_released(world: World, fields: AccessEntryBase) -> None:
+    """Logs (and anchors) an entry the way a node that skipped the chain check would have."""
+    node = world.node.node
+    with node.access_lock, session_scope(node.engine) as session:
+        record_access(session, member=node.address, fields=fields)
+    world.node.drain()
+
+
 def test_an_access_released_without_consent_is_found(world: World) -> None:
     records = _story(world)
     labs_only = grant(world, world.b.address, categories=1 << Category.LABS)
-    node = world.node.node
-    fields = _read_by_b(world, records["imaging"], authorization=f"{labs_only:064x}", category=Category.IMAGING)
-    with node.access_lock, session_scope(node.engine) as session:  # a node that skipped the chain check
-        record_access(session, member=node.address, fields=fields)
-    world.node.drain()
+    _log_as_if_released(
+        world, _read_by_b(world, records["imaging"], authorization=f"{labs_only:064x}", category=Category.IMAGING)
+    )
     report = _audit(world)
     (violation,) = [f for f in report.findings if f.check.value == "authorisation"]
     assert (violation.code, violation.first_sequence) == ("consent-category", 5)
@@ -235,11 +241,9 @@ def test_a_read_after_revocation_is_found(world: World) -> None:
     (consent_id,) = [int(e["authorization"], 16) for e in _export(world) if e["basis"] == "consent"][:1]
     world.chain_as(world.patient).consents.revoke(consent_id)
     assert fetch(world, world.b, records["labs"]).status_code == 403  # the node honours it
-    node = world.node.node
-    fields = _read_by_b(world, records["labs"], authorization=f"{consent_id:064x}", category=Category.LABS)
-    with node.access_lock, session_scope(node.engine) as session:
-        record_access(session, member=node.address, fields=fields)
-    world.node.drain()
+    _log_as_if_released(
+        world, _read_by_b(world, records["labs"], authorization=f"{consent_id:064x}", category=Category.LABS)
+    )
     assert "consent-revoked" in _codes(_audit(world))
 
 
@@ -270,22 +274,21 @@ def test_an_entry_naming_another_patient_than_the_record_is_found(world: World) 
     )
     covering = world.chain_as(other).consents.grant(other.address, terms)
     consent_id = covering.event("ConsentGranted").args["consentId"]
-    node = world.node.node
-    fields = _read_by_b(world, records["labs"], authorization=f"{consent_id:064x}", category=Category.LABS)
-    with node.access_lock, session_scope(node.engine) as session:
-        record_access(session, member=node.address, fields=fields.model_copy(update={"patient": other.address}))
-    world.node.drain()
+    _log_as_if_released(
+        world,
+        _read_by_b(world, records["labs"], authorization=f"{consent_id:064x}", category=Category.LABS).model_copy(
+            update={"patient": other.address}
+        ),
+    )
     assert "entry-other-patient" in _codes(_audit(world))
 
 
 def test_an_entry_naming_another_category_than_the_record_is_found(world: World) -> None:
     records = _story(world)
     consent_id = [int(e["authorization"], 16) for e in _export(world) if e["basis"] == "consent"][0]
-    node = world.node.node
-    fields = _read_by_b(world, records["imaging"], authorization=f"{consent_id:064x}", category=Category.LABS)
-    with node.access_lock, session_scope(node.engine) as session:
-        record_access(session, member=node.address, fields=fields)
-    world.node.drain()
+    _log_as_if_released(
+        world, _read_by_b(world, records["imaging"], authorization=f"{consent_id:064x}", category=Category.LABS)
+    )
     assert "entry-other-category" in _codes(_audit(world))
 
 
