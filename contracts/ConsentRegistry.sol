@@ -29,12 +29,16 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
         keccak256("ConsentRevocation(address patient,uint256 consentId,uint256 nonce,uint256 deadline)");
     bytes32 public constant DELEGATION_TYPEHASH =
         keccak256("DelegateChange(address patient,address delegate,bool appointed,uint256 nonce,uint256 deadline)");
+    bytes32 public constant RESTRICTION_TYPEHASH =
+        keccak256("SharingRestriction(address patient,bool restricted,uint256 nonce,uint256 deadline)");
 
     // ------------------------------------------------------------------- STORAGE
-    /// @dev Nonce and consent count share one slot: a relayed grant writes it once.
+    /// @dev Nonce, consent count and the sharing restriction share one slot: a relayed grant writes it
+    /// once, and {permittingConsent} reads the restriction with the count it reads anyway.
     struct PatientState {
         uint64 nonce;
         uint64 consentCount;
+        bool restricted;
     }
 
     uint32 private immutable _breakGlassDuration;
@@ -155,6 +159,36 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
         _setDelegate(patient, delegate, appointed);
     }
 
+    // --------------------------------------------------------------- RESTRICTION
+    /// @notice Restricts (or lifts the restriction of) the sharing of all the patient's records, sent by
+    /// the patient or a delegate: a patient's erasure request where the law says the records must be kept
+    /// (PIPL Art. 47). While restricted no consent permits anything; consents are not revoked and apply
+    /// again once lifted. Break-glass (life and health) is unaffected.
+    /// @dev Requirements: caller is the patient or a delegate; the call changes something.
+    /// Emits {SharingRestrictionChanged}.
+    function restrictSharing(address patient, bool restricted) external {
+        _checkPatientOrDelegate(patient, msg.sender);
+        _restrict(_patients[patient], patient, restricted, msg.sender);
+    }
+
+    /// @notice {restrictSharing} with the patient's (or a delegate's) EIP-712 signature.
+    /// @dev Requirements: caller is an active member; deadline not passed; the signature is by the patient
+    /// or a delegate over the current nonce; the call changes something. Emits {SharingRestrictionChanged}.
+    function restrictSharingBySig(address patient, bool restricted, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external
+    {
+        if (!_isActiveMember(msg.sender)) revert ConsentRegistryNotActiveMember(msg.sender);
+        if (block.timestamp > deadline) revert ConsentRegistryExpiredSignature(deadline);
+        PatientState storage ps = _patients[patient];
+        uint64 nonce = ps.nonce;
+        address signer = _recoverTyped(
+            keccak256(abi.encode(RESTRICTION_TYPEHASH, patient, restricted, nonce, deadline)), v, r, s
+        );
+        _checkSigner(patient, signer);
+        ps.nonce = nonce + 1;
+        _restrict(ps, patient, restricted, signer);
+    }
+
     // --------------------------------------------------------------- BREAK-GLASS
     /// @notice Declares emergency (break-glass) access to a patient's records.
     /// @dev Requirements: caller is an active member; patient non-zero; no not-justified review
@@ -245,16 +279,24 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
         return permitted;
     }
 
+    /// @inheritdoc IConsentRegistry
+    function isRestricted(address patient) external view returns (bool) {
+        return _patients[patient].restricted;
+    }
+
     /// @notice Whether, at the current block, an active consent lets `requester` (an active member)
-    /// read `category` for `purpose`, and the id of the first consent that does.
+    /// read `category` for `purpose`, and the id of the first consent that does. None does while the
+    /// patient's sharing is restricted.
     function permittingConsent(address patient, address requester, uint8 category, uint8 purpose)
         public
         view
         returns (bool permitted, uint256 consentId)
     {
         if (!_isActiveMember(requester) || category >= 16 || purpose >= 8) return (false, 0);
+        PatientState storage ps = _patients[patient];
+        if (ps.restricted) return (false, 0);
         uint256 base = uint256(uint160(patient)) << 96;
-        uint256 count = _patients[patient].consentCount;
+        uint256 count = ps.consentCount;
         for (uint256 i = 0; i < count; ++i) {
             Consent storage c = _consents[base | i];
             if (
@@ -342,6 +384,12 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
         if (c.state == ConsentState.Revoked) revert ConsentRegistryAlreadyRevoked(consentId);
         c.state = ConsentState.Revoked;
         emit ConsentRevoked(consentId, patient, signer);
+    }
+
+    function _restrict(PatientState storage ps, address patient, bool restricted, address signer) private {
+        if (ps.restricted == restricted) revert ConsentRegistryRestrictionUnchanged(patient, restricted);
+        ps.restricted = restricted;
+        emit SharingRestrictionChanged(patient, restricted, signer);
     }
 
     function _setDelegate(address patient, address delegate, bool appointed) private {

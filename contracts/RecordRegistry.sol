@@ -34,6 +34,7 @@ contract RecordRegistry is IRecordRegistry, MembershipMirror {
 
     mapping(bytes32 recordId => Header) private _headers;
     mapping(bytes32 recordId => mapping(uint32 version => bytes32)) private _contentHashes;
+    mapping(bytes32 recordId => bool) private _restricted;
 
     constructor(address registry_) MembershipMirror(registry_) {}
 
@@ -103,6 +104,29 @@ contract RecordRegistry is IRecordRegistry, MembershipMirror {
             h.custodianIndex = toIndex;
             emit CustodyTransferred(recordId, successor, msg.sender, h.latestVersion);
         }
+    }
+
+    /// @notice Restricts (or lifts the restriction of) one record, sent by its custodian at the patient's
+    /// signed request (kept off chain, its access-trail entry anchored): the restriction follows the record
+    /// through a custody transfer, and auditors judge every release after it.
+    /// @dev Requirements: caller is the record's custodian and an active member; the call changes
+    /// something. Emits {RecordRestrictionChanged}.
+    function setRestriction(bytes32 recordId, bool restricted) external {
+        Seat storage seat = _seats[msg.sender];
+        if (seat.status != MemberStatus.Active || seat.role != Role.Member) {
+            revert RecordRegistryNotActiveMember(msg.sender);
+        }
+        Header storage h = _headers[recordId];
+        if (h.latestVersion == 0) revert RecordRegistryUnknownRecord(recordId);
+        if (h.custodianIndex != seat.index) revert RecordRegistryNotCustodian(recordId, msg.sender);
+        if (_restricted[recordId] == restricted) revert RecordRegistryRestrictionUnchanged(recordId, restricted);
+        _restricted[recordId] = restricted;
+        emit RecordRestrictionChanged(recordId, msg.sender, restricted);
+    }
+
+    /// @inheritdoc IRecordRegistry
+    function isRestricted(bytes32 recordId) external view returns (bool) {
+        return _restricted[recordId];
     }
 
     /// @inheritdoc IRecordRegistry

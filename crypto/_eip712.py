@@ -1,4 +1,4 @@
-"""EIP-712 typed data for consent grants, revocations and delegate changes (patients sign these).
+"""EIP-712 typed data for consent grants, revocations, delegate changes and restrictions (patients sign these).
 
 These are exactly the structs ``ConsentRegistry`` hashes (same type strings, same field order),
 so a signature made by any EIP-712 wallet over them is accepted by the contract. The domain
@@ -39,6 +39,27 @@ _TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "delegate", "type": "address"},
         {"name": "appointed", "type": "bool"},
         {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ],
+    "SharingRestriction": [
+        {"name": "patient", "type": "address"},
+        {"name": "restricted", "type": "bool"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ],
+    # a records officer's countersignature of a legal order to erase a record before its retention end
+    "LegalErasure": [
+        {"name": "recordId", "type": "bytes32"},
+        {"name": "orderId", "type": "uint256"},
+        {"name": "order", "type": "bytes32"},
+    ],
+    # not relayed to the chain (that would link the patient to the record there): the record's custodian
+    # checks it and keeps it; ``issuedAt`` only ever grows per record, so an old signature cannot be replayed
+    "RecordRestriction": [
+        {"name": "patient", "type": "address"},
+        {"name": "recordId", "type": "bytes32"},
+        {"name": "restricted", "type": "bool"},
+        {"name": "issuedAt", "type": "uint256"},
         {"name": "deadline", "type": "uint256"},
     ],
 }
@@ -157,3 +178,38 @@ class DelegateChange(ConsentMessage):
             "nonce": self.nonce,
             "deadline": self.deadline,
         }
+
+
+@dataclass(frozen=True)
+class SharingRestriction(ConsentMessage):
+    """Restrict (or lift the restriction of) the sharing of all the patient's records, relayed to the chain."""
+
+    primary_type: ClassVar[str] = "SharingRestriction"
+    restricted: bool
+
+    def fields(self) -> dict[str, Any]:
+        return {"patient": self.patient, "restricted": self.restricted, "nonce": self.nonce, "deadline": self.deadline}
+
+
+@dataclass(frozen=True)
+class RecordRestriction:
+    """Restrict (or lift the restriction of) one record, sent to its custodian (never to the chain)."""
+
+    primary_type: ClassVar[str] = "RecordRestriction"
+    patient: str
+    record_id: bytes
+    restricted: bool
+    issued_at: int
+    deadline: int
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "patient": self.patient,
+            "recordId": self.record_id,
+            "restricted": self.restricted,
+            "issuedAt": self.issued_at,
+            "deadline": self.deadline,
+        }
+
+    def document(self, *, chain_id: int, contract: str) -> dict[str, Any]:
+        return typed_data(self.primary_type, self.fields(), chain_id=chain_id, contract=contract)

@@ -94,6 +94,13 @@ class ConsentDenied(Forbidden):
     title = "No consent covers this access"
 
 
+class RecordRestricted(Forbidden):
+    """The patient restricted the record (or all their records): it is not released for this purpose."""
+
+    code = "record-restricted"
+    title = "Record restricted by the patient"
+
+
 class NotFound(LedgerError):
     status = 404
     code = "not-found"

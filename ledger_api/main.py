@@ -23,6 +23,7 @@ from ledger_api.auth.nonces import nonce_book
 from ledger_api.auth.router import router as auth_router
 from ledger_api.consents import relays as consent_relays
 from ledger_api.consents.router import router as consents_router
+from ledger_api.consortium.own_records_router import router as own_records_router
 from ledger_api.consortium.router import router as consortium_router
 from ledger_api.consortium.validators import ValidatorVotes
 from ledger_api.core import observability, problems
@@ -40,12 +41,16 @@ from ledger_api.outbox.kinds import OutboxKind
 from ledger_api.outbox.worker import OutboxWorker
 from ledger_api.portal.router import router as portal_router
 from ledger_api.records import anchoring as record_anchoring
+from ledger_api.records import restriction as record_restriction
 from ledger_api.records.blobs import sweep_orphans
+from ledger_api.records.erasure import RetentionSweep
+from ledger_api.records.orders_router import router as erasure_orders_router
 from ledger_api.records.router import router as records_router
 
 #: every kind of chain write the outbox sends, each declared by its domain next to the code that enqueues it
 OUTBOX_KINDS: tuple[type[OutboxKind[Any]], ...] = (
     *record_anchoring.KINDS,
+    *record_restriction.KINDS,
     *access_anchoring.KINDS,
     *consent_relays.KINDS,
     *custody_transfer.KINDS,
@@ -55,8 +60,8 @@ OUTBOX_KINDS: tuple[type[OutboxKind[Any]], ...] = (
 def background_jobs(node: Node) -> tuple[OutboxWorker, NotificationWorker, list[BackgroundLoop]]:
     """The node's background jobs: the outbox sender, the notification scanner, and the others: the
     sign-in housekeeping and, on a network where members vote validators, the validator votes (one of
-    each per node)."""
-    others: list[BackgroundLoop] = [SignInHousekeeping(node)]
+    each per node), and the retention job that shreds records past their retention end."""
+    others: list[BackgroundLoop] = [SignInHousekeeping(node), RetentionSweep(node)]
     if node.settings.chain.validator_votes is not None:
         others.append(ValidatorVotes(node))
     return OutboxWorker(node, OUTBOX_KINDS), NotificationWorker(node), others
@@ -113,6 +118,8 @@ def _bare_app(settings: Settings, lifespan: Any = None) -> FastAPI:
     )
     for router in (
         records_router,
+        erasure_orders_router,
+        own_records_router,
         consents_router,
         access_router,
         audit_router,

@@ -70,6 +70,7 @@ interface IConsentRegistry {
     error ConsentRegistryBreakGlassBlocked(address patient, address member);
     error ConsentRegistryBreakGlassLimit(address member, uint32 limit, uint32 window, uint32 retryAt);
     error ConsentRegistryBreakGlassNotBlocked(address patient, address member);
+    error ConsentRegistryRestrictionUnchanged(address patient, bool restricted);
 
     // ----------------------------------------------------------------- EVENTS
     event ConsentGranted(
@@ -94,6 +95,9 @@ interface IConsentRegistry {
     event BreakGlassReviewed(uint256 indexed breakGlassId, address indexed auditor, Review review, bytes32 reasonHash);
     event BreakGlassBlocked(address indexed patient, address indexed member, uint256 indexed breakGlassId);
     event BreakGlassBlockLifted(address indexed patient, address indexed member, address auditor);
+    /// @notice The patient restricted (or lifted the restriction of) the sharing of all their records: while
+    /// restricted, no consent permits anything (consents stay, overridden); break-glass still applies.
+    event SharingRestrictionChanged(address indexed patient, bool restricted, address signer);
 
     // ------------------------------------------------------------------ VIEWS
     function consent(uint256 consentId) external view returns (Consent memory);
@@ -111,4 +115,5 @@ interface IConsentRegistry {
     function breakGlassDuration() external view returns (uint32);
     function breakGlassBlocked(address patient, address member) external view returns (bool);
     function breakGlassLimit() external view returns (uint32 limit, uint32 window);
+    function isRestricted(address patient) external view returns (bool);
 }

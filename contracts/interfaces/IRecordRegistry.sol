@@ -26,6 +26,7 @@ interface IRecordRegistry {
     error RecordRegistryUnknownVersion(bytes32 recordId, uint32 version);
     error RecordRegistryInvalidSuccessor(address successor);
     error RecordRegistryEmptyHandover();
+    error RecordRegistryRestrictionUnchanged(bytes32 recordId, bool restricted);
 
     // ----------------------------------------------------------------- EVENTS
     /// @notice A record version was anchored; `subject` is the record's commitment (the same for every version).
@@ -36,7 +37,13 @@ interface IRecordRegistry {
     /// @notice Custody of a record moved from one member to another (a leaving member's handover).
     event CustodyTransferred(bytes32 indexed recordId, address indexed to, address from, uint32 latestVersion);
 
+    /// @notice The custodian restricted (or lifted the restriction of) a record at its patient's request:
+    /// while restricted it is released to nobody but the patient, its custodian for legal purposes and a
+    /// declared break-glass. Says nothing about whose record it is.
+    event RecordRestrictionChanged(bytes32 indexed recordId, address indexed custodian, bool restricted);
+
     // ------------------------------------------------------------------ VIEWS
+    function isRestricted(bytes32 recordId) external view returns (bool);
     function record(bytes32 recordId) external view returns (RecordInfo memory);
     function contentHash(bytes32 recordId, uint32 version) external view returns (bytes32);
     function exists(bytes32 recordId) external view returns (bool);

@@ -13,6 +13,8 @@ from datetime import datetime
 from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel
 
+from ledger_api.vocabulary import Purpose
+
 
 class AccessEntryBase(SQLModel):
     record_id: str = Field(index=True, max_length=64)
@@ -23,19 +25,30 @@ class AccessEntryBase(SQLModel):
     requester: str = Field(max_length=42)
     clinician: str = Field(max_length=128)
     purpose: int
-    basis: str = Field(max_length=16)  # consent | break_glass | custodian
+    basis: str = Field(max_length=16)  # consent | break_glass | custodian | patient
     authorization: str = Field(max_length=66)  # consent id / break-glass id (hex), or "" for custodian
-    action: str = Field(max_length=16)  # read | erase
+    #: read | erase | handover | self_access (the patient's own copy) | restrict | unrestrict
+    action: str = Field(max_length=16)
     #: the block the authorisation was read at (an auditor re-checks the consent at that very block)
     chain_block: int | None = Field(default=None, sa_type=BigInteger)
 
     @classmethod
     def custodian_action(
-        cls, *, record_id: str, version: int, category: int, patient: str, requester: str, action: str, purpose: int
+        cls,
+        *,
+        record_id: str,
+        version: int,
+        category: int,
+        patient: str,
+        requester: str,
+        action: str,
+        purpose: int,
+        clinician: str | None = None,
     ) -> AccessEntryBase:
         """An entry for what the custodian itself does with a record (erase it, hand it over): its own
-        grounds, no consent to name, and the action as the clinician field says it."""
-        clinician = {"erase": "erasure", "handover": "custody-handover"}[action]
+        grounds, no consent to name, and the action as the clinician field says it (or ``clinician``: why,
+        for an erasure the custodian did not do at a request: ``retention-ended``, ``legal-order``)."""
+        clinician = clinician or {"erase": "erasure", "handover": "custody-handover"}[action]
         return cls(
             record_id=record_id,
             record_version=version,
@@ -46,6 +59,25 @@ class AccessEntryBase(SQLModel):
             purpose=purpose,
             basis="custodian",
             authorization="",
+            action=action,
+        )
+
+    @classmethod
+    def patient_action(
+        cls, *, record_id: str, version: int, category: int, patient: str, requester: str, action: str, proof: str = ""
+    ) -> AccessEntryBase:
+        """An entry for what the patient (or a delegate, ``requester``) does with their own record: take a
+        copy, restrict it, lift the restriction. ``proof``: the digest of the patient's signed request."""
+        return cls(
+            record_id=record_id,
+            record_version=version,
+            category=category,
+            patient=patient,
+            requester=requester,
+            clinician="patient",
+            purpose=int(Purpose.PATIENT_REQUEST),
+            basis="patient",
+            authorization=proof,
             action=action,
         )
 

@@ -100,6 +100,18 @@ CUSTODIAN_OR_CONSENTED_MEMBER_READS_CONTENT = _rule(
     {"local", "remote"},
     "only members receive records (auditors never see content)",
 )
+PATIENT_OR_DELEGATE_READS_OWN_CONTENT = _rule(
+    "the patient or a delegate takes a copy of the patient's own record (wrapped for a key only they hold)",
+    {"patient", "delegate"},
+    "a record's own copy is for its patient (or their delegate); members read under consent at "
+    "/v1/records/{record_id}/content",
+)
+PATIENT_DELEGATE_OR_MEMBER_RESTRICTS = _rule(
+    "the patient, a delegate or a member (passing on their signed request) restricts a patient's record",
+    {"patient", "delegate", "local", "remote"},
+    "only the patient (or a delegate), or a member passing on their signed request, changes a restriction",
+)
+AUDITOR_APPROVES = _rule("an auditor", {"auditor"}, "only an active auditor approves a legal erasure order")
 CUSTODIAN_OR_PATIENT_ERASES = _rule(
     "the custodian's own system or the patient erases a record",
     {"local", "patient"},
@@ -170,6 +182,9 @@ RULES: dict[str, Rule] = {
         PATIENT_DELEGATE_OR_MEMBER_READS_RECORDS,
         CUSTODIAN_OR_CONSENTED_MEMBER_READS_CONTENT,
         CUSTODIAN_OR_PATIENT_ERASES,
+        PATIENT_OR_DELEGATE_READS_OWN_CONTENT,
+        PATIENT_DELEGATE_OR_MEMBER_RESTRICTS,
+        AUDITOR_APPROVES,
         PATIENT_DELEGATE_OR_ANY_MEMBER_READS_CONSENTS,
         PATIENT_DELEGATE_OR_MEMBER_RELAYS,
         PATIENT_DELEGATE_MEMBER_OR_AUDITOR_FOLLOWS_RELAY,

@@ -66,6 +66,10 @@ class ConsentRegistryClient(ContractClient[W]):
         )
         return int(consent_id) if permitted else None
 
+    def is_restricted(self, patient: str, block: int | str = "latest") -> bool:
+        """Whether the patient has restricted the sharing of all their records (at ``block``)."""
+        return bool(self._read("isRestricted", checksum_address(patient), block=block))
+
     def break_glass(self, break_glass_id: int) -> BreakGlass:
         member, declared, expires, review, patient, justification, review_reason = self._read(
             "breakGlass", break_glass_id
@@ -126,6 +130,14 @@ class ConsentRegistryClient(ContractClient[W]):
         return self._write(
             "setDelegateBySig", checksum_address(patient), checksum_address(delegate), appointed, deadline, *signature
         )
+
+    def restrict_sharing(self, patient: str, restricted: bool) -> W:
+        return self._write("restrictSharing", checksum_address(patient), restricted)
+
+    def restrict_sharing_by_sig(
+        self, patient: str, restricted: bool, deadline: int, signature: tuple[int, bytes, bytes]
+    ) -> W:
+        return self._write("restrictSharingBySig", checksum_address(patient), restricted, deadline, *signature)
 
     def declare_break_glass(self, patient: str, justification_hash: bytes) -> W:
         """``justification_hash``: the salted commitment to the reason and justification the member keeps."""

@@ -20,6 +20,10 @@ class RecordRegistryClient(ContractClient[W]):
     def exists(self, record_id: bytes) -> bool:
         return bool(self._read("exists", record_id))
 
+    def is_restricted(self, record_id: bytes, block: int | str = "latest") -> bool:
+        """Whether the record's custodian restricted it at its patient's request (at ``block``)."""
+        return bool(self._read("isRestricted", record_id, block=block))
+
     def subject_commitment(self, record_id: bytes, patient: str, category: int, salt: bytes) -> bytes:
         """The contract's own computation of a record's subject (``chain.commitments`` computes it off line)."""
         return bytes(self._read("subjectCommitment", record_id, checksum_address(patient), category, salt))
@@ -30,6 +34,9 @@ class RecordRegistryClient(ContractClient[W]):
 
     def anchor_version(self, record_id: bytes, version: int, content_hash: bytes) -> W:
         return self._write("anchorVersion", record_id, version, content_hash)
+
+    def set_restriction(self, record_id: bytes, restricted: bool) -> W:
+        return self._write("setRestriction", record_id, restricted)
 
     def transfer_custody(self, record_ids: list[bytes], successor: str) -> W:
         return self._write("transferCustody", record_ids, checksum_address(successor))

@@ -12,7 +12,14 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar, Self
 
-from medledger_crypto import ConsentGrant, ConsentMessage, ConsentRevocation, DelegateChange, recover_typed
+from medledger_crypto import (
+    ConsentGrant,
+    ConsentMessage,
+    ConsentRevocation,
+    DelegateChange,
+    SharingRestriction,
+    recover_typed,
+)
 from sqlalchemy import text
 from sqlmodel import col, select
 
@@ -24,7 +31,15 @@ from ledger_api.chain.defaults import ANY_MEMBER
 from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.ids import patient_of
 from ledger_api.chain.types import ConsentState, DecodedEvent, GrantTerms
-from ledger_api.consents.schemas import ConsentView, DelegationIn, GrantIn, RevocationIn, signature_parts
+from ledger_api.consents.schemas import (
+    ConsentView,
+    DelegationIn,
+    GrantIn,
+    RevocationIn,
+    SharingRestrictionIn,
+    SharingRestrictionView,
+    signature_parts,
+)
 from ledger_api.core.db import session_scope
 from ledger_api.errors import Conflict, ContractReverted, Forbidden, InvalidValue, NotFound
 from ledger_api.node import Node
@@ -104,6 +119,21 @@ class DelegateChangeRelay(Relay):
         )
 
 
+class SharingRestrictionRelay(Relay):
+    kind: ClassVar[str] = "sharing_restriction"
+    restricted: bool
+
+    @classmethod
+    def of(cls, message: SharingRestriction, parts: tuple[int, bytes, bytes]) -> Self:
+        return cls(
+            patient=message.patient,
+            restricted=message.restricted,
+            nonce=message.nonce,
+            deadline=message.deadline,
+            **cls._signed(parts),
+        )
+
+
 # ------------------------------------------------------------------------------- how each is sent
 
 
@@ -153,7 +183,30 @@ class DelegateChangeKind(OutboxKind[DelegateChangeRelay]):
         )
 
 
-KINDS: tuple[type[OutboxKind[Any]], ...] = (ConsentGrantKind, ConsentRevocationKind, DelegateChangeKind)
+class SharingRestrictionKind(OutboxKind[SharingRestrictionRelay]):
+    message = SharingRestrictionRelay
+
+    def transaction(
+        self, chain: Consortium[UnsignedTransaction], message: SharingRestrictionRelay
+    ) -> UnsignedTransaction:
+        return chain.consents.restrict_sharing_by_sig(
+            message.patient, message.restricted, message.deadline, message.signature
+        )
+
+    def already_done(self, message: SharingRestrictionRelay) -> bool:
+        consents = self.node.chain.consents
+        return (
+            consents.is_restricted(message.patient) == message.restricted
+            and consents.nonce(message.patient) > message.nonce
+        )
+
+
+KINDS: tuple[type[OutboxKind[Any]], ...] = (
+    ConsentGrantKind,
+    ConsentRevocationKind,
+    DelegateChangeKind,
+    SharingRestrictionKind,
+)
 RELAY_KINDS = tuple(kind.name() for kind in KINDS)
 
 
@@ -263,6 +316,40 @@ def relay_delegation(node: Node, caller: Caller, change: DelegationIn) -> Outbox
     parts = signature_parts(change.signature)
     _check_signed(node, message, parts, delegates_allowed=False)
     return _enqueue(node, DelegateChangeRelay.of(message, parts))
+
+
+def relay_sharing_restriction(
+    node: Node, caller: Caller, patient: str, change: SharingRestrictionIn
+) -> OutboxItemPublic:
+    """A patient's erasure request for all their records, where the law says they must be kept: a
+    restriction on chain, honoured by every member's release check from its block on."""
+    _check_relay(node, caller, patient)
+    if node.chain.consents.is_restricted(patient) == change.restricted:
+        raise Conflict(
+            f"the patient's records are {'already' if change.restricted else 'not'} restricted",
+            code="restriction-unchanged",
+        )
+    message = SharingRestriction(
+        patient=patient, restricted=change.restricted, nonce=change.nonce, deadline=change.deadline
+    )
+    parts = signature_parts(change.signature)
+    _check_signed(node, message, parts)
+    return _enqueue(node, SharingRestrictionRelay.of(message, parts))
+
+
+def sharing_restriction(node: Node, caller: Caller, patient: str) -> SharingRestrictionView:
+    policy.require(policy.PATIENT_DELEGATE_OR_ANY_MEMBER_READS_CONSENTS, node, caller, patient)
+    with session_scope(node.engine) as session:
+        pending = session.exec(
+            select(OutboxItem.id).where(
+                OutboxItem.kind == SharingRestrictionRelay.kind,
+                col(OutboxItem.state).in_(IN_FLIGHT),
+                OutboxItem.payload["patient"].as_string() == patient,
+            )
+        ).first()
+    return SharingRestrictionView(
+        patient=patient, restricted=node.chain.consents.is_restricted(patient), pending=pending is not None
+    )
 
 
 def _enqueue(node: Node, relay: Relay) -> OutboxItemPublic:

@@ -54,6 +54,24 @@ def relay_delegation(request: Request, node: NodeDep, body: VerifiedBody, caller
     return relays.relay_delegation(node, caller, parse_json(request, body, schemas.DelegationIn))
 
 
+@_relay_route("/patients/{patient}/restriction", schemas.SharingRestrictionIn)
+def relay_sharing_restriction(
+    request: Request, node: NodeDep, body: VerifiedBody, caller: RelaysDep, patient: Address
+) -> OutboxItemPublic:
+    """Relays a patient-signed restriction (or lifting) of the sharing of all their records: an erasure
+    request where the law says the records must be kept. While it stands no consent permits anything
+    (consents stay, overridden); the custodian reads only for purpose legal; break-glass still applies."""
+    return relays.relay_sharing_restriction(
+        node, caller, Web3.to_checksum_address(patient), parse_json(request, body, schemas.SharingRestrictionIn)
+    )
+
+
+@router.get("/patients/{patient}/restriction", response_model=schemas.SharingRestrictionView, responses=_ERRORS)
+def sharing_restriction(node: NodeDep, caller: ReadsConsentsDep, patient: Address) -> schemas.SharingRestrictionView:
+    """Whether the patient's records are restricted as a whole, as the chain says now."""
+    return relays.sharing_restriction(node, caller, Web3.to_checksum_address(patient))
+
+
 @router.get("/relays/{item_id}", response_model=OutboxItemPublic, responses=_ERRORS)
 def relay_status(
     node: NodeDep, caller: FollowsRelayDep, item_id: Annotated[int, Path(ge=1, le=DB_INT_MAX)]

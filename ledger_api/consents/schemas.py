@@ -116,6 +116,23 @@ class DelegationIn(BaseModel):
     _check = field_validator("patient", "delegate")(_address)
 
 
+class SharingRestrictionIn(BaseModel):
+    """A patient-signed ``SharingRestriction``: restrict (or lift) the sharing of all their records."""
+
+    restricted: bool
+    nonce: Nonce
+    deadline: Deadline
+    signature: Signature
+
+
+class SharingRestrictionView(BaseModel):
+    """Whether the patient's records are restricted now (on chain); ``pending``: a change on its way."""
+
+    patient: str
+    restricted: bool
+    pending: bool
+
+
 class ConsentView(BaseModel):
     consent_id: str
     patient: str

@@ -101,6 +101,24 @@ class LimitSettings(BaseModel):
     keep_alive_s: int = Field(30, ge=1, le=600)
 
 
+class RetentionSettings(BaseModel):
+    """How long the consortium keeps records (医疗机构病历管理规定: outpatient at least 15 years,
+    inpatient at least 30), counted from a record's last encounter; and who at this hospital may
+    countersign a legal order to destroy a record before then."""
+
+    outpatient_years: int = Field(15, ge=0, le=200)
+    inpatient_years: int = Field(30, ge=0, le=200)
+    #: records of no stated kind are kept as long as the longest kind: shredding early cannot be undone
+    other_years: int = Field(30, ge=0, le=200)
+    #: how often the retention job looks for records past their retention end
+    sweep_interval_s: float = Field(3600.0, gt=0)
+    #: the records officers who may countersign a legal erasure order: staff id -> their Ethereum account
+    officers: dict[str, str] = Field(default_factory=dict, max_length=100)
+
+    def years(self, kind: str) -> int:
+        return {"outpatient": self.outpatient_years, "inpatient": self.inpatient_years}.get(kind, self.other_years)
+
+
 class Settings(BaseSettings):
     """Everything a member node is configured with."""
 
@@ -119,6 +137,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     notifications: NotificationSettings = NotificationSettings()
     peers: PeerSettings = PeerSettings()
+    retention: RetentionSettings = RetentionSettings()
     #: the API documentation page (/docs): on in dev mode, off in production unless switched on
     api_docs: bool | None = None
     #: run the background workers (outbox to the chain, notification delivery) with the app

@@ -35,3 +35,7 @@ SUBJECT_SALT = "X-MedLedger-Subject-Salt"
 # -- a webhook delivery (notifications)
 EVENT = "X-MedLedger-Event"
 EVENT_ID = "X-MedLedger-Event-Id"
+#: the public key a patient's own copy of a record is wrapped for (base64; see records.self_access)
+READER_KEY = "X-MedLedger-Reader-Key"
+#: a patient's own copy: the record's FHIR resource type, and the salt that opens its anchor
+FHIR_RESOURCE_TYPE = "X-MedLedger-Fhir-Resource-Type"

@@ -214,7 +214,13 @@ def _push(node: Node, client: httpx.Client, successor: Member, successor_key: Hp
             )
         finally:
             data_key.destroy()
-        params = {"media_type": record.media_type, "sealed_by": version.sealed_by or record.custodian}
+        params = {
+            "media_type": record.media_type,
+            "sealed_by": version.sealed_by or record.custodian,
+            "record_kind": record.record_kind,
+        }
+        if record.last_encounter is not None:
+            params["last_encounter"] = record.last_encounter.isoformat()
         if record.fhir_resource_type:
             params["fhir_resource_type"] = record.fhir_resource_type
         blob = blob_path(node, record.id, version.version)

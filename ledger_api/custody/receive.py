@@ -18,7 +18,7 @@ import hmac
 import os
 import tempfile
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ from ledger_api.errors import (
 from ledger_api.node import Node
 from ledger_api.records.blobs import blob_path
 from ledger_api.records.models import Custody, Record, RecordVersion, WrappedKey
+from ledger_api.records.retention import retention_end
 
 
 class _Discard:
@@ -71,6 +72,8 @@ async def receive_version(
     sealed_by: str,
     wrapped_key_b64: str,
     declared_sha256: str | None,
+    record_kind: str = "other",
+    last_encounter: date | None = None,
 ) -> dict[str, Any]:
     """Stores one handed-over version (idempotent: the same version again is acknowledged, not stored twice)."""
     policy.require(policy.ANOTHER_MEMBER, node, caller)
@@ -85,6 +88,7 @@ async def receive_version(
     )
     if present:
         return {"record_id": record_id, "version": version, "stored": False}  # the body is not read at all
+    restricted = await run_sync(node.chain.records.is_restricted, bytes.fromhex(record_id))
     room = await run_sync(partial(agreements.room_for, node, caller.address, new_record=new_record))
     node.blob_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=".handover-", dir=node.blob_dir)
@@ -138,6 +142,7 @@ async def receive_version(
                 wrapped,
                 incoming,
                 new_record,
+                (record_kind, last_encounter, restricted),
             )
         )
     finally:
@@ -218,7 +223,10 @@ def _store_received(
     wrapped: bytes,
     incoming: Path,
     new_record: bool,
+    keeping: tuple[str, date | None, bool],
 ) -> None:
+    """``keeping``: the record's kind, last encounter and the chain's restriction of it."""
+    record_kind, last_encounter, restricted = keeping
     final = blob_path(node, record_id, version)
     final.parent.mkdir(parents=True, exist_ok=True)
     os.replace(incoming, final)
@@ -238,7 +246,14 @@ def _store_received(
                     custody=Custody.INCOMING,
                     custody_counterpart=caller.address,
                     subject_salt=subject_salt,
+                    record_kind=record_kind,
+                    last_encounter=last_encounter,
+                    retention_until=retention_end(node.settings.retention, record_kind, last_encounter)
+                    if last_encounter
+                    else None,
                 )
+            if restricted and not record.restricted:
+                record.restricted, record.restricted_since = True, moment
             elif record.custody != Custody.INCOMING:
                 raise Conflict(
                     f"record {record_id} was held here before; a handover back is not supported",

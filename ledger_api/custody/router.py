@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
@@ -16,7 +17,7 @@ from ledger_api.core.db import DB_INT_MAX
 from ledger_api.core.problems import responses
 from ledger_api.custody import agreements, handover, receive
 from ledger_api.custody.models import IncomingAgreementIn, IncomingAgreementPublic
-from ledger_api.records.models import CustodyHandoverPublic
+from ledger_api.records.models import CustodyHandoverPublic, RecordKind
 from ledger_api.records.router import _octet_stream
 
 router = APIRouter(prefix="/v1/custody", tags=["custody"])
@@ -102,11 +103,14 @@ async def receive_version(
     sealed_by: Address,
     wrapped_key: Annotated[str, Header(alias=header_names.WRAPPED_KEY, min_length=16, max_length=8192)],
     fhir_resource_type: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Z][A-Za-z]+$")] = None,
+    record_kind: Annotated[RecordKind, Query()] = RecordKind.OTHER,
+    last_encounter: Annotated[date | None, Query()] = None,
 ) -> Received:
     """(Member to member) One version of a record handed over by its custodian: accepted only if the chain
     names the caller as custodian, patient, category and salt open the anchor's subject commitment, the
     bytes match the anchored hash and the wrapped key opens them. Patient, category and salt travel in
-    headers, never in the URL."""
+    headers, never in the URL; the record's kind and last encounter keep its retention end, and the
+    chain's restriction of it holds here as it did there."""
     _octet_stream(request)
     stored = await receive.receive_version(
         node,
@@ -122,5 +126,7 @@ async def receive_version(
         sealed_by=sealed_by,
         wrapped_key_b64=wrapped_key,
         declared_sha256=request.headers.get(signing.DIGEST),
+        record_kind=record_kind,
+        last_encounter=last_encounter,
     )
     return Received(**stored)

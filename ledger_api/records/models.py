@@ -6,7 +6,7 @@ stored only wrapped (HPKE) for the custodian's own key. Erasure deletes the wrap
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlmodel import Field, SQLModel, UniqueConstraint
@@ -22,6 +22,14 @@ class Custody(StrEnum):
     HELD = "held"
     HANDING = "handing"
     TRANSFERRED = "transferred"
+
+
+class RecordKind(StrEnum):
+    """What kind of care a record comes from: it sets how long the law says it must be kept."""
+
+    OUTPATIENT = "outpatient"
+    INPATIENT = "inpatient"
+    OTHER = "other"
 
 
 class HandoverState(StrEnum):
@@ -55,6 +63,18 @@ class Record(RecordBase, table=True):
     #: hex of the random salt of the record's subject commitment on chain (``chain.commitments``): with
     #: patient and category it opens the anchor; given to the patient, their delegates and auditors
     subject_salt: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
+    #: outpatient | inpatient | other, and the date of the last encounter it records (given at upload):
+    #: together they set ``retention_until``, before which no one may destroy it (records from before
+    #: retention was tracked have none, and are never destroyed by the retention job)
+    record_kind: str = Field(default=RecordKind.OTHER, max_length=16, sa_column_kwargs={"server_default": "other"})
+    last_encounter: date | None = None
+    retention_until: date | None = Field(default=None, index=True)
+    #: the patient restricted this record (an erasure request within retention): released to nobody but
+    #: the patient, this custodian for legal purposes, and a declared break-glass
+    restricted: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    restricted_since: datetime | None = None
+    #: ``issuedAt`` of the last signed restriction change applied: an older signature is a replay
+    restriction_issued_at: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
     def subject(self) -> bytes:
         """The commitment this record's anchor carries."""
@@ -103,6 +123,12 @@ class RecordPublic(RecordBase):
     #: the salt that opens the record's anchor (``subjectCommitment``) with its patient and category; shown
     #: to the patient, their delegates and the custodian's own system, never to other members
     subject_salt: str | None = None
+    record_kind: str = RecordKind.OTHER.value
+    last_encounter: date | None = None
+    #: the day until which the law requires the record kept: no erasure before it (none: kept indefinitely)
+    retention_until: date | None = None
+    restricted: bool = False
+    restricted_since: datetime | None = None
     versions: list[RecordVersionPublic] = []
 
 
@@ -140,3 +166,51 @@ class CustodyHandoverPublic(SQLModel):
     created_at: datetime
     finished_at: datetime | None
     last_error: str | None
+
+
+class ErasureOrderState(StrEnum):
+    PENDING = "pending"
+    EXECUTED = "executed"
+
+
+class ErasureOrderBase(SQLModel):
+    """A legal order (a court's or a regulator's) to destroy a record before its retention end."""
+
+    reference: str = Field(min_length=1, max_length=200)
+    authority: str = Field(min_length=1, max_length=200)
+    issued_on: date
+    #: the staff member who files it (pseudonymous id, as clinicians are named in the trail)
+    filed_by: str = Field(min_length=1, max_length=128, regex=r"^[A-Za-z0-9._:@-]+$")
+
+
+class ErasureOrderCreate(ErasureOrderBase):
+    """What the custodian's system files."""
+
+
+class ErasureOrder(ErasureOrderBase, table=True):
+    """A filed order, its two approvals (a second person at the custodian, an auditor), and its execution."""
+
+    __tablename__ = "erasure_orders"
+    id: int | None = Field(default=None, primary_key=True)
+    record_id: str = Field(foreign_key="records.id", index=True, max_length=64)
+    state: str = Field(default=ErasureOrderState.PENDING, max_length=16)
+    created_at: datetime
+    countersigned_by: str | None = Field(default=None, max_length=128)
+    countersigner_account: str | None = Field(default=None, max_length=42)
+    countersignature: str | None = Field(default=None, max_length=132)
+    approved_by: str | None = Field(default=None, max_length=42)
+    executed_at: datetime | None = None
+
+
+class ErasureOrderPublic(ErasureOrderBase):
+    """An order as the custodian and auditors see it; ``digest`` is what the officer signs."""
+
+    id: int
+    record_id: str
+    state: str
+    created_at: datetime
+    digest: str
+    countersigned_by: str | None
+    countersigner_account: str | None
+    approved_by: str | None
+    executed_at: datetime | None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import date
 from typing import Annotated
 
 from anyio.to_thread import run_sync
@@ -18,8 +19,8 @@ from ledger_api.core import headers as header_names
 from ledger_api.core.db import DB_INT_MAX
 from ledger_api.core.problems import linked, responses
 from ledger_api.errors import UnsupportedMediaType
-from ledger_api.records import service
-from ledger_api.records.models import RecordPublic
+from ledger_api.records import erasure, service
+from ledger_api.records.models import RecordKind, RecordPublic
 from ledger_api.vocabulary import CategoryName, PurposeName, category_of, purpose_of
 
 ReadsRecordsDep = Annotated[Caller, Depends(Allowed(policy.PATIENT_DELEGATE_OR_MEMBER_READS_RECORDS))]
@@ -39,6 +40,10 @@ Clinician = Annotated[
     ),
 ]
 PurposeQ = Annotated[PurposeName, Query(description="purpose of use")]
+LastEncounter = Annotated[
+    date | None,
+    Query(description="date of the last encounter the record documents (default today): starts its retention"),
+]
 _ERRORS = responses(400, 401, 403, 404, 409, 413, 415, 422, 503)
 
 
@@ -82,8 +87,15 @@ async def upload_record(
     category: Annotated[CategoryName, Query()],
     media_type: Annotated[str, Query(min_length=3, max_length=127, pattern=r"^[\w.+-]+/[\w.+-]+$")],
     fhir_resource_type: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Z][A-Za-z]+$")] = None,
+    record_kind: Annotated[
+        RecordKind, Query(description="the care it comes from: sets how many years it must be kept")
+    ] = RecordKind.OTHER,
+    last_encounter: LastEncounter = None,
 ) -> RecordPublic:
-    """Encrypts and stores a new record for a patient (the body is the plaintext) and anchors its hash."""
+    """Encrypts and stores a new record for a patient (the body is the plaintext) and anchors its hash.
+
+    Its retention end (``retention_until``) is ``last_encounter`` plus the consortium's years for
+    ``record_kind`` (outpatient 15, inpatient 30, other 30 by default); no one may erase it before."""
     from web3 import Web3
 
     _octet_stream(request)
@@ -92,8 +104,15 @@ async def upload_record(
         category=category_of(category),
         media_type=media_type,
         fhir_resource_type=fhir_resource_type,
+        record_kind=record_kind,
     )
-    record = await service.upload(node, request.stream(), declared_sha256=request.headers.get(signing.DIGEST), new=new)
+    record = await service.upload(
+        node,
+        request.stream(),
+        declared_sha256=request.headers.get(signing.DIGEST),
+        new=new,
+        last_encounter=last_encounter,
+    )
     return service.get_record(node, caller, record.id)
 
 
@@ -104,11 +123,18 @@ async def upload_record(
     responses=_ERRORS,
     openapi_extra=_BYTES_BODY,
 )
-async def add_version(request: Request, node: NodeDep, caller: LocalMemberDep, record_id: RecordId) -> RecordPublic:
-    """Appends a new version (new data key, new anchor); earlier versions stay."""
+async def add_version(
+    request: Request, node: NodeDep, caller: LocalMemberDep, record_id: RecordId, last_encounter: LastEncounter = None
+) -> RecordPublic:
+    """Appends a new version (new data key, new anchor); earlier versions stay. A later
+    ``last_encounter`` extends the record's retention end (it never shortens)."""
     _octet_stream(request)
     await service.upload(
-        node, request.stream(), declared_sha256=request.headers.get(signing.DIGEST), record_id=record_id
+        node,
+        request.stream(),
+        declared_sha256=request.headers.get(signing.DIGEST),
+        record_id=record_id,
+        last_encounter=last_encounter,
     )
     return service.get_record(node, caller, record_id)
 
@@ -170,8 +196,12 @@ async def fetch_record(
 
 @router.delete("/records/{record_id}", response_model=AccessEntryPublic, responses=_ERRORS)
 def erase_record(node: NodeDep, caller: ErasesDep, record_id: RecordId) -> AccessEntryPublic:
-    """Crypto-shreds a record: every wrapped key and ciphertext deleted; the erasure itself is logged."""
-    entry = service.erase(node, caller, record_id)
+    """Crypto-shreds a record past its retention end: every wrapped key and ciphertext deleted; the erasure
+    itself is logged (``action`` erase). Within the retention period the custodian is refused (409
+    ``retention-period``, with ``retention_until``), and the patient's request restricts the record
+    instead (``action`` restrict): the law says it must be kept, and PIPL Art. 47 says a deletion
+    request then means no processing but storage."""
+    entry = erasure.erase(node, caller, record_id)
     return to_public(entry, {})
 
 

@@ -12,50 +12,52 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import structlog
-from medledger_crypto import (
-    EncryptedRecord,
-    HpkePublicKey,
-    RecordContext,
-    WrapContext,
-    crypto_shred,
-    unwrap_data_key,
-    wrap_data_key,
-)
+from medledger_crypto import EncryptedRecord, HpkePublicKey, RecordContext, WrapContext, unwrap_data_key, wrap_data_key
 from sqlalchemy import Integer, and_, bindparam, func
 from sqlalchemy.engine import Row
 from sqlmodel import Session, col, select
 
-from ledger_api.access.models import AccessEntry, AccessEntryBase
-from ledger_api.access.service import record_access
+from ledger_api.access.models import AccessEntryBase
 from ledger_api.access.writer import access_log
 from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
 from ledger_api.chain.commitments import new_salt
 from ledger_api.chain.ids import mint_record_id
-from ledger_api.core.db import checkpoint, session_scope, transaction
-from ledger_api.errors import Conflict, ConsentDenied, CustodyMoved, NotFound
+from ledger_api.core.db import session_scope, transaction
+from ledger_api.errors import Conflict, ConsentDenied, CustodyMoved, InvalidValue, NotFound, RecordRestricted
 from ledger_api.node import Node
 from ledger_api.outbox.service import anchoring_state, enqueue, items_by_id
 from ledger_api.records.anchoring import RecordAnchor
 from ledger_api.records.blobs import blob_path, encrypt_upload, verify_blob
-from ledger_api.records.models import Custody, Record, RecordPublic, RecordVersion, RecordVersionPublic, WrappedKey
+from ledger_api.records.models import (
+    Custody,
+    Record,
+    RecordKind,
+    RecordPublic,
+    RecordVersion,
+    RecordVersionPublic,
+    WrappedKey,
+)
+from ledger_api.records.retention import retention_end
 from ledger_api.vocabulary import Category, Purpose
 
 
 @dataclass
 class NewRecord:
-    """What only the first version of a record says: whose it is and what kind of data."""
+    """What only the first version of a record says: whose it is, what kind of data, and (for how long
+    it must be kept) what kind of care it comes from."""
 
     patient: str
     category: Category
     media_type: str
     fhir_resource_type: str | None
+    record_kind: RecordKind = RecordKind.OTHER
 
 
 log = structlog.get_logger("medledger.records")
@@ -68,11 +70,14 @@ async def upload(
     declared_sha256: str | None,
     new: NewRecord | None = None,
     record_id: str | None = None,
+    last_encounter: date | None = None,
 ) -> Record:
     """Encrypts and stores a ``new`` record, or the next version of ``record_id``, and queues its anchor.
 
     ``declared_sha256`` is the signed digest of the body (member uploads); a mismatch stores nothing.
+    ``last_encounter`` (default: today) sets the retention end; a later version only ever extends it.
     """
+    encounter = _encounter(last_encounter)
     if new is not None and record_id is None:
         record_id, version, patient, category = mint_record_id(node.address).hex(), 1, new.patient, int(new.category)
     elif new is None and record_id is not None:
@@ -85,10 +90,26 @@ async def upload(
     )
     encrypted, incoming = await encrypt_upload(node, context, body, declared_sha256)
     try:
-        return await asyncio.to_thread(_store, node, new, record_id, version, patient, category, encrypted, incoming)
+        return await asyncio.to_thread(
+            _store, node, new, record_id, version, patient, category, encrypted, incoming, encounter
+        )
     finally:
         incoming.unlink(missing_ok=True)
         encrypted.data_key.destroy()
+
+
+def _encounter(given: date | None) -> date:
+    """The last encounter a record version states: not in the future (a clock a day ahead is forgiven)."""
+    today = datetime.now(UTC).date()
+    if given is None:
+        return today
+    if given > today + timedelta(days=1):
+        raise InvalidValue(
+            "last_encounter: the last encounter cannot be in the future",
+            field="last_encounter",
+            code="encounter-in-future",
+        )
+    return given
 
 
 def _load_live_record(node: Node, record_id: str) -> Record:
@@ -98,11 +119,11 @@ def _load_live_record(node: Node, record_id: str) -> Record:
         raise NotFound(f"no record {record_id} at this member", code="record-not-found")
     if record.erased_at is not None:
         raise NotFound(f"record {record_id} was erased", code="record-erased")
-    _check_custody(node, record, writing=True)
+    check_custody(node, record, writing=True)
     return record
 
 
-def _check_custody(node: Node, record: Record | Row[Any], *, writing: bool = False) -> None:
+def check_custody(node: Node, record: Record | Row[Any], *, writing: bool = False) -> None:
     """Only what this node holds is served or extended: a record handed away names its successor; one
     handed to us is ours once the chain says so (``_custody``). A read only checks; a write (``writing``,
     already in a write path) also remembers the answer, so later checks need no chain read."""
@@ -130,6 +151,7 @@ def _store(
     category: int,
     encrypted: EncryptedRecord,
     incoming: Path,
+    encounter: date,
 ) -> Record:
     own_key = node.identity.hpke_public_key
     wrapped = wrap_data_key(encrypted.data_key, own_key, WrapContext(bytes.fromhex(record_id), version, node.address))
@@ -154,10 +176,14 @@ def _store(
                     custodian=node.address,
                     created_at=moment,
                     subject_salt=new_salt().hex(),
+                    record_kind=new.record_kind,
                 )
             elif record.latest_version != version - 1:
                 raise Conflict("a concurrent upload added this version first; retry", code="version-race")
             record.latest_version = version
+            if record.last_encounter is None or encounter > record.last_encounter:
+                record.last_encounter = encounter
+                record.retention_until = retention_end(node.settings.retention, record.record_kind, encounter)
             session.add(record)
             session.flush()
             item = enqueue(
@@ -228,6 +254,11 @@ def _public(session: Session, record: Record, custody: str | None = None, *, ope
         erased=record.erased_at is not None,
         custody=custody or record.custody,
         subject_salt=(record.subject_salt or None) if opener else None,
+        record_kind=record.record_kind,
+        last_encounter=record.last_encounter,
+        retention_until=record.retention_until,
+        restricted=record.restricted,
+        restricted_since=record.restricted_since,
         versions=[
             RecordVersionPublic(
                 version=v.version,
@@ -248,6 +279,8 @@ def get_record(node: Node, caller: Caller, record_id: str) -> RecordPublic:
         if record is None:
             raise NotFound(f"no record {record_id} at this member", code="record-not-found")
         opener = _check_can_see(node, caller, record.patient, {record.category})
+        if not opener and not _remote_may_see(node, caller, record):
+            raise ConsentDenied("no consent lets you see this record")
         return _public(session, record, _custody(node, record), opener=opener)
 
 
@@ -262,7 +295,8 @@ def list_records(node: Node, caller: Caller, patient: str, purpose: Purpose | No
             )
         )
         visible, opener = _visible_categories(node, caller, patient, {r.category for r in records}, purpose)
-        return [_public(session, r, _custody(node, r), opener=opener) for r in records if r.category in visible]
+        shown = [r for r in records if r.category in visible and (opener or _remote_may_see(node, caller, r))]
+        return [_public(session, r, _custody(node, r), opener=opener) for r in shown]
 
 
 def settle_incoming(node: Node) -> int:
@@ -311,6 +345,11 @@ def _visible_categories(
     return permitted, False
 
 
+def _remote_may_see(node: Node, caller: Caller, record: Record) -> bool:
+    """A restricted record is shown to another member only under its break-glass (as it is released)."""
+    return not record.restricted or node.chain.consents.emergency_access(record.patient, caller.address) is not None
+
+
 def _check_can_see(node: Node, caller: Caller, patient: str, categories: set[int]) -> bool:
     """Raises unless the caller may see a record of these categories; True for one who may open its anchor."""
     visible, opener = _visible_categories(node, caller, patient, categories, None)
@@ -351,11 +390,13 @@ _RELEASABLE = (
         Record.patient,
         Record.category,
         Record.media_type,
+        Record.fhir_resource_type,
         Record.custodian,  # type: ignore[call-overload]
         Record.latest_version,
         Record.erased_at,
         Record.custody,
         Record.custody_counterpart,
+        Record.restricted,
         RecordVersion.version,
         RecordVersion.content_hash,
         RecordVersion.sealed_by,
@@ -396,7 +437,7 @@ def release(
     if stored is None or stored.erased_at is not None:
         raise NotFound(f"no record {record_id} at this member", code="record-not-found")
     number = version or stored.latest_version
-    _check_custody(node, stored)
+    check_custody(node, stored)
     if stored.version is None or stored.wrapped is None:
         raise NotFound(f"record {record_id} has no version {number}", code="version-not-found")
     block = caller.head_block if caller.head_block is not None else node.chain.consents.head_block()
@@ -443,11 +484,25 @@ def _published_key(raw: bytes) -> HpkePublicKey:
 
 
 def _authorize(node: Node, caller: Caller, record: Record | Row[Any], purpose: Purpose, block: int) -> tuple[str, str]:
-    """Reads the consent (else a break-glass) at ``block``, the latest block, logged with the entry."""
-    if caller.local:
-        return "custodian", ""
+    """Reads the consent (else a break-glass) at ``block``, the latest block, logged with the entry.
+
+    A restriction (of this record, here; of all the patient's records, on chain) leaves the custodian
+    only legal purposes, and another member only a break-glass: the chain's consent check answers no
+    while the patient's sharing is restricted, and this record's restriction skips it."""
     consents = node.chain.consents
-    consent_id = consents.permitting_consent(record.patient, caller.address, record.category, int(purpose), block)
+    if caller.local:
+        if purpose != Purpose.LEGAL and (record.restricted or consents.is_restricted(record.patient, block)):
+            raise RecordRestricted(
+                "the patient restricted this record (an erasure request within its retention period): "
+                "this hospital may read it only for purpose legal",
+                code="record-restricted",
+            )
+        return "custodian", ""
+    consent_id = (
+        None
+        if record.restricted
+        else consents.permitting_consent(record.patient, caller.address, record.category, int(purpose), block)
+    )
     if consent_id is not None:
         return "consent", f"{consent_id:064x}"
     break_glass_id = consents.emergency_access(record.patient, caller.address, block)
@@ -458,41 +513,3 @@ def _authorize(node: Node, caller: Caller, record: Record | Row[Any], purpose: P
     raise ConsentDenied(
         f"no consent lets {caller.address} read this record for {purpose.name.lower()}, and no break-glass is declared"
     )
-
-
-def erase(node: Node, caller: Caller, record_id: str) -> AccessEntry:
-    """Crypto-shreds a record (every version): its key-encryption key overwritten and removed, so that every
-    copy of its sealed keys the database keeps (rows, write-ahead log, free pages, backups) is noise; then
-    the rows and ciphertext deleted, and the erasure logged."""
-    with session_scope(node.engine) as session:
-        record = session.get(Record, record_id)
-    if record is None or record.erased_at is not None:
-        raise NotFound(f"no record {record_id} at this member", code="record-not-found")
-    policy.require(policy.CUSTODIAN_OR_PATIENT_ERASES, node, caller, record.patient)
-    _check_custody(node, record, writing=True)
-    fields = AccessEntryBase.custodian_action(
-        record_id=record_id,
-        version=record.latest_version,
-        category=record.category,
-        patient=record.patient,
-        requester=caller.address,
-        action="erase",
-        purpose=int(Purpose.PATIENT_REQUEST),
-    )
-    with node.access_lock, session_scope(node.engine) as session:
-        keys = list(session.exec(select(WrappedKey).where(WrappedKey.record_id == record_id)))
-        crypto_shred([bytearray(k.wrapped) for k in keys])
-        for key in keys:
-            session.delete(key)
-        stored = session.get(Record, record_id)
-        assert stored is not None
-        stored.erased_at = datetime.now(UTC)
-        session.add(stored)
-        entry = record_access(session, member=node.address, fields=fields)
-    # after the commit: a failed commit leaves the record as it was; a crash right here leaves a key
-    # that the start-up sweep destroys (``sweep_orphans``: keys of erased and handed-away records)
-    node.key_vault.shred(record_id)
-    checkpoint(node.engine)  # SQLite: the deleted rows leave the write-ahead log too
-    for version in range(1, record.latest_version + 1):
-        blob_path(node, record_id, version).unlink(missing_ok=True)
-    return entry

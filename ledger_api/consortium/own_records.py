@@ -1,0 +1,167 @@
+"""A patient's own records at whichever member holds them, through the node they signed in at.
+
+The patient's copy (``records.self_access``) and restriction of a record (``records.restriction``) are
+answered by the record's custodian. The node the patient signed in at answers itself when it holds
+the record; otherwise it asks the custodian the chain names, once: a copy with the patient's
+consortium-view proof (a read, as the patient), a restriction with the patient's own signed request
+(the custodian checks the signature itself, trusting no member in between). A copy passes through
+as ciphertext wrapped for the patient's key, checked here against the hash anchored on chain; this
+node cannot open it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import blake3
+import httpx
+from pydantic import ValidationError
+
+from ledger_api.auth import patient_proof, policy
+from ledger_api.auth.caller import Caller
+from ledger_api.consortium.peers import _read_capped, active_peer, peer_client, raise_for_peer, safe_media_type
+from ledger_api.core import headers as header_names
+from ledger_api.core import jsontext
+from ledger_api.errors import ContractReverted, Forbidden, IntegrityViolation, NotFound, PeerUnavailable
+from ledger_api.node import Node
+from ledger_api.records import restriction, self_access
+from ledger_api.records.service import Release
+
+#: what a copy's answer carries besides the body, passed on from the custodian as it is
+COPY_HEADERS = (
+    header_names.RECORD_ID,
+    header_names.VERSION,
+    header_names.CUSTODIAN,
+    header_names.SEALED_BY,
+    header_names.PATIENT,
+    header_names.CATEGORY,
+    header_names.CONTENT_HASH,
+    header_names.WRAPPED_KEY,
+    header_names.ACCESS_SEQUENCE,
+    header_names.BASIS,
+    header_names.FHIR_RESOURCE_TYPE,
+    header_names.SUBJECT_SALT,
+)
+
+
+@dataclass
+class ForwardedCopy:
+    """A copy fetched from the custodian: its headers, and the ciphertext in a temporary file."""
+
+    headers: dict[str, str]
+    path: Path
+
+
+def _custodian(node: Node, record_id: str) -> str:
+    try:
+        return node.chain.records.record(bytes.fromhex(record_id)).custodian
+    except ContractReverted:
+        raise NotFound(f"no record {record_id} of this patient", code="record-not-found") from None
+
+
+def own_copy(
+    node: Node, caller: Caller, patient: str, record_id: str, version: int | None, reader_key: str
+) -> Release | ForwardedCopy:
+    """The patient's copy: released here if this node holds the record, else fetched from its custodian."""
+    policy.require(policy.PATIENT_OR_DELEGATE_READS_OWN_CONTENT, node, caller, patient)
+    key = self_access.reader_key(reader_key)
+    if self_access.holds(node, record_id) or caller.via is not None:  # a forwarded request is never forwarded on
+        return self_access.release_own(node, caller, patient, record_id, version, key)
+    if caller.proof is None:
+        raise Forbidden(
+            "this record is held by another member, and the sign-in did not allow consortium-wide viewing: "
+            "sign in again allowing it, or at the hospital that holds the record",
+            code="consortium-view-not-allowed",
+        )
+    custodian = _custodian(node, record_id)
+    if custodian == node.address:
+        raise NotFound(f"no record {record_id} of this patient", code="record-not-found")
+    return _fetch_copy(node, caller, patient, record_id, version, reader_key, custodian)
+
+
+def _fetch_copy(
+    node: Node, caller: Caller, patient: str, record_id: str, version: int | None, reader_key: str, custodian: str
+) -> ForwardedCopy:
+    peer = active_peer(node, custodian)
+    timeout = node.settings.peers.timeout_s
+    limit = node.settings.peers.max_record_bytes
+    node.blob_dir.mkdir(parents=True, exist_ok=True)
+    target = Path(tempfile.mkstemp(prefix=".copy-", dir=node.blob_dir)[1])
+    digest = blake3.blake3()
+    deadline = time.monotonic() + timeout
+    params = {"version": version} if version is not None else {}
+    headers = {patient_proof.HEADER: caller.proof or "", header_names.READER_KEY: reader_key}
+    try:
+        with peer_client(node, peer).stream(
+            "GET",
+            f"/v1/patients/{patient}/records/{record_id}/content",
+            params=params,
+            headers=headers,
+            timeout=timeout,
+        ) as response:
+            if response.status_code >= 300:
+                _read_capped(response, 64 * 1024)
+                raise_for_peer(response, peer)
+            received = 0
+            with open(target, "wb") as sink:
+                for chunk in response.iter_bytes():
+                    received += len(chunk)
+                    if received > limit or time.monotonic() > deadline:
+                        raise PeerUnavailable(f"{peer.name} sent more than allowed, or too slowly")
+                    digest.update(chunk)
+                    sink.write(chunk)
+            answer = {name: response.headers[name] for name in COPY_HEADERS if name in response.headers}
+        version_sent = int(answer[header_names.VERSION])
+        anchored = node.chain.records.content_hash(bytes.fromhex(record_id), version_sent).hex()
+        if answer[header_names.RECORD_ID] != record_id or digest.hexdigest() != anchored:
+            raise IntegrityViolation(
+                "the custodian's ciphertext does not match the hash anchored on chain", code="peer-answer-mismatch"
+            )
+        base64.b64decode(answer[header_names.WRAPPED_KEY], validate=True)
+        answer[header_names.MEDIA_TYPE] = safe_media_type(response.headers.get(header_names.MEDIA_TYPE, ""))
+        return ForwardedCopy(headers=answer, path=target)
+    except (KeyError, ValueError) as exc:
+        target.unlink(missing_ok=True)
+        raise PeerUnavailable(f"{peer.name} sent an unreadable answer ({type(exc).__name__})") from None
+    except httpx.HTTPError as exc:
+        target.unlink(missing_ok=True)
+        raise PeerUnavailable(f"{peer.name} unreachable: {type(exc).__name__}") from None
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+
+
+def change_restriction(
+    node: Node, caller: Caller, record_id: str, request: restriction.RecordRestrictionIn
+) -> restriction.RestrictionView:
+    """A signed restriction change, applied here if this node holds the record, else by its custodian."""
+    policy.require(policy.PATIENT_DELEGATE_OR_MEMBER_RESTRICTS, node, caller, request.patient)
+    if self_access.holds(node, record_id) or (caller.kind == "member" and not caller.local):
+        return restriction.change_signed(node, record_id, request)
+    custodian = _custodian(node, record_id)
+    if custodian == node.address:
+        raise NotFound(f"no record {record_id} at this member", code="record-not-found")
+    peer = active_peer(node, custodian)
+    try:
+        response = peer_client(node, peer).post(
+            f"/v1/records/{record_id}/restriction",
+            content=json.dumps(request.model_dump(mode="json")).encode(),
+            headers={"content-type": "application/json"},
+            timeout=node.settings.peers.timeout_s,
+        )
+    except httpx.HTTPError as exc:
+        raise PeerUnavailable(f"{peer.name} unreachable: {type(exc).__name__}") from None
+    if response.status_code >= 300:
+        raise_for_peer(response, peer)
+    try:
+        view = restriction.RestrictionView.model_validate(jsontext.loads(response.content))
+    except (ValueError, ValidationError):
+        raise PeerUnavailable(f"{peer.name} sent an unreadable answer") from None
+    if view.record_id != record_id or view.custodian.lower() != custodian.lower():
+        raise IntegrityViolation("the custodian answered for another record", code="peer-answer-mismatch")
+    return view

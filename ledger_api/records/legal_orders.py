@@ -1,0 +1,167 @@
+"""Legal orders to erase a record before its retention end: two people besides the filer must sign.
+
+A court or regulator may order a record destroyed early. Because destruction cannot be undone and the
+law otherwise forbids it, the custodian's system files the order (who filed it, the order's reference,
+authority and date), and it is carried out only once a *second* person at the custodian, a records
+officer named in ``retention.officers``, has countersigned it with their own key (EIP-712
+``LegalErasure(bytes32 recordId,uint256 orderId,bytes32 order)`` under the consortium's consent domain,
+``order`` being ``digest`` below), and an active auditor has approved it by a signed request. Then the
+record is shredded, logged (``legal-order``) and anchored like any erasure. The order stays as evidence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+from medledger_crypto import recover_typed, typed_data
+from sqlmodel import col, select
+
+from ledger_api.auth import policy
+from ledger_api.auth.caller import Caller
+from ledger_api.consents.schemas import Signature, signature_parts
+from ledger_api.core.db import session_scope
+from ledger_api.errors import Conflict, Forbidden, InvalidValue, NotFound
+from ledger_api.node import Node
+from ledger_api.records import erasure
+from ledger_api.records.models import ErasureOrder, ErasureOrderCreate, ErasureOrderPublic, ErasureOrderState, Record
+from ledger_api.records.service import check_custody
+
+
+def digest(order: ErasureOrder) -> bytes:
+    """What the officer signs: SHA-256 of the order's canonical JSON (sorted keys, no spaces)."""
+    fields = {
+        "id": order.id,
+        "record_id": order.record_id,
+        "reference": order.reference,
+        "authority": order.authority,
+        "issued_on": order.issued_on.isoformat(),
+        "filed_by": order.filed_by,
+    }
+    return hashlib.sha256(
+        json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    ).digest()
+
+
+def countersign_document(node: Node, order: ErasureOrder) -> dict[str, object]:
+    """The EIP-712 document a records officer signs for ``order`` (any EIP-712 wallet can sign it)."""
+    message = {"recordId": bytes.fromhex(order.record_id), "orderId": order.id, "order": digest(order)}
+    return typed_data(
+        "LegalErasure", message, chain_id=node.chain_id, contract=node.manifest.address("ConsentRegistry")
+    )
+
+
+def _public(order: ErasureOrder) -> ErasureOrderPublic:
+    return ErasureOrderPublic(**order.model_dump(), digest=digest(order).hex())
+
+
+def _load(node: Node, order_id: int) -> ErasureOrder:
+    with session_scope(node.engine) as session:
+        order = session.get(ErasureOrder, order_id)
+    if order is None:
+        raise NotFound(f"no erasure order {order_id} at this member", code="erasure-order-not-found")
+    return order
+
+
+def file(node: Node, caller: Caller, record_id: str, filed: ErasureOrderCreate) -> ErasureOrderPublic:
+    policy.require(policy.OWN_SYSTEM, node, caller)
+    with session_scope(node.engine) as session:
+        record = session.get(Record, record_id)
+        if record is None or record.erased_at is not None:
+            raise NotFound(f"no record {record_id} at this member", code="record-not-found")
+        check_custody(node, record, writing=True)
+        order = ErasureOrder(**filed.model_dump(), record_id=record_id, created_at=datetime.now(UTC))
+        session.add(order)
+        session.flush()
+        return _public(order)
+
+
+def orders_of(node: Node, caller: Caller, record_id: str) -> list[ErasureOrderPublic]:
+    policy.require(policy.OWN_SYSTEM_OR_AUDITOR, node, caller)
+    with session_scope(node.engine) as session:
+        found = session.exec(
+            select(ErasureOrder).where(ErasureOrder.record_id == record_id).order_by(col(ErasureOrder.id))
+        )
+        return [_public(order) for order in found]
+
+
+def get(node: Node, caller: Caller, order_id: int) -> ErasureOrderPublic:
+    policy.require(policy.OWN_SYSTEM_OR_AUDITOR, node, caller)
+    return _public(_load(node, order_id))
+
+
+def countersign(node: Node, caller: Caller, order_id: int, officer: str, signature: Signature) -> ErasureOrderPublic:
+    """A records officer's countersignature (not the one who filed it), checked against their key."""
+    policy.require(policy.OWN_SYSTEM, node, caller)
+    order = _pending(node, order_id)
+    account = node.settings.retention.officers.get(officer)
+    if account is None:
+        raise Forbidden(f"{officer} is not a records officer of this hospital", code="not-an-officer")
+    if officer == order.filed_by:
+        raise Forbidden(
+            "the officer who filed an order cannot countersign it: a second person must", code="same-person"
+        )
+    try:
+        signer = recover_typed(countersign_document(node, order), *signature_parts(signature))
+    except Exception:
+        raise InvalidValue(
+            "signature: not a valid signature", field="signature", code="consent-signature-malformed"
+        ) from None
+    if signer.lower() != account.lower():
+        raise Forbidden(f"signature: not by {officer}'s key over this order", code="signature-wrong-signer")
+    return _record_approval(
+        node, order_id, countersigned_by=officer, countersigner_account=account, signature=signature
+    )
+
+
+def approve(node: Node, caller: Caller, order_id: int) -> ErasureOrderPublic:
+    """An auditor's approval: their signed request is their signature."""
+    policy.require(policy.AUDITOR_APPROVES, node, caller)
+    _pending(node, order_id)
+    return _record_approval(node, order_id, approved_by=caller.address)
+
+
+def _pending(node: Node, order_id: int) -> ErasureOrder:
+    order = _load(node, order_id)
+    if order.state != ErasureOrderState.PENDING:
+        raise Conflict(f"erasure order {order_id} was carried out already", code="erasure-order-executed")
+    return order
+
+
+def _record_approval(
+    node: Node,
+    order_id: int,
+    *,
+    countersigned_by: str | None = None,
+    countersigner_account: str | None = None,
+    signature: Signature | None = None,
+    approved_by: str | None = None,
+) -> ErasureOrderPublic:
+    with session_scope(node.engine) as session:
+        order = session.get(ErasureOrder, order_id, with_for_update=True)
+        assert order is not None
+        if countersigned_by is not None:
+            v, r, s = signature_parts(signature)  # type: ignore[arg-type]
+            order.countersigned_by, order.countersigner_account = countersigned_by, countersigner_account
+            order.countersignature = (r + s + bytes([v])).hex()
+        if approved_by is not None:
+            order.approved_by = approved_by
+        session.add(order)
+        ready = order.countersigned_by is not None and order.approved_by is not None
+    if ready:
+        _execute(node, order_id)
+    return _public(_load(node, order_id))
+
+
+def _execute(node: Node, order_id: int) -> None:
+    order = _load(node, order_id)
+    with session_scope(node.engine) as session:
+        record = session.get(Record, order.record_id)
+    if record is not None and record.erased_at is None:
+        erasure.shred(node, record, requester=node.address, reason="legal-order")
+    with session_scope(node.engine) as session:
+        stored = session.get(ErasureOrder, order_id)
+        assert stored is not None
+        stored.state, stored.executed_at = ErasureOrderState.EXECUTED, datetime.now(UTC)
+        session.add(stored)

@@ -1,0 +1,194 @@
+"""A patient's restriction of one record: an erasure request where the law says the record must be kept.
+
+PIPL Art. 47: where a legal retention period has not ended, a request to delete means stopping all
+processing but storage and security. So the record stays, and from the restriction on it is released
+to nobody but the patient, this custodian for legal purposes (purpose ``legal``), and a declared
+break-glass (life and health, PIPL Art. 13(4)); consents are not touched, only overridden. The patient
+can lift it.
+
+Where it lives: here (``records.restricted``, which every release reads with the record, so it holds
+from the moment the request is accepted) and on chain (``RecordRegistry.setRestriction``, sent by this
+custodian through the outbox), which says only that the record is restricted, not whose it is: it
+follows the record through a custody handover and lets auditors judge every release after it. The
+patient's own signed request (EIP-712 ``RecordRestriction``) stays with the custodian; its digest is the
+authorisation of the access-trail entry that records the change. A restriction of all the patient's
+records is the patient's own statement on chain instead (``ConsentRegistry.restrictSharing``).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from eth_utils import keccak
+from medledger_crypto import RecordRestriction, recover_typed
+from pydantic import BaseModel, Field
+from sqlmodel import Session
+
+from ledger_api.access.models import AccessEntry, AccessEntryBase
+from ledger_api.access.service import record_access
+from ledger_api.auth.caller import Caller
+from ledger_api.chain.contract import UnsignedTransaction
+from ledger_api.chain.deployment import Consortium
+from ledger_api.consents.schemas import Deadline, Signature, signature_parts
+from ledger_api.core.db import session_scope
+from ledger_api.errors import Conflict, Forbidden, InvalidValue, NotFound
+from ledger_api.node import Node
+from ledger_api.outbox.kinds import ChainWrite, OutboxKind
+from ledger_api.outbox.service import enqueue
+from ledger_api.records.models import Record
+from ledger_api.records.service import check_custody
+
+#: how far in the future a signed request's ``issued_at`` may lie (clocks differ)
+CLOCK_SKEW_S = 300
+
+
+class RecordRestrictionIn(BaseModel):
+    """The patient's (or a delegate's) signed request: EIP-712 ``RecordRestriction(address patient,bytes32
+    recordId,bool restricted,uint256 issuedAt,uint256 deadline)`` under the consortium's consent domain
+    (``GET /v1/patients/{patient}/signing-domain``)."""
+
+    patient: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+    restricted: bool
+    issued_at: int = Field(ge=0, lt=2**63, description="unix seconds; must be later than the last applied request's")
+    deadline: Deadline
+    signature: Signature
+
+
+class RestrictionView(BaseModel):
+    """A record's restriction as its custodian holds it; ``sequence``: the access-trail entry of the change."""
+
+    record_id: str
+    custodian: str
+    restricted: bool
+    restricted_since: datetime | None
+    sequence: int | None = None
+
+
+class SetRecordRestriction(ChainWrite):
+    """The custodian's chain write: the record restricted or not (nothing else)."""
+
+    kind: ClassVar[str] = "record_restriction"
+    record_id: str
+    restricted: bool
+
+
+class SetRecordRestrictionKind(OutboxKind[SetRecordRestriction]):
+    message = SetRecordRestriction
+
+    def transaction(self, chain: Consortium[UnsignedTransaction], message: SetRecordRestriction) -> UnsignedTransaction:
+        return chain.records.set_restriction(bytes.fromhex(message.record_id), message.restricted)
+
+    def already_done(self, message: SetRecordRestriction) -> bool:
+        return self.node.chain.records.is_restricted(bytes.fromhex(message.record_id)) == message.restricted
+
+
+KINDS: tuple[type[OutboxKind[SetRecordRestriction]], ...] = (SetRecordRestrictionKind,)
+
+
+def view(record: Record, sequence: int | None = None) -> RestrictionView:
+    return RestrictionView(
+        record_id=record.id,
+        custodian=record.custodian,
+        restricted=record.restricted,
+        restricted_since=record.restricted_since,
+        sequence=sequence,
+    )
+
+
+def restrict_in_person(node: Node, caller: Caller, record: Record) -> AccessEntry:
+    """The patient's own erasure request (``DELETE``, signed in here) within retention: a restriction."""
+    if record.restricted:
+        raise Conflict("the record is already restricted", code="restriction-unchanged")
+    return _apply(node, record, restricted=True, requester=caller.address, proof="", issued_at=None)
+
+
+def change_signed(node: Node, record_id: str, request: RecordRestrictionIn) -> RestrictionView:
+    """Applies a patient-signed restriction change to a record held here, checked as the chain would check
+    a consent: deadline, signer = the record's patient or their delegate now, and no replay."""
+    with session_scope(node.engine) as session:
+        record = session.get(Record, record_id)
+    if record is None or record.erased_at is not None:
+        raise NotFound(f"no record {record_id} at this member", code="record-not-found")
+    check_custody(node, record, writing=True)
+    now = int(time.time())
+    if request.deadline < now:
+        raise InvalidValue(
+            "deadline: the signature's deadline has passed; ask the patient to sign again",
+            field="deadline",
+            code="signature-deadline-passed",
+        )
+    if request.issued_at > now + CLOCK_SKEW_S:
+        raise InvalidValue("issued_at: lies in the future", field="issued_at", code="issued-in-future")
+    v, r, s = signature_parts(request.signature)
+    message = RecordRestriction(
+        patient=request.patient,
+        record_id=bytes.fromhex(record_id),
+        restricted=request.restricted,
+        issued_at=request.issued_at,
+        deadline=request.deadline,
+    )
+    document = message.document(chain_id=node.chain_id, contract=node.manifest.address("ConsentRegistry"))
+    try:
+        signer = recover_typed(document, v, r, s)
+    except Exception:
+        raise InvalidValue(
+            "signature: not a valid signature", field="signature", code="consent-signature-malformed"
+        ) from None
+    patient = record.patient
+    if request.patient.lower() != patient.lower() or not (
+        signer == patient or node.chain.consents.is_delegate(patient, signer)
+    ):
+        # the same answer whether or not the record is this patient's: a stranger learns nothing
+        raise Forbidden(
+            "signature: not by this record's patient or a delegate of theirs", code="signature-wrong-signer"
+        )
+    if request.issued_at <= record.restriction_issued_at:
+        raise Conflict(
+            "issued_at: a later request for this record was applied already; sign a new one",
+            code="restriction-request-stale",
+        )
+    if record.restricted == request.restricted:
+        raise Conflict(
+            f"the record is {'already' if record.restricted else 'not'} restricted", code="restriction-unchanged"
+        )
+    proof = keccak(r + s + bytes([v])).hex()
+    entry = _apply(
+        node, record, restricted=request.restricted, requester=signer, proof=proof, issued_at=request.issued_at
+    )
+    with session_scope(node.engine) as session:
+        stored = session.get(Record, record_id)
+        assert stored is not None
+        return view(stored, entry.sequence)
+
+
+def _apply(
+    node: Node, record: Record, *, restricted: bool, requester: str, proof: str, issued_at: int | None
+) -> AccessEntry:
+    """The change, its chain write and its access-trail entry, in one transaction."""
+    fields = AccessEntryBase.patient_action(
+        record_id=record.id,
+        version=record.latest_version,
+        category=record.category,
+        patient=record.patient,
+        requester=requester,
+        action="restrict" if restricted else "unrestrict",
+        proof=proof,
+    )
+    with node.access_lock, session_scope(node.engine) as session:
+        stored = _locked(session, record.id)
+        stored.restricted = restricted
+        stored.restricted_since = datetime.now(UTC) if restricted else None
+        if issued_at is not None:
+            stored.restriction_issued_at = issued_at
+        session.add(stored)
+        enqueue(session, SetRecordRestriction(record_id=record.id, restricted=restricted))
+        return record_access(session, member=node.address, fields=fields)
+
+
+def _locked(session: Session, record_id: str) -> Record:
+    stored = session.get(Record, record_id, with_for_update=True)
+    if stored is None or stored.erased_at is not None:
+        raise NotFound(f"no record {record_id} at this member", code="record-not-found")
+    return stored
