@@ -17,6 +17,7 @@ from eth_account.signers.local import LocalAccount
 from ledger_api.chain.backends import AnvilBackend, ChainBackend, EthTesterBackend
 from ledger_api.chain.deployment import Consortium, DeploymentManifest
 from ledger_api.chain.transactions import TransactionSender
+from ledger_api.core.config import RetentionSettings
 from tests.utils.nodes import Identities, RunningNode, database, deploy, start_node
 from tests.utils.webhooks import Receiver, serve_receiver
 
@@ -35,6 +36,8 @@ class World:
     other_patient: LocalAccount
     stranger: LocalAccount
     db_kind: str
+    #: node A's records officer "officer-li" (``retention.officers``): countersigns legal erasure orders
+    officer: LocalAccount | None = None
 
     def chain_as(self, account: LocalAccount) -> Consortium:
         return Consortium(self.backend.w3, self.manifest, TransactionSender(self.backend.w3, account))
@@ -67,15 +70,17 @@ def consortium(request: pytest.FixtureRequest) -> Iterator[tuple[ChainBackend, D
 def world(consortium, tmp_path: Path) -> Iterator[World]:
     backend, manifest, identities, db_kind = consortium
     snapshot = backend.snapshot()
+    officer = Account.create()
+    retention = RetentionSettings(officers={"officer-li": officer.address})
     try:
         with (
             database(db_kind, tmp_path) as url,
-            start_node(backend, manifest, identities.members["a"], tmp_path, url) as node,
+            start_node(backend, manifest, identities.members["a"], tmp_path, url, retention=retention) as node,
         ):
             patients = [Account.create() for _ in range(3)]
             for p in patients:
                 backend.fund(p.address, 10**19)
-            yield World(backend, manifest, identities, node, *patients, db_kind=db_kind)
+            yield World(backend, manifest, identities, node, *patients, db_kind=db_kind, officer=officer)
     finally:
         backend.revert(snapshot)
 

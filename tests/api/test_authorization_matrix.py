@@ -6,20 +6,28 @@ auditor, the record's patient (own), another patient (other) and nobody (anonymo
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import time
 from collections.abc import Callable
 
 import httpx
 import pytest
-from medledger_crypto import ConsentMessage, ConsentRevocation, DelegateChange, sign_typed
+from medledger_crypto import (
+    ConsentMessage,
+    ConsentRevocation,
+    DelegateChange,
+    RecordRestriction,
+    SharingRestriction,
+    sign_typed,
+)
 
 from ledger_api.apidocs.document import api_routes, declared_rule
 from ledger_api.auth import policy
 from ledger_api.core import headers as header_names
 from tests.api.conftest import World
 from tests.utils.consents import grant_message
-from tests.utils.records import grant, upload
+from tests.utils.records import PAST_RETENTION, grant, upload
 
 ROLES = ("local", "remote", "auditor", "own", "other", "anonymous")
 
@@ -77,6 +85,55 @@ def _signed_delegation(world: World) -> dict:
     }
 
 
+READER_KEY = {header_names.READER_KEY: base64.b64encode(bytes(range(1, 33))).decode()}
+
+
+def _signed_record_restriction(world: World, record_id: str) -> dict:
+    now = int(time.time())
+    message = RecordRestriction(
+        patient=world.patient.address,
+        record_id=bytes.fromhex(record_id),
+        restricted=True,
+        issued_at=now,
+        deadline=now + 600,
+    )
+    document = message.document(chain_id=world.node.node.chain_id, contract=world.manifest.address("ConsentRegistry"))
+    v, r, s = sign_typed(world.patient, document)
+    return {
+        "patient": world.patient.address,
+        "restricted": True,
+        "issued_at": now,
+        "deadline": now + 600,
+        "signature": {"v": v, "r": r.hex(), "s": s.hex()},
+    }
+
+
+def _signed_sharing_restriction(world: World) -> dict:
+    """The patient's signed change of their whole restriction: to the opposite of what the chain says now."""
+    now = int(time.time())
+    consents = world.chain_as(world.patient).consents
+    restricted = not consents.is_restricted(world.patient.address)
+    nonce = consents.nonce(world.patient.address)
+    message = SharingRestriction(patient=world.patient.address, restricted=restricted, nonce=nonce, deadline=now + 600)
+    return {"restricted": restricted, "nonce": nonce, "deadline": now + 600, "signature": _sign(world, message)}
+
+
+def _order(world: World, record_id: str) -> int:
+    """A legal erasure order for the record, filed by node A's system: its id."""
+    with world.node.member_client(world.a.account) as client:
+        response = client.post(f"/v1/records/{record_id}/erasure-orders", json=ORDER)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+ORDER = {
+    "reference": "(2026) 粤0306民初1234号",
+    "authority": "宝安区人民法院",
+    "issued_on": "2026-11-02",
+    "filed_by": "clerk-wang",
+}
+
+
 def _relayed(world: World) -> int:
     """A grant of the patient's, relayed by the patient: its relay id."""
     with world.node.patient_client(world.patient) as client:
@@ -98,6 +155,46 @@ def _subscription(world: World) -> str:
 
 Request = Callable[[World, httpx.Client, str], httpx.Response]
 CASES: dict[str, tuple[Request, dict[str, int]]] = {
+    "GET /v1/patients/{patient}/records/{record_id}/content": (
+        lambda w, c, r: c.get(f"/v1/patients/{w.patient.address}/records/{r}/content", headers=READER_KEY),
+        {"local": 403, "remote": 403, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},
+    ),
+    "POST /v1/records/{record_id}/restriction": (
+        lambda w, c, r: c.post(f"/v1/records/{r}/restriction", json=_signed_record_restriction(w, r)),
+        {"local": 200, "remote": 200, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},
+    ),
+    "POST /v1/patients/{patient}/restriction": (
+        lambda w, c, r: c.post(f"/v1/patients/{w.patient.address}/restriction", json=_signed_sharing_restriction(w)),
+        {"local": 202, "remote": 202, "auditor": 403, "own": 202, "other": 403, "anonymous": 401},
+    ),
+    "GET /v1/patients/{patient}/restriction": (
+        lambda w, c, r: c.get(f"/v1/patients/{w.patient.address}/restriction"),
+        {"local": 200, "remote": 200, "auditor": 200, "own": 200, "other": 403, "anonymous": 401},
+    ),
+    "POST /v1/records/{record_id}/erasure-orders": (
+        lambda w, c, r: c.post(f"/v1/records/{r}/erasure-orders", json=ORDER),
+        {"local": 201, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
+    "GET /v1/records/{record_id}/erasure-orders": (
+        lambda w, c, r: c.get(f"/v1/records/{r}/erasure-orders"),
+        {"local": 200, "remote": 403, "auditor": 200, "own": 403, "other": 403, "anonymous": 401},
+    ),
+    "GET /v1/erasure-orders/{order_id}": (
+        lambda w, c, r: c.get(f"/v1/erasure-orders/{_order(w, r)}"),
+        {"local": 200, "remote": 403, "auditor": 200, "own": 403, "other": 403, "anonymous": 401},
+    ),
+    "POST /v1/erasure-orders/{order_id}/countersignature": (
+        # an officer id the node does not list: the caller's role passes, the signer does not
+        lambda w, c, r: c.post(
+            f"/v1/erasure-orders/{_order(w, r)}/countersignature",
+            json={"officer": "officer-unknown", "signature": "0x" + "11" * 64 + "1b"},
+        ),
+        {"local": 403, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
+    "POST /v1/erasure-orders/{order_id}/approval": (
+        lambda w, c, r: c.post(f"/v1/erasure-orders/{_order(w, r)}/approval"),
+        {"local": 403, "remote": 403, "auditor": 200, "own": 403, "other": 403, "anonymous": 401},
+    ),
     "POST /v1/records": (
         lambda w, c, r: c.post(
             "/v1/records", content=b"x", params=_upload_params(w), headers={"content-type": "application/octet-stream"}
@@ -339,7 +436,7 @@ def test_authorization_matrix(world: World, endpoint: str) -> None:
     assert set(expected) == set(ROLES)
     observed = {}
     for role in ROLES:
-        record_id = upload(world).json()["id"]  # a fresh record each time (erasure changes it)
+        record_id = upload(world, **PAST_RETENTION).json()["id"]  # a fresh record each time (erasure changes it)
         with _client(world, role) as client:
             observed[role] = request(world, client, record_id).status_code
         world.node.drain()  # a relay lands before the next role signs (a second one for a pending nonce is 409)

@@ -16,7 +16,7 @@ from ledger_api.records.blobs import sweep_orphans
 from ledger_api.records.models import WrappedKey
 from tests.api.conftest import World
 from tests.utils import postgres
-from tests.utils.records import upload
+from tests.utils.records import PAST_RETENTION, upload
 
 
 def _files_the_node_wrote(world: World) -> list[Path]:
@@ -34,7 +34,7 @@ def _files_the_node_wrote(world: World) -> list[Path]:
 
 def test_erasure_destroys_every_means_to_decrypt_that_the_node_holds(world: World) -> None:
     node = world.node.node
-    record_id = upload(world, body=b"HIV viral load: undetectable" * 100).json()["id"]
+    record_id = upload(world, body=b"HIV viral load: undetectable" * 100, **PAST_RETENTION).json()["id"]
     kek_file = node.settings.vault_dir / record_id[:2] / record_id
     kek = kek_file.read_bytes()
     with session_scope(node.engine) as session:
@@ -62,7 +62,7 @@ def test_erasure_destroys_every_means_to_decrypt_that_the_node_holds(world: Worl
 
 def test_a_key_left_by_a_crash_after_the_erasure_committed_is_destroyed_at_start(world: World) -> None:
     node = world.node.node
-    record_id = upload(world).json()["id"]
+    record_id = upload(world, **PAST_RETENTION).json()["id"]
     kept = node.key_vault.kek(record_id).to_bytes()
     with world.node.member_client(world.a.account) as client:
         assert client.delete(f"/v1/records/{record_id}").status_code == 200

@@ -7,7 +7,7 @@ from ledger_api.chain.defaults import ANY_MEMBER
 from ledger_api.core import headers as header_names
 from ledger_api.vocabulary import Category, Purpose, bitset
 from tests.api.conftest import World
-from tests.utils.records import LAB_REPORT, fetch, grant, open_release, upload
+from tests.utils.records import LAB_REPORT, PAST_RETENTION, fetch, grant, open_release, upload
 
 
 def test_upload_encrypts_stores_and_anchors(world: World) -> None:
@@ -82,7 +82,7 @@ def test_new_versions_append(world: World) -> None:
 
 
 def test_erasure_crypto_shreds_and_is_logged(world: World) -> None:
-    record_id = upload(world).json()["id"]
+    record_id = upload(world, **PAST_RETENTION).json()["id"]
     with world.node.member_client(world.a.account) as client:
         response = client.delete(f"/v1/records/{record_id}")
     assert response.status_code == 200 and response.json()["action"] == "erase"

@@ -14,7 +14,7 @@ from tests.utils.balp import privacy_disclosure_violations
 STUDY = bytes(range(256)) * 4096  # 1 MiB "imaging study"
 
 
-def _upload(world: TwoNodes, body: bytes, category: Category) -> str:
+def _upload(world: TwoNodes, body: bytes, category: Category, **extra: str) -> str:
     with world.a.member_client(world.ids.members["a"].account) as client:
         response = client.post(
             "/v1/records",
@@ -24,6 +24,7 @@ def _upload(world: TwoNodes, body: bytes, category: Category) -> str:
                 "patient": world.patient.address,
                 "category": category.name.lower(),
                 "media_type": "application/dicom",
+                **extra,
             },
         )
     assert response.status_code == 201, response.text

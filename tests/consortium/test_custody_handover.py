@@ -27,7 +27,7 @@ from ledger_api.records.models import Record, WrappedKey
 from ledger_api.vocabulary import Category, bitset
 from tests.consortium.conftest import TwoNodes
 from tests.consortium.test_cross_member import STUDY, _fetch_via_b, _upload
-from tests.utils.records import open_release
+from tests.utils.records import PAST_RETENTION, open_release
 
 LABS = b"creatinine 88 umol/L; eGFR 79" * 200
 
@@ -81,7 +81,7 @@ def test_a_leaving_member_hands_its_records_to_a_successor(two_nodes: TwoNodes) 
             == 201
         )
     imaging = _upload(world, STUDY, Category.IMAGING)
-    erased = _upload(world, b"wrong patient", Category.NOTES)
+    erased = _upload(world, b"wrong patient", Category.NOTES, **PAST_RETENTION)
     with _local(world, "a") as client:
         assert client.delete(f"/v1/records/{erased}").status_code == 200
     world.a.drain()

@@ -16,11 +16,22 @@ from tests.api.conftest import World
 from tests.utils.nodes import RunningNode
 
 LAB_REPORT = b"HbA1c 6.1 %; fasting glucose 5.9 mmol/L" * 50
+#: upload parameters of a record whose retention ended long ago (an outpatient visit in 2000): it may be erased
+PAST_RETENTION = {"record_kind": "outpatient", "last_encounter": "2000-01-03"}
 
 
-def upload(world: World, body: bytes = LAB_REPORT, category: Category = Category.LABS, patient: str | None = None):
-    """Member A uploads a record of the world's patient (an Observation unless told otherwise)."""
-    return upload_to(world.node, world.a.account, patient or world.patient.address, body, category, "Observation")
+def upload(
+    world: World,
+    body: bytes = LAB_REPORT,
+    category: Category = Category.LABS,
+    patient: str | None = None,
+    **params: str,
+):
+    """Member A uploads a record of the world's patient (an Observation unless told otherwise); ``params``:
+    more upload parameters (``PAST_RETENTION`` for one that may be erased)."""
+    return upload_to(
+        world.node, world.a.account, patient or world.patient.address, body, category, "Observation", **params
+    )
 
 
 def upload_to(
@@ -30,9 +41,10 @@ def upload_to(
     body: bytes,
     category: Category,
     fhir_resource_type: str | None = None,
+    **extra: str,
 ) -> httpx.Response:
     """``member`` uploads ``body`` as a record of ``patient`` to ``node``; the response as it came."""
-    params = {"patient": patient, "category": category.name.lower(), "media_type": "text/plain"}
+    params = {"patient": patient, "category": category.name.lower(), "media_type": "text/plain", **extra}
     if fhir_resource_type is not None:
         params["fhir_resource_type"] = fhir_resource_type
     with node.member_client(member) as client:
