@@ -86,8 +86,11 @@ def _chain_id(url: str) -> int:
     return int(httpx.post(f"{url}/v1/auth/challenge", timeout=10).json()["chain_id"])
 
 
-def patient_client(url: str, patient: PatientIdentity, timeout: float = 60) -> httpx.Client:
-    """Signs in with Ethereum (the key stays here) and returns a client carrying the session."""
+def patient_client(
+    url: str, patient: PatientIdentity, timeout: float = 60, resources: tuple[str, ...] = ()
+) -> httpx.Client:
+    """Signs in with Ethereum (the key stays here) and returns a client carrying the session; ``resources``:
+    what the sign-in allows besides (``urn:medledger:consortium-view``: answers from every member)."""
     import httpx
     from eth_account.messages import encode_defunct
 
@@ -97,7 +100,7 @@ def patient_client(url: str, patient: PatientIdentity, timeout: float = 60) -> h
         challenge = check(httpx.post(f"{url}/v1/auth/challenge", timeout=10)).json()
     except httpx.HTTPError:
         raise _unreachable(url) from None
-    message = answer_to(challenge, address=patient.address, lasts=timedelta(minutes=15))
+    message = answer_to(challenge, address=patient.address, lasts=timedelta(minutes=15), resources=resources)
     signature = patient.account.sign_message(encode_defunct(text=message)).signature.hex()
     session = check(
         httpx.post(f"{url}/v1/auth/session", json={"message": message, "signature": signature}, timeout=10)

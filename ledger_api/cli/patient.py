@@ -269,3 +269,57 @@ def notifications(key: KeyOpt, node: NodeOpt = None, as_json: JsonOpt = False) -
     with _signed_in(key, node) as (patient, client):
         rows = check(client.get(f"/v1/patients/{patient.address}/notifications")).json()
         _print_notifications(rows, as_json=as_json)
+
+
+@app.command()
+def export(
+    key: KeyOpt,
+    out: Annotated[Path, typer.Option("--out", help="Where to write the archive (a .zip).")],
+    node: NodeOpt = None,
+) -> None:
+    """Downloads all the patient's records, from every member, into one archive (decrypted here; the
+    nodes never see the plaintext), with a manifest that ``verify-export`` checks against the chain."""
+    from ledger_api.auth.patient_proof import CONSORTIUM_VIEW
+    from ledger_api.cli.patient_export import export_records
+
+    with reported_errors():
+        patient = load_patient(key)
+        if out.exists():
+            raise ValueError(f"{out} exists; refusing to overwrite it")
+        partial = out.with_name(out.name + ".part")
+        with (
+            patient_client(node_url(node), patient, resources=(CONSORTIUM_VIEW,)) as client,
+            open(partial, "wb") as sink,
+        ):
+            outcome = export_records(
+                client, patient, sink, progress=lambda done, total: console.print(f"record {done} of {total}")
+            )
+        partial.replace(out)
+        missing = [m["name"] for m in outcome["members"] if m["status"] != "returned"]
+        console.print(f"{outcome['records']} records written to {out}")
+        if missing:
+            console.print(f"[yellow]not reached: {', '.join(missing)}: their records are not in the archive[/yellow]")
+
+
+@app.command("verify-export")
+def verify_export(
+    archive: Annotated[Path, typer.Argument(help="An archive from `export` or the portal.")],
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="A local consortium's data directory.")] = Path("data"),
+    rpc: Annotated[str | None, typer.Option("--rpc", help="Chain RPC URL (default: the local consortium's).")] = None,
+    manifest: Annotated[Path | None, typer.Option("--manifest", help="Deployment manifest (default: local).")] = None,
+) -> None:
+    """Checks an archive against the chain: each record's anchored hash is its ciphertext's, the ciphertext
+    decrypts to its file, and the anchor's commitment opens to the patient and category. Exit 1 if not."""
+    from ledger_api.chain.deployment import Consortium
+    from ledger_api.cli.audit_steps import Context
+    from ledger_api.records.export_archive import passed, verify_archive
+
+    with reported_errors():
+        context = Context(data_dir, rpc, manifest, None)
+        checks = verify_archive(archive.read_bytes(), Consortium(context.w3, context.manifest).records)
+        for c in checks:
+            verdict = "[green]ok[/green]" if not c.problems else "[red]" + "; ".join(c.problems) + "[/red]"
+            console.print(f"{c.record_id} v{c.version}: {verdict}")
+        console.print(f"{len(checks)} records: {'all match the chain' if passed(checks) else 'MISMATCH'}")
+        if not passed(checks):
+            raise typer.Exit(1)

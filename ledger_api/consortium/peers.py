@@ -38,8 +38,10 @@ from ledger_api.core import headers as header_names
 from ledger_api.core import jsontext
 from ledger_api.core.releases import release_context
 from ledger_api.errors import (
+    Conflict,
     ConsentDenied,
     ContractReverted,
+    Forbidden,
     IntegrityViolation,
     InvalidValue,
     LedgerError,
@@ -65,6 +67,14 @@ _ERRORS_BY_CODE = {
     "integrity-violation": IntegrityViolation,
     "stored-ciphertext-mismatch": IntegrityViolation,
     "ciphertext-missing": IntegrityViolation,
+    # a patient's request passed on to the custodian: its verdict, as the patient would have had it there
+    "restriction-unchanged": Conflict,
+    "restriction-request-stale": Conflict,
+    "record-in-handover": Conflict,
+    "signature-wrong-signer": Forbidden,
+    "signature-deadline-passed": InvalidValue,
+    "issued-in-future": InvalidValue,
+    "consent-signature-malformed": InvalidValue,
 }
 
 

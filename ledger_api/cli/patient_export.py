@@ -1,0 +1,97 @@
+"""``medledger patient export`` and ``verify-export``: every own record, from every member, in one archive.
+
+The patient signs in at one node (allowing the consortium-wide view), lists their records at every
+member, and takes each one's latest version as their own copy: the data key wrapped for a hybrid
+ML-KEM-768 + X25519 key made here for this export, which never leaves this process. Each record is
+decrypted here and written to the archive (``records.export_archive``) with its ciphertext and key,
+so ``verify-export`` can check it against the chain without any node.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
+
+import httpx
+from medledger_crypto import (
+    HpkePrivateKey,
+    PatientIdentity,
+    RecordContext,
+    WrapContext,
+    decrypt_record,
+    unwrap_data_key,
+)
+
+from ledger_api.cli.client import check
+from ledger_api.core import headers as header_names
+from ledger_api.records.export_archive import ArchiveWriter
+
+
+def export_records(
+    client: httpx.Client,
+    patient: PatientIdentity,
+    sink: BinaryIO,
+    *,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> dict[str, Any]:
+    """Writes the archive of the patient's records to ``sink``; returns what was (and was not) reached."""
+    overview = check(client.get(f"/v1/patients/{patient.address}/overview/records")).json()
+    domain = check(client.get(f"/v1/patients/{patient.address}/signing-domain")).json()
+    reader = HpkePrivateKey.generate()
+    reader_key = base64.b64encode(reader.public_key().to_bytes()).decode()
+    records = [r for r in overview["records"] if not r["erased"] and r["latest_version"] >= 1]
+    writer = ArchiveWriter(
+        sink,
+        patient=patient.address,
+        chain_id=int(domain["chain_id"]),
+        exported_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    )
+    for done, record in enumerate(records, start=1):
+        response = check(
+            client.get(
+                f"/v1/patients/{patient.address}/records/{record['id']}/content",
+                headers={header_names.READER_KEY: reader_key},
+            )
+        )
+        h = response.headers
+        version = int(h[header_names.VERSION])
+        record_id = bytes.fromhex(record["id"])
+        data_key = unwrap_data_key(
+            base64.b64decode(h[header_names.WRAPPED_KEY]), reader, WrapContext(record_id, version, patient.address)
+        )
+        key_bytes = bytes(data_key._material())
+        context = RecordContext(
+            record_id=record_id,
+            version=version,
+            custodian=h.get(header_names.SEALED_BY, h[header_names.CUSTODIAN]),
+            patient=h[header_names.PATIENT],
+        )
+        plaintext = io.BytesIO()
+        decrypt_record(context, data_key, io.BytesIO(response.content), plaintext)
+        writer.add(
+            {
+                "record_id": record["id"],
+                "version": version,
+                "patient": record["patient"],
+                "custodian": record["custodian"],
+                "custodian_name": record.get("custodian_name", ""),
+                "sealed_by": context.custodian,
+                "category": record["category"],
+                "media_type": record["media_type"],
+                "fhir_resource_type": record.get("fhir_resource_type"),
+                "created_at": record["created_at"],
+                "retention_until": record.get("retention_until"),
+                "restricted": record.get("restricted", False),
+                "content_hash": h[header_names.CONTENT_HASH],
+                "subject_salt": record.get("subject_salt") or "",
+            },
+            response.content,
+            plaintext.getvalue(),
+            key_bytes,
+        )
+        progress(done, len(records))
+    writer.close()
+    return {"records": len(records), "members": overview["members"]}
