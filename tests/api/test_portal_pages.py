@@ -89,7 +89,7 @@ def test_both_languages_say_everything_the_page_and_script_need() -> None:
         ("anchoring", ["anchored", "pending", "sent", "failed", "none"]),
         ("review", ["pending", "justified", "not-justified"]),
         ("member", ["unreachable", "denied", "error"]),
-        ("history", ["read", "erase", "handover"]),
+        ("history", ["read", "erase", "handover", "self_access", "restrict", "unrestrict"]),
     ):
         used |= {f"{prefix}.{value}" for value in values}
     assert used - set(i18n.MESSAGES["en"]) == set()

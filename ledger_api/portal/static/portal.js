@@ -508,6 +508,8 @@ async function loadHistory() {
                      badge(entry.review || "pending", t(`review.${entry.review || "pending"}`))));
     } else if (entry.basis === "consent") {
       item.append(el("p", { text: t("history.consent", { id: consentNumber(entry.authorization.startsWith("0x") ? entry.authorization : "0x" + entry.authorization) }) }));
+    } else if (entry.basis === "patient") {
+      item.append(el("p", { text: t("history.by_patient") }));
     } else {
       item.append(el("p", { text: t("history.custodian") }));
     }
