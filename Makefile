@@ -73,7 +73,7 @@ lint: deps
 	$(BIN)/mypy -p medledger_crypto -p ledger_api
 
 ## bench: every benchmark; prints a table and writes bench-results.json
-bench: deps postgres engine
+bench: deps browser postgres engine
 	$(BIN)/python scripts/bench.py
 
 ## contracts: recompile contracts/ with the pinned solc-js and rewrite the committed artifacts

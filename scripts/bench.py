@@ -52,6 +52,12 @@ def bench_consortium() -> dict[str, float]:
     return bench_consortium.run()
 
 
+def bench_patient() -> dict[str, float]:
+    import bench_patient
+
+    return bench_patient.run()
+
+
 def bench_audit() -> dict[str, float]:
     import bench_audit
 
@@ -99,6 +105,7 @@ GROUPS: dict[str, Callable[[], dict[str, float]]] = {
     "crypto": bench_crypto,
     "api": bench_api,
     "consortium": bench_consortium,
+    "patient": bench_patient,
     "audit": bench_audit,
     "reliability": bench_reliability,
     "fuzz": bench_fuzz,
@@ -116,6 +123,7 @@ def _goals() -> dict[str, tuple[str, float]]:
     import bench_crypto
     import bench_integrator
     import bench_network
+    import bench_patient
     import bench_reliability
     import bench_security
 
@@ -131,6 +139,7 @@ def _goals() -> dict[str, tuple[str, float]]:
         **bench_security.GOALS,
         **bench_integrator.GOALS,
         **bench_network.GOALS,
+        **bench_patient.GOALS,
     }
 
 

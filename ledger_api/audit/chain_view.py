@@ -76,6 +76,8 @@ class RecordFact:
     blocks: dict[int, int] = field(default_factory=dict)  # version -> anchoring block
     #: custody handovers in chain order: (from, to, block); ``custodian`` is the latest holder
     transfers: list[tuple[str, str, int]] = field(default_factory=list)
+    #: the custodian's restrictions of the record at its patient's request, in chain order: (restricted, block)
+    restrictions: list[tuple[bool, int]] = field(default_factory=list)
 
     def transferred(self, source: str, successor: str) -> bool:
         return any(f == source and t == successor for f, t, _ in self.transfers)
@@ -97,6 +99,10 @@ class ChainView:
     break_glass: dict[int, BreakGlassFact]
     records: dict[str, RecordFact]
     block_time: Any  # callable(block) -> unix seconds
+    #: per patient, in chain order: delegate changes (delegate, appointed, block) and restrictions of all
+    #: their records (restricted, block)
+    delegate_changes: dict[str, list[tuple[str, bool, int]]] = field(default_factory=dict)
+    sharing_restrictions: dict[str, list[tuple[bool, int]]] = field(default_factory=dict)
 
     def trail(self, member: str) -> MemberTrail:
         return self.trails.get(checksum_address(member), MemberTrail())
@@ -174,6 +180,18 @@ def _apply(view: ChainView, name: str, args: dict[str, Any], block: int) -> None
             )
         record.versions[int(args["version"])] = _hex(args["contentHash"])
         record.blocks[int(args["version"])] = block
+    elif name == "RecordRestrictionChanged":
+        restricted_record = view.records.get(_hex(args["recordId"]))
+        if restricted_record is not None:
+            restricted_record.restrictions.append((bool(args["restricted"]), block))
+    elif name == "SharingRestrictionChanged":
+        view.sharing_restrictions.setdefault(checksum_address(args["patient"]), []).append(
+            (bool(args["restricted"]), block)
+        )
+    elif name == "DelegateChanged":
+        view.delegate_changes.setdefault(checksum_address(args["patient"]), []).append(
+            (checksum_address(args["delegate"]), bool(args["appointed"]), block)
+        )
     elif name == "CustodyTransferred":
         moved = view.records.get(_hex(args["recordId"]))
         if moved is not None:

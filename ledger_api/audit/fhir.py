@@ -231,15 +231,20 @@ def audit_event(entry: dict[str, Any], names: dict[str, str] | None = None) -> d
         }
         agents = _disclosure_agents(custodian, requester, entry["clinician"], entry["purpose"], names)
     else:
+        # the patient's own restriction changes update the record's processing; everything else reads or deletes
+        update = entry["action"] in ("restrict", "unrestrict")
         kind = {
             "type": _coding(_DCM, "110106", "Export") if handover else _coding(_DCM, "110110", "Patient Record"),
-            "subtype": [_coding(_RESTFUL, "delete" if erase else "read")],
-            "action": "D" if erase else "R",
+            "subtype": [_coding(_RESTFUL, "delete" if erase else "update" if update else "read")],
+            "action": "D" if erase else "U" if update else "R",
         }
+        by_patient = entry["basis"] == "patient"
         agents = [
             {
                 "type": _concept(_PARTICIPATION, "IRCP", "information recipient"),
-                "who": _account(MEMBER_SYSTEM, requester, names.get(requester.lower())),
+                "who": _account(PATIENT_SYSTEM, requester)
+                if by_patient
+                else _account(MEMBER_SYSTEM, requester, names.get(requester.lower())),
                 "requestor": True,
                 "purposeOfUse": [{"coding": [purpose_coding(entry["purpose"])]}],
             },

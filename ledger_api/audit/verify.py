@@ -83,6 +83,10 @@ class _LogWalk:
     mismatched: list[BatchAnchor] = field(default_factory=list)
 
 
+#: what a patient-basis entry may record: the patient's own copy, and their restriction changes
+PATIENT_ACTIONS = frozenset({"self_access", "restrict", "unrestrict"})
+
+
 class AuditRun:
     """One verification over the chain view and the members' exports."""
 
@@ -400,13 +404,29 @@ class AuditRun:
                     "a record handed to another member whose custody transfer is not on chain",
                 )
             )
+        if basis == "patient":  # the patient's own copy or restriction change, by them or a delegate then
+            appointed_then: dict[str, bool] = {}
+            for appointee, appointed, changed in chain.delegate_changes.get(str(patient), []):
+                if before(changed):
+                    appointed_then[appointee] = appointed
+            by_delegate = appointed_then.get(str(requester), False)
+            if doc.get("action") in PATIENT_ACTIONS and (requester == patient or by_delegate):
+                return None
+            return "patient-basis-misused", "a patient-basis entry by someone other than the patient or a delegate"
         if basis == "custodian":
             allowed = {member, patient} if doc.get("action") == "erase" else {member}
-            return (
-                None
-                if requester in allowed
-                else ("custodian-basis-misused", "a custodian-basis access by someone other than the custodian")
-            )
+            if requester not in allowed:
+                return "custodian-basis-misused", "a custodian-basis access by someone other than the custodian"
+            if (
+                doc.get("action") == "read"
+                and doc.get("purpose") != int(Purpose.LEGAL)
+                and self._restricted(doc, before)
+            ):
+                return (
+                    "release-while-restricted",
+                    "the custodian read a restricted record for a purpose other than legal",
+                )
+            return None
         try:
             reference = int(str(doc.get("authorization") or ""), 16)
         except ValueError:
@@ -451,7 +471,21 @@ class AuditRun:
             else at - skew >= chain.block_time(consent.revoked_block)
         ):
             return "consent-revoked", "the access came after the consent was revoked on chain"
+        if self._restricted(doc, before):
+            return "release-while-restricted", "the record (or all the patient's records) was restricted on chain"
         return None
+
+    def _restricted(self, doc: dict[str, Any], before: Any) -> bool:
+        """Whether the entry's record, or all its patient's records, stood restricted when it was authorised."""
+
+        def standing(changes: list[tuple[bool, int]]) -> bool:
+            passed = [restricted for restricted, b in changes if before(b)]
+            return bool(passed and passed[-1])
+
+        record = self.chain.records.get(str(doc.get("record_id")))
+        return standing(record.restrictions if record is not None else []) or standing(
+            self.chain.sharing_restrictions.get(str(doc.get("patient")), [])
+        )
 
     def _record_problem(self, doc: dict[str, Any]) -> tuple[str, str] | None:
         """Why the record an entry names cannot be judged, or is not the one the entry says, or None: its

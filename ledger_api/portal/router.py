@@ -27,12 +27,13 @@ STATIC = _HERE / "static"
 #: every file the portal serves (anything else is a 404: no directory listing, no path to walk)
 ASSETS = {
     "portal.js": "text/javascript; charset=utf-8",
+    "own-records.js": "text/javascript; charset=utf-8",
     "portal.css": "text/css; charset=utf-8",
     "vendor/ethers.min.js": "text/javascript; charset=utf-8",
 }
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "frame-src blob:; connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",

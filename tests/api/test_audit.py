@@ -8,6 +8,7 @@ requests) against the chain, exactly as ``medledger audit verify`` does.
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import timedelta
 
@@ -20,6 +21,7 @@ from ledger_api.audit.report_schema import AuditPolicy, AuditReport, MemberExpor
 from ledger_api.audit.verify import verify
 from ledger_api.chain.commitments import statement_commitment
 from ledger_api.chain.types import GrantTerms
+from ledger_api.core import headers as header_names
 from ledger_api.core.db import session_scope
 from ledger_api.records.blobs import blob_path
 from ledger_api.vocabulary import Category, Purpose
@@ -358,3 +360,30 @@ def test_a_break_glass_declaration_shows_on_chain_who_and_whom_and_its_reason_on
     assert opened != statement_commitment(bytes(32), {"reason_code": 7, "justification": body["justification"]})
     with world.node.member_client(world.b.account) as other_member:
         assert other_member.get(f"/v1/emergency/{bg_id}").status_code == 403
+
+
+def test_the_patients_own_copies_and_restrictions_pass_and_a_release_despite_a_restriction_is_found(
+    world: World,
+) -> None:
+    """A self-access (basis patient) is the patient's right and passes; once the patient restricts all their
+    records on chain, a consent-based read that a node logged anyway is a finding."""
+    records = _story(world)
+    with world.node.patient_client(world.patient) as client:
+        copy = client.get(
+            f"/v1/patients/{world.patient.address}/records/{records['labs']}/content",
+            headers={header_names.READER_KEY: base64.b64encode(bytes(range(1, 33))).decode()},
+        )
+    assert copy.status_code == 200 and copy.headers[header_names.BASIS] == "patient"
+    world.node.drain()
+    assert _codes(_audit(world)) == set()
+    with world.node.member_client(world.ids.auditor.account) as auditor:  # and as a FHIR AuditEvent, to the patient
+        events = [json.loads(line) for line in auditor.get("/v1/audit/fhir/AuditEvent").text.splitlines()]
+    (own,) = [e for e in events if e["agent"][0]["who"]["identifier"]["system"] == "urn:medledger:patient-account"]
+    assert own["action"] == "R" and own["agent"][0]["who"]["identifier"]["value"] == world.patient.address.lower()
+    (consent_id,) = [int(e["authorization"], 16) for e in _export(world) if e["basis"] == "consent"][:1]
+    world.chain_as(world.patient).consents.restrict_sharing(world.patient.address, True)
+    assert fetch(world, world.b, records["labs"]).status_code == 403  # the node honours it
+    _log_as_if_released(
+        world, _read_by_b(world, records["labs"], authorization=f"{consent_id:064x}", category=Category.LABS)
+    )
+    assert _codes(_audit(world)) == {"release-while-restricted"}

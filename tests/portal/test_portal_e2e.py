@@ -20,10 +20,14 @@ from eth_account import Account
 from medledger_crypto import MemberIdentity
 from playwright.sync_api import Browser, Page, expect
 
-from ledger_api.chain.backends import free_port
+from ledger_api.chain.backends import RpcBackend, free_port
+from ledger_api.chain.deployment import Consortium as Chain
+from ledger_api.chain.deployment import DeploymentManifest
 from ledger_api.chain.devnet import dev_passphrase
 from ledger_api.cli.client import member_client
+from ledger_api.records.export_archive import passed, verify_archive
 from tests.utils.consortium import Supervised
+from tests.utils.wallet import WALLET
 
 pytestmark = pytest.mark.slow
 PASSPHRASE = "correct horse battery staple"
@@ -35,6 +39,7 @@ class Consortium:
 
     def __init__(self, data: Path) -> None:
         state = json.loads((data / "consortium.json").read_text())
+        self.data = data
         self.nodes = state["nodes"]
         self.clients = {
             slug: member_client(
@@ -49,10 +54,12 @@ class Consortium:
     def account(self, slug: str) -> str:
         return self.nodes[slug]["account"]
 
-    def upload(self, slug: str, patient: str, category: str, body: bytes) -> str:
+    def upload(
+        self, slug: str, patient: str, category: str, body: bytes, media_type: str = "text/plain", **extra: str
+    ) -> str:
         response = self.clients[slug].post(
             "/v1/records",
-            params={"patient": patient, "category": category, "media_type": "text/plain"},
+            params={"patient": patient, "category": category, "media_type": media_type, **extra},
             content=body,
             headers={"Content-Type": "application/octet-stream"},
         )
@@ -317,40 +324,6 @@ def test_every_screen_passes_the_accessibility_checks(browser: Browser, consorti
     context.close()
 
 
-#: an EIP-1193 wallet injected into the page, as a browser extension would: it holds its own key and
-#: signs with the same ethers library (loaded from the node's origin, as the page's CSP allows)
-WALLET = """
-(() => {
-  const key = "%s";
-  let wallet;
-  const load = async () => wallet ??= new (await import("/portal/static/vendor/ethers.min.js")).Wallet(key);
-  window.ethereum = {
-    isMetaMask: false,
-    calls: [],
-    on() {}, removeListener() {},
-    async request({ method, params }) {
-      const w = await load();
-      window.ethereum.calls.push(method);
-      const { getBytes, toUtf8String, TypedDataEncoder } = await import("/portal/static/vendor/ethers.min.js");
-      switch (method) {
-        case "eth_chainId": return "0x" + (%d).toString(16);
-        case "net_version": return String(%d);
-        case "eth_accounts": case "eth_requestAccounts": return [w.address];
-        case "personal_sign": return w.signMessage(getBytes(params[0]));
-        case "eth_signTypedData_v4": {
-          const data = JSON.parse(params[1]);
-          const types = { ...data.types };
-          delete types.EIP712Domain;
-          return w.signTypedData(data.domain, types, data.message);
-        }
-        default: throw Object.assign(new Error("unsupported " + method), { code: 4200 });
-      }
-    },
-  };
-})();
-"""
-
-
 def test_a_patient_with_a_browser_wallet_signs_in_and_grants_with_it(
     browser: Browser, consortium: Consortium, artifacts: Path
 ) -> None:
@@ -377,4 +350,124 @@ def test_a_patient_with_a_browser_wallet_signs_in_and_grants_with_it(
     calls = page.evaluate("window.ethereum.calls")
     assert "personal_sign" in calls and "eth_signTypedData_v4" in calls  # the wallet signed; the page held no key
     assert page.evaluate("localStorage.getItem('medledger.keystore')") is None
+    context.close()
+
+
+#: a 1x1 PNG (what an imaging viewer export or a photographed document would be)
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cfc000000301010018dd8db40000000049454e44ae426082"
+)
+OBSERVATION = {"resourceType": "Observation", "status": "final", "valueQuantity": {"value": 6.1, "unit": "%"}}
+
+
+@pytest.mark.parametrize("screen", ["desktop-en", "phone-zh"])
+def test_a_patient_views_downloads_exports_and_restricts_their_records(
+    browser: Browser, consortium: Consortium, artifacts: Path, screen: str
+) -> None:
+    """Records held by two hospitals, read through a third: each opens in the page (decrypted in the
+    browser), downloads, goes into one archive the chain vouches for, and is restricted and lifted."""
+    phone, locale = screen == "phone-zh", "zh-CN" if screen == "phone-zh" else "en-US"
+    holder = Account.create()
+    chain_id = httpx.post(f"{consortium.url('nanao')}/v1/auth/challenge", timeout=10).json()["chain_id"]
+    context = browser.new_context(
+        locale=locale,
+        accept_downloads=True,
+        viewport={"width": 390, "height": 844} if phone else {"width": 1280, "height": 900},
+        extra_http_headers={"Accept-Language": locale},
+    )
+    context.set_default_timeout(WAIT)
+    context.add_init_script(WALLET % (holder.key.hex(), chain_id, chain_id))
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    note = consortium.upload(
+        "dapeng",
+        holder.address,
+        "notes",
+        "出院小结：恢复良好。Discharge: well.\n".encode(),
+        record_kind="inpatient",
+        last_encounter="2026-11-20",
+    )
+    photo = consortium.upload("kuichong", holder.address, "imaging", PNG, "image/png")
+    labs = consortium.upload(
+        "kuichong",
+        holder.address,
+        "labs",
+        json.dumps(OBSERVATION).encode(),
+        "application/fhir+json",
+        fhir_resource_type="Observation",
+    )
+    study = consortium.upload("dapeng", holder.address, "imaging", b"DICM" + bytes(200), "application/dicom")
+    page.goto(f"{consortium.url('nanao')}/portal/")  # signed in at a hospital that holds none of them
+    page.locator("#wallet-connect").click()
+    expect(page.locator("#records-body tr")).to_have_count(4)
+
+    # retention end and sharing state on every row; the inpatient note is kept 30 years
+    row = page.locator(f'tr[data-record-id="{note}"]')
+    expect(row).to_contain_text("2056")
+    expect(row.locator(".badge.open")).to_be_visible()
+
+    # view: text and FHIR JSON in the page, the image as an image, anything else offered as a download
+    row.locator('button[data-action="view"]').click()
+    expect(page.locator("#view-dialog pre")).to_contain_text("出院小结：恢复良好。")
+    page.screenshot(path=artifacts / f"20-{screen}-view-text.png", full_page=True)
+    page.locator("#view-close").click()
+    page.locator(f'tr[data-record-id="{labs}"] button[data-action="view"]').click()
+    expect(page.locator("#view-dialog pre")).to_contain_text('"resourceType": "Observation"')
+    page.locator("#view-close").click()
+    page.locator(f'tr[data-record-id="{photo}"] button[data-action="view"]').click()
+    image = page.locator("#view-dialog img")
+    expect(image).to_have_attribute("src", re.compile(r"^blob:"))
+    assert page.evaluate("document.querySelector('#view-dialog img').naturalWidth") == 1
+    page.locator("#view-close").click()
+    page.locator(f'tr[data-record-id="{study}"] button[data-action="view"]').click()
+    with page.expect_download() as shown:
+        page.locator("#view-download").click()
+    assert Path(shown.value.path()).read_bytes() == b"DICM" + bytes(200)
+    page.locator("#view-close").click()
+
+    # download one record as its file
+    with page.expect_download() as downloaded:
+        page.locator(f'tr[data-record-id="{photo}"] button[data-action="download"]').click()
+    assert Path(downloaded.value.path()).read_bytes() == PNG
+
+    # everything in one archive, with progress; the chain vouches for every record in it
+    with page.expect_download() as exported:
+        page.locator("#export-all").click()
+    expect(page.locator("#export-progress")).to_have_attribute("value", "4")
+    archive = Path(exported.value.path()).read_bytes()
+    data = consortium.data
+    state = json.loads((data / "consortium.json").read_text())
+    chain = Chain(RpcBackend(state["chain"]).w3, DeploymentManifest.load(data / "chain" / "deployment.json"))
+    checks = verify_archive(archive, chain.records)
+    assert passed(checks) and {c.record_id for c in checks} == {note, photo, labs, study}
+    page.screenshot(path=artifacts / f"21-{screen}-exported.png", full_page=True)
+
+    # restrict one record (signed in words here, applied by the hospital that holds it), then lift it
+    page.locator(f'tr[data-record-id="{photo}"] button[data-action="restrict"]').click()
+    expect(page.locator("#sign-words")).to_be_visible()
+    page.locator("#sign-confirm").click()
+    expect(page.locator(f'tr[data-record-id="{photo}"]')).to_have_attribute("data-restricted", "true")
+    treatment = consortium.clients["kuichong"].get(
+        f"/v1/records/{photo}/content", params={"purpose": "treatment", "clinician": "dr-kc-9"}
+    )
+    assert treatment.status_code == 403 and treatment.json()["code"] == "record-restricted"
+    page.screenshot(path=artifacts / f"22-{screen}-restricted.png", full_page=True)
+    page.locator(f'tr[data-record-id="{photo}"] button[data-action="lift"]').click()
+    page.locator("#sign-confirm").click()
+    expect(page.locator(f'tr[data-record-id="{photo}"]')).to_have_attribute("data-restricted", "false")
+
+    # restrict all of them (the patient's own statement on chain), then lift
+    page.locator("#restrict-all").click()
+    page.locator("#sign-confirm").click()
+    expect(page.locator("#lift-all")).to_be_visible()
+    page.locator("#lift-all").click()
+    page.locator("#sign-confirm").click()
+    expect(page.locator("#restrict-all")).to_be_visible()
+
+    # the history names the patient's own copies and changes
+    go(page, "history")
+    expect(page.locator('#timeline li[data-basis="patient"]').first).to_be_visible()
+    assert errors == []
     context.close()

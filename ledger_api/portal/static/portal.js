@@ -6,9 +6,11 @@
 // signatures: an EIP-4361 sign-in message (which also lets this hospital show the patient's records
 // and history from the other members) and EIP-712 consent messages, shown in words before signing.
 // Everything on screen is built with textContent: nothing the server or another member sends is
-// ever parsed as HTML.
+// ever parsed as HTML. A patient's own records are decrypted here, in the browser (own-records.js):
+// the hospitals send them sealed for a key this page makes, and no node sees the plaintext.
 
 import * as ethers from "./vendor/ethers.min.js";
+import * as ownRecords from "./own-records.js";
 
 const config = JSON.parse(document.getElementById("portal-config").textContent);
 const M = config.messages;
@@ -33,9 +35,21 @@ const EIP712_TYPES = {
     { name: "patient", type: "address" }, { name: "delegate", type: "address" },
     { name: "appointed", type: "bool" }, { name: "nonce", type: "uint256" }, { name: "deadline", type: "uint256" },
   ],
+  SharingRestriction: [
+    { name: "patient", type: "address" }, { name: "restricted", type: "bool" },
+    { name: "nonce", type: "uint256" }, { name: "deadline", type: "uint256" },
+  ],
+  RecordRestriction: [
+    { name: "patient", type: "address" }, { name: "recordId", type: "bytes32" }, { name: "restricted", type: "bool" },
+    { name: "issuedAt", type: "uint256" }, { name: "deadline", type: "uint256" },
+  ],
 };
+// what the viewer shows in the page; anything else is offered as a download only
+const IMAGE_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+const TEXT_TYPES = /^(text\/plain|text\/csv|application\/json|application\/fhir\+json)$/;
 
-const state = { signer: null, kind: null, address: null, token: null, members: [], records: null };
+const state = { signer: null, kind: null, address: null, token: null, members: [], records: null, reader: null,
+                viewUrls: [] };
 const $ = (id) => document.getElementById(id);
 
 // ------------------------------------------------------------------------------------------ words
@@ -291,6 +305,7 @@ async function signIn() {
 
 function signedOut() {
   state.token = null;
+  state.reader = null;
   state.signer = null;
   state.records = null;
   $("who").hidden = true;
@@ -333,22 +348,193 @@ function partialNotice(section, members) {
 function cell(label, ...content) { return el("td", { "data-label": label }, ...content); }
 function badge(kind, text) { return el("span", { class: `badge ${kind}`, text }); }
 
+function recordLabel(record) {
+  return `${categoryLabel(record.category)} — ${record.custodian_name} — ${when(record.created_at)}`;
+}
+
 async function loadRecords() {
-  const view = await api(`/v1/patients/${state.address}/overview/records`);
+  const [view, restriction] = await Promise.all([api(`/v1/patients/${state.address}/overview/records`),
+                                                 api(`/v1/patients/${state.address}/restriction`)]);
   state.records = view.records;
   partialNotice("records", view.members);
   const body = $("records-body");
   body.replaceChildren(...view.records.map((record) => {
     const latest = record.versions[record.versions.length - 1];
     const anchoring = latest ? latest.anchoring : "none";
-    return el("tr", { "data-record-id": record.id },
+    const label = recordLabel(record);
+    const actions = cell(t("col.actions"));
+    actions.classList.add("record-actions");
+    if (!record.erased) {
+      actions.append(
+        el("button", { type: "button", class: "secondary", text: t("records.view"), "aria-label": `${t("records.view")}: ${label}`,
+                       "data-action": "view", onclick: (e) => viewRecord(e.currentTarget, record) }),
+        el("button", { type: "button", class: "secondary", text: t("records.download"),
+                       "aria-label": `${t("records.download")}: ${label}`, "data-action": "download",
+                       onclick: (e) => downloadRecord(e.currentTarget, record) }),
+        el("button", { type: "button", class: record.restricted ? "secondary" : "danger",
+                       text: t(record.restricted ? "records.lift" : "records.restrict"),
+                       "aria-label": `${t(record.restricted ? "records.lift" : "records.restrict")}: ${label}`,
+                       "data-action": record.restricted ? "lift" : "restrict",
+                       onclick: (e) => restrictRecord(e.currentTarget, record, !record.restricted) }));
+    }
+    return el("tr", { "data-record-id": record.id, "data-restricted": String(record.restricted) },
       cell(t("col.category"), categoryLabel(record.category)),
       cell(t("col.custodian"), record.custodian_name),
       cell(t("col.date"), when(record.created_at)),
       cell(t("col.version"), String(record.latest_version)),
-      cell(t("col.anchoring"), badge(anchoring, t(`anchoring.${anchoring}`))));
+      cell(t("col.anchoring"), badge(anchoring, t(`anchoring.${anchoring}`))),
+      cell(t("col.retention"), record.retention_until ? dayFormat.format(new Date(record.retention_until))
+                                                      : t("records.kept_indefinitely")),
+      cell(t("col.restriction"), badge(record.restricted ? "restricted" : "open",
+                                       t(record.restricted ? "records.restricted" : "records.open"))),
+      actions);
   }));
   $("records-empty").hidden = view.records.length > 0;
+  $("export-all").disabled = !view.records.some((r) => !r.erased);
+  $("restrict-all-state").textContent = t(restriction.restricted ? "restrict.all_on" : "restrict.all_off");
+  $("restrict-all").hidden = restriction.restricted;
+  $("lift-all").hidden = !restriction.restricted;
+}
+
+// ------------------------------------------------------------------------------------------ own records
+
+async function fetchOwn(path, headers) {
+  let response;
+  try {
+    response = await fetch(path, { headers: { ...headers, Authorization: `Bearer ${state.token}` }, cache: "no-store",
+                                   credentials: "omit" });
+  } catch {
+    throw new ApiError(t("error.network"));
+  }
+  if (response.status === 401) { signedOut(); throw new ApiError(t("error.session")); }
+  if (!response.ok) {
+    const payload = await response.json().catch(() => ({}));
+    throw new ApiError(payload.detail || payload.title || `HTTP ${response.status}`);
+  }
+  return response;
+}
+
+async function openRecord(record) {
+  state.reader ??= await ownRecords.newReaderKey();  // made once per page; its private half never leaves it
+  return ownRecords.openOwnRecord(fetchOwn, state.address, record.id, state.reader);
+}
+
+function blobUrl(bytes, type) {
+  const url = URL.createObjectURL(new Blob([bytes], { type }));
+  state.viewUrls.push(url);
+  return url;
+}
+
+function saveFile(bytes, name) {
+  // as bytes, never as a type a browser might render: a record is the patient's file, not a page
+  const link = el("a", { href: URL.createObjectURL(new Blob([bytes], { type: "application/octet-stream" })), download: name });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+}
+
+async function viewRecord(button, record) {
+  await guarded(button, async () => {
+    status(t("records.opening"));
+    const copy = await openRecord(record);
+    const type = record.media_type.toLowerCase();
+    const title = recordLabel(record);
+    $("view-h").textContent = title;
+    $("view-meta").textContent = t("view.meta", { custodian: record.custodian_name, version: copy.version });
+    let shown;
+    if (TEXT_TYPES.test(type)) {
+      let text = new TextDecoder().decode(copy.plaintext);
+      if (type.endsWith("json")) { try { text = JSON.stringify(JSON.parse(text), null, 2); } catch { /* as sent */ } }
+      shown = el("pre", { text, tabindex: "0", "aria-label": title });
+    } else if (IMAGE_TYPES.includes(type)) {
+      shown = el("img", { src: blobUrl(copy.plaintext, type), alt: title });
+    } else if (type === "application/pdf") {
+      shown = el("iframe", { src: blobUrl(copy.plaintext, "application/pdf"), title });
+    } else {
+      shown = el("p", { text: t("view.cannot_show") });
+    }
+    $("view-body").replaceChildren(shown);
+    const download = $("view-download");
+    download.href = blobUrl(copy.plaintext, "application/octet-stream");
+    download.download = ownRecords.fileName(record.id, copy.version, record.media_type);
+    status("");
+    $("view-dialog").showModal();
+    $("view-close").focus();
+  });
+}
+
+function closeViewer() {
+  $("view-dialog").close();
+  $("view-body").replaceChildren();
+  for (const url of state.viewUrls.splice(0)) URL.revokeObjectURL(url);
+}
+
+async function downloadRecord(button, record) {
+  await guarded(button, async () => {
+    status(t("records.opening"));
+    const copy = await openRecord(record);
+    saveFile(copy.plaintext, ownRecords.fileName(record.id, copy.version, record.media_type));
+    status("");
+  });
+}
+
+async function exportAll(event) {
+  const button = event.currentTarget;
+  await guarded(button, async () => {
+    const view = await api(`/v1/patients/${state.address}/overview/records`);
+    const records = view.records.filter((r) => !r.erased);
+    const domainInfo = await signingDomain();
+    const bar = $("export-progress");
+    bar.max = Math.max(1, records.length);
+    bar.value = 0;
+    bar.hidden = false;
+    const { parts } = await ownRecords.buildArchive({
+      patient: state.address, chainId: domainInfo.chain_id, records, open: openRecord,
+      progress: (done, total) => {
+        bar.value = done;
+        $("export-status").textContent = t("records.export_progress", { done, total });
+      },
+    });
+    const stamp = new Date().toISOString().slice(0, 10);
+    saveFile(new Uint8Array(await new Blob(parts).arrayBuffer()), `medledger-records-${state.address}-${stamp}.zip`);
+    $("export-status").textContent = t("records.export_done", { count: records.length });
+    partialNotice("records", view.members);
+  });
+}
+
+async function restrictRecord(button, record, restricted) {
+  await guarded(button, async () => {
+    const domainInfo = await signingDomain();
+    const now = Math.floor(Date.now() / 1000);
+    const message = { patient: state.address, recordId: `0x${record.id}`, restricted, issuedAt: now,
+                      deadline: now + SIGNATURE_VALIDITY_S };
+    const words = t(restricted ? "sign.restrict_record" : "sign.lift_record",
+                    { category: categoryLabel(record.category), custodian: record.custodian_name });
+    if (!(await confirmSignature(words, "RecordRestriction", message, domainInfo))) return status("");
+    const signature = await signTyped("RecordRestriction", message, domainInfo);
+    const changed = await api(`/v1/records/${record.id}/restriction`, { method: "POST", body: {
+      patient: state.address, restricted, issued_at: now, deadline: message.deadline, signature } });
+    await loadRecords();
+    status(t("restrict.done", { state: t(changed.restricted ? "records.restricted" : "records.open") }));
+  });
+}
+
+async function restrictAll(event, restricted) {
+  const button = event.currentTarget;
+  await guarded(button, async () => {
+    const domainInfo = await signingDomain();
+    const now = Math.floor(Date.now() / 1000);
+    const message = { patient: state.address, restricted, nonce: domainInfo.nonce, deadline: now + SIGNATURE_VALIDITY_S };
+    if (!(await confirmSignature(t(restricted ? "sign.restrict_all" : "sign.lift_all"), "SharingRestriction", message,
+                                 domainInfo))) return status("");
+    const signature = await signTyped("SharingRestriction", message, domainInfo);
+    const relay = await api(`/v1/patients/${state.address}/restriction`, { method: "POST", body: {
+      restricted, nonce: message.nonce, deadline: message.deadline, signature } });
+    const outcome = await awaitRelay(relay);
+    await loadRecords();
+    status(t("restrict.done", { state: outcome }));
+  });
 }
 
 async function loadConsents() {
@@ -407,7 +593,8 @@ function confirmSignature(words, primaryType, message, domainInfo) {
   const dialog = $("sign-dialog");
   $("sign-words").textContent = words;
   $("sign-binding").textContent = t("sign.binding", { chain: domainInfo.chain_id, contract: domainInfo.verifying_contract,
-                                                       nonce: message.nonce, deadline: when(message.deadline) });
+                                                       nonce: message.nonce ?? message.issuedAt,
+                                                       deadline: when(message.deadline) });
   const document712 = { domain: { ...EIP712_DOMAIN, chainId: domainInfo.chain_id,
                                   verifyingContract: domainInfo.verifying_contract },
                         primaryType, types: { [primaryType]: EIP712_TYPES[primaryType] }, message };
@@ -576,6 +763,11 @@ function start() {
   $("signout").addEventListener("click", signOut);
   $("grant-form").addEventListener("submit", grant);
   $("delegate-form").addEventListener("submit", appointDelegate);
+  $("export-all").addEventListener("click", exportAll);
+  $("restrict-all").addEventListener("click", (e) => restrictAll(e, true));
+  $("lift-all").addEventListener("click", (e) => restrictAll(e, false));
+  $("view-close").addEventListener("click", closeViewer);
+  $("view-dialog").addEventListener("close", closeViewer);
   window.addEventListener("hashchange", route);
   prepareWelcome();
   show("welcome");
