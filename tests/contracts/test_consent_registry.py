@@ -477,3 +477,35 @@ def test_suspended_member_loses_consent_and_emergency_access(chain: Chain) -> No
     chain.as_(chain.actors.b).registry.execute(pid)
     assert not chain.read.consents.is_permitted(p.address, c.address, LABS, TREATMENT)
     assert chain.read.consents.emergency_access(p.address, c.address) is None
+
+
+class TestSharingRestriction:
+    """A patient's erasure request where the records must be kept: no consent permits anything while it
+    stands (the consents stay), break-glass still does, and it is lifted the same way."""
+
+    def test_a_restriction_overrides_consents_without_revoking_them_until_lifted(self, chain: Chain) -> None:
+        p, b, c = chain.actors.patient, chain.actors.b, chain.actors.c
+        cid = _consent_id(chain.as_(p).consents.grant(p.address, chain.terms(b.address)))
+        receipt = chain.as_(p).consents.restrict_sharing(p.address, True)
+        assert receipt.event("SharingRestrictionChanged").args["restricted"] is True
+        consents = chain.read.consents
+        assert consents.is_restricted(p.address)
+        assert consents.permitting_consent(p.address, b.address, LABS, TREATMENT) is None
+        assert consents.consent(cid).state == ConsentState.ACTIVE  # overridden, not revoked
+        chain.as_(c).consents.declare_break_glass(p.address, b"\x01" * 32)
+        assert consents.emergency_access(p.address, c.address) is not None  # life and health still come first
+        with reverts("ConsentRegistryRestrictionUnchanged", patient=p.address, restricted=True):
+            chain.as_(p).consents.restrict_sharing(p.address, True)
+        chain.as_(p).consents.restrict_sharing(p.address, False)
+        assert consents.permitting_consent(p.address, b.address, LABS, TREATMENT) == cid
+
+    def test_a_member_relays_the_patients_signed_restriction_and_nobody_else_may_restrict(self, chain: Chain) -> None:
+        p, a, stranger = chain.actors.patient, chain.actors.a, chain.actors.stranger
+        deadline, signature = chain.sign_restriction(p, p.address, True)
+        chain.as_(a).consents.restrict_sharing_by_sig(p.address, True, deadline, signature)
+        assert chain.read.consents.is_restricted(p.address) and chain.read.consents.nonce(p.address) == 1
+        with reverts("ConsentRegistryNotPatientOrDelegate", patient=p.address, caller=stranger.address):
+            chain.as_(stranger).consents.restrict_sharing(p.address, False)
+        deadline, forged = chain.sign_restriction(stranger, p.address, False)
+        with reverts("ConsentRegistryNotPatientOrDelegate", patient=p.address, caller=stranger.address):
+            chain.as_(a).consents.restrict_sharing_by_sig(p.address, False, deadline, forged)

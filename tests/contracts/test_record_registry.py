@@ -210,3 +210,28 @@ def test_no_member_can_anchor_a_record_id_minted_by_another(chain: Chain) -> Non
     assert not chain.read.records.exists(record_id)
     chain.as_(a).records.anchor_record(record_id, record_subject(record_id, p, 3, new_salt()), random_id())
     assert chain.read.records.record(record_id).custodian == a.address
+
+
+def test_only_the_custodian_restricts_a_record_and_the_restriction_names_no_patient(chain: Chain) -> None:
+    a, b = chain.actors.a, chain.actors.b
+    record_id = mint_record_id(a.address)
+    chain.as_(a).records.anchor_record(
+        record_id, record_subject(record_id, chain.actors.patient.address, 0, new_salt()), random_id()
+    )
+    with reverts("RecordRegistryNotCustodian", recordId=record_id, caller=b.address):
+        chain.as_(b).records.set_restriction(record_id, True)
+    receipt = chain.as_(a).records.set_restriction(record_id, True)
+    assert receipt.event("RecordRestrictionChanged").args == {
+        "recordId": record_id,
+        "custodian": a.address,
+        "restricted": True,
+    }
+    assert chain.read.records.is_restricted(record_id)
+    with reverts("RecordRegistryRestrictionUnchanged", recordId=record_id, restricted=True):
+        chain.as_(a).records.set_restriction(record_id, True)
+    chain.as_(a).records.transfer_custody([record_id], b.address)  # it follows the record to its successor
+    assert chain.read.records.is_restricted(record_id)
+    chain.as_(b).records.set_restriction(record_id, False)
+    assert not chain.read.records.is_restricted(record_id)
+    with reverts("RecordRegistryUnknownRecord", recordId=b"\x00" * 32):
+        chain.as_(a).records.set_restriction(b"\x00" * 32, True)

@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from medledger_crypto import ConsentGrant, ConsentMessage, ConsentRevocation, DelegateChange, sign_typed
+from medledger_crypto import (
+    ConsentGrant,
+    ConsentMessage,
+    ConsentRevocation,
+    DelegateChange,
+    SharingRestriction,
+    sign_typed,
+)
 
 from ledger_api.chain.backends import ChainBackend
 from ledger_api.chain.deployment import Consortium, DeploymentManifest, deploy_consortium
@@ -119,6 +126,11 @@ class Chain:
     def sign_delegation(self, signer: LocalAccount, patient: str, delegate: str, appointed: bool) -> Signed:
         change = partial(DelegateChange, patient=patient, delegate=delegate, appointed=appointed)
         return self._signed(signer, patient, change)
+
+    def sign_restriction(self, signer: LocalAccount, patient: str, restricted: bool, **options: Any) -> Signed:
+        return self._signed(
+            signer, patient, partial(SharingRestriction, patient=patient, restricted=restricted), **options
+        )
 
     def _signed(
         self,
