@@ -198,3 +198,30 @@ def fhir_export(
         console.print(
             f"FHIR R4 export in {out}: {counts['AuditEvent']} AuditEvent, {counts['Consent']} Consent (each validated)"
         )
+
+
+@app.command("approve-erasure")
+def approve_erasure(
+    order_id: Annotated[int, typer.Argument(help="The erasure order's id at the custodian's node.")],
+    node_url: Annotated[str, typer.Option("--node", help="The custodian's node URL.")],
+    data_dir: DataDirOpt = Path("data"),
+    rpc: RpcOpt = None,
+    manifest: ManifestOpt = None,
+    identity: IdentityOpt = None,
+) -> None:
+    """Shows a legal erasure order and approves it as the auditor (the record is shredded once a second
+    records officer at the custodian has also countersigned it)."""
+    from ledger_api.cli import audit_steps as steps
+    from ledger_api.cli.client import check, member_client
+
+    with reported_errors():
+        context = steps.Context(data_dir, rpc, manifest, identity)
+        with member_client(node_url.rstrip("/"), context.auditor()) as client:
+            order = check(client.get(f"/v1/erasure-orders/{order_id}")).json()
+            console.print(
+                f"order {order_id}: erase record {order['record_id']} under {order['reference']} "
+                f"({order['authority']}, {order['issued_on']}), filed by {order['filed_by']}; countersigned by "
+                f"{order['countersigned_by'] or 'nobody yet'}"
+            )
+            approved = check(client.post(f"/v1/erasure-orders/{order_id}/approval")).json()
+        console.print(f"approved; order {order_id} is {approved['state']}")

@@ -46,6 +46,10 @@ def put(
     media_type: Annotated[str, typer.Option(help="e.g. application/pdf, application/dicom.")],
     identity: IdentityOpt,
     node: NodeOpt = None,
+    kind: Annotated[str, typer.Option(help="outpatient, inpatient or other: how long it must be kept.")] = "other",
+    last_encounter: Annotated[
+        str | None, typer.Option(help="Date of the last encounter it documents, YYYY-MM-DD (default today).")
+    ] = None,
 ) -> None:
     """Uploads a record (encrypted by the node, anchored on chain), with a progress bar."""
     import httpx
@@ -71,9 +75,10 @@ def put(
                         yield chunk
 
             # the query is encoded (a media type's "+" would otherwise arrive as a space) and signed as sent
-            target = httpx.URL(
-                f"{url}/v1/records", params={"patient": patient, "category": category.lower(), "media_type": media_type}
-            )
+            params = {"patient": patient, "category": category.lower(), "media_type": media_type, "record_kind": kind}
+            if last_encounter:
+                params["last_encounter"] = last_encounter
+            target = httpx.URL(f"{url}/v1/records", params=params)
             auth = cast(MemberAuth, client.auth)
             headers = sign_headers(
                 member.account,
@@ -222,3 +227,71 @@ def handover(
             f"handover {state['id']} to {to}: {state['state']}; {state['records_sent']} of "
             f"{state['records_total']} records sent, {state['records_transferred']} transferred on chain"
         )
+
+
+@app.command("erasure-order")
+def erasure_order(
+    record_id: Annotated[str, typer.Argument(help="The record id (hex).")],
+    reference: Annotated[str, typer.Option(help="The order's reference, e.g. the court's case number.")],
+    authority: Annotated[str, typer.Option(help="Who issued it (court, regulator).")],
+    issued_on: Annotated[str, typer.Option(help="When it was issued, YYYY-MM-DD.")],
+    filed_by: Annotated[str, typer.Option(help="Your staff id (pseudonymous, as in the trail).")],
+    identity: IdentityOpt,
+    node: NodeOpt = None,
+) -> None:
+    """Files a legal order to erase a record before its retention end (carried out only once a second
+    records officer has countersigned it and an auditor has approved it)."""
+    with reported_errors():
+        member, url = load_member(identity), node_url(node)
+        with member_client(url, member) as client:
+            order = check(
+                client.post(
+                    f"/v1/records/{record_id}/erasure-orders",
+                    json={"reference": reference, "authority": authority, "issued_on": issued_on, "filed_by": filed_by},
+                )
+            ).json()
+        console.print(f"erasure order [bold]{order['id']}[/bold] filed; digest {order['digest']} (awaiting signatures)")
+
+
+@app.command()
+def countersign(
+    order_id: Annotated[int, typer.Argument(help="The erasure order's id.")],
+    officer: Annotated[str, typer.Option(help="Your staff id as a records officer (settings retention.officers).")],
+    officer_key: Annotated[
+        Path, typer.Option(help="Your own key file (V3 JSON; passphrase from $MEDLEDGER_OFFICER_PASSPHRASE).")
+    ],
+    identity: IdentityOpt,
+    node: NodeOpt = None,
+) -> None:
+    """Countersigns a legal erasure order as a second records officer, with your own key (EIP-712)."""
+    import os
+
+    from eth_account import Account
+    from medledger_crypto import sign_typed
+
+    from ledger_api.records.legal_orders import countersign_document
+    from ledger_api.records.models import ErasureOrderPublic
+
+    with reported_errors():
+        member, url = load_member(identity), node_url(node)
+        account = Account.from_key(
+            Account.decrypt(officer_key.read_text(), os.environ.get("MEDLEDGER_OFFICER_PASSPHRASE", ""))
+        )
+        with member_client(url, member) as client:
+            order = ErasureOrderPublic.model_validate(check(client.get(f"/v1/erasure-orders/{order_id}")).json())
+            domain = check(client.get(f"/v1/patients/{account.address}/signing-domain")).json()
+            console.print(
+                f"order {order.id}: erase record {order.record_id} under {order.reference} "
+                f"({order.authority}, {order.issued_on}), filed by {order.filed_by}"
+            )
+            document = countersign_document(
+                order, chain_id=int(domain["chain_id"]), contract=str(domain["verifying_contract"])
+            )
+            v, r, s = sign_typed(account, document)
+            signed = check(
+                client.post(
+                    f"/v1/erasure-orders/{order_id}/countersignature",
+                    json={"officer": officer, "signature": {"v": v, "r": r.hex(), "s": s.hex()}},
+                )
+            ).json()
+        console.print(f"countersigned; order {order_id} is {signed['state']}")

@@ -29,7 +29,7 @@ from ledger_api.records.models import ErasureOrder, ErasureOrderCreate, ErasureO
 from ledger_api.records.service import check_custody
 
 
-def digest(order: ErasureOrder) -> bytes:
+def digest(order: ErasureOrder | ErasureOrderPublic) -> bytes:
     """What the officer signs: SHA-256 of the order's canonical JSON (sorted keys, no spaces)."""
     fields = {
         "id": order.id,
@@ -44,12 +44,13 @@ def digest(order: ErasureOrder) -> bytes:
     ).digest()
 
 
-def countersign_document(node: Node, order: ErasureOrder) -> dict[str, object]:
-    """The EIP-712 document a records officer signs for ``order`` (any EIP-712 wallet can sign it)."""
+def countersign_document(
+    order: ErasureOrder | ErasureOrderPublic, *, chain_id: int, contract: str
+) -> dict[str, object]:
+    """The EIP-712 document a records officer signs for ``order`` under the consortium's consent domain
+    (``GET /v1/patients/{any}/signing-domain`` names ``chain_id`` and ``contract``)."""
     message = {"recordId": bytes.fromhex(order.record_id), "orderId": order.id, "order": digest(order)}
-    return typed_data(
-        "LegalErasure", message, chain_id=node.chain_id, contract=node.manifest.address("ConsentRegistry")
-    )
+    return typed_data("LegalErasure", message, chain_id=chain_id, contract=contract)
 
 
 def _public(order: ErasureOrder) -> ErasureOrderPublic:
@@ -103,7 +104,10 @@ def countersign(node: Node, caller: Caller, order_id: int, officer: str, signatu
             "the officer who filed an order cannot countersign it: a second person must", code="same-person"
         )
     try:
-        signer = recover_typed(countersign_document(node, order), *signature_parts(signature))
+        document = countersign_document(
+            order, chain_id=node.chain_id, contract=node.manifest.address("ConsentRegistry")
+        )
+        signer = recover_typed(document, *signature_parts(signature))
     except Exception:
         raise InvalidValue(
             "signature: not a valid signature", field="signature", code="consent-signature-malformed"

@@ -73,7 +73,9 @@ def test_a_legal_order_erases_early_only_with_a_second_officer_and_an_auditor(wo
         order = client.post(f"/v1/records/{record_id}/erasure-orders", json=ORDER).json()
         with session_scope(world.node.node.engine) as session:
             stored = session.get(ErasureOrder, order["id"])
-        document = legal_orders.countersign_document(world.node.node, stored)
+        document = legal_orders.countersign_document(
+            stored, chain_id=world.node.node.chain_id, contract=world.manifest.address("ConsentRegistry")
+        )
         v, r, s = sign_typed(world.officer, document)
         signature = {"v": v, "r": r.hex(), "s": s.hex()}
         self_signed = client.post(

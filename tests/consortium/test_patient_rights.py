@@ -10,11 +10,14 @@ import io
 import json
 import time
 import zipfile
+from pathlib import Path
 
 from medledger_crypto import RecordRestriction, SharingRestriction, sign_typed
+from typer.testing import CliRunner
 
 from ledger_api.auth.patient_proof import CONSORTIUM_VIEW
 from ledger_api.chain.deployment import Consortium
+from ledger_api.cli import app
 from ledger_api.cli.patient_export import export_records
 from ledger_api.records.export_archive import passed, verify_archive
 from ledger_api.vocabulary import Category, bitset
@@ -67,7 +70,9 @@ def _record_restriction(world: TwoNodes, record_id: str, restricted: bool) -> di
     }
 
 
-def test_the_patient_reads_exports_and_restricts_a_record_held_by_another_member(two_nodes: TwoNodes) -> None:
+def test_the_patient_reads_exports_and_restricts_a_record_held_by_another_member(
+    two_nodes: TwoNodes, tmp_path: Path
+) -> None:
     world = two_nodes
     record_id = _upload_observation(world)
     world.a.drain()
@@ -86,9 +91,17 @@ def test_the_patient_reads_exports_and_restricts_a_record_held_by_another_member
         manifest = json.loads(z.read("manifest.json"))
         assert json.loads(z.read(manifest["records"][0]["file"])) == OBSERVATION
     assert bundle["type"] == "collection" and bundle["entry"][0]["resource"] == OBSERVATION
-    # a tampered file no longer matches what the chain anchors
+    # a tampered file no longer matches what the chain anchors; the CLI says so with its exit status
     tampered = _replace(archive, manifest["records"][0]["file"], b'{"resourceType": "Observation"}')
     assert not passed(verify_archive(tampered, chain.records))
+    world.a.node.manifest.save(tmp_path / "deployment.json")
+    (tmp_path / "good.zip").write_bytes(archive)
+    (tmp_path / "bad.zip").write_bytes(tampered)
+    verify = ["patient", "verify-export", "--rpc", world.backend.url, "--manifest", str(tmp_path / "deployment.json")]
+    good = CliRunner().invoke(app, [*verify[:2], str(tmp_path / "good.zip"), *verify[2:]])
+    bad = CliRunner().invoke(app, [*verify[:2], str(tmp_path / "bad.zip"), *verify[2:]])
+    assert good.exit_code == 0 and "all match the chain" in good.output, good.output
+    assert bad.exit_code == 1 and "not what the ciphertext decrypts to" in bad.output
 
     # the copy is in A's trail as the patient's own action, anchored like any entry
     with world.a.member_client(world.ids.members["a"].account) as client:

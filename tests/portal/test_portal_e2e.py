@@ -313,6 +313,8 @@ def test_every_screen_passes_the_accessibility_checks(browser: Browser, consorti
     page.locator("#create-form button[type=submit]").click()
     expect(page.locator("#backup")).to_be_visible()
     violations["backup"] = _axe_violations(page)
+    patient = page.locator("#backup-address").inner_text().strip()
+    consortium.upload("dapeng", patient, "notes", "Discharge summary / 出院小结\n".encode())
     page.locator("#backup-saved").check()
     page.locator("#backup-continue").click()
     expect(page.locator("#records")).to_be_visible()
@@ -320,6 +322,10 @@ def test_every_screen_passes_the_accessibility_checks(browser: Browser, consorti
         go(page, section)
         page.wait_for_load_state("networkidle")
         violations[section] = _axe_violations(page)
+    go(page, "records")  # a record's row with its actions, and the record open in the viewer
+    page.locator('#records-body button[data-action="view"]').click()
+    expect(page.locator("#view-dialog pre")).to_be_visible()
+    violations["viewer"] = _axe_violations(page)
     assert {screen: found for screen, found in violations.items() if found} == {}
     context.close()
 
