@@ -22,8 +22,15 @@ MIB = 1024 * 1024
 def _json_routes(world: World) -> list[tuple[str, str]]:
     with world.node.anonymous() as client:
         schema = client.get("/openapi.json").json()
+    filled = {"{proposal_id}": "0", "{order_id}": "1", "{record_id}": "ab" * 32, "{patient}": "0x" + "12" * 20}
+
+    def fill(path: str) -> str:
+        for name, value in filled.items():
+            path = path.replace(name, value)
+        return path
+
     return sorted(
-        (method.upper(), path.replace("{proposal_id}", "0"))
+        (method.upper(), fill(path))
         for path, item in schema["paths"].items()
         for method, operation in item.items()
         if "application/json" in operation.get("requestBody", {}).get("content", {})
