@@ -54,7 +54,7 @@ _TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "order", "type": "bytes32"},
     ],
     # not relayed to the chain (that would link the patient to the record there): the record's custodian
-    # checks it and keeps it; ``issuedAt`` only ever grows per record, so an old signature cannot be replayed
+    # checks it and keeps it; ``issuedAt`` (unix ms) only ever grows per record, so an old signature cannot be replayed
     "RecordRestriction": [
         {"name": "patient", "type": "address"},
         {"name": "recordId", "type": "bytes32"},

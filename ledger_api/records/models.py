@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
+from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel, UniqueConstraint
 
 from ledger_api.chain.commitments import record_subject
@@ -73,8 +74,8 @@ class Record(RecordBase, table=True):
     #: the patient, this custodian for legal purposes, and a declared break-glass
     restricted: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     restricted_since: datetime | None = None
-    #: ``issuedAt`` of the last signed restriction change applied: an older signature is a replay
-    restriction_issued_at: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    #: ``issuedAt`` (unix ms) of the last signed restriction change applied: an older signature is a replay
+    restriction_issued_at: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
 
     def subject(self) -> bytes:
         """The commitment this record's anchor carries."""

@@ -51,7 +51,9 @@ class RecordRestrictionIn(BaseModel):
 
     patient: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
     restricted: bool
-    issued_at: int = Field(ge=0, lt=2**63, description="unix seconds; must be later than the last applied request's")
+    issued_at: int = Field(
+        ge=0, lt=2**63, description="unix milliseconds; must be later than the last applied request's"
+    )
     deadline: Deadline
     signature: Signature
 
@@ -119,7 +121,7 @@ def change_signed(node: Node, record_id: str, request: RecordRestrictionIn) -> R
             field="deadline",
             code="signature-deadline-passed",
         )
-    if request.issued_at > now + CLOCK_SKEW_S:
+    if request.issued_at > (now + CLOCK_SKEW_S) * 1000:
         raise InvalidValue("issued_at: lies in the future", field="issued_at", code="issued-in-future")
     v, r, s = signature_parts(request.signature)
     message = RecordRestriction(

@@ -94,7 +94,7 @@ def _signed_record_restriction(world: World, record_id: str) -> dict:
         patient=world.patient.address,
         record_id=bytes.fromhex(record_id),
         restricted=True,
-        issued_at=now,
+        issued_at=now * 1000,
         deadline=now + 600,
     )
     document = message.document(chain_id=world.node.node.chain_id, contract=world.manifest.address("ConsentRegistry"))
@@ -102,7 +102,7 @@ def _signed_record_restriction(world: World, record_id: str) -> dict:
     return {
         "patient": world.patient.address,
         "restricted": True,
-        "issued_at": now,
+        "issued_at": now * 1000,
         "deadline": now + 600,
         "signature": {"v": v, "r": r.hex(), "s": s.hex()},
     }

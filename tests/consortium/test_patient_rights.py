@@ -58,13 +58,14 @@ def _domain(world: TwoNodes) -> tuple[int, str]:
 
 def _record_restriction(world: TwoNodes, record_id: str, restricted: bool) -> dict:
     now = int(time.time())
-    message = RecordRestriction(world.patient.address, bytes.fromhex(record_id), restricted, now, now + 600)
+    issued = time.time_ns() // 1_000_000  # unix ms: a lift signed in the same second as its restriction is later
+    message = RecordRestriction(world.patient.address, bytes.fromhex(record_id), restricted, issued, now + 600)
     chain_id, contract = _domain(world)
     v, r, s = sign_typed(world.patient, message.document(chain_id=chain_id, contract=contract))
     return {
         "patient": world.patient.address,
         "restricted": restricted,
-        "issued_at": now,
+        "issued_at": issued,
         "deadline": now + 600,
         "signature": {"v": v, "r": r.hex(), "s": s.hex()},
     }
@@ -134,7 +135,6 @@ def test_the_patient_reads_exports_and_restricts_a_record_held_by_another_member
     with world.b.patient_client(world.patient, resources=(CONSORTIUM_VIEW,)) as portal:
         replay = portal.post(f"/v1/records/{record_id}/restriction", json=_record_restriction(world, record_id, True))
         assert replay.status_code == 409
-        time.sleep(1.1)
         lifted = portal.post(f"/v1/records/{record_id}/restriction", json=_record_restriction(world, record_id, False))
     assert lifted.status_code == 200 and lifted.json()["restricted"] is False
     world.a.drain()

@@ -19,7 +19,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("retention_until", sa.Date(), nullable=True))
         batch.add_column(sa.Column("restricted", sa.Boolean(), nullable=False, server_default=sa.false()))
         batch.add_column(sa.Column("restricted_since", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
-        batch.add_column(sa.Column("restriction_issued_at", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("restriction_issued_at", sa.BigInteger(), nullable=False, server_default="0"))
     op.create_index("ix_records_retention_until", "records", ["retention_until"])
     op.create_table(
         "erasure_orders",

@@ -507,14 +507,14 @@ async function restrictRecord(button, record, restricted) {
   await guarded(button, async () => {
     const domainInfo = await signingDomain();
     const now = Math.floor(Date.now() / 1000);
-    const message = { patient: state.address, recordId: `0x${record.id}`, restricted, issuedAt: now,
+    const message = { patient: state.address, recordId: `0x${record.id}`, restricted, issuedAt: Date.now(),
                       deadline: now + SIGNATURE_VALIDITY_S };
     const words = t(restricted ? "sign.restrict_record" : "sign.lift_record",
                     { category: categoryLabel(record.category), custodian: record.custodian_name });
     if (!(await confirmSignature(words, "RecordRestriction", message, domainInfo))) return status("");
     const signature = await signTyped("RecordRestriction", message, domainInfo);
     const changed = await api(`/v1/records/${record.id}/restriction`, { method: "POST", body: {
-      patient: state.address, restricted, issued_at: now, deadline: message.deadline, signature } });
+      patient: state.address, restricted, issued_at: message.issuedAt, deadline: message.deadline, signature } });
     await loadRecords();
     status(t("restrict.done", { state: t(changed.restricted ? "records.restricted" : "records.open") }));
   });
@@ -593,7 +593,7 @@ function confirmSignature(words, primaryType, message, domainInfo) {
   const dialog = $("sign-dialog");
   $("sign-words").textContent = words;
   $("sign-binding").textContent = t("sign.binding", { chain: domainInfo.chain_id, contract: domainInfo.verifying_contract,
-                                                       nonce: message.nonce ?? message.issuedAt,
+                                                       nonce: message.nonce ?? "—",
                                                        deadline: when(message.deadline) });
   const document712 = { domain: { ...EIP712_DOMAIN, chainId: domainInfo.chain_id,
                                   verifyingContract: domainInfo.verifying_contract },
