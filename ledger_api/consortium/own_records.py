@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from ledger_api.auth import patient_proof, policy
 from ledger_api.auth.caller import Caller
-from ledger_api.consortium.peers import _read_capped, active_peer, peer_client, raise_for_peer, safe_media_type
+from ledger_api.consortium.peers import read_capped, active_peer, peer_client, raise_for_peer, safe_media_type
 from ledger_api.core import headers as header_names
 from ledger_api.core import jsontext
 from ledger_api.errors import ContractReverted, Forbidden, IntegrityViolation, NotFound, PeerUnavailable
@@ -105,7 +105,7 @@ def _fetch_copy(
             timeout=timeout,
         ) as response:
             if response.status_code >= 300:
-                _read_capped(response, 64 * 1024)
+                read_capped(response, 64 * 1024)
                 raise_for_peer(response, peer)
             received = 0
             with open(target, "wb") as sink:

@@ -166,7 +166,7 @@ def safe_media_type(declared: str) -> str:
     return value.lower()
 
 
-def _read_capped(response: httpx.Response, limit: int) -> bytes:
+def read_capped(response: httpx.Response, limit: int) -> bytes:
     """At most ``limit`` bytes of a streamed answer (an error body is read for its problem, not all of it)."""
     kept = bytearray()
     for chunk in response.iter_bytes():
@@ -227,7 +227,7 @@ def fetch_from_custodian(
             "GET", f"/v1/records/{record_id}/content", params=params, timeout=timeout
         ) as response:
             if response.status_code >= 300:
-                _read_capped(response, 64 * 1024)
+                read_capped(response, 64 * 1024)
                 raise_for_peer(response, peer)
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:

@@ -24,7 +24,7 @@ from ledger_api.core.db import transaction
 from ledger_api.errors import BadRequest, NotFound
 from ledger_api.node import Node
 from ledger_api.records.blobs import blob_path, verify_blob
-from ledger_api.records.service import _RELEASABLE, Release, check_custody
+from ledger_api.records.service import RELEASABLE, Release, check_custody
 
 
 def reader_key(encoded: str) -> HpkePublicKey:
@@ -43,7 +43,7 @@ def holds(node: Node, record_id: str) -> bool:
     """Whether this node keeps the record (else its custodian elsewhere answers for it)."""
     with transaction(node.engine) as connection:
         stored = connection.execute(
-            _RELEASABLE, {"record_id": record_id, "version": None, "recipient": node.address}
+            RELEASABLE, {"record_id": record_id, "version": None, "recipient": node.address}
         ).first()
     return stored is not None and stored.custody != "transferred"
 
@@ -55,7 +55,7 @@ def release_own(
     policy.require(policy.PATIENT_OR_DELEGATE_READS_OWN_CONTENT, node, caller, patient)
     with transaction(node.engine) as connection:
         stored = connection.execute(
-            _RELEASABLE, {"record_id": record_id, "version": version, "recipient": node.address}
+            RELEASABLE, {"record_id": record_id, "version": version, "recipient": node.address}
         ).first()
     # another patient's record answers as a missing one: its existence is not the caller's to learn
     if stored is None or stored.erased_at is not None or stored.patient.lower() != patient.lower():

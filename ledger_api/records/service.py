@@ -384,7 +384,7 @@ class Release:
 #: A record, the asked (else latest) version and this node's wrapped key for it, in one prepared
 #: query read as plain columns (release runs on every fetch: one statement, and no ORM objects,
 #: which cost ~3x the query itself).
-_RELEASABLE = (
+RELEASABLE = (
     select(
         Record.id,
         Record.patient,
@@ -432,7 +432,7 @@ def release(
     policy.require(policy.CUSTODIAN_OR_CONSENTED_MEMBER_READS_CONTENT, node, caller)
     with transaction(node.engine) as connection:
         stored = connection.execute(
-            _RELEASABLE, {"record_id": record_id, "version": version, "recipient": node.address}
+            RELEASABLE, {"record_id": record_id, "version": version, "recipient": node.address}
         ).first()
     if stored is None or stored.erased_at is not None:
         raise NotFound(f"no record {record_id} at this member", code="record-not-found")
