@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from ledger_api.auth import patient_proof, policy
 from ledger_api.auth.caller import Caller
-from ledger_api.consortium.peers import read_capped, active_peer, peer_client, raise_for_peer, safe_media_type
+from ledger_api.consortium.peers import active_peer, peer_client, raise_for_peer, read_capped, safe_media_type
 from ledger_api.core import headers as header_names
 from ledger_api.core import jsontext
 from ledger_api.errors import ContractReverted, Forbidden, IntegrityViolation, NotFound, PeerUnavailable
