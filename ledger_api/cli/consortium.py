@@ -67,6 +67,8 @@ class MemberConfig(BaseModel):
     port: int = Field(ge=1, le=65535)
     database_url: str | None = None  # default: SQLite in the node's data directory
     keystore: Path | None = None  # external chain: the member's identity keystore
+    #: this hospital's records officers, who countersign legal erasure orders: staff id -> Ethereum account
+    records_officers: dict[str, str] = Field(default_factory=dict, max_length=100)
 
 
 class ChainConfig(BaseModel):
@@ -83,12 +85,23 @@ class ChainConfig(BaseModel):
     break_glass_window_s: int = Field(DEFAULT_BREAK_GLASS_WINDOW, ge=1, le=2**32 - 1)
 
 
+class RetentionYears(BaseModel):
+    """The consortium's retention rules (医疗机构病历管理规定: outpatient 15, inpatient 30 years at least)."""
+
+    model_config = ConfigDict(extra="forbid")
+    outpatient_years: int = Field(15, ge=0, le=200)
+    inpatient_years: int = Field(30, ge=0, le=200)
+    other_years: int = Field(30, ge=0, le=200)
+
+
 class ConsortiumConfig(BaseModel):
     """Everything `consortium up` runs, in one file (JSON)."""
 
     model_config = ConfigDict(extra="forbid")
     data_dir: Path = Path("data")
     chain: ChainConfig = ChainConfig()
+    #: how long every member keeps records (years per kind; the same rules for the whole consortium)
+    retention: RetentionYears = RetentionYears()
     members: list[MemberConfig]
 
     @model_validator(mode="after")
@@ -163,6 +176,7 @@ def _node_env(
         "MEDLEDGER_PUBLIC_URL": f"http://127.0.0.1:{member.port}",
         "MEDLEDGER_CHAIN": json.dumps({"rpc_url": rpc_url, "manifest_path": str(manifest), **(chain or {})}),
         "MEDLEDGER_AUTH": json.dumps({"siwe_domain": f"127.0.0.1:{member.port}"}),
+        "MEDLEDGER_RETENTION": json.dumps({**config.retention.model_dump(), "officers": member.records_officers}),
     }
     if member.database_url:
         env["MEDLEDGER_DATABASE_URL"] = member.database_url

@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from ledger_api.chain.backends import free_port
+from ledger_api.cli.consortium import ConsortiumConfig, _node_env
+from ledger_api.core.config import Settings
 from tests.utils.consortium import Supervised
 from tests.utils.processes import children_of, read_proc
 
@@ -243,3 +245,21 @@ def test_help_and_simple_commands_load_no_chain_or_crypto_stack() -> None:
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]", result.stdout
+
+
+def test_the_consortium_file_sets_every_members_retention_rules_and_each_its_own_officers(tmp_path: Path) -> None:
+    officer = "0x" + "ab" * 20
+    config = ConsortiumConfig.model_validate(
+        {
+            "data_dir": str(tmp_path),
+            "retention": {"outpatient_years": 20},
+            "members": [{"slug": "dapeng", "port": 8601, "records_officers": {"officer-li": officer}}],
+        }
+    )
+    env = _node_env(config, config.members[0], "http://127.0.0.1:8545", tmp_path / "m.json", tmp_path / "k", "pw")
+    retention = Settings.model_validate({"retention": json.loads(env["MEDLEDGER_RETENTION"])}).retention
+    assert (retention.outpatient_years, retention.inpatient_years, retention.officers) == (
+        20,
+        30,
+        {"officer-li": officer},
+    )
