@@ -365,14 +365,20 @@ PNG = bytes.fromhex(
     "1f15c4890000000d49444154789c6360f8cfc000000301010018dd8db40000000049454e44ae426082"
 )
 OBSERVATION = {"resourceType": "Observation", "status": "final", "valueQuantity": {"value": 6.1, "unit": "%"}}
+#: a one-page PDF (a scanned referral letter, say)
+PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+)
 
 
 @pytest.mark.parametrize("screen", ["desktop-en", "phone-zh"])
 def test_a_patient_views_downloads_exports_and_restricts_their_records(
     browser: Browser, consortium: Consortium, artifacts: Path, screen: str
 ) -> None:
-    """Records held by two hospitals, read through a third: each opens in the page (decrypted in the
-    browser), downloads, goes into one archive the chain vouches for, and is restricted and lifted."""
+    """Records held by two hospitals, read through a third: text, FHIR JSON, an image and a PDF open in the
+    page (decrypted in the browser), DICOM is offered as a download, one record downloads, all go into one
+    archive the chain vouches for, and a record and then all of them are restricted and lifted."""
     phone, locale = screen == "phone-zh", "zh-CN" if screen == "phone-zh" else "en-US"
     holder = Account.create()
     chain_id = httpx.post(f"{consortium.url('nanao')}/v1/auth/challenge", timeout=10).json()["chain_id"]
@@ -405,9 +411,10 @@ def test_a_patient_views_downloads_exports_and_restricts_their_records(
         fhir_resource_type="Observation",
     )
     study = consortium.upload("dapeng", holder.address, "imaging", b"DICM" + bytes(200), "application/dicom")
+    letter = consortium.upload("kuichong", holder.address, "documents", PDF, "application/pdf")
     page.goto(f"{consortium.url('nanao')}/portal/")  # signed in at a hospital that holds none of them
     page.locator("#wallet-connect").click()
-    expect(page.locator("#records-body tr")).to_have_count(4)
+    expect(page.locator("#records-body tr")).to_have_count(5)
 
     # retention end and sharing state on every row; the inpatient note is kept 30 years
     row = page.locator(f'tr[data-record-id="{note}"]')
@@ -427,6 +434,9 @@ def test_a_patient_views_downloads_exports_and_restricts_their_records(
     expect(image).to_have_attribute("src", re.compile(r"^blob:"))
     assert page.evaluate("document.querySelector('#view-dialog img').naturalWidth") == 1
     page.locator("#view-close").click()
+    page.locator(f'tr[data-record-id="{letter}"] button[data-action="view"]').click()
+    expect(page.locator("#view-dialog iframe")).to_have_attribute("src", re.compile(r"^blob:"))
+    page.locator("#view-close").click()
     page.locator(f'tr[data-record-id="{study}"] button[data-action="view"]').click()
     with page.expect_download() as shown:
         page.locator("#view-download").click()
@@ -441,13 +451,13 @@ def test_a_patient_views_downloads_exports_and_restricts_their_records(
     # everything in one archive, with progress; the chain vouches for every record in it
     with page.expect_download() as exported:
         page.locator("#export-all").click()
-    expect(page.locator("#export-progress")).to_have_attribute("value", "4")
+    expect(page.locator("#export-progress")).to_have_attribute("value", "5")
     archive = Path(exported.value.path()).read_bytes()
     data = consortium.data
     state = json.loads((data / "consortium.json").read_text())
     chain = Chain(RpcBackend(state["chain"]).w3, DeploymentManifest.load(data / "chain" / "deployment.json"))
     checks = verify_archive(archive, chain.records)
-    assert passed(checks) and {c.record_id for c in checks} == {note, photo, labs, study}
+    assert passed(checks) and {c.record_id for c in checks} == {note, photo, labs, study, letter}
     page.screenshot(path=artifacts / f"21-{screen}-exported.png", full_page=True)
 
     # restrict one record (signed in words here, applied by the hospital that holds it), then lift it
