@@ -457,6 +457,8 @@ class CliqueNetwork:
         last_error = "no answer yet"
         stalled_since: float | None = None
         healed = False
+        #: (the heads, since when) while the validators disagree: branches that stop growing heal as a stall does
+        split: tuple[tuple[int, ...], float] | None = None
         while time.monotonic() < deadline:
             for name in names:
                 process = self.processes.get(name)
@@ -491,6 +493,14 @@ class CliqueNetwork:
                 if len(hashes) == 1:
                     return common
                 last_error = f"validators disagree on block {common}"
+                # sealing on two branches can deadlock (each validator has sealed recently on its own branch
+                # and waits for the others): once no branch has grown past the split for a while, roll back
+                heads = tuple(s.head or 0 for s in statuses)
+                if split is None or split[0] != heads:
+                    split = (heads, time.monotonic())
+                elif time.monotonic() - split[1] > 4 * self.plan.block_period_s + 4:
+                    self.heal_fork(names)
+                    split = None
             except ChainUnavailable as exc:
                 last_error = str(exc)
             time.sleep(0.2)

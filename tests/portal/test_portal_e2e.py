@@ -151,7 +151,7 @@ def test_a_patient_controls_sharing_from_the_browser(browser: Browser, consortiu
     expect(page.locator(f'tr[data-record-id="{labs}"]')).to_contain_text("Laboratory results")
     expect(page.locator(f'tr[data-record-id="{labs}"]')).to_contain_text("Dapeng New District People's Hospital")
     expect(rows.filter(has_text="Immunizations")).to_contain_text("Kuichong Community Health Center")
-    badge = page.locator(f'tr[data-record-id="{labs}"] .badge')
+    badge = page.locator(f'tr[data-record-id="{labs}"] td[data-label="On the ledger"] .badge')
     for _ in range(60):  # the node's outbox anchors the upload within a block or two; the screen shows it
         if badge.inner_text() == "anchored":
             break
@@ -169,7 +169,7 @@ def test_a_patient_controls_sharing_from_the_browser(browser: Browser, consortiu
     go(page, "consents")
     expect(page.locator("#consents-empty")).to_be_visible()
     page.get_by_label("Hospital", exact=True).select_option(consortium.account("kuichong"))
-    page.get_by_label("Laboratory results").check()
+    page.get_by_label("Laboratory results", exact=True).check()
     page.get_by_label("Treatment", exact=True).check()
     page.get_by_role("button", name="Review what I will sign").click()
     dialog = page.locator("#sign-dialog")
@@ -345,7 +345,7 @@ def test_a_patient_with_a_browser_wallet_signs_in_and_grants_with_it(
     expect(page.locator("#who-address")).to_have_text(f"Signed in as {holder.address}")
     go(page, "consents")
     page.get_by_label("Hospital", exact=True).select_option(consortium.account("dapeng"))
-    page.get_by_label("Immunizations").check()
+    page.get_by_label("Immunizations", exact=True).check()
     page.get_by_label("Care coordination").check()
     page.get_by_role("button", name="Review what I will sign").click()
     page.get_by_role("button", name="Sign and send").click()
