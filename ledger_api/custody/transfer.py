@@ -70,16 +70,15 @@ def finalise(node: Node) -> int:
             record.custody = Custody.TRANSFERRED
             session.add(record)
             done.append(record)
-    for record in done:  # after the commit (a crash in between: the start-up sweep destroys the keys)
-        node.key_vault.shred(record.id)
-        for version in range(1, record.latest_version + 1):
-            blob_path(node, record.id, version).unlink(missing_ok=True)
-    if done:
-        with session_scope(node.engine) as session:
+        if done:  # counted in the same commit: the handover sees "none left handing" only with its count
             running = session.exec(
                 select(CustodyHandover).where(CustodyHandover.state == HandoverState.RUNNING)
             ).first()
             if running is not None:
                 running.records_transferred += len(done)
                 session.add(running)
+    for record in done:  # after the commit (a crash in between: the start-up sweep destroys the keys)
+        node.key_vault.shred(record.id)
+        for version in range(1, record.latest_version + 1):
+            blob_path(node, record.id, version).unlink(missing_ok=True)
     return len(done)

@@ -20,7 +20,7 @@ from ledger_api.chain.backends import AnvilBackend
 from ledger_api.chain.defaults import ANY_MEMBER
 from ledger_api.chain.deployment import DeploymentManifest
 from ledger_api.chain.types import GrantTerms
-from ledger_api.errors import ContractReverted
+from ledger_api.errors import ContractReverted, TransactionFailed
 from tests.utils.actors import Actors, Chain, deploy_test_consortium
 
 CATEGORIES, PURPOSES = range(3), range(2)
@@ -94,7 +94,9 @@ def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> Non
             live, over = terms.valid_until > now + EDGE_S, terms.valid_until <= now - EDGE_S
             try:
                 receipt = self.chain.as_(signer).consents.grant(self.patient, terms)
-            except ContractReverted:
+            # a window ending as the grant lands can pass the gas estimate and fail in the block (one second
+            # later): a failed transaction, whose replay one block back does not revert, is a refusal too
+            except (ContractReverted, TransactionFailed):
                 assert not (authorized and live), "a grant the model allows was refused"
                 return
             assert authorized, "a grant by someone who is not (or no longer) a delegate was accepted"
