@@ -1,7 +1,8 @@
-"""1,000 chain writes from concurrent requests on one member key: no nonce gap, nothing stuck.
+"""500 chain writes from concurrent requests on one member key: no nonce gap, nothing stuck.
 
-800 uploads (each anchored by the outbox) and 200 break-glass declarations (sent on chain from the
-request itself) arrive from 16 clients at once. Afterwards every transaction of the member is
+400 uploads (each anchored by the outbox) and 100 break-glass declarations (sent on chain from the
+request itself) arrive from 16 clients at once (twice that took 100 s of the suite's 20 minutes; the
+contention is the same from the first few dozen on). Afterwards every transaction of the member is
 mined, their nonces are exactly 0..n-1, and the chain's transaction count for the key is n.
 """
 
@@ -20,13 +21,13 @@ from ledger_api.outbox.models import OutboxItem
 from tests.utils.nodes import Identities, deploy, start_node
 
 pytestmark = pytest.mark.slow
-UPLOADS, DECLARATIONS, CLIENTS = 800, 200, 16
+UPLOADS, DECLARATIONS, CLIENTS = 400, 100, 16
 
 
-def test_a_thousand_concurrent_writes_leave_no_nonce_gap_and_nothing_stuck(tmp_path: Path) -> None:
+def test_five_hundred_concurrent_writes_leave_no_nonce_gap_and_nothing_stuck(tmp_path: Path) -> None:
     ids = Identities()
     with AnvilBackend() as backend:
-        manifest = deploy(backend, ids, Account.create(), break_glass_limit=1000)  # 200 declarations below
+        manifest = deploy(backend, ids, Account.create(), break_glass_limit=1000)  # 100 declarations below
         member = ids.members["a"].address
         start_nonce = backend.w3.eth.get_transaction_count(member)
         patients = [Account.create().address for _ in range(8)]
