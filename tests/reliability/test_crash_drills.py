@@ -31,8 +31,8 @@ COMMIT_POINTS = tuple(point for point in POINTS if point.endswith("commit"))
 def test_every_kill_point_loses_nothing_and_duplicates_nothing(
     tmp_path: Path, db_kind: str, points: tuple[str, ...]
 ) -> None:
-    with database(db_kind, tmp_path) as url:
-        tally = run_drills(tmp_path, url, runs=1, points=points)
+    with database(db_kind, tmp_path) as url:  # PostgreSQL kills on the 2nd pass: its one run acknowledges writes first
+        tally = run_drills(tmp_path, url, runs=1, points=points, first_pass=1 if points == POINTS else 2)
     assert tally.runs == len(points)
     assert tally.acknowledged_uploads > 0 and tally.acknowledged_reads > 0
     assert (tally.lost, tally.duplicates, tally.problems) == (0, 0, [])

@@ -276,8 +276,11 @@ class CrashLab:
         self.tally.duplicates += duplicates
 
 
-def run_drills(work: Path, database_url: str, runs: int, points: tuple[str, ...] = POINTS) -> Tally:
-    """Every point ``runs`` times (the n-th run kills on the (n mod 3 + 1)-th pass); returns the tally."""
+def run_drills(
+    work: Path, database_url: str, runs: int, points: tuple[str, ...] = POINTS, first_pass: int = 1
+) -> Tally:
+    """Every point ``runs`` times (the n-th run kills on the ((n + first_pass - 1) mod 3 + 1)-th pass, so a
+    later first pass lets the load acknowledge some writes before the kill); returns the tally."""
     lab = CrashLab(work, database_url)
     try:
         lab.start()
@@ -285,7 +288,7 @@ def run_drills(work: Path, database_url: str, runs: int, points: tuple[str, ...]
         lab.stop()
         for run in range(runs):
             for point in points:
-                lab.drill(point, crash_after=run % 3 + 1)
+                lab.drill(point, crash_after=(run + first_pass - 1) % 3 + 1)
         return lab.tally
     finally:
         lab.close()
