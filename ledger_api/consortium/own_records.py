@@ -13,18 +13,15 @@ from __future__ import annotations
 
 import base64
 import json
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import blake3
 import httpx
 from pydantic import ValidationError
 
 from ledger_api.auth import patient_proof, policy
 from ledger_api.auth.caller import Caller
-from ledger_api.consortium.peers import active_peer, peer_client, raise_for_peer, read_capped, safe_media_type
+from ledger_api.consortium.peers import active_peer, peer_client, raise_for_peer, safe_media_type, stream_from_peer
 from ledger_api.core import headers as header_names
 from ledger_api.core import jsontext
 from ledger_api.errors import ContractReverted, Forbidden, IntegrityViolation, NotFound, PeerUnavailable
@@ -88,49 +85,30 @@ def _fetch_copy(
     node: Node, caller: Caller, patient: str, record_id: str, version: int | None, reader_key: str, custodian: str
 ) -> ForwardedCopy:
     peer = active_peer(node, custodian)
-    timeout = node.settings.peers.timeout_s
-    limit = node.settings.peers.max_record_bytes
-    node.blob_dir.mkdir(parents=True, exist_ok=True)
-    target = Path(tempfile.mkstemp(prefix=".copy-", dir=node.blob_dir)[1])
-    digest = blake3.blake3()
-    deadline = time.monotonic() + timeout
     params = {"version": version} if version is not None else {}
     headers = {patient_proof.HEADER: caller.proof or "", header_names.READER_KEY: reader_key}
+    target, digest, h = stream_from_peer(
+        node,
+        peer,
+        f"/v1/patients/{patient}/records/{record_id}/content",
+        params=params,
+        headers=headers,
+        timeout=node.settings.peers.timeout_s,
+    )
     try:
-        with peer_client(node, peer).stream(
-            "GET",
-            f"/v1/patients/{patient}/records/{record_id}/content",
-            params=params,
-            headers=headers,
-            timeout=timeout,
-        ) as response:
-            if response.status_code >= 300:
-                read_capped(response, 64 * 1024)
-                raise_for_peer(response, peer)
-            received = 0
-            with open(target, "wb") as sink:
-                for chunk in response.iter_bytes():
-                    received += len(chunk)
-                    if received > limit or time.monotonic() > deadline:
-                        raise PeerUnavailable(f"{peer.name} sent more than allowed, or too slowly")
-                    digest.update(chunk)
-                    sink.write(chunk)
-            answer = {name: response.headers[name] for name in COPY_HEADERS if name in response.headers}
+        answer = {name: h[name] for name in COPY_HEADERS if name in h}
         version_sent = int(answer[header_names.VERSION])
         anchored = node.chain.records.content_hash(bytes.fromhex(record_id), version_sent).hex()
-        if answer[header_names.RECORD_ID] != record_id or digest.hexdigest() != anchored:
+        if answer[header_names.RECORD_ID] != record_id or digest != anchored:
             raise IntegrityViolation(
                 "the custodian's ciphertext does not match the hash anchored on chain", code="peer-answer-mismatch"
             )
         base64.b64decode(answer[header_names.WRAPPED_KEY], validate=True)
-        answer[header_names.MEDIA_TYPE] = safe_media_type(response.headers.get(header_names.MEDIA_TYPE, ""))
+        answer[header_names.MEDIA_TYPE] = safe_media_type(h.get(header_names.MEDIA_TYPE, ""))
         return ForwardedCopy(headers=answer, path=target)
     except (KeyError, ValueError) as exc:
         target.unlink(missing_ok=True)
         raise PeerUnavailable(f"{peer.name} sent an unreadable answer ({type(exc).__name__})") from None
-    except httpx.HTTPError as exc:
-        target.unlink(missing_ok=True)
-        raise PeerUnavailable(f"{peer.name} unreachable: {type(exc).__name__}") from None
     except BaseException:
         target.unlink(missing_ok=True)
         raise

@@ -18,7 +18,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
@@ -217,37 +217,13 @@ def fetch_from_custodian(
     params: dict[str, str | int] = {"purpose": purpose.name.lower(), "clinician": clinician}
     if version is not None:
         params["version"] = version
-    node.blob_dir.mkdir(parents=True, exist_ok=True)
-    target = Path(tempfile.mkstemp(prefix=".peer-", dir=node.blob_dir)[1])
-    digest = blake3.blake3()
-    limit = node.settings.peers.max_record_bytes
-    deadline = time.monotonic() + timeout  # the whole answer, not each read: a trickling peer is cut off too
+    target, digest, h = stream_from_peer(node, peer, f"/v1/records/{record_id}/content", params=params, timeout=timeout)
     try:
-        with peer_client(node, peer).stream(
-            "GET", f"/v1/records/{record_id}/content", params=params, timeout=timeout
-        ) as response:
-            if response.status_code >= 300:
-                read_capped(response, 64 * 1024)
-                raise_for_peer(response, peer)
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > limit:
-                raise PeerUnavailable(f"{peer.name} announced {declared} bytes, over the {limit}-byte limit")
-            received = 0
-            with open(target, "wb") as sink:
-                for chunk in response.iter_bytes():
-                    received += len(chunk)
-                    if received > limit:
-                        raise PeerUnavailable(f"{peer.name} sent more than the {limit}-byte limit")
-                    if time.monotonic() > deadline:
-                        raise PeerUnavailable(f"{peer.name} did not finish within {timeout:.0f}s")
-                    digest.update(chunk)
-                    sink.write(chunk)
-            h = response.headers
         context = release_context(h)
         if context.record_id.hex() != record_id or h[header_names.CUSTODIAN].lower() != custodian.lower():
             raise IntegrityViolation("the custodian answered for another record", code="peer-answer-mismatch")
         anchored = node.chain.records.content_hash(context.record_id, context.version).hex()
-        if digest.hexdigest() != anchored:
+        if digest != anchored:
             raise IntegrityViolation(
                 "the custodian's ciphertext does not match the hash anchored on chain", code="peer-answer-mismatch"
             )
@@ -279,6 +255,50 @@ def fetch_from_custodian(
     except (KeyError, ValueError) as exc:
         target.unlink(missing_ok=True)
         raise PeerUnavailable(f"{peer.name} sent an unreadable answer ({type(exc).__name__})") from None
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+
+
+def stream_from_peer(
+    node: Node,
+    peer: Member,
+    path: str,
+    *,
+    params: Mapping[str, str | int],
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[Path, str, httpx.Headers]:
+    """A peer's (ciphertext) answer to a GET, streamed to a temporary file in the blob store, bounded in
+    bytes (``peers.max_record_bytes``) and in time for the whole answer (a trickling peer is cut off too):
+    the file, the BLAKE3 (hex) of what came, and the answer's headers. A refusal is passed on as the peer
+    said it (``raise_for_peer``); the file is gone on any error here, and the caller deletes it on its own."""
+    node.blob_dir.mkdir(parents=True, exist_ok=True)
+    target = Path(tempfile.mkstemp(prefix=".peer-", dir=node.blob_dir)[1])
+    digest = blake3.blake3()
+    limit = node.settings.peers.max_record_bytes
+    deadline = time.monotonic() + timeout
+    try:
+        with peer_client(node, peer).stream(
+            "GET", path, params=dict(params), headers=dict(headers or {}), timeout=timeout
+        ) as response:
+            if response.status_code >= 300:
+                read_capped(response, 64 * 1024)
+                raise_for_peer(response, peer)
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise PeerUnavailable(f"{peer.name} announced {declared} bytes, over the {limit}-byte limit")
+            received = 0
+            with open(target, "wb") as sink:
+                for chunk in response.iter_bytes():
+                    received += len(chunk)
+                    if received > limit:
+                        raise PeerUnavailable(f"{peer.name} sent more than the {limit}-byte limit")
+                    if time.monotonic() > deadline:
+                        raise PeerUnavailable(f"{peer.name} did not finish within {timeout:.0f}s")
+                    digest.update(chunk)
+                    sink.write(chunk)
+            return target, digest.hexdigest(), response.headers
     except httpx.HTTPError as exc:
         target.unlink(missing_ok=True)
         raise PeerUnavailable(f"{peer.name} unreachable: {type(exc).__name__}") from None
