@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from medledger_crypto import HpkePublicKey, WrapContext, unwrap_data_key, wrap_data_key
+from medledger_crypto import HpkePublicKey
 
 from ledger_api.access.models import AccessEntryBase
 from ledger_api.access.writer import access_log
@@ -24,7 +24,7 @@ from ledger_api.core.db import transaction
 from ledger_api.errors import BadRequest, NotFound
 from ledger_api.node import Node
 from ledger_api.records.blobs import blob_path, verify_blob
-from ledger_api.records.service import RELEASABLE, Release, check_custody
+from ledger_api.records.service import RELEASABLE, Release, check_custody, rewrap
 
 
 def reader_key(encoded: str) -> HpkePublicKey:
@@ -66,15 +66,7 @@ def release_own(
         raise NotFound(f"record {record_id} has no version {number}", code="version-not-found")
     path = blob_path(node, record_id, number)
     content = verify_blob(path, stored.content_hash)
-    data_key = unwrap_data_key(
-        node.key_vault.open(record_id, stored.wrapped),
-        node.identity.hpke_keys(),
-        WrapContext(bytes.fromhex(record_id), number, node.address),
-    )
-    try:
-        wrapped = wrap_data_key(data_key, key, WrapContext(bytes.fromhex(record_id), number, caller.address))
-    finally:
-        data_key.destroy()
+    wrapped = rewrap(node, record_id, number, stored.wrapped, key, caller.address)
     fields = AccessEntryBase.patient_action(
         record_id=record_id,
         version=number,

@@ -449,15 +449,7 @@ def release(
     else:
         member = caller.member or node.chain.registry.member(caller.address)
         recipient_key = _published_key(member.hpke_public_key)
-    data_key = unwrap_data_key(
-        node.key_vault.open(record_id, stored.wrapped),
-        node.identity.hpke_keys(),
-        WrapContext(bytes.fromhex(record_id), number, node.address),
-    )
-    try:
-        wrapped = wrap_data_key(data_key, recipient_key, WrapContext(bytes.fromhex(record_id), number, caller.address))
-    finally:
-        data_key.destroy()
+    wrapped = rewrap(node, record_id, number, stored.wrapped, recipient_key, caller.address)
     fields = AccessEntryBase(
         record_id=record_id,
         record_version=number,
@@ -474,6 +466,20 @@ def release(
     sequence = access_log(node).write(fields)
     node.crash_drill.reached("fetch.after_commit")
     return Release(stored=stored, wrapped_key=wrapped, sequence=sequence, basis=basis, path=path, content=content)
+
+
+def rewrap(node: Node, record_id: str, version: int, sealed: bytes, key: HpkePublicKey, reader: str) -> bytes:
+    """The version's data key, opened with this node's key (``sealed``: the stored, vault-sealed copy) and
+    wrapped again for ``reader``'s ``key``; the key in the clear lives only in between."""
+    data_key = unwrap_data_key(
+        node.key_vault.open(record_id, sealed),
+        node.identity.hpke_keys(),
+        WrapContext(bytes.fromhex(record_id), version, node.address),
+    )
+    try:
+        return wrap_data_key(data_key, key, WrapContext(bytes.fromhex(record_id), version, reader))
+    finally:
+        data_key.destroy()
 
 
 @lru_cache(maxsize=256)
