@@ -22,7 +22,7 @@ import socket
 import subprocess
 import time
 from abc import ABC
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -294,8 +294,9 @@ def anvil_binary() -> Path:
     return path
 
 
-def free_port(count: int = 1) -> int:
-    """The first of ``count`` consecutive unused loopback TCP ports, below the ephemeral range.
+def free_port(count: int = 1, *, avoid: Collection[int] = ()) -> int:
+    """The first of ``count`` consecutive unused loopback TCP ports, below the ephemeral range, none
+    of them in ``avoid`` (ports chosen for servers that have not bound them yet).
 
     Why not let the OS pick (bind to port 0): it picks from the ephemeral range, which outgoing
     connections draw from too, so between choosing a port and a server binding it another process's
@@ -304,6 +305,8 @@ def free_port(count: int = 1) -> int:
     """
     for _ in range(200):
         base = random.randrange(20_000, 30_000 - count)
+        if any(port in avoid for port in range(base, base + count)):
+            continue
         sockets: list[socket.socket] = []
         try:
             for port in range(base, base + count):

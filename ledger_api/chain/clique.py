@@ -27,6 +27,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,7 +138,10 @@ class CliqueNetwork:
         chain_id: int = DEFAULT_NETWORK_CHAIN_ID,
         block_period_s: int = DEFAULT_BLOCK_PERIOD_S,
         funded_accounts: list[str] | None = None,
+        reserved_ports: Collection[int] = (),
     ) -> None:
+        """``reserved_ports``: ports other servers will bind later (the member nodes'); a new network's
+        validators take none of them."""
         self.data_dir = data_dir
         self.passphrase = passphrase
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -150,7 +154,7 @@ class CliqueNetwork:
             raise ValueError("a new network needs the names of its validators")
         data_dir.mkdir(parents=True, exist_ok=True)
         self.keys = {name: self._create_key(name) for name in names}
-        base = free_port(3 * len(names))
+        base = free_port(3 * len(names), avoid=reserved_ports)
         self.plan = NetworkPlan(
             chain_id=chain_id,
             block_period_s=block_period_s,

@@ -24,6 +24,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -148,6 +149,7 @@ def start_network(
     deployer = load_or_create_key(data_dir / "keys" / "deployer.json")
     identities = _identities(data_dir)
     slugs = [*(slug for slug, _ in DEFAULT_MEMBERS), AUDITOR[0]]
+    every_endpoint = {**_default_endpoints(base_port), **(endpoints or {})}
     network = CliqueNetwork(
         data_dir / "network",
         slugs,
@@ -155,6 +157,7 @@ def start_network(
         archive=tuple(s for s in slugs if s not in full_nodes),
         block_period_s=block_period_s,
         funded_accounts=[deployer.address, *(identity.address for identity in identities.values())],
+        reserved_ports=[urlsplit(url).port or 0 for url in every_endpoint.values()],
     )
     backend: RpcBackend | None = None
     try:
@@ -167,7 +170,7 @@ def start_network(
             backend,
             data_dir,
             fund=None,  # the genesis gave the consortium's accounts their balances (see chain.clique)
-            endpoints={**_default_endpoints(base_port), **(endpoints or {})},
+            endpoints=every_endpoint,
             break_glass_limit=break_glass_limit,
             break_glass_window=break_glass_window,
         )

@@ -45,6 +45,10 @@ def up_command(data_dir: Path, *, rpc_port: int, base_port: int, extra: tuple[st
     return [sys.executable, "-m", "ledger_api.cli", "consortium", "up", *options, *extra]
 
 
+#: how much of a node's log a failed start shows (its log names no secret or personal data)
+LOG_LINES_SHOWN = 12
+
+
 class StartupFailed(LedgerError):
     status = 503
     code = "startup-failed"
@@ -183,8 +187,14 @@ def _node_env(
     return env
 
 
-def wait_ready(urls: dict[str, str], processes: dict[str, subprocess.Popen[bytes]], timeout: float) -> None:
-    """Waits until every node answers /readyz with 200; ``StartupFailed`` if one exits or time runs out."""
+def wait_ready(
+    urls: dict[str, str],
+    processes: dict[str, subprocess.Popen[bytes]],
+    timeout: float,
+    logs: dict[str, Path] | None = None,
+) -> None:
+    """Waits until every node answers /readyz with 200; ``StartupFailed`` if one exits or time runs out.
+    The error ends with the last lines of the node's log (``logs``): why it stopped, where it is read."""
     import httpx
 
     deadline = time.monotonic() + timeout
@@ -192,7 +202,12 @@ def wait_ready(urls: dict[str, str], processes: dict[str, subprocess.Popen[bytes
     while pending:
         for slug, url in list(pending.items()):
             if processes[slug].poll() is not None:
-                raise StartupFailed(f"{slug} exited with code {processes[slug].returncode}; see its node.log")
+                log = (logs or {}).get(slug)
+                last = log.read_text(errors="replace").splitlines()[-LOG_LINES_SHOWN:] if log and log.exists() else []
+                raise StartupFailed(
+                    f"{slug} exited with code {processes[slug].returncode}; see its node.log"
+                    + "".join(f"\n  {line}" for line in last)
+                )
             try:
                 if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
                     del pending[slug]
@@ -338,7 +353,12 @@ def up(
             )
             urls[member.slug] = f"http://127.0.0.1:{member.port}"
         with reported_errors():
-            wait_ready(urls, processes, timeout=60)
+            wait_ready(
+                urls,
+                processes,
+                timeout=60,
+                logs={m.slug: data_dir / "nodes" / m.slug / "node.log" for m in config.members},
+            )
         console.print(f"[bold]MedLedger local consortium[/bold]: chain {chain_id} at {rpc_url}")
         if devnet is not None and devnet.network is not None:
             for slug, url in devnet.network.rpc_urls.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -220,6 +221,26 @@ def test_a_node_served_by_several_processes_keeps_one_gap_free_log(tmp_path: Pat
         finally:
             output = up.stop()
         assert "consortium stopped" in output
+
+
+@pytest.mark.slow
+def test_a_node_that_cannot_start_stops_the_consortium_and_its_log_says_why(tmp_path: Path) -> None:
+    rpc, base = free_port(), free_port(2)
+    with socket.socket() as squatter:  # another program already listens on the second member's port
+        squatter.bind(("127.0.0.1", base + 1))
+        squatter.listen()
+        up = Supervised(tmp_path, rpc, base)
+        assert up.process.wait(timeout=120) != 0
+        output = up.stop()
+    assert "[startup-failed]" in output and "kuichong exited" in output
+    assert "address already in use" in output  # the node's own words, from the end of its log
+
+
+def test_a_new_network_leaves_the_member_nodes_ports_alone(tmp_path: Path) -> None:
+    """Validators are planned before the nodes bind their ports: a validator that took one would stop
+    a node from starting."""
+    taken = set(range(20_000, 25_000))
+    assert all(free_port(3, avoid=taken) >= 25_000 for _ in range(50))
 
 
 def test_status_with_nothing_running_says_so(tmp_path: Path) -> None:
