@@ -62,6 +62,23 @@ _TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "issuedAt", "type": "uint256"},
         {"name": "deadline", "type": "uint256"},
     ],
+    # shown by the patient to a hospital's registration desk (QR or short code), never relayed: "my account is
+    # patient ``mrn`` at ``hospital``" (``linked`` false: remove that link); ``issuedAt`` (unix ms) grows per patient
+    "PatientNumberLink": [
+        {"name": "patient", "type": "address"},
+        {"name": "hospital", "type": "address"},
+        {"name": "mrn", "type": "string"},
+        {"name": "linked", "type": "bool"},
+        {"name": "issuedAt", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ],
+    # the patient's "no" to a hospital's consent request (a "yes" is the grant itself, on chain)
+    "ConsentRequestRefusal": [
+        {"name": "patient", "type": "address"},
+        {"name": "requester", "type": "address"},
+        {"name": "requestId", "type": "bytes16"},
+        {"name": "deadline", "type": "uint256"},
+    ],
 }
 
 _DOMAIN_TYPE = [
@@ -208,6 +225,55 @@ class RecordRestriction:
             "recordId": self.record_id,
             "restricted": self.restricted,
             "issuedAt": self.issued_at,
+            "deadline": self.deadline,
+        }
+
+    def document(self, *, chain_id: int, contract: str) -> dict[str, Any]:
+        return typed_data(self.primary_type, self.fields(), chain_id=chain_id, contract=contract)
+
+
+@dataclass(frozen=True)
+class PatientNumberLink:
+    """A patient's statement that their account is patient ``mrn`` at ``hospital`` (or, ``linked`` false,
+    that the hospital must drop its link). Checked and kept by that hospital's node only."""
+
+    primary_type: ClassVar[str] = "PatientNumberLink"
+    patient: str
+    hospital: str
+    mrn: str
+    linked: bool
+    issued_at: int
+    deadline: int
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "patient": self.patient,
+            "hospital": self.hospital,
+            "mrn": self.mrn,
+            "linked": self.linked,
+            "issuedAt": self.issued_at,
+            "deadline": self.deadline,
+        }
+
+    def document(self, *, chain_id: int, contract: str) -> dict[str, Any]:
+        return typed_data(self.primary_type, self.fields(), chain_id=chain_id, contract=contract)
+
+
+@dataclass(frozen=True)
+class ConsentRequestRefusal:
+    """A patient's refusal of one hospital's consent request, sent to that hospital's node."""
+
+    primary_type: ClassVar[str] = "ConsentRequestRefusal"
+    patient: str
+    requester: str
+    request_id: bytes
+    deadline: int
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "patient": self.patient,
+            "requester": self.requester,
+            "requestId": self.request_id,
             "deadline": self.deadline,
         }
 

@@ -21,6 +21,8 @@ from ledger_api.audit.router import router as audit_router
 from ledger_api.auth.housekeeping import SignInHousekeeping
 from ledger_api.auth.nonces import nonce_book
 from ledger_api.auth.router import router as auth_router
+from ledger_api.consent_requests.router import router as consent_requests_router
+from ledger_api.consent_requests.service import RequestAnswers
 from ledger_api.consents import relays as consent_relays
 from ledger_api.consents.router import router as consents_router
 from ledger_api.consortium.own_records_router import router as own_records_router
@@ -33,6 +35,8 @@ from ledger_api.core.jsontext import restore_recursion_limit
 from ledger_api.core.request_guard import PublicDocumentCors, RequestGuard
 from ledger_api.custody import transfer as custody_transfer
 from ledger_api.custody.router import router as custody_router
+from ledger_api.enrolment.router import router as enrolment_router
+from ledger_api.inbox.router import router as inbox_router
 from ledger_api.node import Node
 from ledger_api.notifications.router import router as notifications_router
 from ledger_api.notifications.worker import NotificationWorker
@@ -60,8 +64,9 @@ OUTBOX_KINDS: tuple[type[OutboxKind[Any]], ...] = (
 def background_jobs(node: Node) -> tuple[OutboxWorker, NotificationWorker, list[BackgroundLoop]]:
     """The node's background jobs: the outbox sender, the notification scanner, and the others: the
     sign-in housekeeping and, on a network where members vote validators, the validator votes (one of
-    each per node), and the retention job that shreds records past their retention end."""
-    others: list[BackgroundLoop] = [SignInHousekeeping(node), RetentionSweep(node)]
+    each per node), the retention job that shreds records past their retention end, and the scan for
+    grants that answer this hospital's consent requests."""
+    others: list[BackgroundLoop] = [SignInHousekeeping(node), RetentionSweep(node), RequestAnswers(node)]
     if node.settings.chain.validator_votes is not None:
         others.append(ValidatorVotes(node))
     return OutboxWorker(node, OUTBOX_KINDS), NotificationWorker(node), others
@@ -120,6 +125,9 @@ def _bare_app(settings: Settings, lifespan: Any = None) -> FastAPI:
         records_router,
         erasure_orders_router,
         own_records_router,
+        enrolment_router,
+        consent_requests_router,
+        inbox_router,
         consents_router,
         access_router,
         audit_router,

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from web3 import Web3
 
 from ledger_api.access import service
 from ledger_api.access.models import AccessEntryPublic
 from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
 from ledger_api.auth.dependencies import Allowed, NodeDep
+from ledger_api.auth.patient_numbers import PatientRefPath, resolve_patient
 from ledger_api.core.db import DB_INT_MAX, session_scope
 from ledger_api.core.problems import responses
 
@@ -27,13 +27,13 @@ _ERRORS = responses(401, 403, 422, 503)
 def patient_history(
     node: NodeDep,
     caller: ReadsPatientLogDep,
-    patient: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")],
+    patient: PatientRefPath,
     after: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
     newest_first: bool = False,
 ) -> list[AccessEntryPublic]:
     """Who read this patient's records here, when, why and on what grounds (break-glass flagged)."""
-    patient = Web3.to_checksum_address(patient)
+    patient = resolve_patient(node, caller, patient)
     with session_scope(node.engine) as session:
         return service.list_entries(session, patient=patient, after=after, limit=limit, newest_first=newest_first)
 

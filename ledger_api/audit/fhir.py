@@ -379,6 +379,58 @@ def consent_resource(
     return _validated(Consent, resource)
 
 
+#: a consent request's state as an R4 Consent status: asked for, then agreed to, refused, or lapsed
+REQUEST_STATUS = {
+    "requested": "proposed",
+    "granted": "active",
+    "denied": "rejected",
+    "expired": "inactive",
+    "withdrawn": "inactive",
+}
+CONSENT_REQUEST_SYSTEM = "urn:medledger:consent-request"
+
+
+def consent_request_resource(request: Any) -> dict[str, Any]:
+    """A hospital's consent request (``consent_requests.models.RequestView``) as an R4 Consent: ``proposed``
+    while it waits, then ``active`` (granted: the grant's id as a second identifier), ``rejected`` or
+    ``inactive`` (expired, withdrawn). The care whose records are wanted is the provision's ``dataPeriod``."""
+    start = datetime.combine(request.access_from, datetime.min.time(), UTC)
+    end = start.timestamp() + request.access_days * 86_400
+    identifiers = [{"system": CONSENT_REQUEST_SYSTEM, "value": request.id}]
+    if request.consent_id is not None:
+        identifiers.append({"system": CONSENT_SYSTEM, "value": request.consent_id})
+    data_period = {
+        **({"start": request.care_from.isoformat()} if request.care_from else {}),
+        **({"end": request.care_to.isoformat()} if request.care_to else {}),
+    }
+    resource = {
+        "resourceType": "Consent",
+        "id": f"request-{request.id}",
+        "identifier": identifiers,
+        "status": REQUEST_STATUS[request.state],
+        "scope": _concept("http://terminology.hl7.org/CodeSystem/consentscope", "patient-privacy", "Privacy Consent"),
+        "category": [_concept("http://loinc.org", "59284-0", "Patient Consent")],
+        "patient": _account(PATIENT_SYSTEM, request.patient),
+        "dateTime": _instant(request.created_at.isoformat()),
+        "organization": [_account(MEMBER_SYSTEM, request.requester, request.requester_name)],
+        "policyRule": _concept("http://terminology.hl7.org/CodeSystem/v3-ActCode", "OPTIN", "opt-in"),
+        "provision": {
+            "type": "permit",
+            "period": {"start": _instant(int(start.timestamp())), "end": _instant(int(end))},
+            "actor": [
+                {
+                    "role": _concept(_PARTICIPATION, "IRCP", "information recipient"),
+                    "reference": _account(MEMBER_SYSTEM, request.requester, request.requester_name),
+                }
+            ],
+            "purpose": [purpose_coding(Purpose[p.upper()]) for p in request.purposes],
+            "code": [_concept(CATEGORY_SYSTEM, c, c.replace("_", " ")) for c in request.categories],
+            **({"dataPeriod": data_period} if data_period else {}),
+        },
+    }
+    return _validated(Consent, resource)
+
+
 def ndjson(resources: Iterable[dict[str, Any]]) -> Iterator[str]:
     """FHIR bulk-data NDJSON: one resource per line."""
     for resource in resources:

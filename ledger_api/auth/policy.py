@@ -151,16 +151,43 @@ PATIENT_DELEGATE_OR_OWN_SYSTEM_READS_NOTIFICATIONS = _rule(
     "a patient's notifications are theirs (and their delegate's) to see",
 )
 PATIENT_OR_DELEGATE_SUBSCRIBES = _rule(
-    "a patient subscribes to their own account's events (or to one they are delegate for)",
-    {"patient", "delegate", "auditor"},
-    "subscriptions are for patients (to their own account, or one they are delegate for) and auditors; "
-    "members read their own access log",
+    "a patient subscribes to their own account's events (or to one they are delegate for); an auditor to "
+    "break-glass; this node's own system to grants, revocations and request outcomes naming its hospital",
+    {"patient", "delegate", "auditor", "local"},
+    "subscriptions are for patients (to their own account, or one they are delegate for), auditors, and a "
+    "member's own system at its own node",
 )
 PATIENT_OR_DELEGATE_SEES_OVERVIEW = _rule(
     "the patient or a delegate sees the patient's overview across the consortium",
     {"patient", "delegate"},
     "this view is the patient's own: patients see only themselves (or patients they are delegate for); "
     "members ask through /v1/consortium/...",
+)
+PATIENT_OR_DELEGATE_OFFERS_LINK = _rule(
+    "a patient (or delegate) signed in here offers this hospital a signed link to its patient number",
+    {"patient", "delegate"},
+    "only the patient (or a delegate), signed in at this hospital, offers a link to its patient number",
+    in_person=True,
+)
+PATIENT_DELEGATE_OR_OWN_SYSTEM_READS_LINKS = _rule(
+    "the patient, a delegate or this node's own system reads the patient's link to this hospital's number",
+    {"patient", "delegate", "local"},
+    "a patient's link to a hospital's number is for the patient (or a delegate) and that hospital",
+)
+PATIENT_DELEGATE_OR_MEMBER_REMOVES_LINK = _rule(
+    "the patient or a delegate (through any member's node) removes a link to a hospital's number",
+    {"patient", "delegate", "remote"},
+    "only the patient (or a delegate) removes their link; the signed statement says so",
+)
+PATIENT_DELEGATE_OR_OWN_SYSTEM_READS_REQUESTS = _rule(
+    "the patient, a delegate or this node's own system reads the consent requests this hospital raised for the patient",
+    {"patient", "delegate", "local"},
+    "a hospital's consent requests are for the patient it asks (or a delegate) and the hospital itself",
+)
+PATIENT_DELEGATE_OR_MEMBER_ANSWERS_REQUEST = _rule(
+    "the patient or a delegate (through any member's node) answers a hospital's consent request",
+    {"patient", "delegate", "remote"},
+    "only the patient (or a delegate) answers a consent request; the signed refusal says so",
 )
 PATIENT_ENDS_OWN_SESSION = _rule(
     "a patient signed in here ends their own session",
@@ -193,6 +220,11 @@ RULES: dict[str, Rule] = {
         PATIENT_DELEGATE_OR_OWN_SYSTEM_READS_NOTIFICATIONS,
         PATIENT_OR_DELEGATE_SUBSCRIBES,
         PATIENT_OR_DELEGATE_SEES_OVERVIEW,
+        PATIENT_OR_DELEGATE_OFFERS_LINK,
+        PATIENT_DELEGATE_OR_OWN_SYSTEM_READS_LINKS,
+        PATIENT_DELEGATE_OR_MEMBER_REMOVES_LINK,
+        PATIENT_DELEGATE_OR_OWN_SYSTEM_READS_REQUESTS,
+        PATIENT_DELEGATE_OR_MEMBER_ANSWERS_REQUEST,
         PATIENT_ENDS_OWN_SESSION,
     )
 }

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 from ledger_api.chain.calldata import checksum_address
 from ledger_api.chain.contract import ContractClient, W
 from ledger_api.chain.ids import consent_id_base, patient_of
 from ledger_api.chain.transactions import chain_call
 from ledger_api.chain.types import BreakGlass, Consent, ConsentState, GrantTerms, Review
+
+
+@dataclass(frozen=True)
+class ConsentEvent:
+    """A grant or revocation as its event states it (``grantee``: grants only)."""
+
+    kind: Literal["grant", "revocation"]
+    consent_id: int
+    block: int
+    log_index: int
+    signer: str
+    grantee: str | None
 
 
 class ConsentRegistryClient(ContractClient[W]):
@@ -51,6 +66,31 @@ class ConsentRegistryClient(ContractClient[W]):
         for event in sorted(events, key=lambda e: (e["blockNumber"], e["logIndex"])):
             current[event["args"]["delegate"]] = bool(event["args"]["appointed"])
         return [delegate for delegate, appointed in current.items() if appointed]
+
+    def consent_events_of(self, patient: str) -> list[ConsentEvent]:
+        """The patient's grants and revocations in chain order, from their events (filtered by the
+        patient's indexed topic: the node reads only this patient's)."""
+        found: list[ConsentEvent] = []
+        for name in ("ConsentGranted", "ConsentRevoked"):
+            events = chain_call(
+                getattr(self.contract.events, name).get_logs,
+                from_block=0,
+                argument_filters={"patient": checksum_address(patient)},
+                contract=self.contract_name,
+            )
+            for event in events:
+                args = event["args"]
+                found.append(
+                    ConsentEvent(
+                        kind="grant" if name == "ConsentGranted" else "revocation",
+                        consent_id=int(args["consentId"]),
+                        block=int(event["blockNumber"]),
+                        log_index=int(event["logIndex"]),
+                        signer=checksum_address(args["signer"]),
+                        grantee=checksum_address(args["grantee"]) if "grantee" in args else None,
+                    )
+                )
+        return sorted(found, key=lambda e: (e.block, e.log_index))
 
     def is_permitted(self, patient: str, requester: str, category: int, purpose: int) -> bool:
         return bool(

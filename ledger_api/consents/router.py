@@ -12,6 +12,7 @@ from web3 import Web3
 from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
 from ledger_api.auth.dependencies import Allowed, MemberOrAuditorDep, NodeDep, SignedInDep, VerifiedBody
+from ledger_api.auth.patient_numbers import PatientRefPath, PatientRefQuery, resolve_patient
 from ledger_api.consents import relays, schemas, service
 from ledger_api.core.bodies import json_body, parse_json
 from ledger_api.core.db import DB_INT_MAX
@@ -67,9 +68,11 @@ def relay_sharing_restriction(
 
 
 @router.get("/patients/{patient}/restriction", response_model=schemas.SharingRestrictionView, responses=_ERRORS)
-def sharing_restriction(node: NodeDep, caller: ReadsConsentsDep, patient: Address) -> schemas.SharingRestrictionView:
+def sharing_restriction(
+    node: NodeDep, caller: ReadsConsentsDep, patient: PatientRefPath
+) -> schemas.SharingRestrictionView:
     """Whether the patient's records are restricted as a whole, as the chain says now."""
-    return relays.sharing_restriction(node, caller, Web3.to_checksum_address(patient))
+    return relays.sharing_restriction(node, caller, resolve_patient(node, caller, patient))
 
 
 @router.get("/relays/{item_id}", response_model=OutboxItemPublic, responses=_ERRORS)
@@ -81,16 +84,16 @@ def relay_status(
 
 
 @router.get("/patients/{patient}/consents", response_model=list[schemas.ConsentView], responses=_ERRORS)
-def list_consents(node: NodeDep, caller: ReadsConsentsDep, patient: Address) -> list[schemas.ConsentView]:
+def list_consents(node: NodeDep, caller: ReadsConsentsDep, patient: PatientRefPath) -> list[schemas.ConsentView]:
     """A patient's consents with their status (active, expired, revoked, pending on chain)."""
-    return service.list_consents(node, caller, Web3.to_checksum_address(patient))
+    return service.list_consents(node, caller, resolve_patient(node, caller, patient))
 
 
 @router.get("/permissions", response_model=schemas.PermissionView, responses=_ERRORS)
 def check_permission(
     node: NodeDep,
     caller: MemberOrAuditorDep,
-    patient: Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{40}$")],
+    patient: PatientRefQuery,
     requester: Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{40}$")],
     category: Annotated[CategoryName, Query()],
     purpose: Annotated[PurposeName, Query()],
@@ -98,7 +101,7 @@ def check_permission(
     """May ``requester`` read ``category`` of ``patient`` for ``purpose`` right now (consent or break-glass)?"""
     return service.check_permission(
         node,
-        Web3.to_checksum_address(patient),
+        resolve_patient(node, caller, patient),
         Web3.to_checksum_address(requester),
         int(category_of(category)),
         int(purpose_of(purpose)),
@@ -132,7 +135,7 @@ class DelegatesView(BaseModel):
 
 
 @router.get("/patients/{patient}/delegates", response_model=DelegatesView, responses=_ERRORS)
-def list_delegates(node: NodeDep, caller: ListsDelegatesDep, patient: Address) -> DelegatesView:
+def list_delegates(node: NodeDep, caller: ListsDelegatesDep, patient: PatientRefPath) -> DelegatesView:
     """The patient's current delegates (guardians), as the chain's delegate changes leave them."""
-    patient = Web3.to_checksum_address(patient)
+    patient = resolve_patient(node, caller, patient)
     return DelegatesView(patient=patient, delegates=node.chain.consents.delegates_of(patient))

@@ -77,8 +77,9 @@ def _check_patient(node: Node, caller: Caller, patient: str) -> None:
     policy.require(policy.PATIENT_OR_DELEGATE_SEES_OVERVIEW, node, caller, patient)
 
 
-async def _ask(node: Node, caller: Caller, patient: str, **kwargs: Any) -> list[MemberAnswer[Any]]:
-    """Checks the caller (now), then asks every member, at most ``peers.fanouts_per_key`` at once per patient."""
+async def ask_for_patient(node: Node, caller: Caller, patient: str, **kwargs: Any) -> list[MemberAnswer[Any]]:
+    """The patient's own question to every member (with their consortium-view proof): checks the caller
+    (now), then asks every member, at most ``peers.fanouts_per_key`` at once per patient."""
     await run_sync(_check_patient, node, caller, patient, limiter=node.request_threads)
     with node.fanout_slots.hold(f"patient:{patient}", FANOUT_BUSY):
         if caller.proof is not None:
@@ -108,7 +109,7 @@ async def patient_records(node: Node, caller: Caller, patient: str, *, deadline_
     """The patient's records at every member (metadata only), newest first; a member's answer about
     anyone else is dropped."""
     started = time.monotonic()
-    answers = await _ask(
+    answers = await ask_for_patient(
         node,
         caller,
         patient,
@@ -143,7 +144,7 @@ async def patient_history(
         with session_scope(node.engine) as session:
             return access.list_entries(session, patient=patient, limit=limit, newest_first=True)
 
-    answers = await _ask(
+    answers = await ask_for_patient(
         node,
         caller,
         patient,

@@ -75,6 +75,14 @@ _ERRORS_BY_CODE = {
     "signature-deadline-passed": InvalidValue,
     "issued-in-future": InvalidValue,
     "consent-signature-malformed": InvalidValue,
+    # a patient's link removal or request refusal passed on to the hospital it names
+    "link-not-found": NotFound,
+    "link-statement-stale": Conflict,
+    "link-wrong-hospital": InvalidValue,
+    "link-statement-too-long": InvalidValue,
+    "link-mrn-missing": InvalidValue,
+    "consent-request-not-found": NotFound,
+    "consent-request-closed": Conflict,
 }
 
 

@@ -13,6 +13,7 @@ from web3 import Web3
 from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
 from ledger_api.auth.dependencies import Allowed, LocalMemberDep, NodeDep, SignedInDep, VerifiedBody
+from ledger_api.auth.patient_numbers import PatientRefPath, resolve_patient
 from ledger_api.chain.commitments import new_salt, statement_commitment
 from ledger_api.chain.types import ProposalKind, Role
 from ledger_api.consortium import patient_view, peers
@@ -328,7 +329,7 @@ def fetch_across(
 async def records_across(
     node: NodeDep,
     caller: LocalMemberDep,
-    patient: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")],
+    patient: PatientRefPath,
     purpose: Annotated[PurposeName, Query()] = PurposeName.TREATMENT,  # type: ignore[attr-defined]
     deadline_ms: Annotated[int, Query(ge=100, le=30_000)] = 3000,
 ) -> peers.FanOutResult:
@@ -338,7 +339,7 @@ async def records_across(
     return await peers.records_across_consortium(
         node,
         caller,
-        patient=Web3.to_checksum_address(patient),
+        patient=resolve_patient(node, caller, patient),
         purpose=purpose_of(purpose),
         deadline_s=deadline_ms / 1000,
     )

@@ -119,6 +119,20 @@ class RetentionSettings(BaseModel):
         return {"outpatient": self.outpatient_years, "inpatient": self.inpatient_years}.get(kind, self.other_years)
 
 
+class ConsentRequestSettings(BaseModel):
+    """Hospitals' requests for a patient's consent: the consortium's limits (the same for every member)."""
+
+    #: requests one member may have open for one patient at once (a patient is not to be flooded)
+    max_open_per_patient: int = Field(5, ge=1, le=100)
+    #: how long a patient has to answer before the request expires
+    answer_within_days: int = Field(14, ge=1, le=365)
+    #: the longest access a request may ask for
+    max_access_days: int = Field(365, ge=1, le=3650)
+    #: how often the node looks on chain for grants that answer its requests, and how many blocks at most
+    poll_interval_s: float = Field(2.0, gt=0)
+    scan_blocks: int = Field(1000, ge=1, le=100_000)
+
+
 class Settings(BaseSettings):
     """Everything a member node is configured with."""
 
@@ -138,6 +152,10 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = NotificationSettings()
     peers: PeerSettings = PeerSettings()
     retention: RetentionSettings = RetentionSettings()
+    consent_requests: ConsentRequestSettings = ConsentRequestSettings()
+    #: members' names in other languages than the one they registered on chain: account -> language -> name
+    #: (the portal shows each hospital under its name in the patient's language)
+    member_names: dict[str, dict[Literal["en", "zh"], str]] = Field(default_factory=dict, max_length=1000)
     #: the API documentation page (/docs): on in dev mode, off in production unless switched on
     api_docs: bool | None = None
     #: run the background workers (outbox to the chain, notification delivery) with the app

@@ -27,9 +27,12 @@ from ledger_api.core.db import session_scope
 from ledger_api.node import Node
 from ledger_api.vocabulary import Category, Purpose, from_bitset
 
-EVENT_TYPES = ("access", "grant", "revocation", "break_glass", "review")
+EVENT_TYPES = ("access", "grant", "revocation", "break_glass", "review", "consent_request")
 #: what an auditor may subscribe to (every patient's break-glass and its review)
 AUDITOR_EVENT_TYPES = ("break_glass", "review")
+#: what a member's own system may subscribe to at its node: grants and revocations naming it as grantee,
+#: and the outcomes of its own consent requests (the last are off chain: ``consent_requests`` writes them)
+MEMBER_EVENT_TYPES = ("grant", "revocation", "consent_request")
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,11 @@ def read_events(node: Node, low: int, high: int) -> list[AccountEvent]:
                     checksum_address(args["patient"]),
                     block,
                     tx,
-                    {"consent_id": str(args["consentId"]), "signer": checksum_address(args["signer"])},
+                    {
+                        "consent_id": str(args["consentId"]),
+                        "grantee": node.chain.consents.consent(int(args["consentId"])).grantee,
+                        "signer": checksum_address(args["signer"]),
+                    },
                 )
             )
         elif decoded.name == "BreakGlassDeclared":

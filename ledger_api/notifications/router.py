@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from web3 import Web3
 
 from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
 from ledger_api.auth.dependencies import Allowed, NodeDep, SignedInDep, VerifiedBody
+from ledger_api.auth.patient_numbers import PatientRefPath, resolve_patient
 from ledger_api.core.bodies import json_body, parse_json
 from ledger_api.core.db import DB_INT_MAX
 from ledger_api.core.problems import linked, responses
@@ -77,7 +77,8 @@ def subscription_notifications(
 
 @router.get("/patients/{patient}/notifications", response_model=list[NotificationPublic], responses=_ERRORS)
 def patient_notifications(
-    node: NodeDep, caller: ReadsNotificationsDep, patient: Patient, after: After = 0, limit: Limit = 200
+    node: NodeDep, caller: ReadsNotificationsDep, patient: PatientRefPath, after: After = 0, limit: Limit = 200
 ) -> list[NotificationPublic]:
     """Every notification about the patient's account, with its delivery state: part of their history."""
-    return service.notifications_of(node, caller, patient=Web3.to_checksum_address(patient), after=after, limit=limit)
+    account = resolve_patient(node, caller, patient)
+    return service.notifications_of(node, caller, patient=account, after=after, limit=limit)

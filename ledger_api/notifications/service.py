@@ -32,7 +32,7 @@ from ledger_api.core.db import session_scope
 from ledger_api.errors import Conflict, ContractReverted, Forbidden, InvalidValue, NotFound
 from ledger_api.node import Node
 from ledger_api.notifications.delivery import ReceiverPolicy, ReceiverRefused
-from ledger_api.notifications.events import AUDITOR_EVENT_TYPES, EVENT_TYPES, AccountEvent
+from ledger_api.notifications.events import AUDITOR_EVENT_TYPES, EVENT_TYPES, MEMBER_EVENT_TYPES, AccountEvent
 from ledger_api.notifications.models import (
     Notification,
     NotificationPublic,
@@ -46,6 +46,8 @@ SIGNATURE_HEADER = header_names.SIGNATURE
 EVENT_ID_HEADER = header_names.EVENT_ID
 EVENT_TYPE_HEADER = header_names.EVENT
 CURSOR = "notify_block"
+#: a grant to every active member names this grantee
+ANY_GRANTEE = "0x0000000000000000000000000000000000000000"
 
 
 class SubscriptionIn(BaseModel):
@@ -111,6 +113,21 @@ def subscribe(node: Node, caller: Caller, request: SubscriptionIn) -> Subscripti
                 field="events",
                 code="auditor-events-limited",
             )
+    if caller.kind == "member":
+        extra = sorted(set(request.events) - set(MEMBER_EVENT_TYPES))
+        if extra or request.patient is not None:
+            raise InvalidValue(
+                f"events: a member subscribes to {list(MEMBER_EVENT_TYPES)} naming it (no patient), not {extra}",
+                field="events",
+                code="member-events-limited",
+            )
+        patient = None
+    elif "consent_request" in request.events:
+        raise InvalidValue(
+            "events: consent_request is for the hospital that asked (patients see requests in their inbox)",
+            field="events",
+            code="member-events-limited",
+        )
     cap = node.settings.notifications.max_subscriptions_per_subscriber
     with session_scope(node.engine) as session:
         held = session.exec(
@@ -148,12 +165,13 @@ def entitled(node: Node, sub: Subscription) -> bool:
     Rights are read at every delivery and every listing, never trusted from when the subscription was
     made: a delegate the patient removed, or an auditor governance suspended or removed, gets nothing more.
     """
-    if sub.role == "auditor":
+    if sub.role in ("auditor", "member"):
         try:
             member = node.chain.registry.member(sub.subscriber)
         except ContractReverted:
             return False
-        return member.role == Role.AUDITOR and member.status == MemberStatus.ACTIVE
+        wanted = Role.AUDITOR if sub.role == "auditor" else Role.MEMBER
+        return member.role == wanted and member.status == MemberStatus.ACTIVE
     if sub.patient is None:
         return False
     return sub.subscriber == sub.patient or node.chain.consents.is_delegate(sub.patient, sub.subscriber)
@@ -259,9 +277,60 @@ def public_notification(row: Notification, *, detailed: bool = False) -> Notific
 def _matches(sub: Subscription, event: AccountEvent) -> bool:
     if event.block < sub.from_block or event.type not in sub.events.split(","):
         return False
+    if sub.role == "member":  # a grant or revocation naming the member as grantee (or every member)
+        return event.type in ("grant", "revocation") and event.data.get("grantee") in (sub.subscriber, ANY_GRANTEE)
     if sub.patient is not None:
         return sub.patient == event.patient
     return sub.role == "auditor" and event.type in AUDITOR_EVENT_TYPES
+
+
+def record_member_event(
+    session: Session,
+    *,
+    member: str,
+    event_id: str,
+    event_type: str,
+    patient: str,
+    data: dict[str, Any],
+    node_address: str,
+    chain_id: int,
+    occurred_at: datetime,
+) -> int:
+    """Owes an off-chain event about ``member``'s own business (a consent request's outcome) to each of its
+    subscriptions that wants it, in the caller's transaction (the state change and the notification
+    commit together, or neither)."""
+    subscriptions = session.exec(
+        select(Subscription).where(
+            col(Subscription.active), col(Subscription.role) == "member", col(Subscription.subscriber) == member
+        )
+    ).all()
+    body = {
+        "id": event_id,
+        "type": event_type,
+        "patient": patient,
+        "chain_id": chain_id,
+        "block": None,
+        "tx_hash": None,
+        "occurred_at": occurred_at.isoformat(),
+        "delivered_by": node_address,
+        "data": data,
+    }
+    created = 0
+    for sub in subscriptions:
+        if event_type in sub.events.split(","):
+            session.add(
+                Notification(
+                    subscription_id=sub.id,
+                    event_id=event_id,
+                    event_type=event_type,
+                    patient=patient,
+                    payload=body,
+                    next_attempt_at=occurred_at,
+                    created_at=occurred_at,
+                )
+            )
+            created += 1
+    return created
 
 
 def cursor(session: Session) -> int | None:

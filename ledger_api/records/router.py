@@ -15,6 +15,7 @@ from ledger_api.access.service import to_public
 from ledger_api.auth import policy, signing
 from ledger_api.auth.caller import Caller
 from ledger_api.auth.dependencies import Allowed, LocalMemberDep, NodeDep, get_caller
+from ledger_api.auth.patient_numbers import PatientRefPath, PatientRefQuery, resolve_patient
 from ledger_api.core import headers as header_names
 from ledger_api.core.db import DB_INT_MAX
 from ledger_api.core.problems import linked, responses
@@ -83,7 +84,7 @@ async def upload_record(
     request: Request,
     node: NodeDep,
     caller: LocalMemberDep,
-    patient: Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{40}$")],
+    patient: PatientRefQuery,
     category: Annotated[CategoryName, Query()],
     media_type: Annotated[str, Query(min_length=3, max_length=127, pattern=r"^[\w.+-]+/[\w.+-]+$")],
     fhir_resource_type: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Z][A-Za-z]+$")] = None,
@@ -96,11 +97,10 @@ async def upload_record(
 
     Its retention end (``retention_until``) is ``last_encounter`` plus the consortium's years for
     ``record_kind`` (outpatient 15, inpatient 30, other 30 by default); no one may erase it before."""
-    from web3 import Web3
 
     _octet_stream(request)
     new = service.NewRecord(
-        patient=Web3.to_checksum_address(patient),
+        patient=resolve_patient(node, caller, patient),
         category=category_of(category),
         media_type=media_type,
         fhir_resource_type=fhir_resource_type,
@@ -147,13 +147,15 @@ def get_record(node: NodeDep, caller: ReadsRecordsDep, record_id: RecordId) -> R
 
 @router.get("/patients/{patient}/records", response_model=list[RecordPublic], responses=_ERRORS)
 def list_records(
-    node: NodeDep, caller: ReadsRecordsDep, patient: Address, purpose: Annotated[PurposeName | None, Query()] = None
+    node: NodeDep,
+    caller: ReadsRecordsDep,
+    patient: PatientRefPath,
+    purpose: Annotated[PurposeName | None, Query()] = None,
 ) -> list[RecordPublic]:
     """A patient's records held here, metadata only; other members see only categories they may read."""
-    from web3 import Web3
 
     return service.list_records(
-        node, caller, Web3.to_checksum_address(patient), purpose_of(purpose) if purpose else None
+        node, caller, resolve_patient(node, caller, patient), purpose_of(purpose) if purpose else None
     )
 
 

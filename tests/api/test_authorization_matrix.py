@@ -27,6 +27,7 @@ from ledger_api.auth import policy
 from ledger_api.core import headers as header_names
 from tests.api.conftest import World
 from tests.utils.consents import grant_message
+from tests.utils.enrolment import ID_CARD, fresh_mrn, link_statement, raise_request, refusal, request_body
 from tests.utils.records import PAST_RETENTION, grant, upload
 
 ROLES = ("local", "remote", "auditor", "own", "other", "anonymous")
@@ -153,6 +154,32 @@ def _subscription(world: World) -> str:
     return response.json()["id"]
 
 
+def _domain(world: World) -> dict:
+    return {"chain_id": world.node.node.chain_id, "contract": world.manifest.address("ConsentRegistry")}
+
+
+def _link_statement(world: World, *, linked: bool = True) -> dict:
+    """The patient's signed link to a fresh number at node A (or, ``linked`` false, its removal)."""
+    return link_statement(world.patient, hospital=world.a.address, mrn=fresh_mrn(), linked=linked, **_domain(world))
+
+
+def _linked(world: World) -> None:
+    with world.node.member_client(world.a.account) as client:
+        response = client.post("/v1/patient-links", json={"statement": _link_statement(world)})
+    assert response.status_code == 200, response.text
+
+
+def _open_request(world: World) -> str:
+    """An open consent request of node A's for the patient (one already open, or a new one)."""
+    with world.node.member_client(world.a.account) as client:
+        waiting = client.get("/v1/consent-requests", params={"state": "requested"}).json()
+        return waiting[0]["id"] if waiting else raise_request(client, world.patient.address)["id"]
+
+
+def _refusal(world: World) -> dict:
+    return refusal(world.patient, requester=world.a.address, request_id=_open_request(world), **_domain(world))
+
+
 Request = Callable[[World, httpx.Client, str], httpx.Response]
 CASES: dict[str, tuple[Request, dict[str, int]]] = {
     "GET /v1/patients/{patient}/records/{record_id}/content": (
@@ -261,7 +288,8 @@ CASES: dict[str, tuple[Request, dict[str, int]]] = {
             "/v1/subscriptions",
             json={"patient": w.patient.address, "events": ["break_glass"], "url": "http://127.0.0.1:9/hook"},
         ),
-        {"local": 403, "remote": 403, "auditor": 201, "own": 201, "other": 403, "anonymous": 401},
+        # this node's own system may subscribe, but to grants and request outcomes naming it, not break-glass
+        {"local": 422, "remote": 403, "auditor": 201, "own": 201, "other": 403, "anonymous": 401},
     ),
     "GET /v1/subscriptions": (
         lambda w, c, r: c.get("/v1/subscriptions"),
@@ -417,6 +445,73 @@ CASES: dict[str, tuple[Request, dict[str, int]]] = {
     "GET /v1/subscriptions/{subscription_id}/notifications": (
         lambda w, c, r: c.get(f"/v1/subscriptions/{_subscription(w)}/notifications"),
         {"local": 404, "remote": 404, "auditor": 404, "own": 200, "other": 404, "anonymous": 401},
+    ),
+    # enrolment: the hospital links; the patient offers a code (signed in there) and removes (anywhere)
+    "POST /v1/patient-links": (
+        lambda w, c, r: c.post("/v1/patient-links", json={"statement": _link_statement(w)}),
+        {"local": 200, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
+    "POST /v1/patient-links/offers": (
+        lambda w, c, r: c.post("/v1/patient-links/offers", json=_link_statement(w)),
+        {"local": 403, "remote": 403, "auditor": 403, "own": 201, "other": 403, "anonymous": 401},
+    ),
+    "POST /v1/patient-links/removals": (
+        # another member passes the patient's signed removal on: the signature is the authority
+        lambda w, c, r: (_linked(w), c.post("/v1/patient-links/removals", json=_link_statement(w, linked=False)))[1],
+        {"local": 403, "remote": 200, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},
+    ),
+    "POST /v1/patient-links/lookup": (
+        lambda w, c, r: c.post("/v1/patient-links/lookup", json={"id_card_number": ID_CARD}),
+        {"local": 404, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
+    "GET /v1/patients/{patient}/links": (
+        lambda w, c, r: c.get(f"/v1/patients/{w.patient.address}/links"),
+        {"local": 200, "remote": 403, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},
+    ),
+    "GET /v1/patients/{patient}/overview/links": (
+        lambda w, c, r: c.get(f"/v1/patients/{w.patient.address}/overview/links"),
+        {"local": 403, "remote": 403, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},
+    ),
+    # consent requests: raised, listed and withdrawn by the hospital; seen and refused by the patient
+    "POST /v1/consent-requests": (
+        lambda w, c, r: c.post("/v1/consent-requests", json=request_body(w.patient.address)),
+        {"local": 201, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
+    "GET /v1/consent-requests": (
+        lambda w, c, r: c.get("/v1/consent-requests"),
+        {"local": 200, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
+    "GET /v1/consent-requests/{request_id}": (
+        lambda w, c, r: c.get(f"/v1/consent-requests/{_open_request(w)}"),
+        {"local": 200, "remote": 403, "auditor": 403, "own": 200, "other": 404, "anonymous": 401},
+    ),
+    "GET /v1/consent-requests/{request_id}/fhir": (
+        lambda w, c, r: c.get(f"/v1/consent-requests/{_open_request(w)}/fhir"),
+        {"local": 200, "remote": 403, "auditor": 403, "own": 200, "other": 404, "anonymous": 401},
+    ),
+    "POST /v1/consent-requests/{request_id}/withdrawal": (
+        lambda w, c, r: c.post(f"/v1/consent-requests/{_open_request(w)}/withdrawal"),
+        {"local": 200, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
+    "POST /v1/consent-requests/{request_id}/refusal": (
+        lambda w, c, r: (body := _refusal(w), c.post(f"/v1/consent-requests/{_open_request(w)}/refusal", json=body))[1],
+        {"local": 403, "remote": 200, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},
+    ),
+    "GET /v1/patients/{patient}/consent-requests": (
+        lambda w, c, r: c.get(f"/v1/patients/{w.patient.address}/consent-requests"),
+        {"local": 200, "remote": 403, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},
+    ),
+    "GET /v1/patients/{patient}/overview/consent-requests": (
+        lambda w, c, r: c.get(f"/v1/patients/{w.patient.address}/overview/consent-requests"),
+        {"local": 403, "remote": 403, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},
+    ),
+    "GET /v1/patients/{patient}/inbox": (
+        lambda w, c, r: c.get(f"/v1/patients/{w.patient.address}/inbox"),
+        {"local": 403, "remote": 403, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},
+    ),
+    "POST /v1/patients/{patient}/inbox/seen": (
+        lambda w, c, r: c.post(f"/v1/patients/{w.patient.address}/inbox/seen", json={}),
+        {"local": 403, "remote": 403, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},
     ),
 }
 

@@ -22,7 +22,13 @@ MIB = 1024 * 1024
 def _json_routes(world: World) -> list[tuple[str, str]]:
     with world.node.anonymous() as client:
         schema = client.get("/openapi.json").json()
-    filled = {"{proposal_id}": "0", "{order_id}": "1", "{record_id}": "ab" * 32, "{patient}": "0x" + "12" * 20}
+    filled = {
+        "{proposal_id}": "0",
+        "{order_id}": "1",
+        "{record_id}": "ab" * 32,
+        "{request_id}": "ab" * 16,
+        "{patient}": "0x" + "12" * 20,
+    }
 
     def fill(path: str) -> str:
         for name, value in filled.items():
@@ -54,7 +60,14 @@ def test_the_depth_check_counts_only_brackets_outside_strings() -> None:
 
 
 #: routes this node's own system may not call, and who may (a caller's role is checked before the body is read)
-_ALLOWED_SIGNER = {"/v1/subscriptions": lambda world: world.ids.auditor, "/v1/auth/proofs/ended": lambda world: world.b}
+_ALLOWED_SIGNER = {
+    "/v1/subscriptions": lambda world: world.ids.auditor,
+    "/v1/auth/proofs/ended": lambda world: world.b,
+    "/v1/consent-requests/" + "ab" * 16 + "/refusal": lambda world: world.b,
+    "/v1/patient-links/removals": lambda world: world.b,
+}
+#: routes only a patient signed in here may call: posted with a patient session instead
+_PATIENT_ONLY = {"/v1/patient-links/offers", "/v1/patients/0x" + "12" * 20 + "/inbox/seen"}
 
 
 def test_a_megabyte_of_nesting_gets_400_on_every_json_route_and_the_node_lives(world: World) -> None:
@@ -79,6 +92,11 @@ def test_a_megabyte_of_nesting_gets_400_on_every_json_route_and_the_node_lives(w
                 response = client.post(
                     path, content=b'{"message": ' + b"[" * 16_000, headers={"content-type": "application/json"}
                 )
+            status, text = response.status_code, response.text
+        elif path in _PATIENT_ONLY:
+            own = path.replace("0x" + "12" * 20, world.patient.address)  # the patient's own inbox
+            with world.node.patient_client(world.patient) as client:
+                response = client.post(own, content=hostile, headers={"content-type": "application/json"})
             status, text = response.status_code, response.text
         else:  # signed by a caller the route's rule lets through: the body is read only after that check
             status, text = _signed_post(world, path, hostile, signer=_ALLOWED_SIGNER.get(path, lambda w: w.a)(world))
