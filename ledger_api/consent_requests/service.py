@@ -163,6 +163,7 @@ def raise_request(node: Node, caller: Caller, request: RequestIn) -> RequestView
             code="request-access-too-long",
         )
     custodians = [_custodian(node, account) for account in request.custodians]
+    head = int(chain_call(lambda: node.w3.eth.block_number))
     now = datetime.now(UTC)
     with session_scope(node.engine) as session:
         if not _known_here(session, patient):
@@ -199,6 +200,8 @@ def raise_request(node: Node, caller: Caller, request: RequestIn) -> RequestView
             expires_at=now + timedelta(days=limits.answer_within_days),
         )
         session.add(row)
+        if session.get(Counter, CURSOR) is None:  # the answers' scan starts here (no grant before can answer)
+            _move_cursor(session, head)
         session.flush()
         return _view(node, row)
 
@@ -374,24 +377,22 @@ def _forward_refusal(node: Node, request_id: str, refusal: RefusalIn, requester:
 # ------------------------------------------------------------------------------------------ answers on chain
 
 
-def answer_from_grant(node: Node, *, patient: str, consent_id: int, moment: datetime) -> int:
-    """A grant from ``patient`` to this member answers the patient's open requests here; how many."""
+def answer_from_grant(node: Node, *, patient: str, consent_id: int) -> int:
+    """A grant from ``patient`` to this member answers the patient's open requests here; how many.
+
+    Times are this node's clock (as for every other state change): a block's timestamp is the chain's."""
+    now = datetime.now(UTC)
     with session_scope(node.engine) as session:
         rows = session.exec(
-            select(ConsentRequest).where(
-                col(ConsentRequest.patient) == patient,
-                col(ConsentRequest.state) == OPEN,
-                col(ConsentRequest.created_at) <= moment,
-            )
+            select(ConsentRequest).where(col(ConsentRequest.patient) == patient, col(ConsentRequest.state) == OPEN)
         ).all()
         answered = 0
         for row in rows:
-            if _aware(row.expires_at) <= moment:
-                _decide(session, node, row, "expired", _aware(row.expires_at))
-                continue
-            row.consent_id = str(consent_id)
-            _decide(session, node, row, "granted", moment)
-            answered += 1
+            _settle(session, node, row, now)
+            if row.state == OPEN:
+                row.consent_id = str(consent_id)
+                _decide(session, node, row, "granted", now)
+                answered += 1
         return answered
 
 
@@ -437,13 +438,10 @@ class RequestAnswers(BackgroundLoop):
             decoded = decode_log(node.w3, log)
             if decoded is None or decoded.name != "ConsentGranted":
                 continue
-            block = chain_call(node.w3.eth.get_block, int(log["blockNumber"]))
-            moment = datetime.fromtimestamp(int(block["timestamp"]), UTC)
             answered += answer_from_grant(
                 node,
                 patient=checksum_address(decoded.args["patient"]),
                 consent_id=int(decoded.args["consentId"]),
-                moment=moment,
             )
         with session_scope(node.engine) as session:
             _move_cursor(session, high)

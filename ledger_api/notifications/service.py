@@ -315,7 +315,7 @@ def record_member_event(
         "delivered_by": node_address,
         "data": data,
     }
-    created = 0
+    created, moment = 0, datetime.now(UTC)
     for sub in subscriptions:
         if event_type in sub.events.split(","):
             session.add(
@@ -325,8 +325,8 @@ def record_member_event(
                     event_type=event_type,
                     patient=patient,
                     payload=body,
-                    next_attempt_at=occurred_at,
-                    created_at=occurred_at,
+                    next_attempt_at=moment,
+                    created_at=moment,
                 )
             )
             created += 1
