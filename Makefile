@@ -20,13 +20,14 @@ $(PY_STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $@
 
-# npm ci also brings the portal's one front-end dependency (ethers, pinned) and the API docs page's
+# npm ci also brings the portal's front-end dependencies (ethers; qrcode-generator for the registration code; pinned) and the API docs page's
 # (swagger-ui-dist, pinned); they are copied next to the portal's and the docs' own files so every node
 # serves them from its own origin (no CDN on a hospital network)
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p ledger_api/portal/static/vendor
 	cp node_modules/ethers/dist/ethers.min.js ledger_api/portal/static/vendor/ethers.min.js
+	cp node_modules/qrcode-generator/dist/qrcode.mjs ledger_api/portal/static/vendor/qrcode.mjs
 	mkdir -p ledger_api/apidocs/static/vendor
 	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css \
 		ledger_api/apidocs/static/vendor/

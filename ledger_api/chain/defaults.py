@@ -24,6 +24,13 @@ DEFAULT_MEMBERS = (
     ("nanao", "Nan'ao Community Health Center"),
 )
 AUDITOR = ("auditor", "Consortium Audit Office")
+#: their names in Chinese (the chain registers one name; the portal shows each in the patient's language)
+DEFAULT_NAMES_ZH = {
+    "dapeng": "大鹏新区人民医院",
+    "kuichong": "葵涌社区健康服务中心",
+    "nanao": "南澳社区健康服务中心",
+    "auditor": "医联体审计办公室",
+}
 #: the passphrase of the development keys the local consortium creates, unless this variable sets another
 DEV_PASSPHRASE_ENV = "MEDLEDGER_DEV_PASSPHRASE"
 DEV_PASSPHRASE_DEFAULT = "medledger-local-development-only"

@@ -22,7 +22,13 @@ from typing import Annotated, Any, Literal
 import typer
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ledger_api.chain.defaults import DEFAULT_BREAK_GLASS_LIMIT, DEFAULT_BREAK_GLASS_WINDOW, DEFAULT_MEMBERS
+from ledger_api.chain.defaults import (
+    AUDITOR,
+    DEFAULT_BREAK_GLASS_LIMIT,
+    DEFAULT_BREAK_GLASS_WINDOW,
+    DEFAULT_MEMBERS,
+    DEFAULT_NAMES_ZH,
+)
 from ledger_api.cli.output import console, reported_errors
 from ledger_api.errors import LedgerError
 
@@ -73,6 +79,8 @@ class MemberConfig(BaseModel):
     keystore: Path | None = None  # external chain: the member's identity keystore
     #: this hospital's records officers, who countersign legal erasure orders: staff id -> Ethereum account
     records_officers: dict[str, str] = Field(default_factory=dict, max_length=100)
+    #: the hospital's name in Chinese (its English name is the one on chain); default: the dev members' own
+    name_zh: str | None = Field(default=None, max_length=200)
 
 
 class ChainConfig(BaseModel):
@@ -98,6 +106,15 @@ class RetentionYears(BaseModel):
     other_years: int = Field(30, ge=0, le=200)
 
 
+class ConsentRequestLimits(BaseModel):
+    """The consortium's limits on consent requests (see ``core.config.ConsentRequestSettings``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_open_per_patient: int = Field(5, ge=1, le=100)
+    answer_within_days: int = Field(14, ge=1, le=365)
+    max_access_days: int = Field(365, ge=1, le=3650)
+
+
 class ConsortiumConfig(BaseModel):
     """Everything `consortium up` runs, in one file (JSON)."""
 
@@ -106,6 +123,8 @@ class ConsortiumConfig(BaseModel):
     chain: ChainConfig = ChainConfig()
     #: how long every member keeps records (years per kind; the same rules for the whole consortium)
     retention: RetentionYears = RetentionYears()
+    #: hospitals' requests for consent: the same limits for every member
+    consent_requests: ConsentRequestLimits = ConsentRequestLimits()
     members: list[MemberConfig]
 
     @model_validator(mode="after")
@@ -167,6 +186,7 @@ def _node_env(
     keystore: Path,
     passphrase: str,
     chain: dict[str, Any] | None = None,
+    member_names: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, str]:
     node_dir = config.data_dir / "nodes" / member.slug
     node_dir.mkdir(parents=True, exist_ok=True)
@@ -181,6 +201,8 @@ def _node_env(
         "MEDLEDGER_CHAIN": json.dumps({"rpc_url": rpc_url, "manifest_path": str(manifest), **(chain or {})}),
         "MEDLEDGER_AUTH": json.dumps({"siwe_domain": f"127.0.0.1:{member.port}"}),
         "MEDLEDGER_RETENTION": json.dumps({**config.retention.model_dump(), "officers": member.records_officers}),
+        "MEDLEDGER_CONSENT_REQUESTS": json.dumps(config.consent_requests.model_dump()),
+        "MEDLEDGER_MEMBER_NAMES": json.dumps(member_names or {}),
     }
     if member.database_url:
         env["MEDLEDGER_DATABASE_URL"] = member.database_url
@@ -327,6 +349,12 @@ def up(
         keystores = {m.slug: m.keystore for m in config.members if m.keystore is not None}
         passphrase = os.environ.get("MEDLEDGER_KEYSTORE_PASSPHRASE", "")
         accounts = {slug: json.loads(path.read_text())["address"] for slug, path in keystores.items()}
+    names_zh = {**DEFAULT_NAMES_ZH, **{m.slug: m.name_zh for m in config.members if m.name_zh}}
+    english = {**names, AUDITOR[0]: AUDITOR[1]}
+    member_names = {
+        account.lower(): {"en": english.get(slug, slug), **({"zh": names_zh[slug]} if slug in names_zh else {})}
+        for slug, account in accounts.items()
+    }
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         urls = {}
@@ -340,6 +368,7 @@ def up(
                 keystores[member.slug],
                 passphrase,
                 chain={k: v for k, v in own.items() if k != "rpc_url"},
+                member_names=member_names,
             )
             if own:
                 env["MEDLEDGER_OUTBOX"] = json.dumps(NETWORK_OUTBOX)

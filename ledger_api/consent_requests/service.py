@@ -439,9 +439,7 @@ class RequestAnswers(BackgroundLoop):
             if decoded is None or decoded.name != "ConsentGranted":
                 continue
             answered += answer_from_grant(
-                node,
-                patient=checksum_address(decoded.args["patient"]),
-                consent_id=int(decoded.args["consentId"]),
+                node, patient=checksum_address(decoded.args["patient"]), consent_id=int(decoded.args["consentId"])
             )
         with session_scope(node.engine) as session:
             _move_cursor(session, high)

@@ -28,6 +28,8 @@ STATIC = _HERE / "static"
 ASSETS = {
     "portal.js": "text/javascript; charset=utf-8",
     "own-records.js": "text/javascript; charset=utf-8",
+    "hospital-workflows.js": "text/javascript; charset=utf-8",
+    "vendor/qrcode.mjs": "text/javascript; charset=utf-8",
     "portal.css": "text/css; charset=utf-8",
     "vendor/ethers.min.js": "text/javascript; charset=utf-8",
 }
@@ -60,13 +62,19 @@ def portal_no_slash() -> RedirectResponse:
 def portal(request: Request, node: NodeDep) -> HTMLResponse:
     """The page, in the language the browser asks for (Chinese or English)."""
     language = i18n.negotiate(request.headers.get("accept-language"))
-    node_name = _member_name(node)
+    node_name = _member_name(node, language)
     messages = i18n.MESSAGES[language]
     config = {
         "language": language,
         "messages": messages,
         **i18n.vocabulary(language),
         "node": {"name": node_name, "account": node.address, "chain_id": node.chain_id},
+        # every member under its name in the page's language, where the consortium gave one
+        "names": {
+            account.lower(): names.get(language) or names.get("en")
+            for account, names in node.settings.member_names.items()
+            if names.get(language) or names.get("en")
+        },
     }
     html = (
         _environment()
@@ -84,8 +92,12 @@ def portal(request: Request, node: NodeDep) -> HTMLResponse:
     )
 
 
-def _member_name(node: Node) -> str:
-    """The hospital's name as the consortium registered it (the page still renders if the chain is down)."""
+def _member_name(node: Node, language: str) -> str:
+    """The hospital's name in the page's language, else as the consortium registered it (the page still
+    renders if the chain is down)."""
+    local = node.settings.member_names.get(node.address.lower(), {})
+    if local.get(language):
+        return str(local[language])
     try:
         return node.chain.registry.member(node.address).name or node.settings.node_name
     except LedgerError:

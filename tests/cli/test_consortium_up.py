@@ -274,6 +274,7 @@ def test_the_consortium_file_sets_every_members_retention_rules_and_each_its_own
         {
             "data_dir": str(tmp_path),
             "retention": {"outpatient_years": 20},
+            "consent_requests": {"max_open_per_patient": 3},
             "members": [{"slug": "dapeng", "port": 8601, "records_officers": {"officer-li": officer}}],
         }
     )
@@ -284,3 +285,5 @@ def test_the_consortium_file_sets_every_members_retention_rules_and_each_its_own
         30,
         {"officer-li": officer},
     )
+    limits = Settings.model_validate({"consent_requests": json.loads(env["MEDLEDGER_CONSENT_REQUESTS"])})
+    assert limits.consent_requests.max_open_per_patient == 3

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import zxingcpp
 from eth_account import Account
 from medledger_crypto import MemberIdentity
 from playwright.sync_api import Browser, Page, expect
@@ -315,13 +317,35 @@ def test_every_screen_passes_the_accessibility_checks(browser: Browser, consorti
     violations["backup"] = _axe_violations(page)
     patient = page.locator("#backup-address").inner_text().strip()
     consortium.upload("dapeng", patient, "notes", "Discharge summary / 出院小结\n".encode())
+    asked = consortium.clients["dapeng"].post(
+        "/v1/consent-requests",
+        json={
+            "patient": patient,
+            "purposes": ["treatment"],
+            "categories": ["notes"],
+            "access_days": 7,
+            "reason": "Follow-up / 复诊",
+            "raised_by": "dr-axe",
+        },
+    )
+    assert asked.status_code == 201, asked.text
     page.locator("#backup-saved").check()
     page.locator("#backup-continue").click()
     expect(page.locator("#records")).to_be_visible()
-    for section in ("records", "consents", "history", "delegates", "account"):
+    for section in ("inbox", "records", "consents", "history", "delegates", "hospitals", "account"):
         go(page, section)
         page.wait_for_load_state("networkidle")
         violations[section] = _axe_violations(page)
+    go(page, "inbox")  # a consent request being answered: the pre-filled grant open
+    page.locator('#inbox-list button[data-action="approve"]').click()
+    expect(page.locator("#request-form")).to_be_visible()
+    violations["approval"] = _axe_violations(page)
+    go(page, "hospitals")  # the registration desk's code on screen
+    page.locator("#register-mrn").fill("AXE-1")
+    page.locator("#register-form button[type=submit]").click()
+    page.locator("#sign-confirm").click()
+    expect(page.locator("#register-code")).to_be_visible()
+    violations["registration-code"] = _axe_violations(page)
     go(page, "records")  # a record's row with its actions, and the record open in the viewer
     page.locator('#records-body button[data-action="view"]').click()
     expect(page.locator("#view-dialog pre")).to_be_visible()
@@ -485,5 +509,148 @@ def test_a_patient_views_downloads_exports_and_restricts_their_records(
     # the history names the patient's own copies and changes
     go(page, "history")
     expect(page.locator('#timeline li[data-basis="patient"]').first).to_be_visible()
+    assert errors == []
+    context.close()
+
+
+def _scan(page: Page) -> str:
+    """What a registration desk's scanner reads off the code the portal drew (its pixels, decoded by zxing)."""
+    drawn = page.evaluate("""() => {
+        const canvas = document.getElementById('register-qr');
+        const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+        const luminance = [];
+        for (let i = 0; i < pixels.length; i += 4) luminance.push(pixels[i]);
+        return {width: canvas.width, height: canvas.height, luminance};
+    }""")
+    pixels = bytes(drawn["luminance"])  # held here: the view does not copy it
+    image = zxingcpp.ImageView(pixels, drawn["width"], drawn["height"], zxingcpp.ImageFormat.Lum)
+    found = zxingcpp.read_barcode(image)
+    assert found is not None and found.format == zxingcpp.BarcodeFormat.QRCode
+    return found.text
+
+
+@pytest.mark.parametrize("screen", ["desktop-en", "phone-zh"])
+def test_a_hospital_asks_the_patient_answers_in_the_inbox_and_the_hospital_reads(
+    browser: Browser, consortium: Consortium, artifacts: Path, screen: str
+) -> None:
+    """Enrolment at the desk (the QR scanned at another hospital on desktop, the short code read out at this
+    one on the phone), then the hospital asks by its own patient number; the patient finds the request in
+    the inbox of the hospital they signed in at, narrows nothing, signs, and the hospital reads the record."""
+    phone = screen == "phone-zh"
+    locale = "zh-CN" if phone else "en-US"
+    portal, requester = ("nanao", "nanao") if phone else ("kuichong", "dapeng")
+    holder = Account.create()
+    chain_id = httpx.post(f"{consortium.url(portal)}/v1/auth/challenge", timeout=10).json()["chain_id"]
+    context = browser.new_context(
+        locale=locale,
+        viewport={"width": 390, "height": 844} if phone else {"width": 1280, "height": 900},
+        extra_http_headers={"Accept-Language": locale},
+    )
+    context.set_default_timeout(WAIT)
+    context.add_init_script(WALLET % (holder.key.hex(), chain_id, chain_id))
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    labs = consortium.upload("kuichong", holder.address, "labs", b"HbA1c 6.1 %")
+    page.goto(f"{consortium.url(portal)}/portal/")
+    expect(page.locator("h1 + p")).to_contain_text(
+        "南澳社区健康服务中心" if phone else "Kuichong Community Health Center"
+    )
+    page.locator("#wallet-connect").click()
+    expect(page.locator("#records-body tr")).to_have_count(1)
+    if phone:  # the hospital under its Chinese name
+        expect(page.locator("#records-body")).to_contain_text("葵涌社区健康服务中心")
+
+    # --- at the registration desk: a signed statement, as a QR code (and a short code at this very hospital)
+    mrn = f"MRN-{holder.address[2:10].upper()}"
+    go(page, "hospitals")
+    page.locator("#register-hospital").select_option(consortium.account(requester))
+    page.locator("#register-mrn").fill(mrn)
+    page.locator("#register-form button[type=submit]").click()
+    expect(page.locator("#sign-words")).to_contain_text(mrn)
+    page.locator("#sign-confirm").click()
+    expect(page.locator("#register-code")).to_be_visible()
+    page.screenshot(path=artifacts / f"30-{screen}-registration-code.png", full_page=True)
+    if phone:
+        code = re.search(r"[0-9A-Z]{4}-[0-9A-Z]{4}", page.locator("#register-short").inner_text()).group(0)
+        linked = consortium.clients[requester].post("/v1/patient-links", json={"code": code})
+    else:
+        expect(page.locator("#register-note")).to_contain_text("Dapeng")  # no short code for another hospital
+        expect(page.locator("#register-short")).to_be_empty()
+        linked = consortium.clients[requester].post("/v1/patient-links", json={"statement": json.loads(_scan(page))})
+    assert linked.status_code == 200, linked.text
+    assert linked.json()["patient"] == holder.address and linked.json()["mrn"] == mrn
+    page.reload()
+    page.locator("#wallet-connect").click()
+    go(page, "hospitals")
+    expect(page.locator("#links-body tr")).to_have_count(1)
+    expect(page.locator("#links-body")).to_contain_text(mrn)
+
+    # --- the hospital asks by its own number; the patient's inbox shows it, unread
+    asked = []
+    for reason in ("Referral: recent lab results", "Second opinion")[: 2 if phone else 1]:
+        response = consortium.clients[requester].post(
+            "/v1/consent-requests",
+            json={
+                "patient": f"mrn:{mrn}",
+                "purposes": ["treatment"],
+                "categories": ["labs", "imaging"],
+                "access_days": 30,
+                "reason": reason,
+                "raised_by": "dr-li",
+            },
+        )
+        assert response.status_code == 201, response.text
+        asked.append(response.json()["id"])
+    page.reload()
+    page.locator("#wallet-connect").click()
+    expect(page.locator("#inbox-count")).to_be_visible()
+    go(page, "inbox")
+    requests = page.locator('#inbox-list li[data-kind="consent_request"]')
+    expect(requests).to_have_count(len(asked))
+    expect(page.locator('#inbox-list li[data-kind="new_record"]')).to_have_count(1)
+    page.screenshot(path=artifacts / f"31-{screen}-inbox.png", full_page=True)
+    assert page.locator('#inbox-list li[data-unread="true"]').count() >= len(asked) + 1
+    if phone:  # the second request is declined, signed in words
+        page.locator(f'#inbox-list li[data-item="consent_request:{asked[1]}"] button[data-action="decline"]').click()
+        expect(page.locator("#sign-words")).to_contain_text("拒绝")
+        page.locator("#sign-confirm").click()
+        expect(page.locator(f'#inbox-list li[data-item="consent_request:{asked[1]}"]')).to_contain_text("已拒绝")
+
+    # --- approve: the grant is pre-filled with what was asked; the patient unticks imaging, then signs
+    page.locator(f'#inbox-list li[data-item="consent_request:{asked[0]}"] button[data-action="approve"]').click()
+    expect(page.locator("#request-form")).to_be_visible()
+    expect(page.locator("#request-categories input")).to_have_count(2)
+    page.locator("#request-categories input[value]").nth(1).uncheck()
+    page.locator("#request-form button[type=submit]").click()
+    expect(page.locator("#sign-words")).to_be_visible()
+    page.locator("#sign-confirm").click()
+    expect(page.locator("#request-form")).to_be_hidden()
+
+    # the requesting hospital sees the answer (its node read the grant on chain) and reads the record
+    client = consortium.clients[requester]
+    deadline = time.monotonic() + 60
+    while client.get(f"/v1/consent-requests/{asked[0]}").json()["state"] != "granted":
+        assert time.monotonic() < deadline, "the grant never answered the request"
+        time.sleep(0.5)
+    read = consortium.read(requester, labs, "kuichong", "dr-li")
+    assert read.status_code == 200 and read.content == b"HbA1c 6.1 %"
+    page.locator("#inbox-mark-read").click()
+    expect(page.locator("#inbox-count")).to_be_hidden()
+    page.reload()
+    page.locator("#wallet-connect").click()
+    go(page, "inbox")
+    expect(page.locator(f'#inbox-list li[data-item="consent_request:{asked[0]}"]')).to_contain_text(
+        "同意" if phone else "You granted"
+    )
+    expect(page.locator('#inbox-list li[data-kind="access"]').first).to_be_visible()
+    page.screenshot(path=artifacts / f"32-{screen}-answered.png", full_page=True)
+
+    # the patient removes the link; the hospital keeps the record it had, and loses only the shortcut
+    go(page, "hospitals")
+    page.locator("#links-body button").click()
+    page.locator("#sign-confirm").click()
+    expect(page.locator("#links-body tr")).to_have_count(0)
+    assert client.get(f"/v1/patients/mrn:{mrn}/consent-requests").status_code == 404
     assert errors == []
     context.close()

@@ -11,6 +11,7 @@
 
 import * as ethers from "./vendor/ethers.min.js";
 import * as ownRecords from "./own-records.js";
+import { workflows } from "./hospital-workflows.js";
 
 const config = JSON.parse(document.getElementById("portal-config").textContent);
 const M = config.messages;
@@ -70,9 +71,12 @@ function labels(list, bits) {
 }
 const categoryLabel = (bit) => config.categories.find((c) => c.bit === bit)?.label ?? t("unknown");
 const purposeLabel = (bit) => config.purposes.find((p) => p.bit === bit)?.label ?? t("unknown");
-function memberName(account) {
+// a member under its name in the page's language (the consortium's directory), else as registered on chain
+function memberName(account, fallback) {
+  if (!account) return fallback ?? t("unknown");
   if (account === ANY_MEMBER) return t("grant.any");
-  return state.members.find((m) => m.account.toLowerCase() === account.toLowerCase())?.name ?? account;
+  return config.names?.[account.toLowerCase()]
+    ?? state.members.find((m) => m.account.toLowerCase() === account.toLowerCase())?.name ?? fallback ?? account;
 }
 // consent ids are (patient << 96) | index: the index is what a person can read and compare
 const consentNumber = (id) => String(BigInt(id) & ((1n << 96n) - 1n));
@@ -301,6 +305,7 @@ async function signIn() {
   $("nav").hidden = false;
   status("");
   route();
+  wf.refreshCount();
 }
 
 function signedOut() {
@@ -328,8 +333,13 @@ function prepareWelcome() {
 
 // ------------------------------------------------------------------------------------------ screens
 
-const SCREENS = { records: loadRecords, consents: loadConsents, history: loadHistory, delegates: loadDelegates,
-                  account: loadAccount };
+const wf = workflows({
+  api, t, el, $, guarded, status, showError, state, config, types: EIP712_TYPES, memberName, categoryLabel,
+  purposeLabel, consentNumber, when, day, labels, badge, cell, partialNotice, checkedBits, signingDomain,
+  confirmSignature, signTyped, awaitRelay, SIGNATURE_VALIDITY_S,
+});
+const SCREENS = { inbox: wf.loadInbox, records: loadRecords, consents: loadConsents, history: loadHistory,
+                  delegates: loadDelegates, hospitals: wf.loadLinks, account: loadAccount };
 
 function route() {
   if (!state.token) return show("welcome");
@@ -349,7 +359,7 @@ function cell(label, ...content) { return el("td", { "data-label": label }, ...c
 function badge(kind, text) { return el("span", { class: `badge ${kind}`, text }); }
 
 function recordLabel(record) {
-  return `${categoryLabel(record.category)} — ${record.custodian_name} — ${when(record.created_at)}`;
+  return `${categoryLabel(record.category)} — ${memberName(record.custodian, record.custodian_name)} — ${when(record.created_at)}`;
 }
 
 async function loadRecords() {
@@ -379,7 +389,7 @@ async function loadRecords() {
     }
     return el("tr", { "data-record-id": record.id, "data-restricted": String(record.restricted) },
       cell(t("col.category"), categoryLabel(record.category)),
-      cell(t("col.custodian"), record.custodian_name),
+      cell(t("col.custodian"), memberName(record.custodian, record.custodian_name)),
       cell(t("col.date"), when(record.created_at)),
       cell(t("col.version"), String(record.latest_version)),
       cell(t("col.anchoring"), badge(anchoring, t(`anchoring.${anchoring}`))),
@@ -441,7 +451,7 @@ async function viewRecord(button, record) {
     const type = record.media_type.toLowerCase();
     const title = recordLabel(record);
     $("view-h").textContent = title;
-    $("view-meta").textContent = t("view.meta", { custodian: record.custodian_name, version: copy.version });
+    $("view-meta").textContent = t("view.meta", { custodian: memberName(record.custodian, record.custodian_name), version: copy.version });
     let shown;
     if (TEXT_TYPES.test(type)) {
       let text = new TextDecoder().decode(copy.plaintext);
@@ -510,7 +520,7 @@ async function restrictRecord(button, record, restricted) {
     const message = { patient: state.address, recordId: `0x${record.id}`, restricted, issuedAt: Date.now(),
                       deadline: now + SIGNATURE_VALIDITY_S };
     const words = t(restricted ? "sign.restrict_record" : "sign.lift_record",
-                    { category: categoryLabel(record.category), custodian: record.custodian_name });
+                    { category: categoryLabel(record.category), custodian: memberName(record.custodian, record.custodian_name) });
     if (!(await confirmSignature(words, "RecordRestriction", message, domainInfo))) return status("");
     const signature = await signTyped("RecordRestriction", message, domainInfo);
     const changed = await api(`/v1/records/${record.id}/restriction`, { method: "POST", body: {
@@ -566,7 +576,7 @@ function fillGrantForm() {
   const current = select.value;
   select.replaceChildren(
     ...state.members.filter((m) => m.role === "member" && m.status === "active")
-      .map((m) => el("option", { value: m.account, text: m.name })),
+      .map((m) => el("option", { value: m.account, text: memberName(m.account, m.name) })),
     el("option", { value: ANY_MEMBER, text: t("grant.any") }));
   if (current) select.value = current;
   for (const [box, list, name] of [["grant-categories", config.categories, "category"],
@@ -682,7 +692,8 @@ async function loadHistory() {
   partialNotice("history", view.members);
   $("timeline").replaceChildren(...view.timeline.map((entry) => {
     const glass = entry.basis === "break_glass";
-    const names = { requester: entry.requester_name, custodian: entry.logged_by_name, version: entry.record_version,
+    const names = { requester: memberName(entry.requester, entry.requester_name),
+                    custodian: memberName(entry.logged_by, entry.logged_by_name), version: entry.record_version,
                     category: entry.record_id in categories ? categoryLabel(categories[entry.record_id]) : t("unknown") };
     const headline = t(`history.${entry.action}`, names);
     const item = el("li", { class: glass ? "break-glass" : "", "data-basis": entry.basis, "data-sequence": String(entry.sequence) },
