@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 COMMANDS = {
     "audit": ("ledger_api.cli.audit", "app", "Auditors: verify the access trail, review break-glass, export FHIR."),
     "chain": ("ledger_api.cli.chain", "app", "Deploy contracts and run the local development chain."),
+    "consent": ("ledger_api.cli.consent", "app", "Member hospitals: ask patients for consent, follow the answers."),
     "consortium": ("ledger_api.cli.consortium", "app", "Run the local consortium."),
     "emergency": ("ledger_api.cli.record", "emergency", "Declare break-glass access to a patient's records."),
     "patient": (

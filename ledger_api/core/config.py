@@ -155,7 +155,7 @@ class Settings(BaseSettings):
     consent_requests: ConsentRequestSettings = ConsentRequestSettings()
     #: members' names in other languages than the one they registered on chain: account -> language -> name
     #: (the portal shows each hospital under its name in the patient's language)
-    member_names: dict[str, dict[Literal["en", "zh"], str]] = Field(default_factory=dict, max_length=1000)
+    member_names: dict[str, dict[str, str]] = Field(default_factory=dict, max_length=1000)
     #: the API documentation page (/docs): on in dev mode, off in production unless switched on
     api_docs: bool | None = None
     #: run the background workers (outbox to the chain, notification delivery) with the app

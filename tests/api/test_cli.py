@@ -13,6 +13,7 @@ from ledger_api.cli import app
 from ledger_api.core import headers as header_names
 from ledger_api.notifications.service import verify_signature
 from tests.api.conftest import World
+from tests.utils.records import upload
 from tests.utils.webhooks import Receiver
 
 runner = CliRunner()
@@ -124,6 +125,62 @@ def test_a_patient_subscribes_a_webhook_and_sees_the_notifications(
     _ok("patient", "unsubscribe", "--key", str(cli_env["patient"]), subscriptions[0]["id"])
     listed = json.loads(_ok("patient", "subscriptions", "--key", str(cli_env["patient"]), "--json"))
     assert [s["active"] for s in listed] == [False]
+
+
+def test_a_hospital_asks_for_consent_and_follows_the_answers_from_the_cli(
+    world: World, cli_env: dict[str, Path]
+) -> None:
+    upload(world)  # a patient of this hospital: it holds their record
+    member = ("--identity", str(cli_env["a"]))
+    out = _ok(
+        "consent",
+        "request",
+        "--patient",
+        world.patient.address,
+        "--purpose",
+        "treatment",
+        "--category",
+        "labs",
+        "--category",
+        "imaging",
+        "--days",
+        "30",
+        "--reason",
+        "Referral: recent results",
+        "--staff",
+        "dr-chen",
+        *member,
+    )
+    request_id = out.split("request ")[1].split(":")[0]
+    assert "requested" in out
+    listed = json.loads(_ok("consent", "requests", *member, "--json"))
+    assert [(r["id"], r["state"], r["categories"]) for r in listed] == [(request_id, "requested", ["labs", "imaging"])]
+    assert request_id in _ok("consent", "requests", *member, "--patient", world.patient.address)
+    assert "withdrawn" in _ok("consent", "withdraw", request_id, *member)
+    assert [r["id"] for r in json.loads(_ok("consent", "requests", *member, "--state", "withdrawn", "--json"))] == [
+        request_id
+    ]
+    unknown = runner.invoke(
+        app,
+        [
+            "consent",
+            "request",
+            "--patient",
+            "mrn:NOBODY-3",
+            "--purpose",
+            "treatment",
+            "--category",
+            "labs",
+            "--days",
+            "3",
+            "--reason",
+            "x",
+            "--staff",
+            "dr-chen",
+            *member,
+        ],
+    )
+    assert unknown.exit_code == 2 and "[mrn-not-found]" in unknown.output and "Traceback" not in unknown.output
 
 
 def test_errors_are_one_line_with_a_code_never_a_traceback(world: World, cli_env: dict[str, Path]) -> None:
