@@ -58,6 +58,12 @@ def bench_patient() -> dict[str, float]:
     return bench_patient.run()
 
 
+def bench_workflows() -> dict[str, float]:
+    import bench_workflows
+
+    return bench_workflows.run()
+
+
 def bench_audit() -> dict[str, float]:
     import bench_audit
 
@@ -106,6 +112,7 @@ GROUPS: dict[str, Callable[[], dict[str, float]]] = {
     "api": bench_api,
     "consortium": bench_consortium,
     "patient": bench_patient,
+    "workflows": bench_workflows,
     "audit": bench_audit,
     "reliability": bench_reliability,
     "fuzz": bench_fuzz,
@@ -126,6 +133,7 @@ def _goals() -> dict[str, tuple[str, float]]:
     import bench_patient
     import bench_reliability
     import bench_security
+    import bench_workflows
 
     from ledger_api.chain.gas import GAS_BUDGETS
 
@@ -140,6 +148,7 @@ def _goals() -> dict[str, tuple[str, float]]:
         **bench_integrator.GOALS,
         **bench_network.GOALS,
         **bench_patient.GOALS,
+        **bench_workflows.GOALS,
     }
 
 
