@@ -24,6 +24,18 @@ class ConsentEvent:
     grantee: str | None
 
 
+@dataclass(frozen=True)
+class BreakGlassEvent:
+    """A break-glass declaration on a patient's records, or an auditor's review of one (``review``)."""
+
+    kind: Literal["break_glass", "review"]
+    break_glass_id: int
+    block: int
+    log_index: int
+    member: str
+    review: Review | None
+
+
 class ConsentRegistryClient(ContractClient[W]):
     contract_name = "ConsentRegistry"
 
@@ -88,6 +100,48 @@ class ConsentRegistryClient(ContractClient[W]):
                         log_index=int(event["logIndex"]),
                         signer=checksum_address(args["signer"]),
                         grantee=checksum_address(args["grantee"]) if "grantee" in args else None,
+                    )
+                )
+        return sorted(found, key=lambda e: (e.block, e.log_index))
+
+    def break_glass_events_of(self, patient: str) -> list[BreakGlassEvent]:
+        """Break-glass declared on the patient's records and the auditors' reviews of them, in chain order."""
+        found: list[BreakGlassEvent] = []
+        declared = chain_call(
+            self.contract.events.BreakGlassDeclared.get_logs,
+            from_block=0,
+            argument_filters={"patient": checksum_address(patient)},
+            contract=self.contract_name,
+        )
+        for event in declared:
+            found.append(
+                BreakGlassEvent(
+                    kind="break_glass",
+                    break_glass_id=int(event["args"]["breakGlassId"]),
+                    block=int(event["blockNumber"]),
+                    log_index=int(event["logIndex"]),
+                    member=checksum_address(event["args"]["member"]),
+                    review=None,
+                )
+            )
+        members = {e.break_glass_id: e.member for e in found}
+        if members:
+            reviewed = chain_call(
+                self.contract.events.BreakGlassReviewed.get_logs,
+                from_block=0,
+                argument_filters={"breakGlassId": sorted(members)},
+                contract=self.contract_name,
+            )
+            for event in reviewed:
+                identifier = int(event["args"]["breakGlassId"])
+                found.append(
+                    BreakGlassEvent(
+                        kind="review",
+                        break_glass_id=identifier,
+                        block=int(event["blockNumber"]),
+                        log_index=int(event["logIndex"]),
+                        member=members[identifier],
+                        review=Review(int(event["args"]["review"])),
                     )
                 )
         return sorted(found, key=lambda e: (e.block, e.log_index))

@@ -8,8 +8,16 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from sqlmodel import Field, SQLModel
 
-ItemKind = Literal["consent_request", "new_record", "access", "break_glass", "grant", "revocation"]
-ITEM_KINDS: tuple[ItemKind, ...] = ("consent_request", "new_record", "access", "break_glass", "grant", "revocation")
+ItemKind = Literal["consent_request", "new_record", "access", "break_glass", "review", "grant", "revocation"]
+ITEM_KINDS: tuple[ItemKind, ...] = (
+    "consent_request",
+    "new_record",
+    "access",
+    "break_glass",
+    "review",
+    "grant",
+    "revocation",
+)
 
 
 class InboxMark(SQLModel, table=True):

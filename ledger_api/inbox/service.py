@@ -2,9 +2,10 @@
 
 Nothing new is stored about what happened: consent requests come from the hospitals that raised them,
 new records and accesses from each member's own answers (the same fan-out as the records and history
-screens, with the patient's own proof), grants and revocations from the chain's events for this
-patient. The only thing kept is how far the patient has read (``InboxMark``, at this node), so a
-community health centre's patient without a webhook server still learns what happened, and what is new.
+screens, with the patient's own proof), grants, revocations, break-glass declarations and their
+reviews from the chain's events for this patient. The only thing kept is how far the patient has
+read (``InboxMark``, at this node), so a community health centre's patient without a webhook server
+still learns what happened, and what is new.
 """
 
 from __future__ import annotations
@@ -66,11 +67,10 @@ async def inbox(node: Node, caller: Caller, patient: str, *, deadline_s: float) 
             )
         )
     for entry in history.timeline:
-        kind = "break_glass" if entry.break_glass else "access"
         items.append(
             _item(
-                f"{kind}:{entry.logged_by}:{entry.sequence}",
-                kind,
+                f"access:{entry.logged_by}:{entry.sequence}",
+                "access",
                 entry.created_at,
                 entry.requester,
                 entry.requester_name,
@@ -82,6 +82,7 @@ async def inbox(node: Node, caller: Caller, patient: str, *, deadline_s: float) 
                     "purpose": entry.purpose,
                     "action": entry.action,
                     "basis": entry.basis,
+                    "break_glass": entry.break_glass,
                     "review": entry.review,
                 },
             )
@@ -159,6 +160,22 @@ def _chain_items_and_mark(node: Node, patient: str) -> tuple[list[InboxItem], da
                 names.get(grantee or "", None),
                 seen_until,
                 {"consent_id": str(event.consent_id), "signer": event.signer, "block": event.block},
+            )
+        )
+    for glass in node.chain.consents.break_glass_events_of(patient)[-MAX_ITEMS:]:
+        items.append(
+            _item(
+                f"{glass.kind}:{glass.block}:{glass.log_index}",
+                glass.kind,
+                datetime.fromtimestamp(clock(glass.block), UTC),
+                glass.member,
+                names.get(glass.member),
+                seen_until,
+                {
+                    "break_glass_id": str(glass.break_glass_id),
+                    "block": glass.block,
+                    **({"decision": glass.review.label} if glass.review is not None else {}),
+                },
             )
         )
     return items, seen_until

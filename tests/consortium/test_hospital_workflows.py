@@ -7,6 +7,8 @@ from __future__ import annotations
 from medledger_crypto import ConsentGrant
 
 from ledger_api.auth.patient_proof import CONSORTIUM_VIEW
+from ledger_api.chain.deployment import Consortium
+from ledger_api.chain.transactions import TransactionSender
 from ledger_api.consent_requests.service import RequestAnswers
 from tests.consortium.conftest import TwoNodes
 from tests.utils.consents import signed_grant_body
@@ -41,6 +43,19 @@ def test_a_patient_signed_in_elsewhere_answers_a_hospitals_requests_removes_its_
         refused_one = raise_request(hospital, f"mrn:{mrn}")
         granted_one = raise_request(hospital, f"mrn:{mrn}")
     world.a.drain()
+    with world.b.member_client(world.ids.members["b"].account) as other:  # an emergency at B, then its review
+        emergency = {
+            "patient": world.patient.address,
+            "reason_code": 1,
+            "justification": "unconscious",
+            "clinician": "dr-2",
+        }
+        declared = other.post("/v1/emergency", json=emergency)
+        assert declared.status_code == 201, declared.text
+    auditor = Consortium(
+        world.backend.w3, world.a.node.manifest, TransactionSender(world.backend.w3, world.ids.auditor.account)
+    )
+    auditor.consents.review_break_glass(int(declared.json()["break_glass_id"]), True, b"\x01" * 32)
 
     with world.b.patient_client(world.patient, resources=(CONSORTIUM_VIEW,)) as portal:
         found = portal.get(f"/v1/patients/{world.patient.address}/overview/consent-requests").json()
@@ -80,9 +95,22 @@ def test_a_patient_signed_in_elsewhere_answers_a_hospitals_requests_removes_its_
     with world.b.patient_client(world.patient, resources=(CONSORTIUM_VIEW,)) as portal:
         inbox = portal.get(f"/v1/patients/{world.patient.address}/inbox").json()
         kinds = sorted(item["kind"] for item in inbox["items"])
-        assert kinds == ["access", "consent_request", "consent_request", "grant", "new_record"], kinds
-        assert inbox["unread_total"] == 5 and inbox["unread"]["consent_request"] == 2
-        assert all(item["member"] == a for item in inbox["items"])
+        assert kinds == [
+            "access",
+            "break_glass",
+            "consent_request",
+            "consent_request",
+            "grant",
+            "new_record",
+            "review",
+        ], kinds
+        assert inbox["unread_total"] == 7 and inbox["unread"]["consent_request"] == 2
+        b = world.ids.members["b"].address
+        assert {(item["kind"], item["member"]) for item in inbox["items"] if item["member"] != a} == {
+            ("break_glass", b),
+            ("review", b),
+        }
+        assert [i["detail"]["decision"] for i in inbox["items"] if i["kind"] == "review"] == ["justified"]
         assert portal.post(f"/v1/patients/{world.patient.address}/inbox/seen", json={}).status_code == 200
         assert portal.get(f"/v1/patients/{world.patient.address}/inbox").json()["unread_total"] == 0
 

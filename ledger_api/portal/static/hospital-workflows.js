@@ -39,8 +39,12 @@ export function workflows(ui) {
       case "new_record":
         return t("inbox.new_record", { hospital, category: ui.categoryLabel(d.category) });
       case "access":
+        return t(d.break_glass ? "inbox.access_break_glass" : "inbox.access",
+                 { hospital, custodian: ui.memberName(d.custodian, d.custodian_name) });
       case "break_glass":
-        return t(`inbox.${item.kind}`, { hospital, custodian: ui.memberName(d.custodian, d.custodian_name) });
+        return t("inbox.break_glass", { hospital });
+      case "review":
+        return t("inbox.review", { hospital, decision: t(`review.${d.decision}`) });
       default:
         return t(`inbox.${item.kind}`, { hospital, id: ui.consentNumber(d.consent_id) });
     }
@@ -75,16 +79,17 @@ export function workflows(ui) {
     const u = inbox.unread;
     $("inbox-summary").textContent = inbox.unread_total
       ? t("inbox.counts", { requests: u.consent_request, records: u.new_record, accesses: u.access,
-                            emergencies: u.break_glass, consents: u.grant + u.revocation })
+                            emergencies: u.break_glass + u.review, consents: u.grant + u.revocation })
       : t("inbox.unread_none");
     $("inbox-list").replaceChildren(...inbox.items.map((item) => {
-      const entry = el("li", { class: [item.unread ? "unread" : "", item.kind === "break_glass" ? "break-glass" : ""].join(" ").trim(),
+      const glass = item.kind === "break_glass" || (item.kind === "access" && item.detail.break_glass);
+      const entry = el("li", { class: [item.unread ? "unread" : "", glass ? "break-glass" : ""].join(" ").trim(),
                                "data-kind": item.kind, "data-unread": String(item.unread), "data-item": item.id },
         el("p", { class: "when" }, el("time", { datetime: item.at, text: ui.when(item.at) }),
            ...(item.unread ? [" ", ui.badge("new", t("inbox.new"))] : [])),
         el("p", {}, el("strong", { text: headline(item) })));
       if (item.kind === "consent_request") entry.append(...requestDetails(item));
-      if (item.kind === "break_glass") {
+      if (item.kind === "access" && item.detail.break_glass) {
         const review = item.detail.review || "pending";
         entry.append(el("p", {}, ui.badge(review, t(`review.${review}`))));
       }
