@@ -13,7 +13,12 @@ from web3 import Web3
 from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
 from ledger_api.auth.dependencies import Allowed, LocalMemberDep, NodeDep, SignedInDep, VerifiedBody
-from ledger_api.auth.patient_numbers import PatientRefPath, resolve_patient
+from ledger_api.auth.patient_numbers import (
+    PATIENT_REF_DESCRIPTION,
+    PATIENT_REF_PATTERN,
+    PatientRefPath,
+    resolve_patient,
+)
 from ledger_api.chain.commitments import new_salt, statement_commitment
 from ledger_api.chain.types import ProposalKind, Role
 from ledger_api.consortium import patient_view, peers
@@ -81,17 +86,10 @@ class TxView(BaseModel):
 
 
 class EmergencyIn(BaseModel):
-    patient: str
+    patient: str = Field(pattern=PATIENT_REF_PATTERN, description=PATIENT_REF_DESCRIPTION)
     reason_code: int = Field(ge=0, le=255)
     justification: str = Field(min_length=10, max_length=4000)
     clinician: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")
-
-    @field_validator("patient")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        if not Web3.is_address(value):
-            raise ValueError("not an Ethereum address")
-        return Web3.to_checksum_address(value)
 
 
 class EmergencyView(BaseModel):
@@ -248,6 +246,7 @@ def declare_emergency(request: Request, node: NodeDep, body: VerifiedBody, calle
     """Declares break-glass access to a patient: on chain at once (who, for whom, until when, and a salted
     commitment), the coded reason and justification kept here for the patient's history and the auditor."""
     emergency = parse_json(request, body, EmergencyIn)
+    emergency.patient = resolve_patient(node, caller, emergency.patient)  # an account, or this hospital's MRN
     salt = new_salt()
     justification_hash = statement_commitment(
         salt, {"reason_code": emergency.reason_code, "justification": emergency.justification}

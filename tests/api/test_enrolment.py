@@ -52,6 +52,9 @@ def test_a_linked_patient_is_named_by_their_mrn_on_every_route_of_the_hospitals_
             params={"patient": f"mrn:{mrn}", "requester": world.b.address, "category": "labs", "purpose": "treatment"},
         )
         assert permission.status_code == 200 and permission.json()["patient"] == world.patient.address
+        emergency = {"patient": f"mrn:{mrn}", "reason_code": 1, "justification": "unconscious on arrival"}
+        declared = hospital.post("/v1/emergency", json={**emergency, "clinician": "dr-ed-1"})
+        assert declared.status_code == 201 and declared.json()["patient"] == world.patient.address
         found = hospital.post("/v1/patient-links/lookup", json={"id_card_number": ID_CARD})
         assert found.status_code == 200 and found.json()["mrn"] == mrn
     with world.node.patient_client(world.patient) as patient:
