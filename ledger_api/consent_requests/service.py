@@ -22,7 +22,6 @@ Each outcome reaches the requester through its API and, when it subscribed, its 
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
@@ -51,7 +50,7 @@ from ledger_api.consent_requests.models import (
 )
 from ledger_api.consents.schemas import signature_parts
 from ledger_api.consortium.patient_view import ask_for_patient
-from ledger_api.consortium.peers import active_peer, peer_client, raise_for_peer
+from ledger_api.consortium.peers import post_to_peer
 from ledger_api.core import jsontext
 from ledger_api.core.background import BackgroundLoop
 from ledger_api.core.db import session_scope
@@ -354,23 +353,10 @@ def refuse(node: Node, caller: Caller, request_id: str, refusal: RefusalIn) -> R
 
 
 def _forward_refusal(node: Node, request_id: str, refusal: RefusalIn, requester: str) -> RequestView:
-    peer = active_peer(node, requester)
-    try:
-        response = peer_client(node, peer).post(
-            f"/v1/consent-requests/{request_id}/refusal",
-            content=json.dumps(refusal.model_dump(mode="json")).encode(),
-            headers={"content-type": "application/json"},
-            timeout=node.settings.peers.timeout_s,
-        )
-    except Exception as exc:
-        raise PeerUnavailable(f"{peer.name} unreachable: {type(exc).__name__}") from None
-    raise_for_peer(response, peer)
-    try:
-        view = RequestView.model_validate(jsontext.loads(response.content))
-    except ValueError:
-        raise PeerUnavailable(f"{peer.name} sent an unreadable answer") from None
+    path = f"/v1/consent-requests/{request_id}/refusal"
+    view = post_to_peer(node, requester, path, refusal, RequestView)
     if view.id != request_id or view.requester.lower() != requester.lower():
-        raise PeerUnavailable(f"{peer.name} answered for another request")
+        raise PeerUnavailable("the requesting hospital answered for another request")
     return view
 
 

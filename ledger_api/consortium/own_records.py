@@ -12,18 +12,13 @@ node cannot open it.
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-from pydantic import ValidationError
-
 from ledger_api.auth import patient_proof, policy
 from ledger_api.auth.caller import Caller
-from ledger_api.consortium.peers import active_peer, peer_client, raise_for_peer, safe_media_type, stream_from_peer
+from ledger_api.consortium.peers import active_peer, post_to_peer, safe_media_type, stream_from_peer
 from ledger_api.core import headers as header_names
-from ledger_api.core import jsontext
 from ledger_api.errors import ContractReverted, Forbidden, IntegrityViolation, NotFound, PeerUnavailable
 from ledger_api.node import Node
 from ledger_api.records import restriction, self_access
@@ -124,22 +119,7 @@ def change_restriction(
     custodian = _custodian(node, record_id)
     if custodian == node.address:
         raise NotFound(f"no record {record_id} at this member", code="record-not-found")
-    peer = active_peer(node, custodian)
-    try:
-        response = peer_client(node, peer).post(
-            f"/v1/records/{record_id}/restriction",
-            content=json.dumps(request.model_dump(mode="json")).encode(),
-            headers={"content-type": "application/json"},
-            timeout=node.settings.peers.timeout_s,
-        )
-    except httpx.HTTPError as exc:
-        raise PeerUnavailable(f"{peer.name} unreachable: {type(exc).__name__}") from None
-    if response.status_code >= 300:
-        raise_for_peer(response, peer)
-    try:
-        view = restriction.RestrictionView.model_validate(jsontext.loads(response.content))
-    except (ValueError, ValidationError):
-        raise PeerUnavailable(f"{peer.name} sent an unreadable answer") from None
+    view = post_to_peer(node, custodian, f"/v1/records/{record_id}/restriction", request, restriction.RestrictionView)
     if view.record_id != record_id or view.custodian.lower() != custodian.lower():
         raise IntegrityViolation("the custodian answered for another record", code="peer-answer-mismatch")
     return view

@@ -201,6 +201,30 @@ def raise_for_peer(response: httpx.Response, peer: Member) -> None:
     raise LedgerError(f"{peer.name} refused: {detail}")
 
 
+A = TypeVar("A", bound=BaseModel)
+
+
+def post_to_peer(node: Node, account: str, path: str, body: BaseModel, answer: type[A]) -> A:
+    """Passes a patient's signed request (the signature inside ``body`` is the authority) to the member it is
+    for, as this member; the member's verdict comes back as it is (same problem code), its answer as
+    ``answer``. The peer is trusted with nothing more: callers check that it answered for the right thing."""
+    peer = active_peer(node, account)
+    try:
+        response = peer_client(node, peer).post(
+            path,
+            content=body.model_dump_json().encode(),
+            headers={"content-type": "application/json"},
+            timeout=node.settings.peers.timeout_s,
+        )
+    except httpx.HTTPError as exc:
+        raise PeerUnavailable(f"{peer.name} unreachable: {type(exc).__name__}") from None
+    raise_for_peer(response, peer)
+    try:
+        return answer.model_validate(jsontext.loads(response.content))
+    except ValueError:
+        raise PeerUnavailable(f"{peer.name} sent an unreadable answer") from None
+
+
 def fetch_from_custodian(
     node: Node,
     caller: Caller,

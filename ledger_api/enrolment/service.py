@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import secrets
 import time
 from datetime import UTC, datetime
@@ -33,7 +32,7 @@ from ledger_api.auth.caller import Caller
 from ledger_api.auth.patient_numbers import PatientLink
 from ledger_api.consents.schemas import signature_parts
 from ledger_api.consortium.patient_view import ask_for_patient
-from ledger_api.consortium.peers import active_peer, peer_client, raise_for_peer
+from ledger_api.consortium.peers import post_to_peer
 from ledger_api.core import jsontext
 from ledger_api.core.db import session_scope
 from ledger_api.enrolment.models import (
@@ -205,23 +204,9 @@ def remove(node: Node, caller: Caller, statement: LinkStatementIn) -> LinkRemove
 
 
 def _forward_removal(node: Node, statement: LinkStatementIn) -> LinkRemoved:
-    peer = active_peer(node, statement.hospital)
-    try:
-        response = peer_client(node, peer).post(
-            "/v1/patient-links/removals",
-            content=json.dumps(statement.model_dump(mode="json")).encode(),
-            headers={"content-type": "application/json"},
-            timeout=node.settings.peers.timeout_s,
-        )
-    except Exception as exc:
-        raise PeerUnavailable(f"{peer.name} unreachable: {type(exc).__name__}") from None
-    raise_for_peer(response, peer)
-    try:
-        removed = LinkRemoved.model_validate(jsontext.loads(response.content))
-    except ValueError:
-        raise PeerUnavailable(f"{peer.name} sent an unreadable answer") from None
-    if removed.patient.lower() != statement.patient.lower() or removed.hospital.lower() != peer.account.lower():
-        raise PeerUnavailable(f"{peer.name} answered for another patient or hospital")
+    removed = post_to_peer(node, statement.hospital, "/v1/patient-links/removals", statement, LinkRemoved)
+    if removed.patient.lower() != statement.patient.lower() or removed.hospital.lower() != statement.hospital.lower():
+        raise PeerUnavailable("the hospital answered for another patient or hospital")
     return removed
 
 
