@@ -61,12 +61,13 @@ class IdCardLookupIn(BaseModel):
 
 
 class LinkView(BaseModel):
-    """A link as its hospital holds it."""
+    """A link as its hospital holds it. ``mrn`` is null when the patient asks through another member's node:
+    that member passes the answer on and must not learn this hospital's number (the patient knows it)."""
 
     patient: str
     hospital: str
     hospital_name: str
-    mrn: str
+    mrn: str | None
     linked_at: datetime
     id_card_on_file: bool
 

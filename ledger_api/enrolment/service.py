@@ -129,13 +129,13 @@ def _name(node: Node) -> str:
     return node.chain.registry.member(node.address).name or node.settings.node_name
 
 
-def _view(node: Node, link: PatientLink) -> LinkView:
+def _view(node: Node, link: PatientLink, *, show_mrn: bool = True) -> LinkView:
     assert link.mrn is not None and link.linked_at is not None
     return LinkView(
         patient=link.patient,
         hospital=node.address,
         hospital_name=_name(node),
-        mrn=link.mrn,
+        mrn=link.mrn if show_mrn else None,
         linked_at=link.linked_at,
         id_card_on_file=link.id_card_hash is not None,
     )
@@ -211,11 +211,14 @@ def _forward_removal(node: Node, statement: LinkStatementIn) -> LinkRemoved:
 
 
 def links_here(node: Node, caller: Caller, patient: str) -> list[LinkView]:
-    """The patient's link at this hospital (none or one)."""
+    """The patient's link at this hospital (none or one); its number only to this hospital's own system and
+    to the patient signed in here, never to another member passing the patient's question on."""
     policy.require(policy.PATIENT_DELEGATE_OR_OWN_SYSTEM_READS_LINKS, node, caller, patient)
     with session_scope(node.engine) as session:
         link = session.get(PatientLink, patient)
-        return [_view(node, link)] if link is not None and link.mrn is not None else []
+        if link is None or link.mrn is None:
+            return []
+        return [_view(node, link, show_mrn=caller.via is None)]
 
 
 async def links_everywhere(node: Node, caller: Caller, patient: str, *, deadline_s: float) -> PatientLinks:

@@ -207,7 +207,8 @@ export function workflows(ui) {
       const hospital = ui.memberName(link.hospital, link.hospital_name);
       return el("tr", { "data-hospital": link.hospital },
         ui.cell(t("hospitals.col_hospital"), hospital),
-        ui.cell(t("hospitals.col_mrn"), el("span", { class: "mono", text: link.mrn })),
+        ui.cell(t("hospitals.col_mrn"), link.mrn === null ? el("span", { class: "muted", text: t("hospitals.mrn_there") })
+                                                          : el("span", { class: "mono", text: link.mrn })),
         ui.cell(t("hospitals.col_since"), ui.when(link.linked_at)),
         ui.cell(t("col.actions"), el("button", { type: "button", class: "secondary", text: t("hospitals.remove"),
                                                  "aria-label": `${t("hospitals.remove")}: ${hospital}`,
