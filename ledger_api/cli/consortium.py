@@ -436,16 +436,17 @@ def up(
         console.print(f"ready in {time.monotonic() - started:.1f}s; data in {data_dir}; press Ctrl-C to stop")
         console.file.flush()  # a piped stdout is block-buffered: supervisors must see "ready" now
         stop = {"now": False}
+        # Ctrl-C and SIGTERM both stop it, set here rather than inherited: a process started in the
+        # background of a non-interactive shell inherits SIGINT ignored, and Python then never raises
+        # KeyboardInterrupt (a consortium that cannot be stopped with the signal its supervisor sends)
         signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
-        try:
-            while not stop["now"]:
-                for slug, process in processes.items():
-                    if process.poll() is not None:
-                        console.print(f"[red]{slug} stopped (code {process.returncode}); see its node.log[/red]")
-                        stop["now"] = True
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+        signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
+        while not stop["now"]:
+            for slug, process in processes.items():
+                if process.poll() is not None:
+                    console.print(f"[red]{slug} stopped (code {process.returncode}); see its node.log[/red]")
+                    stop["now"] = True
+            time.sleep(0.5)
     finally:
         for process in processes.values():
             if process.poll() is None:
