@@ -40,6 +40,23 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 _POSTGRES = pytest.StashKey[postgres.TestPostgres]()
 
 
+#: the modules whose tests take one to three minutes each (the 30 slowest, as pytest prints them)
+LONGEST = ("test_crash_drills.py", "test_demo_on_network.py", "test_soak.py", "test_demo.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first, then the other slow end-to-end ones, then the rest (each in collection
+    order). xdist hands tests out in this order as workers come free: a two-minute test handed out last
+    leaves the other worker idle while it runs; handed out first, it runs beside the many short ones."""
+
+    def tier(item: pytest.Item) -> int:
+        if item.path.name in LONGEST:
+            return 0
+        return 1 if item.get_closest_marker("slow") or item.get_closest_marker("network") else 2
+
+    items.sort(key=tier)
+
+
 def start_backend(kind: str) -> ChainBackend:
     return EthTesterBackend() if kind == "eth_tester" else AnvilBackend()
 

@@ -530,8 +530,10 @@ def test_authorization_matrix(world: World, endpoint: str) -> None:
     request, expected = CASES[endpoint]
     assert set(expected) == set(ROLES)
     observed = {}
-    for role in ROLES:
-        record_id = upload(world, **PAST_RETENTION).json()["id"]  # a fresh record each time (erasure changes it)
+    record_id = upload(world, **PAST_RETENTION).json()["id"]
+    for index, role in enumerate(ROLES):
+        if index and not endpoint.startswith("GET "):  # a fresh record for each role: a write may change it
+            record_id = upload(world, **PAST_RETENTION).json()["id"]
         with _client(world, role) as client:
             observed[role] = request(world, client, record_id).status_code
         world.node.drain()  # a relay lands before the next role signs (a second one for a pending nonce is 409)
