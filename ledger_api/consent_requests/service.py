@@ -54,7 +54,7 @@ from ledger_api.consortium.peers import post_to_peer
 from ledger_api.core import jsontext
 from ledger_api.core.background import BackgroundLoop
 from ledger_api.core.db import session_scope
-from ledger_api.errors import Conflict, Forbidden, InvalidValue, NotFound, PeerUnavailable
+from ledger_api.errors import Conflict, Forbidden, InvalidValue, LedgerError, NotFound, PeerUnavailable
 from ledger_api.node import Node
 from ledger_api.notifications.service import record_member_event
 from ledger_api.records.models import Record
@@ -74,12 +74,13 @@ def _names(enum: type[Category] | type[Purpose], value: int) -> list[str]:
     return [m.name.lower() for m in from_bitset(enum, value)]
 
 
-def _view(node: Node, row: ConsentRequest) -> RequestView:
+def _view(node: Node, row: ConsentRequest, name: str) -> RequestView:
+    """The request as the API shows it; ``name``: this hospital's (read once per answer, not per row)."""
     valid_from = int(datetime.combine(row.access_from, datetime.min.time(), UTC).timestamp())
     return RequestView(
         id=row.id,
         requester=node.address,
-        requester_name=_own_name(node),
+        requester_name=name,
         patient=row.patient,
         purposes=_names(Purpose, row.purposes),
         categories=_names(Category, row.categories),
@@ -107,7 +108,7 @@ def _view(node: Node, row: ConsentRequest) -> RequestView:
 def _own_name(node: Node) -> str:
     try:
         return node.chain.registry.member(node.address).name or node.settings.node_name
-    except Exception:
+    except LedgerError:
         return node.settings.node_name
 
 
@@ -202,7 +203,7 @@ def raise_request(node: Node, caller: Caller, request: RequestIn) -> RequestView
         if session.get(Counter, CURSOR) is None:  # the answers' scan starts here (no grant before can answer)
             _move_cursor(session, head)
         session.flush()
-        return _view(node, row)
+        return _view(node, row, _own_name(node))
 
 
 def _custodian(node: Node, account: str) -> str:
@@ -234,7 +235,8 @@ def requests_raised(node: Node, caller: Caller, *, state: str | None, limit: int
         rows = session.exec(query).all()
         for row in rows:
             _settle(session, node, row, now)
-        return [_view(node, row) for row in rows if state is None or row.state == state]
+        name = _own_name(node)
+        return [_view(node, row, name) for row in rows if state is None or row.state == state]
 
 
 def one_request(node: Node, caller: Caller, request_id: str) -> RequestView:
@@ -245,7 +247,7 @@ def one_request(node: Node, caller: Caller, request_id: str) -> RequestView:
         if row is None or not _may_see(node, caller, row.patient):
             raise NotFound(f"no consent request {request_id}", code="consent-request-not-found")
         _settle(session, node, row, now)
-        return _view(node, row)
+        return _view(node, row, _own_name(node))
 
 
 def _may_see(node: Node, caller: Caller, patient: str) -> bool:
@@ -264,7 +266,7 @@ def withdraw(node: Node, caller: Caller, request_id: str) -> RequestView:
         if row.state != OPEN:
             raise Conflict(f"the request is {row.state}, no longer open", code="consent-request-closed")
         _decide(session, node, row, "withdrawn", now)
-        return _view(node, row)
+        return _view(node, row, _own_name(node))
 
 
 # ------------------------------------------------------------------------------------------ the patient
@@ -283,7 +285,8 @@ def requests_for(node: Node, caller: Caller, patient: str) -> list[RequestView]:
         ).all()
         for row in rows:
             _settle(session, node, row, now)
-        return [_view(node, row) for row in rows]
+        name = _own_name(node)
+        return [_view(node, row, name) for row in rows]
 
 
 async def requests_everywhere(node: Node, caller: Caller, patient: str, *, deadline_s: float) -> PatientRequests:
@@ -349,7 +352,7 @@ def refuse(node: Node, caller: Caller, request_id: str, refusal: RefusalIn) -> R
         if row.state != OPEN:
             raise Conflict(f"the request is {row.state}, no longer open", code="consent-request-closed")
         _decide(session, node, row, "denied", now)
-        return _view(node, row)
+        return _view(node, row, _own_name(node))
 
 
 def _forward_refusal(node: Node, request_id: str, refusal: RefusalIn, requester: str) -> RequestView:

@@ -56,6 +56,10 @@ export function workflows(ui) {
       purposes: d.purposes.map((p) => ui.purposeLabel(config.purposes.find((x) => x.name === p)?.bit)).join("、"),
       categories: d.categories.map((c) => ui.categoryLabel(config.categories.find((x) => x.name === c)?.bit)).join("、"),
       days: d.access_days, reason: d.reason }) })];
+    if (d.custodians.length) {
+      lines.push(el("p", { text: t("inbox.request_custodians", {
+        custodians: d.custodians.map((account) => ui.memberName(account)).join(config.language === "zh" ? "、" : ", ") }) }));
+    }
     if (d.care_from || d.care_to) {
       lines.push(el("p", { text: t("inbox.request_care", { from: d.care_from ?? "…", to: d.care_to ?? "…" }) }));
     }
