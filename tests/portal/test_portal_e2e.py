@@ -602,6 +602,7 @@ def test_a_hospital_asks_the_patient_answers_in_the_inbox_and_the_hospital_reads
                 "access_days": 30,
                 "reason": reason,
                 "raised_by": "dr-li",
+                "custodians": [consortium.account("kuichong")],
             },
         )
         assert response.status_code == 201, response.text
@@ -613,6 +614,7 @@ def test_a_hospital_asks_the_patient_answers_in_the_inbox_and_the_hospital_reads
     requests = page.locator('#inbox-list li[data-kind="consent_request"]')
     expect(requests).to_have_count(len(asked))
     expect(page.locator('#inbox-list li[data-kind="new_record"]')).to_have_count(1)
+    expect(requests.first).to_contain_text("葵涌社区健康服务中心" if phone else "Kuichong Community Health Center")
     page.screenshot(path=artifacts / f"31-{screen}-inbox.png", full_page=True)
     assert page.locator('#inbox-list li[data-unread="true"]').count() >= len(asked) + 1
     if phone:  # the second request is declined, signed in words
