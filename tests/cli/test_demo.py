@@ -22,6 +22,10 @@ from tests.utils.chain_leaks import categories_recovered, patient_accounts_found
 from tests.utils.story import StoryRun, story_on_consortium
 
 
+#: both tests read one story run (a module fixture): on one worker, or each worker would run the story
+pytestmark = pytest.mark.xdist_group("demo")
+
+
 @pytest.fixture(scope="module")
 def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoryRun]:
     data = tmp_path_factory.mktemp("demo") / "data"

@@ -31,7 +31,8 @@ from ledger_api.records.export_archive import passed, verify_archive
 from tests.utils.consortium import Supervised
 from tests.utils.wallet import WALLET
 
-pytestmark = pytest.mark.slow
+#: every test uses the module's one running consortium: on one worker, or each worker would start its own
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("portal")]
 PASSPHRASE = "correct horse battery staple"
 WAIT = 45_000  # ms: scrypt in the browser and chain confirmations
 
