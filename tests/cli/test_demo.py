@@ -21,7 +21,6 @@ from ledger_api.cli.client import MEMBER_PASSPHRASE_ENV, load_member, member_cli
 from tests.utils.chain_leaks import categories_recovered, patient_accounts_found, read_chain_copy
 from tests.utils.story import StoryRun, story_on_consortium
 
-
 #: both tests read one story run (a module fixture): on one worker, or each worker would run the story
 pytestmark = pytest.mark.xdist_group("demo")
 
