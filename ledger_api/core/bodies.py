@@ -32,9 +32,36 @@ def parse_json(request: Request, body: bytes, model: type[M]) -> M:
         raise BadRequest(f"body: {exc}", code="json-duplicate-key") from None
     except ValueError as exc:
         raise BadRequest(f"body is not valid JSON: {exc}", code="json-malformed") from None
+    where = _nul_at(data)
+    if where is not None:
+        raise InvalidValue(
+            f"{where}: text may not contain the NUL character (U+0000)", field=where, code="nul-character"
+        )
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         errors = [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]} for e in exc.errors()]
         first = errors[0]
         raise InvalidValue(f"{first['field']}: {first['message']}", field=first["field"], errors=errors) from None
+
+
+def _nul_at(value: Any, path: str = "") -> str | None:
+    """Where a JSON value holds U+0000 in a string or a key, if anywhere. No database text type stores it
+    (PostgreSQL refuses it outright), and nothing a person writes contains it: refused before anything
+    is done, rather than failing half-way after a step that cannot be undone (a chain write)."""
+    if isinstance(value, str):
+        return (path or "body") if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            at = f"{path}.{key}" if path else str(key)
+            if "\x00" in key:
+                return at
+            found = _nul_at(item, at)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_at(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None

@@ -1363,6 +1363,15 @@ CATALOGUE: dict[str, ProblemType] = {
         "成员只能订阅指向自身的 grant、revocation 和 consent_request 事件（不指定患者）；consent_request 事件仅发给发起请求的医院。",
         "从您的角色可接收的事件类型中选择。",
     ),
+    "nul-character": P(
+        422,
+        "NUL character in text",
+        "A text value (or key) in the body contains U+0000, which no record of it can store.",
+        "Remove the NUL character; field names where.",
+        "文本含 NUL 字符",
+        "请求体中的文本（或键名）含有 U+0000，无法保存。",
+        "删除该字符；field 指明位置。",
+    ),
     "inbox-mark-in-future": P(
         422,
         "Mark in the future",

@@ -32,6 +32,25 @@ def test_malformed_json_wrong_type_and_invalid_fields(world: World) -> None:
             json={"patient": "0x123", "reason_code": 1, "clinician": "x", "justification": "unconscious on arrival"},
         )
         assert bad_address.status_code == 422 and bad_address.json()["field"] == "patient"
+        # a NUL in free text is refused before anything happens (the fuzz found it: PostgreSQL refuses to store
+        # it, after the break-glass was already on chain)
+        declared_before = world.chain_as(world.stranger).consents.contract.events.BreakGlassDeclared.get_logs(
+            from_block=0
+        )
+        nul = client.post(
+            "/v1/emergency",
+            json={
+                "patient": world.patient.address,
+                "reason_code": 1,
+                "clinician": "x",
+                "justification": "uncon\x00scious",
+            },
+        )
+        assert (
+            nul.status_code == 422 and nul.json()["code"] == "nul-character" and nul.json()["field"] == "justification"
+        )
+        after = world.chain_as(world.stranger).consents.contract.events.BreakGlassDeclared.get_logs(from_block=0)
+        assert len(after) == len(declared_before)
         bad_query = client.get(
             "/v1/permissions",
             params={"patient": "nope", "requester": world.b.address, "category": "labs", "purpose": "treatment"},
