@@ -21,9 +21,6 @@ from ledger_api.cli.client import MEMBER_PASSPHRASE_ENV, load_member, member_cli
 from tests.utils.chain_leaks import categories_recovered, patient_accounts_found, read_chain_copy
 from tests.utils.story import StoryRun, story_on_consortium
 
-#: both tests read one story run (a module fixture): on one worker, or each worker would run the story
-pytestmark = pytest.mark.xdist_group("demo")
-
 
 @pytest.fixture(scope="module")
 def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoryRun]:
@@ -54,10 +51,12 @@ def test_the_demo_story_passes_on_a_fresh_local_consortium(story: StoryRun) -> N
         AuditEvent.model_validate_json(line)
     for line in consents:
         Consent.model_validate_json(line)
+    # one test, one story run: two tests sharing a module fixture were handed to both workers, and each ran
+    # the story (a minute and more each)
+    _the_chain_names_no_patient_and_no_category_in_record_or_access_data(story)
 
 
-@pytest.mark.slow
-def test_the_chain_names_no_patient_and_no_category_in_record_or_access_data(story: StoryRun) -> None:
+def _the_chain_names_no_patient_and_no_category_in_record_or_access_data(story: StoryRun) -> None:
     """After the story, every event, calldata and storage slot of the RecordRegistry and the AccessTrail:
     no patient account anywhere, and no record category recoverable by trying all 16 codes with any value
     found there. Controls: the story's patient and records are really there to find (the consent registry

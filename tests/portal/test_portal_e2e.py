@@ -31,7 +31,7 @@ from ledger_api.records.export_archive import passed, verify_archive
 from tests.utils.consortium import Supervised
 from tests.utils.wallet import WALLET
 
-#: every test uses the module's one running consortium: on one worker, or each worker would start its own
+#: every test uses the module's one running consortium: asked to stay on one worker (xdist's loadgroup)
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("portal")]
 PASSPHRASE = "correct horse battery staple"
 WAIT = 45_000  # ms: scrypt in the browser and chain confirmations
