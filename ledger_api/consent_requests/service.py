@@ -27,7 +27,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from eth_utils import keccak
-from medledger_crypto import ConsentRequestRefusal, recover_typed
+from medledger_crypto import ConsentRequestRefusal
 from pydantic import TypeAdapter
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -48,7 +48,7 @@ from ledger_api.consent_requests.models import (
     RequestIn,
     RequestView,
 )
-from ledger_api.consents.schemas import signature_parts
+from ledger_api.consents.signatures import signer_of
 from ledger_api.consortium.patient_view import ask_for_patient
 from ledger_api.consortium.peers import post_to_peer
 from ledger_api.core import jsontext
@@ -330,17 +330,10 @@ def refuse(node: Node, caller: Caller, request_id: str, refusal: RefusalIn) -> R
             field="deadline",
             code="signature-deadline-passed",
         )
-    v, r, s = signature_parts(refusal.signature)
     message = ConsentRequestRefusal(
         patient=refusal.patient, requester=requester, request_id=bytes.fromhex(request_id), deadline=refusal.deadline
     )
-    document = message.document(chain_id=node.chain_id, contract=node.manifest.address("ConsentRegistry"))
-    try:
-        signer = recover_typed(document, v, r, s)
-    except Exception:
-        raise InvalidValue(
-            "signature: not a valid signature", field="signature", code="consent-signature-malformed"
-        ) from None
+    signer = signer_of(node, message, refusal.signature)
     now = datetime.now(UTC)
     with session_scope(node.engine) as session:
         row = session.get(ConsentRequest, request_id)

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from medledger_crypto import PatientNumberLink, recover_typed
+from medledger_crypto import PatientNumberLink
 from pydantic import TypeAdapter
 from sqlalchemy import delete, func
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +31,7 @@ from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
 from ledger_api.auth.patient_numbers import PatientLink
 from ledger_api.consents.schemas import signature_parts
+from ledger_api.consents.signatures import signer_of
 from ledger_api.consortium.patient_view import ask_for_patient
 from ledger_api.consortium.peers import post_to_peer
 from ledger_api.core import jsontext
@@ -89,7 +90,6 @@ def _signed_by_patient(node: Node, statement: LinkStatementIn) -> str:
         raise InvalidValue(
             "mrn: a link names the patient's number; a removal leaves it empty", field="mrn", code="link-mrn-missing"
         )
-    v, r, s = signature_parts(statement.signature)
     message = PatientNumberLink(
         patient=statement.patient,
         hospital=statement.hospital,
@@ -98,13 +98,7 @@ def _signed_by_patient(node: Node, statement: LinkStatementIn) -> str:
         issued_at=statement.issued_at,
         deadline=statement.deadline,
     )
-    document = message.document(chain_id=node.chain_id, contract=node.manifest.address("ConsentRegistry"))
-    try:
-        signer = recover_typed(document, v, r, s)
-    except Exception:
-        raise InvalidValue(
-            "signature: not a valid signature", field="signature", code="consent-signature-malformed"
-        ) from None
+    signer = signer_of(node, message, statement.signature)
     patient = statement.patient
     if signer.lower() != patient.lower() and not node.chain.consents.is_delegate(patient, signer):
         raise Forbidden("signature: not by the patient or a delegate of theirs", code="signature-wrong-signer")

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import ClassVar
 
 from eth_utils import keccak
-from medledger_crypto import RecordRestriction, recover_typed
+from medledger_crypto import RecordRestriction
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
@@ -32,6 +32,7 @@ from ledger_api.auth.caller import Caller
 from ledger_api.chain.contract import UnsignedTransaction
 from ledger_api.chain.deployment import Consortium
 from ledger_api.consents.schemas import Deadline, Signature, signature_parts
+from ledger_api.consents.signatures import signer_of
 from ledger_api.core.db import session_scope
 from ledger_api.errors import Conflict, Forbidden, InvalidValue, NotFound
 from ledger_api.node import Node
@@ -123,7 +124,6 @@ def change_signed(node: Node, record_id: str, request: RecordRestrictionIn) -> R
         )
     if request.issued_at > (now + CLOCK_SKEW_S) * 1000:
         raise InvalidValue("issued_at: lies in the future", field="issued_at", code="issued-in-future")
-    v, r, s = signature_parts(request.signature)
     message = RecordRestriction(
         patient=request.patient,
         record_id=bytes.fromhex(record_id),
@@ -131,13 +131,7 @@ def change_signed(node: Node, record_id: str, request: RecordRestrictionIn) -> R
         issued_at=request.issued_at,
         deadline=request.deadline,
     )
-    document = message.document(chain_id=node.chain_id, contract=node.manifest.address("ConsentRegistry"))
-    try:
-        signer = recover_typed(document, v, r, s)
-    except Exception:
-        raise InvalidValue(
-            "signature: not a valid signature", field="signature", code="consent-signature-malformed"
-        ) from None
+    signer = signer_of(node, message, request.signature)
     patient = record.patient
     if request.patient.lower() != patient.lower() or not (
         signer == patient or node.chain.consents.is_delegate(patient, signer)
@@ -155,6 +149,7 @@ def change_signed(node: Node, record_id: str, request: RecordRestrictionIn) -> R
         raise Conflict(
             f"the record is {'already' if record.restricted else 'not'} restricted", code="restriction-unchanged"
         )
+    v, r, s = signature_parts(request.signature)
     proof = keccak(r + s + bytes([v])).hex()
     entry = _apply(
         node, record, restricted=request.restricted, requester=signer, proof=proof, issued_at=request.issued_at
