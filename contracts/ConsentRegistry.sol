@@ -4,10 +4,12 @@ pragma solidity 0.8.37;
 import {IConsentRegistry} from "./interfaces/IConsentRegistry.sol";
 import {EIP712Signatures} from "./utils/EIP712Signatures.sol";
 import {MembershipMirror} from "./utils/MembershipMirror.sol";
+import {Role, MemberStatus} from "./interfaces/IConsortiumRegistry.sol";
 
 /// @title ConsentRegistry
 /// @notice Patients decide who may read which categories of their records, for which purposes,
-/// and until when. Members ask `isPermitted` at the current block before releasing a record.
+/// and until when, naming each member (PIPL Art. 23: a member that joins later needs a new consent), and
+/// for which days of care. Members ask `permittingConsent` at the current block before releasing a record.
 /// @dev Grants and revocations come from the patient's own account (or a delegate's), or are
 /// relayed by any active member with the patient's (or delegate's) EIP-712 signature, so patients
 /// need no ether. Signed messages carry the patient's nonce (one sequence per patient, shared by
@@ -23,8 +25,10 @@ import {MembershipMirror} from "./utils/MembershipMirror.sol";
 contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror {
     // ----------------------------------------------------------------- CONSTANTS
     bytes32 public constant GRANT_TYPEHASH = keccak256(
-        "ConsentGrant(address patient,address grantee,uint16 categories,uint8 purposes,uint32 validFrom,uint32 validUntil,uint256 nonce,uint256 deadline)"
+        "ConsentGrant(address patient,address[] grantees,uint16 categories,uint8 purposes,uint32 validFrom,uint32 validUntil,uint16 careFrom,uint16 careTo,uint16 noticeVersion,bytes32 noticeHash,uint256 nonce,uint256 deadline)"
     );
+    /// @notice A consent names at most this many members: its recipient set has one bit per consortium index.
+    uint256 public constant MAX_RECIPIENT_INDEX = 127;
     bytes32 public constant REVOCATION_TYPEHASH =
         keccak256("ConsentRevocation(address patient,uint256 consentId,uint256 nonce,uint256 deadline)");
     bytes32 public constant DELEGATION_TYPEHASH =
@@ -274,9 +278,27 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
     }
 
     /// @inheritdoc IConsentRegistry
-    function isPermitted(address patient, address requester, uint8 category, uint8 purpose) external view returns (bool) {
-        (bool permitted,) = permittingConsent(patient, requester, category, purpose);
+    function isPermitted(address patient, address requester, uint8 category, uint8 purpose, uint16 encounterDay)
+        external
+        view
+        returns (bool)
+    {
+        (bool permitted,) = permittingConsent(patient, requester, category, purpose, encounterDay);
         return permitted;
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function grantees(uint256 consentId) external view returns (address[] memory named) {
+        Consent storage c = _consents[consentId];
+        if (c.state == ConsentState.None) revert ConsentRegistryUnknownConsent(consentId);
+        uint128 recipients = c.recipients;
+        uint256 count = 0;
+        for (uint128 rest = recipients; rest != 0; rest &= rest - 1) ++count;
+        named = new address[](count);
+        uint256 n = 0;
+        for (uint32 index = 0; index <= MAX_RECIPIENT_INDEX && n < count; ++index) {
+            if ((recipients >> index) & 1 == 1) named[n++] = _accountAt[index];
+        }
     }
 
     /// @inheritdoc IConsentRegistry
@@ -284,15 +306,21 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
         return _patients[patient].restricted;
     }
 
-    /// @notice Whether, at the current block, an active consent lets `requester` (an active member)
-    /// read `category` for `purpose`, and the id of the first consent that does. None does while the
-    /// patient's sharing is restricted.
-    function permittingConsent(address patient, address requester, uint8 category, uint8 purpose)
+    /// @notice Whether, at the current block, an active consent lets `requester` (an active member it
+    /// names) read a record of `category` about care on `encounterDay` (days since 1970-01-01) for
+    /// `purpose`, and the id of the first consent that does. None does while the patient's sharing is
+    /// restricted.
+    function permittingConsent(address patient, address requester, uint8 category, uint8 purpose, uint16 encounterDay)
         public
         view
         returns (bool permitted, uint256 consentId)
     {
-        if (!_isActiveMember(requester) || category >= 16 || purpose >= 8) return (false, 0);
+        if (category >= 16 || purpose >= 8) return (false, 0);
+        Seat storage seat = _seats[requester];
+        if (seat.status != MemberStatus.Active || seat.role != Role.Member || seat.index > MAX_RECIPIENT_INDEX) {
+            return (false, 0);
+        }
+        uint128 bit = uint128(1) << seat.index;
         PatientState storage ps = _patients[patient];
         if (ps.restricted) return (false, 0);
         uint256 base = uint256(uint160(patient)) << 96;
@@ -300,9 +328,10 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
         for (uint256 i = 0; i < count; ++i) {
             Consent storage c = _consents[base | i];
             if (
-                c.state == ConsentState.Active && (c.grantee == requester || c.grantee == address(0))
-                    && (c.categories >> category) & 1 == 1 && (c.purposes >> purpose) & 1 == 1
-                    && block.timestamp >= c.validFrom && block.timestamp < c.validUntil
+                c.state == ConsentState.Active && c.recipients & bit != 0 && (c.categories >> category) & 1 == 1
+                    && (c.purposes >> purpose) & 1 == 1 && block.timestamp >= c.validFrom
+                    && block.timestamp < c.validUntil && encounterDay >= c.careFrom
+                    && (c.careTo == 0 || encounterDay <= c.careTo)
             ) return (true, base | i);
         }
         return (false, 0);
@@ -349,7 +378,19 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
     {
         return keccak256(
             abi.encode(
-                GRANT_TYPEHASH, patient, t.grantee, t.categories, t.purposes, t.validFrom, t.validUntil, nonce, deadline
+                GRANT_TYPEHASH,
+                patient,
+                keccak256(abi.encodePacked(t.grantees)),
+                t.categories,
+                t.purposes,
+                t.validFrom,
+                t.validUntil,
+                t.careFrom,
+                t.careTo,
+                t.noticeVersion,
+                t.noticeHash,
+                nonce,
+                deadline
             )
         );
     }
@@ -362,20 +403,53 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
         if (t.validFrom >= t.validUntil || t.validUntil <= block.timestamp) {
             revert ConsentRegistryInvalidWindow(t.validFrom, t.validUntil);
         }
+        if (t.careTo != 0 && t.careFrom > t.careTo) revert ConsentRegistryInvalidCareRange(t.careFrom, t.careTo);
+        if (t.noticeVersion == 0 || t.noticeHash == bytes32(0)) {
+            revert ConsentRegistryInvalidNotice(t.noticeVersion, t.noticeHash);
+        }
+        uint128 recipients = _recipientSet(t.grantees);
         uint64 index = ps.consentCount;
         ps.consentCount = index + 1;
         consentId = (uint256(uint160(patient)) << 96) | index;
         _consents[consentId] = Consent({
-            grantee: t.grantee,
+            recipients: recipients,
             categories: t.categories,
             purposes: t.purposes,
             state: ConsentState.Active,
             validFrom: t.validFrom,
-            validUntil: t.validUntil
+            validUntil: t.validUntil,
+            careFrom: t.careFrom,
+            careTo: t.careTo
         });
         emit ConsentGranted(
-            consentId, patient, t.grantee, t.categories, t.purposes, t.validFrom, t.validUntil, signer
+            consentId,
+            patient,
+            t.grantees,
+            t.categories,
+            t.purposes,
+            t.validFrom,
+            t.validUntil,
+            t.careFrom,
+            t.careTo,
+            t.noticeVersion,
+            t.noticeHash,
+            signer
         );
+    }
+
+    /// @dev The named members as a bit set over their index: each must be an active member now (so
+    /// "every member" is exactly the members active at signing), named once, and within the set's range.
+    function _recipientSet(address[] calldata named) private view returns (uint128 recipients) {
+        if (named.length == 0) revert ConsentRegistryNoRecipients();
+        for (uint256 i = 0; i < named.length; ++i) {
+            Seat storage seat = _seats[named[i]];
+            if (seat.status != MemberStatus.Active || seat.role != Role.Member || seat.index > MAX_RECIPIENT_INDEX) {
+                revert ConsentRegistryRecipientNotMember(named[i]);
+            }
+            uint128 bit = uint128(1) << seat.index;
+            if (recipients & bit != 0) revert ConsentRegistryDuplicateRecipient(named[i]);
+            recipients |= bit;
+        }
     }
 
     function _revoke(uint256 consentId, address patient, address signer) private {

@@ -13,7 +13,8 @@ import {Role, MemberStatus} from "./interfaces/IConsortiumRegistry.sol";
 /// Only the custodian member (the one that anchored version 1) may add versions, each
 /// exactly one above the last: nothing is ever overwritten, and a retried transaction fails with
 /// a version mismatch instead of anchoring twice. The header packs the subject commitment, custodian
-/// index and latest version into one slot; the anchor time is the block's.
+/// index, latest version and the record's sharing flags (restricted, hidden) into one slot; the anchor
+/// time is the block's.
 /// Nothing on chain says whose record it is or what kind: the patient and category are bound by a
 /// salted commitment (see {subjectCommitment}) that only holders of the record's salt (custodian,
 /// patient, auditors) can open, so two records of one patient cannot be linked from the chain alone.
@@ -21,20 +22,27 @@ contract RecordRegistry is IRecordRegistry, MembershipMirror {
     /// @notice EIP-712 type of what a record's subject commitment binds: the commitment is the first
     /// 24 bytes of this struct's EIP-712 `hashStruct`. The 32-byte salt is random per record and kept off
     /// chain, so trying every patient account and all 16 categories finds nothing.
-    bytes32 public constant SUBJECT_TYPEHASH =
-        keccak256("RecordSubject(bytes32 recordId,address patient,uint16 category,bytes32 salt)");
+    /// `encounterDay` is the day of the care the record is about (days since 1970-01-01, UTC), so a consent
+    /// limited to a date range of care can be checked against a date the custodian cannot later change.
+    bytes32 public constant SUBJECT_TYPEHASH = keccak256(
+        "RecordSubject(bytes32 recordId,address patient,uint16 category,uint16 encounterDay,bytes32 salt)"
+    );
 
-    /// @dev One slot: 192 + 32 + 32 bits. 192 bits of commitment keep the anchor in one slot (gas) and
-    /// still take ~2^96 work to find a second opening.
+    uint8 private constant _RESTRICTED = 1;
+    uint8 private constant _HIDDEN = 2;
+
+    /// @dev One slot: 192 + 24 + 32 + 8 bits. 192 bits of commitment keep the anchor in one slot (gas) and
+    /// still take ~2^96 work to find a second opening; the flags share it, so hiding a record rewrites a
+    /// slot the custodian check reads anyway.
     struct Header {
         bytes24 subject;
-        uint32 custodianIndex;
+        uint24 custodianIndex;
         uint32 latestVersion;
+        uint8 flags;
     }
 
     mapping(bytes32 recordId => Header) private _headers;
     mapping(bytes32 recordId => mapping(uint32 version => bytes32)) private _contentHashes;
-    mapping(bytes32 recordId => bool) private _restricted;
 
     constructor(address registry_) MembershipMirror(registry_) {}
 
@@ -53,7 +61,7 @@ contract RecordRegistry is IRecordRegistry, MembershipMirror {
         if (contentHash_ == bytes32(0)) revert RecordRegistryInvalidContentHash();
         Header storage h = _headers[recordId];
         if (h.latestVersion != 0) revert RecordRegistryRecordExists(recordId);
-        _headers[recordId] = Header({subject: subject, custodianIndex: seat.index, latestVersion: 1});
+        _headers[recordId] = Header({subject: subject, custodianIndex: uint24(seat.index), latestVersion: 1, flags: 0});
         _contentHashes[recordId][1] = contentHash_;
         emit RecordAnchored(recordId, msg.sender, 1, subject, contentHash_);
     }
@@ -95,7 +103,7 @@ contract RecordRegistry is IRecordRegistry, MembershipMirror {
         }
         if (recordIds.length == 0) revert RecordRegistryEmptyHandover();
         uint32 fromIndex = from.index;
-        uint32 toIndex = to.index;
+        uint24 toIndex = uint24(to.index);
         for (uint256 i = 0; i < recordIds.length; ++i) {
             bytes32 recordId = recordIds[i];
             Header storage h = _headers[recordId];
@@ -112,21 +120,28 @@ contract RecordRegistry is IRecordRegistry, MembershipMirror {
     /// @dev Requirements: caller is the record's custodian and an active member; the call changes
     /// something. Emits {RecordRestrictionChanged}.
     function setRestriction(bytes32 recordId, bool restricted) external {
-        Seat storage seat = _seats[msg.sender];
-        if (seat.status != MemberStatus.Active || seat.role != Role.Member) {
-            revert RecordRegistryNotActiveMember(msg.sender);
-        }
-        Header storage h = _headers[recordId];
-        if (h.latestVersion == 0) revert RecordRegistryUnknownRecord(recordId);
-        if (h.custodianIndex != seat.index) revert RecordRegistryNotCustodian(recordId, msg.sender);
-        if (_restricted[recordId] == restricted) revert RecordRegistryRestrictionUnchanged(recordId, restricted);
-        _restricted[recordId] = restricted;
+        if (!_setFlag(recordId, _RESTRICTED, restricted)) revert RecordRegistryRestrictionUnchanged(recordId, restricted);
         emit RecordRestrictionChanged(recordId, msg.sender, restricted);
+    }
+
+    /// @notice Hides (or shows again) one record from every consent, sent by its custodian at the patient's
+    /// signed request: no grant releases it while hidden (break-glass and the custodian's own care still do).
+    /// Like a restriction it names no patient, and it follows the record through a custody transfer.
+    /// @dev Requirements: caller is the record's custodian and an active member; the call changes
+    /// something. Emits {RecordHiddenChanged}.
+    function setHidden(bytes32 recordId, bool hidden) external {
+        if (!_setFlag(recordId, _HIDDEN, hidden)) revert RecordRegistryHiddenUnchanged(recordId, hidden);
+        emit RecordHiddenChanged(recordId, msg.sender, hidden);
     }
 
     /// @inheritdoc IRecordRegistry
     function isRestricted(bytes32 recordId) external view returns (bool) {
-        return _restricted[recordId];
+        return _headers[recordId].flags & _RESTRICTED != 0;
+    }
+
+    /// @inheritdoc IRecordRegistry
+    function isHidden(bytes32 recordId) external view returns (bool) {
+        return _headers[recordId].flags & _HIDDEN != 0;
     }
 
     /// @inheritdoc IRecordRegistry
@@ -137,12 +152,12 @@ contract RecordRegistry is IRecordRegistry, MembershipMirror {
     }
 
     /// @inheritdoc IRecordRegistry
-    function subjectCommitment(bytes32 recordId, address patient, uint16 category, bytes32 salt)
+    function subjectCommitment(bytes32 recordId, address patient, uint16 category, uint16 encounterDay, bytes32 salt)
         public
         pure
         returns (bytes24)
     {
-        return bytes24(keccak256(abi.encode(SUBJECT_TYPEHASH, recordId, patient, category, salt)));
+        return bytes24(keccak256(abi.encode(SUBJECT_TYPEHASH, recordId, patient, category, encounterDay, salt)));
     }
 
     /// @inheritdoc IRecordRegistry
@@ -154,5 +169,21 @@ contract RecordRegistry is IRecordRegistry, MembershipMirror {
     /// @inheritdoc IRecordRegistry
     function exists(bytes32 recordId) external view returns (bool) {
         return _headers[recordId].latestVersion != 0;
+    }
+
+    /// @dev Sets or clears `flag` on a record the caller holds; false when it was already so.
+    function _setFlag(bytes32 recordId, uint8 flag, bool on) private returns (bool changed) {
+        Seat storage seat = _seats[msg.sender];
+        if (seat.status != MemberStatus.Active || seat.role != Role.Member) {
+            revert RecordRegistryNotActiveMember(msg.sender);
+        }
+        Header storage h = _headers[recordId];
+        if (h.latestVersion == 0) revert RecordRegistryUnknownRecord(recordId);
+        if (h.custodianIndex != seat.index) revert RecordRegistryNotCustodian(recordId, msg.sender);
+        uint8 flags = h.flags;
+        uint8 next = on ? flags | flag : flags & ~flag;
+        if (next == flags) return false;
+        h.flags = next;
+        return true;
     }
 }

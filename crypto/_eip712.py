@@ -20,11 +20,15 @@ DOMAIN_VERSION = "1"
 _TYPES: dict[str, list[dict[str, str]]] = {
     "ConsentGrant": [
         {"name": "patient", "type": "address"},
-        {"name": "grantee", "type": "address"},
+        {"name": "grantees", "type": "address[]"},
         {"name": "categories", "type": "uint16"},
         {"name": "purposes", "type": "uint8"},
         {"name": "validFrom", "type": "uint32"},
         {"name": "validUntil", "type": "uint32"},
+        {"name": "careFrom", "type": "uint16"},
+        {"name": "careTo", "type": "uint16"},
+        {"name": "noticeVersion", "type": "uint16"},
+        {"name": "noticeHash", "type": "bytes32"},
         {"name": "nonce", "type": "uint256"},
         {"name": "deadline", "type": "uint256"},
     ],
@@ -59,6 +63,14 @@ _TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "patient", "type": "address"},
         {"name": "recordId", "type": "bytes32"},
         {"name": "restricted", "type": "bool"},
+        {"name": "issuedAt", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ],
+    # hide (or show again) one record from every consent; like a restriction, checked and kept by the custodian
+    "RecordHiding": [
+        {"name": "patient", "type": "address"},
+        {"name": "recordId", "type": "bytes32"},
+        {"name": "hidden", "type": "bool"},
         {"name": "issuedAt", "type": "uint256"},
         {"name": "deadline", "type": "uint256"},
     ],
@@ -139,37 +151,56 @@ class ConsentMessage:
 @dataclass(frozen=True)
 class ConsentGrant(ConsentMessage):
     primary_type: ClassVar[str] = "ConsentGrant"
-    grantee: str
+    #: the members named, in the order signed (each active at signing; "every member" lists them all)
+    grantees: tuple[str, ...]
     categories: int
     purposes: int
     valid_from: int
     valid_until: int
+    #: days of care covered, days since 1970-01-01 (UTC), inclusive; 0 = open end
+    care_from: int
+    care_to: int
+    #: the privacy notice shown before signing: its version and SHA-256
+    notice_version: int
+    notice_hash: bytes
 
     @classmethod
     def of(cls, patient: str, terms: Any, *, nonce: int, deadline: int) -> ConsentGrant:
-        """The grant of ``terms`` (anything with ``grantee``, ``categories``, ``purposes``, ``valid_from``
-        and ``valid_until``: the chain's terms, a relay request) by ``patient``."""
-        return cls(
-            patient=patient,
-            nonce=nonce,
-            deadline=deadline,
-            **{
-                name: getattr(terms, name)
-                for name in ("grantee", "categories", "purposes", "valid_from", "valid_until")
-            },
-        )
+        """The grant of ``terms`` (anything with the fields of ``GRANT_TERMS``: the chain's terms, a relay
+        request) by ``patient``."""
+        fields = {name: getattr(terms, name) for name in GRANT_TERMS}
+        fields["grantees"] = tuple(fields["grantees"])
+        return cls(patient=patient, nonce=nonce, deadline=deadline, **fields)
 
     def fields(self) -> dict[str, Any]:
         return {
             "patient": self.patient,
-            "grantee": self.grantee,
+            "grantees": list(self.grantees),
             "categories": self.categories,
             "purposes": self.purposes,
             "validFrom": self.valid_from,
             "validUntil": self.valid_until,
+            "careFrom": self.care_from,
+            "careTo": self.care_to,
+            "noticeVersion": self.notice_version,
+            "noticeHash": self.notice_hash,
             "nonce": self.nonce,
             "deadline": self.deadline,
         }
+
+
+#: the terms a patient grants, as every model of one names them
+GRANT_TERMS = (
+    "grantees",
+    "categories",
+    "purposes",
+    "valid_from",
+    "valid_until",
+    "care_from",
+    "care_to",
+    "notice_version",
+    "notice_hash",
+)
 
 
 @dataclass(frozen=True)
@@ -224,6 +255,30 @@ class RecordRestriction:
             "patient": self.patient,
             "recordId": self.record_id,
             "restricted": self.restricted,
+            "issuedAt": self.issued_at,
+            "deadline": self.deadline,
+        }
+
+    def document(self, *, chain_id: int, contract: str) -> dict[str, Any]:
+        return typed_data(self.primary_type, self.fields(), chain_id=chain_id, contract=contract)
+
+
+@dataclass(frozen=True)
+class RecordHiding:
+    """Hide (or show again) one record from every consent, sent to its custodian (never to the chain)."""
+
+    primary_type: ClassVar[str] = "RecordHiding"
+    patient: str
+    record_id: bytes
+    hidden: bool
+    issued_at: int
+    deadline: int
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "patient": self.patient,
+            "recordId": self.record_id,
+            "hidden": self.hidden,
             "issuedAt": self.issued_at,
             "deadline": self.deadline,
         }

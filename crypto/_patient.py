@@ -63,11 +63,15 @@ class PatientIdentity(SecretHolder):
     def grant_document(
         self,
         *,
-        grantee: str,
+        grantees: tuple[str, ...],
         categories: int,
         purposes: int,
         valid_from: int,
         valid_until: int,
+        notice_version: int,
+        notice_hash: bytes,
+        care_from: int = 0,
+        care_to: int = 0,
         nonce: int,
         deadline: int,
         chain_id: int,
@@ -77,11 +81,15 @@ class PatientIdentity(SecretHolder):
         """The EIP-712 document of a grant (show it to the patient before signing)."""
         message = ConsentGrant(
             patient=patient or self.address,
-            grantee=grantee,
+            grantees=tuple(grantees),
             categories=categories,
             purposes=purposes,
             valid_from=valid_from,
             valid_until=valid_until,
+            care_from=care_from,
+            care_to=care_to,
+            notice_version=notice_version,
+            notice_hash=notice_hash,
             nonce=nonce,
             deadline=deadline,
         )

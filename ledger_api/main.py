@@ -38,6 +38,7 @@ from ledger_api.custody.router import router as custody_router
 from ledger_api.enrolment.router import router as enrolment_router
 from ledger_api.inbox.router import router as inbox_router
 from ledger_api.node import Node
+from ledger_api.notice.router import router as privacy_notice_router
 from ledger_api.notifications.router import router as notifications_router
 from ledger_api.notifications.worker import NotificationWorker
 from ledger_api.ops.router import router as ops_router
@@ -129,6 +130,7 @@ def _bare_app(settings: Settings, lifespan: Any = None) -> FastAPI:
         consent_requests_router,
         inbox_router,
         consents_router,
+        privacy_notice_router,
         access_router,
         audit_router,
         notifications_router,

@@ -41,8 +41,8 @@ from ledger_api.chain.backends import free_port
 from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.devnet import start_devnet
 from ledger_api.chain.transactions import TransactionSender
-from ledger_api.chain.types import GrantTerms
 from ledger_api.cli.consortium import lone_member_env, wait_ready
+from ledger_api.consents.wire import grant_body, terms_under_notice
 
 RECORD = os.urandom(64 * 1024)
 LEVELS = {1: 150, 8: 600, 32: 1200}  # concurrent clients -> requests (closed loop)
@@ -222,7 +222,9 @@ def run() -> dict[str, float]:
             own = Consortium(devnet.backend.w3, devnet.manifest, TransactionSender(devnet.backend.w3, patient))
             own.consents.grant(
                 patient.address,
-                GrantTerms(grantee=b.address, categories=1, purposes=1, valid_from=now - 1, valid_until=now + 86_400),
+                terms_under_notice(
+                    grantees=(b.address,), categories=1, purposes=1, valid_from=now - 1, valid_until=now + 86_400
+                ),
             )
 
             def fetches(count: int) -> list[Request]:
@@ -257,32 +259,14 @@ def run() -> dict[str, float]:
             deadline_ts = int(time.time()) + 600
             for _ in range(200):
                 p = Account.create()
-                message = ConsentGrant(
-                    patient=p.address,
-                    grantee=b.address,
-                    categories=1,
-                    purposes=1,
-                    valid_from=now,
-                    valid_until=now + 86_400,
-                    nonce=0,
-                    deadline=deadline_ts,
+                terms = terms_under_notice(
+                    grantees=(b.address,), categories=1, purposes=1, valid_from=now, valid_until=now + 86_400
                 )
-                v, r, s = sign_typed(
+                message = ConsentGrant.of(p.address, terms, nonce=0, deadline=deadline_ts)
+                signature = sign_typed(
                     p, message.document(chain_id=chain_id, contract=devnet.manifest.address("ConsentRegistry"))
                 )
-                body = json.dumps(
-                    {
-                        "patient": p.address,
-                        "grantee": b.address,
-                        "categories": 1,
-                        "purposes": 1,
-                        "valid_from": now,
-                        "valid_until": now + 86_400,
-                        "nonce": 0,
-                        "deadline": deadline_ts,
-                        "signature": {"v": v, "r": r.hex(), "s": s.hex()},
-                    }
-                ).encode()
+                body = json.dumps(grant_body(message, signature)).encode()
                 method, path, headers, content = signed(a.account, "POST", "/v1/consents", body)
                 headers["content-type"] = "application/json"
                 grants.append((method, path, headers, content))

@@ -27,12 +27,11 @@ from medledger_crypto import merkle
 from ledger_api.access.service import ENTRY_FORMAT, NONCE_BYTES, document_hash
 from ledger_api.chain.backends import free_port
 from ledger_api.chain.commitments import new_salt, record_subject
-from ledger_api.chain.defaults import ANY_MEMBER
 from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.devnet import DEFAULT_MEMBERS, start_devnet
 from ledger_api.chain.ids import mint_record_id
 from ledger_api.chain.transactions import TransactionSender
-from ledger_api.chain.types import GrantTerms
+from ledger_api.consents.wire import terms_under_notice
 
 ENTRIES = int(os.environ.get("MEDLEDGER_BENCH_AUDIT_ENTRIES", "1000000"))
 PATIENTS, RECORDS_PER_MEMBER, BATCH = 300, 100, 512
@@ -48,8 +47,12 @@ def _generate(tmp: Path, devnet, consortium_for) -> dict[str, Path]:
         devnet.backend.fund(patient.address, 10**18)
         receipt = consortium_for(patient).consents.grant(
             patient.address,
-            GrantTerms(
-                grantee=ANY_MEMBER, categories=0xFFFF, purposes=0xFF, valid_from=now - 10, valid_until=now + 10**7
+            terms_under_notice(
+                grantees=tuple(devnet.identities[slug].address for slug, _ in DEFAULT_MEMBERS),
+                categories=0xFFFF,
+                purposes=0xFF,
+                valid_from=now - 10,
+                valid_until=now + 10**7,
             ),
         )
         consent_of[patient.address] = receipt.event("ConsentGranted").args["consentId"]

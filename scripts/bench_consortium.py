@@ -21,8 +21,8 @@ from ledger_api.chain.backends import RpcBackend, free_port
 from ledger_api.chain.deployment import Consortium, DeploymentManifest
 from ledger_api.chain.devnet import dev_passphrase
 from ledger_api.chain.transactions import TransactionSender
-from ledger_api.chain.types import GrantTerms
 from ledger_api.cli.consortium import up_command
+from ledger_api.consents.wire import terms_under_notice
 
 ROUNDS = 200
 
@@ -66,7 +66,9 @@ def run() -> dict[str, float]:
             now = int(chain.w3.eth.get_block("latest")["timestamp"])
             Consortium(chain.w3, manifest, TransactionSender(chain.w3, patient)).consents.grant(
                 patient.address,
-                GrantTerms(grantee=b.address, categories=1, purposes=1, valid_from=now - 1, valid_until=now + 86_400),
+                terms_under_notice(
+                    grantees=(b.address,), categories=1, purposes=1, valid_from=now - 1, valid_until=now + 86_400
+                ),
             )
             deadline = time.monotonic() + 60
             while not Consortium(chain.w3, manifest).records.exists(bytes.fromhex(record["id"])):

@@ -21,7 +21,6 @@ Figures:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import statistics
@@ -41,6 +40,7 @@ from ledger_api.chain.backends import free_port
 from ledger_api.chain.clique import CliqueNetwork
 from ledger_api.chain.devnet import dev_passphrase, load_or_create_identity, start_network
 from ledger_api.cli.consortium import up_command
+from ledger_api.consents.wire import grant_body, terms_under_notice
 
 BLOCK_PERIOD_S = 1.0
 GOALS = {
@@ -98,18 +98,12 @@ class Consortium:
 
     def relay_grant(self, patient, grantee: str, nonce: int) -> int:
         now = int(time.time())
-        message = ConsentGrant(
-            patient=patient.address,
-            grantee=grantee,
-            categories=1,
-            purposes=1,
-            valid_from=now - 60,
-            valid_until=now + 86_400,
-            nonce=nonce,
-            deadline=now + 600,
+        terms = terms_under_notice(
+            grantees=(grantee,), categories=1, purposes=1, valid_from=now - 60, valid_until=now + 86_400
         )
+        message = ConsentGrant.of(patient.address, terms, nonce=nonce, deadline=now + 600)
         signature = sign_typed(patient, message.document(chain_id=self.chain_id, contract=self.consent_registry))
-        body = {**dataclasses.asdict(message), "signature": signature_json(signature)}
+        body = grant_body(message, signature)
         with self.client("dapeng") as client:
             response = client.post("/v1/consents", json=body)
         assert response.status_code == 202, response.text
@@ -292,15 +286,14 @@ def _disk(figures: dict[str, float], base: Path) -> None:
     """The same transactions on a network whose kuichong validator keeps recent state only."""
     from ledger_api.chain.deployment import Consortium as Contracts
     from ledger_api.chain.transactions import TransactionSender
-    from ledger_api.chain.types import GrantTerms
 
     devnet = start_network(base / "chain", full_nodes=("kuichong",))
     try:
         member = devnet.identities["dapeng"]
         contracts = Contracts(devnet.backend.w3, devnet.manifest, TransactionSender(devnet.backend.w3, member.account))
         now = int(time.time())
-        terms = GrantTerms(
-            grantee=devnet.identities["kuichong"].address,
+        terms = terms_under_notice(
+            grantees=(devnet.identities["kuichong"].address,),
             categories=1,
             purposes=1,
             valid_from=now - 1,

@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -27,10 +28,12 @@ from medledger_crypto import ConsentGrant, MemberIdentity, PatientNumberLink, si
 from ledger_api.auth.patient_proof import CONSORTIUM_VIEW
 from ledger_api.auth.signing import MemberAuth
 from ledger_api.chain.backends import RpcBackend, free_port
+from ledger_api.chain.days import day_number
 from ledger_api.chain.deployment import Consortium, DeploymentManifest
 from ledger_api.chain.devnet import dev_passphrase
 from ledger_api.cli.client import patient_client
 from ledger_api.cli.consortium import up_command
+from ledger_api.consents.wire import grant_body, terms_under_notice
 
 SLUGS = ("dapeng", "kuichong", "nanao")
 ROUNDTRIPS = 10
@@ -172,17 +175,18 @@ def _roundtrips(clients, ids, urls, domain: dict, registry) -> dict[str, float]:
             found = portal.get(f"/v1/patients/{patient.address}/overview/consent-requests").json()["requests"]
             terms = found[0]["suggested_grant"]
             nonce = portal.get(f"/v1/patients/{patient.address}/signing-domain").json()["nonce"]
-            fields = {k: terms[k] for k in ("grantee", "categories", "purposes", "valid_from", "valid_until")}
-            message = ConsentGrant(patient=patient.address, nonce=nonce, deadline=int(time.time()) + 600, **fields)
+            suggested = terms_under_notice(
+                grantees=tuple(terms["grantees"]),
+                categories=terms["categories"],
+                purposes=terms["purposes"],
+                valid_from=terms["valid_from"],
+                valid_until=terms["valid_until"],
+                care_from=day_number(date.fromisoformat(terms["care_from"])) if terms["care_from"] else 0,
+                care_to=day_number(date.fromisoformat(terms["care_to"])) if terms["care_to"] else 0,
+            )
+            message = ConsentGrant.of(patient.address, suggested, nonce=nonce, deadline=int(time.time()) + 600)
             relay = portal.post(
-                "/v1/consents",
-                json={
-                    "patient": patient.address,
-                    **fields,
-                    "nonce": nonce,
-                    "deadline": message.deadline,
-                    "signature": _signature(patient.account, message.document(**domain)),
-                },
+                "/v1/consents", json=grant_body(message, sign_typed(patient.account, message.document(**domain)))
             )
             assert relay.status_code == 202, relay.text
             while portal.get(f"/v1/relays/{relay.json()['id']}").json()["state"] != "confirmed":

@@ -19,25 +19,36 @@ interface IConsentRegistry {
         NotJustified
     }
 
-    /// @notice One consent, packed into one storage slot. `grantee == address(0)` means every
-    /// active member. `categories` and `purposes` are bit sets (bit i = code i).
+    /// @notice One consent, packed into one storage slot. `recipients` is the set of named members as
+    /// a bit set over their consortium index (bit i = the member at index i; see {grantees}):
+    /// a member that joins later is never in it. `categories` and `purposes` are bit sets (bit i = code i).
+    /// `careFrom`/`careTo` bound the day of care (days since 1970-01-01, UTC) of the records it covers,
+    /// inclusive; 0 leaves that end open.
     struct Consent {
-        address grantee;
+        uint128 recipients;
         uint16 categories;
         uint8 purposes;
         ConsentState state;
         uint32 validFrom;
         uint32 validUntil;
+        uint16 careFrom;
+        uint16 careTo;
     }
 
-    /// @notice What a patient grants: to whom (`address(0)` = every active member), which
-    /// categories and purposes (bit sets), and the window `[validFrom, validUntil)` in seconds.
+    /// @notice What a patient grants: to whom (the members named, each active when signed), which
+    /// categories and purposes (bit sets), the window `[validFrom, validUntil)` in seconds, the days of
+    /// care `[careFrom, careTo]` whose records it covers (0 = open end), and which version of the
+    /// consortium's privacy notice (and its SHA-256) the patient was shown before signing.
     struct GrantTerms {
-        address grantee;
+        address[] grantees;
         uint16 categories;
         uint8 purposes;
         uint32 validFrom;
         uint32 validUntil;
+        uint16 careFrom;
+        uint16 careTo;
+        uint16 noticeVersion;
+        bytes32 noticeHash;
     }
 
     /// @notice A declared emergency access.
@@ -71,16 +82,27 @@ interface IConsentRegistry {
     error ConsentRegistryBreakGlassLimit(address member, uint32 limit, uint32 window, uint32 retryAt);
     error ConsentRegistryBreakGlassNotBlocked(address patient, address member);
     error ConsentRegistryRestrictionUnchanged(address patient, bool restricted);
+    error ConsentRegistryNoRecipients();
+    error ConsentRegistryRecipientNotMember(address grantee);
+    error ConsentRegistryDuplicateRecipient(address grantee);
+    error ConsentRegistryInvalidCareRange(uint16 careFrom, uint16 careTo);
+    error ConsentRegistryInvalidNotice(uint16 noticeVersion, bytes32 noticeHash);
 
     // ----------------------------------------------------------------- EVENTS
+    /// @notice A grant, with every term the patient signed: the members it names, the scope and window,
+    /// the days of care it covers and the privacy notice the patient was shown (`noticeHash`, SHA-256).
     event ConsentGranted(
         uint256 indexed consentId,
         address indexed patient,
-        address indexed grantee,
+        address[] grantees,
         uint16 categories,
         uint8 purposes,
         uint32 validFrom,
         uint32 validUntil,
+        uint16 careFrom,
+        uint16 careTo,
+        uint16 noticeVersion,
+        bytes32 noticeHash,
         address signer
     );
     event ConsentRevoked(uint256 indexed consentId, address indexed patient, address signer);
@@ -104,8 +126,13 @@ interface IConsentRegistry {
     function consentCount(address patient) external view returns (uint256);
     function nonces(address patient) external view returns (uint256);
     function isDelegate(address patient, address delegate) external view returns (bool);
-    function isPermitted(address patient, address requester, uint8 category, uint8 purpose) external view returns (bool);
-    function permittingConsent(address patient, address requester, uint8 category, uint8 purpose)
+    /// @notice The members a consent names, in consortium index order.
+    function grantees(uint256 consentId) external view returns (address[] memory);
+    function isPermitted(address patient, address requester, uint8 category, uint8 purpose, uint16 encounterDay)
+        external
+        view
+        returns (bool);
+    function permittingConsent(address patient, address requester, uint8 category, uint8 purpose, uint16 encounterDay)
         external
         view
         returns (bool permitted, uint256 consentId);

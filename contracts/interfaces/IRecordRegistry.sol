@@ -27,6 +27,7 @@ interface IRecordRegistry {
     error RecordRegistryInvalidSuccessor(address successor);
     error RecordRegistryEmptyHandover();
     error RecordRegistryRestrictionUnchanged(bytes32 recordId, bool restricted);
+    error RecordRegistryHiddenUnchanged(bytes32 recordId, bool hidden);
 
     // ----------------------------------------------------------------- EVENTS
     /// @notice A record version was anchored; `subject` is the record's commitment (the same for every version).
@@ -42,15 +43,22 @@ interface IRecordRegistry {
     /// declared break-glass. Says nothing about whose record it is.
     event RecordRestrictionChanged(bytes32 indexed recordId, address indexed custodian, bool restricted);
 
+    /// @notice The custodian hid (or showed again) a record at its patient's request: while hidden no consent
+    /// releases it; break-glass and the custodian's own care still may. Says nothing about whose record it is.
+    event RecordHiddenChanged(bytes32 indexed recordId, address indexed custodian, bool hidden);
+
     // ------------------------------------------------------------------ VIEWS
     function isRestricted(bytes32 recordId) external view returns (bool);
+    /// @notice Whether the patient has hidden the record from every consent (see {RecordHiddenChanged}).
+    function isHidden(bytes32 recordId) external view returns (bool);
     function record(bytes32 recordId) external view returns (RecordInfo memory);
     function contentHash(bytes32 recordId, uint32 version) external view returns (bytes32);
     function exists(bytes32 recordId) external view returns (bool);
     /// @notice The commitment that binds a record to its patient and category: the first 24 bytes of the
-    /// EIP-712 struct hash of `RecordSubject(recordId, patient, category, salt)`. Whoever holds the salt
-    /// opens an anchor by recomputing it (here, with ethers' `TypedDataEncoder.hashStruct`, or off line).
-    function subjectCommitment(bytes32 recordId, address patient, uint16 category, bytes32 salt)
+    /// EIP-712 struct hash of `RecordSubject(recordId, patient, category, encounterDay, salt)`. Whoever holds
+    /// the salt opens an anchor by recomputing it (here, with ethers' `TypedDataEncoder.hashStruct`, or off
+    /// line); the opening also gives the record's day of care, which consents limited to a care range check.
+    function subjectCommitment(bytes32 recordId, address patient, uint16 category, uint16 encounterDay, bytes32 salt)
         external
         pure
         returns (bytes24);

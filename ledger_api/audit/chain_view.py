@@ -20,7 +20,6 @@ from ledger_api.chain.reader import reader_for
 from ledger_api.chain.transactions import chain_call
 
 LOG_CHUNK_BLOCKS = 10_000
-ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 
 @dataclass
@@ -44,13 +43,21 @@ class BatchAnchor:
 class ConsentFact:
     consent_id: int
     patient: str
-    grantee: str
+    grantees: tuple[str, ...]
     categories: int
     purposes: int
     valid_from: int
     valid_until: int
     granted_block: int
     revoked_block: int | None = None
+    care_from: int = 0
+    care_to: int = 0
+    notice_version: int = 0
+    notice_hash: str = ""
+
+    def covers_day(self, day: int) -> bool:
+        """Whether a record about care on ``day`` (``chain.days``) lies in the consent's range of days."""
+        return day >= self.care_from and (self.care_to == 0 or day <= self.care_to)
 
 
 @dataclass
@@ -78,6 +85,8 @@ class RecordFact:
     transfers: list[tuple[str, str, int]] = field(default_factory=list)
     #: the custodian's restrictions of the record at its patient's request, in chain order: (restricted, block)
     restrictions: list[tuple[bool, int]] = field(default_factory=list)
+    #: the custodian's hiding of the record from every consent, in chain order: (hidden, block)
+    hidings: list[tuple[bool, int]] = field(default_factory=list)
 
     def transferred(self, source: str, successor: str) -> bool:
         return any(f == source and t == successor for f, t, _ in self.transfers)
@@ -146,12 +155,16 @@ def _apply(view: ChainView, name: str, args: dict[str, Any], block: int) -> None
         view.consents[consent_id] = ConsentFact(
             consent_id=consent_id,
             patient=checksum_address(args["patient"]),
-            grantee=checksum_address(args["grantee"]),
+            grantees=tuple(checksum_address(g) for g in args["grantees"]),
             categories=int(args["categories"]),
             purposes=int(args["purposes"]),
             valid_from=int(args["validFrom"]),
             valid_until=int(args["validUntil"]),
             granted_block=block,
+            care_from=int(args["careFrom"]),
+            care_to=int(args["careTo"]),
+            notice_version=int(args["noticeVersion"]),
+            notice_hash=_hex(args["noticeHash"]),
         )
     elif name == "ConsentRevoked":
         fact = view.consents.get(int(args["consentId"]))
@@ -184,6 +197,10 @@ def _apply(view: ChainView, name: str, args: dict[str, Any], block: int) -> None
         restricted_record = view.records.get(_hex(args["recordId"]))
         if restricted_record is not None:
             restricted_record.restrictions.append((bool(args["restricted"]), block))
+    elif name == "RecordHiddenChanged":
+        hidden_record = view.records.get(_hex(args["recordId"]))
+        if hidden_record is not None:
+            hidden_record.hidings.append((bool(args["hidden"]), block))
     elif name == "SharingRestrictionChanged":
         view.sharing_restrictions.setdefault(checksum_address(args["patient"]), []).append(
             (bool(args["restricted"]), block)

@@ -32,7 +32,6 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.consent import Consent
 from pydantic import ValidationError
 
-from ledger_api.chain.defaults import ANY_MEMBER
 from ledger_api.consents.schemas import ConsentView
 from ledger_api.errors import LedgerError
 from ledger_api.vocabulary import Category, Purpose, from_bitset
@@ -57,6 +56,8 @@ PATIENT_SYSTEM = "urn:medledger:patient-account"
 CLINICIAN_SYSTEM = "urn:medledger:clinician"
 RECORD_SYSTEM = "urn:medledger:record"
 CONSENT_SYSTEM = "urn:medledger:consent"
+#: the privacy notice a consent was signed under: ``<this>:<version>:sha256:<hex>`` (GET /v1/privacy-notice/{version})
+NOTICE_SYSTEM = "urn:medledger:privacy-notice"
 BREAK_GLASS_SYSTEM = "urn:medledger:break-glass"
 CATEGORY_SYSTEM = "urn:medledger:data-category"
 
@@ -338,11 +339,21 @@ def consent_resource(
     """A patient's consent (as the API lists it) as an R4 Consent (privacy scope, opt-in, one permit
     provision); ``granted_at`` / ``revoked_at`` are block times when the caller knows them."""
     names = {k.lower(): v for k, v in (names or {}).items()}
-    grantee = consent.grantee
-    actor_ref = (
-        {"display": "every active member of the consortium"}
-        if grantee.lower() == ANY_MEMBER.lower()
-        else _account(MEMBER_SYSTEM, grantee, names.get(grantee.lower()))
+    actors = [
+        {
+            "role": _concept(_PARTICIPATION, "IRCP", "information recipient"),
+            "reference": _account(MEMBER_SYSTEM, grantee, names.get(grantee.lower())),
+        }
+        for grantee in consent.grantees
+    ]
+    care = {
+        **({"start": consent.care_from.isoformat()} if consent.care_from else {}),
+        **({"end": consent.care_to.isoformat()} if consent.care_to else {}),
+    }
+    notice = (
+        {"policy": [{"uri": f"{NOTICE_SYSTEM}:{consent.notice_version}:sha256:{consent.notice_hash}"}]}
+        if consent.notice_version and consent.notice_hash
+        else {}
     )
     revoked = (
         {"extension": [{"url": "urn:medledger:consent-revoked-at", "valueInstant": _instant(revoked_at)}]}
@@ -364,11 +375,13 @@ def consent_resource(
         "patient": _account(PATIENT_SYSTEM, consent.patient),
         "performer": [_account(PATIENT_SYSTEM, consent.patient)],
         **({"dateTime": _instant(granted_at)} if granted_at is not None else {}),
+        **notice,
         "policyRule": _concept("http://terminology.hl7.org/CodeSystem/v3-ActCode", "OPTIN", "opt-in"),
         "provision": {
             "type": "permit",
             "period": {"start": _instant(consent.valid_from), "end": _instant(consent.valid_until)},
-            "actor": [{"role": _concept(_PARTICIPATION, "IRCP", "information recipient"), "reference": actor_ref}],
+            **({"dataPeriod": care} if care else {}),
+            "actor": actors,
             "purpose": [purpose_coding(p) for p in from_bitset(Purpose, consent.purposes)],
             "code": [
                 _concept(CATEGORY_SYSTEM, c.name.lower(), c.name.replace("_", " ").lower())

@@ -59,6 +59,7 @@ def iter_record_manifest(node: Node, *, batch: int = 500) -> Iterator[dict[str, 
                 "patient": record.patient,
                 "category": record.category,
                 "subject_salt": record.subject_salt,
+                "encounter_date": record.encounter_date.isoformat() if record.encounter_date else None,
                 "erased": erased,
                 "stored_hash": None if erased else stored_hash(node, record.id, version.version),
             }

@@ -32,17 +32,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, cast
 
 from medledger_crypto import merkle
 
 from ledger_api.access.service import document_hash
-from ledger_api.audit.chain_view import ZERO_ADDRESS, BatchAnchor, ChainView, RecordFact, SingleAnchor
+from ledger_api.audit.chain_view import BatchAnchor, ChainView, RecordFact, SingleAnchor
 from ledger_api.audit.findings import Check, Findings, Severity
 from ledger_api.audit.report_schema import AuditPolicy, AuditReport, MemberExport, MemberSummary, TimelineBucket
 from ledger_api.chain.calldata import checksum_address
 from ledger_api.chain.commitments import opens
+from ledger_api.chain.days import day_number
 from ledger_api.vocabulary import Purpose
 
 
@@ -98,7 +99,8 @@ class AuditRun:
         self.timeline = _Timeline()
         self.summaries: list[MemberSummary] = []
         #: record id -> (patient, category) that opened its anchor; (member, record id) already tried
-        self.openings: dict[str, tuple[str, int]] = {}
+        #: record id -> (patient, category, day of care) that opened its anchor
+        self.openings: dict[str, tuple[str, int, int]] = {}
         self._tried: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------------------------ the run
@@ -449,14 +451,16 @@ class AuditRun:
             return "consent-unknown", "the consent the access names does not exist on chain"
         if consent.patient != patient:
             return "consent-other-patient", "the consent is another patient's"
-        if consent.grantee not in (requester, ZERO_ADDRESS):
-            return "consent-other-grantee", "the consent was granted to another member"
+        if requester not in consent.grantees:
+            return "consent-other-grantee", "the consent does not name this member"
         problem = self._record_problem(doc)
         if problem is not None:
             return problem
-        _, category = self.openings[str(doc.get("record_id"))]
+        _, category, day = self.openings[str(doc.get("record_id"))]
         if not (consent.categories >> category) & 1:
             return "consent-category", "the consent does not cover the record's category"
+        if not consent.covers_day(day):
+            return "consent-care-range", "the record's day of care lies outside the days the consent covers"
         purpose = doc.get("purpose")
         if not isinstance(purpose, int) or not (consent.purposes >> purpose) & 1:
             name = Purpose(cast(int, purpose)).name.lower() if purpose in Purpose._value2member_map_ else purpose
@@ -473,18 +477,17 @@ class AuditRun:
             return "consent-revoked", "the access came after the consent was revoked on chain"
         if self._restricted(doc, before):
             return "release-while-restricted", "the record (or all the patient's records) was restricted on chain"
+        record = self.chain.records.get(str(doc.get("record_id")))
+        if record is not None and _standing(record.hidings, before):
+            return "release-while-hidden", "the patient had hidden the record from every consent"
         return None
 
     def _restricted(self, doc: dict[str, Any], before: Any) -> bool:
         """Whether the entry's record, or all its patient's records, stood restricted when it was authorised."""
 
-        def standing(changes: list[tuple[bool, int]]) -> bool:
-            passed = [restricted for restricted, b in changes if before(b)]
-            return bool(passed and passed[-1])
-
         record = self.chain.records.get(str(doc.get("record_id")))
-        return standing(record.restrictions if record is not None else []) or standing(
-            self.chain.sharing_restrictions.get(str(doc.get("patient")), [])
+        return _standing(record.restrictions if record is not None else [], before) or _standing(
+            self.chain.sharing_restrictions.get(str(doc.get("patient")), []), before
         )
 
     def _record_problem(self, doc: dict[str, Any]) -> tuple[str, str] | None:
@@ -499,7 +502,7 @@ class AuditRun:
                 "record-unopened",
                 "no member's record manifest opens the record's anchor, so its patient and category are unproven",
             )
-        patient, category = opening
+        patient, category, _ = opening
         if doc.get("patient") != patient:
             return "entry-other-patient", "the entry names another patient than the record's anchor commits to"
         if "category" in doc and doc["category"] != category:
@@ -516,23 +519,27 @@ class AuditRun:
         self._tried.add((member, record_id))
         patient, category, salt = line.get("patient"), line.get("category"), line.get("subject_salt")
         try:
+            encounter = line.get("encounter_date")
+            day = day_number(date.fromisoformat(str(encounter))) if encounter else 0
             opened = opens(
                 bytes.fromhex(fact.subject),
                 bytes.fromhex(record_id),
                 str(patient),
                 cast(int, category),
                 bytes.fromhex(str(salt)),
+                day,
             )
         except (ValueError, TypeError):
-            opened = False
+            opened, day = False, 0
         if opened:
-            self.openings[record_id] = (checksum_address(str(patient)), cast(int, category))
+            self.openings[record_id] = (checksum_address(str(patient)), cast(int, category), day)
             return
         self.findings.add(
             Check.RECORDS,
             "record-subject-mismatch",
             Severity.CRITICAL,
-            "the member's patient, category and salt for this record do not open its anchored commitment: "
+            "the member's patient, category, day of care and salt for this record do not open its anchored "
+            "commitment: "
             "the record was relabelled (or its salt lost)",
             member=member,
             evidence={"record_id": record_id, "anchored_subject": fact.subject},
@@ -680,3 +687,9 @@ def verify(
 
 
 __all__ = ["verify"]
+
+
+def _standing(changes: list[tuple[bool, int]], before: Any) -> bool:
+    """Whether the last of these flag changes (flag, block) made before the moment judged set the flag."""
+    passed = [flag for flag, block in changes if before(block)]
+    return bool(passed and passed[-1])

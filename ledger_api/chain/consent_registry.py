@@ -14,14 +14,17 @@ from ledger_api.chain.types import BreakGlass, Consent, ConsentState, GrantTerms
 
 @dataclass(frozen=True)
 class ConsentEvent:
-    """A grant or revocation as its event states it (``grantee``: grants only)."""
+    """A grant or revocation as its event states it (``grantees``: the members a grant names; a revocation's
+    are empty)."""
 
     kind: Literal["grant", "revocation"]
     consent_id: int
     block: int
     log_index: int
     signer: str
-    grantee: str | None
+    grantees: tuple[str, ...]
+    #: a grant's privacy notice: (version, SHA-256)
+    notice: tuple[int, bytes] | None = None
 
 
 @dataclass(frozen=True)
@@ -41,16 +44,21 @@ class ConsentRegistryClient(ContractClient[W]):
 
     # reads
     def consent(self, consent_id: int, *, block: int | str = "latest") -> Consent:
-        grantee, categories, purposes, state, valid_from, valid_until = self._read("consent", consent_id, block=block)
+        _, categories, purposes, state, valid_from, valid_until, care_from, care_to = self._read(
+            "consent", consent_id, block=block
+        )
+        named = self._read("grantees", consent_id, block=block)
         return Consent(
             consent_id=consent_id,
             patient=patient_of(consent_id),
-            grantee=grantee,
+            grantees=tuple(checksum_address(g) for g in named),
             categories=categories,
             purposes=purposes,
             state=ConsentState(state),
             valid_from=valid_from,
             valid_until=valid_until,
+            care_from=care_from,
+            care_to=care_to,
         )
 
     def consent_count(self, patient: str) -> int:
@@ -99,7 +107,10 @@ class ConsentRegistryClient(ContractClient[W]):
                         block=int(event["blockNumber"]),
                         log_index=int(event["logIndex"]),
                         signer=checksum_address(args["signer"]),
-                        grantee=checksum_address(args["grantee"]) if "grantee" in args else None,
+                        grantees=tuple(checksum_address(g) for g in args.get("grantees", ())),
+                        notice=(int(args["noticeVersion"]), bytes(args["noticeHash"]))
+                        if "noticeVersion" in args
+                        else None,
                     )
                 )
         return sorted(found, key=lambda e: (e.block, e.log_index))
@@ -146,17 +157,33 @@ class ConsentRegistryClient(ContractClient[W]):
                 )
         return sorted(found, key=lambda e: (e.block, e.log_index))
 
-    def is_permitted(self, patient: str, requester: str, category: int, purpose: int) -> bool:
+    def is_permitted(self, patient: str, requester: str, category: int, purpose: int, encounter_day: int = 0) -> bool:
+        """Whether a consent lets ``requester`` read a record of ``category`` about care on ``encounter_day``
+        (``chain.days``; 0 = not stated: only consents without a care range cover it) for ``purpose``."""
         return bool(
-            self._read("isPermitted", checksum_address(patient), checksum_address(requester), category, purpose)
+            self._read(
+                "isPermitted", checksum_address(patient), checksum_address(requester), category, purpose, encounter_day
+            )
         )
 
     def permitting_consent(
-        self, patient: str, requester: str, category: int, purpose: int, block: int | str = "latest"
+        self,
+        patient: str,
+        requester: str,
+        category: int,
+        purpose: int,
+        encounter_day: int = 0,
+        block: int | str = "latest",
     ) -> int | None:
         """The id of a consent that permits the access at ``block`` (default: now), or ``None``."""
         permitted, consent_id = self._read(
-            "permittingConsent", checksum_address(patient), checksum_address(requester), category, purpose, block=block
+            "permittingConsent",
+            checksum_address(patient),
+            checksum_address(requester),
+            category,
+            purpose,
+            encounter_day,
+            block=block,
         )
         return int(consent_id) if permitted else None
 

@@ -22,6 +22,8 @@ from ledger_api.chain.types import GenesisMember, GrantTerms, Role
 #: Budgets from the foundation issue (gas per transaction, batch: per entry).
 GAS_BUDGETS = {
     "gas.consent_grant_relayed": 65_000,
+    "gas.consent_grant_relayed_3_named": 90_000,
+    "gas.record_hide": 35_000,
     "gas.consent_revoke": 40_000,
     "gas.record_anchor": 75_000,
     "gas.access_entry": 35_000,
@@ -33,20 +35,29 @@ GAS_BUDGETS = {
 
 def measure_gas(backend: ChainBackend) -> dict[str, float]:
     """Deploys a fresh consortium on ``backend`` and returns the gas figures."""
-    deployer, a, b, patient = (Account.create() for _ in range(4))
+    deployer, a, b, c, d, patient = (Account.create() for _ in range(6))
     for account in (deployer, a, b, patient):
         backend.fund(account.address, 10**20)
     genesis = [
         GenesisMember(account=m.address, role=Role.MEMBER, name=n, endpoint=f"https://{n}", hpke_public_key=bytes(32))
-        for m, n in ((a, "a"), (b, "b"))
+        for m, n in ((a, "a"), (b, "b"), (c, "c"), (d, "d"))
     ]
     manifest = deploy_consortium(TransactionSender(backend.w3, deployer), genesis)
     member = Consortium(backend.w3, manifest, TransactionSender(backend.w3, a))
     own = Consortium(backend.w3, manifest, TransactionSender(backend.w3, patient))
     now = int(backend.w3.eth.get_block("latest")["timestamp"])
-    terms = GrantTerms(grantee=b.address, categories=0b11, purposes=0b1, valid_from=now, valid_until=now + 86_400)
+    one = GrantTerms(
+        grantees=(b.address,),
+        categories=0b11,
+        purposes=0b1,
+        valid_from=now,
+        valid_until=now + 86_400,
+        notice_version=1,
+        notice_hash=os.urandom(32),
+    )
+    three = one.model_copy(update={"grantees": (b.address, c.address, d.address)})
 
-    def relayed_grant() -> int:
+    def relayed_grant(terms: GrantTerms = one) -> int:
         nonce = member.consents.nonce(patient.address)
         message = ConsentGrant.of(patient.address, terms, nonce=nonce, deadline=now + 3600)
         document = message.document(chain_id=backend.chain_id, contract=manifest.address("ConsentRegistry"))
@@ -55,8 +66,9 @@ def measure_gas(backend: ChainBackend) -> dict[str, float]:
     figures: dict[str, float] = {}
     figures["gas.consent_grant_relayed_first"] = relayed_grant()
     figures["gas.consent_grant_relayed"] = relayed_grant()
-    figures["gas.consent_grant"] = own.consents.grant(patient.address, terms).gas_used
-    receipt = own.consents.grant(patient.address, terms)
+    figures["gas.consent_grant_relayed_3_named"] = relayed_grant(three)
+    figures["gas.consent_grant"] = own.consents.grant(patient.address, one).gas_used
+    receipt = own.consents.grant(patient.address, one)
     consent_id = receipt.event("ConsentGranted").args["consentId"]
     figures["gas.consent_revoke"] = own.consents.revoke(consent_id).gas_used
     declared = member.consents.declare_break_glass(patient.address, os.urandom(32))
@@ -65,6 +77,7 @@ def measure_gas(backend: ChainBackend) -> dict[str, float]:
     subject = record_subject(record_id, patient.address, 1, new_salt())
     figures["gas.record_anchor"] = member.records.anchor_record(record_id, subject, os.urandom(32)).gas_used
     figures["gas.record_anchor_version"] = member.records.anchor_version(record_id, 2, os.urandom(32)).gas_used
+    figures["gas.record_hide"] = member.records.set_hidden(record_id, True).gas_used
     member.trail.record_access(os.urandom(32), 1)
     figures["gas.access_entry"] = member.trail.record_access(os.urandom(32), 2).gas_used
     batch = member.trail.anchor_batch(os.urandom(32), 3, 258).gas_used

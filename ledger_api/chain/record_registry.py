@@ -24,9 +24,17 @@ class RecordRegistryClient(ContractClient[W]):
         """Whether the record's custodian restricted it at its patient's request (at ``block``)."""
         return bool(self._read("isRestricted", record_id, block=block))
 
-    def subject_commitment(self, record_id: bytes, patient: str, category: int, salt: bytes) -> bytes:
+    def is_hidden(self, record_id: bytes, block: int | str = "latest") -> bool:
+        """Whether the record's custodian hid it from every consent at its patient's request (at ``block``)."""
+        return bool(self._read("isHidden", record_id, block=block))
+
+    def subject_commitment(
+        self, record_id: bytes, patient: str, category: int, salt: bytes, encounter_day: int = 0
+    ) -> bytes:
         """The contract's own computation of a record's subject (``chain.commitments`` computes it off line)."""
-        return bytes(self._read("subjectCommitment", record_id, checksum_address(patient), category, salt))
+        return bytes(
+            self._read("subjectCommitment", record_id, checksum_address(patient), category, encounter_day, salt)
+        )
 
     def anchor_record(self, record_id: bytes, subject: bytes, content_hash: bytes) -> W:
         """Version 1: ``subject`` is the record's commitment (``chain.commitments.record_subject``)."""
@@ -37,6 +45,9 @@ class RecordRegistryClient(ContractClient[W]):
 
     def set_restriction(self, record_id: bytes, restricted: bool) -> W:
         return self._write("setRestriction", record_id, restricted)
+
+    def set_hidden(self, record_id: bytes, hidden: bool) -> W:
+        return self._write("setHidden", record_id, hidden)
 
     def transfer_custody(self, record_ids: list[bytes], successor: str) -> W:
         return self._write("transferCustody", record_ids, checksum_address(successor))

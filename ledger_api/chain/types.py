@@ -6,9 +6,9 @@ it (and every domain) names these without pulling in a client or a connection.
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 # --------------------------------------------------------------------------- enums (as on chain)
 
@@ -110,29 +110,51 @@ class Proposal(_Model):
 
 
 class Consent(_Model):
-    """A consent as stored (expiry is derived from ``valid_until``, not stored)."""
+    """A consent as stored (expiry is derived from ``valid_until``, not stored). ``grantees``: the members
+    it names, in consortium order; ``care_from``/``care_to``: days of care covered (``chain.days``, 0 = open)."""
 
     consent_id: int
     patient: str
-    grantee: str
+    grantees: tuple[str, ...]
     categories: int
     purposes: int
     state: ConsentState
     valid_from: int
     valid_until: int
+    care_from: int = 0
+    care_to: int = 0
+
+    def names(self, member: str) -> bool:
+        """Whether the consent names ``member`` as a recipient."""
+        return member.lower() in {g.lower() for g in self.grantees}
+
+
+def _bytes_from_hex(value: Any) -> Any:
+    return bytes.fromhex(value.removeprefix("0x")) if isinstance(value, str) else value
+
+
+#: 32 bytes, kept as hex in JSON (an outbox payload, a view)
+Bytes32 = Annotated[
+    bytes, BeforeValidator(_bytes_from_hex), PlainSerializer(lambda b: b.hex(), return_type=str, when_used="json")
+]
 
 
 class GrantTerms(_Model):
-    """What a patient grants; ``grantee`` = ``ANY_MEMBER`` for every active member."""
+    """What a patient grants: the members named (each active at signing), scope, window, the days of care
+    covered (``chain.days``; 0 = open end) and the privacy notice shown before signing (version, SHA-256)."""
 
-    grantee: str
+    grantees: tuple[str, ...]
     categories: int
     purposes: int
     valid_from: int
     valid_until: int
+    care_from: int = 0
+    care_to: int = 0
+    notice_version: int
+    notice_hash: Bytes32
 
-    def as_tuple(self) -> tuple[str, int, int, int, int]:
-        return (self.grantee, self.categories, self.purposes, self.valid_from, self.valid_until)
+    def as_tuple(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in GRANT_TERM_FIELDS)
 
     @classmethod
     def of(cls, source: Any) -> GrantTerms:
@@ -140,8 +162,18 @@ class GrantTerms(_Model):
         return cls(**{name: getattr(source, name) for name in GRANT_TERM_FIELDS})
 
 
-#: the five terms of a consent, as every model of one names them
-GRANT_TERM_FIELDS = ("grantee", "categories", "purposes", "valid_from", "valid_until")
+#: the terms of a consent, as every model of one names them (the contract's ``GrantTerms`` order)
+GRANT_TERM_FIELDS = (
+    "grantees",
+    "categories",
+    "purposes",
+    "valid_from",
+    "valid_until",
+    "care_from",
+    "care_to",
+    "notice_version",
+    "notice_hash",
+)
 
 
 class BreakGlass(_Model):

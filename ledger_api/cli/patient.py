@@ -9,13 +9,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ledger_api.chain.defaults import ANY_MEMBER
+from ledger_api.chain.days import day_number
 from ledger_api.cli.client import check, load_patient, node_url, patient_client, patient_passphrase
 from ledger_api.cli.output import console, print_listing, reported_errors
 from ledger_api.vocabulary import Category, Purpose, bitset, from_bitset
@@ -69,26 +69,45 @@ def new(key: KeyOpt, dev: Annotated[bool, typer.Option(help="Allow a weak passph
 @app.command()
 def grant(
     key: KeyOpt,
-    to: Annotated[str, typer.Option(help="Grantee member account, or 'any' for every active member.")],
+    to: Annotated[
+        list[str],
+        typer.Option(
+            help="A member account to name (repeat for several), or 'any' for every member active now "
+            "(each is named in what you sign; a member that joins later is not covered)."
+        ),
+    ],
     categories: Annotated[str, typer.Option(help="Comma-separated, e.g. labs,imaging.")],
     purposes: Annotated[str, typer.Option(help="Comma-separated, e.g. treatment.")] = "treatment",
     hours: Annotated[float, typer.Option(min=0.01, help="How long the consent lasts.")] = 24.0,
+    care_from: Annotated[
+        str | None, typer.Option(help="Only records about care on or after this day (YYYY-MM-DD).")
+    ] = None,
+    care_to: Annotated[
+        str | None, typer.Option(help="Only records about care on or before this day (YYYY-MM-DD).")
+    ] = None,
     node: NodeOpt = None,
 ) -> None:
-    """Signs a consent grant here and has the node relay it to the chain."""
+    """Shows the consortium's privacy notice, then signs a consent grant here and has the node relay it."""
     with reported_errors():
         patient, url = load_patient(key), node_url(node)
-        grantee = ANY_MEMBER if to.lower() == "any" else to
         cats, purps = _names(Category, categories), _names(Purpose, purposes)
+        first, last = _day(care_from, "--care-from"), _day(care_to, "--care-to")
         with patient_client(url, patient) as client:
+            grantees = _grantees(client, to)
+            notice = check(client.get("/v1/privacy-notice")).json()
+            console.print(notice["text"]["en"])
             domain = check(client.get(f"/v1/patients/{patient.address}/signing-domain")).json()
             now = int(time.time())
             terms: dict[str, Any] = {
-                "grantee": grantee,
+                "grantees": tuple(grantees),
                 "categories": cats,
                 "purposes": purps,
                 "valid_from": now - 60,
                 "valid_until": now + int(hours * 3600),
+                "care_from": day_number(first),
+                "care_to": day_number(last),
+                "notice_version": notice["version"],
+                "notice_hash": bytes.fromhex(notice["sha256"]),
             }
             deadline = now + 600
             document = patient.grant_document(
@@ -98,9 +117,36 @@ def grant(
                 chain_id=domain["chain_id"],
                 contract=_contract(domain),
             )
-            fields = {"patient": patient.address, **terms, "nonce": domain["nonce"], "deadline": deadline}
+            fields = {
+                "patient": patient.address,
+                **terms,
+                "grantees": grantees,
+                "care_from": first.isoformat() if first else None,
+                "care_to": last.isoformat() if last else None,
+                "notice_hash": notice["sha256"],
+                "nonce": domain["nonce"],
+                "deadline": deadline,
+            }
             state = _relay(client, "/v1/consents", patient.sign(document), fields)
-        console.print(f"consent for {to} ({categories}; {purposes}; {hours:g} h): {state}")
+        named = ", ".join(grantees)
+        console.print(f"consent for {named} ({categories}; {purposes}; {hours:g} h): {state}")
+
+
+def _day(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{option} {text!r}: give a day as YYYY-MM-DD") from None
+
+
+def _grantees(client: httpx.Client, to: list[str]) -> list[str]:
+    """The members to name: as given, or (``any``) every member active now, listed by the node."""
+    if [t.lower() for t in to] != ["any"]:
+        return to
+    members = check(client.get("/v1/consortium/members")).json()
+    return [m["account"] for m in members if m["role"] == "member" and m["status"] == "active"]
 
 
 @app.command()
@@ -159,10 +205,10 @@ def consents(key: KeyOpt, node: NodeOpt = None, as_json: JsonOpt = False) -> Non
             as_json=as_json,
             title=f"Consents of {patient.address}",
             whole=("id",),
-            columns=("id", "grantee", "categories", "purposes", "until", "status"),
+            columns=("id", "members named", "categories", "purposes", "until", "status"),
             row=lambda c: (
                 c["consent_id"],
-                "every member" if c["grantee"] == ANY_MEMBER else c["grantee"],
+                " ".join(c["grantees"]),
                 ",".join(x.name.lower() for x in from_bitset(Category, c["categories"])),
                 ",".join(x.name.lower() for x in from_bitset(Purpose, c["purposes"])),
                 datetime.fromtimestamp(c["valid_until"], UTC).strftime("%Y-%m-%d %H:%M"),
@@ -219,7 +265,7 @@ def _event_detail(payload: dict[str, Any]) -> str:
         return f"{data.get('requester', '')[:10]}… read for {data.get('purpose')}{flag}"
     if payload.get("type") == "review":
         return f"break-glass {data.get('break_glass_id', '')[:10]} {data.get('decision')}"
-    return ", ".join(f"{k} {v}" for k, v in data.items() if k in ("consent_id", "grantee", "member"))[:60]
+    return ", ".join(f"{k} {v}" for k, v in data.items() if k in ("consent_id", "member"))[:60]
 
 
 @app.command()

@@ -87,6 +87,7 @@ def export_records(
                 "restricted": record.get("restricted", False),
                 "content_hash": h[header_names.CONTENT_HASH],
                 "subject_salt": record.get("subject_salt") or "",
+                "encounter_date": record.get("encounter_date"),
             },
             response.content,
             plaintext.getvalue(),

@@ -26,7 +26,6 @@ import secrets
 import time
 from datetime import UTC, datetime, timedelta
 
-from eth_utils import keccak
 from medledger_crypto import ConsentRequestRefusal
 from pydantic import TypeAdapter
 from sqlalchemy import func
@@ -38,7 +37,7 @@ from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
 from ledger_api.auth.patient_numbers import PatientLink, resolve_patient
 from ledger_api.chain.calldata import checksum_address
-from ledger_api.chain.events import decode_log
+from ledger_api.chain.events import decode_log, event_topic
 from ledger_api.chain.transactions import chain_call
 from ledger_api.consent_requests.models import (
     ConsentRequest,
@@ -64,7 +63,7 @@ OPEN = "requested"
 _VIEWS = TypeAdapter(list[RequestView])
 #: the block cursor of the scan for grants answering this node's requests
 CURSOR = "request_answers_block"
-_GRANTED = "0x" + keccak(text="ConsentGranted(uint256,address,address,uint16,uint8,uint32,uint32,address)").hex()
+_GRANTED = event_topic("ConsentRegistry", "ConsentGranted")
 
 
 # ------------------------------------------------------------------------------------------ views
@@ -96,7 +95,9 @@ def _view(node: Node, row: ConsentRequest, name: str) -> RequestView:
         decided_at=row.decided_at,
         consent_id=row.consent_id,
         suggested_grant={
-            "grantee": node.address,
+            "grantees": [node.address],
+            "care_from": row.care_from.isoformat() if row.care_from else None,
+            "care_to": row.care_to.isoformat() if row.care_to else None,
             "categories": row.categories,
             "purposes": row.purposes,
             "valid_from": max(valid_from, int(time.time())),
@@ -379,7 +380,8 @@ def answer_from_grant(node: Node, *, patient: str, consent_id: int) -> int:
 
 
 class RequestAnswers(BackgroundLoop):
-    """Reads the chain's grants that name this member as grantee and answers its requests with them."""
+    """Reads the chain's grants that name this member among their recipients and answers its requests with
+    them (the recipients are in the event's data, not a topic: every grant in the range is read)."""
 
     job = "request-answers"
 
@@ -405,20 +407,15 @@ class RequestAnswers(BackgroundLoop):
             return 0
         high = min(head, done + node.settings.consent_requests.scan_blocks)
         registry = node.manifest.address("ConsentRegistry")
-        grantee_topic = "0x" + bytes.fromhex(node.address[2:]).rjust(32, b"\0").hex()
         logs = chain_call(
-            node.w3.eth.get_logs,
-            {
-                "address": registry,
-                "fromBlock": done + 1,
-                "toBlock": high,
-                "topics": [_GRANTED, None, None, grantee_topic],
-            },
+            node.w3.eth.get_logs, {"address": registry, "fromBlock": done + 1, "toBlock": high, "topics": [_GRANTED]}
         )
         answered = 0
         for log in logs:
             decoded = decode_log(node.w3, log)
             if decoded is None or decoded.name != "ConsentGranted":
+                continue
+            if node.address not in {checksum_address(g) for g in decoded.args["grantees"]}:
                 continue
             answered += answer_from_grant(
                 node, patient=checksum_address(decoded.args["patient"]), consent_id=int(decoded.args["consentId"])

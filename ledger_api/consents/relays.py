@@ -27,7 +27,6 @@ from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
 from ledger_api.chain.calldata import checksum_address
 from ledger_api.chain.contract import UnsignedTransaction
-from ledger_api.chain.defaults import ANY_MEMBER
 from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.ids import patient_of
 from ledger_api.chain.types import ConsentState, DecodedEvent, GrantTerms
@@ -43,6 +42,7 @@ from ledger_api.consents.schemas import (
 from ledger_api.core.db import session_scope
 from ledger_api.errors import Conflict, ContractReverted, Forbidden, InvalidValue, NotFound
 from ledger_api.node import Node
+from ledger_api.notice import service as privacy_notice
 from ledger_api.outbox.kinds import IN_FLIGHT, ChainWrite, OutboxKind
 from ledger_api.outbox.models import OutboxItem, OutboxItemPublic
 from ledger_api.outbox.service import enqueue
@@ -274,9 +274,28 @@ def relay_grant(node: Node, caller: Caller, grant: GrantIn) -> OutboxItemPublic:
             field="valid_until",
             code="consent-window-invalid",
         )
-    if grant.grantee != ANY_MEMBER and not node.chain.registry.is_active_member(grant.grantee):
-        raise InvalidValue("grantee: not an active consortium member", field="grantee", code="grantee-not-member")
-    message = ConsentGrant.of(grant.patient, grant, nonce=grant.nonce, deadline=grant.deadline)
+    terms = grant.terms()
+    for grantee in terms.grantees:
+        if not node.chain.registry.is_active_member(grantee):
+            raise InvalidValue(
+                f"grantees: {grantee} is not an active consortium member (a grant names only members active "
+                "when the patient signs)",
+                field="grantees",
+                code="grantee-not-member",
+            )
+    if terms.care_to and terms.care_from > terms.care_to:
+        raise InvalidValue(
+            "care_to: the last day of care covered comes before the first", field="care_to", code="care-range-invalid"
+        )
+    notice = privacy_notice.current(node.settings.privacy_notice_dir)
+    if terms.notice_version != notice.version or terms.notice_hash != notice.sha256:
+        raise InvalidValue(
+            f"notice_version/notice_hash: not the privacy notice in force (version {notice.version}, SHA-256 "
+            f"{notice.sha256.hex()}): show the patient GET /v1/privacy-notice and sign again",
+            field="notice_hash",
+            code="notice-not-current",
+        )
+    message = ConsentGrant.of(grant.patient, terms, nonce=grant.nonce, deadline=grant.deadline)
     parts = signature_parts(grant.signature)
     _check_signed(node, message, parts)
     return _enqueue(node, ConsentGrantRelay.of(message, parts))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -97,6 +98,10 @@ def check_permission(
     requester: Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{40}$")],
     category: Annotated[CategoryName, Query()],
     purpose: Annotated[PurposeName, Query()],
+    care_on: Annotated[
+        date | None,
+        Query(description="the day of care of the record in question (consents may cover only some days of care)"),
+    ] = None,
 ) -> schemas.PermissionView:
     """May ``requester`` read ``category`` of ``patient`` for ``purpose`` right now (consent or break-glass)?"""
     return service.check_permission(
@@ -105,6 +110,7 @@ def check_permission(
         Web3.to_checksum_address(requester),
         int(category_of(category)),
         int(purpose_of(purpose)),
+        care_on,
     )
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from web3 import Web3
 
 from ledger_api.auth.signing import is_high_s
-from ledger_api.chain.types import GRANT_TERM_FIELDS
+from ledger_api.chain.days import day_number, day_of
+from ledger_api.chain.types import GrantTerms
 from ledger_api.errors import InvalidValue
 
 
@@ -74,20 +76,58 @@ def signature_parts(signature: Signature) -> tuple[int, bytes, bytes]:
     return v, r, s
 
 
+#: at most this many members named in one grant (the contract's recipient set has 128 places)
+MAX_GRANTEES = 128
+
+
 class GrantIn(BaseModel):
-    """A patient-signed grant to relay. ``grantee`` = the zero address for every active member."""
+    """A patient-signed grant to relay: EIP-712 ``ConsentGrant(address patient,address[] grantees,uint16
+    categories,uint8 purposes,uint32 validFrom,uint32 validUntil,uint16 careFrom,uint16 careTo,uint16
+    noticeVersion,bytes32 noticeHash,uint256 nonce,uint256 deadline)``.
+
+    ``grantees`` names every member the grant is for, each active now ("every member" = the list of
+    ``GET /v1/consortium/members`` with role member and status active: a member that joins later is not
+    covered). ``care_from``/``care_to`` limit it to records about care on those days (inclusive; signed as
+    days since 1970-01-01, 0 for an open end). ``notice_version``/``notice_hash`` are the privacy notice the
+    patient was shown (``GET /v1/privacy-notice``)."""
 
     patient: str
-    grantee: str
+    grantees: list[str] = Field(min_length=1, max_length=MAX_GRANTEES)
     categories: int = Field(ge=1, le=0xFFFF)
     purposes: int = Field(ge=1, le=0xFF)
     valid_from: int = Field(ge=0, lt=2**32)
     valid_until: int = Field(ge=1, lt=2**32)
+    care_from: date | None = Field(default=None, description="first day of care covered (none: no lower end)")
+    care_to: date | None = Field(default=None, description="last day of care covered (none: no upper end)")
+    notice_version: int = Field(ge=1, le=0xFFFF)
+    notice_hash: str = Field(pattern=r"^(0x)?[0-9a-fA-F]{64}$", description="SHA-256 of the notice shown, hex")
     nonce: Nonce
     deadline: Deadline
     signature: Signature
 
-    _check_patient = field_validator("patient", "grantee")(_address)
+    _check_patient = field_validator("patient")(_address)
+
+    @field_validator("grantees")
+    @classmethod
+    def _named_once(cls, value: list[str]) -> list[str]:
+        named = [_address(g) for g in value]
+        if len({g.lower() for g in named}) != len(named):
+            raise ValueError("a member is named twice")
+        return named
+
+    def terms(self) -> GrantTerms:
+        """The terms as the chain takes them (days of care as day numbers)."""
+        return GrantTerms(
+            grantees=tuple(self.grantees),
+            categories=self.categories,
+            purposes=self.purposes,
+            valid_from=self.valid_from,
+            valid_until=self.valid_until,
+            care_from=day_number(self.care_from),
+            care_to=day_number(self.care_to),
+            notice_version=self.notice_version,
+            notice_hash=bytes.fromhex(self.notice_hash.removeprefix("0x")),
+        )
 
 
 class RevocationIn(BaseModel):
@@ -134,23 +174,45 @@ class SharingRestrictionView(BaseModel):
 
 
 class ConsentView(BaseModel):
+    """A consent: the members it names, its scope and window, the days of care it covers (none: open), and
+    the privacy notice the patient was shown when signing it (from the grant's event; none if not read)."""
+
     consent_id: str
     patient: str
-    grantee: str
+    grantees: list[str]
     categories: int
     purposes: int
     valid_from: int
     valid_until: int
+    care_from: date | None = None
+    care_to: date | None = None
+    notice_version: int | None = None
+    notice_hash: str | None = None
     status: Literal["active", "not-yet-valid", "expired", "revoked", "pending"]
 
     @classmethod
-    def of(cls, consent_id: str, patient: str, terms: Any, status: str) -> ConsentView:
-        """The view of a consent whose terms ``terms`` states (the chain's consent, an event, a pending relay)."""
+    def of(
+        cls, consent_id: str, patient: str, terms: Any, status: str, notice: tuple[int, bytes] | None = None
+    ) -> ConsentView:
+        """The view of a consent whose terms ``terms`` states (the chain's consent, a pending relay's terms);
+        ``notice``: the version and hash its grant carried, when ``terms`` does not."""
+        version = getattr(terms, "notice_version", None)
+        digest = getattr(terms, "notice_hash", None)
+        if version is None and notice is not None:
+            version, digest = notice
         return cls(
             consent_id=consent_id,
             patient=patient,
             status=status,
-            **{name: getattr(terms, name) for name in GRANT_TERM_FIELDS},
+            grantees=list(terms.grantees),
+            categories=terms.categories,
+            purposes=terms.purposes,
+            valid_from=terms.valid_from,
+            valid_until=terms.valid_until,
+            care_from=day_of(terms.care_from),
+            care_to=day_of(terms.care_to),
+            notice_version=version,
+            notice_hash=digest if isinstance(digest, str | None) else bytes(digest).hex(),
         )
 
 

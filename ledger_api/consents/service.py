@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import time
+from datetime import date
 
 from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
+from ledger_api.chain.days import day_number
 from ledger_api.chain.types import ConsentState
 from ledger_api.consents.relays import pending_grants
 from ledger_api.consents.schemas import ConsentView, PermissionView, consent_status
@@ -17,18 +19,23 @@ def list_consents(node: Node, caller: Caller, patient: str) -> list[ConsentView]
     """The patient's consents as the chain holds them, plus grants relayed here and not yet on chain."""
     policy.require(policy.PATIENT_DELEGATE_OR_ANY_MEMBER_READS_CONSENTS, node, caller, patient)
     now = int(time.time())
+    notices = {e.consent_id: e.notice for e in node.chain.consents.consent_events_of(patient) if e.kind == "grant"}
     views = []
     for c in node.chain.consents.consents_of(patient):
         status = consent_status(
             revoked=c.state == ConsentState.REVOKED, valid_from=c.valid_from, valid_until=c.valid_until, now=now
         )
-        views.append(ConsentView.of(str(c.consent_id), patient, c, status))
+        views.append(ConsentView.of(str(c.consent_id), patient, c, status, notices.get(c.consent_id)))
     views.extend(pending_grants(node, patient))
     return views
 
 
-def check_permission(node: Node, patient: str, requester: str, category: int, purpose: int) -> PermissionView:
-    consent_id = node.chain.consents.permitting_consent(patient, requester, category, purpose)
+def check_permission(
+    node: Node, patient: str, requester: str, category: int, purpose: int, care_on: date | None = None
+) -> PermissionView:
+    """Whether ``requester`` may read records of ``category`` about care on ``care_on`` (none: a record
+    without a stated day, which only consents without a range of days cover) for ``purpose``."""
+    consent_id = node.chain.consents.permitting_consent(patient, requester, category, purpose, day_number(care_on))
     break_glass_id = None if consent_id is not None else node.chain.consents.emergency_access(patient, requester)
     return PermissionView(
         patient=patient,

@@ -119,7 +119,31 @@ def change_restriction(
     custodian = _custodian(node, record_id)
     if custodian == node.address:
         raise NotFound(f"no record {record_id} at this member", code="record-not-found")
-    view = post_to_peer(node, custodian, f"/v1/records/{record_id}/restriction", request, restriction.RestrictionView)
+    return _pass_on(node, custodian, record_id, "restriction", request)
+
+
+def change_hiding(
+    node: Node, caller: Caller, record_id: str, request: restriction.RecordHidingIn
+) -> restriction.RestrictionView:
+    """A signed hiding change, applied here if this node holds the record, else by its custodian."""
+    policy.require(policy.PATIENT_DELEGATE_OR_MEMBER_RESTRICTS, node, caller, request.patient)
+    if self_access.holds(node, record_id) or (caller.kind == "member" and not caller.local):
+        return restriction.change_hidden(node, record_id, request)
+    custodian = _custodian(node, record_id)
+    if custodian == node.address:
+        raise NotFound(f"no record {record_id} at this member", code="record-not-found")
+    return _pass_on(node, custodian, record_id, "hiding", request)
+
+
+def _pass_on(
+    node: Node,
+    custodian: str,
+    record_id: str,
+    change: str,
+    request: restriction.RecordRestrictionIn | restriction.RecordHidingIn,
+) -> restriction.RestrictionView:
+    """The patient's signed change, passed to the record's custodian, which checks the signature itself."""
+    view = post_to_peer(node, custodian, f"/v1/records/{record_id}/{change}", request, restriction.RestrictionView)
     if view.record_id != record_id or view.custodian.lower() != custodian.lower():
         raise IntegrityViolation("the custodian answered for another record", code="peer-answer-mismatch")
     return view

@@ -19,7 +19,7 @@ from ledger_api.core import headers as header_names
 from ledger_api.core.bodies import json_body, parse_json
 from ledger_api.core.db import DB_INT_MAX
 from ledger_api.core.problems import responses
-from ledger_api.records.restriction import RecordRestrictionIn, RestrictionView
+from ledger_api.records.restriction import RecordHidingIn, RecordRestrictionIn, RestrictionView
 
 router = APIRouter(prefix="/v1", tags=["patients"])
 ReadsOwnDep = Annotated[Caller, Depends(Allowed(policy.PATIENT_OR_DELEGATE_READS_OWN_CONTENT))]
@@ -106,3 +106,18 @@ def change_restriction(
     member holds it: from then on it is released to nobody but the patient, its custodian for purpose
     legal, and a declared break-glass. Consents stay, overridden."""
     return own_records.change_restriction(node, caller, record_id, parse_json(request, body, RecordRestrictionIn))
+
+
+@router.post(
+    "/records/{record_id}/hiding",
+    response_model=RestrictionView,
+    responses=_ERRORS,
+    openapi_extra=json_body(RecordHidingIn),
+)
+def change_hiding(
+    request: Request, node: NodeDep, body: VerifiedBody, caller: RestrictsDep, record_id: RecordId
+) -> RestrictionView:
+    """Hides one record from every consent (or shows it again) at its patient's signed request (EIP-712
+    ``RecordHiding``), at whichever member holds it: no grant releases it while hidden; this hospital's own
+    care and a declared break-glass still reach it. Consents stay as they are."""
+    return own_records.change_hiding(node, caller, record_id, parse_json(request, body, RecordHidingIn))

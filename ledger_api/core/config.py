@@ -156,6 +156,8 @@ class Settings(BaseSettings):
     #: members' names in other languages than the one they registered on chain: account -> language -> name
     #: (the portal shows each hospital under its name in the patient's language)
     member_names: dict[str, dict[str, str]] = Field(default_factory=dict, max_length=1000)
+    #: the consortium's own privacy notice texts (``v<n>.en.md``, ``v<n>.zh.md``); none: the built-in notice
+    privacy_notice_dir: Path | None = None
     #: the API documentation page (/docs): on in dev mode, off in production unless switched on
     api_docs: bool | None = None
     #: run the background workers (outbox to the chain, notification delivery) with the app

@@ -31,6 +31,8 @@ BASIS = "X-MedLedger-Basis"
 CUSTODIAN_ACCESS_SEQUENCE = "X-MedLedger-Custodian-Access-Sequence"
 #: a handed-over record: the salt that opens its anchor's subject commitment with patient and category
 SUBJECT_SALT = "X-MedLedger-Subject-Salt"
+#: a handed-over record: the day of care its anchor's commitment binds (ISO date; absent when not stated)
+ENCOUNTER_DATE = "X-MedLedger-Encounter-Date"
 
 # -- a webhook delivery (notifications)
 EVENT = "X-MedLedger-Event"

@@ -253,6 +253,8 @@ def _push(node: Node, client: httpx.Client, successor: Member, successor_key: Hp
                 header_names.SUBJECT_SALT: record.subject_salt,
             }
         )
+        if record.encounter_date is not None:
+            headers[header_names.ENCOUNTER_DATE] = record.encounter_date.isoformat()
         try:
             response = client.put(
                 target,

@@ -32,6 +32,7 @@ from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
 from ledger_api.chain.calldata import checksum_address
 from ledger_api.chain.commitments import opens
+from ledger_api.chain.days import day_number
 from ledger_api.chain.types import RecordInfo
 from ledger_api.core.db import session_scope
 from ledger_api.custody import agreements
@@ -74,6 +75,7 @@ async def receive_version(
     declared_sha256: str | None,
     record_kind: str = "other",
     last_encounter: date | None = None,
+    encounter_date: date | None = None,
 ) -> dict[str, Any]:
     """Stores one handed-over version (idempotent: the same version again is acknowledged, not stored twice)."""
     policy.require(policy.ANOTHER_MEMBER, node, caller)
@@ -84,11 +86,12 @@ async def receive_version(
             "X-MedLedger-Wrapped-Key is not base64", field="x-medledger-wrapped-key", code="header-malformed"
         ) from None
     _, content_hash, present, new_record = await run_sync(
-        _check_anchor, node, caller, record_id, version, patient, category, subject_salt
+        _check_anchor, node, caller, record_id, version, patient, category, subject_salt, encounter_date
     )
     if present:
         return {"record_id": record_id, "version": version, "stored": False}  # the body is not read at all
     restricted = await run_sync(node.chain.records.is_restricted, bytes.fromhex(record_id))
+    hidden = await run_sync(node.chain.records.is_hidden, bytes.fromhex(record_id))
     room = await run_sync(partial(agreements.room_for, node, caller.address, new_record=new_record))
     node.blob_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=".handover-", dir=node.blob_dir)
@@ -142,7 +145,7 @@ async def receive_version(
                 wrapped,
                 incoming,
                 new_record,
-                (record_kind, last_encounter, restricted),
+                (record_kind, last_encounter, encounter_date, restricted, hidden),
             )
         )
     finally:
@@ -151,7 +154,14 @@ async def receive_version(
 
 
 def _check_anchor(
-    node: Node, caller: Caller, record_id: str, version: int, patient: str, category: int, salt: str
+    node: Node,
+    caller: Caller,
+    record_id: str,
+    version: int,
+    patient: str,
+    category: int,
+    salt: str,
+    encounter_date: date | None,
 ) -> tuple[RecordInfo, str, bool, bool]:
     """The chain's view of the version; whether it is stored here already (same hash) or not."""
     record_bytes = bytes.fromhex(record_id)
@@ -167,9 +177,9 @@ def _check_anchor(
             f"the chain names {anchored.custodian}, not the caller, as this record's custodian",
             code="not-the-custodian",
         )
-    if not opens(anchored.subject, record_bytes, patient, category, bytes.fromhex(salt)):
+    if not opens(anchored.subject, record_bytes, patient, category, bytes.fromhex(salt), day_number(encounter_date)):
         raise InvalidValue(
-            "patient, category and salt do not open the record's anchored subject commitment",
+            "patient, category, day of care and salt do not open the record's anchored subject commitment",
             field="patient",
             code="anchor-mismatch",
         )
@@ -223,10 +233,10 @@ def _store_received(
     wrapped: bytes,
     incoming: Path,
     new_record: bool,
-    keeping: tuple[str, date | None, bool],
+    keeping: tuple[str, date | None, date | None, bool, bool],
 ) -> None:
-    """``keeping``: the record's kind, last encounter and the chain's restriction of it."""
-    record_kind, last_encounter, restricted = keeping
+    """``keeping``: the record's kind, last encounter, day of care and the chain's restriction and hiding of it."""
+    record_kind, last_encounter, encounter_date, restricted, hidden = keeping
     final = blob_path(node, record_id, version)
     final.parent.mkdir(parents=True, exist_ok=True)
     os.replace(incoming, final)
@@ -251,7 +261,10 @@ def _store_received(
                     retention_until=retention_end(node.settings.retention, record_kind, last_encounter)
                     if last_encounter
                     else None,
+                    encounter_date=encounter_date,
                 )
+            if hidden and not record.hidden:
+                record.hidden, record.hidden_since = True, moment
             if restricted and not record.restricted:
                 record.restricted, record.restricted_since = True, moment
             elif record.custody != Custody.INCOMING:

@@ -105,9 +105,10 @@ async def receive_version(
     fhir_resource_type: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Z][A-Za-z]+$")] = None,
     record_kind: Annotated[RecordKind, Query()] = RecordKind.OTHER,
     last_encounter: Annotated[date | None, Query()] = None,
+    encounter_date: Annotated[date | None, Header(alias=header_names.ENCOUNTER_DATE)] = None,
 ) -> Received:
     """(Member to member) One version of a record handed over by its custodian: accepted only if the chain
-    names the caller as custodian, patient, category and salt open the anchor's subject commitment, the
+    names the caller as custodian, patient, category, day of care and salt open the anchor's subject commitment, the
     bytes match the anchored hash and the wrapped key opens them. Patient, category and salt travel in
     headers, never in the URL; the record's kind and last encounter keep its retention end, and the
     chain's restriction of it holds here as it did there."""
@@ -128,5 +129,6 @@ async def receive_version(
         declared_sha256=request.headers.get(signing.DIGEST),
         record_kind=record_kind,
         last_encounter=last_encounter,
+        encounter_date=encounter_date,
     )
     return Received(**stored)

@@ -145,21 +145,28 @@ def _chain_items_and_mark(node: Node, patient: str) -> tuple[list[InboxItem], da
         seen_until = _aware(mark.seen_until) if mark is not None else None
     names = {m.account: m.name for m in node.chain.registry.members()}
     clock = BlockClock(node.chain.reader)
-    grantees: dict[int, str | None] = {}
+    grantees: dict[int, tuple[str, ...]] = {}
     items = []
     for event in node.chain.consents.consent_events_of(patient)[-MAX_ITEMS:]:
         if event.kind == "grant":
-            grantees[event.consent_id] = event.grantee
-        grantee = event.grantee or grantees.get(event.consent_id)
+            grantees[event.consent_id] = event.grantees
+        named = event.grantees or grantees.get(event.consent_id, ())
+        first = named[0] if named else None
         items.append(
             _item(
                 f"{event.kind}:{event.block}:{event.log_index}",
                 event.kind,
                 datetime.fromtimestamp(clock(event.block), UTC),
-                grantee,
-                names.get(grantee or "", None),
+                first,
+                names.get(first or "", None),
                 seen_until,
-                {"consent_id": str(event.consent_id), "signer": event.signer, "block": event.block},
+                {
+                    "consent_id": str(event.consent_id),
+                    "signer": event.signer,
+                    "block": event.block,
+                    "grantees": list(named),
+                    "grantee_names": [names.get(g, g) for g in named],
+                },
             )
         )
     for glass in node.chain.consents.break_glass_events_of(patient)[-MAX_ITEMS:]:

@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from ledger_api.access.models import AccessEntry
 from ledger_api.chain.block_clock import BlockClock
 from ledger_api.chain.calldata import checksum_address
+from ledger_api.chain.days import day_iso
 from ledger_api.chain.events import decode_log
 from ledger_api.chain.transactions import chain_call
 from ledger_api.chain.types import Review
@@ -112,11 +113,14 @@ def read_events(node: Node, low: int, high: int) -> list[AccountEvent]:
                     tx,
                     {
                         "consent_id": str(args["consentId"]),
-                        "grantee": checksum_address(args["grantee"]),
+                        "grantees": [checksum_address(g) for g in args["grantees"]],
                         "categories": _names(Category, args["categories"]),
                         "purposes": _names(Purpose, args["purposes"]),
                         "valid_from": int(args["validFrom"]),
                         "valid_until": int(args["validUntil"]),
+                        "care_from": day_iso(int(args["careFrom"])),
+                        "care_to": day_iso(int(args["careTo"])),
+                        "notice_version": int(args["noticeVersion"]),
                         "signer": checksum_address(args["signer"]),
                     },
                 )
@@ -131,7 +135,7 @@ def read_events(node: Node, low: int, high: int) -> list[AccountEvent]:
                     tx,
                     {
                         "consent_id": str(args["consentId"]),
-                        "grantee": node.chain.consents.consent(int(args["consentId"])).grantee,
+                        "grantees": list(node.chain.consents.consent(int(args["consentId"])).grantees),
                         "signer": checksum_address(args["signer"]),
                     },
                 )

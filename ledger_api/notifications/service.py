@@ -46,8 +46,6 @@ SIGNATURE_HEADER = header_names.SIGNATURE
 EVENT_ID_HEADER = header_names.EVENT_ID
 EVENT_TYPE_HEADER = header_names.EVENT
 CURSOR = "notify_block"
-#: a grant to every active member names this grantee
-ANY_GRANTEE = "0x0000000000000000000000000000000000000000"
 
 
 class SubscriptionIn(BaseModel):
@@ -277,8 +275,8 @@ def public_notification(row: Notification, *, detailed: bool = False) -> Notific
 def _matches(sub: Subscription, event: AccountEvent) -> bool:
     if event.block < sub.from_block or event.type not in sub.events.split(","):
         return False
-    if sub.role == "member":  # a grant or revocation naming the member as grantee (or every member)
-        return event.type in ("grant", "revocation") and event.data.get("grantee") in (sub.subscriber, ANY_GRANTEE)
+    if sub.role == "member":  # a grant or revocation naming the member among its recipients
+        return event.type in ("grant", "revocation") and sub.subscriber in event.data.get("grantees", ())
     if sub.patient is not None:
         return sub.patient == event.patient
     return sub.role == "auditor" and event.type in AUDITOR_EVENT_TYPES

@@ -27,12 +27,14 @@ import json
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import blake3
 from medledger_crypto import DataKey, RecordContext, decrypt_record
 
 from ledger_api.chain.commitments import record_subject
+from ledger_api.chain.days import day_number
 
 FORMAT = "medledger-export/1"
 _EXTENSIONS = {
@@ -168,8 +170,9 @@ def _check(z: zipfile.ZipFile, patient: str, record: dict[str, Any], chain_recor
         problems.append("the record names another patient than the archive")
     subject = chain_records.record(record_id).subject
     salt = bytes.fromhex(record.get("subject_salt") or "")
-    if not salt or record_subject(record_id, record["patient"], int(record["category"]), salt) != subject:
-        problems.append("the anchor's subject commitment does not open to this patient and category")
+    day = day_number(date.fromisoformat(record["encounter_date"])) if record.get("encounter_date") else 0
+    if not salt or record_subject(record_id, record["patient"], int(record["category"]), salt, day) != subject:
+        problems.append("the anchor's subject commitment does not open to this patient, category and day of care")
     context = RecordContext(
         record_id=record_id, version=version, custodian=record["sealed_by"], patient=record["patient"]
     )

@@ -13,6 +13,7 @@ from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel, UniqueConstraint
 
 from ledger_api.chain.commitments import record_subject
+from ledger_api.chain.days import day_number
 
 
 class Custody(StrEnum):
@@ -76,10 +77,24 @@ class Record(RecordBase, table=True):
     restricted_since: datetime | None = None
     #: ``issuedAt`` (unix ms) of the last signed restriction change applied: an older signature is a replay
     restriction_issued_at: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
+    #: the day of the care the record is about (version 1's encounter date), bound into its anchor's
+    #: commitment: a consent limited to a range of days of care releases it only if the day lies inside
+    encounter_date: date | None = None
+    #: the patient hid this record from every consent: released under a consent to nobody (the patient,
+    #: this custodian's own care and a declared break-glass still reach it)
+    hidden: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    hidden_since: datetime | None = None
+    hiding_issued_at: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
+
+    def encounter_day(self) -> int:
+        """The day of care as the chain counts it (``chain.days``; 0 when not stated)."""
+        return day_number(self.encounter_date)
 
     def subject(self) -> bytes:
         """The commitment this record's anchor carries."""
-        return record_subject(bytes.fromhex(self.id), self.patient, self.category, bytes.fromhex(self.subject_salt))
+        return record_subject(
+            bytes.fromhex(self.id), self.patient, self.category, bytes.fromhex(self.subject_salt), self.encounter_day()
+        )
 
 
 class RecordVersion(SQLModel, table=True):
@@ -130,6 +145,11 @@ class RecordPublic(RecordBase):
     retention_until: date | None = None
     restricted: bool = False
     restricted_since: datetime | None = None
+    #: the day of care the record is about (bound into its anchor); consents limited to days of care check it
+    encounter_date: date | None = None
+    #: the patient hid it from every consent (break-glass and the custodian's own care still reach it)
+    hidden: bool = False
+    hidden_since: datetime | None = None
     versions: list[RecordVersionPublic] = []
 
 

@@ -1,4 +1,5 @@
-"""A patient's restriction of one record: an erasure request where the law says the record must be kept.
+"""A patient's restriction of one record (an erasure request where the law says the record must be kept),
+and the patient's hiding of one record from every consent.
 
 PIPL Art. 47: where a legal retention period has not ended, a request to delete means stopping all
 processing but storage and security. So the record stays, and from the restriction on it is released
@@ -13,16 +14,21 @@ follows the record through a custody handover and lets auditors judge every rele
 patient's own signed request (EIP-712 ``RecordRestriction``) stays with the custodian; its digest is the
 authorisation of the access-trail entry that records the change. A restriction of all the patient's
 records is the patient's own statement on chain instead (``ConsentRegistry.restrictSharing``).
+
+Hiding (EIP-712 ``RecordHiding``) works the same way and lives in the same places (``records.hidden``,
+``RecordRegistry.setHidden``), but asks less: no consent releases the record while it is hidden, while
+the custodian's own care and a declared break-glass still may (a patient keeping, say, one psychiatric
+note out of what they share, without stopping their hospital from using it).
 """
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from eth_utils import keccak
-from medledger_crypto import RecordRestriction
+from medledger_crypto import RecordHiding, RecordRestriction
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
@@ -59,13 +65,28 @@ class RecordRestrictionIn(BaseModel):
     signature: Signature
 
 
+class RecordHidingIn(BaseModel):
+    """The patient's (or a delegate's) signed request: EIP-712 ``RecordHiding(address patient,bytes32
+    recordId,bool hidden,uint256 issuedAt,uint256 deadline)`` under the consortium's consent domain."""
+
+    patient: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+    hidden: bool
+    issued_at: int = Field(
+        ge=0, lt=2**63, description="unix milliseconds; must be later than the last applied request's"
+    )
+    deadline: Deadline
+    signature: Signature
+
+
 class RestrictionView(BaseModel):
-    """A record's restriction as its custodian holds it; ``sequence``: the access-trail entry of the change."""
+    """A record's sharing flags as its custodian holds them; ``sequence``: the access-trail entry of the change."""
 
     record_id: str
     custodian: str
     restricted: bool
     restricted_since: datetime | None
+    hidden: bool = False
+    hidden_since: datetime | None = None
     sequence: int | None = None
 
 
@@ -87,7 +108,25 @@ class SetRecordRestrictionKind(OutboxKind[SetRecordRestriction]):
         return self.node.chain.records.is_restricted(bytes.fromhex(message.record_id)) == message.restricted
 
 
-KINDS: tuple[type[OutboxKind[SetRecordRestriction]], ...] = (SetRecordRestrictionKind,)
+class SetRecordHidden(ChainWrite):
+    """The custodian's chain write: the record hidden from every consent or not (nothing else)."""
+
+    kind: ClassVar[str] = "record_hidden"
+    record_id: str
+    hidden: bool
+
+
+class SetRecordHiddenKind(OutboxKind[SetRecordHidden]):
+    message = SetRecordHidden
+
+    def transaction(self, chain: Consortium[UnsignedTransaction], message: SetRecordHidden) -> UnsignedTransaction:
+        return chain.records.set_hidden(bytes.fromhex(message.record_id), message.hidden)
+
+    def already_done(self, message: SetRecordHidden) -> bool:
+        return self.node.chain.records.is_hidden(bytes.fromhex(message.record_id)) == message.hidden
+
+
+KINDS: tuple[type[OutboxKind[Any]], ...] = (SetRecordRestrictionKind, SetRecordHiddenKind)
 
 
 def view(record: Record, sequence: int | None = None) -> RestrictionView:
@@ -96,6 +135,8 @@ def view(record: Record, sequence: int | None = None) -> RestrictionView:
         custodian=record.custodian,
         restricted=record.restricted,
         restricted_since=record.restricted_since,
+        hidden=record.hidden,
+        hidden_since=record.hidden_since,
         sequence=sequence,
     )
 
@@ -110,11 +151,68 @@ def restrict_in_person(node: Node, caller: Caller, record: Record) -> AccessEntr
 def change_signed(node: Node, record_id: str, request: RecordRestrictionIn) -> RestrictionView:
     """Applies a patient-signed restriction change to a record held here, checked as the chain would check
     a consent: deadline, signer = the record's patient or their delegate now, and no replay."""
+    record = _held(node, record_id)
+    message = RecordRestriction(
+        patient=request.patient,
+        record_id=bytes.fromhex(record_id),
+        restricted=request.restricted,
+        issued_at=request.issued_at,
+        deadline=request.deadline,
+    )
+    signer, proof = _check_signed(node, record, message, request, record.restriction_issued_at)
+    if record.restricted == request.restricted:
+        raise Conflict(
+            f"the record is {'already' if record.restricted else 'not'} restricted", code="restriction-unchanged"
+        )
+    entry = _apply(
+        node, record, restricted=request.restricted, requester=signer, proof=proof, issued_at=request.issued_at
+    )
+    return _view_after(node, record_id, entry)
+
+
+def change_hidden(node: Node, record_id: str, request: RecordHidingIn) -> RestrictionView:
+    """Applies a patient-signed hiding change to a record held here (checked as a restriction is)."""
+    record = _held(node, record_id)
+    message = RecordHiding(
+        patient=request.patient,
+        record_id=bytes.fromhex(record_id),
+        hidden=request.hidden,
+        issued_at=request.issued_at,
+        deadline=request.deadline,
+    )
+    signer, proof = _check_signed(node, record, message, request, record.hiding_issued_at)
+    if record.hidden == request.hidden:
+        raise Conflict(f"the record is {'already' if record.hidden else 'not'} hidden", code="hiding-unchanged")
+    fields = _entry(record, requester=signer, proof=proof, action="hide" if request.hidden else "unhide")
+    with node.access_lock, session_scope(node.engine) as session:
+        stored = _locked(session, record.id)
+        stored.hidden = request.hidden
+        stored.hidden_since = datetime.now(UTC) if request.hidden else None
+        stored.hiding_issued_at = request.issued_at
+        session.add(stored)
+        enqueue(session, SetRecordHidden(record_id=record.id, hidden=request.hidden))
+        entry = record_access(session, member=node.address, fields=fields)
+    return _view_after(node, record_id, entry)
+
+
+def _held(node: Node, record_id: str) -> Record:
     with session_scope(node.engine) as session:
         record = session.get(Record, record_id)
     if record is None or record.erased_at is not None:
         raise NotFound(f"no record {record_id} at this member", code="record-not-found")
     check_custody(node, record, writing=True)
+    return record
+
+
+def _check_signed(
+    node: Node,
+    record: Record,
+    message: RecordRestriction | RecordHiding,
+    request: RecordRestrictionIn | RecordHidingIn,
+    last_issued_at: int,
+) -> tuple[str, str]:
+    """The signer (the record's patient or their delegate now) and the signature's digest, after the
+    deadline, clock and replay checks; raises otherwise."""
     now = int(time.time())
     if request.deadline < now:
         raise InvalidValue(
@@ -124,13 +222,6 @@ def change_signed(node: Node, record_id: str, request: RecordRestrictionIn) -> R
         )
     if request.issued_at > (now + CLOCK_SKEW_S) * 1000:
         raise InvalidValue("issued_at: lies in the future", field="issued_at", code="issued-in-future")
-    message = RecordRestriction(
-        patient=request.patient,
-        record_id=bytes.fromhex(record_id),
-        restricted=request.restricted,
-        issued_at=request.issued_at,
-        deadline=request.deadline,
-    )
     signer = signer_of(node, message, request.signature)
     patient = record.patient
     if request.patient.lower() != patient.lower() or not (
@@ -140,39 +231,39 @@ def change_signed(node: Node, record_id: str, request: RecordRestrictionIn) -> R
         raise Forbidden(
             "signature: not by this record's patient or a delegate of theirs", code="signature-wrong-signer"
         )
-    if request.issued_at <= record.restriction_issued_at:
+    if request.issued_at <= last_issued_at:
         raise Conflict(
             "issued_at: a later request for this record was applied already; sign a new one",
             code="restriction-request-stale",
         )
-    if record.restricted == request.restricted:
-        raise Conflict(
-            f"the record is {'already' if record.restricted else 'not'} restricted", code="restriction-unchanged"
-        )
     v, r, s = signature_parts(request.signature)
-    proof = keccak(r + s + bytes([v])).hex()
-    entry = _apply(
-        node, record, restricted=request.restricted, requester=signer, proof=proof, issued_at=request.issued_at
-    )
+    return signer, keccak(r + s + bytes([v])).hex()
+
+
+def _view_after(node: Node, record_id: str, entry: AccessEntry) -> RestrictionView:
     with session_scope(node.engine) as session:
         stored = session.get(Record, record_id)
         assert stored is not None
         return view(stored, entry.sequence)
 
 
-def _apply(
-    node: Node, record: Record, *, restricted: bool, requester: str, proof: str, issued_at: int | None
-) -> AccessEntry:
-    """The change, its chain write and its access-trail entry, in one transaction."""
-    fields = AccessEntryBase.patient_action(
+def _entry(record: Record, *, requester: str, proof: str, action: str) -> AccessEntryBase:
+    return AccessEntryBase.patient_action(
         record_id=record.id,
         version=record.latest_version,
         category=record.category,
         patient=record.patient,
         requester=requester,
-        action="restrict" if restricted else "unrestrict",
+        action=action,
         proof=proof,
     )
+
+
+def _apply(
+    node: Node, record: Record, *, restricted: bool, requester: str, proof: str, issued_at: int | None
+) -> AccessEntry:
+    """The change, its chain write and its access-trail entry, in one transaction."""
+    fields = _entry(record, requester=requester, proof=proof, action="restrict" if restricted else "unrestrict")
     with node.access_lock, session_scope(node.engine) as session:
         stored = _locked(session, record.id)
         stored.restricted = restricted

@@ -28,6 +28,7 @@ from ledger_api.access.writer import access_log
 from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
 from ledger_api.chain.commitments import new_salt
+from ledger_api.chain.days import day_number
 from ledger_api.chain.ids import mint_record_id
 from ledger_api.core.db import session_scope, transaction
 from ledger_api.errors import Conflict, ConsentDenied, CustodyMoved, InvalidValue, NotFound, RecordRestricted
@@ -177,6 +178,7 @@ def _store(
                     created_at=moment,
                     subject_salt=new_salt().hex(),
                     record_kind=new.record_kind,
+                    encounter_date=encounter,
                 )
             elif record.latest_version != version - 1:
                 raise Conflict("a concurrent upload added this version first; retry", code="version-race")
@@ -259,6 +261,9 @@ def _public(session: Session, record: Record, custody: str | None = None, *, ope
         retention_until=record.retention_until,
         restricted=record.restricted,
         restricted_since=record.restricted_since,
+        encounter_date=record.encounter_date,
+        hidden=record.hidden,
+        hidden_since=record.hidden_since,
         versions=[
             RecordVersionPublic(
                 version=v.version,
@@ -278,8 +283,8 @@ def get_record(node: Node, caller: Caller, record_id: str) -> RecordPublic:
         record = session.get(Record, record_id)
         if record is None:
             raise NotFound(f"no record {record_id} at this member", code="record-not-found")
-        opener = _check_can_see(node, caller, record.patient, {record.category})
-        if not opener and not _remote_may_see(node, caller, record):
+        shown, opener = _visible(node, caller, record.patient, [record], None)
+        if not shown:
             raise ConsentDenied("no consent lets you see this record")
         return _public(session, record, _custody(node, record), opener=opener)
 
@@ -294,8 +299,7 @@ def list_records(node: Node, caller: Caller, patient: str, purpose: Purpose | No
                 .order_by(col(Record.created_at))
             )
         )
-        visible, opener = _visible_categories(node, caller, patient, {r.category for r in records}, purpose)
-        shown = [r for r in records if r.category in visible and (opener or _remote_may_see(node, caller, r))]
+        shown, opener = _visible(node, caller, patient, records, purpose)
         return [_public(session, r, _custody(node, r), opener=opener) for r in shown]
 
 
@@ -331,31 +335,31 @@ def _custody(node: Node, record: Record | Row[Any]) -> str:
     return record.custody
 
 
-def _visible_categories(
-    node: Node, caller: Caller, patient: str, categories: set[int], purpose: Purpose | None
-) -> tuple[set[int], bool]:
-    """The categories the caller may see now, and whether it is one who may open the anchors (not remote)."""
+def _visible(
+    node: Node, caller: Caller, patient: str, records: list[Record], purpose: Purpose | None
+) -> tuple[list[Record], bool]:
+    """The records the caller may see now, and whether it is one who may open the anchors (not remote).
+
+    Another member sees what it could be released: under a break-glass, every record; under consents,
+    those of a category and day of care some consent covers for ``purpose`` (default treatment), unless
+    the patient restricted or hid them."""
     role = policy.require(policy.PATIENT_DELEGATE_OR_MEMBER_READS_RECORDS, node, caller, patient)
-    if role != "remote":  # the patient, a delegate, the custodian's own system: every category
-        return categories, True
+    if role != "remote":  # the patient, a delegate, the custodian's own system: every record
+        return records, True
     if node.chain.consents.emergency_access(patient, caller.address) is not None:
-        return categories, False
+        return records, False
     wanted = purpose if purpose is not None else Purpose.TREATMENT
-    permitted = {c for c in categories if node.chain.consents.permitting_consent(patient, caller.address, c, wanted)}
-    return permitted, False
+    answers: dict[tuple[int, int], bool] = {}
 
+    def covered(record: Record) -> bool:
+        key = (record.category, record.encounter_day())
+        if key not in answers:
+            answers[key] = (
+                node.chain.consents.permitting_consent(patient, caller.address, key[0], wanted, key[1]) is not None
+            )
+        return answers[key]
 
-def _remote_may_see(node: Node, caller: Caller, record: Record) -> bool:
-    """A restricted record is shown to another member only under its break-glass (as it is released)."""
-    return not record.restricted or node.chain.consents.emergency_access(record.patient, caller.address) is not None
-
-
-def _check_can_see(node: Node, caller: Caller, patient: str, categories: set[int]) -> bool:
-    """Raises unless the caller may see a record of these categories; True for one who may open its anchor."""
-    visible, opener = _visible_categories(node, caller, patient, categories, None)
-    if not visible:
-        raise ConsentDenied("no consent lets you see this record")
-    return opener
+    return [r for r in records if not r.restricted and not r.hidden and covered(r)], False
 
 
 @dataclass
@@ -385,7 +389,7 @@ class Release:
 #: query read as plain columns (release runs on every fetch: one statement, and no ORM objects,
 #: which cost ~3x the query itself).
 RELEASABLE = (
-    select(
+    select(  # type: ignore[misc]
         Record.id,
         Record.patient,
         Record.category,
@@ -397,6 +401,8 @@ RELEASABLE = (
         Record.custody,
         Record.custody_counterpart,
         Record.restricted,
+        Record.hidden,
+        Record.encounter_date,
         RecordVersion.version,
         RecordVersion.content_hash,
         RecordVersion.sealed_by,
@@ -506,8 +512,10 @@ def _authorize(node: Node, caller: Caller, record: Record | Row[Any], purpose: P
         return "custodian", ""
     consent_id = (
         None
-        if record.restricted
-        else consents.permitting_consent(record.patient, caller.address, record.category, int(purpose), block)
+        if record.restricted or record.hidden
+        else consents.permitting_consent(
+            record.patient, caller.address, record.category, int(purpose), day_number(record.encounter_date), block
+        )
     )
     if consent_id is not None:
         return "consent", f"{consent_id:064x}"

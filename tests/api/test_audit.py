@@ -20,7 +20,7 @@ from ledger_api.audit.chain_view import read_chain
 from ledger_api.audit.report_schema import AuditPolicy, AuditReport, MemberExport
 from ledger_api.audit.verify import verify
 from ledger_api.chain.commitments import statement_commitment
-from ledger_api.chain.types import GrantTerms
+from ledger_api.consents.wire import terms_under_notice
 from ledger_api.core import headers as header_names
 from ledger_api.core.db import session_scope
 from ledger_api.records.blobs import blob_path
@@ -271,8 +271,8 @@ def test_an_entry_naming_another_patient_than_the_record_is_found(world: World) 
     records = _story(world)
     other = world.other_patient
     now = int(world.backend.w3.eth.get_block("latest")["timestamp"])
-    terms = GrantTerms(
-        grantee=world.b.address, categories=0b11, purposes=0b1, valid_from=now - 1, valid_until=now + 3600
+    terms = terms_under_notice(
+        grantees=(world.b.address,), categories=0b11, purposes=0b1, valid_from=now - 1, valid_until=now + 3600
     )
     covering = world.chain_as(other).consents.grant(other.address, terms)
     consent_id = covering.event("ConsentGranted").args["consentId"]

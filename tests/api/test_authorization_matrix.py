@@ -7,7 +7,6 @@ auditor, the record's patient (own), another patient (other) and nobody (anonymo
 from __future__ import annotations
 
 import base64
-import dataclasses
 import time
 from collections.abc import Callable
 
@@ -17,6 +16,7 @@ from medledger_crypto import (
     ConsentMessage,
     ConsentRevocation,
     DelegateChange,
+    RecordHiding,
     RecordRestriction,
     SharingRestriction,
     sign_typed,
@@ -24,6 +24,7 @@ from medledger_crypto import (
 
 from ledger_api.apidocs.document import api_routes, declared_rule
 from ledger_api.auth import policy
+from ledger_api.consents.wire import grant_body
 from ledger_api.core import headers as header_names
 from tests.api.conftest import World
 from tests.utils.consents import grant_message
@@ -59,7 +60,7 @@ def _signed_grant(world: World) -> dict:
     now = int(time.time())
     nonce = world.chain_as(world.patient).consents.nonce(world.patient.address)
     message = grant_message(world.patient.address, world.b.address, nonce=nonce, deadline=now + 600)
-    return {**dataclasses.asdict(message), "signature": _sign(world, message)}
+    return {**grant_body(message, (0, b"", b"")), "signature": _sign(world, message)}
 
 
 def _signed_revocation(world: World) -> dict:
@@ -103,6 +104,22 @@ def _signed_record_restriction(world: World, record_id: str) -> dict:
     return {
         "patient": world.patient.address,
         "restricted": True,
+        "issued_at": now * 1000,
+        "deadline": now + 600,
+        "signature": {"v": v, "r": r.hex(), "s": s.hex()},
+    }
+
+
+def _signed_record_hiding(world: World, record_id: str) -> dict:
+    now = int(time.time())
+    message = RecordHiding(
+        patient=world.patient.address, record_id=bytes.fromhex(record_id), hidden=True, issued_at=now * 1000, deadline=now + 600
+    )
+    document = message.document(chain_id=world.node.node.chain_id, contract=world.manifest.address("ConsentRegistry"))
+    v, r, s = sign_typed(world.patient, document)
+    return {
+        "patient": world.patient.address,
+        "hidden": True,
         "issued_at": now * 1000,
         "deadline": now + 600,
         "signature": {"v": v, "r": r.hex(), "s": s.hex()},
@@ -188,6 +205,10 @@ CASES: dict[str, tuple[Request, dict[str, int]]] = {
     ),
     "POST /v1/records/{record_id}/restriction": (
         lambda w, c, r: c.post(f"/v1/records/{r}/restriction", json=_signed_record_restriction(w, r)),
+        {"local": 200, "remote": 200, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},
+    ),
+    "POST /v1/records/{record_id}/hiding": (
+        lambda w, c, r: c.post(f"/v1/records/{r}/hiding", json=_signed_record_hiding(w, r)),
         {"local": 200, "remote": 200, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},
     ),
     "POST /v1/patients/{patient}/restriction": (
@@ -522,6 +543,8 @@ PUBLIC = {
     "GET /healthz": "liveness probe for the orchestrator",
     "GET /readyz": "readiness probe; names the node's member account, which is public on chain",
     "GET /metrics": "Prometheus counters by route and status: no patient, record or account appears in them",
+    "GET /v1/privacy-notice": "the consortium's privacy notice: shown to anyone before they consent",
+    "GET /v1/privacy-notice/{version}": "an earlier privacy notice: the words behind consents signed under it",
 }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from medledger_crypto import ConsentGrant
 from sqlalchemy import update
 
 from ledger_api.consent_requests.models import ConsentRequest
@@ -13,7 +12,7 @@ from ledger_api.consent_requests.service import RequestAnswers
 from ledger_api.core.db import session_scope
 from ledger_api.vocabulary import Category, Purpose, bitset
 from tests.api.conftest import World
-from tests.utils.consents import signed_grant_body
+from tests.utils.consents import signed_grant_body, suggested_grant_message
 from tests.utils.enrolment import fresh_mrn, link_statement, raise_request, refusal, request_body
 from tests.utils.records import upload
 from tests.utils.webhooks import Receiver
@@ -44,16 +43,12 @@ def test_a_request_by_mrn_is_granted_by_the_patients_grant_on_chain_and_the_hosp
         seen = patient.get(f"/v1/patients/{world.patient.address}/consent-requests").json()
         assert [r["id"] for r in seen] == [asked["id"]]
         terms = seen[0]["suggested_grant"]
-        assert terms["grantee"] == world.a.address
+        assert terms["grantees"] == [world.a.address]
+        assert (terms["care_from"], terms["care_to"]) == ("2026-10-01", "2026-10-31")
         assert (terms["categories"], terms["purposes"]) == (bitset([Category.LABS]), bitset([Purpose.TREATMENT]))
         assert terms["valid_until"] - terms["valid_from"] <= 30 * 86_400
         nonce = patient.get(f"/v1/patients/{world.patient.address}/signing-domain").json()["nonce"]
-        message = ConsentGrant(
-            patient=world.patient.address,
-            nonce=nonce,
-            deadline=terms["valid_from"] + 600,
-            **{k: terms[k] for k in ("grantee", "categories", "purposes", "valid_from", "valid_until")},
-        )
+        message = suggested_grant_message(world.patient.address, terms, nonce=nonce, deadline=terms["valid_from"] + 600)
         relayed = patient.post("/v1/consents", json=signed_grant_body(world.patient, message, **_domain(world)))
         assert relayed.status_code == 202, relayed.text
     world.node.drain()

@@ -20,7 +20,7 @@ def _signed_grant(world: World, signer: LocalAccount, *, chain_id: int | None = 
     patient = changes.pop("patient", world.patient.address)
     nonce = changes.pop("nonce", None)
     nonce = world.chain_as(world.stranger).consents.nonce(patient) if nonce is None else nonce
-    terms = {"grantee": world.b.address, "categories": LABS_ONLY, "purposes": TREATMENT_ONLY, **changes}
+    terms = {"grantee": world.b.address, "categories": LABS_ONLY, "purposes": TREATMENT_ONLY, **changes}  # one named
     message = grant_message(patient, terms.pop("grantee"), nonce=nonce, lasts_s=86_400, **terms)
     chain_id = chain_id or world.node.node.chain_id
     return signed_grant_body(signer, message, chain_id=chain_id, contract=world.manifest.address("ConsentRegistry"))
@@ -36,7 +36,7 @@ def test_patient_grant_is_relayed_and_goes_from_pending_to_active(world: World) 
         world.node.drain()
         assert client.get(f"/v1/relays/{relay.json()['id']}").json()["state"] == "confirmed"
         listed = client.get(f"/v1/patients/{world.patient.address}/consents").json()
-    assert [c["status"] for c in listed] == ["active"] and listed[0]["grantee"] == world.b.address
+    assert [c["status"] for c in listed] == ["active"] and listed[0]["grantees"] == [world.b.address]
     with world.node.member_client(world.a.account) as member:
         answer = member.get(
             "/v1/permissions",

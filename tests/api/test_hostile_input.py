@@ -4,7 +4,6 @@ try to walk the file system get a 4xx; and none of it stores anything."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import pytest
@@ -15,11 +14,12 @@ from structlog.testing import capture_logs
 
 from ledger_api.auth.signing import SIGNER, sign_headers
 from ledger_api.chain.types import ProposalKind
+from ledger_api.consents.wire import grant_body
 from ledger_api.core.db import session_scope
 from ledger_api.outbox.models import OutboxItem
 from ledger_api.records.models import Record
 from tests.api.conftest import World
-from tests.utils.consents import grant_message, signature_json
+from tests.utils.consents import grant_message
 
 
 def _signed(world: World, account, method: str, path: str, body: bytes = b"", **overrides):
@@ -99,7 +99,7 @@ def _grant(
     document = message.document(
         chain_id=chain_id or world.node.node.chain_id, contract=contract or world.manifest.address("ConsentRegistry")
     )
-    return {**dataclasses.asdict(message), "signature": signature_json(sign_typed(signer or world.patient, document))}
+    return grant_body(message, sign_typed(signer or world.patient, document))
 
 
 def test_consent_signatures_that_do_not_hold_are_refused_before_relaying(world: World) -> None:

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from ledger_api.chain.types import GrantTerms, ProposalKind
+from ledger_api.chain.types import ProposalKind
+from ledger_api.consents.wire import terms_under_notice
 from ledger_api.notifications.delivery import ReceiverPolicy, ReceiverRefused, post_pinned
 from tests.api.conftest import World
 from tests.utils.records import grant
@@ -138,8 +139,8 @@ def test_a_slow_receiver_delays_no_other_patients_notification(world: World, rec
             assert _subscribe(client, receiver.url, ["grant"]).status_code == 201
         grant(world, world.b.address)  # the slow receiver's patient: first in line
         now = int(world.backend.w3.eth.get_block("latest")["timestamp"])
-        terms = GrantTerms(
-            grantee=world.b.address, categories=1, purposes=1, valid_from=now - 1, valid_until=now + 3600
+        terms = terms_under_notice(
+            grantees=(world.b.address,), categories=1, purposes=1, valid_from=now - 1, valid_until=now + 3600
         )
         world.chain_as(world.other_patient).consents.grant(world.other_patient.address, terms)
         notifier = world.node.app.state.notifier

@@ -68,7 +68,7 @@ def test_a_patient_gets_every_event_of_their_account_signed_and_in_order(world: 
     assert [b["type"] for b in bodies] == ["grant", "access", "revocation", "break_glass", "review"]
     assert {b["patient"] for b in bodies} == {world.patient.address}
     grant_body, access, revocation, emergency, review = bodies
-    assert grant_body["data"]["consent_id"] == str(consent_id) and grant_body["data"]["grantee"] == world.b.address
+    assert grant_body["data"]["consent_id"] == str(consent_id) and grant_body["data"]["grantees"] == [world.b.address]
     assert access["data"]["requester"] == world.b.address and access["data"]["record_id"] == labs
     assert access["id"] == f"access:{world.a.address}:1" and access["data"]["basis"] == "consent"
     assert revocation["data"]["consent_id"] == str(consent_id)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from ledger_api.chain.commitments import opens
-from ledger_api.chain.defaults import ANY_MEMBER
+from ledger_api.chain.days import day_number
 from ledger_api.core import headers as header_names
 from ledger_api.vocabulary import Category, Purpose, bitset
 from tests.api.conftest import World
@@ -48,9 +50,9 @@ def test_other_member_is_denied_without_consent_and_served_with_it(world: World)
     assert fetch(world, world.b, record_id).status_code == 403
 
 
-def test_consent_to_every_member_and_break_glass(world: World) -> None:
+def test_consent_naming_every_member_and_break_glass(world: World) -> None:
     record_id = upload(world, category=Category.IMAGING).json()["id"]
-    grant(world, ANY_MEMBER, categories=bitset([Category.IMAGING]))
+    grant(world, (world.a.address, world.b.address, world.c.address), categories=bitset([Category.IMAGING]))
     assert fetch(world, world.c, record_id).status_code == 200
     other = upload(world, category=Category.MENTAL_HEALTH).json()["id"]
     assert fetch(world, world.c, other).status_code == 403
@@ -103,9 +105,11 @@ def test_the_patient_gets_the_salt_that_opens_the_anchor_and_other_members_do_no
     anchored = world.chain_as(world.stranger).records.record(bytes.fromhex(record["id"]))
     with world.node.patient_client(world.patient) as client:
         (mine,) = client.get(f"/v1/patients/{world.patient.address}/records").json()
-    salt = bytes.fromhex(mine["subject_salt"])
-    assert opens(anchored.subject, bytes.fromhex(record["id"]), world.patient.address, int(Category.IMAGING), salt)
-    assert not opens(anchored.subject, bytes.fromhex(record["id"]), world.patient.address, int(Category.LABS), salt)
+    salt, day = bytes.fromhex(mine["subject_salt"]), day_number(date.fromisoformat(mine["encounter_date"]))
+    record_id = bytes.fromhex(record["id"])
+    assert opens(anchored.subject, record_id, world.patient.address, int(Category.IMAGING), salt, day)
+    assert not opens(anchored.subject, record_id, world.patient.address, int(Category.LABS), salt, day)
+    assert not opens(anchored.subject, record_id, world.patient.address, int(Category.IMAGING), salt, day - 1)
     grant(world, world.b.address)
     with world.node.member_client(world.b.account) as client:
         (seen,) = client.get(f"/v1/patients/{world.patient.address}/records").json()

@@ -14,7 +14,7 @@ from eth_account.signers.local import LocalAccount
 from ledger_api.chain.backends import AnvilBackend, free_port
 from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.transactions import TransactionSender
-from ledger_api.chain.types import GrantTerms
+from ledger_api.consents.wire import terms_under_notice
 from ledger_api.vocabulary import Purpose, bitset
 from tests.utils.nodes import Identities, RunningNode, deploy, loopback_listener, start_node
 
@@ -32,8 +32,8 @@ class TwoNodes:
         consents = Consortium(
             self.backend.w3, self.a.node.manifest, TransactionSender(self.backend.w3, self.patient)
         ).consents
-        terms = GrantTerms(
-            grantee=self.ids.members["b"].address,
+        terms = terms_under_notice(
+            grantees=(self.ids.members["b"].address,),
             categories=categories,
             purposes=purposes,
             valid_from=now - 1,

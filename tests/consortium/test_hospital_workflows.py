@@ -4,14 +4,12 @@ of everything — while B learns nothing of A's numbers or requests."""
 
 from __future__ import annotations
 
-from medledger_crypto import ConsentGrant
-
 from ledger_api.auth.patient_proof import CONSORTIUM_VIEW
 from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.transactions import TransactionSender
 from ledger_api.consent_requests.service import RequestAnswers
 from tests.consortium.conftest import TwoNodes
-from tests.utils.consents import signed_grant_body
+from tests.utils.consents import signed_grant_body, suggested_grant_message
 from tests.utils.enrolment import fresh_mrn, link_statement, raise_request, refusal
 from tests.utils.records import LAB_REPORT
 
@@ -73,13 +71,12 @@ def test_a_patient_signed_in_elsewhere_answers_a_hospitals_requests_removes_its_
 
         terms = granted_one["suggested_grant"]
         nonce = portal.get(f"/v1/patients/{world.patient.address}/signing-domain").json()["nonce"]
-        narrowed = {**{k: terms[k] for k in ("grantee", "categories", "purposes", "valid_from")}}
-        message = ConsentGrant(
-            patient=world.patient.address,
+        message = suggested_grant_message(
+            world.patient.address,
+            terms,
             nonce=nonce,
             deadline=terms["valid_from"] + 600,
             valid_until=terms["valid_from"] + 7 * 86_400,  # the patient narrows 30 days to 7
-            **narrowed,
         )
         relayed = portal.post("/v1/consents", json=signed_grant_body(world.patient, message, **_domain(world)))
         assert relayed.status_code == 202, relayed.text

@@ -1,13 +1,15 @@
 """A model of the consent lifecycle, run by hypothesis against the real ConsentRegistry on the EVM.
 
-Random sequences of grants (by the patient, or by a delegate who may or may not be appointed),
+Random sequences of grants (by the patient, or by a delegate who may or may not be appointed; naming one
+member or several; for every day of care or a range of days),
 revocations (by the patient, a delegate or a stranger), delegate appointments and removals,
 break-glass declarations and the passing of time; after every step the contract's ``isPermitted``
-and ``emergencyAccess`` must agree with the model for every member, category and purpose probed.
+and ``emergencyAccess`` must agree with the model for every member, category, purpose and day of care probed.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -17,13 +19,16 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from ledger_api.chain.backends import AnvilBackend
-from ledger_api.chain.defaults import ANY_MEMBER
 from ledger_api.chain.deployment import DeploymentManifest
-from ledger_api.chain.types import GrantTerms
+from ledger_api.consents.wire import terms_under_notice
 from ledger_api.errors import ContractReverted, TransactionFailed
 from tests.utils.actors import Actors, Chain, deploy_test_consortium
 
 CATEGORIES, PURPOSES = range(3), range(2)
+#: a patient's episode of care (days since 1970), and the days of the records judged: not stated (so before
+#: any range with a start), its first and last day, after
+EPISODE = (20_400, 20_410)
+DAYS = (0, 20_400, 20_410, 20_411)
 #: timestamps this close to a window's edge are not judged (the block a call reads may be one off)
 EDGE_S = 3
 
@@ -31,12 +36,17 @@ EDGE_S = 3
 @dataclass
 class ModelConsent:
     consent_id: int
-    grantee: str
+    grantees: tuple[str, ...]
     categories: int
     purposes: int
     valid_from: int
     valid_until: int
+    care_from: int = 0
+    care_to: int = 0
     revoked: bool = False
+
+    def covers_day(self, day: int) -> bool:
+        return day >= self.care_from and (self.care_to == 0 or day <= self.care_to)
 
 
 @pytest.fixture(scope="module")
@@ -71,22 +81,32 @@ def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> Non
 
         @rule(
             by_delegate=st.booleans(),
-            grantee=st.sampled_from(["b", "c", "any"]),
+            grantee=st.sampled_from(["b", "c", "both"]),
+            care=st.sampled_from([(0, 0), (EPISODE[0], EPISODE[1]), (0, EPISODE[0]), (EPISODE[1], 0)]),
             categories=st.integers(1, 0b111),
             purposes=st.integers(1, 0b11),
             starts_in=st.sampled_from([-600, 0, 120]),
             lasts=st.sampled_from([60, 600, 7200]),
         )
         def grant(
-            self, by_delegate: bool, grantee: str, categories: int, purposes: int, starts_in: int, lasts: int
+            self,
+            by_delegate: bool,
+            grantee: str,
+            care: tuple[int, int],
+            categories: int,
+            purposes: int,
+            starts_in: int,
+            lasts: int,
         ) -> None:
             start = self.now() + starts_in
-            terms = GrantTerms(
-                grantee=ANY_MEMBER if grantee == "any" else members[grantee],
+            terms = terms_under_notice(
+                grantees=tuple(members.values()) if grantee == "both" else (members[grantee],),
                 categories=categories,
                 purposes=purposes,
                 valid_from=max(start, 0),
                 valid_until=max(start, 0) + lasts,
+                care_from=care[0],
+                care_to=care[1],
             )
             signer = actors.delegate if by_delegate else actors.patient
             # the contract refuses a window that is already over when the grant lands
@@ -104,11 +124,13 @@ def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> Non
             self.consents.append(
                 ModelConsent(
                     receipt.event("ConsentGranted").args["consentId"],
-                    terms.grantee,
+                    terms.grantees,
                     categories,
                     purposes,
                     terms.valid_from,
                     terms.valid_until,
+                    terms.care_from,
+                    terms.care_to,
                 )
             )
 
@@ -151,26 +173,27 @@ def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> Non
             now = self.now()
             read = self.chain.read.consents
             for member in members.values():
-                for category in CATEGORIES:
-                    for purpose in PURPOSES:
-                        covering = [
-                            c
-                            for c in self.consents
-                            if not c.revoked
-                            and c.grantee in (member, ANY_MEMBER)
-                            and c.categories >> category & 1
-                            and c.purposes >> purpose & 1
-                        ]
-                        if any(min(abs(now - c.valid_from), abs(now - c.valid_until)) <= EDGE_S for c in covering):
-                            continue
-                        expected = any(c.valid_from <= now < c.valid_until for c in covering)
-                        assert read.is_permitted(self.patient, member, category, purpose) == expected, (
-                            member,
-                            category,
-                            purpose,
-                            now,
-                            covering,
-                        )
+                for category, purpose, day in itertools.product(CATEGORIES, PURPOSES, DAYS):
+                    covering = [
+                        c
+                        for c in self.consents
+                        if not c.revoked
+                        and member in c.grantees
+                        and c.categories >> category & 1
+                        and c.purposes >> purpose & 1
+                        and c.covers_day(day)
+                    ]
+                    if any(min(abs(now - c.valid_from), abs(now - c.valid_until)) <= EDGE_S for c in covering):
+                        continue
+                    expected = any(c.valid_from <= now < c.valid_until for c in covering)
+                    assert read.is_permitted(self.patient, member, category, purpose, day) == expected, (
+                        member,
+                        category,
+                        purpose,
+                        day,
+                        now,
+                        covering,
+                    )
                 expiry = self.break_glass.get(member)
                 if expiry is None or abs(now - expiry) > EDGE_S:
                     active = expiry is not None and now < expiry

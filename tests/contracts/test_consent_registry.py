@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from eth_account import Account
 
-from ledger_api.chain.defaults import ANY_MEMBER
-from ledger_api.chain.types import ConsentState, GrantTerms, Review
+from ledger_api.chain.types import ConsentState, Review, Role
 from ledger_api.vocabulary import Category, Purpose, bitset
-from tests.utils.actors import Chain, reverts
+from tests.utils.actors import X25519_KEY, Chain, reverts
 
 LABS, IMAGING, GENOMICS = int(Category.LABS), int(Category.IMAGING), int(Category.GENOMICS)
 TREATMENT, RESEARCH = int(Purpose.TREATMENT), int(Purpose.RESEARCH)
@@ -25,7 +24,8 @@ class TestDirectGrants:
         )
         receipt = chain.as_(p).consents.grant(p.address, terms)
         event = receipt.event("ConsentGranted").args
-        assert (event["patient"], event["grantee"], event["signer"]) == (p.address, b, p.address)
+        assert (event["patient"], event["grantees"], event["signer"]) == (p.address, [b], p.address)
+        assert (event["noticeVersion"], event["noticeHash"]) == (terms.notice_version, terms.notice_hash)
         cid = event["consentId"]
         assert cid >> 96 == int(p.address, 16)
         consents = chain.read.consents
@@ -38,27 +38,82 @@ class TestDirectGrants:
         assert not consents.is_permitted(chain.actors.stranger.address, b, LABS, TREATMENT)  # other patient
         assert consents.permitting_consent(p.address, b, GENOMICS, TREATMENT) is None
         stored = consents.consent(cid)
-        assert (stored.grantee, stored.categories, stored.purposes, stored.state) == (
-            b,
+        assert (stored.grantees, stored.categories, stored.purposes, stored.state) == (
+            (b,),
             terms.categories,
             terms.purposes,
             ConsentState.ACTIVE,
         )
         assert consents.consent_count(p.address) == 1
 
-    def test_grant_to_every_member_covers_active_members_only(self, chain: Chain) -> None:
+    def test_a_grant_naming_every_member_covers_exactly_those_named(self, chain: Chain) -> None:
         p = chain.actors.patient
-        chain.as_(p).consents.grant(p.address, chain.terms(ANY_MEMBER))
+        every = (chain.actors.a.address, chain.actors.b.address, chain.actors.c.address)
+        cid = _consent_id(chain.as_(p).consents.grant(p.address, chain.terms(every)))
         consents = chain.read.consents
         for member in (chain.actors.a, chain.actors.b, chain.actors.c):
             assert consents.is_permitted(p.address, member.address, LABS, TREATMENT)
         assert not consents.is_permitted(p.address, chain.actors.auditor.address, LABS, TREATMENT)
         assert not consents.is_permitted(p.address, chain.actors.stranger.address, LABS, TREATMENT)
+        assert set(consents.consent(cid).grantees) == set(every)
+
+    def test_a_member_that_joins_later_is_not_covered_until_named_in_a_new_grant(self, chain: Chain) -> None:
+        p, candidate = chain.actors.patient, chain.actors.candidate
+        every_now = (chain.actors.a.address, chain.actors.b.address, chain.actors.c.address)
+        chain.as_(p).consents.grant(p.address, chain.terms(every_now))
+        proposed = chain.as_(chain.actors.a).registry.propose_add_member(
+            candidate.address, Role.MEMBER, "Dapeng Maternity Clinic", "https://d.example", X25519_KEY
+        )
+        proposal = proposed.event("ProposalCreated").args["proposalId"]
+        chain.as_(chain.actors.b).registry.vote(proposal, True)
+        chain.as_(chain.actors.c).registry.execute(proposal)
+        consents = chain.read.consents
+        assert chain.read.registry.is_active_member(candidate.address)
+        assert not consents.is_permitted(p.address, candidate.address, LABS, TREATMENT)
+        assert consents.is_permitted(p.address, chain.actors.a.address, LABS, TREATMENT)
+        chain.as_(p).consents.grant(p.address, chain.terms((*every_now, candidate.address)))
+        assert consents.is_permitted(p.address, candidate.address, LABS, TREATMENT)
+
+    def test_a_grant_names_only_active_members_each_once(self, chain: Chain) -> None:
+        p, b = chain.actors.patient, chain.actors.b.address
+        grant = chain.as_(p).consents.grant
+        for outsider in (chain.actors.stranger.address, chain.actors.auditor.address):
+            with reverts("ConsentRegistryRecipientNotMember", grantee=outsider):
+                grant(p.address, chain.terms((b, outsider)))
+        with reverts("ConsentRegistryDuplicateRecipient", grantee=b):
+            grant(p.address, chain.terms((b, chain.actors.c.address, b)))
+        with reverts("ConsentRegistryNoRecipients"):
+            grant(p.address, chain.terms(()))
+
+    def test_a_grant_signs_the_privacy_notice_shown(self, chain: Chain) -> None:
+        p, b = chain.actors.patient, chain.actors.b.address
+        grant = chain.as_(p).consents.grant
+        with reverts("ConsentRegistryInvalidNotice", noticeVersion=0):
+            grant(p.address, chain.terms(b).model_copy(update={"notice_version": 0}))
+        with reverts("ConsentRegistryInvalidNotice", noticeHash=b"\0" * 32):
+            grant(p.address, chain.terms(b).model_copy(update={"notice_hash": b"\0" * 32}))
+
+    def test_a_grant_limited_to_days_of_care_covers_records_of_those_days_only(self, chain: Chain) -> None:
+        p, b = chain.actors.patient, chain.actors.b.address
+        episode = chain.terms(b, care_from=20_400, care_to=20_410)
+        cid = _consent_id(chain.as_(p).consents.grant(p.address, episode))
+        consents = chain.read.consents
+        for day in (20_400, 20_405, 20_410):
+            assert consents.permitting_consent(p.address, b, LABS, TREATMENT, day) == cid
+        for day in (0, 20_399, 20_411):  # before, after, and a record whose day is not stated
+            assert consents.permitting_consent(p.address, b, LABS, TREATMENT, day) is None
+        stored = consents.consent(cid)
+        assert (stored.care_from, stored.care_to) == (20_400, 20_410)
+        open_start = _consent_id(chain.as_(p).consents.grant(p.address, chain.terms(b, care_to=20_000)))
+        assert consents.permitting_consent(p.address, b, LABS, TREATMENT, 1) == open_start
+        assert consents.permitting_consent(p.address, b, LABS, TREATMENT, 20_001) is None
+        with reverts("ConsentRegistryInvalidCareRange", careFrom=20_411, careTo=20_410):
+            chain.as_(p).consents.grant(p.address, chain.terms(b, care_from=20_411, care_to=20_410))
 
     def test_validity_window_is_honoured(self, chain: Chain) -> None:
         p, b = chain.actors.patient, chain.actors.b.address
         now = chain.now()
-        later = GrantTerms(grantee=b, categories=1, purposes=1, valid_from=now + 3600, valid_until=now + 7200)
+        later = chain.terms(b).model_copy(update={"valid_from": now + 3600, "valid_until": now + 7200})
         chain.as_(p).consents.grant(p.address, later)
         assert not chain.read.consents.is_permitted(p.address, b, LABS, TREATMENT)  # not yet
         chain.backend.increase_time(3600)
@@ -86,10 +141,10 @@ class TestDirectGrants:
             grant(p.address, chain.terms(b, categories=0))
         with reverts("ConsentRegistryEmptyScope", categories=1, purposes=0):
             grant(p.address, chain.terms(b, categories=1, purposes=0))
-        backwards = GrantTerms(grantee=b, categories=1, purposes=1, valid_from=now + 10, valid_until=now + 10)
+        backwards = chain.terms(b).model_copy(update={"valid_from": now + 10, "valid_until": now + 10})
         with reverts("ConsentRegistryInvalidWindow", validFrom=now + 10, validUntil=now + 10):
             grant(p.address, backwards)
-        past = GrantTerms(grantee=b, categories=1, purposes=1, valid_from=now - 100, valid_until=now - 1)
+        past = chain.terms(b).model_copy(update={"valid_from": now - 100, "valid_until": now - 1})
         with reverts("ConsentRegistryInvalidWindow"):
             grant(p.address, past)
         zero = "0x" + "00" * 20  # nobody is the zero patient or its delegate
@@ -112,7 +167,9 @@ class TestRevocation:
     def test_another_consent_still_permits_after_one_is_revoked(self, chain: Chain) -> None:
         p, b = chain.actors.patient, chain.actors.b.address
         first = _consent_id(chain.as_(p).consents.grant(p.address, chain.terms(b)))
-        second = _consent_id(chain.as_(p).consents.grant(p.address, chain.terms(ANY_MEMBER)))
+        second = _consent_id(
+            chain.as_(p).consents.grant(p.address, chain.terms((chain.actors.a.address, b, chain.actors.c.address)))
+        )
         chain.as_(p).consents.revoke(first)
         assert chain.read.consents.permitting_consent(p.address, b, LABS, TREATMENT) == second
 
@@ -280,16 +337,7 @@ class TestRelayedBySignature:
         from medledger_crypto import ConsentGrant
 
         terms = chain.terms(chain.actors.b.address)
-        message = ConsentGrant(
-            patient=chain.actors.patient.address,
-            grantee=terms.grantee,
-            categories=terms.categories,
-            purposes=terms.purposes,
-            valid_from=terms.valid_from,
-            valid_until=terms.valid_until,
-            nonce=0,
-            deadline=1,
-        )
+        message = ConsentGrant.of(chain.actors.patient.address, terms, nonce=0, deadline=1)
         doc = message.document(chain_id=chain.backend.chain_id, contract=chain.manifest.address("ConsentRegistry"))
         assert encode_typed_data(full_message=doc).header == chain.read.consents.domain_separator()
 

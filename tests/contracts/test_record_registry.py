@@ -40,16 +40,17 @@ def test_custodian_anchors_a_record_and_its_versions(chain: Chain) -> None:
 def test_the_subject_commitment_is_the_eip712_struct_hash_the_contract_computes(chain: Chain) -> None:
     """Integrators open an anchor with any EIP-712 library; the node's computation is the contract's."""
     record_id, p, salt = mint_record_id(chain.actors.a.address), chain.actors.patient.address, new_salt()
-    for category in (0, 7, 15):
-        assert chain.read.records.subject_commitment(record_id, p, category, salt) == record_subject(
-            record_id, p, category, salt
+    for category, day in ((0, 0), (7, 20_422), (15, 0xFFFF)):
+        assert chain.read.records.subject_commitment(record_id, p, category, salt, day) == record_subject(
+            record_id, p, category, salt, day
         )
-    subject = record_subject(record_id, p, 7, salt)
-    assert opens(subject, record_id, p, 7, salt)
-    assert not opens(subject, record_id, p, 6, salt)  # another category
-    assert not opens(subject, record_id, chain.actors.stranger.address, 7, salt)  # another patient
-    assert not opens(subject, record_id, p, 7, new_salt())  # without the record's salt
-    assert not opens(subject, random_id(), p, 7, salt)  # bound to its record id
+    subject = record_subject(record_id, p, 7, salt, 20_422)
+    assert opens(subject, record_id, p, 7, salt, 20_422)
+    assert not opens(subject, record_id, p, 7, salt, 20_421)  # another day of care
+    assert not opens(subject, record_id, p, 6, salt, 20_422)  # another category
+    assert not opens(subject, record_id, chain.actors.stranger.address, 7, salt, 20_422)  # another patient
+    assert not opens(subject, record_id, p, 7, new_salt(), 20_422)  # without the record's salt
+    assert not opens(subject, random_id(), p, 7, salt, 20_422)  # bound to its record id
 
 
 def test_two_records_of_one_patient_are_not_linkable_from_their_anchors(chain: Chain) -> None:
@@ -73,8 +74,14 @@ def test_two_records_of_one_patient_are_not_linkable_from_their_anchors(chain: C
 
 def test_ethers_computes_the_same_subject_an_integrator_opens_anchors_with() -> None:
     """An outside client needs no MedLedger code to open an anchor: ethers' EIP-712 ``hashStruct``."""
-    cases = [(mint_record_id("0x" + "11" * 20), "0x" + "ab" * 20, category, new_salt()) for category in (0, 9, 15)]
-    args = [{"recordId": "0x" + r.hex(), "patient": p, "category": c, "salt": "0x" + s.hex()} for r, p, c, s in cases]
+    cases = [
+        (mint_record_id("0x" + "11" * 20), "0x" + "ab" * 20, category, new_salt(), day)
+        for category, day in ((0, 0), (9, 20_422), (15, 0xFFFF))
+    ]
+    args = [
+        {"recordId": "0x" + r.hex(), "patient": p, "category": c, "encounterDay": d, "salt": "0x" + s.hex()}
+        for r, p, c, s, d in cases
+    ]
     run = subprocess.run(
         ["node", str(ROOT / "tests" / "js" / "record_subject.mjs"), json.dumps(args)],
         capture_output=True,
@@ -235,3 +242,27 @@ def test_only_the_custodian_restricts_a_record_and_the_restriction_names_no_pati
     assert not chain.read.records.is_restricted(record_id)
     with reverts("RecordRegistryUnknownRecord", recordId=b"\x00" * 32):
         chain.as_(a).records.set_restriction(b"\x00" * 32, True)
+
+
+def test_only_the_custodian_hides_a_record_apart_from_its_restriction_and_naming_no_patient(chain: Chain) -> None:
+    a, b = chain.actors.a, chain.actors.b
+    record_id = mint_record_id(a.address)
+    chain.as_(a).records.anchor_record(
+        record_id, record_subject(record_id, chain.actors.patient.address, 0, new_salt(), 20_422), random_id()
+    )
+    with reverts("RecordRegistryNotCustodian", recordId=record_id, caller=b.address):
+        chain.as_(b).records.set_hidden(record_id, True)
+    receipt = chain.as_(a).records.set_hidden(record_id, True)
+    assert receipt.event("RecordHiddenChanged").args == {"recordId": record_id, "custodian": a.address, "hidden": True}
+    assert chain.read.records.is_hidden(record_id) and not chain.read.records.is_restricted(record_id)
+    with reverts("RecordRegistryHiddenUnchanged", recordId=record_id, hidden=True):
+        chain.as_(a).records.set_hidden(record_id, True)
+    chain.as_(a).records.set_restriction(record_id, True)  # both flags stand side by side
+    assert chain.read.records.is_hidden(record_id) and chain.read.records.is_restricted(record_id)
+    chain.as_(a).records.anchor_version(record_id, 2, random_id())  # a new version keeps them
+    chain.as_(a).records.transfer_custody([record_id], b.address)  # and so does the successor
+    assert chain.read.records.is_hidden(record_id) and chain.read.records.record(record_id).latest_version == 2
+    chain.as_(b).records.set_hidden(record_id, False)
+    assert not chain.read.records.is_hidden(record_id) and chain.read.records.is_restricted(record_id)
+    with reverts("RecordRegistryUnknownRecord", recordId=b"\x00" * 32):
+        chain.as_(a).records.set_hidden(b"\x00" * 32, True)

@@ -14,7 +14,9 @@ def test_patient_signed_grant_and_revocation_are_accepted_on_chain(chain: Chain)
     common = {"chain_id": chain.backend.chain_id, "contract": chain.manifest.address("ConsentRegistry")}
     deadline = chain.now() + 600
     document = patient.grant_document(
-        grantee=terms.grantee,
+        grantees=terms.grantees,
+        notice_version=terms.notice_version,
+        notice_hash=terms.notice_hash,
         categories=terms.categories,
         purposes=terms.purposes,
         valid_from=terms.valid_from,

@@ -135,7 +135,11 @@ class TestPatientIdentity:
     def test_signed_documents_recover_to_the_patient(self) -> None:
         patient = PatientIdentity.create()
         document = patient.grant_document(
-            grantee="0x" + "11" * 20,
+            grantees=("0x" + "11" * 20, "0x" + "33" * 20),
+            notice_version=1,
+            notice_hash=b"\x44" * 32,
+            care_from=20_000,
+            care_to=20_030,
             categories=3,
             purposes=1,
             valid_from=1,

@@ -14,7 +14,7 @@ from eth_account import Account
 from ledger_api.chain.backends import AnvilBackend, free_port
 from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.transactions import TransactionSender
-from ledger_api.chain.types import GrantTerms
+from ledger_api.consents.wire import terms_under_notice
 from ledger_api.core.config import PeerSettings
 from ledger_api.vocabulary import Category, Purpose, bitset
 from tests.utils.nodes import Identities, deploy, loopback_listener, start_node
@@ -73,8 +73,8 @@ def test_a_slow_or_down_custodian_costs_a_deadline_not_the_request(tmp_path: Pat
         now = int(backend.w3.eth.get_block("latest")["timestamp"])
         Consortium(backend.w3, manifest, TransactionSender(backend.w3, patient)).consents.grant(
             patient.address,
-            GrantTerms(
-                grantee=ids.members["a"].address,
+            terms_under_notice(
+                grantees=(ids.members["a"].address,),
                 categories=bitset([Category.LABS]),
                 purposes=bitset([Purpose.TREATMENT]),
                 valid_from=now - 1,

@@ -25,6 +25,7 @@ from ledger_api.chain.backends import ChainBackend
 from ledger_api.chain.deployment import Consortium, DeploymentManifest, deploy_consortium
 from ledger_api.chain.transactions import TransactionSender
 from ledger_api.chain.types import GenesisMember, GrantTerms
+from ledger_api.consents.wire import terms_under_notice
 from ledger_api.errors import ContractReverted
 from tests.utils import cast
 
@@ -105,10 +106,15 @@ class Chain:
     def now(self) -> int:
         return int(self.w3.eth.get_block("latest")["timestamp"])
 
-    def terms(self, grantee: str, categories: int = 0b11, purposes: int = 0b1, hours: int = 24) -> GrantTerms:
+    def terms(
+        self, grantee: str | tuple[str, ...], categories: int = 0b11, purposes: int = 0b1, hours: int = 24, **more: Any
+    ) -> GrantTerms:
+        """Terms naming ``grantee`` (one member, or several), under the built-in privacy notice; ``more``:
+        any other term (care_from, care_to as day numbers)."""
         now = self.now()
-        return GrantTerms(
-            grantee=grantee,
+        return terms_under_notice(
+            grantees=(grantee,) if isinstance(grantee, str) else grantee,
+            **more,
             categories=categories,
             purposes=purposes,
             valid_from=now - 1,

@@ -26,8 +26,8 @@ from ledger_api.auth.signing import MemberAuth
 from ledger_api.chain.backends import AnvilBackend, free_port
 from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.transactions import TransactionSender
-from ledger_api.chain.types import GrantTerms
 from ledger_api.cli.consortium import wait_ready
+from ledger_api.consents.wire import terms_under_notice
 from ledger_api.core import headers as header_names
 from ledger_api.core.crash_drill import POINTS
 from ledger_api.outbox.models import OutboxItem
@@ -72,8 +72,8 @@ class CrashLab:
         patient_chain = Consortium(self.backend.w3, self.manifest, TransactionSender(self.backend.w3, self.patient))
         patient_chain.consents.grant(
             self.patient.address,
-            GrantTerms(
-                grantee=self.ids.members["b"].address,
+            terms_under_notice(
+                grantees=(self.ids.members["b"].address,),
                 categories=bitset([Category.LABS]),
                 purposes=bitset([Purpose.TREATMENT]),
                 valid_from=now - 1,

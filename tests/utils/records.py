@@ -8,7 +8,7 @@ import io
 import httpx
 from eth_account.signers.local import LocalAccount
 
-from ledger_api.chain.types import GrantTerms
+from ledger_api.consents.wire import terms_under_notice
 from ledger_api.core import headers as header_names
 from ledger_api.core import releases
 from ledger_api.vocabulary import Category, Purpose
@@ -53,10 +53,17 @@ def upload_to(
         )
 
 
-def grant(world: World, grantee: str, categories: int = 0b11, purposes: int = 0b1, hours: int = 24) -> int:
+def grant(
+    world: World, grantee: str | tuple[str, ...], categories: int = 0b11, purposes: int = 0b1, hours: int = 24
+) -> int:
+    """The patient's own grant on chain naming ``grantee`` (one member, or several)."""
     now = int(world.backend.w3.eth.get_block("latest")["timestamp"])
-    terms = GrantTerms(
-        grantee=grantee, categories=categories, purposes=purposes, valid_from=now - 1, valid_until=now + hours * 3600
+    terms = terms_under_notice(
+        grantees=(grantee,) if isinstance(grantee, str) else grantee,
+        categories=categories,
+        purposes=purposes,
+        valid_from=now - 1,
+        valid_until=now + hours * 3600,
     )
     receipt = world.chain_as(world.patient).consents.grant(world.patient.address, terms)
     return receipt.event("ConsentGranted").args["consentId"]

@@ -45,8 +45,9 @@ export function workflows(ui) {
         return t("inbox.break_glass", { hospital });
       case "review":
         return t("inbox.review", { hospital, decision: t(`review.${d.decision}`) });
-      default:
-        return t(`inbox.${item.kind}`, { hospital, id: ui.consentNumber(d.consent_id) });
+      default:  // a grant or revocation: every member it names
+        return t(`inbox.${item.kind}`, { hospital: d.grantees?.length ? ui.memberNames(d.grantees) : hospital,
+                                         id: ui.consentNumber(d.consent_id) });
     }
   }
 
@@ -167,17 +168,16 @@ export function workflows(ui) {
     const hospital = ui.memberName(request.requester, request.requester_name);
     await guarded(event.submitter, async () => {
       const domainInfo = await ui.signingDomain();
-      const message = { patient: state.address, grantee: terms.grantee, categories: categories & terms.categories,
-                        purposes: purposes & terms.purposes, validFrom, validUntil, nonce: domainInfo.nonce,
-                        deadline: now + ui.SIGNATURE_VALIDITY_S };
-      const words = t("sign.grant", { grantee: hospital, categories: ui.labels(config.categories, message.categories),
-                                       purposes: ui.labels(config.purposes, message.purposes), from: ui.day(validFrom),
-                                       until: ui.day(validUntil) });
+      // only what was asked, for the care it was asked for: the patient may narrow it, never widen it
+      const message = ui.grantMessage({ grantees: terms.grantees, categories: categories & terms.categories,
+                                        purposes: purposes & terms.purposes, validFrom, validUntil,
+                                        careFrom: terms.care_from, careTo: terms.care_to, nonce: domainInfo.nonce,
+                                        deadline: now + ui.SIGNATURE_VALIDITY_S });
+      const words = ui.grantWords(message, terms.care_from, terms.care_to);
       if (!(await ui.confirmSignature(words, "ConsentGrant", message, domainInfo))) return status("");
       const signature = await ui.signTyped("ConsentGrant", message, domainInfo);
-      const relay = await api("/v1/consents", { method: "POST", body: {
-        patient: message.patient, grantee: message.grantee, categories: message.categories, purposes: message.purposes,
-        valid_from: validFrom, valid_until: validUntil, nonce: message.nonce, deadline: message.deadline, signature } });
+      const relay = await api("/v1/consents", { method: "POST",
+                                                body: ui.grantBody(message, terms.care_from, terms.care_to, signature) });
       closeApproval();
       await ui.awaitRelay(relay);
       await loadInbox();

@@ -233,7 +233,7 @@ export async function buildArchive({ patient, chainId, records, open, progress =
       custodian_name: view.custodian_name || "", sealed_by: copy.sealedBy, category: view.category,
       media_type: view.media_type, fhir_resource_type: view.fhir_resource_type || null, created_at: view.created_at,
       retention_until: view.retention_until || null, restricted: Boolean(view.restricted),
-      content_hash: copy.contentHash, subject_salt: view.subject_salt || "",
+      content_hash: copy.contentHash, subject_salt: view.subject_salt || "", encounter_date: view.encounter_date || null,
       file: `files/${name}`, ciphertext: `ciphertext/${name.replace(/\.[^.]+$/, "")}.bin`,
       data_key: toHex(copy.dataKey),
       plaintext_sha256: toHex(new Uint8Array(await subtle.digest("SHA-256", copy.plaintext))),

@@ -8,6 +8,8 @@
 // Everything on screen is built with textContent: nothing the server or another member sends is
 // ever parsed as HTML. A patient's own records are decrypted here, in the browser (own-records.js):
 // the hospitals send them sealed for a key this page makes, and no node sees the plaintext.
+// Before every signature the consortium's privacy notice is shown; a grant signs its version and the
+// SHA-256 this page computes from the very text it shows.
 
 import * as ethers from "./vendor/ethers.min.js";
 import * as ownRecords from "./own-records.js";
@@ -17,15 +19,16 @@ const config = JSON.parse(document.getElementById("portal-config").textContent);
 const M = config.messages;
 const KEYSTORE_KEY = "medledger.keystore";
 const CONSORTIUM_VIEW = "urn:medledger:consortium-view";
-const ANY_MEMBER = "0x0000000000000000000000000000000000000000";
 const SESSION_MINUTES = 15;
 const SIGNATURE_VALIDITY_S = 600;
 const EIP712_DOMAIN = { name: "MedLedger Consent", version: "1" };
 const EIP712_TYPES = {
   ConsentGrant: [
-    { name: "patient", type: "address" }, { name: "grantee", type: "address" },
+    { name: "patient", type: "address" }, { name: "grantees", type: "address[]" },
     { name: "categories", type: "uint16" }, { name: "purposes", type: "uint8" },
     { name: "validFrom", type: "uint32" }, { name: "validUntil", type: "uint32" },
+    { name: "careFrom", type: "uint16" }, { name: "careTo", type: "uint16" },
+    { name: "noticeVersion", type: "uint16" }, { name: "noticeHash", type: "bytes32" },
     { name: "nonce", type: "uint256" }, { name: "deadline", type: "uint256" },
   ],
   ConsentRevocation: [
@@ -44,13 +47,17 @@ const EIP712_TYPES = {
     { name: "patient", type: "address" }, { name: "recordId", type: "bytes32" }, { name: "restricted", type: "bool" },
     { name: "issuedAt", type: "uint256" }, { name: "deadline", type: "uint256" },
   ],
+  RecordHiding: [
+    { name: "patient", type: "address" }, { name: "recordId", type: "bytes32" }, { name: "hidden", type: "bool" },
+    { name: "issuedAt", type: "uint256" }, { name: "deadline", type: "uint256" },
+  ],
 };
 // what the viewer shows in the page; anything else is offered as a download only
 const IMAGE_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"];
 const TEXT_TYPES = /^(text\/plain|text\/csv|application\/json|application\/fhir\+json)$/;
 
 const state = { signer: null, kind: null, address: null, token: null, members: [], records: null, reader: null,
-                viewUrls: [] };
+                viewUrls: [], notice: null };
 const $ = (id) => document.getElementById(id);
 
 // ------------------------------------------------------------------------------------------ words
@@ -74,9 +81,18 @@ const purposeLabel = (bit) => config.purposes.find((p) => p.bit === bit)?.label 
 // a member under its name in the page's language (the consortium's directory), else as registered on chain
 function memberName(account, fallback) {
   if (!account) return fallback ?? t("unknown");
-  if (account === ANY_MEMBER) return t("grant.any");
   return config.names?.[account.toLowerCase()]
     ?? state.members.find((m) => m.account.toLowerCase() === account.toLowerCase())?.name ?? fallback ?? account;
+}
+const listSeparator = config.language === "zh" ? "、" : ", ";
+const memberNames = (accounts) => accounts.map((a) => memberName(a)).join(listSeparator);
+// days of care as the chain counts them: whole days since 1970-01-01 (0: an open end)
+const dayNumber = (iso) => (iso ? Math.round(Date.UTC(...iso.split("-").map((n, i) => Number(n) - (i === 1 ? 1 : 0))) / 86_400_000) : 0);
+const isoDay = (value) => dayFormat.format(new Date(`${value}T00:00:00`));
+function careWords(from, to) {
+  if (!from && !to) return t("care.all");
+  if (from && to) return t("care.range", { from: isoDay(from), to: isoDay(to) });
+  return from ? t("care.since", { from: isoDay(from) }) : t("care.until", { to: isoDay(to) });
 }
 // consent ids are (patient << 96) | index: the index is what a person can read and compare
 const consentNumber = (id) => String(BigInt(id) & ((1n << 96n) - 1n));
@@ -334,9 +350,9 @@ function prepareWelcome() {
 // ------------------------------------------------------------------------------------------ screens
 
 const wf = workflows({
-  api, t, el, $, guarded, status, showError, state, config, types: EIP712_TYPES, memberName, categoryLabel,
+  api, t, el, $, guarded, status, showError, state, config, types: EIP712_TYPES, memberName, memberNames, categoryLabel,
   purposeLabel, consentNumber, when, day, labels, badge, cell, partialNotice, checkedBits, signingDomain,
-  confirmSignature, signTyped, awaitRelay, SIGNATURE_VALIDITY_S,
+  confirmSignature, signTyped, awaitRelay, SIGNATURE_VALIDITY_S, grantMessage, grantWords, grantBody,
 });
 const SCREENS = { inbox: wf.loadInbox, records: loadRecords, consents: loadConsents, history: loadHistory,
                   delegates: loadDelegates, hospitals: wf.loadLinks, account: loadAccount };
@@ -385,9 +401,15 @@ async function loadRecords() {
                        text: t(record.restricted ? "records.lift" : "records.restrict"),
                        "aria-label": `${t(record.restricted ? "records.lift" : "records.restrict")}: ${label}`,
                        "data-action": record.restricted ? "lift" : "restrict",
-                       onclick: (e) => restrictRecord(e.currentTarget, record, !record.restricted) }));
+                       onclick: (e) => restrictRecord(e.currentTarget, record, !record.restricted) }),
+        el("button", { type: "button", class: "secondary", text: t(record.hidden ? "records.show" : "records.hide"),
+                       "aria-label": `${t(record.hidden ? "records.show" : "records.hide")}: ${label}`,
+                       "data-action": record.hidden ? "show" : "hide",
+                       onclick: (e) => hideRecord(e.currentTarget, record, !record.hidden) }));
     }
-    return el("tr", { "data-record-id": record.id, "data-restricted": String(record.restricted) },
+    const sharing = record.restricted ? "restricted" : record.hidden ? "hidden" : "open";
+    return el("tr", { "data-record-id": record.id, "data-restricted": String(record.restricted),
+                      "data-hidden": String(Boolean(record.hidden)) },
       cell(t("col.category"), categoryLabel(record.category)),
       cell(t("col.custodian"), memberName(record.custodian, record.custodian_name)),
       cell(t("col.date"), when(record.created_at)),
@@ -395,8 +417,8 @@ async function loadRecords() {
       cell(t("col.anchoring"), badge(anchoring, t(`anchoring.${anchoring}`))),
       cell(t("col.retention"), record.retention_until ? dayFormat.format(new Date(record.retention_until))
                                                       : t("records.kept_indefinitely")),
-      cell(t("col.restriction"), badge(record.restricted ? "restricted" : "open",
-                                       t(record.restricted ? "records.restricted" : "records.open"))),
+      cell(t("col.care_day"), record.encounter_date ? isoDay(record.encounter_date) : t("unknown")),
+      cell(t("col.restriction"), badge(sharing, t(`records.${sharing}`))),
       actions);
   }));
   $("records-empty").hidden = view.records.length > 0;
@@ -530,6 +552,23 @@ async function restrictRecord(button, record, restricted) {
   });
 }
 
+async function hideRecord(button, record, hidden) {
+  await guarded(button, async () => {
+    const domainInfo = await signingDomain();
+    const now = Math.floor(Date.now() / 1000);
+    const message = { patient: state.address, recordId: `0x${record.id}`, hidden, issuedAt: Date.now(),
+                      deadline: now + SIGNATURE_VALIDITY_S };
+    const words = t(hidden ? "sign.hide_record" : "sign.show_record",
+                    { category: categoryLabel(record.category), custodian: memberName(record.custodian, record.custodian_name) });
+    if (!(await confirmSignature(words, "RecordHiding", message, domainInfo))) return status("");
+    const signature = await signTyped("RecordHiding", message, domainInfo);
+    const changed = await api(`/v1/records/${record.id}/hiding`, { method: "POST", body: {
+      patient: state.address, hidden, issued_at: message.issuedAt, deadline: message.deadline, signature } });
+    await loadRecords();
+    status(t("hide.done", { state: t(changed.hidden ? "records.hidden" : "records.open") }));
+  });
+}
+
 async function restrictAll(event, restricted) {
   const button = event.currentTarget;
   await guarded(button, async () => {
@@ -560,8 +599,9 @@ async function loadConsents() {
     }
     return el("tr", { "data-consent-id": consent.consent_id, "data-status": consent.status },
       cell("#", number),
-      cell(t("consents.grantee"), memberName(consent.grantee)),
+      cell(t("consents.grantee"), memberNames(consent.grantees)),
       cell(t("consents.what"), labels(config.categories, consent.categories)),
+      cell(t("consents.care"), careWords(consent.care_from, consent.care_to)),
       cell(t("consents.why"), labels(config.purposes, consent.purposes)),
       cell(t("consents.window"), `${day(consent.valid_from)} – ${day(consent.valid_until)}`),
       cell(t("consents.status"), badge(consent.status, t(`status.${consent.status}`))),
@@ -571,14 +611,18 @@ async function loadConsents() {
   fillGrantForm();
 }
 
+function activeMembers() { return state.members.filter((m) => m.role === "member" && m.status === "active"); }
+
 function fillGrantForm() {
-  const select = $("grant-member");
-  const current = select.value;
-  select.replaceChildren(
-    ...state.members.filter((m) => m.role === "member" && m.status === "active")
-      .map((m) => el("option", { value: m.account, text: memberName(m.account, m.name) })),
-    el("option", { value: ANY_MEMBER, text: t("grant.any") }));
-  if (current) select.value = current;
+  const box = $("grant-members");
+  const ticked = new Set(checkedValues("grantee"));
+  box.replaceChildren(...activeMembers().map((m, i) => el("div", {},
+    el("input", { type: "checkbox", id: `grantee-${i}`, name: "grantee", value: m.account }),
+    " ", el("label", { for: `grantee-${i}`, text: memberName(m.account, m.name) }))));
+  for (const input of box.querySelectorAll("input")) input.checked = ticked.has(input.value);
+  $("grant-all-members").onchange = (e) => {
+    for (const input of box.querySelectorAll("input")) input.checked = e.target.checked;
+  };
   for (const [box, list, name] of [["grant-categories", config.categories, "category"],
                                     ["grant-purposes", config.purposes, "purpose"]]) {
     if ($(box).childElementCount) continue;
@@ -593,11 +637,31 @@ function fillGrantForm() {
   $("grant-until").min = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
 }
 
+function checkedValues(name) {
+  return [...document.querySelectorAll(`input[name=${name}]:checked`)].map((box) => box.value);
+}
+
 function checkedBits(name) {
   return [...document.querySelectorAll(`input[name=${name}]:checked`)].reduce((bits, box) => bits | (1 << Number(box.value)), 0);
 }
 
-async function signingDomain() { return api(`/v1/patients/${state.address}/signing-domain`); }
+async function signingDomain() {
+  await privacyNotice();
+  return api(`/v1/patients/${state.address}/signing-domain`);
+}
+
+// the consortium's privacy notice, its SHA-256 recomputed here from the text shown (canonical JSON of
+// en, version and zh): what a grant signs is what the patient was shown, whatever the node said
+async function privacyNotice() {
+  if (state.notice) return state.notice;
+  const notice = await api("/v1/privacy-notice");
+  const canonical = JSON.stringify({ en: notice.text.en, version: notice.version, zh: notice.text.zh });
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(canonical)));
+  const hash = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+  if (hash !== notice.sha256) throw new ApiError(t("notice.mismatch"));
+  state.notice = { ...notice, hash: `0x${hash}` };
+  return state.notice;
+}
 
 function confirmSignature(words, primaryType, message, domainInfo) {
   const dialog = $("sign-dialog");
@@ -609,6 +673,9 @@ function confirmSignature(words, primaryType, message, domainInfo) {
                                   verifyingContract: domainInfo.verifying_contract },
                         primaryType, types: { [primaryType]: EIP712_TYPES[primaryType] }, message };
   $("sign-raw").textContent = JSON.stringify(document712, null, 2);
+  $("sign-notice-version").textContent = t("notice.version", { version: state.notice.version,
+                                                               hash: state.notice.sha256.slice(0, 16) });
+  $("sign-notice-text").textContent = state.notice.text[config.language] ?? state.notice.text.en;
   return new Promise((resolve) => {
     const finish = (answer) => {
       $("sign-confirm").onclick = null;
@@ -642,27 +709,50 @@ async function grant(event) {
   const purposes = checkedBits("purpose");
   if (!categories) return showError(t("grant.need_category"));
   if (!purposes) return showError(t("grant.need_purpose"));
+  const grantees = checkedValues("grantee");
+  if (!grantees.length) return showError(t("grant.need_member"));
   const [year, month, date] = $("grant-until").value.split("-").map(Number);
   const validUntil = Math.floor(new Date(year, month - 1, date, 23, 59, 59).getTime() / 1000);
   const now = Math.floor(Date.now() / 1000);
   if (!year || validUntil <= now) return showError(t("grant.need_future"));
+  const careFrom = $("grant-care-from").value || null;
+  const careTo = $("grant-care-to").value || null;
+  if (careFrom && careTo && careFrom > careTo) return showError(t("grant.care_reversed"));
   const button = event.submitter;
   await guarded(button, async () => {
     const domainInfo = await signingDomain();
-    const message = { patient: state.address, grantee: $("grant-member").value, categories, purposes,
-                      validFrom: now - 60, validUntil, nonce: domainInfo.nonce, deadline: now + SIGNATURE_VALIDITY_S };
-    const words = t("sign.grant", { grantee: memberName(message.grantee), categories: labels(config.categories, categories),
-                                     purposes: labels(config.purposes, purposes), from: day(message.validFrom),
-                                     until: day(validUntil) });
+    const message = grantMessage({ grantees, categories, purposes, validFrom: now - 60, validUntil, careFrom, careTo,
+                                   nonce: domainInfo.nonce, deadline: now + SIGNATURE_VALIDITY_S });
+    const words = grantWords(message, careFrom, careTo);
     if (!(await confirmSignature(words, "ConsentGrant", message, domainInfo))) return status("");
     const signature = await signTyped("ConsentGrant", message, domainInfo);
-    const relay = await api("/v1/consents", { method: "POST", body: {
-      patient: message.patient, grantee: message.grantee, categories, purposes, valid_from: message.validFrom,
-      valid_until: validUntil, nonce: message.nonce, deadline: message.deadline, signature } });
+    const relay = await api("/v1/consents", { method: "POST", body: grantBody(message, careFrom, careTo, signature) });
     await loadConsents();
     status(await awaitRelay(relay));
     await loadConsents();
   });
+}
+
+// a grant of these terms, under the privacy notice shown (``privacyNotice`` has read it by now)
+function grantMessage({ grantees, categories, purposes, validFrom, validUntil, careFrom, careTo, nonce, deadline }) {
+  return { patient: state.address, grantees, categories, purposes, validFrom, validUntil,
+           careFrom: dayNumber(careFrom), careTo: dayNumber(careTo), noticeVersion: state.notice.version,
+           noticeHash: state.notice.hash, nonce, deadline };
+}
+
+function grantWords(message, careFrom, careTo) {
+  return t("sign.grant", { grantee: memberNames(message.grantees), categories: labels(config.categories, message.categories),
+                           purposes: labels(config.purposes, message.purposes), from: day(message.validFrom),
+                           until: day(message.validUntil) })
+    + " " + t("sign.grant_care", { care: careWords(careFrom, careTo) })
+    + " " + t("sign.grant_named");
+}
+
+function grantBody(message, careFrom, careTo, signature) {
+  return { patient: message.patient, grantees: message.grantees, categories: message.categories,
+           purposes: message.purposes, valid_from: message.validFrom, valid_until: message.validUntil,
+           care_from: careFrom, care_to: careTo, notice_version: message.noticeVersion,
+           notice_hash: message.noticeHash.slice(2), nonce: message.nonce, deadline: message.deadline, signature };
 }
 
 async function revoke(event, consentId) {
