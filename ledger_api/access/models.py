@@ -27,7 +27,7 @@ class AccessEntryBase(SQLModel):
     purpose: int
     basis: str = Field(max_length=16)  # consent | break_glass | custodian | patient
     authorization: str = Field(max_length=66)  # consent id / break-glass id (hex), or "" for custodian
-    #: read | erase | handover | self_access (the patient's own copy) | restrict | unrestrict
+    #: read | erase | handover | self_access (the patient's own copy) | restrict | unrestrict | hide | unhide
     action: str = Field(max_length=16)
     #: the block the authorisation was read at (an auditor re-checks the consent at that very block)
     chain_block: int | None = Field(default=None, sa_type=BigInteger)

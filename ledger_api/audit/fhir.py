@@ -232,8 +232,9 @@ def audit_event(entry: dict[str, Any], names: dict[str, str] | None = None) -> d
         }
         agents = _disclosure_agents(custodian, requester, entry["clinician"], entry["purpose"], names)
     else:
-        # the patient's own restriction changes update the record's processing; everything else reads or deletes
-        update = entry["action"] in ("restrict", "unrestrict")
+        # the patient's own restriction and hiding changes update the record's processing; everything else reads
+        # or deletes
+        update = entry["action"] in ("restrict", "unrestrict", "hide", "unhide")
         kind = {
             "type": _coding(_DCM, "110106", "Export") if handover else _coding(_DCM, "110110", "Patient Record"),
             "subtype": [_coding(_RESTFUL, "delete" if erase else "update" if update else "read")],

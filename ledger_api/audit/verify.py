@@ -85,7 +85,7 @@ class _LogWalk:
 
 
 #: what a patient-basis entry may record: the patient's own copy, and their restriction changes
-PATIENT_ACTIONS = frozenset({"self_access", "restrict", "unrestrict"})
+PATIENT_ACTIONS = frozenset({"self_access", "restrict", "unrestrict", "hide", "unhide"})
 
 
 class AuditRun:

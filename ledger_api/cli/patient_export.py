@@ -94,5 +94,8 @@ def export_records(
             key_bytes,
         )
         progress(done, len(records))
+    writer.consents = check(client.get(f"/v1/patients/{patient.address}/consents")).json()
+    versions = sorted({c["notice_version"] for c in writer.consents if c.get("notice_version")})
+    writer.notices = [check(client.get(f"/v1/privacy-notice/{v}")).json() for v in versions]
     writer.close()
     return {"records": len(records), "members": overview["members"]}

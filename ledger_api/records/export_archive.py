@@ -7,8 +7,12 @@ One ZIP file, the same whether the portal (in the browser) or ``medledger patien
                          sealing custodian, category, media type, FHIR resource type, retention end,
                          restriction, the anchored content hash, the salt that opens the anchor's
                          subject commitment, the version's data key, and the two files below
+                         and the patient's consents (the members each names, scope, window, days of
+                         care, and the version and SHA-256 of the privacy notice it was signed under)
     bundle.json          a FHIR R4 Bundle (type collection): each FHIR record as its resource; every
                          other record as a DocumentReference whose attachment points at its file
+    privacy-notices/v<n>.json   each privacy notice a consent was signed under: its text in English and
+                         Chinese and its SHA-256 (the words the patient agreed to)
     files/<id>-v<n>.<ext>       the plaintext
     ciphertext/<id>-v<n>.bin    the ciphertext exactly as anchored
 
@@ -35,6 +39,7 @@ from medledger_crypto import DataKey, RecordContext, decrypt_record
 
 from ledger_api.chain.commitments import record_subject
 from ledger_api.chain.days import day_number
+from ledger_api.notice.service import notice_hash
 
 FORMAT = "medledger-export/1"
 _EXTENSIONS = {
@@ -101,6 +106,10 @@ class ArchiveWriter:
     exported_at: str
     records: list[dict[str, Any]] = field(default_factory=list)
     entries: list[dict[str, Any]] = field(default_factory=list)
+    #: the patient's consents as ``GET /v1/patients/{patient}/consents`` lists them
+    consents: list[dict[str, Any]] = field(default_factory=list)
+    #: the privacy notices they were signed under, as ``GET /v1/privacy-notice/{version}`` gives them
+    notices: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._zip = zipfile.ZipFile(self.sink, "w", compression=zipfile.ZIP_STORED)
@@ -128,7 +137,14 @@ class ArchiveWriter:
             "exported_at": self.exported_at,
             "chain_id": self.chain_id,
             "records": self.records,
+            "consents": self.consents,
+            "privacy_notices": [f"privacy-notices/v{n['version']}.json" for n in self.notices],
         }
+        for notice in self.notices:
+            kept = {"version": notice["version"], "sha256": notice["sha256"], "text": notice["text"]}
+            self._zip.writestr(
+                f"privacy-notices/v{notice['version']}.json", json.dumps(kept, indent=2, ensure_ascii=False)
+            )
         bundle = {"resourceType": "Bundle", "type": "collection", "timestamp": self.exported_at, "entry": self.entries}
         self._zip.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
         self._zip.writestr("bundle.json", json.dumps(bundle, indent=2, ensure_ascii=False))
@@ -154,7 +170,9 @@ def verify_archive(archive: bytes | Any, chain_records: Any) -> list[RecordCheck
         manifest = json.loads(z.read("manifest.json"))
         if manifest.get("format") != FORMAT:
             raise ValueError(f"not a {FORMAT} archive")
-        return [_check(z, manifest["patient"], r, chain_records) for r in manifest["records"]]
+        return [_check(z, manifest["patient"], r, chain_records) for r in manifest["records"]] + _check_notices(
+            z, manifest
+        )
 
 
 def _check(z: zipfile.ZipFile, patient: str, record: dict[str, Any], chain_records: Any) -> RecordCheck:
@@ -186,6 +204,22 @@ def _check(z: zipfile.ZipFile, patient: str, record: dict[str, Any], chain_recor
     if hashlib.sha256(plaintext).hexdigest() != record["plaintext_sha256"]:
         problems.append("the file's SHA-256 is not the manifest's")
     return RecordCheck(record["record_id"], version, problems)
+
+
+def _check_notices(z: zipfile.ZipFile, manifest: dict[str, Any]) -> list[RecordCheck]:
+    """Each privacy notice kept is the text its SHA-256 says, and every consent's notice is kept."""
+    problems: list[str] = []
+    kept: dict[int, str] = {}
+    for path in manifest.get("privacy_notices", []):
+        notice = json.loads(z.read(path))
+        if notice_hash(int(notice["version"]), notice["text"]).hex() != notice["sha256"]:
+            problems.append(f"{path}: the text is not the one its SHA-256 names")
+        kept[int(notice["version"])] = notice["sha256"]
+    for consent in manifest.get("consents", []):
+        version = consent.get("notice_version")
+        if version is not None and kept.get(int(version)) != consent.get("notice_hash"):
+            problems.append(f"consent {consent['consent_id']}: the privacy notice it was signed under is not kept")
+    return [RecordCheck("privacy-notices", 0, problems)] if problems else []
 
 
 def passed(checks: Iterable[RecordCheck]) -> bool:

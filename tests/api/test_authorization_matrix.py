@@ -113,7 +113,11 @@ def _signed_record_restriction(world: World, record_id: str) -> dict:
 def _signed_record_hiding(world: World, record_id: str) -> dict:
     now = int(time.time())
     message = RecordHiding(
-        patient=world.patient.address, record_id=bytes.fromhex(record_id), hidden=True, issued_at=now * 1000, deadline=now + 600
+        patient=world.patient.address,
+        record_id=bytes.fromhex(record_id),
+        hidden=True,
+        issued_at=now * 1000,
+        deadline=now + 600,
     )
     document = message.document(chain_id=world.node.node.chain_id, contract=world.manifest.address("ConsentRegistry"))
     v, r, s = sign_typed(world.patient, document)

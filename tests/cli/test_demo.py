@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 from collections.abc import Iterator
+from datetime import date
 
 import pytest
 from fhir.resources.R4B.auditevent import AuditEvent
@@ -15,6 +16,7 @@ from web3 import HTTPProvider, Web3
 
 from ledger_api.chain.backends import free_port
 from ledger_api.chain.commitments import record_subject
+from ledger_api.chain.days import day_number
 from ledger_api.chain.deployment import DeploymentManifest
 from ledger_api.chain.devnet import dev_passphrase
 from ledger_api.cli.client import MEMBER_PASSPHRASE_ENV, load_member, member_client
@@ -93,6 +95,7 @@ def _openings_from_custodians(story: StoryRun, subjects: set[bytes]) -> list[tup
                 continue
             seen.add(row["record_id"])
             salt = bytes.fromhex(row["subject_salt"])
-            if record_subject(bytes.fromhex(row["record_id"]), row["patient"], row["category"], salt) in subjects:
+            day = day_number(date.fromisoformat(row["encounter_date"])) if row["encounter_date"] else 0
+            if record_subject(bytes.fromhex(row["record_id"]), row["patient"], row["category"], salt, day) in subjects:
                 openings.append((salt, int(row["category"])))
     return openings

@@ -171,7 +171,7 @@ def test_a_patient_controls_sharing_from_the_browser(browser: Browser, consortiu
     # --- grant B labs for treatment: the words shown are what is signed
     go(page, "consents")
     expect(page.locator("#consents-empty")).to_be_visible()
-    page.get_by_label("Hospital", exact=True).select_option(consortium.account("kuichong"))
+    page.get_by_label("Kuichong Community Health Center", exact=True).check()
     page.get_by_label("Laboratory results", exact=True).check()
     page.get_by_label("Treatment", exact=True).check()
     page.get_by_role("button", name="Review what I will sign").click()
@@ -180,9 +180,14 @@ def test_a_patient_controls_sharing_from_the_browser(browser: Browser, consortiu
     expect(dialog.locator("#sign-words")).to_contain_text(
         "I allow Kuichong Community Health Center to read my Laboratory results for Treatment"
     )
+    expect(dialog.locator("#sign-words")).to_contain_text("It covers records of all days of care.")
     expect(dialog.locator("#sign-binding")).to_contain_text("signature number 0")
+    notice = httpx.get(f"{consortium.url('dapeng')}/v1/privacy-notice", timeout=10).json()
+    expect(dialog.locator("#sign-notice-text")).to_contain_text("MedLedger privacy notice (version 1)")
+    expect(dialog.locator("#sign-notice-version")).to_contain_text(notice["sha256"][:16])
     raw = json.loads(dialog.locator("#sign-raw").text_content())
-    assert raw["primaryType"] == "ConsentGrant" and raw["message"]["grantee"] == consortium.account("kuichong")
+    assert raw["primaryType"] == "ConsentGrant" and raw["message"]["grantees"] == [consortium.account("kuichong")]
+    assert (raw["message"]["noticeVersion"], raw["message"]["noticeHash"]) == (1, "0x" + notice["sha256"])
     assert raw["message"]["categories"] == 1 and raw["message"]["purposes"] == 1
     page.screenshot(path=artifacts / "04-sign-grant.png", full_page=True)
     page.get_by_role("button", name="Sign and send").click()
@@ -347,6 +352,15 @@ def test_every_screen_passes_the_accessibility_checks(browser: Browser, consorti
     page.locator("#sign-confirm").click()
     expect(page.locator("#register-code")).to_be_visible()
     violations["registration-code"] = _axe_violations(page)
+    go(page, "consents")  # the signing dialog of a grant, with the privacy notice shown before it
+    page.locator("#grant-all-members").check()
+    page.locator('#grant-categories input[name="category"]').first.check()
+    page.locator('#grant-purposes input[name="purpose"]').first.check()
+    page.locator("#grant-care-from").fill("2026-10-01")
+    page.locator("#grant-form button[type=submit]").click()
+    expect(page.locator("#sign-notice-text")).to_be_visible()
+    violations["grant-signing"] = _axe_violations(page)
+    page.locator("#sign-cancel").click()
     go(page, "records")  # a record's row with its actions, and the record open in the viewer
     page.locator('#records-body button[data-action="view"]').click()
     expect(page.locator("#view-dialog pre")).to_be_visible()
@@ -369,7 +383,7 @@ def test_a_patient_with_a_browser_wallet_signs_in_and_grants_with_it(
     page.get_by_role("button", name="Connect wallet and sign in").click()
     expect(page.locator("#who-address")).to_have_text(f"Signed in as {holder.address}")
     go(page, "consents")
-    page.get_by_label("Hospital", exact=True).select_option(consortium.account("dapeng"))
+    page.get_by_label("Dapeng New District People's Hospital", exact=True).check()
     page.get_by_label("Immunizations", exact=True).check()
     page.get_by_label("Care coordination").check()
     page.get_by_role("button", name="Review what I will sign").click()
@@ -659,5 +673,90 @@ def test_a_hospital_asks_the_patient_answers_in_the_inbox_and_the_hospital_reads
     page.locator("#sign-confirm").click()
     expect(page.locator("#links-body tr")).to_have_count(0)
     assert client.get(f"/v1/patients/mrn:{mrn}/consent-requests").status_code == 404
+    assert errors == []
+    context.close()
+
+
+@pytest.mark.parametrize("screen", ["desktop-en", "phone-zh"])
+def test_a_patient_names_the_hospitals_limits_the_days_of_care_and_hides_a_record(
+    browser: Browser, consortium: Consortium, artifacts: Path, screen: str
+) -> None:
+    """A grant names every member active now (each listed in what is signed, after the privacy notice) and
+    covers only October's care: a hospital it names reads October's record and not June's; a record the
+    patient hides is released under no consent until shown again."""
+    phone = screen == "phone-zh"
+    locale = "zh-CN" if phone else "en-US"
+    portal = "nanao" if phone else "kuichong"
+    holder = Account.create()
+    chain_id = httpx.post(f"{consortium.url(portal)}/v1/auth/challenge", timeout=10).json()["chain_id"]
+    context = browser.new_context(
+        locale=locale,
+        viewport={"width": 390, "height": 844} if phone else {"width": 1280, "height": 900},
+        extra_http_headers={"Accept-Language": locale},
+    )
+    context.set_default_timeout(WAIT)
+    context.add_init_script(WALLET % (holder.key.hex(), chain_id, chain_id))
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    october = consortium.upload("dapeng", holder.address, "labs", b"HbA1c 6.1 %", last_encounter="2026-10-15")
+    june = consortium.upload("dapeng", holder.address, "labs", b"HbA1c 7.4 %", last_encounter="2026-06-02")
+    note = consortium.upload(
+        "dapeng", holder.address, "notes", "门诊记录 Outpatient note".encode(), last_encounter="2026-10-20"
+    )
+    page.goto(f"{consortium.url(portal)}/portal/")
+    page.locator("#wallet-connect").click()
+    expect(page.locator("#records-body tr")).to_have_count(3)
+
+    # the grant: every member now, each named; labs and notes for treatment; October's care only
+    go(page, "consents")
+    expect(page.locator("#grant-members input")).to_have_count(3)
+    page.locator("#grant-all-members").check()
+    members = [consortium.account(slug) for slug in ("dapeng", "kuichong", "nanao")]
+    for account in members:
+        expect(page.locator(f'#grant-members input[value="{account}"]')).to_be_checked()
+    page.locator('#grant-categories input[value="0"]').check()  # labs
+    page.locator('#grant-categories input[value="6"]').check()  # notes
+    page.locator('#grant-purposes input[value="0"]').check()  # treatment
+    page.locator("#grant-care-from").fill("2026-10-01")
+    page.locator("#grant-care-to").fill("2026-10-31")
+    page.locator("#grant-form button[type=submit]").click()
+    words = page.locator("#sign-words")
+    if phone:
+        expect(words).to_contain_text("葵涌社区健康服务中心")
+        expect(page.locator("#sign-notice-text")).to_contain_text("个人信息处理告知书（第 1 版）")
+    else:
+        expect(words).to_contain_text("Nan'ao Community Health Center")
+        expect(words).to_contain_text("a hospital that joins later needs a new consent")
+        expect(page.locator("#sign-notice-text")).to_contain_text("A hospital that joins later")
+    raw = json.loads(page.locator("#sign-raw").text_content())
+    assert sorted(raw["message"]["grantees"]) == sorted(members)
+    assert (raw["message"]["careFrom"], raw["message"]["careTo"]) == (20_727, 20_757)  # 2026-10-01, 2026-10-31
+    page.screenshot(path=artifacts / f"40-{screen}-grant-named-october.png", full_page=True)
+    page.locator("#sign-confirm").click()
+    active = page.locator('#consents-body tr[data-status="active"]')
+    expect(active).to_have_count(1)
+    expect(active.locator("td[data-label]").nth(3)).to_contain_text("2026" if phone else "Oct 2026")
+
+    # a hospital it names reads October's record, not June's
+    assert consortium.read("kuichong", october, "dapeng", "dr-k").status_code == 200
+    assert consortium.read("kuichong", june, "dapeng", "dr-k").status_code == 403
+    assert consortium.read("nanao", note, "dapeng", "dr-n").status_code == 200
+
+    # hide the note: no consent releases it; show it again
+    go(page, "records")
+    row = page.locator(f'tr[data-record-id="{note}"]')
+    row.locator('button[data-action="hide"]').click()
+    expect(page.locator("#sign-notice-text")).to_be_visible()
+    page.locator("#sign-confirm").click()
+    expect(row).to_have_attribute("data-hidden", "true")
+    expect(row.locator(".badge.hidden")).to_be_visible()
+    page.screenshot(path=artifacts / f"41-{screen}-record-hidden.png", full_page=True)
+    assert consortium.read("nanao", note, "dapeng", "dr-n").status_code == 403
+    assert consortium.read("kuichong", october, "dapeng", "dr-k").status_code == 200  # the others stay shared
+    row.locator('button[data-action="show"]').click()
+    page.locator("#sign-confirm").click()
+    expect(row).to_have_attribute("data-hidden", "false")
+    assert consortium.read("nanao", note, "dapeng", "dr-n").status_code == 200
     assert errors == []
     context.close()

@@ -219,7 +219,7 @@ export function zipParts(files) {
  * The archive of ``records`` (the overview's views), each opened by ``open(record)`` (openOwnRecord),
  * ``progress(done, total)`` after each: ``{ parts, manifest }``.
  */
-export async function buildArchive({ patient, chainId, records, open, progress = () => {} }) {
+export async function buildArchive({ patient, chainId, records, open, progress = () => {}, consents = [], notices = [] }) {
   const exportedAt = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
   const files = [];
   const entries = [];
@@ -245,8 +245,11 @@ export async function buildArchive({ patient, chainId, records, open, progress =
     done += 1;
     progress(done, records.length);
   }
+  const kept = notices.map((n) => [`privacy-notices/v${n.version}.json`,
+                                   { version: n.version, sha256: n.sha256, text: n.text }]);
   const manifest = { format: "medledger-export/1", patient, exported_at: exportedAt, chain_id: chainId,
-                     records: manifestRecords };
+                     records: manifestRecords, consents, privacy_notices: kept.map(([path]) => path) };
+  for (const [path, notice] of kept) files.push([path, te.encode(JSON.stringify(notice, null, 2))]);
   const bundle = { resourceType: "Bundle", type: "collection", timestamp: exportedAt, entry: entries };
   files.push(["manifest.json", te.encode(JSON.stringify(manifest, null, 2))],
              ["bundle.json", te.encode(JSON.stringify(bundle, null, 2))]);

@@ -521,8 +521,11 @@ async function exportAll(event) {
     bar.max = Math.max(1, records.length);
     bar.value = 0;
     bar.hidden = false;
+    const consents = await api(`/v1/patients/${state.address}/consents`);
+    const versions = [...new Set(consents.map((c) => c.notice_version).filter(Boolean))];
+    const notices = await Promise.all(versions.map((v) => api(`/v1/privacy-notice/${v}`)));
     const { parts } = await ownRecords.buildArchive({
-      patient: state.address, chainId: domainInfo.chain_id, records, open: openRecord,
+      patient: state.address, chainId: domainInfo.chain_id, records, open: openRecord, consents, notices,
       progress: (done, total) => {
         bar.value = done;
         $("export-status").textContent = t("records.export_progress", { done, total });
@@ -619,7 +622,8 @@ function fillGrantForm() {
   box.replaceChildren(...activeMembers().map((m, i) => el("div", {},
     el("input", { type: "checkbox", id: `grantee-${i}`, name: "grantee", value: m.account }),
     " ", el("label", { for: `grantee-${i}`, text: memberName(m.account, m.name) }))));
-  for (const input of box.querySelectorAll("input")) input.checked = ticked.has(input.value);
+  const every = $("grant-all-members").checked;
+  for (const input of box.querySelectorAll("input")) input.checked = every || ticked.has(input.value);
   $("grant-all-members").onchange = (e) => {
     for (const input of box.querySelectorAll("input")) input.checked = e.target.checked;
   };
