@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 from eth_abi import encode as abi_encode
@@ -20,6 +21,7 @@ from eth_utils import keccak
 from web3 import Web3
 
 from ledger_api.chain.commitments import SUBJECT_BYTES, record_subject
+from ledger_api.chain.days import day_number
 from ledger_api.chain.deployment import DeploymentManifest
 from ledger_api.chain.events import decode_log
 
@@ -112,13 +114,18 @@ def _candidates(value: bytes, category: int) -> list[bytes]:
     return hashes
 
 
+#: the days of care an attacker tries first in a record's commitment: none stated, and the days around today
+#: (records are mostly anchored soon after the care they describe; the tests' records are dated today)
+_LIKELY_DAYS = (0, *(day_number(date.today() + timedelta(days=d)) for d in (-1, 0, 1)))
+
+
 def categories_recovered(found: ChainCopy, patients: list[str]) -> list[tuple[str, int]]:
     """Every (what matched, category) that trying all 16 codes with values found on chain recovers.
 
     Tried: plain hashes of each code alone, of each code with each value found (every 32-byte word, every
-    record id, every patient), and the anchors' own scheme with every value found taken as the salt and
-    every patient as the patient; a hit is any result (or its first 24 bytes) that is also on chain as
-    data (event topics and data, calldata, storage values)."""
+    record id, every patient), and the anchors' own scheme with every value found taken as the salt, every
+    patient as the patient and the likely days of care (``_LIKELY_DAYS``); a hit is any result (or its first
+    24 bytes) that is also on chain as data (event topics and data, calldata, storage values)."""
     on_chain = found.words | found.subjects | {w[:SUBJECT_BYTES] for w in found.words}
     hits: list[tuple[str, int]] = []
     values = found.words | found.slot_keys | found.record_ids | {bytes.fromhex(p[2:]) for p in patients}
@@ -133,6 +140,7 @@ def categories_recovered(found: ChainCopy, patients: list[str]) -> list[tuple[st
         for record_id in found.record_ids:
             for patient in patients:
                 for salt in found.words:
-                    if record_subject(record_id, patient, category, salt) in found.subjects:
-                        hits.append((f"record {record_id.hex()} with an on-chain salt", category))
+                    for day in _LIKELY_DAYS:
+                        if record_subject(record_id, patient, category, salt, day) in found.subjects:
+                            hits.append((f"record {record_id.hex()} with an on-chain salt", category))
     return hits
