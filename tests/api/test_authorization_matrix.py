@@ -12,15 +12,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from medledger_crypto import (
-    ConsentMessage,
-    ConsentRevocation,
-    DelegateChange,
-    RecordHiding,
-    RecordRestriction,
-    SharingRestriction,
-    sign_typed,
-)
+from medledger_crypto import ConsentMessage, ConsentRevocation, DelegateChange, SharingRestriction, sign_typed
 
 from ledger_api.apidocs.document import api_routes, declared_rule
 from ledger_api.auth import policy
@@ -29,6 +21,7 @@ from ledger_api.core import headers as header_names
 from tests.api.conftest import World
 from tests.utils.consents import grant_message
 from tests.utils.enrolment import ID_CARD, fresh_mrn, link_statement, raise_request, refusal, request_body
+from tests.utils.record_requests import signed_record_request
 from tests.utils.records import PAST_RETENTION, grant, upload
 
 ROLES = ("local", "remote", "auditor", "own", "other", "anonymous")
@@ -90,44 +83,15 @@ def _signed_delegation(world: World) -> dict:
 READER_KEY = {header_names.READER_KEY: base64.b64encode(bytes(range(1, 33))).decode()}
 
 
-def _signed_record_restriction(world: World, record_id: str) -> dict:
-    now = int(time.time())
-    message = RecordRestriction(
-        patient=world.patient.address,
-        record_id=bytes.fromhex(record_id),
-        restricted=True,
-        issued_at=now * 1000,
-        deadline=now + 600,
+def _signed_record_request(world: World, record_id: str, **change: bool) -> dict:
+    return signed_record_request(
+        world.patient,
+        world.patient.address,
+        record_id,
+        chain_id=world.node.node.chain_id,
+        contract=world.manifest.address("ConsentRegistry"),
+        **change,
     )
-    document = message.document(chain_id=world.node.node.chain_id, contract=world.manifest.address("ConsentRegistry"))
-    v, r, s = sign_typed(world.patient, document)
-    return {
-        "patient": world.patient.address,
-        "restricted": True,
-        "issued_at": now * 1000,
-        "deadline": now + 600,
-        "signature": {"v": v, "r": r.hex(), "s": s.hex()},
-    }
-
-
-def _signed_record_hiding(world: World, record_id: str) -> dict:
-    now = int(time.time())
-    message = RecordHiding(
-        patient=world.patient.address,
-        record_id=bytes.fromhex(record_id),
-        hidden=True,
-        issued_at=now * 1000,
-        deadline=now + 600,
-    )
-    document = message.document(chain_id=world.node.node.chain_id, contract=world.manifest.address("ConsentRegistry"))
-    v, r, s = sign_typed(world.patient, document)
-    return {
-        "patient": world.patient.address,
-        "hidden": True,
-        "issued_at": now * 1000,
-        "deadline": now + 600,
-        "signature": {"v": v, "r": r.hex(), "s": s.hex()},
-    }
 
 
 def _signed_sharing_restriction(world: World) -> dict:
@@ -208,11 +172,11 @@ CASES: dict[str, tuple[Request, dict[str, int]]] = {
         {"local": 403, "remote": 403, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},
     ),
     "POST /v1/records/{record_id}/restriction": (
-        lambda w, c, r: c.post(f"/v1/records/{r}/restriction", json=_signed_record_restriction(w, r)),
+        lambda w, c, r: c.post(f"/v1/records/{r}/restriction", json=_signed_record_request(w, r, restricted=True)),
         {"local": 200, "remote": 200, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},
     ),
     "POST /v1/records/{record_id}/hiding": (
-        lambda w, c, r: c.post(f"/v1/records/{r}/hiding", json=_signed_record_hiding(w, r)),
+        lambda w, c, r: c.post(f"/v1/records/{r}/hiding", json=_signed_record_request(w, r, hidden=True)),
         {"local": 200, "remote": 200, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},
     ),
     "POST /v1/patients/{patient}/restriction": (

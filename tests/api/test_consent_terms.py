@@ -8,11 +8,9 @@ verification of what a node logged anyway.
 
 from __future__ import annotations
 
-import time
 from datetime import date
 
 from eth_account import Account
-from medledger_crypto import RecordHiding, sign_typed
 
 from ledger_api.chain.days import day_number
 from ledger_api.chain.types import GrantTerms, Role
@@ -22,6 +20,7 @@ from tests.api.conftest import World
 from tests.api.test_audit import _audit, _codes, _log_as_if_released, _read_by_b
 from tests.utils.actors import X25519_KEY
 from tests.utils.consents import grant_message, signed_grant_body
+from tests.utils.record_requests import signed_record_request
 from tests.utils.records import fetch, grant, upload
 
 OCTOBER, JUNE = "2026-10-15", "2026-06-02"
@@ -140,24 +139,10 @@ def test_a_grant_for_days_of_care_releases_only_the_records_of_those_days(world:
     assert (refused.status_code, refused.json()["code"]) == (422, "care-range-invalid")
 
 
-def _hiding(world: World, record_id: str, hidden: bool, signer=None, issued_at: int | None = None) -> dict:
-    issued = issued_at if issued_at is not None else time.time_ns() // 1_000_000
-    deadline = int(time.time()) + 600
-    message = RecordHiding(
-        patient=world.patient.address,
-        record_id=bytes.fromhex(record_id),
-        hidden=hidden,
-        issued_at=issued,
-        deadline=deadline,
+def _hiding(world: World, record_id: str, hidden: bool, signer=None) -> dict:
+    return signed_record_request(
+        signer or world.patient, world.patient.address, record_id, **_domain(world), hidden=hidden
     )
-    v, r, s = sign_typed(signer or world.patient, message.document(**_domain(world)))
-    return {
-        "patient": world.patient.address,
-        "hidden": hidden,
-        "issued_at": issued,
-        "deadline": deadline,
-        "signature": {"v": v, "r": r.hex(), "s": s.hex()},
-    }
 
 
 def test_a_hidden_record_is_released_under_no_consent_yet_reaches_its_custodian_and_a_break_glass(world: World) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import date
 
 import httpx
 from medledger_crypto import HpkePublicKey
@@ -27,6 +28,7 @@ from ledger_api.records.models import Record, WrappedKey
 from ledger_api.vocabulary import Category, bitset
 from tests.consortium.conftest import TwoNodes
 from tests.consortium.test_cross_member import STUDY, _fetch_via_b, _upload
+from tests.utils.record_requests import signed_record_request
 from tests.utils.records import PAST_RETENTION, open_release
 
 LABS = b"creatinine 88 umol/L; eGFR 79" * 200
@@ -87,6 +89,17 @@ def test_a_leaving_member_hands_its_records_to_a_successor(two_nodes: TwoNodes) 
     world.a.drain()
     consent_id = world.grant_b(bitset([Category.LABS]))
     assert _fetch_via_b(world, labs).status_code == 200
+    with world.a.patient_client(world.patient) as portal:  # the patient hides the study from every consent
+        hiding = signed_record_request(
+            world.patient,
+            world.patient.address,
+            imaging,
+            chain_id=world.a.node.chain_id,
+            contract=world.a.node.manifest.address("ConsentRegistry"),
+            hidden=True,
+        )
+        assert portal.post(f"/v1/records/{imaging}/hiding", json=hiding).status_code == 200
+    world.a.drain()
 
     state = _hand_over(world)
     assert state["state"] == "done", state
@@ -111,6 +124,12 @@ def test_a_leaving_member_hands_its_records_to_a_successor(two_nodes: TwoNodes) 
         listed = client.get(f"/v1/patients/{world.patient.address}/records").json()
     assert open_release(v1, b_member) == LABS and first.status_code == 200
     assert {(r["id"], r["custody"], r["latest_version"]) for r in listed} == {(labs, "held", 2), (imaging, "held", 1)}
+    # the day of care its anchor binds and the patient's hiding came with each record
+    today = date.today().isoformat()
+    assert {r["id"]: (r["encounter_date"], r["hidden"]) for r in listed} == {
+        labs: (today, False),
+        imaging: (today, True),
+    }
     # A keeps nothing it could open, and points at the successor
     moved = _read_locally(world, "a", labs)
     assert moved.status_code == 410 and moved.json()["code"] == "custody-moved"
