@@ -135,10 +135,10 @@ def _goals() -> dict[str, tuple[str, float]]:
     import bench_security
     import bench_workflows
 
-    from ledger_api.chain.gas import GAS_BUDGETS
+    from ledger_api.chain.gas import GAS_GOALS
 
     return {
-        **{k: ("<=", v) for k, v in GAS_BUDGETS.items()},
+        **{k: ("<=", v) for k, v in GAS_GOALS.items()},
         **bench_crypto.GOALS,
         **bench_api.GOALS,
         **bench_consortium.GOALS,

@@ -19,12 +19,10 @@ from ledger_api.chain.ids import mint_record_id
 from ledger_api.chain.transactions import TransactionSender
 from ledger_api.chain.types import GenesisMember, GrantTerms, Role
 
-#: Budgets from the foundation and consent issues (gas per transaction, batch: per entry).
-GAS_BUDGETS = {
-    #: the consent issue asks 65,000 for a grant naming one member; a grant now carries its named members,
-    #: days of care and privacy notice, and the contract checks each member named: 72,7xx measured, held
-    #: here so it does not grow while the goal stays open (README, "Gas")
-    "gas.consent_grant_relayed": 73_000,
+#: Goals from the foundation and consent issues (gas per transaction, batch: per entry): ``make bench`` judges
+#: the figures against these.
+GAS_GOALS = {
+    "gas.consent_grant_relayed": 65_000,
     "gas.consent_grant_relayed_3_named": 90_000,
     "gas.record_hide": 35_000,
     "gas.consent_revoke": 40_000,
@@ -34,6 +32,10 @@ GAS_BUDGETS = {
     #: a leaving member's handover, per record in a 100-record transaction (not an issue budget: ours)
     "gas.custody_transfer_100_per_record": 12_000,
 }
+#: What the tests hold, so no figure grows unnoticed: the goals, except where a goal is not met yet. A relayed
+#: grant naming one member now carries its named members, days of care and privacy notice, and the contract
+#: checks the member named: 72,710 against the consent issue's 65,000 (README, "Gas"), held here meanwhile.
+GAS_BUDGETS = {**GAS_GOALS, "gas.consent_grant_relayed": 73_000}
 
 
 def measure_gas(backend: ChainBackend) -> dict[str, float]:
