@@ -26,6 +26,11 @@ def day_number(day: date | None) -> int:
     return (day - EPOCH).days
 
 
+def countable(day: date) -> bool:
+    """Whether ``day`` can stand at the end of a range of days on chain (after 1970-01-01, by 2149-06-06)."""
+    return EPOCH < day <= LAST_DAY
+
+
 def day_of(number: int) -> date | None:
     """The date the chain's ``number`` stands for; ``None`` for 0."""
     return EPOCH + timedelta(days=number) if number else None

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 from web3 import Web3
 
 from ledger_api.auth.signing import is_high_s
-from ledger_api.chain.days import day_number, day_of
+from ledger_api.chain.days import LAST_DAY, countable, day_number, day_of
 from ledger_api.chain.types import GrantTerms
 from ledger_api.errors import InvalidValue
 
@@ -106,6 +106,13 @@ class GrantIn(BaseModel):
     signature: Signature
 
     _check_patient = field_validator("patient")(_address)
+
+    @field_validator("care_from", "care_to")
+    @classmethod
+    def _countable(cls, value: date | None) -> date | None:
+        if value is not None and not countable(value):
+            raise ValueError(f"a day of care from 1970-01-02 to {LAST_DAY.isoformat()}")
+        return value
 
     @field_validator("grantees")
     @classmethod

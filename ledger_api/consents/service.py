@@ -8,10 +8,11 @@ from datetime import date
 
 from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
-from ledger_api.chain.days import day_number
+from ledger_api.chain.days import LAST_DAY, countable, day_number
 from ledger_api.chain.types import ConsentState
 from ledger_api.consents.relays import pending_grants
 from ledger_api.consents.schemas import ConsentView, PermissionView, consent_status
+from ledger_api.errors import InvalidValue
 from ledger_api.node import Node
 
 
@@ -35,6 +36,12 @@ def check_permission(
 ) -> PermissionView:
     """Whether ``requester`` may read records of ``category`` about care on ``care_on`` (none: a record
     without a stated day, which only consents without a range of days cover) for ``purpose``."""
+    if care_on is not None and not countable(care_on):
+        raise InvalidValue(
+            f"care_on: a day of care from 1970-01-02 to {LAST_DAY.isoformat()}",
+            field="care_on",
+            code="care-day-invalid",
+        )
     consent_id = node.chain.consents.permitting_consent(patient, requester, category, purpose, day_number(care_on))
     break_glass_id = None if consent_id is not None else node.chain.consents.emergency_access(patient, requester)
     return PermissionView(

@@ -109,30 +109,21 @@ def _fetch_copy(
         raise
 
 
-def change_restriction(
-    node: Node, caller: Caller, record_id: str, request: restriction.RecordRestrictionIn
+def change_record(
+    node: Node, caller: Caller, record_id: str, request: restriction.RecordRestrictionIn | restriction.RecordHidingIn
 ) -> restriction.RestrictionView:
-    """A signed restriction change, applied here if this node holds the record, else by its custodian."""
+    """A patient's signed change of one record (its restriction, or its hiding from every consent), applied
+    here if this node holds the record, else by its custodian."""
     policy.require(policy.PATIENT_DELEGATE_OR_MEMBER_RESTRICTS, node, caller, request.patient)
     if self_access.holds(node, record_id) or (caller.kind == "member" and not caller.local):
+        if isinstance(request, restriction.RecordHidingIn):
+            return restriction.change_hidden(node, record_id, request)
         return restriction.change_signed(node, record_id, request)
     custodian = _custodian(node, record_id)
     if custodian == node.address:
         raise NotFound(f"no record {record_id} at this member", code="record-not-found")
-    return _pass_on(node, custodian, record_id, "restriction", request)
-
-
-def change_hiding(
-    node: Node, caller: Caller, record_id: str, request: restriction.RecordHidingIn
-) -> restriction.RestrictionView:
-    """A signed hiding change, applied here if this node holds the record, else by its custodian."""
-    policy.require(policy.PATIENT_DELEGATE_OR_MEMBER_RESTRICTS, node, caller, request.patient)
-    if self_access.holds(node, record_id) or (caller.kind == "member" and not caller.local):
-        return restriction.change_hidden(node, record_id, request)
-    custodian = _custodian(node, record_id)
-    if custodian == node.address:
-        raise NotFound(f"no record {record_id} at this member", code="record-not-found")
-    return _pass_on(node, custodian, record_id, "hiding", request)
+    change = "hiding" if isinstance(request, restriction.RecordHidingIn) else "restriction"
+    return _pass_on(node, custodian, record_id, change, request)
 
 
 def _pass_on(

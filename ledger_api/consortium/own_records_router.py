@@ -105,7 +105,7 @@ def change_restriction(
     """Restricts (or lifts the restriction of) one record at its patient's signed request, at whichever
     member holds it: from then on it is released to nobody but the patient, its custodian for purpose
     legal, and a declared break-glass. Consents stay, overridden."""
-    return own_records.change_restriction(node, caller, record_id, parse_json(request, body, RecordRestrictionIn))
+    return own_records.change_record(node, caller, record_id, parse_json(request, body, RecordRestrictionIn))
 
 
 @router.post(
@@ -120,4 +120,4 @@ def change_hiding(
     """Hides one record from every consent (or shows it again) at its patient's signed request (EIP-712
     ``RecordHiding``), at whichever member holds it: no grant releases it while hidden; this hospital's own
     care and a declared break-glass still reach it. Consents stay as they are."""
-    return own_records.change_hiding(node, caller, record_id, parse_json(request, body, RecordHidingIn))
+    return own_records.change_record(node, caller, record_id, parse_json(request, body, RecordHidingIn))

@@ -183,6 +183,15 @@ CATALOGUE: dict[str, ProblemType] = {
         "授权中列明的某个成员不是联盟的有效成员：授权只能列明签署时的有效成员。",
         "列明 GET /v1/consortium/members 中状态为有效的成员。",
     ),
+    "care-day-invalid": P(
+        422,
+        "Day of care out of range",
+        "The day of care lies outside the days the chain counts (1970-01-02 to 2149-06-06).",
+        "Give the day of care of the record in question, YYYY-MM-DD.",
+        "就诊日期超出范围",
+        "就诊日期不在链上可计数的范围内（1970-01-02 至 2149-06-06）。",
+        "填写相关病历的就诊日期，格式 YYYY-MM-DD。",
+    ),
     "notice-not-current": P(
         422,
         "Not the privacy notice in force",

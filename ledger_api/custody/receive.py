@@ -32,7 +32,7 @@ from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
 from ledger_api.chain.calldata import checksum_address
 from ledger_api.chain.commitments import opens
-from ledger_api.chain.days import day_number
+from ledger_api.chain.days import LAST_DAY, day_number
 from ledger_api.chain.types import RecordInfo
 from ledger_api.core.db import session_scope
 from ledger_api.custody import agreements
@@ -176,6 +176,12 @@ def _check_anchor(
         raise Forbidden(
             f"the chain names {anchored.custodian}, not the caller, as this record's custodian",
             code="not-the-custodian",
+        )
+    if encounter_date is not None and encounter_date > LAST_DAY:
+        raise InvalidValue(
+            f"X-MedLedger-Encounter-Date: after the last day the chain counts ({LAST_DAY})",
+            field="x-medledger-encounter-date",
+            code="anchor-mismatch",
         )
     if not opens(anchored.subject, record_bytes, patient, category, bytes.fromhex(salt), day_number(encounter_date)):
         raise InvalidValue(

@@ -349,14 +349,21 @@ def _visible(
     if node.chain.consents.emergency_access(patient, caller.address) is not None:
         return records, False
     wanted = purpose if purpose is not None else Purpose.TREATMENT
+    consents = node.chain.consents
     answers: dict[tuple[int, int], bool] = {}
+    every_day: set[int] = set()  # categories a consent covers whatever the day of care: asked once
 
     def covered(record: Record) -> bool:
         key = (record.category, record.encounter_day())
+        if key[0] in every_day:
+            return True
         if key not in answers:
-            answers[key] = (
-                node.chain.consents.permitting_consent(patient, caller.address, key[0], wanted, key[1]) is not None
-            )
+            consent_id = consents.permitting_consent(patient, caller.address, key[0], wanted, key[1])
+            answers[key] = consent_id is not None
+            if consent_id is not None:
+                terms = consents.consent(consent_id)
+                if terms.care_from == terms.care_to == 0:
+                    every_day.add(key[0])
         return answers[key]
 
     return [r for r in records if not r.restricted and not r.hidden and covered(r)], False

@@ -132,7 +132,12 @@ def test_a_grant_for_days_of_care_releases_only_the_records_of_those_days(world:
     assert asked == {"2026-10-01": True, "2026-10-31": True, "2026-11-01": False}
     with world.node.patient_client(world.patient) as client:
         (consent,) = client.get(f"/v1/patients/{world.patient.address}/consents").json()
+        bundle = client.get("/v1/audit/fhir/Consent", params={"patient": world.patient.address}).json()
     assert (consent["care_from"], consent["care_to"]) == ("2026-10-01", "2026-10-31")
+    (resource,) = [entry["resource"] for entry in bundle["entry"]]  # validated as R4 by the node
+    assert resource["provision"]["dataPeriod"] == {"start": "2026-10-01", "end": "2026-10-31"}
+    assert resource["policy"] == [{"uri": f"urn:medledger:privacy-notice:1:sha256:{consent['notice_hash']}"}]
+    assert [a["reference"]["identifier"]["value"] for a in resource["provision"]["actor"]] == [world.b.address.lower()]
 
     reversed_days = _grant_body(world, (world.b.address,), care_from=EPISODE[1], care_to=EPISODE[0])
     refused = _relay(world, reversed_days)

@@ -87,7 +87,9 @@ function memberName(account, fallback) {
 const listSeparator = config.language === "zh" ? "、" : ", ";
 const memberNames = (accounts) => accounts.map((a) => memberName(a)).join(listSeparator);
 // days of care as the chain counts them: whole days since 1970-01-01 (0: an open end)
-const dayNumber = (iso) => (iso ? Math.round(Date.UTC(...iso.split("-").map((n, i) => Number(n) - (i === 1 ? 1 : 0))) / 86_400_000) : 0);
+// (care before 1970 counts as undated: 0, an open end, as the node counts it)
+const dayNumber = (iso) => (iso ? Math.max(0, Math.round(
+  Date.UTC(...iso.split("-").map((n, i) => Number(n) - (i === 1 ? 1 : 0))) / 86_400_000)) : 0);
 const isoDay = (value) => dayFormat.format(new Date(`${value}T00:00:00`));
 function careWords(from, to) {
   if (!from && !to) return t("care.all");
@@ -627,6 +629,8 @@ function fillGrantForm() {
   $("grant-all-members").onchange = (e) => {
     for (const input of box.querySelectorAll("input")) input.checked = e.target.checked;
   };
+  // "every member now" stays ticked only while every member is
+  box.onchange = () => { $("grant-all-members").checked = [...box.querySelectorAll("input")].every((i) => i.checked); };
   for (const [box, list, name] of [["grant-categories", config.categories, "category"],
                                     ["grant-purposes", config.purposes, "purpose"]]) {
     if ($(box).childElementCount) continue;
