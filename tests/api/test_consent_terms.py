@@ -142,6 +142,20 @@ def test_a_grant_for_days_of_care_releases_only_the_records_of_those_days(world:
     reversed_days = _grant_body(world, (world.b.address,), care_from=EPISODE[1], care_to=EPISODE[0])
     refused = _relay(world, reversed_days)
     assert (refused.status_code, refused.json()["code"]) == (422, "care-range-invalid")
+    beyond = _relay(world, {**body, "care_to": "8612-04-12"})  # past the last day a uint16 counts
+    assert beyond.status_code == 422 and "care_to" in beyond.text
+    with world.node.member_client(world.b.account) as client:
+        asked = client.get(
+            "/v1/permissions",
+            params={
+                "patient": world.patient.address,
+                "requester": world.b.address,
+                "category": "labs",
+                "purpose": "treatment",
+                "care_on": "8612-04-12",
+            },
+        )
+    assert (asked.status_code, asked.json()["code"]) == (422, "care-day-invalid")
 
 
 def _hiding(world: World, record_id: str, hidden: bool, signer=None) -> dict:
