@@ -6,8 +6,6 @@ can show them in its help without loading either: ``medledger --help`` starts in
 
 from __future__ import annotations
 
-#: a consent's grantee meaning "every active member"
-ANY_MEMBER = "0x0000000000000000000000000000000000000000"
 DEFAULT_VOTING_PERIOD = 7 * 24 * 3600
 DEFAULT_BREAK_GLASS_DURATION = 4 * 3600
 #: break-glass declarations one member (a whole hospital) may make in any window: room for a busy
