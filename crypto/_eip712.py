@@ -131,14 +131,11 @@ def recover_typed(document: dict[str, Any], v: int, r: bytes, s: bytes) -> str:
 
 
 @dataclass(frozen=True)
-class ConsentMessage:
-    """One of the three messages a patient signs; ``document`` is its EIP-712 document. The one model
-    the node (to check a relay), the CLI and wallets' helpers (to sign) and the tests build."""
+class TypedMessage:
+    """A message a patient (or records officer) signs under the consortium's consent domain: its fields under
+    their EIP-712 names, and its EIP-712 document."""
 
     primary_type: ClassVar[str]
-    patient: str
-    nonce: int
-    deadline: int
 
     def fields(self) -> dict[str, Any]:
         """The message's fields under their EIP-712 names."""
@@ -146,6 +143,16 @@ class ConsentMessage:
 
     def document(self, *, chain_id: int, contract: str) -> dict[str, Any]:
         return typed_data(self.primary_type, self.fields(), chain_id=chain_id, contract=contract)
+
+
+@dataclass(frozen=True)
+class ConsentMessage(TypedMessage):
+    """A message the ConsentRegistry takes relayed: the patient's, with their nonce. The one model the node
+    (to check a relay), the CLI and wallets' helpers (to sign) and the tests build."""
+
+    patient: str
+    nonce: int
+    deadline: int
 
 
 @dataclass(frozen=True)
@@ -240,7 +247,7 @@ class SharingRestriction(ConsentMessage):
 
 
 @dataclass(frozen=True)
-class RecordRestriction:
+class RecordRestriction(TypedMessage):
     """Restrict (or lift the restriction of) one record, sent to its custodian (never to the chain)."""
 
     primary_type: ClassVar[str] = "RecordRestriction"
@@ -259,12 +266,9 @@ class RecordRestriction:
             "deadline": self.deadline,
         }
 
-    def document(self, *, chain_id: int, contract: str) -> dict[str, Any]:
-        return typed_data(self.primary_type, self.fields(), chain_id=chain_id, contract=contract)
-
 
 @dataclass(frozen=True)
-class RecordHiding:
+class RecordHiding(TypedMessage):
     """Hide (or show again) one record from every consent, sent to its custodian (never to the chain)."""
 
     primary_type: ClassVar[str] = "RecordHiding"
@@ -283,12 +287,9 @@ class RecordHiding:
             "deadline": self.deadline,
         }
 
-    def document(self, *, chain_id: int, contract: str) -> dict[str, Any]:
-        return typed_data(self.primary_type, self.fields(), chain_id=chain_id, contract=contract)
-
 
 @dataclass(frozen=True)
-class PatientNumberLink:
+class PatientNumberLink(TypedMessage):
     """A patient's statement that their account is patient ``mrn`` at ``hospital`` (or, ``linked`` false,
     that the hospital must drop its link). Checked and kept by that hospital's node only."""
 
@@ -310,12 +311,9 @@ class PatientNumberLink:
             "deadline": self.deadline,
         }
 
-    def document(self, *, chain_id: int, contract: str) -> dict[str, Any]:
-        return typed_data(self.primary_type, self.fields(), chain_id=chain_id, contract=contract)
-
 
 @dataclass(frozen=True)
-class ConsentRequestRefusal:
+class ConsentRequestRefusal(TypedMessage):
     """A patient's refusal of one hospital's consent request, sent to that hospital's node."""
 
     primary_type: ClassVar[str] = "ConsentRequestRefusal"
@@ -331,6 +329,3 @@ class ConsentRequestRefusal:
             "requestId": self.request_id,
             "deadline": self.deadline,
         }
-
-    def document(self, *, chain_id: int, contract: str) -> dict[str, Any]:
-        return typed_data(self.primary_type, self.fields(), chain_id=chain_id, contract=contract)

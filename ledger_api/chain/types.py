@@ -8,6 +8,7 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Annotated, Any, Literal, cast
 
+from medledger_crypto import GRANT_TERMS
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 # --------------------------------------------------------------------------- enums (as on chain)
@@ -162,18 +163,9 @@ class GrantTerms(_Model):
         return cls(**{name: getattr(source, name) for name in GRANT_TERM_FIELDS})
 
 
-#: the terms of a consent, as every model of one names them (the contract's ``GrantTerms`` order)
-GRANT_TERM_FIELDS = (
-    "grantees",
-    "categories",
-    "purposes",
-    "valid_from",
-    "valid_until",
-    "care_from",
-    "care_to",
-    "notice_version",
-    "notice_hash",
-)
+#: the terms of a consent, as every model of one names them (the contract's ``GrantTerms`` order): the signed
+#: message's own list
+GRANT_TERM_FIELDS = GRANT_TERMS
 
 
 class BreakGlass(_Model):

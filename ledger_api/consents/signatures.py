@@ -3,17 +3,11 @@ of a consent request): the one recovery under the consortium's consent domain, o
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
-from medledger_crypto import recover_typed
+from medledger_crypto import TypedMessage, recover_typed
 
 from ledger_api.consents.schemas import Signature, signature_parts
 from ledger_api.errors import InvalidValue
 from ledger_api.node import Node
-
-
-class TypedMessage(Protocol):
-    def document(self, *, chain_id: int, contract: str) -> dict[str, Any]: ...
 
 
 def signer_of(node: Node, message: TypedMessage, signature: Signature) -> str:
