@@ -24,11 +24,13 @@ note out of what they share, without stopping their hospital from using it).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from eth_utils import keccak
-from medledger_crypto import RecordHiding, RecordRestriction
+from medledger_crypto import RecordHiding, RecordRestriction, TypedMessage
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
@@ -145,7 +147,7 @@ def restrict_in_person(node: Node, caller: Caller, record: Record) -> AccessEntr
     """The patient's own erasure request (``DELETE``, signed in here) within retention: a restriction."""
     if record.restricted:
         raise Conflict("the record is already restricted", code="restriction-unchanged")
-    return _apply(node, record, restricted=True, requester=caller.address, proof="", issued_at=None)
+    return _apply(node, record, RESTRICTION, True, requester=caller.address, proof="", issued_at=None)
 
 
 def change_signed(node: Node, record_id: str, request: RecordRestrictionIn) -> RestrictionView:
@@ -165,7 +167,7 @@ def change_signed(node: Node, record_id: str, request: RecordRestrictionIn) -> R
             f"the record is {'already' if record.restricted else 'not'} restricted", code="restriction-unchanged"
         )
     entry = _apply(
-        node, record, restricted=request.restricted, requester=signer, proof=proof, issued_at=request.issued_at
+        node, record, RESTRICTION, request.restricted, requester=signer, proof=proof, issued_at=request.issued_at
     )
     return _view_after(node, record_id, entry)
 
@@ -183,15 +185,7 @@ def change_hidden(node: Node, record_id: str, request: RecordHidingIn) -> Restri
     signer, proof = _check_signed(node, record, message, request, record.hiding_issued_at)
     if record.hidden == request.hidden:
         raise Conflict(f"the record is {'already' if record.hidden else 'not'} hidden", code="hiding-unchanged")
-    fields = _entry(record, requester=signer, proof=proof, action="hide" if request.hidden else "unhide")
-    with node.access_lock, session_scope(node.engine) as session:
-        stored = _locked(session, record.id)
-        stored.hidden = request.hidden
-        stored.hidden_since = datetime.now(UTC) if request.hidden else None
-        stored.hiding_issued_at = request.issued_at
-        session.add(stored)
-        enqueue(session, SetRecordHidden(record_id=record.id, hidden=request.hidden))
-        entry = record_access(session, member=node.address, fields=fields)
+    entry = _apply(node, record, HIDING, request.hidden, requester=signer, proof=proof, issued_at=request.issued_at)
     return _view_after(node, record_id, entry)
 
 
@@ -207,7 +201,7 @@ def _held(node: Node, record_id: str) -> Record:
 def _check_signed(
     node: Node,
     record: Record,
-    message: RecordRestriction | RecordHiding,
+    message: TypedMessage,
     request: RecordRestrictionIn | RecordHidingIn,
     last_issued_at: int,
 ) -> tuple[str, str]:
@@ -247,31 +241,54 @@ def _view_after(node: Node, record_id: str, entry: AccessEntry) -> RestrictionVi
         return view(stored, entry.sequence)
 
 
-def _entry(record: Record, *, requester: str, proof: str, action: str) -> AccessEntryBase:
-    return AccessEntryBase.patient_action(
+@dataclass(frozen=True)
+class _Flag:
+    """One of a record's two sharing flags: its columns, its access-trail actions and its chain write."""
+
+    column: str
+    since: str
+    issued_at: str
+    actions: tuple[str, str]  # (set, cleared)
+    write: Callable[[str, bool], ChainWrite]
+
+
+RESTRICTION = _Flag(
+    "restricted",
+    "restricted_since",
+    "restriction_issued_at",
+    ("restrict", "unrestrict"),
+    lambda record_id, on: SetRecordRestriction(record_id=record_id, restricted=on),
+)
+HIDING = _Flag(
+    "hidden",
+    "hidden_since",
+    "hiding_issued_at",
+    ("hide", "unhide"),
+    lambda record_id, on: SetRecordHidden(record_id=record_id, hidden=on),
+)
+
+
+def _apply(
+    node: Node, record: Record, flag: _Flag, on: bool, *, requester: str, proof: str, issued_at: int | None
+) -> AccessEntry:
+    """The change, its chain write and its access-trail entry, in one transaction."""
+    fields = AccessEntryBase.patient_action(
         record_id=record.id,
         version=record.latest_version,
         category=record.category,
         patient=record.patient,
         requester=requester,
-        action=action,
+        action=flag.actions[0] if on else flag.actions[1],
         proof=proof,
     )
-
-
-def _apply(
-    node: Node, record: Record, *, restricted: bool, requester: str, proof: str, issued_at: int | None
-) -> AccessEntry:
-    """The change, its chain write and its access-trail entry, in one transaction."""
-    fields = _entry(record, requester=requester, proof=proof, action="restrict" if restricted else "unrestrict")
     with node.access_lock, session_scope(node.engine) as session:
         stored = _locked(session, record.id)
-        stored.restricted = restricted
-        stored.restricted_since = datetime.now(UTC) if restricted else None
+        setattr(stored, flag.column, on)
+        setattr(stored, flag.since, datetime.now(UTC) if on else None)
         if issued_at is not None:
-            stored.restriction_issued_at = issued_at
+            setattr(stored, flag.issued_at, issued_at)
         session.add(stored)
-        enqueue(session, SetRecordRestriction(record_id=record.id, restricted=restricted))
+        enqueue(session, flag.write(record.id, on))
         return record_access(session, member=node.address, fields=fields)
 
 
