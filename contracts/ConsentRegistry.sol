@@ -31,8 +31,12 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
     uint256 public constant MAX_RECIPIENT_INDEX = 127;
     bytes32 public constant REVOCATION_TYPEHASH =
         keccak256("ConsentRevocation(address patient,uint256 consentId,uint256 nonce,uint256 deadline)");
-    bytes32 public constant DELEGATION_TYPEHASH =
-        keccak256("DelegateChange(address patient,address delegate,bool appointed,uint256 nonce,uint256 deadline)");
+    bytes32 public constant DELEGATION_TYPEHASH = keccak256(
+        "DelegateChange(address patient,address delegate,uint8 scope,uint32 validUntil,uint16 excludedCategories,uint256 nonce,uint256 deadline)"
+    );
+    /// @notice Delegate scopes: view the patient's records, consents and history; or also manage consents.
+    uint8 public constant DELEGATE_VIEW = 1;
+    uint8 public constant DELEGATE_MANAGE = 2;
     bytes32 public constant RESTRICTION_TYPEHASH =
         keccak256("SharingRestriction(address patient,bool restricted,uint256 nonce,uint256 deadline)");
 
@@ -56,7 +60,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
     mapping(address patient => mapping(address member => bool)) private _breakGlassBlocked;
     mapping(address patient => PatientState) private _patients;
     mapping(uint256 consentId => Consent) private _consents;
-    mapping(address patient => mapping(address delegate => bool)) private _delegates;
+    mapping(address patient => mapping(address delegate => Delegation)) private _delegates;
     BreakGlass[] private _breakGlasses;
     mapping(address patient => mapping(address member => uint256 breakGlassId)) private _latestBreakGlass;
 
@@ -71,12 +75,13 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
     }
 
     // ------------------------------------------------------------------- GRANTS
-    /// @notice Grants consent, sent by the patient or one of their delegates.
-    /// @dev Requirements: caller is the patient or a delegate (so never the zero address); non-empty
+    /// @notice Grants consent, sent by the patient or one of their delegates who manages consents.
+    /// @dev Requirements: caller is the patient or a managing delegate before its end whose excluded
+    /// categories the grant does not touch (so never the zero address); non-empty
     /// categories and purposes;
     /// `validFrom < validUntil` and `validUntil` in the future. Emits {ConsentGranted}.
     function grant(address patient, GrantTerms calldata terms) external returns (uint256) {
-        _checkPatientOrDelegate(patient, msg.sender);
+        _checkActs(patient, msg.sender, terms.categories);
         return _grant(_patients[patient], patient, terms, msg.sender);
     }
 
@@ -97,7 +102,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
         PatientState storage ps = _patients[patient];
         uint64 nonce = ps.nonce;
         address signer = _recoverTyped(_grantHash(patient, terms, nonce, deadline), v, r, s);
-        _checkSigner(patient, signer);
+        _checkSigner(patient, signer, terms.categories);
         ps.nonce = nonce + 1;
         return _grant(ps, patient, terms, signer);
     }
@@ -109,7 +114,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
     /// revoked. Emits {ConsentRevoked}.
     function revoke(uint256 consentId) external {
         address patient = _patientOf(consentId);
-        _checkPatientOrDelegate(patient, msg.sender);
+        _checkActs(patient, msg.sender, _consents[consentId].categories);
         _revoke(consentId, patient, msg.sender);
     }
 
@@ -124,27 +129,28 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
         uint64 nonce = ps.nonce;
         address signer =
             _recoverTyped(keccak256(abi.encode(REVOCATION_TYPEHASH, patient, consentId, nonce, deadline)), v, r, s);
-        _checkSigner(patient, signer);
+        _checkSigner(patient, signer, _consents[consentId].categories);
         ps.nonce = nonce + 1;
         _revoke(consentId, patient, signer);
     }
 
     // ---------------------------------------------------------------- DELEGATES
-    /// @notice Appoints or removes a delegate (guardian), sent by the patient.
-    /// @dev Requirements: caller is the patient; delegate non-zero, not the patient, and the call
-    /// changes something. Emits {DelegateChanged}.
-    function setDelegate(address delegate, bool appointed) external {
-        _setDelegate(msg.sender, delegate, appointed);
+    /// @notice Appoints a delegate (guardian), changes what they may do, or removes them (scope 0),
+    /// sent by the patient.
+    /// @dev Requirements: caller is the patient; delegate non-zero, not the patient; scope 0, 1 or 2;
+    /// a removal carries no end or exclusions; an end lies in the future; the call changes something.
+    /// Emits {DelegateChanged}.
+    function setDelegate(address delegate, Delegation calldata terms) external {
+        _setDelegate(msg.sender, delegate, terms);
     }
 
-    /// @notice Appoints or removes a delegate with the patient's own EIP-712 signature (delegates
-    /// cannot appoint delegates).
+    /// @notice {setDelegate} with the patient's own EIP-712 signature (delegates cannot appoint delegates).
     /// @dev Requirements: caller is an active member; deadline not passed; signature by the patient
     /// over the current nonce; as in {setDelegate}. Emits {DelegateChanged}.
     function setDelegateBySig(
         address patient,
         address delegate,
-        bool appointed,
+        Delegation calldata terms,
         uint256 deadline,
         uint8 v,
         bytes32 r,
@@ -155,12 +161,26 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
         PatientState storage ps = _patients[patient];
         uint64 nonce = ps.nonce;
         address signer = _recoverTyped(
-            keccak256(abi.encode(DELEGATION_TYPEHASH, patient, delegate, appointed, nonce, deadline)), v, r, s
+            keccak256(
+                abi.encode(
+                    DELEGATION_TYPEHASH,
+                    patient,
+                    delegate,
+                    terms.scope,
+                    terms.validUntil,
+                    terms.excludedCategories,
+                    nonce,
+                    deadline
+                )
+            ),
+            v,
+            r,
+            s
         );
         if (signer == address(0)) revert ConsentRegistryInvalidSignature();
         if (signer != patient) revert ConsentRegistryNotPatient(patient, signer);
         ps.nonce = nonce + 1;
-        _setDelegate(patient, delegate, appointed);
+        _setDelegate(patient, delegate, terms);
     }
 
     // --------------------------------------------------------------- RESTRICTION
@@ -168,10 +188,10 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
     /// the patient or a delegate: a patient's erasure request where the law says the records must be kept
     /// (PIPL Art. 47). While restricted no consent permits anything; consents are not revoked and apply
     /// again once lifted. Break-glass (life and health) is unaffected.
-    /// @dev Requirements: caller is the patient or a delegate; the call changes something.
+    /// @dev Requirements: caller is the patient or a managing delegate; the call changes something.
     /// Emits {SharingRestrictionChanged}.
     function restrictSharing(address patient, bool restricted) external {
-        _checkPatientOrDelegate(patient, msg.sender);
+        _checkActs(patient, msg.sender, 0);
         _restrict(_patients[patient], patient, restricted, msg.sender);
     }
 
@@ -188,7 +208,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
         address signer = _recoverTyped(
             keccak256(abi.encode(RESTRICTION_TYPEHASH, patient, restricted, nonce, deadline)), v, r, s
         );
-        _checkSigner(patient, signer);
+        _checkSigner(patient, signer, 0);
         ps.nonce = nonce + 1;
         _restrict(ps, patient, restricted, signer);
     }
@@ -274,6 +294,12 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
 
     /// @inheritdoc IConsentRegistry
     function isDelegate(address patient, address delegate) external view returns (bool) {
+        Delegation storage d = _delegates[patient][delegate];
+        return d.scope != 0 && (d.validUntil == 0 || block.timestamp < d.validUntil);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function delegation(address patient, address delegate) external view returns (Delegation memory) {
         return _delegates[patient][delegate];
     }
 
@@ -466,24 +492,40 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
         emit SharingRestrictionChanged(patient, restricted, signer);
     }
 
-    function _setDelegate(address patient, address delegate, bool appointed) private {
+    function _setDelegate(address patient, address delegate, Delegation calldata terms) private {
         if (delegate == address(0) || delegate == patient) revert ConsentRegistryInvalidDelegate(delegate);
-        if (_delegates[patient][delegate] == appointed) {
-            revert ConsentRegistryDelegateUnchanged(patient, delegate, appointed);
-        }
-        _delegates[patient][delegate] = appointed;
-        emit DelegateChanged(patient, delegate, appointed);
+        bool removal = terms.scope == 0;
+        if (
+            terms.scope > DELEGATE_MANAGE || (removal && (terms.validUntil != 0 || terms.excludedCategories != 0))
+                || (terms.validUntil != 0 && terms.validUntil <= block.timestamp)
+        ) revert ConsentRegistryInvalidDelegation(terms.scope, terms.validUntil, terms.excludedCategories);
+        Delegation storage d = _delegates[patient][delegate];
+        if (
+            d.scope == terms.scope && d.validUntil == terms.validUntil
+                && d.excludedCategories == terms.excludedCategories
+        ) revert ConsentRegistryDelegateUnchanged(patient, delegate);
+        d.scope = terms.scope;
+        d.validUntil = terms.validUntil;
+        d.excludedCategories = terms.excludedCategories;
+        emit DelegateChanged(patient, delegate, terms.scope, terms.validUntil, terms.excludedCategories);
     }
 
-    function _checkPatientOrDelegate(address patient, address account) private view {
-        if (account != patient && !_delegates[patient][account]) {
+    /// @dev The patient acts, or a delegate who manages consents, before their end, on none of the
+    /// categories kept from them (`categories`: what the act decides on).
+    function _checkActs(address patient, address account, uint16 categories) private view {
+        if (account == patient) return;
+        Delegation storage d = _delegates[patient][account];
+        if (d.scope != DELEGATE_MANAGE || (d.validUntil != 0 && block.timestamp >= d.validUntil)) {
             revert ConsentRegistryNotPatientOrDelegate(patient, account);
         }
+        if (d.excludedCategories & categories != 0) {
+            revert ConsentRegistryDelegateExcluded(account, d.excludedCategories & categories);
+        }
     }
 
-    function _checkSigner(address patient, address signer) private view {
+    function _checkSigner(address patient, address signer, uint16 categories) private view {
         if (signer == address(0)) revert ConsentRegistryInvalidSignature();
-        _checkPatientOrDelegate(patient, signer);
+        _checkActs(patient, signer, categories);
     }
 
     function _patientOf(uint256 consentId) private pure returns (address) {

@@ -41,7 +41,9 @@ _TYPES: dict[str, list[dict[str, str]]] = {
     "DelegateChange": [
         {"name": "patient", "type": "address"},
         {"name": "delegate", "type": "address"},
-        {"name": "appointed", "type": "bool"},
+        {"name": "scope", "type": "uint8"},
+        {"name": "validUntil", "type": "uint32"},
+        {"name": "excludedCategories", "type": "uint16"},
         {"name": "nonce", "type": "uint256"},
         {"name": "deadline", "type": "uint256"},
     ],
@@ -221,15 +223,24 @@ class ConsentRevocation(ConsentMessage):
 
 @dataclass(frozen=True)
 class DelegateChange(ConsentMessage):
+    """Appoint a delegate (guardian), change what they may do, or remove them (``scope`` 0 and nothing else).
+    ``scope``: 1 view (records, consents, history), 2 manage (also grant, revoke, restrict); ``valid_until``:
+    the second the delegation ends (0: until removed); ``excluded_categories``: a bit set of record categories
+    the delegate may neither see nor decide on."""
+
     primary_type: ClassVar[str] = "DelegateChange"
     delegate: str
-    appointed: bool
+    scope: int
+    valid_until: int = 0
+    excluded_categories: int = 0
 
     def fields(self) -> dict[str, Any]:
         return {
             "patient": self.patient,
             "delegate": self.delegate,
-            "appointed": self.appointed,
+            "scope": self.scope,
+            "validUntil": self.valid_until,
+            "excludedCategories": self.excluded_categories,
             "nonce": self.nonce,
             "deadline": self.deadline,
         }

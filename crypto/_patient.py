@@ -104,10 +104,25 @@ class PatientIdentity(SecretHolder):
         return message.document(chain_id=chain_id, contract=contract)
 
     def delegation_document(
-        self, *, delegate: str, appointed: bool, nonce: int, deadline: int, chain_id: int, contract: str
+        self,
+        *,
+        delegate: str,
+        scope: int,
+        nonce: int,
+        deadline: int,
+        chain_id: int,
+        contract: str,
+        valid_until: int = 0,
+        excluded_categories: int = 0,
     ) -> dict[str, Any]:
         message = DelegateChange(
-            patient=self.address, delegate=delegate, appointed=appointed, nonce=nonce, deadline=deadline
+            patient=self.address,
+            delegate=delegate,
+            scope=scope,
+            valid_until=valid_until,
+            excluded_categories=excluded_categories,
+            nonce=nonce,
+            deadline=deadline,
         )
         return message.document(chain_id=chain_id, contract=contract)
 

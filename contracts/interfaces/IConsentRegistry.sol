@@ -51,6 +51,16 @@ interface IConsentRegistry {
         bytes32 noticeHash;
     }
 
+    /// @notice What a patient lets a delegate (guardian) do, in one slot. `scope`: 0 none (removed),
+    /// 1 view (read the patient's records, consents and history), 2 manage (also grant, revoke and
+    /// restrict); `validUntil`: the second it ends (0: until removed); `excludedCategories`: a bit set of
+    /// record categories the delegate may neither see nor decide on (for example mental health).
+    struct Delegation {
+        uint8 scope;
+        uint32 validUntil;
+        uint16 excludedCategories;
+    }
+
     /// @notice A declared emergency access.
     struct BreakGlass {
         address member;
@@ -75,7 +85,9 @@ interface IConsentRegistry {
     error ConsentRegistryUnknownConsent(uint256 consentId);
     error ConsentRegistryAlreadyRevoked(uint256 consentId);
     error ConsentRegistryInvalidDelegate(address delegate);
-    error ConsentRegistryDelegateUnchanged(address patient, address delegate, bool appointed);
+    error ConsentRegistryDelegateUnchanged(address patient, address delegate);
+    error ConsentRegistryInvalidDelegation(uint8 scope, uint32 validUntil, uint16 excludedCategories);
+    error ConsentRegistryDelegateExcluded(address delegate, uint16 categories);
     error ConsentRegistryUnknownBreakGlass(uint256 breakGlassId);
     error ConsentRegistryAlreadyReviewed(uint256 breakGlassId);
     error ConsentRegistryBreakGlassBlocked(address patient, address member);
@@ -106,7 +118,9 @@ interface IConsentRegistry {
         address signer
     );
     event ConsentRevoked(uint256 indexed consentId, address indexed patient, address signer);
-    event DelegateChanged(address indexed patient, address indexed delegate, bool appointed);
+    event DelegateChanged(
+        address indexed patient, address indexed delegate, uint8 scope, uint32 validUntil, uint16 excludedCategories
+    );
     event BreakGlassDeclared(
         uint256 indexed breakGlassId,
         address indexed patient,
@@ -125,7 +139,10 @@ interface IConsentRegistry {
     function consent(uint256 consentId) external view returns (Consent memory);
     function consentCount(address patient) external view returns (uint256);
     function nonces(address patient) external view returns (uint256);
+    /// @notice Whether `delegate` is the patient's delegate now (any scope, before its end).
     function isDelegate(address patient, address delegate) external view returns (bool);
+    /// @notice The delegation as stored (an ended one included: compare `validUntil` with the time).
+    function delegation(address patient, address delegate) external view returns (Delegation memory);
     /// @notice The members a consent names, in consortium index order.
     function grantees(uint256 consentId) external view returns (address[] memory);
     function isPermitted(address patient, address requester, uint8 category, uint8 purpose, uint16 encounterDay)

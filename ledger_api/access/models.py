@@ -64,10 +64,20 @@ class AccessEntryBase(SQLModel):
 
     @classmethod
     def patient_action(
-        cls, *, record_id: str, version: int, category: int, patient: str, requester: str, action: str, proof: str = ""
+        cls,
+        *,
+        record_id: str,
+        version: int,
+        category: int,
+        patient: str,
+        requester: str,
+        action: str,
+        proof: str = "",
+        chain_block: int | None = None,
     ) -> AccessEntryBase:
         """An entry for what the patient (or a delegate, ``requester``) does with their own record: take a
-        copy, restrict it, lift the restriction. ``proof``: the digest of the patient's signed request."""
+        copy, restrict it, lift the restriction. ``proof``: the digest of the patient's signed request;
+        ``chain_block``: the block at which a delegate's standing was read (the auditor judges it there)."""
         return cls(
             record_id=record_id,
             record_version=version,
@@ -79,6 +89,7 @@ class AccessEntryBase(SQLModel):
             basis="patient",
             authorization=proof,
             action=action,
+            chain_block=chain_block,
         )
 
 

@@ -12,6 +12,7 @@ from ledger_api.access import service
 from ledger_api.access.models import AccessEntryPublic
 from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
+from ledger_api.auth.delegation import unseen_categories
 from ledger_api.auth.dependencies import Allowed, NodeDep
 from ledger_api.auth.patient_numbers import PatientRefPath, resolve_patient
 from ledger_api.core.db import DB_INT_MAX, session_scope
@@ -34,8 +35,11 @@ def patient_history(
 ) -> list[AccessEntryPublic]:
     """Who read this patient's records here, when, why and on what grounds (break-glass flagged)."""
     patient = resolve_patient(node, caller, patient)
+    unseen = unseen_categories(node, patient, caller.address) if caller.kind == "patient" else 0
     with session_scope(node.engine) as session:
-        return service.list_entries(session, patient=patient, after=after, limit=limit, newest_first=newest_first)
+        return service.list_entries(
+            session, patient=patient, after=after, limit=limit, newest_first=newest_first, unseen_categories=unseen
+        )
 
 
 @router.get("/access-log", response_model=list[AccessEntryPublic], responses=_ERRORS)

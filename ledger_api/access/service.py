@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, insert, or_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -147,12 +147,22 @@ def to_public(entry: AccessEntry, items: dict[int, OutboxItem]) -> AccessEntryPu
 
 
 def list_entries(
-    session: Session, *, patient: str | None = None, after: int = 0, limit: int = 500, newest_first: bool = False
+    session: Session,
+    *,
+    patient: str | None = None,
+    after: int = 0,
+    limit: int = 500,
+    newest_first: bool = False,
+    unseen_categories: int = 0,
 ) -> list[AccessEntryPublic]:
-    """Entries after sequence ``after``, oldest first (paging a log), or the newest ``limit`` (a timeline)."""
+    """Entries after sequence ``after``, oldest first (paging a log), or the newest ``limit`` (a timeline);
+    none about records of the ``unseen_categories`` (a bit set: those kept from a delegate)."""
     query = select(AccessEntry).where(AccessEntry.sequence > after)
     if patient is not None:
         query = query.where(AccessEntry.patient == patient)
+    if unseen_categories:
+        unseen = [c for c in range(16) if (unseen_categories >> c) & 1]
+        query = query.where(or_(col(AccessEntry.category).is_(None), col(AccessEntry.category).not_in(unseen)))
     order = col(AccessEntry.sequence).desc() if newest_first else col(AccessEntry.sequence)
     entries = list(session.exec(query.order_by(order).limit(limit)))
     items = items_by_id(session, [e.outbox_id for e in entries if e.outbox_id is not None])

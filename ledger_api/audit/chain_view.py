@@ -18,6 +18,7 @@ from ledger_api.chain.deployment import DeploymentManifest
 from ledger_api.chain.events import decode_log, event_topic
 from ledger_api.chain.reader import reader_for
 from ledger_api.chain.transactions import chain_call
+from ledger_api.chain.types import DelegateScope, Delegation
 
 LOG_CHUNK_BLOCKS = 10_000
 
@@ -108,9 +109,9 @@ class ChainView:
     break_glass: dict[int, BreakGlassFact]
     records: dict[str, RecordFact]
     block_time: Any  # callable(block) -> unix seconds
-    #: per patient, in chain order: delegate changes (delegate, appointed, block) and restrictions of all
-    #: their records (restricted, block)
-    delegate_changes: dict[str, list[tuple[str, bool, int]]] = field(default_factory=dict)
+    #: per patient, in chain order: delegate changes (the delegation as it then stood, block) and
+    #: restrictions of all their records (restricted, block)
+    delegate_changes: dict[str, list[tuple[Delegation, int]]] = field(default_factory=dict)
     sharing_restrictions: dict[str, list[tuple[bool, int]]] = field(default_factory=dict)
 
     def trail(self, member: str) -> MemberTrail:
@@ -207,7 +208,15 @@ def _apply(view: ChainView, name: str, args: dict[str, Any], block: int) -> None
         )
     elif name == "DelegateChanged":
         view.delegate_changes.setdefault(checksum_address(args["patient"]), []).append(
-            (checksum_address(args["delegate"]), bool(args["appointed"]), block)
+            (
+                Delegation(
+                    delegate=checksum_address(args["delegate"]),
+                    scope=DelegateScope(args["scope"]),
+                    valid_until=args["validUntil"],
+                    excluded_categories=args["excludedCategories"],
+                ),
+                block,
+            )
         )
     elif name == "CustodyTransferred":
         moved = view.records.get(_hex(args["recordId"]))

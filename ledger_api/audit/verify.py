@@ -30,7 +30,7 @@ Record manifests are read before the logs, so each entry is judged against its r
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, cast
@@ -44,6 +44,7 @@ from ledger_api.audit.report_schema import AuditPolicy, AuditReport, MemberExpor
 from ledger_api.chain.calldata import checksum_address
 from ledger_api.chain.commitments import opens
 from ledger_api.chain.days import day_number
+from ledger_api.chain.types import DelegateScope, Delegation
 from ledger_api.vocabulary import Purpose
 
 
@@ -383,6 +384,17 @@ class AuditRun:
         )
         return True
 
+    def _delegate_could(self, doc: dict[str, Any], at: int, before: Callable[[int], bool]) -> bool:
+        """Whether the entry's requester stood as the patient's delegate when it was authorised, before the
+        delegation's end, with the scope its action needs (a copy: any; a restriction or hiding: manage)."""
+        then: Delegation | None = None
+        for delegation, changed in self.chain.delegate_changes.get(str(doc.get("patient")), []):
+            if before(changed) and delegation.delegate == doc.get("requester"):
+                then = delegation
+        if then is None or not then.live(at):
+            return False
+        return doc.get("action") == "self_access" or then.scope == DelegateScope.MANAGE
+
     def _authorisation_problem(
         self, member: str, doc: dict[str, Any], at: int, block: int | None
     ) -> tuple[str, str] | None:
@@ -407,14 +419,13 @@ class AuditRun:
                 )
             )
         if basis == "patient":  # the patient's own copy or restriction change, by them or a delegate then
-            appointed_then: dict[str, bool] = {}
-            for appointee, appointed, changed in chain.delegate_changes.get(str(patient), []):
-                if before(changed):
-                    appointed_then[appointee] = appointed
-            by_delegate = appointed_then.get(str(requester), False)
-            if doc.get("action") in PATIENT_ACTIONS and (requester == patient or by_delegate):
+            action = doc.get("action")
+            if action in PATIENT_ACTIONS and (requester == patient or self._delegate_could(doc, at, before)):
                 return None
-            return "patient-basis-misused", "a patient-basis entry by someone other than the patient or a delegate"
+            return (
+                "patient-basis-misused",
+                "a patient-basis entry by someone other than the patient or a delegate whose scope allowed it then",
+            )
         if basis == "custodian":
             allowed = {member, patient} if doc.get("action") == "erase" else {member}
             if requester not in allowed:

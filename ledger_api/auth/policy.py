@@ -14,7 +14,8 @@ Roles (of a caller towards one patient):
 - ``remote``: another member's system;
 - ``auditor``: an active auditor;
 - ``patient``: the patient themself (signed in here, or through a member's node with their proof);
-- ``delegate``: a patient the chain names as the patient's delegate (guardian);
+- ``delegate``: an account the chain names as the patient's delegate (guardian) who manages their consents;
+- ``viewing-delegate``: a delegate the patient appointed to view only (records, consents, history);
 - ``other-patient``: any other patient.
 """
 
@@ -24,11 +25,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ledger_api.auth.caller import Caller
+from ledger_api.chain.types import DelegateScope
 from ledger_api.errors import Forbidden, NotFound
 from ledger_api.node import Node
 
-Role = Literal["local", "remote", "auditor", "patient", "delegate", "other-patient"]
-PATIENT_ROLES: frozenset[Role] = frozenset({"patient", "delegate"})
+Role = Literal["local", "remote", "auditor", "patient", "delegate", "viewing-delegate", "other-patient"]
+PATIENT_ROLES: frozenset[Role] = frozenset({"patient", "delegate", "viewing-delegate"})
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ ANOTHER_MEMBER = _rule(
 )
 ANYONE_SIGNED_IN = _rule(
     "any member, auditor or patient",
-    {"local", "remote", "auditor", "patient", "delegate", "other-patient"},
+    {"local", "remote", "auditor", "patient", "delegate", "viewing-delegate", "other-patient"},
     "sign the request as a member, or sign in as a patient",
 )
 
@@ -91,7 +93,7 @@ OWN_SYSTEM_OR_AUDITOR_READS_MEMBER_LOG = _rule(
 )
 PATIENT_DELEGATE_OR_MEMBER_READS_RECORDS = _rule(
     "the patient, a delegate or a member lists the patient's records (another member: the categories it may read now)",
-    {"patient", "delegate", "local", "remote"},
+    {"patient", "delegate", "viewing-delegate", "local", "remote"},
     "patients see only their own records (or those of patients they are delegate for); auditors see the trail "
     "and hashes, not record listings",
 )
@@ -102,7 +104,7 @@ CUSTODIAN_OR_CONSENTED_MEMBER_READS_CONTENT = _rule(
 )
 PATIENT_OR_DELEGATE_READS_OWN_CONTENT = _rule(
     "the patient or a delegate takes a copy of the patient's own record (wrapped for a key only they hold)",
-    {"patient", "delegate"},
+    {"patient", "delegate", "viewing-delegate"},
     "a record's own copy is for its patient (or their delegate); members read under consent at "
     "/v1/records/{record_id}/content",
 )
@@ -119,7 +121,7 @@ CUSTODIAN_OR_PATIENT_ERASES = _rule(
 )
 PATIENT_DELEGATE_OR_ANY_MEMBER_READS_CONSENTS = _rule(
     "the patient, a delegate, a member or an auditor reads the patient's consents",
-    {"patient", "delegate", "local", "remote", "auditor"},
+    {"patient", "delegate", "viewing-delegate", "local", "remote", "auditor"},
     "patients see only their own consents (or those they are delegate for)",
 )
 PATIENT_DELEGATE_OR_MEMBER_RELAYS = _rule(
@@ -129,37 +131,43 @@ PATIENT_DELEGATE_OR_MEMBER_RELAYS = _rule(
 )
 PATIENT_DELEGATE_MEMBER_OR_AUDITOR_FOLLOWS_RELAY = _rule(
     "the patient, a delegate, a member or an auditor follows a relay",
-    {"patient", "delegate", "local", "remote", "auditor"},
+    {"patient", "delegate", "viewing-delegate", "local", "remote", "auditor"},
     "no such relay",
     hidden_code="relay-not-found",
 )
 PATIENT_DELEGATE_OR_OWN_SYSTEM_LISTS_DELEGATES = _rule(
     "the patient, a delegate or this node's own system lists the patient's delegates",
-    {"patient", "delegate", "local"},
+    {"patient", "delegate", "viewing-delegate", "local"},
     "only this node's own hospital system or the patient lists delegates; auditors do not",
+)
+PATIENT_OR_DELEGATE_READS_ACCOUNT_HISTORY = _rule(
+    "the patient or a delegate reads who changed the patient's consents, delegates and restriction",
+    {"patient", "delegate", "viewing-delegate"},
+    "a patient's account history is theirs (and their delegates') to see; members read consents at "
+    "/v1/patients/{patient}/consents",
 )
 PATIENT_DELEGATE_OWN_SYSTEM_OR_AUDITOR_READS_ACCESS_LOG = _rule(
     "the patient, a delegate, this node's own system or an auditor reads who accessed the patient's records here",
-    {"patient", "delegate", "local", "auditor"},
+    {"patient", "delegate", "viewing-delegate", "local", "auditor"},
     "patients see only their own history (or that of patients they are delegate for); "
     "a member sees its own log, not another member's",
     remote_code="member-scope",
 )
 PATIENT_DELEGATE_OR_OWN_SYSTEM_READS_NOTIFICATIONS = _rule(
     "the patient, a delegate or this node's own system reads the notifications owed for the patient's account",
-    {"patient", "delegate", "local"},
+    {"patient", "delegate", "viewing-delegate", "local"},
     "a patient's notifications are theirs (and their delegate's) to see",
 )
 PATIENT_OR_DELEGATE_SUBSCRIBES = _rule(
     "a patient subscribes to their own account's events (or to one they are delegate for); an auditor to "
     "break-glass; this node's own system to grants, revocations and request outcomes naming its hospital",
-    {"patient", "delegate", "auditor", "local"},
+    {"patient", "delegate", "viewing-delegate", "auditor", "local"},
     "subscriptions are for patients (to their own account, or one they are delegate for), auditors, and a "
     "member's own system at its own node",
 )
 PATIENT_OR_DELEGATE_SEES_OVERVIEW = _rule(
     "the patient or a delegate sees the patient's overview across the consortium",
-    {"patient", "delegate"},
+    {"patient", "delegate", "viewing-delegate"},
     "this view is the patient's own: patients see only themselves (or patients they are delegate for); "
     "members ask through /v1/consortium/...",
 )
@@ -171,7 +179,7 @@ PATIENT_OR_DELEGATE_OFFERS_LINK = _rule(
 )
 PATIENT_DELEGATE_OR_OWN_SYSTEM_READS_LINKS = _rule(
     "the patient, a delegate or this node's own system reads the patient's link to this hospital's number",
-    {"patient", "delegate", "local"},
+    {"patient", "delegate", "viewing-delegate", "local"},
     "a patient's link to a hospital's number is for the patient (or a delegate) and that hospital",
 )
 PATIENT_DELEGATE_OR_MEMBER_REMOVES_LINK = _rule(
@@ -181,7 +189,7 @@ PATIENT_DELEGATE_OR_MEMBER_REMOVES_LINK = _rule(
 )
 PATIENT_DELEGATE_OR_OWN_SYSTEM_READS_REQUESTS = _rule(
     "the patient, a delegate or this node's own system reads the consent requests this hospital raised for the patient",
-    {"patient", "delegate", "local"},
+    {"patient", "delegate", "viewing-delegate", "local"},
     "a hospital's consent requests are for the patient it asks (or a delegate) and the hospital itself",
 )
 PATIENT_DELEGATE_OR_MEMBER_ANSWERS_REQUEST = _rule(
@@ -216,6 +224,7 @@ RULES: dict[str, Rule] = {
         PATIENT_DELEGATE_OR_MEMBER_RELAYS,
         PATIENT_DELEGATE_MEMBER_OR_AUDITOR_FOLLOWS_RELAY,
         PATIENT_DELEGATE_OR_OWN_SYSTEM_LISTS_DELEGATES,
+        PATIENT_OR_DELEGATE_READS_ACCOUNT_HISTORY,
         PATIENT_DELEGATE_OWN_SYSTEM_OR_AUDITOR_READS_ACCESS_LOG,
         PATIENT_DELEGATE_OR_OWN_SYSTEM_READS_NOTIFICATIONS,
         PATIENT_OR_DELEGATE_SUBSCRIBES,
@@ -242,7 +251,10 @@ def role_of(node: Node, caller: Caller, patient: str | None = None) -> Role:
         return "local" if caller.local else "remote"
     if patient is None or caller.address == patient:
         return "patient"
-    return "delegate" if node.chain.consents.is_delegate(patient, caller.address) else "other-patient"
+    delegation = node.chain.consents.delegation(patient, caller.address)
+    if delegation is None:
+        return "other-patient"
+    return "delegate" if delegation.scope == DelegateScope.MANAGE else "viewing-delegate"
 
 
 def require(rule: Rule, node: Node, caller: Caller, patient: str | None = None) -> Role:
@@ -256,6 +268,12 @@ def require(rule: Rule, node: Node, caller: Caller, patient: str | None = None) 
         return role
     if rule.hidden_code:
         raise NotFound(rule.denial, code=rule.hidden_code)
+    if role == "viewing-delegate" and "delegate" in rule.allows:
+        raise Forbidden(
+            "the patient appointed you to view, not to manage: only the patient or a delegate who manages their "
+            "consents may do this",
+            code="delegate-may-only-view",
+        )
     if role == "other-patient" and rule.patients_may:
         raise Forbidden(rule.denial, code="patient-scope")
     raise Forbidden(rule.denial, code=rule.remote_code if role == "remote" else "role-not-allowed")

@@ -86,11 +86,6 @@ def verify_signed_request(node: Node, *, method: str, path: str, query: str, hea
     return Caller(kind=kind, address=recovered, local=recovered == node.address, member=member, head_block=head)
 
 
-def speaks_for(node: Node, caller: Caller, patient: str) -> bool:
-    """Is the caller the patient, or a delegate (guardian) the chain names for them? (Read only if needed.)"""
-    return caller.address == patient or node.chain.consents.is_delegate(patient, caller.address)
-
-
 def reject(reason: str, signer: str) -> None:
     """Logs why a signed request was refused (an operator's first question; the caller gets the gist)."""
     log.warning("signed_request_rejected", reason=reason, signer=signer)

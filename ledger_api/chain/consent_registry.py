@@ -9,7 +9,7 @@ from ledger_api.chain.calldata import checksum_address
 from ledger_api.chain.contract import ContractClient, W
 from ledger_api.chain.ids import consent_id_base, patient_of
 from ledger_api.chain.transactions import chain_call
-from ledger_api.chain.types import BreakGlass, Consent, ConsentState, GrantTerms, Review
+from ledger_api.chain.types import BreakGlass, Consent, ConsentState, DelegateScope, Delegation, GrantTerms, Review
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,21 @@ class BreakGlassEvent:
     log_index: int
     member: str
     review: Review | None
+
+
+@dataclass(frozen=True)
+class AccountEvent:
+    """A change to a patient's account as the chain recorded it, and who signed it: a grant or revocation
+    (``consent_id``), a delegate's appointment, change or removal (``delegation``; always the patient's own),
+    or a restriction of all their records (``restricted``)."""
+
+    kind: Literal["grant", "revocation", "delegate", "restriction"]
+    block: int
+    log_index: int
+    signer: str
+    consent_id: int | None = None
+    delegation: Delegation | None = None
+    restricted: bool | None = None
 
 
 class ConsentRegistryClient(ContractClient[W]):
@@ -72,20 +87,53 @@ class ConsentRegistryClient(ContractClient[W]):
         return int(self._read("nonces", checksum_address(patient)))
 
     def is_delegate(self, patient: str, delegate: str) -> bool:
+        """Whether ``delegate`` is the patient's delegate now (any scope, before its end; chain time)."""
         return bool(self._read("isDelegate", checksum_address(patient), checksum_address(delegate)))
 
-    def delegates_of(self, patient: str) -> list[str]:
-        """The patient's current delegates, replayed from ``DelegateChanged`` (the contract keeps no list)."""
+    def delegation(self, patient: str, delegate: str) -> Delegation | None:
+        """The delegate's standing with the patient now (chain time), or None if not a delegate now."""
+        scope, valid_until, excluded = self._read("delegation", checksum_address(patient), checksum_address(delegate))
+        stored = Delegation(
+            delegate=checksum_address(delegate),
+            scope=DelegateScope(scope),
+            valid_until=valid_until,
+            excluded_categories=excluded,
+        )
+        if stored.scope == DelegateScope.NONE:
+            return None
+        if valid_until and not stored.live(self._now()):
+            return None
+        return stored
+
+    def delegates_of(self, patient: str) -> list[Delegation]:
+        """The patient's delegates now, replayed from ``DelegateChanged`` (the contract keeps no list); an
+        ended delegation is left out."""
+        now = self._now()
+        return [d for d in self.delegation_history(patient).values() if d.live(now)]
+
+    def delegation_history(self, patient: str) -> dict[str, Delegation]:
+        """Each delegate's last stored delegation, ended or removed ones included, in order of appointment."""
         events = chain_call(
             self.contract.events.DelegateChanged.get_logs,
             from_block=0,
             argument_filters={"patient": checksum_address(patient)},
             contract=self.contract_name,
         )
-        current: dict[str, bool] = {}
+        current: dict[str, Delegation] = {}
         for event in sorted(events, key=lambda e: (e["blockNumber"], e["logIndex"])):
-            current[event["args"]["delegate"]] = bool(event["args"]["appointed"])
-        return [delegate for delegate, appointed in current.items() if appointed]
+            args = event["args"]
+            delegate = checksum_address(args["delegate"])
+            current[delegate] = Delegation(
+                delegate=delegate,
+                scope=DelegateScope(args["scope"]),
+                valid_until=args["validUntil"],
+                excluded_categories=args["excludedCategories"],
+            )
+        return current
+
+    def _now(self) -> int:
+        """The latest block's time: what the contract compares a delegation's end with."""
+        return int(chain_call(self.w3.eth.get_block, "latest", contract=self.contract_name)["timestamp"])
 
     def consent_events_of(self, patient: str) -> list[ConsentEvent]:
         """The patient's grants and revocations in chain order, from their events (filtered by the
@@ -113,6 +161,37 @@ class ConsentRegistryClient(ContractClient[W]):
                         else None,
                     )
                 )
+        return sorted(found, key=lambda e: (e.block, e.log_index))
+
+    def account_events_of(self, patient: str) -> list[AccountEvent]:
+        """Every change to the patient's consents, delegates and restriction, in chain order, with its signer
+        (the patient or a delegate): what the patient's history shows of who decided what for them."""
+        found = [
+            AccountEvent(e.kind, e.block, e.log_index, e.signer, consent_id=e.consent_id)
+            for e in self.consent_events_of(patient)
+        ]
+        owner = checksum_address(patient)
+        for name in ("DelegateChanged", "SharingRestrictionChanged"):
+            events = chain_call(
+                getattr(self.contract.events, name).get_logs,
+                from_block=0,
+                argument_filters={"patient": owner},
+                contract=self.contract_name,
+            )
+            for event in events:
+                args = event["args"]
+                block, index = int(event["blockNumber"]), int(event["logIndex"])
+                if name == "DelegateChanged":
+                    terms = Delegation(
+                        delegate=checksum_address(args["delegate"]),
+                        scope=DelegateScope(args["scope"]),
+                        valid_until=args["validUntil"],
+                        excluded_categories=args["excludedCategories"],
+                    )
+                    found.append(AccountEvent("delegate", block, index, owner, delegation=terms))
+                else:
+                    signer = checksum_address(args["signer"])
+                    found.append(AccountEvent("restriction", block, index, signer, restricted=bool(args["restricted"])))
         return sorted(found, key=lambda e: (e.block, e.log_index))
 
     def break_glass_events_of(self, patient: str) -> list[BreakGlassEvent]:
@@ -242,14 +321,20 @@ class ConsentRegistryClient(ContractClient[W]):
     def revoke_by_sig(self, consent_id: int, deadline: int, signature: tuple[int, bytes, bytes]) -> W:
         return self._write("revokeBySig", consent_id, deadline, *signature)
 
-    def set_delegate(self, delegate: str, appointed: bool) -> W:
-        return self._write("setDelegate", checksum_address(delegate), appointed)
+    def set_delegate(self, terms: Delegation) -> W:
+        """Appoints, changes or (scope NONE) removes ``terms.delegate``, sent by the patient."""
+        return self._write("setDelegate", checksum_address(terms.delegate), terms.as_tuple())
 
     def set_delegate_by_sig(
-        self, patient: str, delegate: str, appointed: bool, deadline: int, signature: tuple[int, bytes, bytes]
+        self, patient: str, terms: Delegation, deadline: int, signature: tuple[int, bytes, bytes]
     ) -> W:
         return self._write(
-            "setDelegateBySig", checksum_address(patient), checksum_address(delegate), appointed, deadline, *signature
+            "setDelegateBySig",
+            checksum_address(patient),
+            checksum_address(terms.delegate),
+            terms.as_tuple(),
+            deadline,
+            *signature,
         )
 
     def restrict_sharing(self, patient: str, restricted: bool) -> W:

@@ -50,6 +50,19 @@ class ConsentState(IntEnum):
     REVOKED = 2
 
 
+class DelegateScope(IntEnum):
+    """What a delegate (guardian) may do for the patient: nothing (removed), view the patient's records,
+    consents and history, or also manage them (grant, revoke, restrict, hide, answer requests)."""
+
+    NONE = 0
+    VIEW = 1
+    MANAGE = 2
+
+    @property
+    def label(self) -> Literal["none", "view", "manage"]:
+        return cast(Literal["none", "view", "manage"], self.name.lower())
+
+
 #: a review's one name off chain
 ReviewLabel = Literal["pending", "justified", "not-justified"]
 
@@ -128,6 +141,27 @@ class Consent(_Model):
     def names(self, member: str) -> bool:
         """Whether the consent names ``member`` as a recipient."""
         return member.lower() in {g.lower() for g in self.grantees}
+
+
+class Delegation(_Model):
+    """A delegate's standing with one patient as stored: ``scope``, the second it ends (``valid_until``, 0:
+    until removed) and the record categories kept from them (``excluded_categories``, a bit set)."""
+
+    delegate: str
+    scope: DelegateScope
+    valid_until: int = 0
+    excluded_categories: int = 0
+
+    def live(self, now: int) -> bool:
+        """Whether the delegation stands at ``now`` (seconds): appointed and not ended."""
+        return self.scope != DelegateScope.NONE and (self.valid_until == 0 or now < self.valid_until)
+
+    def sees(self, category: int) -> bool:
+        """Whether the delegate may see records of ``category``."""
+        return not (self.excluded_categories >> category) & 1
+
+    def as_tuple(self) -> tuple[int, int, int]:
+        return (int(self.scope), self.valid_until, self.excluded_categories)
 
 
 def _bytes_from_hex(value: Any) -> Any:

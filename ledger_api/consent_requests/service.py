@@ -35,6 +35,7 @@ from web3 import Web3
 from ledger_api.access.models import Counter
 from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
+from ledger_api.auth.delegation import require_acts_for
 from ledger_api.auth.patient_numbers import PatientLink, resolve_patient
 from ledger_api.chain.calldata import checksum_address
 from ledger_api.chain.events import decode_log, event_topic
@@ -53,7 +54,7 @@ from ledger_api.consortium.peers import post_to_peer
 from ledger_api.core import jsontext
 from ledger_api.core.background import BackgroundLoop
 from ledger_api.core.db import session_scope
-from ledger_api.errors import Conflict, Forbidden, InvalidValue, LedgerError, NotFound, PeerUnavailable
+from ledger_api.errors import Conflict, InvalidValue, LedgerError, NotFound, PeerUnavailable
 from ledger_api.node import Node
 from ledger_api.notifications.service import record_member_event
 from ledger_api.records.models import Record
@@ -340,8 +341,7 @@ def refuse(node: Node, caller: Caller, request_id: str, refusal: RefusalIn) -> R
         row = session.get(ConsentRequest, request_id)
         if row is None or row.patient.lower() != refusal.patient.lower():
             raise NotFound(f"no consent request {request_id}", code="consent-request-not-found")
-        if signer != row.patient and not node.chain.consents.is_delegate(row.patient, signer):
-            raise Forbidden("signature: not by the patient or a delegate of theirs", code="signature-wrong-signer")
+        require_acts_for(node, row.patient, signer, categories=row.categories)
         _settle(session, node, row, now)
         if row.state != OPEN:
             raise Conflict(f"the request is {row.state}, no longer open", code="consent-request-closed")

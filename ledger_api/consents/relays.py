@@ -23,13 +23,14 @@ from medledger_crypto import (
 from sqlalchemy import text
 from sqlmodel import col, select
 
+from ledger_api.auth import delegation as delegation_rules
 from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
 from ledger_api.chain.calldata import checksum_address
 from ledger_api.chain.contract import UnsignedTransaction
 from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.ids import patient_of
-from ledger_api.chain.types import ConsentState, DecodedEvent, GrantTerms
+from ledger_api.chain.types import ConsentState, DecodedEvent, DelegateScope, Delegation, GrantTerms
 from ledger_api.consents.schemas import (
     ConsentView,
     DelegationIn,
@@ -105,14 +106,26 @@ class ConsentRevocationRelay(Relay):
 class DelegateChangeRelay(Relay):
     kind: ClassVar[str] = "delegate_change"
     delegate: str
-    appointed: bool
+    scope: int
+    valid_until: int = 0
+    excluded_categories: int = 0
+
+    def terms(self) -> Delegation:
+        return Delegation(
+            delegate=self.delegate,
+            scope=DelegateScope(self.scope),
+            valid_until=self.valid_until,
+            excluded_categories=self.excluded_categories,
+        )
 
     @classmethod
     def of(cls, message: DelegateChange, parts: tuple[int, bytes, bytes]) -> Self:
         return cls(
             patient=message.patient,
             delegate=message.delegate,
-            appointed=message.appointed,
+            scope=message.scope,
+            valid_until=message.valid_until,
+            excluded_categories=message.excluded_categories,
             nonce=message.nonce,
             deadline=message.deadline,
             **cls._signed(parts),
@@ -171,16 +184,14 @@ class DelegateChangeKind(OutboxKind[DelegateChangeRelay]):
     message = DelegateChangeRelay
 
     def transaction(self, chain: Consortium[UnsignedTransaction], message: DelegateChangeRelay) -> UnsignedTransaction:
-        return chain.consents.set_delegate_by_sig(
-            message.patient, message.delegate, message.appointed, message.deadline, message.signature
-        )
+        return chain.consents.set_delegate_by_sig(message.patient, message.terms(), message.deadline, message.signature)
 
     def already_done(self, message: DelegateChangeRelay) -> bool:
         consents = self.node.chain.consents
-        return (
-            consents.is_delegate(message.patient, message.delegate) == message.appointed
-            and consents.nonce(message.patient) > message.nonce
-        )
+        stored = consents.delegation(message.patient, message.delegate)
+        wanted = message.terms()
+        standing_as_signed = stored == wanted if wanted.scope != DelegateScope.NONE else stored is None
+        return standing_as_signed and consents.nonce(message.patient) > message.nonce
 
 
 class SharingRestrictionKind(OutboxKind[SharingRestrictionRelay]):
@@ -218,10 +229,16 @@ def _check_relay(node: Node, caller: Caller, patient: str) -> None:
 
 
 def _check_signed(
-    node: Node, message: ConsentMessage, parts: tuple[int, bytes, bytes], *, delegates_allowed: bool = True
+    node: Node,
+    message: ConsentMessage,
+    parts: tuple[int, bytes, bytes],
+    *,
+    delegates_allowed: bool = True,
+    categories: int = 0,
 ) -> str:
     """What the contract will check, checked now, in the contract's order, with one code per cause
-    (``parts``: the signature as ``signature_parts`` returned it, v already 27/28 and s low)."""
+    (``parts``: the signature as ``signature_parts`` returned it, v already 27/28 and s low; ``categories``:
+    what the act decides on, which a delegate who signs it must not be kept from)."""
     v, r, s = parts
     if message.deadline < int(time.time()):
         raise InvalidValue(
@@ -252,8 +269,8 @@ def _check_signed(
         raise InvalidValue(
             "signature: not a valid signature", field="signature", code="consent-signature-malformed"
         ) from None
-    allowed = signer == patient or (delegates_allowed and node.chain.consents.is_delegate(patient, signer))
-    if not allowed:
+    delegation = delegation_rules.standing(node, patient, signer) if delegates_allowed else None
+    if signer != patient and delegation is None:
         raise Forbidden(
             f"signature: under this consortium's EIP-712 domain (name {domain['name']!r}, version "
             f"{domain['version']!r}, chainId {node.chain_id}, verifyingContract {contract}) it is by "
@@ -263,6 +280,8 @@ def _check_signed(
             expected_chain_id=node.chain_id,
             expected_verifying_contract=contract,
         )
+    if delegation is not None:
+        delegation_rules.require_manages(delegation, categories)
     return signer
 
 
@@ -297,7 +316,7 @@ def relay_grant(node: Node, caller: Caller, grant: GrantIn) -> OutboxItemPublic:
         )
     message = ConsentGrant.of(grant.patient, terms, nonce=grant.nonce, deadline=grant.deadline)
     parts = signature_parts(grant.signature)
-    _check_signed(node, message, parts)
+    _check_signed(node, message, parts, categories=terms.categories)
     return _enqueue(node, ConsentGrantRelay.of(message, parts))
 
 
@@ -315,7 +334,7 @@ def relay_revocation(node: Node, caller: Caller, revocation: RevocationIn) -> Ou
         patient=patient, consent_id=consent_id, nonce=revocation.nonce, deadline=revocation.deadline
     )
     parts = signature_parts(revocation.signature)
-    _check_signed(node, message, parts)
+    _check_signed(node, message, parts, categories=consent.categories)
     return _enqueue(node, ConsentRevocationRelay.of(message, parts))
 
 
@@ -325,15 +344,32 @@ def relay_delegation(node: Node, caller: Caller, change: DelegationIn) -> Outbox
         raise InvalidValue(
             "delegate: a patient cannot be their own delegate", field="delegate", code="delegate-is-patient"
         )
+    if change.scope == "none" and (change.valid_until or change.excluded_categories):
+        raise InvalidValue(
+            "scope: a removal (scope none) carries no end date and no excluded categories",
+            field="scope",
+            code="delegation-invalid",
+        )
+    if change.valid_until and change.valid_until <= int(time.time()):
+        raise InvalidValue(
+            "valid_until: a delegation ends in the future (0: until the patient removes it)",
+            field="valid_until",
+            code="delegation-end-passed",
+        )
     message = DelegateChange(
         patient=change.patient,
         delegate=change.delegate,
-        appointed=change.appointed,
+        scope=int(change.delegate_scope()),
+        valid_until=change.valid_until,
+        excluded_categories=change.excluded_categories,
         nonce=change.nonce,
         deadline=change.deadline,
     )
     parts = signature_parts(change.signature)
     _check_signed(node, message, parts, delegates_allowed=False)
+    stored = node.chain.consents.delegation(change.patient, change.delegate)
+    if stored == change.terms() or (stored is None and change.scope == "none"):
+        raise Conflict("the delegate already stands exactly so; nothing to change", code="delegation-unchanged")
     return _enqueue(node, DelegateChangeRelay.of(message, parts))
 
 

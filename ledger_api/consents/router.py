@@ -52,7 +52,8 @@ def relay_revocation(request: Request, node: NodeDep, body: VerifiedBody, caller
 
 @_relay_route("/delegates", schemas.DelegationIn)
 def relay_delegation(request: Request, node: NodeDep, body: VerifiedBody, caller: RelaysDep) -> OutboxItemPublic:
-    """Relays a patient-signed appointment or removal of a delegate (guardian)."""
+    """Relays a patient-signed appointment, change or removal of a delegate (guardian): their scope (view or
+    manage), end and excluded categories."""
     return relays.relay_delegation(node, caller, parse_json(request, body, schemas.DelegationIn))
 
 
@@ -135,13 +136,32 @@ def signing_domain(node: NodeDep, caller: SignedInDep, patient: Address) -> Sign
     )
 
 
+ReadsAccountHistoryDep = Annotated[Caller, Depends(Allowed(policy.PATIENT_OR_DELEGATE_READS_ACCOUNT_HISTORY))]
+
+
+@router.get("/patients/{patient}/account-history", response_model=list[schemas.AccountChangeView], responses=_ERRORS)
+def account_history(
+    node: NodeDep,
+    caller: ReadsAccountHistoryDep,
+    patient: PatientRefPath,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[schemas.AccountChangeView]:
+    """Who granted and revoked the patient's consents, appointed, changed and removed their delegates, and
+    restricted their records, and when (newest first): the patient's own acts and their delegates'."""
+    patient = resolve_patient(node, caller, patient)
+    return service.account_history(node, caller, patient, limit)
+
+
 class DelegatesView(BaseModel):
     patient: str
-    delegates: list[str]
+    delegates: list[schemas.DelegateView]
 
 
 @router.get("/patients/{patient}/delegates", response_model=DelegatesView, responses=_ERRORS)
 def list_delegates(node: NodeDep, caller: ListsDelegatesDep, patient: PatientRefPath) -> DelegatesView:
-    """The patient's current delegates (guardians), as the chain's delegate changes leave them."""
+    """The patient's current delegates (guardians), as the chain's delegate changes leave them: each one's
+    scope, end and excluded categories (an ended delegation is left out)."""
     patient = resolve_patient(node, caller, patient)
-    return DelegatesView(patient=patient, delegates=node.chain.consents.delegates_of(patient))
+    return DelegatesView(
+        patient=patient, delegates=[schemas.DelegateView.of(d) for d in node.chain.consents.delegates_of(patient)]
+    )

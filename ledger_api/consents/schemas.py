@@ -10,7 +10,7 @@ from web3 import Web3
 
 from ledger_api.auth.signing import is_high_s
 from ledger_api.chain.days import LAST_DAY, countable, day_number, day_of
-from ledger_api.chain.types import GrantTerms
+from ledger_api.chain.types import DelegateScope, Delegation, GrantTerms
 from ledger_api.errors import InvalidValue
 
 
@@ -152,15 +152,63 @@ class RevocationIn(BaseModel):
     signature: Signature
 
 
+#: what a delegate may do, by name (the contract's ``scope`` numbers: none 0, view 1, manage 2)
+DelegateScopeName = Literal["none", "view", "manage"]
+
+
 class DelegationIn(BaseModel):
+    """A patient-signed ``DelegateChange``: appoint a delegate (guardian), change what they may do, or remove
+    them (``scope`` none, with no end and no exclusions)."""
+
     patient: str
     delegate: str
-    appointed: bool
+    scope: DelegateScopeName = Field(
+        description="view: the patient's records, consents and history; manage: also grant, revoke, restrict, "
+        "hide and answer requests; none: remove the delegate"
+    )
+    valid_until: int = Field(
+        default=0, ge=0, le=2**32 - 1, description="Unix seconds when the delegation ends; 0: until removed"
+    )
+    excluded_categories: int = Field(
+        default=0,
+        ge=0,
+        le=0xFFFF,
+        description="bit set of record categories the delegate may neither see nor decide on (bit i = category i)",
+    )
     nonce: Nonce
     deadline: Deadline
     signature: Signature
 
     _check = field_validator("patient", "delegate")(_address)
+
+    def delegate_scope(self) -> DelegateScope:
+        return DelegateScope[self.scope.upper()]
+
+    def terms(self) -> Delegation:
+        return Delegation(
+            delegate=self.delegate,
+            scope=self.delegate_scope(),
+            valid_until=self.valid_until,
+            excluded_categories=self.excluded_categories,
+        )
+
+
+class DelegateView(BaseModel):
+    """One delegate now: what they may do, until when (0: until removed), and the categories kept from them."""
+
+    delegate: str
+    scope: Literal["view", "manage"]
+    valid_until: int
+    excluded_categories: int
+
+    @classmethod
+    def of(cls, delegation: Delegation) -> DelegateView:
+        return cls(
+            delegate=delegation.delegate,
+            scope="manage" if delegation.scope == DelegateScope.MANAGE else "view",
+            valid_until=delegation.valid_until,
+            excluded_categories=delegation.excluded_categories,
+        )
 
 
 class SharingRestrictionIn(BaseModel):
@@ -240,3 +288,20 @@ def consent_status(*, revoked: bool, valid_from: int, valid_until: int, now: int
     if now >= valid_until:
         return "expired"
     return "not-yet-valid" if now < valid_from else "active"
+
+
+class AccountChangeView(BaseModel):
+    """One change to the patient's consents, delegates or restriction, when it took effect on chain and who
+    signed it (``by``: ``patient``, or ``delegate`` with the delegate's account in ``signer``)."""
+
+    kind: Literal["grant", "revocation", "delegate", "restriction"]
+    at: int = Field(description="Unix seconds: the time of the block that recorded it")
+    block: int
+    signer: str
+    by: Literal["patient", "delegate"]
+    consent_id: str | None = None
+    delegate: DelegateView | None = Field(
+        default=None, description="a delegate change: the delegation as it then stood (scope none: removed)"
+    )
+    delegate_removed: str | None = Field(default=None, description="a removal: the delegate removed")
+    restricted: bool | None = None

@@ -9,9 +9,9 @@ from datetime import date
 from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
 from ledger_api.chain.days import LAST_DAY, countable, day_number
-from ledger_api.chain.types import ConsentState
+from ledger_api.chain.types import ConsentState, DelegateScope
 from ledger_api.consents.relays import pending_grants
-from ledger_api.consents.schemas import ConsentView, PermissionView, consent_status
+from ledger_api.consents.schemas import AccountChangeView, ConsentView, DelegateView, PermissionView, consent_status
 from ledger_api.errors import InvalidValue
 from ledger_api.node import Node
 
@@ -53,3 +53,32 @@ def check_permission(
         consent_id=str(consent_id) if consent_id is not None else None,
         break_glass_id=str(break_glass_id) if break_glass_id is not None else None,
     )
+
+
+def account_history(node: Node, caller: Caller, patient: str, limit: int) -> list[AccountChangeView]:
+    """The newest ``limit`` changes to the patient's consents, delegates and restriction, newest first,
+    each with who signed it: a delegate's acts stand in the patient's history as theirs."""
+    policy.require(policy.PATIENT_OR_DELEGATE_READS_ACCOUNT_HISTORY, node, caller, patient)
+    events = node.chain.consents.account_events_of(patient)[-limit:]
+    clock = node.chain.consents.reader
+    views: list[AccountChangeView] = []
+    for event in reversed(events):
+        delegation = event.delegation
+        views.append(
+            AccountChangeView(
+                kind=event.kind,
+                at=clock.block_timestamp(event.block),
+                block=event.block,
+                signer=event.signer,
+                by="patient" if event.signer.lower() == patient.lower() else "delegate",
+                consent_id=str(event.consent_id) if event.consent_id is not None else None,
+                delegate=DelegateView.of(delegation)
+                if delegation is not None and delegation.scope != DelegateScope.NONE
+                else None,
+                delegate_removed=delegation.delegate
+                if delegation is not None and delegation.scope == DelegateScope.NONE
+                else None,
+                restricted=event.restricted,
+            )
+        )
+    return views

@@ -29,6 +29,7 @@ from sqlmodel import col, select
 
 from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
+from ledger_api.auth.delegation import require_acts_for
 from ledger_api.auth.patient_numbers import PatientLink
 from ledger_api.consents.schemas import signature_parts
 from ledger_api.consents.signatures import signer_of
@@ -46,7 +47,7 @@ from ledger_api.enrolment.models import (
     MemberLinks,
     PatientLinks,
 )
-from ledger_api.errors import Conflict, Forbidden, InvalidValue, NotFound, PeerUnavailable
+from ledger_api.errors import Conflict, InvalidValue, NotFound, PeerUnavailable
 from ledger_api.node import Node
 
 #: the longest a link statement may be valid for: it is shown on a screen at a desk
@@ -100,8 +101,7 @@ def _signed_by_patient(node: Node, statement: LinkStatementIn) -> str:
     )
     signer = signer_of(node, message, statement.signature)
     patient = statement.patient
-    if signer.lower() != patient.lower() and not node.chain.consents.is_delegate(patient, signer):
-        raise Forbidden("signature: not by the patient or a delegate of theirs", code="signature-wrong-signer")
+    require_acts_for(node, patient, signer)
     return signer
 
 

@@ -37,6 +37,7 @@ from sqlmodel import Session
 from ledger_api.access.models import AccessEntry, AccessEntryBase
 from ledger_api.access.service import record_access
 from ledger_api.auth.caller import Caller
+from ledger_api.auth.delegation import require_acts_for
 from ledger_api.chain.contract import UnsignedTransaction
 from ledger_api.chain.deployment import Consortium
 from ledger_api.consents.schemas import Deadline, Signature, signature_parts
@@ -218,13 +219,12 @@ def _check_signed(
         raise InvalidValue("issued_at: lies in the future", field="issued_at", code="issued-in-future")
     signer = signer_of(node, message, request.signature)
     patient = record.patient
-    if request.patient.lower() != patient.lower() or not (
-        signer == patient or node.chain.consents.is_delegate(patient, signer)
-    ):
+    if request.patient.lower() != patient.lower():
         # the same answer whether or not the record is this patient's: a stranger learns nothing
         raise Forbidden(
             "signature: not by this record's patient or a delegate of theirs", code="signature-wrong-signer"
         )
+    require_acts_for(node, patient, signer, categories=1 << record.category)
     if request.issued_at <= last_issued_at:
         raise Conflict(
             "issued_at: a later request for this record was applied already; sign a new one",
@@ -280,6 +280,7 @@ def _apply(
         requester=requester,
         action=flag.actions[0] if on else flag.actions[1],
         proof=proof,
+        chain_block=node.chain.consents.head_block(),  # the signer's right was read just now
     )
     with node.access_lock, session_scope(node.engine) as session:
         stored = _locked(session, record.id)

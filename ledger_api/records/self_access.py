@@ -20,6 +20,7 @@ from ledger_api.access.models import AccessEntryBase
 from ledger_api.access.writer import access_log
 from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
+from ledger_api.auth.delegation import unseen_categories
 from ledger_api.core.db import transaction
 from ledger_api.errors import BadRequest, NotFound
 from ledger_api.node import Node
@@ -57,8 +58,14 @@ def release_own(
         stored = connection.execute(
             RELEASABLE, {"record_id": record_id, "version": version, "recipient": node.address}
         ).first()
-    # another patient's record answers as a missing one: its existence is not the caller's to learn
-    if stored is None or stored.erased_at is not None or stored.patient.lower() != patient.lower():
+    # another patient's record, or one of a category kept from a delegate, answers as a missing one: its
+    # existence is not the caller's to learn
+    if (
+        stored is None
+        or stored.erased_at is not None
+        or stored.patient.lower() != patient.lower()
+        or (unseen_categories(node, patient, caller.address) >> stored.category) & 1
+    ):
         raise NotFound(f"no record {record_id} of this patient at this member", code="record-not-found")
     number = version or stored.latest_version
     check_custody(node, stored)
@@ -74,6 +81,7 @@ def release_own(
         patient=stored.patient,
         requester=caller.address,
         action="self_access",
+        chain_block=node.chain.consents.head_block(),  # the caller's right was read just now
     )
     sequence = access_log(node).write(fields)
     return Release(stored=stored, wrapped_key=wrapped, sequence=sequence, basis="patient", path=path, content=content)

@@ -27,6 +27,7 @@ from ledger_api.access.models import AccessEntryBase
 from ledger_api.access.writer import access_log
 from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
+from ledger_api.auth.delegation import unseen_categories
 from ledger_api.chain.commitments import new_salt
 from ledger_api.chain.days import day_number
 from ledger_api.chain.ids import mint_record_id
@@ -344,7 +345,10 @@ def _visible(
     those of a category and day of care some consent covers for ``purpose`` (default treatment), unless
     the patient restricted or hid them."""
     role = policy.require(policy.PATIENT_DELEGATE_OR_MEMBER_READS_RECORDS, node, caller, patient)
-    if role != "remote":  # the patient, a delegate, the custodian's own system: every record
+    if role in ("delegate", "viewing-delegate"):  # every record but those of categories kept from them
+        unseen = unseen_categories(node, patient, caller.address)
+        return [r for r in records if not (unseen >> r.category) & 1], True
+    if role != "remote":  # the patient, the custodian's own system: every record
         return records, True
     if node.chain.consents.emergency_access(patient, caller.address) is not None:
         return records, False

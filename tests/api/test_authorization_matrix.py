@@ -16,6 +16,7 @@ from medledger_crypto import ConsentMessage, ConsentRevocation, DelegateChange, 
 
 from ledger_api.apidocs.document import api_routes, declared_rule
 from ledger_api.auth import policy
+from ledger_api.chain.types import DelegateScope
 from ledger_api.consents.wire import grant_body
 from ledger_api.core import headers as header_names
 from tests.api.conftest import World
@@ -65,15 +66,25 @@ def _signed_revocation(world: World) -> dict:
 
 
 def _signed_delegation(world: World) -> dict:
+    """A real change each time: the stranger alternates between managing and viewing."""
     now = int(time.time())
-    nonce = world.chain_as(world.patient).consents.nonce(world.patient.address)
+    consents = world.chain_as(world.patient).consents
+    nonce = consents.nonce(world.patient.address)
+    standing = consents.delegation(world.patient.address, world.stranger.address)
+    scope = (
+        DelegateScope.VIEW if standing is not None and standing.scope == DelegateScope.MANAGE else DelegateScope.MANAGE
+    )
     message = DelegateChange(
-        patient=world.patient.address, delegate=world.stranger.address, appointed=True, nonce=nonce, deadline=now + 600
+        patient=world.patient.address,
+        delegate=world.stranger.address,
+        scope=int(scope),
+        nonce=nonce,
+        deadline=now + 600,
     )
     return {
         "patient": world.patient.address,
         "delegate": world.stranger.address,
-        "appointed": True,
+        "scope": scope.label,
         "nonce": nonce,
         "deadline": now + 600,
         "signature": _sign(world, message),
@@ -337,6 +348,10 @@ CASES: dict[str, tuple[Request, dict[str, int]]] = {
     "GET /v1/relays/{item_id}": (
         lambda w, c, r: c.get(f"/v1/relays/{_relayed(w)}"),
         {"local": 200, "remote": 200, "auditor": 200, "own": 200, "other": 404, "anonymous": 401},
+    ),
+    "GET /v1/patients/{patient}/account-history": (
+        lambda w, c, r: c.get(f"/v1/patients/{w.patient.address}/account-history"),
+        {"local": 403, "remote": 403, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},
     ),
     "GET /v1/patients/{patient}/delegates": (
         lambda w, c, r: c.get(f"/v1/patients/{w.patient.address}/delegates"),

@@ -105,7 +105,7 @@ def test_delegate_appointed_by_signature_may_then_grant(world: World) -> None:
     guardian = world.other_patient
     now = int(time.time())
     change = DelegateChange(
-        patient=world.patient.address, delegate=guardian.address, appointed=True, nonce=0, deadline=now + 600
+        patient=world.patient.address, delegate=guardian.address, scope=2, nonce=0, deadline=now + 600
     )
     document = change.document(chain_id=world.node.node.chain_id, contract=world.manifest.address("ConsentRegistry"))
     v, r, s = sign_typed(world.patient, document)
@@ -115,7 +115,7 @@ def test_delegate_appointed_by_signature_may_then_grant(world: World) -> None:
             json={
                 "patient": world.patient.address,
                 "delegate": guardian.address,
-                "appointed": True,
+                "scope": "manage",
                 "nonce": 0,
                 "deadline": now + 600,
                 "signature": {"v": v, "r": r.hex(), "s": s.hex()},

@@ -13,6 +13,7 @@ from ledger_api.chain.types import ProposalKind
 from ledger_api.consents.wire import terms_under_notice
 from ledger_api.notifications.delivery import ReceiverPolicy, ReceiverRefused, post_pinned
 from tests.api.conftest import World
+from tests.utils.actors import manages, removal
 from tests.utils.records import grant
 from tests.utils.webhooks import Receiver, serve_receiver
 
@@ -32,7 +33,7 @@ def _notify(world: World) -> None:
 
 def test_a_delegate_the_patient_removed_gets_nothing_more(world: World, receiver: Receiver) -> None:
     delegate = world.stranger
-    world.chain_as(world.patient).consents.set_delegate(delegate.address, True)
+    world.chain_as(world.patient).consents.set_delegate(manages(delegate.address))
     with world.node.patient_client(delegate) as client:
         created = _subscribe(client, receiver.url, ["grant"], world.patient.address)
     assert created.status_code == 201, created.text
@@ -40,7 +41,7 @@ def test_a_delegate_the_patient_removed_gets_nothing_more(world: World, receiver
     grant(world, world.b.address)
     _notify(world)
     assert len(receiver.received) == 1
-    world.chain_as(world.patient).consents.set_delegate(delegate.address, False)
+    world.chain_as(world.patient).consents.set_delegate(removal(delegate.address))
     grant(world, world.c.address)
     _notify(world)
     assert len(receiver.received) == 1  # the delivery re-read the right and found it gone

@@ -10,6 +10,7 @@ from medledger_crypto import HpkePrivateKey, HpkeSuite, RecordContext, WrapConte
 
 from ledger_api.core import headers as header_names
 from tests.api.conftest import World
+from tests.utils.actors import views
 from tests.utils.records import LAB_REPORT, upload
 
 
@@ -24,7 +25,7 @@ def _copy(world: World, reader, account, patient: str, record_id: str):  # type:
 def test_the_patient_and_a_delegate_open_their_copy_and_another_patient_finds_nothing(world: World) -> None:
     record_id = upload(world).json()["id"]
     reader = HpkePrivateKey.generate(HpkeSuite.X25519)
-    world.chain_as(world.patient).consents.set_delegate(world.stranger.address, True)
+    world.chain_as(world.patient).consents.set_delegate(views(world.stranger.address))
     for account in (world.patient, world.stranger):  # the patient, then their guardian
         response = _copy(world, reader, account, world.patient.address, record_id)
         assert response.status_code == 200, response.text

@@ -26,6 +26,7 @@ from ledger_api.chain.transactions import TransactionSender
 from ledger_api.core.db import session_scope
 from ledger_api.vocabulary import Category, bitset
 from tests.consortium.conftest import TwoNodes
+from tests.utils.actors import manages, removal, views
 from tests.utils.records import upload_to
 
 VIEW = (CONSORTIUM_VIEW,)
@@ -218,12 +219,15 @@ def test_delegates_are_listed_from_the_chain(two_nodes: TwoNodes) -> None:
     consents = Consortium(
         world.backend.w3, world.a.node.manifest, TransactionSender(world.backend.w3, world.patient)
     ).consents
-    consents.set_delegate(guardian.address, True)
-    consents.set_delegate(second.address, True)
-    consents.set_delegate(second.address, False)
+    consents.set_delegate(views(guardian.address, excluded_categories=1 << Category.MENTAL_HEALTH))
+    consents.set_delegate(manages(second.address))
+    consents.set_delegate(removal(second.address))
     with world.a.patient_client(world.patient) as patient:
         listed = patient.get(f"/v1/patients/{world.patient.address}/delegates")
-    assert listed.status_code == 200 and listed.json()["delegates"] == [guardian.address]
+    assert listed.status_code == 200
+    assert listed.json()["delegates"] == [
+        {"delegate": guardian.address, "scope": "view", "valid_until": 0, "excluded_categories": 16}
+    ]
     with world.a.patient_client(guardian) as delegate:  # a guardian sees the patient's guardians too
         assert delegate.get(f"/v1/patients/{world.patient.address}/delegates").status_code == 200
     with world.a.patient_client(second) as removed:

@@ -1,10 +1,12 @@
 """A model of the consent lifecycle, run by hypothesis against the real ConsentRegistry on the EVM.
 
 Random sequences of grants (by the patient, or by a delegate who may or may not be appointed; naming one
-member or several; for every day of care or a range of days),
-revocations (by the patient, a delegate or a stranger), delegate appointments and removals,
-break-glass declarations and the passing of time; after every step the contract's ``isPermitted``
-and ``emergencyAccess`` must agree with the model for every member, category, purpose and day of care probed.
+member or several; for every day of care or a range of days), revocations (by the patient, a delegate or a
+stranger), delegate appointments, edits and removals (view or manage, with or without an end, with or without
+excluded categories: a grant or revocation by the delegate is accepted exactly when the delegation manages,
+has not ended, and keeps none of the consent's categories from them), break-glass declarations and the
+passing of time; after every step the contract's ``isPermitted``, ``isDelegate`` and ``emergencyAccess`` must
+agree with the model for every member, category, purpose and day of care probed.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from ledger_api.chain.backends import AnvilBackend
 from ledger_api.chain.deployment import DeploymentManifest
+from ledger_api.chain.types import DelegateScope, Delegation
 from ledger_api.consents.wire import terms_under_notice
 from ledger_api.errors import ContractReverted, TransactionFailed
 from tests.utils.actors import Actors, Chain, deploy_test_consortium
@@ -49,6 +52,22 @@ class ModelConsent:
         return day >= self.care_from and (self.care_to == 0 or day <= self.care_to)
 
 
+@dataclass(frozen=True)
+class ModelDelegation:
+    scope: int  # 0 none, 1 view, 2 manage
+    valid_until: int = 0
+    excluded: int = 0
+
+    def live(self, now: int) -> bool:
+        return self.scope != 0 and (self.valid_until == 0 or now < self.valid_until)
+
+    def near_end(self, now: int) -> bool:
+        return self.valid_until != 0 and abs(now - self.valid_until) <= EDGE_S
+
+    def decides(self, categories: int, now: int) -> bool:
+        return self.scope == 2 and self.live(now) and not self.excluded & categories
+
+
 @pytest.fixture(scope="module")
 def lab() -> Iterator[tuple[AnvilBackend, DeploymentManifest, Actors]]:
     backend, actors = AnvilBackend(), Actors.create()
@@ -69,7 +88,7 @@ def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> Non
             self.chain = Chain(backend, manifest, actors)
             self.patient = actors.patient.address
             self.consents: list[ModelConsent] = []
-            self.delegate_appointed = False
+            self.delegation = ModelDelegation(0)
             self.break_glass: dict[str, int] = {}  # member -> expiry of its latest declaration
             self.duration = self.chain.read.consents.break_glass_duration()
 
@@ -110,7 +129,10 @@ def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> Non
             )
             signer = actors.delegate if by_delegate else actors.patient
             # the contract refuses a window that is already over when the grant lands
-            authorized, now = not by_delegate or self.delegate_appointed, self.now()
+            now = self.now()
+            if by_delegate and self.delegation.near_end(now):
+                return
+            authorized = not by_delegate or self.delegation.decides(categories, now)
             live, over = terms.valid_until > now + EDGE_S, terms.valid_until <= now - EDGE_S
             try:
                 receipt = self.chain.as_(signer).consents.grant(self.patient, terms)
@@ -119,7 +141,7 @@ def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> Non
             except (ContractReverted, TransactionFailed):
                 assert not (authorized and live), "a grant the model allows was refused"
                 return
-            assert authorized, "a grant by someone who is not (or no longer) a delegate was accepted"
+            assert authorized, "a grant by someone who is not (or no longer) a delegate deciding on it was accepted"
             assert not over, "a grant whose window is already over was accepted"
             self.consents.append(
                 ModelConsent(
@@ -139,7 +161,11 @@ def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> Non
             if not self.consents:
                 return
             consent = data.draw(st.sampled_from(self.consents))
-            allowed = not consent.revoked and (by == "patient" or (by == "delegate" and self.delegate_appointed))
+            now = self.now()
+            if by == "delegate" and self.delegation.near_end(now):
+                return
+            by_delegate = by == "delegate" and self.delegation.decides(consent.categories, now)
+            allowed = not consent.revoked and (by == "patient" or by_delegate)
             try:
                 self.chain.as_(getattr(actors, by)).consents.revoke(consent.consent_id)
             except ContractReverted:
@@ -148,15 +174,30 @@ def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> Non
             assert allowed, f"a revocation by the {by} was accepted against the model"
             consent.revoked = True
 
-        @rule(appoint=st.booleans())
-        def change_delegate(self, appoint: bool) -> None:
+        @rule(
+            scope=st.sampled_from([0, 1, 2]),
+            ends_in=st.sampled_from([None, -60, 100, 7200]),
+            excluded=st.sampled_from([0, 0b1, 0b110]),
+        )
+        def change_delegate(self, scope: int, ends_in: int | None, excluded: int) -> None:
+            now = self.now()
+            wanted = ModelDelegation(scope, 0 if ends_in is None else max(now + ends_in, 0), excluded)
+            valid = (wanted.valid_until == 0 or wanted.valid_until > now) and not (
+                scope == 0 and (wanted.valid_until or excluded)
+            )
+            terms = Delegation(
+                delegate=actors.delegate.address,
+                scope=DelegateScope(scope),
+                valid_until=wanted.valid_until,
+                excluded_categories=excluded,
+            )
             try:
-                self.chain.as_(actors.patient).consents.set_delegate(actors.delegate.address, appoint)
+                self.chain.as_(actors.patient).consents.set_delegate(terms)
             except ContractReverted:
-                assert appoint == self.delegate_appointed, "a real delegate change was refused"
+                assert not valid or wanted == self.delegation, "a real delegate change was refused"
                 return
-            assert appoint != self.delegate_appointed, "a no-op delegate change was accepted"
-            self.delegate_appointed = appoint
+            assert valid and wanted != self.delegation, "an invalid or no-op delegate change was accepted"
+            self.delegation = wanted
 
         @rule(member=st.sampled_from(["b", "c"]))
         def declare_break_glass(self, member: str) -> None:
@@ -172,6 +213,8 @@ def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> Non
         def the_contract_agrees(self) -> None:
             now = self.now()
             read = self.chain.read.consents
+            if not self.delegation.near_end(now):
+                assert read.is_delegate(self.patient, actors.delegate.address) == self.delegation.live(now)
             for member in members.values():
                 for category, purpose, day in itertools.product(CATEGORIES, PURPOSES, DAYS):
                     covering = [

@@ -6,7 +6,7 @@ from eth_account import Account
 
 from ledger_api.chain.types import ConsentState, Review, Role
 from ledger_api.vocabulary import Category, Purpose, bitset
-from tests.utils.actors import X25519_KEY, Chain, reverts
+from tests.utils.actors import X25519_KEY, Chain, manages, removal, reverts, views
 
 LABS, IMAGING, GENOMICS = int(Category.LABS), int(Category.IMAGING), int(Category.GENOMICS)
 TREATMENT, RESEARCH = int(Purpose.TREATMENT), int(Purpose.RESEARCH)
@@ -185,45 +185,116 @@ class TestRevocation:
 
 
 class TestDelegates:
-    def test_delegate_grants_and_revokes_for_the_patient(self, chain: Chain) -> None:
+    def test_a_managing_delegate_grants_and_revokes_for_the_patient(self, chain: Chain) -> None:
         p, d, b = chain.actors.patient, chain.actors.delegate, chain.actors.b.address
-        receipt = chain.as_(p).consents.set_delegate(d.address, True)
-        assert receipt.event("DelegateChanged").args == {"patient": p.address, "delegate": d.address, "appointed": True}
+        receipt = chain.as_(p).consents.set_delegate(manages(d.address))
+        assert receipt.event("DelegateChanged").args == {
+            "patient": p.address,
+            "delegate": d.address,
+            "scope": 2,
+            "validUntil": 0,
+            "excludedCategories": 0,
+        }
         assert chain.read.consents.is_delegate(p.address, d.address)
+        assert chain.read.consents.delegation(p.address, d.address) == manages(d.address)
         cid = _consent_id(chain.as_(d).consents.grant(p.address, chain.terms(b)))
         assert chain.read.consents.consent(cid).patient == p.address
         assert chain.read.consents.is_permitted(p.address, b, LABS, TREATMENT)
         chain.as_(d).consents.revoke(cid)
         assert not chain.read.consents.is_permitted(p.address, b, LABS, TREATMENT)
 
-    def test_removed_delegate_loses_the_power(self, chain: Chain) -> None:
+    def test_a_viewing_delegate_is_a_delegate_but_decides_nothing(self, chain: Chain) -> None:
+        p, d, b = chain.actors.patient, chain.actors.delegate, chain.actors.b.address
+        chain.as_(p).consents.set_delegate(views(d.address))
+        assert chain.read.consents.is_delegate(p.address, d.address)
+        with reverts("ConsentRegistryNotPatientOrDelegate", patient=p.address, caller=d.address):
+            chain.as_(d).consents.grant(p.address, chain.terms(b))
+        cid = _consent_id(chain.as_(p).consents.grant(p.address, chain.terms(b)))
+        with reverts("ConsentRegistryNotPatientOrDelegate", patient=p.address, caller=d.address):
+            chain.as_(d).consents.revoke(cid)
+        with reverts("ConsentRegistryNotPatientOrDelegate", patient=p.address, caller=d.address):
+            chain.as_(d).consents.restrict_sharing(p.address, True)
+        terms = chain.terms(b)
+        deadline, sig = chain.sign_grant(d, p.address, terms)
+        with reverts("ConsentRegistryNotPatientOrDelegate", patient=p.address, caller=d.address):
+            chain.as_(chain.actors.a).consents.grant_by_sig(p.address, terms, deadline, sig)
+
+    def test_a_delegation_ends_at_its_end_date(self, chain: Chain) -> None:
+        p, d, b = chain.actors.patient, chain.actors.delegate, chain.actors.b.address
+        end = chain.now() + 3600
+        chain.as_(p).consents.set_delegate(manages(d.address, valid_until=end))
+        chain.as_(d).consents.grant(p.address, chain.terms(b))
+        chain.backend.increase_time(3601)
+        assert not chain.read.consents.is_delegate(p.address, d.address)
+        assert chain.read.consents.delegation(p.address, d.address) is None  # as stored, but ended
+        with reverts("ConsentRegistryNotPatientOrDelegate", patient=p.address, caller=d.address):
+            chain.as_(d).consents.grant(p.address, chain.terms(b))
+
+    def test_a_delegate_decides_nothing_on_the_categories_kept_from_them(self, chain: Chain) -> None:
+        p, d, b = chain.actors.patient, chain.actors.delegate, chain.actors.b.address
+        mental = bitset([Category.MENTAL_HEALTH])
+        chain.as_(p).consents.set_delegate(manages(d.address, excluded_categories=mental))
+        both = chain.terms(b, categories=bitset([Category.LABS, Category.MENTAL_HEALTH]))
+        with reverts("ConsentRegistryDelegateExcluded", delegate=d.address, categories=mental):
+            chain.as_(d).consents.grant(p.address, both)
+        by_patient = _consent_id(chain.as_(p).consents.grant(p.address, both))
+        with reverts("ConsentRegistryDelegateExcluded", delegate=d.address, categories=mental):
+            chain.as_(d).consents.revoke(by_patient)
+        deadline, sig = chain.sign_revocation(d, by_patient, p.address)
+        with reverts("ConsentRegistryDelegateExcluded", delegate=d.address, categories=mental):
+            chain.as_(chain.actors.a).consents.revoke_by_sig(by_patient, deadline, sig)
+        labs_only = _consent_id(chain.as_(d).consents.grant(p.address, chain.terms(b)))  # labs: theirs to decide
+        chain.as_(d).consents.revoke(labs_only)
+
+    def test_the_patient_edits_a_delegation_and_removes_it(self, chain: Chain) -> None:
         p, d = chain.actors.patient, chain.actors.delegate
-        chain.as_(p).consents.set_delegate(d.address, True)
-        chain.as_(p).consents.set_delegate(d.address, False)
+        chain.as_(p).consents.set_delegate(manages(d.address))
+        chain.as_(p).consents.set_delegate(views(d.address, excluded_categories=1))
+        assert chain.read.consents.delegation(p.address, d.address) == views(d.address, excluded_categories=1)
+        chain.as_(p).consents.set_delegate(removal(d.address))
+        assert not chain.read.consents.is_delegate(p.address, d.address)
         with reverts("ConsentRegistryNotPatientOrDelegate", patient=p.address, caller=d.address):
             chain.as_(d).consents.grant(p.address, chain.terms(chain.actors.b.address))
 
     def test_invalid_or_no_op_delegate_changes_are_refused(self, chain: Chain) -> None:
         p, d = chain.actors.patient, chain.actors.delegate
         with reverts("ConsentRegistryInvalidDelegate", delegate=p.address):
-            chain.as_(p).consents.set_delegate(p.address, True)
+            chain.as_(p).consents.set_delegate(manages(p.address))
         with reverts("ConsentRegistryInvalidDelegate"):
-            chain.as_(p).consents.set_delegate("0x" + "00" * 20, True)
-        with reverts("ConsentRegistryDelegateUnchanged", patient=p.address, delegate=d.address, appointed=False):
-            chain.as_(p).consents.set_delegate(d.address, False)
+            chain.as_(p).consents.set_delegate(manages("0x" + "00" * 20))
+        with reverts("ConsentRegistryDelegateUnchanged", patient=p.address, delegate=d.address):
+            chain.as_(p).consents.set_delegate(removal(d.address))
+        past = chain.now() - 1
+        with reverts("ConsentRegistryInvalidDelegation", scope=2, validUntil=past, excludedCategories=0):
+            chain.as_(p).consents.set_delegate(manages(d.address, valid_until=past))
+        removal_with_terms = removal(d.address).model_copy(update={"excluded_categories": 4})
+        with reverts("ConsentRegistryInvalidDelegation", scope=0, validUntil=0, excludedCategories=4):
+            chain.as_(p).consents.set_delegate(removal_with_terms)
+        unknown_scope = manages(d.address).model_copy(update={"scope": 3})
+        with reverts("ConsentRegistryInvalidDelegation", scope=3):
+            chain.as_(p).consents.set_delegate(unknown_scope)
+        chain.as_(p).consents.set_delegate(views(d.address))
+        with reverts("ConsentRegistryDelegateUnchanged", patient=p.address, delegate=d.address):
+            chain.as_(p).consents.set_delegate(views(d.address))
 
     def test_delegation_by_patient_signature_relayed_by_a_member(self, chain: Chain) -> None:
         p, d = chain.actors.patient, chain.actors.delegate
-        deadline, sig = chain.sign_delegation(p, p.address, d.address, True)
-        chain.as_(chain.actors.a).consents.set_delegate_by_sig(p.address, d.address, True, deadline, sig)
-        assert chain.read.consents.is_delegate(p.address, d.address)
+        terms = views(d.address, valid_until=chain.now() + 86400, excluded_categories=2)
+        deadline, sig = chain.sign_delegation(p, p.address, terms)
+        chain.as_(chain.actors.a).consents.set_delegate_by_sig(p.address, terms, deadline, sig)
+        assert chain.read.consents.delegation(p.address, d.address) == terms
         assert chain.read.consents.nonce(p.address) == 1
-        # a delegate cannot appoint another delegate
-        deadline, sig = chain.sign_delegation(d, p.address, chain.actors.stranger.address, True)
-        with reverts("ConsentRegistryNotPatient", patient=p.address, caller=d.address):
+        # the signature covers the terms: the same signature over other terms recovers someone else
+        deadline, sig = chain.sign_delegation(p, p.address, manages(d.address))
+        with reverts("ConsentRegistryNotPatient", patient=p.address):
             chain.as_(chain.actors.a).consents.set_delegate_by_sig(
-                p.address, chain.actors.stranger.address, True, deadline, sig
+                p.address, manages(d.address, excluded_categories=0xFFFF), deadline, sig
             )
+        # a delegate cannot appoint another delegate
+        stranger = manages(chain.actors.stranger.address)
+        deadline, sig = chain.sign_delegation(d, p.address, stranger)
+        with reverts("ConsentRegistryNotPatient", patient=p.address, caller=d.address):
+            chain.as_(chain.actors.a).consents.set_delegate_by_sig(p.address, stranger, deadline, sig)
 
 
 class TestRelayedBySignature:
@@ -244,7 +315,7 @@ class TestRelayedBySignature:
 
     def test_delegate_signature_is_accepted_and_recorded(self, chain: Chain) -> None:
         p, d = chain.actors.patient, chain.actors.delegate
-        chain.as_(p).consents.set_delegate(d.address, True)
+        chain.as_(p).consents.set_delegate(manages(d.address))
         terms = chain.terms(chain.actors.b.address)
         deadline, sig = chain.sign_grant(d, p.address, terms)
         receipt = chain.as_(chain.actors.a).consents.grant_by_sig(p.address, terms, deadline, sig)
@@ -495,16 +566,15 @@ class TestEveryRelayPathChecksRelayerDeadlineAndSigner:
 
     def test_delegation_relay(self, chain: Chain) -> None:
         p, d = chain.actors.patient, chain.actors.delegate
-        deadline, sig = chain.sign_delegation(p, p.address, d.address, True)
+        terms = manages(d.address)
+        deadline, sig = chain.sign_delegation(p, p.address, terms)
         with reverts("ConsentRegistryNotActiveMember", account=chain.actors.stranger.address):
-            chain.as_(chain.actors.stranger).consents.set_delegate_by_sig(p.address, d.address, True, deadline, sig)
+            chain.as_(chain.actors.stranger).consents.set_delegate_by_sig(p.address, terms, deadline, sig)
         with reverts("ConsentRegistryInvalidSignature"):
-            chain.as_(chain.actors.a).consents.set_delegate_by_sig(
-                p.address, d.address, True, deadline, (29, sig[1], sig[2])
-            )
+            chain.as_(chain.actors.a).consents.set_delegate_by_sig(p.address, terms, deadline, (29, sig[1], sig[2]))
         chain.backend.increase_time(3601)
         with reverts("ConsentRegistryExpiredSignature", deadline=deadline):
-            chain.as_(chain.actors.a).consents.set_delegate_by_sig(p.address, d.address, True, deadline, sig)
+            chain.as_(chain.actors.a).consents.set_delegate_by_sig(p.address, terms, deadline, sig)
         assert not chain.read.consents.is_delegate(p.address, d.address)
 
 

@@ -20,7 +20,7 @@ import pytest
 import zxingcpp
 from eth_account import Account
 from medledger_crypto import MemberIdentity
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from ledger_api.chain.backends import RpcBackend, free_port
 from ledger_api.chain.deployment import Consortium as Chain
@@ -28,6 +28,7 @@ from ledger_api.chain.deployment import DeploymentManifest
 from ledger_api.chain.devnet import dev_passphrase
 from ledger_api.cli.client import member_client
 from ledger_api.records.export_archive import passed, verify_archive
+from tests.utils.consents import grant_message, signed_grant_body
 from tests.utils.consortium import Supervised
 from tests.utils.wallet import WALLET
 
@@ -105,6 +106,35 @@ def open_portal(browser: Browser, url: str, *, locale: str = "en-US", phone: boo
     expect(page.locator("body[data-ready=true]")).to_be_attached()
     page.script_errors = errors  # type: ignore[attr-defined]
     return page
+
+
+def wallet_page(
+    browser: Browser,
+    consortium: Consortium,
+    portal: str,
+    holder,
+    *,
+    screen: str = "desktop-en",
+    bypass_csp: bool = False,
+) -> tuple[BrowserContext, Page, list[str]]:
+    """A browser whose wallet holds ``holder``'s key, on a phone in Chinese or a desktop in English, not yet
+    at any page; and the list its page's script errors go to. ``bypass_csp``: let axe-core be injected."""
+    phone = screen == "phone-zh"
+    locale = "zh-CN" if phone else "en-US"
+    chain_id = httpx.post(f"{consortium.url(portal)}/v1/auth/challenge", timeout=10).json()["chain_id"]
+    context = browser.new_context(
+        locale=locale,
+        accept_downloads=True,
+        bypass_csp=bypass_csp,
+        viewport={"width": 390, "height": 844} if phone else {"width": 1280, "height": 900},
+        extra_http_headers={"Accept-Language": locale},
+    )
+    context.set_default_timeout(WAIT)
+    context.add_init_script(WALLET % (holder.key.hex(), chain_id, chain_id))
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return context, page, errors
 
 
 def go(page: Page, section: str) -> None:
@@ -254,7 +284,7 @@ def test_a_patient_controls_sharing_from_the_browser(browser: Browser, consortiu
     expect(page.locator("#delegates-list li")).to_have_count(1)
     expect(page.locator("#delegates-list li")).to_contain_text(guardian.lower()[2:12], ignore_case=True)
     page.screenshot(path=artifacts / "07-guardians.png", full_page=True)
-    page.locator("#delegates-list li button").click()  # remove the guardian again
+    page.locator('#delegates-list li button[data-action="remove"]').click()  # remove the guardian again
     expect(dialog.locator("#sign-words")).to_contain_text("I remove")
     page.get_by_role("button", name="Sign and send").click()
     expect(page.locator("#delegates-empty")).to_be_visible()
@@ -418,20 +448,8 @@ def test_a_patient_views_downloads_exports_and_restricts_their_records(
     """Records held by two hospitals, read through a third: text, FHIR JSON, an image and a PDF open in the
     page (decrypted in the browser), DICOM is offered as a download, one record downloads, all go into one
     archive the chain vouches for, and a record and then all of them are restricted and lifted."""
-    phone, locale = screen == "phone-zh", "zh-CN" if screen == "phone-zh" else "en-US"
     holder = Account.create()
-    chain_id = httpx.post(f"{consortium.url('nanao')}/v1/auth/challenge", timeout=10).json()["chain_id"]
-    context = browser.new_context(
-        locale=locale,
-        accept_downloads=True,
-        viewport={"width": 390, "height": 844} if phone else {"width": 1280, "height": 900},
-        extra_http_headers={"Accept-Language": locale},
-    )
-    context.set_default_timeout(WAIT)
-    context.add_init_script(WALLET % (holder.key.hex(), chain_id, chain_id))
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page, errors = wallet_page(browser, consortium, "nanao", holder, screen=screen)
     note = consortium.upload(
         "dapeng",
         holder.address,
@@ -552,20 +570,9 @@ def test_a_hospital_asks_the_patient_answers_in_the_inbox_and_the_hospital_reads
     one on the phone), then the hospital asks by its own patient number; the patient finds the request in
     the inbox of the hospital they signed in at, narrows nothing, signs, and the hospital reads the record."""
     phone = screen == "phone-zh"
-    locale = "zh-CN" if phone else "en-US"
     portal, requester = ("nanao", "nanao") if phone else ("kuichong", "dapeng")
     holder = Account.create()
-    chain_id = httpx.post(f"{consortium.url(portal)}/v1/auth/challenge", timeout=10).json()["chain_id"]
-    context = browser.new_context(
-        locale=locale,
-        viewport={"width": 390, "height": 844} if phone else {"width": 1280, "height": 900},
-        extra_http_headers={"Accept-Language": locale},
-    )
-    context.set_default_timeout(WAIT)
-    context.add_init_script(WALLET % (holder.key.hex(), chain_id, chain_id))
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page, errors = wallet_page(browser, consortium, portal, holder, screen=screen)
     labs = consortium.upload("kuichong", holder.address, "labs", b"HbA1c 6.1 %")
     page.goto(f"{consortium.url(portal)}/portal/")
     expect(page.locator("h1 + p")).to_contain_text(
@@ -685,20 +692,9 @@ def test_a_patient_names_the_hospitals_limits_the_days_of_care_and_hides_a_recor
     covers only October's care: a hospital it names reads October's record and not June's; a record the
     patient hides is released under no consent until shown again."""
     phone = screen == "phone-zh"
-    locale = "zh-CN" if phone else "en-US"
     portal = "nanao" if phone else "kuichong"
     holder = Account.create()
-    chain_id = httpx.post(f"{consortium.url(portal)}/v1/auth/challenge", timeout=10).json()["chain_id"]
-    context = browser.new_context(
-        locale=locale,
-        viewport={"width": 390, "height": 844} if phone else {"width": 1280, "height": 900},
-        extra_http_headers={"Accept-Language": locale},
-    )
-    context.set_default_timeout(WAIT)
-    context.add_init_script(WALLET % (holder.key.hex(), chain_id, chain_id))
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page, errors = wallet_page(browser, consortium, portal, holder, screen=screen)
     october = consortium.upload("dapeng", holder.address, "labs", b"HbA1c 6.1 %", last_encounter="2026-10-15")
     june = consortium.upload("dapeng", holder.address, "labs", b"HbA1c 7.4 %", last_encounter="2026-06-02")
     note = consortium.upload(
@@ -758,5 +754,86 @@ def test_a_patient_names_the_hospitals_limits_the_days_of_care_and_hides_a_recor
     page.locator("#sign-confirm").click()
     expect(row).to_have_attribute("data-hidden", "false")
     assert consortium.read("nanao", note, "dapeng", "dr-n").status_code == 200
+    assert errors == []
+    context.close()
+
+
+def _relay_and_wait(consortium: Consortium, slug: str, path: str, body: dict) -> None:
+    """A hospital passes on a signed message and waits until the chain has it."""
+    client = consortium.clients[slug]
+    relay = client.post(path, json=body)
+    assert relay.status_code == 202, relay.text
+    deadline = time.monotonic() + WAIT / 1000
+    while client.get(f"/v1/relays/{relay.json()['id']}").json()["state"] != "confirmed":
+        assert time.monotonic() < deadline, "the relay did not land"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("screen", ["desktop-en", "phone-zh"])
+def test_a_patient_appoints_a_guardian_to_view_then_to_manage_and_sees_what_the_guardian_did(
+    browser: Browser, consortium: Consortium, artifacts: Path, screen: str
+) -> None:
+    """A guardian to view only, until a date, kept from mental health records: what is signed says so in
+    words; then edited to manage, with no end; the guardian grants a consent through a hospital, and the
+    patient's history shows that grant as the guardian's and the appointments as the patient's own."""
+    phone = screen == "phone-zh"
+    portal = "nanao" if phone else "kuichong"
+    holder, guardian = Account.create(), Account.create()
+    context, page, errors = wallet_page(browser, consortium, portal, holder, screen=screen, bypass_csp=True)
+    consortium.upload("dapeng", holder.address, "labs", b"HbA1c 6.1 %")
+    page.goto(f"{consortium.url(portal)}/portal/")
+    page.locator("#wallet-connect").click()
+    expect(page.locator("#records-body tr")).to_have_count(1)
+
+    go(page, "delegates")
+    page.locator("#delegate-address").fill(guardian.address)
+    page.locator("#delegate-scope-view").check()
+    page.locator("#delegate-until").fill("2030-06-30")
+    page.locator('#delegate-excluded input[value="4"]').check()  # mental health
+    page.locator("#delegate-submit").click()
+    words = page.locator("#sign-words")
+    expect(words).to_contain_text("不能作任何决定" if phone else "and decide nothing")
+    expect(words).to_contain_text("精神心理健康" if phone else "Mental health")
+    raw = json.loads(page.locator("#sign-raw").text_content())
+    assert (raw["message"]["scope"], raw["message"]["excludedCategories"]) == (1, 16)
+    assert time.gmtime(raw["message"]["validUntil"])[:3] in ((2030, 6, 30), (2030, 7, 1))  # its end, local time
+    page.screenshot(path=artifacts / f"50-{screen}-guardian-view-signing.png", full_page=True)
+    page.locator("#sign-confirm").click()
+    item = page.locator(f'#delegates-list li[data-delegate="{guardian.address}"]')
+    expect(item).to_have_attribute("data-scope", "view")
+    expect(item).to_contain_text("2030")
+    assert _axe_violations(page) == []
+
+    item.locator('button[data-action="edit"]').click()
+    expect(page.locator("#delegate-address")).to_have_value(guardian.address)
+    expect(page.locator('#delegate-excluded input[value="4"]')).to_be_checked()
+    page.locator("#delegate-scope-manage").check()
+    page.locator("#delegate-until").fill("")
+    page.locator("#delegate-submit").click()
+    expect(words).to_contain_text("代我授予" if phone else "grant, revoke and restrict for me")
+    page.locator("#sign-confirm").click()
+    expect(item).to_have_attribute("data-scope", "manage")
+    page.screenshot(path=artifacts / f"51-{screen}-guardian-manages.png", full_page=True)
+
+    # the guardian grants labs for the patient, through a hospital
+    domain = consortium.clients["dapeng"].get(f"/v1/patients/{holder.address}/signing-domain").json()
+    message = grant_message(holder.address, consortium.account("nanao"), nonce=domain["nonce"], lasts_s=86_400)
+    body = signed_grant_body(guardian, message, chain_id=domain["chain_id"], contract=domain["verifying_contract"])
+    _relay_and_wait(consortium, "dapeng", "/v1/consents", body)
+
+    go(page, "history")
+    by_guardian = page.locator('#account-changes li[data-by="delegate"]')
+    expect(by_guardian).to_have_count(1)
+    expect(by_guardian).to_contain_text(guardian.address)
+    expect(by_guardian).to_have_attribute("data-kind", "grant")
+    expect(page.locator('#account-changes li[data-by="patient"]')).to_have_count(2)  # the two appointments
+    assert _axe_violations(page) == []
+    page.screenshot(path=artifacts / f"52-{screen}-history-guardian.png", full_page=True)
+
+    go(page, "delegates")
+    item.locator('button[data-action="remove"]').click()
+    expect(words).to_contain_text("取消" if phone else "I remove")
+    page.locator("#sign-confirm").click()
+    expect(page.locator("#delegates-empty")).to_be_visible()
     assert errors == []
     context.close()

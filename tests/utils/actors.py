@@ -24,7 +24,7 @@ from medledger_crypto import (
 from ledger_api.chain.backends import ChainBackend
 from ledger_api.chain.deployment import Consortium, DeploymentManifest, deploy_consortium
 from ledger_api.chain.transactions import TransactionSender
-from ledger_api.chain.types import GenesisMember, GrantTerms
+from ledger_api.chain.types import DelegateScope, Delegation, GenesisMember, GrantTerms
 from ledger_api.consents.wire import terms_under_notice
 from ledger_api.errors import ContractReverted
 from tests.utils import cast
@@ -129,8 +129,15 @@ class Chain:
             signer, patient, partial(ConsentRevocation, patient=patient, consent_id=consent_id), **options
         )
 
-    def sign_delegation(self, signer: LocalAccount, patient: str, delegate: str, appointed: bool) -> Signed:
-        change = partial(DelegateChange, patient=patient, delegate=delegate, appointed=appointed)
+    def sign_delegation(self, signer: LocalAccount, patient: str, terms: Delegation) -> Signed:
+        change = partial(
+            DelegateChange,
+            patient=patient,
+            delegate=terms.delegate,
+            scope=int(terms.scope),
+            valid_until=terms.valid_until,
+            excluded_categories=terms.excluded_categories,
+        )
         return self._signed(signer, patient, change)
 
     def sign_restriction(self, signer: LocalAccount, patient: str, restricted: bool, **options: Any) -> Signed:
@@ -158,6 +165,25 @@ class Chain:
             contract=contract or self.manifest.address("ConsentRegistry"),
         )
         return deadline, sign_typed(signer, document)
+
+
+def manages(delegate: str, *, valid_until: int = 0, excluded_categories: int = 0) -> Delegation:
+    """A delegation to manage the patient's consents (and view everything not excluded)."""
+    return Delegation(
+        delegate=delegate, scope=DelegateScope.MANAGE, valid_until=valid_until, excluded_categories=excluded_categories
+    )
+
+
+def views(delegate: str, *, valid_until: int = 0, excluded_categories: int = 0) -> Delegation:
+    """A delegation to view the patient's records, consents and history only."""
+    return Delegation(
+        delegate=delegate, scope=DelegateScope.VIEW, valid_until=valid_until, excluded_categories=excluded_categories
+    )
+
+
+def removal(delegate: str) -> Delegation:
+    """The change that removes a delegate."""
+    return Delegation(delegate=delegate, scope=DelegateScope.NONE)
 
 
 def random_id() -> bytes:

@@ -37,7 +37,8 @@ const EIP712_TYPES = {
   ],
   DelegateChange: [
     { name: "patient", type: "address" }, { name: "delegate", type: "address" },
-    { name: "appointed", type: "bool" }, { name: "nonce", type: "uint256" }, { name: "deadline", type: "uint256" },
+    { name: "scope", type: "uint8" }, { name: "validUntil", type: "uint32" },
+    { name: "excludedCategories", type: "uint16" }, { name: "nonce", type: "uint256" }, { name: "deadline", type: "uint256" },
   ],
   SharingRestriction: [
     { name: "patient", type: "address" }, { name: "restricted", type: "bool" },
@@ -805,37 +806,106 @@ async function loadHistory() {
     } else if (entry.basis === "consent") {
       item.append(el("p", { text: t("history.consent", { id: consentNumber(entry.authorization.startsWith("0x") ? entry.authorization : "0x" + entry.authorization) }) }));
     } else if (entry.basis === "patient") {
-      item.append(el("p", { text: t("history.by_patient") }));
+      const byDelegate = entry.requester.toLowerCase() !== state.address.toLowerCase();
+      item.append(el("p", { text: byDelegate ? t("history.by_delegate", { delegate: entry.requester }) : t("history.by_patient") }));
     } else {
       item.append(el("p", { text: t("history.custodian") }));
     }
     return item;
   }));
   $("history-empty").hidden = view.timeline.length > 0;
+  await loadAccountChanges();
 }
 
+// who granted, revoked, appointed and restricted: the patient, or a guardian in their name
+async function loadAccountChanges() {
+  const changes = await api(`/v1/patients/${state.address}/account-history`);
+  $("account-changes").replaceChildren(...changes.map((change) => {
+    let headline;
+    if (change.kind === "grant" || change.kind === "revocation") headline = t(`change.${change.kind}`, { id: consentNumber(change.consent_id) });
+    else if (change.kind === "delegate" && change.delegate) headline = t("change.delegate", { delegate: change.delegate.delegate, scope: t(`delegates.scope_${change.delegate.scope}`) });
+    else if (change.kind === "delegate") headline = t("change.delegate_removed", { delegate: change.delegate_removed });
+    else headline = t(change.restricted ? "change.restricted" : "change.unrestricted");
+    return el("li", { "data-kind": change.kind, "data-by": change.by },
+      el("p", { class: "when" }, el("time", { datetime: new Date(change.at * 1000).toISOString(), text: when(change.at) })),
+      el("p", {}, el("strong", { text: headline })),
+      el("p", { text: change.by === "patient" ? t("change.by_you") : t("change.by_delegate", { delegate: change.signer }) }));
+  }));
+  $("changes-empty").hidden = changes.length > 0;
+}
+
+// a delegate's scope as the chain numbers it (DelegateChange.scope)
+const SCOPES = { none: 0, view: 1, manage: 2 };
+
 async function loadDelegates() {
+  fillDelegateForm();
   const view = await api(`/v1/patients/${state.address}/delegates`);
-  $("delegates-list").replaceChildren(...view.delegates.map((delegate) => el("li", { "data-delegate": delegate },
-    el("span", { class: "mono", text: delegate }), " ",
-    el("button", { type: "button", class: "secondary", text: t("delegates.remove"),
-                   "aria-label": `${t("delegates.remove")} ${delegate}`,
-                   onclick: (e) => changeDelegate(e.currentTarget, delegate, false) }))));
+  $("delegates-list").replaceChildren(...view.delegates.map((d) => el("li", { "data-delegate": d.delegate, "data-scope": d.scope },
+    el("span", { class: "mono", text: d.delegate }), " ",
+    badge(d.scope, t(`delegates.scope_${d.scope}`)), " ",
+    el("span", { text: d.valid_until ? t("delegates.until_on", { date: day(d.valid_until) }) : t("delegates.until_open") }),
+    d.excluded_categories ? el("span", { class: "muted", text: ` — ${t("delegates.kept", { categories: labels(config.categories, d.excluded_categories) })}` }) : "",
+    " ",
+    el("button", { type: "button", class: "secondary", text: t("delegates.edit"), "data-action": "edit",
+                   "aria-label": `${t("delegates.edit")} ${d.delegate}`, onclick: () => editDelegate(d) }), " ",
+    el("button", { type: "button", class: "secondary", text: t("delegates.remove"), "data-action": "remove",
+                   "aria-label": `${t("delegates.remove")} ${d.delegate}`,
+                   onclick: (e) => changeDelegate(e.currentTarget, { delegate: d.delegate, scope: "none", validUntil: 0, excluded: 0 }) }))));
   $("delegates-empty").hidden = view.delegates.length > 0;
 }
 
-async function changeDelegate(button, delegate, appointed) {
+function fillDelegateForm() {
+  if ($("delegate-excluded").childElementCount) return;
+  $("delegate-excluded").replaceChildren(...config.categories.map((item) => el("div", {},
+    el("input", { type: "checkbox", id: `excluded-${item.name}`, name: "excluded", value: String(item.bit) }),
+    " ", el("label", { for: `excluded-${item.name}`, text: item.label }))));
+  $("delegate-until").min = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+}
+
+// the form edits an appointed delegate: their account is fixed, their terms are filled in
+function editDelegate(d) {
+  $("delegate-address").value = d.delegate;
+  $("delegate-address").readOnly = true;
+  $(`delegate-scope-${d.scope}`).checked = true;
+  $("delegate-until").value = d.valid_until ? new Date(d.valid_until * 1000).toISOString().slice(0, 10) : "";
+  for (const box of document.querySelectorAll("input[name=excluded]")) box.checked = (d.excluded_categories >> Number(box.value)) & 1;
+  $("delegate-submit").textContent = t("delegates.save");
+  $("delegate-cancel").hidden = false;
+  $("delegate-address").focus();
+}
+
+function resetDelegateForm() {
+  $("delegate-form").reset();
+  $("delegate-address").readOnly = false;
+  $("delegate-submit").textContent = t("delegates.appoint");
+  $("delegate-cancel").hidden = true;
+}
+
+function delegateWords(terms) {
+  if (terms.scope === "none") return t("sign.delegate_off", { delegate: terms.delegate });
+  return t("sign.delegate_on", {
+    delegate: terms.delegate,
+    scope: t(`sign.delegate_${terms.scope}`),
+    until: terms.validUntil ? t("sign.delegate_until", { date: when(terms.validUntil) }) : t("sign.delegate_open"),
+    excluded: terms.excluded ? t("sign.delegate_excluded", { categories: labels(config.categories, terms.excluded) })
+                             : t("sign.delegate_nothing_excluded"),
+  });
+}
+
+async function changeDelegate(button, terms) {
   await guarded(button, async () => {
     const domainInfo = await signingDomain();
     const now = Math.floor(Date.now() / 1000);
-    const message = { patient: state.address, delegate, appointed, nonce: domainInfo.nonce,
+    const message = { patient: state.address, delegate: terms.delegate, scope: SCOPES[terms.scope],
+                      validUntil: terms.validUntil, excludedCategories: terms.excluded, nonce: domainInfo.nonce,
                       deadline: now + SIGNATURE_VALIDITY_S };
-    const words = t(appointed ? "sign.delegate_on" : "sign.delegate_off", { delegate });
-    if (!(await confirmSignature(words, "DelegateChange", message, domainInfo))) return status("");
+    if (!(await confirmSignature(delegateWords(terms), "DelegateChange", message, domainInfo))) return status("");
     const signature = await signTyped("DelegateChange", message, domainInfo);
     const relay = await api("/v1/delegates", { method: "POST", body: {
-      patient: state.address, delegate, appointed, nonce: message.nonce, deadline: message.deadline, signature } });
+      patient: state.address, delegate: terms.delegate, scope: terms.scope, valid_until: terms.validUntil,
+      excluded_categories: terms.excluded, nonce: message.nonce, deadline: message.deadline, signature } });
     const outcome = await awaitRelay(relay);
+    resetDelegateForm();
     await loadDelegates();
     status(outcome);
   });
@@ -845,7 +915,14 @@ function appointDelegate(event) {
   event.preventDefault();
   const value = $("delegate-address").value.trim();
   if (!ethers.isAddress(value)) return showError(t("delegates.bad_address"));
-  changeDelegate(event.submitter, ethers.getAddress(value), true).then(() => $("delegate-form").reset());
+  let validUntil = 0;
+  if ($("delegate-until").value) {
+    const [year, month, date] = $("delegate-until").value.split("-").map(Number);
+    validUntil = Math.floor(new Date(year, month - 1, date, 23, 59, 59).getTime() / 1000);
+    if (validUntil <= Math.floor(Date.now() / 1000)) return showError(t("delegates.need_future"));
+  }
+  const scope = document.querySelector("input[name=delegate-scope]:checked").value;
+  changeDelegate(event.submitter, { delegate: ethers.getAddress(value), scope, validUntil, excluded: checkedBits("excluded") });
 }
 
 async function loadAccount() {
@@ -872,6 +949,7 @@ function start() {
   $("signout").addEventListener("click", signOut);
   $("grant-form").addEventListener("submit", grant);
   $("delegate-form").addEventListener("submit", appointDelegate);
+  $("delegate-cancel").addEventListener("click", resetDelegateForm);
   $("export-all").addEventListener("click", exportAll);
   $("restrict-all").addEventListener("click", (e) => restrictAll(e, true));
   $("lift-all").addEventListener("click", (e) => restrictAll(e, false));
