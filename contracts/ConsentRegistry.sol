@@ -34,6 +34,16 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
     bytes32 public constant DELEGATION_TYPEHASH = keccak256(
         "DelegateChange(address patient,address delegate,uint8 scope,uint32 validUntil,uint16 excludedCategories,uint256 nonce,uint256 deadline)"
     );
+    bytes32 public constant CONFIRMATION_TYPEHASH =
+        keccak256("ConsentConfirmation(address patient,uint256 consentId,uint256 nonce,uint256 deadline)");
+    bytes32 public constant KEY_ROTATION_TYPEHASH =
+        keccak256("KeyRotation(address account,address newKey,uint256 nonce,uint256 deadline)");
+    bytes32 public constant RECOVERY_APPROVAL_TYPEHASH =
+        keccak256("RecoveryApproval(address account,address newKey,uint32 round,uint256 deadline)");
+    bytes32 public constant RECOVERY_CANCELLATION_TYPEHASH =
+        keccak256("RecoveryCancellation(address account,address newKey,uint256 nonce,uint256 deadline)");
+    bytes32 public constant MINOR_CLAIM_TYPEHASH =
+        keccak256("MinorClaim(address account,address key,uint8 guardianScope,uint256 deadline)");
     /// @notice Delegate scopes: view the patient's records, consents and history; or also manage consents.
     uint8 public constant DELEGATE_VIEW = 1;
     uint8 public constant DELEGATE_MANAGE = 2;
@@ -61,17 +71,43 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
     mapping(address patient => PatientState) private _patients;
     mapping(uint256 consentId => Consent) private _consents;
     mapping(address patient => mapping(address delegate => Delegation)) private _delegates;
+    /// @dev Succession: the key that signs for an account (zero: the account's own address) and, for a key
+    /// given to an account, that account. An account's own address whose key was replaced signs for no one.
+    mapping(address account => address key) private _keyOf;
+    mapping(address key => address account) private _accountOfKey;
+    mapping(address account => Recovery) private _recoveries;
+    mapping(address account => mapping(uint32 round => mapping(address approver => bool))) private _recoveryApproved;
+    /// @dev A minor's account: the first day it may be claimed (the month after the consortium's age is
+    /// reached, so no birth date is on chain) and the guardian the enrolling member registered.
+    struct Minor {
+        uint16 until;
+        address guardian;
+    }
+
+    mapping(address account => Minor) private _minors;
+    /// @dev What a key given to an account and replaced since maps to: it signs for no one, ever again.
+    address private constant RETIRED = address(1);
+    uint16 private immutable _recoveryThreshold;
+    uint32 private immutable _recoveryDelay;
     BreakGlass[] private _breakGlasses;
     mapping(address patient => mapping(address member => uint256 breakGlassId)) private _latestBreakGlass;
 
     /// @param breakGlassLimit_ Declarations one member may make in any `breakGlassWindow_` seconds (at least 1).
-    constructor(address registry_, uint32 breakGlassDuration_, uint32 breakGlassLimit_, uint32 breakGlassWindow_)
-        EIP712Signatures("MedLedger Consent", "1")
-        MembershipMirror(registry_)
-    {
+    /// @param recoveryThreshold_ Approvals (members and guardians) a recovery needs (at least 1).
+    /// @param recoveryDelay_ Seconds between enough approvals and completion, while the old key may cancel.
+    constructor(
+        address registry_,
+        uint32 breakGlassDuration_,
+        uint32 breakGlassLimit_,
+        uint32 breakGlassWindow_,
+        uint16 recoveryThreshold_,
+        uint32 recoveryDelay_
+    ) EIP712Signatures("MedLedger Consent", "1") MembershipMirror(registry_) {
         _breakGlassDuration = breakGlassDuration_;
         _breakGlassLimit = breakGlassLimit_ == 0 ? 1 : breakGlassLimit_;
         _breakGlassWindow = breakGlassWindow_;
+        _recoveryThreshold = recoveryThreshold_ == 0 ? 1 : recoveryThreshold_;
+        _recoveryDelay = recoveryDelay_;
     }
 
     // ------------------------------------------------------------------- GRANTS
@@ -134,6 +170,26 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
         _revoke(consentId, patient, signer);
     }
 
+    /// @notice The patient's own key confirms a consent someone else signed in their name (a guardian while
+    /// they were a minor, a delegate): the consent stands as it was, now also the patient's own word.
+    /// @dev Requirements: caller an active member; deadline not passed; the signature by the patient's key
+    /// (not a delegate's) over the nonce; the consent exists and is not revoked. Emits {ConsentConfirmed}.
+    function confirmBySig(uint256 consentId, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external {
+        if (!_isActiveMember(msg.sender)) revert ConsentRegistryNotActiveMember(msg.sender);
+        if (block.timestamp > deadline) revert ConsentRegistryExpiredSignature(deadline);
+        address patient = _patientOf(consentId);
+        PatientState storage ps = _patients[patient];
+        uint64 nonce = ps.nonce;
+        address signer =
+            _recoverTyped(keccak256(abi.encode(CONFIRMATION_TYPEHASH, patient, consentId, nonce, deadline)), v, r, s);
+        _checkKey(patient, signer);
+        ConsentState state = _consents[consentId].state;
+        if (state == ConsentState.None) revert ConsentRegistryUnknownConsent(consentId);
+        if (state == ConsentState.Revoked) revert ConsentRegistryAlreadyRevoked(consentId);
+        ps.nonce = nonce + 1;
+        emit ConsentConfirmed(consentId, patient, signer);
+    }
+
     // ---------------------------------------------------------------- DELEGATES
     /// @notice Appoints a delegate (guardian), changes what they may do, or removes them (scope 0),
     /// sent by the patient.
@@ -141,7 +197,9 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
     /// a removal carries no end or exclusions; an end lies in the future; the call changes something.
     /// Emits {DelegateChanged}.
     function setDelegate(address delegate, Delegation calldata terms) external {
-        _setDelegate(msg.sender, delegate, terms);
+        address patient = accountOf(msg.sender);
+        if (patient == address(0)) revert ConsentRegistryNotPatient(msg.sender, msg.sender);
+        _setDelegate(patient, delegate, terms);
     }
 
     /// @notice {setDelegate} with the patient's own EIP-712 signature (delegates cannot appoint delegates).
@@ -177,8 +235,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
             r,
             s
         );
-        if (signer == address(0)) revert ConsentRegistryInvalidSignature();
-        if (signer != patient) revert ConsentRegistryNotPatient(patient, signer);
+        _checkKey(patient, signer);
         ps.nonce = nonce + 1;
         _setDelegate(patient, delegate, terms);
     }
@@ -211,6 +268,153 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
         _checkSigner(patient, signer, 0);
         ps.nonce = nonce + 1;
         _restrict(ps, patient, restricted, signer);
+    }
+
+    // ---------------------------------------------------------------- SUCCESSION
+    /// @notice A planned key rotation: the account's current key signs that `newKey` signs for it from now
+    /// on; consents, delegates, restrictions and history stay with the account. Relayed by an active member.
+    /// @dev Requirements: caller an active member; deadline not passed; signature by the account's current
+    /// key over its nonce; `newKey` unused. Emits {KeyRotated}.
+    function rotateKeyBySig(address account, address newKey, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external
+    {
+        if (!_isActiveMember(msg.sender)) revert ConsentRegistryNotActiveMember(msg.sender);
+        if (block.timestamp > deadline) revert ConsentRegistryExpiredSignature(deadline);
+        PatientState storage ps = _patients[account];
+        uint64 nonce = ps.nonce;
+        address signer = _recoverTyped(
+            keccak256(abi.encode(KEY_ROTATION_TYPEHASH, account, newKey, nonce, deadline)), v, r, s
+        );
+        _checkKey(account, signer);
+        ps.nonce = nonce + 1;
+        _succeed(account, newKey, Succession.Rotation);
+    }
+
+    /// @notice A member approves, after checking the patient's identity in person, that `newKey` replaces
+    /// the account's lost key. A different key than the one under way starts a new round (unless the time
+    /// lock already runs). With `recoveryThreshold` approvals the time lock starts.
+    /// @dev Requirements: caller an active member, once per round; `newKey` unused. Emits
+    /// {RecoveryApproved}, and {RecoveryStarted} at the threshold.
+    function approveRecovery(address account, address newKey) external {
+        if (!_isActiveMember(msg.sender)) revert ConsentRegistryNotActiveMember(msg.sender);
+        _approveRecovery(account, newKey, msg.sender, 0);
+    }
+
+    /// @notice A guardian (a delegate who manages the account, before their end) approves a recovery with
+    /// their EIP-712 signature over the round, relayed by an active member.
+    /// @dev Requirements: caller an active member; deadline not passed; the signer's account is a managing
+    /// delegate of `account`; once per round. Emits as {approveRecovery}.
+    function approveRecoveryBySig(
+        address account,
+        address newKey,
+        uint32 round,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external {
+        if (!_isActiveMember(msg.sender)) revert ConsentRegistryNotActiveMember(msg.sender);
+        if (block.timestamp > deadline) revert ConsentRegistryExpiredSignature(deadline);
+        address signer = _recoverTyped(
+            keccak256(abi.encode(RECOVERY_APPROVAL_TYPEHASH, account, newKey, round, deadline)), v, r, s
+        );
+        if (signer == address(0)) revert ConsentRegistryInvalidSignature();
+        address guardian = accountOf(signer);
+        Delegation storage d = _delegates[account][guardian];
+        if (
+            guardian == address(0) || d.scope != DELEGATE_MANAGE
+                || (d.validUntil != 0 && block.timestamp >= d.validUntil)
+        ) revert ConsentRegistryNotGuardian(account, signer);
+        _approveRecovery(account, newKey, guardian, round);
+    }
+
+    /// @notice The account's current key cancels the recovery under way (its key was not lost after all, or
+    /// someone else is trying), sent by that key or relayed with its signature.
+    /// @dev Requirements: a recovery under way; caller the current key, or an active member relaying its
+    /// signature over the nonce. Emits {RecoveryCancelled}.
+    function cancelRecovery(address account) external {
+        _checkKey(account, msg.sender);
+        _cancelRecovery(account, msg.sender);
+    }
+
+    /// @notice {cancelRecovery} with the current key's EIP-712 signature.
+    function cancelRecoveryBySig(address account, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external {
+        if (!_isActiveMember(msg.sender)) revert ConsentRegistryNotActiveMember(msg.sender);
+        if (block.timestamp > deadline) revert ConsentRegistryExpiredSignature(deadline);
+        PatientState storage ps = _patients[account];
+        uint64 nonce = ps.nonce;
+        address pending = _recoveries[account].newKey;
+        address signer = _recoverTyped(
+            keccak256(abi.encode(RECOVERY_CANCELLATION_TYPEHASH, account, pending, nonce, deadline)), v, r, s
+        );
+        _checkKey(account, signer);
+        ps.nonce = nonce + 1;
+        _cancelRecovery(account, signer);
+    }
+
+    /// @notice Completes a recovery whose time lock has run out: `newKey` signs for the account from now on.
+    /// @dev Requirements: a recovery under way with its time lock started and passed. Emits {KeyRotated}.
+    function completeRecovery(address account) external {
+        Recovery storage rec = _recoveries[account];
+        if (rec.newKey == address(0)) revert ConsentRegistryNoRecovery(account);
+        if (rec.readyAt == 0 || block.timestamp < rec.readyAt) {
+            revert ConsentRegistryRecoveryLocked(account, rec.readyAt);
+        }
+        _succeed(account, rec.newKey, Succession.Recovery);
+    }
+
+    /// @notice The enrolling member registers a child's account, held by a guardian until the child may
+    /// claim it: on chain only the first day of the claim (`minorUntil`, days since 1970); the birth date it
+    /// follows from stays with the member.
+    /// @dev Requirements: caller an active member; the account and the guardian unused as keys elsewhere,
+    /// distinct and non-zero; the account without consents or a nonce; `minorUntil` in the future. The
+    /// guardian becomes a managing delegate. Emits {MinorRegistered} and {DelegateChanged}.
+    function registerMinor(address account, address guardian, uint16 minorUntil_) external {
+        if (!_isActiveMember(msg.sender)) revert ConsentRegistryNotActiveMember(msg.sender);
+        _checkUnused(account);
+        if (guardian == address(0) || guardian == account || accountOf(guardian) != guardian) {
+            revert ConsentRegistryInvalidDelegate(guardian);
+        }
+        if (minorUntil_ <= block.timestamp / 1 days) revert ConsentRegistryInvalidMinor(account, minorUntil_);
+        _minors[account] = Minor({until: minorUntil_, guardian: guardian});
+        _delegates[account][guardian] = Delegation({scope: DELEGATE_MANAGE, validUntil: 0, excludedCategories: 0});
+        emit MinorRegistered(account, guardian, minorUntil_, msg.sender);
+        emit DelegateChanged(account, guardian, DELEGATE_MANAGE, 0, 0);
+    }
+
+    /// @notice The child, of age and identified in person at a member, claims their account with their own
+    /// key (which signs the claim) and says what their guardian may do from now on (0 nothing, 1 view,
+    /// 2 manage). The chain then holds nothing more about the minority.
+    /// @dev Requirements: caller an active member; deadline not passed; a minor's account whose claim day has
+    /// come; the signature by `key` (unused); scope at most 2. Emits {DelegateChanged} and {KeyRotated}.
+    function claimMinorBySig(
+        address account,
+        address key,
+        uint8 guardianScope,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external {
+        if (!_isActiveMember(msg.sender)) revert ConsentRegistryNotActiveMember(msg.sender);
+        if (block.timestamp > deadline) revert ConsentRegistryExpiredSignature(deadline);
+        Minor memory minor = _minors[account];
+        if (minor.until == 0) revert ConsentRegistryNotMinor(account);
+        if (block.timestamp / 1 days < minor.until) revert ConsentRegistryMinorNotOfAge(account, minor.until);
+        if (guardianScope > DELEGATE_MANAGE) revert ConsentRegistryInvalidDelegation(guardianScope, 0, 0);
+        address signer = _recoverTyped(
+            keccak256(abi.encode(MINOR_CLAIM_TYPEHASH, account, key, guardianScope, deadline)), v, r, s
+        );
+        if (signer == address(0) || signer != key) revert ConsentRegistryInvalidSignature();
+        delete _minors[account];
+        Delegation storage d = _delegates[account][minor.guardian];
+        if (d.scope != guardianScope || d.validUntil != 0 || d.excludedCategories != 0) {
+            d.scope = guardianScope;
+            d.validUntil = 0;
+            d.excludedCategories = 0;
+            emit DelegateChanged(account, minor.guardian, guardianScope, 0, 0);
+        }
+        _succeed(account, key, Succession.MinorClaim);
     }
 
     // --------------------------------------------------------------- BREAK-GLASS
@@ -296,6 +500,35 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
     function isDelegate(address patient, address delegate) external view returns (bool) {
         Delegation storage d = _delegates[patient][delegate];
         return d.scope != 0 && (d.validUntil == 0 || block.timestamp < d.validUntil);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function accountOf(address key) public view returns (address) {
+        address account = _accountOfKey[key];
+        if (account == RETIRED) return address(0);
+        if (account != address(0)) return account;
+        return _keyOf[key] == address(0) ? key : address(0);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function keyOf(address account) external view returns (address) {
+        address key = _keyOf[account];
+        return key == address(0) ? account : key;
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function recovery(address account) external view returns (Recovery memory) {
+        return _recoveries[account];
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function minorUntil(address account) external view returns (uint16) {
+        return _minors[account].until;
+    }
+
+    /// @notice Approvals a recovery needs, and the seconds of its time lock.
+    function recoveryPolicy() external view returns (uint16 threshold, uint32 delay) {
+        return (_recoveryThreshold, _recoveryDelay);
     }
 
     /// @inheritdoc IConsentRegistry
@@ -512,15 +745,79 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
 
     /// @dev The patient acts, or a delegate who manages consents, before their end, on none of the
     /// categories kept from them (`categories`: what the act decides on).
-    function _checkActs(address patient, address account, uint16 categories) private view {
-        if (account == patient) return;
+    function _checkActs(address patient, address key, uint16 categories) private view {
+        address account = accountOf(key);
+        if (account == patient && account != address(0)) return;
+        if (account == address(0)) revert ConsentRegistryNotPatientOrDelegate(patient, key);
         Delegation storage d = _delegates[patient][account];
         if (d.scope != DELEGATE_MANAGE || (d.validUntil != 0 && block.timestamp >= d.validUntil)) {
-            revert ConsentRegistryNotPatientOrDelegate(patient, account);
+            revert ConsentRegistryNotPatientOrDelegate(patient, key);
         }
         if (d.excludedCategories & categories != 0) {
             revert ConsentRegistryDelegateExcluded(account, d.excludedCategories & categories);
         }
+    }
+
+    /// @dev The signer is the key that signs for `account` now.
+    function _checkKey(address account, address signer) private view {
+        if (signer == address(0)) revert ConsentRegistryInvalidSignature();
+        if (account == address(0) || accountOf(signer) != account) revert ConsentRegistryNotPatient(account, signer);
+    }
+
+    /// @dev A key that may be given to an account: no account's key, no account's own replaced address, no
+    /// account with consents, a nonce or a minority of its own, and no member's or auditor's seat.
+    function _checkUnused(address key) private view {
+        PatientState storage ps = _patients[key];
+        if (
+            key == address(0) || _accountOfKey[key] != address(0) || _keyOf[key] != address(0) || ps.nonce != 0
+                || ps.consentCount != 0 || _minors[key].until != 0 || _seats[key].status != MemberStatus.None
+        ) revert ConsentRegistryKeyInUse(key);
+    }
+
+    function _succeed(address account, address newKey, Succession how) private {
+        if (newKey != account) _checkUnused(newKey);
+        address oldKey = _keyOf[account];
+        if (oldKey == address(0)) oldKey = account;
+        if (oldKey != account) _accountOfKey[oldKey] = RETIRED;
+        _keyOf[account] = newKey;
+        _accountOfKey[newKey] = account;
+        delete _recoveries[account];
+        emit KeyRotated(account, oldKey, newKey, how);
+    }
+
+    function _approveRecovery(address account, address newKey, address approver, uint32 round) private {
+        if (newKey == address(0) || newKey == account) revert ConsentRegistryKeyInUse(newKey);
+        _checkUnused(newKey);
+        Recovery storage rec = _recoveries[account];
+        if (rec.newKey != newKey) {
+            if (rec.readyAt != 0) revert ConsentRegistryRecoveryOtherKey(account, rec.newKey);
+            rec.newKey = newKey;
+            rec.round += 1;
+            rec.approvals = 0;
+        }
+        if (round != 0 && round != rec.round) revert ConsentRegistryRecoveryOtherKey(account, rec.newKey);
+        if (_recoveryApproved[account][rec.round][approver]) {
+            revert ConsentRegistryRecoveryAlreadyApproved(account, approver);
+        }
+        _recoveryApproved[account][rec.round][approver] = true;
+        uint16 approvals = rec.approvals + 1;
+        rec.approvals = approvals;
+        emit RecoveryApproved(account, newKey, rec.round, approver, approvals);
+        if (approvals >= _recoveryThreshold && rec.readyAt == 0) {
+            uint32 readyAt = uint32(block.timestamp) + _recoveryDelay;
+            rec.readyAt = readyAt;
+            emit RecoveryStarted(account, newKey, readyAt);
+        }
+    }
+
+    function _cancelRecovery(address account, address signer) private {
+        Recovery storage rec = _recoveries[account];
+        if (rec.newKey == address(0)) revert ConsentRegistryNoRecovery(account);
+        address pending = rec.newKey;
+        rec.newKey = address(0);
+        rec.approvals = 0;
+        rec.readyAt = 0;
+        emit RecoveryCancelled(account, pending, signer);
     }
 
     function _checkSigner(address patient, address signer, uint16 categories) private view {

@@ -47,6 +47,39 @@ _TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "nonce", "type": "uint256"},
         {"name": "deadline", "type": "uint256"},
     ],
+    # the patient's own key confirms a consent a guardian or delegate signed in their name
+    "ConsentConfirmation": [
+        {"name": "patient", "type": "address"},
+        {"name": "consentId", "type": "uint256"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ],
+    # succession of a patient account's key: planned (the current key signs), recovery (members in person
+    # and/or guardians approve, the current key may cancel during the time lock), a minor's claim at age
+    "KeyRotation": [
+        {"name": "account", "type": "address"},
+        {"name": "newKey", "type": "address"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ],
+    "RecoveryApproval": [
+        {"name": "account", "type": "address"},
+        {"name": "newKey", "type": "address"},
+        {"name": "round", "type": "uint32"},
+        {"name": "deadline", "type": "uint256"},
+    ],
+    "RecoveryCancellation": [
+        {"name": "account", "type": "address"},
+        {"name": "newKey", "type": "address"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ],
+    "MinorClaim": [
+        {"name": "account", "type": "address"},
+        {"name": "key", "type": "address"},
+        {"name": "guardianScope", "type": "uint8"},
+        {"name": "deadline", "type": "uint256"},
+    ],
     "SharingRestriction": [
         {"name": "patient", "type": "address"},
         {"name": "restricted", "type": "bool"},
@@ -340,3 +373,70 @@ class ConsentRequestRefusal(TypedMessage):
             "requestId": self.request_id,
             "deadline": self.deadline,
         }
+
+
+@dataclass(frozen=True)
+class KeyRotation(ConsentMessage):
+    """The account's current key hands the account to ``new_key`` (``patient``: the account)."""
+
+    primary_type: ClassVar[str] = "KeyRotation"
+    new_key: str
+
+    def fields(self) -> dict[str, Any]:
+        return {"account": self.patient, "newKey": self.new_key, "nonce": self.nonce, "deadline": self.deadline}
+
+
+@dataclass(frozen=True)
+class RecoveryCancellation(ConsentMessage):
+    """The account's current key cancels the recovery to ``new_key`` under way (``patient``: the account)."""
+
+    primary_type: ClassVar[str] = "RecoveryCancellation"
+    new_key: str
+
+    def fields(self) -> dict[str, Any]:
+        return {"account": self.patient, "newKey": self.new_key, "nonce": self.nonce, "deadline": self.deadline}
+
+
+@dataclass(frozen=True)
+class RecoveryApproval(TypedMessage):
+    """A guardian approves that ``new_key`` replaces the lost key of ``account``, in recovery round ``round``."""
+
+    primary_type: ClassVar[str] = "RecoveryApproval"
+    account: str
+    new_key: str
+    round: int
+    deadline: int
+
+    def fields(self) -> dict[str, Any]:
+        return {"account": self.account, "newKey": self.new_key, "round": self.round, "deadline": self.deadline}
+
+
+@dataclass(frozen=True)
+class MinorClaim(TypedMessage):
+    """The child, of age, claims ``account`` with ``key`` (which signs this) and says what their guardian may do
+    from now on (``guardian_scope``: 0 nothing, 1 view, 2 manage)."""
+
+    primary_type: ClassVar[str] = "MinorClaim"
+    account: str
+    key: str
+    guardian_scope: int
+    deadline: int
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "key": self.key,
+            "guardianScope": self.guardian_scope,
+            "deadline": self.deadline,
+        }
+
+
+@dataclass(frozen=True)
+class ConsentConfirmation(ConsentMessage):
+    """The patient's own key confirms consent ``consent_id``, which a guardian or delegate signed for them."""
+
+    primary_type: ClassVar[str] = "ConsentConfirmation"
+    consent_id: int
+
+    def fields(self) -> dict[str, Any]:
+        return {"patient": self.patient, "consentId": self.consent_id, "nonce": self.nonce, "deadline": self.deadline}

@@ -51,6 +51,7 @@ from ledger_api.records.blobs import sweep_orphans
 from ledger_api.records.erasure import RetentionSweep
 from ledger_api.records.orders_router import router as erasure_orders_router
 from ledger_api.records.router import router as records_router
+from ledger_api.succession.router import router as succession_router
 
 #: every kind of chain write the outbox sends, each declared by its domain next to the code that enqueues it
 OUTBOX_KINDS: tuple[type[OutboxKind[Any]], ...] = (
@@ -135,6 +136,7 @@ def _bare_app(settings: Settings, lifespan: Any = None) -> FastAPI:
         audit_router,
         notifications_router,
         custody_router,
+        succession_router,
         consortium_router,
         auth_router,
         ops_router,

@@ -16,3 +16,4 @@ def import_all_models() -> None:
     from ledger_api.notifications import models as _notifications  # noqa: F401
     from ledger_api.outbox import models as _outbox  # noqa: F401
     from ledger_api.records import models as _records  # noqa: F401
+    from ledger_api.succession import models as _succession  # noqa: F401

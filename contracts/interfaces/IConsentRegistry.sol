@@ -61,6 +61,25 @@ interface IConsentRegistry {
         uint16 excludedCategories;
     }
 
+    /// @notice A recovery of a lost key under way: the key proposed, the round it belongs to (a new
+    /// proposal starts a new round, so an approval is never counted for another), the approvals counted
+    /// (members and guardians) and, once enough, the second from which it may complete (the time lock).
+    struct Recovery {
+        address newKey;
+        uint32 round;
+        uint16 approvals;
+        uint32 readyAt;
+    }
+
+    /// @notice How a patient account's signing key changed: planned rotation (signed by the old key),
+    /// recovery (approved by members and guardians, after the time lock), or a minor's claim at age.
+    enum Succession {
+        None,
+        Rotation,
+        Recovery,
+        MinorClaim
+    }
+
     /// @notice A declared emergency access.
     struct BreakGlass {
         address member;
@@ -88,6 +107,15 @@ interface IConsentRegistry {
     error ConsentRegistryDelegateUnchanged(address patient, address delegate);
     error ConsentRegistryInvalidDelegation(uint8 scope, uint32 validUntil, uint16 excludedCategories);
     error ConsentRegistryDelegateExcluded(address delegate, uint16 categories);
+    error ConsentRegistryKeyInUse(address key);
+    error ConsentRegistryNoRecovery(address account);
+    error ConsentRegistryRecoveryLocked(address account, uint32 readyAt);
+    error ConsentRegistryRecoveryAlreadyApproved(address account, address approver);
+    error ConsentRegistryRecoveryOtherKey(address account, address pending);
+    error ConsentRegistryNotGuardian(address account, address signer);
+    error ConsentRegistryNotMinor(address account);
+    error ConsentRegistryMinorNotOfAge(address account, uint16 minorUntil);
+    error ConsentRegistryInvalidMinor(address account, uint16 minorUntil);
     error ConsentRegistryUnknownBreakGlass(uint256 breakGlassId);
     error ConsentRegistryAlreadyReviewed(uint256 breakGlassId);
     error ConsentRegistryBreakGlassBlocked(address patient, address member);
@@ -121,6 +149,12 @@ interface IConsentRegistry {
     event DelegateChanged(
         address indexed patient, address indexed delegate, uint8 scope, uint32 validUntil, uint16 excludedCategories
     );
+    event ConsentConfirmed(uint256 indexed consentId, address indexed patient, address signer);
+    event KeyRotated(address indexed account, address indexed oldKey, address indexed newKey, Succession how);
+    event RecoveryApproved(address indexed account, address indexed newKey, uint32 round, address approver, uint16 approvals);
+    event RecoveryStarted(address indexed account, address indexed newKey, uint32 readyAt);
+    event RecoveryCancelled(address indexed account, address indexed newKey, address signer);
+    event MinorRegistered(address indexed account, address indexed guardian, uint16 minorUntil, address member);
     event BreakGlassDeclared(
         uint256 indexed breakGlassId,
         address indexed patient,
@@ -141,6 +175,15 @@ interface IConsentRegistry {
     function nonces(address patient) external view returns (uint256);
     /// @notice Whether `delegate` is the patient's delegate now (any scope, before its end).
     function isDelegate(address patient, address delegate) external view returns (bool);
+    /// @notice The account `key` signs for now: the account a rotation or recovery gave it, else the key's own
+    /// address, or zero for an account's own address once its key was replaced (it speaks for no one).
+    function accountOf(address key) external view returns (address);
+    /// @notice The key that signs for `account` now (the account's own address until a succession).
+    function keyOf(address account) external view returns (address);
+    /// @notice The recovery under way for `account` (newKey zero: none).
+    function recovery(address account) external view returns (Recovery memory);
+    /// @notice The day (since 1970-01-01) from which a minor's account may be claimed (0: not a minor).
+    function minorUntil(address account) external view returns (uint16);
     /// @notice The delegation as stored (an ended one included: compare `validUntil` with the time).
     function delegation(address patient, address delegate) external view returns (Delegation memory);
     /// @notice The members a consent names, in consortium index order.

@@ -21,12 +21,19 @@ def standing(node: Node, patient: str, account: str) -> Delegation | None:
     return node.chain.consents.delegation(patient, account)
 
 
+def actor_of(node: Node, signer: str) -> str | None:
+    """The account a signing key acts as now (after a key rotation or recovery, the account it was given;
+    None: an account's replaced key, which signs for no one)."""
+    return node.chain.consents.account_of(signer)
+
+
 def require_acts_for(node: Node, patient: str, signer: str, *, categories: int = 0) -> None:
-    """Refuses an act signed by ``signer`` unless by the patient, or by a delegate who manages the patient's
-    consents now and is not kept from any of ``categories`` (a bit set: what the act decides on)."""
-    if signer.lower() == patient.lower():
+    """Refuses an act signed by ``signer`` unless by the patient's key, or by the key of a delegate who manages
+    the patient's consents now and is not kept from any of ``categories`` (a bit set: what the act decides on)."""
+    actor = actor_of(node, signer)
+    if actor is not None and actor.lower() == patient.lower():
         return
-    delegation = standing(node, patient, signer)
+    delegation = standing(node, patient, actor) if actor is not None else None
     if delegation is None:
         raise Forbidden("signature: not by the patient or a delegate of theirs", code="signature-wrong-signer")
     require_manages(delegation, categories)

@@ -140,6 +140,12 @@ PATIENT_DELEGATE_OR_OWN_SYSTEM_LISTS_DELEGATES = _rule(
     {"patient", "delegate", "viewing-delegate", "local"},
     "only this node's own hospital system or the patient lists delegates; auditors do not",
 )
+PATIENT_DELEGATE_OR_OWN_SYSTEM_READS_SUCCESSION = _rule(
+    "the patient, a delegate or this node's own system reads which key signs for the account and the recovery "
+    "under way",
+    {"patient", "delegate", "viewing-delegate", "local"},
+    "an account's keys and recovery are for the patient (or a delegate) and the desk of the hospital approving it",
+)
 PATIENT_OR_DELEGATE_READS_ACCOUNT_HISTORY = _rule(
     "the patient or a delegate reads who changed the patient's consents, delegates and restriction",
     {"patient", "delegate", "viewing-delegate"},
@@ -225,6 +231,7 @@ RULES: dict[str, Rule] = {
         PATIENT_DELEGATE_MEMBER_OR_AUDITOR_FOLLOWS_RELAY,
         PATIENT_DELEGATE_OR_OWN_SYSTEM_LISTS_DELEGATES,
         PATIENT_OR_DELEGATE_READS_ACCOUNT_HISTORY,
+        PATIENT_DELEGATE_OR_OWN_SYSTEM_READS_SUCCESSION,
         PATIENT_DELEGATE_OWN_SYSTEM_OR_AUDITOR_READS_ACCESS_LOG,
         PATIENT_DELEGATE_OR_OWN_SYSTEM_READS_NOTIFICATIONS,
         PATIENT_OR_DELEGATE_SUBSCRIBES,

@@ -159,10 +159,11 @@ def open_session(node: Node, *, message: str, signature: str) -> tuple[str, Pati
         raise InvalidValue(f"signature: {exc}", field="signature", code="siwe-signature-malformed") from None
     if signer != parsed.address:
         raise Unauthenticated("signature is not by the account named in the message", code="siwe-signature-mismatch")
+    account = _account_signed_for(node, signer)
     token = secrets.token_urlsafe(32)
     ttl = node.settings.auth.session_ttl_s
     expires = min(moment + timedelta(seconds=ttl), parsed.expiration or moment + timedelta(seconds=ttl))
-    record = PatientSession(token_hash=_hash(token), patient=signer, created_at=moment, expires_at=expires)
+    record = PatientSession(token_hash=_hash(token), patient=account, created_at=moment, expires_at=expires)
     if patient_proof.CONSORTIUM_VIEW in parsed.resources:
         if parsed.uri.rstrip("/") != node.settings.public_url.rstrip("/"):
             raise Unauthenticated(
@@ -181,6 +182,18 @@ def open_session(node: Node, *, message: str, signature: str) -> tuple[str, Pati
         session.add(challenge)
         session.add(record)
     return token, record
+
+
+def _account_signed_for(node: Node, key: str) -> str:
+    """The patient account a sign-in key acts as (after a key rotation or recovery, the account it was given);
+    a key that was replaced signs in as no one."""
+    account = node.chain.consents.account_of(key)
+    if account is None:
+        raise Unauthenticated(
+            "this key was replaced by another (a rotation or recovery): sign in with the account's new key",
+            code="key-retired",
+        )
+    return account
 
 
 def _check_sign_in_policy(node: Node, parsed: siwe.SiweMessage) -> None:
@@ -238,7 +251,12 @@ def resolve_patient_proof(node: Node, presenter: Caller, method: str, value: str
     except (Unauthenticated, Forbidden) as exc:
         reject(f"patient-proof: {exc.detail}", presenter.address)
         raise
-    return Caller(kind="patient", address=proof.patient, via=presenter.address)
+    try:
+        account = _account_signed_for(node, proof.patient)
+    except Unauthenticated as exc:
+        reject(f"patient-proof: {exc.detail}", presenter.address)
+        raise
+    return Caller(kind="patient", address=account, via=presenter.address)
 
 
 def end_patient_proof(node: Node, presenter: Caller, value: str) -> None:

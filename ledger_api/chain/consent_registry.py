@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from ledger_api.chain.calldata import checksum_address
 from ledger_api.chain.contract import ContractClient, W
 from ledger_api.chain.ids import consent_id_base, patient_of
 from ledger_api.chain.transactions import chain_call
-from ledger_api.chain.types import BreakGlass, Consent, ConsentState, DelegateScope, Delegation, GrantTerms, Review
+from ledger_api.chain.types import (
+    BreakGlass,
+    Consent,
+    ConsentState,
+    DelegateScope,
+    Delegation,
+    GrantTerms,
+    Recovery,
+    Review,
+    Succession,
+)
 
 
 @dataclass(frozen=True)
@@ -39,19 +49,36 @@ class BreakGlassEvent:
     review: Review | None
 
 
+AccountEventKind = Literal[
+    "grant",
+    "revocation",
+    "confirmation",
+    "delegate",
+    "restriction",
+    "key",
+    "recovery-started",
+    "recovery-cancelled",
+    "minor",
+]
+
+
 @dataclass(frozen=True)
 class AccountEvent:
     """A change to a patient's account as the chain recorded it, and who signed it: a grant or revocation
     (``consent_id``), a delegate's appointment, change or removal (``delegation``; always the patient's own),
     or a restriction of all their records (``restricted``)."""
 
-    kind: Literal["grant", "revocation", "delegate", "restriction"]
+    kind: AccountEventKind
     block: int
     log_index: int
     signer: str
     consent_id: int | None = None
     delegation: Delegation | None = None
     restricted: bool | None = None
+    #: a succession's or recovery's key, how it came (``KeyRotated``), when a recovery may complete
+    new_key: str | None = None
+    how: Succession | None = None
+    ready_at: int | None = None
 
 
 class ConsentRegistryClient(ContractClient[W]):
@@ -104,6 +131,42 @@ class ConsentRegistryClient(ContractClient[W]):
         if valid_until and not stored.live(self._now()):
             return None
         return stored
+
+    def account_of(self, key: str) -> str | None:
+        """The account ``key`` signs for now, or None: an account's own address whose key was replaced."""
+        account = checksum_address(self._read("accountOf", checksum_address(key)))
+        return None if int(account, 16) == 0 else account
+
+    def key_of(self, account: str) -> str:
+        """The key that signs for ``account`` now."""
+        return checksum_address(self._read("keyOf", checksum_address(account)))
+
+    def recovery(self, account: str) -> Recovery:
+        new_key, round_, approvals, ready_at = self._read("recovery", checksum_address(account))
+        pending = checksum_address(new_key)
+        return Recovery(
+            new_key=None if int(pending, 16) == 0 else pending, round=round_, approvals=approvals, ready_at=ready_at
+        )
+
+    def recovery_policy(self) -> tuple[int, int]:
+        """Approvals a recovery needs, and the seconds of its time lock."""
+        threshold, delay = self._read("recoveryPolicy")
+        return int(threshold), int(delay)
+
+    def accounts_recovering_to(self, key: str) -> list[str]:
+        """The accounts whose recovery approvals named ``key`` (its indexed topic), newest first."""
+        events = chain_call(
+            self.contract.events.RecoveryApproved.get_logs,
+            from_block=0,
+            argument_filters={"newKey": checksum_address(key)},
+            contract=self.contract_name,
+        )
+        ordered = sorted(events, key=lambda e: (e["blockNumber"], e["logIndex"]), reverse=True)
+        return list(dict.fromkeys(checksum_address(e["args"]["account"]) for e in ordered))
+
+    def minor_until(self, account: str) -> int:
+        """The day (``chain.days``) from which a minor's account may be claimed; 0: not a minor."""
+        return int(self._read("minorUntil", checksum_address(account)))
 
     def delegates_of(self, patient: str) -> list[Delegation]:
         """The patient's delegates now, replayed from ``DelegateChanged`` (the contract keeps no list); an
@@ -171,27 +234,29 @@ class ConsentRegistryClient(ContractClient[W]):
             for e in self.consent_events_of(patient)
         ]
         owner = checksum_address(patient)
-        for name in ("DelegateChanged", "SharingRestrictionChanged"):
+        names = (
+            "DelegateChanged",
+            "SharingRestrictionChanged",
+            "ConsentConfirmed",
+            "KeyRotated",
+            "RecoveryStarted",
+            "RecoveryCancelled",
+            "MinorRegistered",
+        )
+        for name in names:
+            topic = (
+                "patient" if name in ("DelegateChanged", "SharingRestrictionChanged", "ConsentConfirmed") else "account"
+            )
             events = chain_call(
                 getattr(self.contract.events, name).get_logs,
                 from_block=0,
-                argument_filters={"patient": owner},
+                argument_filters={topic: owner},
                 contract=self.contract_name,
             )
             for event in events:
                 args = event["args"]
                 block, index = int(event["blockNumber"]), int(event["logIndex"])
-                if name == "DelegateChanged":
-                    terms = Delegation(
-                        delegate=checksum_address(args["delegate"]),
-                        scope=DelegateScope(args["scope"]),
-                        valid_until=args["validUntil"],
-                        excluded_categories=args["excludedCategories"],
-                    )
-                    found.append(AccountEvent("delegate", block, index, owner, delegation=terms))
-                else:
-                    signer = checksum_address(args["signer"])
-                    found.append(AccountEvent("restriction", block, index, signer, restricted=bool(args["restricted"])))
+                found.append(_account_event(name, args, block, index, owner))
         return sorted(found, key=lambda e: (e.block, e.log_index))
 
     def break_glass_events_of(self, patient: str) -> list[BreakGlassEvent]:
@@ -337,6 +402,41 @@ class ConsentRegistryClient(ContractClient[W]):
             *signature,
         )
 
+    def confirm_by_sig(self, consent_id: int, deadline: int, signature: tuple[int, bytes, bytes]) -> W:
+        return self._write("confirmBySig", consent_id, deadline, *signature)
+
+    def rotate_key_by_sig(self, account: str, new_key: str, deadline: int, signature: tuple[int, bytes, bytes]) -> W:
+        return self._write("rotateKeyBySig", checksum_address(account), checksum_address(new_key), deadline, *signature)
+
+    def approve_recovery(self, account: str, new_key: str) -> W:
+        return self._write("approveRecovery", checksum_address(account), checksum_address(new_key))
+
+    def approve_recovery_by_sig(
+        self, account: str, new_key: str, round_: int, deadline: int, signature: tuple[int, bytes, bytes]
+    ) -> W:
+        return self._write(
+            "approveRecoveryBySig", checksum_address(account), checksum_address(new_key), round_, deadline, *signature
+        )
+
+    def cancel_recovery(self, account: str) -> W:
+        return self._write("cancelRecovery", checksum_address(account))
+
+    def cancel_recovery_by_sig(self, account: str, deadline: int, signature: tuple[int, bytes, bytes]) -> W:
+        return self._write("cancelRecoveryBySig", checksum_address(account), deadline, *signature)
+
+    def complete_recovery(self, account: str) -> W:
+        return self._write("completeRecovery", checksum_address(account))
+
+    def register_minor(self, account: str, guardian: str, minor_until: int) -> W:
+        return self._write("registerMinor", checksum_address(account), checksum_address(guardian), minor_until)
+
+    def claim_minor_by_sig(
+        self, account: str, key: str, guardian_scope: int, deadline: int, signature: tuple[int, bytes, bytes]
+    ) -> W:
+        return self._write(
+            "claimMinorBySig", checksum_address(account), checksum_address(key), guardian_scope, deadline, *signature
+        )
+
     def restrict_sharing(self, patient: str, restricted: bool) -> W:
         return self._write("restrictSharing", checksum_address(patient), restricted)
 
@@ -354,3 +454,33 @@ class ConsentRegistryClient(ContractClient[W]):
 
     def lift_break_glass_block(self, patient: str, member: str) -> W:
         return self._write("liftBreakGlassBlock", checksum_address(patient), checksum_address(member))
+
+
+def _account_event(name: str, args: Any, block: int, index: int, owner: str) -> AccountEvent:
+    """One change to the account, as its event states it; who signed it (a delegate change, a minor's
+    registration and a completed recovery are no key's act of the account: the patient's own, a member's)."""
+    if name == "DelegateChanged":
+        terms = Delegation(
+            delegate=checksum_address(args["delegate"]),
+            scope=DelegateScope(args["scope"]),
+            valid_until=args["validUntil"],
+            excluded_categories=args["excludedCategories"],
+        )
+        return AccountEvent("delegate", block, index, owner, delegation=terms)
+    if name == "SharingRestrictionChanged":
+        signer = checksum_address(args["signer"])
+        return AccountEvent("restriction", block, index, signer, restricted=bool(args["restricted"]))
+    if name == "ConsentConfirmed":
+        signer = checksum_address(args["signer"])
+        return AccountEvent("confirmation", block, index, signer, consent_id=int(args["consentId"]))
+    if name == "KeyRotated":
+        key = checksum_address(args["newKey"])
+        return AccountEvent("key", block, index, owner, new_key=key, how=Succession(args["how"]))
+    if name == "RecoveryStarted":
+        key = checksum_address(args["newKey"])
+        return AccountEvent("recovery-started", block, index, owner, new_key=key, ready_at=int(args["readyAt"]))
+    if name == "RecoveryCancelled":
+        key = checksum_address(args["newKey"])
+        signer = checksum_address(args["signer"])
+        return AccountEvent("recovery-cancelled", block, index, signer, new_key=key)
+    return AccountEvent("minor", block, index, checksum_address(args["member"]))

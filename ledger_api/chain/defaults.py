@@ -14,6 +14,10 @@ DEFAULT_BREAK_GLASS_DURATION = 4 * 3600
 #: (deployment parameters: a consortium sets its own)
 DEFAULT_BREAK_GLASS_LIMIT = 100
 DEFAULT_BREAK_GLASS_WINDOW = 24 * 3600
+#: a lost patient key is replaced once this many members (each after an in-person identity check) and/or
+#: guardians approve, then after this time lock, during which the old key can still cancel it
+DEFAULT_RECOVERY_THRESHOLD = 2
+DEFAULT_RECOVERY_DELAY = 72 * 3600
 
 #: the local development consortium's members (slug, name) and auditor
 DEFAULT_MEMBERS = (

@@ -24,6 +24,8 @@ from ledger_api.chain.defaults import (  # re-exported: the constants live in a 
     DEFAULT_BREAK_GLASS_DURATION,
     DEFAULT_BREAK_GLASS_LIMIT,
     DEFAULT_BREAK_GLASS_WINDOW,
+    DEFAULT_RECOVERY_DELAY,
+    DEFAULT_RECOVERY_THRESHOLD,
     DEFAULT_VOTING_PERIOD,
 )
 from ledger_api.chain.reader import ChainReader, reader_for
@@ -55,6 +57,8 @@ class DeploymentManifest(BaseModel):
     break_glass_duration: int
     break_glass_limit: int = DEFAULT_BREAK_GLASS_LIMIT
     break_glass_window: int = DEFAULT_BREAK_GLASS_WINDOW
+    recovery_threshold: int = DEFAULT_RECOVERY_THRESHOLD
+    recovery_delay: int = DEFAULT_RECOVERY_DELAY
     contracts: dict[str, ContractDeployment]
 
     def address(self, name: str) -> str:
@@ -91,12 +95,21 @@ def deploy_consortium(
     break_glass_duration: int = DEFAULT_BREAK_GLASS_DURATION,
     break_glass_limit: int = DEFAULT_BREAK_GLASS_LIMIT,
     break_glass_window: int = DEFAULT_BREAK_GLASS_WINDOW,
+    recovery_threshold: int = DEFAULT_RECOVERY_THRESHOLD,
+    recovery_delay: int = DEFAULT_RECOVERY_DELAY,
 ) -> DeploymentManifest:
     """Deploys registry, consent registry, record registry and access trail, then wires them."""
     genesis_args = [(m.account, int(m.role), m.name, m.endpoint, m.hpke_public_key) for m in genesis]
     registry = deploy_contract(sender, "ConsortiumRegistry", genesis_args, voting_period)
     consents = deploy_contract(
-        sender, "ConsentRegistry", registry.address, break_glass_duration, break_glass_limit, break_glass_window
+        sender,
+        "ConsentRegistry",
+        registry.address,
+        break_glass_duration,
+        break_glass_limit,
+        break_glass_window,
+        recovery_threshold,
+        recovery_delay,
     )
     records = deploy_contract(sender, "RecordRegistry", registry.address)
     trail = deploy_contract(sender, "AccessTrail", registry.address)
@@ -111,6 +124,8 @@ def deploy_consortium(
         break_glass_duration=break_glass_duration,
         break_glass_limit=break_glass_limit,
         break_glass_window=break_glass_window,
+        recovery_threshold=recovery_threshold,
+        recovery_delay=recovery_delay,
         contracts={
             "ConsortiumRegistry": registry,
             "ConsentRegistry": consents,

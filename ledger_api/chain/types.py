@@ -164,6 +164,25 @@ class Delegation(_Model):
         return (int(self.scope), self.valid_until, self.excluded_categories)
 
 
+class Succession(IntEnum):
+    """How a patient account's key changed (``KeyRotated``)."""
+
+    NONE = 0
+    ROTATION = 1
+    RECOVERY = 2
+    MINOR_CLAIM = 3
+
+
+class Recovery(_Model):
+    """A recovery of a lost key under way (``new_key`` None: none): its round, the approvals counted and,
+    once enough, the second from which it may complete (0: the time lock has not started)."""
+
+    new_key: str | None
+    round: int
+    approvals: int
+    ready_at: int
+
+
 def _bytes_from_hex(value: Any) -> Any:
     return bytes.fromhex(value.removeprefix("0x")) if isinstance(value, str) else value
 

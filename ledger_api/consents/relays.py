@@ -13,6 +13,7 @@ import time
 from typing import Any, ClassVar, Self
 
 from medledger_crypto import (
+    ConsentConfirmation,
     ConsentGrant,
     ConsentMessage,
     ConsentRevocation,
@@ -103,6 +104,21 @@ class ConsentRevocationRelay(Relay):
         )
 
 
+class ConsentConfirmationRelay(Relay):
+    kind: ClassVar[str] = "consent_confirm"
+    consent_id: str
+
+    @classmethod
+    def of(cls, message: ConsentConfirmation, parts: tuple[int, bytes, bytes]) -> Self:
+        return cls(
+            patient=message.patient,
+            consent_id=str(message.consent_id),
+            nonce=message.nonce,
+            deadline=message.deadline,
+            **cls._signed(parts),
+        )
+
+
 class DelegateChangeRelay(Relay):
     kind: ClassVar[str] = "delegate_change"
     delegate: str
@@ -180,6 +196,18 @@ class ConsentRevocationKind(OutboxKind[ConsentRevocationRelay]):
             return False
 
 
+class ConsentConfirmationKind(OutboxKind[ConsentConfirmationRelay]):
+    message = ConsentConfirmationRelay
+
+    def transaction(
+        self, chain: Consortium[UnsignedTransaction], message: ConsentConfirmationRelay
+    ) -> UnsignedTransaction:
+        return chain.consents.confirm_by_sig(int(message.consent_id), message.deadline, message.signature)
+
+    def already_done(self, message: ConsentConfirmationRelay) -> bool:
+        return self.node.chain.consents.nonce(message.patient) > message.nonce
+
+
 class DelegateChangeKind(OutboxKind[DelegateChangeRelay]):
     message = DelegateChangeRelay
 
@@ -215,6 +243,7 @@ class SharingRestrictionKind(OutboxKind[SharingRestrictionRelay]):
 KINDS: tuple[type[OutboxKind[Any]], ...] = (
     ConsentGrantKind,
     ConsentRevocationKind,
+    ConsentConfirmationKind,
     DelegateChangeKind,
     SharingRestrictionKind,
 )
@@ -269,8 +298,9 @@ def _check_signed(
         raise InvalidValue(
             "signature: not a valid signature", field="signature", code="consent-signature-malformed"
         ) from None
-    delegation = delegation_rules.standing(node, patient, signer) if delegates_allowed else None
-    if signer != patient and delegation is None:
+    actor = delegation_rules.actor_of(node, signer)  # the account the key signs for (after a succession)
+    delegation = delegation_rules.standing(node, patient, actor) if delegates_allowed and actor is not None else None
+    if actor != patient and delegation is None:
         raise Forbidden(
             f"signature: under this consortium's EIP-712 domain (name {domain['name']!r}, version "
             f"{domain['version']!r}, chainId {node.chain_id}, verifyingContract {contract}) it is by "
@@ -280,7 +310,7 @@ def _check_signed(
             expected_chain_id=node.chain_id,
             expected_verifying_contract=contract,
         )
-    if delegation is not None:
+    if actor != patient and delegation is not None:
         delegation_rules.require_manages(delegation, categories)
     return signer
 
@@ -336,6 +366,25 @@ def relay_revocation(node: Node, caller: Caller, revocation: RevocationIn) -> Ou
     parts = signature_parts(revocation.signature)
     _check_signed(node, message, parts, categories=consent.categories)
     return _enqueue(node, ConsentRevocationRelay.of(message, parts))
+
+
+def relay_confirmation(node: Node, caller: Caller, confirmation: RevocationIn) -> OutboxItemPublic:
+    """The patient's own key confirms a consent a guardian or delegate signed in their name."""
+    consent_id = int(confirmation.consent_id)
+    patient = patient_of(consent_id)
+    _check_relay(node, caller, patient)
+    try:
+        consent = node.chain.consents.consent(consent_id)
+    except ContractReverted:
+        raise NotFound(f"no consent {consent_id}", code="consent-not-found") from None
+    if consent.state == ConsentState.REVOKED:
+        raise Conflict(f"consent {consent_id} is revoked: there is nothing to confirm", code="consent-already-revoked")
+    message = ConsentConfirmation(
+        patient=patient, consent_id=consent_id, nonce=confirmation.nonce, deadline=confirmation.deadline
+    )
+    parts = signature_parts(confirmation.signature)
+    _check_signed(node, message, parts, delegates_allowed=False)  # the patient's own word, no one else's
+    return _enqueue(node, ConsentConfirmationRelay.of(message, parts))
 
 
 def relay_delegation(node: Node, caller: Caller, change: DelegationIn) -> OutboxItemPublic:

@@ -50,6 +50,14 @@ def relay_revocation(request: Request, node: NodeDep, body: VerifiedBody, caller
     return relays.relay_revocation(node, caller, parse_json(request, body, schemas.RevocationIn))
 
 
+@_relay_route("/consents/confirmations", schemas.RevocationIn)
+def relay_confirmation(request: Request, node: NodeDep, body: VerifiedBody, caller: RelaysDep) -> OutboxItemPublic:
+    """Relays the patient's own signed confirmation (EIP-712 ``ConsentConfirmation(address patient,uint256
+    consentId,uint256 nonce,uint256 deadline)``) of a consent a guardian or delegate gave in their name: for a
+    child who claimed their account, each consent the guardian gave is theirs to confirm or revoke."""
+    return relays.relay_confirmation(node, caller, parse_json(request, body, schemas.RevocationIn))
+
+
 @_relay_route("/delegates", schemas.DelegationIn)
 def relay_delegation(request: Request, node: NodeDep, body: VerifiedBody, caller: RelaysDep) -> OutboxItemPublic:
     """Relays a patient-signed appointment, change or removal of a delegate (guardian): their scope (view or

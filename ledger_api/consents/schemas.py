@@ -244,6 +244,10 @@ class ConsentView(BaseModel):
     notice_version: int | None = None
     notice_hash: str | None = None
     status: Literal["active", "not-yet-valid", "expired", "revoked", "pending"]
+    #: shown to the patient's side only: signed by a delegate (a guardian, while the patient was a minor), and
+    #: whether the patient's own key confirmed it since (POST /v1/consents/confirmations)
+    given_by_delegate: bool = False
+    confirmed: bool = False
 
     @classmethod
     def of(
@@ -291,17 +295,33 @@ def consent_status(*, revoked: bool, valid_from: int, valid_until: int, now: int
 
 
 class AccountChangeView(BaseModel):
-    """One change to the patient's consents, delegates or restriction, when it took effect on chain and who
-    signed it (``by``: ``patient``, or ``delegate`` with the delegate's account in ``signer``)."""
+    """One change to the patient's account (consents, delegates, restriction, keys), when it took effect on chain
+    and who made it (``by``; ``signer``: the key that signed, a delegate's or the patient's own)."""
 
-    kind: Literal["grant", "revocation", "delegate", "restriction"]
+    kind: Literal[
+        "grant",
+        "revocation",
+        "confirmation",
+        "delegate",
+        "restriction",
+        "key",
+        "recovery-started",
+        "recovery-cancelled",
+        "minor",
+    ]
     at: int = Field(description="Unix seconds: the time of the block that recorded it")
     block: int
     signer: str
-    by: Literal["patient", "delegate"]
+    by: Literal["patient", "delegate", "consortium"] = Field(
+        description="the patient (any key that signed for the account then), a delegate, or the consortium's "
+        "members (a recovery they approved, a minor's registration)"
+    )
     consent_id: str | None = None
     delegate: DelegateView | None = Field(
         default=None, description="a delegate change: the delegation as it then stood (scope none: removed)"
     )
     delegate_removed: str | None = Field(default=None, description="a removal: the delegate removed")
     restricted: bool | None = None
+    new_key: str | None = Field(default=None, description="a key change or recovery: the key that signs from then on")
+    how: Literal["rotation", "recovery", "minor-claim"] | None = None
+    ready_at: int | None = Field(default=None, description="a recovery: when it may complete (Unix seconds)")

@@ -8,8 +8,9 @@ from datetime import date
 
 from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
+from ledger_api.chain.consent_registry import AccountEvent, ConsentEvent
 from ledger_api.chain.days import LAST_DAY, countable, day_number
-from ledger_api.chain.types import ConsentState, DelegateScope
+from ledger_api.chain.types import ConsentState, DelegateScope, Succession
 from ledger_api.consents.relays import pending_grants
 from ledger_api.consents.schemas import AccountChangeView, ConsentView, DelegateView, PermissionView, consent_status
 from ledger_api.errors import InvalidValue
@@ -20,15 +21,28 @@ def list_consents(node: Node, caller: Caller, patient: str) -> list[ConsentView]
     """The patient's consents as the chain holds them, plus grants relayed here and not yet on chain."""
     policy.require(policy.PATIENT_DELEGATE_OR_ANY_MEMBER_READS_CONSENTS, node, caller, patient)
     now = int(time.time())
-    notices = {e.consent_id: e.notice for e in node.chain.consents.consent_events_of(patient) if e.kind == "grant"}
+    grants = [e for e in node.chain.consents.consent_events_of(patient) if e.kind == "grant"]
+    notices = {e.consent_id: e.notice for e in grants}
+    by_delegate, confirmed = _delegates_word(node, patient, grants) if caller.kind == "patient" else (set(), set())
     views = []
     for c in node.chain.consents.consents_of(patient):
         status = consent_status(
             revoked=c.state == ConsentState.REVOKED, valid_from=c.valid_from, valid_until=c.valid_until, now=now
         )
-        views.append(ConsentView.of(str(c.consent_id), patient, c, status, notices.get(c.consent_id)))
+        view = ConsentView.of(str(c.consent_id), patient, c, status, notices.get(c.consent_id))
+        view.given_by_delegate, view.confirmed = c.consent_id in by_delegate, c.consent_id in confirmed
+        views.append(view)
     views.extend(pending_grants(node, patient))
     return views
+
+
+def _delegates_word(node: Node, patient: str, grants: list[ConsentEvent]) -> tuple[set[int], set[int]]:
+    """The consents a delegate signed (by no key of the patient's own), and those the patient confirmed."""
+    events = node.chain.consents.account_events_of(patient)
+    own_keys = {patient.lower()} | {e.new_key.lower() for e in events if e.kind == "key" and e.new_key}
+    by_delegate = {g.consent_id for g in grants if g.signer.lower() not in own_keys}
+    confirmed = {e.consent_id for e in events if e.kind == "confirmation" and e.consent_id is not None}
+    return by_delegate, confirmed
 
 
 def check_permission(
@@ -56,29 +70,39 @@ def check_permission(
 
 
 def account_history(node: Node, caller: Caller, patient: str, limit: int) -> list[AccountChangeView]:
-    """The newest ``limit`` changes to the patient's consents, delegates and restriction, newest first,
-    each with who signed it: a delegate's acts stand in the patient's history as theirs."""
+    """The newest ``limit`` changes to the patient's account (consents, delegates, restriction, keys), newest
+    first, each with who made it: a delegate's acts stand in the patient's history as theirs."""
     policy.require(policy.PATIENT_OR_DELEGATE_READS_ACCOUNT_HISTORY, node, caller, patient)
-    events = node.chain.consents.account_events_of(patient)[-limit:]
+    events = node.chain.consents.account_events_of(patient)
+    own_keys = {patient.lower()} | {e.new_key.lower() for e in events if e.kind == "key" and e.new_key}
     clock = node.chain.consents.reader
-    views: list[AccountChangeView] = []
-    for event in reversed(events):
-        delegation = event.delegation
-        views.append(
-            AccountChangeView(
-                kind=event.kind,
-                at=clock.block_timestamp(event.block),
-                block=event.block,
-                signer=event.signer,
-                by="patient" if event.signer.lower() == patient.lower() else "delegate",
-                consent_id=str(event.consent_id) if event.consent_id is not None else None,
-                delegate=DelegateView.of(delegation)
-                if delegation is not None and delegation.scope != DelegateScope.NONE
-                else None,
-                delegate_removed=delegation.delegate
-                if delegation is not None and delegation.scope == DelegateScope.NONE
-                else None,
-                restricted=event.restricted,
-            )
-        )
-    return views
+    return [_change_view(event, own_keys, clock.block_timestamp(event.block)) for event in reversed(events[-limit:])]
+
+
+_HOW = {Succession.ROTATION: "rotation", Succession.RECOVERY: "recovery", Succession.MINOR_CLAIM: "minor-claim"}
+
+
+def _change_view(event: AccountEvent, own_keys: set[str], at: int) -> AccountChangeView:
+    delegation = event.delegation
+    if event.kind in ("recovery-started", "minor") or (event.kind == "key" and event.how != Succession.ROTATION):
+        by = "consortium"
+    else:
+        by = "patient" if event.signer.lower() in own_keys else "delegate"
+    return AccountChangeView(
+        kind=event.kind,
+        at=at,
+        block=event.block,
+        signer=event.signer,
+        by=by,
+        consent_id=str(event.consent_id) if event.consent_id is not None else None,
+        delegate=DelegateView.of(delegation)
+        if delegation is not None and delegation.scope != DelegateScope.NONE
+        else None,
+        delegate_removed=delegation.delegate
+        if delegation is not None and delegation.scope == DelegateScope.NONE
+        else None,
+        restricted=event.restricted,
+        new_key=event.new_key,
+        how=_HOW.get(event.how) if event.how is not None else None,
+        ready_at=event.ready_at,
+    )

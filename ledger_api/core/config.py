@@ -158,6 +158,8 @@ class Settings(BaseSettings):
     member_names: dict[str, dict[str, str]] = Field(default_factory=dict, max_length=1000)
     #: the consortium's own privacy notice texts (``v<n>.en.md``, ``v<n>.zh.md``); none: the built-in notice
     privacy_notice_dir: Path | None = None
+    #: the consortium's age (years) at which a minor's account passes to the child (the same at every member)
+    minor_age_years: int = Field(14, ge=1, le=21)
     #: the API documentation page (/docs): on in dev mode, off in production unless switched on
     api_docs: bool | None = None
     #: run the background workers (outbox to the chain, notification delivery) with the app

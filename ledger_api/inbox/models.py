@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from sqlmodel import Field, SQLModel
 
-ItemKind = Literal["consent_request", "new_record", "access", "break_glass", "review", "grant", "revocation"]
+ItemKind = Literal["consent_request", "new_record", "access", "break_glass", "review", "grant", "revocation", "key"]
 ITEM_KINDS: tuple[ItemKind, ...] = (
     "consent_request",
     "new_record",
@@ -17,6 +17,7 @@ ITEM_KINDS: tuple[ItemKind, ...] = (
     "review",
     "grant",
     "revocation",
+    "key",
 )
 
 

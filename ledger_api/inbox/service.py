@@ -185,7 +185,35 @@ def _chain_items_and_mark(node: Node, patient: str) -> tuple[list[InboxItem], da
                 },
             )
         )
+    items += _key_items(node, patient, clock, seen_until)
     return items, seen_until
+
+
+def _key_items(node: Node, patient: str, clock: BlockClock, seen_until: datetime | None) -> list[InboxItem]:
+    """Changes of the key that signs for the account: a recovery started (to be cancelled by the current key
+    if it was not the patient's doing: it needs an answer while it is under way), cancelled, or completed."""
+    pending = node.chain.consents.recovery(patient).new_key
+    items = []
+    for event in node.chain.consents.account_events_of(patient)[-MAX_ITEMS:]:
+        if event.kind not in ("key", "recovery-started", "recovery-cancelled"):
+            continue
+        stage = {"key": "changed", "recovery-started": "recovery", "recovery-cancelled": "cancelled"}[event.kind]
+        detail = {"stage": stage, "new_key": event.new_key, "ready_at": event.ready_at, "block": event.block}
+        if event.how is not None:
+            detail["how"] = event.how.name.lower().replace("_", "-")
+        items.append(
+            _item(
+                f"key:{event.block}:{event.log_index}",
+                "key",
+                datetime.fromtimestamp(clock(event.block), UTC),
+                None,
+                None,
+                seen_until,
+                detail,
+                needs_answer=stage == "recovery" and pending == event.new_key,
+            )
+        )
+    return items
 
 
 def mark_seen(node: Node, caller: Caller, patient: str, until: datetime | None) -> datetime:

@@ -28,7 +28,7 @@ from ledger_api.core.db import session_scope
 from ledger_api.node import Node
 from ledger_api.vocabulary import Category, Purpose, from_bitset
 
-EVENT_TYPES = ("access", "grant", "revocation", "break_glass", "review", "consent_request")
+EVENT_TYPES = ("access", "grant", "revocation", "break_glass", "review", "consent_request", "key")
 #: what an auditor may subscribe to (every patient's break-glass and its review)
 AUDITOR_EVENT_TYPES = ("break_glass", "review")
 #: what a member's own system may subscribe to at its node: grants and revocations naming it as grantee,
@@ -82,6 +82,11 @@ def _access(
             "break_glass": basis == "break_glass",
         },
     )
+
+
+#: the chain's events about an account's key, as a ``key`` event's stage (the old key hears of a recovery
+#: while it can still cancel it)
+_KEY_STAGES = {"RecoveryStarted": "recovery", "RecoveryCancelled": "cancelled", "KeyRotated": "changed"}
 
 
 def read_events(node: Node, low: int, high: int) -> list[AccountEvent]:
@@ -172,6 +177,11 @@ def read_events(node: Node, low: int, high: int) -> list[AccountEvent]:
                     },
                 )
             )
+        elif decoded.name in _KEY_STAGES:  # the account's key: a recovery started or cancelled, a new key
+            data: dict[str, Any] = {"stage": _KEY_STAGES[decoded.name], "new_key": checksum_address(args["newKey"])}
+            if "readyAt" in args:
+                data["ready_at"] = int(args["readyAt"])
+            events.append(AccountEvent(f"key:{key}", "key", checksum_address(args["account"]), block, tx, data))
         elif decoded.name == "AccessRecorded" and checksum_address(args["member"]) == node.address:
             events += _own_batch(node, int(args["sequence"]), int(args["sequence"]), block, tx)
         elif decoded.name == "AccessBatchAnchored" and checksum_address(args["member"]) == node.address:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from eth_account import Account
 from medledger_crypto import ConsentMessage, ConsentRevocation, DelegateChange, SharingRestriction, sign_typed
 
 from ledger_api.apidocs.document import api_routes, declared_rule
@@ -89,6 +90,15 @@ def _signed_delegation(world: World) -> dict:
         "deadline": now + 600,
         "signature": _sign(world, message),
     }
+
+
+def _fresh() -> str:
+    return Account.create().address
+
+
+def _stale_signed(**fields: object) -> dict:
+    """A signed body whose deadline has passed (the first check after the caller's role)."""
+    return {**fields, "nonce": 0, "deadline": 1, "signature": "0x" + "11" * 65}
 
 
 READER_KEY = {header_names.READER_KEY: base64.b64encode(bytes(range(1, 33))).decode()}
@@ -352,6 +362,71 @@ CASES: dict[str, tuple[Request, dict[str, int]]] = {
     "GET /v1/patients/{patient}/account-history": (
         lambda w, c, r: c.get(f"/v1/patients/{w.patient.address}/account-history"),
         {"local": 403, "remote": 403, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},
+    ),
+    "POST /v1/consents/confirmations": (  # past its deadline: refused after the caller's role passed
+        lambda w, c, r: c.post("/v1/consents/confirmations", json=_stale_signed(consent_id=str(grant(w, w.b.address)))),
+        {"local": 422, "remote": 422, "auditor": 403, "own": 422, "other": 403, "anonymous": 401},
+    ),
+    "GET /v1/patients/{patient}/succession": (
+        lambda w, c, r: c.get(f"/v1/patients/{w.patient.address}/succession"),
+        {"local": 200, "remote": 403, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},
+    ),
+    "POST /v1/patients/{patient}/key-rotation": (  # past its deadline: refused after the caller's role passed
+        lambda w, c, r: c.post(f"/v1/patients/{w.patient.address}/key-rotation", json=_stale_signed(new_key=_fresh())),
+        {"local": 422, "remote": 422, "auditor": 403, "own": 422, "other": 403, "anonymous": 401},
+    ),
+    "POST /v1/patients/{patient}/recovery/approvals": (  # the patient is not enrolled at A: refused after the role
+        lambda w, c, r: c.post(
+            f"/v1/patients/{w.patient.address}/recovery/approvals",
+            json={"new_key": _fresh(), "identity_checked_by": "desk-1"},
+        ),
+        {"local": 409, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
+    "POST /v1/patients/{patient}/recovery/guardian-approvals": (
+        lambda w, c, r: c.post(
+            f"/v1/patients/{w.patient.address}/recovery/guardian-approvals",
+            json=_stale_signed(new_key=_fresh(), round=1),
+        ),
+        {"local": 422, "remote": 422, "auditor": 403, "own": 422, "other": 403, "anonymous": 401},
+    ),
+    "POST /v1/patients/{patient}/recovery/cancellation": (
+        lambda w, c, r: c.post(
+            f"/v1/patients/{w.patient.address}/recovery/cancellation", json=_stale_signed(new_key=_fresh())
+        ),
+        {"local": 422, "remote": 422, "auditor": 403, "own": 422, "other": 403, "anonymous": 401},
+    ),
+    "POST /v1/patients/{patient}/recovery/completion": (  # none under way: only those who may see it learn so
+        lambda w, c, r: c.post(f"/v1/patients/{w.patient.address}/recovery/completion"),
+        {"local": 409, "remote": 409, "auditor": 404, "own": 409, "other": 404, "anonymous": 401},
+    ),
+    "GET /v1/recoveries/mine": (
+        lambda w, c, r: c.get("/v1/recoveries/mine"),
+        {"local": 404, "remote": 404, "auditor": 404, "own": 404, "other": 404, "anonymous": 401},
+    ),
+    "POST /v1/minors": (
+        lambda w, c, r: c.post(
+            "/v1/minors",
+            json={
+                "account": _fresh(),
+                "guardian": w.other_patient.address,
+                "date_of_birth": "2020-02-02",
+                "identity_checked_by": "desk-1",
+            },
+        ),
+        {"local": 201, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
+    ),
+    "POST /v1/minors/{patient}/claim": (  # the patient is not a minor: refused after the caller's role passed
+        lambda w, c, r: c.post(
+            f"/v1/minors/{w.patient.address}/claim",
+            json={
+                "key": _fresh(),
+                "guardian_scope": "view",
+                "deadline": int(time.time()) + 600,
+                "signature": "0x" + "11" * 65,
+                "identity_checked_by": "desk-1",
+            },
+        ),
+        {"local": 409, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
     ),
     "GET /v1/patients/{patient}/delegates": (
         lambda w, c, r: c.get(f"/v1/patients/{w.patient.address}/delegates"),
