@@ -57,6 +57,9 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
         uint64 nonce;
         uint64 consentCount;
         bool restricted;
+        /// @dev Another key than the account's own address signs for it (read with the nonce, so the
+        /// common case, a patient signing with their own address, costs no further read).
+        bool keyReplaced;
     }
 
     uint32 private immutable _breakGlassDuration;
@@ -746,6 +749,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
     /// @dev The patient acts, or a delegate who manages consents, before their end, on none of the
     /// categories kept from them (`categories`: what the act decides on).
     function _checkActs(address patient, address key, uint16 categories) private view {
+        if (key == patient && !_patients[patient].keyReplaced) return;
         address account = accountOf(key);
         if (account == patient && account != address(0)) return;
         if (account == address(0)) revert ConsentRegistryNotPatientOrDelegate(patient, key);
@@ -781,6 +785,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
         if (oldKey != account) _accountOfKey[oldKey] = RETIRED;
         _keyOf[account] = newKey;
         _accountOfKey[newKey] = account;
+        _patients[account].keyReplaced = newKey != account;
         delete _recoveries[account];
         emit KeyRotated(account, oldKey, newKey, how);
     }

@@ -10,14 +10,15 @@ from __future__ import annotations
 import os
 
 from eth_account import Account
-from medledger_crypto import ConsentGrant, sign_typed
+from eth_account.signers.local import LocalAccount
+from medledger_crypto import ConsentGrant, KeyRotation, sign_typed
 
 from ledger_api.chain.backends import ChainBackend
 from ledger_api.chain.commitments import new_salt, record_subject
-from ledger_api.chain.deployment import Consortium, deploy_consortium
+from ledger_api.chain.deployment import Consortium, DeploymentManifest, deploy_consortium
 from ledger_api.chain.ids import mint_record_id
 from ledger_api.chain.transactions import TransactionSender
-from ledger_api.chain.types import GenesisMember, GrantTerms, Role
+from ledger_api.chain.types import GenesisMember, GrantTerms, Receipt, Role
 
 #: Goals from the foundation and consent issues (gas per transaction, batch: per entry): ``make bench`` judges
 #: the figures against these.
@@ -34,8 +35,9 @@ GAS_GOALS = {
 }
 #: What the tests hold, so no figure grows unnoticed: the goals, except where a goal is not met yet. A relayed
 #: grant naming one member now carries its named members, days of care and privacy notice, and the contract
-#: checks the member named: 72,710 against the consent issue's 65,000 (README, "Gas"), held here meanwhile.
-GAS_BUDGETS = {**GAS_GOALS, "gas.consent_grant_relayed": 73_000}
+#: checks the member named (72,710), and whether the account's key was replaced (+668: one flag read with the
+#: nonce, and a longer function table): about 73,400 (calldata varies) against the issue's 65,000 (README, "Gas").
+GAS_BUDGETS = {**GAS_GOALS, "gas.consent_grant_relayed": 73_700}
 
 
 def measure_gas(backend: ChainBackend) -> dict[str, float]:
@@ -94,4 +96,36 @@ def measure_gas(backend: ChainBackend) -> dict[str, float]:
         member.records.anchor_record(handed_id, handed_subject, os.urandom(32))
     transfer = member.records.transfer_custody(handed, b.address).gas_used
     figures["gas.custody_transfer_100_per_record"] = round(transfer / 100, 1)
+    figures.update(_succession_gas(backend, manifest, member, b, patient, now))
     return figures
+
+
+def _succession_gas(
+    backend: ChainBackend,
+    manifest: DeploymentManifest,
+    member: Consortium[Receipt],
+    second: LocalAccount,
+    patient: LocalAccount,
+    now: int,
+) -> dict[str, float]:
+    """A planned key rotation relayed by a member (``gas.patient_succession``), then a recovery of the
+    account: two members' approvals (the second starts the time lock) and its completion after it."""
+    new_key, recovered_key = Account.create(), Account.create()
+    nonce = member.consents.nonce(patient.address)
+    rotation = KeyRotation(patient=patient.address, new_key=new_key.address, nonce=nonce, deadline=now + 3600)
+    document = rotation.document(chain_id=backend.chain_id, contract=manifest.address("ConsentRegistry"))
+    rotated = member.consents.rotate_key_by_sig(
+        patient.address, new_key.address, now + 3600, sign_typed(patient, document)
+    )
+    other = Consortium(backend.w3, manifest, TransactionSender(backend.w3, second))
+    first = member.consents.approve_recovery(patient.address, recovered_key.address)
+    started = other.consents.approve_recovery(patient.address, recovered_key.address)
+    _, delay = member.consents.recovery_policy()
+    backend.increase_time(delay + 1)
+    completed = member.consents.complete_recovery(patient.address)
+    return {
+        "gas.patient_succession": rotated.gas_used,
+        "gas.patient_recovery_approval": first.gas_used,
+        "gas.patient_recovery_approval_starting_lock": started.gas_used,
+        "gas.patient_recovery_complete": completed.gas_used,
+    }

@@ -5,8 +5,11 @@ member or several; for every day of care or a range of days), revocations (by th
 stranger), delegate appointments, edits and removals (view or manage, with or without an end, with or without
 excluded categories: a grant or revocation by the delegate is accepted exactly when the delegation manages,
 has not ended, and keeps none of the consent's categories from them), break-glass declarations and the
-passing of time; after every step the contract's ``isPermitted``, ``isDelegate`` and ``emergencyAccess`` must
-agree with the model for every member, category, purpose and day of care probed.
+passing of time; the patient's key rotated (by the key that signs now, or refused when another signs), after
+which a replaced key decides nothing; a child's account a member registers with the delegate as guardian, and
+the child's claim of it (refused before the claim day, accepted once after, leaving the guardian what the
+child chose). After every step the contract's ``isPermitted``, ``isDelegate``, ``accountOf``, ``minorUntil``
+and ``emergencyAccess`` must agree with the model for every member, category, purpose and day of care probed.
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from medledger_crypto import KeyRotation, MinorClaim, TypedMessage, sign_typed
 
 from ledger_api.chain.backends import AnvilBackend
 from ledger_api.chain.deployment import DeploymentManifest
@@ -50,6 +56,14 @@ class ModelConsent:
 
     def covers_day(self, day: int) -> bool:
         return day >= self.care_from and (self.care_to == 0 or day <= self.care_to)
+
+
+@dataclass
+class ModelChild:
+    account: str
+    until: int  # the first day (since 1970) the child may claim the account
+    claimed: bool = False
+    guardian_scope: int = 2
 
 
 @dataclass(frozen=True)
@@ -89,6 +103,9 @@ def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> Non
             self.patient = actors.patient.address
             self.consents: list[ModelConsent] = []
             self.delegation = ModelDelegation(0)
+            self.key = actors.patient  # the key that signs for the patient's account now
+            self.retired: list[LocalAccount] = []
+            self.child: ModelChild | None = None
             self.break_glass: dict[str, int] = {}  # member -> expiry of its latest declaration
             self.duration = self.chain.read.consents.break_glass_duration()
 
@@ -127,7 +144,7 @@ def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> Non
                 care_from=care[0],
                 care_to=care[1],
             )
-            signer = actors.delegate if by_delegate else actors.patient
+            signer = actors.delegate if by_delegate else self.key
             # the contract refuses a window that is already over when the grant lands
             now = self.now()
             if by_delegate and self.delegation.near_end(now):
@@ -167,7 +184,7 @@ def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> Non
             by_delegate = by == "delegate" and self.delegation.decides(consent.categories, now)
             allowed = not consent.revoked and (by == "patient" or by_delegate)
             try:
-                self.chain.as_(getattr(actors, by)).consents.revoke(consent.consent_id)
+                self.chain.as_(self.key if by == "patient" else getattr(actors, by)).consents.revoke(consent.consent_id)
             except ContractReverted:
                 assert not allowed, f"a revocation by the {by} the model allows was refused"
                 return
@@ -192,7 +209,7 @@ def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> Non
                 excluded_categories=excluded,
             )
             try:
-                self.chain.as_(actors.patient).consents.set_delegate(terms)
+                self.chain.as_(self.key).consents.set_delegate(terms)
             except ContractReverted:
                 assert not valid or wanted == self.delegation, "a real delegate change was refused"
                 return
@@ -205,7 +222,73 @@ def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> Non
             receipt = consents.declare_break_glass(self.patient, b"\x01" * 32)
             self.break_glass[members[member]] = receipt.event("BreakGlassDeclared").args["expiresAt"]
 
-        @rule(seconds=st.sampled_from([30, 150, 700, 7300]))
+        @rule(by_current=st.booleans())
+        def rotate_key(self, by_current: bool) -> None:
+            new = Account.create()
+            backend.fund(new.address, 10**19)
+            signer = self.key if by_current else (self.retired[-1] if self.retired else actors.stranger)
+            deadline = self.now() + 600
+            nonce = self.chain.read.consents.nonce(self.patient)
+            message = KeyRotation(patient=self.patient, new_key=new.address, nonce=nonce, deadline=deadline)
+            try:
+                self.chain.as_(actors.a).consents.rotate_key_by_sig(
+                    self.patient, new.address, deadline, self._signed(signer, message)
+                )
+            except ContractReverted:
+                assert not by_current, "a rotation signed by the key that signs now was refused"
+                return
+            assert by_current, "a rotation signed by a replaced or foreign key was accepted"
+            self.retired.append(self.key)
+            self.key = new
+
+        @rule()
+        def a_replaced_key_decides_nothing(self) -> None:
+            if not self.retired:
+                return
+            terms = terms_under_notice(
+                grantees=(members["b"],), categories=1, purposes=1, valid_from=0, valid_until=self.now() + 3600
+            )
+            try:
+                self.chain.as_(self.retired[-1]).consents.grant(self.patient, terms)
+            except ContractReverted:
+                return
+            raise AssertionError("a replaced key granted a consent")
+
+        @rule(claims_in_days=st.sampled_from([1, 2]))
+        def register_child(self, claims_in_days: int) -> None:
+            if self.child is not None:
+                return
+            account = Account.create().address
+            until = self.now() // 86_400 + claims_in_days
+            self.chain.as_(actors.a).consents.register_minor(account, actors.delegate.address, until)
+            self.child = ModelChild(account, until)
+
+        @rule(guardian_scope=st.sampled_from([0, 1, 2]))
+        def child_claims(self, guardian_scope: int) -> None:
+            child = self.child
+            if child is None:
+                return
+            key = Account.create()
+            deadline = self.now() + 600
+            message = MinorClaim(
+                account=child.account, key=key.address, guardian_scope=guardian_scope, deadline=deadline
+            )
+            of_age = self.now() // 86_400 >= child.until
+            try:
+                self.chain.as_(actors.a).consents.claim_minor_by_sig(
+                    child.account, key.address, guardian_scope, deadline, self._signed(key, message)
+                )
+            except ContractReverted:
+                assert child.claimed or not of_age, "a claim of age of an unclaimed account was refused"
+                return
+            assert of_age and not child.claimed, "a claim before the claim day, or a second one, was accepted"
+            child.claimed, child.guardian_scope = True, guardian_scope
+
+        def _signed(self, signer: LocalAccount, message: TypedMessage) -> tuple[int, bytes, bytes]:
+            contract = manifest.address("ConsentRegistry")
+            return sign_typed(signer, message.document(chain_id=backend.chain_id, contract=contract))
+
+        @rule(seconds=st.sampled_from([30, 150, 700, 7300, 86_400]))
         def time_passes(self, seconds: int) -> None:
             backend.increase_time(seconds)
 
@@ -215,6 +298,13 @@ def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> Non
             read = self.chain.read.consents
             if not self.delegation.near_end(now):
                 assert read.is_delegate(self.patient, actors.delegate.address) == self.delegation.live(now)
+            assert read.account_of(self.key.address) == self.patient
+            assert all(read.account_of(old.address) is None for old in self.retired)
+            if self.child is not None:
+                child = self.child
+                assert read.minor_until(child.account) == (0 if child.claimed else child.until)
+                guardian_stands = not child.claimed or child.guardian_scope != 0
+                assert read.is_delegate(child.account, actors.delegate.address) == guardian_stands
             for member in members.values():
                 for category, purpose, day in itertools.product(CATEGORIES, PURPOSES, DAYS):
                     covering = [

@@ -30,6 +30,7 @@ from ledger_api.cli.client import member_client
 from ledger_api.records.export_archive import passed, verify_archive
 from tests.utils.consents import grant_message, signed_grant_body
 from tests.utils.consortium import Supervised
+from tests.utils.enrolment import fresh_mrn, link_statement
 from tests.utils.wallet import WALLET
 
 #: every test uses the module's one running consortium: asked to stay on one worker (xdist's loadgroup)
@@ -835,5 +836,81 @@ def test_a_patient_appoints_a_guardian_to_view_then_to_manage_and_sees_what_the_
     expect(words).to_contain_text("取消" if phone else "I remove")
     page.locator("#sign-confirm").click()
     expect(page.locator("#delegates-empty")).to_be_visible()
+    assert errors == []
+    context.close()
+
+
+def _desk_approves_recovery(consortium: Consortium, slug: str, holder, new_key: str) -> None:
+    """The patient registers at ``slug``'s desk (a link to a fresh number), which then approves a recovery of
+    their account to ``new_key`` after checking who they are."""
+    client = consortium.clients[slug]
+    domain = client.get(f"/v1/patients/{holder.address}/signing-domain").json()
+    statement = link_statement(
+        holder,
+        hospital=consortium.account(slug),
+        mrn=fresh_mrn(),
+        chain_id=domain["chain_id"],
+        contract=domain["verifying_contract"],
+    )
+    assert client.post("/v1/patient-links", json={"statement": statement}).status_code == 200
+    approval = {"new_key": new_key, "identity_checked_by": f"desk-{slug}"}
+    approved = client.post(f"/v1/patients/{holder.address}/recovery/approvals", json=approval)
+    assert approved.status_code == 200, approved.text
+
+
+@pytest.mark.parametrize("screen", ["desktop-en", "phone-zh"])
+def test_a_patient_stops_a_recovery_they_did_not_ask_for_and_moves_to_a_new_key(
+    browser: Browser, consortium: Consortium, artifacts: Path, screen: str
+) -> None:
+    """Two hospitals approve a recovery of the account to someone else's key: the patient's inbox says so, and
+    the account screen lets the key they still hold cancel it. Then the patient moves the account to a new
+    key of their own, and signed in with it finds the same account and records."""
+    phone = screen == "phone-zh"
+    portal = "nanao" if phone else "kuichong"
+    holder, thief, new = Account.create(), Account.create(), Account.create()
+    consortium.upload("dapeng", holder.address, "labs", b"HbA1c 6.1 %")
+    context, page, errors = wallet_page(browser, consortium, portal, holder, screen=screen, bypass_csp=True)
+    page.goto(f"{consortium.url(portal)}/portal/")
+    page.locator("#wallet-connect").click()
+    expect(page.locator("#records-body tr")).to_have_count(1)
+
+    for slug in ("dapeng", "kuichong"):
+        _desk_approves_recovery(consortium, slug, holder, thief.address)
+    go(page, "inbox")
+    alarm = page.locator('#inbox-list li[data-kind="key"]')
+    expect(alarm).to_contain_text(thief.address)
+    alarm.locator('a[data-action="review-key"]').click()
+    expect(page.locator("#account")).to_be_visible()
+    expect(page.locator("#account-key")).to_have_text(holder.address)
+    pending = page.locator("#recovery-pending")
+    expect(pending).to_be_visible()
+    expect(pending).to_contain_text(thief.address)
+    assert _axe_violations(page) == []
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"], f"the page scrolls sideways ({width}px)"
+    page.screenshot(path=artifacts / f"60-{screen}-recovery-alarm.png", full_page=True)
+    page.locator("#recovery-cancel").click()
+    expect(page.locator("#sign-words")).to_contain_text(thief.address)
+    page.locator("#sign-confirm").click()
+    expect(pending).to_be_hidden()
+
+    page.locator("#rotate-new-key").fill(new.address)
+    page.locator("#rotate-form button[type=submit]").click()
+    expect(page.locator("#sign-words")).to_contain_text(new.address)
+    raw = json.loads(page.locator("#sign-raw").text_content())
+    assert (raw["primaryType"], raw["message"]["newKey"]) == ("KeyRotation", new.address)
+    page.locator("#sign-confirm").click()
+    expect(page.locator("#welcome")).to_be_visible()  # signed out: the new key is in another wallet
+    assert errors == []
+    context.close()
+
+    context, page, errors = wallet_page(browser, consortium, portal, new, screen=screen)
+    page.goto(f"{consortium.url(portal)}/portal/")
+    page.locator("#wallet-connect").click()
+    expect(page.locator("#records-body tr")).to_have_count(1)  # the same account, with its record
+    go(page, "account")
+    expect(page.locator("#account-address")).to_have_text(holder.address)
+    expect(page.locator("#account-key")).to_have_text(new.address)
+    page.screenshot(path=artifacts / f"61-{screen}-new-key.png", full_page=True)
     assert errors == []
     context.close()

@@ -45,6 +45,8 @@ export function workflows(ui) {
         return t("inbox.break_glass", { hospital });
       case "review":
         return t("inbox.review", { hospital, decision: t(`review.${d.decision}`) });
+      case "key":
+        return t(`inbox.key_${d.stage}`, { key: d.new_key, when: d.ready_at ? ui.when(d.ready_at) : "" });
       default:  // a grant or revocation: every member it names
         return t(`inbox.${item.kind}`, { hospital: d.grantees?.length ? ui.memberNames(d.grantees) : hospital,
                                          id: ui.consentNumber(d.consent_id) });
@@ -94,6 +96,10 @@ export function workflows(ui) {
            ...(item.unread ? [" ", ui.badge("new", t("inbox.new"))] : [])),
         el("p", {}, el("strong", { text: headline(item) })));
       if (item.kind === "consent_request") entry.append(...requestDetails(item));
+      if (item.kind === "key" && item.needs_answer) {  // a recovery under way: the account's key may stop it
+        entry.append(el("p", { class: "actions" }, el("a", { href: "#account", class: "button", "data-action": "review-key",
+                                                             text: t("inbox.key_review") })));
+      }
       if (item.kind === "access" && item.detail.break_glass) {
         const review = item.detail.review || "pending";
         entry.append(el("p", {}, ui.badge(review, t(`review.${review}`))));

@@ -35,6 +35,18 @@ const EIP712_TYPES = {
     { name: "patient", type: "address" }, { name: "consentId", type: "uint256" },
     { name: "nonce", type: "uint256" }, { name: "deadline", type: "uint256" },
   ],
+  ConsentConfirmation: [
+    { name: "patient", type: "address" }, { name: "consentId", type: "uint256" },
+    { name: "nonce", type: "uint256" }, { name: "deadline", type: "uint256" },
+  ],
+  KeyRotation: [
+    { name: "account", type: "address" }, { name: "newKey", type: "address" },
+    { name: "nonce", type: "uint256" }, { name: "deadline", type: "uint256" },
+  ],
+  RecoveryCancellation: [
+    { name: "account", type: "address" }, { name: "newKey", type: "address" },
+    { name: "nonce", type: "uint256" }, { name: "deadline", type: "uint256" },
+  ],
   DelegateChange: [
     { name: "patient", type: "address" }, { name: "delegate", type: "address" },
     { name: "scope", type: "uint8" }, { name: "validUntil", type: "uint32" },
@@ -276,10 +288,13 @@ async function connectWallet(event) {
   });
 }
 
+// the key that signs (state.key) and the account it signs for (state.address: the same until the account's key
+// was rotated or recovered; the node's sign-in answers which account the key signs for)
 function useSigner(signer, kind, address) {
   state.signer = signer;
   state.kind = kind;
-  state.address = ethers.getAddress(address || signer.address);
+  state.key = ethers.getAddress(address || signer.address);
+  state.address = state.key;
 }
 
 async function signTyped(primaryType, message, domainInfo) {
@@ -309,7 +324,7 @@ async function signIn() {
   const challenge = await api("/v1/auth/challenge", { method: "POST" });
   const issued = new Date();
   const expires = new Date(issued.getTime() + SESSION_MINUTES * 60_000);
-  const message = signInMessage(challenge, state.address, issued, expires);
+  const message = signInMessage(challenge, state.key, issued, expires);
   let signature;
   try {
     signature = await state.signer.signMessage(message);
@@ -318,6 +333,7 @@ async function signIn() {
   }
   const session = await api("/v1/auth/session", { method: "POST", body: { message, signature } });
   state.token = session.token;
+  state.address = ethers.getAddress(session.patient);  // the account this key signs for
   state.members = await api("/v1/consortium/members");
   $("who-address").textContent = t("signed_in_as", { address: state.address });
   $("who").hidden = false;
@@ -599,10 +615,18 @@ async function loadConsents() {
     const pending = consent.status === "pending";
     const number = pending ? "…" : consentNumber(consent.consent_id);
     const actions = cell("");
-    if (consent.status === "active" || consent.status === "not-yet-valid") {
+    const live = consent.status === "active" || consent.status === "not-yet-valid";
+    if (live && consent.given_by_delegate && !consent.confirmed) {
+      actions.append(el("button", { type: "button", "aria-label": `${t("confirm")} #${number}`, "data-action": "confirm",
+                                    text: t("confirm"), onclick: (e) => confirmConsent(e, consent.consent_id) }), " ");
+    }
+    if (live) {
       actions.append(el("button", { type: "button", class: "danger", "aria-label": `${t("revoke")} #${number}`,
                                     text: t("revoke"), onclick: (e) => revoke(e, consent.consent_id) }));
     }
+    const given = consent.given_by_delegate
+      ? [" ", badge(consent.confirmed ? "confirmed" : "guardian", t(consent.confirmed ? "consents.confirmed" : "consents.by_guardian"))]
+      : [];
     return el("tr", { "data-consent-id": consent.consent_id, "data-status": consent.status },
       cell("#", number),
       cell(t("consents.grantee"), memberNames(consent.grantees)),
@@ -610,7 +634,7 @@ async function loadConsents() {
       cell(t("consents.care"), careWords(consent.care_from, consent.care_to)),
       cell(t("consents.why"), labels(config.purposes, consent.purposes)),
       cell(t("consents.window"), `${day(consent.valid_from)} – ${day(consent.valid_until)}`),
-      cell(t("consents.status"), badge(consent.status, t(`status.${consent.status}`))),
+      cell(t("consents.status"), badge(consent.status, t(`status.${consent.status}`)), ...given),
       actions);
   }));
   $("consents-empty").hidden = consents.length > 0;
@@ -781,6 +805,24 @@ async function revoke(event, consentId) {
   });
 }
 
+// a consent a guardian gave in the patient's name becomes the patient's own word when they confirm it
+async function confirmConsent(event, consentId) {
+  const button = event.currentTarget;
+  await guarded(button, async () => {
+    const domainInfo = await signingDomain();
+    const now = Math.floor(Date.now() / 1000);
+    const message = { patient: state.address, consentId, nonce: domainInfo.nonce, deadline: now + SIGNATURE_VALIDITY_S };
+    if (!(await confirmSignature(t("sign.confirm_consent", { id: consentNumber(consentId) }), "ConsentConfirmation", message,
+                                 domainInfo))) return status("");
+    const signature = await signTyped("ConsentConfirmation", message, domainInfo);
+    const relay = await api("/v1/consents/confirmations", { method: "POST", body: {
+      consent_id: consentId, nonce: message.nonce, deadline: message.deadline, signature } });
+    const outcome = await awaitRelay(relay);
+    await loadConsents();
+    status(outcome);
+  });
+}
+
 async function loadHistory() {
   if (state.records === null) {
     try { state.records = (await api(`/v1/patients/${state.address}/overview/records`)).records; }
@@ -927,8 +969,97 @@ function appointDelegate(event) {
 
 async function loadAccount() {
   $("account-address").textContent = state.address;
+  $("account-key").textContent = state.key;
+  $("rotate-make").hidden = state.kind !== "local";
+  $("rotate-passphrase-row").hidden = true;
+  const [own, mine] = await Promise.all([
+    api(`/v1/patients/${state.address}/succession`),
+    api("/v1/recoveries/mine").catch(() => null),  // 404: this key is not being recovered into an account
+  ]);
+  const pending = own.recovery.new_key;
+  $("recovery-pending").hidden = !pending;
+  if (pending) {
+    $("recovery-words").textContent = t("recovery.pending", { key: pending, approvals: own.recovery.approvals,
+      threshold: own.recovery.threshold,
+      when: own.recovery.ready_at ? when(own.recovery.ready_at) : t("recovery.not_started") });
+  }
+  $("recovering").hidden = !mine;
+  if (mine) {
+    const ready = mine.recovery.ready_at && mine.recovery.ready_at * 1000 <= Date.now();
+    $("recovering-words").textContent = t("recovering.status", { account: mine.account,
+      approvals: mine.recovery.approvals, threshold: mine.recovery.threshold,
+      when: mine.recovery.ready_at ? when(mine.recovery.ready_at) : t("recovery.not_started") });
+    $("recovering-complete").disabled = !ready;
+    $("recovering-complete").dataset.account = mine.account;
+  }
+  $("recover-key").textContent = state.key;
   $("account-kind").textContent = t(state.kind === "wallet" ? "account.kind_wallet" : "account.kind_local");
   $("account-backup").hidden = state.kind !== "local" || !storedKeystore();
+}
+
+// a planned move to a new key: the current key signs it; a key made here is kept (encrypted) in this browser
+async function makeNewKey() {
+  state.nextWallet = ethers.Wallet.createRandom();
+  $("rotate-new-key").value = state.nextWallet.address;
+  $("rotate-new-key").readOnly = true;
+  $("rotate-passphrase-row").hidden = false;
+}
+
+async function rotateKey(event) {
+  event.preventDefault();
+  const value = $("rotate-new-key").value.trim();
+  if (!ethers.isAddress(value)) return showError(t("delegates.bad_address"));
+  const newKey = ethers.getAddress(value);
+  const made = state.nextWallet && state.nextWallet.address === newKey ? state.nextWallet : null;
+  const passphrase = $("rotate-passphrase").value;
+  if (made && passphrase.length < 10) return showError(t("create.short"));
+  await guarded(event.submitter, async () => {
+    const domainInfo = await signingDomain();
+    const now = Math.floor(Date.now() / 1000);
+    const message = { account: state.address, newKey, nonce: domainInfo.nonce, deadline: now + SIGNATURE_VALIDITY_S };
+    if (!(await confirmSignature(t("sign.rotate", { key: newKey }), "KeyRotation", message, domainInfo))) return status("");
+    const signature = await signTyped("KeyRotation", message, domainInfo);
+    await api(`/v1/patients/${state.address}/key-rotation`, { method: "POST", body: {
+      new_key: newKey, nonce: message.nonce, deadline: message.deadline, signature } });
+    $("rotate-form").reset();
+    if (!made) {  // a key held elsewhere (another wallet account): sign in with it
+      status(t("rotate.done_elsewhere"));
+      signedOut();
+      return;
+    }
+    localStorage.setItem(KEYSTORE_KEY, await made.encrypt(passphrase));
+    state.nextWallet = null;
+    useSigner(made, "local");
+    downloadBackup();  // the old backup opens nothing any more: keep this one
+    await signIn();
+    status(t("rotate.done"));
+  });
+}
+
+async function cancelRecovery(event) {
+  await guarded(event.currentTarget, async () => {
+    const own = await api(`/v1/patients/${state.address}/succession`);
+    const domainInfo = await signingDomain();
+    const now = Math.floor(Date.now() / 1000);
+    const message = { account: state.address, newKey: own.recovery.new_key, nonce: domainInfo.nonce,
+                      deadline: now + SIGNATURE_VALIDITY_S };
+    if (!(await confirmSignature(t("sign.cancel_recovery", { key: message.newKey }), "RecoveryCancellation", message,
+                                 domainInfo))) return status("");
+    const signature = await signTyped("RecoveryCancellation", message, domainInfo);
+    await api(`/v1/patients/${state.address}/recovery/cancellation`, { method: "POST", body: {
+      new_key: message.newKey, nonce: message.nonce, deadline: message.deadline, signature } });
+    await loadAccount();
+    status(t("recovery.cancelled"));
+  });
+}
+
+async function completeRecovery(event) {
+  const account = event.currentTarget.dataset.account;
+  await guarded(event.currentTarget, async () => {
+    await api(`/v1/patients/${account}/recovery/completion`, { method: "POST" });
+    await signIn();  // the same key now signs for the recovered account
+    status(t("recovering.done"));
+  });
 }
 
 // ------------------------------------------------------------------------------------------ start
@@ -950,6 +1081,10 @@ function start() {
   $("grant-form").addEventListener("submit", grant);
   $("delegate-form").addEventListener("submit", appointDelegate);
   $("delegate-cancel").addEventListener("click", resetDelegateForm);
+  $("rotate-form").addEventListener("submit", rotateKey);
+  $("rotate-make").addEventListener("click", makeNewKey);
+  $("recovery-cancel").addEventListener("click", cancelRecovery);
+  $("recovering-complete").addEventListener("click", completeRecovery);
   $("export-all").addEventListener("click", exportAll);
   $("restrict-all").addEventListener("click", (e) => restrictAll(e, true));
   $("lift-all").addEventListener("click", (e) => restrictAll(e, false));
