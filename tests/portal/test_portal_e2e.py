@@ -831,6 +831,16 @@ def test_a_patient_appoints_a_guardian_to_view_then_to_manage_and_sees_what_the_
     assert _axe_violations(page) == []
     page.screenshot(path=artifacts / f"52-{screen}-history-guardian.png", full_page=True)
 
+    # what the guardian gave in the patient's name is the patient's to confirm (or revoke)
+    go(page, "consents")
+    given = page.locator('#consents-body tr[data-status="active"]')
+    expect(given.locator(".badge.guardian")).to_be_visible()
+    given.locator('button[data-action="confirm"]').click()
+    expect(words).to_contain_text("作为我本人的决定" if phone else "as my own")
+    page.locator("#sign-confirm").click()
+    expect(given.locator(".badge.confirmed")).to_be_visible()
+    expect(given.locator('button[data-action="confirm"]')).to_have_count(0)
+
     go(page, "delegates")
     item.locator('button[data-action="remove"]').click()
     expect(words).to_contain_text("取消" if phone else "I remove")
