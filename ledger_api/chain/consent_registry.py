@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from ledger_api.chain.calldata import checksum_address
 from ledger_api.chain.contract import ContractClient, W
+from ledger_api.chain.events import decode_log, event_topic
 from ledger_api.chain.ids import consent_id_base, patient_of
 from ledger_api.chain.transactions import chain_call
 from ledger_api.chain.types import (
@@ -226,37 +227,30 @@ class ConsentRegistryClient(ContractClient[W]):
                 )
         return sorted(found, key=lambda e: (e.block, e.log_index))
 
-    def account_events_of(self, patient: str) -> list[AccountEvent]:
-        """Every change to the patient's consents, delegates and restriction, in chain order, with its signer
-        (the patient or a delegate): what the patient's history shows of who decided what for them."""
-        found = [
-            AccountEvent(e.kind, e.block, e.log_index, e.signer, consent_id=e.consent_id)
-            for e in self.consent_events_of(patient)
-        ]
+    def account_events_of(self, patient: str, kinds: frozenset[str] | None = None) -> list[AccountEvent]:
+        """Every change to the patient's account (consents, delegates, restriction, keys), in chain order, with
+        who signed it: what the patient's history shows of who decided what for them. ``kinds``: only these.
+        Two ``eth_getLogs`` (events naming the account first, and those naming it after a consent id)."""
         owner = checksum_address(patient)
-        names = (
-            "DelegateChanged",
-            "SharingRestrictionChanged",
-            "ConsentConfirmed",
-            "KeyRotated",
-            "RecoveryStarted",
-            "RecoveryCancelled",
-            "MinorRegistered",
-        )
-        for name in names:
-            topic = (
-                "patient" if name in ("DelegateChanged", "SharingRestrictionChanged", "ConsentConfirmed") else "account"
-            )
-            events = chain_call(
-                getattr(self.contract.events, name).get_logs,
-                from_block=0,
-                argument_filters={topic: owner},
+        wanted = [name for name, kind in _ACCOUNT_EVENTS.items() if kinds is None or kind in kinds]
+        found: list[AccountEvent] = []
+        for position in (1, 2):
+            names = [name for name in wanted if _OWNER_TOPIC[name] == position]
+            if not names:
+                continue
+            owner_topic = "0x" + "00" * 12 + owner[2:].lower()
+            topics: list[Any] = [[event_topic(self.contract_name, name) for name in names]]
+            topics += [None] * (position - 1) + [owner_topic]
+            logs = chain_call(
+                self.w3.eth.get_logs,
+                {"address": self.address, "fromBlock": 0, "toBlock": "latest", "topics": topics},
                 contract=self.contract_name,
             )
-            for event in events:
-                args = event["args"]
-                block, index = int(event["blockNumber"]), int(event["logIndex"])
-                found.append(_account_event(name, args, block, index, owner))
+            for log in logs:
+                decoded = decode_log(self.w3, log)
+                if decoded is not None:
+                    block = int(log["blockNumber"])
+                    found.append(_account_event(decoded.name, decoded.args, block, decoded.log_index, owner))
         return sorted(found, key=lambda e: (e.block, e.log_index))
 
     def break_glass_events_of(self, patient: str) -> list[BreakGlassEvent]:
@@ -456,9 +450,28 @@ class ConsentRegistryClient(ContractClient[W]):
         return self._write("liftBreakGlassBlock", checksum_address(patient), checksum_address(member))
 
 
+#: the chain's events about a patient's account, as the kind of change each is
+_ACCOUNT_EVENTS: dict[str, AccountEventKind] = {
+    "ConsentGranted": "grant",
+    "ConsentRevoked": "revocation",
+    "ConsentConfirmed": "confirmation",
+    "DelegateChanged": "delegate",
+    "SharingRestrictionChanged": "restriction",
+    "KeyRotated": "key",
+    "RecoveryStarted": "recovery-started",
+    "RecoveryCancelled": "recovery-cancelled",
+    "MinorRegistered": "minor",
+}
+#: where each names the account among its topics (after the event's own): first, or after a consent id
+_OWNER_TOPIC = {name: 2 if name.startswith("Consent") else 1 for name in _ACCOUNT_EVENTS}
+
+
 def _account_event(name: str, args: Any, block: int, index: int, owner: str) -> AccountEvent:
     """One change to the account, as its event states it; who signed it (a delegate change, a minor's
     registration and a completed recovery are no key's act of the account: the patient's own, a member's)."""
+    if name in ("ConsentGranted", "ConsentRevoked"):
+        kind: AccountEventKind = "grant" if name == "ConsentGranted" else "revocation"
+        return AccountEvent(kind, block, index, checksum_address(args["signer"]), consent_id=int(args["consentId"]))
     if name == "DelegateChanged":
         terms = Delegation(
             delegate=checksum_address(args["delegate"]),

@@ -194,9 +194,8 @@ def _key_items(node: Node, patient: str, clock: BlockClock, seen_until: datetime
     if it was not the patient's doing: it needs an answer while it is under way), cancelled, or completed."""
     pending = node.chain.consents.recovery(patient).new_key
     items = []
-    for event in node.chain.consents.account_events_of(patient)[-MAX_ITEMS:]:
-        if event.kind not in ("key", "recovery-started", "recovery-cancelled"):
-            continue
+    kinds = frozenset({"key", "recovery-started", "recovery-cancelled"})
+    for event in node.chain.consents.account_events_of(patient, kinds)[-MAX_ITEMS:]:
         stage = {"key": "changed", "recovery-started": "recovery", "recovery-cancelled": "cancelled"}[event.kind]
         detail = {"stage": stage, "new_key": event.new_key, "ready_at": event.ready_at, "block": event.block}
         if event.how is not None:

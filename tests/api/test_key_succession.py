@@ -31,6 +31,7 @@ from tests.api.conftest import World
 from tests.utils.consents import grant_message, signature_json, signed_grant_body
 from tests.utils.enrolment import fresh_mrn, link_statement
 from tests.utils.records import fetch, grant, upload
+from tests.utils.webhooks import Receiver
 
 LOCK = 72 * 3600
 
@@ -231,3 +232,28 @@ def test_the_claim_day_is_the_first_of_the_month_after_the_birthday() -> None:
     assert claim_day(date(2012, 5, 17), 14) == date(2026, 6, 1)
     assert claim_day(date(2012, 12, 3), 14) == date(2027, 1, 1)
     assert claim_day(date(2012, 2, 29), 14) == date(2026, 3, 1)
+
+
+def test_the_old_key_hears_of_a_recovery_while_it_can_still_cancel_it(world: World, receiver: Receiver) -> None:
+    patient, new = world.patient, Account.create()
+    with world.node.patient_client(patient) as client:
+        created = client.post("/v1/subscriptions", json={"url": receiver.url, "events": ["key"]})
+    assert created.status_code == 201, created.text
+    world.chain_as(world.a.account).consents.approve_recovery(patient.address, new.address)
+    started = world.chain_as(world.b.account).consents.approve_recovery(patient.address, new.address)
+    ready_at = started.event("RecoveryStarted").args["readyAt"]
+    world.backend.increase_time(LOCK + 1)
+    world.chain_as(world.c.account).consents.complete_recovery(patient.address)
+    world.node.drain()
+    for _ in range(5):
+        if not world.node.app.state.notifier.run_once():
+            break
+    bodies = receiver.bodies()
+    assert [(b["type"], b["data"]["stage"]) for b in bodies] == [("key", "recovery"), ("key", "changed")]
+    assert bodies[0]["data"] == {"stage": "recovery", "new_key": new.address, "ready_at": ready_at}
+    assert {b["patient"] for b in bodies} == {patient.address}
+    with world.node.patient_client(new) as client:  # the inbox of the account shows both
+        inbox = client.get(f"/v1/patients/{patient.address}/inbox", params={"deadline_ms": 2000}).json()
+    keys = [item for item in inbox["items"] if item["kind"] == "key"]
+    assert [item["detail"]["stage"] for item in keys] == ["changed", "recovery"]  # newest first
+    assert not any(item["needs_answer"] for item in keys)  # it completed: nothing left to cancel
