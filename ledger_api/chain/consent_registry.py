@@ -175,6 +175,18 @@ class ConsentRegistryClient(ContractClient[W]):
         now = self._now()
         return [d for d in self.delegation_history(patient).values() if d.live(now)]
 
+    def accounts_delegated_to(self, delegate: str) -> list[str]:
+        """The accounts that ever appointed ``delegate`` (its indexed topic), newest first; read
+        ``delegation`` for where it stands now."""
+        events = chain_call(
+            self.contract.events.DelegateChanged.get_logs,
+            from_block=0,
+            argument_filters={"delegate": checksum_address(delegate)},
+            contract=self.contract_name,
+        )
+        ordered = sorted(events, key=lambda e: (e["blockNumber"], e["logIndex"]), reverse=True)
+        return list(dict.fromkeys(checksum_address(e["args"]["patient"]) for e in ordered))
+
     def delegation_history(self, patient: str) -> dict[str, Delegation]:
         """Each delegate's last stored delegation, ended or removed ones included, in order of appointment."""
         events = chain_call(

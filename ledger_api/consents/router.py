@@ -160,6 +160,13 @@ def account_history(
     return service.account_history(node, caller, patient, limit)
 
 
+@router.get("/delegations", response_model=list[schemas.DelegationOfMine], responses=responses(401, 503))
+def my_delegations(node: NodeDep, caller: SignedInDep) -> list[schemas.DelegationOfMine]:
+    """The accounts the signed-in patient is a delegate (guardian) of now, with what they may do for each: the
+    portal lets a guardian act for them (a member or auditor has none)."""
+    return service.delegations_of(node, caller)
+
+
 class DelegatesView(BaseModel):
     patient: str
     delegates: list[schemas.DelegateView]

@@ -325,3 +325,14 @@ class AccountChangeView(BaseModel):
     new_key: str | None = Field(default=None, description="a key change or recovery: the key that signs from then on")
     how: Literal["rotation", "recovery", "minor-claim"] | None = None
     ready_at: int | None = Field(default=None, description="a recovery: when it may complete (Unix seconds)")
+
+
+class DelegationOfMine(BaseModel):
+    """An account the caller is a delegate of now, and what they may do for it; ``minor_until``: a child's
+    account the caller holds as guardian until that day."""
+
+    patient: str
+    scope: Literal["view", "manage"]
+    valid_until: int
+    excluded_categories: int
+    minor_until: date | None = None

@@ -9,10 +9,17 @@ from datetime import date
 from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
 from ledger_api.chain.consent_registry import AccountEvent, ConsentEvent
-from ledger_api.chain.days import LAST_DAY, countable, day_number
+from ledger_api.chain.days import LAST_DAY, countable, day_number, day_of
 from ledger_api.chain.types import ConsentState, DelegateScope, Succession
 from ledger_api.consents.relays import pending_grants
-from ledger_api.consents.schemas import AccountChangeView, ConsentView, DelegateView, PermissionView, consent_status
+from ledger_api.consents.schemas import (
+    AccountChangeView,
+    ConsentView,
+    DelegateView,
+    DelegationOfMine,
+    PermissionView,
+    consent_status,
+)
 from ledger_api.errors import InvalidValue
 from ledger_api.node import Node
 
@@ -106,3 +113,30 @@ def _change_view(event: AccountEvent, own_keys: set[str], at: int) -> AccountCha
         how=_HOW.get(event.how) if event.how is not None else None,
         ready_at=event.ready_at,
     )
+
+
+#: the most accounts one delegate's list reads (a guardian of a family, a carer of a few patients)
+MAX_DELEGATIONS = 50
+
+
+def delegations_of(node: Node, caller: Caller) -> list[DelegationOfMine]:
+    """The accounts the signed-in patient is a delegate of now (read from the chain, each checked now)."""
+    if caller.kind != "patient":
+        return []
+    consents = node.chain.consents
+    mine = []
+    for patient in consents.accounts_delegated_to(caller.address)[:MAX_DELEGATIONS]:
+        delegation = consents.delegation(patient, caller.address)
+        if delegation is None:
+            continue
+        minor_until = consents.minor_until(patient)
+        mine.append(
+            DelegationOfMine(
+                patient=patient,
+                scope=DelegateView.of(delegation).scope,
+                valid_until=delegation.valid_until,
+                excluded_categories=delegation.excluded_categories,
+                minor_until=day_of(minor_until) if minor_until else None,
+            )
+        )
+    return mine

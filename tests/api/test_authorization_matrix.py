@@ -367,6 +367,10 @@ CASES: dict[str, tuple[Request, dict[str, int]]] = {
         lambda w, c, r: c.post("/v1/consents/confirmations", json=_stale_signed(consent_id=str(grant(w, w.b.address)))),
         {"local": 422, "remote": 422, "auditor": 403, "own": 422, "other": 403, "anonymous": 401},
     ),
+    "GET /v1/delegations": (
+        lambda w, c, r: c.get("/v1/delegations"),
+        {"local": 200, "remote": 200, "auditor": 200, "own": 200, "other": 200, "anonymous": 401},
+    ),
     "GET /v1/patients/{patient}/succession": (
         lambda w, c, r: c.get(f"/v1/patients/{w.patient.address}/succession"),
         {"local": 200, "remote": 403, "auditor": 403, "own": 200, "other": 403, "anonymous": 401},

@@ -924,3 +924,57 @@ def test_a_patient_stops_a_recovery_they_did_not_ask_for_and_moves_to_a_new_key(
     page.screenshot(path=artifacts / f"61-{screen}-new-key.png", full_page=True)
     assert errors == []
     context.close()
+
+
+@pytest.mark.parametrize("screen", ["desktop-en", "phone-zh"])
+def test_a_guardian_looks_after_a_childs_account_from_the_portal(
+    browser: Browser, consortium: Consortium, artifacts: Path, screen: str
+) -> None:
+    """A hospital's desk enrols a child's account held by their guardian (the birth date stays at the hospital);
+    the guardian, signed in with their own key, finds the child among the accounts they look after, acts for
+    it, sees its record and grants a consent for it, signed with the guardian's key; then returns to their own."""
+    phone = screen == "phone-zh"
+    portal = "nanao" if phone else "kuichong"
+    guardian, child = Account.create(), Account.create().address
+    born = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 10 * 365 * 86_400))
+    enrolled = consortium.clients["dapeng"].post(
+        "/v1/minors",
+        json={"account": child, "guardian": guardian.address, "date_of_birth": born, "identity_checked_by": "desk-3"},
+    )
+    assert enrolled.status_code == 201, enrolled.text
+    consortium.upload("dapeng", child, "immunizations", b"MMR dose 2")
+    context, page, errors = wallet_page(browser, consortium, portal, guardian, screen=screen, bypass_csp=True)
+    page.goto(f"{consortium.url(portal)}/portal/")
+    page.locator("#wallet-connect").click()
+    expect(page.locator("#records-body tr")).to_have_count(0)  # the guardian's own account: nothing
+
+    go(page, "delegates")
+    cared = page.locator(f'#caring-list li[data-patient="{child}"]')
+    expect(cared).to_have_attribute("data-scope", "manage")
+    expect(cared).to_contain_text(enrolled.json()["minor_until"][:4])
+    assert _axe_violations(page) == []
+    cared.locator('button[data-action="act-for"]').click()
+    expect(page.locator("#acting")).to_be_visible()
+    expect(page.locator("#acting-words")).to_contain_text(child)
+    expect(page.locator("#records-body tr")).to_have_count(1)  # the child's record
+
+    go(page, "consents")
+    page.locator(f'#grant-members input[value="{consortium.account("nanao")}"]').check()
+    page.locator('#grant-categories input[value="8"]').check()  # immunizations
+    page.locator('#grant-purposes input[value="0"]').check()  # treatment
+    page.locator("#grant-form button[type=submit]").click()
+    expect(page.locator("#sign-notice-text")).to_be_visible()
+    raw = json.loads(page.locator("#sign-raw").text_content())
+    assert raw["message"]["patient"] == child  # for the child's account, signed with the guardian's key
+    page.locator("#sign-confirm").click()
+    expect(page.locator('#consents-body tr[data-status="active"]')).to_have_count(1)
+    page.screenshot(path=artifacts / f"70-{screen}-guardian-acts-for-child.png", full_page=True)
+    go(page, "delegates")
+    expect(page.locator("#delegate-form")).to_be_hidden()  # a guardian appoints no one for the child
+
+    page.locator("#acting-back").click()
+    expect(page.locator("#acting")).to_be_hidden()
+    go(page, "consents")
+    expect(page.locator("#consents-body tr")).to_have_count(0)  # the guardian's own consents: none
+    assert errors == []
+    context.close()

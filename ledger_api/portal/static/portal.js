@@ -334,6 +334,8 @@ async function signIn() {
   const session = await api("/v1/auth/session", { method: "POST", body: { message, signature } });
   state.token = session.token;
   state.address = ethers.getAddress(session.patient);  // the account this key signs for
+  state.own = state.address;
+  showActing();
   state.members = await api("/v1/consortium/members");
   $("who-address").textContent = t("signed_in_as", { address: state.address });
   $("who").hidden = false;
@@ -345,6 +347,9 @@ async function signIn() {
 
 function signedOut() {
   state.token = null;
+  state.acting = null;
+  state.own = null;
+  $("acting").hidden = true;
   state.reader = null;
   state.signer = null;
   state.records = null;
@@ -879,8 +884,52 @@ async function loadAccountChanges() {
 // a delegate's scope as the chain numbers it (DelegateChange.scope)
 const SCOPES = { none: 0, view: 1, manage: 2 };
 
+// the accounts the signed-in patient looks after as guardian: acting for one shows its screens and signs for
+// it with the guardian's own key (the chain and every node check the guardian's scope at each use)
+async function loadCaring() {
+  const mine = await api("/v1/delegations");
+  $("caring-list").replaceChildren(...mine.map((d) => el("li", { "data-patient": d.patient, "data-scope": d.scope },
+    el("span", { class: "mono", text: d.patient }), " ", badge(d.scope, t(`delegates.scope_${d.scope}`)),
+    d.minor_until ? el("span", { class: "muted", text: ` — ${t("caring.minor_until", { date: day(Date.parse(d.minor_until) / 1000) })}` }) : "",
+    " ",
+    el("button", { type: "button", "data-action": "act-for", "aria-label": `${t("caring.act")} ${d.patient}`,
+                   text: t("caring.act"), onclick: () => actFor(d) }))));
+  $("caring-empty").hidden = mine.length > 0;
+}
+
+function actFor(delegation) {
+  state.address = ethers.getAddress(delegation.patient);
+  state.acting = delegation;
+  state.records = null;
+  showActing();
+  location.hash = "#records";
+  route();
+}
+
+function backToOwn() {
+  state.address = state.own;
+  state.acting = null;
+  state.records = null;
+  showActing();
+  route();
+}
+
+function showActing() {
+  const acting = state.acting && state.address !== state.own;
+  $("acting").hidden = !acting;
+  if (acting) {
+    $("acting-words").textContent = t("caring.acting", { account: state.address,
+                                                        scope: t(`delegates.scope_${state.acting.scope}`) });
+  }
+}
+
 async function loadDelegates() {
   fillDelegateForm();
+  const own = state.address === state.own;  // a guardian acting for someone sees their guardians, changes none
+  $("delegate-form").hidden = !own;
+  for (const id of ["caring-h", "caring-list"]) $(id).hidden = !own;
+  if (own) await loadCaring();
+  else $("caring-empty").hidden = true;
   const view = await api(`/v1/patients/${state.address}/delegates`);
   $("delegates-list").replaceChildren(...view.delegates.map((d) => el("li", { "data-delegate": d.delegate, "data-scope": d.scope },
     el("span", { class: "mono", text: d.delegate }), " ",
@@ -888,9 +937,9 @@ async function loadDelegates() {
     el("span", { text: d.valid_until ? t("delegates.until_on", { date: day(d.valid_until) }) : t("delegates.until_open") }),
     d.excluded_categories ? el("span", { class: "muted", text: ` — ${t("delegates.kept", { categories: labels(config.categories, d.excluded_categories) })}` }) : "",
     " ",
-    el("button", { type: "button", class: "secondary", text: t("delegates.edit"), "data-action": "edit",
+    state.address !== state.own ? "" : el("button", { type: "button", class: "secondary", text: t("delegates.edit"), "data-action": "edit",
                    "aria-label": `${t("delegates.edit")} ${d.delegate}`, onclick: () => editDelegate(d) }), " ",
-    el("button", { type: "button", class: "secondary", text: t("delegates.remove"), "data-action": "remove",
+    state.address !== state.own ? "" : el("button", { type: "button", class: "secondary", text: t("delegates.remove"), "data-action": "remove",
                    "aria-label": `${t("delegates.remove")} ${d.delegate}`,
                    onclick: (e) => changeDelegate(e.currentTarget, { delegate: d.delegate, scope: "none", validUntil: 0, excluded: 0 }) }))));
   $("delegates-empty").hidden = view.delegates.length > 0;
@@ -971,6 +1020,8 @@ async function loadAccount() {
   $("account-address").textContent = state.address;
   $("account-key").textContent = state.key;
   $("rotate-make").hidden = state.kind !== "local";
+  const mineToMove = state.address === state.own;  // a guardian acting for someone sees its key, moves nothing
+  for (const id of ["rotate-form", "recover-h", "recover-intro", "recover-key"]) $(id).hidden = !mineToMove;
   $("rotate-passphrase-row").hidden = true;
   const [own, mine] = await Promise.all([
     api(`/v1/patients/${state.address}/succession`),
@@ -983,7 +1034,7 @@ async function loadAccount() {
       threshold: own.recovery.threshold,
       when: own.recovery.ready_at ? when(own.recovery.ready_at) : t("recovery.not_started") });
   }
-  $("recovering").hidden = !mine;
+  $("recovering").hidden = !mine || !mineToMove;
   if (mine) {
     const ready = mine.recovery.ready_at && mine.recovery.ready_at * 1000 <= Date.now();
     $("recovering-words").textContent = t("recovering.status", { account: mine.account,
@@ -1081,6 +1132,7 @@ function start() {
   $("grant-form").addEventListener("submit", grant);
   $("delegate-form").addEventListener("submit", appointDelegate);
   $("delegate-cancel").addEventListener("click", resetDelegateForm);
+  $("acting-back").addEventListener("click", backToOwn);
   $("rotate-form").addEventListener("submit", rotateKey);
   $("rotate-make").addEventListener("click", makeNewKey);
   $("recovery-cancel").addEventListener("click", cancelRecovery);
