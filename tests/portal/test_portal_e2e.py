@@ -19,7 +19,7 @@ import httpx
 import pytest
 import zxingcpp
 from eth_account import Account
-from medledger_crypto import MemberIdentity
+from medledger_crypto import MemberIdentity, MinorClaim, recover_typed
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from ledger_api.chain.backends import RpcBackend, free_port
@@ -547,15 +547,18 @@ def test_a_patient_views_downloads_exports_and_restricts_their_records(
     context.close()
 
 
-def _scan(page: Page) -> str:
+def _scan(page: Page, canvas: str = "register-qr") -> str:
     """What a registration desk's scanner reads off the code the portal drew (its pixels, decoded by zxing)."""
-    drawn = page.evaluate("""() => {
-        const canvas = document.getElementById('register-qr');
+    drawn = page.evaluate(
+        """(id) => {
+        const canvas = document.getElementById(id);
         const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
         const luminance = [];
         for (let i = 0; i < pixels.length; i += 4) luminance.push(pixels[i]);
         return {width: canvas.width, height: canvas.height, luminance};
-    }""")
+    }""",
+        canvas,
+    )
     pixels = bytes(drawn["luminance"])  # held here: the view does not copy it
     image = zxingcpp.ImageView(pixels, drawn["width"], drawn["height"], zxingcpp.ImageFormat.Lum)
     found = zxingcpp.read_barcode(image)
@@ -976,5 +979,34 @@ def test_a_guardian_looks_after_a_childs_account_from_the_portal(
     expect(page.locator("#acting")).to_be_hidden()
     go(page, "consents")
     expect(page.locator("#consents-body tr")).to_have_count(0)  # the guardian's own consents: none
+    assert errors == []
+    context.close()
+
+    # the child, with a key of their own, signs the claim the desk will send once they are of age
+    own_key = Account.create()
+    context, page, errors = wallet_page(browser, consortium, portal, own_key, screen=screen, bypass_csp=True)
+    page.goto(f"{consortium.url(portal)}/portal/")
+    page.locator("#wallet-connect").click()
+    go(page, "account")
+    page.locator("#claim-account").fill(child)
+    page.locator("#claim-scope-view").check()
+    page.locator("#claim-form button[type=submit]").click()
+    expect(page.locator("#sign-words")).to_contain_text(child)
+    page.locator("#sign-confirm").click()
+    expect(page.locator("#claim-code")).to_be_visible()
+    assert _axe_violations(page) == []
+    claim = json.loads(_scan(page, "claim-qr"))
+    assert (claim["account"], claim["key"], claim["guardian_scope"]) == (child, own_key.address, "view")
+    signed = MinorClaim(account=child, key=own_key.address, guardian_scope=1, deadline=claim["deadline"])
+    document = signed.document(chain_id=raw["domain"]["chainId"], contract=raw["domain"]["verifyingContract"])
+    sig = claim["signature"]
+    assert (
+        recover_typed(document, sig["v"], bytes.fromhex(sig["r"][2:]), bytes.fromhex(sig["s"][2:])) == own_key.address
+    )
+    desk = consortium.clients["dapeng"].post(
+        f"/v1/minors/{child}/claim", json=claim | {"identity_checked_by": "desk-3"}
+    )
+    assert (desk.status_code, desk.json()["code"]) == (409, "minor-not-of-age")  # years from now, not today
+    page.screenshot(path=artifacts / f"71-{screen}-child-claim-code.png", full_page=True)
     assert errors == []
     context.close()

@@ -255,13 +255,14 @@ export function workflows(ui) {
     });
   }
 
-  function drawCode(text) {
+  // a QR code of ``text`` on the canvas ``canvasId`` (what a desk's scanner reads)
+  function drawCode(text, canvasId = "register-qr") {
     const code = qrcode(0, "M");
     code.addData(text);
     code.make();
     const modules = code.getModuleCount();
     const size = (modules + 2 * QR_BORDER) * QR_SCALE;
-    const canvas = $("register-qr");
+    const canvas = $(canvasId);
     canvas.width = size;
     canvas.height = size;
     canvas.dataset.payload = text;
@@ -305,5 +306,5 @@ export function workflows(ui) {
   $("request-form").addEventListener("submit", approve);
   $("request-cancel").addEventListener("click", closeApproval);
   $("register-form").addEventListener("submit", register);
-  return { loadInbox, loadLinks, refreshCount };
+  return { loadInbox, loadLinks, refreshCount, drawCode };
 }

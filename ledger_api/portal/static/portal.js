@@ -18,6 +18,8 @@ import { workflows } from "./hospital-workflows.js";
 const config = JSON.parse(document.getElementById("portal-config").textContent);
 const M = config.messages;
 const KEYSTORE_KEY = "medledger.keystore";
+// how long a child's signed claim stays valid for the desk to send (it names its deadline)
+const CLAIM_VALIDITY_S = 24 * 3600;
 const CONSORTIUM_VIEW = "urn:medledger:consortium-view";
 const SESSION_MINUTES = 15;
 const SIGNATURE_VALIDITY_S = 600;
@@ -38,6 +40,10 @@ const EIP712_TYPES = {
   ConsentConfirmation: [
     { name: "patient", type: "address" }, { name: "consentId", type: "uint256" },
     { name: "nonce", type: "uint256" }, { name: "deadline", type: "uint256" },
+  ],
+  MinorClaim: [
+    { name: "account", type: "address" }, { name: "key", type: "address" },
+    { name: "guardianScope", type: "uint8" }, { name: "deadline", type: "uint256" },
   ],
   KeyRotation: [
     { name: "account", type: "address" }, { name: "newKey", type: "address" },
@@ -1021,7 +1027,9 @@ async function loadAccount() {
   $("account-key").textContent = state.key;
   $("rotate-make").hidden = state.kind !== "local";
   const mineToMove = state.address === state.own;  // a guardian acting for someone sees its key, moves nothing
-  for (const id of ["rotate-form", "recover-h", "recover-intro", "recover-key"]) $(id).hidden = !mineToMove;
+  for (const id of ["rotate-form", "recover-h", "recover-intro", "recover-key", "claim-h", "claim-intro", "claim-form"]) {
+    $(id).hidden = !mineToMove;
+  }
   $("rotate-passphrase-row").hidden = true;
   const [own, mine] = await Promise.all([
     api(`/v1/patients/${state.address}/succession`),
@@ -1087,6 +1095,27 @@ async function rotateKey(event) {
   });
 }
 
+// a child, of age, claims the account their guardian held: this key signs the claim, shown as a code for the
+// desk of a hospital (which checks who the child is and sends it to the chain)
+async function claimChildAccount(event) {
+  event.preventDefault();
+  const value = $("claim-account").value.trim();
+  if (!ethers.isAddress(value)) return showError(t("delegates.bad_address"));
+  const guardianScope = document.querySelector("input[name=claim-scope]:checked").value;
+  await guarded(event.submitter, async () => {
+    const domainInfo = await signingDomain();
+    const deadline = Math.floor(Date.now() / 1000) + CLAIM_VALIDITY_S;
+    const message = { account: ethers.getAddress(value), key: state.key, guardianScope: SCOPES[guardianScope], deadline };
+    const words = t("sign.claim", { account: message.account, scope: t(`claim.scope_${guardianScope}`) });
+    if (!(await confirmSignature(words, "MinorClaim", message, domainInfo))) return status("");
+    const signature = await signTyped("MinorClaim", message, domainInfo);
+    const claim = { account: message.account, key: message.key, guardian_scope: guardianScope, deadline, signature };
+    wf.drawCode(JSON.stringify(claim), "claim-qr");
+    $("claim-expiry").textContent = t("hospitals.valid_until", { time: when(deadline) });
+    $("claim-code").hidden = false;
+  });
+}
+
 async function cancelRecovery(event) {
   await guarded(event.currentTarget, async () => {
     const own = await api(`/v1/patients/${state.address}/succession`);
@@ -1134,6 +1163,7 @@ function start() {
   $("delegate-cancel").addEventListener("click", resetDelegateForm);
   $("acting-back").addEventListener("click", backToOwn);
   $("rotate-form").addEventListener("submit", rotateKey);
+  $("claim-form").addEventListener("submit", claimChildAccount);
   $("rotate-make").addEventListener("click", makeNewKey);
   $("recovery-cancel").addEventListener("click", cancelRecovery);
   $("recovering-complete").addEventListener("click", completeRecovery);
