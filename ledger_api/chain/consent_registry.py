@@ -156,14 +156,19 @@ class ConsentRegistryClient(ContractClient[W]):
 
     def accounts_recovering_to(self, key: str) -> list[str]:
         """The accounts whose recovery approvals named ``key`` (its indexed topic), newest first."""
+        return self._accounts_naming("RecoveryApproved", "newKey", key, "account")
+
+    def _accounts_naming(self, event: str, topic: str, value: str, account: str) -> list[str]:
+        """The accounts (argument ``account``) of the ``event`` logs whose indexed ``topic`` is ``value``, newest
+        first, each once."""
         events = chain_call(
-            self.contract.events.RecoveryApproved.get_logs,
+            getattr(self.contract.events, event).get_logs,
             from_block=0,
-            argument_filters={"newKey": checksum_address(key)},
+            argument_filters={topic: checksum_address(value)},
             contract=self.contract_name,
         )
         ordered = sorted(events, key=lambda e: (e["blockNumber"], e["logIndex"]), reverse=True)
-        return list(dict.fromkeys(checksum_address(e["args"]["account"]) for e in ordered))
+        return list(dict.fromkeys(checksum_address(e["args"][account]) for e in ordered))
 
     def minor_until(self, account: str) -> int:
         """The day (``chain.days``) from which a minor's account may be claimed; 0: not a minor."""
@@ -178,14 +183,7 @@ class ConsentRegistryClient(ContractClient[W]):
     def accounts_delegated_to(self, delegate: str) -> list[str]:
         """The accounts that ever appointed ``delegate`` (its indexed topic), newest first; read
         ``delegation`` for where it stands now."""
-        events = chain_call(
-            self.contract.events.DelegateChanged.get_logs,
-            from_block=0,
-            argument_filters={"delegate": checksum_address(delegate)},
-            contract=self.contract_name,
-        )
-        ordered = sorted(events, key=lambda e: (e["blockNumber"], e["logIndex"]), reverse=True)
-        return list(dict.fromkeys(checksum_address(e["args"]["patient"]) for e in ordered))
+        return self._accounts_naming("DelegateChanged", "delegate", delegate, "patient")
 
     def delegation_history(self, patient: str) -> dict[str, Delegation]:
         """Each delegate's last stored delegation, ended or removed ones included, in order of appointment."""

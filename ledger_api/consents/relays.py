@@ -31,7 +31,7 @@ from ledger_api.chain.calldata import checksum_address
 from ledger_api.chain.contract import UnsignedTransaction
 from ledger_api.chain.deployment import Consortium
 from ledger_api.chain.ids import patient_of
-from ledger_api.chain.types import ConsentState, DecodedEvent, DelegateScope, Delegation, GrantTerms
+from ledger_api.chain.types import Consent, ConsentState, DecodedEvent, DelegateScope, Delegation, GrantTerms
 from ledger_api.consents.schemas import (
     ConsentView,
     DelegationIn,
@@ -351,17 +351,9 @@ def relay_grant(node: Node, caller: Caller, grant: GrantIn) -> OutboxItemPublic:
 
 
 def relay_revocation(node: Node, caller: Caller, revocation: RevocationIn) -> OutboxItemPublic:
-    consent_id = int(revocation.consent_id)
-    patient = patient_of(consent_id)
-    _check_relay(node, caller, patient)
-    try:
-        consent = node.chain.consents.consent(consent_id)
-    except ContractReverted:
-        raise NotFound(f"no consent {consent_id}", code="consent-not-found") from None
-    if consent.state == ConsentState.REVOKED:
-        raise Conflict(f"consent {consent_id} is already revoked", code="consent-already-revoked")
+    consent = _unrevoked_consent(node, caller, revocation, "is already revoked")
     message = ConsentRevocation(
-        patient=patient, consent_id=consent_id, nonce=revocation.nonce, deadline=revocation.deadline
+        patient=consent.patient, consent_id=consent.consent_id, nonce=revocation.nonce, deadline=revocation.deadline
     )
     parts = signature_parts(revocation.signature)
     _check_signed(node, message, parts, categories=consent.categories)
@@ -370,21 +362,27 @@ def relay_revocation(node: Node, caller: Caller, revocation: RevocationIn) -> Ou
 
 def relay_confirmation(node: Node, caller: Caller, confirmation: RevocationIn) -> OutboxItemPublic:
     """The patient's own key confirms a consent a guardian or delegate signed in their name."""
-    consent_id = int(confirmation.consent_id)
-    patient = patient_of(consent_id)
-    _check_relay(node, caller, patient)
+    consent = _unrevoked_consent(node, caller, confirmation, "is revoked: there is nothing to confirm")
+    message = ConsentConfirmation(
+        patient=consent.patient, consent_id=consent.consent_id, nonce=confirmation.nonce, deadline=confirmation.deadline
+    )
+    parts = signature_parts(confirmation.signature)
+    _check_signed(node, message, parts, delegates_allowed=False)  # the patient's own word, no one else's
+    return _enqueue(node, ConsentConfirmationRelay.of(message, parts))
+
+
+def _unrevoked_consent(node: Node, caller: Caller, signed: RevocationIn, if_revoked: str) -> Consent:
+    """The consent a signed message names, once the caller may relay for its patient: 404 if none, 409 if
+    revoked (``if_revoked`` says why that refuses it)."""
+    consent_id = int(signed.consent_id)
+    _check_relay(node, caller, patient_of(consent_id))
     try:
         consent = node.chain.consents.consent(consent_id)
     except ContractReverted:
         raise NotFound(f"no consent {consent_id}", code="consent-not-found") from None
     if consent.state == ConsentState.REVOKED:
-        raise Conflict(f"consent {consent_id} is revoked: there is nothing to confirm", code="consent-already-revoked")
-    message = ConsentConfirmation(
-        patient=patient, consent_id=consent_id, nonce=confirmation.nonce, deadline=confirmation.deadline
-    )
-    parts = signature_parts(confirmation.signature)
-    _check_signed(node, message, parts, delegates_allowed=False)  # the patient's own word, no one else's
-    return _enqueue(node, ConsentConfirmationRelay.of(message, parts))
+        raise Conflict(f"consent {consent_id} {if_revoked}", code="consent-already-revoked")
+    return consent
 
 
 def relay_delegation(node: Node, caller: Caller, change: DelegationIn) -> OutboxItemPublic:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 from web3 import Web3
 
 from ledger_api.auth.signing import is_high_s
+from ledger_api.chain.consent_registry import AccountEventKind
 from ledger_api.chain.days import LAST_DAY, countable, day_number, day_of
 from ledger_api.chain.types import DelegateScope, Delegation, GrantTerms
 from ledger_api.errors import InvalidValue
@@ -298,17 +299,7 @@ class AccountChangeView(BaseModel):
     """One change to the patient's account (consents, delegates, restriction, keys), when it took effect on chain
     and who made it (``by``; ``signer``: the key that signed, a delegate's or the patient's own)."""
 
-    kind: Literal[
-        "grant",
-        "revocation",
-        "confirmation",
-        "delegate",
-        "restriction",
-        "key",
-        "recovery-started",
-        "recovery-cancelled",
-        "minor",
-    ]
+    kind: AccountEventKind
     at: int = Field(description="Unix seconds: the time of the block that recorded it")
     block: int
     signer: str
