@@ -1,14 +1,16 @@
 """A model of the consent lifecycle, run by hypothesis against the real ConsentRegistry on the EVM.
 
-Random sequences of grants (by the patient, or by a delegate who may or may not be appointed; naming one
-member or several; for every day of care or a range of days), revocations (by the patient, a delegate or a
-stranger), delegate appointments, edits and removals (view or manage, with or without an end, with or without
-excluded categories: a grant or revocation by the delegate is accepted exactly when the delegation manages,
-has not ended, and keeps none of the consent's categories from them), break-glass declarations and the
-passing of time; the patient's key rotated (by the key that signs now, or refused when another signs), after
-which a replaced key decides nothing; a child's account a member registers with the delegate as guardian, and
-the child's claim of it (refused before the claim day, accepted once after, leaving the guardian what the
-child chose). After every step the contract's ``isPermitted``, ``isDelegate``, ``accountOf``, ``minorUntil``
+Random sequences of: grants (by the patient, or by a delegate who may or may not be appointed; naming one
+member or several; for every day of care or a range of days); revocations (by the patient, a delegate or a
+stranger); delegate appointments, edits and removals (view or manage, with or without an end, with or without
+excluded categories: a delegate's grant or revocation is accepted exactly when the delegation manages, has not
+ended, and keeps none of the consent's categories from them); break-glass declarations; the passing of time;
+one of the patient's records (labs, on the episode's first day) hidden and shown again by its custodian (a
+no-op or another member's change refused), released exactly when a consent permits it and it is not hidden;
+the patient's key rotated (by the key that signs now; refused when another signs), after which a replaced key
+decides nothing; a child's account a member registers with the delegate as guardian, and the child's claim of
+it (refused before the claim day, accepted once after, leaving the guardian what the child chose).
+After every step the contract's ``isPermitted``, ``isDelegate``, ``accountOf``, ``minorUntil``, ``isHidden``
 and ``emergencyAccess`` must agree with the model for every member, category, purpose and day of care probed.
 """
 
@@ -27,7 +29,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from medledger_crypto import KeyRotation, MinorClaim, TypedMessage, sign_typed
 
 from ledger_api.chain.backends import AnvilBackend
+from ledger_api.chain.commitments import new_salt, record_subject
 from ledger_api.chain.deployment import DeploymentManifest
+from ledger_api.chain.ids import mint_record_id
 from ledger_api.chain.types import DelegateScope, Delegation
 from ledger_api.consents.wire import terms_under_notice
 from ledger_api.errors import ContractReverted, TransactionFailed
@@ -106,6 +110,11 @@ def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> Non
             self.key = actors.patient  # the key that signs for the patient's account now
             self.retired: list[LocalAccount] = []
             self.child: ModelChild | None = None
+            # one record of the patient's, held by member A: labs, about care on the episode's first day
+            self.record = mint_record_id(actors.a.address)
+            subject = record_subject(self.record, self.patient, 0, new_salt(), encounter_day=EPISODE[0])
+            self.chain.as_(actors.a).records.anchor_record(self.record, subject, b"\x01" * 32)
+            self.hidden = False
             self.break_glass: dict[str, int] = {}  # member -> expiry of its latest declaration
             self.duration = self.chain.read.consents.break_glass_duration()
 
@@ -222,6 +231,17 @@ def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> Non
             receipt = consents.declare_break_glass(self.patient, b"\x01" * 32)
             self.break_glass[members[member]] = receipt.event("BreakGlassDeclared").args["expiresAt"]
 
+        @rule(hidden=st.booleans(), by_custodian=st.booleans())
+        def hide_the_record(self, hidden: bool, by_custodian: bool) -> None:
+            member = actors.a if by_custodian else actors.b
+            try:
+                self.chain.as_(member).records.set_hidden(self.record, hidden)
+            except ContractReverted:
+                assert not by_custodian or hidden == self.hidden, "the custodian's real change was refused"
+                return
+            assert by_custodian and hidden != self.hidden, "another member's change, or a no-op, was accepted"
+            self.hidden = hidden
+
         @rule(by_current=st.booleans())
         def rotate_key(self, by_current: bool) -> None:
             new = Account.create()
@@ -299,6 +319,22 @@ def test_the_contract_agrees_with_the_consent_model_after_every_step(lab) -> Non
             if not self.delegation.near_end(now):
                 assert read.is_delegate(self.patient, actors.delegate.address) == self.delegation.live(now)
             assert read.account_of(self.key.address) == self.patient
+            assert self.chain.read.records.is_hidden(self.record) == self.hidden
+            for member in members.values():  # what the custodian releases of the record: a consent, and not hidden
+                covering = [
+                    c
+                    for c in self.consents
+                    if not c.revoked
+                    and member in c.grantees
+                    and c.categories & 1
+                    and c.purposes & 1
+                    and c.covers_day(EPISODE[0])
+                ]
+                if any(min(abs(now - c.valid_from), abs(now - c.valid_until)) <= EDGE_S for c in covering):
+                    continue
+                permitted = read.is_permitted(self.patient, member, 0, 0, EPISODE[0])
+                released = permitted and not self.chain.read.records.is_hidden(self.record)
+                assert released == (any(c.valid_from <= now < c.valid_until for c in covering) and not self.hidden)
             assert all(read.account_of(old.address) is None for old in self.retired)
             if self.child is not None:
                 child = self.child
