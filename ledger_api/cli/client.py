@@ -105,7 +105,19 @@ def patient_client(
     session = check(
         httpx.post(f"{url}/v1/auth/session", json={"message": message, "signature": signature}, timeout=10)
     ).json()
-    return httpx.Client(base_url=url, timeout=timeout, headers={"Authorization": f"Bearer {session['token']}"})
+    client = httpx.Client(base_url=url, timeout=timeout, headers={"Authorization": f"Bearer {session['token']}"})
+    # the account this key signs for: its own address, or (after a key rotation or recovery) the account it was
+    # given, which every path and message names
+    setattr(client, _ACCOUNT, str(session["patient"]))
+    return client
+
+
+_ACCOUNT = "medledger_account"
+
+
+def account_of(client: httpx.Client) -> str:
+    """The account a patient session signs for (see ``patient_client``)."""
+    return str(getattr(client, _ACCOUNT))
 
 
 def load_member(path: Path) -> MemberIdentity:

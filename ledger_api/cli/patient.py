@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ledger_api.chain.days import day_number
-from ledger_api.cli.client import check, load_patient, node_url, patient_client, patient_passphrase
+from ledger_api.cli.client import account_of, check, load_patient, node_url, patient_client, patient_passphrase
 from ledger_api.cli.output import console, print_listing, reported_errors
 from ledger_api.vocabulary import Category, Purpose, bitset, from_bitset
 
@@ -96,7 +96,7 @@ def grant(
             grantees = _grantees(client, to)
             notice = check(client.get("/v1/privacy-notice")).json()
             console.print(notice["text"]["en"])
-            domain = check(client.get(f"/v1/patients/{patient.address}/signing-domain")).json()
+            domain = check(client.get(f"/v1/patients/{account_of(client)}/signing-domain")).json()
             now = int(time.time())
             terms: dict[str, Any] = {
                 "grantees": tuple(grantees),
@@ -112,13 +112,14 @@ def grant(
             deadline = now + 600
             document = patient.grant_document(
                 **terms,
+                patient=account_of(client),
                 nonce=domain["nonce"],
                 deadline=deadline,
                 chain_id=domain["chain_id"],
                 contract=_contract(domain),
             )
             fields = {
-                "patient": patient.address,
+                "patient": account_of(client),
                 **terms,
                 "grantees": grantees,
                 "care_from": first.isoformat() if first else None,
@@ -159,9 +160,10 @@ def revoke(key: KeyOpt, consent: Annotated[str, typer.Option(help="The consent i
             )
         patient, url = load_patient(key), node_url(node)
         with patient_client(url, patient) as client:
-            domain = check(client.get(f"/v1/patients/{patient.address}/signing-domain")).json()
+            domain = check(client.get(f"/v1/patients/{account_of(client)}/signing-domain")).json()
             deadline = int(time.time()) + 600
             document = patient.revocation_document(
+                patient=account_of(client),
                 consent_id=int(consent),
                 nonce=domain["nonce"],
                 deadline=deadline,
@@ -199,11 +201,11 @@ def _await_relay(client: httpx.Client, relay_id: int, timeout: float = 30) -> st
 def consents(key: KeyOpt, node: NodeOpt = None, as_json: JsonOpt = False) -> None:
     """Lists the patient's consents with their status."""
     with _signed_in(key, node) as (patient, client):
-        rows = check(client.get(f"/v1/patients/{patient.address}/consents")).json()
+        rows = check(client.get(f"/v1/patients/{account_of(client)}/consents")).json()
         print_listing(
             rows,
             as_json=as_json,
-            title=f"Consents of {patient.address}",
+            title=f"Consents of {account_of(client)}",
             whole=("id",),
             columns=("id", "members named", "categories", "purposes", "until", "status"),
             row=lambda c: (
@@ -221,12 +223,12 @@ def consents(key: KeyOpt, node: NodeOpt = None, as_json: JsonOpt = False) -> Non
 def history(key: KeyOpt, node: NodeOpt = None, as_json: JsonOpt = False) -> None:
     """Who read the patient's records at this node, when, why — break-glass flagged."""
     with _signed_in(key, node) as (patient, client):
-        rows = check(client.get(f"/v1/patients/{patient.address}/access-log")).json()
-        sent = [] if as_json else check(client.get(f"/v1/patients/{patient.address}/notifications")).json()
+        rows = check(client.get(f"/v1/patients/{account_of(client)}/access-log")).json()
+        sent = [] if as_json else check(client.get(f"/v1/patients/{account_of(client)}/notifications")).json()
         print_listing(
             rows,
             as_json=as_json,
-            title=f"Access history of {patient.address}",
+            title=f"Access history of {account_of(client)}",
             columns=("#", "when", "who", "clinician", "purpose", "grounds", "action"),
             row=lambda e: (
                 str(e["sequence"]),
@@ -313,7 +315,7 @@ def unsubscribe(
 def notifications(key: KeyOpt, node: NodeOpt = None, as_json: JsonOpt = False) -> None:
     """Every notification about the patient's account and whether it was delivered."""
     with _signed_in(key, node) as (patient, client):
-        rows = check(client.get(f"/v1/patients/{patient.address}/notifications")).json()
+        rows = check(client.get(f"/v1/patients/{account_of(client)}/notifications")).json()
         _print_notifications(rows, as_json=as_json)
 
 

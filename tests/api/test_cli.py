@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
-from medledger_crypto import DEV_SCRYPT
+from medledger_crypto import DEV_SCRYPT, KeyRotation, PatientIdentity, sign_typed
 from typer.testing import CliRunner
 
 from ledger_api.cli import app
@@ -259,3 +260,27 @@ def test_a_consent_id_is_checked_and_shown_whole(
             app, ["patient", "consents", "--key", str(cli_env["patient"])], terminal_width=int(columns)
         )
         assert consent["consent_id"] in table.output, table.output
+
+
+def test_after_a_key_rotation_the_cli_signs_for_the_account_with_the_new_key(
+    world: World, cli_env: dict[str, Path], tmp_path: Path
+) -> None:
+    old_file, new_file = tmp_path / "old.json", tmp_path / "new.json"
+    account = _ok("patient", "new", "--key", str(old_file)).split("account ")[1].split(";")[0].strip()
+    new_key = _ok("patient", "new", "--key", str(new_file)).split("account ")[1].split(";")[0].strip()
+    first = _ok("patient", "grant", "--key", str(old_file), "--to", world.b.address, "--categories", "labs")
+    assert first.rstrip().endswith(": on chain"), first
+    old = PatientIdentity.restore(old_file, "patient passphrase for tests 9")
+    consents = world.chain_as(world.b.account).consents  # B relays it (A's own node sends as A meanwhile)
+    deadline = int(time.time()) + 600
+    rotation = KeyRotation(patient=account, new_key=new_key, nonce=consents.nonce(account), deadline=deadline)
+    document = rotation.document(chain_id=world.node.node.chain_id, contract=world.manifest.address("ConsentRegistry"))
+    consents.rotate_key_by_sig(account, new_key, deadline, sign_typed(old.account, document))
+
+    listed = json.loads(_ok("patient", "consents", "--key", str(new_file), "--json"))
+    assert [c["patient"] for c in listed] == [account]  # the account's consents, read with its new key
+    granted = _ok("patient", "grant", "--key", str(new_file), "--to", world.c.address, "--categories", "imaging")
+    assert granted.rstrip().endswith(": on chain"), granted
+    assert consents.consent_count(account) == 2
+    retired = runner.invoke(app, ["patient", "consents", "--key", str(old_file)])
+    assert retired.exit_code != 0 and "key-retired" in retired.output
