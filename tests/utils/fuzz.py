@@ -103,7 +103,12 @@ def fuzz_stateless(node: RunningNode, account: LocalAccount, examples: int) -> F
     return tally
 
 
-def fuzz_stateful(node: RunningNode, account: LocalAccount, scenarios: int, steps: int) -> FuzzTally:
+def fuzz_stateful(
+    node: RunningNode, account: LocalAccount, scenarios: int, steps: int, *, until_links: int = 0, at_most: int = 0
+) -> FuzzTally:
+    """``scenarios`` scenarios of ``steps`` steps; then more rounds, up to ``at_most`` scenarios in all, while
+    fewer than ``until_links`` links were followed (which operations a scenario draws is random: with every
+    operation of the API to draw from, a few dozen scenarios may follow no link at all)."""
     tally = FuzzTally()
     schema = schemathesis.openapi.from_dict(node.app.openapi())
 
@@ -121,8 +126,8 @@ def fuzz_stateful(node: RunningNode, account: LocalAccount, scenarios: int, step
     # judged and kept in ``call``; nothing is left for a replay to do. Scenarios run in rounds, so one
     # round that still fails cannot lose the others.
     done = 0
-    while done < scenarios:
-        batch = min(10, scenarios - done)
+    while done < scenarios or (tally.followed_links < until_links and done < at_most):
+        batch = min(10, max(scenarios, at_most) - done)
         try:
             run_state_machine_as_test(
                 Workflow,
