@@ -31,6 +31,9 @@ class PatientSession(SQLModel, table=True):
     patient: str = Field(index=True, max_length=42)
     created_at: datetime
     expires_at: datetime
+    #: the key that signed in, when it signs for another account than its own address (after a key rotation
+    #: or recovery): the session lasts only while that key still signs for the account
+    signing_key: str | None = Field(default=None, max_length=42)
     #: the signed sign-in message and its signature, kept only while the session lives: when the
     #: message grants the consortium-view resource, this node shows it to the other members as
     #: the patient's proof (see ``auth.patient_proof``), so one sign-in covers the whole consortium

@@ -163,7 +163,13 @@ def open_session(node: Node, *, message: str, signature: str) -> tuple[str, Pati
     token = secrets.token_urlsafe(32)
     ttl = node.settings.auth.session_ttl_s
     expires = min(moment + timedelta(seconds=ttl), parsed.expiration or moment + timedelta(seconds=ttl))
-    record = PatientSession(token_hash=_hash(token), patient=account, created_at=moment, expires_at=expires)
+    record = PatientSession(
+        token_hash=_hash(token),
+        patient=account,
+        signing_key=signer if signer != account else None,
+        created_at=moment,
+        expires_at=expires,
+    )
     if patient_proof.CONSORTIUM_VIEW in parsed.resources:
         if parsed.uri.rstrip("/") != node.settings.public_url.rstrip("/"):
             raise Unauthenticated(
@@ -232,6 +238,10 @@ def resolve_session(node: Node, token: str) -> Caller:
         record = session.get(PatientSession, _hash(token))
     if record is None or record.expires_at <= now():
         raise Unauthenticated("unknown or expired session", code="session-invalid")
+    if _account_signed_for(node, record.signing_key or record.patient) != record.patient:
+        raise Unauthenticated(  # the key changed since sign-in: a lost key's session ends with its recovery
+            "the key this session signed in with no longer signs for the account: sign in again", code="key-retired"
+        )
     proof = None
     if record.sign_in_message and record.sign_in_signature:
         proof = patient_proof.encode(record.sign_in_message, record.sign_in_signature)

@@ -78,6 +78,7 @@ def test_a_planned_rotation_keeps_everything_and_the_new_key_signs_in_as_the_acc
     account = patient.address
     record = upload(world).json()["id"]
     grant(world, world.b.address)
+    earlier = world.node.patient_client(patient)
     with world.node.patient_client(patient) as client:
         forged = client.post(
             f"/v1/patients/{account}/key-rotation", json=_rotation(world, world.stranger, account, new.address)
@@ -93,6 +94,9 @@ def test_a_planned_rotation_keeps_everything_and_the_new_key_signs_in_as_the_acc
         assert rotated.status_code == 200, rotated.text
         assert rotated.json()["key"] == new.address
 
+    with earlier:  # a session the old key opened ends with it
+        ended = earlier.get(f"/v1/patients/{account}/records")
+        assert (ended.status_code, ended.json()["code"]) == (401, "key-retired")
     retired = _sign_in(world, patient)
     assert (retired.status_code, retired.json()["code"]) == (401, "key-retired")
     session = _sign_in(world, new)

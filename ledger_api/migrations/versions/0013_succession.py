@@ -1,5 +1,6 @@
-"""succession: a minor's date of birth attested at this member (the chain holds only when the child may claim
-the account), and the in-person identity checks behind this member's approvals of key recoveries"""
+"""succession: the key a patient session signed in with (when another account's), a minor's date of birth
+attested at this member (the chain holds only when the child may claim the account), and the in-person
+identity checks behind this member's approvals of key recoveries"""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ revision, down_revision = "0013", "0012"
 def upgrade() -> None:
     text = sqlmodel.sql.sqltypes.AutoString
     moment = sqlmodel.sql.sqltypes.UTCDateTime
+    with op.batch_alter_table("patient_sessions") as batch:
+        batch.add_column(sa.Column("signing_key", text(length=42), nullable=True))
     op.create_table(
         "minor_enrolments",
         sa.Column("account", text(length=42), primary_key=True),
@@ -38,3 +41,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("recovery_approvals")
     op.drop_table("minor_enrolments")
+    with op.batch_alter_table("patient_sessions") as batch:
+        batch.drop_column("signing_key")
