@@ -144,7 +144,7 @@ def run() -> dict[str, float]:
             with patient_client(urls["kuichong"], patient, resources=(CONSORTIUM_VIEW,)) as client:  # type: ignore[arg-type]
                 t = time.perf_counter()
                 sink = io.BytesIO()
-                export_records(client, patient, sink)  # type: ignore[arg-type]
+                export_records(client, patient.address, sink)
                 figures["cli.export_100_records_s"] = round(time.perf_counter() - t, 2)
             assert passed(verify_archive(sink.getvalue(), registry))
             figures["portal.export_100_records_s"] = _portal_export(urls["nanao"], patient, manifest.chain_id, registry)

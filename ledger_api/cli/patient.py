@@ -340,7 +340,10 @@ def export(
             open(partial, "wb") as sink,
         ):
             outcome = export_records(
-                client, patient, sink, progress=lambda done, total: console.print(f"record {done} of {total}")
+                client,
+                account_of(client),
+                sink,
+                progress=lambda done, total: console.print(f"record {done} of {total}"),
             )
         partial.replace(out)
         missing = [m["name"] for m in outcome["members"] if m["status"] != "returned"]

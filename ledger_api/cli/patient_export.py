@@ -16,51 +16,44 @@ from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 import httpx
-from medledger_crypto import (
-    HpkePrivateKey,
-    PatientIdentity,
-    RecordContext,
-    WrapContext,
-    decrypt_record,
-    unwrap_data_key,
-)
+from medledger_crypto import HpkePrivateKey, RecordContext, WrapContext, decrypt_record, unwrap_data_key
 
-from ledger_api.cli.client import account_of, check
+from ledger_api.cli.client import check
 from ledger_api.core import headers as header_names
 from ledger_api.records.export_archive import ArchiveWriter
 
 
 def export_records(
     client: httpx.Client,
-    patient: PatientIdentity,
+    account: str,
     sink: BinaryIO,
     *,
     progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> dict[str, Any]:
-    """Writes the archive of the patient's records to ``sink``; returns what was (and was not) reached."""
-    overview = check(client.get(f"/v1/patients/{account_of(client)}/overview/records")).json()
-    domain = check(client.get(f"/v1/patients/{account_of(client)}/signing-domain")).json()
+    """Writes the archive of ``account``'s records to ``sink`` (``client``: a session of the key that signs for it);
+    returns what was (and was not) reached."""
+    overview = check(client.get(f"/v1/patients/{account}/overview/records")).json()
+    domain = check(client.get(f"/v1/patients/{account}/signing-domain")).json()
     reader = HpkePrivateKey.generate()
     reader_key = base64.b64encode(reader.public_key().to_bytes()).decode()
     records = [r for r in overview["records"] if not r["erased"] and r["latest_version"] >= 1]
     writer = ArchiveWriter(
         sink,
-        patient=account_of(client),
+        patient=account,
         chain_id=int(domain["chain_id"]),
         exported_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
     )
     for done, record in enumerate(records, start=1):
         response = check(
             client.get(
-                f"/v1/patients/{account_of(client)}/records/{record['id']}/content",
-                headers={header_names.READER_KEY: reader_key},
+                f"/v1/patients/{account}/records/{record['id']}/content", headers={header_names.READER_KEY: reader_key}
             )
         )
         h = response.headers
         version = int(h[header_names.VERSION])
         record_id = bytes.fromhex(record["id"])
         data_key = unwrap_data_key(
-            base64.b64decode(h[header_names.WRAPPED_KEY]), reader, WrapContext(record_id, version, account_of(client))
+            base64.b64decode(h[header_names.WRAPPED_KEY]), reader, WrapContext(record_id, version, account)
         )
         key_bytes = bytes(data_key._material())
         context = RecordContext(
@@ -94,7 +87,7 @@ def export_records(
             key_bytes,
         )
         progress(done, len(records))
-    writer.consents = check(client.get(f"/v1/patients/{account_of(client)}/consents")).json()
+    writer.consents = check(client.get(f"/v1/patients/{account}/consents")).json()
     versions = sorted({c["notice_version"] for c in writer.consents if c.get("notice_version")})
     writer.notices = [check(client.get(f"/v1/privacy-notice/{v}")).json() for v in versions]
     writer.close()

@@ -82,7 +82,7 @@ def test_the_patient_reads_exports_and_restricts_a_record_held_by_another_member
     # the whole archive, through B, decrypted only on the patient's side, and checked against the chain
     with world.b.patient_client(world.patient, resources=(CONSORTIUM_VIEW,)) as portal:
         sink = io.BytesIO()
-        outcome = export_records(portal, world.patient, sink)
+        outcome = export_records(portal, world.patient.address, sink)
     assert outcome["records"] == 1
     archive = sink.getvalue()
     checks = verify_archive(archive, chain.records)
