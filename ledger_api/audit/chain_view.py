@@ -18,7 +18,7 @@ from ledger_api.chain.deployment import DeploymentManifest
 from ledger_api.chain.events import decode_log, event_topic
 from ledger_api.chain.reader import reader_for
 from ledger_api.chain.transactions import chain_call
-from ledger_api.chain.types import DelegateScope, Delegation
+from ledger_api.chain.types import Delegation
 
 LOG_CHUNK_BLOCKS = 10_000
 
@@ -208,15 +208,7 @@ def _apply(view: ChainView, name: str, args: dict[str, Any], block: int) -> None
         )
     elif name == "DelegateChanged":
         view.delegate_changes.setdefault(checksum_address(args["patient"]), []).append(
-            (
-                Delegation(
-                    delegate=checksum_address(args["delegate"]),
-                    scope=DelegateScope(args["scope"]),
-                    valid_until=args["validUntil"],
-                    excluded_categories=args["excludedCategories"],
-                ),
-                block,
-            )
+            (Delegation.of_event(args), block)
         )
     elif name == "CustodyTransferred":
         moved = view.records.get(_hex(args["recordId"]))

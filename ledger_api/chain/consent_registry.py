@@ -129,7 +129,7 @@ class ConsentRegistryClient(ContractClient[W]):
         )
         if stored.scope == DelegateScope.NONE:
             return None
-        if valid_until and not stored.live(self._now()):
+        if valid_until and not stored.live(self.now()):
             return None
         return stored
 
@@ -177,7 +177,7 @@ class ConsentRegistryClient(ContractClient[W]):
     def delegates_of(self, patient: str) -> list[Delegation]:
         """The patient's delegates now, replayed from ``DelegateChanged`` (the contract keeps no list); an
         ended delegation is left out."""
-        now = self._now()
+        now = self.now()
         return [d for d in self.delegation_history(patient).values() if d.live(now)]
 
     def accounts_delegated_to(self, delegate: str) -> list[str]:
@@ -195,17 +195,11 @@ class ConsentRegistryClient(ContractClient[W]):
         )
         current: dict[str, Delegation] = {}
         for event in sorted(events, key=lambda e: (e["blockNumber"], e["logIndex"])):
-            args = event["args"]
-            delegate = checksum_address(args["delegate"])
-            current[delegate] = Delegation(
-                delegate=delegate,
-                scope=DelegateScope(args["scope"]),
-                valid_until=args["validUntil"],
-                excluded_categories=args["excludedCategories"],
-            )
+            delegation = Delegation.of_event(event["args"])
+            current[delegation.delegate] = delegation
         return current
 
-    def _now(self) -> int:
+    def now(self) -> int:
         """The latest block's time: what the contract compares a delegation's end with."""
         return int(chain_call(self.w3.eth.get_block, "latest", contract=self.contract_name)["timestamp"])
 
@@ -244,11 +238,11 @@ class ConsentRegistryClient(ContractClient[W]):
         owner = checksum_address(patient)
         wanted = [name for name, kind in _ACCOUNT_EVENTS.items() if kinds is None or kind in kinds]
         found: list[AccountEvent] = []
+        owner_topic = "0x" + "00" * 12 + owner[2:].lower()
         for position in (1, 2):
             names = [name for name in wanted if _OWNER_TOPIC[name] == position]
             if not names:
                 continue
-            owner_topic = "0x" + "00" * 12 + owner[2:].lower()
             topics: list[Any] = [[event_topic(self.contract_name, name) for name in names]]
             topics += [None] * (position - 1) + [owner_topic]
             logs = chain_call(
@@ -483,13 +477,7 @@ def _account_event(name: str, args: Any, block: int, index: int, owner: str) -> 
         kind: AccountEventKind = "grant" if name == "ConsentGranted" else "revocation"
         return AccountEvent(kind, block, index, checksum_address(args["signer"]), consent_id=int(args["consentId"]))
     if name == "DelegateChanged":
-        terms = Delegation(
-            delegate=checksum_address(args["delegate"]),
-            scope=DelegateScope(args["scope"]),
-            valid_until=args["validUntil"],
-            excluded_categories=args["excludedCategories"],
-        )
-        return AccountEvent("delegate", block, index, owner, delegation=terms)
+        return AccountEvent("delegate", block, index, owner, delegation=Delegation.of_event(args))
     if name == "SharingRestrictionChanged":
         signer = checksum_address(args["signer"])
         return AccountEvent("restriction", block, index, signer, restricted=bool(args["restricted"]))

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal, cast
 from medledger_crypto import GRANT_TERMS
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
+from ledger_api.chain.calldata import checksum_address
+
 # --------------------------------------------------------------------------- enums (as on chain)
 
 
@@ -156,9 +158,16 @@ class Delegation(_Model):
         """Whether the delegation stands at ``now`` (seconds): appointed and not ended."""
         return self.scope != DelegateScope.NONE and (self.valid_until == 0 or now < self.valid_until)
 
-    def sees(self, category: int) -> bool:
-        """Whether the delegate may see records of ``category``."""
-        return not (self.excluded_categories >> category) & 1
+    @classmethod
+    def of_event(cls, args: Any) -> Delegation:
+        """The delegation a ``DelegateChanged`` event states (its ``delegate``, ``scope``, ``validUntil`` and
+        ``excludedCategories``)."""
+        return cls(
+            delegate=checksum_address(args["delegate"]),
+            scope=DelegateScope(args["scope"]),
+            valid_until=args["validUntil"],
+            excluded_categories=args["excludedCategories"],
+        )
 
     def as_tuple(self) -> tuple[int, int, int]:
         return (int(self.scope), self.valid_until, self.excluded_categories)

@@ -41,6 +41,7 @@ from ledger_api.consents.schemas import (
     SharingRestrictionView,
     signature_parts,
 )
+from ledger_api.consents.signatures import require_next_nonce, require_unexpired
 from ledger_api.core.db import session_scope
 from ledger_api.errors import Conflict, ContractReverted, Forbidden, InvalidValue, NotFound
 from ledger_api.node import Node
@@ -269,26 +270,9 @@ def _check_signed(
     (``parts``: the signature as ``signature_parts`` returned it, v already 27/28 and s low; ``categories``:
     what the act decides on, which a delegate who signs it must not be kept from)."""
     v, r, s = parts
-    if message.deadline < int(time.time()):
-        raise InvalidValue(
-            "deadline: the signature's deadline has passed; ask the patient to sign again",
-            field="deadline",
-            code="signature-deadline-passed",
-        )
+    require_unexpired(message.deadline)
     patient = message.patient
-    current = node.chain.consents.nonce(patient)
-    if message.nonce < current:
-        raise Conflict(
-            f"nonce: signed for nonce {message.nonce}, which is used; the patient's next nonce is "
-            f"{current} (GET /v1/patients/{{patient}}/signing-domain)",
-            code="nonce-stale",
-        )
-    if message.nonce != current:
-        raise Conflict(
-            f"nonce: signed for nonce {message.nonce}, ahead of the patient's next nonce {current}; "
-            "a signature is relayed only for the next nonce",
-            code="nonce-ahead",
-        )
+    require_next_nonce(node, patient, message.nonce)
     contract = node.manifest.address("ConsentRegistry")
     document = message.document(chain_id=node.chain_id, contract=contract)
     domain = document["domain"]

@@ -46,7 +46,7 @@ def list_consents(node: Node, caller: Caller, patient: str) -> list[ConsentView]
 def _delegates_word(node: Node, patient: str, grants: list[ConsentEvent]) -> tuple[set[int], set[int]]:
     """The consents a delegate signed (by no key of the patient's own), and those the patient confirmed."""
     events = node.chain.consents.account_events_of(patient)
-    own_keys = {patient.lower()} | {e.new_key.lower() for e in events if e.kind == "key" and e.new_key}
+    own_keys = _own_keys(patient, events)
     by_delegate = {g.consent_id for g in grants if g.signer.lower() not in own_keys}
     confirmed = {e.consent_id for e in events if e.kind == "confirmation" and e.consent_id is not None}
     return by_delegate, confirmed
@@ -81,9 +81,14 @@ def account_history(node: Node, caller: Caller, patient: str, limit: int) -> lis
     first, each with who made it: a delegate's acts stand in the patient's history as theirs."""
     policy.require(policy.PATIENT_OR_DELEGATE_READS_ACCOUNT_HISTORY, node, caller, patient)
     events = node.chain.consents.account_events_of(patient)
-    own_keys = {patient.lower()} | {e.new_key.lower() for e in events if e.kind == "key" and e.new_key}
+    own_keys = _own_keys(patient, events)
     clock = node.chain.consents.reader
     return [_change_view(event, own_keys, clock.block_timestamp(event.block)) for event in reversed(events[-limit:])]
+
+
+def _own_keys(patient: str, events: list[AccountEvent]) -> set[str]:
+    """Every key that ever signed for the account (lower case): its own address and each key given to it."""
+    return {patient.lower()} | {e.new_key.lower() for e in events if e.kind == "key" and e.new_key}
 
 
 _HOW = {Succession.ROTATION: "rotation", Succession.RECOVERY: "recovery", Succession.MINOR_CLAIM: "minor-claim"}
@@ -136,7 +141,7 @@ def delegations_of(node: Node, caller: Caller) -> list[DelegationOfMine]:
                 scope=DelegateView.of(delegation).scope,
                 valid_until=delegation.valid_until,
                 excluded_categories=delegation.excluded_categories,
-                minor_until=day_of(minor_until) if minor_until else None,
+                minor_until=day_of(minor_until),
             )
         )
     return mine

@@ -41,7 +41,7 @@ from ledger_api.auth.delegation import require_acts_for
 from ledger_api.chain.contract import UnsignedTransaction
 from ledger_api.chain.deployment import Consortium
 from ledger_api.consents.schemas import Deadline, Signature, signature_parts
-from ledger_api.consents.signatures import signer_of
+from ledger_api.consents.signatures import require_unexpired, signer_of
 from ledger_api.core.db import session_scope
 from ledger_api.errors import Conflict, Forbidden, InvalidValue, NotFound
 from ledger_api.node import Node
@@ -209,12 +209,7 @@ def _check_signed(
     """The signer (the record's patient or their delegate now) and the signature's digest, after the
     deadline, clock and replay checks; raises otherwise."""
     now = int(time.time())
-    if request.deadline < now:
-        raise InvalidValue(
-            "deadline: the signature's deadline has passed; ask the patient to sign again",
-            field="deadline",
-            code="signature-deadline-passed",
-        )
+    require_unexpired(request.deadline)
     if request.issued_at > (now + CLOCK_SKEW_S) * 1000:
         raise InvalidValue("issued_at: lies in the future", field="issued_at", code="issued-in-future")
     signer = signer_of(node, message, request.signature)

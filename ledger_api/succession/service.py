@@ -9,7 +9,6 @@ in with the new key and is the same account at every member.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, date, datetime
 
 from medledger_crypto import KeyRotation, MinorClaim, RecoveryApproval, RecoveryCancellation, TypedMessage
@@ -22,7 +21,7 @@ from ledger_api.auth.patient_numbers import PatientLink
 from ledger_api.chain.days import day_iso, day_number, day_of
 from ledger_api.chain.types import DelegateScope, MemberStatus
 from ledger_api.consents.schemas import Signature, signature_parts
-from ledger_api.consents.signatures import signer_of
+from ledger_api.consents.signatures import require_next_nonce, require_unexpired, signer_of
 from ledger_api.core.db import session_scope
 from ledger_api.errors import Conflict, ContractReverted, Forbidden, InvalidValue
 from ledger_api.node import Node
@@ -58,14 +57,14 @@ def view(node: Node, account: str) -> SuccessionView:
             time_lock_s=delay,
             ready_at=recovery.ready_at or None,
         ),
-        minor_until=day_of(minor_until) if minor_until else None,
+        minor_until=day_of(minor_until),
     )
 
 
 def rotate_key(node: Node, account: str, rotation: KeyRotationIn) -> SuccessionView:
     """A planned rotation, signed by the account's current key, sent to the chain by this member."""
-    _check_deadline(rotation.deadline)
-    _check_nonce(node, account, rotation.nonce)
+    require_unexpired(rotation.deadline)
+    require_next_nonce(node, account, rotation.nonce)
     message = KeyRotation(patient=account, new_key=rotation.new_key, nonce=rotation.nonce, deadline=rotation.deadline)
     _require_current_key(node, account, message, rotation.signature)
     _require_unused(node, account, rotation.new_key)
@@ -111,7 +110,7 @@ def approve_at_desk(node: Node, account: str, approval: DeskApprovalIn) -> Succe
 
 def approve_as_guardian(node: Node, account: str, approval: GuardianApprovalIn) -> SuccessionView:
     """A guardian's signed approval, relayed by this member."""
-    _check_deadline(approval.deadline)
+    require_unexpired(approval.deadline)
     message = RecoveryApproval(
         account=account, new_key=approval.new_key, round=approval.round, deadline=approval.deadline
     )
@@ -137,7 +136,7 @@ def approve_as_guardian(node: Node, account: str, approval: GuardianApprovalIn) 
 
 def cancel_recovery(node: Node, account: str, cancellation: RecoveryCancellationIn) -> SuccessionView:
     """The account's current key cancels the recovery under way (relayed by this member)."""
-    _check_deadline(cancellation.deadline)
+    require_unexpired(cancellation.deadline)
     pending = node.chain.consents.recovery(account)
     if pending.new_key is None:
         raise Conflict("no recovery is under way for this account", code="no-recovery")
@@ -146,7 +145,7 @@ def cancel_recovery(node: Node, account: str, cancellation: RecoveryCancellation
             f"new_key: the recovery under way is to {pending.new_key}; sign its cancellation",
             code="recovery-round-stale",
         )
-    _check_nonce(node, account, cancellation.nonce)
+    require_next_nonce(node, account, cancellation.nonce)
     message = RecoveryCancellation(
         patient=account, new_key=cancellation.new_key, nonce=cancellation.nonce, deadline=cancellation.deadline
     )
@@ -160,7 +159,7 @@ def complete_recovery(node: Node, account: str) -> SuccessionView:
     pending = node.chain.consents.recovery(account)
     if pending.new_key is None:
         raise Conflict("no recovery is under way for this account", code="no-recovery")
-    if not pending.ready_at or pending.ready_at > _chain_now(node):
+    if not pending.ready_at or pending.ready_at > node.chain.consents.now():
         raise Conflict(
             "the recovery's time lock has not run out (ready_at in GET /v1/patients/{patient}/succession)",
             code="recovery-locked",
@@ -207,11 +206,11 @@ def enrol_minor(node: Node, caller: Caller, minor: MinorIn) -> MinorView:
 
 def claim_minor(node: Node, account: str, claim: MinorClaimIn) -> SuccessionView:
     """The child claims their account at this desk with their own key, saying what their guardian keeps."""
-    _check_deadline(claim.deadline)
+    require_unexpired(claim.deadline)
     minor_until = node.chain.consents.minor_until(account)
     if not minor_until:
         raise Conflict("this is not a minor's account (or it was claimed already)", code="not-a-minor-account")
-    if _chain_now(node) // 86_400 < minor_until:
+    if node.chain.consents.now() // 86_400 < minor_until:
         raise Conflict(f"the child may claim the account from {day_iso(minor_until)}", code="minor-not-of-age")
     scope = int(SCOPES[claim.guardian_scope])
     message = MinorClaim(account=account, key=claim.key, guardian_scope=scope, deadline=claim.deadline)
@@ -239,25 +238,6 @@ def claim_day(born: date, age: int) -> date:
 
 
 # ------------------------------------------------------------------------------- checks
-
-
-def _check_deadline(deadline: int) -> None:
-    if deadline < int(time.time()):
-        raise InvalidValue(
-            "deadline: the signature's deadline has passed; sign again",
-            field="deadline",
-            code="signature-deadline-passed",
-        )
-
-
-def _check_nonce(node: Node, account: str, nonce: int) -> None:
-    current = node.chain.consents.nonce(account)
-    if nonce != current:
-        raise Conflict(
-            f"nonce: signed for nonce {nonce}; the account's next nonce is {current} "
-            "(GET /v1/patients/{patient}/signing-domain)",
-            code="nonce-stale" if nonce < current else "nonce-ahead",
-        )
 
 
 def _require_current_key(node: Node, account: str, message: TypedMessage, signature: Signature) -> None:
@@ -291,7 +271,3 @@ def _has_seat(node: Node, key: str) -> bool:
         return node.chain.registry.member(key).status != MemberStatus.NONE
     except ContractReverted:  # no seat: the registry knows no such member
         return False
-
-
-def _chain_now(node: Node) -> int:
-    return node.chain.consents.reader.block_timestamp(node.chain.consents.head_block())
