@@ -799,39 +799,33 @@ function grantBody(message, careFrom, careTo, signature) {
            notice_hash: message.noticeHash.slice(2), nonce: message.nonce, deadline: message.deadline, signature };
 }
 
-async function revoke(event, consentId) {
-  const button = event.currentTarget;
-  await guarded(button, async () => {
+// a signed act on one consent (revoke it; confirm one a guardian gave): shown in words, signed, relayed,
+// followed until on chain; what ``done`` says of the outcome is then shown
+async function consentAct(event, consentId, primaryType, wordsKey, path, done) {
+  await guarded(event.currentTarget, async () => {
     const domainInfo = await signingDomain();
     const now = Math.floor(Date.now() / 1000);
     const message = { patient: state.address, consentId, nonce: domainInfo.nonce, deadline: now + SIGNATURE_VALIDITY_S };
-    if (!(await confirmSignature(t("sign.revoke", { id: consentNumber(consentId) }), "ConsentRevocation", message,
+    if (!(await confirmSignature(t(wordsKey, { id: consentNumber(consentId) }), primaryType, message,
                                  domainInfo))) return status("");
-    const signature = await signTyped("ConsentRevocation", message, domainInfo);
-    const relay = await api("/v1/consents/revocations", { method: "POST", body: {
+    const signature = await signTyped(primaryType, message, domainInfo);
+    const relay = await api(path, { method: "POST", body: {
       consent_id: consentId, nonce: message.nonce, deadline: message.deadline, signature } });
     const outcome = await awaitRelay(relay);
     await loadConsents();
-    status(t("revoke.done", { id: consentNumber(consentId), state: outcome }));
+    status(done(outcome));
   });
 }
 
+function revoke(event, consentId) {
+  return consentAct(event, consentId, "ConsentRevocation", "sign.revoke", "/v1/consents/revocations",
+                    (outcome) => t("revoke.done", { id: consentNumber(consentId), state: outcome }));
+}
+
 // a consent a guardian gave in the patient's name becomes the patient's own word when they confirm it
-async function confirmConsent(event, consentId) {
-  const button = event.currentTarget;
-  await guarded(button, async () => {
-    const domainInfo = await signingDomain();
-    const now = Math.floor(Date.now() / 1000);
-    const message = { patient: state.address, consentId, nonce: domainInfo.nonce, deadline: now + SIGNATURE_VALIDITY_S };
-    if (!(await confirmSignature(t("sign.confirm_consent", { id: consentNumber(consentId) }), "ConsentConfirmation", message,
-                                 domainInfo))) return status("");
-    const signature = await signTyped("ConsentConfirmation", message, domainInfo);
-    const relay = await api("/v1/consents/confirmations", { method: "POST", body: {
-      consent_id: consentId, nonce: message.nonce, deadline: message.deadline, signature } });
-    const outcome = await awaitRelay(relay);
-    await loadConsents();
-    status(outcome);
-  });
+function confirmConsent(event, consentId) {
+  return consentAct(event, consentId, "ConsentConfirmation", "sign.confirm_consent", "/v1/consents/confirmations",
+                    (outcome) => outcome);
 }
 
 async function loadHistory() {
