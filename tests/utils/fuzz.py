@@ -2,10 +2,10 @@
 ``make bench`` share it.
 
 Stateless: generated requests for every operation. Stateful: scenarios over the operations the
-schema's OpenAPI links join, following them (an upload leads to its record, a relay to its status ...). Every response is
-checked: no server error, a status the schema declares, the declared content type, and a body
-that matches the declared schema. 503 counts as a server error unless it is the node saying that
-another member's node (unreachable in these tests) could not be reached.
+schema's OpenAPI links join, following them (an upload leads to its record, a relay to its status
+...). Every response is checked: no server error, a status the schema declares, the declared
+content type, and a body that matches the declared schema. 503 counts as a server error unless it
+is the node saying that another member's node (unreachable in these tests) could not be reached.
 """
 
 from __future__ import annotations
