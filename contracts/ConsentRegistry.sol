@@ -116,21 +116,28 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
     // ------------------------------------------------------------------- GRANTS
     /// @notice Grants consent, sent by the patient or one of their delegates who manages consents.
     /// @dev Requirements: caller is the patient or a managing delegate before its end whose excluded
-    /// categories the grant does not touch (so never the zero address); non-empty
-    /// categories and purposes;
-    /// `validFrom < validUntil` and `validUntil` in the future. Emits {ConsentGranted}.
-    function grant(address patient, GrantTerms calldata terms) external returns (uint256) {
-        _checkActs(patient, msg.sender, terms.categories);
-        return _grant(_patients[patient], patient, terms, msg.sender);
+    /// categories the grant does not touch (so never the zero address); `terms` as the interface lays them
+    /// out, with non-empty categories and purposes, `validFrom < validUntil` and `validUntil` in the future.
+    /// Emits {ConsentGranted}.
+    function grant(address patient, address[] calldata named, uint256 terms, bytes32 noticeHash)
+        external
+        returns (uint256)
+    {
+        _checkActs(patient, msg.sender, uint16(terms));
+        PatientState memory ps = _patients[patient];
+        _patients[patient].consentCount = ps.consentCount + 1;
+        return _grant(patient, ps.consentCount, named, terms, noticeHash, msg.sender);
     }
 
     /// @notice Grants consent on the patient's behalf with their (or a delegate's) EIP-712 signature.
     /// @dev Requirements: caller is an active member; deadline not passed; the signature is by the
-    /// patient or a delegate over the current nonce; scope and window as in {grant}.
-    /// Emits {ConsentGranted}.
+    /// patient or a delegate over the current nonce; scope and window as in {grant}. The patient's nonce
+    /// and consent count share a slot, written once. Emits {ConsentGranted}.
     function grantBySig(
         address patient,
-        GrantTerms calldata terms,
+        address[] calldata named,
+        uint256 terms,
+        bytes32 noticeHash,
         uint256 deadline,
         uint8 v,
         bytes32 r,
@@ -139,11 +146,18 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
         if (!_isActiveMember(msg.sender)) revert ConsentRegistryNotActiveMember(msg.sender);
         if (block.timestamp > deadline) revert ConsentRegistryExpiredSignature(deadline);
         PatientState storage ps = _patients[patient];
-        uint64 nonce = ps.nonce;
-        address signer = _recoverTyped(_grantHash(patient, terms, nonce, deadline), v, r, s);
-        _checkSigner(patient, signer, terms.categories);
-        ps.nonce = nonce + 1;
-        return _grant(ps, patient, terms, signer);
+        uint256 counters;
+        assembly ("memory-safe") {
+            counters := sload(ps.slot)
+        }
+        address signer =
+            _recoverTyped(_grantHash(patient, named, terms, noticeHash, uint64(counters), deadline), v, r, s);
+        _checkSigner(patient, signer, uint16(terms));
+        // the nonce (bits 0-63) and the consent count (64-127) both step by one, in one write
+        assembly ("memory-safe") {
+            sstore(ps.slot, add(counters, 0x10000000000000001))
+        }
+        return _grant(patient, uint64(counters >> 64), named, terms, noticeHash, signer);
     }
 
     // -------------------------------------------------------------- REVOCATIONS
@@ -633,70 +647,76 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
     }
 
     // ------------------------------------------------------------------ INTERNAL
-    function _grantHash(address patient, GrantTerms calldata t, uint64 nonce, uint256 deadline)
-        private
-        pure
-        returns (bytes32)
-    {
-        return keccak256(
-            abi.encode(
-                GRANT_TYPEHASH,
-                patient,
-                keccak256(abi.encodePacked(t.grantees)),
-                t.categories,
-                t.purposes,
-                t.validFrom,
-                t.validUntil,
-                t.careFrom,
-                t.careTo,
-                t.noticeVersion,
-                t.noticeHash,
-                nonce,
-                deadline
-            )
-        );
+    /// @dev The EIP-712 struct hash of a `ConsentGrant`: `terms` unpacked into its fields, the grantees hashed
+    /// as their 32-byte words (what `abi.encodePacked` of an address array gives, and how calldata holds them).
+    function _grantHash(
+        address patient,
+        address[] calldata named,
+        uint256 terms,
+        bytes32 noticeHash,
+        uint64 nonce,
+        uint256 deadline
+    ) private pure returns (bytes32 structHash) {
+        bytes32 typeHash = GRANT_TYPEHASH;
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            let size := shl(5, named.length)
+            calldatacopy(m, named.offset, size)
+            let granteesHash := keccak256(m, size)
+            mstore(m, typeHash)
+            mstore(add(m, 0x20), patient)
+            mstore(add(m, 0x40), granteesHash)
+            mstore(add(m, 0x60), and(terms, 0xffff))
+            mstore(add(m, 0x80), and(shr(16, terms), 0xff))
+            mstore(add(m, 0xa0), and(shr(32, terms), 0xffffffff))
+            mstore(add(m, 0xc0), and(shr(64, terms), 0xffffffff))
+            mstore(add(m, 0xe0), and(shr(96, terms), 0xffff))
+            mstore(add(m, 0x100), and(shr(112, terms), 0xffff))
+            mstore(add(m, 0x120), and(shr(128, terms), 0xffff))
+            mstore(add(m, 0x140), noticeHash)
+            mstore(add(m, 0x160), nonce)
+            mstore(add(m, 0x180), deadline)
+            structHash := keccak256(m, 0x1a0)
+        }
     }
 
-    function _grant(PatientState storage ps, address patient, GrantTerms calldata t, address signer)
-        private
-        returns (uint256 consentId)
-    {
-        if (t.categories == 0 || t.purposes == 0) revert ConsentRegistryEmptyScope(t.categories, t.purposes);
-        if (t.validFrom >= t.validUntil || t.validUntil <= block.timestamp) {
-            revert ConsentRegistryInvalidWindow(t.validFrom, t.validUntil);
-        }
-        if (t.careTo != 0 && t.careFrom > t.careTo) revert ConsentRegistryInvalidCareRange(t.careFrom, t.careTo);
-        if (t.noticeVersion == 0 || t.noticeHash == bytes32(0)) {
-            revert ConsentRegistryInvalidNotice(t.noticeVersion, t.noticeHash);
-        }
-        uint128 recipients = _recipientSet(t.grantees);
-        uint64 index = ps.consentCount;
-        ps.consentCount = index + 1;
+    /// @dev Stores the consent as one word (its recipients below the low 128 bits of `terms`, with the state
+    /// Active in bits 24-31 of those) and emits its event; the caller has counted it (`index`).
+    function _grant(
+        address patient,
+        uint64 index,
+        address[] calldata named,
+        uint256 terms,
+        bytes32 noticeHash,
+        address signer
+    ) private returns (uint256 consentId) {
+        _checkTerms(terms, noticeHash);
+        uint128 recipients = _recipientSet(named);
         consentId = (uint256(uint160(patient)) << 96) | index;
-        _consents[consentId] = Consent({
-            recipients: recipients,
-            categories: t.categories,
-            purposes: t.purposes,
-            state: ConsentState.Active,
-            validFrom: t.validFrom,
-            validUntil: t.validUntil,
-            careFrom: t.careFrom,
-            careTo: t.careTo
-        });
-        emit ConsentGranted(
-            consentId,
-            patient,
-            t.grantees,
-            t.categories,
-            t.purposes,
-            t.validFrom,
-            t.validUntil,
-            t.careFrom,
-            t.careTo,
-            t.noticeVersion,
-            t.noticeHash,
-            signer
-        );
+        uint256 stored = uint256(recipients) | (uint256(uint128(terms)) << 128)
+            | (uint256(uint8(ConsentState.Active)) << 152);
+        Consent storage c = _consents[consentId];
+        assembly ("memory-safe") {
+            sstore(c.slot, stored)
+        }
+        emit ConsentGranted(consentId, patient, terms, recipients, noticeHash, signer);
+    }
+
+    function _checkTerms(uint256 terms, bytes32 noticeHash) private view {
+        if (terms >> 144 != 0 || uint8(terms >> 24) != 0) revert ConsentRegistryInvalidTerms(terms);
+        uint16 categories = uint16(terms);
+        uint8 purposes = uint8(terms >> 16);
+        if (categories == 0 || purposes == 0) revert ConsentRegistryEmptyScope(categories, purposes);
+        uint32 validFrom = uint32(terms >> 32);
+        uint32 validUntil = uint32(terms >> 64);
+        if (validFrom >= validUntil || validUntil <= block.timestamp) {
+            revert ConsentRegistryInvalidWindow(validFrom, validUntil);
+        }
+        uint16 careFrom = uint16(terms >> 96);
+        uint16 careTo = uint16(terms >> 112);
+        if (careTo != 0 && careFrom > careTo) revert ConsentRegistryInvalidCareRange(careFrom, careTo);
+        uint16 noticeVersion = uint16(terms >> 128);
+        if (noticeVersion == 0 || noticeHash == bytes32(0)) revert ConsentRegistryInvalidNotice(noticeVersion, noticeHash);
     }
 
     /// @dev The named members as a bit set over their index: each must be an active member now (so

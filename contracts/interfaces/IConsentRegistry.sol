@@ -35,21 +35,15 @@ interface IConsentRegistry {
         uint16 careTo;
     }
 
-    /// @notice What a patient grants: to whom (the members named, each active when signed), which
-    /// categories and purposes (bit sets), the window `[validFrom, validUntil)` in seconds, the days of
-    /// care `[careFrom, careTo]` whose records it covers (0 = open end), and which version of the
-    /// consortium's privacy notice (and its SHA-256) the patient was shown before signing.
-    struct GrantTerms {
-        address[] grantees;
-        uint16 categories;
-        uint8 purposes;
-        uint32 validFrom;
-        uint32 validUntil;
-        uint16 careFrom;
-        uint16 careTo;
-        uint16 noticeVersion;
-        bytes32 noticeHash;
-    }
+    // A grant's terms. `grantees`: the members it names, each active when signed. `terms`: the rest in one
+    // word, which is how `grant`, `grantBySig` and {ConsentGranted} carry them (a relayed grant pays for every
+    // word of calldata and log). From the lowest bit: categories (bits 0-15) and purposes (16-23) as bit sets;
+    // bits 24-31 zero (where a stored consent keeps its state); the window `[validFrom, validUntil)` in
+    // seconds (32-63, 64-95); the days of care `[careFrom, careTo]` whose records it covers, 0 = open end
+    // (96-111, 112-127); the version of the consortium's privacy notice the patient was shown before signing
+    // (128-143); every higher bit zero. So the low 128 bits are the fields as {Consent} stores them above its
+    // recipients. `noticeHash`: the notice's SHA-256. The EIP-712 `ConsentGrant` the patient signs names each
+    // of these fields on its own.
 
     /// @notice What a patient lets a delegate (guardian) do, in one slot. `scope`: 0 none (removed),
     /// 1 view (read the patient's records, consents and history), 2 manage (also grant, revoke and
@@ -127,21 +121,19 @@ interface IConsentRegistry {
     error ConsentRegistryDuplicateRecipient(address grantee);
     error ConsentRegistryInvalidCareRange(uint16 careFrom, uint16 careTo);
     error ConsentRegistryInvalidNotice(uint16 noticeVersion, bytes32 noticeHash);
+    /// @notice Bits of `terms` that carry nothing are set (bits 24-31, or above bit 143).
+    error ConsentRegistryInvalidTerms(uint256 terms);
 
     // ----------------------------------------------------------------- EVENTS
-    /// @notice A grant, with every term the patient signed: the members it names, the scope and window,
-    /// the days of care it covers and the privacy notice the patient was shown (`noticeHash`, SHA-256).
+    /// @notice A grant, with every term the patient signed: the members it names (`recipients`: one bit per
+    /// consortium index, as {Consent} stores them; `grantees(consentId)` lists their accounts), the scope,
+    /// window, days of care and notice version (`terms`, laid out as "A grant's terms" above says) and the privacy
+    /// notice's SHA-256, and who signed (the patient, or the delegate who acted for them).
     event ConsentGranted(
         uint256 indexed consentId,
         address indexed patient,
-        address[] grantees,
-        uint16 categories,
-        uint8 purposes,
-        uint32 validFrom,
-        uint32 validUntil,
-        uint16 careFrom,
-        uint16 careTo,
-        uint16 noticeVersion,
+        uint256 terms,
+        uint128 recipients,
         bytes32 noticeHash,
         address signer
     );

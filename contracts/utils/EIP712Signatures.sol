@@ -35,7 +35,16 @@ abstract contract EIP712Signatures {
     /// @dev Recovers the signer of an EIP-712 struct hash; returns address(0) for any invalid signature.
     function _recoverTyped(bytes32 structHash, uint8 v, bytes32 r, bytes32 s) internal view returns (address) {
         if (uint256(s) > _HALF_ORDER || (v != 27 && v != 28)) return address(0);
-        bytes32 digest = keccak256(abi.encodePacked("\x19\x01", DOMAIN_SEPARATOR(), structHash));
+        bytes32 domainSeparator = DOMAIN_SEPARATOR();
+        bytes32 digest;
+        assembly ("memory-safe") {
+            // "\x19\x01" ‖ domain separator ‖ struct hash, in scratch memory (OpenZeppelin's toTypedDataHash)
+            let m := mload(0x40)
+            mstore(m, hex"1901")
+            mstore(add(m, 0x02), domainSeparator)
+            mstore(add(m, 0x22), structHash)
+            digest := keccak256(m, 0x42)
+        }
         return ecrecover(digest, v, r, s);
     }
 }

@@ -18,7 +18,7 @@ from ledger_api.chain.deployment import DeploymentManifest
 from ledger_api.chain.events import decode_log, event_topic
 from ledger_api.chain.reader import reader_for
 from ledger_api.chain.transactions import chain_call
-from ledger_api.chain.types import Delegation
+from ledger_api.chain.types import Delegation, GrantTerms
 
 LOG_CHUNK_BLOCKS = 10_000
 
@@ -113,6 +113,8 @@ class ChainView:
     #: restrictions of all their records (restricted, block)
     delegate_changes: dict[str, list[tuple[Delegation, int]]] = field(default_factory=dict)
     sharing_restrictions: dict[str, list[tuple[bool, int]]] = field(default_factory=dict)
+    #: member accounts by consortium index (``MemberAdded``): whom a grant's recipient set names
+    member_at: dict[int, str] = field(default_factory=dict)
 
     def trail(self, member: str) -> MemberTrail:
         return self.trails.get(checksum_address(member), MemberTrail())
@@ -122,7 +124,10 @@ def read_chain(w3: Web3, manifest: DeploymentManifest, *, head: int | None = Non
     """Reads every event of the consortium's contracts from their deployment block to ``head``."""
     head = int(chain_call(lambda: w3.eth.block_number)) if head is None else head
     start = min(c.block_number for c in manifest.contracts.values())
-    addresses = [manifest.address(n) for n in ("ConsentRegistry", "RecordRegistry", "AccessTrail")]
+    # the registry for its MemberAdded events: the members a grant's recipient set names, by index
+    addresses = [
+        manifest.address(n) for n in ("ConsortiumRegistry", "ConsentRegistry", "RecordRegistry", "AccessTrail")
+    ]
     view = ChainView(
         head=head, trails={}, consents={}, break_glass={}, records={}, block_time=BlockClock(reader_for(w3))
     )
@@ -151,21 +156,29 @@ def _apply(view: ChainView, name: str, args: dict[str, Any], block: int) -> None
         view.trails.setdefault(member, MemberTrail()).batches.append(
             BatchAnchor(int(args["fromSequence"]), int(args["toSequence"]), bytes(args["root"]), block)
         )
+    elif name == "MemberAdded":
+        view.member_at[int(args["index"])] = checksum_address(args["account"])
     elif name == "ConsentGranted":
         consent_id = int(args["consentId"])
+        recipients = int(args["recipients"])
+        terms = GrantTerms.unpacked(
+            tuple(view.member_at[i] for i in range(recipients.bit_length()) if recipients >> i & 1),
+            int(args["terms"]),
+            bytes(args["noticeHash"]),
+        )
         view.consents[consent_id] = ConsentFact(
             consent_id=consent_id,
             patient=checksum_address(args["patient"]),
-            grantees=tuple(checksum_address(g) for g in args["grantees"]),
-            categories=int(args["categories"]),
-            purposes=int(args["purposes"]),
-            valid_from=int(args["validFrom"]),
-            valid_until=int(args["validUntil"]),
+            grantees=terms.grantees,
+            categories=terms.categories,
+            purposes=terms.purposes,
+            valid_from=terms.valid_from,
+            valid_until=terms.valid_until,
             granted_block=block,
-            care_from=int(args["careFrom"]),
-            care_to=int(args["careTo"]),
-            notice_version=int(args["noticeVersion"]),
-            notice_hash=_hex(args["noticeHash"]),
+            care_from=terms.care_from,
+            care_to=terms.care_to,
+            notice_version=terms.notice_version,
+            notice_hash=terms.notice_hash.hex(),
         )
     elif name == "ConsentRevoked":
         fact = view.consents.get(int(args["consentId"]))

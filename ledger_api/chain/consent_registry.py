@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 from ledger_api.chain.calldata import checksum_address
+from ledger_api.chain.consortium_registry import ConsortiumRegistryClient
 from ledger_api.chain.contract import ContractClient, W
 from ledger_api.chain.events import decode_log, event_topic
 from ledger_api.chain.ids import consent_id_base, patient_of
@@ -86,6 +88,30 @@ class ConsentRegistryClient(ContractClient[W]):
     contract_name = "ConsentRegistry"
 
     # reads
+    def members_named(self, recipients: int) -> tuple[str, ...]:
+        """The accounts a consent's recipient set names (bit i: the member at consortium index i), in index
+        order. A member's index is given once and never reused, so each is read once per client."""
+        named = []
+        for index in (i for i in range(recipients.bit_length()) if recipients >> i & 1):
+            if index not in self._member_at:
+                self._member_at[index] = self._members.member_at(index).account
+            named.append(self._member_at[index])
+        return tuple(named)
+
+    def granted_terms(self, args: Any) -> GrantTerms:
+        """The terms a ``ConsentGranted`` event states: its ``terms`` word, ``noticeHash`` and the members its
+        ``recipients`` name."""
+        grantees = self.members_named(int(args["recipients"]))
+        return GrantTerms.unpacked(grantees, int(args["terms"]), bytes(args["noticeHash"]))
+
+    @cached_property
+    def _members(self) -> ConsortiumRegistryClient[Any]:
+        return ConsortiumRegistryClient(self.w3, self._read("registry"), reader=self.reader)
+
+    @cached_property
+    def _member_at(self) -> dict[int, str]:
+        return {}
+
     def consent(self, consent_id: int, *, block: int | str = "latest") -> Consent:
         _, categories, purposes, state, valid_from, valid_until, care_from, care_to = self._read(
             "consent", consent_id, block=block
@@ -216,17 +242,16 @@ class ConsentRegistryClient(ContractClient[W]):
             )
             for event in events:
                 args = event["args"]
+                terms = self.granted_terms(args) if name == "ConsentGranted" else None
                 found.append(
                     ConsentEvent(
-                        kind="grant" if name == "ConsentGranted" else "revocation",
+                        kind="grant" if terms is not None else "revocation",
                         consent_id=int(args["consentId"]),
                         block=int(event["blockNumber"]),
                         log_index=int(event["logIndex"]),
                         signer=checksum_address(args["signer"]),
-                        grantees=tuple(checksum_address(g) for g in args.get("grantees", ())),
-                        notice=(int(args["noticeVersion"]), bytes(args["noticeHash"]))
-                        if "noticeVersion" in args
-                        else None,
+                        grantees=terms.grantees if terms is not None else (),
+                        notice=(terms.notice_version, terms.notice_hash) if terms is not None else None,
                     )
                 )
         return sorted(found, key=lambda e: (e.block, e.log_index))
@@ -373,10 +398,10 @@ class ConsentRegistryClient(ContractClient[W]):
 
     # writes
     def grant(self, patient: str, terms: GrantTerms) -> W:
-        return self._write("grant", checksum_address(patient), terms.as_tuple())
+        return self._write("grant", checksum_address(patient), *_grant_arguments(terms))
 
     def grant_by_sig(self, patient: str, terms: GrantTerms, deadline: int, signature: tuple[int, bytes, bytes]) -> W:
-        return self._write("grantBySig", checksum_address(patient), terms.as_tuple(), deadline, *signature)
+        return self._write("grantBySig", checksum_address(patient), *_grant_arguments(terms), deadline, *signature)
 
     def revoke(self, consent_id: int) -> W:
         return self._write("revoke", consent_id)
@@ -495,3 +520,8 @@ def _account_event(name: str, args: Any, block: int, index: int, owner: str) -> 
         signer = checksum_address(args["signer"])
         return AccountEvent("recovery-cancelled", block, index, signer, new_key=key)
     return AccountEvent("minor", block, index, checksum_address(args["member"]))
+
+
+def _grant_arguments(terms: GrantTerms) -> tuple[list[str], int, bytes]:
+    """A grant as the contract takes it: the members named, the other terms in one word, the notice hash."""
+    return [checksum_address(g) for g in terms.grantees], terms.packed(), terms.notice_hash

@@ -219,11 +219,42 @@ class GrantTerms(_Model):
     def as_tuple(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in GRANT_TERM_FIELDS)
 
+    def packed(self) -> int:
+        """All but the grantees and the notice hash in the one word the contract takes and its
+        ``ConsentGranted`` event states (``IConsentRegistry``, "A grant's terms"). Raises ``ValueError``
+        for a field wider than the signed message's type."""
+        word = 0
+        for name, (shift, bits) in TERMS_LAYOUT.items():
+            value = getattr(self, name)
+            if not 0 <= value < 1 << bits:
+                raise ValueError(f"{name} does not fit in {bits} bits: {value}")
+            word |= value << shift
+        return word
+
+    @classmethod
+    def unpacked(cls, grantees: tuple[str, ...], terms: int, notice_hash: bytes) -> GrantTerms:
+        """The terms a ``ConsentGranted`` event states (its ``terms`` word and ``noticeHash``), with the
+        members its ``recipients`` name."""
+        fields = {name: (terms >> shift) & ((1 << bits) - 1) for name, (shift, bits) in TERMS_LAYOUT.items()}
+        return cls(grantees=grantees, notice_hash=bytes(notice_hash), **fields)
+
     @classmethod
     def of(cls, source: Any) -> GrantTerms:
         """The terms of anything that states them under these names (a signed grant, a request, a view)."""
         return cls(**{name: getattr(source, name) for name in GRANT_TERM_FIELDS})
 
+
+#: where each term sits in the contract's ``terms`` word: field -> (lowest bit, width); bits 24-31 stay zero
+#: (a stored consent keeps its state there)
+TERMS_LAYOUT = {
+    "categories": (0, 16),
+    "purposes": (16, 8),
+    "valid_from": (32, 32),
+    "valid_until": (64, 32),
+    "care_from": (96, 16),
+    "care_to": (112, 16),
+    "notice_version": (128, 16),
+}
 
 #: the terms of a consent, as every model of one names them (the contract's ``GrantTerms`` order): the signed
 #: message's own list

@@ -415,7 +415,7 @@ class RequestAnswers(BackgroundLoop):
             decoded = decode_log(node.w3, log)
             if decoded is None or decoded.name != "ConsentGranted":
                 continue
-            if node.address not in {checksum_address(g) for g in decoded.args["grantees"]}:
+            if node.address not in node.chain.consents.members_named(int(decoded.args["recipients"])):
                 continue
             answered += answer_from_grant(
                 node, patient=checksum_address(decoded.args["patient"]), consent_id=int(decoded.args["consentId"])

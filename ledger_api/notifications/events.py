@@ -109,6 +109,7 @@ def read_events(node: Node, low: int, high: int) -> list[AccountEvent]:
         tx = "0x" + bytes(log["transactionHash"]).hex().removeprefix("0x")
         key = f"{tx}:{decoded.log_index}"
         if decoded.name == "ConsentGranted":
+            terms = node.chain.consents.granted_terms(args)
             events.append(
                 AccountEvent(
                     f"grant:{key}",
@@ -118,14 +119,14 @@ def read_events(node: Node, low: int, high: int) -> list[AccountEvent]:
                     tx,
                     {
                         "consent_id": str(args["consentId"]),
-                        "grantees": [checksum_address(g) for g in args["grantees"]],
-                        "categories": _names(Category, args["categories"]),
-                        "purposes": _names(Purpose, args["purposes"]),
-                        "valid_from": int(args["validFrom"]),
-                        "valid_until": int(args["validUntil"]),
-                        "care_from": day_iso(int(args["careFrom"])),
-                        "care_to": day_iso(int(args["careTo"])),
-                        "notice_version": int(args["noticeVersion"]),
+                        "grantees": list(terms.grantees),
+                        "categories": _names(Category, terms.categories),
+                        "purposes": _names(Purpose, terms.purposes),
+                        "valid_from": terms.valid_from,
+                        "valid_until": terms.valid_until,
+                        "care_from": day_iso(terms.care_from),
+                        "care_to": day_iso(terms.care_to),
+                        "notice_version": terms.notice_version,
                         "signer": checksum_address(args["signer"]),
                     },
                 )

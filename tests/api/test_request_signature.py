@@ -244,9 +244,10 @@ def _contract_verdict(world: World, body: dict) -> bool:
     )
     consents = world.chain_as(world.a.account).consents.contract
     try:
-        consents.functions.grantBySig(body["patient"], terms.as_tuple(), body["deadline"], v, r, s).call(
-            {"from": world.a.address}
-        )
+        grantees, packed = list(terms.grantees), terms.packed()
+        consents.functions.grantBySig(
+            body["patient"], grantees, packed, terms.notice_hash, body["deadline"], v, r, s
+        ).call({"from": world.a.address})
         return True
     except (ContractLogicError, EthTesterTransactionFailed):
         return False

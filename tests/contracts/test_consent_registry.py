@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from eth_account import Account
 
-from ledger_api.chain.types import ConsentState, Review, Role
+from ledger_api.chain.types import ConsentState, GrantTerms, Review, Role
 from ledger_api.vocabulary import Category, Purpose, bitset
 from tests.utils.actors import X25519_KEY, Chain, manages, removal, reverts, views
 
@@ -24,8 +25,10 @@ class TestDirectGrants:
         )
         receipt = chain.as_(p).consents.grant(p.address, terms)
         event = receipt.event("ConsentGranted").args
-        assert (event["patient"], event["grantees"], event["signer"]) == (p.address, [b], p.address)
-        assert (event["noticeVersion"], event["noticeHash"]) == (terms.notice_version, terms.notice_hash)
+        assert (event["patient"], event["signer"]) == (p.address, p.address)
+        # the event states every term the patient signed: the members named (by index), the rest in one word
+        assert chain.read.consents.granted_terms(event) == terms
+        assert event["recipients"] == 1 << chain.read.registry.member(b).index
         cid = event["consentId"]
         assert cid >> 96 == int(p.address, 16)
         consents = chain.read.consents
@@ -92,6 +95,22 @@ class TestDirectGrants:
             grant(p.address, chain.terms(b).model_copy(update={"notice_version": 0}))
         with reverts("ConsentRegistryInvalidNotice", noticeHash=b"\0" * 32):
             grant(p.address, chain.terms(b).model_copy(update={"notice_hash": b"\0" * 32}))
+
+    def test_a_grant_carries_its_terms_in_one_word_with_no_stray_bits(self, chain: Chain) -> None:
+        p, b = chain.actors.patient, chain.actors.b.address
+        terms = chain.terms(b, care_from=20_400, care_to=20_410)
+        word = terms.packed()
+        assert GrantTerms.unpacked(terms.grantees, word, terms.notice_hash) == terms
+        consents = chain.as_(p).consents
+        for stray in (1 << 24, 1 << 31, 1 << 144, 1 << 255):  # the state's byte, and above the notice version
+            with reverts("ConsentRegistryInvalidTerms", terms=word | stray):
+                consents._write("grant", p.address, [b], word | stray, terms.notice_hash)
+        with pytest.raises(ValueError, match="categories"):
+            terms.model_copy(update={"categories": 1 << 16}).packed()
+        stored = chain.read.consents.consent(
+            _consent_id(consents._write("grant", p.address, [b], word, terms.notice_hash))
+        )
+        assert (stored.state, stored.care_from, stored.care_to) == (ConsentState.ACTIVE, 20_400, 20_410)
 
     def test_a_grant_limited_to_days_of_care_covers_records_of_those_days_only(self, chain: Chain) -> None:
         p, b = chain.actors.patient, chain.actors.b.address
