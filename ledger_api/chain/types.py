@@ -216,9 +216,6 @@ class GrantTerms(_Model):
     notice_version: int
     notice_hash: Bytes32
 
-    def as_tuple(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in GRANT_TERM_FIELDS)
-
     def packed(self) -> int:
         """All but the grantees and the notice hash in the one word the contract takes and its
         ``ConsentGranted`` event states (``IConsentRegistry``, "A grant's terms"). Raises ``ValueError``
@@ -256,8 +253,8 @@ TERMS_LAYOUT = {
     "notice_version": (128, 16),
 }
 
-#: the terms of a consent, as every model of one names them (the contract's ``GrantTerms`` order): the signed
-#: message's own list
+#: the terms of a consent, as every model of one names them (in the order of the EIP-712 ``ConsentGrant``'s
+#: fields): the signed message's own list
 GRANT_TERM_FIELDS = GRANT_TERMS
 
 
