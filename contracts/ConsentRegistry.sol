@@ -143,8 +143,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
         bytes32 r,
         bytes32 s
     ) external returns (uint256) {
-        if (!_isActiveMember(msg.sender)) revert ConsentRegistryNotActiveMember(msg.sender);
-        if (block.timestamp > deadline) revert ConsentRegistryExpiredSignature(deadline);
+        _checkRelay(deadline);
         PatientState storage ps = _patients[patient];
         uint256 counters;
         assembly ("memory-safe") {
@@ -175,8 +174,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
     /// @dev Requirements: caller is an active member; deadline not passed; signature by the patient
     /// or a delegate over the current nonce; consent exists, not yet revoked. Emits {ConsentRevoked}.
     function revokeBySig(uint256 consentId, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external {
-        if (!_isActiveMember(msg.sender)) revert ConsentRegistryNotActiveMember(msg.sender);
-        if (block.timestamp > deadline) revert ConsentRegistryExpiredSignature(deadline);
+        _checkRelay(deadline);
         address patient = _patientOf(consentId);
         PatientState storage ps = _patients[patient];
         uint64 nonce = ps.nonce;
@@ -192,8 +190,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
     /// @dev Requirements: caller an active member; deadline not passed; the signature by the patient's key
     /// (not a delegate's) over the nonce; the consent exists and is not revoked. Emits {ConsentConfirmed}.
     function confirmBySig(uint256 consentId, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external {
-        if (!_isActiveMember(msg.sender)) revert ConsentRegistryNotActiveMember(msg.sender);
-        if (block.timestamp > deadline) revert ConsentRegistryExpiredSignature(deadline);
+        _checkRelay(deadline);
         address patient = _patientOf(consentId);
         PatientState storage ps = _patients[patient];
         uint64 nonce = ps.nonce;
@@ -231,8 +228,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
         bytes32 r,
         bytes32 s
     ) external {
-        if (!_isActiveMember(msg.sender)) revert ConsentRegistryNotActiveMember(msg.sender);
-        if (block.timestamp > deadline) revert ConsentRegistryExpiredSignature(deadline);
+        _checkRelay(deadline);
         PatientState storage ps = _patients[patient];
         uint64 nonce = ps.nonce;
         address signer = _recoverTyped(
@@ -275,8 +271,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
     function restrictSharingBySig(address patient, bool restricted, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
         external
     {
-        if (!_isActiveMember(msg.sender)) revert ConsentRegistryNotActiveMember(msg.sender);
-        if (block.timestamp > deadline) revert ConsentRegistryExpiredSignature(deadline);
+        _checkRelay(deadline);
         PatientState storage ps = _patients[patient];
         uint64 nonce = ps.nonce;
         address signer = _recoverTyped(
@@ -295,8 +290,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
     function rotateKeyBySig(address account, address newKey, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
         external
     {
-        if (!_isActiveMember(msg.sender)) revert ConsentRegistryNotActiveMember(msg.sender);
-        if (block.timestamp > deadline) revert ConsentRegistryExpiredSignature(deadline);
+        _checkRelay(deadline);
         PatientState storage ps = _patients[account];
         uint64 nonce = ps.nonce;
         address signer = _recoverTyped(
@@ -330,8 +324,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
         bytes32 r,
         bytes32 s
     ) external {
-        if (!_isActiveMember(msg.sender)) revert ConsentRegistryNotActiveMember(msg.sender);
-        if (block.timestamp > deadline) revert ConsentRegistryExpiredSignature(deadline);
+        _checkRelay(deadline);
         address signer = _recoverTyped(
             keccak256(abi.encode(RECOVERY_APPROVAL_TYPEHASH, account, newKey, round, deadline)), v, r, s
         );
@@ -356,8 +349,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
 
     /// @notice {cancelRecovery} with the current key's EIP-712 signature.
     function cancelRecoveryBySig(address account, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external {
-        if (!_isActiveMember(msg.sender)) revert ConsentRegistryNotActiveMember(msg.sender);
-        if (block.timestamp > deadline) revert ConsentRegistryExpiredSignature(deadline);
+        _checkRelay(deadline);
         PatientState storage ps = _patients[account];
         uint64 nonce = ps.nonce;
         address pending = _recoveries[account].newKey;
@@ -413,8 +405,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
         bytes32 r,
         bytes32 s
     ) external {
-        if (!_isActiveMember(msg.sender)) revert ConsentRegistryNotActiveMember(msg.sender);
-        if (block.timestamp > deadline) revert ConsentRegistryExpiredSignature(deadline);
+        _checkRelay(deadline);
         Minor memory minor = _minors[account];
         if (minor.until == 0) revert ConsentRegistryNotMinor(account);
         if (block.timestamp / 1 days < minor.until) revert ConsentRegistryMinorNotOfAge(account, minor.until);
@@ -843,6 +834,12 @@ contract ConsentRegistry is IConsentRegistry, EIP712Signatures, MembershipMirror
         rec.approvals = 0;
         rec.readyAt = 0;
         emit RecoveryCancelled(account, pending, signer);
+    }
+
+    /// @dev Where every by-signature act starts: an active member relays it, before the signature's deadline.
+    function _checkRelay(uint256 deadline) private view {
+        if (!_isActiveMember(msg.sender)) revert ConsentRegistryNotActiveMember(msg.sender);
+        if (block.timestamp > deadline) revert ConsentRegistryExpiredSignature(deadline);
     }
 
     function _checkSigner(address patient, address signer, uint16 categories) private view {
