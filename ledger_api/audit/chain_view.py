@@ -18,7 +18,7 @@ from ledger_api.chain.deployment import DeploymentManifest
 from ledger_api.chain.events import decode_log, event_topic
 from ledger_api.chain.reader import reader_for
 from ledger_api.chain.transactions import chain_call
-from ledger_api.chain.types import Delegation, GrantTerms
+from ledger_api.chain.types import Delegation, GrantTerms, member_indices
 
 LOG_CHUNK_BLOCKS = 10_000
 
@@ -162,9 +162,7 @@ def _apply(view: ChainView, name: str, args: dict[str, Any], block: int) -> None
         consent_id = int(args["consentId"])
         recipients = int(args["recipients"])
         terms = GrantTerms.unpacked(
-            tuple(view.member_at[i] for i in range(recipients.bit_length()) if recipients >> i & 1),
-            int(args["terms"]),
-            bytes(args["noticeHash"]),
+            tuple(view.member_at[i] for i in member_indices(recipients)), int(args["terms"]), bytes(args["noticeHash"])
         )
         view.consents[consent_id] = ConsentFact(
             consent_id=consent_id,

@@ -22,6 +22,7 @@ from ledger_api.chain.types import (
     Recovery,
     Review,
     Succession,
+    member_indices,
 )
 
 
@@ -92,7 +93,7 @@ class ConsentRegistryClient(ContractClient[W]):
         """The accounts a consent's recipient set names (bit i: the member at consortium index i), in index
         order. A member's index is given once and never reused, so each is read once per client."""
         named = []
-        for index in (i for i in range(recipients.bit_length()) if recipients >> i & 1):
+        for index in member_indices(recipients):
             if index not in self._member_at:
                 self._member_at[index] = self._members.member_at(index).account
             named.append(self._member_at[index])

@@ -253,6 +253,12 @@ TERMS_LAYOUT = {
     "notice_version": (128, 16),
 }
 
+
+def member_indices(recipients: int) -> list[int]:
+    """The consortium indexes a consent's recipient set names (bit i: the member at index i), in order."""
+    return [index for index in range(recipients.bit_length()) if recipients >> index & 1]
+
+
 #: the terms of a consent, as every model of one names them (in the order of the EIP-712 ``ConsentGrant``'s
 #: fields): the signed message's own list
 GRANT_TERM_FIELDS = GRANT_TERMS
