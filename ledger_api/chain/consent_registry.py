@@ -114,14 +114,13 @@ class ConsentRegistryClient(ContractClient[W]):
         return {}
 
     def consent(self, consent_id: int, *, block: int | str = "latest") -> Consent:
-        _, categories, purposes, state, valid_from, valid_until, care_from, care_to = self._read(
+        recipients, categories, purposes, state, valid_from, valid_until, care_from, care_to = self._read(
             "consent", consent_id, block=block
         )
-        named = self._read("grantees", consent_id, block=block)
         return Consent(
             consent_id=consent_id,
             patient=patient_of(consent_id),
-            grantees=tuple(checksum_address(g) for g in named),
+            grantees=self.members_named(recipients),
             categories=categories,
             purposes=purposes,
             state=ConsentState(state),
