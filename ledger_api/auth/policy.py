@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ledger_api.auth.caller import Caller
+from ledger_api.auth.delegation import standing
 from ledger_api.chain.types import DelegateScope
 from ledger_api.errors import Forbidden, NotFound
 from ledger_api.node import Node
@@ -258,7 +259,7 @@ def role_of(node: Node, caller: Caller, patient: str | None = None) -> Role:
         return "local" if caller.local else "remote"
     if patient is None or caller.address == patient:
         return "patient"
-    delegation = node.chain.consents.delegation(patient, caller.address)
+    delegation = standing(node, patient, caller.address)
     if delegation is None:
         return "other-patient"
     return "delegate" if delegation.scope == DelegateScope.MANAGE else "viewing-delegate"
