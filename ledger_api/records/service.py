@@ -510,17 +510,22 @@ def _authorize(node: Node, caller: Caller, record: Record | Row[Any], purpose: P
     """Reads the consent (else a break-glass) at ``block``, the latest block, logged with the entry.
 
     A restriction (of this record, here; of all the patient's records, on chain) leaves the custodian
-    only legal purposes, and another member only a break-glass: the chain's consent check answers no
-    while the patient's sharing is restricted, and this record's restriction skips it."""
+    legal purposes and a break-glass it declared itself (life and health, PIPL Art. 13(4): its own
+    emergency department may need the record), and another member only a break-glass: the chain's
+    consent check answers no while the patient's sharing is restricted, and this record's restriction
+    skips it."""
     consents = node.chain.consents
     if caller.local:
-        if purpose != Purpose.LEGAL and (record.restricted or consents.is_restricted(record.patient, block)):
-            raise RecordRestricted(
-                "the patient restricted this record (an erasure request within its retention period): "
-                "this hospital may read it only for purpose legal",
-                code="record-restricted",
-            )
-        return "custodian", ""
+        if purpose == Purpose.LEGAL or not (record.restricted or consents.is_restricted(record.patient, block)):
+            return "custodian", ""
+        own_break_glass = consents.emergency_access(record.patient, caller.address, block)
+        if own_break_glass is not None:
+            return "break_glass", f"{own_break_glass:064x}"
+        raise RecordRestricted(
+            "the patient restricted this record (an erasure request within its retention period): "
+            "this hospital may read it only for purpose legal, or under a break-glass it declares",
+            code="record-restricted",
+        )
     consent_id = (
         None
         if record.restricted or record.hidden
