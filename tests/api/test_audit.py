@@ -387,3 +387,41 @@ def test_the_patients_own_copies_and_restrictions_pass_and_a_release_despite_a_r
         world, _read_by_b(world, records["labs"], authorization=f"{consent_id:064x}", category=Category.LABS)
     )
     assert _codes(_audit(world)) == {"release-while-restricted"}
+
+
+def test_a_restricted_record_opens_only_for_legal_purposes_and_a_declared_break_glass_and_the_audit_agrees(
+    world: World,
+) -> None:
+    """PIPL Art. 47 and 13(4): once the patient restricts a record, a consent no longer opens it; the custodian
+    reads it for purpose legal, and any member, the custodian's own emergency department included, under a
+    break-glass it declared. Each of those reads passes the audit."""
+    record_id = upload(world).json()["id"]
+    grant(world, world.b.address)
+    assert fetch(world, world.b, record_id).status_code == 200
+    with world.node.patient_client(world.patient) as client:
+        assert client.delete(f"/v1/records/{record_id}").json()["action"] == "restrict"
+    denied = fetch(world, world.b, record_id)
+    assert denied.status_code == 403 and denied.json()["code"] == "consent-denied"
+    refused = fetch(world, world.a, record_id)
+    assert refused.status_code == 403 and refused.json()["code"] == "record-restricted"
+    assert fetch(world, world.a, record_id, Purpose.LEGAL).headers[header_names.BASIS] == "custodian"
+
+    world.chain_as(world.c.account).consents.declare_break_glass(world.patient.address, b"\x02" * 32)
+    other = fetch(world, world.c, record_id)
+    assert other.status_code == 200 and other.headers[header_names.BASIS] == "break_glass"
+    with world.node.member_client(world.a.account) as client:
+        declared = client.post(
+            "/v1/emergency",
+            json={
+                "patient": world.patient.address,
+                "reason_code": 1,
+                "justification": "brought in unconscious; the restricted discharge letter lists her allergies",
+                "clinician": "dr-er-04",
+            },
+        )
+    assert declared.status_code == 201, declared.text
+    own = fetch(world, world.a, record_id)
+    assert own.status_code == 200 and own.headers[header_names.BASIS] == "break_glass"
+    assert fetch(world, world.b, record_id).status_code == 403  # B declared nothing: the consent stays overridden
+    world.node.drain()
+    assert _codes(_audit(world)) == set()
