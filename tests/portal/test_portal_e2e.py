@@ -9,9 +9,11 @@ Chinese. Hospitals act through their own signed API calls. Screenshots of each s
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import httpx
 import pytest
 import zxingcpp
 from eth_account import Account
+from fhir.resources.R4B.bundle import Bundle
 from medledger_crypto import MemberIdentity, MinorClaim, recover_typed
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
@@ -434,7 +437,12 @@ PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360f8cfc000000301010018dd8db40000000049454e44ae426082"
 )
-OBSERVATION = {"resourceType": "Observation", "status": "final", "valueQuantity": {"value": 6.1, "unit": "%"}}
+OBSERVATION = {
+    "resourceType": "Observation",
+    "status": "final",
+    "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4", "display": "HbA1c"}]},
+    "valueQuantity": {"value": 6.1, "unit": "%"},
+}
 #: a one-page PDF (a scanned referral letter, say)
 PDF = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
@@ -516,6 +524,10 @@ def test_a_patient_views_downloads_exports_and_restricts_their_records(
     chain = Chain(RpcBackend(state["chain"]).w3, DeploymentManifest.load(data / "chain" / "deployment.json"))
     checks = verify_archive(archive, chain.records)
     assert passed(checks) and {c.record_id for c in checks} == {note, photo, labs, study, letter}
+    with zipfile.ZipFile(io.BytesIO(archive)) as z:
+        bundle = Bundle.model_validate_json(z.read("bundle.json"))  # FHIR R4: what a validator accepts
+    kinds = sorted(entry.resource.__resource_type__ for entry in bundle.entry)
+    assert kinds == ["DocumentReference"] * 4 + ["Observation"]
     page.screenshot(path=artifacts / f"21-{screen}-exported.png", full_page=True)
 
     # restrict one record (signed in words here, applied by the hospital that holds it), then lift it
@@ -945,7 +957,7 @@ def test_a_guardian_looks_after_a_childs_account_from_the_portal(
         json={"account": child, "guardian": guardian.address, "date_of_birth": born, "identity_checked_by": "desk-3"},
     )
     assert enrolled.status_code == 201, enrolled.text
-    consortium.upload("dapeng", child, "immunizations", b"MMR dose 2")
+    record = consortium.upload("dapeng", child, "immunizations", b"MMR dose 2")
     context, page, errors = wallet_page(browser, consortium, portal, guardian, screen=screen, bypass_csp=True)
     page.goto(f"{consortium.url(portal)}/portal/")
     page.locator("#wallet-connect").click()
@@ -960,6 +972,12 @@ def test_a_guardian_looks_after_a_childs_account_from_the_portal(
     expect(page.locator("#acting")).to_be_visible()
     expect(page.locator("#acting-words")).to_contain_text(child)
     expect(page.locator("#records-body tr")).to_have_count(1)  # the child's record
+    # the guardian reads it, decrypted in their browser; the hospital that holds it logs the guardian's copy
+    page.locator(f'tr[data-record-id="{record}"] button[data-action="view"]').click()
+    expect(page.locator("#view-dialog pre")).to_contain_text("MMR dose 2")
+    page.locator("#view-close").click()
+    trail = consortium.clients["dapeng"].get(f"/v1/patients/{child}/access-log").json()
+    assert [(e["action"], e["requester"]) for e in trail] == [("self_access", guardian.address)]
 
     go(page, "consents")
     page.locator(f'#grant-members input[value="{consortium.account("nanao")}"]').check()

@@ -123,15 +123,17 @@ export async function decryptRecord(ciphertext, dataKey, associatedData) {
 
 /**
  * Fetches the patient's own copy of a record (through the node the page came from) and opens it here.
- * ``fetcher(path, headers)`` returns a fetch Response (the portal adds the session).
+ * ``fetcher(path, headers)`` returns a fetch Response (the portal adds the session). ``readerAddress``: the
+ * signed-in account, for which the custodian wrapped the key: the patient's own, or their delegate's.
  */
-export async function openOwnRecord(fetcher, patient, recordId, reader) {
+export async function openOwnRecord(fetcher, patient, recordId, reader, readerAddress) {
   const response = await fetcher(`/v1/patients/${patient}/records/${recordId}/content`,
                                  { "X-MedLedger-Reader-Key": reader.header });
   const h = (name) => response.headers.get(name);
   const ciphertext = new Uint8Array(await response.arrayBuffer());
   const version = Number(h("X-MedLedger-Version"));
-  const dataKey = await unwrapDataKey(fromBase64(h("X-MedLedger-Wrapped-Key")), reader, recordId, version, patient);
+  const dataKey = await unwrapDataKey(fromBase64(h("X-MedLedger-Wrapped-Key")), reader, recordId, version,
+                                     readerAddress);
   const sealedBy = h("X-MedLedger-Sealed-By") || h("X-MedLedger-Custodian");
   const plaintext = await decryptRecord(ciphertext, dataKey,
                                         recordContext(recordId, version, sealedBy, h("X-MedLedger-Patient")));

@@ -478,7 +478,8 @@ async function fetchOwn(path, headers) {
 
 async function openRecord(record) {
   state.reader ??= await ownRecords.newReaderKey();  // made once per page; its private half never leaves it
-  return ownRecords.openOwnRecord(fetchOwn, state.address, record.id, state.reader);
+  // the key is wrapped for whoever signed in: the patient, or a guardian acting for them
+  return ownRecords.openOwnRecord(fetchOwn, state.address, record.id, state.reader, state.own);
 }
 
 function blobUrl(bytes, type) {
