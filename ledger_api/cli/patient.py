@@ -324,6 +324,14 @@ def export(
     key: KeyOpt,
     out: Annotated[Path, typer.Option("--out", help="Where to write the archive (a .zip).")],
     node: NodeOpt = None,
+    of: Annotated[
+        str | None,
+        typer.Option(
+            "--patient",
+            help="The account of a patient whose delegate you are, allowed to see their records "
+            "(default: your own account).",
+        ),
+    ] = None,
 ) -> None:
     """Downloads all the patient's records, from every member, into one archive (decrypted here; the
     nodes never see the plaintext), with a manifest that ``verify-export`` checks against the chain."""
@@ -335,16 +343,22 @@ def export(
         if out.exists():
             raise ValueError(f"{out} exists; refusing to overwrite it")
         partial = out.with_name(out.name + ".part")
-        with (
-            patient_client(node_url(node), patient, resources=(CONSORTIUM_VIEW,)) as client,
-            open(partial, "wb") as sink,
-        ):
-            outcome = export_records(
-                client,
-                account_of(client),
-                sink,
-                progress=lambda done, total: console.print(f"record {done} of {total}"),
-            )
+        try:
+            with (
+                patient_client(node_url(node), patient, resources=(CONSORTIUM_VIEW,)) as client,
+                open(partial, "wb") as sink,
+            ):
+                signer = account_of(client)
+                outcome = export_records(
+                    client,
+                    of or signer,
+                    sink,
+                    reader=signer,
+                    progress=lambda done, total: console.print(f"record {done} of {total}"),
+                )
+        except BaseException:
+            partial.unlink(missing_ok=True)  # half an archive is no archive: nothing is left to mistake for one
+            raise
         partial.replace(out)
         missing = [m["name"] for m in outcome["members"] if m["status"] != "returned"]
         console.print(f"{outcome['records']} records written to {out}")

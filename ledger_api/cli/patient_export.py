@@ -28,14 +28,17 @@ def export_records(
     account: str,
     sink: BinaryIO,
     *,
+    reader: str | None = None,
     progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> dict[str, Any]:
-    """Writes the archive of ``account``'s records to ``sink`` (``client``: a session of the key that signs for it);
-    returns what was (and was not) reached."""
+    """Writes the archive of ``account``'s records to ``sink`` and returns what was (and was not) reached.
+    ``client``: a session of the key that signs for ``reader``, the patient's account (the default) or a
+    delegate's whose scope lets them see the patient's records; the custodians wrap each key for it."""
     overview = check(client.get(f"/v1/patients/{account}/overview/records")).json()
     domain = check(client.get(f"/v1/patients/{account}/signing-domain")).json()
-    reader = HpkePrivateKey.generate()
-    reader_key = base64.b64encode(reader.public_key().to_bytes()).decode()
+    reader_account = reader or account
+    reader_private = HpkePrivateKey.generate()
+    reader_key = base64.b64encode(reader_private.public_key().to_bytes()).decode()
     records = [r for r in overview["records"] if not r["erased"] and r["latest_version"] >= 1]
     writer = ArchiveWriter(
         sink,
@@ -53,7 +56,9 @@ def export_records(
         version = int(h[header_names.VERSION])
         record_id = bytes.fromhex(record["id"])
         data_key = unwrap_data_key(
-            base64.b64decode(h[header_names.WRAPPED_KEY]), reader, WrapContext(record_id, version, account)
+            base64.b64decode(h[header_names.WRAPPED_KEY]),
+            reader_private,
+            WrapContext(record_id, version, reader_account),
         )
         key_bytes = bytes(data_key._material())
         context = RecordContext(

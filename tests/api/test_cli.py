@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
 from medledger_crypto import DEV_SCRYPT, KeyRotation, PatientIdentity, sign_typed
 from typer.testing import CliRunner
 
+from ledger_api.chain.deployment import Consortium
 from ledger_api.cli import app
 from ledger_api.core import headers as header_names
 from ledger_api.notifications.service import verify_signature
+from ledger_api.records.export_archive import passed, verify_archive
 from tests.api.conftest import World
-from tests.utils.records import upload
+from tests.utils.actors import views
+from tests.utils.records import LAB_REPORT, upload
 from tests.utils.webhooks import Receiver
 
 runner = CliRunner()
@@ -284,3 +288,47 @@ def test_after_a_key_rotation_the_cli_signs_for_the_account_with_the_new_key(
     assert consents.consent_count(account) == 2
     retired = runner.invoke(app, ["patient", "consents", "--key", str(old_file)])
     assert retired.exit_code != 0 and "key-retired" in retired.output
+
+
+def test_a_patient_and_their_delegate_export_every_record_into_an_archive_the_chain_vouches_for(
+    world: World, cli_env: dict[str, Path], tmp_path: Path
+) -> None:
+    """`patient export` writes the archive; a delegate allowed to see the records exports them with
+    `--patient`; anyone else gets a one-line refusal and no file."""
+    keys = {name: tmp_path / f"{name}-key.json" for name in ("patient", "guardian", "other")}
+    for name, account in (("patient", world.patient), ("guardian", world.stranger), ("other", world.other_patient)):
+        PatientIdentity(account).backup(keys[name], "patient passphrase for tests 9", dev_mode=True)
+    record_id = upload(world).json()["id"]
+    world.chain_as(world.patient).consents.set_delegate(views(world.stranger.address))
+    _wait_anchored(world, record_id)  # the node's worker runs here: the chain must vouch for the record
+    chain = Consortium(world.backend.w3, world.manifest)
+
+    own, theirs = tmp_path / "mine.zip", tmp_path / "for-patient.zip"
+    assert "1 records written" in _ok("patient", "export", "--key", str(keys["patient"]), "--out", str(own))
+    out = _ok(
+        "patient", "export", "--key", str(keys["guardian"]), "--patient", world.patient.address, "--out", str(theirs)
+    )
+    assert "1 records written" in out
+    for archive in (own, theirs):
+        checks = verify_archive(archive.read_bytes(), chain.records)
+        assert passed(checks) and [c.record_id for c in checks] == [record_id]
+        with zipfile.ZipFile(archive) as z:
+            manifest = json.loads(z.read("manifest.json"))
+            assert manifest["patient"] == world.patient.address
+            assert z.read(manifest["records"][0]["file"]) == LAB_REPORT
+
+    refused = tmp_path / "not-mine.zip"
+    result = runner.invoke(
+        app,
+        ["patient", "export", "--key", str(keys["other"]), "--patient", world.patient.address, "--out", str(refused)],
+    )
+    assert result.exit_code == 2 and "[patient-scope]" in result.output and "Traceback" not in result.output
+    assert not refused.exists() and not refused.with_name("not-mine.zip.part").exists()
+
+
+def _wait_anchored(world: World, record_id: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    with world.node.member_client(world.a.account) as client:
+        while client.get(f"/v1/records/{record_id}").json()["versions"][-1]["anchoring"] != "anchored":
+            assert time.monotonic() < deadline, f"record {record_id} not anchored within {timeout_s} s"
+            time.sleep(0.1)
