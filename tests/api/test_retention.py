@@ -65,6 +65,13 @@ def test_the_retention_job_shreds_only_what_is_past_its_retention_end(world: Wor
     assert _entries(world, kept) == []
     assert shred_expired(world.node.node, on=date(2030, 1, 4)) == 1  # its day came
     world.node.drain()
+    # each erasure is an entry of the trail, anchored like any other
+    with world.node.member_client(world.a.account) as client:
+        log = client.get(f"/v1/patients/{world.patient.address}/access-log").json()
+    assert sorted((e["record_id"], e["action"], e["anchoring"]) for e in log) == sorted(
+        [(expired, "erase", "anchored"), (kept, "erase", "anchored")]
+    )
+    assert world.chain_as(world.stranger).trail.last_sequence(world.a.address) == 2
 
 
 def test_a_legal_order_erases_early_only_with_a_second_officer_and_an_auditor(world: World) -> None:

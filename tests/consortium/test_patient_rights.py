@@ -12,6 +12,7 @@ import time
 import zipfile
 from pathlib import Path
 
+from fhir.resources.R4B.bundle import Bundle
 from medledger_crypto import RecordRestriction, SharingRestriction, sign_typed
 from typer.testing import CliRunner
 
@@ -32,24 +33,35 @@ OBSERVATION = {
 }
 
 
-def _upload_observation(world: TwoNodes) -> str:
+LETTER = b"%PDF-1.4\n%%EOF\n"
+
+
+def _upload(world: TwoNodes, content: bytes, **params: str) -> str:
     with world.a.member_client(world.ids.members["a"].account) as client:
         response = client.post(
             "/v1/records",
-            content=json.dumps(OBSERVATION).encode(),
+            content=content,
             headers={"content-type": "application/octet-stream"},
-            params={
-                "patient": world.patient.address,
-                "category": "labs",
-                "media_type": "application/fhir+json",
-                "fhir_resource_type": "Observation",
-                "record_kind": "inpatient",
-                "last_encounter": "2026-01-05",
-            },
+            params={"patient": world.patient.address, **params},
         )
     assert response.status_code == 201, response.text
-    assert response.json()["retention_until"] == "2056-01-05"  # inpatient: 30 years after the last encounter
     return response.json()["id"]
+
+
+def _upload_observation(world: TwoNodes) -> str:
+    record_id = _upload(
+        world,
+        json.dumps(OBSERVATION).encode(),
+        category="labs",
+        media_type="application/fhir+json",
+        fhir_resource_type="Observation",
+        record_kind="inpatient",
+        last_encounter="2026-01-05",
+    )
+    with world.a.member_client(world.ids.members["a"].account) as client:
+        shown = client.get(f"/v1/records/{record_id}").json()
+    assert shown["retention_until"] == "2056-01-05"  # inpatient: 30 years after the last encounter
+    return record_id
 
 
 def _domain(world: TwoNodes) -> tuple[int, str]:
@@ -76,6 +88,7 @@ def test_the_patient_reads_exports_and_restricts_a_record_held_by_another_member
 ) -> None:
     world = two_nodes
     record_id = _upload_observation(world)
+    letter_id = _upload(world, LETTER, category="documents", media_type="application/pdf")
     world.a.drain()
     chain = Consortium(world.backend.w3, world.a.node.manifest)
 
@@ -83,15 +96,22 @@ def test_the_patient_reads_exports_and_restricts_a_record_held_by_another_member
     with world.b.patient_client(world.patient, resources=(CONSORTIUM_VIEW,)) as portal:
         sink = io.BytesIO()
         outcome = export_records(portal, world.patient.address, sink)
-    assert outcome["records"] == 1
+    assert outcome["records"] == 2
     archive = sink.getvalue()
     checks = verify_archive(archive, chain.records)
-    assert passed(checks) and [c.record_id for c in checks] == [record_id]
+    assert passed(checks) and {c.record_id for c in checks} == {record_id, letter_id}
     with zipfile.ZipFile(io.BytesIO(archive)) as z:
         bundle = json.loads(z.read("bundle.json"))
         manifest = json.loads(z.read("manifest.json"))
-        assert json.loads(z.read(manifest["records"][0]["file"])) == OBSERVATION
-    assert bundle["type"] == "collection" and bundle["entry"][0]["resource"] == OBSERVATION
+        files = {r["record_id"]: r["file"] for r in manifest["records"]}
+        assert json.loads(z.read(files[record_id])) == OBSERVATION
+        assert z.read(files[letter_id]) == LETTER
+    # the Bundle is valid FHIR R4: the FHIR record as its own resource, the PDF as a DocumentReference
+    # whose attachment names its file in the archive
+    Bundle.model_validate(bundle)
+    resources = {entry["resource"]["resourceType"]: entry["resource"] for entry in bundle["entry"]}
+    assert bundle["type"] == "collection" and resources["Observation"] == OBSERVATION
+    assert resources["DocumentReference"]["content"][0]["attachment"]["url"] == files[letter_id]
     # a tampered file no longer matches what the chain anchors; the CLI says so with its exit status
     tampered = _replace(archive, manifest["records"][0]["file"], b'{"resourceType": "Observation"}')
     assert not passed(verify_archive(tampered, chain.records))
@@ -104,12 +124,13 @@ def test_the_patient_reads_exports_and_restricts_a_record_held_by_another_member
     assert good.exit_code == 0 and "all match the chain" in good.output, good.output
     assert bad.exit_code == 1 and "not what the ciphertext decrypts to" in bad.output
 
-    # the copy is in A's trail as the patient's own action, anchored like any entry
+    # each copy is in A's trail as the patient's own action, anchored like any entry
+    world.a.drain()
     with world.a.member_client(world.ids.members["a"].account) as client:
         log = client.get(f"/v1/patients/{world.patient.address}/access-log").json()
-    assert [(e["action"], e["requester"], e["basis"]) for e in log] == [
-        ("self_access", world.patient.address, "patient")
-    ]
+    assert sorted((e["record_id"], e["action"], e["requester"], e["basis"], e["anchoring"]) for e in log) == sorted(
+        (r, "self_access", world.patient.address, "patient", "anchored") for r in (record_id, letter_id)
+    )
 
     # B reads under consent, until the patient restricts the record (signed at B, applied by A)
     world.grant_b(bitset([Category.LABS]))
