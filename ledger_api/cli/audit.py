@@ -205,23 +205,38 @@ def approve_erasure(
     order_id: Annotated[int, typer.Argument(help="The erasure order's id at the custodian's node.")],
     node_url: Annotated[str, typer.Option("--node", help="The custodian's node URL.")],
     data_dir: DataDirOpt = Path("data"),
-    rpc: RpcOpt = None,
     manifest: ManifestOpt = None,
     identity: IdentityOpt = None,
 ) -> None:
-    """Shows a legal erasure order and approves it as the auditor (the record is shredded once a second
-    records officer at the custodian has also countersigned it)."""
+    """Shows a legal erasure order and approves it as the auditor, signing it (EIP-712 ``LegalErasure``)
+    with the auditor's key; the record is shredded once a second records officer at the custodian has also
+    countersigned it."""
+    from medledger_crypto import sign_typed
+
+    from ledger_api.chain.deployment import DeploymentManifest
     from ledger_api.cli import audit_steps as steps
     from ledger_api.cli.client import check, member_client
+    from ledger_api.records.legal_orders import countersign_document
+    from ledger_api.records.models import ErasureOrderPublic
 
     with reported_errors():
-        context = steps.Context(data_dir, rpc, manifest, identity)
-        with member_client(node_url.rstrip("/"), context.auditor()) as client:
-            order = check(client.get(f"/v1/erasure-orders/{order_id}")).json()
+        deployment = DeploymentManifest.load(manifest or data_dir / "chain" / "deployment.json")
+        auditor = steps.auditor_identity(identity or data_dir / "chain" / "keys" / "auditor.json", dev_key=not identity)
+        with member_client(node_url.rstrip("/"), auditor) as client:
+            order = ErasureOrderPublic.model_validate(check(client.get(f"/v1/erasure-orders/{order_id}")).json())
             console.print(
-                f"order {order_id}: erase record {order['record_id']} under {order['reference']} "
-                f"({order['authority']}, {order['issued_on']}), filed by {order['filed_by']}; countersigned by "
-                f"{order['countersigned_by'] or 'nobody yet'}"
+                f"order {order_id}: erase record {order.record_id} under {order.reference} "
+                f"({order.authority}, {order.issued_on}), filed by {order.filed_by}; countersigned by "
+                f"{order.countersigned_by or 'nobody yet'}"
             )
-            approved = check(client.post(f"/v1/erasure-orders/{order_id}/approval")).json()
-        console.print(f"approved; order {order_id} is {approved['state']}")
+            # signed under the domain of this auditor's own deployment manifest, not one the node names
+            document = countersign_document(
+                order, chain_id=deployment.chain_id, contract=deployment.address("ConsentRegistry")
+            )
+            v, r, s = sign_typed(auditor.account, document)
+            approved = check(
+                client.post(
+                    f"/v1/erasure-orders/{order_id}/approval", json={"signature": {"v": v, "r": r.hex(), "s": s.hex()}}
+                )
+            ).json()
+        console.print(f"approved and signed; order {order_id} is {approved['state']}")

@@ -67,9 +67,15 @@ class Context:
         self.w3 = RpcBackend(self.rpc, timeout=30).w3
 
     def auditor(self) -> MemberIdentity:
-        if self.dev_key and "MEDLEDGER_KEYSTORE_PASSPHRASE" not in os.environ:
-            return MemberIdentity.load(self.identity_path, dev_passphrase())  # the local consortium's dev key
-        return load_member(self.identity_path)
+        return auditor_identity(self.identity_path, dev_key=self.dev_key)
+
+
+def auditor_identity(path: Path, *, dev_key: bool) -> MemberIdentity:
+    """The auditor's key: ``--identity`` (passphrase from the environment), or else the local consortium's
+    dev key unless a passphrase is set."""
+    if dev_key and "MEDLEDGER_KEYSTORE_PASSPHRASE" not in os.environ:
+        return MemberIdentity.load(path, dev_passphrase())  # the local consortium's dev key
+    return load_member(path)
 
 
 def exports(stack: ExitStack, context: Context, node: list[str] | None, export: list[str] | None) -> list[MemberExport]:

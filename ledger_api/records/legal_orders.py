@@ -5,8 +5,10 @@ law otherwise forbids it, the custodian's system files the order (who filed it, 
 authority and date), and it is carried out only once a *second* person at the custodian, a records
 officer named in ``retention.officers``, has countersigned it with their own key (EIP-712
 ``LegalErasure(bytes32 recordId,uint256 orderId,bytes32 order)`` under the consortium's consent domain,
-``order`` being ``digest`` below), and an active auditor has approved it by a signed request. Then the
-record is shredded, logged (``legal-order``) and anchored like any erasure. The order stays as evidence.
+``order`` being ``digest`` below), and an active auditor has signed the same ``LegalErasure`` with their
+member key. Then the record is shredded, logged (``legal-order``) and anchored like any erasure. The order
+stays as evidence with both signatures, which anyone can check against the officer's and the auditor's
+accounts without trusting the custodian.
 """
 
 from __future__ import annotations
@@ -103,6 +105,22 @@ def countersign(node: Node, caller: Caller, order_id: int, officer: str, signatu
         raise Forbidden(
             "the officer who filed an order cannot countersign it: a second person must", code="same-person"
         )
+    _check_signed_by(node, order, signature, account, f"{officer}'s key")
+    return _record_approval(
+        node, order_id, countersigned_by=officer, countersigner_account=account, signature=signature
+    )
+
+
+def approve(node: Node, caller: Caller, order_id: int, signature: Signature) -> ErasureOrderPublic:
+    """An auditor's approval: their own EIP-712 signature over the order, kept with it."""
+    policy.require(policy.AUDITOR_APPROVES, node, caller)
+    order = _pending(node, order_id)
+    _check_signed_by(node, order, signature, caller.address, "the approving auditor's key")
+    return _record_approval(node, order_id, approved_by=caller.address, approval_signature=signature)
+
+
+def _check_signed_by(node: Node, order: ErasureOrder, signature: Signature, account: str, whose: str) -> None:
+    """That ``signature`` is ``account``'s over ``order``'s ``LegalErasure`` document, else a 4xx saying so."""
     try:
         document = countersign_document(
             order, chain_id=node.chain_id, contract=node.manifest.address("ConsentRegistry")
@@ -113,17 +131,7 @@ def countersign(node: Node, caller: Caller, order_id: int, officer: str, signatu
             "signature: not a valid signature", field="signature", code="consent-signature-malformed"
         ) from None
     if signer.lower() != account.lower():
-        raise Forbidden(f"signature: not by {officer}'s key over this order", code="signature-wrong-signer")
-    return _record_approval(
-        node, order_id, countersigned_by=officer, countersigner_account=account, signature=signature
-    )
-
-
-def approve(node: Node, caller: Caller, order_id: int) -> ErasureOrderPublic:
-    """An auditor's approval: their signed request is their signature."""
-    policy.require(policy.AUDITOR_APPROVES, node, caller)
-    _pending(node, order_id)
-    return _record_approval(node, order_id, approved_by=caller.address)
+        raise Forbidden(f"signature: not by {whose} over this order", code="signature-wrong-signer")
 
 
 def _pending(node: Node, order_id: int) -> ErasureOrder:
@@ -141,21 +149,27 @@ def _record_approval(
     countersigner_account: str | None = None,
     signature: Signature | None = None,
     approved_by: str | None = None,
+    approval_signature: Signature | None = None,
 ) -> ErasureOrderPublic:
     with session_scope(node.engine) as session:
         order = session.get(ErasureOrder, order_id, with_for_update=True)
         assert order is not None
-        if countersigned_by is not None:
-            v, r, s = signature_parts(signature)  # type: ignore[arg-type]
+        if countersigned_by is not None and signature is not None:
             order.countersigned_by, order.countersigner_account = countersigned_by, countersigner_account
-            order.countersignature = (r + s + bytes([v])).hex()
-        if approved_by is not None:
-            order.approved_by = approved_by
+            order.countersignature = _packed(signature)
+        if approved_by is not None and approval_signature is not None:
+            order.approved_by, order.approval_signature = approved_by, _packed(approval_signature)
         session.add(order)
         ready = order.countersigned_by is not None and order.approved_by is not None
     if ready:
         _execute(node, order_id)
     return _public(_load(node, order_id))
+
+
+def _packed(signature: Signature) -> str:
+    """A signature as kept with the order: r || s || v, hex (65 bytes, as Ethereum tools print one)."""
+    v, r, s = signature_parts(signature)
+    return (r + s + bytes([v])).hex()
 
 
 def _execute(node: Node, order_id: int) -> None:

@@ -220,11 +220,15 @@ class ErasureOrder(ErasureOrderBase, table=True):
     countersigner_account: str | None = Field(default=None, max_length=42)
     countersignature: str | None = Field(default=None, max_length=132)
     approved_by: str | None = Field(default=None, max_length=42)
+    #: the auditor's EIP-712 ``LegalErasure`` signature (r || s || v, hex), kept as evidence like the officer's
+    approval_signature: str | None = Field(default=None, max_length=132)
     executed_at: datetime | None = None
 
 
 class ErasureOrderPublic(ErasureOrderBase):
-    """An order as the custodian and auditors see it; ``digest`` is what the officer signs."""
+    """An order as the custodian and auditors see it. ``digest`` is what the officer and the auditor sign
+    (EIP-712 ``LegalErasure``); their signatures (r || s || v, hex) are here, so anyone holding the order
+    can check who approved it without trusting the custodian's word."""
 
     id: int
     record_id: str
@@ -233,5 +237,7 @@ class ErasureOrderPublic(ErasureOrderBase):
     digest: str
     countersigned_by: str | None
     countersigner_account: str | None
+    countersignature: str | None
     approved_by: str | None
+    approval_signature: str | None
     executed_at: datetime | None

@@ -32,6 +32,13 @@ class CountersignatureIn(BaseModel):
     signature: Signature
 
 
+class ApprovalIn(BaseModel):
+    """An auditor's EIP-712 ``LegalErasure`` signature over the order, with the key of the account they
+    sign requests with (the same document the records officer signs)."""
+
+    signature: Signature
+
+
 @router.post(
     "/records/{record_id}/erasure-orders",
     status_code=201,
@@ -73,7 +80,15 @@ def countersign(
     return legal_orders.countersign(node, caller, order_id, signed.officer, signed.signature)
 
 
-@router.post("/erasure-orders/{order_id}/approval", response_model=ErasureOrderPublic, responses=_ERRORS)
-def approve(node: NodeDep, caller: AuditorDep, order_id: OrderId) -> ErasureOrderPublic:
-    """An auditor approves the order (their signed request is their signature)."""
-    return legal_orders.approve(node, caller, order_id)
+@router.post(
+    "/erasure-orders/{order_id}/approval",
+    response_model=ErasureOrderPublic,
+    responses=_ERRORS,
+    openapi_extra=json_body(ApprovalIn),
+)
+def approve(
+    request: Request, node: NodeDep, body: VerifiedBody, caller: AuditorDep, order_id: OrderId
+) -> ErasureOrderPublic:
+    """An auditor approves the order with their own signature over it, which the order keeps."""
+    signed = parse_json(request, body, ApprovalIn)
+    return legal_orders.approve(node, caller, order_id, signed.signature)

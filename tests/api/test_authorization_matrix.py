@@ -20,6 +20,8 @@ from ledger_api.auth import policy
 from ledger_api.chain.types import DelegateScope
 from ledger_api.consents.wire import grant_body
 from ledger_api.core import headers as header_names
+from ledger_api.records.legal_orders import countersign_document
+from ledger_api.records.models import ErasureOrderPublic
 from tests.api.conftest import World
 from tests.utils.consents import grant_message
 from tests.utils.enrolment import ID_CARD, fresh_mrn, link_statement, raise_request, refusal, request_body
@@ -133,6 +135,17 @@ def _order(world: World, record_id: str) -> int:
     return response.json()["id"]
 
 
+def _auditor_approval(world: World, order_id: int) -> dict:
+    """The auditor's signed approval of the order (EIP-712 ``LegalErasure``, the auditor's own key)."""
+    with world.node.member_client(world.a.account) as client:
+        order = ErasureOrderPublic.model_validate(client.get(f"/v1/erasure-orders/{order_id}").json())
+    document = countersign_document(
+        order, chain_id=world.node.node.chain_id, contract=world.manifest.address("ConsentRegistry")
+    )
+    v, r, s = sign_typed(world.ids.auditor.account, document)
+    return {"signature": {"v": v, "r": r.hex(), "s": s.hex()}}
+
+
 ORDER = {
     "reference": "(2026) 粤0306民初1234号",
     "authority": "宝安区人民法院",
@@ -229,7 +242,7 @@ CASES: dict[str, tuple[Request, dict[str, int]]] = {
         {"local": 403, "remote": 403, "auditor": 403, "own": 403, "other": 403, "anonymous": 401},
     ),
     "POST /v1/erasure-orders/{order_id}/approval": (
-        lambda w, c, r: c.post(f"/v1/erasure-orders/{_order(w, r)}/approval"),
+        lambda w, c, r: c.post(f"/v1/erasure-orders/{(o := _order(w, r))}/approval", json=_auditor_approval(w, o)),
         {"local": 403, "remote": 403, "auditor": 200, "own": 403, "other": 403, "anonymous": 401},
     ),
     "POST /v1/records": (

@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 from medledger_crypto import DEV_SCRYPT, KeyRotation, PatientIdentity, sign_typed
 from typer.testing import CliRunner
 
@@ -291,16 +292,18 @@ def test_after_a_key_rotation_the_cli_signs_for_the_account_with_the_new_key(
 
 
 def test_a_patient_and_their_delegate_export_every_record_into_an_archive_the_chain_vouches_for(
-    world: World, cli_env: dict[str, Path], tmp_path: Path
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`patient export` writes the archive; a delegate allowed to see the records exports them with
     `--patient`; anyone else gets a one-line refusal and no file."""
+    monkeypatch.setenv("MEDLEDGER_NODE_URL", world.node.url)  # no worker thread: the test drains the outbox
+    monkeypatch.setenv("MEDLEDGER_PATIENT_PASSPHRASE", "patient passphrase for tests 9")
     keys = {name: tmp_path / f"{name}-key.json" for name in ("patient", "guardian", "other")}
     for name, account in (("patient", world.patient), ("guardian", world.stranger), ("other", world.other_patient)):
         PatientIdentity(account).backup(keys[name], "patient passphrase for tests 9", dev_mode=True)
     record_id = upload(world).json()["id"]
     world.chain_as(world.patient).consents.set_delegate(views(world.stranger.address))
-    _wait_anchored(world, record_id)  # the node's worker runs here: the chain must vouch for the record
+    world.node.drain()  # the chain must vouch for the record
     chain = Consortium(world.backend.w3, world.manifest)
 
     own, theirs = tmp_path / "mine.zip", tmp_path / "for-patient.zip"
@@ -326,9 +329,53 @@ def test_a_patient_and_their_delegate_export_every_record_into_an_archive_the_ch
     assert not refused.exists() and not refused.with_name("not-mine.zip.part").exists()
 
 
-def _wait_anchored(world: World, record_id: str, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
+def test_a_legal_erasure_order_is_countersigned_by_an_officer_and_signed_by_an_auditor_from_the_cli(
+    world: World, cli_env: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The records officer countersigns with their own key and the auditor approves with theirs, each
+    under the consortium's signing domain; the order keeps both signatures and the record is shredded."""
+    record_id = upload(world).json()["id"]
     with world.node.member_client(world.a.account) as client:
-        while client.get(f"/v1/records/{record_id}").json()["versions"][-1]["anchoring"] != "anchored":
-            assert time.monotonic() < deadline, f"record {record_id} not anchored within {timeout_s} s"
-            time.sleep(0.1)
+        order = client.post(
+            f"/v1/records/{record_id}/erasure-orders",
+            json={
+                "reference": "(2026) 粤0306民初77号",
+                "authority": "宝安区人民法院",
+                "issued_on": "2026-11-02",
+                "filed_by": "clerk-wang",
+            },
+        ).json()
+    officer_key, auditor_key, manifest = tmp_path / "officer.json", tmp_path / "auditor.json", tmp_path / "d.json"
+    officer_key.write_text(json.dumps(Account.encrypt(world.officer.key, "officer pass 3", iterations=1024)))
+    monkeypatch.setenv("MEDLEDGER_OFFICER_PASSPHRASE", "officer pass 3")
+    world.ids.auditor.save(auditor_key, "member passphrase for tests 7", params=DEV_SCRYPT)
+    world.manifest.save(manifest)
+
+    out = _ok(
+        "record",
+        "countersign",
+        str(order["id"]),
+        "--officer",
+        "officer-li",
+        "--officer-key",
+        str(officer_key),
+        "--identity",
+        str(cli_env["a"]),
+    )
+    assert f"order {order['id']} is pending" in out
+    out = _ok(
+        "audit",
+        "approve-erasure",
+        str(order["id"]),
+        "--node",
+        world.node.url,
+        "--manifest",
+        str(manifest),
+        "--identity",
+        str(auditor_key),
+    )
+    assert "countersigned by officer-li" in out and f"order {order['id']} is executed" in out
+    with world.node.member_client(world.a.account) as client:
+        kept = client.get(f"/v1/erasure-orders/{order['id']}").json()
+        assert client.get(f"/v1/records/{record_id}").json()["erased"] is True
+    assert kept["approved_by"] == world.ids.auditor.address and len(bytes.fromhex(kept["approval_signature"])) == 65

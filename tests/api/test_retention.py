@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from medledger_crypto import sign_typed
+from medledger_crypto import recover_typed, sign_typed
 from sqlmodel import select
 
 from ledger_api.access.models import AccessEntry
@@ -97,9 +97,20 @@ def test_a_legal_order_erases_early_only_with_a_second_officer_and_an_auditor(wo
         )
     assert self_signed.status_code == 403 and forged.status_code in (403, 422)
     assert countersigned.status_code == 200 and countersigned.json()["state"] == "pending"  # no auditor yet
+    approval = f"/v1/erasure-orders/{order['id']}/approval"
+    v, r, s = sign_typed(world.ids.auditor.account, document)
     with world.node.member_client(world.ids.auditor.account) as auditor:
-        approved = auditor.post(f"/v1/erasure-orders/{order['id']}/approval")
+        unsigned = auditor.post(approval, json={})
+        officers = auditor.post(approval, json={"signature": signature})  # a valid signature, not the auditor's
+        approved = auditor.post(approval, json={"signature": {"v": v, "r": r.hex(), "s": s.hex()}})
+    assert unsigned.status_code == 422
+    assert officers.status_code == 403 and officers.json()["code"] == "signature-wrong-signer"
     assert approved.status_code == 200 and approved.json()["state"] == "executed"
     assert _entries(world, record_id) == [("erase", "legal-order")]
     with world.node.member_client(world.a.account) as client:
         assert client.get(f"/v1/records/{record_id}").json()["erased"] is True
+        kept = client.get(f"/v1/erasure-orders/{order['id']}").json()
+    # the order keeps both signatures: anyone holding it checks who approved it, without the custodian's word
+    for packed, account in ((kept["countersignature"], world.officer), (kept["approval_signature"], world.ids.auditor)):
+        raw = bytes.fromhex(packed)
+        assert recover_typed(document, raw[64], raw[:32], raw[32:64]) == account.address
