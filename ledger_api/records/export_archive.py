@@ -166,19 +166,57 @@ def verify_archive(archive: bytes | Any, chain_records: Any) -> list[RecordCheck
     """Checks every record of an archive against the chain (``chain_records``: a RecordRegistry client):
     the anchored hash is the ciphertext's, the ciphertext decrypts to the file, and the anchor's subject
     commitment opens to the manifest's patient and category. One ``RecordCheck`` per record."""
-    with zipfile.ZipFile(io.BytesIO(archive) if isinstance(archive, bytes) else archive) as z:
-        manifest = json.loads(z.read("manifest.json"))
-        if manifest.get("format") != FORMAT:
+    try:
+        z = zipfile.ZipFile(io.BytesIO(archive) if isinstance(archive, bytes) else archive)
+    except zipfile.BadZipFile:
+        raise ValueError("not a ZIP archive") from None
+    with z:
+        try:
+            manifest = json.loads(z.read("manifest.json"))
+        except KeyError:
+            raise ValueError("the archive has no manifest.json") from None
+        except ValueError:
+            raise ValueError("manifest.json is not JSON") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise ValueError(f"not a {FORMAT} archive")
-        return [_check(z, manifest["patient"], r, chain_records) for r in manifest["records"]] + _check_notices(
-            z, manifest
-        )
+        patient, records = manifest.get("patient"), manifest.get("records")
+        if not isinstance(patient, str) or not isinstance(records, list):
+            raise ValueError("manifest.json names no patient or no list of records")
+        return [_check_entry(z, patient, r, chain_records) for r in records] + _check_notices(z, manifest)
+
+
+def _check_entry(z: zipfile.ZipFile, patient: str, record: Any, chain_records: Any) -> RecordCheck:
+    """One record's check; a manifest entry that is incomplete or malformed, or names a file the archive
+    lacks, fails that record (saying why) instead of the whole check."""
+    named = record.get("record_id") if isinstance(record, dict) else None
+    try:
+        return _check(z, patient, record, chain_records)
+    except _MissingFile as missing:
+        problem = f"the archive lacks {missing.name}"
+    except KeyError as field:
+        problem = f"the manifest's entry lacks {field.args[0]!r}"
+    except (ValueError, TypeError, AttributeError) as malformed:
+        problem = f"the manifest's entry is malformed ({malformed})"
+    return RecordCheck(str(named or "?"), 0, [problem])
+
+
+class _MissingFile(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _read(z: zipfile.ZipFile, name: str) -> bytes:
+    try:
+        return z.read(name)
+    except KeyError:
+        raise _MissingFile(name) from None
 
 
 def _check(z: zipfile.ZipFile, patient: str, record: dict[str, Any], chain_records: Any) -> RecordCheck:
     problems: list[str] = []
     record_id, version = bytes.fromhex(record["record_id"]), int(record["version"])
-    ciphertext, plaintext = z.read(record["ciphertext"]), z.read(record["file"])
+    ciphertext, plaintext = _read(z, record["ciphertext"]), _read(z, record["file"])
     anchored = chain_records.content_hash(record_id, version).hex()
     if blake3.blake3(ciphertext).hexdigest() != anchored:
         problems.append("the ciphertext's hash is not the one anchored on chain")
@@ -211,14 +249,22 @@ def _check_notices(z: zipfile.ZipFile, manifest: dict[str, Any]) -> list[RecordC
     problems: list[str] = []
     kept: dict[int, str] = {}
     for path in manifest.get("privacy_notices", []):
-        notice = json.loads(z.read(path))
-        if notice_hash(int(notice["version"]), notice["text"]).hex() != notice["sha256"]:
-            problems.append(f"{path}: the text is not the one its SHA-256 names")
-        kept[int(notice["version"])] = notice["sha256"]
+        try:
+            notice = json.loads(z.read(path))
+            if notice_hash(int(notice["version"]), notice["text"]).hex() != notice["sha256"]:
+                problems.append(f"{path}: the text is not the one its SHA-256 names")
+            kept[int(notice["version"])] = notice["sha256"]
+        except (KeyError, ValueError, TypeError):
+            problems.append(f"{path}: missing from the archive or not a privacy notice")
     for consent in manifest.get("consents", []):
-        version = consent.get("notice_version")
-        if version is not None and kept.get(int(version)) != consent.get("notice_hash"):
-            problems.append(f"consent {consent['consent_id']}: the privacy notice it was signed under is not kept")
+        try:
+            version = consent.get("notice_version")
+            if version is not None and kept.get(int(version)) != consent.get("notice_hash"):
+                problems.append(
+                    f"consent {consent.get('consent_id')}: the privacy notice it was signed under is not kept"
+                )
+        except (AttributeError, ValueError, TypeError):
+            problems.append("a consent in the manifest is malformed")
     return [RecordCheck("privacy-notices", 0, problems)] if problems else []
 
 

@@ -123,6 +123,14 @@ def test_the_patient_reads_exports_and_restricts_a_record_held_by_another_member
     bad = CliRunner().invoke(app, [*verify[:2], str(tmp_path / "bad.zip"), *verify[2:]])
     assert good.exit_code == 0 and "all match the chain" in good.output, good.output
     assert bad.exit_code == 1 and "not what the ciphertext decrypts to" in bad.output
+    # a file taken out of the archive fails its record, saying which; what is no archive at all is one line
+    (tmp_path / "short.zip").write_bytes(_without(archive, files[letter_id]))
+    (tmp_path / "junk.zip").write_bytes(b"PK not really")
+    short = CliRunner().invoke(app, [*verify[:2], str(tmp_path / "short.zip"), *verify[2:]])
+    junk = CliRunner().invoke(app, [*verify[:2], str(tmp_path / "junk.zip"), *verify[2:]])
+    assert short.exit_code == 1 and f"lacks {files[letter_id]}" in short.output.replace("\n", "")
+    assert f"{record_id} v1: ok" in short.output
+    assert junk.exit_code == 2 and "not a ZIP archive" in junk.output and "Traceback" not in junk.output
 
     # each copy is in A's trail as the patient's own action, anchored like any entry
     world.a.drain()
@@ -190,4 +198,13 @@ def _replace(archive: bytes, name: str, content: bytes) -> bytes:
     with zipfile.ZipFile(io.BytesIO(archive)) as source, zipfile.ZipFile(out, "w") as target:
         for item in source.infolist():
             target.writestr(item.filename, content if item.filename == name else source.read(item.filename))
+    return out.getvalue()
+
+
+def _without(archive: bytes, name: str) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(archive)) as source, zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            if item.filename != name:
+                target.writestr(item.filename, source.read(item.filename))
     return out.getvalue()
