@@ -115,6 +115,8 @@ class ChainView:
     sharing_restrictions: dict[str, list[tuple[bool, int]]] = field(default_factory=dict)
     #: member accounts by consortium index (``MemberAdded``): whom a grant's recipient set names
     member_at: dict[int, str] = field(default_factory=dict)
+    #: the ConsentRegistry's address: the EIP-712 domain of what patients sign
+    consent_registry: str = ""
 
     def trail(self, member: str) -> MemberTrail:
         return self.trails.get(checksum_address(member), MemberTrail())
@@ -129,7 +131,13 @@ def read_chain(w3: Web3, manifest: DeploymentManifest, *, head: int | None = Non
         manifest.address(n) for n in ("ConsortiumRegistry", "ConsentRegistry", "RecordRegistry", "AccessTrail")
     ]
     view = ChainView(
-        head=head, trails={}, consents={}, break_glass={}, records={}, block_time=BlockClock(reader_for(w3))
+        head=head,
+        trails={},
+        consents={},
+        break_glass={},
+        records={},
+        block_time=BlockClock(reader_for(w3)),
+        consent_registry=manifest.address("ConsentRegistry"),
     )
     for low in range(start, head + 1, LOG_CHUNK_BLOCKS):
         high = min(head, low + LOG_CHUNK_BLOCKS - 1)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import blake3
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from ledger_api.access.imports import iter_imports
 from ledger_api.access.service import iter_documents, iter_export
@@ -24,7 +24,7 @@ from ledger_api.consents.service import list_consents
 from ledger_api.core.db import as_utc, session_scope
 from ledger_api.node import Node
 from ledger_api.records.blobs import blob_path
-from ledger_api.records.models import Custody, Record, RecordVersion
+from ledger_api.records.models import Custody, PatientRequest, Record, RecordVersion
 
 
 def stored_hash(node: Node, record_id: str, version: int) -> str | None:
@@ -41,7 +41,9 @@ def stored_hash(node: Node, record_id: str, version: int) -> str | None:
 def iter_record_manifest(node: Node, *, batch: int = 500) -> Iterator[dict[str, Any]]:
     """Every stored record version: id, version, erased, the hash of its ciphertext on disk, and what opens
     the record's anchor (patient, category, subject salt): the auditor's only source for whose record it
-    is and of what kind, since the chain holds a commitment."""
+    is and of what kind, since the chain holds a commitment. A record's first version's line also carries
+    the patient's signed requests that restricted, lifted, hid or showed it (``patient_requests``): the
+    evidence the auditor checks those trail entries and chain changes against."""
     after = 0
     while True:
         with session_scope(node.engine) as session:
@@ -49,6 +51,7 @@ def iter_record_manifest(node: Node, *, batch: int = 500) -> Iterator[dict[str, 
             rows = list(
                 session.exec(query.where(col(RecordVersion.id) > after).order_by(col(RecordVersion.id)).limit(batch))
             )
+            requests = _patient_requests(session, [record.id for version, record in rows if version.version == 1])
         if not rows:
             return
         for version, record in rows:
@@ -65,8 +68,25 @@ def iter_record_manifest(node: Node, *, batch: int = 500) -> Iterator[dict[str, 
             }
             if record.custody == Custody.TRANSFERRED:
                 line["transferred_to"] = record.custody_counterpart
+            if version.version == 1 and record.id in requests:
+                line["patient_requests"] = requests[record.id]
             yield line
         after = rows[-1][0].id or after
+
+
+def _patient_requests(session: Session, record_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The signed requests kept for ``record_ids``, by record, in the order they were applied."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    if not record_ids:
+        return found
+    rows = session.exec(
+        select(PatientRequest)
+        .where(col(PatientRequest.record_id).in_(record_ids))
+        .order_by(col(PatientRequest.sequence))
+    )
+    for row in rows:
+        found.setdefault(row.record_id, []).append(row.model_dump(exclude={"id", "record_id"}))
+    return found
 
 
 def manifest_lines(node: Node) -> Iterator[str]:

@@ -18,7 +18,9 @@ Checks (each problem becomes a ``Finding``):
   (grantee, patient, category, purpose, window, not yet revoked), or was the custodian's own; the
   record's patient and category are those that open its anchor's subject commitment (the chain holds
   no patient or category in clear: the members' record manifests give patient, category and salt,
-  and the commitment is recomputed, so a member cannot relabel a record);
+  and the commitment is recomputed, so a member cannot relabel a record); each restriction or hiding
+  change is backed by the patient's signed request the member kept, and each such change on chain is
+  in a trail (``patient_requests``);
 * records — stored ciphertexts hash to their anchored content hashes; every anchored version exists;
   the manifest's patient, category and salt open the anchored subject commitment;
 * timeliness — entries anchored later than the policy's maximum delay; break-glass reviews overdue.
@@ -40,6 +42,7 @@ from medledger_crypto import merkle
 from ledger_api.access.service import document_hash
 from ledger_api.audit.chain_view import BatchAnchor, ChainView, RecordFact, SingleAnchor
 from ledger_api.audit.findings import Check, Findings, Severity
+from ledger_api.audit.patient_requests import SignedRequests
 from ledger_api.audit.report_schema import AuditPolicy, AuditReport, MemberExport, MemberSummary, TimelineBucket
 from ledger_api.chain.calldata import checksum_address
 from ledger_api.chain.commitments import opens
@@ -103,6 +106,7 @@ class AuditRun:
         #: record id -> (patient, category, day of care) that opened its anchor
         self.openings: dict[str, tuple[str, int, int]] = {}
         self._tried: set[tuple[str, str]] = set()
+        self.requests = SignedRequests(chain_id, chain.consent_registry)
 
     # ------------------------------------------------------------------------------ the run
     def run(self, exports: Iterable[MemberExport]) -> AuditReport:
@@ -117,6 +121,7 @@ class AuditRun:
             member = checksum_address(export.member)
             self._verify_log(member, export.entries, summaries[member])
             self.summaries.append(summaries[member])
+        self._verify_patient_changes(set(summaries))
         self._verify_break_glass_reviews()
         findings = sorted(self.findings.items, key=lambda f: (-f.severity.rank, f.member or "", f.first_sequence or 0))
         counts = {s.value: sum(1 for f in findings if f.severity == s) for s in Severity}
@@ -420,8 +425,9 @@ class AuditRun:
             )
         if basis == "patient":  # the patient's own copy or restriction change, by them or a delegate then
             action = doc.get("action")
+            request_problem = self.requests.problem(member, doc)  # counts a restriction change as logged
             if action in PATIENT_ACTIONS and (requester == patient or self._delegate_could(doc, at, before)):
-                return None
+                return request_problem
             return (
                 "patient-basis-misused",
                 "a patient-basis entry by someone other than the patient or a delegate whose scope allowed it then",
@@ -572,6 +578,7 @@ class AuditRun:
                 )
                 continue
             seen.add((record_id, version))
+            self.requests.keep(member, line)
             summary.records_checked += 1
             fact = self.chain.records.get(record_id)
             anchored = fact.versions.get(version) if fact is not None else None
@@ -631,6 +638,20 @@ class AuditRun:
                         member=member,
                         evidence={"record_id": fact.record_id, "version": version},
                     )
+
+    # ------------------------------------------------------------------------------ the patient's changes
+    def _verify_patient_changes(self, audited: set[str]) -> None:
+        """Every restriction or hiding change the chain shows is in a trail (see ``patient_requests``)."""
+        for record_id, kind, value, count in self.requests.unlogged(self.chain.records.values(), audited):
+            change = {True: "set", False: "lifted"}[value]
+            self.findings.add(
+                Check.AUTHORISATION,
+                "patient-change-unlogged",
+                Severity.MEDIUM if value else Severity.CRITICAL,
+                f"the chain shows a record's {kind} {change} that no trail entry records as the patient's request",
+                member=self.chain.records[record_id].custodian,
+                evidence={"record_id": record_id, "change": f"{kind} {change}", "count": count},
+            )
 
     # ------------------------------------------------------------------------------ break-glass
     def _verify_break_glass_reviews(self) -> None:

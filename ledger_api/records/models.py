@@ -241,3 +241,24 @@ class ErasureOrderPublic(ErasureOrderBase):
     approved_by: str | None
     approval_signature: str | None
     executed_at: datetime | None
+
+
+class PatientRequest(SQLModel, table=True):
+    """A patient's (or delegate's) signed change of one record's restriction or hiding, as this custodian
+    received it: the evidence behind the trail entry ``sequence`` that records the change (whose
+    ``authorization`` is the keccak-256 of ``signature``). Exported to auditors with the record manifest, so
+    a lift the patient never signed cannot pass as theirs."""
+
+    __tablename__ = "patient_requests"
+    id: int | None = Field(default=None, primary_key=True)
+    record_id: str = Field(foreign_key="records.id", index=True, max_length=64)
+    #: the EIP-712 primary type signed: ``RecordRestriction`` or ``RecordHiding``
+    kind: str = Field(max_length=32)
+    patient: str = Field(max_length=42)
+    #: restricted (or hidden) after the change
+    value: bool
+    issued_at: int = Field(sa_type=BigInteger)
+    deadline: int = Field(sa_type=BigInteger)
+    #: r || s || v, hex
+    signature: str = Field(max_length=130)
+    sequence: int = Field(sa_type=BigInteger)

@@ -47,7 +47,7 @@ from ledger_api.errors import Conflict, Forbidden, InvalidValue, NotFound
 from ledger_api.node import Node
 from ledger_api.outbox.kinds import ChainWrite, OutboxKind
 from ledger_api.outbox.service import enqueue
-from ledger_api.records.models import Record
+from ledger_api.records.models import PatientRequest, Record
 from ledger_api.records.service import check_custody
 
 #: how far in the future a signed request's ``issued_at`` may lie (clocks differ)
@@ -148,7 +148,7 @@ def restrict_in_person(node: Node, caller: Caller, record: Record) -> AccessEntr
     """The patient's own erasure request (``DELETE``, signed in here) within retention: a restriction."""
     if record.restricted:
         raise Conflict("the record is already restricted", code="restriction-unchanged")
-    return _apply(node, record, RESTRICTION, True, requester=caller.address, proof="", issued_at=None)
+    return _apply(node, record, RESTRICTION, True, requester=caller.address, proof="", signed=None)
 
 
 def change_signed(node: Node, record_id: str, request: RecordRestrictionIn) -> RestrictionView:
@@ -167,9 +167,7 @@ def change_signed(node: Node, record_id: str, request: RecordRestrictionIn) -> R
         raise Conflict(
             f"the record is {'already' if record.restricted else 'not'} restricted", code="restriction-unchanged"
         )
-    entry = _apply(
-        node, record, RESTRICTION, request.restricted, requester=signer, proof=proof, issued_at=request.issued_at
-    )
+    entry = _apply(node, record, RESTRICTION, request.restricted, requester=signer, proof=proof, signed=request)
     return _view_after(node, record_id, entry)
 
 
@@ -186,7 +184,7 @@ def change_hidden(node: Node, record_id: str, request: RecordHidingIn) -> Restri
     signer, proof = _check_signed(node, record, message, request, record.hiding_issued_at)
     if record.hidden == request.hidden:
         raise Conflict(f"the record is {'already' if record.hidden else 'not'} hidden", code="hiding-unchanged")
-    entry = _apply(node, record, HIDING, request.hidden, requester=signer, proof=proof, issued_at=request.issued_at)
+    entry = _apply(node, record, HIDING, request.hidden, requester=signer, proof=proof, signed=request)
     return _view_after(node, record_id, entry)
 
 
@@ -238,13 +236,15 @@ def _view_after(node: Node, record_id: str, entry: AccessEntry) -> RestrictionVi
 
 @dataclass(frozen=True)
 class _Flag:
-    """One of a record's two sharing flags: its columns, its access-trail actions and its chain write."""
+    """One of a record's two sharing flags: its columns, its access-trail actions, its chain write and the
+    EIP-712 type a patient signs to change it."""
 
     column: str
     since: str
     issued_at: str
     actions: tuple[str, str]  # (set, cleared)
     write: Callable[[str, bool], ChainWrite]
+    signed_type: str
 
 
 RESTRICTION = _Flag(
@@ -253,6 +253,7 @@ RESTRICTION = _Flag(
     "restriction_issued_at",
     ("restrict", "unrestrict"),
     lambda record_id, on: SetRecordRestriction(record_id=record_id, restricted=on),
+    RecordRestriction.primary_type,
 )
 HIDING = _Flag(
     "hidden",
@@ -260,13 +261,22 @@ HIDING = _Flag(
     "hiding_issued_at",
     ("hide", "unhide"),
     lambda record_id, on: SetRecordHidden(record_id=record_id, hidden=on),
+    RecordHiding.primary_type,
 )
 
 
 def _apply(
-    node: Node, record: Record, flag: _Flag, on: bool, *, requester: str, proof: str, issued_at: int | None
+    node: Node,
+    record: Record,
+    flag: _Flag,
+    on: bool,
+    *,
+    requester: str,
+    proof: str,
+    signed: RecordRestrictionIn | RecordHidingIn | None,
 ) -> AccessEntry:
-    """The change, its chain write and its access-trail entry, in one transaction."""
+    """The change, its chain write, its access-trail entry and the signed request behind it (None: the
+    patient's own ``DELETE``, signed in here), in one transaction."""
     fields = AccessEntryBase.patient_action(
         record_id=record.id,
         version=record.latest_version,
@@ -281,11 +291,26 @@ def _apply(
         stored = _locked(session, record.id)
         setattr(stored, flag.column, on)
         setattr(stored, flag.since, datetime.now(UTC) if on else None)
-        if issued_at is not None:
-            setattr(stored, flag.issued_at, issued_at)
+        if signed is not None:
+            setattr(stored, flag.issued_at, signed.issued_at)
         session.add(stored)
         enqueue(session, flag.write(record.id, on))
-        return record_access(session, member=node.address, fields=fields)
+        entry = record_access(session, member=node.address, fields=fields)
+        if signed is not None:
+            v, r, s = signature_parts(signed.signature)
+            session.add(
+                PatientRequest(
+                    record_id=record.id,
+                    kind=flag.signed_type,
+                    patient=signed.patient,
+                    value=on,
+                    issued_at=signed.issued_at,
+                    deadline=signed.deadline,
+                    signature=(r + s + bytes([v])).hex(),
+                    sequence=entry.sequence,
+                )
+            )
+        return entry
 
 
 def _locked(session: Session, record_id: str) -> Record:

@@ -12,6 +12,7 @@ import base64
 import json
 from datetime import timedelta
 
+from eth_utils import keccak
 from sqlalchemy import text
 
 from ledger_api.access.models import AccessEntry, AccessEntryBase
@@ -23,9 +24,12 @@ from ledger_api.chain.commitments import statement_commitment
 from ledger_api.consents.wire import terms_under_notice
 from ledger_api.core import headers as header_names
 from ledger_api.core.db import session_scope
+from ledger_api.outbox.service import enqueue
 from ledger_api.records.blobs import blob_path
+from ledger_api.records.restriction import SetRecordRestriction
 from ledger_api.vocabulary import Category, Purpose
 from tests.api.conftest import World
+from tests.utils.record_requests import signed_record_request
 from tests.utils.records import fetch, grant, upload
 
 
@@ -425,3 +429,71 @@ def test_a_restricted_record_opens_only_for_legal_purposes_and_a_declared_break_
     assert fetch(world, world.b, record_id).status_code == 403  # B declared nothing: the consent stays overridden
     world.node.drain()
     assert _codes(_audit(world)) == set()
+
+
+def _signed_change(world: World, record_id: str, **change: bool) -> None:
+    """The patient's own signed restriction or hiding change, applied by the custodian (and anchored)."""
+    body = signed_record_request(
+        world.patient,
+        world.patient.address,
+        record_id,
+        chain_id=world.node.node.chain_id,
+        contract=world.manifest.address("ConsentRegistry"),
+        **change,
+    )
+    path = "restriction" if "restricted" in change else "hiding"
+    with world.node.patient_client(world.patient) as client:
+        assert client.post(f"/v1/records/{record_id}/{path}", json=body).status_code == 200
+    world.node.drain()
+
+
+def test_a_restriction_lifted_by_the_custodian_on_its_own_is_found_and_the_patients_own_changes_pass(
+    world: World,
+) -> None:
+    """The custodian keeps each signed request and exports it with its records, so the auditor checks every
+    restriction and hiding change against the patient's signature. A custodian that lifts a restriction on
+    chain by itself is found, whether it logs nothing or a lift that no signature of the patient backs."""
+    record_id = upload(world).json()["id"]
+    _signed_change(world, record_id, restricted=True)
+    _signed_change(world, record_id, hidden=True)
+    _signed_change(world, record_id, hidden=False)
+    _signed_change(world, record_id, restricted=False)
+    with world.node.patient_client(world.patient) as client:  # in person: the patient's DELETE within retention
+        assert client.delete(f"/v1/records/{record_id}").json()["action"] == "restrict"
+    world.node.drain()
+    assert _codes(_audit(world)) == set()
+    with world.node.member_client(world.ids.auditor.account) as auditor:
+        (first,) = [json.loads(line) for line in auditor.get("/v1/audit/records").text.splitlines()]
+    assert [(r["kind"], r["value"]) for r in first["patient_requests"]] == [
+        ("RecordRestriction", True),
+        ("RecordHiding", True),
+        ("RecordHiding", False),
+        ("RecordRestriction", False),
+    ]
+
+    # the custodian lifts the restriction on chain by itself: the chain shows a lift no entry records
+    with session_scope(world.node.node.engine) as session:  # its own node software, changed to do so
+        enqueue(session, SetRecordRestriction(record_id=record_id, restricted=False))
+    world.node.drain()
+    assert not world.chain_as(world.stranger).records.is_restricted(bytes.fromhex(record_id))
+    report = _audit(world)
+    (unlogged,) = [f for f in report.findings if f.code == "patient-change-unlogged"]
+    assert unlogged.severity == "critical" and unlogged.evidence[0]["record_id"] == record_id
+    # ... and logs a lift in the patient's name, backed by no signature it can show
+    lift = AccessEntryBase.patient_action(
+        record_id=record_id,
+        version=1,
+        category=Category.LABS,
+        patient=world.patient.address,
+        requester=world.patient.address,
+        action="unrestrict",
+        proof="ab" * 32,
+    )
+    _log_as_if_released(world, lift)
+    assert _codes(_audit(world)) == {"patient-request-unproven"}
+    # ... or backed by a request the patient did sign, for another change (their hiding of the record)
+    with world.node.member_client(world.ids.auditor.account) as auditor:
+        (first,) = [json.loads(line) for line in auditor.get("/v1/audit/records").text.splitlines()]
+    hiding = keccak(bytes.fromhex(first["patient_requests"][1]["signature"])).hex()
+    _log_as_if_released(world, lift.model_copy(update={"authorization": hiding}))
+    assert _codes(_audit(world)) == {"patient-request-unproven", "patient-request-forged"}
