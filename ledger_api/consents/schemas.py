@@ -77,6 +77,13 @@ def signature_parts(signature: Signature) -> tuple[int, bytes, bytes]:
     return v, r, s
 
 
+def packed_signature(signature: Signature) -> bytes:
+    """The signature as Ethereum tools print one, r || s || v (65 bytes), after ``signature_parts``'s checks:
+    how a signed request is kept as evidence, and what its digest in the access trail is taken over."""
+    v, r, s = signature_parts(signature)
+    return r + s + bytes([v])
+
+
 #: at most this many members named in one grant (the contract's recipient set has 128 places)
 MAX_GRANTEES = 128
 

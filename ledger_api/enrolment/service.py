@@ -31,7 +31,7 @@ from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
 from ledger_api.auth.delegation import require_acts_for
 from ledger_api.auth.patient_numbers import PatientLink
-from ledger_api.consents.schemas import signature_parts
+from ledger_api.consents.schemas import packed_signature
 from ledger_api.consents.signatures import signer_of
 from ledger_api.consortium.patient_view import ask_for_patient
 from ledger_api.consortium.peers import post_to_peer
@@ -106,8 +106,7 @@ def _signed_by_patient(node: Node, statement: LinkStatementIn) -> str:
 
 
 def _signature_hex(statement: LinkStatementIn) -> str:
-    v, r, s = signature_parts(statement.signature)
-    return "0x" + (r + s + bytes([v])).hex()
+    return "0x" + packed_signature(statement.signature).hex()
 
 
 def id_card_hash(node: Node, number: str) -> str:

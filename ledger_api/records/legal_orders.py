@@ -22,7 +22,7 @@ from sqlmodel import col, select
 
 from ledger_api.auth import policy
 from ledger_api.auth.caller import Caller
-from ledger_api.consents.schemas import Signature, signature_parts
+from ledger_api.consents.schemas import Signature, packed_signature, signature_parts
 from ledger_api.core.db import session_scope
 from ledger_api.errors import Conflict, Forbidden, InvalidValue, NotFound
 from ledger_api.node import Node
@@ -156,20 +156,14 @@ def _record_approval(
         assert order is not None
         if countersigned_by is not None and signature is not None:
             order.countersigned_by, order.countersigner_account = countersigned_by, countersigner_account
-            order.countersignature = _packed(signature)
+            order.countersignature = packed_signature(signature).hex()
         if approved_by is not None and approval_signature is not None:
-            order.approved_by, order.approval_signature = approved_by, _packed(approval_signature)
+            order.approved_by, order.approval_signature = approved_by, packed_signature(approval_signature).hex()
         session.add(order)
         ready = order.countersigned_by is not None and order.approved_by is not None
     if ready:
         _execute(node, order_id)
     return _public(_load(node, order_id))
-
-
-def _packed(signature: Signature) -> str:
-    """A signature as kept with the order: r || s || v, hex (65 bytes, as Ethereum tools print one)."""
-    v, r, s = signature_parts(signature)
-    return (r + s + bytes([v])).hex()
 
 
 def _execute(node: Node, order_id: int) -> None:

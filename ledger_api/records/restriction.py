@@ -40,7 +40,7 @@ from ledger_api.auth.caller import Caller
 from ledger_api.auth.delegation import require_acts_for
 from ledger_api.chain.contract import UnsignedTransaction
 from ledger_api.chain.deployment import Consortium
-from ledger_api.consents.schemas import Deadline, Signature, signature_parts
+from ledger_api.consents.schemas import Deadline, Signature, packed_signature
 from ledger_api.consents.signatures import require_unexpired, signer_of
 from ledger_api.core.db import session_scope
 from ledger_api.errors import Conflict, Forbidden, InvalidValue, NotFound
@@ -223,8 +223,7 @@ def _check_signed(
             "issued_at: a later request for this record was applied already; sign a new one",
             code="restriction-request-stale",
         )
-    v, r, s = signature_parts(request.signature)
-    return signer, keccak(r + s + bytes([v])).hex()
+    return signer, keccak(packed_signature(request.signature)).hex()
 
 
 def _view_after(node: Node, record_id: str, entry: AccessEntry) -> RestrictionView:
@@ -297,7 +296,6 @@ def _apply(
         enqueue(session, flag.write(record.id, on))
         entry = record_access(session, member=node.address, fields=fields)
         if signed is not None:
-            v, r, s = signature_parts(signed.signature)
             session.add(
                 PatientRequest(
                     record_id=record.id,
@@ -306,7 +304,7 @@ def _apply(
                     value=on,
                     issued_at=signed.issued_at,
                     deadline=signed.deadline,
-                    signature=(r + s + bytes([v])).hex(),
+                    signature=packed_signature(signed.signature).hex(),
                     sequence=entry.sequence,
                 )
             )
