@@ -200,6 +200,43 @@ def fhir_export(
         )
 
 
+@app.command("erasure-orders")
+def erasure_orders(
+    node_url: Annotated[str, typer.Option("--node", help="The custodian's node URL.")],
+    state: Annotated[
+        str | None, typer.Option("--state", help="Only orders in this state: pending or executed.")
+    ] = None,
+    data_dir: DataDirOpt = Path("data"),
+    identity: IdentityOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+) -> None:
+    """Lists a custodian's legal erasure orders, newest first (``--state pending``: those waiting for an
+    auditor's approval), with who filed and countersigned each."""
+    from ledger_api.cli import audit_steps as steps
+    from ledger_api.cli.client import check, member_client
+
+    with reported_errors():
+        auditor = steps.auditor_identity(identity or data_dir / "chain" / "keys" / "auditor.json", dev_key=not identity)
+        with member_client(node_url.rstrip("/"), auditor) as client:
+            rows = check(client.get("/v1/erasure-orders", params={"state": state} if state else {})).json()
+        print_listing(
+            rows,
+            as_json=as_json,
+            title="Legal erasure orders",
+            columns=("id", "record", "order", "filed by", "countersigned by", "approved by", "state"),
+            row=lambda o: (
+                str(o["id"]),
+                o["record_id"],
+                f"{o['reference']} ({o['authority']}, {o['issued_on']})",
+                o["filed_by"],
+                o["countersigned_by"] or "-",
+                o["approved_by"] or "-",
+                o["state"],
+            ),
+            whole=("record",),
+        )
+
+
 @app.command("approve-erasure")
 def approve_erasure(
     order_id: Annotated[int, typer.Argument(help="The erasure order's id at the custodian's node.")],

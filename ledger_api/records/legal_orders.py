@@ -89,6 +89,17 @@ def orders_of(node: Node, caller: Caller, record_id: str) -> list[ErasureOrderPu
         return [_public(order) for order in found]
 
 
+def orders(node: Node, caller: Caller, *, state: str | None, limit: int) -> list[ErasureOrderPublic]:
+    """This hospital's legal erasure orders, newest first (``state``: only pending or only executed): what
+    an auditor looks through for orders waiting for their signature."""
+    policy.require(policy.OWN_SYSTEM_OR_AUDITOR, node, caller)
+    query = select(ErasureOrder).order_by(col(ErasureOrder.id).desc()).limit(limit)
+    if state is not None:
+        query = query.where(ErasureOrder.state == state)
+    with session_scope(node.engine) as session:
+        return [_public(order) for order in session.exec(query)]
+
+
 def get(node: Node, caller: Caller, order_id: int) -> ErasureOrderPublic:
     policy.require(policy.OWN_SYSTEM_OR_AUDITOR, node, caller)
     return _public(_load(node, order_id))

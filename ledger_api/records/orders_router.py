@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from ledger_api.auth import policy
@@ -58,6 +58,17 @@ def file_order(
 def list_orders(node: NodeDep, caller: OwnSystemOrAuditorDep, record_id: RecordId) -> list[ErasureOrderPublic]:
     """The legal erasure orders filed for a record, with their approvals."""
     return legal_orders.orders_of(node, caller, record_id)
+
+
+@router.get("/erasure-orders", response_model=list[ErasureOrderPublic], responses=_ERRORS)
+def list_all_orders(
+    node: NodeDep,
+    caller: OwnSystemOrAuditorDep,
+    state: Annotated[Literal["pending", "executed"] | None, Query(description="only orders in this state")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[ErasureOrderPublic]:
+    """This hospital's legal erasure orders, newest first: an auditor finds those waiting for approval."""
+    return legal_orders.orders(node, caller, state=state, limit=limit)
 
 
 @router.get("/erasure-orders/{order_id}", response_model=ErasureOrderPublic, responses=_ERRORS)

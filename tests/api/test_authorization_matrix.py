@@ -229,6 +229,10 @@ CASES: dict[str, tuple[Request, dict[str, int]]] = {
         lambda w, c, r: c.get(f"/v1/records/{r}/erasure-orders"),
         {"local": 200, "remote": 403, "auditor": 200, "own": 403, "other": 403, "anonymous": 401},
     ),
+    "GET /v1/erasure-orders": (
+        lambda w, c, r: c.get("/v1/erasure-orders", params={"state": "pending"}),
+        {"local": 200, "remote": 403, "auditor": 200, "own": 403, "other": 403, "anonymous": 401},
+    ),
     "GET /v1/erasure-orders/{order_id}": (
         lambda w, c, r: c.get(f"/v1/erasure-orders/{_order(w, r)}"),
         {"local": 200, "remote": 403, "auditor": 200, "own": 403, "other": 403, "anonymous": 401},

@@ -363,6 +363,18 @@ def test_a_legal_erasure_order_is_countersigned_by_an_officer_and_signed_by_an_a
         str(cli_env["a"]),
     )
     assert f"order {order['id']} is pending" in out
+    waiting = _ok(
+        "audit",
+        "erasure-orders",
+        "--node",
+        world.node.url,
+        "--identity",
+        str(auditor_key),
+        "--state",
+        "pending",
+        "--json",
+    )
+    assert [(o["id"], o["countersigned_by"]) for o in json.loads(waiting)] == [(order["id"], "officer-li")]
     out = _ok(
         "audit",
         "approve-erasure",

@@ -100,6 +100,10 @@ def test_a_legal_order_erases_early_only_with_a_second_officer_and_an_auditor(wo
     approval = f"/v1/erasure-orders/{order['id']}/approval"
     v, r, s = sign_typed(world.ids.auditor.account, document)
     with world.node.member_client(world.ids.auditor.account) as auditor:
+        waiting = auditor.get("/v1/erasure-orders", params={"state": "pending"}).json()
+        assert [(o["id"], o["countersigned_by"], o["approved_by"]) for o in waiting] == [
+            (order["id"], "officer-li", None)
+        ]
         unsigned = auditor.post(approval, json={})
         officers = auditor.post(approval, json={"signature": signature})  # a valid signature, not the auditor's
         approved = auditor.post(approval, json={"signature": {"v": v, "r": r.hex(), "s": s.hex()}})
@@ -110,6 +114,8 @@ def test_a_legal_order_erases_early_only_with_a_second_officer_and_an_auditor(wo
     with world.node.member_client(world.a.account) as client:
         assert client.get(f"/v1/records/{record_id}").json()["erased"] is True
         kept = client.get(f"/v1/erasure-orders/{order['id']}").json()
+        assert client.get("/v1/erasure-orders", params={"state": "pending"}).json() == []
+        assert [o["id"] for o in client.get("/v1/erasure-orders", params={"state": "executed"}).json()] == [order["id"]]
     # the order keeps both signatures: anyone holding it checks who approved it, without the custodian's word
     for packed, account in ((kept["countersignature"], world.officer), (kept["approval_signature"], world.ids.auditor)):
         raw = bytes.fromhex(packed)
