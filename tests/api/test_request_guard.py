@@ -62,6 +62,7 @@ def test_the_depth_check_counts_only_brackets_outside_strings() -> None:
 #: routes this node's own system may not call, and who may (a caller's role is checked before the body is read)
 _ALLOWED_SIGNER = {
     "/v1/subscriptions": lambda world: world.ids.auditor,
+    "/v1/erasure-orders/1/approval": lambda world: world.ids.auditor,
     "/v1/auth/proofs/ended": lambda world: world.b,
     "/v1/consent-requests/" + "ab" * 16 + "/refusal": lambda world: world.b,
     "/v1/patient-links/removals": lambda world: world.b,
