@@ -81,7 +81,7 @@ class SignedRequests:
             raw = bytes.fromhex(str(request["signature"]))
             document = message.document(chain_id=self.chain_id, contract=self.contract)
             signer = recover_typed(document, raw[64], raw[:32], raw[32:64])
-        except (KeyError, TypeError, ValueError, IndexError):
+        except Exception:  # whatever a member exported that does not encode or recover is no signature
             return "patient-request-forged", f"the request kept for this {action} is malformed"
         if (
             kept_record != record_id

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from ledger_api.access.models import AccessEntry, AccessEntryBase
 from ledger_api.access.service import entry_hash, record_access
 from ledger_api.audit.chain_view import read_chain
+from ledger_api.audit.patient_requests import SignedRequests
 from ledger_api.audit.report_schema import AuditPolicy, AuditReport, MemberExport
 from ledger_api.audit.verify import verify
 from ledger_api.chain.commitments import statement_commitment
@@ -497,3 +498,24 @@ def test_a_restriction_lifted_by_the_custodian_on_its_own_is_found_and_the_patie
     hiding = keccak(bytes.fromhex(first["patient_requests"][1]["signature"])).hex()
     _log_as_if_released(world, lift.model_copy(update={"authorization": hiding}))
     assert _codes(_audit(world)) == {"patient-request-unproven", "patient-request-forged"}
+
+
+def test_a_kept_request_that_is_no_signature_is_forged_and_one_not_hex_is_none() -> None:
+    """What a member exports as the patient's request is checked, never trusted to be well formed."""
+    requests = SignedRequests(31337, "0x" + "11" * 20)
+    record_id, signature = "cd" * 32, "00" * 65
+    requests.keep(
+        "0xMember",
+        {
+            "record_id": record_id,
+            "patient_requests": [
+                {"kind": "RecordRestriction", "patient": "not an account", "value": False, "signature": signature},
+                {"kind": "RecordRestriction", "signature": "not hex"},
+            ],
+        },
+    )
+    lift = {"action": "unrestrict", "record_id": record_id, "patient": "0x" + "22" * 20, "requester": "0x" + "22" * 20}
+    forged = requests.problem("0xMember", {**lift, "authorization": keccak(bytes.fromhex(signature)).hex()})
+    unproven = requests.problem("0xMember", {**lift, "authorization": "ee" * 32})
+    assert forged is not None and forged[0] == "patient-request-forged"
+    assert unproven is not None and unproven[0] == "patient-request-unproven"
