@@ -216,7 +216,7 @@ def erasure_orders(
     from ledger_api.cli.client import check, member_client
 
     with reported_errors():
-        auditor = steps.auditor_identity(identity or data_dir / "chain" / "keys" / "auditor.json", dev_key=not identity)
+        auditor = steps.local_auditor(data_dir, identity)
         with member_client(node_url.rstrip("/"), auditor) as client:
             rows = check(client.get("/v1/erasure-orders", params={"state": state} if state else {})).json()
         print_listing(
@@ -258,7 +258,7 @@ def approve_erasure(
 
     with reported_errors():
         deployment = DeploymentManifest.load(manifest or data_dir / "chain" / "deployment.json")
-        auditor = steps.auditor_identity(identity or data_dir / "chain" / "keys" / "auditor.json", dev_key=not identity)
+        auditor = steps.local_auditor(data_dir, identity)
         with member_client(node_url.rstrip("/"), auditor) as client:
             order = ErasureOrderPublic.model_validate(check(client.get(f"/v1/erasure-orders/{order_id}")).json())
             console.print(

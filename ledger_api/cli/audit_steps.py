@@ -70,6 +70,11 @@ class Context:
         return auditor_identity(self.identity_path, dev_key=self.dev_key)
 
 
+def local_auditor(data_dir: Path, identity: Path | None) -> MemberIdentity:
+    """The auditor's key for commands that need no chain: ``--identity``, or the local consortium's."""
+    return auditor_identity(identity or data_dir / "chain" / "keys" / "auditor.json", dev_key=identity is None)
+
+
 def auditor_identity(path: Path, *, dev_key: bool) -> MemberIdentity:
     """The auditor's key: ``--identity`` (passphrase from the environment), or else the local consortium's
     dev key unless a passphrase is set."""
