@@ -518,26 +518,25 @@ def _authorize(node: Node, caller: Caller, record: Record | Row[Any], purpose: P
     if caller.local:
         if purpose == Purpose.LEGAL or not (record.restricted or consents.is_restricted(record.patient, block)):
             return "custodian", ""
-        own_break_glass = consents.emergency_access(record.patient, caller.address, block)
-        if own_break_glass is not None:
-            return "break_glass", f"{own_break_glass:064x}"
+    else:
+        consent_id = (
+            None
+            if record.restricted or record.hidden
+            else consents.permitting_consent(
+                record.patient, caller.address, record.category, int(purpose), day_number(record.encounter_date), block
+            )
+        )
+        if consent_id is not None:
+            return "consent", f"{consent_id:064x}"
+    break_glass_id = consents.emergency_access(record.patient, caller.address, block)
+    if break_glass_id is not None:
+        return "break_glass", f"{break_glass_id:064x}"
+    if caller.local:
         raise RecordRestricted(
             "the patient restricted this record (an erasure request within its retention period): "
             "this hospital may read it only for purpose legal, or under a break-glass it declares",
             code="record-restricted",
         )
-    consent_id = (
-        None
-        if record.restricted or record.hidden
-        else consents.permitting_consent(
-            record.patient, caller.address, record.category, int(purpose), day_number(record.encounter_date), block
-        )
-    )
-    if consent_id is not None:
-        return "consent", f"{consent_id:064x}"
-    break_glass_id = consents.emergency_access(record.patient, caller.address, block)
-    if break_glass_id is not None:
-        return "break_glass", f"{break_glass_id:064x}"
     # names only what the caller sent (its account, its purpose): never the record's category or patient,
     # which a member without consent could not list
     raise ConsentDenied(
