@@ -124,7 +124,7 @@ def test_the_patient_reads_exports_and_restricts_a_record_held_by_another_member
     assert good.exit_code == 0 and "all match the chain" in good.output, good.output
     assert bad.exit_code == 1 and "not what the ciphertext decrypts to" in bad.output
     # a file taken out of the archive fails its record, saying which; what is no archive at all is one line
-    (tmp_path / "short.zip").write_bytes(_without(archive, files[letter_id]))
+    (tmp_path / "short.zip").write_bytes(_replace(archive, files[letter_id], None))
     (tmp_path / "junk.zip").write_bytes(b"PK not really")
     short = CliRunner().invoke(app, [*verify[:2], str(tmp_path / "short.zip"), *verify[2:]])
     junk = CliRunner().invoke(app, [*verify[:2], str(tmp_path / "junk.zip"), *verify[2:]])
@@ -193,18 +193,13 @@ def test_the_patient_reads_exports_and_restricts_a_record_held_by_another_member
     assert chain.consents.consents_of(world.patient.address)[0].state.name == "ACTIVE"
 
 
-def _replace(archive: bytes, name: str, content: bytes) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(archive)) as source, zipfile.ZipFile(out, "w") as target:
-        for item in source.infolist():
-            target.writestr(item.filename, content if item.filename == name else source.read(item.filename))
-    return out.getvalue()
-
-
-def _without(archive: bytes, name: str) -> bytes:
+def _replace(archive: bytes, name: str, content: bytes | None) -> bytes:
+    """The archive with file ``name`` holding ``content`` instead (None: taken out)."""
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(archive)) as source, zipfile.ZipFile(out, "w") as target:
         for item in source.infolist():
             if item.filename != name:
                 target.writestr(item.filename, source.read(item.filename))
+            elif content is not None:
+                target.writestr(item.filename, content)
     return out.getvalue()
